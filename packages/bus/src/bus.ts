@@ -1,0 +1,217 @@
+/**
+ * The one NATS wrapper: connects, provisions every stream, consumer and KV bucket idempotently,
+ * publishes protobuf with a message ID (JetStream drops a repeat within the duplicate window) and
+ * the correlation and trace headers.
+ */
+import { ErrorCodes, RvssError, errorMessage } from "@rvss/core";
+import {
+  AckPolicy,
+  DeliverPolicy,
+  JetStreamApiCodes,
+  JetStreamApiError,
+  RetentionPolicy,
+  StorageType,
+  jetstream,
+  jetstreamManager,
+  type ConsumerConfig,
+  type JetStreamClient,
+  type JetStreamManager,
+  type PubAck,
+  type StreamConfig,
+} from "@nats-io/jetstream";
+import { Kvm } from "@nats-io/kv";
+import { connect, headers as natsHeaders, nanos, type MsgHdrs, type NatsConnection } from "@nats-io/transport-node";
+import type { Logger, RvssConfig } from "@rvss/runtime";
+import { StateStore } from "./state-store";
+import {
+  COMMAND_STREAMS,
+  COORDINATOR_EVENTS_CONSUMER,
+  COORDINATOR_TIMERS_CONSUMER,
+  DLQ_STREAM,
+  EVENTS_STREAM,
+  PHASE_CONSUMERS,
+  STATE_BUCKET,
+  TIMERS_STREAM,
+  type Phase,
+} from "./topology";
+import { formatTraceparent, type TraceContext } from "./trace";
+
+export const HEADER_CORRELATION = "Rvss-Correlation-Id";
+export const HEADER_SOURCE = "Rvss-Source";
+export const HEADER_TRACEPARENT = "traceparent";
+
+export interface BusOptions {
+  servers: string;
+  /** Connection name, shown by the server (e.g. "snapshot-executor"). */
+  name: string;
+  log: Logger;
+  replicas?: number;
+  ackWaitMs?: number;
+  duplicateWindowMs?: number;
+  eventsMaxAgeMs?: number;
+  /** How long to keep trying the first connection. */
+  connectTimeoutMs?: number;
+}
+
+export interface PublishOptions {
+  msgId: string;
+  correlationId?: string;
+  trace?: TraceContext;
+  extraHeaders?: Record<string, string>;
+}
+
+export class Bus {
+  readonly state: StateStore;
+
+  private constructor(
+    readonly nc: NatsConnection,
+    readonly js: JetStreamClient,
+    readonly jsm: JetStreamManager,
+    state: StateStore,
+    readonly opts: Required<Omit<BusOptions, "log">> & { log: Logger },
+  ) {
+    this.state = state;
+  }
+
+  /**
+   * Connects and provisions. Fails with NATS_UNAVAILABLE, naming the server, when nothing answers
+   * within connectTimeoutMs.
+   */
+  static async connect(options: BusOptions): Promise<Bus> {
+    const opts = {
+      replicas: 1,
+      ackWaitMs: 30_000,
+      duplicateWindowMs: 600_000,
+      eventsMaxAgeMs: 30 * 24 * 3600_000,
+      connectTimeoutMs: 10_000,
+      ...options,
+    };
+    const servers = opts.servers.split(",").map((s) => s.trim());
+    let nc: NatsConnection;
+    try {
+      nc = await connectWithin(servers, opts.name, opts.connectTimeoutMs);
+    } catch (err) {
+      throw new RvssError(
+        ErrorCodes.NATS_UNAVAILABLE,
+        `cannot reach NATS at ${opts.servers}: ${errorMessage(err)} (set NATS_URL, or start nats-server with JetStream: nats-server -js)`,
+        { natsUrl: opts.servers },
+        { cause: err },
+      );
+    }
+    const js = jetstream(nc, { timeout: 10_000 });
+    const jsm = await jetstreamManager(nc, { timeout: 10_000 });
+    const kv = await new Kvm(js).create(STATE_BUCKET, { history: 1, replicas: opts.replicas, storage: StorageType.File });
+    const bus = new Bus(nc, js, jsm, new StateStore(kv), opts);
+    await bus.provision();
+    return bus;
+  }
+
+  /** Creates or updates every stream and durable consumer; safe to run from every replica at once. */
+  async provision(): Promise<void> {
+    const { replicas } = this.opts;
+    const dup = nanos(this.opts.duplicateWindowMs);
+    const base = { storage: StorageType.File, num_replicas: replicas, duplicate_window: dup };
+    await this.ensureStream({ ...base, name: EVENTS_STREAM, subjects: ["rvss.v1.evt.>", "rvss.v1.bkp.>"], retention: RetentionPolicy.Limits, max_age: nanos(this.opts.eventsMaxAgeMs) });
+    for (const phase of Object.keys(COMMAND_STREAMS) as Phase[]) {
+      await this.ensureStream({ ...base, name: COMMAND_STREAMS[phase], subjects: [`rvss.v1.cmd.${phase}.>`], retention: RetentionPolicy.Workqueue });
+      await this.ensureConsumer(COMMAND_STREAMS[phase], this.workConsumer(PHASE_CONSUMERS[phase]));
+    }
+    await this.ensureStream({ ...base, name: TIMERS_STREAM, subjects: ["rvss.v1.timer.>"], retention: RetentionPolicy.Workqueue });
+    await this.ensureStream({ ...base, name: DLQ_STREAM, subjects: ["rvss.v1.dlq.>"], retention: RetentionPolicy.Limits });
+    await this.ensureConsumer(EVENTS_STREAM, this.workConsumer(COORDINATOR_EVENTS_CONSUMER));
+    await this.ensureConsumer(TIMERS_STREAM, this.workConsumer(COORDINATOR_TIMERS_CONSUMER));
+  }
+
+  private workConsumer(name: string): Partial<ConsumerConfig> & { durable_name: string } {
+    return {
+      durable_name: name,
+      ack_policy: AckPolicy.Explicit,
+      deliver_policy: DeliverPolicy.All,
+      ack_wait: nanos(this.opts.ackWaitMs),
+      // Unlimited at the server: the worker dead-letters a message itself after its own limit, so
+      // nothing is ever left undeliverable in a work queue.
+      max_deliver: -1,
+      max_ack_pending: 1000,
+      num_replicas: this.opts.replicas,
+    };
+  }
+
+  private async ensureStream(cfg: Partial<StreamConfig> & { name: string }): Promise<void> {
+    try {
+      const info = await this.jsm.streams.info(cfg.name);
+      const c = info.config;
+      const differs =
+        JSON.stringify(c.subjects) !== JSON.stringify(cfg.subjects) ||
+        c.duplicate_window !== cfg.duplicate_window ||
+        (cfg.max_age !== undefined && c.max_age !== cfg.max_age);
+      if (differs) {
+        await this.jsm.streams.update(cfg.name, { subjects: cfg.subjects, duplicate_window: cfg.duplicate_window, ...(cfg.max_age !== undefined ? { max_age: cfg.max_age } : {}) });
+      }
+    } catch (err) {
+      if (!(err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamNotFound)) throw err;
+      await this.jsm.streams.add(cfg);
+    }
+  }
+
+  private async ensureConsumer(stream: string, cfg: Partial<ConsumerConfig> & { durable_name: string }): Promise<void> {
+    try {
+      const info = await this.jsm.consumers.info(stream, cfg.durable_name);
+      if (info.config.ack_wait !== cfg.ack_wait || info.config.max_deliver !== cfg.max_deliver) {
+        await this.jsm.consumers.update(stream, cfg.durable_name, { ack_wait: cfg.ack_wait!, max_deliver: cfg.max_deliver! });
+      }
+    } catch (err) {
+      if (!(err instanceof JetStreamApiError && err.code === JetStreamApiCodes.ConsumerNotFound)) throw err;
+      await this.jsm.consumers.add(stream, cfg);
+    }
+  }
+
+  /** Publishes to JetStream and waits for the server's ack. A duplicate message ID is not stored again. */
+  async publish(subject: string, data: Uint8Array, o: PublishOptions): Promise<PubAck> {
+    const h = natsHeaders();
+    h.set(HEADER_SOURCE, this.opts.name);
+    if (o.correlationId) h.set(HEADER_CORRELATION, o.correlationId);
+    if (o.trace) h.set(HEADER_TRACEPARENT, formatTraceparent(o.trace));
+    for (const [k, v] of Object.entries(o.extraHeaders ?? {})) h.set(k, v);
+    return this.js.publish(subject, data, { msgID: o.msgId, headers: h, timeout: 10_000 });
+  }
+
+  /** True while connected to a server. */
+  connected(): boolean {
+    return !this.nc.isClosed() && !this.nc.isDraining();
+  }
+
+  async close(): Promise<void> {
+    if (!this.nc.isClosed()) await this.nc.drain();
+  }
+}
+
+async function connectWithin(servers: string[], name: string, timeoutMs: number): Promise<NatsConnection> {
+  const started = Date.now();
+  for (;;) {
+    try {
+      // Once connected, reconnect forever: a restarted server must not take a service down.
+      return await connect({ servers, name, maxReconnectAttempts: -1, reconnectTimeWait: 250, timeout: Math.min(2_000, timeoutMs) });
+    } catch (err) {
+      if (Date.now() - started + 250 > timeoutMs) throw err;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+}
+
+export function headerValue(h: MsgHdrs | undefined, name: string): string | undefined {
+  const v = h?.get(name);
+  return v === undefined || v === "" ? undefined : v;
+}
+
+/** Connects a service to the NATS server its configuration names. */
+export function connectBus(config: RvssConfig, name: string, log: Logger): Promise<Bus> {
+  return Bus.connect({
+    servers: config.natsUrl,
+    name,
+    log,
+    replicas: config.replicas,
+    ackWaitMs: config.ackWaitMs,
+    duplicateWindowMs: config.duplicateWindowMs,
+    eventsMaxAgeMs: config.eventsMaxAgeMs,
+  });
+}

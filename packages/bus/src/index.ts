@@ -1,0 +1,7 @@
+// @rvss/bus: rvss on NATS JetStream: topology, publishing, workers, durable state.
+export { Bus, connectBus, HEADER_CORRELATION, HEADER_SOURCE, HEADER_TRACEPARENT, headerValue, type BusOptions, type PublishOptions } from "./bus";
+export { StateStore, type Decision, type Versioned } from "./state-store";
+export { startWorker, type Delivery, type Worker, type WorkerOptions } from "./worker";
+export { commandCodec, eventSubject, eventType, publishCommand, publishEvent, resultEvent, type PhaseCommand } from "./messages";
+export * from "./topology";
+export * from "./trace";

@@ -1,0 +1,70 @@
+/**
+ * Typed publishing of the rvss.v1 contracts: commands to their phase's work queue, events to the
+ * replayable events stream, each under the subject the topology gives it.
+ */
+import { DiscoveryCommand, Event, ExecutorCommand, NotifierCommand, type CommandContext } from "@rvss/proto";
+import { eventsPublished } from "@rvss/runtime";
+import type { Bus } from "./bus";
+import { backupEventSubject, commandSubject, setEventSubject, type Phase } from "./topology";
+import type { TraceContext } from "./trace";
+
+export type PhaseCommand = {
+  discovery: DiscoveryCommand;
+  executor: ExecutorCommand;
+  notifier: NotifierCommand;
+};
+
+const codecs = { discovery: DiscoveryCommand, executor: ExecutorCommand, notifier: NotifierCommand } as const;
+
+export function commandCodec<P extends Phase>(phase: P): { encode(m: PhaseCommand[P]): { finish(): Uint8Array }; decode(b: Uint8Array): PhaseCommand[P] } {
+  return codecs[phase] as never;
+}
+
+/** Publishes a command; its command_id is the message ID, so a repeat is dropped by JetStream. */
+export async function publishCommand<P extends Phase>(bus: Bus, phase: P, cmd: PhaseCommand[P], trace?: TraceContext): Promise<void> {
+  const ctx = cmd.context;
+  if (!ctx || !cmd.kind) throw new Error("a command needs a context and a kind");
+  const data = commandCodec(phase).encode(cmd).finish();
+  await bus.publish(commandSubject(phase, ctx.svm, cmd.kind.$case), data, {
+    msgId: ctx.commandId,
+    correlationId: ctx.backupId || ctx.setId,
+    ...(trace ? { trace } : {}),
+  });
+}
+
+/** The event's type: its body's case ("shadowCopiesCreated"). */
+export function eventType(e: Event): string {
+  return e.body?.$case ?? "unknown";
+}
+
+export function eventSubject(e: Event): string {
+  return e.setId ? setEventSubject(e.svm, e.setId, eventType(e)) : backupEventSubject(e.backupId, eventType(e));
+}
+
+/** Publishes an event; its event_id is the message ID. Returns the stream sequence. */
+export async function publishEvent(bus: Bus, e: Event, trace?: TraceContext): Promise<number> {
+  const ack = await bus.publish(eventSubject(e), Event.encode(e).finish(), {
+    msgId: e.eventId,
+    correlationId: e.backupId || e.setId,
+    ...(trace ? { trace } : {}),
+  });
+  eventsPublished.inc({ type: eventType(e) });
+  return ack.seq;
+}
+
+/**
+ * The event that reports a command's result. Its ID derives from the command's, so a handler that
+ * runs twice (redelivery) publishes the same event ID and JetStream keeps one copy.
+ */
+export function resultEvent(ctx: CommandContext | undefined, source: string, body: NonNullable<Event["body"]>, discriminator = ""): Event {
+  const c = ctx ?? { commandId: "", svm: "", setId: "", backupId: "" };
+  return {
+    eventId: `${c.commandId}/${body.$case}${discriminator ? "/" + discriminator : ""}`,
+    time: new Date(),
+    svm: c.svm,
+    setId: c.setId,
+    backupId: c.backupId,
+    source,
+    body,
+  };
+}

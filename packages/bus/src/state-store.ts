@@ -1,0 +1,134 @@
+/**
+ * Durable state in JetStream KV. Values are JSON; every change is a compare-and-set on the key's
+ * revision, retried against concurrent writers, so replicas never overwrite each other.
+ */
+import { ErrorCodes, RvssError } from "@rvss/core";
+import { JetStreamApiCodes, JetStreamApiError } from "@nats-io/jetstream";
+import type { KV, KvEntry } from "@nats-io/kv";
+
+export interface Versioned<T> {
+  value: T;
+  revision: number;
+}
+
+/** What a mutation decides: the next value (undefined keeps the record, null deletes it) and a result. */
+export interface Decision<T, R> {
+  next: T | null | undefined;
+  result: R;
+}
+
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+
+function isCasConflict(err: unknown): boolean {
+  return (
+    err instanceof JetStreamApiError &&
+    (err.code === JetStreamApiCodes.StreamWrongLastSequence || err.code === JetStreamApiCodes.StreamWrongLastSequenceUnknown)
+  );
+}
+
+function live(e: KvEntry | null): e is KvEntry {
+  return e !== null && e.operation === "PUT";
+}
+
+export class StateStore {
+  constructor(readonly kv: KV) {}
+
+  async get<T>(key: string): Promise<Versioned<T> | null> {
+    const e = await this.kv.get(key);
+    return live(e) ? { value: JSON.parse(dec.decode(e.value)) as T, revision: e.revision } : null;
+  }
+
+  /**
+   * Reads, decides, writes with compare-and-set; on a lost race reads again and re-decides. The
+   * decision must be a pure function of the current value so that re-deciding is safe.
+   */
+  async mutate<T, R>(key: string, decide: (current: Versioned<T> | null) => Decision<T, R>, attempts = 50): Promise<R> {
+    for (let i = 0; i < attempts; i++) {
+      const current = await this.get<T>(key);
+      const { next, result } = decide(current);
+      if (next === undefined) return result;
+      try {
+        if (next === null) {
+          if (current) await this.kv.delete(key, { previousSeq: current.revision });
+        } else if (current) {
+          await this.kv.update(key, enc.encode(JSON.stringify(next)), current.revision);
+        } else {
+          await this.kv.create(key, enc.encode(JSON.stringify(next)));
+        }
+        return result;
+      } catch (err) {
+        if (!isCasConflict(err)) throw err;
+        await new Promise((r) => setTimeout(r, Math.random() * Math.min(50, 2 ** i)));
+      }
+    }
+    throw new RvssError(ErrorCodes.CONFLICT, `state key "${key}" kept changing under concurrent writers; gave up after ${attempts} attempts`, { key });
+  }
+
+  /**
+   * Writes `value` if the key is still at `revision` (null: if it does not exist). False when another
+   * writer got there first; the caller re-reads and decides again.
+   */
+  async compareAndSet<T>(key: string, value: T, revision: number | null): Promise<boolean> {
+    try {
+      if (revision === null) await this.kv.create(key, enc.encode(JSON.stringify(value)));
+      else await this.kv.update(key, enc.encode(JSON.stringify(value)), revision);
+      return true;
+    } catch (err) {
+      if (isCasConflict(err)) return false;
+      throw err;
+    }
+  }
+
+  /** Creates a key that must not exist yet; false when it already does. */
+  async create<T>(key: string, value: T): Promise<boolean> {
+    try {
+      await this.kv.create(key, enc.encode(JSON.stringify(value)));
+      return true;
+    } catch (err) {
+      if (isCasConflict(err)) return false;
+      throw err;
+    }
+  }
+
+  async put<T>(key: string, value: T): Promise<void> {
+    await this.kv.put(key, enc.encode(JSON.stringify(value)));
+  }
+
+  async delete(key: string): Promise<void> {
+    await this.kv.delete(key);
+  }
+
+  /** Keys matching a filter such as "backup.*". */
+  async keys(filter: string): Promise<string[]> {
+    const out: string[] = [];
+    for await (const k of await this.kv.keys(filter)) out.push(k);
+    return out;
+  }
+
+  /** Every live value under a filter. */
+  async list<T>(filter: string): Promise<Versioned<T>[]> {
+    const keys = await this.keys(filter);
+    const values = await Promise.all(keys.map((k) => this.get<T>(k)));
+    return values.filter((v): v is Versioned<T> => v !== null);
+  }
+
+  /**
+   * Resolves with the first value of `key` that satisfies `until`, watching for changes, or undefined
+   * when `timeoutMs` passes first.
+   */
+  async waitFor<T>(key: string, until: (v: T | null) => boolean, timeoutMs: number): Promise<T | null | undefined> {
+    const watcher = await this.kv.watch({ key });
+    const timer = setTimeout(() => watcher.stop(), timeoutMs);
+    try {
+      for await (const e of watcher) {
+        const v = e.operation === "PUT" ? (JSON.parse(dec.decode(e.value)) as T) : null;
+        if (until(v)) return v;
+      }
+      return undefined;
+    } finally {
+      clearTimeout(timer);
+      watcher.stop();
+    }
+  }
+}

@@ -1,0 +1,178 @@
+/**
+ * The one way rvss consumes work: pull from a durable consumer only as many messages as there are
+ * free slots (so replicas share the load evenly), handle each with explicit acks, keep long work
+ * alive with `working()`, retry failures with backoff, and dead-letter what cannot succeed.
+ */
+import { RvssError, errorMessage, isPermanent } from "@rvss/core";
+import type { JsMsg } from "@nats-io/jetstream";
+import { handlerSeconds, messagesHandled, type Logger } from "@rvss/runtime";
+import { HEADER_CORRELATION, headerValue, type Bus } from "./bus";
+import { dlqSubject } from "./topology";
+import { childSpan, parseTraceparent, type TraceContext } from "./trace";
+
+export interface Delivery<T> {
+  data: T;
+  subject: string;
+  deliveryCount: number;
+  /** Trace of the message that caused this work (a child span of the publisher's). */
+  trace: TraceContext;
+  correlationId: string | undefined;
+  streamSequence: number;
+  /** Redeliver after `delayMs` without counting it as a failure (used by timers). */
+  defer(delayMs: number): void;
+}
+
+export interface WorkerOptions<T> {
+  stream: string;
+  consumer: string;
+  decode(data: Uint8Array): T;
+  handle(d: Delivery<T>): Promise<void>;
+  log: Logger;
+  concurrency: number;
+  /** Deliveries before giving up (Infinity for timers, which defer themselves). */
+  maxDeliver: number;
+  ackWaitMs: number;
+  /** Called once when a message is given up, before it is dead-lettered. */
+  onGiveUp?(d: Delivery<T>, err: RvssError): Promise<void>;
+}
+
+export interface Worker {
+  /** True while the pull loop runs. */
+  running(): boolean;
+  /** Stops pulling and waits for the messages in hand. */
+  stop(): Promise<void>;
+}
+
+function retryDelay(deliveryCount: number): number {
+  const base = Math.min(250 * 2 ** (deliveryCount - 1), 15_000);
+  return base / 2 + Math.random() * (base / 2);
+}
+
+export function startWorker<T>(bus: Bus, o: WorkerOptions<T>): Worker {
+  let stopped = false;
+  let loopDone: Promise<void> = Promise.resolve();
+  const inFlight = new Set<Promise<void>>();
+  let wake: (() => void) | null = null;
+  let current: { stop(): void } | null = null;
+
+  const handleOne = async (m: JsMsg): Promise<void> => {
+    const stopTimer = handlerSeconds.startTimer({ consumer: o.consumer });
+    const keepAlive = setInterval(() => m.working(), Math.max(500, o.ackWaitMs / 3));
+    let deferred = false;
+    const base = {
+      subject: m.subject,
+      deliveryCount: m.info.deliveryCount,
+      trace: childSpan(parseTraceparent(headerValue(m.headers, "traceparent"))),
+      correlationId: headerValue(m.headers, HEADER_CORRELATION),
+      streamSequence: m.seq,
+      defer: (delayMs: number) => {
+        deferred = true;
+        m.nak(Math.max(0, Math.round(delayMs)));
+      },
+    };
+    const log = o.log.child({ subject: m.subject, seq: m.seq, delivery: m.info.deliveryCount, traceId: base.trace.traceId });
+    let delivery: Delivery<T>;
+    try {
+      delivery = { ...base, data: o.decode(m.data) };
+    } catch (err) {
+      log.error({ err: errorMessage(err) }, "message cannot be decoded; dead-lettering it");
+      await deadLetter(bus, o, m, `cannot decode: ${errorMessage(err)}`);
+      messagesHandled.inc({ consumer: o.consumer, outcome: "dead_letter" });
+      clearInterval(keepAlive);
+      stopTimer();
+      return;
+    }
+    try {
+      if (m.info.deliveryCount > o.maxDeliver) {
+        throw new RvssError("INTERNAL", `gave up after ${o.maxDeliver} deliveries`);
+      }
+      await o.handle(delivery);
+      if (!deferred) m.ack();
+      messagesHandled.inc({ consumer: o.consumer, outcome: deferred ? "deferred" : "ack" });
+    } catch (err) {
+      const e = RvssError.from(err);
+      const last = isPermanent(e) || m.info.deliveryCount >= o.maxDeliver;
+      if (!last) {
+        const delay = retryDelay(m.info.deliveryCount);
+        log.warn({ code: e.code, err: e.message, retryInMs: Math.round(delay) }, "handler failed; will retry");
+        m.nak(delay);
+        messagesHandled.inc({ consumer: o.consumer, outcome: "retry" });
+      } else {
+        log.error({ code: e.code, details: e.details, err: e.message }, "handler failed for good; dead-lettering");
+        try {
+          await o.onGiveUp?.(delivery, e);
+          await deadLetter(bus, o, m, `${e.code}: ${e.message}`);
+        } catch (giveUpErr) {
+          log.error({ err: errorMessage(giveUpErr) }, "could not report the failure; will retry");
+          m.nak(retryDelay(m.info.deliveryCount));
+          return;
+        }
+        messagesHandled.inc({ consumer: o.consumer, outcome: "dead_letter" });
+      }
+    } finally {
+      clearInterval(keepAlive);
+      stopTimer();
+    }
+  };
+
+  const loop = async (): Promise<void> => {
+    const consumer = await bus.js.consumers.get(o.stream, o.consumer);
+    while (!stopped) {
+      const free = o.concurrency - inFlight.size;
+      if (free <= 0) {
+        await new Promise<void>((r) => (wake = r));
+        continue;
+      }
+      try {
+        const batch = await consumer.fetch({ max_messages: free, expires: 2_000 });
+        current = batch;
+        for await (const m of batch) {
+          const p: Promise<void> = handleOne(m).finally(() => {
+            inFlight.delete(p);
+            const w = wake;
+            wake = null;
+            w?.();
+          });
+          inFlight.add(p);
+        }
+      } catch (err) {
+        if (stopped) break;
+        o.log.warn({ err: errorMessage(err), consumer: o.consumer }, "pull failed; retrying");
+        await new Promise((r) => setTimeout(r, 500));
+      } finally {
+        current = null;
+      }
+    }
+  };
+
+  loopDone = loop().catch((err: unknown) => {
+    o.log.fatal({ err: errorMessage(err), consumer: o.consumer }, "worker loop ended");
+  });
+
+  return {
+    running: () => !stopped,
+    async stop() {
+      stopped = true;
+      current?.stop();
+      const w = wake;
+      wake = null;
+      w?.();
+      await loopDone;
+      await Promise.allSettled([...inFlight]);
+    },
+  };
+}
+
+async function deadLetter<T>(bus: Bus, o: WorkerOptions<T>, m: JsMsg, reason: string): Promise<void> {
+  await bus.publish(dlqSubject(o.stream, o.consumer), m.data, {
+    msgId: `${o.stream}:${m.seq}`,
+    extraHeaders: {
+      "Rvss-Dlq-Reason": reason.slice(0, 1000),
+      "Rvss-Dlq-Subject": m.subject,
+      "Rvss-Dlq-Stream": o.stream,
+      "Rvss-Dlq-Stream-Seq": String(m.seq),
+      "Rvss-Dlq-Delivery-Count": String(m.info.deliveryCount),
+    },
+  });
+  m.term();
+}

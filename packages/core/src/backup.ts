@@ -1,0 +1,202 @@
+/**
+ * Managed backups as pure data: a dataset is checked and planned into shadow copy sets (one SVM
+ * each, at most 64 shares), and the backup's state follows from how its sets end.
+ */
+import { invalidArgument } from "./errors";
+import { checkFileList } from "./file-list";
+import type { RequestedShare } from "./fsrvp/types";
+
+/** Microsoft's limit of shares per shadow copy set. */
+export const MAX_SHARES_PER_SET = 64;
+
+export interface ShareSelection {
+  svm: string;
+  share: string;
+  files: string[];
+}
+
+export type BackupState = "Running" | "Completed" | "PartiallyFailed" | "Failed" | "Cancelled";
+export type PlanPhase = "queued" | "running" | "completed" | "failed";
+
+export interface BackupShadowCopy {
+  id: string;
+  share: string;
+  clonePath: string;
+  files: string[];
+  fileCount: number;
+  bytes: number;
+}
+
+export interface BackupSnapshot {
+  svm: string;
+  volume: string;
+  name: string;
+  takenAt: number;
+  setId: string;
+  shadowCopies: BackupShadowCopy[];
+}
+
+export interface PlannedSet {
+  index: number;
+  svm: string;
+  shares: RequestedShare[];
+  setId?: string;
+  phase: PlanPhase;
+  reason?: string;
+  code?: string;
+  snapshots: BackupSnapshot[];
+  startedAt?: number;
+  finishedAt?: number;
+}
+
+export interface BackupRecord {
+  id: string;
+  description: string;
+  /** The caller's idempotency key, if it gave one. */
+  requestId?: string;
+  createdAt: number;
+  updatedAt: number;
+  finishedAt?: number;
+  state: BackupState;
+  reason?: string;
+  cancelRequested?: boolean;
+  dataset: ShareSelection[];
+  sets: PlannedSet[];
+}
+
+/**
+ * Checks a dataset and returns it normalised. Everything that can never work is rejected here,
+ * naming the item; what needs the storage (unknown shares, missing files) is found by share-discovery.
+ */
+export function checkDataset(items: readonly ShareSelection[]): ShareSelection[] {
+  if (items.length === 0) throw invalidArgument("the dataset is empty: name at least one share (svm and share)");
+  const seen = new Set<string>();
+  return items.map((item, i) => {
+    const svm = item.svm.trim();
+    const share = item.share.trim();
+    if (svm === "") throw invalidArgument(`dataset item ${i + 1} has no svm`, { share });
+    if (share === "") throw invalidArgument(`dataset item ${i + 1} (svm "${svm}") has no share`, { svm });
+    if (/[\\/\0]/.test(share)) throw invalidArgument(`share name "${share}" contains a path separator or NUL byte`, { svm, share });
+    const key = `${svm}\0${share.toLowerCase()}`;
+    if (seen.has(key)) throw invalidArgument(`share "${share}" of SVM "${svm}" is listed twice in the dataset`, { svm, share });
+    seen.add(key);
+    const { files, problems } = checkFileList(item.files);
+    if (problems.length > 0) {
+      const p = problems[0]!;
+      const more = problems.length > 1 ? ` (and ${problems.length - 1} more problem${problems.length > 2 ? "s" : ""})` : "";
+      throw invalidArgument(`${p.message} in share "${share}" of SVM "${svm}"${more}`, { svm, share, path: p.path, rule: p.rule });
+    }
+    return { svm, share, files };
+  });
+}
+
+/** One set per SVM, split every 64 shares, in the order the SVMs first appear. */
+export function planSets(dataset: readonly ShareSelection[], maxShares = MAX_SHARES_PER_SET): PlannedSet[] {
+  const bySvm = new Map<string, RequestedShare[]>();
+  for (const item of dataset) bySvm.set(item.svm, [...(bySvm.get(item.svm) ?? []), { share: item.share, files: item.files }]);
+  const sets: PlannedSet[] = [];
+  for (const [svm, shares] of bySvm) {
+    for (let i = 0; i < shares.length; i += maxShares) {
+      sets.push({ index: sets.length, svm, shares: shares.slice(i, i + maxShares), phase: "queued", snapshots: [] });
+    }
+  }
+  return sets;
+}
+
+export function newBackup(req: { id: string; dataset: ShareSelection[]; description?: string; requestId?: string; now: number }): BackupRecord {
+  return {
+    id: req.id,
+    description: req.description ?? "",
+    ...(req.requestId ? { requestId: req.requestId } : {}),
+    createdAt: req.now,
+    updatedAt: req.now,
+    state: "Running",
+    dataset: req.dataset,
+    sets: planSets(req.dataset),
+  };
+}
+
+export function isFinal(state: BackupState): boolean {
+  return state !== "Running";
+}
+
+/** The set of a plan entry started (idempotent). */
+export function markSetStarted(b: BackupRecord, index: number, setId: string, now: number): BackupRecord {
+  const entry = b.sets[index];
+  if (!entry || entry.setId === setId || entry.phase !== "queued") return b;
+  const next = structuredClone(b);
+  Object.assign(next.sets[index]!, { setId, phase: "running", startedAt: now });
+  next.updatedAt = now;
+  return next;
+}
+
+export interface SetEnd {
+  index: number;
+  setId?: string;
+  outcome: "completed" | "aborted";
+  reason?: string;
+  code?: string;
+  snapshots: BackupSnapshot[];
+}
+
+/** A set ended; when every set has, the backup ends too (idempotent). */
+export function markSetFinished(b: BackupRecord, end: SetEnd, now: number): BackupRecord {
+  const entry = b.sets[end.index];
+  if (!entry || entry.phase === "completed" || entry.phase === "failed") return b;
+  const next = structuredClone(b);
+  const e = next.sets[end.index]!;
+  e.phase = end.outcome === "completed" ? "completed" : "failed";
+  if (end.setId) e.setId = end.setId;
+  if (end.reason && end.outcome === "aborted") e.reason = end.reason;
+  if (end.code && end.outcome === "aborted") e.code = end.code;
+  e.snapshots = end.snapshots;
+  e.finishedAt = now;
+  next.updatedAt = now;
+  return settle(next, now);
+}
+
+function settle(b: BackupRecord, now: number): BackupRecord {
+  if (b.sets.some((s) => s.phase === "queued" || s.phase === "running")) return b;
+  const failed = b.sets.filter((s) => s.phase === "failed");
+  if (b.cancelRequested) {
+    b.state = "Cancelled";
+    b.reason = "cancelled on request";
+  } else if (failed.length === 0) {
+    b.state = "Completed";
+    delete b.reason;
+  } else {
+    b.state = failed.length === b.sets.length ? "Failed" : "PartiallyFailed";
+    b.reason = failed.map((s) => `SVM "${s.svm}": ${s.reason ?? "failed"}`).join("; ");
+  }
+  b.finishedAt = now;
+  return b;
+}
+
+export function markCancelRequested(b: BackupRecord, now: number): BackupRecord {
+  if (b.cancelRequested || isFinal(b.state)) return b;
+  const next = structuredClone(b);
+  next.cancelRequested = true;
+  next.updatedAt = now;
+  return next;
+}
+
+export interface BackupProgress {
+  setsPlanned: number;
+  setsCompleted: number;
+  setsFailed: number;
+  snapshotsTaken: number;
+}
+
+export function progressOf(b: BackupRecord): BackupProgress {
+  return {
+    setsPlanned: b.sets.length,
+    setsCompleted: b.sets.filter((s) => s.phase === "completed").length,
+    setsFailed: b.sets.filter((s) => s.phase === "failed").length,
+    snapshotsTaken: b.sets.reduce((n, s) => n + s.snapshots.length, 0),
+  };
+}
+
+/** Every snapshot the backup holds, in plan order. */
+export function snapshotsOf(b: BackupRecord): BackupSnapshot[] {
+  return b.sets.flatMap((s) => s.snapshots);
+}

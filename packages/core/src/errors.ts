@@ -1,0 +1,116 @@
+/**
+ * The one error model of rvss. Every failure a user or operator can see is an RvssError with a stable
+ * `code` (never parse messages), a message that names the offending thing, and the IDs an operator
+ * needs in `details`. `RvssError.from` turns anything thrown into one.
+ */
+
+export const ErrorCodes = {
+  /** A request field is missing or malformed. */
+  INVALID_ARGUMENT: "INVALID_ARGUMENT",
+  /** A configuration file or variable is malformed. */
+  CONFIG_INVALID: "CONFIG_INVALID",
+  SVM_NOT_FOUND: "SVM_NOT_FOUND",
+  SHARE_NOT_FOUND: "SHARE_NOT_FOUND",
+  FILE_NOT_FOUND: "FILE_NOT_FOUND",
+  /** A listed file is a directory, symlink, FIFO, socket or device. */
+  FILE_NOT_REGULAR: "FILE_NOT_REGULAR",
+  /** A listed path is absolute, contains "..", a NUL byte, or resolves outside the share. */
+  PATH_ESCAPES_SHARE: "PATH_ESCAPES_SHARE",
+  /** The share's directory layout breaks a Remote VSS rule. */
+  LAYOUT_UNSUPPORTED: "LAYOUT_UNSUPPORTED",
+  BACKUP_NOT_FOUND: "BACKUP_NOT_FOUND",
+  SNAPSHOT_NOT_FOUND: "SNAPSHOT_NOT_FOUND",
+  /** An FSRVP operation failed; details.hresult holds the exact HRESULT. */
+  FSRVP: "FSRVP",
+  /** The NATS server cannot be reached. */
+  NATS_UNAVAILABLE: "NATS_UNAVAILABLE",
+  /** The storage backend refused or failed an operation. */
+  STORAGE_FAILED: "STORAGE_FAILED",
+  /** A restored file does not match the checksum recorded when the copy was sealed. */
+  CHECKSUM_MISMATCH: "CHECKSUM_MISMATCH",
+  /** A compare-and-set lost against a concurrent writer too many times. */
+  CONFLICT: "CONFLICT",
+  TIMEOUT: "TIMEOUT",
+  CANCELLED: "CANCELLED",
+  /** A required program (e.g. nats-server) is not installed. */
+  DEPENDENCY_MISSING: "DEPENDENCY_MISSING",
+  INTERNAL: "INTERNAL",
+} as const;
+
+export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
+
+/** The IDs and names that locate a failure. All optional; set what is known. */
+export interface ErrorDetails {
+  svm?: string;
+  share?: string;
+  volume?: string;
+  path?: string;
+  file?: string;
+  setId?: string;
+  backupId?: string;
+  shadowCopyId?: string;
+  snapshot?: string;
+  hresult?: number;
+  [key: string]: string | number | boolean | undefined;
+}
+
+const marker = Symbol.for("rvss.RvssError");
+
+export class RvssError extends Error {
+  override readonly name = "RvssError";
+  readonly code: ErrorCode;
+  readonly details: ErrorDetails;
+
+  constructor(code: ErrorCode, message: string, details: ErrorDetails = {}, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+    this.details = details;
+    Object.defineProperty(this, marker, { value: true });
+  }
+
+  /** Normalises anything thrown into an RvssError (INTERNAL unless it already is one). */
+  static from(err: unknown, fallback: ErrorCode = ErrorCodes.INTERNAL): RvssError {
+    if (isRvssError(err)) return err;
+    if (err instanceof Error) return new RvssError(fallback, err.message, {}, { cause: err });
+    return new RvssError(fallback, String(err));
+  }
+
+  toJSON(): { code: ErrorCode; message: string; details: ErrorDetails } {
+    return { code: this.code, message: this.message, details: this.details };
+  }
+}
+
+/** True for an RvssError (from any copy of this package), optionally of one code. */
+export function isRvssError(err: unknown, code?: ErrorCode): err is RvssError {
+  const ok = typeof err === "object" && err !== null && (err as Record<symbol, unknown>)[marker] === true;
+  return ok && (code === undefined || (err as RvssError).code === code);
+}
+
+const permanent = new Set<ErrorCode>([
+  ErrorCodes.INVALID_ARGUMENT,
+  ErrorCodes.CONFIG_INVALID,
+  ErrorCodes.SVM_NOT_FOUND,
+  ErrorCodes.SHARE_NOT_FOUND,
+  ErrorCodes.FILE_NOT_FOUND,
+  ErrorCodes.FILE_NOT_REGULAR,
+  ErrorCodes.PATH_ESCAPES_SHARE,
+  ErrorCodes.LAYOUT_UNSUPPORTED,
+  ErrorCodes.BACKUP_NOT_FOUND,
+  ErrorCodes.SNAPSHOT_NOT_FOUND,
+  ErrorCodes.CHECKSUM_MISMATCH,
+  ErrorCodes.FSRVP,
+]);
+
+/** True when repeating the same request can never succeed, so retrying it is pointless. */
+export function isPermanent(err: unknown): boolean {
+  return isRvssError(err) && permanent.has(err.code);
+}
+
+export function invalidArgument(message: string, details?: ErrorDetails): RvssError {
+  return new RvssError(ErrorCodes.INVALID_ARGUMENT, message, details);
+}
+
+/** The message of anything thrown, for logs and failure reasons. */
+export function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

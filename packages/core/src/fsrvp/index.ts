@@ -1,0 +1,5 @@
+export * from "./hresult";
+export * from "./context";
+export * from "./types";
+export * from "./server";
+export * from "./pipeline";

@@ -1,0 +1,344 @@
+/**
+ * How reports from the phases move a set on. A managed backup is an FSRVP client that rvss drives
+ * itself: it goes through the very same operations as a requestor on the agent API (one truth),
+ * and each completed step starts the next:
+ *
+ *   queued -> Started --resolve--> Added --checkpoint--> (Prepare) --> CreationInProgress --create-->
+ *   Committed --expose--> Exposed --writers recover--> (RecoveryComplete) --seal--> Recovered
+ *   --snapshot per volume--> removed (shadow copies deleted, snapshots kept)
+ *
+ * Sets driven through the agent API only take the completions of their storage work from here.
+ */
+import { formatUnc, snapshotName } from "../naming";
+import { MANAGED_BACKUP_CONTEXT } from "./context";
+import { HRESULT } from "./hresult";
+import {
+  type CreatedCopy,
+  type Effect,
+  type Outcome,
+  addToShadowCopySet,
+  armTimer,
+  beginPending,
+  commitBegin,
+  commitCompleted,
+  commitFailed,
+  draft,
+  exposeBegin,
+  exposeCompleted,
+  exposeFailed,
+  findSet,
+  hasSetInCreation,
+  plannedSnapshots,
+  prepareShadowCopySet,
+  recoveryCompleteBegin,
+  recoveryCompleted,
+  recoveryFailed,
+  removeSet,
+  storageDrained,
+} from "./server";
+import { remainingStorage, type BackupLink, type Env, type PendingKind, type RequestedShare, type ShadowCopyRecord, type ShadowCopySet, type StepFailure, type SvmServer } from "./types";
+
+export function managedClient(backupId: string): string {
+  return `backup:${backupId}`;
+}
+
+export function isManaged(set: ShadowCopySet): boolean {
+  return set.backup !== undefined;
+}
+
+/** A share as share-discovery resolved it. */
+export interface ResolvedShareInfo {
+  share: string;
+  volume: string;
+  sharePath: string;
+  files: string[];
+}
+
+/** A report from a phase about one set, decoded from its event. */
+export type StepReport =
+  | { type: "sharesResolved"; setId: string; shares: ResolvedShareInfo[] }
+  | { type: "writersCheckpointed"; setId: string }
+  | { type: "shadowCopiesCreated"; setId: string; copies: (CreatedCopy & Partial<ShadowCopyRecord>)[] }
+  | { type: "shadowCopiesExposed"; setId: string }
+  | { type: "writersRecovered"; setId: string }
+  | { type: "shadowCopiesSealed"; setId: string }
+  | { type: "snapshotTaken"; setId: string; volume: string; name: string; takenAt: number }
+  | { type: "shadowCopiesDeleted"; setId: string; shadowCopyIds: string[]; snapshots: string[] }
+  | { type: "stepFailed"; setId: string; step: PendingKind | "delete"; reason: string; code: string };
+
+export interface ReportOutcome {
+  server: SvmServer;
+  effects: Effect[];
+  /** False when the report did not fit the set's state: a duplicate, or late for a removed set. */
+  applied: boolean;
+}
+
+function same(server: SvmServer, effects: Effect[] = []): ReportOutcome {
+  return { server, effects, applied: false };
+}
+
+function chain(outcomes: Outcome<unknown>[]): ReportOutcome {
+  const last = outcomes[outcomes.length - 1]!;
+  return { server: last.server, effects: outcomes.flatMap((o) => o.effects), applied: true };
+}
+
+/** Managed sets may start when no client holds the context and no set is in creation. */
+function svmIsFree(s: SvmServer): boolean {
+  return !s.contextSet && !hasSetInCreation(s);
+}
+
+/**
+ * Queues a managed set for its SVM ({@link startQueuedSet} starts it when the SVM is free). Queueing the same plan entry
+ * twice (a redelivered request) changes nothing.
+ */
+export function enqueueManagedSet(server: SvmServer, req: { backup: BackupLink; shares: RequestedShare[] }, env: Env): Outcome {
+  const known =
+    server.queue.some((q) => sameLink(q.backup, req.backup)) ||
+    server.sets.some((x) => x.backup && sameLink(x.backup, req.backup)) ||
+    server.draining.some((d) => d.backup && sameLink(d.backup, req.backup));
+  if (known) return { hresult: HRESULT.ZERO, server, effects: [] };
+  const s = draft(server);
+  s.queue.push({ backup: req.backup, shares: req.shares, queuedAt: env.now });
+  return { hresult: HRESULT.ZERO, server: s, effects: [] };
+}
+
+function sameLink(a: BackupLink, b: BackupLink): boolean {
+  return a.backupId === b.backupId && a.index === b.index;
+}
+
+/** 1-based position of a queued plan entry, or 0 when it is not queued. */
+export function queuePosition(server: SvmServer, link: BackupLink): number {
+  return server.queue.findIndex((q) => sameLink(q.backup, link)) + 1;
+}
+
+/**
+ * Starts the head of the SVM's queue when the SVM is free: SetContext and StartShadowCopySet in one
+ * step on behalf of the backup, then share resolution. The coordinator applies it after every
+ * change of an SVM's record, so a queue moves on whatever freed the SVM.
+ */
+export function startQueuedSet(server: SvmServer, env: Env): Outcome {
+  if (!svmIsFree(server) || server.queue.length === 0) return { hresult: HRESULT.ZERO, server, effects: [] };
+  const s = draft(server);
+  const next = s.queue.shift()!;
+  const client = managedClient(next.backup.backupId);
+  s.contextSet = true;
+  s.clientAddress = client;
+  s.currentContext = MANAGED_BACKUP_CONTEXT;
+  s.retryCount = 0;
+  const set: ShadowCopySet = {
+    id: env.newId().toLowerCase(),
+    status: "Started",
+    context: MANAGED_BACKUP_CONTEXT,
+    createdAt: env.now,
+    client,
+    backup: next.backup,
+    requested: next.shares,
+    shadowCopies: [],
+    snapshots: [],
+  };
+  s.sets.push(set);
+  armTimer(s, env.timers.shortMs, env);
+  beginPending(set, "resolve", env);
+  return { hresult: HRESULT.ZERO, server: s, effects: [{ kind: "started", setId: set.id }, { kind: "command", setId: set.id }] };
+}
+
+function failure(step: PendingKind | "delete", reason: string, code: string, env: Env): StepFailure {
+  return { step, reason, code, at: env.now };
+}
+
+/** Aborts a managed set with a reason; the SVM may then serve its queue. */
+function abortManaged(server: SvmServer, setId: string, reason: string, code: string, env: Env): ReportOutcome {
+  const s = draft(server);
+  const set = findSet(s, setId)!;
+  const effects = removeSet(s, set, "aborted", reason, code, env);
+  // Release the context only if this set still holds it (a Recovered set released it already).
+  if (s.clientAddress === set.client && set.status !== "Recovered") {
+    s.contextSet = false;
+    s.clientAddress = null;
+    s.timer = null;
+  }
+  return { server: s, effects, applied: true };
+}
+
+/** Applies a phase's report to the SVM's record. */
+export function applyReport(server: SvmServer, report: StepReport, env: Env): ReportOutcome {
+  if (report.type === "shadowCopiesDeleted") {
+    const out = storageDrained(server, report);
+    return { server: out.server, effects: out.effects, applied: out.server !== server || out.effects.length > 0 };
+  }
+  const set = findSet(server, report.setId);
+  if (!set) return lateReport(server, report, env);
+  if (report.type === "stepFailed") return stepFailed(server, set, report, env);
+  const expected: Record<Exclude<StepReport["type"], "shadowCopiesDeleted" | "stepFailed">, PendingKind> = {
+    sharesResolved: "resolve",
+    writersCheckpointed: "checkpoint",
+    shadowCopiesCreated: "create",
+    shadowCopiesExposed: "expose",
+    writersRecovered: "recover",
+    shadowCopiesSealed: "seal",
+    snapshotTaken: "snapshot",
+  };
+  if (set.pending?.kind !== expected[report.type]) return same(server);
+  const id = set.id;
+  switch (report.type) {
+    case "sharesResolved":
+      return sharesResolved(server, set, report.shares, env);
+    case "writersCheckpointed": {
+      const prepared = prepareShadowCopySet(server, { shadowCopySetId: id }, env);
+      return chain([prepared, commitBegin(prepared.server, { shadowCopySetId: id }, env)]);
+    }
+    case "shadowCopiesCreated": {
+      const committed = commitCompleted(server, { shadowCopySetId: id, copies: report.copies }, env);
+      if (!isManaged(set)) return chain([committed]);
+      return chain([committed, exposeBegin(committed.server, { shadowCopySetId: id }, env)]);
+    }
+    case "shadowCopiesExposed": {
+      const exposed = exposeCompleted(server, { shadowCopySetId: id }, env);
+      if (!isManaged(set)) return chain([exposed]);
+      const s = exposed.server;
+      beginPending(findSet(s, id)!, "recover", env);
+      return { server: s, effects: [...exposed.effects, { kind: "command", setId: id }], applied: true };
+    }
+    case "writersRecovered":
+      return chain([recoveryCompleteBegin(server, { shadowCopySetId: id }, env)]);
+    case "shadowCopiesSealed": {
+      const recovered = recoveryCompleted(server, { shadowCopySetId: id });
+      if (!isManaged(set)) return chain([recovered]);
+      const s = recovered.server;
+      const sealed = findSet(s, id)!;
+      const name = snapshotName(sealed.backup!.backupId, id, env.now);
+      sealed.snapshots = plannedSnapshots(sealed, () => name);
+      beginPending(sealed, "snapshot", env);
+      return { server: s, effects: [{ kind: "command", setId: id }], applied: true };
+    }
+    case "snapshotTaken": {
+      const s = draft(server);
+      const target = findSet(s, id)!;
+      const snap = target.snapshots.find((x) => x.volume === report.volume && x.name === report.name);
+      if (!snap || snap.takenAt !== undefined) return same(server);
+      snap.takenAt = report.takenAt;
+      if (target.snapshots.some((x) => x.takenAt === undefined)) return { server: s, effects: [], applied: true };
+      const effects = removeSet(s, target, "completed", "backup taken", "", env);
+      return { server: s, effects, applied: true };
+    }
+  }
+}
+
+function sharesResolved(server: SvmServer, set: ShadowCopySet, shares: ResolvedShareInfo[], env: Env): ReportOutcome {
+  let s = server;
+  const ids: string[] = [];
+  for (const share of shares) {
+    const out = addToShadowCopySet(
+      s,
+      {
+        shadowCopySetId: set.id,
+        shareNameUnc: formatUnc(s.svm, share.share),
+        lookup: { kind: "found", share: share.share, volume: share.volume, sharePath: share.sharePath },
+        files: share.files,
+      },
+      env,
+    );
+    if (out.hresult !== HRESULT.ZERO) {
+      return abortManaged(s, set.id, `share "${share.share}" could not be added to the set`, "FSRVP", env);
+    }
+    ids.push(out.value!.shadowCopyId);
+    s = out.server;
+  }
+  const next = s === server ? draft(s) : s;
+  beginPending(findSet(next, set.id)!, "checkpoint", env);
+  return { server: next, effects: [{ kind: "added", setId: set.id, shadowCopyIds: ids }, { kind: "command", setId: set.id }], applied: true };
+}
+
+function stepFailed(server: SvmServer, set: ShadowCopySet, report: Extract<StepReport, { type: "stepFailed" }>, env: Env): ReportOutcome {
+  if (report.step !== set.pending?.kind) return same(server);
+  const f = failure(report.step, report.reason, report.code, env);
+  if (isManaged(set)) return abortManaged(server, set.id, report.reason, report.code, env);
+  switch (report.step) {
+    case "create":
+      return chain([commitFailed(server, { shadowCopySetId: set.id, failure: f }, env)]);
+    case "expose":
+      return chain([exposeFailed(server, { shadowCopySetId: set.id, failure: f }, env)]);
+    case "seal":
+      return chain([recoveryFailed(server, { shadowCopySetId: set.id, failure: f }, env)]);
+    default:
+      return same(server);
+  }
+}
+
+/**
+ * A report for a set the table no longer holds. Storage the phase made after the set was removed
+ * (a copy finished while the set was being aborted) is drained so it is not orphaned.
+ */
+function lateReport(server: SvmServer, report: StepReport, env: Env): ReportOutcome {
+  if (report.type === "stepFailed") return same(server);
+  const draining = server.draining.find((d) => d.setId === report.setId);
+  if (report.type === "shadowCopiesCreated" && report.copies.length > 0) {
+    const known = new Set(draining ? remainingStorage(draining).shadowCopies.map((c) => c.id) : []);
+    const fresh = report.copies.filter((c) => !known.has(c.id) && c.volume !== undefined);
+    if (fresh.length === 0) return same(server, draining ? [{ kind: "drain", setId: report.setId }] : []);
+    const s = draft(server);
+    const entry = s.draining.find((d) => d.setId === report.setId);
+    const copies = fresh.map(
+      (c): ShadowCopyRecord => ({
+        id: c.id,
+        share: c.share ?? "",
+        volume: c.volume!,
+        sharePath: c.sharePath ?? "",
+        files: c.files ?? [],
+        creationTimestamp: env.now,
+        mapping: c.mapping ?? null,
+        clonePath: c.clonePath,
+      }),
+    );
+    if (entry) {
+      entry.shadowCopies = [...entry.shadowCopies.filter((c) => !fresh.some((f) => f.id === c.id)), ...copies];
+      entry.deletedCopies = entry.deletedCopies.filter((id) => !fresh.some((f) => f.id === id));
+    }
+    else {
+      s.draining.push({
+        setId: report.setId,
+        outcome: "aborted",
+        reason: "shadow copies finished after their set was removed",
+        code: "FSRVP",
+        shadowCopies: copies,
+        snapshots: [],
+        deletedCopies: [],
+        deletedSnapshots: [],
+        attempt: 1,
+        since: env.now,
+      });
+    }
+    return { server: s, effects: [{ kind: "drain", setId: report.setId }], applied: true };
+  }
+  return same(server, draining ? [{ kind: "drain", setId: report.setId }] : []);
+}
+
+/**
+ * Cancels a backup's set on this SVM: a queued one leaves the queue, a running one is aborted
+ * (its storage drained). Either way the backup learns of it through a `finished` effect.
+ */
+export function cancelManagedSet(server: SvmServer, link: BackupLink, env: Env): Outcome {
+  const reason = "the backup was cancelled";
+  if (server.queue.some((q) => sameLink(q.backup, link))) {
+    const s = draft(server);
+    s.queue = s.queue.filter((q) => !sameLink(q.backup, link));
+    const entry = {
+      setId: "",
+      backup: link,
+      outcome: "aborted" as const,
+      reason,
+      code: "CANCELLED",
+      shadowCopies: [],
+      snapshots: [],
+      deletedCopies: [],
+      deletedSnapshots: [],
+      attempt: 1,
+      since: env.now,
+    };
+    return { hresult: HRESULT.ZERO, server: s, effects: [{ kind: "finished", entry }] };
+  }
+  const set = server.sets.find((x) => x.backup && sameLink(x.backup, link));
+  if (!set) return { hresult: HRESULT.ZERO, server, effects: [] };
+  const out = abortManaged(server, set.id, reason, "CANCELLED", env);
+  return { hresult: HRESULT.ZERO, server: out.server, effects: out.effects };
+}

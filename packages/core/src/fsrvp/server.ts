@@ -1,0 +1,594 @@
+/**
+ * The FSRVP server as pure functions: each takes the SVM's record and returns the HRESULT, the next
+ * record and the effects the caller must carry out (commands, events, storage removal). No I/O here.
+ * Behaviour follows the current MS-FSRVP spec where Samba deviates (see shared/reference/fsrvp.md).
+ *
+ * Operations that wait for storage (Commit, Expose, RecoveryComplete, DeleteShareMapping) are split
+ * into a begin step, which records the pending work, and a completion step applied when the
+ * snapshot-executor reports back. The agent API waits between the two; managed backups chain them.
+ */
+import { formatUnc, parseUnc, exposedShareName } from "../naming";
+import { isValidContext } from "./context";
+import { HRESULT } from "./hresult";
+import type {
+  BackupLink,
+  DrainingSet,
+  Env,
+  MappedShare,
+  PendingKind,
+  ShadowCopyRecord,
+  ShadowCopySet,
+  SnapshotRef,
+  StepFailure,
+  SvmServer,
+} from "./types";
+import { remainingStorage } from "./types";
+
+export type Effect =
+  /** Publish the command for the set's pending work. */
+  | { kind: "command"; setId: string }
+  /** Publish the storage-removal command for a draining entry. */
+  | { kind: "drain"; setId: string }
+  | { kind: "started"; setId: string }
+  | { kind: "added"; setId: string; shadowCopyIds: string[] }
+  | { kind: "creationStarted"; setId: string }
+  | { kind: "aborted"; setId: string; backup?: BackupLink; reason: string; code: string }
+  /** A draining entry is gone from storage: the set is finished for good. */
+  | { kind: "finished"; entry: DrainingSet };
+
+export interface Outcome<T = undefined> {
+  hresult: number;
+  /** The next record; the same object when nothing changed (no write needed). */
+  server: SvmServer;
+  value?: T;
+  effects: Effect[];
+}
+
+/** How the storage side answered "where is this share?". */
+export type ShareLookup =
+  | { kind: "found"; share: string; volume: string; sharePath: string }
+  | { kind: "notFound"; reason: string }
+  | { kind: "notSupported"; reason: string };
+
+const NULL_GUID = "00000000-0000-0000-0000-000000000000";
+const guidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** True for a GUID in 8-4-4-4-12 form (braces allowed), false for anything else. */
+export function isGuid(id: string): boolean {
+  return guidPattern.test(id.replace(/^\{(.*)\}$/, "$1"));
+}
+
+/** Lowercase, brace-free GUID; the form every ID is stored in. */
+export function normaliseGuid(id: string): string {
+  return id.replace(/^\{(.*)\}$/, "$1").toLowerCase();
+}
+
+function fail<T>(server: SvmServer, hresult: number, effects: Effect[] = []): Outcome<T> {
+  return { hresult, server, effects };
+}
+
+function ok<T>(server: SvmServer, value?: T, effects: Effect[] = []): Outcome<T> {
+  return value === undefined ? { hresult: HRESULT.ZERO, server, effects } : { hresult: HRESULT.ZERO, server, value, effects };
+}
+
+/** Copy-on-write: operations mutate a deep copy, never their input. */
+export function draft(server: SvmServer): SvmServer {
+  return structuredClone(server);
+}
+
+export function findSet(server: SvmServer, setId: string): ShadowCopySet | undefined {
+  const id = normaliseGuid(setId);
+  return server.sets.find((s) => s.id === id);
+}
+
+export function armTimer(s: SvmServer, ms: number, env: Env): void {
+  if (ms <= 0) {
+    s.timer = null;
+    return;
+  }
+  s.timerGeneration += 1;
+  s.timer = { generation: s.timerGeneration, deadline: env.now + ms };
+}
+
+function stopTimer(s: SvmServer): void {
+  s.timer = null;
+}
+
+function releaseContext(s: SvmServer): void {
+  s.contextSet = false;
+  s.clientAddress = null;
+}
+
+export function beginPending(set: ShadowCopySet, kind: PendingKind, env: Env): void {
+  const attempt = (set.attempts?.[kind] ?? 0) + 1;
+  set.pending = { kind, attempt, since: env.now };
+  set.attempts = { ...set.attempts, [kind]: attempt };
+  delete set.failure;
+}
+
+/** True when the storage side may hold something of the set (or soon will). */
+function mayHoldStorage(set: ShadowCopySet): boolean {
+  if (set.status !== "Started" && set.status !== "Added") return true;
+  return set.pending?.kind === "create";
+}
+
+/**
+ * Removes a set from the table. Its storage, if any, moves to the draining list (removed by the
+ * executor, then confirmed); a set that never touched storage is finished at once.
+ */
+export function removeSet(
+  s: SvmServer,
+  set: ShadowCopySet,
+  outcome: "completed" | "aborted",
+  reason: string,
+  code: string,
+  env: Env,
+): Effect[] {
+  s.sets = s.sets.filter((x) => x.id !== set.id);
+  const entry: DrainingSet = {
+    setId: set.id,
+    ...(set.backup ? { backup: set.backup } : {}),
+    outcome,
+    reason,
+    code,
+    shadowCopies: mayHoldStorage(set) ? set.shadowCopies : [],
+    snapshots: outcome === "aborted" ? set.snapshots : set.snapshots.filter((x) => x.takenAt !== undefined),
+    deletedCopies: [],
+    deletedSnapshots: [],
+    attempt: 1,
+    since: env.now,
+  };
+  const effects: Effect[] = [];
+  if (outcome === "aborted") {
+    effects.push({ kind: "aborted", setId: set.id, ...(set.backup ? { backup: set.backup } : {}), reason, code });
+  }
+  const left = remainingStorage(entry);
+  if (left.shadowCopies.length > 0 || left.snapshots.length > 0) {
+    s.draining.push(entry);
+    effects.push({ kind: "drain", setId: set.id });
+  } else {
+    effects.push({ kind: "finished", entry });
+  }
+  return effects;
+}
+
+function parseShare(unc: string): string | null {
+  return parseUnc(unc)?.share ?? null;
+}
+
+function sameShare(a: string, b: string): boolean {
+  return a.toLowerCase() === b.toLowerCase();
+}
+
+/** GetSupportedVersion (opnum 0): MinVersion = MaxVersion = FSRVP_RPC_VERSION_1. */
+export function getSupportedVersion(): { minVersion: number; maxVersion: number } {
+  return { minVersion: 1, maxVersion: 1 };
+}
+
+/** Retry limit of SetContext from the context owner (WS2012 R2 and later, MS-FSRVP <5>). */
+export const SET_CONTEXT_RETRY_LIMIT = 5;
+
+/** SetContext (opnum 1), MS-FSRVP 3.1.4.1. */
+export function setContext(server: SvmServer, req: { context: number; client: string }, env: Env): Outcome {
+  if (!isValidContext(req.context)) return fail(server, HRESULT.FSRVP_E_UNSUPPORTED_CONTEXT);
+  if (server.contextSet && server.clientAddress !== req.client) {
+    return fail(server, HRESULT.FSRVP_E_SHADOW_COPY_SET_IN_PROGRESS);
+  }
+  const s = draft(server);
+  const effects: Effect[] = [];
+  if (s.contextSet) {
+    // The owner starts over: its unfinished sets go, and it may do so only a few times in a row.
+    for (const set of s.sets.filter((x) => x.status !== "Recovered")) {
+      effects.push(...removeSet(s, set, "aborted", "the FSRVP client set a new context", "FSRVP", env));
+    }
+    releaseContext(s);
+    s.retryCount += 1;
+    if (s.retryCount > SET_CONTEXT_RETRY_LIMIT) {
+      return fail(s, HRESULT.FSRVP_E_SHADOW_COPY_SET_IN_PROGRESS, effects);
+    }
+  } else {
+    s.retryCount = 0;
+  }
+  s.clientAddress = req.client;
+  s.currentContext = req.context >>> 0;
+  s.contextSet = true;
+  armTimer(s, env.timers.shortMs, env);
+  return ok(s, undefined, effects);
+}
+
+/** True while a set other than a Recovered one exists: StartShadowCopySet must wait. */
+export function hasSetInCreation(server: SvmServer): boolean {
+  return server.sets.some((x) => x.status !== "Recovered");
+}
+
+/** StartShadowCopySet (opnum 2), MS-FSRVP 3.1.4.3. */
+export function startShadowCopySet(
+  server: SvmServer,
+  req: { clientShadowCopySetId: string; client: string },
+  env: Env,
+): Outcome<{ shadowCopySetId: string }> {
+  if (!isGuid(req.clientShadowCopySetId) || normaliseGuid(req.clientShadowCopySetId) === NULL_GUID) {
+    return fail(server, HRESULT.E_INVALIDARG);
+  }
+  if (!server.contextSet) return fail(server, HRESULT.FSRVP_E_BAD_STATE);
+  if (hasSetInCreation(server)) return fail(server, HRESULT.FSRVP_E_SHADOW_COPY_SET_IN_PROGRESS);
+  const s = draft(server);
+  const set: ShadowCopySet = {
+    id: normaliseGuid(env.newId()),
+    status: "Started",
+    context: s.currentContext,
+    createdAt: env.now,
+    client: req.client,
+    shadowCopies: [],
+    snapshots: [],
+  };
+  s.sets.push(set);
+  armTimer(s, env.timers.shortMs, env);
+  return ok(s, { shadowCopySetId: set.id }, [{ kind: "started", setId: set.id }]);
+}
+
+function newShadowCopy(svm: string, lookup: { share: string; volume: string; sharePath: string }, files: string[], env: Env): ShadowCopyRecord {
+  const id = normaliseGuid(env.newId());
+  const mapping: MappedShare = {
+    shareNameUnc: formatUnc(svm, lookup.share),
+    shadowCopyShareName: exposedShareName(lookup.share, id),
+    isExposed: false,
+  };
+  return {
+    id,
+    share: lookup.share,
+    volume: lookup.volume,
+    sharePath: lookup.sharePath,
+    files,
+    creationTimestamp: env.now,
+    mapping,
+  };
+}
+
+/**
+ * AddToShadowCopySet (opnum 3), MS-FSRVP 3.1.4.4. The caller resolves the share first (`lookup`).
+ * A shadow copy is per share here (as with ONTAP), so only the same share twice collides.
+ */
+export function addToShadowCopySet(
+  server: SvmServer,
+  req: { shadowCopySetId: string; shareNameUnc: string; lookup: ShareLookup; files?: string[] },
+  env: Env,
+): Outcome<{ shadowCopyId: string }> {
+  if (parseShare(req.shareNameUnc) === null) return fail(server, HRESULT.E_INVALIDARG);
+  if (req.lookup.kind === "notFound") return fail(server, HRESULT.FSRVP_E_OBJECT_NOT_FOUND);
+  if (req.lookup.kind === "notSupported") return fail(server, HRESULT.FSRVP_E_NOT_SUPPORTED);
+  const found = findSet(server, req.shadowCopySetId);
+  if (!found) return fail(server, HRESULT.FSRVP_E_SHADOWCOPYSET_ID_MISMATCH);
+  if (found.status !== "Started" && found.status !== "Added") return fail(server, HRESULT.FSRVP_E_BAD_STATE);
+  const s = draft(server);
+  const set = findSet(s, found.id)!;
+  stopTimer(s);
+  const lookup = req.lookup;
+  if (set.shadowCopies.some((c) => sameShare(c.share, lookup.share))) {
+    armTimer(s, env.timers.shortMs, env);
+    return fail(s, HRESULT.FSRVP_E_OBJECT_ALREADY_EXISTS);
+  }
+  const copy = newShadowCopy(s.svm, lookup, req.files ?? [], env);
+  set.shadowCopies.push(copy);
+  set.status = "Added";
+  armTimer(s, env.timers.longMs, env);
+  return ok(s, { shadowCopyId: copy.id }, [{ kind: "added", setId: set.id, shadowCopyIds: [copy.id] }]);
+}
+
+/** PrepareShadowCopySet (opnum 12), MS-FSRVP 3.1.4.12. Nothing to wait for on this server. */
+export function prepareShadowCopySet(server: SvmServer, req: { shadowCopySetId: string }, env: Env): Outcome {
+  const found = findSet(server, req.shadowCopySetId);
+  if (!found) return fail(server, HRESULT.FSRVP_E_SHADOWCOPYSET_ID_MISMATCH);
+  if (found.status !== "Added") return fail(server, HRESULT.FSRVP_E_BAD_STATE);
+  const s = draft(server);
+  stopTimer(s);
+  armTimer(s, env.timers.longMs, env);
+  return ok(s);
+}
+
+/**
+ * CommitShadowCopySet (opnum 4), MS-FSRVP 3.1.4.5, first half: CreationInProgress and the create
+ * command. A retry while CreationInProgress (legal per spec) waits on the work already under way.
+ */
+export function commitBegin(server: SvmServer, req: { shadowCopySetId: string }, env: Env): Outcome {
+  const found = findSet(server, req.shadowCopySetId);
+  if (!found) return fail(server, HRESULT.FSRVP_E_SHADOWCOPYSET_ID_MISMATCH);
+  if (found.status !== "Added" && found.status !== "CreationInProgress") return fail(server, HRESULT.FSRVP_E_BAD_STATE);
+  const s = draft(server);
+  const set = findSet(s, found.id)!;
+  stopTimer(s);
+  if (set.status === "CreationInProgress" && set.pending?.kind === "create") return ok(s);
+  set.status = "CreationInProgress";
+  beginPending(set, "create", env);
+  return ok(s, undefined, [{ kind: "creationStarted", setId: set.id }, { kind: "command", setId: set.id }]);
+}
+
+export interface CreatedCopy {
+  id: string;
+  clonePath: string;
+  bytes: number;
+  fileCount: number;
+}
+
+/** Commit, second half: the copies exist. Committed, timer 180 s. */
+export function commitCompleted(server: SvmServer, req: { shadowCopySetId: string; copies: CreatedCopy[] }, env: Env): Outcome {
+  const found = findSet(server, req.shadowCopySetId);
+  if (!found || found.status !== "CreationInProgress" || found.pending?.kind !== "create") return fail(server, HRESULT.FSRVP_E_BAD_STATE);
+  const s = draft(server);
+  const set = findSet(s, found.id)!;
+  for (const c of req.copies) {
+    const copy = set.shadowCopies.find((x) => x.id === c.id);
+    if (copy) Object.assign(copy, { clonePath: c.clonePath, bytes: c.bytes, fileCount: c.fileCount });
+  }
+  set.status = "Committed";
+  delete set.pending;
+  armTimer(s, env.timers.shortMs, env);
+  return ok(s);
+}
+
+/** Commit failed on storage: back to Added, timer 180 s (the executor removed what it had made). */
+export function commitFailed(server: SvmServer, req: { shadowCopySetId: string; failure: StepFailure }, env: Env): Outcome {
+  const found = findSet(server, req.shadowCopySetId);
+  if (!found || found.status !== "CreationInProgress") return fail(server, HRESULT.FSRVP_E_BAD_STATE);
+  const s = draft(server);
+  const set = findSet(s, found.id)!;
+  set.status = "Added";
+  delete set.pending;
+  set.failure = req.failure;
+  armTimer(s, env.timers.shortMs, env);
+  return ok(s);
+}
+
+/**
+ * A wait of Commit, Expose or Prepare exceeded TimeOutInMilliseconds: the set keeps its state and
+ * the work goes on; the timer is re-armed for 180 s so an abandoned set is removed.
+ */
+export function waitTimedOut(server: SvmServer, req: { shadowCopySetId: string }, env: Env): Outcome {
+  if (!findSet(server, req.shadowCopySetId)) return fail(server, HRESULT.FSRVP_E_SHADOWCOPYSET_ID_MISMATCH);
+  const s = draft(server);
+  armTimer(s, env.timers.shortMs, env);
+  return ok(s);
+}
+
+/** ExposeShadowCopySet (opnum 5), MS-FSRVP 3.1.4.6, first half. */
+export function exposeBegin(server: SvmServer, req: { shadowCopySetId: string }, env: Env): Outcome {
+  const found = findSet(server, req.shadowCopySetId);
+  if (!found) return fail(server, HRESULT.FSRVP_E_SHADOWCOPYSET_ID_MISMATCH);
+  if (found.status !== "Committed") return fail(server, HRESULT.FSRVP_E_BAD_STATE);
+  const s = draft(server);
+  const set = findSet(s, found.id)!;
+  stopTimer(s);
+  if (set.pending?.kind === "expose") return ok(s);
+  beginPending(set, "expose", env);
+  return ok(s, undefined, [{ kind: "command", setId: set.id }]);
+}
+
+/** Expose, second half: Exposed, timer 180 s. */
+export function exposeCompleted(server: SvmServer, req: { shadowCopySetId: string }, env: Env): Outcome {
+  const found = findSet(server, req.shadowCopySetId);
+  if (!found || found.status !== "Committed" || found.pending?.kind !== "expose") return fail(server, HRESULT.FSRVP_E_BAD_STATE);
+  const s = draft(server);
+  const set = findSet(s, found.id)!;
+  for (const c of set.shadowCopies) if (c.mapping) c.mapping.isExposed = true;
+  set.status = "Exposed";
+  delete set.pending;
+  armTimer(s, env.timers.shortMs, env);
+  return ok(s);
+}
+
+/** Expose failed: stays Committed, timer 180 s. */
+export function exposeFailed(server: SvmServer, req: { shadowCopySetId: string; failure: StepFailure }, env: Env): Outcome {
+  const found = findSet(server, req.shadowCopySetId);
+  if (!found || found.pending?.kind !== "expose") return fail(server, HRESULT.FSRVP_E_BAD_STATE);
+  const s = draft(server);
+  const set = findSet(s, found.id)!;
+  delete set.pending;
+  set.failure = req.failure;
+  armTimer(s, env.timers.shortMs, env);
+  return ok(s);
+}
+
+/** RecoveryCompleteShadowCopySet (opnum 6), MS-FSRVP 3.1.4.7, first half: seal the copies read-only. */
+export function recoveryCompleteBegin(server: SvmServer, req: { shadowCopySetId: string }, env: Env): Outcome {
+  const found = findSet(server, req.shadowCopySetId);
+  if (!found) return fail(server, HRESULT.FSRVP_E_SHADOWCOPYSET_ID_MISMATCH);
+  if (found.status !== "Exposed") return fail(server, HRESULT.FSRVP_E_BAD_STATE);
+  const s = draft(server);
+  const set = findSet(s, found.id)!;
+  stopTimer(s);
+  if (set.pending?.kind === "seal") return ok(s);
+  beginPending(set, "seal", env);
+  return ok(s, undefined, [{ kind: "command", setId: set.id }]);
+}
+
+/** RecoveryComplete, second half: Recovered, context released, timer stays stopped. */
+export function recoveryCompleted(server: SvmServer, req: { shadowCopySetId: string }): Outcome {
+  const found = findSet(server, req.shadowCopySetId);
+  if (!found || found.status !== "Exposed" || found.pending?.kind !== "seal") return fail(server, HRESULT.FSRVP_E_BAD_STATE);
+  const s = draft(server);
+  const set = findSet(s, found.id)!;
+  set.status = "Recovered";
+  delete set.pending;
+  stopTimer(s);
+  releaseContext(s);
+  return ok(s);
+}
+
+/** Sealing failed: the set stays Exposed; timer 180 s so the client can retry or abort. */
+export function recoveryFailed(server: SvmServer, req: { shadowCopySetId: string; failure: StepFailure }, env: Env): Outcome {
+  const found = findSet(server, req.shadowCopySetId);
+  if (!found || found.pending?.kind !== "seal") return fail(server, HRESULT.FSRVP_E_BAD_STATE);
+  const s = draft(server);
+  const set = findSet(s, found.id)!;
+  delete set.pending;
+  set.failure = req.failure;
+  armTimer(s, env.timers.shortMs, env);
+  return ok(s);
+}
+
+/** AbortShadowCopySet (opnum 7), MS-FSRVP 3.1.4.8: removes the set in any state, and its storage. */
+export function abortShadowCopySet(
+  server: SvmServer,
+  req: { shadowCopySetId: string; reason?: string; code?: string },
+  env: Env,
+): Outcome {
+  if (!isGuid(req.shadowCopySetId) || normaliseGuid(req.shadowCopySetId) === NULL_GUID) return fail(server, HRESULT.E_INVALIDARG);
+  const found = findSet(server, req.shadowCopySetId);
+  if (!found) return fail(server, HRESULT.FSRVP_E_SHADOWCOPYSET_ID_MISMATCH);
+  const s = draft(server);
+  const effects = removeSet(s, findSet(s, found.id)!, "aborted", req.reason ?? "aborted by the FSRVP client", req.code ?? "FSRVP", env);
+  releaseContext(s);
+  return ok(s, undefined, effects);
+}
+
+/** IsPathSupported (opnum 8): TRUE and the owner (the SVM), or the error of the lookup. */
+export function isPathSupported(server: SvmServer, req: { shareNameUnc: string; lookup: ShareLookup }): Outcome<{ supported: boolean; ownerMachineName: string }> {
+  if (parseShare(req.shareNameUnc) === null) return fail(server, HRESULT.E_INVALIDARG);
+  if (req.lookup.kind === "notFound") return fail(server, HRESULT.FSRVP_E_OBJECT_NOT_FOUND);
+  if (req.lookup.kind === "notSupported") return fail(server, HRESULT.FSRVP_E_NOT_SUPPORTED);
+  return ok(server, { supported: true, ownerMachineName: server.svm });
+}
+
+/** IsPathShadowCopied (opnum 9): a copy of the share in a Committed, Exposed or Recovered set. */
+export function isPathShadowCopied(server: SvmServer, req: { shareNameUnc: string; lookup: ShareLookup }): Outcome<{ shadowCopyPresent: boolean; shadowCopyCompatibility: number }> {
+  if (parseShare(req.shareNameUnc) === null) return fail(server, HRESULT.E_INVALIDARG);
+  if (req.lookup.kind === "notFound") return fail(server, HRESULT.FSRVP_E_OBJECT_NOT_FOUND);
+  if (req.lookup.kind === "notSupported") return fail(server, HRESULT.FSRVP_E_NOT_SUPPORTED);
+  const share = req.lookup.share;
+  const present = server.sets.some(
+    (set) =>
+      (set.status === "Committed" || set.status === "Exposed" || set.status === "Recovered") &&
+      set.shadowCopies.some((c) => c.mapping !== null && sameShare(c.share, share)),
+  );
+  return ok(server, { shadowCopyPresent: present, shadowCopyCompatibility: 0 });
+}
+
+export interface ShareMapping {
+  shadowCopySetId: string;
+  shadowCopyId: string;
+  shareNameUnc: string;
+  /** UNC form, \\<svm>\share@{id} (the spec's form; Samba answers the bare name). */
+  shadowCopyShareName: string;
+  /** Epoch ms; answered as a FILETIME. */
+  creationTimestamp: number;
+}
+
+/**
+ * GetShareMapping (opnum 10), MS-FSRVP 3.1.4.11. Every check runs before the timer is touched, so a
+ * rejected call leaves the running timer as it was; success re-arms 1800 s.
+ */
+export function getShareMapping(
+  server: SvmServer,
+  req: { shadowCopyId: string; shadowCopySetId: string; shareNameUnc: string; level: number },
+  env: Env,
+): Outcome<ShareMapping> {
+  if (req.level !== 1) return fail(server, HRESULT.E_INVALIDARG);
+  const found = findSet(server, req.shadowCopySetId);
+  if (!found) return fail(server, HRESULT.FSRVP_E_SHADOWCOPYSET_ID_MISMATCH);
+  if (found.status !== "Exposed") return fail(server, HRESULT.FSRVP_E_BAD_STATE);
+  const share = parseShare(req.shareNameUnc);
+  const copy = found.shadowCopies.find((c) => c.id === normaliseGuid(req.shadowCopyId));
+  if (!copy || !copy.mapping || share === null || !sameShare(copy.share, share)) return fail(server, HRESULT.E_INVALIDARG);
+  const s = draft(server);
+  stopTimer(s);
+  armTimer(s, env.timers.longMs, env);
+  return ok(s, {
+    shadowCopySetId: found.id,
+    shadowCopyId: copy.id,
+    shareNameUnc: copy.mapping.shareNameUnc,
+    shadowCopyShareName: copy.mapping.isExposed ? formatUnc(server.svm, copy.mapping.shadowCopyShareName) : "",
+    creationTimestamp: copy.creationTimestamp,
+  });
+}
+
+/**
+ * DeleteShareMapping (opnum 11), MS-FSRVP 3.1.4.13: the mapping goes, then its shadow copy (it has
+ * one mapping), then the set when no copy is left. Storage removal is queued as a draining entry.
+ */
+export function deleteShareMapping(
+  server: SvmServer,
+  req: { shadowCopySetId: string; shadowCopyId: string; shareNameUnc: string },
+  env: Env,
+): Outcome {
+  if (!isGuid(req.shadowCopySetId) || !isGuid(req.shadowCopyId) || req.shareNameUnc === "") return fail(server, HRESULT.E_INVALIDARG);
+  const found = findSet(server, req.shadowCopySetId);
+  if (!found) return fail(server, HRESULT.FSRVP_E_OBJECT_NOT_FOUND);
+  if (found.status !== "Exposed" && found.status !== "Recovered") return fail(server, HRESULT.FSRVP_E_BAD_STATE);
+  const copy = found.shadowCopies.find((c) => c.id === normaliseGuid(req.shadowCopyId));
+  if (!copy) return fail(server, HRESULT.FSRVP_E_OBJECT_NOT_FOUND);
+  const share = parseShare(req.shareNameUnc);
+  if (!copy.mapping || share === null || !sameShare(copy.share, share)) return fail(server, HRESULT.FSRVP_E_OBJECT_NOT_FOUND);
+  const s = draft(server);
+  const set = findSet(s, found.id)!;
+  const removed = set.shadowCopies.find((c) => c.id === copy.id)!;
+  set.shadowCopies = set.shadowCopies.filter((c) => c.id !== copy.id);
+  const effects: Effect[] = [];
+  const existing = s.draining.find((d) => d.setId === set.id);
+  if (existing) {
+    existing.shadowCopies.push(removed);
+  } else {
+    s.draining.push({
+      setId: set.id,
+      ...(set.backup ? { backup: set.backup } : {}),
+      outcome: "completed",
+      reason: "share mapping deleted",
+      code: "",
+      shadowCopies: [removed],
+      snapshots: [],
+      deletedCopies: [],
+      deletedSnapshots: [],
+      attempt: 1,
+      since: env.now,
+    });
+  }
+  effects.push({ kind: "drain", setId: set.id });
+  if (set.shadowCopies.length === 0) s.sets = s.sets.filter((x) => x.id !== set.id);
+  return ok(s, undefined, effects);
+}
+
+/**
+ * The Message Sequence Timer fired (MS-FSRVP 3.1.5): every set not Recovered is deleted (Exposed
+ * ones too, unlike Samba) with its storage, and the context is released. A stale generation
+ * (re-armed or stopped since) changes nothing.
+ */
+export function sequenceTimerExpired(server: SvmServer, req: { generation: number }, env: Env): Outcome {
+  if (!server.timer || server.timer.generation !== req.generation) return ok(server);
+  const s = draft(server);
+  const effects: Effect[] = [];
+  for (const set of s.sets.filter((x) => x.status !== "Recovered")) {
+    effects.push(...removeSet(s, set, "aborted", `the FSRVP message sequence timer expired in state ${set.status}`, "TIMEOUT", env));
+  }
+  stopTimer(s);
+  releaseContext(s);
+  return ok(s, undefined, effects);
+}
+
+/**
+ * The executor confirmed removal of these shadow copies (and snapshots). When nothing of the entry
+ * is left, the set is finished for good.
+ */
+export function storageDrained(
+  server: SvmServer,
+  req: { setId: string; shadowCopyIds: string[]; snapshots: string[] },
+): Outcome {
+  const entry = server.draining.find((d) => d.setId === req.setId);
+  if (!entry) return ok(server);
+  const s = draft(server);
+  const e = s.draining.find((d) => d.setId === req.setId)!;
+  e.deletedCopies = [...new Set([...e.deletedCopies, ...req.shadowCopyIds])];
+  e.deletedSnapshots = [...new Set([...e.deletedSnapshots, ...req.snapshots])];
+  const left = remainingStorage(e);
+  if (left.shadowCopies.length > 0 || left.snapshots.length > 0) return ok(s);
+  s.draining = s.draining.filter((d) => d.setId !== req.setId);
+  return ok(s, undefined, [{ kind: "finished", entry: e }]);
+}
+
+/** The snapshots of a set, one per volume holding its shares, in volume order. */
+export function plannedSnapshots(set: ShadowCopySet, name: (volume: string) => string): SnapshotRef[] {
+  const volumes = new Map<string, string[]>();
+  for (const c of set.shadowCopies) volumes.set(c.volume, [...(volumes.get(c.volume) ?? []), c.id]);
+  return [...volumes.entries()]
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([volume, ids]) => ({ volume, name: name(volume), shadowCopyIds: ids }));
+}
+

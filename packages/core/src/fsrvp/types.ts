@@ -1,0 +1,186 @@
+/**
+ * The durable model of one FSRVP server. rvss plays one FSRVP server per SVM, so everything MS-FSRVP
+ * keeps per server (section 3.1.1) lives in one record per SVM, changed only by compare-and-set.
+ * That makes every operation a single atomic write.
+ */
+
+/** ShadowCopySet.Status: exactly the six states of MS-FSRVP 3.1.1.2. */
+export type SetStatus = "Started" | "Added" | "CreationInProgress" | "Committed" | "Exposed" | "Recovered";
+
+/** MappedShare of MS-FSRVP: the base share and the name its shadow copy is exposed under. */
+export interface MappedShare {
+  /** Base share in UNC form, \\<svm>\<share>. */
+  shareNameUnc: string;
+  /** Bare exposed share name, share@{ShadowCopyId}. */
+  shadowCopyShareName: string;
+  isExposed: boolean;
+}
+
+export interface ShadowCopyRecord {
+  id: string;
+  /** Base share name. */
+  share: string;
+  volume: string;
+  /** Share root inside the volume ("" for the volume root). */
+  sharePath: string;
+  /** Files to clone, relative to the share root; empty for the whole share. */
+  files: string[];
+  /** When the share was added to the set (epoch ms); GetShareMapping reports it as a FILETIME. */
+  creationTimestamp: number;
+  /** One mapping per shadow copy; null once DeleteShareMapping removed it. */
+  mapping: MappedShare | null;
+  /** Set by the storage backend when the copy exists. */
+  clonePath?: string;
+  bytes?: number;
+  fileCount?: number;
+}
+
+/** Asynchronous work a set waits for. Each kind maps to exactly one command. */
+export type PendingKind = "resolve" | "checkpoint" | "create" | "expose" | "recover" | "seal" | "snapshot";
+
+export interface PendingOp {
+  kind: PendingKind;
+  /** Counts how often this kind was started for the set; part of the command's message ID. */
+  attempt: number;
+  since: number;
+}
+
+/** A snapshot a managed set takes (or took) of one volume. */
+export interface SnapshotRef {
+  volume: string;
+  name: string;
+  /** Epoch ms once the backend reported it; undefined while planned. */
+  takenAt?: number;
+  /** IDs of the set's shadow copies inside this volume. */
+  shadowCopyIds: string[];
+}
+
+/** A share of a managed set as the requestor selected it. */
+export interface RequestedShare {
+  share: string;
+  files: string[];
+}
+
+export interface BackupLink {
+  backupId: string;
+  /** Index of the set in the backup's plan. */
+  index: number;
+}
+
+export interface ShadowCopySet {
+  id: string;
+  status: SetStatus;
+  context: number;
+  createdAt: number;
+  /** Who drives the set: the caller's identity (peer address), or "backup:<id>" for managed backups. */
+  client: string;
+  backup?: BackupLink;
+  /** Managed sets only: what the backup asked for, before share-discovery resolved it. */
+  requested?: RequestedShare[];
+  shadowCopies: ShadowCopyRecord[];
+  pending?: PendingOp;
+  /** How often each kind of work was started, so a new attempt gets a new command ID. */
+  attempts?: Partial<Record<PendingKind, number>>;
+  /** The last asynchronous step that failed; an agent call waiting on it answers with this. */
+  failure?: StepFailure;
+  /** Managed sets only: one per volume holding shares of the set. */
+  snapshots: SnapshotRef[];
+}
+
+export interface StepFailure {
+  step: PendingKind | "delete";
+  reason: string;
+  code: string;
+  at: number;
+}
+
+/**
+ * Storage that still has to be removed for sets (or shadow copies) FSRVP no longer knows: aborted,
+ * expired, deleted, or finished managed sets. An entry leaves only when the backend confirmed removal,
+ * so nothing is orphaned even if a process dies mid-way.
+ */
+export interface DrainingSet {
+  setId: string;
+  backup?: BackupLink;
+  outcome: "completed" | "aborted";
+  reason: string;
+  /** Stable error code for aborted sets. */
+  code: string;
+  shadowCopies: ShadowCopyRecord[];
+  /** Completed: the snapshots that are the backup (kept). Aborted: snapshots to delete. */
+  snapshots: SnapshotRef[];
+  /** IDs of the shadow copies the backend confirmed gone. */
+  deletedCopies: string[];
+  /** Names of the snapshots the backend confirmed gone (aborted sets only). */
+  deletedSnapshots: string[];
+  attempt: number;
+  since: number;
+}
+
+/** What of a draining entry is still on storage. */
+export function remainingStorage(d: DrainingSet): { shadowCopies: ShadowCopyRecord[]; snapshots: SnapshotRef[] } {
+  return {
+    shadowCopies: d.shadowCopies.filter((c) => !d.deletedCopies.includes(c.id)),
+    snapshots: d.outcome === "aborted" ? d.snapshots.filter((s) => !d.deletedSnapshots.includes(s.name)) : [],
+  };
+}
+
+/** A managed set waiting for its SVM (one set in creation per SVM). */
+export interface QueuedSet {
+  backup: BackupLink;
+  shares: RequestedShare[];
+  queuedAt: number;
+}
+
+/** The Message Sequence Timer (MS-FSRVP 3.1.2): one per server. */
+export interface SequenceTimer {
+  /** Identifies this arming; a fired timer whose generation is stale is ignored. */
+  generation: number;
+  deadline: number;
+}
+
+export interface SvmServer {
+  svm: string;
+  contextSet: boolean;
+  currentContext: number;
+  /** ShadowCopyClientAddress: who set the context. */
+  clientAddress: string | null;
+  retryCount: number;
+  timer: SequenceTimer | null;
+  /** Last timer generation handed out (monotonic). */
+  timerGeneration: number;
+  /** GlobalShadowCopySetTable for this server, oldest first. */
+  sets: ShadowCopySet[];
+  draining: DrainingSet[];
+  queue: QueuedSet[];
+}
+
+export function emptyServer(svm: string): SvmServer {
+  return {
+    svm,
+    contextSet: false,
+    currentContext: 0,
+    clientAddress: null,
+    retryCount: 0,
+    timer: null,
+    timerGeneration: 0,
+    sets: [],
+    draining: [],
+    queue: [],
+  };
+}
+
+/** Timer values (ms). 0 disables a timer. MS-FSRVP 4.1: 180 s and 1800 s. */
+export interface TimerConfig {
+  shortMs: number;
+  longMs: number;
+}
+
+export const SPEC_TIMERS: TimerConfig = { shortMs: 180_000, longMs: 1_800_000 };
+
+/** What an operation may depend on besides the record: the clock, ID generation, timer values. */
+export interface Env {
+  now: number;
+  newId: () => string;
+  timers: TimerConfig;
+}

@@ -1,0 +1,6 @@
+// @rvss/core: the pure core of rvss. State machines, naming and rules; no I/O.
+export * from "./errors";
+export * from "./naming";
+export * from "./file-list";
+export * from "./backup";
+export * from "./fsrvp";

@@ -1,0 +1,110 @@
+/**
+ * The one configuration loader. Every setting comes from an environment variable with a default
+ * that runs everything on one machine; a malformed value is an error naming the variable.
+ */
+import * as path from "node:path";
+import { ErrorCodes, RvssError, type TimerConfig } from "@rvss/core";
+
+export interface RvssConfig {
+  natsUrl: string;
+  /** Replicas for streams and KV (1 on a single server, 3 on a cluster). */
+  replicas: number;
+  grpcAddr: string;
+  /** host:port of the HTTP health and metrics endpoint; null disables it. */
+  healthAddr: string | null;
+  logLevel: string;
+  logFormat: "json" | "pretty";
+  storage: "local";
+  /** The local backend's filer description (JSON). */
+  filerConfig: string;
+  timers: TimerConfig;
+  ackWaitMs: number;
+  maxDeliver: number;
+  duplicateWindowMs: number;
+  eventsMaxAgeMs: number;
+  /** Messages a replica handles at once, per consumer. */
+  concurrency: number;
+}
+
+interface Variable {
+  name: string;
+  default: string;
+  description: string;
+}
+
+/** Every variable rvss reads, with its default; the README's configuration table lists the same. */
+export const CONFIG_VARIABLES: readonly Variable[] = [
+  { name: "NATS_URL", default: "nats://127.0.0.1:4222", description: "NATS server(s), comma-separated" },
+  { name: "RVSS_REPLICAS", default: "1", description: "replicas of streams and KV buckets (3 on a cluster)" },
+  { name: "RVSS_GRPC_ADDR", default: "127.0.0.1:50051", description: "coordinator gRPC listen address; the CLI's target" },
+  { name: "RVSS_HEALTH_ADDR", default: "", description: "host:port for /healthz, /readyz and /metrics (off when empty)" },
+  { name: "RVSS_LOG_LEVEL", default: "info", description: "pino level: trace, debug, info, warn, error" },
+  { name: "RVSS_LOG_FORMAT", default: "json", description: "json, or pretty for people" },
+  { name: "RVSS_STORAGE", default: "local", description: "storage backend" },
+  { name: "RVSS_FILER_CONFIG", default: "./filer.json", description: "local backend: the filer description file" },
+  { name: "RVSS_FSRVP_SHORT_TIMEOUT_MS", default: "180000", description: "FSRVP message sequence timer, short value (0 disables)" },
+  { name: "RVSS_FSRVP_LONG_TIMEOUT_MS", default: "1800000", description: "FSRVP message sequence timer after Add/Prepare/GetShareMapping (0 disables)" },
+  { name: "RVSS_ACK_WAIT_MS", default: "30000", description: "JetStream ack wait for commands before redelivery" },
+  { name: "RVSS_MAX_DELIVER", default: "5", description: "deliveries of a failing command before it is dead-lettered" },
+  { name: "RVSS_DUPLICATE_WINDOW_MS", default: "600000", description: "JetStream duplicate window (message-ID deduplication)" },
+  { name: "RVSS_EVENTS_MAX_AGE_MS", default: "2592000000", description: "how long events stay replayable (30 days)" },
+  { name: "RVSS_CONCURRENCY", default: "16", description: "messages a replica handles at once, per consumer" },
+];
+
+type Env = Record<string, string | undefined>;
+
+function raw(env: Env, name: string): string {
+  const v = env[name];
+  if (v !== undefined && v !== "") return v;
+  return CONFIG_VARIABLES.find((x) => x.name === name)!.default;
+}
+
+function integer(env: Env, name: string, min: number): number {
+  const v = raw(env, name);
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min) {
+    throw new RvssError(ErrorCodes.CONFIG_INVALID, `${name}="${v}" is not an integer >= ${min}`, { variable: name });
+  }
+  return n;
+}
+
+function address(env: Env, name: string): string {
+  const v = raw(env, name);
+  if (!/^[^\s:]+:\d{1,5}$/.test(v)) {
+    throw new RvssError(ErrorCodes.CONFIG_INVALID, `${name}="${v}" is not host:port`, { variable: name });
+  }
+  return v;
+}
+
+export function loadConfig(env: Env = process.env): RvssConfig {
+  const logFormat = raw(env, "RVSS_LOG_FORMAT");
+  if (logFormat !== "json" && logFormat !== "pretty") {
+    throw new RvssError(ErrorCodes.CONFIG_INVALID, `RVSS_LOG_FORMAT="${logFormat}" must be json or pretty`, { variable: "RVSS_LOG_FORMAT" });
+  }
+  const storage = raw(env, "RVSS_STORAGE");
+  if (storage !== "local") {
+    throw new RvssError(ErrorCodes.CONFIG_INVALID, `RVSS_STORAGE="${storage}" is not a known backend (known: local)`, { variable: "RVSS_STORAGE" });
+  }
+  const natsUrl = raw(env, "NATS_URL");
+  for (const u of natsUrl.split(",")) {
+    if (!/^(nats|tls|ws|wss):\/\/[^\s]+$/.test(u.trim()) && !/^[^\s/:]+:\d+$/.test(u.trim())) {
+      throw new RvssError(ErrorCodes.CONFIG_INVALID, `NATS_URL entry "${u}" is not a nats:// URL`, { variable: "NATS_URL" });
+    }
+  }
+  return {
+    natsUrl,
+    replicas: integer(env, "RVSS_REPLICAS", 1),
+    grpcAddr: address(env, "RVSS_GRPC_ADDR"),
+    healthAddr: raw(env, "RVSS_HEALTH_ADDR") === "" ? null : address(env, "RVSS_HEALTH_ADDR"),
+    logLevel: raw(env, "RVSS_LOG_LEVEL"),
+    logFormat,
+    storage,
+    filerConfig: path.resolve(raw(env, "RVSS_FILER_CONFIG")),
+    timers: { shortMs: integer(env, "RVSS_FSRVP_SHORT_TIMEOUT_MS", 0), longMs: integer(env, "RVSS_FSRVP_LONG_TIMEOUT_MS", 0) },
+    ackWaitMs: integer(env, "RVSS_ACK_WAIT_MS", 1000),
+    maxDeliver: integer(env, "RVSS_MAX_DELIVER", 1),
+    duplicateWindowMs: integer(env, "RVSS_DUPLICATE_WINDOW_MS", 1000),
+    eventsMaxAgeMs: integer(env, "RVSS_EVENTS_MAX_AGE_MS", 60_000),
+    concurrency: integer(env, "RVSS_CONCURRENCY", 1),
+  };
+}

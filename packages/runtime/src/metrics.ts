@@ -1,0 +1,27 @@
+import { Counter, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+
+/** The process's Prometheus registry; services register their own metrics on it. */
+export const registry = new Registry();
+collectDefaultMetrics({ register: registry, prefix: "rvss_process_" });
+
+export const messagesHandled = new Counter({
+  name: "rvss_messages_handled_total",
+  help: "JetStream messages handled, by consumer and outcome (ack, retry, dead_letter)",
+  labelNames: ["consumer", "outcome"] as const,
+  registers: [registry],
+});
+
+export const handlerSeconds = new Histogram({
+  name: "rvss_handler_seconds",
+  help: "Time spent handling one message, by consumer",
+  labelNames: ["consumer"] as const,
+  buckets: [0.001, 0.005, 0.02, 0.1, 0.5, 2, 10, 60],
+  registers: [registry],
+});
+
+export const eventsPublished = new Counter({
+  name: "rvss_events_published_total",
+  help: "Events published, by type",
+  labelNames: ["type"] as const,
+  registers: [registry],
+});

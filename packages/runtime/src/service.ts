@@ -1,0 +1,59 @@
+/**
+ * Process wiring shared by the four services: config, logger, health endpoint, signals. A service
+ * only supplies `start`, which returns once it serves and gives back how to stop it.
+ */
+import { RvssError, errorMessage } from "@rvss/core";
+import { loadConfig, type RvssConfig } from "./config";
+import { startHealthServer } from "./health";
+import { createLogger, type Logger } from "./logger";
+
+export interface RunningService {
+  /** True while the service can do its work. */
+  ready(): boolean;
+  /** Stops taking work, finishes what is in flight, disconnects. */
+  stop(): Promise<void>;
+}
+
+export type StartFn = (config: RvssConfig, log: Logger) => Promise<RunningService>;
+
+const STOP_GRACE_MS = 20_000;
+
+export async function runService(name: string, start: StartFn): Promise<void> {
+  let config: RvssConfig;
+  try {
+    config = loadConfig();
+  } catch (err) {
+    process.stderr.write(`${name}: ${errorMessage(err)}\n`);
+    process.exit(2);
+  }
+  const log = createLogger(name, config);
+  let service: RunningService;
+  try {
+    service = await start(config, log);
+  } catch (err) {
+    const e = RvssError.from(err);
+    log.fatal({ code: e.code, details: e.details }, e.message);
+    process.stderr.write(`${name}: ${e.message}\n`);
+    process.exit(1);
+  }
+  const health = config.healthAddr ? await startHealthServer(config.healthAddr, () => service.ready()) : null;
+  log.info({ health: health?.port }, `${name} started`);
+  let stopping = false;
+  const stop = async (signal: string): Promise<void> => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, `${name} stopping`);
+    const force = setTimeout(() => {
+      log.error(`${name} did not stop within ${STOP_GRACE_MS} ms; exiting`);
+      process.exit(1);
+    }, STOP_GRACE_MS);
+    force.unref();
+    await service.stop();
+    await health?.close();
+    log.info(`${name} stopped`);
+    log.flush?.();
+    process.exit(0);
+  };
+  process.on("SIGTERM", () => void stop("SIGTERM"));
+  process.on("SIGINT", () => void stop("SIGINT"));
+}

@@ -1,0 +1,117 @@
+/**
+ * The storage interface every backend implements. Each operation is idempotent: run twice, it ends
+ * in the same state without error, because a command may be redelivered after a crash.
+ */
+
+export interface ResolvedShare {
+  svm: string;
+  share: string;
+  volume: string;
+  /** Share root inside the volume, "/"-separated, "" for the volume root. */
+  sharePath: string;
+  /** The volume's junction path in the SVM namespace, e.g. "/hyperv/vm1". */
+  junctionPath: string;
+  /** The share's path in the SVM namespace, e.g. "/hyperv/vm1/dir1/vmdir". */
+  namespacePath: string;
+  /** Junction paths of other volumes mounted under the share root (Remote VSS cannot copy across them). */
+  junctionsBelow: string[];
+  /** The SVM's shadow copy directory depth (ONTAP -shadowcopy-dir-depth; 0 = unlimited). */
+  shadowCopyDirDepth: number;
+}
+
+/** Where a share lives: enough to copy from it. */
+export type ShareLocation = Pick<ResolvedShare, "svm" | "share" | "volume" | "sharePath">;
+
+export interface FileProblem {
+  path: string;
+  rule: "file-not-found" | "file-not-regular" | "file-escapes-share";
+  message: string;
+}
+
+export interface CreateShadowCopyRequest {
+  svm: string;
+  shadowCopyId: string;
+  share: ShareLocation;
+  /** Relative to the share root; empty clones the whole share. */
+  files: string[];
+  /** Writable until sealed (ATTR_AUTO_RECOVERY); otherwise sealed at once. */
+  writable: boolean;
+}
+
+export interface ShadowCopyInfo {
+  /** Path of the copy inside its volume. */
+  clonePath: string;
+  bytes: number;
+  fileCount: number;
+}
+
+export interface ShadowCopyRef {
+  svm: string;
+  volume: string;
+  shadowCopyId: string;
+}
+
+export interface ExposeRequest extends ShadowCopyRef {
+  baseShare: string;
+  exposedName: string;
+  writable: boolean;
+}
+
+export interface SnapshotRef {
+  svm: string;
+  volume: string;
+  name: string;
+}
+
+export interface SnapshotInfo extends SnapshotRef {
+  createdAt: number;
+}
+
+export interface ExposedShareInfo {
+  svm: string;
+  name: string;
+  volume: string;
+  shadowCopyId: string;
+}
+
+export interface CopyInfo extends ShadowCopyRef {
+  clonePath: string;
+}
+
+export type RestoreTarget = { kind: "directory"; path: string } | { kind: "share"; svm: string; share: string };
+
+export interface RestoreRequest {
+  snapshot: SnapshotRef;
+  shadowCopyId: string;
+  /** Relative to the share root; empty restores every file of the copy. */
+  files: string[];
+  target: RestoreTarget;
+}
+
+export interface RestoredFile {
+  path: string;
+  bytes: number;
+  sha256: string;
+}
+
+export interface StorageBackend {
+  readonly kind: string;
+  /** Throws SVM_NOT_FOUND or SHARE_NOT_FOUND naming what is unknown. */
+  resolveShare(svm: string, share: string): Promise<ResolvedShare>;
+  /** Every listed file that is missing, not a regular file, or outside the share. */
+  checkFiles(share: ResolvedShare, files: string[]): Promise<FileProblem[]>;
+  createShadowCopy(req: CreateShadowCopyRequest): Promise<ShadowCopyInfo>;
+  exposeShadowCopy(req: ExposeRequest): Promise<void>;
+  /** Records the copy's manifest (checksums) and makes it read-only for good. */
+  sealShadowCopy(ref: ShadowCopyRef): Promise<void>;
+  /** Removes the exposed share (if any) and the copy. */
+  deleteShadowCopy(ref: ShadowCopyRef): Promise<void>;
+  createSnapshot(ref: SnapshotRef): Promise<SnapshotInfo>;
+  deleteSnapshot(ref: SnapshotRef): Promise<void>;
+  /** Copies files out of a snapshot's sealed copy and verifies them against its manifest. */
+  restore(req: RestoreRequest): Promise<RestoredFile[]>;
+  listSnapshots(svm: string): Promise<SnapshotInfo[]>;
+  listShadowCopies(svm: string): Promise<CopyInfo[]>;
+  listExposedShares(svm: string): Promise<ExposedShareInfo[]>;
+  listSvms(): Promise<string[]>;
+}

@@ -1,0 +1,4 @@
+// @rvss/storage: the storage backend interface and its implementations.
+export * from "./backend";
+export { LocalBackend, SHADOW_DIR, SNAPSHOT_DIR } from "./local/local-backend";
+export { loadFilerConfig, parseFilerConfig, type FilerConfig, type ShareConfig, type SvmConfig, type VolumeConfig } from "./local/filer-config";

@@ -1,0 +1,181 @@
+/**
+ * File operations that cannot be tricked: a listed file is opened without following a final
+ * symlink, its type re-checked on the open descriptor, and its real path checked to lie inside the
+ * share, so swapping a file for a symlink between check and copy fails instead of escaping.
+ */
+import { createHash } from "node:crypto";
+import { execFile } from "node:child_process";
+import * as fs from "node:fs";
+import * as fsp from "node:fs/promises";
+import * as path from "node:path";
+import { pipeline } from "node:stream/promises";
+import { Transform } from "node:stream";
+import { promisify } from "node:util";
+import { ErrorCodes, RvssError } from "@rvss/core";
+
+const run = promisify(execFile);
+
+export interface OpenedFile {
+  handle: fsp.FileHandle;
+  size: number;
+  mode: number;
+}
+
+/**
+ * Opens `rel` below the directory `rootReal` (a real path) for reading, only if it is a regular
+ * file that really lies inside. FIFOs never block (O_NONBLOCK); they are refused by type.
+ */
+export async function openRegularInside(rootReal: string, rel: string, details: Record<string, string>): Promise<OpenedFile> {
+  const full = path.join(rootReal, rel);
+  let handle: fsp.FileHandle;
+  try {
+    handle = await fsp.open(full, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === "ENOENT" || code === "ENOTDIR") {
+      throw new RvssError(ErrorCodes.FILE_NOT_FOUND, `file "${rel}" does not exist in share "${details.share}"`, { ...details, file: rel });
+    }
+    if (code === "ELOOP") {
+      throw new RvssError(ErrorCodes.FILE_NOT_REGULAR, `file "${rel}" in share "${details.share}" is a symbolic link; only regular files can be copied`, { ...details, file: rel });
+    }
+    throw new RvssError(ErrorCodes.STORAGE_FAILED, `cannot open "${rel}" in share "${details.share}": ${(err as Error).message}`, { ...details, file: rel });
+  }
+  try {
+    const st = await handle.stat();
+    if (!st.isFile()) {
+      throw new RvssError(ErrorCodes.FILE_NOT_REGULAR, `"${rel}" in share "${details.share}" is a ${kindOf(st)}, not a regular file`, { ...details, file: rel });
+    }
+    const real = await fsp.readlink(`/proc/self/fd/${handle.fd}`);
+    if (!real.startsWith(rootReal + path.sep)) {
+      throw new RvssError(ErrorCodes.PATH_ESCAPES_SHARE, `file "${rel}" resolves to ${real}, outside share "${details.share}"`, { ...details, file: rel });
+    }
+    return { handle, size: st.size, mode: st.mode };
+  } catch (err) {
+    await handle.close();
+    throw err;
+  }
+}
+
+export function kindOf(st: fs.Stats): string {
+  if (st.isDirectory()) return "directory";
+  if (st.isSymbolicLink()) return "symbolic link";
+  if (st.isFIFO()) return "FIFO";
+  if (st.isSocket()) return "socket";
+  if (st.isBlockDevice() || st.isCharacterDevice()) return "device";
+  return "regular file";
+}
+
+export interface Copied {
+  bytes: number;
+  sha256: string;
+}
+
+/** Copies an opened file to `dest` (which must not exist), hashing what it copies; closes the source. */
+export async function copyOpened(src: OpenedFile, dest: string): Promise<Copied> {
+  const hash = createHash("sha256");
+  let bytes = 0;
+  const tap = new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      hash.update(chunk);
+      bytes += chunk.length;
+      cb(null, chunk);
+    },
+  });
+  try {
+    await pipeline(src.handle.createReadStream({ autoClose: false, start: 0 }), tap, fs.createWriteStream(dest, { flags: "wx", mode: src.mode & 0o777 }));
+  } finally {
+    await src.handle.close();
+  }
+  return { bytes, sha256: hash.digest("hex") };
+}
+
+export async function sha256File(file: string): Promise<Copied> {
+  const hash = createHash("sha256");
+  let bytes = 0;
+  for await (const chunk of fs.createReadStream(file)) {
+    hash.update(chunk as Buffer);
+    bytes += (chunk as Buffer).length;
+  }
+  return { bytes, sha256: hash.digest("hex") };
+}
+
+/** Writes a file atomically (temp file + rename), so readers never see half of it. */
+export async function writeFileAtomic(file: string, content: string): Promise<void> {
+  const tmp = `${file}.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`;
+  await fsp.writeFile(tmp, content);
+  await fsp.rename(tmp, file);
+}
+
+export async function exists(p: string): Promise<boolean> {
+  try {
+    await fsp.lstat(p);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Makes trees read-only on disk. Mode bits stop ordinary users; when rvss runs as root (which mode
+ * bits do not stop) it also sets the immutable attribute with chattr, if the filesystem has it.
+ */
+export class ReadOnlyGuard {
+  private immutable: Promise<boolean> | null = null;
+
+  constructor(private readonly probeDir: string) {}
+
+  /** Whether chattr +i works here (root, and a filesystem with the attribute). */
+  usesImmutable(): Promise<boolean> {
+    this.immutable ??= this.probe();
+    return this.immutable;
+  }
+
+  private async probe(): Promise<boolean> {
+    if (process.getuid?.() !== 0) return false;
+    const f = path.join(this.probeDir, `.rvss-immutable-probe-${process.pid}`);
+    try {
+      await fsp.writeFile(f, "");
+      await run("chattr", ["+i", f]);
+      await run("chattr", ["-i", f]);
+      return true;
+    } catch {
+      return false;
+    } finally {
+      await fsp.rm(f, { force: true });
+    }
+  }
+
+  /** Idempotent: a tree sealed before (or half-sealed by a crash) is sealed again from scratch. */
+  async seal(target: string): Promise<void> {
+    const immutable = await this.usesImmutable();
+    if (immutable) await run("chattr", ["-R", "-i", target]);
+    await chmodTree(target, 0o444, 0o555);
+    if (immutable) await run("chattr", ["-R", "+i", target]);
+  }
+
+  async unseal(target: string): Promise<void> {
+    if (!(await exists(target))) return;
+    if (await this.usesImmutable()) await run("chattr", ["-R", "-i", target]);
+    await chmodTree(target, 0o644, 0o755);
+  }
+
+  /** Removes a tree even if sealed; missing is fine. */
+  async remove(target: string): Promise<void> {
+    if (!(await exists(target))) return;
+    await this.unseal(target);
+    await fsp.rm(target, { recursive: true, force: true });
+  }
+}
+
+async function chmodTree(target: string, fileMode: number, dirMode: number): Promise<void> {
+  const st = await fsp.lstat(target);
+  if (st.isSymbolicLink()) return;
+  if (st.isDirectory()) {
+    // Children first while the directory is still writable, the directory last.
+    if ((st.mode & 0o200) === 0) await fsp.chmod(target, 0o755);
+    for (const e of await fsp.readdir(target)) await chmodTree(path.join(target, e), fileMode, dirMode);
+    await fsp.chmod(target, dirMode);
+  } else {
+    await fsp.chmod(target, fileMode);
+  }
+}

@@ -1,0 +1,176 @@
+/**
+ * gRPC BackupService: managed backups. A backup is a dataset planned into shadow copy sets (one per
+ * SVM, at most 64 shares); each set is queued on its SVM and driven through FSRVP by the engine.
+ */
+import { randomUUID } from "node:crypto";
+import type { ServerUnaryCall, ServerWritableStream, sendUnaryData } from "@grpc/grpc-js";
+import {
+  ErrorCodes,
+  RvssError,
+  cancelManagedSet,
+  checkDataset,
+  enqueueManagedSet,
+  isFinal,
+  markCancelRequested,
+  newBackup,
+  snapshotsOf,
+  type BackupRecord,
+  type SvmServer,
+} from "@rvss/core";
+import { EVENTS_STREAM, newTrace, publishEvent, type Bus, type TraceContext } from "@rvss/bus";
+import { DeliverPolicy } from "@nats-io/jetstream";
+import { Event, type Backup, type BackupServiceServer, type WatchBackupRequest, type WatchBackupResponse } from "@rvss/proto";
+import type { Logger } from "@rvss/runtime";
+import type { Backups } from "./backups";
+import { backupSnapshotToProto, backupToProto, liveSetOf } from "./convert";
+import type { Engine } from "./engine";
+import { toServiceError } from "./grpc-errors";
+import { backupKey, requestKey } from "./keys";
+import { restore } from "./restores";
+
+export interface BackupServiceDeps {
+  bus: Bus;
+  engine: Engine;
+  backups: Backups;
+  log: Logger;
+}
+
+const DEFAULT_RESTORE_TIMEOUT_MS = 30 * 60_000;
+
+/** Adapts an async handler to grpc-js's callback form, mapping errors to statuses. */
+function unary<Req, Res>(log: Logger, name: string, fn: (req: Req, call: ServerUnaryCall<Req, Res>) => Promise<Res>) {
+  return (call: ServerUnaryCall<Req, Res>, cb: sendUnaryData<Res>): void => {
+    fn(call.request, call).then(
+      (res) => cb(null, res),
+      (err: unknown) => {
+        const e = RvssError.from(err);
+        if (e.code === ErrorCodes.INTERNAL) log.error({ rpc: name, err: e.message, stack: e.stack }, "rpc failed");
+        else log.info({ rpc: name, code: e.code, details: e.details }, e.message);
+        cb(toServiceError(e) as never, null);
+      },
+    );
+  };
+}
+
+/** Milliseconds left before the call's deadline, or `fallback` when it has none. */
+function remaining(call: { getDeadline(): Date | number }, fallback: number): number {
+  const d = call.getDeadline();
+  const at = d instanceof Date ? d.getTime() : d;
+  return Number.isFinite(at) && at > 0 ? Math.max(1, at - Date.now()) : fallback;
+}
+
+export function backupService(deps: BackupServiceDeps): BackupServiceServer {
+  const { bus, engine, backups, log } = deps;
+
+  async function view(b: BackupRecord): Promise<Backup> {
+    const svms = new Map<string, SvmServer | null>();
+    for (const p of b.sets) {
+      if ((p.phase === "queued" || p.phase === "running") && !svms.has(p.svm)) svms.set(p.svm, await engine.read(p.svm));
+    }
+    return backupToProto(b, (p) => liveSetOf(svms.get(p.svm) ?? null, b.id, p.index));
+  }
+
+  async function mustGet(id: string): Promise<BackupRecord> {
+    const b = id ? await backups.get(id) : null;
+    if (!b) throw new RvssError(ErrorCodes.BACKUP_NOT_FOUND, `backup "${id}" does not exist`, { backupId: id });
+    return b;
+  }
+
+  async function start(b: BackupRecord, trace: TraceContext): Promise<void> {
+    for (const p of b.sets) {
+      await engine.apply(p.svm, (s, env) => enqueueManagedSet(s, { backup: { backupId: b.id, index: p.index }, shares: p.shares }, env), trace);
+    }
+  }
+
+  return {
+    createBackup: unary(log, "CreateBackup", async (req) => {
+      const trace = newTrace();
+      const dataset = checkDataset(req.dataset.map((d) => ({ svm: d.svm, share: d.share, files: d.files })));
+      if (req.requestId) {
+        const prior = await bus.state.get<string>(requestKey(req.requestId));
+        if (prior) return { backup: await view(await mustGet(prior.value)) };
+      }
+      const b = newBackup({ id: randomUUID(), dataset, description: req.description, ...(req.requestId ? { requestId: req.requestId } : {}), now: Date.now() });
+      if (req.requestId && !(await bus.state.create(requestKey(req.requestId), b.id))) {
+        const prior = await bus.state.get<string>(requestKey(req.requestId));
+        return { backup: await view(await mustGet(prior!.value)) };
+      }
+      await bus.state.create(backupKey(b.id), b);
+      await publishEvent(
+        bus,
+        { eventId: `${b.id}:created`, time: new Date(b.createdAt), svm: "", setId: "", backupId: b.id, source: "coordinator", body: { $case: "backupCreated", value: { dataset, setsPlanned: b.sets.length } } },
+        trace,
+      );
+      log.info({ backupId: b.id, sets: b.sets.length, traceId: trace.traceId }, "backup created");
+      await start(b, trace);
+      return { backup: await view((await backups.get(b.id))!) };
+    }),
+
+    getBackup: unary(log, "GetBackup", async (req) => ({ backup: await view(await mustGet(req.backupId)) })),
+
+    listBackups: unary(log, "ListBackups", async (req) => {
+      const all = await backups.list();
+      const picked = req.svm ? all.filter((b) => b.dataset.some((d) => d.svm === req.svm)) : all;
+      return { backups: await Promise.all(picked.map(view)) };
+    }),
+
+    cancelBackup: unary(log, "CancelBackup", async (req) => {
+      const b = await mustGet(req.backupId);
+      if (isFinal(b.state)) return { backup: await view(b) };
+      await bus.state.mutate<BackupRecord, void>(backupKey(b.id), (cur) => {
+        const next = cur ? markCancelRequested(cur.value, Date.now()) : undefined;
+        return { next: next === cur?.value ? undefined : next, result: undefined };
+      });
+      const trace = newTrace();
+      for (const p of b.sets) {
+        if (p.phase === "queued" || p.phase === "running") {
+          await engine.apply(p.svm, (s, env) => cancelManagedSet(s, { backupId: b.id, index: p.index }, env), trace);
+        }
+      }
+      return { backup: await view(await mustGet(b.id)) };
+    }),
+
+    listSnapshots: unary(log, "ListSnapshots", async (req) => {
+      const all = await backups.list();
+      const snaps = all
+        .filter((b) => !req.backupId || b.id === req.backupId)
+        .flatMap((b) => snapshotsOf(b).map((s) => backupSnapshotToProto(s, b.id)))
+        .filter((s) => (!req.svm || s.svm === req.svm) && (!req.volume || s.volume === req.volume));
+      return { snapshots: snaps };
+    }),
+
+    restore: unary(log, "Restore", async (req, call) => {
+      const b = await mustGet(req.backupId);
+      return restore(bus, b, req, remaining(call, DEFAULT_RESTORE_TIMEOUT_MS), newTrace());
+    }),
+
+    watchBackup(call: ServerWritableStream<WatchBackupRequest, WatchBackupResponse>): void {
+      watch(call).catch((err: unknown) => {
+        call.emit("error", toServiceError(err));
+      });
+    },
+  };
+
+  /** Replays the backup's events from its start, then follows them live until it finishes. */
+  async function watch(call: ServerWritableStream<WatchBackupRequest, WatchBackupResponse>): Promise<void> {
+    const b = await mustGet(call.request.backupId);
+    const consumer = await bus.js.consumers.get(EVENTS_STREAM, {
+      deliver_policy: DeliverPolicy.StartTime,
+      opt_start_time: new Date(b.createdAt - 1000).toISOString(),
+    });
+    const messages = await consumer.consume();
+    call.on("cancelled", () => messages.stop());
+    try {
+      for await (const m of messages) {
+        const e = Event.decode(m.data);
+        if (e.backupId !== b.id) continue;
+        call.write({ event: e, backup: await view(await mustGet(b.id)) });
+        if (e.body?.$case === "backupFinished") break;
+      }
+    } finally {
+      messages.stop();
+      await consumer.delete().catch(() => undefined);
+    }
+    call.end();
+  }
+}

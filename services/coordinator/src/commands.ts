@@ -1,0 +1,77 @@
+/**
+ * The command for each kind of pending work, derived from the SVM record alone, so it can be
+ * published again at any time (after a crash, on a duplicate report) with the same message ID.
+ */
+import { createHash } from "node:crypto";
+import { remainingStorage, type DrainingSet, type ShadowCopySet, type SvmServer } from "@rvss/core";
+import type { PhaseCommand, Phase } from "@rvss/bus";
+import type { CommandContext } from "@rvss/proto";
+import { shadowCopyToProto } from "./convert";
+
+export type AnyCommand = { [P in Phase]: { phase: P; cmd: PhaseCommand[P] } }[Phase];
+
+function context(server: SvmServer, setId: string, backupId: string | undefined, commandId: string): CommandContext {
+  return { commandId, svm: server.svm, setId, backupId: backupId ?? "" };
+}
+
+export function pendingCommand(server: SvmServer, set: ShadowCopySet): AnyCommand | null {
+  const p = set.pending;
+  if (!p) return null;
+  const ctx = context(server, set.id, set.backup?.backupId, `${set.id}:${p.kind}:${p.attempt}`);
+  const copies = set.shadowCopies.map((c) => shadowCopyToProto(c, set.context));
+  switch (p.kind) {
+    case "resolve":
+      return {
+        phase: "discovery",
+        cmd: { context: ctx, kind: { $case: "resolveShares", value: { shares: (set.requested ?? []).map((r) => ({ svm: server.svm, share: r.share, files: r.files })) } } },
+      };
+    case "checkpoint":
+      return {
+        phase: "notifier",
+        cmd: { context: ctx, kind: { $case: "checkpointWriters", value: { shares: set.shadowCopies.map((c) => ({ svm: server.svm, share: c.share, files: c.files })) } } },
+      };
+    case "create":
+      return { phase: "executor", cmd: { context: ctx, kind: { $case: "createShadowCopies", value: { shadowCopies: copies } } } };
+    case "expose":
+      return { phase: "executor", cmd: { context: ctx, kind: { $case: "exposeShadowCopies", value: { shadowCopies: copies } } } };
+    case "recover":
+      return { phase: "notifier", cmd: { context: ctx, kind: { $case: "autoRecoverWriters", value: { shadowCopies: copies } } } };
+    case "seal":
+      return { phase: "executor", cmd: { context: ctx, kind: { $case: "sealShadowCopies", value: { shadowCopies: copies } } } };
+    case "snapshot":
+      return {
+        phase: "executor",
+        cmd: {
+          context: ctx,
+          kind: {
+            $case: "takeSnapshots",
+            value: { snapshots: set.snapshots.filter((s) => s.takenAt === undefined).map((s) => ({ volume: s.volume, name: s.name })), shadowCopies: copies },
+          },
+        },
+      };
+  }
+}
+
+/** The removal command for what a draining entry still has on storage. */
+export function drainCommand(server: SvmServer, entry: DrainingSet): AnyCommand | null {
+  const left = remainingStorage(entry);
+  if (left.shadowCopies.length === 0 && left.snapshots.length === 0) return null;
+  const what = [...left.shadowCopies.map((c) => c.id), ...left.snapshots.map((s) => s.name)].sort().join(",");
+  const digest = createHash("sha256").update(what).digest("hex").slice(0, 16);
+  const ctx = context(server, entry.setId, entry.backup?.backupId, `${entry.setId}:delete:${entry.attempt}:${digest}`);
+  return {
+    phase: "executor",
+    cmd: {
+      context: ctx,
+      kind: {
+        $case: "deleteShadowCopies",
+        value: {
+          shadowCopies: left.shadowCopies.map((c) => shadowCopyToProto(c, 0)),
+          snapshots: left.snapshots.map((s) => ({ volume: s.volume, name: s.name })),
+          aborted: entry.outcome === "aborted",
+          reason: entry.reason,
+        },
+      },
+    },
+  };
+}

@@ -1,0 +1,143 @@
+/** Core records to wire messages. */
+import {
+  isAutoRecovery,
+  progressOf,
+  type BackupRecord,
+  type BackupSnapshot,
+  type PlannedSet,
+  type SetStatus as CoreSetStatus,
+  type ShadowCopyRecord,
+  type ShadowCopySet,
+  type SvmServer,
+} from "@rvss/core";
+import { BackupSetPhase, BackupState, SetStatus, type Backup, type BackupSet, type ShadowCopy, type VolumeSnapshot } from "@rvss/proto";
+
+const statusMap: Record<CoreSetStatus, SetStatus> = {
+  Started: SetStatus.SET_STATUS_STARTED,
+  Added: SetStatus.SET_STATUS_ADDED,
+  CreationInProgress: SetStatus.SET_STATUS_CREATION_IN_PROGRESS,
+  Committed: SetStatus.SET_STATUS_COMMITTED,
+  Exposed: SetStatus.SET_STATUS_EXPOSED,
+  Recovered: SetStatus.SET_STATUS_RECOVERED,
+};
+
+export function setStatusToProto(s: CoreSetStatus): SetStatus {
+  return statusMap[s];
+}
+
+export function shadowCopyToProto(c: ShadowCopyRecord, context: number): ShadowCopy {
+  return {
+    shadowCopyId: c.id,
+    share: c.share,
+    volume: c.volume,
+    sharePath: c.sharePath,
+    files: c.files,
+    exposedName: c.mapping?.shadowCopyShareName ?? "",
+    writable: isAutoRecovery(context),
+    clonePath: c.clonePath ?? "",
+    bytes: BigInt(c.bytes ?? 0),
+    fileCount: c.fileCount ?? 0,
+  };
+}
+
+export function backupSnapshotToProto(s: BackupSnapshot, backupId: string): VolumeSnapshot {
+  return {
+    svm: s.svm,
+    volume: s.volume,
+    name: s.name,
+    createdAt: new Date(s.takenAt),
+    backupId,
+    setId: s.setId,
+    shadowCopies: s.shadowCopies.map((c) => ({
+      shadowCopyId: c.id,
+      share: c.share,
+      volume: s.volume,
+      sharePath: "",
+      files: c.files,
+      exposedName: "",
+      writable: false,
+      clonePath: c.clonePath,
+      bytes: BigInt(c.bytes),
+      fileCount: c.fileCount,
+    })),
+  };
+}
+
+const stateMap: Record<BackupRecord["state"], BackupState> = {
+  Running: BackupState.BACKUP_STATE_RUNNING,
+  Completed: BackupState.BACKUP_STATE_COMPLETED,
+  PartiallyFailed: BackupState.BACKUP_STATE_PARTIALLY_FAILED,
+  Failed: BackupState.BACKUP_STATE_FAILED,
+  Cancelled: BackupState.BACKUP_STATE_CANCELLED,
+};
+
+export function backupStateToProto(s: BackupRecord["state"]): BackupState {
+  return stateMap[s];
+}
+
+const phaseMap: Record<PlannedSet["phase"], BackupSetPhase> = {
+  queued: BackupSetPhase.BACKUP_SET_PHASE_QUEUED,
+  running: BackupSetPhase.BACKUP_SET_PHASE_RUNNING,
+  completed: BackupSetPhase.BACKUP_SET_PHASE_COMPLETED,
+  failed: BackupSetPhase.BACKUP_SET_PHASE_FAILED,
+};
+
+const stageText: Record<string, string> = {
+  resolve: "resolving shares",
+  checkpoint: "checkpointing writers",
+  create: "creating shadow copies",
+  expose: "exposing shadow copies",
+  recover: "waiting for writers to auto-recover",
+  seal: "sealing shadow copies",
+  snapshot: "taking snapshots",
+};
+
+/** The live view of a plan entry, from the SVM record when its set is still there. */
+export interface LiveSet {
+  set?: ShadowCopySet;
+  draining: boolean;
+  queuePosition: number;
+}
+
+export function backupToProto(b: BackupRecord, live: (p: PlannedSet) => LiveSet): Backup {
+  const sets = b.sets.map((p): BackupSet => {
+    const l = live(p);
+    const stage = l.set?.pending ? stageText[l.set.pending.kind]! : l.draining ? "deleting shadow copies" : l.queuePosition > 0 ? "waiting for the SVM" : "";
+    return {
+      index: p.index,
+      svm: p.svm,
+      shares: p.shares.map((s) => s.share),
+      setId: p.setId ?? l.set?.id ?? "",
+      phase: phaseMap[p.phase],
+      status: l.set ? statusMap[l.set.status] : SetStatus.SET_STATUS_UNSPECIFIED,
+      stage: p.phase === "completed" || p.phase === "failed" ? "" : stage,
+      reason: p.reason ?? "",
+      snapshots: p.snapshots.map((s) => backupSnapshotToProto(s, b.id)),
+      queuePosition: l.queuePosition,
+    };
+  });
+  return {
+    id: b.id,
+    state: stateMap[b.state],
+    reason: b.reason ?? "",
+    description: b.description,
+    createdAt: new Date(b.createdAt),
+    updatedAt: new Date(b.updatedAt),
+    ...(b.finishedAt ? { finishedAt: new Date(b.finishedAt) } : {}),
+    dataset: b.dataset,
+    sets,
+    progress: progressOf(b),
+  };
+}
+
+/** Finds a backup's plan entry in its SVM's record. */
+export function liveSetOf(server: SvmServer | null, backupId: string, index: number): LiveSet {
+  if (!server) return { draining: false, queuePosition: 0 };
+  const match = (l?: { backupId: string; index: number }) => l?.backupId === backupId && l.index === index;
+  const set = server.sets.find((s) => match(s.backup));
+  return {
+    ...(set ? { set } : {}),
+    draining: server.draining.some((d) => match(d.backup)),
+    queuePosition: server.queue.findIndex((q) => match(q.backup)) + 1,
+  };
+}

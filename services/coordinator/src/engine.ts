@@ -1,0 +1,171 @@
+/**
+ * Applies FSRVP decisions to an SVM's record and carries out their effects. The pattern, for every
+ * call and every report: read the record, decide (pure, in @rvss/core), write with compare-and-set,
+ * then publish what the decision asks for. Commands are derived from the stored record, so if this
+ * process dies after the write, the redelivered report (or the start-up resume) publishes them
+ * again under the same message IDs.
+ */
+import { randomUUID } from "node:crypto";
+import {
+  ErrorCodes,
+  RvssError,
+  emptyServer,
+  findSet,
+  startQueuedSet,
+  type Effect,
+  type Env,
+  type SvmServer,
+  type TimerConfig,
+} from "@rvss/core";
+import { Bus, publishCommand, publishEvent, timerSubject, type TraceContext } from "@rvss/bus";
+import { SequenceTimer, type Event } from "@rvss/proto";
+import type { Logger } from "@rvss/runtime";
+import type { Backups } from "./backups";
+import { drainCommand, pendingCommand, type AnyCommand } from "./commands";
+import { shadowCopyToProto } from "./convert";
+import { svmKey } from "./keys";
+
+export interface Decision<T = unknown> {
+  server: SvmServer;
+  effects: Effect[];
+  hresult?: number;
+  value?: T;
+}
+
+const SOURCE = "coordinator";
+
+export class Engine {
+  constructor(
+    readonly bus: Bus,
+    private readonly backups: Backups,
+    private readonly timers: TimerConfig,
+    private readonly log: Logger,
+  ) {}
+
+  env(): Env {
+    return { now: Date.now(), newId: randomUUID, timers: this.timers };
+  }
+
+  async read(svm: string): Promise<SvmServer | null> {
+    return (await this.bus.state.get<SvmServer>(svmKey(svm)))?.value ?? null;
+  }
+
+  /** Decides against the current record until the write wins, then carries out the effects. */
+  async apply<D extends Decision>(svm: string, decide: (server: SvmServer, env: Env) => D, trace?: TraceContext): Promise<D> {
+    const key = svmKey(svm);
+    for (let attempt = 0; attempt < 100; attempt++) {
+      const cur = await this.bus.state.get<SvmServer>(key);
+      const base = cur?.value ?? emptyServer(svm);
+      const env = this.env();
+      const decided = decide(base, env);
+      // Whenever the SVM is free (no context held, no set in creation), its queue moves on.
+      const served = startQueuedSet(decided.server, env);
+      const d = served.server === decided.server ? decided : { ...decided, server: served.server, effects: [...decided.effects, ...served.effects] };
+      // A finished set is recorded in its backup before the SVM record forgets it.
+      for (const e of d.effects) if (e.kind === "finished") await this.backups.markFinished(e.entry, trace);
+      if (d.server !== base && !(await this.bus.state.compareAndSet(key, d.server, cur?.revision ?? null))) {
+        await new Promise((r) => setTimeout(r, Math.random() * Math.min(20, attempt * 2)));
+        continue;
+      }
+      await this.carryOut(base, d, trace);
+      return d;
+    }
+    throw new RvssError(ErrorCodes.CONFLICT, `the record of SVM "${svm}" kept changing; try again`, { svm });
+  }
+
+  /** Publishes again what the record says is pending for a set (after a duplicate or a crash). */
+  async republish(server: SvmServer, setId: string, trace?: TraceContext): Promise<void> {
+    const set = findSet(server, setId);
+    if (set?.pending) await this.send(pendingCommand(server, set), trace);
+    const entry = server.draining.find((d) => d.setId === setId);
+    if (entry) await this.send(drainCommand(server, entry), trace);
+  }
+
+  /** Publishes every pending command, removal and timer of a record (start-up resume). */
+  async resume(server: SvmServer): Promise<void> {
+    for (const set of server.sets) if (set.pending) await this.send(pendingCommand(server, set));
+    for (const entry of server.draining) await this.send(drainCommand(server, entry));
+    if (server.timer) await this.publishTimer(server);
+  }
+
+  private async send(c: AnyCommand | null, trace?: TraceContext): Promise<void> {
+    if (!c) return;
+    if (c.phase === "discovery") await publishCommand(this.bus, "discovery", c.cmd, trace);
+    else if (c.phase === "executor") await publishCommand(this.bus, "executor", c.cmd, trace);
+    else await publishCommand(this.bus, "notifier", c.cmd, trace);
+  }
+
+  private async publishTimer(server: SvmServer): Promise<void> {
+    const t = server.timer!;
+    const data = SequenceTimer.encode({ svm: server.svm, generation: BigInt(t.generation), deadline: new Date(t.deadline) }).finish();
+    await this.bus.publish(timerSubject(server.svm), data, { msgId: `timer:${server.svm}:${t.generation}` });
+  }
+
+  private async carryOut(base: SvmServer, d: Decision, trace?: TraceContext): Promise<void> {
+    const s = d.server;
+    for (const e of d.effects) {
+      switch (e.kind) {
+        case "command": {
+          const set = findSet(s, e.setId);
+          if (set) await this.send(pendingCommand(s, set), trace);
+          break;
+        }
+        case "drain": {
+          const entry = s.draining.find((x) => x.setId === e.setId);
+          if (entry) await this.send(drainCommand(s, entry), trace);
+          break;
+        }
+        case "started": {
+          const set = findSet(s, e.setId)!;
+          await this.event(s, e.setId, set.backup?.backupId, `${e.setId}:started`, {
+            $case: "setStarted",
+            value: { context: set.context, shares: (set.requested ?? []).map((r) => ({ svm: s.svm, share: r.share, files: r.files })) },
+          }, trace);
+          if (set.backup) await this.backups.markStarted(set.backup, set.id);
+          this.log.info({ svm: s.svm, setId: set.id, backupId: set.backup?.backupId }, "shadow copy set started");
+          break;
+        }
+        case "added": {
+          const set = findSet(s, e.setId);
+          if (!set) break;
+          const copies = set.shadowCopies.filter((c) => e.shadowCopyIds.includes(c.id)).map((c) => shadowCopyToProto(c, set.context));
+          await this.event(s, e.setId, set.backup?.backupId, `${e.setId}:added:${e.shadowCopyIds.join(",")}`, { $case: "sharesAdded", value: { shadowCopies: copies } }, trace);
+          break;
+        }
+        case "creationStarted": {
+          const set = findSet(s, e.setId);
+          await this.event(s, e.setId, set?.backup?.backupId, `${e.setId}:creation:${set?.pending?.attempt ?? 0}`, { $case: "creationStarted", value: {} }, trace);
+          break;
+        }
+        case "aborted":
+          await this.event(s, e.setId, e.backup?.backupId, `${e.setId}:aborted`, { $case: "setAborted", value: { reason: e.reason, code: e.code } }, trace);
+          this.log.warn({ svm: s.svm, setId: e.setId, backupId: e.backup?.backupId, code: e.code }, `set aborted: ${e.reason}`);
+          break;
+        case "finished":
+          if (e.entry.outcome === "completed" && e.entry.backup) {
+            await this.event(s, e.entry.setId, e.entry.backup.backupId, `${e.entry.setId}:completed`, {
+              $case: "setCompleted",
+              value: {
+                snapshots: e.entry.snapshots.map((x) => ({
+                  svm: s.svm,
+                  volume: x.volume,
+                  name: x.name,
+                  createdAt: new Date(x.takenAt ?? Date.now()),
+                  backupId: e.entry.backup!.backupId,
+                  setId: e.entry.setId,
+                  shadowCopies: [],
+                })),
+              },
+            }, trace);
+          }
+          break;
+      }
+    }
+    if (s.timer && s.timer.generation !== base.timer?.generation) await this.publishTimer(s);
+  }
+
+  private async event(s: SvmServer, setId: string, backupId: string | undefined, eventId: string, body: NonNullable<Event["body"]>, trace?: TraceContext): Promise<void> {
+    if (!setId) return;
+    await publishEvent(this.bus, { eventId, time: new Date(), svm: s.svm, setId, backupId: backupId ?? "", source: SOURCE, body }, trace);
+  }
+}

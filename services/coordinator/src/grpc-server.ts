@@ -1,0 +1,28 @@
+/** The coordinator's gRPC server: BackupService, health checking and server reflection. */
+import * as fs from "node:fs";
+import * as grpc from "@grpc/grpc-js";
+import * as protoLoader from "@grpc/proto-loader";
+import { ReflectionService } from "@grpc/reflection";
+import { HealthImplementation } from "grpc-health-check";
+import { ErrorCodes, RvssError } from "@rvss/core";
+import { BackupServiceService, descriptorSetPath, type BackupServiceServer } from "@rvss/proto";
+
+export interface GrpcServer {
+  server: grpc.Server;
+  port: number;
+  health: HealthImplementation;
+}
+
+export async function startGrpcServer(addr: string, backups: BackupServiceServer): Promise<GrpcServer> {
+  const server = new grpc.Server({ "grpc.max_receive_message_length": 16 * 1024 * 1024 });
+  server.addService(BackupServiceService, backups);
+  const health = new HealthImplementation({ "": "SERVING", "rvss.v1.BackupService": "SERVING" });
+  health.addToServer(server);
+  new ReflectionService(protoLoader.loadFileDescriptorSetFromBuffer(fs.readFileSync(descriptorSetPath))).addToServer(server);
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync(addr, grpc.ServerCredentials.createInsecure(), (err, p) =>
+      err ? reject(new RvssError(ErrorCodes.CONFIG_INVALID, `cannot listen for gRPC on ${addr}: ${err.message}`, { address: addr })) : resolve(p),
+    ),
+  );
+  return { server, port, health };
+}

@@ -1,0 +1,119 @@
+/**
+ * coordinator: owns the set and backup state machines (JetStream KV, compare-and-set) and the
+ * durable FSRVP timers; serves gRPC; turns calls and completed-step events into the next command.
+ * Replicas share its two durable consumers (events and timers); any replica can serve any call.
+ */
+import { applyReport, enqueueManagedSet, sequenceTimerExpired, type BackupRecord, type SvmServer } from "@rvss/core";
+import {
+  COORDINATOR_EVENTS_CONSUMER,
+  COORDINATOR_TIMERS_CONSUMER,
+  EVENTS_STREAM,
+  TIMERS_STREAM,
+  connectBus,
+  startWorker,
+  type Bus,
+} from "@rvss/bus";
+import { Event, SequenceTimer } from "@rvss/proto";
+import type { Logger, RunningService, RvssConfig } from "@rvss/runtime";
+import { Backups } from "./backups";
+import { backupService } from "./backup-service";
+import { liveSetOf } from "./convert";
+import { Engine } from "./engine";
+import { startGrpcServer } from "./grpc-server";
+import { recordRestoreFinished } from "./restores";
+import { toReport } from "./reports";
+
+export { Engine } from "./engine";
+
+export interface Coordinator extends RunningService {
+  /** The port gRPC listens on (useful when configured with port 0). */
+  grpcPort: number;
+}
+
+export async function startCoordinator(config: RvssConfig, log: Logger): Promise<Coordinator> {
+  const bus = await connectBus(config, "coordinator", log);
+  const backups = new Backups(bus, log);
+  const engine = new Engine(bus, backups, config.timers, log);
+
+  await resume(bus, engine, log);
+
+  const events = startWorker(bus, {
+    stream: EVENTS_STREAM,
+    consumer: COORDINATOR_EVENTS_CONSUMER,
+    decode: (b) => Event.decode(b),
+    log,
+    concurrency: config.concurrency,
+    maxDeliver: config.maxDeliver,
+    ackWaitMs: config.ackWaitMs,
+    async handle(d) {
+      const e = d.data;
+      if (e.body?.$case === "restoreFinished") return recordRestoreFinished(bus, e.body.value);
+      const report = toReport(e);
+      if (!report) return;
+      const out = await engine.apply(e.svm, (s, env) => applyReport(s, report, env), d.trace);
+      if (!out.applied) await engine.republish(out.server, report.setId, d.trace);
+    },
+  });
+
+  const timers = startWorker(bus, {
+    stream: TIMERS_STREAM,
+    consumer: COORDINATOR_TIMERS_CONSUMER,
+    decode: (b) => SequenceTimer.decode(b),
+    log,
+    concurrency: config.concurrency,
+    maxDeliver: Number.POSITIVE_INFINITY,
+    ackWaitMs: config.ackWaitMs,
+    async handle(d) {
+      const t = d.data;
+      const wait = (t.deadline?.getTime() ?? 0) - Date.now();
+      if (wait > 0) return d.defer(wait);
+      const out = await engine.apply(t.svm, (s, env) => sequenceTimerExpired(s, { generation: Number(t.generation) }, env), d.trace);
+      if (out.effects.length > 0) log.warn({ svm: t.svm, generation: Number(t.generation) }, "FSRVP message sequence timer expired");
+    },
+  });
+
+  const { server, port, health } = await startGrpcServer(config.grpcAddr, backupService({ bus, engine, backups, log }));
+  log.info({ grpc: `${config.grpcAddr.slice(0, config.grpcAddr.lastIndexOf(":"))}:${port}` }, "gRPC serving");
+
+  return {
+    grpcPort: port,
+    ready: () => bus.connected() && events.running() && timers.running(),
+    async stop() {
+      health.setStatus("", "NOT_SERVING");
+      await new Promise<void>((resolve) => {
+        const force = setTimeout(() => server.forceShutdown(), 5_000);
+        server.tryShutdown(() => {
+          clearTimeout(force);
+          resolve();
+        });
+      });
+      await events.stop();
+      await timers.stop();
+      await bus.close();
+    },
+  };
+}
+
+/**
+ * Picks up in-flight work from durable state: every pending command, removal and timer is published
+ * again (JetStream drops the ones it already has), and backup sets that never reached their SVM's
+ * queue are queued.
+ */
+async function resume(bus: Bus, engine: Engine, log: Logger): Promise<void> {
+  const svms = await bus.state.list<SvmServer>("svm.*");
+  for (const s of svms) await engine.resume(s.value);
+  const running = (await bus.state.list<BackupRecord>("backup.*")).map((v) => v.value).filter((b) => b.state === "Running");
+  const bySvm = new Map(svms.map((s) => [s.value.svm, s.value]));
+  let requeued = 0;
+  for (const b of running) {
+    for (const p of b.sets) {
+      if (p.phase !== "queued") continue;
+      const live = liveSetOf(bySvm.get(p.svm) ?? null, b.id, p.index);
+      if (live.set || live.draining || live.queuePosition > 0) continue;
+      await engine.apply(p.svm, (s, env) => enqueueManagedSet(s, { backup: { backupId: b.id, index: p.index }, shares: p.shares }, env));
+      requeued++;
+    }
+  }
+  if (svms.length > 0 || requeued > 0) log.info({ svms: svms.length, backupsRunning: running.length, requeued }, "resumed in-flight work");
+}
+

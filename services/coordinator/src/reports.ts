@@ -1,0 +1,71 @@
+/** Decodes the events of the phases into the reports the core applies. */
+import type { PendingKind, StepReport } from "@rvss/core";
+import { Step, type Event } from "@rvss/proto";
+
+const stepKind: Partial<Record<Step, PendingKind | "delete">> = {
+  [Step.STEP_RESOLVE]: "resolve",
+  [Step.STEP_CHECKPOINT]: "checkpoint",
+  [Step.STEP_CREATE]: "create",
+  [Step.STEP_EXPOSE]: "expose",
+  [Step.STEP_AUTO_RECOVER]: "recover",
+  [Step.STEP_SEAL]: "seal",
+  [Step.STEP_SNAPSHOT]: "snapshot",
+  [Step.STEP_DELETE]: "delete",
+};
+
+/** The report an event carries, or null for events that report no step (the coordinator's own). */
+export function toReport(e: Event): StepReport | null {
+  const setId = e.setId;
+  const b = e.body;
+  if (!b || !setId) return null;
+  switch (b.$case) {
+    case "sharesResolved":
+      return { type: "sharesResolved", setId, shares: b.value.shares.map((s) => ({ share: s.share, volume: s.volume, sharePath: s.sharePath, files: s.files })) };
+    case "sharesRejected":
+      return { type: "stepFailed", setId, step: "resolve", reason: b.value.reason, code: b.value.violations[0] ? ruleCode(b.value.violations[0].rule) : "LAYOUT_UNSUPPORTED" };
+    case "writersCheckpointed":
+      return { type: "writersCheckpointed", setId };
+    case "shadowCopiesCreated":
+      return {
+        type: "shadowCopiesCreated",
+        setId,
+        copies: b.value.shadowCopies.map((c) => ({
+          id: c.shadowCopyId,
+          clonePath: c.clonePath,
+          bytes: Number(c.bytes),
+          fileCount: c.fileCount,
+          share: c.share,
+          volume: c.volume,
+          sharePath: c.sharePath,
+          files: c.files,
+        })),
+      };
+    case "shadowCopiesExposed":
+      return { type: "shadowCopiesExposed", setId };
+    case "writersRecovered":
+      return { type: "writersRecovered", setId };
+    case "shadowCopiesSealed":
+      return { type: "shadowCopiesSealed", setId };
+    case "snapshotTaken": {
+      const s = b.value.snapshot!;
+      return { type: "snapshotTaken", setId, volume: s.volume, name: s.name, takenAt: s.createdAt?.getTime() ?? Date.now() };
+    }
+    case "shadowCopiesDeleted":
+      return { type: "shadowCopiesDeleted", setId, shadowCopyIds: b.value.shadowCopyIds, snapshots: b.value.deletedSnapshots };
+    case "stepFailed": {
+      const step = stepKind[b.value.step];
+      return step ? { type: "stepFailed", setId, step, reason: b.value.reason, code: b.value.code } : null;
+    }
+    default:
+      return null;
+  }
+}
+
+function ruleCode(rule: string): string {
+  if (rule === "svm-not-found") return "SVM_NOT_FOUND";
+  if (rule === "share-not-found") return "SHARE_NOT_FOUND";
+  if (rule === "file-not-found") return "FILE_NOT_FOUND";
+  if (rule === "file-not-regular") return "FILE_NOT_REGULAR";
+  if (["file-escapes-share", "absolute-path", "parent-segment", "nul-byte"].includes(rule)) return "PATH_ESCAPES_SHARE";
+  return "LAYOUT_UNSUPPORTED";
+}

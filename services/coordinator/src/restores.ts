@@ -1,0 +1,92 @@
+/** Restore requests: recorded in KV, done by snapshot-executor, answered when its report arrives. */
+import { randomUUID } from "node:crypto";
+import { ErrorCodes, RvssError, checkFileList, invalidArgument, type BackupRecord, type BackupSnapshot } from "@rvss/core";
+import { publishCommand, type Bus, type TraceContext } from "@rvss/bus";
+import type { RestoreFinished, RestoreRequest, RestoreResponse } from "@rvss/proto";
+import { backupSnapshotToProto } from "./convert";
+import { restoreKey } from "./keys";
+
+export interface RestoreRecord {
+  id: string;
+  backupId: string;
+  svm: string;
+  share: string;
+  state: "running" | "completed" | "failed";
+  createdAt: number;
+  finishedAt?: number;
+  reason?: string;
+  code?: string;
+  result?: { files: { path: string; bytes: number; sha256: string }[]; bytes: number };
+}
+
+/** The snapshot and shadow copy holding one share of a backup. */
+function locate(b: BackupRecord, svm: string, share: string): { snapshot: BackupSnapshot; copyId: string } {
+  const candidates = b.sets.flatMap((s) => s.snapshots.flatMap((snap) => snap.shadowCopies.map((c) => ({ snapshot: snap, copy: c }))));
+  if (candidates.length === 0) {
+    throw new RvssError(ErrorCodes.SNAPSHOT_NOT_FOUND, `backup ${b.id} holds no snapshots (state ${b.state}${b.reason ? `: ${b.reason}` : ""})`, { backupId: b.id });
+  }
+  if (!svm && !share) {
+    if (candidates.length > 1) {
+      const list = candidates.map((c) => `${c.snapshot.svm}/${c.copy.share}`).join(", ");
+      throw invalidArgument(`backup ${b.id} holds ${candidates.length} shares (${list}); name one with svm and share`, { backupId: b.id });
+    }
+    return { snapshot: candidates[0]!.snapshot, copyId: candidates[0]!.copy.id };
+  }
+  const hit = candidates.find((c) => (!svm || c.snapshot.svm === svm) && c.copy.share.toLowerCase() === share.toLowerCase());
+  if (!hit) throw new RvssError(ErrorCodes.SNAPSHOT_NOT_FOUND, `backup ${b.id} holds no copy of share "${share}"${svm ? ` on SVM "${svm}"` : ""}`, { backupId: b.id, svm, share });
+  return { snapshot: hit.snapshot, copyId: hit.copy.id };
+}
+
+export async function restore(bus: Bus, b: BackupRecord, req: RestoreRequest, timeoutMs: number, trace: TraceContext): Promise<RestoreResponse> {
+  const { files, problems } = checkFileList(req.files);
+  if (problems.length > 0) throw invalidArgument(problems[0]!.message, { path: problems[0]!.path });
+  const t = req.target?.kind;
+  if (!t) throw invalidArgument("a restore needs a target: a directory or a share");
+  if (t.$case === "directory" && !t.value.startsWith("/")) throw invalidArgument(`restore directory "${t.value}" must be an absolute path`, { path: t.value });
+  const { snapshot, copyId } = locate(b, req.svm, req.share);
+  const copy = snapshot.shadowCopies.find((c) => c.id === copyId)!;
+  const id = randomUUID();
+  const rec: RestoreRecord = { id, backupId: b.id, svm: snapshot.svm, share: copy.share, state: "running", createdAt: Date.now() };
+  await bus.state.put(restoreKey(id), rec);
+  const snapProto = backupSnapshotToProto(snapshot, b.id);
+  await publishCommand(
+    bus,
+    "executor",
+    {
+      context: { commandId: `restore:${id}`, svm: snapshot.svm, setId: "", backupId: b.id },
+      kind: {
+        $case: "restoreFiles",
+        value: { restoreId: id, snapshot: snapProto, shadowCopy: snapProto.shadowCopies.find((c) => c.shadowCopyId === copyId)!, files, target: req.target },
+      },
+    },
+    trace,
+  );
+  const done = await bus.state.waitFor<RestoreRecord>(restoreKey(id), (v) => v !== null && v.state !== "running", timeoutMs);
+  if (!done) throw new RvssError(ErrorCodes.TIMEOUT, `restore ${id} of backup ${b.id} did not finish within ${Math.round(timeoutMs / 1000)} s; it goes on in the background`, { backupId: b.id, restoreId: id });
+  if (done.state === "failed") {
+    const code = (Object.values(ErrorCodes) as string[]).includes(done.code ?? "") ? (done.code as RvssError["code"]) : ErrorCodes.INTERNAL;
+    throw new RvssError(code, `restore of share "${copy.share}" from backup ${b.id} failed: ${done.reason}`, { backupId: b.id, share: copy.share, restoreId: id });
+  }
+  return {
+    restoreId: id,
+    files: done.result!.files.map((f) => ({ ...f, bytes: BigInt(f.bytes) })),
+    bytes: BigInt(done.result!.bytes),
+    finishedAt: new Date(done.finishedAt ?? Date.now()),
+  };
+}
+
+/** Applies the executor's report to the restore record. */
+export async function recordRestoreFinished(bus: Bus, r: RestoreFinished): Promise<void> {
+  await bus.state.mutate<RestoreRecord, void>(restoreKey(r.restoreId), (cur) => {
+    if (!cur || cur.value.state !== "running") return { next: undefined, result: undefined };
+    const next: RestoreRecord = {
+      ...cur.value,
+      state: r.ok ? "completed" : "failed",
+      finishedAt: Date.now(),
+      ...(r.ok
+        ? { result: { files: r.files.map((f) => ({ path: f.path, bytes: Number(f.bytes), sha256: f.sha256 })), bytes: Number(r.bytes) } }
+        : { reason: r.reason, code: r.code }),
+    };
+    return { next, result: undefined };
+  });
+}
