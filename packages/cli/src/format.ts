@@ -1,0 +1,98 @@
+/** How the CLI shows backups and events to people. */
+import { BackupSetPhase, BackupState, SetStatus, backupStateToJSON, type Backup, type Event } from "@rvss/proto";
+
+export function bytes(n: number | bigint): string {
+  const v = Number(n);
+  if (v < 1024) return `${v} B`;
+  if (v < 1024 ** 2) return `${(v / 1024).toFixed(1)} KiB`;
+  if (v < 1024 ** 3) return `${(v / 1024 ** 2).toFixed(1)} MiB`;
+  return `${(v / 1024 ** 3).toFixed(2)} GiB`;
+}
+
+export function stateName(s: BackupState): string {
+  return backupStateToJSON(s).replace("BACKUP_STATE_", "");
+}
+
+const statusNames: Record<number, string> = {
+  [SetStatus.SET_STATUS_STARTED]: "Started",
+  [SetStatus.SET_STATUS_ADDED]: "Added",
+  [SetStatus.SET_STATUS_CREATION_IN_PROGRESS]: "CreationInProgress",
+  [SetStatus.SET_STATUS_COMMITTED]: "Committed",
+  [SetStatus.SET_STATUS_EXPOSED]: "Exposed",
+  [SetStatus.SET_STATUS_RECOVERED]: "Recovered",
+};
+
+const phaseNames: Record<number, string> = {
+  [BackupSetPhase.BACKUP_SET_PHASE_QUEUED]: "queued",
+  [BackupSetPhase.BACKUP_SET_PHASE_RUNNING]: "running",
+  [BackupSetPhase.BACKUP_SET_PHASE_COMPLETED]: "completed",
+  [BackupSetPhase.BACKUP_SET_PHASE_FAILED]: "failed",
+};
+
+/** One line for one event: what happened, and the set status it implies where it implies one. */
+export function describeEvent(e: Event): string {
+  const set = e.setId ? `set ${e.setId.slice(0, 8)}` : "backup";
+  const b = e.body;
+  const what = ((): string => {
+    switch (b?.$case) {
+      case "backupCreated":
+        return `created: ${b.value.dataset.length} share(s) in ${b.value.setsPlanned} set(s)`;
+      case "setStarted":
+        return "started                      [Started]";
+      case "sharesResolved":
+        return `shares resolved: ${b.value.shares.map((s) => `${s.share} -> volume ${s.volume}:/${s.sharePath}`).join(", ")}`;
+      case "sharesRejected":
+        return `shares rejected: ${b.value.reason}`;
+      case "sharesAdded":
+        return `shares added: ${b.value.shadowCopies.map((c) => `${c.share} as shadow copy ${c.shadowCopyId.slice(0, 8)}`).join(", ")}  [Added]`;
+      case "writersCheckpointed":
+        return `writers checkpointed: ${b.value.writers.length} writer(s)${b.value.sharesWithoutWriters.length ? `; no writer registered for ${b.value.sharesWithoutWriters.join(", ")}` : ""}`;
+      case "creationStarted":
+        return "creating shadow copies       [CreationInProgress]";
+      case "shadowCopiesCreated":
+        return `shadow copies created: ${b.value.shadowCopies.map((c) => `${c.share} (${c.fileCount} files, ${bytes(c.bytes)})`).join(", ")}  [Committed]`;
+      case "shadowCopiesExposed":
+        return `exposed: ${b.value.shadowCopies.map((c) => c.exposedName).join(", ")}  [Exposed]`;
+      case "writersRecovered":
+        return `auto-recovery done: ${b.value.writers.length} writer(s)`;
+      case "shadowCopiesSealed":
+        return "shadow copies sealed read-only  [Recovered]";
+      case "snapshotTaken":
+        return `snapshot ${b.value.snapshot?.name} of volume ${b.value.snapshot?.volume}`;
+      case "shadowCopiesDeleted":
+        return `shadow copies and exposed shares deleted${b.value.aborted ? " (abort)" : ""}`;
+      case "setCompleted":
+        return "completed";
+      case "setAborted":
+        return `aborted: ${b.value.reason}`;
+      case "stepFailed":
+        return `step failed: ${b.value.reason}`;
+      case "backupFinished":
+        return `finished: ${stateName(b.value.state)}${b.value.reason ? ` (${b.value.reason})` : ""}`;
+      case "restoreFinished":
+        return b.value.ok ? `restore ${b.value.restoreId.slice(0, 8)} verified: ${b.value.files.length} files` : `restore failed: ${b.value.reason}`;
+      default:
+        return "event";
+    }
+  })();
+  return `${e.svm ? e.svm.padEnd(6) : "".padEnd(6)} ${set.padEnd(12)} ${what}`;
+}
+
+export function describeBackup(b: Backup): string {
+  const lines = [
+    `Backup      ${b.id}`,
+    `State       ${stateName(b.state)}${b.reason ? `: ${b.reason}` : ""}`,
+    `Created     ${b.createdAt?.toISOString() ?? ""}`,
+    ...(b.finishedAt ? [`Finished    ${b.finishedAt.toISOString()} (${((b.finishedAt.getTime() - (b.createdAt?.getTime() ?? 0)) / 1000).toFixed(2)} s)`] : []),
+    `Progress    sets ${b.progress?.setsCompleted ?? 0}/${b.progress?.setsPlanned ?? 0} done, ${b.progress?.setsFailed ?? 0} failed, ${b.progress?.snapshotsTaken ?? 0} snapshot(s)`,
+    "Sets:",
+  ];
+  for (const s of b.sets) {
+    const status = statusNames[s.status] ? ` [${statusNames[s.status]}]` : "";
+    const queue = s.queuePosition > 0 ? ` (queue position ${s.queuePosition})` : "";
+    lines.push(`  #${s.index} ${s.svm}: ${s.shares.join(", ")}  ${phaseNames[s.phase] ?? ""}${status}${s.stage ? ` - ${s.stage}` : ""}${queue}${s.setId ? `  set ${s.setId}` : ""}`);
+    if (s.reason) lines.push(`      reason: ${s.reason}`);
+    for (const snap of s.snapshots) lines.push(`      snapshot ${snap.svm}:${snap.volume}@${snap.name}`);
+  }
+  return lines.join("\n");
+}

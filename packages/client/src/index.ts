@@ -1,0 +1,107 @@
+/**
+ * @rvss/client: a typed, promise-based client of the coordinator's gRPC API. Errors come back as
+ * RvssError with the server's stable code and details.
+ */
+import { credentials, Metadata, type CallOptions, type ClientReadableStream, type ServiceError } from "@grpc/grpc-js";
+import { ErrorCodes, RvssError, type ErrorCode, type ErrorDetails } from "@rvss/core";
+import {
+  BackupServiceClient,
+  type Backup,
+  type CreateBackupRequest,
+  type ListSnapshotsRequest,
+  type RestoreRequest,
+  type RestoreResponse,
+  type VolumeSnapshot,
+  type WatchBackupResponse,
+} from "@rvss/proto";
+
+const known = new Set<string>(Object.values(ErrorCodes));
+
+/** Turns a gRPC error into the RvssError the server raised (or UNAVAILABLE/INTERNAL ones). */
+export function fromServiceError(err: ServiceError, address: string): RvssError {
+  const md: Metadata | undefined = err.metadata;
+  const code = md?.get("rvss-error-code")[0]?.toString();
+  const raw = md?.get("rvss-error-details-bin")[0];
+  let details: ErrorDetails = {};
+  if (raw) {
+    try {
+      details = JSON.parse(Buffer.from(raw as Buffer).toString("utf8")) as ErrorDetails;
+    } catch {
+      details = {};
+    }
+  }
+  if (code && known.has(code)) return new RvssError(code as ErrorCode, err.details, details);
+  if (err.code === 14) {
+    return new RvssError(ErrorCodes.NATS_UNAVAILABLE, `cannot reach the rvss coordinator at ${address} (${err.details}); is it running? (rvss up, or set RVSS_GRPC_ADDR)`, { address });
+  }
+  if (err.code === 4) return new RvssError(ErrorCodes.TIMEOUT, `the call to ${address} ran out of time: ${err.details}`, { address });
+  return new RvssError(ErrorCodes.INTERNAL, err.details || err.message, details);
+}
+
+type Callback<T> = (err: ServiceError | null, res: T) => void;
+
+export class RvssClient {
+  private readonly grpc: BackupServiceClient;
+
+  constructor(readonly address: string = process.env.RVSS_GRPC_ADDR || "127.0.0.1:50051") {
+    this.grpc = new BackupServiceClient(address, credentials.createInsecure());
+  }
+
+  private call<Req, Res>(method: (req: Req, md: Metadata, opts: Partial<CallOptions>, cb: Callback<Res>) => unknown, req: Req, timeoutMs = 30_000): Promise<Res> {
+    return new Promise((resolve, reject) => {
+      method.call(this.grpc, req, new Metadata(), { deadline: Date.now() + timeoutMs }, (err: ServiceError | null, res: Res) =>
+        err ? reject(fromServiceError(err, this.address)) : resolve(res),
+      );
+    });
+  }
+
+  /** Waits until the coordinator accepts connections. */
+  waitForReady(timeoutMs = 10_000): Promise<void> {
+    return new Promise((resolve, reject) =>
+      this.grpc.waitForReady(Date.now() + timeoutMs, (err) =>
+        err ? reject(new RvssError(ErrorCodes.NATS_UNAVAILABLE, `the rvss coordinator at ${this.address} did not answer within ${timeoutMs} ms`, { address: this.address })) : resolve(),
+      ),
+    );
+  }
+
+  async createBackup(req: Partial<CreateBackupRequest> & Pick<CreateBackupRequest, "dataset">): Promise<Backup> {
+    const res = await this.call(this.grpc.createBackup, { requestId: "", description: "", ...req });
+    return res.backup!;
+  }
+
+  async getBackup(backupId: string): Promise<Backup> {
+    return (await this.call(this.grpc.getBackup, { backupId })).backup!;
+  }
+
+  async listBackups(svm = ""): Promise<Backup[]> {
+    return (await this.call(this.grpc.listBackups, { svm })).backups;
+  }
+
+  async cancelBackup(backupId: string): Promise<Backup> {
+    return (await this.call(this.grpc.cancelBackup, { backupId })).backup!;
+  }
+
+  async listSnapshots(req: Partial<ListSnapshotsRequest> = {}): Promise<VolumeSnapshot[]> {
+    return (await this.call(this.grpc.listSnapshots, { svm: "", volume: "", backupId: "", ...req })).snapshots;
+  }
+
+  restore(req: Partial<RestoreRequest> & Pick<RestoreRequest, "backupId" | "target">, timeoutMs = 30 * 60_000): Promise<RestoreResponse> {
+    return this.call(this.grpc.restore, { svm: "", share: "", files: [], ...req }, timeoutMs);
+  }
+
+  /** The backup's events from its start until it finishes, each with the backup as it stands. */
+  async *watchBackup(backupId: string): AsyncGenerator<WatchBackupResponse> {
+    const stream: ClientReadableStream<WatchBackupResponse> = this.grpc.watchBackup({ backupId });
+    try {
+      for await (const msg of stream) yield msg as WatchBackupResponse;
+    } catch (err) {
+      throw fromServiceError(err as ServiceError, this.address);
+    } finally {
+      stream.cancel();
+    }
+  }
+
+  close(): void {
+    this.grpc.close();
+  }
+}

@@ -1,0 +1,87 @@
+/**
+ * A sample filer for the local backend, laid out as in the ONTAP Remote VSS documentation:
+ * SVM vs1, volume vm_vol1 at junction /hyperv/vm1, share share1 at /hyperv/vm1/dir1/vmdir holding
+ * two Hyper-V VMs. File contents are deterministic, so restores can be compared byte for byte.
+ */
+import { createHash } from "node:crypto";
+import { execFile } from "node:child_process";
+import * as fsp from "node:fs/promises";
+import * as path from "node:path";
+import { promisify } from "node:util";
+
+const run = promisify(execFile);
+
+export interface SampleFiler {
+  /** The filer description (RVSS_FILER_CONFIG). */
+  configPath: string;
+  root: string;
+  svm: string;
+  volume: string;
+  share: string;
+  /** The share root on disk. */
+  shareDir: string;
+  /** The VM files, relative to the share root. */
+  files: string[];
+}
+
+/** Bytes that look like a disk image and are the same on every run. */
+export function sampleBytes(name: string, size: number): Buffer {
+  const out = Buffer.alloc(size);
+  let block = createHash("sha256").update(name).digest();
+  for (let off = 0; off < size; off += block.length) {
+    block.copy(out, off);
+    block = createHash("sha256").update(block).digest();
+  }
+  return out;
+}
+
+const VM_FILES: [string, number][] = [
+  ["vm1/Virtual Hard Disks/vm1.vhdx", 4 * 1024 * 1024],
+  ["vm1/Virtual Machines/vm1.vmcx", 64 * 1024],
+  ["vm1/Virtual Machines/vm1.vmrs", 32 * 1024],
+  ["vm2/Virtual Hard Disks/vm2.vhdx", 2 * 1024 * 1024],
+  ["vm2/Virtual Machines/vm2.vmcx", 48 * 1024],
+];
+
+export async function createSampleFiler(dir: string): Promise<SampleFiler> {
+  const root = path.join(dir, "filer");
+  const svm = "vs1";
+  const volume = "vm_vol1";
+  const share = "share1";
+  const shareDir = path.join(root, svm, volume, "dir1", "vmdir");
+  for (const [rel, size] of VM_FILES) {
+    await fsp.mkdir(path.dirname(path.join(shareDir, rel)), { recursive: true });
+    await fsp.writeFile(path.join(shareDir, rel), sampleBytes(rel, size));
+  }
+  const configPath = path.join(dir, "filer.json");
+  const config = {
+    root: "filer",
+    svms: [
+      {
+        name: svm,
+        shadowCopyDirDepth: 5,
+        volumes: [{ name: volume, junctionPath: "/hyperv/vm1" }],
+        shares: [{ name: share, path: "/hyperv/vm1/dir1/vmdir" }],
+      },
+    ],
+  };
+  await fsp.writeFile(configPath, JSON.stringify(config, null, 2) + "\n");
+  return { configPath, root, svm, volume, share, shareDir, files: VM_FILES.map(([f]) => f) };
+}
+
+/** Removes a directory tree even where the backend sealed it immutable. */
+export async function removeTree(dir: string): Promise<void> {
+  if (process.getuid?.() === 0) await run("chattr", ["-R", "-i", dir]).catch(() => undefined);
+  await fsp.rm(dir, { recursive: true, force: true });
+}
+
+/** Compares two trees file by file; returns the differences (empty when identical). */
+export async function compareTrees(a: string, b: string, files: string[]): Promise<string[]> {
+  const diffs: string[] = [];
+  for (const f of files) {
+    const [x, y] = await Promise.all([fsp.readFile(path.join(a, f)).catch(() => null), fsp.readFile(path.join(b, f)).catch(() => null)]);
+    if (!x || !y) diffs.push(`${f}: missing on ${!x ? "the left" : "the right"}`);
+    else if (!x.equals(y)) diffs.push(`${f}: bytes differ`);
+  }
+  return diffs;
+}

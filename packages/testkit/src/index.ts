@@ -1,0 +1,6 @@
+// @rvss/testkit: run rvss and its dependencies on one machine: a real nats-server, a sample filer,
+// the services as processes. Used by the tests, `rvss demo` and `rvss up`.
+export * from "./nats-server";
+export * from "./ports";
+export * from "./filer";
+export * from "./processes";

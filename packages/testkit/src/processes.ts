@@ -1,0 +1,114 @@
+/**
+ * Starts rvss services as separate processes (as in production), each on its own health port, and
+ * waits until they report ready. Used by the end-to-end tests, the demo and `rvss up`.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import * as http from "node:http";
+import { ErrorCodes, RvssError } from "@rvss/core";
+import { freePort } from "./ports";
+
+export const SERVICES = ["coordinator", "share-discovery", "snapshot-executor", "auto-recovery-notifier"] as const;
+export type ServiceName = (typeof SERVICES)[number];
+
+export function serviceEntry(name: ServiceName): string {
+  return require.resolve(`@rvss/${name}/dist/main.js`);
+}
+
+export interface ServiceProcess {
+  name: ServiceName;
+  healthPort: number;
+  /** Everything the process wrote, for diagnosis. */
+  output(): string;
+  /** SIGTERM and wait (graceful). */
+  stop(): Promise<void>;
+  /** SIGKILL and wait. */
+  kill(): Promise<void>;
+  exited(): boolean;
+}
+
+export async function startService(name: ServiceName, env: Record<string, string>, opts: { onOutput?: (line: string) => void } = {}): Promise<ServiceProcess> {
+  const healthPort = await freePort();
+  const child: ChildProcess = spawn(process.execPath, [serviceEntry(name)], {
+    env: { ...process.env, ...env, RVSS_HEALTH_ADDR: `127.0.0.1:${healthPort}` },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let out = "";
+  const collect = (b: Buffer): void => {
+    const text = b.toString();
+    out = (out + text).slice(-200_000);
+    if (opts.onOutput) for (const line of text.split("\n")) if (line) opts.onOutput(line);
+  };
+  child.stdout!.on("data", collect);
+  child.stderr!.on("data", collect);
+  const exit = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  const proc: ServiceProcess = {
+    name,
+    healthPort,
+    output: () => out,
+    exited: () => child.exitCode !== null || child.signalCode !== null,
+    async stop() {
+      if (proc.exited()) return;
+      child.kill("SIGTERM");
+      await exit;
+    },
+    async kill() {
+      if (proc.exited()) return;
+      child.kill("SIGKILL");
+      await exit;
+    },
+  };
+  const deadline = Date.now() + 20_000;
+  while (!(await isReady(healthPort))) {
+    if (proc.exited()) {
+      throw new RvssError(ErrorCodes.INTERNAL, `${name} exited during start-up: ${out.trim().split("\n").slice(-3).join(" | ")}`, { service: name });
+    }
+    if (Date.now() > deadline) {
+      await proc.kill();
+      throw new RvssError(ErrorCodes.TIMEOUT, `${name} was not ready within 20 s: ${out.trim().split("\n").slice(-3).join(" | ")}`, { service: name });
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return proc;
+}
+
+function isReady(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const req = http.get({ host: "127.0.0.1", port, path: "/readyz", timeout: 1000 }, (res) => {
+      res.resume();
+      resolve(res.statusCode === 200);
+    });
+    req.on("error", () => resolve(false));
+    req.on("timeout", () => {
+      req.destroy();
+      resolve(false);
+    });
+  });
+}
+
+export interface RvssProcesses {
+  grpcAddr: string;
+  services: Record<ServiceName, ServiceProcess>;
+  stop(): Promise<void>;
+}
+
+/** All four services as separate processes against one NATS server and one filer description. */
+export async function startRvss(env: Record<string, string> & { NATS_URL: string; RVSS_FILER_CONFIG: string }, opts: { onOutput?: (name: ServiceName, line: string) => void } = {}): Promise<RvssProcesses> {
+  const grpcAddr = env.RVSS_GRPC_ADDR ?? `127.0.0.1:${await freePort()}`;
+  const full = { RVSS_GRPC_ADDR: grpcAddr, ...env };
+  const services = {} as Record<ServiceName, ServiceProcess>;
+  try {
+    for (const name of SERVICES) {
+      services[name] = await startService(name, full, opts.onOutput ? { onOutput: (l) => opts.onOutput!(name, l) } : {});
+    }
+  } catch (err) {
+    await Promise.all(Object.values(services).map((s) => s.kill()));
+    throw err;
+  }
+  return {
+    grpcAddr,
+    services,
+    stop: async () => {
+      await Promise.all(Object.values(services).map((s) => s.stop()));
+    },
+  };
+}
