@@ -1,0 +1,81 @@
+import { checkDataset, markCancelRequested, markSetFinished, markSetStarted, newBackup, planSets, progressOf } from "./backup";
+import { isRvssError } from "./errors";
+
+const share = (svm: string, name: string, files: string[] = []) => ({ svm, share: name, files });
+
+describe("dataset checks", () => {
+  test.each([
+    [[], /dataset is empty/],
+    [[share("", "s")], /item 1 has no svm/],
+    [[share("vs1", " ")], /has no share/],
+    [[share("vs1", "a/b")], /path separator/],
+    [[share("vs1", "s1"), share("vs1", "S1")], /listed twice/],
+    [[share("vs1", "s1", ["../x"])], /contains "\.\."/],
+    [[share("vs1", "s1", ["/abs", "../x"])], /absolute.*and 1 more problem/],
+  ])("refuses %j", (items, message) => {
+    let err: unknown;
+    try {
+      checkDataset(items);
+    } catch (e) {
+      err = e;
+    }
+    expect(isRvssError(err, "INVALID_ARGUMENT")).toBe(true);
+    expect((err as Error).message).toMatch(message);
+  });
+
+  test("normalises names and file paths", () => {
+    expect(checkDataset([share(" vs1 ", "s1", ["./vm1//a.vhdx"])])).toEqual([share("vs1", "s1", ["vm1/a.vhdx"])]);
+  });
+});
+
+describe("planning", () => {
+  test("one set per SVM in order of first appearance", () => {
+    const plan = planSets([share("vs2", "a"), share("vs1", "b"), share("vs2", "c")]);
+    expect(plan.map((p) => [p.index, p.svm, p.shares.map((s) => s.share)])).toEqual([
+      [0, "vs2", ["a", "c"]],
+      [1, "vs1", ["b"]],
+    ]);
+  });
+
+  test("a set holds at most 64 shares", () => {
+    const many = Array.from({ length: 130 }, (_, i) => share("vs1", `s${i}`));
+    expect(planSets(many).map((p) => p.shares.length)).toEqual([64, 64, 2]);
+  });
+});
+
+describe("backup state", () => {
+  const base = () => newBackup({ id: "b1", dataset: [share("vs1", "a"), share("vs2", "b")], now: 1 });
+  const done = (index: number, outcome: "completed" | "aborted", reason?: string) => ({ index, outcome, ...(reason ? { reason } : {}), snapshots: [] });
+
+  test.each([
+    [["completed", "completed"], "Completed", undefined],
+    [["completed", "aborted"], "PartiallyFailed", 'SVM "vs2": share gone'],
+    [["aborted", "aborted"], "Failed", 'SVM "vs1": share gone; SVM "vs2": share gone'],
+  ] as const)("sets ending %j make the backup %s", (outcomes, state, reason) => {
+    let b = base();
+    outcomes.forEach((o, i) => (b = markSetFinished(b, done(i, o, o === "aborted" ? "share gone" : undefined), 10 + i)));
+    expect(b.state).toBe(state);
+    expect(b.reason).toBe(reason);
+    expect(b.finishedAt).toBe(11);
+  });
+
+  test("the backup stays Running until every set ended", () => {
+    const b = markSetFinished(base(), done(0, "completed"), 5);
+    expect(b.state).toBe("Running");
+    expect(progressOf(b)).toEqual({ setsPlanned: 2, setsCompleted: 1, setsFailed: 0, snapshotsTaken: 0 });
+  });
+
+  test("repeated reports change nothing", () => {
+    const started = markSetStarted(base(), 0, "set-1", 2);
+    expect(markSetStarted(started, 0, "set-1", 3)).toBe(started);
+    const finished = markSetFinished(started, done(0, "completed"), 4);
+    expect(markSetFinished(finished, done(0, "aborted", "late"), 5)).toBe(finished);
+  });
+
+  test("a cancelled backup ends Cancelled", () => {
+    let b = markCancelRequested(base(), 2);
+    b = markSetFinished(b, done(0, "aborted", "the backup was cancelled"), 3);
+    b = markSetFinished(b, done(1, "aborted", "the backup was cancelled"), 4);
+    expect(b.state).toBe("Cancelled");
+  });
+});

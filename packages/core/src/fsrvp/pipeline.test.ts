@@ -1,0 +1,128 @@
+import { applyReport, cancelManagedSet, enqueueManagedSet, queuePosition, startQueuedSet, type StepReport } from "./pipeline";
+import { findSet } from "./server";
+import { SVM, testEnv } from "./testing";
+import { emptyServer, type SvmServer } from "./types";
+
+const link = (backupId: string, index = 0) => ({ backupId, index });
+
+function enqueue(s: SvmServer, backupId: string, env = testEnv()): SvmServer {
+  const queued = enqueueManagedSet(s, { backup: link(backupId), shares: [{ share: "share1", files: ["vm1/a.vhdx"] }] }, env).server;
+  return startQueuedSet(queued, env).server;
+}
+
+/** The reports a healthy set receives, in order (each built from the record as it then stands). */
+function happyReports(setId: string): ((s: SvmServer) => StepReport)[] {
+  return [
+    () => ({ type: "sharesResolved", setId, shares: [{ share: "share1", volume: "vm_vol1", sharePath: "dir1/vmdir", files: ["vm1/a.vhdx"] }] }),
+    () => ({ type: "writersCheckpointed", setId }),
+    (s) => ({ type: "shadowCopiesCreated", setId, copies: [{ id: findSet(s, setId)!.shadowCopies[0]!.id, clonePath: ".shadowcopy/x", bytes: 5, fileCount: 1 }] }),
+    () => ({ type: "shadowCopiesExposed", setId }),
+    () => ({ type: "writersRecovered", setId }),
+    () => ({ type: "shadowCopiesSealed", setId }),
+  ];
+}
+
+describe("managed sets", () => {
+  test("a set on a free SVM starts at once, holding the context for its backup", () => {
+    const env = testEnv();
+    const queued = enqueueManagedSet(emptyServer(SVM), { backup: link("b1"), shares: [{ share: "share1", files: [] }] }, env);
+    const out = startQueuedSet(queued.server, env);
+    const set = out.server.sets[0]!;
+    expect([set.status, set.pending?.kind, out.server.clientAddress]).toEqual(["Started", "resolve", "backup:b1"]);
+    expect(out.effects.map((e) => e.kind)).toEqual(["started", "command"]);
+  });
+
+  test("enqueueing the same plan entry twice changes nothing", () => {
+    const s = enqueue(emptyServer(SVM), "b1");
+    expect(enqueueManagedSet(s, { backup: link("b1"), shares: [] }, testEnv()).server).toBe(s);
+  });
+
+  test("walks every phase in order and ends with one snapshot per volume, storage drained", () => {
+    const env = testEnv();
+    let s = enqueue(emptyServer(SVM), "b1", env);
+    const setId = s.sets[0]!.id;
+    const trail: string[] = [];
+    for (const r of happyReports(setId)) {
+      const out = applyReport(s, r(s), env);
+      expect(out.applied).toBe(true);
+      s = out.server;
+      const set = findSet(s, setId)!;
+      trail.push(`${set.status}/${set.pending?.kind}`);
+    }
+    expect(trail).toEqual(["Added/checkpoint", "CreationInProgress/create", "Committed/expose", "Exposed/recover", "Exposed/seal", "Recovered/snapshot"]);
+    expect(s.contextSet).toBe(false);
+    const snap = findSet(s, setId)!.snapshots[0]!;
+    expect([snap.volume, snap.name.startsWith(`rvss_b1_${setId}_`), snap.takenAt]).toEqual(["vm_vol1", true, undefined]);
+    const taken = applyReport(s, { type: "snapshotTaken", setId, volume: snap.volume, name: snap.name, takenAt: 42 }, env);
+    expect(findSet(taken.server, setId)).toBeUndefined();
+    expect(taken.effects.map((e) => e.kind)).toEqual(["drain"]);
+    const copyId = taken.server.draining[0]!.shadowCopies[0]!.id;
+    const drained = applyReport(taken.server, { type: "shadowCopiesDeleted", setId, shadowCopyIds: [copyId], snapshots: [] }, env);
+    expect(drained.server.draining).toEqual([]);
+    const fin = drained.effects[0];
+    expect(fin?.kind === "finished" && [fin.entry.outcome, fin.entry.backup, fin.entry.snapshots.map((x) => x.takenAt)]).toEqual(["completed", link("b1"), [42]]);
+  });
+
+  test("a duplicate report is not applied and changes nothing", () => {
+    const env = testEnv();
+    const s = enqueue(emptyServer(SVM), "b1", env);
+    const setId = s.sets[0]!.id;
+    const resolved = applyReport(s, happyReports(setId)[0]!(s), env).server;
+    const again = applyReport(resolved, happyReports(setId)[0]!(s), env);
+    expect(again.applied).toBe(false);
+    expect(again.server).toBe(resolved);
+  });
+
+  test("one set in creation per SVM: the next waits in the queue until the first is Recovered", () => {
+    const env = testEnv();
+    let s = enqueue(emptyServer(SVM), "b1", env);
+    s = enqueue(s, "b2", env);
+    expect(s.sets.map((x) => x.backup?.backupId)).toEqual(["b1"]);
+    expect(queuePosition(s, link("b2"))).toBe(1);
+    const setId = s.sets[0]!.id;
+    for (const r of happyReports(setId)) {
+      s = startQueuedSet(applyReport(s, r(s), env).server, env).server;
+    }
+    expect(s.sets.map((x) => [x.backup?.backupId, x.status])).toEqual([
+      ["b1", "Recovered"],
+      ["b2", "Started"],
+    ]);
+  });
+
+  test("a failed step aborts the set; its storage drains and the backup learns the reason", () => {
+    const env = testEnv();
+    let s = enqueue(emptyServer(SVM), "b1", env);
+    const setId = s.sets[0]!.id;
+    for (const r of happyReports(setId).slice(0, 2)) s = applyReport(s, r(s), env).server;
+    const out = applyReport(s, { type: "stepFailed", setId, step: "create", reason: "disk full", code: "STORAGE_FAILED" }, env);
+    expect(out.server.sets).toEqual([]);
+    expect(out.server.contextSet).toBe(false);
+    expect(out.effects.map((e) => e.kind)).toEqual(["aborted", "drain"]);
+    expect(out.server.draining[0]).toEqual(expect.objectContaining({ outcome: "aborted", reason: "disk full", code: "STORAGE_FAILED" }));
+  });
+
+  test("rejected shares abort before any storage was touched", () => {
+    const env = testEnv();
+    const s = enqueue(emptyServer(SVM), "b1", env);
+    const out = applyReport(s, { type: "stepFailed", setId: s.sets[0]!.id, step: "resolve", reason: 'share "nope" does not exist', code: "SHARE_NOT_FOUND" }, env);
+    expect(out.effects.map((e) => e.kind)).toEqual(["aborted", "finished"]);
+  });
+
+  test("copies finished after their set was aborted are drained, not orphaned", () => {
+    const env = testEnv();
+    const s = emptyServer(SVM);
+    const out = applyReport(s, { type: "shadowCopiesCreated", setId: "gone", copies: [{ id: "c1", clonePath: ".shadowcopy/c1", bytes: 1, fileCount: 1, volume: "vm_vol1", share: "share1" }] }, env);
+    expect(out.server.draining.map((d) => [d.setId, d.shadowCopies.map((c) => c.id)])).toEqual([["gone", ["c1"]]]);
+    expect(out.effects).toEqual([{ kind: "drain", setId: "gone" }]);
+  });
+
+  test("cancelling a queued set takes it out of the queue", () => {
+    const env = testEnv();
+    let s = enqueue(emptyServer(SVM), "b1", env);
+    s = enqueue(s, "b2", env);
+    const out = cancelManagedSet(s, link("b2"), env);
+    expect(out.server.queue).toEqual([]);
+    const fin = out.effects[0];
+    expect(fin?.kind === "finished" && [fin.entry.code, fin.entry.backup]).toEqual(["CANCELLED", link("b2")]);
+  });
+});
