@@ -4,12 +4,9 @@
  * two Hyper-V VMs. File contents are deterministic, so restores can be compared byte for byte.
  */
 import { createHash } from "node:crypto";
-import { execFile } from "node:child_process";
 import * as fsp from "node:fs/promises";
 import * as path from "node:path";
-import { promisify } from "node:util";
-
-const run = promisify(execFile);
+import { removeSealedTree } from "@rvss/storage";
 
 export interface SampleFiler {
   /** The filer description (RVSS_FILER_CONFIG). */
@@ -70,10 +67,7 @@ export async function createSampleFiler(dir: string): Promise<SampleFiler> {
 }
 
 /** Removes a directory tree even where the backend sealed it immutable. */
-export async function removeTree(dir: string): Promise<void> {
-  if (process.getuid?.() === 0) await run("chattr", ["-R", "-i", dir]).catch(() => undefined);
-  await fsp.rm(dir, { recursive: true, force: true });
-}
+export const removeTree = removeSealedTree;
 
 /** Compares two trees file by file; returns the differences (empty when identical). */
 export async function compareTrees(a: string, b: string, files: string[]): Promise<string[]> {

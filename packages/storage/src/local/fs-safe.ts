@@ -148,14 +148,14 @@ export class ReadOnlyGuard {
   /** Idempotent: a tree sealed before (or half-sealed by a crash) is sealed again from scratch. */
   async seal(target: string): Promise<void> {
     const immutable = await this.usesImmutable();
-    if (immutable) await run("chattr", ["-R", "-i", target]);
+    if (immutable) await chattr("-i", target);
     await chmodTree(target, 0o444, 0o555);
-    if (immutable) await run("chattr", ["-R", "+i", target]);
+    if (immutable) await chattr("+i", target);
   }
 
   async unseal(target: string): Promise<void> {
     if (!(await exists(target))) return;
-    if (await this.usesImmutable()) await run("chattr", ["-R", "-i", target]);
+    if (await this.usesImmutable()) await chattr("-i", target);
     await chmodTree(target, 0o644, 0o755);
   }
 
@@ -165,6 +165,27 @@ export class ReadOnlyGuard {
     await this.unseal(target);
     await fsp.rm(target, { recursive: true, force: true });
   }
+}
+
+/** Removes a directory tree that may hold sealed (read-only, immutable) copies or snapshots. */
+export async function removeSealedTree(dir: string): Promise<void> {
+  await new ReadOnlyGuard(path.dirname(dir)).remove(dir);
+}
+
+/** Sets or clears the immutable flag on every directory and regular file of a tree (links have none). */
+async function chattr(flag: "+i" | "-i", target: string): Promise<void> {
+  const paths: string[] = [];
+  const walk = async (p: string): Promise<void> => {
+    const st = await fsp.lstat(p);
+    if (st.isDirectory()) {
+      paths.push(p);
+      for (const e of await fsp.readdir(p)) await walk(path.join(p, e));
+    } else if (st.isFile()) {
+      paths.push(p);
+    }
+  };
+  await walk(target);
+  for (let i = 0; i < paths.length; i += 500) await run("chattr", [flag, "--", ...paths.slice(i, i + 500)]);
 }
 
 async function chmodTree(target: string, fileMode: number, dirMode: number): Promise<void> {

@@ -1,0 +1,217 @@
+import * as fsp from "node:fs/promises";
+import * as os from "node:os";
+import * as path from "node:path";
+import { execFileSync } from "node:child_process";
+import { isRvssError } from "@rvss/core";
+import { parseFilerConfig } from "./filer-config";
+import { ReadOnlyGuard, removeSealedTree } from "./fs-safe";
+import { LocalBackend } from "./local-backend";
+
+let dir: string;
+let backend: LocalBackend;
+let shareDir: string;
+const SC = "aaaaaaaa-0000-4000-8000-000000000001";
+
+async function write(rel: string, content: string): Promise<void> {
+  await fsp.mkdir(path.dirname(path.join(shareDir, rel)), { recursive: true });
+  await fsp.writeFile(path.join(shareDir, rel), content);
+}
+
+async function errorOf(p: Promise<unknown>): Promise<{ code: string; message: string }> {
+  try {
+    await p;
+  } catch (err) {
+    if (isRvssError(err)) return { code: err.code, message: err.message };
+    throw err;
+  }
+  throw new Error("expected a failure");
+}
+
+beforeEach(async () => {
+  dir = await fsp.mkdtemp(path.join(os.tmpdir(), "rvss-local-"));
+  const config = {
+    root: "filer",
+    svms: [
+      {
+        name: "vs1",
+        volumes: [
+          { name: "vm_vol1", junctionPath: "/hyperv/vm1" },
+          { name: "nested", junctionPath: "/hyperv/vm1/dir1/vmdir/mnt" },
+        ],
+        shares: [
+          { name: "share1", path: "/hyperv/vm1/dir1/vmdir" },
+          { name: "root", path: "/hyperv/vm1" },
+        ],
+      },
+    ],
+  };
+  await fsp.writeFile(path.join(dir, "filer.json"), JSON.stringify(config));
+  backend = LocalBackend.fromFile(path.join(dir, "filer.json"));
+  shareDir = path.join(dir, "filer", "vs1", "vm_vol1", "dir1", "vmdir");
+  await write("vm1/disk.vhdx", "disk-one");
+  await write("vm1/conf.vmcx", "conf-one");
+  await write("vm2/disk.vhdx", "disk-two");
+});
+
+afterEach(async () => {
+  await removeSealedTree(dir);
+});
+
+const share1 = { svm: "vs1", share: "share1", volume: "vm_vol1", sharePath: "dir1/vmdir" };
+const ref = { svm: "vs1", volume: "vm_vol1", shadowCopyId: SC };
+
+describe("filer description", () => {
+  test.each([
+    ["not json", /not valid JSON/],
+    [JSON.stringify({ svms: [] }), /\$\.root: must be a non-empty string/],
+    [JSON.stringify({ root: "f", svms: [{ name: "vs1", volumes: [], shares: [{ name: "s", path: "/x" }] }] }), /svms\[0\]\.shares\[0\]\.path: "\/x" lies under no volume junction/],
+    [JSON.stringify({ root: "f", svms: [{ name: "vs1", volumes: [{ name: "v", junctionPath: "rel" }], shares: [] }] }), /junctionPath: "rel" must be an absolute path/],
+    [JSON.stringify({ root: "f", svms: [{ name: "vs1", volumes: [], shares: [] }, { name: "vs1", volumes: [], shares: [] }] }), /SVM "vs1" is defined twice/],
+    [JSON.stringify({ root: "f", svms: [{ name: "vs1", shadowCopyDirDepth: -1, volumes: [], shares: [] }] }), /shadowCopyDirDepth: must be an integer >= 0/],
+  ])("refuses %s, naming the file and field", (text, message) => {
+    expect(() => parseFilerConfig(text, "/etc/rvss/filer.json")).toThrow(/^\/etc\/rvss\/filer\.json: /);
+    expect(() => parseFilerConfig(text, "/etc/rvss/filer.json")).toThrow(message);
+  });
+});
+
+describe("share resolution", () => {
+  test("a share resolves to its volume and the path inside it", async () => {
+    const r = await backend.resolveShare("vs1", "SHARE1");
+    expect(r).toEqual(expect.objectContaining({ share: "share1", volume: "vm_vol1", sharePath: "dir1/vmdir", junctionPath: "/hyperv/vm1", junctionsBelow: ["/hyperv/vm1/dir1/vmdir/mnt"] }));
+  });
+
+  test("a volume junction below the share root is reported", async () => {
+    await fsp.mkdir(path.join(dir, "filer", "vs1", "vm_vol1"), { recursive: true });
+    expect((await backend.resolveShare("vs1", "root")).junctionsBelow).toEqual(["/hyperv/vm1/dir1/vmdir/mnt"]);
+  });
+
+  test.each([
+    ["vs9", "share1", "SVM_NOT_FOUND", /SVM "vs9" is not defined .* \(known: vs1\)/],
+    ["vs1", "nope", "SHARE_NOT_FOUND", /share "nope" does not exist on SVM "vs1" \(known: share1, root\)/],
+  ])("%s/%s is refused with %s", async (svm, share, code, message) => {
+    const e = await errorOf(backend.resolveShare(svm, share));
+    expect(e.code).toBe(code);
+    expect(e.message).toMatch(message);
+  });
+});
+
+describe("listed files", () => {
+  test("every bad file is named with its rule", async () => {
+    await fsp.symlink("/etc/passwd", path.join(shareDir, "vm1/link.vhdx"));
+    await fsp.symlink("/etc", path.join(shareDir, "etcdir"));
+    execFileSync("mkfifo", [path.join(shareDir, "vm1/pipe")]);
+    const r = await backend.resolveShare("vs1", "share1");
+    const problems = await backend.checkFiles(r, ["vm1/disk.vhdx", "vm1/missing.vhdx", "vm1", "vm1/link.vhdx", "etcdir/passwd", "vm1/pipe"]);
+    expect(problems.map((p) => [p.path, p.rule])).toEqual([
+      ["vm1/missing.vhdx", "file-not-found"],
+      ["vm1", "file-not-regular"],
+      ["vm1/link.vhdx", "file-not-regular"],
+      ["etcdir/passwd", "file-escapes-share"],
+      ["vm1/pipe", "file-not-regular"],
+    ]);
+  });
+});
+
+describe("shadow copies", () => {
+  test("only the listed files are cloned, inside the volume", async () => {
+    const info = await backend.createShadowCopy({ svm: "vs1", shadowCopyId: SC, share: share1, files: ["vm1/disk.vhdx"], writable: true });
+    expect(info).toEqual({ clonePath: `.shadowcopy/${SC}`, bytes: 8, fileCount: 1 });
+    const clone = path.join(dir, "filer", "vs1", "vm_vol1", ".shadowcopy", SC);
+    expect(await fsp.readdir(clone, { recursive: true })).toEqual(expect.arrayContaining(["vm1", "vm1/disk.vhdx"]));
+    expect(await fsp.readdir(path.join(clone, "vm1"))).toEqual(["disk.vhdx"]);
+    expect(await backend.createShadowCopy({ svm: "vs1", shadowCopyId: SC, share: share1, files: ["vm1/disk.vhdx"], writable: true })).toEqual(info);
+  });
+
+  test("with no list the whole share is cloned", async () => {
+    const info = await backend.createShadowCopy({ svm: "vs1", shadowCopyId: SC, share: share1, files: [], writable: true });
+    expect(info.fileCount).toBe(3);
+  });
+
+  test("a failed clone leaves nothing behind", async () => {
+    const e = await errorOf(backend.createShadowCopy({ svm: "vs1", shadowCopyId: SC, share: share1, files: ["vm1/disk.vhdx", "vm1/missing"], writable: true }));
+    expect(e.code).toBe("FILE_NOT_FOUND");
+    expect(await backend.listShadowCopies("vs1")).toEqual([]);
+  });
+
+  test("a file swapped for a symlink after the check is refused at clone time", async () => {
+    const r = await backend.resolveShare("vs1", "share1");
+    expect(await backend.checkFiles(r, ["vm1/disk.vhdx"])).toEqual([]);
+    await fsp.rm(path.join(shareDir, "vm1/disk.vhdx"));
+    await fsp.symlink("/etc/shadow", path.join(shareDir, "vm1/disk.vhdx"));
+    const e = await errorOf(backend.createShadowCopy({ svm: "vs1", shadowCopyId: SC, share: share1, files: ["vm1/disk.vhdx"], writable: true }));
+    expect(e).toEqual({ code: "FILE_NOT_REGULAR", message: expect.stringMatching(/symbolic link/) });
+    expect(await backend.listShadowCopies("vs1")).toEqual([]);
+  });
+
+  test("a writable copy takes writes until sealed, and refuses them after", async () => {
+    await backend.createShadowCopy({ svm: "vs1", shadowCopyId: SC, share: share1, files: ["vm1/disk.vhdx"], writable: true });
+    await backend.exposeShadowCopy({ ...ref, baseShare: "share1", exposedName: `share1@{${SC}}`, writable: true });
+    const exposed = await backend.exposedSharePath("vs1", `share1@{${SC}}`);
+    await fsp.appendFile(path.join(exposed, "vm1/disk.vhdx"), "+recovered");
+    await backend.sealShadowCopy(ref);
+    await expect(fsp.appendFile(path.join(exposed, "vm1/disk.vhdx"), "late")).rejects.toThrow(/EPERM|EACCES/);
+    await expect(fsp.writeFile(path.join(exposed, "vm1/new"), "x")).rejects.toThrow(/EPERM|EACCES/);
+    expect(await fsp.readFile(path.join(exposed, "vm1/disk.vhdx"), "utf8")).toBe("disk-one+recovered");
+  });
+
+  test("delete removes the exposed share and the copy (twice is fine)", async () => {
+    await backend.createShadowCopy({ svm: "vs1", shadowCopyId: SC, share: share1, files: [], writable: false });
+    await backend.exposeShadowCopy({ ...ref, baseShare: "share1", exposedName: `share1@{${SC}}`, writable: false });
+    expect((await backend.listExposedShares("vs1")).map((s) => s.name)).toEqual([`share1@{${SC}}`]);
+    await backend.deleteShadowCopy(ref);
+    await backend.deleteShadowCopy(ref);
+    expect(await backend.listExposedShares("vs1")).toEqual([]);
+    expect(await backend.listShadowCopies("vs1")).toEqual([]);
+  });
+});
+
+describe("snapshots and restore", () => {
+  const snap = { svm: "vs1", volume: "vm_vol1", name: "rvss_test" };
+
+  async function backup(): Promise<void> {
+    await backend.createShadowCopy({ svm: "vs1", shadowCopyId: SC, share: share1, files: ["vm1/disk.vhdx", "vm1/conf.vmcx"], writable: true });
+    await backend.sealShadowCopy(ref);
+    await backend.createSnapshot(snap);
+    await backend.deleteShadowCopy(ref);
+  }
+
+  test("a snapshot is a read-only image of the volume that outlives the copy", async () => {
+    await backup();
+    expect((await backend.listSnapshots("vs1")).map((s) => s.name)).toEqual(["rvss_test"]);
+    const image = path.join(dir, "filer", "vs1", "vm_vol1", ".snapshot", "rvss_test");
+    expect(await fsp.readFile(path.join(image, "dir1/vmdir/vm2/disk.vhdx"), "utf8")).toBe("disk-two");
+    await expect(fsp.writeFile(path.join(image, "dir1/vmdir/vm2/disk.vhdx"), "x")).rejects.toThrow(/EPERM|EACCES/);
+    await backend.createSnapshot(snap);
+  });
+
+  test("restore copies the sealed files out and verifies them", async () => {
+    await backup();
+    await write("vm1/disk.vhdx", "changed since the backup");
+    const target = path.join(dir, "restored");
+    const files = await backend.restore({ snapshot: snap, shadowCopyId: SC, files: [], target: { kind: "directory", path: target } });
+    expect(files.map((f) => [f.path, f.bytes])).toEqual([
+      ["vm1/conf.vmcx", 8],
+      ["vm1/disk.vhdx", 8],
+    ]);
+    expect(await fsp.readFile(path.join(target, "vm1/disk.vhdx"), "utf8")).toBe("disk-one");
+    await backend.restore({ snapshot: snap, shadowCopyId: SC, files: ["vm1/disk.vhdx"], target: { kind: "share", svm: "vs1", share: "share1" } });
+    expect(await fsp.readFile(path.join(shareDir, "vm1/disk.vhdx"), "utf8")).toBe("disk-one");
+  });
+
+  test("a damaged backup is refused with CHECKSUM_MISMATCH", async () => {
+    await backup();
+    const image = path.join(dir, "filer", "vs1", "vm_vol1", ".snapshot", "rvss_test");
+    const damaged = path.join(image, ".shadowcopy", SC, "vm1/disk.vhdx");
+    await new ReadOnlyGuard(dir).unseal(image);
+    await fsp.writeFile(damaged, "bitrot!!");
+    const e = await errorOf(backend.restore({ snapshot: snap, shadowCopyId: SC, files: [], target: { kind: "directory", path: path.join(dir, "r") } }));
+    expect(e.code).toBe("CHECKSUM_MISMATCH");
+    expect(e.message).toMatch(/vm1\/disk\.vhdx/);
+  });
+
+  test("restoring a file that is not in the backup names it", async () => {
+    await backup();
+    const e = await errorOf(backend.restore({ snapshot: snap, shadowCopyId: SC, files: ["vm2/disk.vhdx"], target: { kind: "directory", path: path.join(dir, "r") } }));
+    expect(e).toEqual({ code: "FILE_NOT_FOUND", message: expect.stringMatching(/"vm2\/disk\.vhdx" is not in the backup/) });
+  });
+});
