@@ -1,0 +1,154 @@
+import { Kvm } from "@nats-io/kv";
+import { isRvssError } from "@rvss/core";
+import { NatsServer } from "@rvss/testkit";
+import pino from "pino";
+import { Bus } from "./bus";
+import { COMMAND_STREAMS, DLQ_STREAM, EVENTS_STREAM, PHASE_CONSUMERS, STATE_BUCKET, TIMERS_STREAM } from "./topology";
+import { newTrace } from "./trace";
+import { startWorker, type Delivery } from "./worker";
+
+const log = pino({ level: "silent" });
+let nats: NatsServer;
+let bus: Bus;
+
+beforeAll(async () => {
+  nats = await NatsServer.start();
+  bus = await Bus.connect({ servers: nats.url, name: "bus-test", log, ackWaitMs: 2_000 });
+});
+
+afterAll(async () => {
+  await bus.close();
+  await nats.dispose();
+});
+
+const enc = (s: string) => new TextEncoder().encode(s);
+const dec = (b: Uint8Array) => new TextDecoder().decode(b);
+
+async function until(check: () => boolean | Promise<boolean>, ms = 10_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > end) throw new Error("condition not met in time");
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+describe("bus", () => {
+  test("provisioning is idempotent, also from several processes at once", async () => {
+    const others = await Promise.all([1, 2, 3].map((i) => Bus.connect({ servers: nats.url, name: `p${i}`, log, ackWaitMs: 2_000 })));
+    await Promise.all(others.map((b) => b.provision()));
+    const names: string[] = [];
+    for await (const s of bus.jsm.streams.list()) names.push(s.config.name);
+    expect(names.sort()).toEqual(expect.arrayContaining([EVENTS_STREAM, TIMERS_STREAM, DLQ_STREAM, ...Object.values(COMMAND_STREAMS), `KV_${STATE_BUCKET}`]));
+    expect((await bus.jsm.consumers.info(COMMAND_STREAMS.executor, PHASE_CONSUMERS.executor)).config.ack_policy).toBe("explicit");
+    await Promise.all(others.map((b) => b.close()));
+  });
+
+  test("a repeated message ID is stored once", async () => {
+    const a = await bus.publish("rvss.v1.evt.vs1.s1.test", enc("x"), { msgId: "dup-1" });
+    const b = await bus.publish("rvss.v1.evt.vs1.s1.test", enc("x"), { msgId: "dup-1" });
+    expect([a.duplicate, b.duplicate, b.seq]).toEqual([false, true, a.seq]);
+  });
+
+  test("NATS that cannot be reached is an error naming the server", async () => {
+    let err: unknown;
+    try {
+      await Bus.connect({ servers: "nats://127.0.0.1:1", name: "x", log, connectTimeoutMs: 500 });
+    } catch (e) {
+      err = e;
+    }
+    expect(isRvssError(err, "NATS_UNAVAILABLE")).toBe(true);
+    expect((err as Error).message).toMatch(/cannot reach NATS at nats:\/\/127\.0\.0\.1:1/);
+  });
+});
+
+describe("workers", () => {
+  const stream = COMMAND_STREAMS.notifier;
+  const consumer = PHASE_CONSUMERS.notifier;
+  const subject = (n: string) => `rvss.v1.cmd.notifier.vs1.${n}`;
+
+  test("replicas share one durable consumer: each message is handled once", async () => {
+    const seen: string[] = [];
+    const make = () =>
+      startWorker(bus, { stream, consumer, decode: dec, log, concurrency: 4, maxDeliver: 3, ackWaitMs: 2_000, handle: async (d) => void seen.push(d.data) });
+    const [w1, w2] = [make(), make()];
+    for (let i = 0; i < 40; i++) await bus.publish(subject("share"), enc(`m${i}`), { msgId: `share-${i}` });
+    await until(() => seen.length >= 40);
+    await new Promise((r) => setTimeout(r, 300));
+    await Promise.all([w1.stop(), w2.stop()]);
+    expect(seen.sort()).toEqual(Array.from({ length: 40 }, (_, i) => `m${i}`).sort());
+  });
+
+  test("a failing handler is retried with backoff; trace and correlation travel with the message", async () => {
+    const deliveries: Delivery<string>[] = [];
+    const w = startWorker(bus, {
+      stream, consumer, decode: dec, log, concurrency: 1, maxDeliver: 5, ackWaitMs: 2_000,
+      handle: async (d) => {
+        deliveries.push(d);
+        if (d.deliveryCount < 3) throw new Error("transient");
+      },
+    });
+    const trace = newTrace();
+    await bus.publish(subject("retry"), enc("r"), { msgId: "retry-1", trace, correlationId: "backup-7" });
+    await until(() => deliveries.length >= 3);
+    await w.stop();
+    expect(deliveries.map((d) => d.deliveryCount)).toEqual([1, 2, 3]);
+    expect(deliveries[0]!.trace.traceId).toBe(trace.traceId);
+    expect(deliveries[0]!.correlationId).toBe("backup-7");
+  });
+
+  test("what cannot succeed is dead-lettered with its reason, and the worker goes on", async () => {
+    const gaveUp: string[] = [];
+    const handled: string[] = [];
+    const w = startWorker(bus, {
+      stream, consumer, log, concurrency: 2, maxDeliver: 2, ackWaitMs: 2_000,
+      decode: (b) => {
+        const s = dec(b);
+        if (s === "garbage") throw new Error("not a command");
+        return s;
+      },
+      handle: async (d) => {
+        if (d.data === "poison") throw new Error("always fails");
+        handled.push(d.data);
+      },
+      onGiveUp: async (d) => void gaveUp.push(d.data),
+    });
+    await bus.publish(subject("dlq"), enc("poison"), { msgId: "dlq-1" });
+    await bus.publish(subject("dlq"), enc("garbage"), { msgId: "dlq-2" });
+    await bus.publish(subject("dlq"), enc("fine"), { msgId: "dlq-3" });
+    await until(async () => (await bus.jsm.streams.info(DLQ_STREAM)).state.messages >= 2 && handled.includes("fine"));
+    await w.stop();
+    expect(gaveUp).toEqual(["poison"]);
+    const dlq = await bus.js.consumers.get(DLQ_STREAM);
+    const reasons: string[] = [];
+    for await (const m of await dlq.fetch({ max_messages: 2, expires: 2_000 })) reasons.push(`${m.headers?.get("Rvss-Dlq-Subject")}: ${m.headers?.get("Rvss-Dlq-Reason")}`);
+    expect(reasons.sort()).toEqual([`${subject("dlq")}: INTERNAL: always fails`, `${subject("dlq")}: cannot decode: not a command`]);
+    expect((await bus.jsm.streams.info(stream)).state.messages).toBe(0);
+  });
+});
+
+describe("state store", () => {
+  test("compare-and-set refuses a stale revision", async () => {
+    expect(await bus.state.compareAndSet("t.cas", { v: 1 }, null)).toBe(true);
+    const cur = await bus.state.get<{ v: number }>("t.cas");
+    expect(await bus.state.compareAndSet("t.cas", { v: 2 }, cur!.revision)).toBe(true);
+    expect(await bus.state.compareAndSet("t.cas", { v: 3 }, cur!.revision)).toBe(false);
+    expect(await bus.state.compareAndSet("t.cas", { v: 3 }, null)).toBe(false);
+    expect((await bus.state.get<{ v: number }>("t.cas"))!.value).toEqual({ v: 2 });
+  });
+
+  test("concurrent mutations from several connections lose no update", async () => {
+    const others = await Promise.all([1, 2, 3].map((i) => Bus.connect({ servers: nats.url, name: `m${i}`, log })));
+    await Promise.all(
+      others.flatMap((b) =>
+        Array.from({ length: 10 }, () => b.state.mutate<number, void>("t.counter", (cur) => ({ next: (cur?.value ?? 0) + 1, result: undefined }))),
+      ),
+    );
+    expect((await bus.state.get<number>("t.counter"))!.value).toBe(30);
+    await Promise.all(others.map((b) => b.close()));
+  });
+
+  test("the state bucket is a real KV bucket", async () => {
+    const kv = await new Kvm(bus.js).open(STATE_BUCKET);
+    expect((await kv.status()).bucket).toBe(STATE_BUCKET);
+  });
+});
