@@ -4,3 +4,5 @@ export * from "./nats-server";
 export * from "./ports";
 export * from "./filer";
 export * from "./processes";
+export * from "./events";
+export * from "./config";

@@ -1,0 +1,45 @@
+import pino from "pino";
+import { connectBus, publishCommand, type Bus } from "@rvss/bus";
+import type { RunningService } from "@rvss/runtime";
+import { EventRecorder, NatsServer, testConfig } from "@rvss/testkit";
+import { startAutoRecoveryNotifier } from "./index";
+
+const log = pino({ level: "silent" });
+let nats: NatsServer;
+let service: RunningService;
+let bus: Bus;
+let events: EventRecorder;
+
+beforeAll(async () => {
+  nats = await NatsServer.start();
+  const config = testConfig(nats.url, "/nonexistent/filer.json");
+  service = await startAutoRecoveryNotifier(config, log);
+  bus = await connectBus(config, "test", log);
+  events = await EventRecorder.start(nats.url);
+});
+
+afterAll(async () => {
+  await events.stop();
+  await service.stop();
+  await bus.close();
+  await nats.dispose();
+});
+
+describe("auto-recovery-notifier", () => {
+  test("with no writer registered it records that and lets the set proceed", async () => {
+    const setId = "00000000-0000-4000-8000-0000000000b1";
+    await publishCommand(bus, "notifier", {
+      context: { commandId: `${setId}:checkpoint:1`, svm: "vs1", setId, backupId: "b" },
+      kind: { $case: "checkpointWriters", value: { shares: [{ svm: "vs1", share: "share1", files: [] }] } },
+    });
+    await publishCommand(bus, "notifier", {
+      context: { commandId: `${setId}:recover:1`, svm: "vs1", setId, backupId: "b" },
+      kind: { $case: "autoRecoverWriters", value: { shadowCopies: [{ shadowCopyId: "c", share: "share1", volume: "v", sharePath: "", files: [], exposedName: "share1@{c}", writable: true, clonePath: "", bytes: 0n, fileCount: 0 }] } },
+    });
+    const checkpointed = await events.waitFor((e) => e.event.body?.$case === "writersCheckpointed");
+    const recovered = await events.waitFor((e) => e.event.body?.$case === "writersRecovered");
+    expect(checkpointed.event.body).toEqual({ $case: "writersCheckpointed", value: { writers: [], sharesWithoutWriters: ["share1"] } });
+    expect(recovered.event.body).toEqual({ $case: "writersRecovered", value: { writers: [], sharesWithoutWriters: ["share1"] } });
+    expect(checkpointed.subject).toBe(`rvss.v1.evt.vs1.${setId}.writers_checkpointed`);
+  });
+});

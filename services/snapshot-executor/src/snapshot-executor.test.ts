@@ -1,0 +1,105 @@
+import * as fsp from "node:fs/promises";
+import * as os from "node:os";
+import * as path from "node:path";
+import pino from "pino";
+import { connectBus, publishCommand, type Bus } from "@rvss/bus";
+import type { ExecutorCommand, ShadowCopy } from "@rvss/proto";
+import type { RunningService } from "@rvss/runtime";
+import { LocalBackend } from "@rvss/storage";
+import { EventRecorder, NatsServer, compareTrees, createSampleFiler, removeTree, testConfig, type SampleFiler } from "@rvss/testkit";
+import { startSnapshotExecutor } from "./index";
+
+const log = pino({ level: "silent" });
+let dir: string;
+let nats: NatsServer;
+let filer: SampleFiler;
+let backend: LocalBackend;
+let service: RunningService;
+let bus: Bus;
+let events: EventRecorder;
+
+beforeAll(async () => {
+  dir = await fsp.mkdtemp(path.join(os.tmpdir(), "rvss-ex-"));
+  filer = await createSampleFiler(dir);
+  nats = await NatsServer.start();
+  const config = testConfig(nats.url, filer.configPath);
+  backend = LocalBackend.fromFile(filer.configPath);
+  service = await startSnapshotExecutor(config, log);
+  bus = await connectBus(config, "test", log);
+  events = await EventRecorder.start(nats.url);
+});
+
+afterAll(async () => {
+  await events.stop();
+  await service.stop();
+  await bus.close();
+  await nats.dispose();
+  await removeTree(dir);
+});
+
+let n = 0;
+/** Sends one command and waits for the event that answers it. */
+async function send(setId: string, kind: ExecutorCommand["kind"], backupId = "") {
+  const commandId = `${setId}:cmd:${++n}`;
+  await publishCommand(bus, "executor", { context: { commandId, svm: "vs1", setId, backupId }, kind });
+  return (await events.waitFor((e) => e.msgId.startsWith(`${commandId}/`))).event;
+}
+
+function copy(id: string, files: string[]): ShadowCopy {
+  return { shadowCopyId: id, share: "share1", volume: "vm_vol1", sharePath: "dir1/vmdir", files, exposedName: `share1@{${id}}`, writable: true, clonePath: "", bytes: 0n, fileCount: 0 };
+}
+
+describe("snapshot-executor", () => {
+  const setId = "00000000-0000-4000-8000-0000000000a1";
+  const c = copy("00000000-0000-4000-8000-0000000000c1", ["vm1/Virtual Hard Disks/vm1.vhdx"]);
+
+  test("creates, exposes, seals, snapshots, deletes and restores", async () => {
+    const created = await send(setId, { $case: "createShadowCopies", value: { shadowCopies: [c] } });
+    expect(created.body?.$case === "shadowCopiesCreated" && created.body.value.shadowCopies.map((x) => [x.clonePath, x.fileCount, Number(x.bytes)])).toEqual([
+      [`.shadowcopy/${c.shadowCopyId}`, 1, 4 * 1024 * 1024],
+    ]);
+    await send(setId, { $case: "exposeShadowCopies", value: { shadowCopies: [c] } });
+    expect((await backend.listExposedShares("vs1")).map((s) => s.name)).toEqual([c.exposedName]);
+    await send(setId, { $case: "sealShadowCopies", value: { shadowCopies: [c] } });
+    const exposedDir = await backend.exposedSharePath("vs1", c.exposedName);
+    await expect(fsp.appendFile(path.join(exposedDir, c.files[0]!), "x")).rejects.toThrow(/EPERM|EACCES/);
+    const snap = await send(setId, { $case: "takeSnapshots", value: { snapshots: [{ volume: "vm_vol1", name: "rvss_exec_test" }], shadowCopies: [c] } });
+    expect(snap.body?.$case === "snapshotTaken" && snap.body.value.snapshot?.shadowCopies.map((x) => x.shadowCopyId)).toEqual([c.shadowCopyId]);
+    const deleted = await send(setId, { $case: "deleteShadowCopies", value: { shadowCopies: [c], snapshots: [], aborted: false, reason: "" } });
+    expect(deleted.body?.$case === "shadowCopiesDeleted" && deleted.body.value.shadowCopyIds).toEqual([c.shadowCopyId]);
+    expect([await backend.listShadowCopies("vs1"), await backend.listExposedShares("vs1")]).toEqual([[], []]);
+    const target = path.join(dir, "restore");
+    const restored = await send(
+      setId,
+      {
+        $case: "restoreFiles",
+        value: {
+          restoreId: "r1",
+          snapshot: { svm: "vs1", volume: "vm_vol1", name: "rvss_exec_test", backupId: "", setId, shadowCopies: [] },
+          shadowCopy: c,
+          files: [],
+          target: { kind: { $case: "directory", value: target } },
+        },
+      },
+      "b1",
+    );
+    expect(restored.body?.$case === "restoreFinished" && restored.body.value.ok).toBe(true);
+    expect(await compareTrees(filer.shareDir, target, c.files)).toEqual([]);
+  });
+
+  test("a create delivered twice makes one copy", async () => {
+    const twice = copy("00000000-0000-4000-8000-0000000000c2", ["vm2/Virtual Machines/vm2.vmcx"]);
+    const a = await send("00000000-0000-4000-8000-0000000000a2", { $case: "createShadowCopies", value: { shadowCopies: [twice] } });
+    const b = await send("00000000-0000-4000-8000-0000000000a2", { $case: "createShadowCopies", value: { shadowCopies: [twice] } });
+    expect(b.body).toEqual(a.body);
+    expect((await backend.listShadowCopies("vs1")).map((x) => x.shadowCopyId)).toEqual([twice.shadowCopyId]);
+    await backend.deleteShadowCopy({ svm: "vs1", volume: "vm_vol1", shadowCopyId: twice.shadowCopyId });
+  });
+
+  test("a create that cannot work fails the step, names the file and leaves no copy", async () => {
+    const bad = [copy("00000000-0000-4000-8000-0000000000c3", ["vm1/Virtual Machines/vm1.vmcx"]), copy("00000000-0000-4000-8000-0000000000c4", ["vm1/nope.vhdx"])];
+    const e = await send("00000000-0000-4000-8000-0000000000a3", { $case: "createShadowCopies", value: { shadowCopies: bad } });
+    expect(e.body).toEqual({ $case: "stepFailed", value: { step: 3, code: "FILE_NOT_FOUND", reason: 'file "vm1/nope.vhdx" does not exist in share "share1"' } });
+    expect(await backend.listShadowCopies("vs1")).toEqual([]);
+  });
+});
