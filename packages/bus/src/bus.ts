@@ -213,5 +213,6 @@ export function connectBus(config: RvssConfig, name: string, log: Logger): Promi
     ackWaitMs: config.ackWaitMs,
     duplicateWindowMs: config.duplicateWindowMs,
     eventsMaxAgeMs: config.eventsMaxAgeMs,
+    connectTimeoutMs: config.natsConnectTimeoutMs,
   });
 }

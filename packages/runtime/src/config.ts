@@ -7,6 +7,8 @@ import { ErrorCodes, RvssError, type TimerConfig } from "@rvss/core";
 
 export interface RvssConfig {
   natsUrl: string;
+  /** How long a service keeps trying to reach NATS at start-up. */
+  natsConnectTimeoutMs: number;
   /** Replicas for streams and KV (1 on a single server, 3 on a cluster). */
   replicas: number;
   grpcAddr: string;
@@ -35,6 +37,7 @@ interface Variable {
 /** Every variable rvss reads, with its default; the README's configuration table lists the same. */
 export const CONFIG_VARIABLES: readonly Variable[] = [
   { name: "NATS_URL", default: "nats://127.0.0.1:4222", description: "NATS server(s), comma-separated" },
+  { name: "RVSS_NATS_CONNECT_TIMEOUT_MS", default: "10000", description: "how long a service keeps trying to reach NATS at start-up" },
   { name: "RVSS_REPLICAS", default: "1", description: "replicas of streams and KV buckets (3 on a cluster)" },
   { name: "RVSS_GRPC_ADDR", default: "127.0.0.1:50051", description: "coordinator gRPC listen address; the CLI's target" },
   { name: "RVSS_HEALTH_ADDR", default: "", description: "host:port for /healthz, /readyz and /metrics (off when empty)" },
@@ -93,6 +96,7 @@ export function loadConfig(env: Env = process.env): RvssConfig {
   }
   return {
     natsUrl,
+    natsConnectTimeoutMs: integer(env, "RVSS_NATS_CONNECT_TIMEOUT_MS", 100),
     replicas: integer(env, "RVSS_REPLICAS", 1),
     grpcAddr: address(env, "RVSS_GRPC_ADDR"),
     healthAddr: raw(env, "RVSS_HEALTH_ADDR") === "" ? null : address(env, "RVSS_HEALTH_ADDR"),

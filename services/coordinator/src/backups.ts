@@ -39,10 +39,10 @@ export class Backups {
     });
   }
 
-  /** Records how a set ended; when that ends the backup, publishes BackupFinished (once, by ID). */
-  async markFinished(entry: DrainingSet, trace?: TraceContext): Promise<void> {
+  /** Records how a set ended (idempotent); returns the backup as it now stands. */
+  async markFinished(entry: DrainingSet): Promise<BackupRecord | null> {
     const link = entry.backup;
-    if (!link) return;
+    if (!link) return null;
     const snapshots: BackupSnapshot[] =
       entry.outcome === "completed"
         ? entry.snapshots.map((s) => ({
@@ -73,10 +73,16 @@ export class Backups {
       );
       return { next: next === cur.value ? undefined : next, result: next };
     });
-    if (b && isFinal(b.state)) await this.publishFinished(b, trace);
+    return b;
   }
 
-  async publishFinished(b: BackupRecord, trace?: TraceContext): Promise<void> {
+  /** Publishes BackupFinished once (its ID is derived from the backup) when the backup has ended. */
+  async publishFinishedIfFinal(b: BackupRecord | null, trace?: TraceContext): Promise<void> {
+    if (!b || !isFinal(b.state)) return;
+    await this.publishFinished(b, trace);
+  }
+
+  private async publishFinished(b: BackupRecord, trace?: TraceContext): Promise<void> {
     await publishEvent(
       this.bus,
       {

@@ -12,6 +12,7 @@ import {
   emptyServer,
   findSet,
   startQueuedSet,
+  type BackupRecord,
   type Effect,
   type Env,
   type SvmServer,
@@ -62,12 +63,18 @@ export class Engine {
       const served = startQueuedSet(decided.server, env);
       const d = served.server === decided.server ? decided : { ...decided, server: served.server, effects: [...decided.effects, ...served.effects] };
       // A finished set is recorded in its backup before the SVM record forgets it.
-      for (const e of d.effects) if (e.kind === "finished") await this.backups.markFinished(e.entry, trace);
+      const ended: BackupRecord[] = [];
+      for (const e of d.effects) {
+        if (e.kind !== "finished") continue;
+        const b = await this.backups.markFinished(e.entry);
+        if (b) ended.push(b);
+      }
       if (d.server !== base && !(await this.bus.state.compareAndSet(key, d.server, cur?.revision ?? null))) {
         await new Promise((r) => setTimeout(r, Math.random() * Math.min(20, attempt * 2)));
         continue;
       }
       await this.carryOut(base, d, trace);
+      for (const b of ended) await this.backups.publishFinishedIfFinal(b, trace);
       return d;
     }
     throw new RvssError(ErrorCodes.CONFLICT, `the record of SVM "${svm}" kept changing; try again`, { svm });

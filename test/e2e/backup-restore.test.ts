@@ -1,0 +1,93 @@
+/**
+ * The walking system end to end: the four services as separate processes over a real nats-server,
+ * a backup and a restore through the CLI, the event stream read by an independent subscriber, and
+ * the filer checked on disk.
+ */
+import * as fsp from "node:fs/promises";
+import * as os from "node:os";
+import * as path from "node:path";
+import { LocalBackend } from "@rvss/storage";
+import { EventRecorder, NatsServer, compareTrees, createSampleFiler, removeTree, startRvss, type RvssProcesses, type SampleFiler } from "@rvss/testkit";
+import { rvss } from "./cli";
+
+let dir: string;
+let nats: NatsServer;
+let filer: SampleFiler;
+let system: RvssProcesses;
+let events: EventRecorder;
+let env: Record<string, string>;
+
+beforeAll(async () => {
+  dir = await fsp.mkdtemp(path.join(os.tmpdir(), "rvss-e2e-"));
+  filer = await createSampleFiler(dir);
+  nats = await NatsServer.start();
+  system = await startRvss({ NATS_URL: nats.url, RVSS_FILER_CONFIG: filer.configPath });
+  env = { RVSS_GRPC_ADDR: system.grpcAddr, NATS_URL: nats.url };
+  events = await EventRecorder.start(nats.url);
+});
+
+afterAll(async () => {
+  await events.stop();
+  await system.stop();
+  await nats.dispose();
+  await removeTree(dir);
+});
+
+test("a backup through the CLI passes every phase, leaves one snapshot per volume and restores byte for byte", async () => {
+  const files = filer.files.flatMap((f) => ["--file", f]);
+  const created = await rvss(["backup", "create", "--svm", "vs1", "--share", "share1", ...files, "--wait"], env);
+  expect(created.stderr).toBe("");
+  expect(created.code).toBe(0);
+  const backupId = /^backup ([0-9a-f-]{36})$/m.exec(created.stdout)![1]!;
+  expect(created.stdout).toMatch(/State\s+COMPLETED/);
+
+  // The independent subscriber saw each phase once, in order, on subjects that carry the SVM.
+  const setEvents = events.events.filter((e) => e.event.backupId === backupId && e.event.setId);
+  expect(setEvents.map((e) => e.subject.replace(/^rvss\.v1\.evt\.vs1\.[0-9a-f-]{36}\./, "…"))).toEqual([
+    "…set_started",
+    "…shares_resolved",
+    "…shares_added",
+    "…writers_checkpointed",
+    "…creation_started",
+    "…shadow_copies_created",
+    "…shadow_copies_exposed",
+    "…writers_recovered",
+    "…shadow_copies_sealed",
+    "…snapshot_taken",
+    "…shadow_copies_deleted",
+    "…set_completed",
+  ]);
+  const backupEvents = events.events.filter((e) => e.subject.startsWith(`rvss.v1.bkp.${backupId}.`)).map((e) => e.subject.split(".").pop());
+  expect(backupEvents).toEqual(["backup_created", "backup_finished"]);
+
+  // On disk: one snapshot of the one volume, no shadow copy or exposed share left.
+  const backend = LocalBackend.fromFile(filer.configPath);
+  expect((await backend.listSnapshots("vs1")).map((s) => s.volume)).toEqual(["vm_vol1"]);
+  expect(await backend.listShadowCopies("vs1")).toEqual([]);
+  expect(await backend.listExposedShares("vs1")).toEqual([]);
+
+  const listed = await rvss(["snapshot", "list", "--backup", backupId], env);
+  expect(listed.stdout).toMatch(new RegExp(`^vs1:vm_vol1@rvss_${backupId}_`));
+
+  const target = path.join(dir, "restored");
+  const restored = await rvss(["restore", "--backup", backupId, "--to", target], env);
+  expect(restored.code).toBe(0);
+  expect(restored.stdout).toMatch(/restored 5 file\(s\), 6\.1 MiB, every checksum verified/);
+  expect(await compareTrees(filer.shareDir, target, filer.files)).toEqual([]);
+
+  const described = await rvss(["backup", "describe", backupId], env);
+  expect(described.stdout).toMatch(/#0 vs1: share1\s+completed/);
+});
+
+test("a backup of an unknown share fails with exit 1 and a reason naming it", async () => {
+  const r = await rvss(["backup", "create", "--svm", "vs1", "--share", "nope", "--wait"], env);
+  expect(r.code).toBe(1);
+  expect(r.stdout).toMatch(/State\s+FAILED: SVM "vs1": share "nope" does not exist on SVM "vs1" \(known: share1\)/);
+});
+
+test("bad usage exits 2 with a message", async () => {
+  const r = await rvss(["backup", "create", "--svm", "vs1"], env);
+  expect([r.code, r.stderr.trim()]).toEqual([2, "rvss: backup create needs --svm and --share (or --dataset FILE)"]);
+  const escaped = await rvss(["backup", "create", "--svm", "vs1", "--share", "share1", "--file", "/etc/passwd"], env);
+  expect([escaped.code, escaped.stderr.trim()]).toEqual([2, 'rvss: file path "/etc/passwd" is absolute; list paths relative to the share root in share "share1" of SVM "vs1"']);
+});
