@@ -5,3 +5,4 @@ export { startWorker, type Delivery, type Worker, type WorkerOptions } from "./w
 export { commandCodec, eventSubject, eventType, publishCommand, publishEvent, resultEvent, type PhaseCommand } from "./messages";
 export * from "./topology";
 export * from "./trace";
+export { startPhaseService, type PhaseResult, type PhaseServiceOptions } from "./phase-service";

@@ -3,7 +3,7 @@
  * sets the coordinator starts. It keeps no state; replicas share one durable consumer.
  */
 import { RvssError } from "@rvss/core";
-import { COMMAND_STREAMS, connectBus, PHASE_CONSUMERS, commandCodec, publishEvent, resultEvent, startWorker } from "@rvss/bus";
+import { startPhaseService } from "@rvss/bus";
 import { Step } from "@rvss/proto";
 import type { Logger, RunningService, RvssConfig } from "@rvss/runtime";
 import { LocalBackend, type StorageBackend } from "@rvss/storage";
@@ -11,39 +11,16 @@ import { resolveShares } from "./resolve";
 
 export { resolveShares } from "./resolve";
 
-const SOURCE = "share-discovery";
-
-export async function startShareDiscovery(config: RvssConfig, log: Logger, backend: StorageBackend = LocalBackend.fromFile(config.filerConfig)): Promise<RunningService> {
-  const bus = await connectBus(config, SOURCE, log);
-  const codec = commandCodec("discovery");
-  const worker = startWorker(bus, {
-    stream: COMMAND_STREAMS.discovery,
-    consumer: PHASE_CONSUMERS.discovery,
-    decode: (b) => codec.decode(b),
-    log,
-    concurrency: config.concurrency,
-    maxDeliver: config.maxDeliver,
-    ackWaitMs: config.ackWaitMs,
-    async handle(d) {
-      const cmd = d.data;
+export function startShareDiscovery(config: RvssConfig, log: Logger, backend: StorageBackend = LocalBackend.fromFile(config.filerConfig)): Promise<RunningService> {
+  return startPhaseService(config, log, {
+    phase: "discovery",
+    source: "share-discovery",
+    async handle(cmd) {
       if (cmd.kind?.$case !== "resolveShares") throw new RvssError("INVALID_ARGUMENT", `unknown discovery command ${cmd.kind?.$case ?? "(none)"}`);
-      const svm = cmd.context?.svm ?? "";
-      const r = await resolveShares(backend, svm, cmd.kind.value.shares);
-      const body = r.ok
-        ? ({ $case: "sharesResolved", value: { shares: r.shares } } as const)
-        : ({ $case: "sharesRejected", value: { reason: r.reason, violations: r.violations } } as const);
-      log.info({ setId: cmd.context?.setId, backupId: cmd.context?.backupId, svm, ok: r.ok }, r.ok ? "shares resolved" : `shares rejected: ${r.ok ? "" : r.reason}`);
-      await publishEvent(bus, resultEvent(cmd.context, SOURCE, body), d.trace);
+      const r = await resolveShares(backend, cmd.context?.svm ?? "", cmd.kind.value.shares);
+      if (!r.ok) log.info({ setId: cmd.context?.setId, backupId: cmd.context?.backupId, svm: cmd.context?.svm }, `shares rejected: ${r.reason}`);
+      return [{ body: r.ok ? { $case: "sharesResolved", value: { shares: r.shares } } : { $case: "sharesRejected", value: { reason: r.reason, violations: r.violations } } }];
     },
-    async onGiveUp(d, err) {
-      await publishEvent(bus, resultEvent(d.data.context, SOURCE, { $case: "stepFailed", value: { step: Step.STEP_RESOLVE, reason: err.message, code: err.code } }), d.trace);
-    },
+    failure: (_cmd, err) => ({ $case: "stepFailed", value: { step: Step.STEP_RESOLVE, reason: err.message, code: err.code } }),
   });
-  return {
-    ready: () => bus.connected() && worker.running(),
-    async stop() {
-      await worker.stop();
-      await bus.close();
-    },
-  };
 }

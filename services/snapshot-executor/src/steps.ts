@@ -6,7 +6,6 @@ import { errorMessage, isPermanent } from "@rvss/core";
 import type {
   CreateShadowCopies,
   DeleteShadowCopies,
-  Event,
   ExposeShadowCopies,
   RestoreFiles,
   SealShadowCopies,
@@ -14,12 +13,10 @@ import type {
   TakeSnapshots,
   VolumeSnapshot,
 } from "@rvss/proto";
+import type { PhaseResult } from "@rvss/bus";
 import type { StorageBackend } from "@rvss/storage";
 
-type Body = NonNullable<Event["body"]>;
-
-/** Results keyed by a discriminator (one event per volume for snapshots). */
-export type StepResult = { body: Body; discriminator?: string }[];
+export type StepResult = PhaseResult[];
 
 function ref(svm: string, c: ShadowCopy) {
   return { svm, volume: c.volume, shadowCopyId: c.shadowCopyId };

@@ -25,16 +25,15 @@ import {
   draft,
   exposeBegin,
   exposeCompleted,
-  exposeFailed,
   findSet,
   hasSetInCreation,
   plannedSnapshots,
   prepareShadowCopySet,
   recoveryCompleteBegin,
   recoveryCompleted,
-  recoveryFailed,
   removeSet,
   storageDrained,
+  storageStepFailed,
 } from "./server";
 import { remainingStorage, type BackupLink, type Env, type PendingKind, type RequestedShare, type ShadowCopyRecord, type ShadowCopySet, type StepFailure, type SvmServer } from "./types";
 
@@ -257,9 +256,8 @@ function stepFailed(server: SvmServer, set: ShadowCopySet, report: Extract<StepR
     case "create":
       return chain([commitFailed(server, { shadowCopySetId: set.id, failure: f }, env)]);
     case "expose":
-      return chain([exposeFailed(server, { shadowCopySetId: set.id, failure: f }, env)]);
     case "seal":
-      return chain([recoveryFailed(server, { shadowCopySetId: set.id, failure: f }, env)]);
+      return chain([storageStepFailed(server, { shadowCopySetId: set.id, failure: f }, env)]);
     default:
       return same(server);
   }

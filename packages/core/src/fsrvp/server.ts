@@ -376,18 +376,6 @@ export function exposeCompleted(server: SvmServer, req: { shadowCopySetId: strin
   return ok(s);
 }
 
-/** Expose failed: stays Committed, timer 180 s. */
-export function exposeFailed(server: SvmServer, req: { shadowCopySetId: string; failure: StepFailure }, env: Env): Outcome {
-  const found = findSet(server, req.shadowCopySetId);
-  if (!found || found.pending?.kind !== "expose") return fail(server, HRESULT.FSRVP_E_BAD_STATE);
-  const s = draft(server);
-  const set = findSet(s, found.id)!;
-  delete set.pending;
-  set.failure = req.failure;
-  armTimer(s, env.timers.shortMs, env);
-  return ok(s);
-}
-
 /** RecoveryCompleteShadowCopySet (opnum 6), MS-FSRVP 3.1.4.7, first half: seal the copies read-only. */
 export function recoveryCompleteBegin(server: SvmServer, req: { shadowCopySetId: string }, env: Env): Outcome {
   const found = findSet(server, req.shadowCopySetId);
@@ -414,10 +402,13 @@ export function recoveryCompleted(server: SvmServer, req: { shadowCopySetId: str
   return ok(s);
 }
 
-/** Sealing failed: the set stays Exposed; timer 180 s so the client can retry or abort. */
-export function recoveryFailed(server: SvmServer, req: { shadowCopySetId: string; failure: StepFailure }, env: Env): Outcome {
+/**
+ * Expose or RecoveryComplete failed on storage: the set keeps its status (Committed, Exposed) with
+ * the failure recorded, and the timer is re-armed for 180 s so the client can retry or abort.
+ */
+export function storageStepFailed(server: SvmServer, req: { shadowCopySetId: string; failure: StepFailure }, env: Env): Outcome {
   const found = findSet(server, req.shadowCopySetId);
-  if (!found || found.pending?.kind !== "seal") return fail(server, HRESULT.FSRVP_E_BAD_STATE);
+  if (!found || found.pending?.kind !== req.failure.step) return fail(server, HRESULT.FSRVP_E_BAD_STATE);
   const s = draft(server);
   const set = findSet(s, found.id)!;
   delete set.pending;
