@@ -6,3 +6,4 @@ export { commandCodec, eventSubject, eventType, publishCommand, publishEvent, re
 export * from "./topology";
 export * from "./trace";
 export { startPhaseService, type PhaseResult, type PhaseServiceOptions } from "./phase-service";
+export { CHECK_SHARES_SUBJECT, checkShares, serveCheckShares } from "./queries";

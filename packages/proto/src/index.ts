@@ -6,6 +6,7 @@ export * from "./gen/rvss/v1/common";
 export * from "./gen/rvss/v1/commands";
 export * from "./gen/rvss/v1/events";
 export * from "./gen/rvss/v1/backup_service";
+export * from "./gen/rvss/v1/queries";
 
 /** Binary FileDescriptorSet of proto/ (for gRPC server reflection). */
 export const descriptorSetPath = path.join(__dirname, "..", "descriptor.binpb");

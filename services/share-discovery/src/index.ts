@@ -3,16 +3,16 @@
  * sets the coordinator starts. It keeps no state; replicas share one durable consumer.
  */
 import { RvssError } from "@rvss/core";
-import { startPhaseService } from "@rvss/bus";
+import { serveCheckShares, startPhaseService } from "@rvss/bus";
 import { Step } from "@rvss/proto";
 import type { Logger, RunningService, RvssConfig } from "@rvss/runtime";
 import { LocalBackend, type StorageBackend } from "@rvss/storage";
-import { resolveShares } from "./resolve";
+import { checkShare, resolveShares } from "./resolve";
 
-export { resolveShares } from "./resolve";
+export { checkShare, resolveShares } from "./resolve";
 
-export function startShareDiscovery(config: RvssConfig, log: Logger, backend: StorageBackend = LocalBackend.fromFile(config.filerConfig)): Promise<RunningService> {
-  return startPhaseService(config, log, {
+export async function startShareDiscovery(config: RvssConfig, log: Logger, backend: StorageBackend = LocalBackend.fromFile(config.filerConfig)): Promise<RunningService> {
+  const phase = await startPhaseService(config, log, {
     phase: "discovery",
     source: "share-discovery",
     async handle(cmd) {
@@ -23,4 +23,16 @@ export function startShareDiscovery(config: RvssConfig, log: Logger, backend: St
     },
     failure: (_cmd, err) => ({ $case: "stepFailed", value: { step: Step.STEP_RESOLVE, reason: err.message, code: err.code } }),
   });
+  const queries = serveCheckShares(phase.bus, log, async (req) => {
+    const checks = [];
+    for (const sel of req.shares) checks.push(await checkShare(backend, req.svm, sel));
+    return { checks, errorCode: "", errorMessage: "" };
+  });
+  return {
+    ready: phase.ready,
+    async stop() {
+      queries.stop();
+      await phase.stop();
+    },
+  };
 }

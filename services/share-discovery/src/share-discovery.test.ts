@@ -2,7 +2,7 @@ import * as fsp from "node:fs/promises";
 import * as os from "node:os";
 import * as path from "node:path";
 import pino from "pino";
-import { connectBus, publishCommand, type Bus } from "@rvss/bus";
+import { checkShares, connectBus, publishCommand, type Bus } from "@rvss/bus";
 import type { RunningService } from "@rvss/runtime";
 import { EventRecorder, NatsServer, createSampleFiler, removeTree, testConfig, type SampleFiler } from "@rvss/testkit";
 import { startShareDiscovery } from "./index";
@@ -74,5 +74,21 @@ describe("share-discovery", () => {
   test("an unknown SVM is named", async () => {
     const e = await resolve([{ share: "share1", files: [] }], "vs9");
     expect(e.body?.$case === "sharesRejected" && e.body.value.reason).toMatch(/SVM "vs9" is not defined/);
+  });
+});
+
+describe("check-shares query", () => {
+  test("answers at once for each share: where it lives, or what is wrong", async () => {
+    const res = await checkShares(bus, { svm: "vs1", shares: [{ svm: "vs1", share: "share1", files: [] }, { svm: "vs1", share: "ghost", files: [] }] });
+    expect(res.checks.map((c) => [c.share, c.found, c.resolved?.volume, c.violations.map((v) => v.rule)])).toEqual([
+      ["share1", true, "vm_vol1", []],
+      ["ghost", false, undefined, ["share-not-found"]],
+    ]);
+  });
+
+  test("with no share-discovery running the caller is told so", async () => {
+    await service.stop();
+    await expect(checkShares(bus, { svm: "vs1", shares: [] }, 1000)).rejects.toThrow(/no share-discovery replica is running/);
+    service = await startShareDiscovery(testConfig(nats.url, filer.configPath), log);
   });
 });
