@@ -1,4 +1,4 @@
-import { exposedShareName, formatUnc, parseSnapshotName, parseUnc, snapshotName, token, untoken } from "./naming";
+import { exposedShareName, formatUnc, parseSnapshotName, parseUnc, snapshotName, toFileTime, token, untoken } from "./naming";
 
 describe("naming", () => {
   test.each([
@@ -49,4 +49,9 @@ describe("naming", () => {
   test("formatUnc", () => {
     expect(formatUnc("vs1", "share1")).toBe("\\\\vs1\\share1");
   });
+});
+
+test("FILETIME counts 100 ns ticks since 1601", () => {
+  expect(toFileTime(0)).toBe(116444736000000000n);
+  expect(toFileTime(Date.UTC(2026, 0, 1))).toBe(134116992000000000n);
 });

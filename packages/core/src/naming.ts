@@ -88,3 +88,11 @@ export function parseUnc(unc: string): UncPath | null {
 export function formatUnc(host: string, share: string): string {
   return `\\\\${host}\\${share}`;
 }
+
+/** Milliseconds between 1601-01-01 (the FILETIME epoch) and 1970-01-01. */
+const FILETIME_EPOCH_OFFSET_MS = 11_644_473_600_000n;
+
+/** A Unix time in ms as a Windows FILETIME: 100 ns ticks since 1601-01-01 UTC. */
+export function toFileTime(ms: number): bigint {
+  return (BigInt(Math.round(ms)) + FILETIME_EPOCH_OFFSET_MS) * 10_000n;
+}

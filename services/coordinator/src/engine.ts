@@ -69,15 +69,24 @@ export class Engine {
         const b = await this.backups.markFinished(e.entry);
         if (b) ended.push(b);
       }
+      // The timer goes out before the write: a timer for a write that then loses is stale and
+      // ignored when it fires, while one published after the write could be lost with this process.
+      const t = d.server.timer;
+      if (t && (t.generation !== base.timer?.generation || t.deadline !== base.timer?.deadline)) await this.publishTimer(d.server);
       if (d.server !== base && !(await this.bus.state.compareAndSet(key, d.server, cur?.revision ?? null))) {
         await new Promise((r) => setTimeout(r, Math.random() * Math.min(20, attempt * 2)));
         continue;
       }
-      await this.carryOut(base, d, trace);
+      await this.carryOut(d, trace);
       for (const b of ended) await this.backups.publishFinishedIfFinal(b, trace);
       return d;
     }
     throw new RvssError(ErrorCodes.CONFLICT, `the record of SVM "${svm}" kept changing; try again`, { svm });
+  }
+
+  /** Resolves with the SVM's record once `until` holds for it, or undefined after `timeoutMs`. */
+  async waitFor(svm: string, until: (server: SvmServer) => boolean, timeoutMs: number): Promise<SvmServer | undefined> {
+    return (await this.bus.state.waitFor<SvmServer>(svmKey(svm), (v) => v !== null && until(v), timeoutMs)) ?? undefined;
   }
 
   /** Publishes again what the record says is pending for a set (after a duplicate or a crash). */
@@ -105,10 +114,10 @@ export class Engine {
   private async publishTimer(server: SvmServer): Promise<void> {
     const t = server.timer!;
     const data = SequenceTimer.encode({ svm: server.svm, generation: BigInt(t.generation), deadline: new Date(t.deadline) }).finish();
-    await this.bus.publish(timerSubject(server.svm), data, { msgId: `timer:${server.svm}:${t.generation}` });
+    await this.bus.publish(timerSubject(server.svm), data, { msgId: `timer:${server.svm}:${t.generation}:${t.deadline}` });
   }
 
-  private async carryOut(base: SvmServer, d: Decision, trace?: TraceContext): Promise<void> {
+  private async carryOut(d: Decision, trace?: TraceContext): Promise<void> {
     const s = d.server;
     for (const e of d.effects) {
       switch (e.kind) {
@@ -168,7 +177,6 @@ export class Engine {
           break;
       }
     }
-    if (s.timer && s.timer.generation !== base.timer?.generation) await this.publishTimer(s);
   }
 
   private async event(s: SvmServer, setId: string, backupId: string | undefined, eventId: string, body: NonNullable<Event["body"]>, trace?: TraceContext): Promise<void> {

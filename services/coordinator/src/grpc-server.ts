@@ -1,11 +1,11 @@
-/** The coordinator's gRPC server: BackupService, health checking and server reflection. */
+/** The coordinator's gRPC server: BackupService, ShadowCopyAgent, health checking and server reflection. */
 import * as fs from "node:fs";
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
 import { ReflectionService } from "@grpc/reflection";
 import { HealthImplementation } from "grpc-health-check";
 import { ErrorCodes, RvssError } from "@rvss/core";
-import { BackupServiceService, descriptorSetPath, type BackupServiceServer } from "@rvss/proto";
+import { BackupServiceService, ShadowCopyAgentService, descriptorSetPath, type BackupServiceServer, type ShadowCopyAgentServer } from "@rvss/proto";
 
 export interface GrpcServer {
   server: grpc.Server;
@@ -13,10 +13,16 @@ export interface GrpcServer {
   health: HealthImplementation;
 }
 
-export async function startGrpcServer(addr: string, backups: BackupServiceServer): Promise<GrpcServer> {
+export interface Services {
+  backups: BackupServiceServer;
+  agent: ShadowCopyAgentServer;
+}
+
+export async function startGrpcServer(addr: string, services: Services): Promise<GrpcServer> {
   const server = new grpc.Server({ "grpc.max_receive_message_length": 16 * 1024 * 1024 });
-  server.addService(BackupServiceService, backups);
-  const health = new HealthImplementation({ "": "SERVING", "rvss.v1.BackupService": "SERVING" });
+  server.addService(BackupServiceService, services.backups);
+  server.addService(ShadowCopyAgentService, services.agent);
+  const health = new HealthImplementation({ "": "SERVING", "rvss.v1.BackupService": "SERVING", "rvss.v1.ShadowCopyAgent": "SERVING" });
   health.addToServer(server);
   new ReflectionService(protoLoader.loadFileDescriptorSetFromBuffer(fs.readFileSync(descriptorSetPath))).addToServer(server);
   const port = await new Promise<number>((resolve, reject) =>

@@ -16,6 +16,7 @@ import {
 import { Event, SequenceTimer } from "@rvss/proto";
 import type { Logger, RunningService, RvssConfig } from "@rvss/runtime";
 import { Backups } from "./backups";
+import { shadowCopyAgent } from "./agent-service";
 import { backupService } from "./backup-service";
 import { liveSetOf } from "./convert";
 import { Engine } from "./engine";
@@ -67,12 +68,15 @@ export async function startCoordinator(config: RvssConfig, log: Logger): Promise
       const t = d.data;
       const wait = (t.deadline?.getTime() ?? 0) - Date.now();
       if (wait > 0) return d.defer(wait);
-      const out = await engine.apply(t.svm, (s, env) => sequenceTimerExpired(s, { generation: Number(t.generation) }, env), d.trace);
+      const out = await engine.apply(t.svm, (s, env) => sequenceTimerExpired(s, { generation: Number(t.generation), deadline: t.deadline?.getTime() ?? 0 }, env), d.trace);
       if (out.effects.length > 0) log.warn({ svm: t.svm, generation: Number(t.generation) }, "FSRVP message sequence timer expired");
     },
   });
 
-  const { server, port, health } = await startGrpcServer(config.grpcAddr, backupService({ bus, engine, backups, log }));
+  const { server, port, health } = await startGrpcServer(config.grpcAddr, {
+    backups: backupService({ bus, engine, backups, log }),
+    agent: shadowCopyAgent({ bus, engine, log }),
+  });
   log.info({ grpc: `${config.grpcAddr.slice(0, config.grpcAddr.lastIndexOf(":"))}:${port}` }, "gRPC serving");
 
   return {

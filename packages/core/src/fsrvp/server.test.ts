@@ -94,11 +94,12 @@ describe("FSRVP transitions", () => {
     expect(r.server.timer!.deadline - e.now).toBe(180_000);
   });
 
-  test("Commit retried while CreationInProgress waits on the same work (no second command)", () => {
+  test("Commit retried while CreationInProgress waits on the same work (same command, no new attempt)", () => {
     const { server, setId } = serverIn("CreationInProgress");
     const r = op.commitBegin(server, { shadowCopySetId: setId }, env);
     expect(r.hresult).toBe(ZERO);
-    expect(r.effects).toEqual([]);
+    expect(r.effects).toEqual([{ kind: "command", setId }]);
+    expect(op.findSet(r.server, setId)!.pending).toEqual(op.findSet(server, setId)!.pending);
   });
 
   test("Abort of an Exposed set removes it and drains its storage", () => {
@@ -191,17 +192,18 @@ describe("FSRVP message sequence timer", () => {
 
   test("expiry removes every set not Recovered (Exposed too) and drains its storage", () => {
     const { server, setId } = serverIn("Exposed");
-    const r = op.sequenceTimerExpired(server, { generation: server.timer!.generation }, env);
+    const r = op.sequenceTimerExpired(server, { ...server.timer! }, env);
     expect(r.server.sets).toEqual([]);
     expect(r.server.contextSet).toBe(false);
     expect(r.server.draining.map((d) => d.setId)).toEqual([setId]);
     expect(r.effects[0]).toEqual(expect.objectContaining({ kind: "aborted", code: "TIMEOUT" }));
   });
 
-  test("a stale generation changes nothing", () => {
+  test("a stale timer (other generation or deadline) changes nothing", () => {
     const { server } = serverIn("Started");
-    const r = op.sequenceTimerExpired(server, { generation: server.timer!.generation - 1 }, env);
-    expect(r.server).toBe(server);
+    const t = server.timer!;
+    expect(op.sequenceTimerExpired(server, { generation: t.generation - 1, deadline: t.deadline }, env).server).toBe(server);
+    expect(op.sequenceTimerExpired(server, { generation: t.generation, deadline: t.deadline - 1 }, env).server).toBe(server);
   });
 
   test("0 disables the timer", () => {

@@ -297,7 +297,9 @@ export function commitBegin(server: SvmServer, req: { shadowCopySetId: string },
   const s = draft(server);
   const set = findSet(s, found.id)!;
   stopTimer(s);
-  if (set.status === "CreationInProgress" && set.pending?.kind === "create") return ok(s);
+  // A retry waits on the work under way; its command is published again (deduplicated) in case
+  // the first one was lost with a crashed coordinator.
+  if (set.status === "CreationInProgress" && set.pending?.kind === "create") return ok(s, undefined, [{ kind: "command", setId: set.id }]);
   set.status = "CreationInProgress";
   beginPending(set, "create", env);
   return ok(s, undefined, [{ kind: "creationStarted", setId: set.id }, { kind: "command", setId: set.id }]);
@@ -358,7 +360,7 @@ export function exposeBegin(server: SvmServer, req: { shadowCopySetId: string },
   const s = draft(server);
   const set = findSet(s, found.id)!;
   stopTimer(s);
-  if (set.pending?.kind === "expose") return ok(s);
+  if (set.pending?.kind === "expose") return ok(s, undefined, [{ kind: "command", setId: set.id }]);
   beginPending(set, "expose", env);
   return ok(s, undefined, [{ kind: "command", setId: set.id }]);
 }
@@ -384,7 +386,7 @@ export function recoveryCompleteBegin(server: SvmServer, req: { shadowCopySetId:
   const s = draft(server);
   const set = findSet(s, found.id)!;
   stopTimer(s);
-  if (set.pending?.kind === "seal") return ok(s);
+  if (set.pending?.kind === "seal") return ok(s, undefined, [{ kind: "command", setId: set.id }]);
   beginPending(set, "seal", env);
   return ok(s, undefined, [{ kind: "command", setId: set.id }]);
 }
@@ -542,8 +544,8 @@ export function deleteShareMapping(
  * ones too, unlike Samba) with its storage, and the context is released. A stale generation
  * (re-armed or stopped since) changes nothing.
  */
-export function sequenceTimerExpired(server: SvmServer, req: { generation: number }, env: Env): Outcome {
-  if (!server.timer || server.timer.generation !== req.generation) return ok(server);
+export function sequenceTimerExpired(server: SvmServer, req: { generation: number; deadline: number }, env: Env): Outcome {
+  if (!server.timer || server.timer.generation !== req.generation || server.timer.deadline !== req.deadline) return ok(server);
   const s = draft(server);
   const effects: Effect[] = [];
   for (const set of s.sets.filter((x) => x.status !== "Recovered")) {

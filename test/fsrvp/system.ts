@@ -1,0 +1,153 @@
+/**
+ * A filer with many SVMs (each test of the FSRVP suite takes its own, so FSRVP server state never
+ * leaks between tests) and the four services as processes.
+ */
+import * as fsp from "node:fs/promises";
+import * as net from "node:net";
+import * as os from "node:os";
+import * as path from "node:path";
+import { HRESULT, describeHResult } from "@rvss/core";
+import { AgentClient, isFsrvpCallError } from "@rvss/client";
+import { LocalBackend } from "@rvss/storage";
+import { NatsServer, freePort, removeTree, sampleBytes, startRvss, type RvssProcesses } from "@rvss/testkit";
+
+export const VM_FILE = "vm1/Virtual Hard Disks/vm1.vhdx";
+
+export interface FsrvpSystem {
+  dir: string;
+  nats: NatsServer;
+  rvss: RvssProcesses;
+  port: number;
+  backend: LocalBackend;
+  filerConfig: string;
+  env: Record<string, string>;
+  /** A client of an SVM, calling from 127.0.0.1 or, to be another FSRVP client, from another address. */
+  client(svm: string, from?: string): Promise<AgentClient>;
+  shareDir(svm: string, share: string): string;
+  stop(): Promise<void>;
+}
+
+/** Each SVM: volume vm_vol1 at /hyperv/vm1 with shares share1, share2, hidden$, and "mounts" (a volume junction below it). */
+export async function buildFiler(dir: string, svms: string[]): Promise<string> {
+  const shares = [
+    { name: "share1", path: "/hyperv/vm1/dir1/vmdir", rel: "dir1/vmdir" },
+    { name: "share2", path: "/hyperv/vm1/dir2", rel: "dir2" },
+    { name: "hidden$", path: "/hyperv/vm1/dir3", rel: "dir3" },
+    { name: "mounts", path: "/hyperv/vm1/dir4", rel: "dir4" },
+  ];
+  for (const svm of svms) {
+    for (const s of shares) {
+      const file = path.join(dir, "filer", svm, "vm_vol1", s.rel, VM_FILE);
+      await fsp.mkdir(path.dirname(file), { recursive: true });
+      await fsp.writeFile(file, sampleBytes(`${svm}/${s.name}`, 256 * 1024));
+    }
+    await fsp.mkdir(path.join(dir, "filer", svm, "inner_vol"), { recursive: true });
+  }
+  const config = {
+    root: "filer",
+    svms: svms.map((name) => ({
+      name,
+      volumes: [
+        { name: "vm_vol1", junctionPath: "/hyperv/vm1" },
+        { name: "inner_vol", junctionPath: "/hyperv/vm1/dir4/inner" },
+      ],
+      shares: shares.map((s) => ({ name: s.name, path: s.path })),
+    })),
+  };
+  const file = path.join(dir, "filer.json");
+  await fsp.writeFile(file, JSON.stringify(config, null, 2));
+  return file;
+}
+
+export async function startFsrvpSystem(svms: string[], env: Record<string, string> = {}): Promise<FsrvpSystem> {
+  const dir = await fsp.mkdtemp(path.join(os.tmpdir(), "rvss-fsrvp-"));
+  const filerConfig = await buildFiler(dir, svms);
+  const nats = await NatsServer.start();
+  const port = await freePort();
+  const full = { NATS_URL: nats.url, RVSS_FILER_CONFIG: filerConfig, RVSS_GRPC_ADDR: `127.0.0.1:${port}`, RVSS_ACK_WAIT_MS: "5000", ...env };
+  const rvss = await startRvss(full);
+  const clients: AgentClient[] = [];
+  const relays: net.Server[] = [];
+  return {
+    dir,
+    nats,
+    rvss,
+    port,
+    filerConfig,
+    env: full,
+    backend: LocalBackend.fromFile(filerConfig),
+    async client(svm, from = "127.0.0.1") {
+      const target = from === "127.0.0.1" ? port : await relayFrom(from, port, relays);
+      const c = new AgentClient(`127.0.0.1:${target}`, svm);
+      clients.push(c);
+      return c;
+    },
+    shareDir(svm, share) {
+      const rel = { share1: "dir1/vmdir", share2: "dir2", hidden$: "dir3", mounts: "dir4" }[share]!;
+      return path.join(dir, "filer", svm, "vm_vol1", rel);
+    },
+    async stop() {
+      for (const c of clients) c.close();
+      for (const r of relays) r.close();
+      await rvss.stop();
+      await nats.dispose();
+      await removeTree(dir);
+    },
+  };
+}
+
+/**
+ * A TCP relay whose connections to the coordinator leave from `from` (e.g. 127.0.0.2), so the
+ * coordinator sees a second client address; gRPC clients cannot pick their source address.
+ */
+async function relayFrom(from: string, port: number, relays: net.Server[]): Promise<number> {
+  const relay = net.createServer((inbound) => {
+    const outbound = net.connect({ host: "127.0.0.1", port, localAddress: from });
+    inbound.pipe(outbound).pipe(inbound);
+    const close = (): void => {
+      inbound.destroy();
+      outbound.destroy();
+    };
+    inbound.on("error", close);
+    outbound.on("error", close);
+  });
+  relays.push(relay);
+  await new Promise<void>((resolve) => relay.listen(0, "127.0.0.1", () => resolve()));
+  return (relay.address() as net.AddressInfo).port;
+}
+
+/** Expects the call to fail with exactly this HRESULT; returns the error. */
+export async function expectHResult(p: Promise<unknown>, hresult: number): Promise<Error> {
+  try {
+    await p;
+  } catch (err) {
+    if (isFsrvpCallError(err)) {
+      expect(describeHResult(err.hresult)).toBe(describeHResult(hresult));
+      return err;
+    }
+    throw err;
+  }
+  throw new Error(`expected ${describeHResult(hresult)}, but the call succeeded`);
+}
+
+export const unc = (svm: string, share: string, trailing = false) => `\\\\${svm}\\${share}${trailing ? "\\" : ""}`;
+
+export const CLIENT_SET_ID = "c1c1c1c1-0000-4000-8000-000000000001";
+export { HRESULT };
+
+/** Drives a client's SVM to a state; returns the IDs. */
+export async function driveTo(c: AgentClient, state: "Started" | "Added" | "Committed" | "Exposed" | "Recovered", context = 0x400000) {
+  await c.setContext(context);
+  const { shadowCopySetId } = await c.startShadowCopySet(CLIENT_SET_ID);
+  if (state === "Started") return { setId: shadowCopySetId, copyId: "" };
+  const { shadowCopyId } = await c.addToShadowCopySet(shadowCopySetId, unc(c.svm, "share1"));
+  const ids = { setId: shadowCopySetId, copyId: shadowCopyId };
+  if (state === "Added") return ids;
+  await c.prepareShadowCopySet(shadowCopySetId);
+  await c.commitShadowCopySet(shadowCopySetId);
+  if (state === "Committed") return ids;
+  await c.exposeShadowCopySet(shadowCopySetId);
+  if (state === "Exposed") return ids;
+  await c.recoveryCompleteShadowCopySet(shadowCopySetId);
+  return ids;
+}
