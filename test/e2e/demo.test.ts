@@ -1,6 +1,6 @@
 import { rvss } from "./cli";
 
-test("rvss demo shows every phase and ends with a byte-identical restore", async () => {
+test("rvss demo shows every phase and ends with a byte-identical, application-consistent restore", async () => {
   const env = { NATS_URL: "" };
   const r = await rvss(["demo"], env);
   expect(r.stderr).toBe("");
@@ -8,6 +8,8 @@ test("rvss demo shows every phase and ends with a byte-identical restore", async
   for (const phase of ["[Started]", "[Added]", "[CreationInProgress]", "[Committed]", "[Exposed]", "[Recovered]", "snapshot rvss_", "deleted", "finished: COMPLETED"]) {
     expect(r.stdout).toContain(phase);
   }
-  expect(r.stdout).toMatch(/byte-identical to the share: yes/);
-  expect(r.stdout).toMatch(/Summary: backup COMPLETED in [\d.]+ s, restore byte-identical, nothing left behind/);
+  expect(r.stdout).toMatch(/VM files byte-identical to the share: yes/);
+  expect(r.stdout).toMatch(/writers checkpointed: 1 writer\(s\)/);
+  expect(r.stdout).toMatch(/sqlvm\/orders\.sqlite: integrity ok, (\d+) transactions, last id \1 = the writer's checkpoint \1: yes/);
+  expect(r.stdout).toMatch(/Summary: backup COMPLETED in [\d.]+ s, restore byte-identical, databases application-consistent, nothing left behind/);
 });

@@ -32,6 +32,7 @@ import {
   PHASE_CONSUMERS,
   STATE_BUCKET,
   TIMERS_STREAM,
+  WRITERS_BUCKET,
   type Phase,
 } from "./topology";
 import { formatTraceparent, type TraceContext } from "./trace";
@@ -51,6 +52,8 @@ export interface BusOptions {
   eventsMaxAgeMs?: number;
   /** How long to keep trying the first connection. */
   connectTimeoutMs?: number;
+  /** How long a writer registration lives without a heartbeat. */
+  writerTtlMs?: number;
 }
 
 export interface PublishOptions {
@@ -84,6 +87,7 @@ export class Bus {
       duplicateWindowMs: 600_000,
       eventsMaxAgeMs: 30 * 24 * 3600_000,
       connectTimeoutMs: 10_000,
+      writerTtlMs: 15_000,
       ...options,
     };
     const servers = opts.servers.split(",").map((s) => s.trim());
@@ -101,6 +105,7 @@ export class Bus {
     const js = jetstream(nc, { timeout: 10_000 });
     const jsm = await jetstreamManager(nc, { timeout: 10_000 });
     const kv = await new Kvm(js).create(STATE_BUCKET, { history: 1, replicas: opts.replicas, storage: StorageType.File });
+    await new Kvm(js).create(WRITERS_BUCKET, { history: 1, replicas: opts.replicas, storage: StorageType.File, ttl: opts.writerTtlMs });
     const bus = new Bus(nc, js, jsm, new StateStore(kv), opts);
     await bus.provision();
     return bus;
@@ -214,5 +219,6 @@ export function connectBus(config: RvssConfig, name: string, log: Logger): Promi
     duplicateWindowMs: config.duplicateWindowMs,
     eventsMaxAgeMs: config.eventsMaxAgeMs,
     connectTimeoutMs: config.natsConnectTimeoutMs,
+    writerTtlMs: config.writers.ttlMs,
   });
 }

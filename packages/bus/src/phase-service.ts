@@ -25,10 +25,13 @@ export interface PhaseServiceOptions<P extends Phase> {
   handle(cmd: PhaseCommand[P], d: Delivery<PhaseCommand[P]>): Promise<PhaseResult[]>;
   /** The event that reports a command given up for good. */
   failure(cmd: PhaseCommand[P], err: RvssError): Body;
+  /** Runs once connected, before the first command is taken. */
+  prepare?(bus: Bus): Promise<void>;
 }
 
 export async function startPhaseService<P extends Phase>(config: RvssConfig, log: Logger, o: PhaseServiceOptions<P>): Promise<RunningService & { bus: Bus }> {
   const bus = await connectBus(config, o.source, log);
+  await o.prepare?.(bus);
   const codec = commandCodec(o.phase);
   const worker = startWorker(bus, {
     stream: COMMAND_STREAMS[o.phase],

@@ -6,6 +6,8 @@
  *   rvss.v1.bkp.<backup>.<type>        backup events   }  replayable)
  *   rvss.v1.timer.<svm>                durable FSRVP sequence timers (work queue)
  *   rvss.v1.dlq.<stream>.<consumer>    dead letters
+ *   rvss.v1.req.<service>.<query>      queries (request/reply, queue group per service)
+ *   rvss.v1.writer.<writer>.<step>     requests to application writers (request/reply)
  *
  * <svm> is escaped with `token()` so names with dots stay one token.
  */
@@ -17,6 +19,8 @@ export const EVENTS_STREAM = "RVSS_EVENTS";
 export const TIMERS_STREAM = "RVSS_TIMERS";
 export const DLQ_STREAM = "RVSS_DLQ";
 export const STATE_BUCKET = "rvss-state";
+/** Writer registrations; entries expire unless the writer puts them again (its heartbeat). */
+export const WRITERS_BUCKET = "rvss-writers";
 
 export const COMMAND_STREAMS: Record<Phase, string> = {
   discovery: "RVSS_CMD_DISCOVERY",
@@ -57,4 +61,9 @@ export function dlqSubject(stream: string, consumer: string): string {
 /** "shadowCopiesCreated" -> "shadow_copies_created": oneof case to subject type. */
 export function snake(camel: string): string {
   return camel.replace(/[A-Z]/g, (c) => "_" + c.toLowerCase());
+}
+
+/** Where a writer answers one step of the writer protocol. */
+export function writerSubject(writerId: string, step: string): string {
+  return `rvss.v1.writer.${token(writerId)}.${snake(step)}`;
 }

@@ -1,7 +1,8 @@
 /**
  * `rvss demo`: everything on this machine with the embedded defaults. A nats-server on a free port,
- * the four services as processes, the sample filer from the ONTAP documentation, one managed backup
- * with live progress, a restore compared byte for byte, a look at the filer, then everything stops.
+ * the four services as processes, the sample filer from the ONTAP documentation, the SQLite reference
+ * writer under a continuous workload, one managed backup with live progress, a restore compared byte
+ * for byte (VM files) and checked for consistency (databases), a look at the filer, then everything stops.
  */
 import * as fsp from "node:fs/promises";
 import * as os from "node:os";
@@ -10,9 +11,13 @@ import { parseArgs } from "node:util";
 import { RvssClient } from "@rvss/client";
 import { BackupState } from "@rvss/proto";
 import { LocalBackend } from "@rvss/storage";
-import { NatsServer, compareTrees, createSampleFiler, findNatsServer, removeTree, startRvss, type RvssProcesses } from "@rvss/testkit";
+import { inspectDatabase, parseCheckpoint } from "@rvss/sqlite-writer";
+import { NatsServer, compareTrees, createSampleFiler, findNatsServer, removeTree, startRvss, startSqliteWriterProcess, type RvssProcesses, type SqliteWriterProcess } from "@rvss/testkit";
 import { follow } from "./commands";
 import { bytes, describeBackup, stateName } from "./format";
+
+/** Databases the demo's SQLite writer keeps on the share, inside a VM directory of their own. */
+const DEMO_DATABASES = ["sqlvm/orders.sqlite", "sqlvm/ledger.sqlite"];
 
 export async function demo(args: string[]): Promise<number> {
   const { values: v } = parseArgs({ args, options: { keep: { type: "boolean" }, verbose: { type: "boolean" } } });
@@ -21,6 +26,7 @@ export async function demo(args: string[]): Promise<number> {
   const dir = await fsp.mkdtemp(path.join(os.tmpdir(), "rvss-demo-"));
   let nats: NatsServer | null = null;
   let rvss: RvssProcesses | null = null;
+  let writer: SqliteWriterProcess | null = null;
   let client: RvssClient | null = null;
   let ok = false;
   try {
@@ -48,9 +54,12 @@ export async function demo(args: string[]): Promise<number> {
     say(`3. Services started as separate processes: ${Object.keys(rvss.services).join(", ")} (gRPC ${rvss.grpcAddr})`);
     client = new RvssClient(rvss.grpcAddr);
     await client.waitForReady();
+    writer = await startSqliteWriterProcess({ natsUrl, svm: filer.svm, share: filer.share, dir: filer.shareDir, databases: DEMO_DATABASES, rate: 200, name: "sqlite-writer" });
+    say(`4. SQLite reference writer running: 200 transactions/s into ${DEMO_DATABASES.join(", ")} on ${filer.share}`);
+    await new Promise((r) => setTimeout(r, 1000));
 
-    say(`\n4. Backup of ${filer.svm}/${filer.share} (listed files only), live:`);
-    const created = await client.createBackup({ dataset: [{ svm: filer.svm, share: filer.share, files: filer.files }], description: "rvss demo" });
+    say(`\n5. Backup of ${filer.svm}/${filer.share} (listed files only), live:`);
+    const created = await client.createBackup({ dataset: [{ svm: filer.svm, share: filer.share, files: [...filer.files, ...DEMO_DATABASES] }], description: "rvss demo" });
     const b = await follow(client, created.id, (l) => say(l));
     const took = ((b.finishedAt?.getTime() ?? Date.now()) - (b.createdAt?.getTime() ?? t0)) / 1000;
     say(`\n${describeBackup(b).replace(/^/gm, "   ")}`);
@@ -60,20 +69,33 @@ export async function demo(args: string[]): Promise<number> {
     }
 
     const target = path.join(dir, "restore");
-    say(`\n5. Restore into ${target}`);
+    say(`\n6. Restore into ${target}`);
     const r = await client.restore({ backupId: b.id, target: { kind: { $case: "directory", value: target } } });
     const diffs = await compareTrees(filer.shareDir, target, filer.files);
     say(`   ${r.files.length} files, ${bytes(r.bytes)}, checksums verified by the executor`);
-    say(diffs.length === 0 ? `   byte-identical to the share: yes (${filer.files.length} files compared)` : `   DIFFERENCES:\n     ${diffs.join("\n     ")}`);
+    say(diffs.length === 0 ? `   VM files byte-identical to the share: yes (${filer.files.length} files compared)` : `   DIFFERENCES:\n     ${diffs.join("\n     ")}`);
+    const checkpoint = parseCheckpoint(b.sets[0]?.writerSteps.find((w) => w.step === "checkpoint")?.report?.detail ?? "");
+    let consistent = Object.keys(checkpoint).length === DEMO_DATABASES.length;
+    for (const db of DEMO_DATABASES) {
+      const d = inspectDatabase(path.join(target, db));
+      const exact = d.integrity === "ok" && d.rows === checkpoint[db] && d.maxId === checkpoint[db];
+      consistent &&= exact;
+      say(`   ${db}: integrity ${d.integrity}, ${d.rows} transactions, last id ${d.maxId} = the writer's checkpoint ${checkpoint[db]}: ${exact ? "yes" : "NO"}`);
+    }
 
     const backend = LocalBackend.fromFile(filer.configPath);
     const [copies, exposed, snaps] = await Promise.all([backend.listShadowCopies(filer.svm), backend.listExposedShares(filer.svm), backend.listSnapshots(filer.svm)]);
-    say(`\n6. Filer after the backup: ${snaps.length} snapshot(s) (${snaps.map((s) => `${s.volume}@${s.name}`).join(", ")}), ${copies.length} shadow copies, ${exposed.length} exposed shares left`);
+    say(`\n7. Filer after the backup: ${snaps.length} snapshot(s) (${snaps.map((s) => `${s.volume}@${s.name}`).join(", ")}), ${copies.length} shadow copies, ${exposed.length} exposed shares left`);
 
-    ok = diffs.length === 0 && copies.length === 0 && exposed.length === 0 && snaps.length === 1;
-    say(`\nSummary: backup ${stateName(b.state)} in ${took.toFixed(2)} s, restore ${diffs.length === 0 ? "byte-identical" : "DIFFERENT"}, ${ok ? "nothing left behind" : "unexpected leftovers"}; demo took ${((Date.now() - t0) / 1000).toFixed(1)} s.`);
+    const clean = copies.length === 0 && exposed.length === 0 && snaps.length === 1;
+    ok = diffs.length === 0 && consistent && clean;
+    say(
+      `\nSummary: backup ${stateName(b.state)} in ${took.toFixed(2)} s, restore ${diffs.length === 0 ? "byte-identical" : "DIFFERENT"}, ` +
+        `databases ${consistent ? "application-consistent" : "NOT consistent"}, ${clean ? "nothing left behind" : "unexpected leftovers"}; demo took ${((Date.now() - t0) / 1000).toFixed(1)} s.`,
+    );
     return ok ? 0 : 1;
   } finally {
+    await writer?.stop();
     client?.close();
     await rvss?.stop();
     await nats?.dispose();

@@ -1,5 +1,5 @@
 /** How the CLI shows backups and events to people. */
-import { BackupSetPhase, BackupState, SetStatus, backupStateToJSON, type Backup, type Event } from "@rvss/proto";
+import { BackupSetPhase, BackupState, SetStatus, backupStateToJSON, type Backup, type Event, type WriterReport } from "@rvss/proto";
 
 export function bytes(n: number | bigint): string {
   const v = Number(n);
@@ -29,6 +29,11 @@ const phaseNames: Record<number, string> = {
   [BackupSetPhase.BACKUP_SET_PHASE_FAILED]: "failed",
 };
 
+function writers(reports: WriterReport[]): string {
+  if (reports.length === 0) return "";
+  return " (" + reports.map((r) => `${r.name}: ${r.ok ? "ok" : `FAILED, ${r.reason}`}${r.detail ? ` ${r.detail}` : ""}`).join("; ") + ")";
+}
+
 /** One line for one event: what happened, and the set status it implies where it implies one. */
 export function describeEvent(e: Event): string {
   const set = e.setId ? `set ${e.setId.slice(0, 8)}` : "backup";
@@ -46,7 +51,11 @@ export function describeEvent(e: Event): string {
       case "sharesAdded":
         return `shares added: ${b.value.shadowCopies.map((c) => `${c.share} as shadow copy ${c.shadowCopyId.slice(0, 8)}`).join(", ")}  [Added]`;
       case "writersCheckpointed":
-        return `writers checkpointed: ${b.value.writers.length} writer(s)${b.value.sharesWithoutWriters.length ? `; no writer registered for ${b.value.sharesWithoutWriters.join(", ")}` : ""}`;
+        return `writers checkpointed: ${b.value.writers.length} writer(s)${writers(b.value.writers)}${b.value.sharesWithoutWriters.length ? `; no writer registered for ${b.value.sharesWithoutWriters.join(", ")}` : ""}`;
+      case "writersThawed":
+        return `writers thawed${writers(b.value.writers)}`;
+      case "writersFinished":
+        return `writers told the set ${b.value.completed ? "completed" : "was aborted"}${writers(b.value.writers)}`;
       case "creationStarted":
         return "creating shadow copies       [CreationInProgress]";
       case "shadowCopiesCreated":
@@ -54,7 +63,7 @@ export function describeEvent(e: Event): string {
       case "shadowCopiesExposed":
         return `exposed: ${b.value.shadowCopies.map((c) => c.exposedName).join(", ")}  [Exposed]`;
       case "writersRecovered":
-        return `auto-recovery done: ${b.value.writers.length} writer(s)`;
+        return `auto-recovery done: ${b.value.writers.length} writer(s)${writers(b.value.writers)}`;
       case "shadowCopiesSealed":
         return "shadow copies sealed read-only  [Recovered]";
       case "snapshotTaken":

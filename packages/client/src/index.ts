@@ -9,6 +9,7 @@ import { fromServiceError } from "./errors";
 export { fromServiceError } from "./errors";
 import {
   BackupServiceClient,
+  WriterErrorPolicy,
   type Backup,
   type CreateBackupRequest,
   type ListSnapshotsRequest,
@@ -45,7 +46,12 @@ export class RvssClient {
   }
 
   async createBackup(req: Partial<CreateBackupRequest> & Pick<CreateBackupRequest, "dataset">): Promise<Backup> {
-    const res = await this.call(this.grpc.createBackup, { requestId: "", description: "", ...req });
+    const res = await this.call(this.grpc.createBackup, {
+      dataset: req.dataset,
+      requestId: req.requestId ?? "",
+      description: req.description ?? "",
+      onWriterError: req.onWriterError ?? WriterErrorPolicy.WRITER_ERROR_POLICY_UNSPECIFIED,
+    });
     return res.backup!;
   }
 

@@ -79,3 +79,10 @@ describe("backup state", () => {
     expect(b.state).toBe("Cancelled");
   });
 });
+
+test("a set that completed although a writer failed (policy continue) makes the backup PartiallyFailed, naming the writer", () => {
+  let b = newBackup({ id: "b1", dataset: [share("vs1", "a")], onWriterError: "continue", now: 1 });
+  const failed = { step: "auto_recover" as const, writerId: "w9", name: "orders-db", ok: false, reason: "did not answer within 60000 ms", detail: "", at: 2, elapsedMs: 60000 };
+  b = markSetFinished(b, { index: 0, outcome: "completed", snapshots: [], writerSteps: [failed] }, 3);
+  expect([b.state, b.reason]).toEqual(["PartiallyFailed", 'SVM "vs1": writer "orders-db" (w9) failed to auto-recover: did not answer within 60000 ms']);
+});

@@ -4,7 +4,7 @@
  */
 import { invalidArgument } from "./errors";
 import { checkFileList } from "./file-list";
-import type { RequestedShare } from "./fsrvp/types";
+import type { RequestedShare, WriterErrorPolicy, WriterStepRecord } from "./fsrvp/types";
 
 /** Microsoft's limit of shares per shadow copy set. */
 export const MAX_SHARES_PER_SET = 64;
@@ -45,6 +45,8 @@ export interface PlannedSet {
   reason?: string;
   code?: string;
   snapshots: BackupSnapshot[];
+  /** What the set's application writers answered, in order. */
+  writerSteps?: WriterStepRecord[];
   startedAt?: number;
   finishedAt?: number;
 }
@@ -60,6 +62,7 @@ export interface BackupRecord {
   state: BackupState;
   reason?: string;
   cancelRequested?: boolean;
+  onWriterError: WriterErrorPolicy;
   dataset: ShareSelection[];
   sets: PlannedSet[];
 }
@@ -103,7 +106,7 @@ export function planSets(dataset: readonly ShareSelection[], maxShares = MAX_SHA
   return sets;
 }
 
-export function newBackup(req: { id: string; dataset: ShareSelection[]; description?: string; requestId?: string; now: number }): BackupRecord {
+export function newBackup(req: { id: string; dataset: ShareSelection[]; description?: string; requestId?: string; onWriterError?: WriterErrorPolicy; now: number }): BackupRecord {
   return {
     id: req.id,
     description: req.description ?? "",
@@ -111,6 +114,7 @@ export function newBackup(req: { id: string; dataset: ShareSelection[]; descript
     createdAt: req.now,
     updatedAt: req.now,
     state: "Running",
+    onWriterError: req.onWriterError ?? "fail",
     dataset: req.dataset,
     sets: planSets(req.dataset),
   };
@@ -137,6 +141,7 @@ export interface SetEnd {
   reason?: string;
   code?: string;
   snapshots: BackupSnapshot[];
+  writerSteps?: WriterStepRecord[];
 }
 
 /** A set ended; when every set has, the backup ends too (idempotent). */
@@ -150,6 +155,7 @@ export function markSetFinished(b: BackupRecord, end: SetEnd, now: number): Back
   if (end.reason && end.outcome === "aborted") e.reason = end.reason;
   if (end.code && end.outcome === "aborted") e.code = end.code;
   e.snapshots = end.snapshots;
+  if (end.writerSteps?.length) e.writerSteps = end.writerSteps;
   e.finishedAt = now;
   next.updatedAt = now;
   return settle(next, now);
@@ -158,18 +164,30 @@ export function markSetFinished(b: BackupRecord, end: SetEnd, now: number): Back
 function settle(b: BackupRecord, now: number): BackupRecord {
   if (b.sets.some((s) => s.phase === "queued" || s.phase === "running")) return b;
   const failed = b.sets.filter((s) => s.phase === "failed");
+  const writerTrouble = b.sets.filter((s) => s.phase === "completed" && (s.writerSteps ?? []).some((w) => !w.ok));
+  const problems = [
+    ...failed.map((s) => `SVM "${s.svm}": ${s.reason ?? "failed"}`),
+    ...writerTrouble.map((s) => `SVM "${s.svm}": ${writerProblems(s.writerSteps!)}`),
+  ];
   if (b.cancelRequested) {
     b.state = "Cancelled";
     b.reason = "cancelled on request";
-  } else if (failed.length === 0) {
+  } else if (problems.length === 0) {
     b.state = "Completed";
     delete b.reason;
   } else {
     b.state = failed.length === b.sets.length ? "Failed" : "PartiallyFailed";
-    b.reason = failed.map((s) => `SVM "${s.svm}": ${s.reason ?? "failed"}`).join("; ");
+    b.reason = problems.join("; ");
   }
   b.finishedAt = now;
   return b;
+}
+
+function writerProblems(steps: WriterStepRecord[]): string {
+  return steps
+    .filter((w) => !w.ok)
+    .map((w) => `writer "${w.name}" (${w.writerId}) failed to ${w.step.replace("_", "-")}: ${w.reason}`)
+    .join("; ");
 }
 
 export function markCancelRequested(b: BackupRecord, now: number): BackupRecord {

@@ -32,6 +32,8 @@ export const ErrorCodes = {
   CONFLICT: "CONFLICT",
   TIMEOUT: "TIMEOUT",
   CANCELLED: "CANCELLED",
+  /** An application writer failed a step or did not answer in time. */
+  WRITER_FAILED: "WRITER_FAILED",
   /** A required program (e.g. nats-server) is not installed. */
   DEPENDENCY_MISSING: "DEPENDENCY_MISSING",
   INTERNAL: "INTERNAL",

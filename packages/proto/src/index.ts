@@ -8,6 +8,7 @@ export * from "./gen/rvss/v1/events";
 export * from "./gen/rvss/v1/backup_service";
 export * from "./gen/rvss/v1/queries";
 export * from "./gen/rvss/v1/shadow_copy_agent";
+export * from "./gen/rvss/v1/writer";
 
 /** Binary FileDescriptorSet of proto/ (for gRPC server reflection). */
 export const descriptorSetPath = path.join(__dirname, "..", "descriptor.binpb");

@@ -26,6 +26,19 @@ export interface RvssConfig {
   eventsMaxAgeMs: number;
   /** Messages a replica handles at once, per consumer. */
   concurrency: number;
+  writers: WriterTimeouts;
+}
+
+/** How long the notifier waits for application writers, per step (ms). */
+export interface WriterTimeouts {
+  checkpointMs: number;
+  /** How long a writer stays frozen at most; it thaws by itself when this ends. */
+  freezeWindowMs: number;
+  thawMs: number;
+  autoRecoverMs: number;
+  finishMs: number;
+  /** A registration without a heartbeat for this long is forgotten. */
+  ttlMs: number;
 }
 
 interface Variable {
@@ -52,6 +65,12 @@ export const CONFIG_VARIABLES: readonly Variable[] = [
   { name: "RVSS_DUPLICATE_WINDOW_MS", default: "600000", description: "JetStream duplicate window (message-ID deduplication)" },
   { name: "RVSS_EVENTS_MAX_AGE_MS", default: "2592000000", description: "how long events stay replayable (30 days)" },
   { name: "RVSS_CONCURRENCY", default: "16", description: "messages a replica handles at once, per consumer" },
+  { name: "RVSS_WRITER_CHECKPOINT_TIMEOUT_MS", default: "5000", description: "how long a writer may take to checkpoint" },
+  { name: "RVSS_WRITER_FREEZE_WINDOW_MS", default: "7000", description: "longest a writer stays quiesced (like ONTAP's 7 s write fence)" },
+  { name: "RVSS_WRITER_THAW_TIMEOUT_MS", default: "5000", description: "how long a writer may take to resume" },
+  { name: "RVSS_WRITER_AUTO_RECOVER_TIMEOUT_MS", default: "60000", description: "how long a writer may take to auto-recover its files" },
+  { name: "RVSS_WRITER_FINISH_TIMEOUT_MS", default: "5000", description: "how long a writer may take to acknowledge the end of a set" },
+  { name: "RVSS_WRITER_TTL_MS", default: "15000", description: "a writer registration without a heartbeat for this long is forgotten" },
 ];
 
 type Env = Record<string, string | undefined>;
@@ -110,5 +129,13 @@ export function loadConfig(env: Env = process.env): RvssConfig {
     duplicateWindowMs: integer(env, "RVSS_DUPLICATE_WINDOW_MS", 1000),
     eventsMaxAgeMs: integer(env, "RVSS_EVENTS_MAX_AGE_MS", 60_000),
     concurrency: integer(env, "RVSS_CONCURRENCY", 1),
+    writers: {
+      checkpointMs: integer(env, "RVSS_WRITER_CHECKPOINT_TIMEOUT_MS", 1),
+      freezeWindowMs: integer(env, "RVSS_WRITER_FREEZE_WINDOW_MS", 1),
+      thawMs: integer(env, "RVSS_WRITER_THAW_TIMEOUT_MS", 1),
+      autoRecoverMs: integer(env, "RVSS_WRITER_AUTO_RECOVER_TIMEOUT_MS", 1),
+      finishMs: integer(env, "RVSS_WRITER_FINISH_TIMEOUT_MS", 1),
+      ttlMs: integer(env, "RVSS_WRITER_TTL_MS", 1000),
+    },
   };
 }

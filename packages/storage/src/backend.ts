@@ -101,7 +101,8 @@ export interface StorageBackend {
   /** Every listed file that is missing, not a regular file, or outside the share. */
   checkFiles(share: ResolvedShare, files: string[]): Promise<FileProblem[]>;
   createShadowCopy(req: CreateShadowCopyRequest): Promise<ShadowCopyInfo>;
-  exposeShadowCopy(req: ExposeRequest): Promise<void>;
+  /** Returns where the backend's clients reach the exposed copy (local: a directory; ONTAP: a UNC path). */
+  exposeShadowCopy(req: ExposeRequest): Promise<{ accessPath: string }>;
   /** Records the copy's manifest (checksums) and makes it read-only for good. */
   sealShadowCopy(ref: ShadowCopyRef): Promise<void>;
   /** Removes the exposed share (if any) and the copy. */

@@ -6,3 +6,4 @@ export * from "./filer";
 export * from "./processes";
 export * from "./events";
 export * from "./config";
+export * from "./sqlite-writer";

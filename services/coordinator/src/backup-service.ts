@@ -19,7 +19,7 @@ import {
 } from "@rvss/core";
 import { EVENTS_STREAM, newTrace, publishEvent, type Bus, type TraceContext } from "@rvss/bus";
 import { DeliverPolicy } from "@nats-io/jetstream";
-import { Event, type Backup, type BackupServiceServer, type WatchBackupRequest, type WatchBackupResponse } from "@rvss/proto";
+import { Event, WriterErrorPolicy, type Backup, type BackupServiceServer, type WatchBackupRequest, type WatchBackupResponse } from "@rvss/proto";
 import type { Logger } from "@rvss/runtime";
 import type { Backups } from "./backups";
 import { backupSnapshotToProto, backupToProto, liveSetOf } from "./convert";
@@ -78,7 +78,7 @@ export function backupService(deps: BackupServiceDeps): BackupServiceServer {
 
   async function start(b: BackupRecord, trace: TraceContext): Promise<void> {
     for (const p of b.sets) {
-      await engine.apply(p.svm, (s, env) => enqueueManagedSet(s, { backup: { backupId: b.id, index: p.index }, shares: p.shares }, env), trace);
+      await engine.apply(p.svm, (s, env) => enqueueManagedSet(s, { backup: { backupId: b.id, index: p.index }, shares: p.shares, onWriterError: b.onWriterError }, env), trace);
     }
   }
 
@@ -90,7 +90,14 @@ export function backupService(deps: BackupServiceDeps): BackupServiceServer {
         const prior = await bus.state.get<string>(requestKey(req.requestId));
         if (prior) return { backup: await view(await mustGet(prior.value)) };
       }
-      const b = newBackup({ id: randomUUID(), dataset, description: req.description, ...(req.requestId ? { requestId: req.requestId } : {}), now: Date.now() });
+      const b = newBackup({
+        id: randomUUID(),
+        dataset,
+        description: req.description,
+        ...(req.requestId ? { requestId: req.requestId } : {}),
+        onWriterError: req.onWriterError === WriterErrorPolicy.WRITER_ERROR_POLICY_CONTINUE ? "continue" : "fail",
+        now: Date.now(),
+      });
       if (req.requestId && !(await bus.state.create(requestKey(req.requestId), b.id))) {
         const prior = await bus.state.get<string>(requestKey(req.requestId));
         return { backup: await view(await mustGet(prior!.value)) };

@@ -68,6 +68,7 @@ export class Backups {
           reason: entry.reason,
           code: entry.code,
           snapshots: snapshots.map((s) => ({ ...s, svm })),
+          ...(entry.writerSteps ? { writerSteps: entry.writerSteps } : {}),
         },
         Date.now(),
       );

@@ -35,7 +35,7 @@ export function pendingCommand(server: SvmServer, set: ShadowCopySet): AnyComman
     case "expose":
       return { phase: "executor", cmd: { context: ctx, kind: { $case: "exposeShadowCopies", value: { shadowCopies: copies } } } };
     case "recover":
-      return { phase: "notifier", cmd: { context: ctx, kind: { $case: "autoRecoverWriters", value: { shadowCopies: copies } } } };
+      return { phase: "notifier", cmd: { context: ctx, kind: { $case: "autoRecoverWriters", value: { shadowCopies: copies, writerIds: set.writers ?? [] } } } };
     case "seal":
       return { phase: "executor", cmd: { context: ctx, kind: { $case: "sealShadowCopies", value: { shadowCopies: copies } } } };
     case "snapshot":
@@ -74,4 +74,16 @@ export function drainCommand(server: SvmServer, entry: DrainingSet): AnyCommand 
       },
     },
   };
+}
+
+/** Tells the writers of a set that its copies exist. */
+export function thawCommand(server: SvmServer, setId: string, backupId: string | undefined, writers: string[]): AnyCommand {
+  return { phase: "notifier", cmd: { context: context(server, setId, backupId, `${setId}:thaw`), kind: { $case: "thawWriters", value: { writerIds: writers } } } };
+}
+
+/** Tells the writers of a finished set how it ended. */
+export function finishCommand(server: SvmServer, entry: DrainingSet): AnyCommand | null {
+  if (!entry.writers?.length) return null;
+  const ctx = context(server, entry.setId, entry.backup?.backupId, `${entry.setId}:finish`);
+  return { phase: "notifier", cmd: { context: ctx, kind: { $case: "finishWriters", value: { writerIds: entry.writers, completed: entry.outcome === "completed", reason: entry.reason } } } };
 }

@@ -9,8 +9,19 @@ import {
   type ShadowCopyRecord,
   type ShadowCopySet,
   type SvmServer,
+  type WriterStepRecord,
 } from "@rvss/core";
-import { BackupSetPhase, BackupState, SetStatus, type Backup, type BackupSet, type ShadowCopy, type VolumeSnapshot } from "@rvss/proto";
+import {
+  BackupSetPhase,
+  BackupState,
+  SetStatus,
+  WriterErrorPolicy,
+  type Backup,
+  type BackupSet,
+  type ShadowCopy,
+  type VolumeSnapshot,
+  type WriterStep,
+} from "@rvss/proto";
 
 const statusMap: Record<CoreSetStatus, SetStatus> = {
   Started: SetStatus.SET_STATUS_STARTED,
@@ -35,6 +46,7 @@ export function shadowCopyToProto(c: ShadowCopyRecord, context: number): ShadowC
     exposedName: c.mapping?.shadowCopyShareName ?? "",
     writable: isAutoRecovery(context),
     clonePath: c.clonePath ?? "",
+    accessPath: c.accessPath ?? "",
     bytes: BigInt(c.bytes ?? 0),
     fileCount: c.fileCount ?? 0,
   };
@@ -57,6 +69,7 @@ export function backupSnapshotToProto(s: BackupSnapshot, backupId: string): Volu
       exposedName: "",
       writable: false,
       clonePath: c.clonePath,
+      accessPath: "",
       bytes: BigInt(c.bytes),
       fileCount: c.fileCount,
     })),
@@ -114,6 +127,7 @@ export function backupToProto(b: BackupRecord, live: (p: PlannedSet) => LiveSet)
       reason: p.reason ?? "",
       snapshots: p.snapshots.map((s) => backupSnapshotToProto(s, b.id)),
       queuePosition: l.queuePosition,
+      writerSteps: (p.writerSteps ?? l.set?.writerSteps ?? []).map(writerStepToProto),
     };
   });
   return {
@@ -127,6 +141,14 @@ export function backupToProto(b: BackupRecord, live: (p: PlannedSet) => LiveSet)
     dataset: b.dataset,
     sets,
     progress: progressOf(b),
+    onWriterError: b.onWriterError === "continue" ? WriterErrorPolicy.WRITER_ERROR_POLICY_CONTINUE : WriterErrorPolicy.WRITER_ERROR_POLICY_FAIL,
+  };
+}
+
+export function writerStepToProto(w: WriterStepRecord): WriterStep {
+  return {
+    step: w.step,
+    report: { writerId: w.writerId, name: w.name, ok: w.ok, reason: w.reason, detail: w.detail, answeredAt: new Date(w.at), elapsedMs: w.elapsedMs },
   };
 }
 

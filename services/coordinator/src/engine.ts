@@ -22,7 +22,7 @@ import { Bus, publishCommand, publishEvent, timerSubject, type TraceContext } fr
 import { SequenceTimer, type Event } from "@rvss/proto";
 import type { Logger } from "@rvss/runtime";
 import type { Backups } from "./backups";
-import { drainCommand, pendingCommand, type AnyCommand } from "./commands";
+import { drainCommand, finishCommand, pendingCommand, thawCommand, type AnyCommand } from "./commands";
 import { shadowCopyToProto } from "./convert";
 import { svmKey } from "./keys";
 
@@ -126,6 +126,9 @@ export class Engine {
           if (set) await this.send(pendingCommand(s, set), trace);
           break;
         }
+        case "thaw":
+          await this.send(thawCommand(s, e.setId, findSet(s, e.setId)?.backup?.backupId, e.writers), trace);
+          break;
         case "drain": {
           const entry = s.draining.find((x) => x.setId === e.setId);
           if (entry) await this.send(drainCommand(s, entry), trace);
@@ -158,6 +161,7 @@ export class Engine {
           this.log.warn({ svm: s.svm, setId: e.setId, backupId: e.backup?.backupId, code: e.code }, `set aborted: ${e.reason}`);
           break;
         case "finished":
+          await this.send(finishCommand(s, e.entry), trace);
           if (e.entry.outcome === "completed" && e.entry.backup) {
             await this.event(s, e.entry.setId, e.entry.backup.backupId, `${e.entry.setId}:completed`, {
               $case: "setCompleted",

@@ -24,6 +24,7 @@ const grpcCode: Record<ErrorCode, status> = {
   CONFLICT: status.ABORTED,
   TIMEOUT: status.DEADLINE_EXCEEDED,
   CANCELLED: status.CANCELLED,
+  WRITER_FAILED: status.ABORTED,
   DEPENDENCY_MISSING: status.FAILED_PRECONDITION,
   INTERNAL: status.INTERNAL,
 };

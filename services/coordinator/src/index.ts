@@ -114,7 +114,7 @@ async function resume(bus: Bus, engine: Engine, log: Logger): Promise<void> {
       if (p.phase !== "queued") continue;
       const live = liveSetOf(bySvm.get(p.svm) ?? null, b.id, p.index);
       if (live.set || live.draining || live.queuePosition > 0) continue;
-      await engine.apply(p.svm, (s, env) => enqueueManagedSet(s, { backup: { backupId: b.id, index: p.index }, shares: p.shares }, env));
+      await engine.apply(p.svm, (s, env) => enqueueManagedSet(s, { backup: { backupId: b.id, index: p.index }, shares: p.shares, onWriterError: b.onWriterError }, env));
       requeued++;
     }
   }

@@ -1,6 +1,6 @@
 /** Decodes the events of the phases into the reports the core applies. */
-import type { PendingKind, StepReport } from "@rvss/core";
-import { Step, type Event } from "@rvss/proto";
+import type { PendingKind, StepReport, WriterStepRecord } from "@rvss/core";
+import { Step, type Event, type WriterReport } from "@rvss/proto";
 
 const stepKind: Partial<Record<Step, PendingKind | "delete">> = {
   [Step.STEP_RESOLVE]: "resolve",
@@ -24,7 +24,9 @@ export function toReport(e: Event): StepReport | null {
     case "sharesRejected":
       return { type: "stepFailed", setId, step: "resolve", reason: b.value.reason, code: b.value.violations[0] ? ruleCode(b.value.violations[0].rule) : "LAYOUT_UNSUPPORTED" };
     case "writersCheckpointed":
-      return { type: "writersCheckpointed", setId };
+      return { type: "writersCheckpointed", setId, reports: steps("checkpoint", b.value.writers) };
+    case "writersThawed":
+      return { type: "writersThawed", setId, reports: steps("thaw", b.value.writers) };
     case "shadowCopiesCreated":
       return {
         type: "shadowCopiesCreated",
@@ -41,9 +43,9 @@ export function toReport(e: Event): StepReport | null {
         })),
       };
     case "shadowCopiesExposed":
-      return { type: "shadowCopiesExposed", setId };
+      return { type: "shadowCopiesExposed", setId, copies: b.value.shadowCopies.map((c) => ({ id: c.shadowCopyId, accessPath: c.accessPath })) };
     case "writersRecovered":
-      return { type: "writersRecovered", setId };
+      return { type: "writersRecovered", setId, reports: steps("auto_recover", b.value.writers) };
     case "shadowCopiesSealed":
       return { type: "shadowCopiesSealed", setId };
     case "snapshotTaken": {
@@ -59,6 +61,19 @@ export function toReport(e: Event): StepReport | null {
     default:
       return null;
   }
+}
+
+function steps(step: WriterStepRecord["step"], reports: WriterReport[]): WriterStepRecord[] {
+  return reports.map((r) => ({
+    step,
+    writerId: r.writerId,
+    name: r.name,
+    ok: r.ok,
+    reason: r.reason,
+    detail: r.detail,
+    at: r.answeredAt?.getTime() ?? Date.now(),
+    elapsedMs: r.elapsedMs,
+  }));
 }
 
 function ruleCode(rule: string): string {

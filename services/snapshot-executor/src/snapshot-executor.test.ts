@@ -46,7 +46,7 @@ async function send(setId: string, kind: ExecutorCommand["kind"], backupId = "")
 }
 
 function copy(id: string, files: string[]): ShadowCopy {
-  return { shadowCopyId: id, share: "share1", volume: "vm_vol1", sharePath: "dir1/vmdir", files, exposedName: `share1@{${id}}`, writable: true, clonePath: "", bytes: 0n, fileCount: 0 };
+  return { shadowCopyId: id, share: "share1", volume: "vm_vol1", sharePath: "dir1/vmdir", files, exposedName: `share1@{${id}}`, writable: true, clonePath: "", accessPath: "", bytes: 0n, fileCount: 0 };
 }
 
 describe("snapshot-executor", () => {

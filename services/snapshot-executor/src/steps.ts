@@ -44,10 +44,12 @@ export async function createShadowCopies(backend: StorageBackend, svm: string, c
 }
 
 export async function exposeShadowCopies(backend: StorageBackend, svm: string, cmd: ExposeShadowCopies): Promise<StepResult> {
+  const exposed: ShadowCopy[] = [];
   for (const c of cmd.shadowCopies) {
-    await backend.exposeShadowCopy({ ...ref(svm, c), baseShare: c.share, exposedName: c.exposedName, writable: c.writable });
+    const { accessPath } = await backend.exposeShadowCopy({ ...ref(svm, c), baseShare: c.share, exposedName: c.exposedName, writable: c.writable });
+    exposed.push({ ...c, accessPath });
   }
-  return [{ body: { $case: "shadowCopiesExposed", value: { shadowCopies: cmd.shadowCopies } } }];
+  return [{ body: { $case: "shadowCopiesExposed", value: { shadowCopies: exposed } } }];
 }
 
 export async function sealShadowCopies(backend: StorageBackend, svm: string, cmd: SealShadowCopies): Promise<StepResult> {

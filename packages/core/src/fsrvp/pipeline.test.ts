@@ -14,10 +14,10 @@ function enqueue(s: SvmServer, backupId: string, env = testEnv()): SvmServer {
 function happyReports(setId: string): ((s: SvmServer) => StepReport)[] {
   return [
     () => ({ type: "sharesResolved", setId, shares: [{ share: "share1", volume: "vm_vol1", sharePath: "dir1/vmdir", files: ["vm1/a.vhdx"] }] }),
-    () => ({ type: "writersCheckpointed", setId }),
+    () => ({ type: "writersCheckpointed", setId, reports: [] }),
     (s) => ({ type: "shadowCopiesCreated", setId, copies: [{ id: findSet(s, setId)!.shadowCopies[0]!.id, clonePath: ".shadowcopy/x", bytes: 5, fileCount: 1 }] }),
-    () => ({ type: "shadowCopiesExposed", setId }),
-    () => ({ type: "writersRecovered", setId }),
+    () => ({ type: "shadowCopiesExposed", setId, copies: [] }),
+    () => ({ type: "writersRecovered", setId, reports: [] }),
     () => ({ type: "shadowCopiesSealed", setId }),
   ];
 }
@@ -124,5 +124,50 @@ describe("managed sets", () => {
     expect(out.server.queue).toEqual([]);
     const fin = out.effects[0];
     expect(fin?.kind === "finished" && [fin.entry.code, fin.entry.backup]).toEqual(["CANCELLED", link("b2")]);
+  });
+});
+
+describe("writers", () => {
+  const step = (s: "checkpoint" | "thaw" | "auto_recover", ok: boolean, writerId = "w1") => ({ step: s, writerId, name: `app-${writerId}`, ok, reason: ok ? "" : "did not answer within 5000 ms", detail: "", at: 1, elapsedMs: 5 });
+
+  function managed(policy: "fail" | "continue") {
+    const env = testEnv();
+    let s = enqueueManagedSet(emptyServer(SVM), { backup: link("b1"), shares: [{ share: "share1", files: [] }], onWriterError: policy }, env).server;
+    s = startQueuedSet(s, env).server;
+    const setId = s.sets[0]!.id;
+    s = applyReport(s, happyReports(setId)[0]!(s), env).server;
+    return { env, s, setId };
+  }
+
+  test.each([
+    ["fail", ["aborted", "finished"]],
+    ["continue", ["creationStarted", "command"]],
+  ] as const)("a writer that fails to checkpoint under %s", (policy, effects) => {
+    const { env, s, setId } = managed(policy);
+    const out = applyReport(s, { type: "writersCheckpointed", setId, reports: [step("checkpoint", true, "w1"), step("checkpoint", false, "w2")] }, env);
+    expect(out.effects.map((e) => e.kind)).toEqual(effects);
+    const aborted = out.effects.find((e) => e.kind === "aborted");
+    if (aborted?.kind === "aborted") expect([aborted.code, aborted.reason]).toEqual(["WRITER_FAILED", 'writer "app-w2" (w2) failed to checkpoint: did not answer within 5000 ms']);
+    const fin = out.effects.find((e) => e.kind === "finished");
+    if (fin?.kind === "finished") expect(fin.entry.writers).toEqual(["w1", "w2"]);
+  });
+
+  test("once the copies exist the writers that checkpointed are told to thaw, while exposing goes on", () => {
+    const { env, s: s0, setId } = managed("fail");
+    let s = applyReport(s0, { type: "writersCheckpointed", setId, reports: [step("checkpoint", true)] }, env).server;
+    const out = applyReport(s, happyReports(setId)[2]!(s), env);
+    s = out.server;
+    expect(out.effects).toEqual([{ kind: "command", setId }, { kind: "thaw", setId, writers: ["w1"] }]);
+    expect(findSet(s, setId)!.pending?.kind).toBe("expose");
+  });
+
+  test("a failed thaw aborts an unsealed set under fail, and is only recorded once sealed", () => {
+    const { env, s: s0, setId } = managed("fail");
+    let s = applyReport(s0, { type: "writersCheckpointed", setId, reports: [step("checkpoint", true)] }, env).server;
+    s = applyReport(s, happyReports(setId)[2]!(s), env).server;
+    expect(applyReport(s, { type: "writersThawed", setId, reports: [step("thaw", false)] }, env).effects.map((e) => e.kind)).toEqual(["aborted", "drain"]);
+    for (const r of happyReports(setId).slice(3)) s = applyReport(s, r(s), env).server;
+    const late = applyReport(s, { type: "writersThawed", setId, reports: [step("thaw", false)] }, env);
+    expect([late.effects, findSet(late.server, setId)!.status]).toEqual([[], "Recovered"]);
   });
 });

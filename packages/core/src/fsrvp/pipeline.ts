@@ -35,7 +35,19 @@ import {
   storageDrained,
   storageStepFailed,
 } from "./server";
-import { remainingStorage, type BackupLink, type Env, type PendingKind, type RequestedShare, type ShadowCopyRecord, type ShadowCopySet, type StepFailure, type SvmServer } from "./types";
+import {
+  remainingStorage,
+  type BackupLink,
+  type Env,
+  type PendingKind,
+  type RequestedShare,
+  type ShadowCopyRecord,
+  type ShadowCopySet,
+  type StepFailure,
+  type SvmServer,
+  type WriterErrorPolicy,
+  type WriterStepRecord,
+} from "./types";
 
 export function managedClient(backupId: string): string {
   return `backup:${backupId}`;
@@ -56,10 +68,11 @@ export interface ResolvedShareInfo {
 /** A report from a phase about one set, decoded from its event. */
 export type StepReport =
   | { type: "sharesResolved"; setId: string; shares: ResolvedShareInfo[] }
-  | { type: "writersCheckpointed"; setId: string }
+  | { type: "writersCheckpointed"; setId: string; reports: WriterStepRecord[] }
+  | { type: "writersThawed"; setId: string; reports: WriterStepRecord[] }
   | { type: "shadowCopiesCreated"; setId: string; copies: (CreatedCopy & Partial<ShadowCopyRecord>)[] }
-  | { type: "shadowCopiesExposed"; setId: string }
-  | { type: "writersRecovered"; setId: string }
+  | { type: "shadowCopiesExposed"; setId: string; copies: { id: string; accessPath: string }[] }
+  | { type: "writersRecovered"; setId: string; reports: WriterStepRecord[] }
   | { type: "shadowCopiesSealed"; setId: string }
   | { type: "snapshotTaken"; setId: string; volume: string; name: string; takenAt: number }
   | { type: "shadowCopiesDeleted"; setId: string; shadowCopyIds: string[]; snapshots: string[] }
@@ -90,14 +103,14 @@ function svmIsFree(s: SvmServer): boolean {
  * Queues a managed set for its SVM ({@link startQueuedSet} starts it when the SVM is free). Queueing the same plan entry
  * twice (a redelivered request) changes nothing.
  */
-export function enqueueManagedSet(server: SvmServer, req: { backup: BackupLink; shares: RequestedShare[] }, env: Env): Outcome {
+export function enqueueManagedSet(server: SvmServer, req: { backup: BackupLink; shares: RequestedShare[]; onWriterError?: WriterErrorPolicy }, env: Env): Outcome {
   const known =
     server.queue.some((q) => sameLink(q.backup, req.backup)) ||
     server.sets.some((x) => x.backup && sameLink(x.backup, req.backup)) ||
     server.draining.some((d) => d.backup && sameLink(d.backup, req.backup));
   if (known) return { hresult: HRESULT.ZERO, server, effects: [] };
   const s = draft(server);
-  s.queue.push({ backup: req.backup, shares: req.shares, queuedAt: env.now });
+  s.queue.push({ backup: req.backup, shares: req.shares, ...(req.onWriterError ? { onWriterError: req.onWriterError } : {}), queuedAt: env.now });
   return { hresult: HRESULT.ZERO, server: s, effects: [] };
 }
 
@@ -132,6 +145,7 @@ export function startQueuedSet(server: SvmServer, env: Env): Outcome {
     client,
     backup: next.backup,
     requested: next.shares,
+    onWriterError: next.onWriterError ?? "fail",
     shadowCopies: [],
     snapshots: [],
   };
@@ -168,7 +182,8 @@ export function applyReport(server: SvmServer, report: StepReport, env: Env): Re
   const set = findSet(server, report.setId);
   if (!set) return lateReport(server, report, env);
   if (report.type === "stepFailed") return stepFailed(server, set, report, env);
-  const expected: Record<Exclude<StepReport["type"], "shadowCopiesDeleted" | "stepFailed">, PendingKind> = {
+  if (report.type === "writersThawed") return writersThawed(server, set, report.reports, env);
+  const expected: Record<Exclude<StepReport["type"], "shadowCopiesDeleted" | "stepFailed" | "writersThawed">, PendingKind> = {
     sharesResolved: "resolve",
     writersCheckpointed: "checkpoint",
     shadowCopiesCreated: "create",
@@ -183,23 +198,32 @@ export function applyReport(server: SvmServer, report: StepReport, env: Env): Re
     case "sharesResolved":
       return sharesResolved(server, set, report.shares, env);
     case "writersCheckpointed": {
-      const prepared = prepareShadowCopySet(server, { shadowCopySetId: id }, env);
+      const recorded = recordWriters(server, id, report.reports, report.reports.map((r) => r.writerId));
+      const failed = writerFailure(set, report.reports);
+      if (failed) return abortManaged(recorded, id, failed, "WRITER_FAILED", env);
+      const prepared = prepareShadowCopySet(recorded, { shadowCopySetId: id }, env);
       return chain([prepared, commitBegin(prepared.server, { shadowCopySetId: id }, env)]);
     }
     case "shadowCopiesCreated": {
       const committed = commitCompleted(server, { shadowCopySetId: id, copies: report.copies }, env);
       if (!isManaged(set)) return chain([committed]);
-      return chain([committed, exposeBegin(committed.server, { shadowCopySetId: id }, env)]);
+      const exposing = chain([committed, exposeBegin(committed.server, { shadowCopySetId: id }, env)]);
+      const writers = set.writers ?? [];
+      return writers.length > 0 ? { ...exposing, effects: [...exposing.effects, { kind: "thaw", setId: id, writers }] } : exposing;
     }
     case "shadowCopiesExposed": {
-      const exposed = exposeCompleted(server, { shadowCopySetId: id }, env);
+      const exposed = exposeCompleted(server, { shadowCopySetId: id, copies: report.copies }, env);
       if (!isManaged(set)) return chain([exposed]);
       const s = exposed.server;
       beginPending(findSet(s, id)!, "recover", env);
       return { server: s, effects: [...exposed.effects, { kind: "command", setId: id }], applied: true };
     }
-    case "writersRecovered":
-      return chain([recoveryCompleteBegin(server, { shadowCopySetId: id }, env)]);
+    case "writersRecovered": {
+      const recorded = recordWriters(server, id, report.reports);
+      const failed = writerFailure(set, report.reports);
+      if (failed) return abortManaged(recorded, id, failed, "WRITER_FAILED", env);
+      return chain([recoveryCompleteBegin(recorded, { shadowCopySetId: id }, env)]);
+    }
     case "shadowCopiesSealed": {
       const recovered = recoveryCompleted(server, { shadowCopySetId: id });
       if (!isManaged(set)) return chain([recovered]);
@@ -221,6 +245,35 @@ export function applyReport(server: SvmServer, report: StepReport, env: Env): Re
       return { server: s, effects, applied: true };
     }
   }
+}
+
+/** Appends writer answers to the set (and, at checkpoint, records who took part). */
+function recordWriters(server: SvmServer, setId: string, reports: WriterStepRecord[], writers?: string[]): SvmServer {
+  if (reports.length === 0 && !writers) return server;
+  const s = draft(server);
+  const set = findSet(s, setId)!;
+  set.writerSteps = [...(set.writerSteps ?? []), ...reports];
+  if (writers) set.writers = writers;
+  return s;
+}
+
+/** The abort reason when a writer failed and the set's policy is to fail; null to go on. */
+function writerFailure(set: ShadowCopySet, reports: WriterStepRecord[]): string | null {
+  const bad = reports.filter((r) => !r.ok);
+  if (bad.length === 0 || set.onWriterError === "continue") return null;
+  return bad.map((r) => `writer "${r.name}" (${r.writerId}) failed to ${r.step.replace("_", "-")}: ${r.reason}`).join("; ");
+}
+
+/**
+ * The writers resumed (or failed to). Not a step the set waits for: it goes on exposing meanwhile.
+ * Under the `fail` policy a failure aborts the set unless it is already sealed.
+ */
+function writersThawed(server: SvmServer, set: ShadowCopySet, reports: WriterStepRecord[], env: Env): ReportOutcome {
+  if ((set.writerSteps ?? []).some((r) => r.step === "thaw")) return same(server);
+  const recorded = recordWriters(server, set.id, reports);
+  const failed = writerFailure(set, reports);
+  if (failed && set.status !== "Recovered") return abortManaged(recorded, set.id, failed, "WRITER_FAILED", env);
+  return { server: recorded, effects: [], applied: true };
 }
 
 function sharesResolved(server: SvmServer, set: ShadowCopySet, shares: ResolvedShareInfo[], env: Env): ReportOutcome {

@@ -27,6 +27,8 @@ import { remainingStorage } from "./types";
 export type Effect =
   /** Publish the command for the set's pending work. */
   | { kind: "command"; setId: string }
+  /** Tell the set's writers that the copies exist (they may resume writing). */
+  | { kind: "thaw"; setId: string; writers: string[] }
   /** Publish the storage-removal command for a draining entry. */
   | { kind: "drain"; setId: string }
   | { kind: "started"; setId: string }
@@ -128,6 +130,8 @@ export function removeSet(
   const entry: DrainingSet = {
     setId: set.id,
     ...(set.backup ? { backup: set.backup } : {}),
+    ...(set.writers?.length ? { writers: set.writers } : {}),
+    ...(set.writerSteps?.length ? { writerSteps: set.writerSteps } : {}),
     outcome,
     reason,
     code,
@@ -365,13 +369,17 @@ export function exposeBegin(server: SvmServer, req: { shadowCopySetId: string },
   return ok(s, undefined, [{ kind: "command", setId: set.id }]);
 }
 
-/** Expose, second half: Exposed, timer 180 s. */
-export function exposeCompleted(server: SvmServer, req: { shadowCopySetId: string }, env: Env): Outcome {
+/** Expose, second half: Exposed, timer 180 s. Records where clients reach each copy. */
+export function exposeCompleted(server: SvmServer, req: { shadowCopySetId: string; copies?: { id: string; accessPath: string }[] }, env: Env): Outcome {
   const found = findSet(server, req.shadowCopySetId);
   if (!found || found.status !== "Committed" || found.pending?.kind !== "expose") return fail(server, HRESULT.FSRVP_E_BAD_STATE);
   const s = draft(server);
   const set = findSet(s, found.id)!;
-  for (const c of set.shadowCopies) if (c.mapping) c.mapping.isExposed = true;
+  for (const c of set.shadowCopies) {
+    if (c.mapping) c.mapping.isExposed = true;
+    const reported = req.copies?.find((x) => x.id === c.id);
+    if (reported?.accessPath) c.accessPath = reported.accessPath;
+  }
   set.status = "Exposed";
   delete set.pending;
   armTimer(s, env.timers.shortMs, env);

@@ -31,8 +31,24 @@ export interface ShadowCopyRecord {
   mapping: MappedShare | null;
   /** Set by the storage backend when the copy exists. */
   clonePath?: string;
+  /** Where the backend's clients reach the exposed copy (local backend: a directory). */
+  accessPath?: string;
   bytes?: number;
   fileCount?: number;
+}
+
+export type WriterErrorPolicy = "fail" | "continue";
+
+/** One writer's answer to one step of a set. */
+export interface WriterStepRecord {
+  step: "checkpoint" | "thaw" | "auto_recover" | "finish";
+  writerId: string;
+  name: string;
+  ok: boolean;
+  reason: string;
+  detail: string;
+  at: number;
+  elapsedMs: number;
 }
 
 /** Asynchronous work a set waits for. Each kind maps to exactly one command. */
@@ -77,6 +93,12 @@ export interface ShadowCopySet {
   backup?: BackupLink;
   /** Managed sets only: what the backup asked for, before share-discovery resolved it. */
   requested?: RequestedShare[];
+  /** Managed sets only: what a writer failure does to the set. */
+  onWriterError?: WriterErrorPolicy;
+  /** The writers that took the checkpoint; only they are asked to thaw, recover and finish. */
+  writers?: string[];
+  /** Every writer answer so far, in order. */
+  writerSteps?: WriterStepRecord[];
   shadowCopies: ShadowCopyRecord[];
   pending?: PendingOp;
   /** How often each kind of work was started, so a new attempt gets a new command ID. */
@@ -111,6 +133,9 @@ export interface DrainingSet {
   snapshots: SnapshotRef[];
   /** IDs of the shadow copies the backend confirmed gone. */
   deletedCopies: string[];
+  /** The writers to tell how the set ended, and what they answered during it. */
+  writers?: string[];
+  writerSteps?: WriterStepRecord[];
   /** Names of the snapshots the backend confirmed gone (aborted sets only). */
   deletedSnapshots: string[];
   attempt: number;
@@ -129,6 +154,7 @@ export function remainingStorage(d: DrainingSet): { shadowCopies: ShadowCopyReco
 export interface QueuedSet {
   backup: BackupLink;
   shares: RequestedShare[];
+  onWriterError?: WriterErrorPolicy;
   queuedAt: number;
 }
 

@@ -180,16 +180,19 @@ export class LocalBackend implements StorageBackend {
     return path.join(this.filer.root, svm, SHARES_DIR);
   }
 
-  async exposeShadowCopy(req: ExposeRequest): Promise<void> {
-    if (!(await exists(this.cloneDir(req)))) {
+  async exposeShadowCopy(req: ExposeRequest): Promise<{ accessPath: string }> {
+    const accessPath = this.cloneDir(req);
+    if (!(await exists(accessPath))) {
       throw new RvssError(ErrorCodes.STORAGE_FAILED, `shadow copy ${req.shadowCopyId} does not exist on volume "${req.volume}"; cannot expose it as ${req.exposedName}`, { ...req });
     }
     const dir = this.registry(req.svm);
     await fsp.mkdir(dir, { recursive: true });
     const file = path.join(dir, `${req.exposedName}.json`);
-    if (await exists(file)) return;
-    const rec: ExposedRecord = { name: req.exposedName, volume: req.volume, shadowCopyId: req.shadowCopyId, baseShare: req.baseShare, writable: req.writable, exposedAt: Date.now() };
-    await writeFileAtomic(file, JSON.stringify(rec));
+    if (!(await exists(file))) {
+      const rec: ExposedRecord = { name: req.exposedName, volume: req.volume, shadowCopyId: req.shadowCopyId, baseShare: req.baseShare, writable: req.writable, exposedAt: Date.now() };
+      await writeFileAtomic(file, JSON.stringify(rec));
+    }
+    return { accessPath };
   }
 
   /** Where an exposed share's files are, for clients of the local filer (and tests). */

@@ -29,6 +29,10 @@ import {
   setStatusToJSON,
   ShareSelection,
   VolumeSnapshot,
+  WriterErrorPolicy,
+  writerErrorPolicyFromJSON,
+  writerErrorPolicyToJSON,
+  WriterReport,
 } from "./common";
 import { BackupState, backupStateFromJSON, backupStateToJSON, Event } from "./events";
 
@@ -89,6 +93,8 @@ export interface CreateBackupRequest {
   /** Optional idempotency key: a retried request with the same key returns the same backup. */
   requestId: string;
   description: string;
+  /** What a set does when one of its writers fails; FAIL by default. */
+  onWriterError: WriterErrorPolicy;
 }
 
 export interface CreateBackupResponse {
@@ -109,6 +115,15 @@ export interface BackupSet {
   snapshots: VolumeSnapshot[];
   /** 1-based place in the SVM's queue while phase is QUEUED. */
   queuePosition: number;
+  /** Every writer answer of the set, in order: who did what, when, and how it went. */
+  writerSteps: WriterStep[];
+}
+
+/** WriterStep is one writer's answer to one step of a set. */
+export interface WriterStep {
+  /** checkpoint, thaw, auto_recover or finish. */
+  step: string;
+  report?: WriterReport | undefined;
 }
 
 export interface BackupProgress {
@@ -129,6 +144,7 @@ export interface Backup {
   dataset: ShareSelection[];
   sets: BackupSet[];
   progress?: BackupProgress | undefined;
+  onWriterError: WriterErrorPolicy;
 }
 
 export interface GetBackupRequest {
@@ -194,7 +210,7 @@ export interface RestoreResponse {
 }
 
 function createBaseCreateBackupRequest(): CreateBackupRequest {
-  return { dataset: [], requestId: "", description: "" };
+  return { dataset: [], requestId: "", description: "", onWriterError: 0 };
 }
 
 export const CreateBackupRequest: MessageFns<CreateBackupRequest> = {
@@ -207,6 +223,9 @@ export const CreateBackupRequest: MessageFns<CreateBackupRequest> = {
     }
     if (message.description !== "") {
       writer.uint32(26).string(message.description);
+    }
+    if (message.onWriterError !== 0) {
+      writer.uint32(32).int32(message.onWriterError);
     }
     return writer;
   },
@@ -248,6 +267,14 @@ export const CreateBackupRequest: MessageFns<CreateBackupRequest> = {
             message.description = reader.string();
             continue;
           }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.onWriterError = reader.int32() as any;
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -271,6 +298,11 @@ export const CreateBackupRequest: MessageFns<CreateBackupRequest> = {
         ? globalThis.String(object.request_id)
         : "",
       description: isSet(object.description) ? globalThis.String(object.description) : "",
+      onWriterError: isSet(object.onWriterError)
+        ? writerErrorPolicyFromJSON(object.onWriterError)
+        : isSet(object.on_writer_error)
+        ? writerErrorPolicyFromJSON(object.on_writer_error)
+        : 0,
     };
   },
 
@@ -285,6 +317,9 @@ export const CreateBackupRequest: MessageFns<CreateBackupRequest> = {
     if (message.description !== "") {
       obj.description = message.description;
     }
+    if (message.onWriterError !== 0) {
+      obj.onWriterError = writerErrorPolicyToJSON(message.onWriterError);
+    }
     return obj;
   },
 
@@ -296,6 +331,7 @@ export const CreateBackupRequest: MessageFns<CreateBackupRequest> = {
     message.dataset = object.dataset?.map((e) => ShareSelection.fromPartial(e)) || [];
     message.requestId = object.requestId ?? "";
     message.description = object.description ?? "";
+    message.onWriterError = object.onWriterError ?? 0;
     return message;
   },
 };
@@ -381,6 +417,7 @@ function createBaseBackupSet(): BackupSet {
     reason: "",
     snapshots: [],
     queuePosition: 0,
+    writerSteps: [],
   };
 }
 
@@ -415,6 +452,9 @@ export const BackupSet: MessageFns<BackupSet> = {
     }
     if (message.queuePosition !== 0) {
       writer.uint32(80).uint32(message.queuePosition);
+    }
+    for (const v of message.writerSteps) {
+      WriterStep.encode(v!, writer.uint32(90).fork()).join();
     }
     return writer;
   },
@@ -512,6 +552,14 @@ export const BackupSet: MessageFns<BackupSet> = {
             message.queuePosition = reader.uint32();
             continue;
           }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.writerSteps.push(WriterStep.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -546,6 +594,11 @@ export const BackupSet: MessageFns<BackupSet> = {
         : isSet(object.queue_position)
         ? globalThis.Number(object.queue_position)
         : 0,
+      writerSteps: globalThis.Array.isArray(object?.writerSteps)
+        ? object.writerSteps.map((e: any) => WriterStep.fromJSON(e))
+        : globalThis.Array.isArray(object?.writer_steps)
+        ? object.writer_steps.map((e: any) => WriterStep.fromJSON(e))
+        : [],
     };
   },
 
@@ -581,6 +634,9 @@ export const BackupSet: MessageFns<BackupSet> = {
     if (message.queuePosition !== 0) {
       obj.queuePosition = Math.round(message.queuePosition);
     }
+    if (message.writerSteps?.length) {
+      obj.writerSteps = message.writerSteps.map((e) => WriterStep.toJSON(e));
+    }
     return obj;
   },
 
@@ -599,6 +655,94 @@ export const BackupSet: MessageFns<BackupSet> = {
     message.reason = object.reason ?? "";
     message.snapshots = object.snapshots?.map((e) => VolumeSnapshot.fromPartial(e)) || [];
     message.queuePosition = object.queuePosition ?? 0;
+    message.writerSteps = object.writerSteps?.map((e) => WriterStep.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseWriterStep(): WriterStep {
+  return { step: "", report: undefined };
+}
+
+export const WriterStep: MessageFns<WriterStep> = {
+  encode(message: WriterStep, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.step !== "") {
+      writer.uint32(10).string(message.step);
+    }
+    if (message.report !== undefined) {
+      WriterReport.encode(message.report, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): WriterStep {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseWriterStep();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.step = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.report = WriterReport.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): WriterStep {
+    return {
+      step: isSet(object.step) ? globalThis.String(object.step) : "",
+      report: isSet(object.report) ? WriterReport.fromJSON(object.report) : undefined,
+    };
+  },
+
+  toJSON(message: WriterStep): unknown {
+    const obj: any = {};
+    if (message.step !== "") {
+      obj.step = message.step;
+    }
+    if (message.report !== undefined) {
+      obj.report = WriterReport.toJSON(message.report);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<WriterStep>): WriterStep {
+    return WriterStep.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<WriterStep>): WriterStep {
+    const message = createBaseWriterStep();
+    message.step = object.step ?? "";
+    message.report = (object.report !== undefined && object.report !== null)
+      ? WriterReport.fromPartial(object.report)
+      : undefined;
     return message;
   },
 };
@@ -748,6 +892,7 @@ function createBaseBackup(): Backup {
     dataset: [],
     sets: [],
     progress: undefined,
+    onWriterError: 0,
   };
 }
 
@@ -782,6 +927,9 @@ export const Backup: MessageFns<Backup> = {
     }
     if (message.progress !== undefined) {
       BackupProgress.encode(message.progress, writer.uint32(82).fork()).join();
+    }
+    if (message.onWriterError !== 0) {
+      writer.uint32(88).int32(message.onWriterError);
     }
     return writer;
   },
@@ -879,6 +1027,14 @@ export const Backup: MessageFns<Backup> = {
             message.progress = BackupProgress.decode(reader, reader.uint32());
             continue;
           }
+          case 11: {
+            if (tag !== 88) {
+              break;
+            }
+
+            message.onWriterError = reader.int32() as any;
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -919,6 +1075,11 @@ export const Backup: MessageFns<Backup> = {
         ? object.sets.map((e: any) => BackupSet.fromJSON(e))
         : [],
       progress: isSet(object.progress) ? BackupProgress.fromJSON(object.progress) : undefined,
+      onWriterError: isSet(object.onWriterError)
+        ? writerErrorPolicyFromJSON(object.onWriterError)
+        : isSet(object.on_writer_error)
+        ? writerErrorPolicyFromJSON(object.on_writer_error)
+        : 0,
     };
   },
 
@@ -954,6 +1115,9 @@ export const Backup: MessageFns<Backup> = {
     if (message.progress !== undefined) {
       obj.progress = BackupProgress.toJSON(message.progress);
     }
+    if (message.onWriterError !== 0) {
+      obj.onWriterError = writerErrorPolicyToJSON(message.onWriterError);
+    }
     return obj;
   },
 
@@ -974,6 +1138,7 @@ export const Backup: MessageFns<Backup> = {
     message.progress = (object.progress !== undefined && object.progress !== null)
       ? BackupProgress.fromPartial(object.progress)
       : undefined;
+    message.onWriterError = object.onWriterError ?? 0;
     return message;
   },
 };

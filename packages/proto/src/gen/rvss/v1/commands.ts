@@ -94,10 +94,12 @@ export interface RestoreFiles {
 /** NotifierCommand is work for auto-recovery-notifier (subject rvss.v1.cmd.notifier.<svm>.<kind>). */
 export interface NotifierCommand {
   context?: CommandContext | undefined;
-  kind?: { $case: "checkpointWriters"; value: CheckpointWriters } | {
-    $case: "autoRecoverWriters";
-    value: AutoRecoverWriters;
-  } | undefined;
+  kind?:
+    | { $case: "checkpointWriters"; value: CheckpointWriters }
+    | { $case: "autoRecoverWriters"; value: AutoRecoverWriters }
+    | { $case: "thawWriters"; value: ThawWriters }
+    | { $case: "finishWriters"; value: FinishWriters }
+    | undefined;
 }
 
 /** CheckpointWriters asks the writers of the set's files to quiesce and mark a point in time. */
@@ -108,6 +110,20 @@ export interface CheckpointWriters {
 /** AutoRecoverWriters asks the writers to repair their files inside the writable exposed copies. */
 export interface AutoRecoverWriters {
   shadowCopies: ShadowCopy[];
+  /** The writers that took the checkpoint (only they are asked). */
+  writerIds: string[];
+}
+
+/** ThawWriters tells the writers that took the checkpoint that the copies exist. */
+export interface ThawWriters {
+  writerIds: string[];
+}
+
+/** FinishWriters tells the writers how the set ended. */
+export interface FinishWriters {
+  writerIds: string[];
+  completed: boolean;
+  reason: string;
 }
 
 /**
@@ -1315,6 +1331,12 @@ export const NotifierCommand: MessageFns<NotifierCommand> = {
       case "autoRecoverWriters":
         AutoRecoverWriters.encode(message.kind.value, writer.uint32(90).fork()).join();
         break;
+      case "thawWriters":
+        ThawWriters.encode(message.kind.value, writer.uint32(98).fork()).join();
+        break;
+      case "finishWriters":
+        FinishWriters.encode(message.kind.value, writer.uint32(106).fork()).join();
+        break;
     }
     return writer;
   },
@@ -1356,6 +1378,22 @@ export const NotifierCommand: MessageFns<NotifierCommand> = {
             message.kind = { $case: "autoRecoverWriters", value: AutoRecoverWriters.decode(reader, reader.uint32()) };
             continue;
           }
+          case 12: {
+            if (tag !== 98) {
+              break;
+            }
+
+            message.kind = { $case: "thawWriters", value: ThawWriters.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 13: {
+            if (tag !== 106) {
+              break;
+            }
+
+            message.kind = { $case: "finishWriters", value: FinishWriters.decode(reader, reader.uint32()) };
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1379,6 +1417,14 @@ export const NotifierCommand: MessageFns<NotifierCommand> = {
         ? { $case: "autoRecoverWriters", value: AutoRecoverWriters.fromJSON(object.autoRecoverWriters) }
         : isSet(object.auto_recover_writers)
         ? { $case: "autoRecoverWriters", value: AutoRecoverWriters.fromJSON(object.auto_recover_writers) }
+        : isSet(object.thawWriters)
+        ? { $case: "thawWriters", value: ThawWriters.fromJSON(object.thawWriters) }
+        : isSet(object.thaw_writers)
+        ? { $case: "thawWriters", value: ThawWriters.fromJSON(object.thaw_writers) }
+        : isSet(object.finishWriters)
+        ? { $case: "finishWriters", value: FinishWriters.fromJSON(object.finishWriters) }
+        : isSet(object.finish_writers)
+        ? { $case: "finishWriters", value: FinishWriters.fromJSON(object.finish_writers) }
         : undefined,
     };
   },
@@ -1392,6 +1438,10 @@ export const NotifierCommand: MessageFns<NotifierCommand> = {
       obj.checkpointWriters = CheckpointWriters.toJSON(message.kind.value);
     } else if (message.kind?.$case === "autoRecoverWriters") {
       obj.autoRecoverWriters = AutoRecoverWriters.toJSON(message.kind.value);
+    } else if (message.kind?.$case === "thawWriters") {
+      obj.thawWriters = ThawWriters.toJSON(message.kind.value);
+    } else if (message.kind?.$case === "finishWriters") {
+      obj.finishWriters = FinishWriters.toJSON(message.kind.value);
     }
     return obj;
   },
@@ -1414,6 +1464,18 @@ export const NotifierCommand: MessageFns<NotifierCommand> = {
       case "autoRecoverWriters": {
         if (object.kind?.value !== undefined && object.kind?.value !== null) {
           message.kind = { $case: "autoRecoverWriters", value: AutoRecoverWriters.fromPartial(object.kind.value) };
+        }
+        break;
+      }
+      case "thawWriters": {
+        if (object.kind?.value !== undefined && object.kind?.value !== null) {
+          message.kind = { $case: "thawWriters", value: ThawWriters.fromPartial(object.kind.value) };
+        }
+        break;
+      }
+      case "finishWriters": {
+        if (object.kind?.value !== undefined && object.kind?.value !== null) {
+          message.kind = { $case: "finishWriters", value: FinishWriters.fromPartial(object.kind.value) };
         }
         break;
       }
@@ -1492,13 +1554,16 @@ export const CheckpointWriters: MessageFns<CheckpointWriters> = {
 };
 
 function createBaseAutoRecoverWriters(): AutoRecoverWriters {
-  return { shadowCopies: [] };
+  return { shadowCopies: [], writerIds: [] };
 }
 
 export const AutoRecoverWriters: MessageFns<AutoRecoverWriters> = {
   encode(message: AutoRecoverWriters, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     for (const v of message.shadowCopies) {
       ShadowCopy.encode(v!, writer.uint32(10).fork()).join();
+    }
+    for (const v of message.writerIds) {
+      writer.uint32(18).string(v!);
     }
     return writer;
   },
@@ -1524,6 +1589,14 @@ export const AutoRecoverWriters: MessageFns<AutoRecoverWriters> = {
             message.shadowCopies.push(ShadowCopy.decode(reader, reader.uint32()));
             continue;
           }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.writerIds.push(reader.string());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1543,6 +1616,11 @@ export const AutoRecoverWriters: MessageFns<AutoRecoverWriters> = {
         : globalThis.Array.isArray(object?.shadow_copies)
         ? object.shadow_copies.map((e: any) => ShadowCopy.fromJSON(e))
         : [],
+      writerIds: globalThis.Array.isArray(object?.writerIds)
+        ? object.writerIds.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.writer_ids)
+        ? object.writer_ids.map((e: any) => globalThis.String(e))
+        : [],
     };
   },
 
@@ -1550,6 +1628,9 @@ export const AutoRecoverWriters: MessageFns<AutoRecoverWriters> = {
     const obj: any = {};
     if (message.shadowCopies?.length) {
       obj.shadowCopies = message.shadowCopies.map((e) => ShadowCopy.toJSON(e));
+    }
+    if (message.writerIds?.length) {
+      obj.writerIds = message.writerIds;
     }
     return obj;
   },
@@ -1560,6 +1641,185 @@ export const AutoRecoverWriters: MessageFns<AutoRecoverWriters> = {
   fromPartial(object: DeepPartial<AutoRecoverWriters>): AutoRecoverWriters {
     const message = createBaseAutoRecoverWriters();
     message.shadowCopies = object.shadowCopies?.map((e) => ShadowCopy.fromPartial(e)) || [];
+    message.writerIds = object.writerIds?.map((e) => e) || [];
+    return message;
+  },
+};
+
+function createBaseThawWriters(): ThawWriters {
+  return { writerIds: [] };
+}
+
+export const ThawWriters: MessageFns<ThawWriters> = {
+  encode(message: ThawWriters, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.writerIds) {
+      writer.uint32(10).string(v!);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ThawWriters {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseThawWriters();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.writerIds.push(reader.string());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ThawWriters {
+    return {
+      writerIds: globalThis.Array.isArray(object?.writerIds)
+        ? object.writerIds.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.writer_ids)
+        ? object.writer_ids.map((e: any) => globalThis.String(e))
+        : [],
+    };
+  },
+
+  toJSON(message: ThawWriters): unknown {
+    const obj: any = {};
+    if (message.writerIds?.length) {
+      obj.writerIds = message.writerIds;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ThawWriters>): ThawWriters {
+    return ThawWriters.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ThawWriters>): ThawWriters {
+    const message = createBaseThawWriters();
+    message.writerIds = object.writerIds?.map((e) => e) || [];
+    return message;
+  },
+};
+
+function createBaseFinishWriters(): FinishWriters {
+  return { writerIds: [], completed: false, reason: "" };
+}
+
+export const FinishWriters: MessageFns<FinishWriters> = {
+  encode(message: FinishWriters, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.writerIds) {
+      writer.uint32(10).string(v!);
+    }
+    if (message.completed !== false) {
+      writer.uint32(16).bool(message.completed);
+    }
+    if (message.reason !== "") {
+      writer.uint32(26).string(message.reason);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): FinishWriters {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseFinishWriters();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.writerIds.push(reader.string());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.completed = reader.bool();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): FinishWriters {
+    return {
+      writerIds: globalThis.Array.isArray(object?.writerIds)
+        ? object.writerIds.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.writer_ids)
+        ? object.writer_ids.map((e: any) => globalThis.String(e))
+        : [],
+      completed: isSet(object.completed) ? globalThis.Boolean(object.completed) : false,
+      reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
+    };
+  },
+
+  toJSON(message: FinishWriters): unknown {
+    const obj: any = {};
+    if (message.writerIds?.length) {
+      obj.writerIds = message.writerIds;
+    }
+    if (message.completed !== false) {
+      obj.completed = message.completed;
+    }
+    if (message.reason !== "") {
+      obj.reason = message.reason;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<FinishWriters>): FinishWriters {
+    return FinishWriters.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<FinishWriters>): FinishWriters {
+    const message = createBaseFinishWriters();
+    message.writerIds = object.writerIds?.map((e) => e) || [];
+    message.completed = object.completed ?? false;
+    message.reason = object.reason ?? "";
     return message;
   },
 };

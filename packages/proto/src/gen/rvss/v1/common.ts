@@ -72,6 +72,49 @@ export function setStatusToJSON(object: SetStatus): string {
   }
 }
 
+/** WriterErrorPolicy says what a set does when a writer fails or does not answer. */
+export enum WriterErrorPolicy {
+  /** WRITER_ERROR_POLICY_UNSPECIFIED - Defaults to FAIL. */
+  WRITER_ERROR_POLICY_UNSPECIFIED = 0,
+  /** WRITER_ERROR_POLICY_FAIL - Abort the set and clean up. */
+  WRITER_ERROR_POLICY_FAIL = 1,
+  /** WRITER_ERROR_POLICY_CONTINUE - Seal and snapshot anyway; the backup ends PartiallyFailed with the writer and reason recorded. */
+  WRITER_ERROR_POLICY_CONTINUE = 2,
+  UNRECOGNIZED = -1,
+}
+
+export function writerErrorPolicyFromJSON(object: any): WriterErrorPolicy {
+  switch (object) {
+    case 0:
+    case "WRITER_ERROR_POLICY_UNSPECIFIED":
+      return WriterErrorPolicy.WRITER_ERROR_POLICY_UNSPECIFIED;
+    case 1:
+    case "WRITER_ERROR_POLICY_FAIL":
+      return WriterErrorPolicy.WRITER_ERROR_POLICY_FAIL;
+    case 2:
+    case "WRITER_ERROR_POLICY_CONTINUE":
+      return WriterErrorPolicy.WRITER_ERROR_POLICY_CONTINUE;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return WriterErrorPolicy.UNRECOGNIZED;
+  }
+}
+
+export function writerErrorPolicyToJSON(object: WriterErrorPolicy): string {
+  switch (object) {
+    case WriterErrorPolicy.WRITER_ERROR_POLICY_UNSPECIFIED:
+      return "WRITER_ERROR_POLICY_UNSPECIFIED";
+    case WriterErrorPolicy.WRITER_ERROR_POLICY_FAIL:
+      return "WRITER_ERROR_POLICY_FAIL";
+    case WriterErrorPolicy.WRITER_ERROR_POLICY_CONTINUE:
+      return "WRITER_ERROR_POLICY_CONTINUE";
+    case WriterErrorPolicy.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
 /**
  * ShareSelection names one SMB share of an SVM and, optionally, the VM files inside it.
  * With no files the whole share is cloned; with files only those are.
@@ -101,6 +144,8 @@ export interface ShadowCopy {
   clonePath: string;
   bytes: bigint;
   fileCount: number;
+  /** Where the backend's clients reach the exposed copy (local backend: a directory). */
+  accessPath: string;
 }
 
 /** VolumeSnapshot is one backup snapshot: a read-only point-in-time image of one volume. */
@@ -132,7 +177,13 @@ export interface WriterReport {
   name: string;
   ok: boolean;
   reason: string;
-  answeredAt?: Date | undefined;
+  answeredAt?:
+    | Date
+    | undefined;
+  /** What the writer put on record (e.g. its checkpoint ID, how long it was frozen). */
+  detail: string;
+  /** How long the step took, from request to answer. */
+  elapsedMs: number;
 }
 
 /** RestoreTarget says where restored files go. */
@@ -267,6 +318,7 @@ function createBaseShadowCopy(): ShadowCopy {
     clonePath: "",
     bytes: 0n,
     fileCount: 0,
+    accessPath: "",
   };
 }
 
@@ -304,6 +356,9 @@ export const ShadowCopy: MessageFns<ShadowCopy> = {
     }
     if (message.fileCount !== 0) {
       writer.uint32(80).uint32(message.fileCount);
+    }
+    if (message.accessPath !== "") {
+      writer.uint32(90).string(message.accessPath);
     }
     return writer;
   },
@@ -401,6 +456,14 @@ export const ShadowCopy: MessageFns<ShadowCopy> = {
             message.fileCount = reader.uint32();
             continue;
           }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.accessPath = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -445,6 +508,11 @@ export const ShadowCopy: MessageFns<ShadowCopy> = {
         : isSet(object.file_count)
         ? globalThis.Number(object.file_count)
         : 0,
+      accessPath: isSet(object.accessPath)
+        ? globalThis.String(object.accessPath)
+        : isSet(object.access_path)
+        ? globalThis.String(object.access_path)
+        : "",
     };
   },
 
@@ -480,6 +548,9 @@ export const ShadowCopy: MessageFns<ShadowCopy> = {
     if (message.fileCount !== 0) {
       obj.fileCount = Math.round(message.fileCount);
     }
+    if (message.accessPath !== "") {
+      obj.accessPath = message.accessPath;
+    }
     return obj;
   },
 
@@ -498,6 +569,7 @@ export const ShadowCopy: MessageFns<ShadowCopy> = {
     message.clonePath = object.clonePath ?? "";
     message.bytes = (object.bytes !== undefined && object.bytes !== null) ? BigInt(object.bytes) : 0n;
     message.fileCount = object.fileCount ?? 0;
+    message.accessPath = object.accessPath ?? "";
     return message;
   },
 };
@@ -817,7 +889,7 @@ export const Violation: MessageFns<Violation> = {
 };
 
 function createBaseWriterReport(): WriterReport {
-  return { writerId: "", name: "", ok: false, reason: "", answeredAt: undefined };
+  return { writerId: "", name: "", ok: false, reason: "", answeredAt: undefined, detail: "", elapsedMs: 0 };
 }
 
 export const WriterReport: MessageFns<WriterReport> = {
@@ -836,6 +908,12 @@ export const WriterReport: MessageFns<WriterReport> = {
     }
     if (message.answeredAt !== undefined) {
       Timestamp.encode(toTimestamp(message.answeredAt), writer.uint32(42).fork()).join();
+    }
+    if (message.detail !== "") {
+      writer.uint32(50).string(message.detail);
+    }
+    if (message.elapsedMs !== 0) {
+      writer.uint32(56).uint32(message.elapsedMs);
     }
     return writer;
   },
@@ -893,6 +971,22 @@ export const WriterReport: MessageFns<WriterReport> = {
             message.answeredAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
             continue;
           }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.detail = reader.string();
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.elapsedMs = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -920,6 +1014,12 @@ export const WriterReport: MessageFns<WriterReport> = {
         : isSet(object.answered_at)
         ? fromJsonTimestamp(object.answered_at)
         : undefined,
+      detail: isSet(object.detail) ? globalThis.String(object.detail) : "",
+      elapsedMs: isSet(object.elapsedMs)
+        ? globalThis.Number(object.elapsedMs)
+        : isSet(object.elapsed_ms)
+        ? globalThis.Number(object.elapsed_ms)
+        : 0,
     };
   },
 
@@ -940,6 +1040,12 @@ export const WriterReport: MessageFns<WriterReport> = {
     if (message.answeredAt !== undefined) {
       obj.answeredAt = message.answeredAt.toISOString();
     }
+    if (message.detail !== "") {
+      obj.detail = message.detail;
+    }
+    if (message.elapsedMs !== 0) {
+      obj.elapsedMs = Math.round(message.elapsedMs);
+    }
     return obj;
   },
 
@@ -953,6 +1059,8 @@ export const WriterReport: MessageFns<WriterReport> = {
     message.ok = object.ok ?? false;
     message.reason = object.reason ?? "";
     message.answeredAt = object.answeredAt ?? undefined;
+    message.detail = object.detail ?? "";
+    message.elapsedMs = object.elapsedMs ?? 0;
     return message;
   },
 };

@@ -180,6 +180,8 @@ export interface Event {
     | { $case: "setCompleted"; value: SetCompleted }
     | { $case: "setAborted"; value: SetAborted }
     | { $case: "stepFailed"; value: StepFailed }
+    | { $case: "writersThawed"; value: WritersThawed }
+    | { $case: "writersFinished"; value: WritersFinished }
     | { $case: "backupCreated"; value: BackupCreated }
     | { $case: "backupFinished"; value: BackupFinished }
     | { $case: "restoreFinished"; value: RestoreFinished }
@@ -239,6 +241,17 @@ export interface ShadowCopiesCreated {
 /** ShadowCopiesExposed: every copy is reachable as share@{ShadowCopyId} (status Exposed). */
 export interface ShadowCopiesExposed {
   shadowCopies: ShadowCopy[];
+}
+
+/** WritersThawed: the writers resumed after the copies were made. */
+export interface WritersThawed {
+  writers: WriterReport[];
+}
+
+/** WritersFinished: the writers were told how the set ended. */
+export interface WritersFinished {
+  writers: WriterReport[];
+  completed: boolean;
 }
 
 /** WritersRecovered: the writers repaired their files inside the exposed copies. */
@@ -375,6 +388,12 @@ export const Event: MessageFns<Event> = {
         break;
       case "stepFailed":
         StepFailed.encode(message.body.value, writer.uint32(194).fork()).join();
+        break;
+      case "writersThawed":
+        WritersThawed.encode(message.body.value, writer.uint32(202).fork()).join();
+        break;
+      case "writersFinished":
+        WritersFinished.encode(message.body.value, writer.uint32(210).fork()).join();
         break;
       case "backupCreated":
         BackupCreated.encode(message.body.value, writer.uint32(322).fork()).join();
@@ -570,6 +589,22 @@ export const Event: MessageFns<Event> = {
             message.body = { $case: "stepFailed", value: StepFailed.decode(reader, reader.uint32()) };
             continue;
           }
+          case 25: {
+            if (tag !== 202) {
+              break;
+            }
+
+            message.body = { $case: "writersThawed", value: WritersThawed.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 26: {
+            if (tag !== 210) {
+              break;
+            }
+
+            message.body = { $case: "writersFinished", value: WritersFinished.decode(reader, reader.uint32()) };
+            continue;
+          }
           case 40: {
             if (tag !== 322) {
               break;
@@ -686,6 +721,14 @@ export const Event: MessageFns<Event> = {
         ? { $case: "stepFailed", value: StepFailed.fromJSON(object.stepFailed) }
         : isSet(object.step_failed)
         ? { $case: "stepFailed", value: StepFailed.fromJSON(object.step_failed) }
+        : isSet(object.writersThawed)
+        ? { $case: "writersThawed", value: WritersThawed.fromJSON(object.writersThawed) }
+        : isSet(object.writers_thawed)
+        ? { $case: "writersThawed", value: WritersThawed.fromJSON(object.writers_thawed) }
+        : isSet(object.writersFinished)
+        ? { $case: "writersFinished", value: WritersFinished.fromJSON(object.writersFinished) }
+        : isSet(object.writers_finished)
+        ? { $case: "writersFinished", value: WritersFinished.fromJSON(object.writers_finished) }
         : isSet(object.backupCreated)
         ? { $case: "backupCreated", value: BackupCreated.fromJSON(object.backupCreated) }
         : isSet(object.backup_created)
@@ -752,6 +795,10 @@ export const Event: MessageFns<Event> = {
       obj.setAborted = SetAborted.toJSON(message.body.value);
     } else if (message.body?.$case === "stepFailed") {
       obj.stepFailed = StepFailed.toJSON(message.body.value);
+    } else if (message.body?.$case === "writersThawed") {
+      obj.writersThawed = WritersThawed.toJSON(message.body.value);
+    } else if (message.body?.$case === "writersFinished") {
+      obj.writersFinished = WritersFinished.toJSON(message.body.value);
     } else if (message.body?.$case === "backupCreated") {
       obj.backupCreated = BackupCreated.toJSON(message.body.value);
     } else if (message.body?.$case === "backupFinished") {
@@ -861,6 +908,18 @@ export const Event: MessageFns<Event> = {
       case "stepFailed": {
         if (object.body?.value !== undefined && object.body?.value !== null) {
           message.body = { $case: "stepFailed", value: StepFailed.fromPartial(object.body.value) };
+        }
+        break;
+      }
+      case "writersThawed": {
+        if (object.body?.value !== undefined && object.body?.value !== null) {
+          message.body = { $case: "writersThawed", value: WritersThawed.fromPartial(object.body.value) };
+        }
+        break;
+      }
+      case "writersFinished": {
+        if (object.body?.value !== undefined && object.body?.value !== null) {
+          message.body = { $case: "writersFinished", value: WritersFinished.fromPartial(object.body.value) };
         }
         break;
       }
@@ -1627,6 +1686,164 @@ export const ShadowCopiesExposed: MessageFns<ShadowCopiesExposed> = {
   fromPartial(object: DeepPartial<ShadowCopiesExposed>): ShadowCopiesExposed {
     const message = createBaseShadowCopiesExposed();
     message.shadowCopies = object.shadowCopies?.map((e) => ShadowCopy.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseWritersThawed(): WritersThawed {
+  return { writers: [] };
+}
+
+export const WritersThawed: MessageFns<WritersThawed> = {
+  encode(message: WritersThawed, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.writers) {
+      WriterReport.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): WritersThawed {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseWritersThawed();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.writers.push(WriterReport.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): WritersThawed {
+    return {
+      writers: globalThis.Array.isArray(object?.writers)
+        ? object.writers.map((e: any) => WriterReport.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: WritersThawed): unknown {
+    const obj: any = {};
+    if (message.writers?.length) {
+      obj.writers = message.writers.map((e) => WriterReport.toJSON(e));
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<WritersThawed>): WritersThawed {
+    return WritersThawed.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<WritersThawed>): WritersThawed {
+    const message = createBaseWritersThawed();
+    message.writers = object.writers?.map((e) => WriterReport.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseWritersFinished(): WritersFinished {
+  return { writers: [], completed: false };
+}
+
+export const WritersFinished: MessageFns<WritersFinished> = {
+  encode(message: WritersFinished, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.writers) {
+      WriterReport.encode(v!, writer.uint32(10).fork()).join();
+    }
+    if (message.completed !== false) {
+      writer.uint32(16).bool(message.completed);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): WritersFinished {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseWritersFinished();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.writers.push(WriterReport.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.completed = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): WritersFinished {
+    return {
+      writers: globalThis.Array.isArray(object?.writers)
+        ? object.writers.map((e: any) => WriterReport.fromJSON(e))
+        : [],
+      completed: isSet(object.completed) ? globalThis.Boolean(object.completed) : false,
+    };
+  },
+
+  toJSON(message: WritersFinished): unknown {
+    const obj: any = {};
+    if (message.writers?.length) {
+      obj.writers = message.writers.map((e) => WriterReport.toJSON(e));
+    }
+    if (message.completed !== false) {
+      obj.completed = message.completed;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<WritersFinished>): WritersFinished {
+    return WritersFinished.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<WritersFinished>): WritersFinished {
+    const message = createBaseWritersFinished();
+    message.writers = object.writers?.map((e) => WriterReport.fromPartial(e)) || [];
+    message.completed = object.completed ?? false;
     return message;
   },
 };
