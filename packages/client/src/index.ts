@@ -6,14 +6,24 @@ import { credentials, Metadata, type CallOptions, type ClientReadableStream, typ
 import { ErrorCodes, RvssError, type ErrorCode, type ErrorDetails } from "@rvss/core";
 import {
   BackupServiceClient,
+  PreflightServiceClient,
   type Backup,
   type CreateBackupRequest,
   type ListSnapshotsRequest,
   type RestoreRequest,
   type RestoreResponse,
+  type ShareCheck,
+  type ShareSelection,
   type VolumeSnapshot,
   type WatchBackupResponse,
 } from "@rvss/proto";
+
+/** A dataset item; `vms` may be left out. */
+export type DatasetItem = Omit<ShareSelection, "vms"> & Partial<Pick<ShareSelection, "vms">>;
+
+function toSelection(d: DatasetItem): ShareSelection {
+  return { ...d, vms: d.vms ?? [] };
+}
 
 const known = new Set<string>(Object.values(ErrorCodes));
 
@@ -39,6 +49,16 @@ export function fromServiceError(err: ServiceError, address: string): RvssError 
 }
 
 type Callback<T> = (err: ServiceError | null, res: T) => void;
+type UnaryMethod<Req, Res> = (req: Req, md: Metadata, opts: Partial<CallOptions>, cb: Callback<Res>) => unknown;
+
+/** One unary call on a grpc-js client, with a deadline; errors come back as RvssError. */
+function callUnary<Req, Res>(target: object, address: string, method: UnaryMethod<Req, Res>, req: Req, timeoutMs: number): Promise<Res> {
+  return new Promise((resolve, reject) => {
+    method.call(target, req, new Metadata(), { deadline: Date.now() + timeoutMs }, (err: ServiceError | null, res: Res) =>
+      err ? reject(fromServiceError(err, address)) : resolve(res),
+    );
+  });
+}
 
 export class RvssClient {
   private readonly grpc: BackupServiceClient;
@@ -47,12 +67,8 @@ export class RvssClient {
     this.grpc = new BackupServiceClient(address, credentials.createInsecure());
   }
 
-  private call<Req, Res>(method: (req: Req, md: Metadata, opts: Partial<CallOptions>, cb: Callback<Res>) => unknown, req: Req, timeoutMs = 30_000): Promise<Res> {
-    return new Promise((resolve, reject) => {
-      method.call(this.grpc, req, new Metadata(), { deadline: Date.now() + timeoutMs }, (err: ServiceError | null, res: Res) =>
-        err ? reject(fromServiceError(err, this.address)) : resolve(res),
-      );
-    });
+  private call<Req, Res>(method: UnaryMethod<Req, Res>, req: Req, timeoutMs = 30_000): Promise<Res> {
+    return callUnary(this.grpc, this.address, method, req, timeoutMs);
   }
 
   /** Waits until the coordinator accepts connections. */
@@ -64,8 +80,8 @@ export class RvssClient {
     );
   }
 
-  async createBackup(req: Partial<CreateBackupRequest> & Pick<CreateBackupRequest, "dataset">): Promise<Backup> {
-    const res = await this.call(this.grpc.createBackup, { requestId: "", description: "", ...req });
+  async createBackup(req: Partial<Omit<CreateBackupRequest, "dataset">> & { dataset: DatasetItem[] }): Promise<Backup> {
+    const res = await this.call(this.grpc.createBackup, { requestId: "", description: "", ...req, dataset: req.dataset.map(toSelection) });
     return res.backup!;
   }
 
@@ -99,6 +115,29 @@ export class RvssClient {
     } finally {
       stream.cancel();
     }
+  }
+
+  close(): void {
+    this.grpc.close();
+  }
+}
+
+/** A client of the coordinator's PreflightService: checks shares before a backup window, clones nothing. */
+export class PreflightClient {
+  private readonly grpc: PreflightServiceClient;
+
+  constructor(readonly address: string = process.env.RVSS_GRPC_ADDR || "127.0.0.1:50051") {
+    this.grpc = new PreflightServiceClient(address, credentials.createInsecure());
+  }
+
+  /** Walks one share and checks it; the answer lists every violation. */
+  async validateShare(share: DatasetItem, timeoutMs = 10 * 60_000): Promise<ShareCheck> {
+    return (await callUnary(this.grpc, this.address, this.grpc.validateShare, { share: toSelection(share) }, timeoutMs)).check!;
+  }
+
+  /** Checks every share of a dataset, and that no VM has files in two of them; one check per item. */
+  async validateDataset(dataset: DatasetItem[], timeoutMs = 10 * 60_000): Promise<ShareCheck[]> {
+    return (await callUnary(this.grpc, this.address, this.grpc.validateDataset, { dataset: dataset.map(toSelection) }, timeoutMs)).checks;
   }
 
   close(): void {

@@ -207,3 +207,21 @@ export function vmsSplitAcrossShares(shares: readonly ShareVms[]): SplitVmViolat
   }
   return out;
 }
+
+/** A share's check result, as far as rule 2 needs it. */
+export interface CheckedShareVms {
+  svm: string;
+  share: string;
+  found: boolean;
+  vms: ShareVm[];
+  violations: { svm: string; share: string; path: string; rule: string; message: string }[];
+}
+
+/** The checks with rule 2's violations added to each share a split VM concerns. */
+export function withSplitVms<C extends CheckedShareVms>(checks: readonly C[]): C[] {
+  const split = vmsSplitAcrossShares(checks.filter((c) => c.found));
+  return checks.map((c) => {
+    const mine = split.filter((v) => v.svm === c.svm && v.share === c.share);
+    return mine.length === 0 ? c : { ...c, violations: [...c.violations, ...mine] };
+  });
+}

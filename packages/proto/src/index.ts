@@ -7,6 +7,7 @@ export * from "./gen/rvss/v1/commands";
 export * from "./gen/rvss/v1/events";
 export * from "./gen/rvss/v1/backup_service";
 export * from "./gen/rvss/v1/queries";
+export * from "./gen/rvss/v1/preflight_service";
 
 /** Binary FileDescriptorSet of proto/ (for gRPC server reflection). */
 export const descriptorSetPath = path.join(__dirname, "..", "descriptor.binpb");

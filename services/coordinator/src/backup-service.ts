@@ -22,7 +22,7 @@ import { DeliverPolicy } from "@nats-io/jetstream";
 import { Event, type Backup, type BackupServiceServer, type WatchBackupRequest, type WatchBackupResponse } from "@rvss/proto";
 import type { Logger } from "@rvss/runtime";
 import type { Backups } from "./backups";
-import { backupSnapshotToProto, backupToProto, liveSetOf } from "./convert";
+import { backupSnapshotToProto, backupToProto, liveSetOf, selectionToProto } from "./convert";
 import type { Engine } from "./engine";
 import { toServiceError } from "./grpc-errors";
 import { backupKey, requestKey } from "./keys";
@@ -85,7 +85,7 @@ export function backupService(deps: BackupServiceDeps): BackupServiceServer {
   return {
     createBackup: unary(log, "CreateBackup", async (req) => {
       const trace = newTrace();
-      const dataset = checkDataset(req.dataset.map((d) => ({ svm: d.svm, share: d.share, files: d.files })));
+      const dataset = checkDataset(req.dataset);
       if (req.requestId) {
         const prior = await bus.state.get<string>(requestKey(req.requestId));
         if (prior) return { backup: await view(await mustGet(prior.value)) };
@@ -98,7 +98,7 @@ export function backupService(deps: BackupServiceDeps): BackupServiceServer {
       await bus.state.create(backupKey(b.id), b);
       await publishEvent(
         bus,
-        { eventId: `${b.id}:created`, time: new Date(b.createdAt), svm: "", setId: "", backupId: b.id, source: "coordinator", body: { $case: "backupCreated", value: { dataset, setsPlanned: b.sets.length } } },
+        { eventId: `${b.id}:created`, time: new Date(b.createdAt), svm: "", setId: "", backupId: b.id, source: "coordinator", body: { $case: "backupCreated", value: { dataset: dataset.map((d) => selectionToProto(d.svm, d)), setsPlanned: b.sets.length } } },
         trace,
       );
       log.info({ backupId: b.id, sets: b.sets.length, traceId: trace.traceId }, "backup created");

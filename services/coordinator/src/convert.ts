@@ -9,8 +9,9 @@ import {
   type ShadowCopyRecord,
   type ShadowCopySet,
   type SvmServer,
+  type VmFiles,
 } from "@rvss/core";
-import { BackupSetPhase, BackupState, SetStatus, type Backup, type BackupSet, type ShadowCopy, type VolumeSnapshot } from "@rvss/proto";
+import { BackupSetPhase, BackupState, SetStatus, type Backup, type BackupSet, type ShadowCopy, type ShareSelection, type VolumeSnapshot } from "@rvss/proto";
 
 const statusMap: Record<CoreSetStatus, SetStatus> = {
   Started: SetStatus.SET_STATUS_STARTED,
@@ -23,6 +24,11 @@ const statusMap: Record<CoreSetStatus, SetStatus> = {
 
 export function setStatusToProto(s: CoreSetStatus): SetStatus {
   return statusMap[s];
+}
+
+/** A share of a request (dataset item, requested share, shadow copy) as the contracts carry it. */
+export function selectionToProto(svm: string, s: { share: string; files: string[]; vms?: VmFiles[] }): ShareSelection {
+  return { svm, share: s.share, files: s.files, vms: s.vms ?? [] };
 }
 
 export function shadowCopyToProto(c: ShadowCopyRecord, context: number): ShadowCopy {
@@ -124,7 +130,7 @@ export function backupToProto(b: BackupRecord, live: (p: PlannedSet) => LiveSet)
     createdAt: new Date(b.createdAt),
     updatedAt: new Date(b.updatedAt),
     ...(b.finishedAt ? { finishedAt: new Date(b.finishedAt) } : {}),
-    dataset: b.dataset,
+    dataset: b.dataset.map((d) => selectionToProto(d.svm, d)),
     sets,
     progress: progressOf(b),
   };

@@ -1,6 +1,8 @@
 /**
- * share-discovery: resolves shares to SVM, volume and path, and checks the listed files, for the
- * sets the coordinator starts. It keeps no state; replicas share one durable consumer.
+ * share-discovery: resolves shares to SVM, volume and path, walks them to check the Remote VSS
+ * directory rules, and checks the listed files, for the sets the coordinator starts (ResolveShares)
+ * and for callers that must answer now (the CheckShares query: the agent API, preflight). It keeps
+ * no state; replicas share one durable consumer and one queue group.
  */
 import { RvssError } from "@rvss/core";
 import { serveCheckShares, startPhaseService } from "@rvss/bus";
@@ -23,6 +25,7 @@ export async function startShareDiscovery(config: RvssConfig, log: Logger, backe
     },
     failure: (_cmd, err) => ({ $case: "stepFailed", value: { step: Step.STEP_RESOLVE, reason: err.message, code: err.code } }),
   });
+  // Each share on its own: rule 2 (a VM split across shares) is the caller's to apply over its request.
   const queries = serveCheckShares(phase.bus, log, async (req) => {
     const checks = [];
     for (const sel of req.shares) checks.push(await checkShare(backend, req.svm, sel));
