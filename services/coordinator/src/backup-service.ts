@@ -38,7 +38,7 @@ export interface BackupServiceDeps {
 const DEFAULT_RESTORE_TIMEOUT_MS = 30 * 60_000;
 
 /** Adapts an async handler to grpc-js's callback form, mapping errors to statuses. */
-function unary<Req, Res>(log: Logger, name: string, fn: (req: Req, call: ServerUnaryCall<Req, Res>) => Promise<Res>) {
+export function unary<Req, Res>(log: Logger, name: string, fn: (req: Req, call: ServerUnaryCall<Req, Res>) => Promise<Res>) {
   return (call: ServerUnaryCall<Req, Res>, cb: sendUnaryData<Res>): void => {
     fn(call.request, call).then(
       (res) => cb(null, res),
@@ -53,7 +53,7 @@ function unary<Req, Res>(log: Logger, name: string, fn: (req: Req, call: ServerU
 }
 
 /** Milliseconds left before the call's deadline, or `fallback` when it has none. */
-function remaining(call: { getDeadline(): Date | number }, fallback: number): number {
+export function remaining(call: { getDeadline(): Date | number }, fallback: number): number {
   const d = call.getDeadline();
   const at = d instanceof Date ? d.getTime() : d;
   return Number.isFinite(at) && at > 0 ? Math.max(1, at - Date.now()) : fallback;

@@ -1,11 +1,11 @@
-/** The coordinator's gRPC server: BackupService, health checking and server reflection. */
+/** The coordinator's gRPC server: BackupService, PreflightService, health checking and server reflection. */
 import * as fs from "node:fs";
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
 import { ReflectionService } from "@grpc/reflection";
 import { HealthImplementation } from "grpc-health-check";
 import { ErrorCodes, RvssError } from "@rvss/core";
-import { BackupServiceService, descriptorSetPath, type BackupServiceServer } from "@rvss/proto";
+import { BackupServiceService, PreflightServiceService, descriptorSetPath, type BackupServiceServer, type PreflightServiceServer } from "@rvss/proto";
 
 export interface GrpcServer {
   server: grpc.Server;
@@ -13,10 +13,11 @@ export interface GrpcServer {
   health: HealthImplementation;
 }
 
-export async function startGrpcServer(addr: string, backups: BackupServiceServer): Promise<GrpcServer> {
+export async function startGrpcServer(addr: string, backups: BackupServiceServer, preflight: PreflightServiceServer): Promise<GrpcServer> {
   const server = new grpc.Server({ "grpc.max_receive_message_length": 16 * 1024 * 1024 });
   server.addService(BackupServiceService, backups);
-  const health = new HealthImplementation({ "": "SERVING", "rvss.v1.BackupService": "SERVING" });
+  server.addService(PreflightServiceService, preflight);
+  const health = new HealthImplementation({ "": "SERVING", "rvss.v1.BackupService": "SERVING", "rvss.v1.PreflightService": "SERVING" });
   health.addToServer(server);
   new ReflectionService(protoLoader.loadFileDescriptorSetFromBuffer(fs.readFileSync(descriptorSetPath))).addToServer(server);
   const port = await new Promise<number>((resolve, reject) =>

@@ -20,6 +20,7 @@ import { backupService } from "./backup-service";
 import { liveSetOf } from "./convert";
 import { Engine } from "./engine";
 import { startGrpcServer } from "./grpc-server";
+import { preflightService } from "./preflight-service";
 import { recordRestoreFinished } from "./restores";
 import { toReport } from "./reports";
 
@@ -72,7 +73,7 @@ export async function startCoordinator(config: RvssConfig, log: Logger): Promise
     },
   });
 
-  const { server, port, health } = await startGrpcServer(config.grpcAddr, backupService({ bus, engine, backups, log }));
+  const { server, port, health } = await startGrpcServer(config.grpcAddr, backupService({ bus, engine, backups, log }), preflightService({ bus, log }));
   log.info({ grpc: `${config.grpcAddr.slice(0, config.grpcAddr.lastIndexOf(":"))}:${port}` }, "gRPC serving");
 
   return {
