@@ -32,7 +32,12 @@ export async function follow(c: RvssClient, backupId: string, print: (line: stri
 /** The dataset of --svm/--share/--file, or of --dataset FILE: [{"svm", "share", "files", "vms": [{"name", "files"}]}]. */
 export function datasetFrom(command: string, v: { svm?: string; share?: string[]; file?: string[]; dataset?: string }): DatasetItem[] {
   if (v.dataset) {
-    const doc = JSON.parse(fs.readFileSync(path.resolve(v.dataset), "utf8")) as DatasetItem[];
+    let doc: DatasetItem[];
+    try {
+      doc = JSON.parse(fs.readFileSync(path.resolve(v.dataset), "utf8")) as DatasetItem[];
+    } catch (err) {
+      throw usage(`cannot read the dataset ${v.dataset}: ${(err as Error).message}`);
+    }
     if (!Array.isArray(doc)) throw usage(`${v.dataset} must hold a JSON array of {"svm", "share", "files", "vms"}`);
     return doc.map((d) => ({ svm: d.svm, share: d.share, files: d.files ?? [], vms: (d.vms ?? []).map((vm) => ({ name: vm.name, files: vm.files ?? [] })) }));
   }
