@@ -68,13 +68,18 @@ const kindNames: Record<EntryKind, string> = {
   other: "special file",
 };
 
+/** How messages name a kind of entry: "symbolic link", "FIFO", ... */
+export function kindName(kind: EntryKind): string {
+  return kindNames[kind];
+}
+
 /** Rule 1: only directories and regular files; a volume junction is named as such. */
 export function notRegular(e: LayoutEntry, where: ShareLabel): LayoutViolation | null {
   if (e.kind === "file" || e.kind === "directory") return null;
   if (e.kind === "junction") {
     return { path: e.path, rule: "junction-below-share", message: `"${e.path}" in share "${where.share}" is a volume junction; Remote VSS cannot copy across volumes` };
   }
-  return { path: e.path, rule: "not-regular", message: `"${e.path}" in share "${where.share}" is a ${kindNames[e.kind]}; a Remote VSS share may hold only directories and regular files` };
+  return { path: e.path, rule: "not-regular", message: `"${e.path}" in share "${where.share}" is a ${kindName(e.kind)}; a Remote VSS share may hold only directories and regular files` };
 }
 
 /** Rule 3: names the first directory too deep for `limit` (0 = unlimited). */

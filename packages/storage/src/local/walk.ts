@@ -6,7 +6,8 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { ErrorCodes, RvssError, type EntryKind, type LayoutEntry } from "@rvss/core";
+import { ErrorCodes, RvssError, type LayoutEntry } from "@rvss/core";
+import { entryKind } from "./fs-safe";
 
 export interface WalkOptions {
   /** Paths (relative to the root) of volume junctions: reported as kind "junction", never entered. */
@@ -17,16 +18,6 @@ export interface WalkOptions {
   concurrency?: number;
   /** Batches read ahead of the consumer before the walk waits for it. */
   readAhead?: number;
-}
-
-function kindOf(d: fs.Dirent): EntryKind {
-  if (d.isFile()) return "file";
-  if (d.isDirectory()) return "directory";
-  if (d.isSymbolicLink()) return "symlink";
-  if (d.isFIFO()) return "fifo";
-  if (d.isSocket()) return "socket";
-  if (d.isBlockDevice() || d.isCharacterDevice()) return "device";
-  return "other";
 }
 
 interface Dir {
@@ -64,7 +55,7 @@ export async function* walkTree(root: string, opts: WalkOptions = {}): AsyncGene
         for (const d of dirents) {
           if (dir.rel === "" && skipAtRoot.has(d.name)) continue;
           const rel = dir.rel === "" ? d.name : `${dir.rel}/${d.name}`;
-          const kind = kindOf(d);
+          const kind = entryKind(d);
           if (kind === "directory") {
             if (junctions.has(rel)) continue;
             pending.push({ rel, depth: dir.depth + 1 });
