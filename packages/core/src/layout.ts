@@ -102,7 +102,7 @@ export function strayAtRoot(e: LayoutEntry, listed: ReadonlySet<string>, where: 
   };
 }
 
-/** Violations listed per share at most; more are counted, so a huge bad share stays a readable answer. */
+/** Violations listed at most (per share, and per answer); more are counted, so a huge bad share stays a small, readable answer. */
 export const MAX_LISTED_VIOLATIONS = 1000;
 
 export interface LayoutOptions {

@@ -9,7 +9,7 @@ import { serveCheckShares, startPhaseService } from "@rvss/bus";
 import { Step } from "@rvss/proto";
 import type { Logger, RunningService, RvssConfig } from "@rvss/runtime";
 import { LocalBackend, type StorageBackend } from "@rvss/storage";
-import { checkShare, resolveShares } from "./resolve";
+import { capViolations, checkShare, resolveShares } from "./resolve";
 
 export { checkShare, resolveShares } from "./resolve";
 
@@ -29,7 +29,7 @@ export async function startShareDiscovery(config: RvssConfig, log: Logger, backe
   const queries = serveCheckShares(phase.bus, log, async (req) => {
     const checks = [];
     for (const sel of req.shares) checks.push(await checkShare(backend, req.svm, sel));
-    return { checks, errorCode: "", errorMessage: "" };
+    return { checks: capViolations(checks), errorCode: "", errorMessage: "" };
   });
   return {
     ready: phase.ready,

@@ -4,7 +4,7 @@
  * stream, see @rvss/core layout.ts), no VM has files in two of the shares, and the file list is
  * usable. Every problem of every share is reported, not only the first.
  */
-import { ErrorCodes, LayoutTally, checkSelectionFiles, isRvssError, shareVms, withSplitVms } from "@rvss/core";
+import { ErrorCodes, LayoutTally, MAX_LISTED_VIOLATIONS, checkSelectionFiles, isRvssError, shareVms, withSplitVms } from "@rvss/core";
 import type { ResolvedShare as ResolvedShareMsg, ShareCheck, ShareSelection, Violation } from "@rvss/proto";
 import type { StorageBackend } from "@rvss/storage";
 
@@ -45,11 +45,21 @@ export async function checkShare(backend: StorageBackend, svm: string, sel: Shar
   };
 }
 
+/** Lists at most MAX_LISTED_VIOLATIONS over all checks of one answer or event (NATS messages are small); counts the rest. */
+export function capViolations(checks: ShareCheck[]): ShareCheck[] {
+  let room = MAX_LISTED_VIOLATIONS;
+  return checks.map((c) => {
+    const keep = Math.min(room, c.violations.length);
+    room -= keep;
+    return keep === c.violations.length ? c : { ...c, violations: c.violations.slice(0, keep), violationsNotListed: c.violationsNotListed + c.violations.length - keep };
+  });
+}
+
 /** Checks the shares of a set, and that no VM has files in two of them. */
 export async function resolveShares(backend: StorageBackend, svm: string, selections: ShareSelection[]): Promise<Resolution> {
   const each: ShareCheck[] = [];
   for (const sel of selections) each.push(await checkShare(backend, svm, sel));
-  const checks = withSplitVms(each);
+  const checks = capViolations(withSplitVms(each));
   const violations = checks.flatMap((c) => c.violations);
   const notListed = checks.reduce((n, c) => n + c.violationsNotListed, 0);
   if (violations.length > 0) {

@@ -40,6 +40,11 @@ async function files(root: string, rels: string[]): Promise<void> {
   }
 }
 
+async function emptyDir(root: string): Promise<void> {
+  await fsp.rm(root, { recursive: true });
+  await fsp.mkdir(root);
+}
+
 beforeAll(async () => {
   dir = await fsp.mkdtemp(path.join(os.tmpdir(), "rvss-sd-"));
   filer = await createSampleFiler(dir);
@@ -189,8 +194,7 @@ describe("layout rules on real trees (check-shares query)", () => {
       expect(c.violations.find((v) => v.path === "vm1/pipe.vhdx")?.message).toBe('"vm1/pipe.vhdx" in share "layout" is a FIFO; a Remote VSS share may hold only directories and regular files');
       expect(c.layout).toEqual(expect.objectContaining({ files: 1, others: 3 }));
     } finally {
-      await removeTree(root);
-      await fsp.mkdir(root);
+      await emptyDir(root);
     }
   });
 
@@ -228,8 +232,23 @@ describe("layout rules on real trees (check-shares query)", () => {
         ["notes.txt", "stray-at-root"],
       ]);
     } finally {
-      await removeTree(root);
-      await fsp.mkdir(root);
+      await emptyDir(root);
+    }
+  });
+});
+
+describe("a share with more violations than an answer lists", () => {
+  test("the first 1000 are listed, the rest counted, in the query answer and in the rejection", async () => {
+    const root = shareDir("vs1", "vm_vol1", "dir4");
+    await files(root, Array.from({ length: 1005 }, (_, i) => `stray-${String(i).padStart(4, "0")}.txt`));
+    try {
+      const c = await check("vs1", "layout");
+      expect([c.violations.length, c.violationsNotListed, c.violations[0]!.path]).toEqual([1000, 5, expect.stringMatching(/^stray-\d{4}\.txt$/)]);
+      const e = await resolve([sel("vs1", "layout")]);
+      const v = e.body?.$case === "sharesRejected" ? e.body.value : null;
+      expect([v?.violations.length, v?.reason]).toEqual([1000, expect.stringMatching(/^"stray-\d+\.txt" in the root of share "layout" is not a VM file.* \(and 1004 more problems\)$/)]);
+    } finally {
+      await emptyDir(root);
     }
   });
 });

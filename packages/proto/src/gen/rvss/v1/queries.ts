@@ -29,7 +29,7 @@ export interface ShareCheck {
     | undefined;
   /** Every rule the share, its layout or its file list breaks; empty when it can be shadow-copied. */
   violations: Violation[];
-  /** Violations found but not listed: the list stops at 1000 per share. */
+  /** Violations found but not listed: one answer lists at most 1000, so it stays a small message. */
   violationsNotListed: number;
   svm: string;
   /**
