@@ -3,6 +3,7 @@
  * a backup and a restore through the CLI, the event stream read by an independent subscriber, and
  * the filer checked on disk.
  */
+import { execFileSync } from "node:child_process";
 import * as fsp from "node:fs/promises";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -90,4 +91,51 @@ test("bad usage exits 2 with a message", async () => {
   expect([r.code, r.stderr.trim()]).toEqual([2, "rvss: backup create needs --svm and --share (or --dataset FILE)"]);
   const escaped = await rvss(["backup", "create", "--svm", "vs1", "--share", "share1", "--file", "/etc/passwd"], env);
   expect([escaped.code, escaped.stderr.trim()]).toEqual([2, 'rvss: file path "/etc/passwd" is absolute; list paths relative to the share root in share "share1" of SVM "vs1"']);
+});
+
+test("rvss validate reports a clean share, then names every violation of a bad layout and exits 1; a backup of it fails with nothing on disk", async () => {
+  const ok = await rvss(["validate", "--svm", "vs1", "--share", "share1"], env);
+  expect([ok.code, ok.stderr]).toEqual([0, ""]);
+  expect(ok.stdout).toBe(
+    [
+      "vs1/share1: volume vm_vol1, path /dir1/vmdir (volume junction /hyperv/vm1)",
+      "  walked 5 files, 6 directories; deepest file at depth 2 (limit 5); VMs: vm1, vm2",
+      "  ok: the layout meets the Remote VSS rules",
+      "",
+      "1 share checked: ready for Remote VSS backups",
+      "",
+    ].join("\n"),
+  );
+
+  const stray = path.join(filer.shareDir, "todo.txt");
+  const pipe = path.join(filer.shareDir, "vm1", "pipe");
+  await fsp.writeFile(stray, "x");
+  execFileSync("mkfifo", [pipe]);
+  try {
+    const bad = await rvss(["validate", "--svm", "vs1", "--share", "share1", "--file", "../../secret", "--file", filer.files[0]!], env);
+    expect(bad.code).toBe(1);
+    expect(bad.stdout).toContain(
+      [
+        "  3 violations:",
+        '    parent-segment  file path "../../secret" contains "..", which could leave the share',
+        '    stray-at-root   "todo.txt" in the root of share "share1" is not a VM file; the share root may hold only VM files (.vhdx .vhd .avhdx .avhd .rct .mrt .vmcx .vmrs .vmgs .vsv .bin .xml) and VM directories',
+        '    not-regular     "vm1/pipe" in share "share1" is a FIFO; a Remote VSS share may hold only directories and regular files',
+      ].join("\n"),
+    );
+    expect(bad.stdout).toMatch(/\n3 violations in 1 share of 1; a backup would fail\n$/);
+    const json = JSON.parse((await rvss(["validate", "--svm", "vs1", "--share", "share1", "--json"], env)).stdout);
+    expect([json.ok, json.checks[0].violations.map((v: { rule: string }) => v.rule)]).toEqual([false, ["stray-at-root", "not-regular"]]);
+
+    const backend = LocalBackend.fromFile(filer.configPath);
+    const snapshots = (await backend.listSnapshots("vs1")).length;
+    const backup = await rvss(["backup", "create", "--svm", "vs1", "--share", "share1", "--wait"], env);
+    expect(backup.code).toBe(1);
+    expect(backup.stdout).toMatch(/State\s+FAILED: SVM "vs1": "todo.txt" in the root of share "share1" is not a VM file.* \(and 1 more problem\)/);
+    expect([await backend.listShadowCopies("vs1"), await backend.listExposedShares("vs1"), (await backend.listSnapshots("vs1")).length]).toEqual([[], [], snapshots]);
+  } finally {
+    await fsp.rm(stray);
+    await fsp.rm(pipe);
+  }
+  const usage = await rvss(["validate", "--svm", "vs1"], env);
+  expect([usage.code, usage.stderr.trim()]).toEqual([2, "rvss: validate needs --svm and --share (or --dataset FILE)"]);
 });

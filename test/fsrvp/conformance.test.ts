@@ -121,7 +121,7 @@ describe("AddToShadowCopySet", () => {
     const c = await fresh();
     const { setId } = await driveTo(c, "Started");
     const err = await expectHResult(c.addToShadowCopySet(setId, unc(c.svm, "mounts")), HRESULT.FSRVP_E_NOT_SUPPORTED);
-    expect(err.message).toMatch(/volume junction \/hyperv\/vm1\/dir4\/inner lies under share "mounts"/);
+    expect(err.message).toMatch(/"inner" in share "mounts" is a volume junction/);
   });
 
   test("row 20: AddToShadowCopySet accepts the UNC with and without a trailing backslash", async () => {
@@ -381,6 +381,16 @@ describe("path queries", () => {
     const c = await fresh();
     const err = await expectHResult(c.isPathSupported(unc(c.svm, "mounts")), HRESULT.FSRVP_E_NOT_SUPPORTED);
     expect(err.message).toMatch(/junction/);
+  });
+
+  test("rows 19 and 54: a share whose layout breaks the Remote VSS rules is FSRVP_E_NOT_SUPPORTED for IsPathSupported and AddToShadowCopySet, naming the path", async () => {
+    const c = await fresh();
+    await fsp.symlink("/etc", path.join(sys.shareDir(c.svm, "share2"), "vm1", "etc-link"));
+    const err = await expectHResult(c.isPathSupported(unc(c.svm, "share2")), HRESULT.FSRVP_E_NOT_SUPPORTED);
+    expect(err.message).toMatch(/vm1\/etc-link/);
+    const { setId } = await driveTo(c, "Started");
+    const added = await expectHResult(c.addToShadowCopySet(setId, unc(c.svm, "share2")), HRESULT.FSRVP_E_NOT_SUPPORTED);
+    expect(added.message).toMatch(/vm1\/etc-link/);
   });
 
   test("row 55: IsPathSupported on a nonexistent share is FSRVP_E_OBJECT_NOT_FOUND", async () => {

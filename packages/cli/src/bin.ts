@@ -4,6 +4,7 @@ import { ErrorCodes, RvssError } from "@rvss/core";
 import { backupCommand, eventsCommand, restoreCommand, snapshotCommand } from "./commands";
 import { demo } from "./demo";
 import { up } from "./up";
+import { validateCommand } from "./validate";
 
 const HELP = `rvss - share-based, application-consistent backups with Remote VSS semantics
 
@@ -17,9 +18,11 @@ const HELP = `rvss - share-based, application-consistent backups with Remote VSS
   rvss snapshot list [--svm S] [--volume V] [--backup ID]
   rvss restore --backup ID [--svm S --share X] [--file F ...] (--to DIR | --to-share)
   rvss events tail [--svm S] [--backup ID] [--all] [--json]
+  rvss validate --svm S --share X [--file F ...] [--json]    preflight: the Remote VSS directory rules, the file list
+  rvss validate --dataset FILE.json [--json]           (also: no VM split across the dataset's shares)
 
 Environment: RVSS_GRPC_ADDR (coordinator, default 127.0.0.1:50051), NATS_URL (events tail, up).
-Exit codes: 0 success, 1 failed (backup not Completed, restore failed, error), 2 bad usage, 3 missing dependency.`;
+Exit codes: 0 success, 1 failed (backup not Completed, restore failed, violations found, error), 2 bad usage, 3 missing dependency.`;
 
 async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
@@ -36,6 +39,8 @@ async function main(argv: string[]): Promise<number> {
       return restoreCommand(rest);
     case "events":
       return eventsCommand(rest);
+    case "validate":
+      return validateCommand(rest);
     case undefined:
     case "help":
     case "--help":

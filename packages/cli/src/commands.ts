@@ -2,10 +2,10 @@
 import { parseArgs } from "node:util";
 import * as path from "node:path";
 import { ErrorCodes, RvssError, token } from "@rvss/core";
-import { RvssClient } from "@rvss/client";
+import { RvssClient, type DatasetItem } from "@rvss/client";
 import { Bus, EVENTS_STREAM, eventType } from "@rvss/bus";
 import { DeliverPolicy } from "@nats-io/jetstream";
-import { BackupState, Event, type Backup, type ShareSelection } from "@rvss/proto";
+import { BackupState, Event, type Backup } from "@rvss/proto";
 import { createLogger } from "@rvss/runtime";
 import { bytes, describeBackup, describeEvent, stateName } from "./format";
 import * as fs from "node:fs";
@@ -29,13 +29,19 @@ export async function follow(c: RvssClient, backupId: string, print: (line: stri
   return last ?? (await c.getBackup(backupId));
 }
 
-function datasetFrom(v: { svm?: string; share?: string[]; file?: string[]; dataset?: string }): ShareSelection[] {
+/** The dataset of --svm/--share/--file, or of --dataset FILE: [{"svm", "share", "files", "vms": [{"name", "files"}]}]. */
+export function datasetFrom(command: string, v: { svm?: string; share?: string[]; file?: string[]; dataset?: string }): DatasetItem[] {
   if (v.dataset) {
-    const doc = JSON.parse(fs.readFileSync(path.resolve(v.dataset), "utf8")) as ShareSelection[];
-    if (!Array.isArray(doc)) throw usage(`${v.dataset} must hold a JSON array of {"svm", "share", "files"}`);
-    return doc.map((d) => ({ svm: d.svm, share: d.share, files: d.files ?? [] }));
+    let doc: DatasetItem[];
+    try {
+      doc = JSON.parse(fs.readFileSync(path.resolve(v.dataset), "utf8")) as DatasetItem[];
+    } catch (err) {
+      throw usage(`cannot read the dataset ${v.dataset}: ${(err as Error).message}`);
+    }
+    if (!Array.isArray(doc)) throw usage(`${v.dataset} must hold a JSON array of {"svm", "share", "files", "vms"}`);
+    return doc.map((d) => ({ svm: d.svm, share: d.share, files: d.files ?? [], vms: (d.vms ?? []).map((vm) => ({ name: vm.name, files: vm.files ?? [] })) }));
   }
-  if (!v.svm || !v.share?.length) throw usage("backup create needs --svm and --share (or --dataset FILE)");
+  if (!v.svm || !v.share?.length) throw usage(`${command} needs --svm and --share (or --dataset FILE)`);
   if (v.share.length > 1 && v.file?.length) throw usage("--file belongs to one share; with several --share use --dataset FILE");
   return v.share.map((share) => ({ svm: v.svm!, share, files: v.file ?? [] }));
 }
@@ -50,7 +56,7 @@ export async function backupCommand(args: string[]): Promise<number> {
           args: rest,
           options: { svm: { type: "string" }, share: { type: "string", multiple: true }, file: { type: "string", multiple: true }, dataset: { type: "string" }, wait: { type: "boolean" }, json: { type: "boolean" }, "request-id": { type: "string" }, description: { type: "string" } },
         });
-        const b = await c.createBackup({ dataset: datasetFrom(v), requestId: v["request-id"] ?? "", description: v.description ?? "" });
+        const b = await c.createBackup({ dataset: datasetFrom("backup create", v), requestId: v["request-id"] ?? "", description: v.description ?? "" });
         if (!v.wait) {
           console.log(v.json ? JSON.stringify(b, bigintJson, 2) : `backup ${b.id} created (${b.sets.length} set(s)); follow it with: rvss backup describe ${b.id}`);
           return 0;
@@ -112,7 +118,7 @@ export async function restoreCommand(args: string[]): Promise<number> {
   });
   if (!v.backup) throw usage("usage: rvss restore --backup ID [--svm S --share X] [--file F ...] (--to DIR | --to-share)");
   if (!v.to === !v["to-share"]) throw usage("name exactly one target: --to DIR (a directory) or --to-share (back into the share)");
-  const target = v.to ? { kind: { $case: "directory" as const, value: path.resolve(v.to) } } : { kind: { $case: "share" as const, value: { svm: "", share: "", files: [] } } };
+  const target = v.to ? { kind: { $case: "directory" as const, value: path.resolve(v.to) } } : { kind: { $case: "share" as const, value: { svm: "", share: "", files: [], vms: [] } } };
   const c = client();
   try {
     const r = await c.restore({ backupId: v.backup, svm: v.svm ?? "", share: v.share ?? "", files: v.file ?? [], target });

@@ -5,21 +5,41 @@
 import { credentials, Metadata, type CallOptions, type ClientReadableStream, type ServiceError } from "@grpc/grpc-js";
 import { ErrorCodes, RvssError } from "@rvss/core";
 import { fromServiceError } from "./errors";
-
-export { fromServiceError } from "./errors";
 import {
   BackupServiceClient,
   WriterErrorPolicy,
+  PreflightServiceClient,
   type Backup,
   type CreateBackupRequest,
   type ListSnapshotsRequest,
   type RestoreRequest,
   type RestoreResponse,
+  type ShareCheck,
+  type ShareSelection,
   type VolumeSnapshot,
   type WatchBackupResponse,
 } from "@rvss/proto";
 
+export { fromServiceError } from "./errors";
+
+/** A dataset item; `vms` may be left out. */
+export type DatasetItem = Omit<ShareSelection, "vms"> & Partial<Pick<ShareSelection, "vms">>;
+
+function toSelection(d: DatasetItem): ShareSelection {
+  return { ...d, vms: d.vms ?? [] };
+}
+
 type Callback<T> = (err: ServiceError | null, res: T) => void;
+type UnaryMethod<Req, Res> = (req: Req, md: Metadata, opts: Partial<CallOptions>, cb: Callback<Res>) => unknown;
+
+/** One unary call on a grpc-js client, with a deadline; errors come back as RvssError. */
+function callUnary<Req, Res>(target: object, address: string, method: UnaryMethod<Req, Res>, req: Req, timeoutMs: number): Promise<Res> {
+  return new Promise((resolve, reject) => {
+    method.call(target, req, new Metadata(), { deadline: Date.now() + timeoutMs }, (err: ServiceError | null, res: Res) =>
+      err ? reject(fromServiceError(err, address)) : resolve(res),
+    );
+  });
+}
 
 export class RvssClient {
   private readonly grpc: BackupServiceClient;
@@ -28,12 +48,8 @@ export class RvssClient {
     this.grpc = new BackupServiceClient(address, credentials.createInsecure());
   }
 
-  private call<Req, Res>(method: (req: Req, md: Metadata, opts: Partial<CallOptions>, cb: Callback<Res>) => unknown, req: Req, timeoutMs = 30_000): Promise<Res> {
-    return new Promise((resolve, reject) => {
-      method.call(this.grpc, req, new Metadata(), { deadline: Date.now() + timeoutMs }, (err: ServiceError | null, res: Res) =>
-        err ? reject(fromServiceError(err, this.address)) : resolve(res),
-      );
-    });
+  private call<Req, Res>(method: UnaryMethod<Req, Res>, req: Req, timeoutMs = 30_000): Promise<Res> {
+    return callUnary(this.grpc, this.address, method, req, timeoutMs);
   }
 
   /** Waits until the coordinator accepts connections. */
@@ -45,9 +61,9 @@ export class RvssClient {
     );
   }
 
-  async createBackup(req: Partial<CreateBackupRequest> & Pick<CreateBackupRequest, "dataset">): Promise<Backup> {
+  async createBackup(req: Partial<Omit<CreateBackupRequest, "dataset">> & { dataset: DatasetItem[] }): Promise<Backup> {
     const res = await this.call(this.grpc.createBackup, {
-      dataset: req.dataset,
+      dataset: req.dataset.map(toSelection),
       requestId: req.requestId ?? "",
       description: req.description ?? "",
       onWriterError: req.onWriterError ?? WriterErrorPolicy.WRITER_ERROR_POLICY_UNSPECIFIED,
@@ -93,3 +109,26 @@ export class RvssClient {
 }
 
 export { AgentClient, FsrvpCallError, isFsrvpCallError } from "./agent";
+
+/** A client of the coordinator's PreflightService: checks shares before a backup window, clones nothing. */
+export class PreflightClient {
+  private readonly grpc: PreflightServiceClient;
+
+  constructor(readonly address: string = process.env.RVSS_GRPC_ADDR || "127.0.0.1:50051") {
+    this.grpc = new PreflightServiceClient(address, credentials.createInsecure());
+  }
+
+  /** Walks one share and checks it; the answer lists every violation. */
+  async validateShare(share: DatasetItem, timeoutMs = 10 * 60_000): Promise<ShareCheck> {
+    return (await callUnary(this.grpc, this.address, this.grpc.validateShare, { share: toSelection(share) }, timeoutMs)).check!;
+  }
+
+  /** Checks every share of a dataset, and that no VM has files in two of them; one check per item. */
+  async validateDataset(dataset: DatasetItem[], timeoutMs = 10 * 60_000): Promise<ShareCheck[]> {
+    return (await callUnary(this.grpc, this.address, this.grpc.validateDataset, { dataset: dataset.map(toSelection) }, timeoutMs)).checks;
+  }
+
+  close(): void {
+    this.grpc.close();
+  }
+}

@@ -23,6 +23,24 @@ describe("dataset checks", () => {
     expect((err as Error).message).toMatch(message);
   });
 
+  test("a VM named in two shares of the dataset is refused before a backup exists (rule 2)", () => {
+    const vm = (files: string[]) => [{ name: "vm1", files }];
+    let err: unknown;
+    try {
+      checkDataset([{ ...share("vs1", "s1"), vms: vm(["vm1/a.vhdx"]) }, { ...share("vs2", "s2"), vms: vm(["vm1/b.vhdx"]) }]);
+    } catch (e) {
+      err = e;
+    }
+    expect(isRvssError(err, "LAYOUT_UNSUPPORTED")).toBe(true);
+    expect((err as Error).message).toBe('VM "vm1" has files in 2 shares (vs1/s1, vs2/s2); all files of one VM must be in one share');
+  });
+
+  test("named VMs are kept, and their files travel to the plan", () => {
+    const [d] = checkDataset([{ ...share("vs1", "s1"), vms: [{ name: "vm1", files: ["./vm1/a.vhdx"] }] }]);
+    expect(d).toEqual({ ...share("vs1", "s1", ["vm1/a.vhdx"]), vms: [{ name: "vm1", files: ["vm1/a.vhdx"] }] });
+    expect(planSets([d!])[0]!.shares).toEqual([{ share: "s1", files: ["vm1/a.vhdx"], vms: [{ name: "vm1", files: ["vm1/a.vhdx"] }] }]);
+  });
+
   test("normalises names and file paths", () => {
     expect(checkDataset([share(" vs1 ", "s1", ["./vm1//a.vhdx"])])).toEqual([share("vs1", "s1", ["vm1/a.vhdx"])]);
   });

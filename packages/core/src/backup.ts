@@ -2,9 +2,10 @@
  * Managed backups as pure data: a dataset is checked and planned into shadow copy sets (one SVM
  * each, at most 64 shares), and the backup's state follows from how its sets end.
  */
-import { invalidArgument } from "./errors";
-import { checkFileList } from "./file-list";
+import { ErrorCodes, RvssError, invalidArgument } from "./errors";
+import { checkSelectionFiles, type VmFiles } from "./file-list";
 import type { RequestedShare, WriterErrorPolicy, WriterStepRecord } from "./fsrvp/types";
+import { namedVms, vmsSplitAcrossShares } from "./layout";
 
 /** Microsoft's limit of shares per shadow copy set. */
 export const MAX_SHARES_PER_SET = 64;
@@ -13,6 +14,8 @@ export interface ShareSelection {
   svm: string;
   share: string;
   files: string[];
+  /** The VMs of the share and their files, when the requestor names them (see layout.ts). */
+  vms?: VmFiles[];
 }
 
 export type BackupState = "Running" | "Completed" | "PartiallyFailed" | "Failed" | "Cancelled";
@@ -72,6 +75,29 @@ export interface BackupRecord {
  * naming the item; what needs the storage (unknown shares, missing files) is found by share-discovery.
  */
 export function checkDataset(items: readonly ShareSelection[]): ShareSelection[] {
+  const dataset = checkDatasetShares(items).map(({ svm, share, files: rawFiles, vms: rawVms }) => {
+    const { files, problems, vms } = checkSelectionFiles(rawFiles, rawVms ?? []);
+    if (problems.length > 0) {
+      const p = problems[0]!;
+      const more = problems.length > 1 ? ` (and ${problems.length - 1} more problem${problems.length > 2 ? "s" : ""})` : "";
+      throw invalidArgument(`${p.message} in share "${share}" of SVM "${svm}"${more}`, { svm, share, path: p.path, rule: p.rule });
+    }
+    return { svm, share, files, ...(vms.length > 0 ? { vms } : {}) };
+  });
+  // Rule 2 for the VMs the requestor named is known now; VMs found by walking are checked per set.
+  const split = vmsSplitAcrossShares(dataset.map((d) => ({ svm: d.svm, share: d.share, vms: namedVms(d.vms ?? []) })));
+  if (split.length > 0) {
+    const v = split[0]!;
+    throw new RvssError(ErrorCodes.LAYOUT_UNSUPPORTED, v.message, { svm: v.svm, share: v.share, path: v.path, rule: v.rule });
+  }
+  return dataset;
+}
+
+/**
+ * Checks that each item names an SVM and a share, and no share twice; returns them trimmed. Backups
+ * and preflight both start here; preflight reports file-list problems instead of refusing them.
+ */
+export function checkDatasetShares<T extends { svm: string; share: string }>(items: readonly T[]): T[] {
   if (items.length === 0) throw invalidArgument("the dataset is empty: name at least one share (svm and share)");
   const seen = new Set<string>();
   return items.map((item, i) => {
@@ -83,20 +109,16 @@ export function checkDataset(items: readonly ShareSelection[]): ShareSelection[]
     const key = `${svm}\0${share.toLowerCase()}`;
     if (seen.has(key)) throw invalidArgument(`share "${share}" of SVM "${svm}" is listed twice in the dataset`, { svm, share });
     seen.add(key);
-    const { files, problems } = checkFileList(item.files);
-    if (problems.length > 0) {
-      const p = problems[0]!;
-      const more = problems.length > 1 ? ` (and ${problems.length - 1} more problem${problems.length > 2 ? "s" : ""})` : "";
-      throw invalidArgument(`${p.message} in share "${share}" of SVM "${svm}"${more}`, { svm, share, path: p.path, rule: p.rule });
-    }
-    return { svm, share, files };
+    return { ...item, svm, share };
   });
 }
 
 /** One set per SVM, split every 64 shares, in the order the SVMs first appear. */
 export function planSets(dataset: readonly ShareSelection[], maxShares = MAX_SHARES_PER_SET): PlannedSet[] {
   const bySvm = new Map<string, RequestedShare[]>();
-  for (const item of dataset) bySvm.set(item.svm, [...(bySvm.get(item.svm) ?? []), { share: item.share, files: item.files }]);
+  for (const item of dataset) {
+    bySvm.set(item.svm, [...(bySvm.get(item.svm) ?? []), { share: item.share, files: item.files, ...(item.vms ? { vms: item.vms } : {}) }]);
+  }
   const sets: PlannedSet[] = [];
   for (const [svm, shares] of bySvm) {
     for (let i = 0; i < shares.length; i += maxShares) {

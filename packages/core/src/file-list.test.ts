@@ -1,4 +1,4 @@
-import { checkFileList } from "./file-list";
+import { checkFileList, checkSelectionFiles } from "./file-list";
 
 describe("file list rules", () => {
   test.each([
@@ -29,5 +29,22 @@ describe("file list rules", () => {
     const r = checkFileList(["a/x", "./a/x", "/abs", "b/../c", "ok"]);
     expect(r.files).toEqual(["a/x", "ok"]);
     expect(r.problems.map((p) => p.rule)).toEqual(["duplicate", "absolute-path", "parent-segment"]);
+  });
+});
+
+describe("VM lists", () => {
+  test("VM files join the file list: cloned, normalised, and duplicates across lists count", () => {
+    const r = checkSelectionFiles(["notes.txt"], [{ name: " vm1 ", files: ["./vm1/a.vhdx", "notes.txt"] }, { name: "vm2", files: ["vm2/b.vhdx"] }]);
+    expect(r.files).toEqual(["notes.txt", "vm1/a.vhdx", "vm2/b.vhdx"]);
+    expect(r.vms).toEqual([
+      { name: "vm1", files: ["vm1/a.vhdx"] },
+      { name: "vm2", files: ["vm2/b.vhdx"] },
+    ]);
+    expect(r.problems.map((p) => [p.path, p.rule])).toEqual([["notes.txt", "duplicate"]]);
+  });
+
+  test("a VM needs a name, once, and files", () => {
+    const r = checkSelectionFiles([], [{ name: "", files: ["a.vhdx"] }, { name: "vm1", files: ["b.vhdx"] }, { name: "VM1", files: [] }]);
+    expect(r.problems.map((p) => p.message)).toEqual(["VM 1 of the list has no name", 'VM "VM1" is named more than once', 'VM "VM1" lists no files']);
   });
 });

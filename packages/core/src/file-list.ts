@@ -3,7 +3,7 @@
  * (existence, type, and that it resolves inside the share); these rules reject what never can be valid.
  */
 
-export type FileListRule = "empty-path" | "nul-byte" | "absolute-path" | "parent-segment" | "duplicate";
+export type FileListRule = "empty-path" | "nul-byte" | "absolute-path" | "parent-segment" | "duplicate" | "vm-name-missing" | "vm-named-twice" | "vm-without-files";
 
 export interface FileListProblem {
   path: string;
@@ -32,21 +32,50 @@ export function normaliseListedPath(raw: string): { path: string } | FileListPro
   return { path: segments.join("/") };
 }
 
+/** One VM named by the requestor, and its files (relative to the share root). */
+export interface VmFiles {
+  name: string;
+  files: string[];
+}
+
 /** Checks a whole list: every problem is reported, not only the first. */
 export function checkFileList(raw: readonly string[]): CheckedFileList {
+  const { files, problems } = checkSelectionFiles(raw, []);
+  return { files, problems };
+}
+
+/**
+ * Checks a share's whole list: its files and the files of the VMs it names, as one list (so a file
+ * listed twice, even under two VMs, is a duplicate). A VM needs a name, once per share, and files.
+ * `files` is every listed path, VM files included: all of them are cloned.
+ */
+export function checkSelectionFiles(raw: readonly string[], rawVms: readonly VmFiles[]): CheckedFileList & { vms: VmFiles[] } {
   const files: string[] = [];
   const problems: FileListProblem[] = [];
   const seen = new Set<string>();
-  for (const entry of raw) {
+  const take = (entry: string): string | null => {
     const r = normaliseListedPath(entry);
-    if ("rule" in r) {
-      problems.push(r);
-    } else if (seen.has(r.path)) {
-      problems.push({ path: entry, rule: "duplicate", message: `file "${r.path}" is listed more than once` });
-    } else {
+    if ("rule" in r) problems.push(r);
+    else if (seen.has(r.path)) problems.push({ path: entry, rule: "duplicate", message: `file "${r.path}" is listed more than once` });
+    else {
       seen.add(r.path);
       files.push(r.path);
+      return r.path;
     }
+    return null;
+  };
+  for (const entry of raw) take(entry);
+  const vms: VmFiles[] = [];
+  const names = new Set<string>();
+  for (const [i, vm] of rawVms.entries()) {
+    const name = vm.name.trim();
+    const label = name === "" ? `VM ${i + 1} of the list` : `VM "${name}"`;
+    if (name === "") problems.push({ path: "", rule: "vm-name-missing", message: `${label} has no name` });
+    else if (names.has(name.toLowerCase())) problems.push({ path: "", rule: "vm-named-twice", message: `${label} is named more than once` });
+    names.add(name.toLowerCase());
+    if (vm.files.length === 0) problems.push({ path: "", rule: "vm-without-files", message: `${label} lists no files` });
+    const own = vm.files.map(take).filter((p): p is string => p !== null);
+    if (name !== "") vms.push({ name, files: own });
   }
-  return { files, problems };
+  return { files, problems, vms };
 }

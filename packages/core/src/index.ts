@@ -2,5 +2,6 @@
 export * from "./errors";
 export * from "./naming";
 export * from "./file-list";
+export * from "./layout";
 export * from "./backup";
 export * from "./fsrvp";

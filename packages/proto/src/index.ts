@@ -9,6 +9,7 @@ export * from "./gen/rvss/v1/backup_service";
 export * from "./gen/rvss/v1/queries";
 export * from "./gen/rvss/v1/shadow_copy_agent";
 export * from "./gen/rvss/v1/writer";
+export * from "./gen/rvss/v1/preflight_service";
 
 /** Binary FileDescriptorSet of proto/ (for gRPC server reflection). */
 export const descriptorSetPath = path.join(__dirname, "..", "descriptor.binpb");

@@ -2,6 +2,7 @@
  * The storage interface every backend implements. Each operation is idempotent: run twice, it ends
  * in the same state without error, because a command may be redelivered after a crash.
  */
+import type { LayoutEntry } from "@rvss/core";
 
 export interface ResolvedShare {
   svm: string;
@@ -100,6 +101,12 @@ export interface StorageBackend {
   resolveShare(svm: string, share: string): Promise<ResolvedShare>;
   /** Every listed file that is missing, not a regular file, or outside the share. */
   checkFiles(share: ResolvedShare, files: string[]): Promise<FileProblem[]>;
+  /**
+   * Every entry below the share root, a batch at a time as the walk finds them (it never holds the
+   * whole tree). Links are reported, never followed; volume junctions below the share are reported as
+   * kind "junction" and not entered; a volume root's .snapshot and .shadowcopy are skipped.
+   */
+  walkShare(share: ResolvedShare): AsyncIterable<LayoutEntry[]>;
   createShadowCopy(req: CreateShadowCopyRequest): Promise<ShadowCopyInfo>;
   /** Returns where the backend's clients reach the exposed copy (local: a directory; ONTAP: a UNC path). */
   exposeShadowCopy(req: ExposeRequest): Promise<{ accessPath: string }>;

@@ -30,7 +30,7 @@ describe("auto-recovery-notifier", () => {
     const setId = "00000000-0000-4000-8000-0000000000b1";
     await publishCommand(bus, "notifier", {
       context: { commandId: `${setId}:checkpoint:1`, svm: "vs1", setId, backupId: "b" },
-      kind: { $case: "checkpointWriters", value: { shares: [{ svm: "vs1", share: "share1", files: [] }] } },
+      kind: { $case: "checkpointWriters", value: { shares: [{ svm: "vs1", share: "share1", files: [], vms: [] }] } },
     });
     await publishCommand(bus, "notifier", {
       context: { commandId: `${setId}:recover:1`, svm: "vs1", setId, backupId: "b" },

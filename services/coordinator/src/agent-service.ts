@@ -75,7 +75,7 @@ export function shadowCopyAgent({ bus, engine, log }: AgentDeps): ShadowCopyAgen
   async function lookup(svm: string, unc: string): Promise<ShareLookup> {
     const parsed = parseUnc(unc);
     if (!parsed) return { kind: "notFound", reason: `"${unc}" is not a UNC share name` };
-    const res = await checkShares(bus, { svm, shares: [{ svm, share: parsed.share, files: [] }] });
+    const res = await checkShares(bus, { svm, shares: [{ svm, share: parsed.share, files: [], vms: [] }] });
     const c = res.checks[0];
     if (!c || !c.found) return { kind: "notFound", reason: c?.violations[0]?.message ?? `share "${parsed.share}" does not exist on SVM "${svm}"` };
     if (c.violations.length > 0) return { kind: "notSupported", reason: c.violations.map((v) => v.message).join("; ") };

@@ -22,7 +22,7 @@ import { DeliverPolicy } from "@nats-io/jetstream";
 import { Event, WriterErrorPolicy, type Backup, type BackupServiceServer, type WatchBackupRequest, type WatchBackupResponse } from "@rvss/proto";
 import type { Logger } from "@rvss/runtime";
 import type { Backups } from "./backups";
-import { backupSnapshotToProto, backupToProto, liveSetOf } from "./convert";
+import { backupSnapshotToProto, backupToProto, liveSetOf, selectionToProto } from "./convert";
 import type { Engine } from "./engine";
 import { toServiceError } from "./grpc-errors";
 import { backupKey, requestKey } from "./keys";
@@ -38,7 +38,7 @@ export interface BackupServiceDeps {
 const DEFAULT_RESTORE_TIMEOUT_MS = 30 * 60_000;
 
 /** Adapts an async handler to grpc-js's callback form, mapping errors to statuses. */
-function unary<Req, Res>(log: Logger, name: string, fn: (req: Req, call: ServerUnaryCall<Req, Res>) => Promise<Res>) {
+export function unary<Req, Res>(log: Logger, name: string, fn: (req: Req, call: ServerUnaryCall<Req, Res>) => Promise<Res>) {
   return (call: ServerUnaryCall<Req, Res>, cb: sendUnaryData<Res>): void => {
     fn(call.request, call).then(
       (res) => cb(null, res),
@@ -53,7 +53,7 @@ function unary<Req, Res>(log: Logger, name: string, fn: (req: Req, call: ServerU
 }
 
 /** Milliseconds left before the call's deadline, or `fallback` when it has none. */
-function remaining(call: { getDeadline(): Date | number }, fallback: number): number {
+export function remaining(call: { getDeadline(): Date | number }, fallback: number): number {
   const d = call.getDeadline();
   const at = d instanceof Date ? d.getTime() : d;
   return Number.isFinite(at) && at > 0 ? Math.max(1, at - Date.now()) : fallback;
@@ -85,7 +85,7 @@ export function backupService(deps: BackupServiceDeps): BackupServiceServer {
   return {
     createBackup: unary(log, "CreateBackup", async (req) => {
       const trace = newTrace();
-      const dataset = checkDataset(req.dataset.map((d) => ({ svm: d.svm, share: d.share, files: d.files })));
+      const dataset = checkDataset(req.dataset);
       if (req.requestId) {
         const prior = await bus.state.get<string>(requestKey(req.requestId));
         if (prior) return { backup: await view(await mustGet(prior.value)) };
@@ -105,7 +105,7 @@ export function backupService(deps: BackupServiceDeps): BackupServiceServer {
       await bus.state.create(backupKey(b.id), b);
       await publishEvent(
         bus,
-        { eventId: `${b.id}:created`, time: new Date(b.createdAt), svm: "", setId: "", backupId: b.id, source: "coordinator", body: { $case: "backupCreated", value: { dataset, setsPlanned: b.sets.length } } },
+        { eventId: `${b.id}:created`, time: new Date(b.createdAt), svm: "", setId: "", backupId: b.id, source: "coordinator", body: { $case: "backupCreated", value: { dataset: dataset.map((d) => selectionToProto(d.svm, d)), setsPlanned: b.sets.length } } },
         trace,
       );
       log.info({ backupId: b.id, sets: b.sets.length, traceId: trace.traceId }, "backup created");

@@ -6,7 +6,7 @@ import { createHash } from "node:crypto";
 import { remainingStorage, type DrainingSet, type ShadowCopySet, type SvmServer } from "@rvss/core";
 import type { PhaseCommand, Phase } from "@rvss/bus";
 import type { CommandContext } from "@rvss/proto";
-import { shadowCopyToProto } from "./convert";
+import { selectionToProto, shadowCopyToProto } from "./convert";
 
 export type AnyCommand = { [P in Phase]: { phase: P; cmd: PhaseCommand[P] } }[Phase];
 
@@ -23,12 +23,12 @@ export function pendingCommand(server: SvmServer, set: ShadowCopySet): AnyComman
     case "resolve":
       return {
         phase: "discovery",
-        cmd: { context: ctx, kind: { $case: "resolveShares", value: { shares: (set.requested ?? []).map((r) => ({ svm: server.svm, share: r.share, files: r.files })) } } },
+        cmd: { context: ctx, kind: { $case: "resolveShares", value: { shares: (set.requested ?? []).map((r) => selectionToProto(server.svm, r)) } } },
       };
     case "checkpoint":
       return {
         phase: "notifier",
-        cmd: { context: ctx, kind: { $case: "checkpointWriters", value: { shares: set.shadowCopies.map((c) => ({ svm: server.svm, share: c.share, files: c.files })) } } },
+        cmd: { context: ctx, kind: { $case: "checkpointWriters", value: { shares: set.shadowCopies.map((c) => selectionToProto(server.svm, c)) } } },
       };
     case "create":
       return { phase: "executor", cmd: { context: ctx, kind: { $case: "createShadowCopies", value: { shadowCopies: copies } } } };

@@ -9,6 +9,7 @@ import {
   type ShadowCopyRecord,
   type ShadowCopySet,
   type SvmServer,
+  type VmFiles,
   type WriterStepRecord,
 } from "@rvss/core";
 import {
@@ -19,6 +20,7 @@ import {
   type Backup,
   type BackupSet,
   type ShadowCopy,
+  type ShareSelection,
   type VolumeSnapshot,
   type WriterStep,
 } from "@rvss/proto";
@@ -34,6 +36,11 @@ const statusMap: Record<CoreSetStatus, SetStatus> = {
 
 export function setStatusToProto(s: CoreSetStatus): SetStatus {
   return statusMap[s];
+}
+
+/** A share of a request (dataset item, requested share, shadow copy) as the contracts carry it. */
+export function selectionToProto(svm: string, s: { share: string; files: string[]; vms?: VmFiles[] }): ShareSelection {
+  return { svm, share: s.share, files: s.files, vms: s.vms ?? [] };
 }
 
 export function shadowCopyToProto(c: ShadowCopyRecord, context: number): ShadowCopy {
@@ -138,7 +145,7 @@ export function backupToProto(b: BackupRecord, live: (p: PlannedSet) => LiveSet)
     createdAt: new Date(b.createdAt),
     updatedAt: new Date(b.updatedAt),
     ...(b.finishedAt ? { finishedAt: new Date(b.finishedAt) } : {}),
-    dataset: b.dataset,
+    dataset: b.dataset.map((d) => selectionToProto(d.svm, d)),
     sets,
     progress: progressOf(b),
     onWriterError: b.onWriterError === "continue" ? WriterErrorPolicy.WRITER_ERROR_POLICY_CONTINUE : WriterErrorPolicy.WRITER_ERROR_POLICY_FAIL,

@@ -1,3 +1,4 @@
+import { execFileSync } from "node:child_process";
 import * as fsp from "node:fs/promises";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -100,6 +101,20 @@ describe("coordinator", () => {
     const b = await finish((await client.createBackup({ dataset: [{ svm: "vs1", share: "share1", files: ["vm1/link.vhdx"] }] })).id);
     expect(b.reason).toMatch(/"vm1\/link\.vhdx" .*symbolic link/);
     await fsp.rm(path.join(filer.shareDir, "vm1", "link.vhdx"));
+  });
+
+  test("a bad layout ends the backup Failed naming the violation, before anything is cloned", async () => {
+    const pipe = path.join(filer.shareDir, "vm1", "pipe");
+    execFileSync("mkfifo", [pipe]);
+    try {
+      const b = await finish((await client.createBackup({ dataset: [{ svm: "vs1", share: "share1", files: [filer.files[3]!] }] })).id);
+      expect([b.state, b.reason]).toEqual([BackupState.BACKUP_STATE_FAILED, 'SVM "vs1": "vm1/pipe" in share "share1" is a FIFO; a Remote VSS share may hold only directories and regular files']);
+      expect(events.of(b.sets[0]!.setId).map((e) => e.event.body?.$case)).not.toContain("shadowCopiesCreated");
+      expect(await storageLeft()).toBe(0);
+      expect(await client.listSnapshots({ backupId: b.id })).toEqual([]);
+    } finally {
+      await fsp.rm(pipe);
+    }
   });
 
   test("a path that escapes the share is refused before a backup exists", async () => {

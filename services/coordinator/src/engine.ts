@@ -23,7 +23,7 @@ import { SequenceTimer, type Event } from "@rvss/proto";
 import type { Logger } from "@rvss/runtime";
 import type { Backups } from "./backups";
 import { drainCommand, finishCommand, pendingCommand, thawCommand, type AnyCommand } from "./commands";
-import { shadowCopyToProto } from "./convert";
+import { selectionToProto, shadowCopyToProto } from "./convert";
 import { svmKey } from "./keys";
 
 export interface Decision<T = unknown> {
@@ -138,7 +138,7 @@ export class Engine {
           const set = findSet(s, e.setId)!;
           await this.event(s, e.setId, set.backup?.backupId, `${e.setId}:started`, {
             $case: "setStarted",
-            value: { context: set.context, shares: (set.requested ?? []).map((r) => ({ svm: s.svm, share: r.share, files: r.files })) },
+            value: { context: set.context, shares: (set.requested ?? []).map((r) => selectionToProto(s.svm, r)) },
           }, trace);
           if (set.backup) await this.backups.markStarted(set.backup, set.id);
           this.log.info({ svm: s.svm, setId: set.id, backupId: set.backup?.backupId }, "shadow copy set started");

@@ -1,11 +1,19 @@
-/** The coordinator's gRPC server: BackupService, ShadowCopyAgent, health checking and server reflection. */
+/** The coordinator's gRPC server: BackupService, ShadowCopyAgent, PreflightService, health checking and server reflection. */
 import * as fs from "node:fs";
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
 import { ReflectionService } from "@grpc/reflection";
 import { HealthImplementation } from "grpc-health-check";
 import { ErrorCodes, RvssError } from "@rvss/core";
-import { BackupServiceService, ShadowCopyAgentService, descriptorSetPath, type BackupServiceServer, type ShadowCopyAgentServer } from "@rvss/proto";
+import {
+  BackupServiceService,
+  PreflightServiceService,
+  ShadowCopyAgentService,
+  descriptorSetPath,
+  type BackupServiceServer,
+  type PreflightServiceServer,
+  type ShadowCopyAgentServer,
+} from "@rvss/proto";
 
 export interface GrpcServer {
   server: grpc.Server;
@@ -16,13 +24,15 @@ export interface GrpcServer {
 export interface Services {
   backups: BackupServiceServer;
   agent: ShadowCopyAgentServer;
+  preflight: PreflightServiceServer;
 }
 
 export async function startGrpcServer(addr: string, services: Services): Promise<GrpcServer> {
   const server = new grpc.Server({ "grpc.max_receive_message_length": 16 * 1024 * 1024 });
   server.addService(BackupServiceService, services.backups);
   server.addService(ShadowCopyAgentService, services.agent);
-  const health = new HealthImplementation({ "": "SERVING", "rvss.v1.BackupService": "SERVING", "rvss.v1.ShadowCopyAgent": "SERVING" });
+  server.addService(PreflightServiceService, services.preflight);
+  const health = new HealthImplementation({ "": "SERVING", "rvss.v1.BackupService": "SERVING", "rvss.v1.ShadowCopyAgent": "SERVING", "rvss.v1.PreflightService": "SERVING" });
   health.addToServer(server);
   new ReflectionService(protoLoader.loadFileDescriptorSetFromBuffer(fs.readFileSync(descriptorSetPath))).addToServer(server);
   const port = await new Promise<number>((resolve, reject) =>

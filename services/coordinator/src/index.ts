@@ -21,6 +21,7 @@ import { backupService } from "./backup-service";
 import { liveSetOf } from "./convert";
 import { Engine } from "./engine";
 import { startGrpcServer } from "./grpc-server";
+import { preflightService } from "./preflight-service";
 import { recordRestoreFinished } from "./restores";
 import { toReport } from "./reports";
 
@@ -76,6 +77,7 @@ export async function startCoordinator(config: RvssConfig, log: Logger): Promise
   const { server, port, health } = await startGrpcServer(config.grpcAddr, {
     backups: backupService({ bus, engine, backups, log }),
     agent: shadowCopyAgent({ bus, engine, log }),
+    preflight: preflightService({ bus, log }),
   });
   log.info({ grpc: `${config.grpcAddr.slice(0, config.grpcAddr.lastIndexOf(":"))}:${port}` }, "gRPC serving");
 

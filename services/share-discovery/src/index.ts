@@ -1,13 +1,15 @@
 /**
- * share-discovery: resolves shares to SVM, volume and path, and checks the listed files, for the
- * sets the coordinator starts. It keeps no state; replicas share one durable consumer.
+ * share-discovery: resolves shares to SVM, volume and path, walks them to check the Remote VSS
+ * directory rules, and checks the listed files, for the sets the coordinator starts (ResolveShares)
+ * and for callers that must answer now (the CheckShares query: the agent API, preflight). It keeps
+ * no state; replicas share one durable consumer and one queue group.
  */
 import { RvssError } from "@rvss/core";
 import { serveCheckShares, startPhaseService } from "@rvss/bus";
 import { Step } from "@rvss/proto";
 import type { Logger, RunningService, RvssConfig } from "@rvss/runtime";
 import { LocalBackend, type StorageBackend } from "@rvss/storage";
-import { checkShare, resolveShares } from "./resolve";
+import { capViolations, checkShare, resolveShares } from "./resolve";
 
 export { checkShare, resolveShares } from "./resolve";
 
@@ -23,10 +25,11 @@ export async function startShareDiscovery(config: RvssConfig, log: Logger, backe
     },
     failure: (_cmd, err) => ({ $case: "stepFailed", value: { step: Step.STEP_RESOLVE, reason: err.message, code: err.code } }),
   });
+  // Each share on its own: rule 2 (a VM split across shares) is the caller's to apply over its request.
   const queries = serveCheckShares(phase.bus, log, async (req) => {
     const checks = [];
     for (const sel of req.shares) checks.push(await checkShare(backend, req.svm, sel));
-    return { checks, errorCode: "", errorMessage: "" };
+    return { checks: capViolations(checks), errorCode: "", errorMessage: "" };
   });
   return {
     ready: phase.ready,

@@ -3,6 +3,7 @@
  * keeps per server (section 3.1.1) lives in one record per SVM, changed only by compare-and-set.
  * That makes every operation a single atomic write.
  */
+import type { VmFiles } from "../file-list";
 
 /** ShadowCopySet.Status: exactly the six states of MS-FSRVP 3.1.1.2. */
 export type SetStatus = "Started" | "Added" | "CreationInProgress" | "Committed" | "Exposed" | "Recovered";
@@ -75,6 +76,8 @@ export interface SnapshotRef {
 export interface RequestedShare {
   share: string;
   files: string[];
+  /** The VMs the requestor named in the share, with their files (see layout.ts). */
+  vms?: VmFiles[];
 }
 
 export interface BackupLink {

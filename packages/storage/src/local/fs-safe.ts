@@ -11,7 +11,7 @@ import * as path from "node:path";
 import { pipeline } from "node:stream/promises";
 import { Transform } from "node:stream";
 import { promisify } from "node:util";
-import { ErrorCodes, RvssError } from "@rvss/core";
+import { ErrorCodes, RvssError, kindName, type EntryKind } from "@rvss/core";
 
 const run = promisify(execFile);
 
@@ -43,7 +43,7 @@ export async function openRegularInside(rootReal: string, rel: string, details: 
   try {
     const st = await handle.stat();
     if (!st.isFile()) {
-      throw new RvssError(ErrorCodes.FILE_NOT_REGULAR, `"${rel}" in share "${details.share}" is a ${kindOf(st)}, not a regular file`, { ...details, file: rel });
+      throw new RvssError(ErrorCodes.FILE_NOT_REGULAR, `"${rel}" in share "${details.share}" is a ${kindName(entryKind(st))}, not a regular file`, { ...details, file: rel });
     }
     const real = await fsp.readlink(`/proc/self/fd/${handle.fd}`);
     if (!real.startsWith(rootReal + path.sep)) {
@@ -56,13 +56,15 @@ export async function openRegularInside(rootReal: string, rel: string, details: 
   }
 }
 
-export function kindOf(st: fs.Stats): string {
+/** What a directory entry or a stat says the thing is. */
+export function entryKind(st: fs.Dirent | fs.Stats): EntryKind {
+  if (st.isFile()) return "file";
   if (st.isDirectory()) return "directory";
-  if (st.isSymbolicLink()) return "symbolic link";
-  if (st.isFIFO()) return "FIFO";
+  if (st.isSymbolicLink()) return "symlink";
+  if (st.isFIFO()) return "fifo";
   if (st.isSocket()) return "socket";
   if (st.isBlockDevice() || st.isCharacterDevice()) return "device";
-  return "regular file";
+  return "other";
 }
 
 export interface Copied {

@@ -1,11 +1,13 @@
 import * as fsp from "node:fs/promises";
+import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
 import { execFileSync } from "node:child_process";
-import { isRvssError } from "@rvss/core";
+import { isRvssError, type LayoutEntry } from "@rvss/core";
 import { parseFilerConfig } from "./filer-config";
 import { ReadOnlyGuard, removeSealedTree } from "./fs-safe";
 import { LocalBackend } from "./local-backend";
+import { walkTree } from "./walk";
 
 let dir: string;
 let backend: LocalBackend;
@@ -112,6 +114,75 @@ describe("listed files", () => {
   });
 });
 
+async function walked(walk: AsyncIterable<LayoutEntry[]>): Promise<{ entries: [string, string, number][]; batches: number }> {
+  const entries: [string, string, number][] = [];
+  let batches = 0;
+  for await (const batch of walk) {
+    batches++;
+    for (const e of batch) entries.push([e.path, e.kind, e.depth]);
+  }
+  return { entries: entries.sort((a, b) => a[0].localeCompare(b[0])), batches };
+}
+
+describe("walking a share", () => {
+  test("every entry once, with its kind and depth; links are reported, not followed; a junction is not entered", async () => {
+    await fsp.symlink("/etc/hostname", path.join(shareDir, "vm1/file-link"));
+    await fsp.symlink("/etc", path.join(shareDir, "vm1/dir-link"));
+    execFileSync("mkfifo", [path.join(shareDir, "vm2/pipe")]);
+    const server = net.createServer();
+    await new Promise<void>((resolve) => server.listen(path.join(shareDir, "vm2/sock"), resolve));
+    await write("mnt/hidden-by-the-junction.vhdx", "x");
+    try {
+      const { entries, batches } = await walked(backend.walkShare(await backend.resolveShare("vs1", "share1")));
+      expect(entries).toEqual([
+        ["mnt", "junction", 0],
+        ["vm1", "directory", 0],
+        ["vm1/conf.vmcx", "file", 1],
+        ["vm1/dir-link", "symlink", 1],
+        ["vm1/disk.vhdx", "file", 1],
+        ["vm1/file-link", "symlink", 1],
+        ["vm2", "directory", 0],
+        ["vm2/disk.vhdx", "file", 1],
+        ["vm2/pipe", "fifo", 1],
+        ["vm2/sock", "socket", 1],
+      ]);
+      expect(batches).toBe(4);
+    } finally {
+      server.close();
+    }
+  });
+
+  test("a share at the volume root skips the volume's .snapshot and .shadowcopy", async () => {
+    await backend.createShadowCopy({ svm: "vs1", shadowCopyId: SC, share: share1, files: ["vm1/disk.vhdx"], writable: true });
+    await backend.createSnapshot({ svm: "vs1", volume: "vm_vol1", name: "s1" });
+    const { entries } = await walked(backend.walkShare(await backend.resolveShare("vs1", "root")));
+    expect(entries.map(([p]) => p).filter((p) => p.startsWith("."))).toEqual([]);
+    expect(entries).toContainEqual(["dir1/vmdir/vm1/disk.vhdx", "file", 3]);
+    expect(entries).toContainEqual(["dir1/vmdir/mnt", "junction", 2]);
+  });
+
+  test("a wide tree streams a batch per directory, read a few at a time", async () => {
+    const root = path.join(dir, "wide");
+    for (let i = 0; i < 40; i++) {
+      await fsp.mkdir(path.join(root, `d${i}`, "sub"), { recursive: true });
+      await fsp.writeFile(path.join(root, `d${i}`, "sub", "f"), "");
+    }
+    const { entries, batches } = await walked(walkTree(root, { concurrency: 3, readAhead: 2 }));
+    expect([entries.length, batches]).toEqual([120, 81]);
+  });
+
+  test("a share directory that is gone stops the walk, naming it; one that vanishes mid-walk is skipped", async () => {
+    await expect(walked(walkTree(path.join(dir, "gone")))).rejects.toThrow(/cannot read directory "\." below .*gone: ENOENT/);
+    // Reading no further ahead than one batch, the root is listed before vm2 is read.
+    const walk = walkTree(shareDir, { readAhead: 1 });
+    expect((await walk.next()).value?.map((e: LayoutEntry) => e.path).sort()).toEqual(["vm1", "vm2"]);
+    await fsp.rm(path.join(shareDir, "vm2"), { recursive: true });
+    const rest: string[] = [];
+    for (let r = await walk.next(); !r.done; r = await walk.next()) rest.push(...r.value.map((e) => e.path));
+    expect(rest.sort()).toEqual(["vm1/conf.vmcx", "vm1/disk.vhdx"]);
+  });
+});
+
 describe("shadow copies", () => {
   test("only the listed files are cloned, inside the volume", async () => {
     const info = await backend.createShadowCopy({ svm: "vs1", shadowCopyId: SC, share: share1, files: ["vm1/disk.vhdx"], writable: true });
@@ -133,13 +204,17 @@ describe("shadow copies", () => {
     expect(await backend.listShadowCopies("vs1")).toEqual([]);
   });
 
-  test("a file swapped for a symlink after the check is refused at clone time", async () => {
+  test.each([
+    ["the listed file", ["vm1/disk.vhdx"], 'file "vm1/disk.vhdx" in share "share1" is a symbolic link; only regular files can be copied'],
+    ["the whole share", [], '"vm1/disk.vhdx" in share "share1" is a symbolic link; a Remote VSS share may hold only directories and regular files'],
+  ])("a file swapped for a symlink after the check is refused when cloning %s", async (_what, files, message) => {
     const r = await backend.resolveShare("vs1", "share1");
     expect(await backend.checkFiles(r, ["vm1/disk.vhdx"])).toEqual([]);
+    expect((await walked(backend.walkShare(r))).entries.filter(([, kind]) => kind !== "file" && kind !== "directory" && kind !== "junction")).toEqual([]);
     await fsp.rm(path.join(shareDir, "vm1/disk.vhdx"));
     await fsp.symlink("/etc/shadow", path.join(shareDir, "vm1/disk.vhdx"));
-    const e = await errorOf(backend.createShadowCopy({ svm: "vs1", shadowCopyId: SC, share: share1, files: ["vm1/disk.vhdx"], writable: true }));
-    expect(e).toEqual({ code: "FILE_NOT_REGULAR", message: expect.stringMatching(/symbolic link/) });
+    const e = await errorOf(backend.createShadowCopy({ svm: "vs1", shadowCopyId: SC, share: share1, files, writable: true }));
+    expect(e).toEqual({ code: "FILE_NOT_REGULAR", message });
     expect(await backend.listShadowCopies("vs1")).toEqual([]);
   });
 

@@ -15,7 +15,7 @@
 import * as fsp from "node:fs/promises";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { ErrorCodes, RvssError } from "@rvss/core";
+import { ErrorCodes, RvssError, notRegular, type LayoutEntry } from "@rvss/core";
 import type {
   CopyInfo,
   CreateShadowCopyRequest,
@@ -33,7 +33,8 @@ import type {
   StorageBackend,
 } from "../backend";
 import { loadFilerConfig, under, type FilerConfig, type SvmConfig } from "./filer-config";
-import { ReadOnlyGuard, copyOpened, exists, kindOf, openRegularInside, sha256File, writeFileAtomic } from "./fs-safe";
+import { ReadOnlyGuard, copyOpened, exists, openRegularInside, sha256File, writeFileAtomic } from "./fs-safe";
+import { walkTree } from "./walk";
 
 export const SHADOW_DIR = ".shadowcopy";
 export const SNAPSHOT_DIR = ".snapshot";
@@ -144,6 +145,13 @@ export class LocalBackend implements StorageBackend {
     return problems;
   }
 
+  walkShare(share: ResolvedShare): AsyncIterable<LayoutEntry[]> {
+    return walkTree(this.shareDir(share), {
+      junctions: share.junctionsBelow.map((j) => path.posix.relative(share.namespacePath, j)),
+      skipAtRoot: volumeDirs(share),
+    });
+  }
+
   async createShadowCopy(req: CreateShadowCopyRequest): Promise<ShadowCopyInfo> {
     const ref = { svm: req.svm, volume: req.share.volume, shadowCopyId: req.shadowCopyId };
     const final = this.cloneDir(ref);
@@ -158,15 +166,16 @@ export class LocalBackend implements StorageBackend {
     await fsp.mkdir(tmp, { recursive: true });
     try {
       const root = await fsp.realpath(this.shareDir(req.share));
-      const files = req.files.length > 0 ? req.files : await listShareFiles(root, req.share);
       let bytes = 0;
-      for (const rel of files) {
+      let fileCount = 0;
+      for await (const rel of req.files.length > 0 ? req.files : shareFiles(root, req.share)) {
         const src = await openRegularInside(root, rel, { svm: req.svm, share: req.share.share });
         await fsp.mkdir(path.dirname(path.join(tmp, rel)), { recursive: true });
         bytes += (await copyOpened(src, path.join(tmp, rel))).bytes;
+        fileCount++;
       }
       await fsp.rename(tmp, final);
-      const result: ShadowCopyInfo = { clonePath: path.posix.join(SHADOW_DIR, req.shadowCopyId), bytes, fileCount: files.length };
+      const result: ShadowCopyInfo = { clonePath: path.posix.join(SHADOW_DIR, req.shadowCopyId), bytes, fileCount };
       await writeFileAtomic(info, JSON.stringify({ ...result, share: req.share.share }));
       if (!req.writable) await this.sealShadowCopy(ref);
       return result;
@@ -352,27 +361,21 @@ async function readJson<T>(file: string): Promise<T | null> {
   }
 }
 
-/** Every regular file below a share root, relative; anything else is refused (Remote VSS rule 1). */
-async function listShareFiles(root: string, share: ShareLocation): Promise<string[]> {
-  const out: string[] = [];
-  const walk = async (rel: string): Promise<void> => {
-    for (const e of await fsp.readdir(path.join(root, rel), { withFileTypes: true })) {
-      const r = rel === "" ? e.name : `${rel}/${e.name}`;
-      if (share.sharePath === "" && rel === "" && (e.name === SHADOW_DIR || e.name === SNAPSHOT_DIR)) continue;
-      if (e.isDirectory()) await walk(r);
-      else if (e.isFile()) out.push(r);
-      else {
-        const st = await fsp.lstat(path.join(root, r));
-        throw new RvssError(ErrorCodes.FILE_NOT_REGULAR, `"${r}" in share "${share.share}" is a ${kindOf(st)}; a share may hold only directories and regular files`, {
-          svm: share.svm,
-          share: share.share,
-          file: r,
-        });
+/** The volume's own directories, skipped when a share is the volume root. */
+function volumeDirs(share: Pick<ShareLocation, "sharePath">): string[] {
+  return share.sharePath === "" ? [SHADOW_DIR, SNAPSHOT_DIR] : [];
+}
+
+/** Every regular file below a share root, as the walk finds them; anything else is refused (Remote VSS rule 1). */
+async function* shareFiles(root: string, share: ShareLocation): AsyncGenerator<string> {
+  for await (const batch of walkTree(root, { skipAtRoot: volumeDirs(share) })) {
+    for (const e of batch) {
+      if (e.kind === "file") yield e.path;
+      else if (e.kind !== "directory") {
+        throw new RvssError(ErrorCodes.FILE_NOT_REGULAR, notRegular(e, share)!.message, { svm: share.svm, share: share.share, file: e.path });
       }
     }
-  };
-  await walk("");
-  return out.sort();
+  }
 }
 
 /** Every file below a directory, relative, sorted. */

@@ -124,6 +124,19 @@ export interface ShareSelection {
   share: string;
   /** Paths relative to the share root, "/"-separated, e.g. "vm1/disk.vhdx". */
   files: string[];
+  /**
+   * Optional: the VMs in this share and their files (cloned like files). When set, these are the
+   * share's VMs for the rule "all files of one VM inside one share"; otherwise each top-level
+   * directory of the share is one VM, named by the directory.
+   */
+  vms: VmFiles[];
+}
+
+/** VmFiles names one VM and its files. */
+export interface VmFiles {
+  name: string;
+  /** Paths relative to the share root, as in ShareSelection.files. */
+  files: string[];
 }
 
 /** ShadowCopy is the point-in-time copy of one share inside a shadow copy set. */
@@ -206,7 +219,7 @@ export interface RestoredFile {
 }
 
 function createBaseShareSelection(): ShareSelection {
-  return { svm: "", share: "", files: [] };
+  return { svm: "", share: "", files: [], vms: [] };
 }
 
 export const ShareSelection: MessageFns<ShareSelection> = {
@@ -219,6 +232,9 @@ export const ShareSelection: MessageFns<ShareSelection> = {
     }
     for (const v of message.files) {
       writer.uint32(26).string(v!);
+    }
+    for (const v of message.vms) {
+      VmFiles.encode(v!, writer.uint32(34).fork()).join();
     }
     return writer;
   },
@@ -260,6 +276,14 @@ export const ShareSelection: MessageFns<ShareSelection> = {
             message.files.push(reader.string());
             continue;
           }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.vms.push(VmFiles.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -277,6 +301,7 @@ export const ShareSelection: MessageFns<ShareSelection> = {
       svm: isSet(object.svm) ? globalThis.String(object.svm) : "",
       share: isSet(object.share) ? globalThis.String(object.share) : "",
       files: globalThis.Array.isArray(object?.files) ? object.files.map((e: any) => globalThis.String(e)) : [],
+      vms: globalThis.Array.isArray(object?.vms) ? object.vms.map((e: any) => VmFiles.fromJSON(e)) : [],
     };
   },
 
@@ -291,6 +316,9 @@ export const ShareSelection: MessageFns<ShareSelection> = {
     if (message.files?.length) {
       obj.files = message.files;
     }
+    if (message.vms?.length) {
+      obj.vms = message.vms.map((e) => VmFiles.toJSON(e));
+    }
     return obj;
   },
 
@@ -301,6 +329,92 @@ export const ShareSelection: MessageFns<ShareSelection> = {
     const message = createBaseShareSelection();
     message.svm = object.svm ?? "";
     message.share = object.share ?? "";
+    message.files = object.files?.map((e) => e) || [];
+    message.vms = object.vms?.map((e) => VmFiles.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseVmFiles(): VmFiles {
+  return { name: "", files: [] };
+}
+
+export const VmFiles: MessageFns<VmFiles> = {
+  encode(message: VmFiles, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    for (const v of message.files) {
+      writer.uint32(18).string(v!);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): VmFiles {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseVmFiles();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.files.push(reader.string());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): VmFiles {
+    return {
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      files: globalThis.Array.isArray(object?.files) ? object.files.map((e: any) => globalThis.String(e)) : [],
+    };
+  },
+
+  toJSON(message: VmFiles): unknown {
+    const obj: any = {};
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.files?.length) {
+      obj.files = message.files;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<VmFiles>): VmFiles {
+    return VmFiles.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<VmFiles>): VmFiles {
+    const message = createBaseVmFiles();
+    message.name = object.name ?? "";
     message.files = object.files?.map((e) => e) || [];
     return message;
   },

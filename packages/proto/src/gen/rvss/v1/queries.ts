@@ -29,6 +29,35 @@ export interface ShareCheck {
     | undefined;
   /** Every rule the share, its layout or its file list breaks; empty when it can be shadow-copied. */
   violations: Violation[];
+  /** Violations found but not listed: one answer lists at most 1000, so it stays a small message. */
+  violationsNotListed: number;
+  svm: string;
+  /**
+   * The share's VMs (named in the request, or its top-level directories), to check that no VM
+   * has files in two shares.
+   */
+  vms: ShareVm[];
+  /** What the walk of the share saw (set when found). */
+  layout?: LayoutSummary | undefined;
+}
+
+/** ShareVm is one VM a share holds. */
+export interface ShareVm {
+  name: string;
+  /** Its top-level directory, or the first listed file of a VM named in the request. */
+  path: string;
+}
+
+/** LayoutSummary is what the walk of one share saw. */
+export interface LayoutSummary {
+  files: number;
+  directories: number;
+  /** Entries that are neither: links, FIFOs, sockets, devices, junctions. */
+  others: number;
+  /** Depth of the deepest file: 0 directly in the share root, 1 in a top-level directory. */
+  deepestFile: number;
+  /** The SVM's shadow copy directory depth (0 = unlimited). */
+  depthLimit: number;
 }
 
 export interface CheckSharesResponse {
@@ -124,7 +153,16 @@ export const CheckSharesRequest: MessageFns<CheckSharesRequest> = {
 };
 
 function createBaseShareCheck(): ShareCheck {
-  return { share: "", found: false, resolved: undefined, violations: [] };
+  return {
+    share: "",
+    found: false,
+    resolved: undefined,
+    violations: [],
+    violationsNotListed: 0,
+    svm: "",
+    vms: [],
+    layout: undefined,
+  };
 }
 
 export const ShareCheck: MessageFns<ShareCheck> = {
@@ -140,6 +178,18 @@ export const ShareCheck: MessageFns<ShareCheck> = {
     }
     for (const v of message.violations) {
       Violation.encode(v!, writer.uint32(34).fork()).join();
+    }
+    if (message.violationsNotListed !== 0) {
+      writer.uint32(40).uint32(message.violationsNotListed);
+    }
+    if (message.svm !== "") {
+      writer.uint32(50).string(message.svm);
+    }
+    for (const v of message.vms) {
+      ShareVm.encode(v!, writer.uint32(58).fork()).join();
+    }
+    if (message.layout !== undefined) {
+      LayoutSummary.encode(message.layout, writer.uint32(66).fork()).join();
     }
     return writer;
   },
@@ -189,6 +239,38 @@ export const ShareCheck: MessageFns<ShareCheck> = {
             message.violations.push(Violation.decode(reader, reader.uint32()));
             continue;
           }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.violationsNotListed = reader.uint32();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.svm = reader.string();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.vms.push(ShareVm.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.layout = LayoutSummary.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -209,6 +291,14 @@ export const ShareCheck: MessageFns<ShareCheck> = {
       violations: globalThis.Array.isArray(object?.violations)
         ? object.violations.map((e: any) => Violation.fromJSON(e))
         : [],
+      violationsNotListed: isSet(object.violationsNotListed)
+        ? globalThis.Number(object.violationsNotListed)
+        : isSet(object.violations_not_listed)
+        ? globalThis.Number(object.violations_not_listed)
+        : 0,
+      svm: isSet(object.svm) ? globalThis.String(object.svm) : "",
+      vms: globalThis.Array.isArray(object?.vms) ? object.vms.map((e: any) => ShareVm.fromJSON(e)) : [],
+      layout: isSet(object.layout) ? LayoutSummary.fromJSON(object.layout) : undefined,
     };
   },
 
@@ -226,6 +316,18 @@ export const ShareCheck: MessageFns<ShareCheck> = {
     if (message.violations?.length) {
       obj.violations = message.violations.map((e) => Violation.toJSON(e));
     }
+    if (message.violationsNotListed !== 0) {
+      obj.violationsNotListed = Math.round(message.violationsNotListed);
+    }
+    if (message.svm !== "") {
+      obj.svm = message.svm;
+    }
+    if (message.vms?.length) {
+      obj.vms = message.vms.map((e) => ShareVm.toJSON(e));
+    }
+    if (message.layout !== undefined) {
+      obj.layout = LayoutSummary.toJSON(message.layout);
+    }
     return obj;
   },
 
@@ -240,6 +342,238 @@ export const ShareCheck: MessageFns<ShareCheck> = {
       ? ResolvedShare.fromPartial(object.resolved)
       : undefined;
     message.violations = object.violations?.map((e) => Violation.fromPartial(e)) || [];
+    message.violationsNotListed = object.violationsNotListed ?? 0;
+    message.svm = object.svm ?? "";
+    message.vms = object.vms?.map((e) => ShareVm.fromPartial(e)) || [];
+    message.layout = (object.layout !== undefined && object.layout !== null)
+      ? LayoutSummary.fromPartial(object.layout)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseShareVm(): ShareVm {
+  return { name: "", path: "" };
+}
+
+export const ShareVm: MessageFns<ShareVm> = {
+  encode(message: ShareVm, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    if (message.path !== "") {
+      writer.uint32(18).string(message.path);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ShareVm {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseShareVm();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.path = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ShareVm {
+    return {
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      path: isSet(object.path) ? globalThis.String(object.path) : "",
+    };
+  },
+
+  toJSON(message: ShareVm): unknown {
+    const obj: any = {};
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.path !== "") {
+      obj.path = message.path;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ShareVm>): ShareVm {
+    return ShareVm.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ShareVm>): ShareVm {
+    const message = createBaseShareVm();
+    message.name = object.name ?? "";
+    message.path = object.path ?? "";
+    return message;
+  },
+};
+
+function createBaseLayoutSummary(): LayoutSummary {
+  return { files: 0, directories: 0, others: 0, deepestFile: 0, depthLimit: 0 };
+}
+
+export const LayoutSummary: MessageFns<LayoutSummary> = {
+  encode(message: LayoutSummary, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.files !== 0) {
+      writer.uint32(8).uint32(message.files);
+    }
+    if (message.directories !== 0) {
+      writer.uint32(16).uint32(message.directories);
+    }
+    if (message.others !== 0) {
+      writer.uint32(24).uint32(message.others);
+    }
+    if (message.deepestFile !== 0) {
+      writer.uint32(32).uint32(message.deepestFile);
+    }
+    if (message.depthLimit !== 0) {
+      writer.uint32(40).uint32(message.depthLimit);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): LayoutSummary {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseLayoutSummary();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.files = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.directories = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.others = reader.uint32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.deepestFile = reader.uint32();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.depthLimit = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): LayoutSummary {
+    return {
+      files: isSet(object.files) ? globalThis.Number(object.files) : 0,
+      directories: isSet(object.directories) ? globalThis.Number(object.directories) : 0,
+      others: isSet(object.others) ? globalThis.Number(object.others) : 0,
+      deepestFile: isSet(object.deepestFile)
+        ? globalThis.Number(object.deepestFile)
+        : isSet(object.deepest_file)
+        ? globalThis.Number(object.deepest_file)
+        : 0,
+      depthLimit: isSet(object.depthLimit)
+        ? globalThis.Number(object.depthLimit)
+        : isSet(object.depth_limit)
+        ? globalThis.Number(object.depth_limit)
+        : 0,
+    };
+  },
+
+  toJSON(message: LayoutSummary): unknown {
+    const obj: any = {};
+    if (message.files !== 0) {
+      obj.files = Math.round(message.files);
+    }
+    if (message.directories !== 0) {
+      obj.directories = Math.round(message.directories);
+    }
+    if (message.others !== 0) {
+      obj.others = Math.round(message.others);
+    }
+    if (message.deepestFile !== 0) {
+      obj.deepestFile = Math.round(message.deepestFile);
+    }
+    if (message.depthLimit !== 0) {
+      obj.depthLimit = Math.round(message.depthLimit);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<LayoutSummary>): LayoutSummary {
+    return LayoutSummary.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<LayoutSummary>): LayoutSummary {
+    const message = createBaseLayoutSummary();
+    message.files = object.files ?? 0;
+    message.directories = object.directories ?? 0;
+    message.others = object.others ?? 0;
+    message.deepestFile = object.deepestFile ?? 0;
+    message.depthLimit = object.depthLimit ?? 0;
     return message;
   },
 };

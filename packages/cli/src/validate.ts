@@ -1,0 +1,62 @@
+/** rvss validate: checks shares against the Remote VSS directory rules before the backup window. */
+import { parseArgs } from "node:util";
+import { PreflightClient } from "@rvss/client";
+import type { ShareCheck } from "@rvss/proto";
+import { datasetFrom } from "./commands";
+
+function count(n: number, one: string, many = `${one}s`): string {
+  return `${n} ${n === 1 ? one : many}`;
+}
+
+function clean(c: ShareCheck): boolean {
+  return c.found && c.violations.length === 0;
+}
+
+/** A readable report of one share: where it lives, what the walk saw, every violation. */
+export function describeCheck(c: ShareCheck): string {
+  const name = `${c.svm}/${c.share}`;
+  if (!c.found) return [`${name}: not found`, ...c.violations.map((v) => `  ${v.message}`)].join("\n");
+  const r = c.resolved!;
+  const l = c.layout!;
+  const lines = [
+    `${name}: volume ${r.volume}, path /${r.sharePath} (volume junction ${r.junctionPath})`,
+    `  walked ${count(l.files, "file")}, ${count(l.directories, "directory", "directories")}${l.others ? `, ${count(l.others, "other entry", "other entries")}` : ""}; deepest file at depth ${l.deepestFile} (limit ${l.depthLimit || "none"}); VMs: ${c.vms.map((v) => v.name).join(", ") || "none"}`,
+  ];
+  if (clean(c)) {
+    lines.push(`  ok: ${r.files.length > 0 ? `the layout and ${count(r.files.length, "listed file")}` : "the layout"} meet${r.files.length > 0 ? "" : "s"} the Remote VSS rules`);
+    return lines.join("\n");
+  }
+  const total = c.violations.length + c.violationsNotListed;
+  lines.push(`  ${count(total, "violation")}:`);
+  const width = Math.max(...c.violations.map((v) => v.rule.length));
+  for (const v of c.violations) lines.push(`    ${v.rule.padEnd(width)}  ${v.message}`);
+  if (c.violationsNotListed > 0) lines.push(`    … and ${c.violationsNotListed} more not listed`);
+  return lines.join("\n");
+}
+
+export async function validateCommand(args: string[]): Promise<number> {
+  const { values: v } = parseArgs({
+    args,
+    options: { svm: { type: "string" }, share: { type: "string", multiple: true }, file: { type: "string", multiple: true }, dataset: { type: "string" }, json: { type: "boolean" } },
+  });
+  const dataset = datasetFrom("validate", v);
+  const client = new PreflightClient();
+  try {
+    const checks = dataset.length === 1 ? [await client.validateShare(dataset[0]!)] : await client.validateDataset(dataset);
+    const bad = checks.filter((c) => !clean(c));
+    if (v.json) {
+      console.log(JSON.stringify({ ok: bad.length === 0, checks }, null, 2));
+    } else {
+      console.log(checks.map(describeCheck).join("\n\n"));
+      const violations = bad.reduce((n, c) => n + c.violations.length + c.violationsNotListed, 0);
+      console.log(
+        bad.length === 0
+          ? `\n${count(checks.length, "share")} checked: ready for Remote VSS backups`
+          : `\n${count(violations, "violation")} in ${count(bad.length, "share")} of ${checks.length}; a backup would fail`,
+      );
+    }
+    return bad.length === 0 ? 0 : 1;
+  } finally {
+    client.close();
+  }
+}
