@@ -52,7 +52,6 @@ test("a backup through the CLI passes every phase, leaves one snapshot per volum
     "…creation_started",
     "…shadow_copies_created",
     "…shadow_copies_exposed",
-    "…writers_recovered",
     "…shadow_copies_sealed",
     "…snapshot_taken",
     "…shadow_copies_deleted",

@@ -22,7 +22,8 @@ export interface PhaseServiceOptions<P extends Phase> {
   phase: P;
   /** The service's name, used as the connection name and the events' source. */
   source: string;
-  handle(cmd: PhaseCommand[P], d: Delivery<PhaseCommand[P]>): Promise<PhaseResult[]>;
+  /** Does the work, reporting each result with `emit` as soon as it is true. */
+  handle(cmd: PhaseCommand[P], emit: (r: PhaseResult) => Promise<void>, d: Delivery<PhaseCommand[P]>): Promise<void>;
   /** The event that reports a command given up for good. */
   failure(cmd: PhaseCommand[P], err: RvssError): Body;
   /** Runs once connected, before the first command is taken. */
@@ -43,8 +44,7 @@ export async function startPhaseService<P extends Phase>(config: RvssConfig, log
     ackWaitMs: config.ackWaitMs,
     async handle(d) {
       const started = Date.now();
-      const results = await o.handle(d.data, d);
-      for (const r of results) await publishEvent(bus, resultEvent(d.data.context, o.source, r.body, r.discriminator), d.trace);
+      await o.handle(d.data, (r) => publishEvent(bus, resultEvent(d.data.context, o.source, r.body, r.discriminator), d.trace).then(() => undefined), d);
       const ctx = d.data.context;
       log.info({ setId: ctx?.setId, backupId: ctx?.backupId, svm: ctx?.svm, command: d.data.kind?.$case, ms: Date.now() - started }, `${d.data.kind?.$case} done`);
     },

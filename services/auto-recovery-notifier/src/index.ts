@@ -6,7 +6,7 @@
  * With no writer registered for a share it records that and lets the set proceed.
  */
 import { RvssError } from "@rvss/core";
-import { startPhaseService } from "@rvss/bus";
+import { startPhaseService, type PhaseResult } from "@rvss/bus";
 import { Step, WriterOutcome, type NotifierCommand, type WriterReport } from "@rvss/proto";
 import type { Logger, RunningService, RvssConfig } from "@rvss/runtime";
 import { Writers, type SetContext } from "./conversation";
@@ -15,7 +15,7 @@ export async function startAutoRecoveryNotifier(config: RvssConfig, log: Logger)
   let writers: Writers | undefined;
   const t = config.writers;
 
-  async function handle(cmd: NotifierCommand) {
+  async function handle(cmd: NotifierCommand, emit: (r: PhaseResult) => Promise<void>): Promise<void> {
     const w = writers!;
     const ctx: SetContext = { svm: cmd.context?.svm ?? "", setId: cmd.context?.setId ?? "", backupId: cmd.context?.backupId ?? "" };
     const k = cmd.kind;
@@ -37,13 +37,13 @@ export async function startAutoRecoveryNotifier(config: RvssConfig, log: Logger)
         const without = shares.filter((s) => !covered.has(s.toLowerCase()));
         if (without.length > 0) log.info({ ...ctx, shares: without }, "no writer registered for these shares; proceeding without a checkpoint for them");
         logReports("checkpoint", reports);
-        return [{ body: { $case: "writersCheckpointed" as const, value: { writers: reports, sharesWithoutWriters: without } } }];
+        return emit({ body: { $case: "writersCheckpointed" as const, value: { writers: reports, sharesWithoutWriters: without } } });
       }
       case "thawWriters": {
         const regs = await w.byIds(k.value.writerIds);
         const reports = await Promise.all(k.value.writerIds.map((id) => w.ask(regs.get(id) ?? { writerId: id, name: id }, ctx, { $case: "thaw", value: {} }, t.thawMs)));
         logReports("thaw", reports);
-        return [{ body: { $case: "writersThawed" as const, value: { writers: reports } } }];
+        return emit({ body: { $case: "writersThawed" as const, value: { writers: reports } } });
       }
       case "autoRecoverWriters": {
         const regs = await w.byIds(k.value.writerIds);
@@ -60,7 +60,7 @@ export async function startAutoRecoveryNotifier(config: RvssConfig, log: Logger)
         const covered = new Set([...regs.values()].flatMap((reg) => reg.shares.map((s) => s.share.toLowerCase())));
         const without = k.value.shadowCopies.map((c) => c.share).filter((s) => !covered.has(s.toLowerCase()));
         logReports("auto-recover", reports);
-        return [{ body: { $case: "writersRecovered" as const, value: { writers: reports, sharesWithoutWriters: without } } }];
+        return emit({ body: { $case: "writersRecovered" as const, value: { writers: reports, sharesWithoutWriters: without } } });
       }
       case "finishWriters": {
         const regs = await w.byIds(k.value.writerIds);
@@ -69,7 +69,7 @@ export async function startAutoRecoveryNotifier(config: RvssConfig, log: Logger)
           k.value.writerIds.map((id) => w.ask(regs.get(id) ?? { writerId: id, name: id }, ctx, { $case: "finish", value: { outcome, reason: k.value.reason } }, t.finishMs)),
         );
         logReports("finish", reports);
-        return [{ body: { $case: "writersFinished" as const, value: { writers: reports, completed: k.value.completed } } }];
+        return emit({ body: { $case: "writersFinished" as const, value: { writers: reports, completed: k.value.completed } } });
       }
       default:
         throw new RvssError("INVALID_ARGUMENT", "notifier command without a kind");
@@ -79,7 +79,7 @@ export async function startAutoRecoveryNotifier(config: RvssConfig, log: Logger)
   return startPhaseService(config, log, {
     phase: "notifier",
     source: "auto-recovery-notifier",
-    handle: (cmd) => handle(cmd),
+    handle: (cmd, emit) => handle(cmd, emit),
     failure: (cmd, err) => ({
       $case: "stepFailed",
       value: { step: cmd.kind?.$case === "autoRecoverWriters" ? Step.STEP_AUTO_RECOVER : Step.STEP_CHECKPOINT, reason: err.message, code: err.code },

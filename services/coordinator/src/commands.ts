@@ -38,16 +38,10 @@ export function pendingCommand(server: SvmServer, set: ShadowCopySet): AnyComman
       return { phase: "notifier", cmd: { context: ctx, kind: { $case: "autoRecoverWriters", value: { shadowCopies: copies, writerIds: set.writers ?? [] } } } };
     case "seal":
       return { phase: "executor", cmd: { context: ctx, kind: { $case: "sealShadowCopies", value: { shadowCopies: copies } } } };
-    case "snapshot":
+    case "finalize":
       return {
         phase: "executor",
-        cmd: {
-          context: ctx,
-          kind: {
-            $case: "takeSnapshots",
-            value: { snapshots: set.snapshots.filter((s) => s.takenAt === undefined).map((s) => ({ volume: s.volume, name: s.name })), shadowCopies: copies },
-          },
-        },
+        cmd: { context: ctx, kind: { $case: "finalizeShadowCopies", value: { shadowCopies: copies, snapshots: set.snapshots.map((s) => ({ volume: s.volume, name: s.name })) } } },
       };
   }
 }

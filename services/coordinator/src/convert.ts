@@ -109,7 +109,7 @@ const stageText: Record<string, string> = {
   expose: "exposing shadow copies",
   recover: "waiting for writers to auto-recover",
   seal: "sealing shadow copies",
-  snapshot: "taking snapshots",
+  finalize: "sealing, taking snapshots, removing shadow copies",
 };
 
 /** The live view of a plan entry, from the SVM record when its set is still there. */

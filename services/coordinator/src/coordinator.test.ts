@@ -68,7 +68,6 @@ describe("coordinator", () => {
       "creationStarted",
       "shadowCopiesCreated",
       "shadowCopiesExposed",
-      "writersRecovered",
       "shadowCopiesSealed",
       "snapshotTaken",
       "shadowCopiesDeleted",

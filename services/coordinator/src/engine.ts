@@ -11,7 +11,9 @@ import {
   RvssError,
   emptyServer,
   findSet,
+  scheduleTimerMessage,
   startQueuedSet,
+  type SequenceTimer,
   type BackupRecord,
   type Effect,
   type Env,
@@ -19,7 +21,7 @@ import {
   type TimerConfig,
 } from "@rvss/core";
 import { Bus, publishCommand, publishEvent, timerSubject, type TraceContext } from "@rvss/bus";
-import { SequenceTimer, type Event } from "@rvss/proto";
+import { SequenceTimer as SequenceTimerMessage, type Event } from "@rvss/proto";
 import type { Logger } from "@rvss/runtime";
 import type { Backups } from "./backups";
 import { drainCommand, finishCommand, pendingCommand, thawCommand, type AnyCommand } from "./commands";
@@ -61,7 +63,7 @@ export class Engine {
       const decided = decide(base, env);
       // Whenever the SVM is free (no context held, no set in creation), its queue moves on.
       const served = startQueuedSet(decided.server, env);
-      const d = served.server === decided.server ? decided : { ...decided, server: served.server, effects: [...decided.effects, ...served.effects] };
+      let d = served.server === decided.server ? decided : { ...decided, server: served.server, effects: [...decided.effects, ...served.effects] };
       // A finished set is recorded in its backup before the SVM record forgets it.
       const ended: BackupRecord[] = [];
       for (const e of d.effects) {
@@ -69,10 +71,13 @@ export class Engine {
         const b = await this.backups.markFinished(e.entry);
         if (b) ended.push(b);
       }
-      // The timer goes out before the write: a timer for a write that then loses is stale and
-      // ignored when it fires, while one published after the write could be lost with this process.
-      const t = d.server.timer;
-      if (t && (t.generation !== base.timer?.generation || t.deadline !== base.timer?.deadline)) await this.publishTimer(d.server);
+      // A timer message goes out before the write: one for a write that then loses finds nothing to
+      // do when it comes, while one published after the write could be lost with this process.
+      const scheduled = scheduleTimerMessage(d.server);
+      if (scheduled.publish) {
+        await this.publishTimer(d.server.svm, scheduled.publish);
+        d = { ...d, server: scheduled.server };
+      }
       if (d.server !== base && !(await this.bus.state.compareAndSet(key, d.server, cur?.revision ?? null))) {
         await new Promise((r) => setTimeout(r, Math.random() * Math.min(20, attempt * 2)));
         continue;
@@ -101,7 +106,7 @@ export class Engine {
   async resume(server: SvmServer): Promise<void> {
     for (const set of server.sets) if (set.pending) await this.send(pendingCommand(server, set));
     for (const entry of server.draining) await this.send(drainCommand(server, entry));
-    if (server.timer) await this.publishTimer(server);
+    if (server.timer) await this.publishTimer(server.svm, server.timer);
   }
 
   private async send(c: AnyCommand | null, trace?: TraceContext): Promise<void> {
@@ -111,10 +116,9 @@ export class Engine {
     else await publishCommand(this.bus, "notifier", c.cmd, trace);
   }
 
-  private async publishTimer(server: SvmServer): Promise<void> {
-    const t = server.timer!;
-    const data = SequenceTimer.encode({ svm: server.svm, generation: BigInt(t.generation), deadline: new Date(t.deadline) }).finish();
-    await this.bus.publish(timerSubject(server.svm), data, { msgId: `timer:${server.svm}:${t.generation}:${t.deadline}` });
+  private async publishTimer(svm: string, t: SequenceTimer): Promise<void> {
+    const data = SequenceTimerMessage.encode({ svm, generation: BigInt(t.generation), deadline: new Date(t.deadline) }).finish();
+    await this.bus.publish(timerSubject(svm), data, { msgId: `timer:${svm}:${t.generation}:${t.deadline}` });
   }
 
   private async carryOut(d: Decision, trace?: TraceContext): Promise<void> {

@@ -3,7 +3,7 @@
  * durable FSRVP timers; serves gRPC; turns calls and completed-step events into the next command.
  * Replicas share its two durable consumers (events and timers); any replica can serve any call.
  */
-import { applyReport, enqueueManagedSet, sequenceTimerExpired, type BackupRecord, type SvmServer } from "@rvss/core";
+import { applyReport, enqueueManagedSet, timerMessageDue, type BackupRecord, type SvmServer } from "@rvss/core";
 import {
   COORDINATOR_EVENTS_CONSUMER,
   COORDINATOR_TIMERS_CONSUMER,
@@ -66,11 +66,11 @@ export async function startCoordinator(config: RvssConfig, log: Logger): Promise
     maxDeliver: Number.POSITIVE_INFINITY,
     ackWaitMs: config.ackWaitMs,
     async handle(d) {
-      const t = d.data;
-      const wait = (t.deadline?.getTime() ?? 0) - Date.now();
-      if (wait > 0) return d.defer(wait);
-      const out = await engine.apply(t.svm, (s, env) => sequenceTimerExpired(s, { generation: Number(t.generation), deadline: t.deadline?.getTime() ?? 0 }, env), d.trace);
-      if (out.effects.length > 0) log.warn({ svm: t.svm, generation: Number(t.generation) }, "FSRVP message sequence timer expired");
+      // The message is only a wake-up call: the SVM's record says whether the timer still runs,
+      // runs longer (wait again), or has expired.
+      const out = await engine.apply(d.data.svm, (s, env) => timerMessageDue(s, { messageDeadline: d.data.deadline?.getTime() ?? 0 }, env), d.trace);
+      if (out.value) return d.defer(out.value.waitMs);
+      if (out.effects.length > 0) log.warn({ svm: d.data.svm }, "FSRVP message sequence timer expired");
     },
   });
 

@@ -9,7 +9,7 @@ const stepKind: Partial<Record<Step, PendingKind | "delete">> = {
   [Step.STEP_EXPOSE]: "expose",
   [Step.STEP_AUTO_RECOVER]: "recover",
   [Step.STEP_SEAL]: "seal",
-  [Step.STEP_SNAPSHOT]: "snapshot",
+  [Step.STEP_FINALIZE]: "finalize",
   [Step.STEP_DELETE]: "delete",
 };
 

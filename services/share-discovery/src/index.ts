@@ -17,11 +17,11 @@ export async function startShareDiscovery(config: RvssConfig, log: Logger, backe
   const phase = await startPhaseService(config, log, {
     phase: "discovery",
     source: "share-discovery",
-    async handle(cmd) {
+    async handle(cmd, emit) {
       if (cmd.kind?.$case !== "resolveShares") throw new RvssError("INVALID_ARGUMENT", `unknown discovery command ${cmd.kind?.$case ?? "(none)"}`);
       const r = await resolveShares(backend, cmd.context?.svm ?? "", cmd.kind.value.shares);
       if (!r.ok) log.info({ setId: cmd.context?.setId, backupId: cmd.context?.backupId, svm: cmd.context?.svm }, `shares rejected: ${r.reason}`);
-      return [{ body: r.ok ? { $case: "sharesResolved", value: { shares: r.shares } } : { $case: "sharesRejected", value: { reason: r.reason, violations: r.violations } } }];
+      await emit({ body: r.ok ? { $case: "sharesResolved", value: { shares: r.shares } } : { $case: "sharesRejected", value: { reason: r.reason, violations: r.violations } } });
     },
     failure: (_cmd, err) => ({ $case: "stepFailed", value: { step: Step.STEP_RESOLVE, reason: err.message, code: err.code } }),
   });

@@ -15,27 +15,27 @@ const stepOf: Record<Kind, Step> = {
   createShadowCopies: Step.STEP_CREATE,
   exposeShadowCopies: Step.STEP_EXPOSE,
   sealShadowCopies: Step.STEP_SEAL,
-  takeSnapshots: Step.STEP_SNAPSHOT,
+  finalizeShadowCopies: Step.STEP_FINALIZE,
   deleteShadowCopies: Step.STEP_DELETE,
   restoreFiles: Step.STEP_RESTORE,
 };
 
-async function run(backend: StorageBackend, cmd: ExecutorCommand): Promise<steps.StepResult> {
+async function run(backend: StorageBackend, cmd: ExecutorCommand, emit: steps.Emit): Promise<void> {
   const svm = cmd.context?.svm ?? "";
   const k = cmd.kind;
   switch (k?.$case) {
     case "createShadowCopies":
-      return steps.createShadowCopies(backend, svm, k.value);
+      return steps.createShadowCopies(backend, svm, k.value, emit);
     case "exposeShadowCopies":
-      return steps.exposeShadowCopies(backend, svm, k.value);
+      return steps.exposeShadowCopies(backend, svm, k.value, emit);
     case "sealShadowCopies":
-      return steps.sealShadowCopies(backend, svm, k.value);
-    case "takeSnapshots":
-      return steps.takeSnapshots(backend, svm, { backupId: cmd.context?.backupId ?? "", setId: cmd.context?.setId ?? "" }, k.value);
+      return steps.sealShadowCopies(backend, svm, k.value, emit);
+    case "finalizeShadowCopies":
+      return steps.finalizeShadowCopies(backend, svm, { backupId: cmd.context?.backupId ?? "", setId: cmd.context?.setId ?? "" }, k.value, emit);
     case "deleteShadowCopies":
-      return steps.deleteShadowCopies(backend, svm, k.value);
+      return steps.deleteShadowCopies(backend, svm, k.value, emit);
     case "restoreFiles":
-      return steps.restoreFiles(backend, k.value);
+      return steps.restoreFiles(backend, k.value, emit);
     default:
       throw new RvssError("INVALID_ARGUMENT", "executor command without a kind");
   }
@@ -45,7 +45,7 @@ export function startSnapshotExecutor(config: RvssConfig, log: Logger, backend: 
   return startPhaseService(config, log, {
     phase: "executor",
     source: "snapshot-executor",
-    handle: (cmd) => run(backend, cmd),
+    handle: (cmd, emit) => run(backend, cmd, emit),
     failure: (cmd, err) =>
       cmd.kind?.$case === "restoreFiles"
         ? steps.restoreFailed(cmd.kind.value.restoreId, err).body

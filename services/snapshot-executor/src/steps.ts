@@ -10,19 +10,20 @@ import type {
   RestoreFiles,
   SealShadowCopies,
   ShadowCopy,
-  TakeSnapshots,
+  FinalizeShadowCopies,
   VolumeSnapshot,
 } from "@rvss/proto";
 import type { PhaseResult } from "@rvss/bus";
 import type { StorageBackend } from "@rvss/storage";
 
-export type StepResult = PhaseResult[];
+/** Reports one result of a step as soon as it is true. */
+export type Emit = (r: PhaseResult) => Promise<void>;
 
 function ref(svm: string, c: ShadowCopy) {
   return { svm, volume: c.volume, shadowCopyId: c.shadowCopyId };
 }
 
-export async function createShadowCopies(backend: StorageBackend, svm: string, cmd: CreateShadowCopies): Promise<StepResult> {
+export async function createShadowCopies(backend: StorageBackend, svm: string, cmd: CreateShadowCopies, emit: Emit): Promise<void> {
   const made: ShadowCopy[] = [];
   try {
     for (const c of cmd.shadowCopies) {
@@ -40,25 +41,26 @@ export async function createShadowCopies(backend: StorageBackend, svm: string, c
     for (const c of cmd.shadowCopies) await backend.deleteShadowCopy(ref(svm, c)).catch(() => undefined);
     throw err;
   }
-  return [{ body: { $case: "shadowCopiesCreated", value: { shadowCopies: made } } }];
+  await emit({ body: { $case: "shadowCopiesCreated", value: { shadowCopies: made } } });
 }
 
-export async function exposeShadowCopies(backend: StorageBackend, svm: string, cmd: ExposeShadowCopies): Promise<StepResult> {
+export async function exposeShadowCopies(backend: StorageBackend, svm: string, cmd: ExposeShadowCopies, emit: Emit): Promise<void> {
   const exposed: ShadowCopy[] = [];
   for (const c of cmd.shadowCopies) {
     const { accessPath } = await backend.exposeShadowCopy({ ...ref(svm, c), baseShare: c.share, exposedName: c.exposedName, writable: c.writable });
     exposed.push({ ...c, accessPath });
   }
-  return [{ body: { $case: "shadowCopiesExposed", value: { shadowCopies: exposed } } }];
+  await emit({ body: { $case: "shadowCopiesExposed", value: { shadowCopies: exposed } } });
 }
 
-export async function sealShadowCopies(backend: StorageBackend, svm: string, cmd: SealShadowCopies): Promise<StepResult> {
+export async function sealShadowCopies(backend: StorageBackend, svm: string, cmd: SealShadowCopies, emit: Emit): Promise<void> {
   for (const c of cmd.shadowCopies) await backend.sealShadowCopy(ref(svm, c));
-  return [{ body: { $case: "shadowCopiesSealed", value: { shadowCopies: cmd.shadowCopies } } }];
+  await emit({ body: { $case: "shadowCopiesSealed", value: { shadowCopies: cmd.shadowCopies } } });
 }
 
-export async function takeSnapshots(backend: StorageBackend, svm: string, ctx: { backupId: string; setId: string }, cmd: TakeSnapshots): Promise<StepResult> {
-  const out: StepResult = [];
+/** Seal, one snapshot per volume, removal: each part reports as soon as it is done. */
+export async function finalizeShadowCopies(backend: StorageBackend, svm: string, ctx: { backupId: string; setId: string }, cmd: FinalizeShadowCopies, emit: Emit): Promise<void> {
+  await sealShadowCopies(backend, svm, { shadowCopies: cmd.shadowCopies }, emit);
   for (const s of cmd.snapshots) {
     const info = await backend.createSnapshot({ svm, volume: s.volume, name: s.name });
     const snapshot: VolumeSnapshot = {
@@ -70,25 +72,23 @@ export async function takeSnapshots(backend: StorageBackend, svm: string, ctx: {
       setId: ctx.setId,
       shadowCopies: cmd.shadowCopies.filter((c) => c.volume === s.volume),
     };
-    out.push({ body: { $case: "snapshotTaken", value: { snapshot } }, discriminator: s.volume });
+    await emit({ body: { $case: "snapshotTaken", value: { snapshot } }, discriminator: s.volume });
   }
-  return out;
+  await deleteShadowCopies(backend, svm, { shadowCopies: cmd.shadowCopies, snapshots: [], aborted: false, reason: "" }, emit);
 }
 
-export async function deleteShadowCopies(backend: StorageBackend, svm: string, cmd: DeleteShadowCopies): Promise<StepResult> {
+export async function deleteShadowCopies(backend: StorageBackend, svm: string, cmd: DeleteShadowCopies, emit: Emit): Promise<void> {
   for (const c of cmd.shadowCopies) await backend.deleteShadowCopy(ref(svm, c));
   for (const s of cmd.snapshots) await backend.deleteSnapshot({ svm, volume: s.volume, name: s.name });
-  return [
-    {
-      body: {
-        $case: "shadowCopiesDeleted",
-        value: { shadowCopyIds: cmd.shadowCopies.map((c) => c.shadowCopyId), deletedSnapshots: cmd.snapshots.map((s) => s.name), aborted: cmd.aborted },
-      },
+  await emit({
+    body: {
+      $case: "shadowCopiesDeleted",
+      value: { shadowCopyIds: cmd.shadowCopies.map((c) => c.shadowCopyId), deletedSnapshots: cmd.snapshots.map((s) => s.name), aborted: cmd.aborted },
     },
-  ];
+  });
 }
 
-export async function restoreFiles(backend: StorageBackend, cmd: RestoreFiles): Promise<StepResult> {
+export async function restoreFiles(backend: StorageBackend, cmd: RestoreFiles, emit: Emit): Promise<void> {
   const snap = cmd.snapshot!;
   const copy = cmd.shadowCopy!;
   const t = cmd.target?.kind;
@@ -99,22 +99,20 @@ export async function restoreFiles(backend: StorageBackend, cmd: RestoreFiles): 
   try {
     const files = await backend.restore({ snapshot: { svm: snap.svm, volume: snap.volume, name: snap.name }, shadowCopyId: copy.shadowCopyId, files: cmd.files, target });
     const bytes = files.reduce((n, f) => n + f.bytes, 0);
-    return [
-      {
-        body: {
-          $case: "restoreFinished",
-          value: { restoreId: cmd.restoreId, ok: true, reason: "", code: "", files: files.map((f) => ({ ...f, bytes: BigInt(f.bytes) })), bytes: BigInt(bytes) },
-        },
+    await emit({
+      body: {
+        $case: "restoreFinished",
+        value: { restoreId: cmd.restoreId, ok: true, reason: "", code: "", files: files.map((f) => ({ ...f, bytes: BigInt(f.bytes) })), bytes: BigInt(bytes) },
       },
-    ];
+    });
   } catch (err) {
     // A bad request or a checksum mismatch will not improve with retries; I/O errors are retried.
     if (!isPermanent(err)) throw err;
-    return [restoreFailed(cmd.restoreId, err)];
+    await emit(restoreFailed(cmd.restoreId, err));
   }
 }
 
-export function restoreFailed(restoreId: string, err: unknown): StepResult[number] {
+export function restoreFailed(restoreId: string, err: unknown): PhaseResult {
   const code = typeof err === "object" && err !== null && "code" in err ? String((err as { code: unknown }).code) : "INTERNAL";
   return { body: { $case: "restoreFinished", value: { restoreId, ok: false, reason: errorMessage(err), code, files: [], bytes: 0n } } };
 }

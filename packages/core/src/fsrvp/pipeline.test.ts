@@ -17,7 +17,6 @@ function happyReports(setId: string): ((s: SvmServer) => StepReport)[] {
     () => ({ type: "writersCheckpointed", setId, reports: [] }),
     (s) => ({ type: "shadowCopiesCreated", setId, copies: [{ id: findSet(s, setId)!.shadowCopies[0]!.id, clonePath: ".shadowcopy/x", bytes: 5, fileCount: 1 }] }),
     () => ({ type: "shadowCopiesExposed", setId, copies: [] }),
-    () => ({ type: "writersRecovered", setId, reports: [] }),
     () => ({ type: "shadowCopiesSealed", setId }),
   ];
 }
@@ -37,7 +36,7 @@ describe("managed sets", () => {
     expect(enqueueManagedSet(s, { backup: link("b1"), shares: [] }, testEnv()).server).toBe(s);
   });
 
-  test("walks every phase in order and ends with one snapshot per volume, storage drained", () => {
+  test("walks every phase in order; finalize seals, snapshots each volume and removes the copies", () => {
     const env = testEnv();
     let s = enqueue(emptyServer(SVM), "b1", env);
     const setId = s.sets[0]!.id;
@@ -49,18 +48,31 @@ describe("managed sets", () => {
       const set = findSet(s, setId)!;
       trail.push(`${set.status}/${set.pending?.kind}`);
     }
-    expect(trail).toEqual(["Added/checkpoint", "CreationInProgress/create", "Committed/expose", "Exposed/recover", "Exposed/seal", "Recovered/snapshot"]);
+    // With no writer at the checkpoint there is nobody to auto-recover: Exposed goes straight to finalize.
+    expect(trail).toEqual(["Added/checkpoint", "CreationInProgress/create", "Committed/expose", "Exposed/finalize", "Recovered/finalize"]);
     expect(s.contextSet).toBe(false);
     const snap = findSet(s, setId)!.snapshots[0]!;
     expect([snap.volume, snap.name.startsWith(`rvss_b1_${setId}_`), snap.takenAt]).toEqual(["vm_vol1", true, undefined]);
     const taken = applyReport(s, { type: "snapshotTaken", setId, volume: snap.volume, name: snap.name, takenAt: 42 }, env);
-    expect(findSet(taken.server, setId)).toBeUndefined();
-    expect(taken.effects.map((e) => e.kind)).toEqual(["drain"]);
-    const copyId = taken.server.draining[0]!.shadowCopies[0]!.id;
-    const drained = applyReport(taken.server, { type: "shadowCopiesDeleted", setId, shadowCopyIds: [copyId], snapshots: [] }, env);
-    expect(drained.server.draining).toEqual([]);
-    const fin = drained.effects[0];
+    expect([taken.effects, findSet(taken.server, setId)?.status]).toEqual([[], "Recovered"]);
+    const copyId = findSet(taken.server, setId)!.shadowCopies[0]!.id;
+    const deleted = applyReport(taken.server, { type: "shadowCopiesDeleted", setId, shadowCopyIds: [copyId], snapshots: [] }, env);
+    expect([findSet(deleted.server, setId), deleted.server.draining]).toEqual([undefined, []]);
+    const fin = deleted.effects[0];
     expect(fin?.kind === "finished" && [fin.entry.outcome, fin.entry.backup, fin.entry.snapshots.map((x) => x.takenAt)]).toEqual(["completed", link("b1"), [42]]);
+  });
+
+  test("finalize results may arrive in any order", () => {
+    const env = testEnv();
+    let s = enqueue(emptyServer(SVM), "b1", env);
+    const setId = s.sets[0]!.id;
+    for (const r of happyReports(setId).slice(0, 4)) s = applyReport(s, r(s), env).server;
+    const set = findSet(s, setId)!;
+    const snap = set.snapshots[0]!;
+    s = applyReport(s, { type: "shadowCopiesDeleted", setId, shadowCopyIds: [set.shadowCopies[0]!.id], snapshots: [] }, env).server;
+    s = applyReport(s, { type: "snapshotTaken", setId, volume: snap.volume, name: snap.name, takenAt: 7 }, env).server;
+    const sealed = applyReport(s, { type: "shadowCopiesSealed", setId }, env);
+    expect(sealed.effects.map((e) => e.kind)).toEqual(["finished"]);
   });
 
   test("a duplicate report is not applied and changes nothing", () => {
@@ -166,7 +178,9 @@ describe("writers", () => {
     let s = applyReport(s0, { type: "writersCheckpointed", setId, reports: [step("checkpoint", true)] }, env).server;
     s = applyReport(s, happyReports(setId)[2]!(s), env).server;
     expect(applyReport(s, { type: "writersThawed", setId, reports: [step("thaw", false)] }, env).effects.map((e) => e.kind)).toEqual(["aborted", "drain"]);
-    for (const r of happyReports(setId).slice(3)) s = applyReport(s, r(s), env).server;
+    s = applyReport(s, happyReports(setId)[3]!(s), env).server;
+    s = applyReport(s, { type: "writersRecovered", setId, reports: [step("auto_recover", true)] }, env).server;
+    s = applyReport(s, happyReports(setId)[4]!(s), env).server;
     const late = applyReport(s, { type: "writersThawed", setId, reports: [step("thaw", false)] }, env);
     expect([late.effects, findSet(late.server, setId)!.status]).toEqual([[], "Recovered"]);
   });

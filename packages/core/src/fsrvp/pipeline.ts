@@ -4,8 +4,9 @@
  * and each completed step starts the next:
  *
  *   queued -> Started --resolve--> Added --checkpoint--> (Prepare) --> CreationInProgress --create-->
- *   Committed --expose--> Exposed --writers recover--> (RecoveryComplete) --seal--> Recovered
- *   --snapshot per volume--> removed (shadow copies deleted, snapshots kept)
+ *   Committed --expose--> Exposed --writers recover (only if writers took the checkpoint)-->
+ *   (RecoveryComplete) --finalize: seal--> Recovered, snapshot per volume, copies removed -->
+ *   removed (snapshots kept)
  *
  * Sets driven through the agent API only take the completions of their storage work from here.
  */
@@ -38,6 +39,7 @@ import {
 import {
   remainingStorage,
   type BackupLink,
+  type DrainingSet,
   type Env,
   type PendingKind,
   type RequestedShare,
@@ -175,24 +177,25 @@ function abortManaged(server: SvmServer, setId: string, reason: string, code: st
 
 /** Applies a phase's report to the SVM's record. */
 export function applyReport(server: SvmServer, report: StepReport, env: Env): ReportOutcome {
+  const set = findSet(server, report.setId);
   if (report.type === "shadowCopiesDeleted") {
+    if (set?.pending?.kind === "finalize" && !set.copiesDeleted) return finalizeProgress(server, set.id, (x) => (x.copiesDeleted = true), env);
     const out = storageDrained(server, report);
     return { server: out.server, effects: out.effects, applied: out.server !== server || out.effects.length > 0 };
   }
-  const set = findSet(server, report.setId);
   if (!set) return lateReport(server, report, env);
   if (report.type === "stepFailed") return stepFailed(server, set, report, env);
   if (report.type === "writersThawed") return writersThawed(server, set, report.reports, env);
-  const expected: Record<Exclude<StepReport["type"], "shadowCopiesDeleted" | "stepFailed" | "writersThawed">, PendingKind> = {
-    sharesResolved: "resolve",
-    writersCheckpointed: "checkpoint",
-    shadowCopiesCreated: "create",
-    shadowCopiesExposed: "expose",
-    writersRecovered: "recover",
-    shadowCopiesSealed: "seal",
-    snapshotTaken: "snapshot",
+  const expected: Record<Exclude<StepReport["type"], "shadowCopiesDeleted" | "stepFailed" | "writersThawed">, PendingKind[]> = {
+    sharesResolved: ["resolve"],
+    writersCheckpointed: ["checkpoint"],
+    shadowCopiesCreated: ["create"],
+    shadowCopiesExposed: ["expose"],
+    writersRecovered: ["recover"],
+    shadowCopiesSealed: ["seal", "finalize"],
+    snapshotTaken: ["finalize"],
   };
-  if (set.pending?.kind !== expected[report.type]) return same(server);
+  if (!set.pending || !expected[report.type].includes(set.pending.kind)) return same(server);
   const id = set.id;
   switch (report.type) {
     case "sharesResolved":
@@ -214,6 +217,8 @@ export function applyReport(server: SvmServer, report: StepReport, env: Env): Re
     case "shadowCopiesExposed": {
       const exposed = exposeCompleted(server, { shadowCopySetId: id, copies: report.copies }, env);
       if (!isManaged(set)) return chain([exposed]);
+      // No writer took the checkpoint: nobody to auto-recover, so the set is sealed right away.
+      if ((set.writers ?? []).length === 0) return beginFinalize(exposed.server, id, env);
       const s = exposed.server;
       beginPending(findSet(s, id)!, "recover", env);
       return { server: s, effects: [...exposed.effects, { kind: "command", setId: id }], applied: true };
@@ -222,29 +227,69 @@ export function applyReport(server: SvmServer, report: StepReport, env: Env): Re
       const recorded = recordWriters(server, id, report.reports);
       const failed = writerFailure(set, report.reports);
       if (failed) return abortManaged(recorded, id, failed, "WRITER_FAILED", env);
-      return chain([recoveryCompleteBegin(recorded, { shadowCopySetId: id }, env)]);
+      return beginFinalize(recorded, id, env);
     }
     case "shadowCopiesSealed": {
       const recovered = recoveryCompleted(server, { shadowCopySetId: id });
       if (!isManaged(set)) return chain([recovered]);
-      const s = recovered.server;
-      const sealed = findSet(s, id)!;
-      const name = snapshotName(sealed.backup!.backupId, id, env.now);
-      sealed.snapshots = plannedSnapshots(sealed, () => name);
-      beginPending(sealed, "snapshot", env);
-      return { server: s, effects: [{ kind: "command", setId: id }], applied: true };
+      return finalizeProgress(recovered.server, id, () => undefined, env);
     }
     case "snapshotTaken": {
-      const s = draft(server);
-      const target = findSet(s, id)!;
-      const snap = target.snapshots.find((x) => x.volume === report.volume && x.name === report.name);
+      const snap = set.snapshots.find((x) => x.volume === report.volume && x.name === report.name);
       if (!snap || snap.takenAt !== undefined) return same(server);
-      snap.takenAt = report.takenAt;
-      if (target.snapshots.some((x) => x.takenAt === undefined)) return { server: s, effects: [], applied: true };
-      const effects = removeSet(s, target, "completed", "backup taken", "", env);
-      return { server: s, effects, applied: true };
+      return finalizeProgress(
+        server,
+        id,
+        (x) => {
+          x.snapshots.find((y) => y.volume === report.volume && y.name === report.name)!.takenAt = report.takenAt;
+        },
+        env,
+      );
     }
   }
+}
+
+/**
+ * RecoveryComplete for a managed set: the FSRVP operation, then one finalize command that seals the
+ * copies, takes one snapshot per volume holding shares of the set, and removes the copies.
+ */
+function beginFinalize(server: SvmServer, id: string, env: Env): ReportOutcome {
+  const begun = recoveryCompleteBegin(server, { shadowCopySetId: id }, env);
+  const s = begun.server === server ? draft(server) : begun.server;
+  const set = findSet(s, id)!;
+  const name = snapshotName(set.backup!.backupId, id, env.now);
+  set.snapshots = plannedSnapshots(set, () => name);
+  beginPending(set, "finalize", env);
+  return { server: s, effects: [{ kind: "command", setId: id }], applied: true };
+}
+
+/**
+ * Records one result of the finalize work (they may arrive in any order) and completes the set once
+ * it is sealed (Recovered), every snapshot is taken and the copies are gone.
+ */
+function finalizeProgress(server: SvmServer, id: string, apply: (set: ShadowCopySet) => void, env: Env): ReportOutcome {
+  const s = draft(server);
+  const set = findSet(s, id)!;
+  apply(set);
+  const done = set.status === "Recovered" && set.copiesDeleted === true && set.snapshots.every((x) => x.takenAt !== undefined);
+  if (!done) return { server: s, effects: [], applied: true };
+  s.sets = s.sets.filter((x) => x.id !== id);
+  const entry: DrainingSet = {
+    setId: id,
+    ...(set.backup ? { backup: set.backup } : {}),
+    ...(set.writers?.length ? { writers: set.writers } : {}),
+    ...(set.writerSteps?.length ? { writerSteps: set.writerSteps } : {}),
+    outcome: "completed",
+    reason: "backup taken",
+    code: "",
+    shadowCopies: set.shadowCopies,
+    snapshots: set.snapshots,
+    deletedCopies: set.shadowCopies.map((c) => c.id),
+    deletedSnapshots: [],
+    attempt: 1,
+    since: env.now,
+  };
+  return { server: s, effects: [{ kind: "finished", entry }], applied: true };
 }
 
 /** Appends writer answers to the set (and, at checkpoint, records who took part). */

@@ -228,3 +228,31 @@ describe("FSRVP path queries", () => {
     expect(r.value?.shadowCopyPresent).toBe(present);
   });
 });
+
+describe("timer messages", () => {
+  test("a new message only when none already queued comes at or before the timer's deadline", () => {
+    const e = testEnv();
+    const { server } = serverIn("Started", e);
+    const first = op.scheduleTimerMessage(server);
+    expect(first.publish).toEqual(server.timer);
+    expect(first.server.timerWakeAt).toBe(server.timer!.deadline);
+    const later = op.prepareShadowCopySet(op.addToShadowCopySet(first.server, { shadowCopySetId: op.findSet(first.server, first.server.sets[0]!.id)!.id, shareNameUnc: "\\\\vs1\\share1", lookup: { kind: "found", share: "share1", volume: "v", sharePath: "" } }, e).server, { shadowCopySetId: first.server.sets[0]!.id }, e);
+    expect(op.scheduleTimerMessage(later.server).publish).toBeNull();
+  });
+
+  test.each([
+    ["early (before its own deadline): it waits for it", "Started", 0, 180_000, false, 180_000],
+    ["no timer: the message is done", "Recovered", 0, undefined, false, 0],
+    ["a later deadline: the message waits again", "Started", 1_000, 179_000, false, 0],
+    ["the deadline passed: the timer expires", "Started", 181_000, undefined, true, 0],
+  ] as const)("%s", (_what, state, advance, wait, expires, messageDelay) => {
+    const e = testEnv();
+    const { server } = serverIn(state, e);
+    const messageDeadline = e.now + messageDelay;
+    e.tick(advance);
+    const out = op.timerMessageDue(op.scheduleTimerMessage(server).server, { messageDeadline }, e);
+    expect(out.value?.waitMs).toBe(wait);
+    expect(out.effects.some((x) => x.kind === "aborted")).toBe(expires);
+    if (!wait) expect(out.server.timerWakeAt).toBeUndefined();
+  });
+});

@@ -19,6 +19,7 @@ import type {
   ShadowCopyRecord,
   ShadowCopySet,
   SnapshotRef,
+  SequenceTimer,
   StepFailure,
   SvmServer,
 } from "./types";
@@ -399,14 +400,18 @@ export function recoveryCompleteBegin(server: SvmServer, req: { shadowCopySetId:
   return ok(s, undefined, [{ kind: "command", setId: set.id }]);
 }
 
-/** RecoveryComplete, second half: Recovered, context released, timer stays stopped. */
+/**
+ * RecoveryComplete, second half: Recovered, context released, timer stays stopped. A managed set's
+ * finalize work goes on (snapshots, removal), so its pending work stays.
+ */
 export function recoveryCompleted(server: SvmServer, req: { shadowCopySetId: string }): Outcome {
   const found = findSet(server, req.shadowCopySetId);
-  if (!found || found.status !== "Exposed" || found.pending?.kind !== "seal") return fail(server, HRESULT.FSRVP_E_BAD_STATE);
+  const kind = found?.pending?.kind;
+  if (!found || found.status !== "Exposed" || (kind !== "seal" && kind !== "finalize")) return fail(server, HRESULT.FSRVP_E_BAD_STATE);
   const s = draft(server);
   const set = findSet(s, found.id)!;
   set.status = "Recovered";
-  delete set.pending;
+  if (kind === "seal") delete set.pending;
   stopTimer(s);
   releaseContext(s);
   return ok(s);
@@ -593,3 +598,39 @@ export function plannedSnapshots(set: ShadowCopySet, name: (volume: string) => s
     .map(([volume, ids]) => ({ volume, name: name(volume), shadowCopyIds: ids }));
 }
 
+
+/**
+ * Whether the record's timer needs a new message in the timer queue: only when no message already
+ * queued is due at or before the timer's deadline. Returns the record noting the new message.
+ */
+export function scheduleTimerMessage(server: SvmServer): { server: SvmServer; publish: SequenceTimer | null } {
+  const t = server.timer;
+  if (!t || (server.timerWakeAt !== undefined && server.timerWakeAt <= t.deadline)) return { server, publish: null };
+  return { server: { ...server, timerWakeAt: t.deadline }, publish: t };
+}
+
+/**
+ * A timer message came due (`messageDeadline` is when it was meant for; it may come earlier, right
+ * after it was published, even before the write that armed the timer landed, so it first waits for
+ * its own deadline). Then: with no timer left the message is done; with a later deadline it waits
+ * again (`waitMs`); otherwise the timer expires (MS-FSRVP 3.1.5).
+ */
+export function timerMessageDue(server: SvmServer, req: { messageDeadline: number }, env: Env): Outcome<{ waitMs: number }> {
+  if (env.now < req.messageDeadline) return ok(server, { waitMs: req.messageDeadline - env.now });
+  const t = server.timer;
+  const wake = server.timerWakeAt;
+  if (!t) {
+    if (wake === undefined || wake > req.messageDeadline) return ok(server);
+    const s = draft(server);
+    delete s.timerWakeAt;
+    return ok(s);
+  }
+  if (t.deadline > env.now) {
+    const next = wake !== undefined && wake > env.now ? Math.min(wake, t.deadline) : t.deadline;
+    return ok(next === wake ? server : { ...server, timerWakeAt: next }, { waitMs: t.deadline - env.now });
+  }
+  const expired = sequenceTimerExpired(server, { generation: t.generation, deadline: t.deadline }, env);
+  const s = expired.server === server ? draft(server) : expired.server;
+  delete s.timerWakeAt;
+  return { ...expired, server: s };
+}

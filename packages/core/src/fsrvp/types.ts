@@ -53,7 +53,11 @@ export interface WriterStepRecord {
 }
 
 /** Asynchronous work a set waits for. Each kind maps to exactly one command. */
-export type PendingKind = "resolve" | "checkpoint" | "create" | "expose" | "recover" | "seal" | "snapshot";
+/**
+ * "finalize" is the last work of a managed set, one command: seal the copies (RecoveryComplete),
+ * take one snapshot per volume, remove the copies. Nothing is decided in between.
+ */
+export type PendingKind = "resolve" | "checkpoint" | "create" | "expose" | "recover" | "seal" | "finalize";
 
 export interface PendingOp {
   kind: PendingKind;
@@ -110,6 +114,8 @@ export interface ShadowCopySet {
   failure?: StepFailure;
   /** Managed sets only: one per volume holding shares of the set. */
   snapshots: SnapshotRef[];
+  /** Managed sets only: the executor reported the copies and exposed shares removed. */
+  copiesDeleted?: boolean;
 }
 
 export interface StepFailure {
@@ -178,6 +184,11 @@ export interface SvmServer {
   timer: SequenceTimer | null;
   /** Last timer generation handed out (monotonic). */
   timerGeneration: number;
+  /**
+   * When the earliest timer message still in the RVSS_TIMERS queue is due. While it is due no later
+   * than the timer, no new message is needed: when it comes, it waits again until the timer's deadline.
+   */
+  timerWakeAt?: number;
   /** GlobalShadowCopySetTable for this server, oldest first. */
   sets: ShadowCopySet[];
   draining: DrainingSet[];

@@ -37,7 +37,7 @@ export interface ExecutorCommand {
     | { $case: "createShadowCopies"; value: CreateShadowCopies }
     | { $case: "exposeShadowCopies"; value: ExposeShadowCopies }
     | { $case: "sealShadowCopies"; value: SealShadowCopies }
-    | { $case: "takeSnapshots"; value: TakeSnapshots }
+    | { $case: "finalizeShadowCopies"; value: FinalizeShadowCopies }
     | { $case: "deleteShadowCopies"; value: DeleteShadowCopies }
     | { $case: "restoreFiles"; value: RestoreFiles }
     | undefined;
@@ -64,11 +64,14 @@ export interface SnapshotRequest {
   name: string;
 }
 
-/** TakeSnapshots takes one snapshot per volume that holds shares of the set. */
-export interface TakeSnapshots {
-  snapshots: SnapshotRequest[];
-  /** The sealed copies, so the executor can say which copy each snapshot holds. */
+/**
+ * FinalizeShadowCopies ends a managed set in one command, since nothing is decided in between:
+ * seal the copies read-only (RecoveryComplete), take one snapshot per volume that holds shares of
+ * the set (the backup), then remove the exposed shares and the copies. Each part reports its event.
+ */
+export interface FinalizeShadowCopies {
   shadowCopies: ShadowCopy[];
+  snapshots: SnapshotRequest[];
 }
 
 /** DeleteShadowCopies removes exposed shares and copies; on an abort also the set's snapshots. */
@@ -454,8 +457,8 @@ export const ExecutorCommand: MessageFns<ExecutorCommand> = {
       case "sealShadowCopies":
         SealShadowCopies.encode(message.kind.value, writer.uint32(98).fork()).join();
         break;
-      case "takeSnapshots":
-        TakeSnapshots.encode(message.kind.value, writer.uint32(106).fork()).join();
+      case "finalizeShadowCopies":
+        FinalizeShadowCopies.encode(message.kind.value, writer.uint32(106).fork()).join();
         break;
       case "deleteShadowCopies":
         DeleteShadowCopies.encode(message.kind.value, writer.uint32(114).fork()).join();
@@ -517,7 +520,10 @@ export const ExecutorCommand: MessageFns<ExecutorCommand> = {
               break;
             }
 
-            message.kind = { $case: "takeSnapshots", value: TakeSnapshots.decode(reader, reader.uint32()) };
+            message.kind = {
+              $case: "finalizeShadowCopies",
+              value: FinalizeShadowCopies.decode(reader, reader.uint32()),
+            };
             continue;
           }
           case 14: {
@@ -563,10 +569,10 @@ export const ExecutorCommand: MessageFns<ExecutorCommand> = {
         ? { $case: "sealShadowCopies", value: SealShadowCopies.fromJSON(object.sealShadowCopies) }
         : isSet(object.seal_shadow_copies)
         ? { $case: "sealShadowCopies", value: SealShadowCopies.fromJSON(object.seal_shadow_copies) }
-        : isSet(object.takeSnapshots)
-        ? { $case: "takeSnapshots", value: TakeSnapshots.fromJSON(object.takeSnapshots) }
-        : isSet(object.take_snapshots)
-        ? { $case: "takeSnapshots", value: TakeSnapshots.fromJSON(object.take_snapshots) }
+        : isSet(object.finalizeShadowCopies)
+        ? { $case: "finalizeShadowCopies", value: FinalizeShadowCopies.fromJSON(object.finalizeShadowCopies) }
+        : isSet(object.finalize_shadow_copies)
+        ? { $case: "finalizeShadowCopies", value: FinalizeShadowCopies.fromJSON(object.finalize_shadow_copies) }
         : isSet(object.deleteShadowCopies)
         ? { $case: "deleteShadowCopies", value: DeleteShadowCopies.fromJSON(object.deleteShadowCopies) }
         : isSet(object.delete_shadow_copies)
@@ -590,8 +596,8 @@ export const ExecutorCommand: MessageFns<ExecutorCommand> = {
       obj.exposeShadowCopies = ExposeShadowCopies.toJSON(message.kind.value);
     } else if (message.kind?.$case === "sealShadowCopies") {
       obj.sealShadowCopies = SealShadowCopies.toJSON(message.kind.value);
-    } else if (message.kind?.$case === "takeSnapshots") {
-      obj.takeSnapshots = TakeSnapshots.toJSON(message.kind.value);
+    } else if (message.kind?.$case === "finalizeShadowCopies") {
+      obj.finalizeShadowCopies = FinalizeShadowCopies.toJSON(message.kind.value);
     } else if (message.kind?.$case === "deleteShadowCopies") {
       obj.deleteShadowCopies = DeleteShadowCopies.toJSON(message.kind.value);
     } else if (message.kind?.$case === "restoreFiles") {
@@ -627,9 +633,9 @@ export const ExecutorCommand: MessageFns<ExecutorCommand> = {
         }
         break;
       }
-      case "takeSnapshots": {
+      case "finalizeShadowCopies": {
         if (object.kind?.value !== undefined && object.kind?.value !== null) {
-          message.kind = { $case: "takeSnapshots", value: TakeSnapshots.fromPartial(object.kind.value) };
+          message.kind = { $case: "finalizeShadowCopies", value: FinalizeShadowCopies.fromPartial(object.kind.value) };
         }
         break;
       }
@@ -954,22 +960,22 @@ export const SnapshotRequest: MessageFns<SnapshotRequest> = {
   },
 };
 
-function createBaseTakeSnapshots(): TakeSnapshots {
-  return { snapshots: [], shadowCopies: [] };
+function createBaseFinalizeShadowCopies(): FinalizeShadowCopies {
+  return { shadowCopies: [], snapshots: [] };
 }
 
-export const TakeSnapshots: MessageFns<TakeSnapshots> = {
-  encode(message: TakeSnapshots, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    for (const v of message.snapshots) {
-      SnapshotRequest.encode(v!, writer.uint32(10).fork()).join();
-    }
+export const FinalizeShadowCopies: MessageFns<FinalizeShadowCopies> = {
+  encode(message: FinalizeShadowCopies, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     for (const v of message.shadowCopies) {
-      ShadowCopy.encode(v!, writer.uint32(18).fork()).join();
+      ShadowCopy.encode(v!, writer.uint32(10).fork()).join();
+    }
+    for (const v of message.snapshots) {
+      SnapshotRequest.encode(v!, writer.uint32(18).fork()).join();
     }
     return writer;
   },
 
-  decode(input: BinaryReader | Uint8Array, length?: number): TakeSnapshots {
+  decode(input: BinaryReader | Uint8Array, length?: number): FinalizeShadowCopies {
     const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
     const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
     if (previousRecursionDepth >= 100) {
@@ -978,7 +984,7 @@ export const TakeSnapshots: MessageFns<TakeSnapshots> = {
     (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
     try {
       const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBaseTakeSnapshots();
+      const message = createBaseFinalizeShadowCopies();
       while (reader.pos < end) {
         const tag = reader.uint32();
         switch (tag >>> 3) {
@@ -987,7 +993,7 @@ export const TakeSnapshots: MessageFns<TakeSnapshots> = {
               break;
             }
 
-            message.snapshots.push(SnapshotRequest.decode(reader, reader.uint32()));
+            message.shadowCopies.push(ShadowCopy.decode(reader, reader.uint32()));
             continue;
           }
           case 2: {
@@ -995,7 +1001,7 @@ export const TakeSnapshots: MessageFns<TakeSnapshots> = {
               break;
             }
 
-            message.shadowCopies.push(ShadowCopy.decode(reader, reader.uint32()));
+            message.snapshots.push(SnapshotRequest.decode(reader, reader.uint32()));
             continue;
           }
         }
@@ -1010,37 +1016,37 @@ export const TakeSnapshots: MessageFns<TakeSnapshots> = {
     }
   },
 
-  fromJSON(object: any): TakeSnapshots {
+  fromJSON(object: any): FinalizeShadowCopies {
     return {
-      snapshots: globalThis.Array.isArray(object?.snapshots)
-        ? object.snapshots.map((e: any) => SnapshotRequest.fromJSON(e))
-        : [],
       shadowCopies: globalThis.Array.isArray(object?.shadowCopies)
         ? object.shadowCopies.map((e: any) => ShadowCopy.fromJSON(e))
         : globalThis.Array.isArray(object?.shadow_copies)
         ? object.shadow_copies.map((e: any) => ShadowCopy.fromJSON(e))
         : [],
+      snapshots: globalThis.Array.isArray(object?.snapshots)
+        ? object.snapshots.map((e: any) => SnapshotRequest.fromJSON(e))
+        : [],
     };
   },
 
-  toJSON(message: TakeSnapshots): unknown {
+  toJSON(message: FinalizeShadowCopies): unknown {
     const obj: any = {};
-    if (message.snapshots?.length) {
-      obj.snapshots = message.snapshots.map((e) => SnapshotRequest.toJSON(e));
-    }
     if (message.shadowCopies?.length) {
       obj.shadowCopies = message.shadowCopies.map((e) => ShadowCopy.toJSON(e));
+    }
+    if (message.snapshots?.length) {
+      obj.snapshots = message.snapshots.map((e) => SnapshotRequest.toJSON(e));
     }
     return obj;
   },
 
-  create(base?: DeepPartial<TakeSnapshots>): TakeSnapshots {
-    return TakeSnapshots.fromPartial(base ?? {});
+  create(base?: DeepPartial<FinalizeShadowCopies>): FinalizeShadowCopies {
+    return FinalizeShadowCopies.fromPartial(base ?? {});
   },
-  fromPartial(object: DeepPartial<TakeSnapshots>): TakeSnapshots {
-    const message = createBaseTakeSnapshots();
-    message.snapshots = object.snapshots?.map((e) => SnapshotRequest.fromPartial(e)) || [];
+  fromPartial(object: DeepPartial<FinalizeShadowCopies>): FinalizeShadowCopies {
+    const message = createBaseFinalizeShadowCopies();
     message.shadowCopies = object.shadowCopies?.map((e) => ShadowCopy.fromPartial(e)) || [];
+    message.snapshots = object.snapshots?.map((e) => SnapshotRequest.fromPartial(e)) || [];
     return message;
   },
 };

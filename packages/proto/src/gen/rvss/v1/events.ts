@@ -18,7 +18,7 @@ export enum Step {
   STEP_EXPOSE = 4,
   STEP_AUTO_RECOVER = 5,
   STEP_SEAL = 6,
-  STEP_SNAPSHOT = 7,
+  STEP_FINALIZE = 7,
   STEP_DELETE = 8,
   STEP_RESTORE = 9,
   UNRECOGNIZED = -1,
@@ -48,8 +48,8 @@ export function stepFromJSON(object: any): Step {
     case "STEP_SEAL":
       return Step.STEP_SEAL;
     case 7:
-    case "STEP_SNAPSHOT":
-      return Step.STEP_SNAPSHOT;
+    case "STEP_FINALIZE":
+      return Step.STEP_FINALIZE;
     case 8:
     case "STEP_DELETE":
       return Step.STEP_DELETE;
@@ -79,8 +79,8 @@ export function stepToJSON(object: Step): string {
       return "STEP_AUTO_RECOVER";
     case Step.STEP_SEAL:
       return "STEP_SEAL";
-    case Step.STEP_SNAPSHOT:
-      return "STEP_SNAPSHOT";
+    case Step.STEP_FINALIZE:
+      return "STEP_FINALIZE";
     case Step.STEP_DELETE:
       return "STEP_DELETE";
     case Step.STEP_RESTORE:
