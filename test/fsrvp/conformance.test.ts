@@ -385,12 +385,12 @@ describe("path queries", () => {
 
   test("rows 19 and 54: a share whose layout breaks the Remote VSS rules is FSRVP_E_NOT_SUPPORTED for IsPathSupported and AddToShadowCopySet, naming the path", async () => {
     const c = await fresh();
-    await fsp.symlink("/etc", path.join(sys.shareDir(c.svm, "share2"), "vm1", "etc-link"));
+    await fsp.symlink("/etc", path.join(sys.shareDir(c.svm, "share2"), "vm2", "etc-link"));
     const err = await expectHResult(c.isPathSupported(unc(c.svm, "share2")), HRESULT.FSRVP_E_NOT_SUPPORTED);
-    expect(err.message).toMatch(/vm1\/etc-link/);
+    expect(err.message).toMatch(/vm2\/etc-link/);
     const { setId } = await driveTo(c, "Started");
     const added = await expectHResult(c.addToShadowCopySet(setId, unc(c.svm, "share2")), HRESULT.FSRVP_E_NOT_SUPPORTED);
-    expect(added.message).toMatch(/vm1\/etc-link/);
+    expect(added.message).toMatch(/vm2\/etc-link/);
   });
 
   test("row 55: IsPathSupported on a nonexistent share is FSRVP_E_OBJECT_NOT_FOUND", async () => {

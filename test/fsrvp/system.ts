@@ -11,7 +11,10 @@ import { AgentClient, isFsrvpCallError } from "@rvss/client";
 import { LocalBackend } from "@rvss/storage";
 import { NatsServer, freePort, removeTree, sampleBytes, startRvss, type RvssProcesses } from "@rvss/testkit";
 
-export const VM_FILE = "vm1/Virtual Hard Disks/vm1.vhdx";
+/** Each share holds its own VM (a VM lives in one share): vm1 in share1, vm2 in share2, ... */
+const VM_OF: Record<string, string> = { share1: "vm1", share2: "vm2", hidden$: "vm3", mounts: "vm4" };
+export const vmFile = (share: string): string => `${VM_OF[share]}/Virtual Hard Disks/${VM_OF[share]}.vhdx`;
+export const VM_FILE = vmFile("share1");
 
 export interface FsrvpSystem {
   dir: string;
@@ -37,7 +40,7 @@ export async function buildFiler(dir: string, svms: string[]): Promise<string> {
   ];
   for (const svm of svms) {
     for (const s of shares) {
-      const file = path.join(dir, "filer", svm, "vm_vol1", s.rel, VM_FILE);
+      const file = path.join(dir, "filer", svm, "vm_vol1", s.rel, vmFile(s.name));
       await fsp.mkdir(path.dirname(file), { recursive: true });
       await fsp.writeFile(file, sampleBytes(`${svm}/${s.name}`, 256 * 1024));
     }

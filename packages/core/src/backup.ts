@@ -113,16 +113,27 @@ export function checkDatasetShares<T extends { svm: string; share: string }>(ite
   });
 }
 
-/** One set per SVM, split every 64 shares, in the order the SVMs first appear. */
+/**
+ * One set per SVM, split every 64 shares. Sets are ordered round-robin across SVMs (every SVM's first
+ * set, then every second set, ...) so that released in plan order they spread over the SVMs.
+ */
 export function planSets(dataset: readonly ShareSelection[], maxShares = MAX_SHARES_PER_SET): PlannedSet[] {
   const bySvm = new Map<string, RequestedShare[]>();
   for (const item of dataset) {
-    bySvm.set(item.svm, [...(bySvm.get(item.svm) ?? []), { share: item.share, files: item.files, ...(item.vms ? { vms: item.vms } : {}) }]);
+    const shares = bySvm.get(item.svm) ?? [];
+    shares.push({ share: item.share, files: item.files, ...(item.vms ? { vms: item.vms } : {}) });
+    bySvm.set(item.svm, shares);
   }
+  const chunks = [...bySvm].map(([svm, shares]) => {
+    const out: { svm: string; shares: RequestedShare[] }[] = [];
+    for (let i = 0; i < shares.length; i += maxShares) out.push({ svm, shares: shares.slice(i, i + maxShares) });
+    return out;
+  });
   const sets: PlannedSet[] = [];
-  for (const [svm, shares] of bySvm) {
-    for (let i = 0; i < shares.length; i += maxShares) {
-      sets.push({ index: sets.length, svm, shares: shares.slice(i, i + maxShares), phase: "queued", snapshots: [] });
+  for (let round = 0; chunks.some((c) => round < c.length); round++) {
+    for (const c of chunks) {
+      const chunk = c[round];
+      if (chunk) sets.push({ index: sets.length, svm: chunk.svm, shares: chunk.shares, phase: "queued", snapshots: [] });
     }
   }
   return sets;

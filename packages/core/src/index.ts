@@ -5,3 +5,4 @@ export * from "./file-list";
 export * from "./layout";
 export * from "./backup";
 export * from "./fsrvp";
+export * from "./planner";

@@ -16,7 +16,12 @@ export interface RvssConfig {
   healthAddr: string | null;
   logLevel: string;
   logFormat: "json" | "pretty";
-  storage: "local";
+  /** "local" (real files), or "null" for benchmarks of the orchestration alone. */
+  storage: "local" | "null";
+  /** Delays added to each storage operation (benchmarks); null for none. */
+  storageLatency: StorageLatency | null;
+  /** How many managed sets may run at once across all SVMs. */
+  maxConcurrentSets: number;
   /** The local backend's filer description (JSON). */
   filerConfig: string;
   timers: TimerConfig;
@@ -28,6 +33,20 @@ export interface RvssConfig {
   concurrency: number;
   writers: WriterTimeouts;
 }
+
+/** Milliseconds added per storage operation; jitter (0..1) varies each by up to that fraction. */
+export interface StorageLatency {
+  resolve: number;
+  clone: number;
+  expose: number;
+  seal: number;
+  snapshot: number;
+  cleanup: number;
+  jitter: number;
+}
+
+/** Modelled on ONTAP: resolve 5 ms, clone 50 ms per share, expose 20, seal 20, snapshot 300 per volume, cleanup 50. */
+export const ONTAP_LATENCY: StorageLatency = { resolve: 5, clone: 50, expose: 20, seal: 20, snapshot: 300, cleanup: 50, jitter: 0 };
 
 /** How long the notifier waits for application writers, per step (ms). */
 export interface WriterTimeouts {
@@ -56,7 +75,9 @@ export const CONFIG_VARIABLES: readonly Variable[] = [
   { name: "RVSS_HEALTH_ADDR", default: "", description: "host:port for /healthz, /readyz and /metrics (off when empty)" },
   { name: "RVSS_LOG_LEVEL", default: "info", description: "pino level: trace, debug, info, warn, error" },
   { name: "RVSS_LOG_FORMAT", default: "json", description: "json, or pretty for people" },
-  { name: "RVSS_STORAGE", default: "local", description: "storage backend" },
+  { name: "RVSS_STORAGE", default: "local", description: "storage backend: local, or null (benchmarks only: does nothing)" },
+  { name: "RVSS_STORAGE_LATENCY", default: "", description: "benchmarks: delays per storage operation, \"ontap\" and/or op=ms pairs (resolve, clone, expose, seal, snapshot, cleanup, jitter)" },
+  { name: "RVSS_MAX_CONCURRENT_SETS", default: "64", description: "managed sets running at once across all SVMs (the planner's global limit)" },
   { name: "RVSS_FILER_CONFIG", default: "./filer.json", description: "local backend: the filer description file" },
   { name: "RVSS_FSRVP_SHORT_TIMEOUT_MS", default: "180000", description: "FSRVP message sequence timer, short value (0 disables)" },
   { name: "RVSS_FSRVP_LONG_TIMEOUT_MS", default: "1800000", description: "FSRVP message sequence timer after Add/Prepare/GetShareMapping (0 disables)" },
@@ -98,14 +119,35 @@ function address(env: Env, name: string): string {
   return v;
 }
 
+/** "ontap", "ontap,snapshot=100", or "clone=10,seal=5": a preset, then op=ms overrides (others 0). */
+function latency(v: string): StorageLatency | null {
+  if (v === "") return null;
+  const out: StorageLatency = { resolve: 0, clone: 0, expose: 0, seal: 0, snapshot: 0, cleanup: 0, jitter: 0 };
+  for (const part of v.split(",").map((p) => p.trim())) {
+    if (part === "ontap") {
+      Object.assign(out, ONTAP_LATENCY);
+      continue;
+    }
+    const [k, n] = part.split("=");
+    const ms = Number(n);
+    if (!k || !(k in out) || n === undefined || !Number.isFinite(ms) || ms < 0) {
+      throw new RvssError(ErrorCodes.CONFIG_INVALID, `RVSS_STORAGE_LATENCY part "${part}" is not ontap or op=ms (ops: ${Object.keys(out).join(", ")})`, {
+        variable: "RVSS_STORAGE_LATENCY",
+      });
+    }
+    out[k as keyof StorageLatency] = ms;
+  }
+  return out;
+}
+
 export function loadConfig(env: Env = process.env): RvssConfig {
   const logFormat = raw(env, "RVSS_LOG_FORMAT");
   if (logFormat !== "json" && logFormat !== "pretty") {
     throw new RvssError(ErrorCodes.CONFIG_INVALID, `RVSS_LOG_FORMAT="${logFormat}" must be json or pretty`, { variable: "RVSS_LOG_FORMAT" });
   }
   const storage = raw(env, "RVSS_STORAGE");
-  if (storage !== "local") {
-    throw new RvssError(ErrorCodes.CONFIG_INVALID, `RVSS_STORAGE="${storage}" is not a known backend (known: local)`, { variable: "RVSS_STORAGE" });
+  if (storage !== "local" && storage !== "null") {
+    throw new RvssError(ErrorCodes.CONFIG_INVALID, `RVSS_STORAGE="${storage}" is not a known backend (known: local, null)`, { variable: "RVSS_STORAGE" });
   }
   const natsUrl = raw(env, "NATS_URL");
   for (const u of natsUrl.split(",")) {
@@ -122,6 +164,8 @@ export function loadConfig(env: Env = process.env): RvssConfig {
     logLevel: raw(env, "RVSS_LOG_LEVEL"),
     logFormat,
     storage,
+    storageLatency: latency(raw(env, "RVSS_STORAGE_LATENCY")),
+    maxConcurrentSets: integer(env, "RVSS_MAX_CONCURRENT_SETS", 1),
     filerConfig: path.resolve(raw(env, "RVSS_FILER_CONFIG")),
     timers: { shortMs: integer(env, "RVSS_FSRVP_SHORT_TIMEOUT_MS", 0), longMs: integer(env, "RVSS_FSRVP_LONG_TIMEOUT_MS", 0) },
     ackWaitMs: integer(env, "RVSS_ACK_WAIT_MS", 1000),

@@ -9,15 +9,16 @@ import {
   RvssError,
   cancelManagedSet,
   checkDataset,
-  enqueueManagedSet,
   isFinal,
+  isReleased,
+  waitingPosition,
   markCancelRequested,
   newBackup,
   snapshotsOf,
   type BackupRecord,
   type SvmServer,
 } from "@rvss/core";
-import { EVENTS_STREAM, newTrace, publishEvent, type Bus, type TraceContext } from "@rvss/bus";
+import { EVENTS_STREAM, newTrace, publishEvent, type Bus } from "@rvss/bus";
 import { DeliverPolicy } from "@nats-io/jetstream";
 import { Event, WriterErrorPolicy, type Backup, type BackupServiceServer, type WatchBackupRequest, type WatchBackupResponse } from "@rvss/proto";
 import type { Logger } from "@rvss/runtime";
@@ -26,12 +27,14 @@ import { backupSnapshotToProto, backupToProto, liveSetOf, selectionToProto } fro
 import type { Engine } from "./engine";
 import { toServiceError } from "./grpc-errors";
 import { backupKey, requestKey } from "./keys";
+import type { Planner } from "./planner";
 import { restore } from "./restores";
 
 export interface BackupServiceDeps {
   bus: Bus;
   engine: Engine;
   backups: Backups;
+  planner: Planner;
   log: Logger;
 }
 
@@ -60,26 +63,26 @@ export function remaining(call: { getDeadline(): Date | number }, fallback: numb
 }
 
 export function backupService(deps: BackupServiceDeps): BackupServiceServer {
-  const { bus, engine, backups, log } = deps;
+  const { bus, engine, backups, planner, log } = deps;
 
+  /** The backup as it stands: live stages from the SVM records of its released sets, waiting positions from the plan. */
   async function view(b: BackupRecord): Promise<Backup> {
+    const plan = await planner.state();
     const svms = new Map<string, SvmServer | null>();
     for (const p of b.sets) {
-      if ((p.phase === "queued" || p.phase === "running") && !svms.has(p.svm)) svms.set(p.svm, await engine.read(p.svm));
+      const released = isReleased(plan, { backupId: b.id, index: p.index });
+      if ((p.phase === "running" || (p.phase === "queued" && released)) && !svms.has(p.svm)) svms.set(p.svm, await engine.read(p.svm));
     }
-    return backupToProto(b, (p) => liveSetOf(svms.get(p.svm) ?? null, b.id, p.index));
+    return backupToProto(b, (p) => ({
+      ...liveSetOf(svms.get(p.svm) ?? null, b.id, p.index),
+      waitingPosition: p.phase === "queued" ? waitingPosition(plan, { backupId: b.id, index: p.index }) : 0,
+    }));
   }
 
   async function mustGet(id: string): Promise<BackupRecord> {
     const b = id ? await backups.get(id) : null;
     if (!b) throw new RvssError(ErrorCodes.BACKUP_NOT_FOUND, `backup "${id}" does not exist`, { backupId: id });
     return b;
-  }
-
-  async function start(b: BackupRecord, trace: TraceContext): Promise<void> {
-    for (const p of b.sets) {
-      await engine.apply(p.svm, (s, env) => enqueueManagedSet(s, { backup: { backupId: b.id, index: p.index }, shares: p.shares, onWriterError: b.onWriterError }, env), trace);
-    }
   }
 
   return {
@@ -109,7 +112,7 @@ export function backupService(deps: BackupServiceDeps): BackupServiceServer {
         trace,
       );
       log.info({ backupId: b.id, sets: b.sets.length, traceId: trace.traceId }, "backup created");
-      await start(b, trace);
+      await planner.admit(b, trace);
       return { backup: await view((await backups.get(b.id))!) };
     }),
 
@@ -129,8 +132,10 @@ export function backupService(deps: BackupServiceDeps): BackupServiceServer {
         return { next: next === cur?.value ? undefined : next, result: undefined };
       });
       const trace = newTrace();
+      const never = await planner.withdraw(b.id);
+      await backups.markWithdrawn(b.id, never, trace);
       for (const p of b.sets) {
-        if (p.phase === "queued" || p.phase === "running") {
+        if (!never.includes(p.index) && (p.phase === "queued" || p.phase === "running")) {
           await engine.apply(p.svm, (s, env) => cancelManagedSet(s, { backupId: b.id, index: p.index }, env), trace);
         }
       }

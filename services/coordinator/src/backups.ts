@@ -77,6 +77,18 @@ export class Backups {
     return b;
   }
 
+  /** Plan entries a cancel stopped before they were released: they end as failed, "cancelled". */
+  async markWithdrawn(backupId: string, indexes: number[], trace?: TraceContext): Promise<void> {
+    if (indexes.length === 0) return;
+    const b = await this.bus.state.mutate<BackupRecord, BackupRecord | null>(backupKey(backupId), (cur) => {
+      if (!cur) return { next: undefined, result: null };
+      let next = cur.value;
+      for (const index of indexes) next = markSetFinished(next, { index, outcome: "aborted", reason: "the backup was cancelled", code: "CANCELLED", snapshots: [] }, Date.now());
+      return { next: next === cur.value ? undefined : next, result: next };
+    });
+    await this.publishFinishedIfFinal(b, trace);
+  }
+
   /** Publishes BackupFinished once (its ID is derived from the backup) when the backup has ended. */
   async publishFinishedIfFinal(b: BackupRecord | null, trace?: TraceContext): Promise<void> {
     if (!b || !isFinal(b.state)) return;

@@ -116,13 +116,24 @@ const stageText: Record<string, string> = {
 export interface LiveSet {
   set?: ShadowCopySet;
   draining: boolean;
+  /** Place in the SVM's queue (one set in creation per SVM). */
   queuePosition: number;
+  /** Place among the sets waiting for a global slot (the planner's limit); 0 once released. */
+  waitingPosition?: number;
 }
 
 export function backupToProto(b: BackupRecord, live: (p: PlannedSet) => LiveSet): Backup {
   const sets = b.sets.map((p): BackupSet => {
     const l = live(p);
-    const stage = l.set?.pending ? stageText[l.set.pending.kind]! : l.draining ? "deleting shadow copies" : l.queuePosition > 0 ? "waiting for the SVM" : "";
+    const stage = l.set?.pending
+      ? stageText[l.set.pending.kind]!
+      : l.draining
+        ? "deleting shadow copies"
+        : l.queuePosition > 0
+          ? "waiting for the SVM"
+          : l.waitingPosition
+            ? "waiting for a free slot (RVSS_MAX_CONCURRENT_SETS)"
+            : "";
     return {
       index: p.index,
       svm: p.svm,
@@ -133,7 +144,7 @@ export function backupToProto(b: BackupRecord, live: (p: PlannedSet) => LiveSet)
       stage: p.phase === "completed" || p.phase === "failed" ? "" : stage,
       reason: p.reason ?? "",
       snapshots: p.snapshots.map((s) => backupSnapshotToProto(s, b.id)),
-      queuePosition: l.queuePosition,
+      queuePosition: l.queuePosition || (l.waitingPosition ?? 0),
       writerSteps: (p.writerSteps ?? l.set?.writerSteps ?? []).map(writerStepToProto),
     };
   });

@@ -14,6 +14,7 @@ import {
   scheduleTimerMessage,
   startQueuedSet,
   type SequenceTimer,
+  type BackupLink,
   type BackupRecord,
   type Effect,
   type Env,
@@ -38,6 +39,9 @@ export interface Decision<T = unknown> {
 const SOURCE = "coordinator";
 
 export class Engine {
+  /** Called once a managed set has ended for good (the planner gives its slot to the next set). */
+  onSetFinished?: (link: BackupLink, trace?: TraceContext) => Promise<void>;
+
   constructor(
     readonly bus: Bus,
     private readonly backups: Backups,
@@ -84,6 +88,7 @@ export class Engine {
       }
       await this.carryOut(d, trace);
       for (const b of ended) await this.backups.publishFinishedIfFinal(b, trace);
+      for (const e of d.effects) if (e.kind === "finished" && e.entry.backup) await this.onSetFinished?.(e.entry.backup, trace);
       return d;
     }
     throw new RvssError(ErrorCodes.CONFLICT, `the record of SVM "${svm}" kept changing; try again`, { svm });

@@ -3,7 +3,7 @@
  * durable FSRVP timers; serves gRPC; turns calls and completed-step events into the next command.
  * Replicas share its two durable consumers (events and timers); any replica can serve any call.
  */
-import { applyReport, enqueueManagedSet, timerMessageDue, type BackupRecord, type SvmServer } from "@rvss/core";
+import { applyReport, timerMessageDue, type BackupRecord, type SvmServer } from "@rvss/core";
 import {
   COORDINATOR_EVENTS_CONSUMER,
   COORDINATOR_TIMERS_CONSUMER,
@@ -18,8 +18,8 @@ import type { Logger, RunningService, RvssConfig } from "@rvss/runtime";
 import { Backups } from "./backups";
 import { shadowCopyAgent } from "./agent-service";
 import { backupService } from "./backup-service";
-import { liveSetOf } from "./convert";
 import { Engine } from "./engine";
+import { Planner } from "./planner";
 import { startGrpcServer } from "./grpc-server";
 import { preflightService } from "./preflight-service";
 import { recordRestoreFinished } from "./restores";
@@ -36,8 +36,10 @@ export async function startCoordinator(config: RvssConfig, log: Logger): Promise
   const bus = await connectBus(config, "coordinator", log);
   const backups = new Backups(bus, log);
   const engine = new Engine(bus, backups, config.timers, log);
+  const planner = new Planner(bus, engine, backups, config.maxConcurrentSets, log);
+  engine.onSetFinished = (link, trace) => planner.finished(link, trace);
 
-  await resume(bus, engine, log);
+  await resume(bus, engine, planner, log);
 
   const events = startWorker(bus, {
     stream: EVENTS_STREAM,
@@ -75,7 +77,7 @@ export async function startCoordinator(config: RvssConfig, log: Logger): Promise
   });
 
   const { server, port, health } = await startGrpcServer(config.grpcAddr, {
-    backups: backupService({ bus, engine, backups, log }),
+    backups: backupService({ bus, engine, backups, planner, log }),
     agent: shadowCopyAgent({ bus, engine, log }),
     preflight: preflightService({ bus, log }),
   });
@@ -105,21 +107,10 @@ export async function startCoordinator(config: RvssConfig, log: Logger): Promise
  * again (JetStream drops the ones it already has), and backup sets that never reached their SVM's
  * queue are queued.
  */
-async function resume(bus: Bus, engine: Engine, log: Logger): Promise<void> {
+async function resume(bus: Bus, engine: Engine, planner: Planner, log: Logger): Promise<void> {
   const svms = await bus.state.list<SvmServer>("svm.*");
   for (const s of svms) await engine.resume(s.value);
   const running = (await bus.state.list<BackupRecord>("backup.*")).map((v) => v.value).filter((b) => b.state === "Running");
-  const bySvm = new Map(svms.map((s) => [s.value.svm, s.value]));
-  let requeued = 0;
-  for (const b of running) {
-    for (const p of b.sets) {
-      if (p.phase !== "queued") continue;
-      const live = liveSetOf(bySvm.get(p.svm) ?? null, b.id, p.index);
-      if (live.set || live.draining || live.queuePosition > 0) continue;
-      await engine.apply(p.svm, (s, env) => enqueueManagedSet(s, { backup: { backupId: b.id, index: p.index }, shares: p.shares, onWriterError: b.onWriterError }, env));
-      requeued++;
-    }
-  }
-  if (svms.length > 0 || requeued > 0) log.info({ svms: svms.length, backupsRunning: running.length, requeued }, "resumed in-flight work");
+  const { requeued } = await planner.resume(running, new Map(svms.map((s) => [s.value.svm, s.value])));
+  if (svms.length > 0 || running.length > 0) log.info({ svms: svms.length, backupsRunning: running.length, requeued }, "resumed in-flight work");
 }
-

@@ -8,12 +8,12 @@ import { RvssError } from "@rvss/core";
 import { serveCheckShares, startPhaseService } from "@rvss/bus";
 import { Step } from "@rvss/proto";
 import type { Logger, RunningService, RvssConfig } from "@rvss/runtime";
-import { LocalBackend, type StorageBackend } from "@rvss/storage";
+import { openBackend, type StorageBackend } from "@rvss/storage";
 import { capViolations, checkShare, resolveShares } from "./resolve";
 
 export { checkShare, resolveShares } from "./resolve";
 
-export async function startShareDiscovery(config: RvssConfig, log: Logger, backend: StorageBackend = LocalBackend.fromFile(config.filerConfig)): Promise<RunningService> {
+export async function startShareDiscovery(config: RvssConfig, log: Logger, backend: StorageBackend = openBackend({ kind: config.storage, filerConfig: config.filerConfig, latency: config.storageLatency })): Promise<RunningService> {
   const phase = await startPhaseService(config, log, {
     phase: "discovery",
     source: "share-discovery",

@@ -6,7 +6,7 @@ import { RvssError } from "@rvss/core";
 import { startPhaseService } from "@rvss/bus";
 import { Step, type ExecutorCommand } from "@rvss/proto";
 import type { Logger, RunningService, RvssConfig } from "@rvss/runtime";
-import { LocalBackend, type StorageBackend } from "@rvss/storage";
+import { openBackend, type StorageBackend } from "@rvss/storage";
 import * as steps from "./steps";
 
 type Kind = NonNullable<ExecutorCommand["kind"]>["$case"];
@@ -41,7 +41,7 @@ async function run(backend: StorageBackend, cmd: ExecutorCommand, emit: steps.Em
   }
 }
 
-export function startSnapshotExecutor(config: RvssConfig, log: Logger, backend: StorageBackend = LocalBackend.fromFile(config.filerConfig)): Promise<RunningService> {
+export function startSnapshotExecutor(config: RvssConfig, log: Logger, backend: StorageBackend = openBackend({ kind: config.storage, filerConfig: config.filerConfig, latency: config.storageLatency })): Promise<RunningService> {
   return startPhaseService(config, log, {
     phase: "executor",
     source: "snapshot-executor",

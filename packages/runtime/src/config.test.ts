@@ -1,0 +1,35 @@
+import { isRvssError } from "@rvss/core";
+import { ONTAP_LATENCY, loadConfig } from "./config";
+
+describe("configuration", () => {
+  test("the defaults run everything on one machine", () => {
+    const c = loadConfig({});
+    expect([c.natsUrl, c.grpcAddr, c.storage, c.storageLatency, c.timers]).toEqual(["nats://127.0.0.1:4222", "127.0.0.1:50051", "local", null, { shortMs: 180_000, longMs: 1_800_000 }]);
+  });
+
+  test.each([
+    [{ RVSS_CONCURRENCY: "0" }, 'RVSS_CONCURRENCY="0" is not an integer >= 1'],
+    [{ RVSS_GRPC_ADDR: "50051" }, 'RVSS_GRPC_ADDR="50051" is not host:port'],
+    [{ RVSS_STORAGE: "s3" }, 'RVSS_STORAGE="s3" is not a known backend (known: local, null)'],
+    [{ NATS_URL: "http://x" }, 'NATS_URL entry "http://x" is not a nats:// URL'],
+    [{ RVSS_STORAGE_LATENCY: "clone=fast" }, 'RVSS_STORAGE_LATENCY part "clone=fast" is not ontap or op=ms'],
+    [{ RVSS_LOG_FORMAT: "xml" }, 'RVSS_LOG_FORMAT="xml" must be json or pretty'],
+  ])("%j is refused, naming the variable", (env, message) => {
+    let err: unknown;
+    try {
+      loadConfig(env);
+    } catch (e) {
+      err = e;
+    }
+    expect(isRvssError(err, "CONFIG_INVALID")).toBe(true);
+    expect((err as Error).message).toContain(message);
+  });
+
+  test.each([
+    ["ontap", ONTAP_LATENCY],
+    ["ontap,snapshot=100,jitter=0.1", { ...ONTAP_LATENCY, snapshot: 100, jitter: 0.1 }],
+    ["clone=10", { resolve: 0, clone: 10, expose: 0, seal: 0, snapshot: 0, cleanup: 0, jitter: 0 }],
+  ])("storage latency %s", (v, expected) => {
+    expect(loadConfig({ RVSS_STORAGE_LATENCY: v }).storageLatency).toEqual(expected);
+  });
+});

@@ -1,0 +1,134 @@
+/**
+ * Backends for benchmarks. `LatencyBackend` wraps any backend and waits a configurable time per
+ * operation, modelled on ONTAP, so orchestration overhead can be read against known storage time.
+ * `NullBackend` does nothing at all, so orchestration alone can be measured. Neither is used to prove
+ * correctness: tests run the local backend on real files.
+ */
+import { setTimeout as sleep } from "node:timers/promises";
+import type {
+  CreateShadowCopyRequest,
+  ExposeRequest,
+  ResolvedShare,
+  RestoreRequest,
+  ShadowCopyRef,
+  SnapshotRef,
+  StorageBackend,
+} from "./backend";
+
+/** Milliseconds per operation; `jitter` (0..1) varies each wait by up to that fraction. */
+export interface LatencyProfile {
+  resolve: number;
+  clone: number;
+  expose: number;
+  seal: number;
+  snapshot: number;
+  cleanup: number;
+  jitter: number;
+}
+
+export class LatencyBackend implements StorageBackend {
+  readonly kind: string;
+
+  constructor(
+    private readonly inner: StorageBackend,
+    readonly profile: LatencyProfile,
+  ) {
+    this.kind = `${inner.kind}+latency`;
+  }
+
+  private wait(ms: number): Promise<void> {
+    if (ms <= 0) return Promise.resolve();
+    const j = this.profile.jitter;
+    return sleep(j > 0 ? ms * (1 - j + Math.random() * 2 * j) : ms);
+  }
+
+  async resolveShare(svm: string, share: string): Promise<ResolvedShare> {
+    await this.wait(this.profile.resolve);
+    return this.inner.resolveShare(svm, share);
+  }
+  checkFiles(share: ResolvedShare, files: string[]) {
+    return this.inner.checkFiles(share, files);
+  }
+  walkShare(share: ResolvedShare) {
+    return this.inner.walkShare(share);
+  }
+  async createShadowCopy(req: CreateShadowCopyRequest) {
+    await this.wait(this.profile.clone);
+    return this.inner.createShadowCopy(req);
+  }
+  async exposeShadowCopy(req: ExposeRequest) {
+    await this.wait(this.profile.expose);
+    return this.inner.exposeShadowCopy(req);
+  }
+  async sealShadowCopy(ref: ShadowCopyRef) {
+    await this.wait(this.profile.seal);
+    return this.inner.sealShadowCopy(ref);
+  }
+  async deleteShadowCopy(ref: ShadowCopyRef) {
+    await this.wait(this.profile.cleanup);
+    return this.inner.deleteShadowCopy(ref);
+  }
+  async createSnapshot(ref: SnapshotRef) {
+    await this.wait(this.profile.snapshot);
+    return this.inner.createSnapshot(ref);
+  }
+  async deleteSnapshot(ref: SnapshotRef) {
+    await this.wait(this.profile.cleanup);
+    return this.inner.deleteSnapshot(ref);
+  }
+  restore(req: RestoreRequest) {
+    return this.inner.restore(req);
+  }
+  listSnapshots(svm: string) {
+    return this.inner.listSnapshots(svm);
+  }
+  listShadowCopies(svm: string) {
+    return this.inner.listShadowCopies(svm);
+  }
+  listExposedShares(svm: string) {
+    return this.inner.listExposedShares(svm);
+  }
+  listSvms() {
+    return this.inner.listSvms();
+  }
+}
+
+/** Any SVM and share exist (volume "<share>_vol" at its root); every operation succeeds at once and stores nothing. */
+export class NullBackend implements StorageBackend {
+  readonly kind = "null";
+
+  async resolveShare(svm: string, share: string): Promise<ResolvedShare> {
+    return { svm, share, volume: `${share}_vol`, sharePath: "", junctionPath: `/${share}`, namespacePath: `/${share}`, junctionsBelow: [], shadowCopyDirDepth: 5 };
+  }
+  async checkFiles() {
+    return [];
+  }
+  async *walkShare() {}
+  async createShadowCopy(req: CreateShadowCopyRequest) {
+    return { clonePath: `.shadowcopy/${req.shadowCopyId}`, bytes: 0, fileCount: req.files.length };
+  }
+  async exposeShadowCopy() {
+    return { accessPath: "" };
+  }
+  async sealShadowCopy() {}
+  async deleteShadowCopy() {}
+  async createSnapshot(ref: SnapshotRef) {
+    return { ...ref, createdAt: Date.now() };
+  }
+  async deleteSnapshot() {}
+  async restore(): Promise<never> {
+    throw new Error("the null backend keeps no data to restore");
+  }
+  async listSnapshots() {
+    return [];
+  }
+  async listShadowCopies() {
+    return [];
+  }
+  async listExposedShares() {
+    return [];
+  }
+  async listSvms() {
+    return [];
+  }
+}

@@ -1,0 +1,110 @@
+/**
+ * The planner in service: the global plan (one KV record, compare-and-set) releases planned sets
+ * to their SVMs' queues, at most RVSS_MAX_CONCURRENT_SETS at once, round-robin across backups.
+ */
+import {
+  admitBackup,
+  emptyPlanner,
+  enqueueManagedSet,
+  finishSet,
+  isAdmitted,
+  isReleased,
+  releaseSets,
+  withdrawBackup,
+  type BackupLink,
+  type BackupRecord,
+  type PlannerState,
+  type SvmServer,
+} from "@rvss/core";
+import type { Bus, TraceContext } from "@rvss/bus";
+import type { Logger } from "@rvss/runtime";
+import type { Backups } from "./backups";
+import { liveSetOf } from "./convert";
+import type { Engine } from "./engine";
+
+const PLANNER_KEY = "planner";
+
+export class Planner {
+  /** Plans do not change once a backup exists, so records read for their plan can be kept. */
+  private readonly plans = new Map<string, BackupRecord>();
+
+  constructor(
+    private readonly bus: Bus,
+    private readonly engine: Engine,
+    private readonly backups: Backups,
+    private readonly limit: number,
+    private readonly log: Logger,
+  ) {}
+
+  async state(): Promise<PlannerState> {
+    return (await this.bus.state.get<PlannerState>(PLANNER_KEY))?.value ?? emptyPlanner();
+  }
+
+  /** Changes the plan and releases what fits under the limit; returns what was released. */
+  private async change(fn: (p: PlannerState) => PlannerState): Promise<BackupLink[]> {
+    return this.bus.state.mutate<PlannerState, BackupLink[]>(PLANNER_KEY, (cur) => {
+      const base = cur?.value ?? emptyPlanner();
+      const { state, released } = releaseSets(fn(base), this.limit);
+      return { next: state === base ? undefined : state, result: released };
+    });
+  }
+
+  /** A new backup joins the plan; what fits runs at once. */
+  async admit(b: BackupRecord, trace?: TraceContext): Promise<void> {
+    this.plans.set(b.id, b);
+    await this.enqueue(await this.change((p) => admitBackup(p, b.id, b.sets.length)), trace);
+  }
+
+  /** A released set ended: its slot goes to the next set in turn. */
+  async finished(link: BackupLink, trace?: TraceContext): Promise<void> {
+    await this.enqueue(await this.change((p) => finishSet(p, link)), trace);
+  }
+
+  /** A cancelled backup releases nothing more; returns the plan indexes it never released. */
+  async withdraw(backupId: string): Promise<number[]> {
+    return this.bus.state.mutate<PlannerState, number[]>(PLANNER_KEY, (cur) => {
+      const { state, withdrawn } = withdrawBackup(cur?.value ?? emptyPlanner(), backupId);
+      return { next: withdrawn.length > 0 ? state : undefined, result: withdrawn };
+    });
+  }
+
+  private async enqueue(released: BackupLink[], trace?: TraceContext): Promise<void> {
+    for (const link of released) {
+      const b = this.plans.get(link.backupId) ?? (await this.backups.get(link.backupId));
+      if (!b) continue;
+      this.plans.set(b.id, b);
+      const p = b.sets[link.index]!;
+      await this.engine.apply(p.svm, (s, env) => enqueueManagedSet(s, { backup: link, shares: p.shares, onWriterError: b.onWriterError }, env), trace);
+    }
+    if (released.length > 0) this.log.debug({ released: released.length }, "planner released sets");
+  }
+
+  /**
+   * After a restart: backups the plan never saw join it; released sets that never reached their
+   * SVM are queued again; slots held by sets that already ended are given back.
+   */
+  async resume(running: BackupRecord[], svms: Map<string, SvmServer>): Promise<{ requeued: number }> {
+    let requeued = 0;
+    const p = await this.state();
+    for (const b of running) {
+      this.plans.set(b.id, b);
+      if (!isAdmitted(p, b.id)) {
+        if (b.sets.some((s) => s.phase === "queued")) await this.admit(b);
+        continue;
+      }
+      for (const s of b.sets) {
+        const link = { backupId: b.id, index: s.index };
+        if (!isReleased(p, link)) continue;
+        if (s.phase === "completed" || s.phase === "failed") {
+          await this.finished(link);
+          continue;
+        }
+        const live = liveSetOf(svms.get(s.svm) ?? null, b.id, s.index);
+        if (live.set || live.draining || live.queuePosition > 0) continue;
+        await this.enqueue([link]);
+        requeued++;
+      }
+    }
+    return { requeued };
+  }
+}
