@@ -6,3 +6,4 @@ export * from "./layout";
 export * from "./backup";
 export * from "./fsrvp";
 export * from "./planner";
+export * from "./concurrency";

@@ -93,12 +93,12 @@ export class LatencyBackend implements StorageBackend {
   }
 }
 
-/** Any SVM and share exist (volume "<share>_vol" at its root); every operation succeeds at once and stores nothing. */
+/** Any SVM and share exist (each SVM one volume, "<svm>_vol", shares at /<share>); every operation succeeds at once and stores nothing. */
 export class NullBackend implements StorageBackend {
   readonly kind = "null";
 
   async resolveShare(svm: string, share: string): Promise<ResolvedShare> {
-    return { svm, share, volume: `${share}_vol`, sharePath: "", junctionPath: `/${share}`, namespacePath: `/${share}`, junctionsBelow: [], shadowCopyDirDepth: 5 };
+    return { svm, share, volume: `${svm}_vol`, sharePath: share, junctionPath: "/", namespacePath: `/${share}`, junctionsBelow: [], shadowCopyDirDepth: 5 };
   }
   async checkFiles() {
     return [];

@@ -4,7 +4,7 @@
  * stream, see @rvss/core layout.ts), no VM has files in two of the shares, and the file list is
  * usable. Every problem of every share is reported, not only the first.
  */
-import { ErrorCodes, LayoutTally, MAX_LISTED_VIOLATIONS, checkSelectionFiles, isRvssError, shareVms, withSplitVms } from "@rvss/core";
+import { ErrorCodes, LayoutTally, MAX_LISTED_VIOLATIONS, checkSelectionFiles, isRvssError, mapLimit, shareVms, withSplitVms } from "@rvss/core";
 import type { ResolvedShare as ResolvedShareMsg, ShareCheck, ShareSelection, Violation } from "@rvss/proto";
 import type { StorageBackend } from "@rvss/storage";
 
@@ -57,8 +57,8 @@ export function capViolations(checks: ShareCheck[]): ShareCheck[] {
 
 /** Checks the shares of a set, and that no VM has files in two of them. */
 export async function resolveShares(backend: StorageBackend, svm: string, selections: ShareSelection[]): Promise<Resolution> {
-  const each: ShareCheck[] = [];
-  for (const sel of selections) each.push(await checkShare(backend, svm, sel));
+  // A few shares at a time: each walk is itself concurrent, and a set holds up to 64 shares.
+  const each = await mapLimit(selections, 4, (sel) => checkShare(backend, svm, sel));
   const checks = capViolations(withSplitVms(each));
   const violations = checks.flatMap((c) => c.violations);
   const notListed = checks.reduce((n, c) => n + c.violationsNotListed, 0);

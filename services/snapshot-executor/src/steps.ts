@@ -2,7 +2,7 @@
  * What snapshot-executor does for each command, as calls on the storage backend. Every step is
  * idempotent, because a command may come twice; a step that fails removes what it made itself.
  */
-import { errorMessage, isPermanent } from "@rvss/core";
+import { errorMessage, isPermanent, mapLimit } from "@rvss/core";
 import type {
   CreateShadowCopies,
   DeleteShadowCopies,
@@ -19,14 +19,17 @@ import type { StorageBackend } from "@rvss/storage";
 /** Reports one result of a step as soon as it is true. */
 export type Emit = (r: PhaseResult) => Promise<void>;
 
+/** Storage operations of one command run this many at a time (ONTAP runs clones and snapshots as parallel jobs). */
+const PARALLEL = 8;
+
 function ref(svm: string, c: ShadowCopy) {
   return { svm, volume: c.volume, shadowCopyId: c.shadowCopyId };
 }
 
 export async function createShadowCopies(backend: StorageBackend, svm: string, cmd: CreateShadowCopies, emit: Emit): Promise<void> {
-  const made: ShadowCopy[] = [];
+  let made: ShadowCopy[];
   try {
-    for (const c of cmd.shadowCopies) {
+    made = await mapLimit(cmd.shadowCopies, PARALLEL, async (c) => {
       const info = await backend.createShadowCopy({
         svm,
         shadowCopyId: c.shadowCopyId,
@@ -34,34 +37,33 @@ export async function createShadowCopies(backend: StorageBackend, svm: string, c
         files: c.files,
         writable: c.writable,
       });
-      made.push({ ...c, clonePath: info.clonePath, bytes: BigInt(info.bytes), fileCount: info.fileCount });
-    }
+      return { ...c, clonePath: info.clonePath, bytes: BigInt(info.bytes), fileCount: info.fileCount };
+    });
   } catch (err) {
     // A set either gets all its copies or none: remove what this attempt made before failing.
-    for (const c of cmd.shadowCopies) await backend.deleteShadowCopy(ref(svm, c)).catch(() => undefined);
+    await mapLimit(cmd.shadowCopies, PARALLEL, (c) => backend.deleteShadowCopy(ref(svm, c)).catch(() => undefined));
     throw err;
   }
   await emit({ body: { $case: "shadowCopiesCreated", value: { shadowCopies: made } } });
 }
 
 export async function exposeShadowCopies(backend: StorageBackend, svm: string, cmd: ExposeShadowCopies, emit: Emit): Promise<void> {
-  const exposed: ShadowCopy[] = [];
-  for (const c of cmd.shadowCopies) {
+  const exposed = await mapLimit(cmd.shadowCopies, PARALLEL, async (c) => {
     const { accessPath } = await backend.exposeShadowCopy({ ...ref(svm, c), baseShare: c.share, exposedName: c.exposedName, writable: c.writable });
-    exposed.push({ ...c, accessPath });
-  }
+    return { ...c, accessPath };
+  });
   await emit({ body: { $case: "shadowCopiesExposed", value: { shadowCopies: exposed } } });
 }
 
 export async function sealShadowCopies(backend: StorageBackend, svm: string, cmd: SealShadowCopies, emit: Emit): Promise<void> {
-  for (const c of cmd.shadowCopies) await backend.sealShadowCopy(ref(svm, c));
+  await mapLimit(cmd.shadowCopies, PARALLEL, (c) => backend.sealShadowCopy(ref(svm, c)));
   await emit({ body: { $case: "shadowCopiesSealed", value: { shadowCopies: cmd.shadowCopies } } });
 }
 
 /** Seal, one snapshot per volume, removal: each part reports as soon as it is done. */
 export async function finalizeShadowCopies(backend: StorageBackend, svm: string, ctx: { backupId: string; setId: string }, cmd: FinalizeShadowCopies, emit: Emit): Promise<void> {
   await sealShadowCopies(backend, svm, { shadowCopies: cmd.shadowCopies }, emit);
-  for (const s of cmd.snapshots) {
+  await mapLimit(cmd.snapshots, PARALLEL, async (s) => {
     const info = await backend.createSnapshot({ svm, volume: s.volume, name: s.name });
     const snapshot: VolumeSnapshot = {
       svm,
@@ -73,13 +75,13 @@ export async function finalizeShadowCopies(backend: StorageBackend, svm: string,
       shadowCopies: cmd.shadowCopies.filter((c) => c.volume === s.volume),
     };
     await emit({ body: { $case: "snapshotTaken", value: { snapshot } }, discriminator: s.volume });
-  }
+  });
   await deleteShadowCopies(backend, svm, { shadowCopies: cmd.shadowCopies, snapshots: [], aborted: false, reason: "" }, emit);
 }
 
 export async function deleteShadowCopies(backend: StorageBackend, svm: string, cmd: DeleteShadowCopies, emit: Emit): Promise<void> {
-  for (const c of cmd.shadowCopies) await backend.deleteShadowCopy(ref(svm, c));
-  for (const s of cmd.snapshots) await backend.deleteSnapshot({ svm, volume: s.volume, name: s.name });
+  await mapLimit(cmd.shadowCopies, PARALLEL, (c) => backend.deleteShadowCopy(ref(svm, c)));
+  await mapLimit(cmd.snapshots, PARALLEL, (s) => backend.deleteSnapshot({ svm, volume: s.volume, name: s.name }));
   await emit({
     body: {
       $case: "shadowCopiesDeleted",
