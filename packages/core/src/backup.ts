@@ -19,7 +19,8 @@ export interface ShareSelection {
 }
 
 export type BackupState = "Running" | "Completed" | "PartiallyFailed" | "Failed" | "Cancelled";
-export type PlanPhase = "queued" | "running" | "completed" | "failed";
+/** Where a planned set stands in the record: "queued" until it ends (while it runs, its SVM's record tells how far it got). */
+export type PlanPhase = "queued" | "completed" | "failed";
 
 export interface BackupShadowCopy {
   id: string;
@@ -50,7 +51,6 @@ export interface PlannedSet {
   snapshots: BackupSnapshot[];
   /** What the set's application writers answered, in order. */
   writerSteps?: WriterStepRecord[];
-  startedAt?: number;
   finishedAt?: number;
 }
 
@@ -157,16 +157,6 @@ export function isFinal(state: BackupState): boolean {
   return state !== "Running";
 }
 
-/** The set of a plan entry started (idempotent). */
-export function markSetStarted(b: BackupRecord, index: number, setId: string, now: number): BackupRecord {
-  const entry = b.sets[index];
-  if (!entry || entry.setId === setId || entry.phase !== "queued") return b;
-  const next = structuredClone(b);
-  Object.assign(next.sets[index]!, { setId, phase: "running", startedAt: now });
-  next.updatedAt = now;
-  return next;
-}
-
 export interface SetEnd {
   index: number;
   setId?: string;
@@ -195,7 +185,7 @@ export function markSetFinished(b: BackupRecord, end: SetEnd, now: number): Back
 }
 
 function settle(b: BackupRecord, now: number): BackupRecord {
-  if (b.sets.some((s) => s.phase === "queued" || s.phase === "running")) return b;
+  if (b.sets.some((s) => s.phase === "queued")) return b;
   const failed = b.sets.filter((s) => s.phase === "failed");
   const writerTrouble = b.sets.filter((s) => s.phase === "completed" && (s.writerSteps ?? []).some((w) => !w.ok));
   const problems = [

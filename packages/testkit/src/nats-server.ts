@@ -55,6 +55,11 @@ export class NatsServer {
     private readonly opts: NatsServerOptions,
   ) {}
 
+  /** The server's process ID while it runs. */
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
   get url(): string {
     return `nats://127.0.0.1:${this.port}`;
   }

@@ -17,6 +17,7 @@ export function serviceEntry(name: ServiceName): string {
 export interface ServiceProcess {
   name: ServiceName;
   healthPort: number;
+  pid: number;
   /** Everything the process wrote, for diagnosis. */
   output(): string;
   /** SIGTERM and wait (graceful). */
@@ -44,6 +45,7 @@ export async function startService(name: ServiceName, env: Record<string, string
   const proc: ServiceProcess = {
     name,
     healthPort,
+    pid: child.pid!,
     output: () => out,
     exited: () => child.exitCode !== null || child.signalCode !== null,
     async stop() {

@@ -71,7 +71,7 @@ export function backupService(deps: BackupServiceDeps): BackupServiceServer {
     const svms = new Map<string, SvmServer | null>();
     for (const p of b.sets) {
       const released = isReleased(plan, { backupId: b.id, index: p.index });
-      if ((p.phase === "running" || (p.phase === "queued" && released)) && !svms.has(p.svm)) svms.set(p.svm, await engine.read(p.svm));
+      if (p.phase === "queued" && released && !svms.has(p.svm)) svms.set(p.svm, await engine.read(p.svm));
     }
     return backupToProto(b, (p) => ({
       ...liveSetOf(svms.get(p.svm) ?? null, b.id, p.index),
@@ -135,7 +135,7 @@ export function backupService(deps: BackupServiceDeps): BackupServiceServer {
       const never = await planner.withdraw(b.id);
       await backups.markWithdrawn(b.id, never, trace);
       for (const p of b.sets) {
-        if (!never.includes(p.index) && (p.phase === "queued" || p.phase === "running")) {
+        if (!never.includes(p.index) && p.phase === "queued") {
           await engine.apply(p.svm, (s, env) => cancelManagedSet(s, { backupId: b.id, index: p.index }, env), trace);
         }
       }

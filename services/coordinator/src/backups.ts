@@ -5,9 +5,7 @@
 import {
   isFinal,
   markSetFinished,
-  markSetStarted,
   snapshotsOf,
-  type BackupLink,
   type BackupRecord,
   type BackupSnapshot,
   type DrainingSet,
@@ -29,14 +27,6 @@ export class Backups {
 
   async list(): Promise<BackupRecord[]> {
     return (await this.bus.state.list<BackupRecord>("backup.*")).map((v) => v.value).sort((a, b) => b.createdAt - a.createdAt);
-  }
-
-  async markStarted(link: BackupLink, setId: string): Promise<void> {
-    await this.bus.state.mutate<BackupRecord, void>(backupKey(link.backupId), (cur) => {
-      if (!cur) return { next: undefined, result: undefined };
-      const next = markSetStarted(cur.value, link.index, setId, Date.now());
-      return { next: next === cur.value ? undefined : next, result: undefined };
-    });
   }
 
   /** Records how a set ended (idempotent); returns the backup as it now stands. */

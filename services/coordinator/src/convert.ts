@@ -97,7 +97,6 @@ export function backupStateToProto(s: BackupRecord["state"]): BackupState {
 
 const phaseMap: Record<PlannedSet["phase"], BackupSetPhase> = {
   queued: BackupSetPhase.BACKUP_SET_PHASE_QUEUED,
-  running: BackupSetPhase.BACKUP_SET_PHASE_RUNNING,
   completed: BackupSetPhase.BACKUP_SET_PHASE_COMPLETED,
   failed: BackupSetPhase.BACKUP_SET_PHASE_FAILED,
 };
@@ -139,7 +138,7 @@ export function backupToProto(b: BackupRecord, live: (p: PlannedSet) => LiveSet)
       svm: p.svm,
       shares: p.shares.map((s) => s.share),
       setId: p.setId ?? l.set?.id ?? "",
-      phase: phaseMap[p.phase],
+      phase: p.phase === "queued" && (l.set || l.draining) ? BackupSetPhase.BACKUP_SET_PHASE_RUNNING : phaseMap[p.phase],
       status: l.set ? statusMap[l.set.status] : SetStatus.SET_STATUS_UNSPECIFIED,
       stage: p.phase === "completed" || p.phase === "failed" ? "" : stage,
       reason: p.reason ?? "",

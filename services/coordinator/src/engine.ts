@@ -149,7 +149,6 @@ export class Engine {
             $case: "setStarted",
             value: { context: set.context, shares: (set.requested ?? []).map((r) => selectionToProto(s.svm, r)) },
           }, trace);
-          if (set.backup) await this.backups.markStarted(set.backup, set.id);
           this.log.info({ svm: s.svm, setId: set.id, backupId: set.backup?.backupId }, "shadow copy set started");
           break;
         }

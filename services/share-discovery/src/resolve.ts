@@ -58,7 +58,7 @@ export function capViolations(checks: ShareCheck[]): ShareCheck[] {
 /** Checks the shares of a set, and that no VM has files in two of them. */
 export async function resolveShares(backend: StorageBackend, svm: string, selections: ShareSelection[]): Promise<Resolution> {
   // A few shares at a time: each walk is itself concurrent, and a set holds up to 64 shares.
-  const each = await mapLimit(selections, 4, (sel) => checkShare(backend, svm, sel));
+  const each = await mapLimit(selections, 8, (sel) => checkShare(backend, svm, sel));
   const checks = capViolations(withSplitVms(each));
   const violations = checks.flatMap((c) => c.violations);
   const notListed = checks.reduce((n, c) => n + c.violationsNotListed, 0);
