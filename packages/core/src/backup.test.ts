@@ -1,4 +1,4 @@
-import { checkDataset, markCancelRequested, markSetFinished, newBackup, planSets, progressOf } from "./backup";
+import { assembleBackup, checkDataset, markCancelRequested, newBackup, planSets, progressOf, recordSetEnd, type SetResult } from "./backup";
 import { isRvssError } from "./errors";
 
 const share = (svm: string, name: string, files: string[] = []) => ({ svm, share: name, files });
@@ -63,42 +63,54 @@ describe("planning", () => {
 
 describe("backup state", () => {
   const base = () => newBackup({ id: "b1", dataset: [share("vs1", "a"), share("vs2", "b")], now: 1 });
-  const done = (index: number, outcome: "completed" | "aborted", reason?: string) => ({ index, outcome, ...(reason ? { reason } : {}), snapshots: [] });
+  const done = (index: number, outcome: "completed" | "aborted", reason?: string): SetResult => ({ index, outcome, ...(reason ? { reason } : {}), snapshots: [], finishedAt: 0 });
 
   test.each([
     [["completed", "completed"], "Completed", undefined],
     [["completed", "aborted"], "PartiallyFailed", 'SVM "vs2": share gone'],
     [["aborted", "aborted"], "Failed", 'SVM "vs1": share gone; SVM "vs2": share gone'],
   ] as const)("sets ending %j make the backup %s", (outcomes, state, reason) => {
-    let b = base();
-    outcomes.forEach((o, i) => (b = markSetFinished(b, done(i, o, o === "aborted" ? "share gone" : undefined), 10 + i)));
-    expect(b.state).toBe(state);
-    expect(b.reason).toBe(reason);
-    expect(b.finishedAt).toBe(11);
+    const { plan } = base();
+    let { status } = base();
+    outcomes.forEach((o, i) => (status = recordSetEnd(status, plan, done(i, o, o === "aborted" ? "share gone" : undefined), 10 + i)));
+    expect([status.state, status.reason, status.finishedAt]).toEqual([state, reason, 11]);
   });
 
   test("the backup stays Running until every set ended", () => {
-    const b = markSetFinished(base(), done(0, "completed"), 5);
-    expect(b.state).toBe("Running");
-    expect(progressOf(b)).toEqual({ setsPlanned: 2, setsCompleted: 1, setsFailed: 0, snapshotsTaken: 0 });
+    const { plan, status } = base();
+    const s = recordSetEnd(status, plan, done(0, "completed"), 5);
+    expect(s.state).toBe("Running");
+    expect(progressOf(assembleBackup(plan, s, new Map()))).toEqual({ setsPlanned: 2, setsCompleted: 1, setsFailed: 0, snapshotsTaken: 0 });
   });
 
   test("repeated reports change nothing", () => {
-    const finished = markSetFinished(base(), done(0, "completed"), 4);
-    expect(markSetFinished(finished, done(0, "aborted", "late"), 5)).toBe(finished);
+    const { plan, status } = base();
+    const finished = recordSetEnd(status, plan, done(0, "completed"), 4);
+    expect(recordSetEnd(finished, plan, done(0, "aborted", "late"), 5)).toBe(finished);
   });
 
   test("a cancelled backup ends Cancelled", () => {
-    let b = markCancelRequested(base(), 2);
-    b = markSetFinished(b, done(0, "aborted", "the backup was cancelled"), 3);
-    b = markSetFinished(b, done(1, "aborted", "the backup was cancelled"), 4);
-    expect(b.state).toBe("Cancelled");
+    const { plan, status } = base();
+    let s = markCancelRequested(status, 2);
+    s = recordSetEnd(s, plan, done(0, "aborted", "the backup was cancelled"), 3);
+    s = recordSetEnd(s, plan, done(1, "aborted", "the backup was cancelled"), 4);
+    expect(s.state).toBe("Cancelled");
+  });
+
+  test("the view puts plan, state and results together", () => {
+    const { plan, status } = base();
+    const r = { ...done(1, "aborted", "share gone"), setId: "s-2", code: "SHARE_NOT_FOUND" };
+    const view = assembleBackup(plan, recordSetEnd(status, plan, r, 3), new Map([[1, r]]));
+    expect(view.sets.map((x) => [x.index, x.phase, x.setId, x.reason])).toEqual([
+      [0, "queued", undefined, undefined],
+      [1, "failed", "s-2", "share gone"],
+    ]);
   });
 });
 
 test("a set that completed although a writer failed (policy continue) makes the backup PartiallyFailed, naming the writer", () => {
-  let b = newBackup({ id: "b1", dataset: [share("vs1", "a")], onWriterError: "continue", now: 1 });
+  const { plan, status } = newBackup({ id: "b1", dataset: [share("vs1", "a")], onWriterError: "continue", now: 1 });
   const failed = { step: "auto_recover" as const, writerId: "w9", name: "orders-db", ok: false, reason: "did not answer within 60000 ms", detail: "", at: 2, elapsedMs: 60000 };
-  b = markSetFinished(b, { index: 0, outcome: "completed", snapshots: [], writerSteps: [failed] }, 3);
-  expect([b.state, b.reason]).toEqual(["PartiallyFailed", 'SVM "vs1": writer "orders-db" (w9) failed to auto-recover: did not answer within 60000 ms']);
+  const s = recordSetEnd(status, plan, { index: 0, outcome: "completed", snapshots: [], writerSteps: [failed], finishedAt: 3 }, 3);
+  expect([s.state, s.reason]).toEqual(["PartiallyFailed", 'SVM "vs1": writer "orders-db" (w9) failed to auto-recover: did not answer within 60000 ms']);
 });

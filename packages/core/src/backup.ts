@@ -19,9 +19,6 @@ export interface ShareSelection {
 }
 
 export type BackupState = "Running" | "Completed" | "PartiallyFailed" | "Failed" | "Cancelled";
-/** Where a planned set stands in the record: "queued" until it ends (while it runs, its SVM's record tells how far it got). */
-export type PlanPhase = "queued" | "completed" | "failed";
-
 export interface BackupShadowCopy {
   id: string;
   share: string;
@@ -40,34 +37,72 @@ export interface BackupSnapshot {
   shadowCopies: BackupShadowCopy[];
 }
 
+/** One planned set of a backup: the shares of one SVM (fixed when the backup is created). */
 export interface PlannedSet {
   index: number;
   svm: string;
   shares: RequestedShare[];
-  setId?: string;
-  phase: PlanPhase;
-  reason?: string;
-  code?: string;
-  snapshots: BackupSnapshot[];
-  /** What the set's application writers answered, in order. */
-  writerSteps?: WriterStepRecord[];
-  finishedAt?: number;
 }
 
-export interface BackupRecord {
+/** A backup's plan, stored once and never changed (so it can be cached and large). */
+export interface BackupPlan {
   id: string;
   description: string;
   /** The caller's idempotency key, if it gave one. */
   requestId?: string;
   createdAt: number;
-  updatedAt: number;
-  finishedAt?: number;
-  state: BackupState;
-  reason?: string;
-  cancelRequested?: boolean;
   onWriterError: WriterErrorPolicy;
   dataset: ShareSelection[];
   sets: PlannedSet[];
+}
+
+/** How one set of a backup ended, stored once per set. */
+export interface SetResult {
+  index: number;
+  setId?: string;
+  outcome: "completed" | "aborted";
+  reason?: string;
+  code?: string;
+  snapshots: BackupSnapshot[];
+  /** What the set's application writers answered, in order. */
+  writerSteps?: WriterStepRecord[];
+  finishedAt: number;
+}
+
+/**
+ * A backup's state, small and changed by compare-and-set as its sets end: it holds no per-set
+ * details (those are SetResults), only which sets ended how and the problems to report.
+ */
+export interface BackupStatus {
+  state: BackupState;
+  reason?: string;
+  updatedAt: number;
+  finishedAt?: number;
+  cancelRequested?: boolean;
+  /** Plan index -> how it ended ("partial": completed, but a writer failed under `continue`). */
+  ended: Record<string, "completed" | "partial" | "failed">;
+  /** What went wrong, by plan index, for the reason of the backup. */
+  problems: { index: number; text: string }[];
+  snapshotsTaken: number;
+}
+
+/** Where a planned set stands: "queued" until it ends (while it runs, its SVM's record tells how far it got). */
+export type PlanPhase = "queued" | "completed" | "failed";
+
+/** A planned set with how it stands, for views. */
+export interface BackupSetView extends PlannedSet {
+  phase: PlanPhase;
+  setId?: string;
+  reason?: string;
+  code?: string;
+  snapshots: BackupSnapshot[];
+  writerSteps?: WriterStepRecord[];
+  finishedAt?: number;
+}
+
+/** A backup as people see it: plan, state and the results of the sets that ended. */
+export interface BackupRecord extends Omit<BackupPlan, "sets">, Omit<BackupStatus, "ended" | "problems" | "snapshotsTaken"> {
+  sets: BackupSetView[];
 }
 
 /**
@@ -133,77 +168,32 @@ export function planSets(dataset: readonly ShareSelection[], maxShares = MAX_SHA
   for (let round = 0; chunks.some((c) => round < c.length); round++) {
     for (const c of chunks) {
       const chunk = c[round];
-      if (chunk) sets.push({ index: sets.length, svm: chunk.svm, shares: chunk.shares, phase: "queued", snapshots: [] });
+      if (chunk) sets.push({ index: sets.length, svm: chunk.svm, shares: chunk.shares });
     }
   }
   return sets;
 }
 
-export function newBackup(req: { id: string; dataset: ShareSelection[]; description?: string; requestId?: string; onWriterError?: WriterErrorPolicy; now: number }): BackupRecord {
+export function newBackup(req: { id: string; dataset: ShareSelection[]; description?: string; requestId?: string; onWriterError?: WriterErrorPolicy; now: number }): {
+  plan: BackupPlan;
+  status: BackupStatus;
+} {
   return {
-    id: req.id,
-    description: req.description ?? "",
-    ...(req.requestId ? { requestId: req.requestId } : {}),
-    createdAt: req.now,
-    updatedAt: req.now,
-    state: "Running",
-    onWriterError: req.onWriterError ?? "fail",
-    dataset: req.dataset,
-    sets: planSets(req.dataset),
+    plan: {
+      id: req.id,
+      description: req.description ?? "",
+      ...(req.requestId ? { requestId: req.requestId } : {}),
+      createdAt: req.now,
+      onWriterError: req.onWriterError ?? "fail",
+      dataset: req.dataset,
+      sets: planSets(req.dataset),
+    },
+    status: { state: "Running", updatedAt: req.now, ended: {}, problems: [], snapshotsTaken: 0 },
   };
 }
 
 export function isFinal(state: BackupState): boolean {
   return state !== "Running";
-}
-
-export interface SetEnd {
-  index: number;
-  setId?: string;
-  outcome: "completed" | "aborted";
-  reason?: string;
-  code?: string;
-  snapshots: BackupSnapshot[];
-  writerSteps?: WriterStepRecord[];
-}
-
-/** A set ended; when every set has, the backup ends too (idempotent). */
-export function markSetFinished(b: BackupRecord, end: SetEnd, now: number): BackupRecord {
-  const entry = b.sets[end.index];
-  if (!entry || entry.phase === "completed" || entry.phase === "failed") return b;
-  const next = structuredClone(b);
-  const e = next.sets[end.index]!;
-  e.phase = end.outcome === "completed" ? "completed" : "failed";
-  if (end.setId) e.setId = end.setId;
-  if (end.reason && end.outcome === "aborted") e.reason = end.reason;
-  if (end.code && end.outcome === "aborted") e.code = end.code;
-  e.snapshots = end.snapshots;
-  if (end.writerSteps?.length) e.writerSteps = end.writerSteps;
-  e.finishedAt = now;
-  next.updatedAt = now;
-  return settle(next, now);
-}
-
-function settle(b: BackupRecord, now: number): BackupRecord {
-  if (b.sets.some((s) => s.phase === "queued")) return b;
-  const failed = b.sets.filter((s) => s.phase === "failed");
-  const writerTrouble = b.sets.filter((s) => s.phase === "completed" && (s.writerSteps ?? []).some((w) => !w.ok));
-  const problems = [
-    ...failed.map((s) => `SVM "${s.svm}": ${s.reason ?? "failed"}`),
-    ...writerTrouble.map((s) => `SVM "${s.svm}": ${writerProblems(s.writerSteps!)}`),
-  ];
-  if (b.cancelRequested) {
-    b.state = "Cancelled";
-    b.reason = "cancelled on request";
-  } else if (problems.length === 0) {
-    b.state = "Completed";
-    delete b.reason;
-  } else {
-    b.state = failed.length === b.sets.length ? "Failed" : "PartiallyFailed";
-    b.reason = problems.join("; ");
-  }
-  b.finishedAt = now;
-  return b;
 }
 
 function writerProblems(steps: WriterStepRecord[]): string {
@@ -213,12 +203,62 @@ function writerProblems(steps: WriterStepRecord[]): string {
     .join("; ");
 }
 
-export function markCancelRequested(b: BackupRecord, now: number): BackupRecord {
-  if (b.cancelRequested || isFinal(b.state)) return b;
-  const next = structuredClone(b);
-  next.cancelRequested = true;
-  next.updatedAt = now;
-  return next;
+/** A set ended; when every set has, the backup ends too. Counting the same set twice changes nothing. */
+export function recordSetEnd(status: BackupStatus, plan: BackupPlan, result: SetResult, now: number): BackupStatus {
+  const set = plan.sets[result.index];
+  if (!set || status.ended[result.index] !== undefined) return status;
+  const writerTrouble = result.outcome === "completed" && (result.writerSteps ?? []).some((w) => !w.ok);
+  const how = result.outcome === "aborted" ? "failed" : writerTrouble ? "partial" : "completed";
+  const text = how === "failed" ? `SVM "${set.svm}": ${result.reason ?? "failed"}` : how === "partial" ? `SVM "${set.svm}": ${writerProblems(result.writerSteps!)}` : null;
+  const next: BackupStatus = {
+    ...status,
+    updatedAt: now,
+    ended: { ...status.ended, [result.index]: how },
+    problems: text ? [...status.problems, { index: result.index, text }].sort((a, b) => a.index - b.index) : status.problems,
+    snapshotsTaken: status.snapshotsTaken + result.snapshots.length,
+  };
+  return settle(next, plan.sets.length, now);
+}
+
+function settle(s: BackupStatus, total: number, now: number): BackupStatus {
+  const outcomes = Object.values(s.ended);
+  if (outcomes.length < total) return s;
+  const failed = outcomes.filter((o) => o === "failed").length;
+  const next = { ...s, finishedAt: now };
+  if (s.cancelRequested) return { ...next, state: "Cancelled", reason: "cancelled on request" };
+  if (s.problems.length === 0) {
+    delete next.reason;
+    return { ...next, state: "Completed" };
+  }
+  return { ...next, state: failed === total ? "Failed" : "PartiallyFailed", reason: s.problems.map((p) => p.text).join("; ") };
+}
+
+export function markCancelRequested(s: BackupStatus, now: number): BackupStatus {
+  if (s.cancelRequested || isFinal(s.state)) return s;
+  return { ...s, cancelRequested: true, updatedAt: now };
+}
+
+/** The backup as people see it, from its plan, its status and the results of its ended sets. */
+export function assembleBackup(plan: BackupPlan, status: BackupStatus, results: ReadonlyMap<number, SetResult>): BackupRecord {
+  const { sets, ...rest } = plan;
+  const { ended: _ended, problems: _problems, snapshotsTaken: _taken, ...state } = status;
+  return {
+    ...rest,
+    ...state,
+    sets: sets.map((p): BackupSetView => {
+      const r = results.get(p.index);
+      const how = status.ended[p.index];
+      const view: BackupSetView = { ...p, phase: how === undefined ? "queued" : how === "failed" ? "failed" : "completed", snapshots: r?.snapshots ?? [] };
+      if (r?.setId) view.setId = r.setId;
+      if (r?.outcome === "aborted") {
+        if (r.reason) view.reason = r.reason;
+        if (r.code) view.code = r.code;
+      }
+      if (r?.writerSteps?.length) view.writerSteps = r.writerSteps;
+      if (r) view.finishedAt = r.finishedAt;
+      return view;
+    }),
+  };
 }
 
 export interface BackupProgress {

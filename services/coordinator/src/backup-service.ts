@@ -12,7 +12,6 @@ import {
   isFinal,
   isReleased,
   waitingPosition,
-  markCancelRequested,
   newBackup,
   snapshotsOf,
   type BackupRecord,
@@ -26,7 +25,7 @@ import type { Backups } from "./backups";
 import { backupSnapshotToProto, backupToProto, liveSetOf, selectionToProto } from "./convert";
 import type { Engine } from "./engine";
 import { toServiceError } from "./grpc-errors";
-import { backupKey, requestKey } from "./keys";
+import { requestKey } from "./keys";
 import type { Planner } from "./planner";
 import { restore } from "./restores";
 
@@ -93,7 +92,7 @@ export function backupService(deps: BackupServiceDeps): BackupServiceServer {
         const prior = await bus.state.get<string>(requestKey(req.requestId));
         if (prior) return { backup: await view(await mustGet(prior.value)) };
       }
-      const b = newBackup({
+      const { plan: b, status } = newBackup({
         id: randomUUID(),
         dataset,
         description: req.description,
@@ -105,7 +104,7 @@ export function backupService(deps: BackupServiceDeps): BackupServiceServer {
         const prior = await bus.state.get<string>(requestKey(req.requestId));
         return { backup: await view(await mustGet(prior!.value)) };
       }
-      await bus.state.create(backupKey(b.id), b);
+      await backups.create(b, status);
       await publishEvent(
         bus,
         { eventId: `${b.id}:created`, time: new Date(b.createdAt), svm: "", setId: "", backupId: b.id, source: "coordinator", body: { $case: "backupCreated", value: { dataset: dataset.map((d) => selectionToProto(d.svm, d)), setsPlanned: b.sets.length } } },
@@ -120,17 +119,14 @@ export function backupService(deps: BackupServiceDeps): BackupServiceServer {
 
     listBackups: unary(log, "ListBackups", async (req) => {
       const all = await backups.list();
-      const picked = req.svm ? all.filter((b) => b.dataset.some((d) => d.svm === req.svm)) : all;
-      return { backups: await Promise.all(picked.map(view)) };
+      const picked = req.svm ? all.filter((b) => b.plan.dataset.some((d) => d.svm === req.svm)) : all;
+      return { backups: await Promise.all(picked.map(async (b) => view(await mustGet(b.plan.id)))) };
     }),
 
     cancelBackup: unary(log, "CancelBackup", async (req) => {
       const b = await mustGet(req.backupId);
       if (isFinal(b.state)) return { backup: await view(b) };
-      await bus.state.mutate<BackupRecord, void>(backupKey(b.id), (cur) => {
-        const next = cur ? markCancelRequested(cur.value, Date.now()) : undefined;
-        return { next: next === cur?.value ? undefined : next, result: undefined };
-      });
+      await backups.requestCancel(b.id);
       const trace = newTrace();
       const never = await planner.withdraw(b.id);
       await backups.markWithdrawn(b.id, never, trace);
@@ -143,9 +139,9 @@ export function backupService(deps: BackupServiceDeps): BackupServiceServer {
     }),
 
     listSnapshots: unary(log, "ListSnapshots", async (req) => {
-      const all = await backups.list();
-      const snaps = all
-        .filter((b) => !req.backupId || b.id === req.backupId)
+      const ids = req.backupId ? [req.backupId] : (await backups.list()).map((b) => b.plan.id);
+      const records = (await Promise.all(ids.map((id) => backups.get(id)))).filter((b): b is BackupRecord => b !== null);
+      const snaps = records
         .flatMap((b) => snapshotsOf(b).map((s) => backupSnapshotToProto(s, b.id)))
         .filter((s) => (!req.svm || s.svm === req.svm) && (!req.volume || s.volume === req.volume));
       return { snapshots: snaps };

@@ -1,42 +1,115 @@
 /**
- * Backup records in KV: created once, then changed by compare-and-set as their sets start and end.
+ * Backups in KV, in three kinds of keys so that no write grows with the size of a backup:
+ *   backup.<id>              the plan (dataset and sets), written once, cached here
+ *   backup.<id>.status       state and counts, compare-and-set as sets end
+ *   backup.<id>.set.<index>  how one set ended (snapshots, writer answers), written once
  * Every change is idempotent, so a redelivered report never counts a set twice.
  */
 import {
+  assembleBackup,
   isFinal,
-  markSetFinished,
+  markCancelRequested,
+  recordSetEnd,
   snapshotsOf,
+  type BackupPlan,
   type BackupRecord,
   type BackupSnapshot,
+  type BackupStatus,
   type DrainingSet,
+  type SetResult,
 } from "@rvss/core";
 import { publishEvent, type Bus, type TraceContext } from "@rvss/bus";
 import type { Logger } from "@rvss/runtime";
-import { backupKey } from "./keys";
 import { backupSnapshotToProto, backupStateToProto } from "./convert";
 
+const planKey = (id: string): string => `backup.${id}`;
+const statusKey = (id: string): string => `backup.${id}.status`;
+const resultKey = (id: string, index: number): string => `backup.${id}.set.${index}`;
+
+export interface BackupState {
+  plan: BackupPlan;
+  status: BackupStatus;
+}
+
 export class Backups {
+  private readonly plans = new Map<string, BackupPlan>();
+
   constructor(
     private readonly bus: Bus,
     private readonly log: Logger,
   ) {}
 
+  /** Stores a new backup (status first: a plan without a status is never visible). */
+  async create(plan: BackupPlan, status: BackupStatus): Promise<void> {
+    await this.bus.state.create(statusKey(plan.id), status);
+    await this.bus.state.create(planKey(plan.id), plan);
+    this.plans.set(plan.id, plan);
+  }
+
+  async plan(id: string): Promise<BackupPlan | null> {
+    const cached = this.plans.get(id);
+    if (cached) return cached;
+    const p = (await this.bus.state.get<BackupPlan>(planKey(id)))?.value ?? null;
+    if (p) this.plans.set(id, p);
+    return p;
+  }
+
+  async status(id: string): Promise<BackupStatus | null> {
+    return (await this.bus.state.get<BackupStatus>(statusKey(id)))?.value ?? null;
+  }
+
+  async state(id: string): Promise<BackupState | null> {
+    const [plan, status] = await Promise.all([this.plan(id), this.status(id)]);
+    return plan && status ? { plan, status } : null;
+  }
+
+  async results(id: string): Promise<Map<number, SetResult>> {
+    const all = await this.bus.state.list<SetResult>(`backup.${id}.set.*`);
+    return new Map(all.map((r) => [r.value.index, r.value]));
+  }
+
+  /** The backup as people see it, with the results of the sets that ended. */
   async get(id: string): Promise<BackupRecord | null> {
-    return (await this.bus.state.get<BackupRecord>(backupKey(id)))?.value ?? null;
+    const s = await this.state(id);
+    return s ? assembleBackup(s.plan, s.status, await this.results(id)) : null;
   }
 
-  async list(): Promise<BackupRecord[]> {
-    return (await this.bus.state.list<BackupRecord>("backup.*")).map((v) => v.value).sort((a, b) => b.createdAt - a.createdAt);
+  /** Every backup, newest first, without per-set results (cheap). */
+  async list(): Promise<BackupState[]> {
+    const ids = (await this.bus.state.keys("backup.*")).map((k) => k.slice("backup.".length));
+    const states = await Promise.all(ids.map((id) => this.state(id)));
+    return states.filter((s): s is BackupState => s !== null).sort((a, b) => b.plan.createdAt - a.plan.createdAt);
   }
 
-  /** Records how a set ended (idempotent); returns the backup as it now stands. */
-  async markFinished(entry: DrainingSet): Promise<BackupRecord | null> {
+  async requestCancel(id: string): Promise<void> {
+    await this.bus.state.mutate<BackupStatus, void>(statusKey(id), (cur) => {
+      const next = cur ? markCancelRequested(cur.value, Date.now()) : undefined;
+      return { next: next === cur?.value ? undefined : next, result: undefined };
+    });
+  }
+
+  private async end(backupId: string, result: SetResult): Promise<BackupState | null> {
+    const plan = await this.plan(backupId);
+    if (!plan) return null;
+    await this.bus.state.create(resultKey(backupId, result.index), result);
+    const status = await this.bus.state.mutate<BackupStatus, BackupStatus | null>(statusKey(backupId), (cur) => {
+      if (!cur) return { next: undefined, result: null };
+      const next = recordSetEnd(cur.value, plan, result, Date.now());
+      return { next: next === cur.value ? undefined : next, result: next };
+    });
+    return status ? { plan, status } : null;
+  }
+
+  /** Records how a set ended (idempotent); returns the backup's state after it. */
+  async markFinished(entry: DrainingSet): Promise<BackupState | null> {
     const link = entry.backup;
     if (!link) return null;
+    const plan = await this.plan(link.backupId);
+    const svm = plan?.sets[link.index]?.svm ?? "";
     const snapshots: BackupSnapshot[] =
       entry.outcome === "completed"
         ? entry.snapshots.map((s) => ({
-            svm: "",
+            svm,
             volume: s.volume,
             name: s.name,
             takenAt: s.takenAt ?? Date.now(),
@@ -46,46 +119,30 @@ export class Backups {
               .map((c) => ({ id: c.id, share: c.share, clonePath: c.clonePath ?? "", files: c.files, fileCount: c.fileCount ?? 0, bytes: c.bytes ?? 0 })),
           }))
         : [];
-    const b = await this.bus.state.mutate<BackupRecord, BackupRecord | null>(backupKey(link.backupId), (cur) => {
-      if (!cur) return { next: undefined, result: null };
-      const svm = cur.value.sets[link.index]?.svm ?? "";
-      const next = markSetFinished(
-        cur.value,
-        {
-          index: link.index,
-          ...(entry.setId ? { setId: entry.setId } : {}),
-          outcome: entry.outcome,
-          reason: entry.reason,
-          code: entry.code,
-          snapshots: snapshots.map((s) => ({ ...s, svm })),
-          ...(entry.writerSteps ? { writerSteps: entry.writerSteps } : {}),
-        },
-        Date.now(),
-      );
-      return { next: next === cur.value ? undefined : next, result: next };
+    return this.end(link.backupId, {
+      index: link.index,
+      ...(entry.setId ? { setId: entry.setId } : {}),
+      outcome: entry.outcome,
+      ...(entry.outcome === "aborted" ? { reason: entry.reason, code: entry.code } : {}),
+      snapshots,
+      ...(entry.writerSteps?.length ? { writerSteps: entry.writerSteps } : {}),
+      finishedAt: Date.now(),
     });
-    return b;
   }
 
   /** Plan entries a cancel stopped before they were released: they end as failed, "cancelled". */
   async markWithdrawn(backupId: string, indexes: number[], trace?: TraceContext): Promise<void> {
-    if (indexes.length === 0) return;
-    const b = await this.bus.state.mutate<BackupRecord, BackupRecord | null>(backupKey(backupId), (cur) => {
-      if (!cur) return { next: undefined, result: null };
-      let next = cur.value;
-      for (const index of indexes) next = markSetFinished(next, { index, outcome: "aborted", reason: "the backup was cancelled", code: "CANCELLED", snapshots: [] }, Date.now());
-      return { next: next === cur.value ? undefined : next, result: next };
-    });
-    await this.publishFinishedIfFinal(b, trace);
+    let last: BackupState | null = null;
+    for (const index of indexes) {
+      last = await this.end(backupId, { index, outcome: "aborted", reason: "the backup was cancelled", code: "CANCELLED", snapshots: [], finishedAt: Date.now() });
+    }
+    await this.publishFinishedIfFinal(last, trace);
   }
 
   /** Publishes BackupFinished once (its ID is derived from the backup) when the backup has ended. */
-  async publishFinishedIfFinal(b: BackupRecord | null, trace?: TraceContext): Promise<void> {
-    if (!b || !isFinal(b.state)) return;
-    await this.publishFinished(b, trace);
-  }
-
-  private async publishFinished(b: BackupRecord, trace?: TraceContext): Promise<void> {
+  async publishFinishedIfFinal(s: BackupState | null, trace?: TraceContext): Promise<void> {
+    if (!s || !isFinal(s.status.state)) return;
+    const b = assembleBackup(s.plan, s.status, await this.results(s.plan.id));
     await publishEvent(
       this.bus,
       {
@@ -95,7 +152,7 @@ export class Backups {
         setId: "",
         backupId: b.id,
         source: "coordinator",
-        body: { $case: "backupFinished", value: { state: backupStateToProto(b.state), reason: b.reason ?? "", snapshots: snapshotsOf(b).map((s) => backupSnapshotToProto(s, b.id)) } },
+        body: { $case: "backupFinished", value: { state: backupStateToProto(b.state), reason: b.reason ?? "", snapshots: snapshotsOf(b).map((x) => backupSnapshotToProto(x, b.id)) } },
       },
       trace,
     );

@@ -4,7 +4,7 @@ import {
   progressOf,
   type BackupRecord,
   type BackupSnapshot,
-  type PlannedSet,
+  type BackupSetView,
   type SetStatus as CoreSetStatus,
   type ShadowCopyRecord,
   type ShadowCopySet,
@@ -95,7 +95,7 @@ export function backupStateToProto(s: BackupRecord["state"]): BackupState {
   return stateMap[s];
 }
 
-const phaseMap: Record<PlannedSet["phase"], BackupSetPhase> = {
+const phaseMap: Record<BackupSetView["phase"], BackupSetPhase> = {
   queued: BackupSetPhase.BACKUP_SET_PHASE_QUEUED,
   completed: BackupSetPhase.BACKUP_SET_PHASE_COMPLETED,
   failed: BackupSetPhase.BACKUP_SET_PHASE_FAILED,
@@ -121,7 +121,7 @@ export interface LiveSet {
   waitingPosition?: number;
 }
 
-export function backupToProto(b: BackupRecord, live: (p: PlannedSet) => LiveSet): Backup {
+export function backupToProto(b: BackupRecord, live: (p: BackupSetView) => LiveSet): Backup {
   const sets = b.sets.map((p): BackupSet => {
     const l = live(p);
     const stage = l.set?.pending

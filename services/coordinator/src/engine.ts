@@ -15,7 +15,6 @@ import {
   startQueuedSet,
   type SequenceTimer,
   type BackupLink,
-  type BackupRecord,
   type Effect,
   type Env,
   type SvmServer,
@@ -24,7 +23,7 @@ import {
 import { Bus, publishCommand, publishEvent, timerSubject, type TraceContext } from "@rvss/bus";
 import { SequenceTimer as SequenceTimerMessage, type Event } from "@rvss/proto";
 import type { Logger } from "@rvss/runtime";
-import type { Backups } from "./backups";
+import type { BackupState, Backups } from "./backups";
 import { drainCommand, finishCommand, pendingCommand, thawCommand, type AnyCommand } from "./commands";
 import { selectionToProto, shadowCopyToProto } from "./convert";
 import { svmKey } from "./keys";
@@ -69,7 +68,7 @@ export class Engine {
       const served = startQueuedSet(decided.server, env);
       let d = served.server === decided.server ? decided : { ...decided, server: served.server, effects: [...decided.effects, ...served.effects] };
       // A finished set is recorded in its backup before the SVM record forgets it.
-      const ended: BackupRecord[] = [];
+      const ended: BackupState[] = [];
       for (const e of d.effects) {
         if (e.kind !== "finished") continue;
         const b = await this.backups.markFinished(e.entry);

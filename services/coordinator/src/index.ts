@@ -3,7 +3,7 @@
  * durable FSRVP timers; serves gRPC; turns calls and completed-step events into the next command.
  * Replicas share its two durable consumers (events and timers); any replica can serve any call.
  */
-import { applyReport, timerMessageDue, type BackupRecord, type SvmServer } from "@rvss/core";
+import { applyReport, timerMessageDue, type SvmServer } from "@rvss/core";
 import {
   COORDINATOR_EVENTS_CONSUMER,
   COORDINATOR_TIMERS_CONSUMER,
@@ -39,7 +39,7 @@ export async function startCoordinator(config: RvssConfig, log: Logger): Promise
   const planner = new Planner(bus, engine, backups, config.maxConcurrentSets, log);
   engine.onSetFinished = (link, trace) => planner.finished(link, trace);
 
-  await resume(bus, engine, planner, log);
+  await resume(bus, engine, backups, planner, log);
 
   const events = startWorker(bus, {
     stream: EVENTS_STREAM,
@@ -107,10 +107,10 @@ export async function startCoordinator(config: RvssConfig, log: Logger): Promise
  * again (JetStream drops the ones it already has), and backup sets that never reached their SVM's
  * queue are queued.
  */
-async function resume(bus: Bus, engine: Engine, planner: Planner, log: Logger): Promise<void> {
+async function resume(bus: Bus, engine: Engine, backups: Backups, planner: Planner, log: Logger): Promise<void> {
   const svms = await bus.state.list<SvmServer>("svm.*");
   for (const s of svms) await engine.resume(s.value);
-  const running = (await bus.state.list<BackupRecord>("backup.*")).map((v) => v.value).filter((b) => b.state === "Running");
+  const running = (await backups.list()).filter((b) => b.status.state === "Running");
   const { requeued } = await planner.resume(running, new Map(svms.map((s) => [s.value.svm, s.value])));
   if (svms.length > 0 || running.length > 0) log.info({ svms: svms.length, backupsRunning: running.length, requeued }, "resumed in-flight work");
 }

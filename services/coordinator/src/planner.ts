@@ -12,22 +12,19 @@ import {
   releaseSets,
   withdrawBackup,
   type BackupLink,
-  type BackupRecord,
+  type BackupPlan,
   type PlannerState,
   type SvmServer,
 } from "@rvss/core";
 import type { Bus, TraceContext } from "@rvss/bus";
 import type { Logger } from "@rvss/runtime";
-import type { Backups } from "./backups";
+import type { BackupState, Backups } from "./backups";
 import { liveSetOf } from "./convert";
 import type { Engine } from "./engine";
 
 const PLANNER_KEY = "planner";
 
 export class Planner {
-  /** Plans do not change once a backup exists, so records read for their plan can be kept. */
-  private readonly plans = new Map<string, BackupRecord>();
-
   constructor(
     private readonly bus: Bus,
     private readonly engine: Engine,
@@ -50,8 +47,7 @@ export class Planner {
   }
 
   /** A new backup joins the plan; what fits runs at once. */
-  async admit(b: BackupRecord, trace?: TraceContext): Promise<void> {
-    this.plans.set(b.id, b);
+  async admit(b: BackupPlan, trace?: TraceContext): Promise<void> {
     await this.enqueue(await this.change((p) => admitBackup(p, b.id, b.sets.length)), trace);
   }
 
@@ -70,9 +66,8 @@ export class Planner {
 
   private async enqueue(released: BackupLink[], trace?: TraceContext): Promise<void> {
     for (const link of released) {
-      const b = this.plans.get(link.backupId) ?? (await this.backups.get(link.backupId));
+      const b = await this.backups.plan(link.backupId);
       if (!b) continue;
-      this.plans.set(b.id, b);
       const p = b.sets[link.index]!;
       await this.engine.apply(p.svm, (s, env) => enqueueManagedSet(s, { backup: link, shares: p.shares, onWriterError: b.onWriterError }, env), trace);
     }
@@ -83,19 +78,18 @@ export class Planner {
    * After a restart: backups the plan never saw join it; released sets that never reached their
    * SVM are queued again; slots held by sets that already ended are given back.
    */
-  async resume(running: BackupRecord[], svms: Map<string, SvmServer>): Promise<{ requeued: number }> {
+  async resume(running: BackupState[], svms: Map<string, SvmServer>): Promise<{ requeued: number }> {
     let requeued = 0;
     const p = await this.state();
-    for (const b of running) {
-      this.plans.set(b.id, b);
+    for (const { plan: b, status } of running) {
       if (!isAdmitted(p, b.id)) {
-        if (b.sets.some((s) => s.phase === "queued")) await this.admit(b);
+        if (b.sets.some((s) => status.ended[s.index] === undefined)) await this.admit(b);
         continue;
       }
       for (const s of b.sets) {
         const link = { backupId: b.id, index: s.index };
         if (!isReleased(p, link)) continue;
-        if (s.phase === "completed" || s.phase === "failed") {
+        if (status.ended[s.index] !== undefined) {
           await this.finished(link);
           continue;
         }
