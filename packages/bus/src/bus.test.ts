@@ -128,11 +128,12 @@ describe("workers", () => {
 
 describe("state store", () => {
   test("compare-and-set refuses a stale revision", async () => {
-    expect(await bus.state.compareAndSet("t.cas", { v: 1 }, null)).toBe(true);
-    const cur = await bus.state.get<{ v: number }>("t.cas");
-    expect(await bus.state.compareAndSet("t.cas", { v: 2 }, cur!.revision)).toBe(true);
-    expect(await bus.state.compareAndSet("t.cas", { v: 3 }, cur!.revision)).toBe(false);
-    expect(await bus.state.compareAndSet("t.cas", { v: 3 }, null)).toBe(false);
+    const first = await bus.state.compareAndSet("t.cas", { v: 1 }, null);
+    expect(first).toEqual(expect.any(Number));
+    const second = await bus.state.compareAndSet("t.cas", { v: 2 }, first);
+    expect(second).toBeGreaterThan(first!);
+    expect(await bus.state.compareAndSet("t.cas", { v: 3 }, first)).toBeNull();
+    expect(await bus.state.compareAndSet("t.cas", { v: 3 }, null)).toBeNull();
     expect((await bus.state.get<{ v: number }>("t.cas"))!.value).toEqual({ v: 2 });
   });
 

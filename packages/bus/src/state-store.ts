@@ -66,16 +66,15 @@ export class StateStore {
   }
 
   /**
-   * Writes `value` if the key is still at `revision` (null: if it does not exist). False when another
-   * writer got there first; the caller re-reads and decides again.
+   * Writes `value` if the key is still at `revision` (null: if it does not exist) and returns the new
+   * revision; null when another writer got there first (the caller re-reads and decides again).
    */
-  async compareAndSet<T>(key: string, value: T, revision: number | null): Promise<boolean> {
+  async compareAndSet<T>(key: string, value: T, revision: number | null): Promise<number | null> {
     try {
-      if (revision === null) await this.kv.create(key, enc.encode(JSON.stringify(value)));
-      else await this.kv.update(key, enc.encode(JSON.stringify(value)), revision);
-      return true;
+      if (revision === null) return await this.kv.create(key, enc.encode(JSON.stringify(value)));
+      return await this.kv.update(key, enc.encode(JSON.stringify(value)), revision);
     } catch (err) {
-      if (isCasConflict(err)) return false;
+      if (isCasConflict(err)) return null;
       throw err;
     }
   }

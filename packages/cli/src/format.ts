@@ -41,7 +41,7 @@ export function describeEvent(e: Event): string {
   const what = ((): string => {
     switch (b?.$case) {
       case "backupCreated":
-        return `created: ${b.value.dataset.length} share(s) in ${b.value.setsPlanned} set(s)`;
+        return `created: ${b.value.shares} share(s) in ${b.value.setsPlanned} set(s)`;
       case "setStarted":
         return "started                      [Started]";
       case "sharesResolved":

@@ -6,7 +6,7 @@
 import { randomUUID } from "node:crypto";
 import { errorMessage } from "@rvss/core";
 import { WRITERS_BUCKET, writerSubject, type Bus } from "@rvss/bus";
-import { Kvm, type KV } from "@nats-io/kv";
+import { KvWatchInclude, Kvm, type KV } from "@nats-io/kv";
 import { WriterRegistration, WriterRequest, WriterResponse, type WriterReport } from "@rvss/proto";
 
 export type WriterStep = NonNullable<WriterRequest["step"]>;
@@ -18,20 +18,41 @@ export interface SetContext {
 }
 
 export class Writers {
-  private constructor(private readonly kv: KV, private readonly bus: Bus) {}
+  /**
+   * Live registrations, kept by watching the bucket rather than reading it for every set. A writer
+   * that stops putting its registration is dropped after `ttlMs` (entries that age out of the bucket
+   * send no notice to watchers).
+   */
+  private readonly live = new Map<string, { registration: WriterRegistration; seenAt: number }>();
 
-  static async open(bus: Bus): Promise<Writers> {
-    return new Writers(await new Kvm(bus.js).open(WRITERS_BUCKET), bus);
+  private constructor(
+    private readonly kv: KV,
+    private readonly bus: Bus,
+    private readonly ttlMs: number,
+  ) {}
+
+  static async open(bus: Bus, ttlMs: number): Promise<Writers> {
+    const w = new Writers(await new Kvm(bus.js).open(WRITERS_BUCKET), bus, ttlMs);
+    const updates = await w.kv.watch({ key: "writer.*", include: KvWatchInclude.UpdatesOnly });
+    void (async () => {
+      for await (const e of updates) w.note(e.key, e.operation === "PUT" ? e.value : null);
+    })();
+    for await (const key of await w.kv.keys("writer.*")) {
+      const e = await w.kv.get(key);
+      if (e && e.operation === "PUT" && !w.live.has(key)) w.note(key, e.value);
+    }
+    return w;
+  }
+
+  private note(key: string, value: Uint8Array | null): void {
+    if (value) this.live.set(key, { registration: WriterRegistration.decode(value), seenAt: Date.now() });
+    else this.live.delete(key);
   }
 
   /** Every live registration. */
   async all(): Promise<WriterRegistration[]> {
-    const out: WriterRegistration[] = [];
-    for await (const key of await this.kv.keys("writer.*")) {
-      const e = await this.kv.get(key);
-      if (e && e.operation === "PUT") out.push(WriterRegistration.decode(e.value));
-    }
-    return out;
+    const now = Date.now();
+    return [...this.live.values()].filter((w) => now - w.seenAt <= this.ttlMs).map((w) => w.registration);
   }
 
   /** The writers of an SVM that own files on any of these shares. */

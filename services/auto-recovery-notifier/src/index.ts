@@ -85,7 +85,7 @@ export async function startAutoRecoveryNotifier(config: RvssConfig, log: Logger)
       value: { step: cmd.kind?.$case === "autoRecoverWriters" ? Step.STEP_AUTO_RECOVER : Step.STEP_CHECKPOINT, reason: err.message, code: err.code },
     }),
     prepare: async (bus) => {
-      writers = await Writers.open(bus);
+      writers = await Writers.open(bus, t.ttlMs);
     },
   });
 }

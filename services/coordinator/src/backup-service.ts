@@ -105,9 +105,18 @@ export function backupService(deps: BackupServiceDeps): BackupServiceServer {
         return { backup: await view(await mustGet(prior!.value)) };
       }
       await backups.create(b, status);
+      const listed = dataset.length <= 1000 ? dataset.map((d) => selectionToProto(d.svm, d)) : [];
       await publishEvent(
         bus,
-        { eventId: `${b.id}:created`, time: new Date(b.createdAt), svm: "", setId: "", backupId: b.id, source: "coordinator", body: { $case: "backupCreated", value: { dataset: dataset.map((d) => selectionToProto(d.svm, d)), setsPlanned: b.sets.length } } },
+        {
+          eventId: `${b.id}:created`,
+          time: new Date(b.createdAt),
+          svm: "",
+          setId: "",
+          backupId: b.id,
+          source: "coordinator",
+          body: { $case: "backupCreated", value: { dataset: listed, setsPlanned: b.sets.length, shares: dataset.length } },
+        },
         trace,
       );
       log.info({ backupId: b.id, sets: b.sets.length, traceId: trace.traceId }, "backup created");

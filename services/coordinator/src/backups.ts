@@ -9,6 +9,7 @@ import {
   assembleBackup,
   isFinal,
   markCancelRequested,
+  progressOf,
   recordSetEnd,
   snapshotsOf,
   type BackupPlan,
@@ -21,6 +22,8 @@ import {
 import { publishEvent, type Bus, type TraceContext } from "@rvss/bus";
 import type { Logger } from "@rvss/runtime";
 import { backupSnapshotToProto, backupStateToProto } from "./convert";
+
+const MAX_LISTED_SNAPSHOTS = 100;
 
 const planKey = (id: string): string => `backup.${id}`;
 const statusKey = (id: string): string => `backup.${id}.status`;
@@ -143,6 +146,8 @@ export class Backups {
   async publishFinishedIfFinal(s: BackupState | null, trace?: TraceContext): Promise<void> {
     if (!s || !isFinal(s.status.state)) return;
     const b = assembleBackup(s.plan, s.status, await this.results(s.plan.id));
+    const snapshots = snapshotsOf(b);
+    const progress = progressOf(b);
     await publishEvent(
       this.bus,
       {
@@ -152,7 +157,18 @@ export class Backups {
         setId: "",
         backupId: b.id,
         source: "coordinator",
-        body: { $case: "backupFinished", value: { state: backupStateToProto(b.state), reason: b.reason ?? "", snapshots: snapshotsOf(b).map((x) => backupSnapshotToProto(x, b.id)) } },
+        body: {
+          $case: "backupFinished",
+          value: {
+            state: backupStateToProto(b.state),
+            reason: b.reason ?? "",
+            // Events stay small (NATS caps a message at 1 MB): a large backup's list is in GetBackup.
+            snapshots: snapshots.length <= MAX_LISTED_SNAPSHOTS ? snapshots.map((x) => backupSnapshotToProto(x, b.id)) : [],
+            snapshotsTaken: snapshots.length,
+            setsCompleted: progress.setsCompleted,
+            setsFailed: progress.setsFailed,
+          },
+        },
       },
       trace,
     );

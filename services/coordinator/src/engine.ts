@@ -15,15 +15,16 @@ import {
   startQueuedSet,
   type SequenceTimer,
   type BackupLink,
+  type DrainingSet,
   type Effect,
   type Env,
   type SvmServer,
   type TimerConfig,
 } from "@rvss/core";
-import { Bus, publishCommand, publishEvent, timerSubject, type TraceContext } from "@rvss/bus";
+import { Bus, publishCommand, publishEvent, timerSubject, type TraceContext, type Versioned } from "@rvss/bus";
 import { SequenceTimer as SequenceTimerMessage, type Event } from "@rvss/proto";
 import type { Logger } from "@rvss/runtime";
-import type { BackupState, Backups } from "./backups";
+import type { Backups } from "./backups";
 import { drainCommand, finishCommand, pendingCommand, thawCommand, type AnyCommand } from "./commands";
 import { selectionToProto, shadowCopyToProto } from "./convert";
 import { svmKey } from "./keys";
@@ -57,22 +58,37 @@ export class Engine {
   }
 
   /** Decides against the current record until the write wins, then carries out the effects. */
+  /**
+   * The last record this replica wrote or read per SVM. A decision starts from it and the
+   * compare-and-set tells whether another replica changed the record since; only then is it read.
+   */
+  private readonly known = new Map<string, Versioned<SvmServer>>();
+
   async apply<D extends Decision>(svm: string, decide: (server: SvmServer, env: Env) => D, trace?: TraceContext): Promise<D> {
     const key = svmKey(svm);
     for (let attempt = 0; attempt < 100; attempt++) {
-      const cur = await this.bus.state.get<SvmServer>(key);
+      const cached = attempt === 0 ? this.known.get(key) : undefined;
+      const cur = cached ?? (await this.bus.state.get<SvmServer>(key));
       const base = cur?.value ?? emptyServer(svm);
       const env = this.env();
       const decided = decide(base, env);
+      // A decision that changes nothing is only trusted on a fresh read: no write would catch a stale one.
+      if (cached && decided.server === base) {
+        this.known.delete(key);
+        continue;
+      }
       // Whenever the SVM is free (no context held, no set in creation), its queue moves on.
       const served = startQueuedSet(decided.server, env);
       let d = served.server === decided.server ? decided : { ...decided, server: served.server, effects: [...decided.effects, ...served.effects] };
-      // A finished set is recorded in its backup before the SVM record forgets it.
-      const ended: BackupState[] = [];
+      // A finished set is settled everywhere (its backup, the backup's end, its planner slot) before
+      // the SVM record forgets it: if anything here fails, the redelivered report finds the set still
+      // there and does it all again; each step is idempotent.
       for (const e of d.effects) {
-        if (e.kind !== "finished") continue;
-        const b = await this.backups.markFinished(e.entry);
-        if (b) ended.push(b);
+        if (e.kind !== "finished" || !e.entry.backup) continue;
+        const state = await this.backups.markFinished(e.entry);
+        if (e.entry.outcome === "completed") await this.setCompleted(d.server.svm, e.entry, trace);
+        await this.backups.publishFinishedIfFinal(state, trace);
+        await this.onSetFinished?.(e.entry.backup, trace);
       }
       // A timer message goes out before the write: one for a write that then loses finds nothing to
       // do when it comes, while one published after the write could be lost with this process.
@@ -81,13 +97,18 @@ export class Engine {
         await this.publishTimer(d.server.svm, scheduled.publish);
         d = { ...d, server: scheduled.server };
       }
-      if (d.server !== base && !(await this.bus.state.compareAndSet(key, d.server, cur?.revision ?? null))) {
-        await new Promise((r) => setTimeout(r, Math.random() * Math.min(20, attempt * 2)));
-        continue;
+      if (d.server !== base) {
+        const revision = await this.bus.state.compareAndSet(key, d.server, cur?.revision ?? null);
+        if (revision === null) {
+          this.known.delete(key);
+          if (!cached) await new Promise((r) => setTimeout(r, Math.random() * Math.min(20, attempt * 2)));
+          continue;
+        }
+        this.known.set(key, { value: d.server, revision });
+      } else if (cur) {
+        this.known.set(key, cur);
       }
       await this.carryOut(d, trace);
-      for (const b of ended) await this.backups.publishFinishedIfFinal(b, trace);
-      for (const e of d.effects) if (e.kind === "finished" && e.entry.backup) await this.onSetFinished?.(e.entry.backup, trace);
       return d;
     }
     throw new RvssError(ErrorCodes.CONFLICT, `the record of SVM "${svm}" kept changing; try again`, { svm });
@@ -125,29 +146,35 @@ export class Engine {
     await this.bus.publish(timerSubject(svm), data, { msgId: `timer:${svm}:${t.generation}:${t.deadline}` });
   }
 
+  /**
+   * Publishes what a decision asks for. All publishes start in order (NATS keeps one connection's
+   * messages in order, so a set's events stay ordered) and their acknowledgements are awaited together.
+   */
   private async carryOut(d: Decision, trace?: TraceContext): Promise<void> {
     const s = d.server;
+    const acks: Promise<unknown>[] = [];
+    const out = (p: Promise<unknown>): void => void acks.push(p);
     for (const e of d.effects) {
       switch (e.kind) {
         case "command": {
           const set = findSet(s, e.setId);
-          if (set) await this.send(pendingCommand(s, set), trace);
+          if (set) out(this.send(pendingCommand(s, set), trace));
           break;
         }
         case "thaw":
-          await this.send(thawCommand(s, e.setId, findSet(s, e.setId)?.backup?.backupId, e.writers), trace);
+          out(this.send(thawCommand(s, e.setId, findSet(s, e.setId)?.backup?.backupId, e.writers), trace));
           break;
         case "drain": {
           const entry = s.draining.find((x) => x.setId === e.setId);
-          if (entry) await this.send(drainCommand(s, entry), trace);
+          if (entry) out(this.send(drainCommand(s, entry), trace));
           break;
         }
         case "started": {
           const set = findSet(s, e.setId)!;
-          await this.event(s, e.setId, set.backup?.backupId, `${e.setId}:started`, {
+          out(this.event(s.svm, e.setId, set.backup?.backupId, `${e.setId}:started`, {
             $case: "setStarted",
             value: { context: set.context, shares: (set.requested ?? []).map((r) => selectionToProto(s.svm, r)) },
-          }, trace);
+          }, trace));
           this.log.info({ svm: s.svm, setId: set.id, backupId: set.backup?.backupId }, "shadow copy set started");
           break;
         }
@@ -155,43 +182,47 @@ export class Engine {
           const set = findSet(s, e.setId);
           if (!set) break;
           const copies = set.shadowCopies.filter((c) => e.shadowCopyIds.includes(c.id)).map((c) => shadowCopyToProto(c, set.context));
-          await this.event(s, e.setId, set.backup?.backupId, `${e.setId}:added:${e.shadowCopyIds.join(",")}`, { $case: "sharesAdded", value: { shadowCopies: copies } }, trace);
+          out(this.event(s.svm, e.setId, set.backup?.backupId, `${e.setId}:added:${e.shadowCopyIds.join(",")}`, { $case: "sharesAdded", value: { shadowCopies: copies } }, trace));
           break;
         }
         case "creationStarted": {
           const set = findSet(s, e.setId);
-          await this.event(s, e.setId, set?.backup?.backupId, `${e.setId}:creation:${set?.pending?.attempt ?? 0}`, { $case: "creationStarted", value: {} }, trace);
+          out(this.event(s.svm, e.setId, set?.backup?.backupId, `${e.setId}:creation:${set?.pending?.attempt ?? 0}`, { $case: "creationStarted", value: {} }, trace));
           break;
         }
         case "aborted":
-          await this.event(s, e.setId, e.backup?.backupId, `${e.setId}:aborted`, { $case: "setAborted", value: { reason: e.reason, code: e.code } }, trace);
+          out(this.event(s.svm, e.setId, e.backup?.backupId, `${e.setId}:aborted`, { $case: "setAborted", value: { reason: e.reason, code: e.code } }, trace));
           this.log.warn({ svm: s.svm, setId: e.setId, backupId: e.backup?.backupId, code: e.code }, `set aborted: ${e.reason}`);
           break;
         case "finished":
-          await this.send(finishCommand(s, e.entry), trace);
-          if (e.entry.outcome === "completed" && e.entry.backup) {
-            await this.event(s, e.entry.setId, e.entry.backup.backupId, `${e.entry.setId}:completed`, {
-              $case: "setCompleted",
-              value: {
-                snapshots: e.entry.snapshots.map((x) => ({
-                  svm: s.svm,
-                  volume: x.volume,
-                  name: x.name,
-                  createdAt: new Date(x.takenAt ?? Date.now()),
-                  backupId: e.entry.backup!.backupId,
-                  setId: e.entry.setId,
-                  shadowCopies: [],
-                })),
-              },
-            }, trace);
-          }
+          out(this.send(finishCommand(s, e.entry), trace));
           break;
       }
     }
+    await Promise.all(acks);
   }
 
-  private async event(s: SvmServer, setId: string, backupId: string | undefined, eventId: string, body: NonNullable<Event["body"]>, trace?: TraceContext): Promise<void> {
+  /** SetCompleted goes out before the set's slot is given to the next set, so events show no overlap. */
+  private setCompleted(svm: string, entry: DrainingSet, trace?: TraceContext): Promise<void> {
+    const backupId = entry.backup!.backupId;
+    return this.event(svm, entry.setId, backupId, `${entry.setId}:completed`, {
+      $case: "setCompleted",
+      value: {
+        snapshots: entry.snapshots.map((x) => ({
+          svm,
+          volume: x.volume,
+          name: x.name,
+          createdAt: new Date(x.takenAt ?? Date.now()),
+          backupId,
+          setId: entry.setId,
+          shadowCopies: [],
+        })),
+      },
+    }, trace);
+  }
+
+  private async event(svm: string, setId: string, backupId: string | undefined, eventId: string, body: NonNullable<Event["body"]>, trace?: TraceContext): Promise<void> {
     if (!setId) return;
-    await publishEvent(this.bus, { eventId, time: new Date(), svm: s.svm, setId, backupId: backupId ?? "", source: SOURCE, body }, trace);
+    await publishEvent(this.bus, { eventId, time: new Date(), svm, setId, backupId: backupId ?? "", source: SOURCE, body }, trace);
   }
 }

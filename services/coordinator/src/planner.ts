@@ -9,6 +9,7 @@ import {
   finishSet,
   isAdmitted,
   isReleased,
+  mapLimit,
   releaseSets,
   withdrawBackup,
   type BackupLink,
@@ -65,12 +66,13 @@ export class Planner {
   }
 
   private async enqueue(released: BackupLink[], trace?: TraceContext): Promise<void> {
-    for (const link of released) {
+    // Released sets are on different SVMs as a rule (plans interleave SVMs), so they go out together.
+    await mapLimit(released, 16, async (link) => {
       const b = await this.backups.plan(link.backupId);
-      if (!b) continue;
+      if (!b) return;
       const p = b.sets[link.index]!;
       await this.engine.apply(p.svm, (s, env) => enqueueManagedSet(s, { backup: link, shares: p.shares, onWriterError: b.onWriterError }, env), trace);
-    }
+    });
     if (released.length > 0) this.log.debug({ released: released.length }, "planner released sets");
   }
 

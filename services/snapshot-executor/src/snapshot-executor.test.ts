@@ -73,6 +73,9 @@ describe("snapshot-executor", () => {
     expect(snap!.body?.$case === "snapshotTaken" && snap!.body.value.snapshot?.shadowCopies.map((x) => x.shadowCopyId)).toEqual([c.shadowCopyId]);
     expect(deleted!.body?.$case === "shadowCopiesDeleted" && deleted!.body.value.shadowCopyIds).toEqual([c.shadowCopyId]);
     expect([await backend.listShadowCopies("vs1"), await backend.listExposedShares("vs1")]).toEqual([[], []]);
+    // Delivered again after it completed (a lost acknowledgement): the same results, no failure.
+    const again = await sendAll(setId, { $case: "finalizeShadowCopies", value: { snapshots: [{ volume: "vm_vol1", name: "rvss_exec_test" }], shadowCopies: [c] } }, 3);
+    expect(again.map((e) => e.body?.$case)).toEqual(["shadowCopiesSealed", "snapshotTaken", "shadowCopiesDeleted"]);
     const image = path.join(dir, "filer", "vs1", "vm_vol1", ".snapshot", "rvss_exec_test", ".shadowcopy", c.shadowCopyId, c.files[0]!);
     await expect(fsp.appendFile(image, "x")).rejects.toThrow(/EPERM|EACCES/);
     const target = path.join(dir, "restore");

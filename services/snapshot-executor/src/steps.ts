@@ -60,9 +60,16 @@ export async function sealShadowCopies(backend: StorageBackend, svm: string, cmd
   await emit({ body: { $case: "shadowCopiesSealed", value: { shadowCopies: cmd.shadowCopies } } });
 }
 
-/** Seal, one snapshot per volume, removal: each part reports as soon as it is done. */
+/**
+ * Seal, one snapshot per volume, removal: each part reports as soon as it is done. Delivered again
+ * after it completed (its acknowledgement was lost), it finds its snapshots taken and its copies gone:
+ * it then reports the same events again (JetStream drops the repeats) instead of failing.
+ */
 export async function finalizeShadowCopies(backend: StorageBackend, svm: string, ctx: { backupId: string; setId: string }, cmd: FinalizeShadowCopies, emit: Emit): Promise<void> {
-  await sealShadowCopies(backend, svm, { shadowCopies: cmd.shadowCopies }, emit);
+  const taken = new Set((await backend.listSnapshots(svm)).map((x) => `${x.volume}/${x.name}`));
+  const done = cmd.snapshots.length > 0 && cmd.snapshots.every((x) => taken.has(`${x.volume}/${x.name}`));
+  if (done) await emit({ body: { $case: "shadowCopiesSealed", value: { shadowCopies: cmd.shadowCopies } } });
+  else await sealShadowCopies(backend, svm, { shadowCopies: cmd.shadowCopies }, emit);
   await mapLimit(cmd.snapshots, PARALLEL, async (s) => {
     const info = await backend.createSnapshot({ svm, volume: s.volume, name: s.name });
     const snapshot: VolumeSnapshot = {

@@ -298,15 +298,24 @@ export interface StepFailed {
 
 /** BackupCreated: a managed backup was accepted and planned. */
 export interface BackupCreated {
+  /** The dataset when it has at most 1000 shares (GetBackup always has it); shares counts them. */
   dataset: ShareSelection[];
   setsPlanned: number;
+  shares: number;
 }
 
 /** BackupFinished: a managed backup reached its final state. */
 export interface BackupFinished {
   state: BackupState;
   reason: string;
+  /**
+   * The snapshots that are the backup, when there are at most 100 (GetBackup and ListSnapshots
+   * always list them all); snapshots_taken always counts them.
+   */
   snapshots: VolumeSnapshot[];
+  snapshotsTaken: number;
+  setsCompleted: number;
+  setsFailed: number;
 }
 
 /** RestoreFinished: a restore ended, verified or not. */
@@ -2448,7 +2457,7 @@ export const StepFailed: MessageFns<StepFailed> = {
 };
 
 function createBaseBackupCreated(): BackupCreated {
-  return { dataset: [], setsPlanned: 0 };
+  return { dataset: [], setsPlanned: 0, shares: 0 };
 }
 
 export const BackupCreated: MessageFns<BackupCreated> = {
@@ -2458,6 +2467,9 @@ export const BackupCreated: MessageFns<BackupCreated> = {
     }
     if (message.setsPlanned !== 0) {
       writer.uint32(16).uint32(message.setsPlanned);
+    }
+    if (message.shares !== 0) {
+      writer.uint32(24).uint32(message.shares);
     }
     return writer;
   },
@@ -2491,6 +2503,14 @@ export const BackupCreated: MessageFns<BackupCreated> = {
             message.setsPlanned = reader.uint32();
             continue;
           }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.shares = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2513,6 +2533,7 @@ export const BackupCreated: MessageFns<BackupCreated> = {
         : isSet(object.sets_planned)
         ? globalThis.Number(object.sets_planned)
         : 0,
+      shares: isSet(object.shares) ? globalThis.Number(object.shares) : 0,
     };
   },
 
@@ -2524,6 +2545,9 @@ export const BackupCreated: MessageFns<BackupCreated> = {
     if (message.setsPlanned !== 0) {
       obj.setsPlanned = Math.round(message.setsPlanned);
     }
+    if (message.shares !== 0) {
+      obj.shares = Math.round(message.shares);
+    }
     return obj;
   },
 
@@ -2534,12 +2558,13 @@ export const BackupCreated: MessageFns<BackupCreated> = {
     const message = createBaseBackupCreated();
     message.dataset = object.dataset?.map((e) => ShareSelection.fromPartial(e)) || [];
     message.setsPlanned = object.setsPlanned ?? 0;
+    message.shares = object.shares ?? 0;
     return message;
   },
 };
 
 function createBaseBackupFinished(): BackupFinished {
-  return { state: 0, reason: "", snapshots: [] };
+  return { state: 0, reason: "", snapshots: [], snapshotsTaken: 0, setsCompleted: 0, setsFailed: 0 };
 }
 
 export const BackupFinished: MessageFns<BackupFinished> = {
@@ -2552,6 +2577,15 @@ export const BackupFinished: MessageFns<BackupFinished> = {
     }
     for (const v of message.snapshots) {
       VolumeSnapshot.encode(v!, writer.uint32(26).fork()).join();
+    }
+    if (message.snapshotsTaken !== 0) {
+      writer.uint32(32).uint32(message.snapshotsTaken);
+    }
+    if (message.setsCompleted !== 0) {
+      writer.uint32(40).uint32(message.setsCompleted);
+    }
+    if (message.setsFailed !== 0) {
+      writer.uint32(48).uint32(message.setsFailed);
     }
     return writer;
   },
@@ -2593,6 +2627,30 @@ export const BackupFinished: MessageFns<BackupFinished> = {
             message.snapshots.push(VolumeSnapshot.decode(reader, reader.uint32()));
             continue;
           }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.snapshotsTaken = reader.uint32();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.setsCompleted = reader.uint32();
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.setsFailed = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2612,6 +2670,21 @@ export const BackupFinished: MessageFns<BackupFinished> = {
       snapshots: globalThis.Array.isArray(object?.snapshots)
         ? object.snapshots.map((e: any) => VolumeSnapshot.fromJSON(e))
         : [],
+      snapshotsTaken: isSet(object.snapshotsTaken)
+        ? globalThis.Number(object.snapshotsTaken)
+        : isSet(object.snapshots_taken)
+        ? globalThis.Number(object.snapshots_taken)
+        : 0,
+      setsCompleted: isSet(object.setsCompleted)
+        ? globalThis.Number(object.setsCompleted)
+        : isSet(object.sets_completed)
+        ? globalThis.Number(object.sets_completed)
+        : 0,
+      setsFailed: isSet(object.setsFailed)
+        ? globalThis.Number(object.setsFailed)
+        : isSet(object.sets_failed)
+        ? globalThis.Number(object.sets_failed)
+        : 0,
     };
   },
 
@@ -2626,6 +2699,15 @@ export const BackupFinished: MessageFns<BackupFinished> = {
     if (message.snapshots?.length) {
       obj.snapshots = message.snapshots.map((e) => VolumeSnapshot.toJSON(e));
     }
+    if (message.snapshotsTaken !== 0) {
+      obj.snapshotsTaken = Math.round(message.snapshotsTaken);
+    }
+    if (message.setsCompleted !== 0) {
+      obj.setsCompleted = Math.round(message.setsCompleted);
+    }
+    if (message.setsFailed !== 0) {
+      obj.setsFailed = Math.round(message.setsFailed);
+    }
     return obj;
   },
 
@@ -2637,6 +2719,9 @@ export const BackupFinished: MessageFns<BackupFinished> = {
     message.state = object.state ?? 0;
     message.reason = object.reason ?? "";
     message.snapshots = object.snapshots?.map((e) => VolumeSnapshot.fromPartial(e)) || [];
+    message.snapshotsTaken = object.snapshotsTaken ?? 0;
+    message.setsCompleted = object.setsCompleted ?? 0;
+    message.setsFailed = object.setsFailed ?? 0;
     return message;
   },
 };
