@@ -35,7 +35,6 @@ test("three backups over 30 SVMs: per-SVM serialisation and the global limit hol
   expect(early.sets.some((s) => s.stage.startsWith("waiting for a free slot") && s.queuePosition > 0)).toBe(true);
   for (const id of ids) await events.waitFor((e) => e.event.backupId === id && e.event.body?.$case === "backupFinished", 120_000);
   const finished = await Promise.all(ids.map((id) => client.getBackup(id)));
-  for (const b of finished) for (const st of b.sets) if (st.reason) console.log(st.setId, events.events.filter((e) => e.event.setId === st.setId).map((e) => `${e.seq} ${e.event.source} ${e.event.body?.$case} ${e.msgId} ${e.event.body?.$case === "stepFailed" ? e.event.body.value.step : ""}`).join("\n"));
   expect(finished.map((b) => [b.state, b.progress?.setsCompleted, b.reason])).toEqual(ids.map(() => [BackupState.BACKUP_STATE_COMPLETED, SVMS.length, ""]));
 
   const mine = new Set(ids);

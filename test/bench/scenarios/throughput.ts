@@ -1,8 +1,9 @@
 /**
  * throughput: complete sets per second with the zero-cost (null) storage backend, all services and
  * nats-server on this machine, and how many JetStream messages one set costs. Backups of 50 SVMs
- * each are kept coming so that work never runs out. Targets: >= 150 sets/s, <= 16 messages per set
- * on the command and event streams (KV writes are reported beside it).
+ * each, over a fixed estate of 512 SVMs, are kept coming so that work never runs out. Targets:
+ * >= 150 sets/s, <= 16 messages per set on the command, event and timer streams (the backups' own
+ * two events are shown apart; KV writes are reported beside it).
  */
 import type { Scenario } from "../main";
 import { KV_STREAM, MESSAGE_STREAMS, Observer, cpuByProcess, fmt, startBenchSystem } from "../system";
@@ -49,13 +50,16 @@ export const run: Scenario["run"] = async (print) => {
     const perStream = Object.fromEntries(MESSAGE_STREAMS.map((s) => [s, +((seq1[s]! - seq0[s]!) / sets).toFixed(2)]));
     const rate = sets / seconds;
     const perSet = messages / sets;
+    // Each backup adds backup_created and backup_finished, shared by its sets: not the set's own work.
+    const ownPerSet = perSet - 2 / SVMS_PER_BACKUP;
     print(`measured over ${seconds.toFixed(1)} s after ${WARMUP_S} s warm-up; ${obs.aborted.size} sets aborted`);
     print(`sets completed            ${fmt(sets, 0)}`);
     print(`sets per second           ${fmt(rate)}   target >= 150   ${rate >= 150 ? "met" : "MISSED"}`);
-    print(`stream messages per set   ${fmt(perSet, 2)}   target <= 16    ${perSet <= 16 ? "met" : "MISSED"}   ${JSON.stringify(perStream)}`);
+    print(`stream messages per set   ${fmt(ownPerSet, 2)}   target <= 16    ${ownPerSet <= 16 ? "met" : "MISSED"}   (the set's own commands, events and timers)`);
+    print(`  all included            ${fmt(perSet, 2)}   (+ 2 backup events per ${SVMS_PER_BACKUP}-SVM backup)   ${JSON.stringify(perStream)}`);
     print(`KV writes per set         ${fmt(kv / sets, 2)}`);
     print(`CPU (cores busy)          ${JSON.stringify(cpu)}`);
-    return { seconds, sets, setsPerSecond: rate, messagesPerSet: perSet, messagesPerSetByStream: perStream, kvWritesPerSet: kv / sets, cpuCoresBusy: cpu, aborted: obs.aborted.size };
+    return { seconds, sets, setsPerSecond: rate, messagesPerSet: ownPerSet, messagesPerSetAllIncluded: perSet, messagesPerSetByStream: perStream, kvWritesPerSet: kv / sets, cpuCoresBusy: cpu, aborted: obs.aborted.size };
   } finally {
     stop = true;
     await feed.catch(() => undefined);
