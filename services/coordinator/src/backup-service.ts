@@ -177,12 +177,18 @@ export function backupService(deps: BackupServiceDeps): BackupServiceServer {
     });
     const messages = await consumer.consume();
     call.on("cancelled", () => messages.stop());
+    // Assembling the backup costs a read per ended set, so a large backup's stream carries it at most
+    // once a second (and always with the first and the last event); the other events go alone.
+    let shownAt = 0;
     try {
       for await (const m of messages) {
         const e = Event.decode(m.data);
         if (e.backupId !== b.id) continue;
-        call.write({ event: e, backup: await view(await mustGet(b.id)) });
-        if (e.body?.$case === "backupFinished") break;
+        const last = e.body?.$case === "backupFinished";
+        const show = last || shownAt === 0 || b.sets.length <= 50 || Date.now() - shownAt >= 1000;
+        if (show) shownAt = Date.now();
+        call.write(show ? { event: e, backup: await view(await mustGet(b.id)) } : { event: e });
+        if (last) break;
       }
     } finally {
       messages.stop();
