@@ -3,5 +3,5 @@ export * from "./backend";
 export { LocalBackend, SHADOW_DIR, SNAPSHOT_DIR } from "./local/local-backend";
 export { loadFilerConfig, parseFilerConfig, type FilerConfig, type ShareConfig, type SvmConfig, type VolumeConfig } from "./local/filer-config";
 export { removeSealedTree } from "./local/fs-safe";
-export { LatencyBackend, NullBackend, type LatencyProfile } from "./latency";
-export { openBackend, type BackendChoice } from "./open";
+export { LatencyBackend, NullBackend } from "./latency";
+export { openBackend } from "./open";

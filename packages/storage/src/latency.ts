@@ -5,6 +5,7 @@
  * correctness: tests run the local backend on real files.
  */
 import { setTimeout as sleep } from "node:timers/promises";
+import type { StorageLatency } from "@rvss/runtime";
 import type {
   CreateShadowCopyRequest,
   ExposeRequest,
@@ -15,23 +16,12 @@ import type {
   StorageBackend,
 } from "./backend";
 
-/** Milliseconds per operation; `jitter` (0..1) varies each wait by up to that fraction. */
-export interface LatencyProfile {
-  resolve: number;
-  clone: number;
-  expose: number;
-  seal: number;
-  snapshot: number;
-  cleanup: number;
-  jitter: number;
-}
-
 export class LatencyBackend implements StorageBackend {
   readonly kind: string;
 
   constructor(
     private readonly inner: StorageBackend,
-    readonly profile: LatencyProfile,
+    readonly profile: StorageLatency,
   ) {
     this.kind = `${inner.kind}+latency`;
   }

@@ -1,17 +1,10 @@
+import type { RvssConfig } from "@rvss/runtime";
 import type { StorageBackend } from "./backend";
-import { LatencyBackend, NullBackend, type LatencyProfile } from "./latency";
+import { LatencyBackend, NullBackend } from "./latency";
 import { LocalBackend } from "./local/local-backend";
 
-export interface BackendChoice {
-  /** "local" (real files) or "null" (benchmarks only). */
-  kind: "local" | "null";
-  filerConfig: string;
-  /** Per-operation delays to add, for benchmarks; null for none. */
-  latency: LatencyProfile | null;
-}
-
-/** The storage backend a service's configuration asks for. */
-export function openBackend(choice: BackendChoice): StorageBackend {
-  const base = choice.kind === "null" ? new NullBackend() : LocalBackend.fromFile(choice.filerConfig);
-  return choice.latency ? new LatencyBackend(base, choice.latency) : base;
+/** The storage backend a service's configuration asks for (RVSS_STORAGE, RVSS_STORAGE_LATENCY). */
+export function openBackend(config: Pick<RvssConfig, "storage" | "filerConfig" | "storageLatency">): StorageBackend {
+  const base = config.storage === "null" ? new NullBackend() : LocalBackend.fromFile(config.filerConfig);
+  return config.storageLatency ? new LatencyBackend(base, config.storageLatency) : base;
 }

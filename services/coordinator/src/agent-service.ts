@@ -29,6 +29,9 @@ import {
   startShadowCopySet,
   toFileTime,
   waitTimedOut,
+  type Env,
+  type Outcome,
+  type SetStatus,
   type ShareLookup,
   type SvmServer,
 } from "@rvss/core";
@@ -136,6 +139,33 @@ export function shadowCopyAgent({ bus, engine, log }: AgentDeps): ShadowCopyAgen
     return { result: outcome(s)!, failure: findSet(s, setId)?.failure?.reason };
   }
 
+  /**
+   * Commit, Expose, RecoveryComplete: begin the step (persisted), then wait for the snapshot-executor.
+   * A wait that runs out re-arms the 180 s timer and answers the step's timeout; the work goes on.
+   */
+  async function storageStep(
+    svm: string,
+    setId: string,
+    budgetMs: number,
+    o: {
+      begin: (s: SvmServer, req: { shadowCopySetId: string }, env: Env) => Outcome;
+      reached: SetStatus;
+      doing: string;
+      failing: string;
+      timeout: { hresult: number; retry: string };
+    },
+  ): Promise<Record<string, never>> {
+    check((await engine.apply(svm, (s, env) => o.begin(s, { shadowCopySetId: setId }, env))).hresult ?? 0);
+    const w = await waitForStep(svm, setId, (set) => set.status === o.reached, budgetMs);
+    if (w.result === "timeout") {
+      await engine.apply(svm, (s, env) => waitTimedOut(s, { shadowCopySetId: setId }, env));
+      throw new FsrvpFailure(o.timeout.hresult, `the shadow copies were not ${o.doing} in time; the work goes on (${o.timeout.retry})`);
+    }
+    if (w.result === "gone") throw new FsrvpFailure(HRESULT.FSRVP_E_WAIT_FAILED, `the set was removed while its shadow copies were being ${o.doing}`);
+    if (w.result === "failed") throw new FsrvpFailure(HRESULT.E_FAIL, `${o.failing} the shadow copies failed: ${w.failure}`);
+    return {};
+  }
+
   return {
     getSupportedVersion: rpc("GetSupportedVersion", async () => getSupportedVersion()),
 
@@ -165,41 +195,35 @@ export function shadowCopyAgent({ bus, engine, log }: AgentDeps): ShadowCopyAgen
       return {};
     }),
 
-    commitShadowCopySet: rpc("CommitShadowCopySet", async (req, call) => {
-      const setId = guid(req.shadowCopySetId, "ShadowCopySetId");
-      check((await engine.apply(req.svm, (s, env) => commitBegin(s, { shadowCopySetId: setId }, env))).hresult ?? 0);
-      const w = await waitForStep(req.svm, setId, (set) => set.status === "Committed", waitBudget(call, req.timeoutInMilliseconds));
-      if (w.result === "timeout") {
-        await engine.apply(req.svm, (s, env) => waitTimedOut(s, { shadowCopySetId: setId }, env));
-        throw new FsrvpFailure(HRESULT.FSSAGENT_E_TIMEOUT, "the shadow copies were not made in time; they are still being made (retry Commit to wait, or Abort)");
-      }
-      if (w.result === "gone") throw new FsrvpFailure(HRESULT.FSRVP_E_WAIT_FAILED, "the set was removed while its shadow copies were being made");
-      if (w.result === "failed") throw new FsrvpFailure(HRESULT.E_FAIL, `making the shadow copies failed: ${w.failure}`);
-      return {};
-    }),
+    commitShadowCopySet: rpc("CommitShadowCopySet", (req, call) =>
+      storageStep(req.svm, guid(req.shadowCopySetId, "ShadowCopySetId"), waitBudget(call, req.timeoutInMilliseconds), {
+        begin: commitBegin,
+        reached: "Committed",
+        doing: "made",
+        failing: "making",
+        timeout: { hresult: HRESULT.FSSAGENT_E_TIMEOUT, retry: "retry Commit to wait, or Abort" },
+      }),
+    ),
 
-    exposeShadowCopySet: rpc("ExposeShadowCopySet", async (req, call) => {
-      const setId = guid(req.shadowCopySetId, "ShadowCopySetId");
-      check((await engine.apply(req.svm, (s, env) => exposeBegin(s, { shadowCopySetId: setId }, env))).hresult ?? 0);
-      const w = await waitForStep(req.svm, setId, (set) => set.status === "Exposed", waitBudget(call, req.timeoutInMilliseconds));
-      if (w.result === "timeout") {
-        await engine.apply(req.svm, (s, env) => waitTimedOut(s, { shadowCopySetId: setId }, env));
-        throw new FsrvpFailure(HRESULT.FSRVP_E_WAIT_TIMEOUT, "the shadow copies were not exposed in time; exposing goes on (retry Expose to wait, or Abort)");
-      }
-      if (w.result === "gone") throw new FsrvpFailure(HRESULT.FSRVP_E_WAIT_FAILED, "the set was removed while its shadow copies were being exposed");
-      if (w.result === "failed") throw new FsrvpFailure(HRESULT.E_FAIL, `exposing the shadow copies failed: ${w.failure}`);
-      return {};
-    }),
+    exposeShadowCopySet: rpc("ExposeShadowCopySet", (req, call) =>
+      storageStep(req.svm, guid(req.shadowCopySetId, "ShadowCopySetId"), waitBudget(call, req.timeoutInMilliseconds), {
+        begin: exposeBegin,
+        reached: "Exposed",
+        doing: "exposed",
+        failing: "exposing",
+        timeout: { hresult: HRESULT.FSRVP_E_WAIT_TIMEOUT, retry: "retry Expose to wait, or Abort" },
+      }),
+    ),
 
-    recoveryCompleteShadowCopySet: rpc("RecoveryCompleteShadowCopySet", async (req, call) => {
-      const setId = guid(req.shadowCopySetId, "ShadowCopySetId");
-      check((await engine.apply(req.svm, (s, env) => recoveryCompleteBegin(s, { shadowCopySetId: setId }, env))).hresult ?? 0);
-      const w = await waitForStep(req.svm, setId, (set) => set.status === "Recovered", waitBudget(call));
-      if (w.result === "timeout") throw new FsrvpFailure(HRESULT.FSRVP_E_WAIT_TIMEOUT, "the shadow copies were not sealed in time; sealing goes on (retry to wait)");
-      if (w.result === "gone") throw new FsrvpFailure(HRESULT.FSRVP_E_WAIT_FAILED, "the set was removed while its shadow copies were being sealed");
-      if (w.result === "failed") throw new FsrvpFailure(HRESULT.E_FAIL, `sealing the shadow copies failed: ${w.failure}`);
-      return {};
-    }),
+    recoveryCompleteShadowCopySet: rpc("RecoveryCompleteShadowCopySet", (req, call) =>
+      storageStep(req.svm, guid(req.shadowCopySetId, "ShadowCopySetId"), waitBudget(call), {
+        begin: recoveryCompleteBegin,
+        reached: "Recovered",
+        doing: "sealed",
+        failing: "sealing",
+        timeout: { hresult: HRESULT.FSRVP_E_WAIT_TIMEOUT, retry: "retry to wait" },
+      }),
+    ),
 
     abortShadowCopySet: rpc("AbortShadowCopySet", async (req) => {
       const out = await engine.apply(req.svm, (s, env) => abortShadowCopySet(s, { shadowCopySetId: req.shadowCopySetId }, env));

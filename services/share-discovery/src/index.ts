@@ -13,7 +13,7 @@ import { capViolations, checkShare, resolveShares } from "./resolve";
 
 export { checkShare, resolveShares } from "./resolve";
 
-export async function startShareDiscovery(config: RvssConfig, log: Logger, backend: StorageBackend = openBackend({ kind: config.storage, filerConfig: config.filerConfig, latency: config.storageLatency })): Promise<RunningService> {
+export async function startShareDiscovery(config: RvssConfig, log: Logger, backend: StorageBackend = openBackend(config)): Promise<RunningService> {
   const phase = await startPhaseService(config, log, {
     phase: "discovery",
     source: "share-discovery",

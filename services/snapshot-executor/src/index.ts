@@ -41,7 +41,7 @@ async function run(backend: StorageBackend, cmd: ExecutorCommand, emit: steps.Em
   }
 }
 
-export function startSnapshotExecutor(config: RvssConfig, log: Logger, backend: StorageBackend = openBackend({ kind: config.storage, filerConfig: config.filerConfig, latency: config.storageLatency })): Promise<RunningService> {
+export function startSnapshotExecutor(config: RvssConfig, log: Logger, backend: StorageBackend = openBackend(config)): Promise<RunningService> {
   return startPhaseService(config, log, {
     phase: "executor",
     source: "snapshot-executor",
