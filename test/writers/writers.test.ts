@@ -30,10 +30,11 @@ beforeAll(async () => {
   rvss = await startRvss({
     NATS_URL: nats.url,
     RVSS_FILER_CONFIG: filer.configPath,
-    RVSS_WRITER_CHECKPOINT_TIMEOUT_MS: "1500",
-    RVSS_WRITER_THAW_TIMEOUT_MS: "1500",
-    RVSS_WRITER_AUTO_RECOVER_TIMEOUT_MS: "2000",
-    RVSS_WRITER_FREEZE_WINDOW_MS: "3000",
+    // Short enough to keep the failure tests quick, long enough for a loaded CI machine.
+    RVSS_WRITER_CHECKPOINT_TIMEOUT_MS: "2500",
+    RVSS_WRITER_THAW_TIMEOUT_MS: "2500",
+    RVSS_WRITER_AUTO_RECOVER_TIMEOUT_MS: "3000",
+    RVSS_WRITER_FREEZE_WINDOW_MS: "5000",
   });
   client = new RvssClient(rvss.grpcAddr);
   events = await EventRecorder.start(nats.url);
@@ -98,7 +99,7 @@ test("20 backups back to back under a continuous SQLite workload restore exactly
     await nothingLeft();
     const summary = `freeze over 20 backups: median ${median(freezes)} ms, max ${Math.max(...freezes)} ms`;
     process.stdout.write(`${summary}\n`);
-    expect(Math.max(...freezes)).toBeLessThan(3000);
+    expect(Math.max(...freezes)).toBeLessThan(5000);
   } finally {
     await writer.stop();
   }
@@ -117,7 +118,7 @@ describe("writers that fail", () => {
     writers.push(await startWriter({ ...base, servers: nats.url, name: "stuck-writer", checkpoint: () => new Promise(() => undefined) }));
     const b = await backup(filer.files);
     expect(b.state).toBe(BackupState.BACKUP_STATE_FAILED);
-    expect(b.reason).toMatch(/writer "stuck-writer" \([0-9a-f-]+\) failed to checkpoint: did not answer within 1500 ms/);
+    expect(b.reason).toMatch(/writer "stuck-writer" \([0-9a-f-]+\) failed to checkpoint: did not answer within 2500 ms/);
     await nothingLeft();
   });
 
@@ -125,7 +126,7 @@ describe("writers that fail", () => {
     writers.push(await startWriter({ ...base, servers: nats.url, name: "slow-recover", checkpoint: async () => ({ detail: "cp" }), autoRecover: () => new Promise(() => undefined) }));
     const b = await backup(filer.files, WriterErrorPolicy.WRITER_ERROR_POLICY_CONTINUE);
     expect(b.state).toBe(BackupState.BACKUP_STATE_PARTIALLY_FAILED);
-    expect(b.reason).toMatch(/writer "slow-recover" .* failed to auto-recover: did not answer within 2000 ms/);
+    expect(b.reason).toMatch(/writer "slow-recover" .* failed to auto-recover: did not answer within 3000 ms/);
     expect(b.sets[0]!.snapshots.length).toBe(1);
     expect(b.sets[0]!.writerSteps.map((s) => [s.step, s.report?.ok])).toEqual([
       ["checkpoint", true],
@@ -169,7 +170,7 @@ describe("writers that fail", () => {
     expect(child.signalCode).toBe("SIGKILL");
     expect(b.state).toBe(BackupState.BACKUP_STATE_FAILED);
     // Whichever step first finds it gone (thaw, or auto-recover while the thaw still waits) aborts the set.
-    expect(b.reason).toMatch(/writer "crashing-writer" .* failed to (thaw|auto-recover): (did not answer within 1500 ms|the writer is not reachable)/);
+    expect(b.reason).toMatch(/writer "crashing-writer" .* failed to (thaw|auto-recover): (did not answer within 2500 ms|the writer is not reachable)/);
     await nothingLeft();
   });
 });
