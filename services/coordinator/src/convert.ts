@@ -34,10 +34,6 @@ const statusMap: Record<CoreSetStatus, SetStatus> = {
   Recovered: SetStatus.SET_STATUS_RECOVERED,
 };
 
-export function setStatusToProto(s: CoreSetStatus): SetStatus {
-  return statusMap[s];
-}
-
 /** A share of a request (dataset item, requested share, shadow copy) as the contracts carry it. */
 export function selectionToProto(svm: string, s: { share: string; files: string[]; vms?: VmFiles[] }): ShareSelection {
   return { svm, share: s.share, files: s.files, vms: s.vms ?? [] };

@@ -4,7 +4,7 @@
  * @rvss/client turns them back into an RvssError.
  */
 import { Metadata, status, type ServiceError } from "@grpc/grpc-js";
-import { ErrorCodes, RvssError, type ErrorCode } from "@rvss/core";
+import { RvssError, type ErrorCode } from "@rvss/core";
 
 const grpcCode: Record<ErrorCode, status> = {
   INVALID_ARGUMENT: status.INVALID_ARGUMENT,
@@ -37,6 +37,3 @@ export function toServiceError(err: unknown): Partial<ServiceError> {
   return { code: grpcCode[e.code] ?? status.INTERNAL, details: e.message, metadata: md };
 }
 
-export function notFound(code: typeof ErrorCodes.BACKUP_NOT_FOUND, message: string, details: Record<string, string>): RvssError {
-  return new RvssError(code, message, details);
-}
