@@ -5,7 +5,7 @@
 import { DiscoveryCommand, Event, ExecutorCommand, NotifierCommand, type CommandContext } from "@rvss/proto";
 import { eventsPublished } from "@rvss/runtime";
 import type { Bus } from "./bus";
-import { backupEventSubject, commandSubject, setEventSubject, type Phase } from "./topology";
+import { EVENTS_STREAM, backupEventSubject, commandSubject, setEventSubject, type Phase } from "./topology";
 import type { TraceContext } from "./trace";
 
 export type PhaseCommand = {
@@ -50,6 +50,23 @@ export async function publishEvent(bus: Bus, e: Event, trace?: TraceContext): Pr
   });
   eventsPublished.inc({ type: eventType(e) });
   return ack.seq;
+}
+
+/**
+ * True when the events stream holds the event: the last message on its subject carries its ID.
+ * Unlike the duplicate window this does not expire, so a publisher may ask it at any time later.
+ * (It sees only the last message of a subject, and every subject carries one set and one type.)
+ */
+export async function eventStored(bus: Bus, subject: string, eventId: string): Promise<boolean> {
+  const m = await bus.jsm.streams.getMessage(EVENTS_STREAM, { last_by_subj: subject });
+  return m?.header.get("Nats-Msg-Id") === eventId;
+}
+
+/** Publishes an event unless the stream already holds it; for publishing again what may have been lost. */
+export async function publishEventOnce(bus: Bus, e: Event, trace?: TraceContext): Promise<boolean> {
+  if (await eventStored(bus, eventSubject(e), e.eventId)) return false;
+  await publishEvent(bus, e, trace);
+  return true;
 }
 
 /**

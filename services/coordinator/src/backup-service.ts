@@ -22,11 +22,12 @@ import { DeliverPolicy } from "@nats-io/jetstream";
 import { Event, WriterErrorPolicy, type Backup, type BackupServiceServer, type WatchBackupRequest, type WatchBackupResponse } from "@rvss/proto";
 import type { Logger } from "@rvss/runtime";
 import type { Backups } from "./backups";
-import { backupSnapshotToProto, backupToProto, liveSetOf, selectionToProto } from "./convert";
+import { backupSnapshotToProto, backupToProto, liveSetOf } from "./convert";
 import type { Engine } from "./engine";
 import { toServiceError } from "./grpc-errors";
 import { backupKey, requestKey } from "./keys";
 import { restore } from "./restores";
+import { backupCreatedEvent } from "./set-events";
 
 export interface BackupServiceDeps {
   bus: Bus;
@@ -103,11 +104,7 @@ export function backupService(deps: BackupServiceDeps): BackupServiceServer {
         return { backup: await view(await mustGet(prior!.value)) };
       }
       await bus.state.create(backupKey(b.id), b);
-      await publishEvent(
-        bus,
-        { eventId: `${b.id}:created`, time: new Date(b.createdAt), svm: "", setId: "", backupId: b.id, source: "coordinator", body: { $case: "backupCreated", value: { dataset: dataset.map((d) => selectionToProto(d.svm, d)), setsPlanned: b.sets.length } } },
-        trace,
-      );
+      await publishEvent(bus, backupCreatedEvent(b), trace);
       log.info({ backupId: b.id, sets: b.sets.length, traceId: trace.traceId }, "backup created");
       await start(b, trace);
       return { backup: await view((await backups.get(b.id))!) };

@@ -12,7 +12,7 @@ import {
   type BackupSnapshot,
   type DrainingSet,
 } from "@rvss/core";
-import { publishEvent, type Bus, type TraceContext } from "@rvss/bus";
+import { publishEventOnce, type Bus, type TraceContext } from "@rvss/bus";
 import type { Logger } from "@rvss/runtime";
 import { backupKey } from "./keys";
 import { backupSnapshotToProto, backupStateToProto } from "./convert";
@@ -77,14 +77,14 @@ export class Backups {
     return b;
   }
 
-  /** Publishes BackupFinished once (its ID is derived from the backup) when the backup has ended. */
+  /** Publishes BackupFinished once (it is looked up in the stream first) when the backup has ended. */
   async publishFinishedIfFinal(b: BackupRecord | null, trace?: TraceContext): Promise<void> {
     if (!b || !isFinal(b.state)) return;
     await this.publishFinished(b, trace);
   }
 
   private async publishFinished(b: BackupRecord, trace?: TraceContext): Promise<void> {
-    await publishEvent(
+    const published = await publishEventOnce(
       this.bus,
       {
         eventId: `${b.id}:finished`,
@@ -97,6 +97,6 @@ export class Backups {
       },
       trace,
     );
-    this.log.info({ backupId: b.id, state: b.state, reason: b.reason }, `backup ${b.state}`);
+    if (published) this.log.info({ backupId: b.id, state: b.state, reason: b.reason }, `backup ${b.state}`);
   }
 }

@@ -3,25 +3,17 @@
  * durable FSRVP timers; serves gRPC; turns calls and completed-step events into the next command.
  * Replicas share its two durable consumers (events and timers); any replica can serve any call.
  */
-import { applyReport, enqueueManagedSet, sequenceTimerExpired, type BackupRecord, type SvmServer } from "@rvss/core";
-import {
-  COORDINATOR_EVENTS_CONSUMER,
-  COORDINATOR_TIMERS_CONSUMER,
-  EVENTS_STREAM,
-  TIMERS_STREAM,
-  connectBus,
-  startWorker,
-  type Bus,
-} from "@rvss/bus";
+import { applyReport, sequenceTimerExpired } from "@rvss/core";
+import { COORDINATOR_EVENTS_CONSUMER, COORDINATOR_TIMERS_CONSUMER, EVENTS_STREAM, TIMERS_STREAM, connectBus, startWorker } from "@rvss/bus";
 import { Event, SequenceTimer } from "@rvss/proto";
 import type { Logger, RunningService, RvssConfig } from "@rvss/runtime";
 import { Backups } from "./backups";
 import { shadowCopyAgent } from "./agent-service";
 import { backupService } from "./backup-service";
-import { liveSetOf } from "./convert";
 import { Engine } from "./engine";
 import { startGrpcServer } from "./grpc-server";
 import { preflightService } from "./preflight-service";
+import { Replay } from "./replay";
 import { recordRestoreFinished } from "./restores";
 import { toReport } from "./reports";
 
@@ -36,8 +28,11 @@ export async function startCoordinator(config: RvssConfig, log: Logger): Promise
   const bus = await connectBus(config, "coordinator", log);
   const backups = new Backups(bus, log);
   const engine = new Engine(bus, backups, config.timers, log);
+  const replay = new Replay(engine, backups, log);
 
-  await resume(bus, engine, log);
+  // Resume, not fail: what was under way when a coordinator stopped goes on from its records.
+  const resumed = await replay.sweep();
+  if (resumed.svms > 0 || resumed.requeued > 0) log.info(resumed, "resumed in-flight work");
 
   const events = startWorker(bus, {
     stream: EVENTS_STREAM,
@@ -53,7 +48,7 @@ export async function startCoordinator(config: RvssConfig, log: Logger): Promise
       const report = toReport(e);
       if (!report) return;
       const out = await engine.apply(e.svm, (s, env) => applyReport(s, report, env), d.trace);
-      if (!out.applied) await engine.republish(out.server, report.setId, d.trace);
+      if (!out.applied) await replay.afterDuplicate(out.server, report.setId, e.backupId, d.trace);
     },
   });
 
@@ -99,27 +94,3 @@ export async function startCoordinator(config: RvssConfig, log: Logger): Promise
     },
   };
 }
-
-/**
- * Picks up in-flight work from durable state: every pending command, removal and timer is published
- * again (JetStream drops the ones it already has), and backup sets that never reached their SVM's
- * queue are queued.
- */
-async function resume(bus: Bus, engine: Engine, log: Logger): Promise<void> {
-  const svms = await bus.state.list<SvmServer>("svm.*");
-  for (const s of svms) await engine.resume(s.value);
-  const running = (await bus.state.list<BackupRecord>("backup.*")).map((v) => v.value).filter((b) => b.state === "Running");
-  const bySvm = new Map(svms.map((s) => [s.value.svm, s.value]));
-  let requeued = 0;
-  for (const b of running) {
-    for (const p of b.sets) {
-      if (p.phase !== "queued") continue;
-      const live = liveSetOf(bySvm.get(p.svm) ?? null, b.id, p.index);
-      if (live.set || live.draining || live.queuePosition > 0) continue;
-      await engine.apply(p.svm, (s, env) => enqueueManagedSet(s, { backup: { backupId: b.id, index: p.index }, shares: p.shares, onWriterError: b.onWriterError }, env));
-      requeued++;
-    }
-  }
-  if (svms.length > 0 || requeued > 0) log.info({ svms: svms.length, backupsRunning: running.length, requeued }, "resumed in-flight work");
-}
-

@@ -357,6 +357,7 @@ function lateReport(server: SvmServer, report: StepReport, env: Env): ReportOutc
         deletedSnapshots: [],
         attempt: 1,
         since: env.now,
+        leftover: true,
       });
     }
     return { server: s, effects: [{ kind: "drain", setId: report.setId }], applied: true };

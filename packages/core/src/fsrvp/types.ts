@@ -143,6 +143,11 @@ export interface DrainingSet {
   deletedSnapshots: string[];
   attempt: number;
   since: number;
+  /**
+   * Storage that turned up after its set had ended (a copy finished late, or an orphan the reconciler
+   * found): the set's end was reported before, or there never was a set.
+   */
+  leftover?: boolean;
 }
 
 /** What of a draining entry is still on storage. */
