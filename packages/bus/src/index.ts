@@ -6,4 +6,4 @@ export { commandCodec, eventStored, eventSubject, eventType, publishCommand, pub
 export * from "./topology";
 export * from "./trace";
 export { startPhaseService, type PhaseResult, type PhaseServiceOptions } from "./phase-service";
-export { CHECK_SHARES_SUBJECT, checkShares, serveCheckShares } from "./queries";
+export { CHECK_SHARES_SUBJECT, STORAGE_INVENTORY_SUBJECT, checkShares, serveCheckShares, serveStorageInventory, storageInventory } from "./queries";

@@ -5,7 +5,7 @@
 import { DiscoveryCommand, Event, ExecutorCommand, NotifierCommand, type CommandContext } from "@rvss/proto";
 import { eventsPublished } from "@rvss/runtime";
 import type { Bus } from "./bus";
-import { EVENTS_STREAM, backupEventSubject, commandSubject, setEventSubject, type Phase } from "./topology";
+import { EVENTS_STREAM, backupEventSubject, commandSubject, setEventSubject, systemEventSubject, type Phase } from "./topology";
 import type { TraceContext } from "./trace";
 
 export type PhaseCommand = {
@@ -38,7 +38,8 @@ export function eventType(e: Event): string {
 }
 
 export function eventSubject(e: Event): string {
-  return e.setId ? setEventSubject(e.svm, e.setId, eventType(e)) : backupEventSubject(e.backupId, eventType(e));
+  if (e.setId) return setEventSubject(e.svm, e.setId, eventType(e));
+  return e.backupId ? backupEventSubject(e.backupId, eventType(e)) : systemEventSubject(e.svm, eventType(e));
 }
 
 /** Publishes an event; its event_id is the message ID. Returns the stream sequence. */
@@ -55,7 +56,8 @@ export async function publishEvent(bus: Bus, e: Event, trace?: TraceContext): Pr
 /**
  * True when the events stream holds the event: the last message on its subject carries its ID.
  * Unlike the duplicate window this does not expire, so a publisher may ask it at any time later.
- * (It sees only the last message of a subject, and every subject carries one set and one type.)
+ * It sees only the last message of a subject: ask it of events that are the only one (or the
+ * latest) of their type for their set, such as the coordinator's.
  */
 export async function eventStored(bus: Bus, subject: string, eventId: string): Promise<boolean> {
   const m = await bus.jsm.streams.getMessage(EVENTS_STREAM, { last_by_subj: subject });

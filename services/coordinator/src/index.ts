@@ -13,6 +13,7 @@ import { backupService } from "./backup-service";
 import { Engine } from "./engine";
 import { startGrpcServer } from "./grpc-server";
 import { preflightService } from "./preflight-service";
+import { Reconciler } from "./reconciler";
 import { Replay } from "./replay";
 import { recordRestoreFinished } from "./restores";
 import { toReport } from "./reports";
@@ -29,10 +30,6 @@ export async function startCoordinator(config: RvssConfig, log: Logger): Promise
   const backups = new Backups(bus, log);
   const engine = new Engine(bus, backups, config.timers, log);
   const replay = new Replay(engine, backups, log);
-
-  // Resume, not fail: what was under way when a coordinator stopped goes on from its records.
-  const resumed = await replay.sweep();
-  if (resumed.svms > 0 || resumed.requeued > 0) log.info(resumed, "resumed in-flight work");
 
   const events = startWorker(bus, {
     stream: EVENTS_STREAM,
@@ -76,6 +73,9 @@ export async function startCoordinator(config: RvssConfig, log: Logger): Promise
   });
   log.info({ grpc: `${config.grpcAddr.slice(0, config.grpcAddr.lastIndexOf(":"))}:${port}` }, "gRPC serving");
 
+  // Resume, not fail: its first run picks up what was under way when a coordinator stopped.
+  const reconciler = new Reconciler(engine, backups, replay, log).start(config.reconcileIntervalMs);
+
   return {
     grpcPort: port,
     ready: () => bus.connected() && events.running() && timers.running(),
@@ -88,6 +88,7 @@ export async function startCoordinator(config: RvssConfig, log: Logger): Promise
           resolve();
         });
       });
+      await reconciler.stop();
       await events.stop();
       await timers.stop();
       await bus.close();

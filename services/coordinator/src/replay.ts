@@ -103,7 +103,7 @@ export class Replay {
       }
     }
     const running = backups.filter((b) => b.state === "Running").length;
-    if (requeued > 0) this.log.info({ svms: svms.length, backupsRunning: running, requeued }, "queued backup sets that never reached their SVM");
+    if (requeued > 0) this.log.info({ requeued }, "queued backup sets that never reached their SVM");
     return { svms: svms.length, backupsRunning: running, requeued };
   }
 }

@@ -148,6 +148,8 @@ export interface DrainingSet {
    * found): the set's end was reported before, or there never was a set.
    */
   leftover?: boolean;
+  /** The last removal attempt failed for good; the reconciler starts a new one. */
+  failure?: StepFailure;
 }
 
 /** What of a draining entry is still on storage. */
