@@ -2,6 +2,7 @@
  * Typed publishing of the rvss.v1 contracts: commands to their phase's work queue, events to the
  * replayable events stream, each under the subject the topology gives it.
  */
+import { invalidArgument, isGuid } from "@rvss/core";
 import { DiscoveryCommand, Event, ExecutorCommand, NotifierCommand, type CommandContext } from "@rvss/proto";
 import { eventsPublished } from "@rvss/runtime";
 import type { Bus } from "./bus";
@@ -18,6 +19,31 @@ const codecs = { discovery: DiscoveryCommand, executor: ExecutorCommand, notifie
 
 export function commandCodec<P extends Phase>(phase: P): { encode(m: PhaseCommand[P]): { finish(): Uint8Array }; decode(b: Uint8Array): PhaseCommand[P] } {
   return codecs[phase] as never;
+}
+
+/**
+ * Decodes a command and checks that it can be acted on: a context naming the command, the SVM and
+ * the set (a GUID) or, for a restore, the backup; and a kind. Anything else (random bytes, a
+ * truncated or foreign message) is refused with the reason, and dead-lettered without a retry.
+ */
+export function decodeCommand<P extends Phase>(phase: P, data: Uint8Array): PhaseCommand[P] {
+  const cmd = commandCodec(phase).decode(data);
+  const c = cmd.context;
+  const problem = !c
+    ? "it has no context"
+    : !c.commandId
+      ? "its context has no command ID"
+      : !c.svm
+        ? "its context names no SVM"
+        : c.setId && !isGuid(c.setId)
+          ? `its set ID "${c.setId.slice(0, 80)}" is not a GUID`
+          : !c.setId && !c.backupId
+            ? "its context names neither a set nor a backup"
+            : !cmd.kind
+              ? "it has no kind"
+              : null;
+  if (problem) throw invalidArgument(`not a valid ${phase} command: ${problem}`);
+  return cmd;
 }
 
 /** Publishes a command; its command_id is the message ID, so a repeat is dropped by JetStream. */
