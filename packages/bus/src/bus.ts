@@ -29,6 +29,7 @@ import {
   COORDINATOR_TIMERS_CONSUMER,
   DLQ_STREAM,
   EVENTS_STREAM,
+  EVENT_SUBJECTS,
   PHASE_CONSUMERS,
   STATE_BUCKET,
   TIMERS_STREAM,
@@ -116,7 +117,7 @@ export class Bus {
     const { replicas } = this.opts;
     const dup = nanos(this.opts.duplicateWindowMs);
     const base = { storage: StorageType.File, num_replicas: replicas, duplicate_window: dup };
-    await this.ensureStream({ ...base, name: EVENTS_STREAM, subjects: ["rvss.v1.evt.>", "rvss.v1.bkp.>"], retention: RetentionPolicy.Limits, max_age: nanos(this.opts.eventsMaxAgeMs) });
+    await this.ensureStream({ ...base, name: EVENTS_STREAM, subjects: EVENT_SUBJECTS, retention: RetentionPolicy.Limits, max_age: nanos(this.opts.eventsMaxAgeMs) });
     for (const phase of Object.keys(COMMAND_STREAMS) as Phase[]) {
       await this.ensureStream({ ...base, name: COMMAND_STREAMS[phase], subjects: [`rvss.v1.cmd.${phase}.>`], retention: RetentionPolicy.Workqueue });
       await this.ensureConsumer(COMMAND_STREAMS[phase], this.workConsumer(PHASE_CONSUMERS[phase]));

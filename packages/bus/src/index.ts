@@ -2,8 +2,9 @@
 export { Bus, connectBus, HEADER_CORRELATION, HEADER_SOURCE, HEADER_TRACEPARENT, headerValue, type BusOptions, type PublishOptions } from "./bus";
 export { StateStore, type Decision, type Versioned } from "./state-store";
 export { startWorker, type Delivery, type Worker, type WorkerOptions } from "./worker";
-export { commandCodec, eventSubject, eventType, publishCommand, publishEvent, resultEvent, type PhaseCommand } from "./messages";
+export { DLQ_HEADERS, getDeadLetter, listDeadLetters, type DeadLetter } from "./dead-letters";
+export { decodeCommand, eventStored, eventSubject, eventType, publishCommand, publishEvent, publishEventOnce, resultEvent, type PhaseCommand } from "./messages";
 export * from "./topology";
 export * from "./trace";
 export { startPhaseService, type PhaseResult, type PhaseServiceOptions } from "./phase-service";
-export { CHECK_SHARES_SUBJECT, checkShares, serveCheckShares } from "./queries";
+export { CHECK_SHARES_SUBJECT, STORAGE_INVENTORY_SUBJECT, checkShares, serveCheckShares, serveStorageInventory, storageInventory } from "./queries";

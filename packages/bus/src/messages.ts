@@ -2,10 +2,11 @@
  * Typed publishing of the rvss.v1 contracts: commands to their phase's work queue, events to the
  * replayable events stream, each under the subject the topology gives it.
  */
+import { invalidArgument, isGuid } from "@rvss/core";
 import { DiscoveryCommand, Event, ExecutorCommand, NotifierCommand, type CommandContext } from "@rvss/proto";
 import { eventsPublished } from "@rvss/runtime";
 import type { Bus } from "./bus";
-import { backupEventSubject, commandSubject, setEventSubject, type Phase } from "./topology";
+import { EVENTS_STREAM, backupEventSubject, commandSubject, setEventSubject, systemEventSubject, type Phase } from "./topology";
 import type { TraceContext } from "./trace";
 
 export type PhaseCommand = {
@@ -18,6 +19,31 @@ const codecs = { discovery: DiscoveryCommand, executor: ExecutorCommand, notifie
 
 export function commandCodec<P extends Phase>(phase: P): { encode(m: PhaseCommand[P]): { finish(): Uint8Array }; decode(b: Uint8Array): PhaseCommand[P] } {
   return codecs[phase] as never;
+}
+
+/**
+ * Decodes a command and checks that it can be acted on: a context naming the command, the SVM and
+ * the set (a GUID) or, for a restore, the backup; and a kind. Anything else (random bytes, a
+ * truncated or foreign message) is refused with the reason, and dead-lettered without a retry.
+ */
+export function decodeCommand<P extends Phase>(phase: P, data: Uint8Array): PhaseCommand[P] {
+  const cmd = commandCodec(phase).decode(data);
+  const c = cmd.context;
+  const problem = !c
+    ? "it has no context"
+    : !c.commandId
+      ? "its context has no command ID"
+      : !c.svm
+        ? "its context names no SVM"
+        : c.setId && !isGuid(c.setId)
+          ? `its set ID "${c.setId.slice(0, 80)}" is not a GUID`
+          : !c.setId && !c.backupId
+            ? "its context names neither a set nor a backup"
+            : !cmd.kind
+              ? "it has no kind"
+              : null;
+  if (problem) throw invalidArgument(`not a valid ${phase} command: ${problem}`);
+  return cmd;
 }
 
 /** Publishes a command; its command_id is the message ID, so a repeat is dropped by JetStream. */
@@ -38,7 +64,8 @@ export function eventType(e: Event): string {
 }
 
 export function eventSubject(e: Event): string {
-  return e.setId ? setEventSubject(e.svm, e.setId, eventType(e)) : backupEventSubject(e.backupId, eventType(e));
+  if (e.setId) return setEventSubject(e.svm, e.setId, eventType(e));
+  return e.backupId ? backupEventSubject(e.backupId, eventType(e)) : systemEventSubject(e.svm, eventType(e));
 }
 
 /** Publishes an event; its event_id is the message ID. Returns the stream sequence. */
@@ -50,6 +77,24 @@ export async function publishEvent(bus: Bus, e: Event, trace?: TraceContext): Pr
   });
   eventsPublished.inc({ type: eventType(e) });
   return ack.seq;
+}
+
+/**
+ * True when the events stream holds the event: the last message on its subject carries its ID.
+ * Unlike the duplicate window this does not expire, so a publisher may ask it at any time later.
+ * It sees only the last message of a subject: ask it of events that are the only one (or the
+ * latest) of their type for their set, such as the coordinator's.
+ */
+export async function eventStored(bus: Bus, subject: string, eventId: string): Promise<boolean> {
+  const m = await bus.jsm.streams.getMessage(EVENTS_STREAM, { last_by_subj: subject });
+  return m?.header.get("Nats-Msg-Id") === eventId;
+}
+
+/** Publishes an event unless the stream already holds it; for publishing again what may have been lost. */
+export async function publishEventOnce(bus: Bus, e: Event, trace?: TraceContext): Promise<boolean> {
+  if (await eventStored(bus, eventSubject(e), e.eventId)) return false;
+  await publishEvent(bus, e, trace);
+  return true;
 }
 
 /**

@@ -6,7 +6,7 @@ import type { RvssError } from "@rvss/core";
 import type { Event } from "@rvss/proto";
 import type { Logger, RunningService, RvssConfig } from "@rvss/runtime";
 import { connectBus, type Bus } from "./bus";
-import { commandCodec, publishEvent, resultEvent, type PhaseCommand } from "./messages";
+import { decodeCommand, publishEvent, resultEvent, type PhaseCommand } from "./messages";
 import { COMMAND_STREAMS, PHASE_CONSUMERS, type Phase } from "./topology";
 import { startWorker, type Delivery } from "./worker";
 
@@ -33,11 +33,10 @@ export interface PhaseServiceOptions<P extends Phase> {
 export async function startPhaseService<P extends Phase>(config: RvssConfig, log: Logger, o: PhaseServiceOptions<P>): Promise<RunningService & { bus: Bus }> {
   const bus = await connectBus(config, o.source, log);
   await o.prepare?.(bus);
-  const codec = commandCodec(o.phase);
   const worker = startWorker(bus, {
     stream: COMMAND_STREAMS[o.phase],
     consumer: PHASE_CONSUMERS[o.phase],
-    decode: (b) => codec.decode(b),
+    decode: (b) => decodeCommand(o.phase, b),
     log,
     concurrency: config.concurrency,
     maxDeliver: config.maxDeliver,

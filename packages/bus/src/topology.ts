@@ -4,6 +4,7 @@
  *   rvss.v1.cmd.<phase>.<svm>.<kind>   commands, one work-queue stream per phase
  *   rvss.v1.evt.<svm>.<set>.<type>     set events      } RVSS_EVENTS (limits retention,
  *   rvss.v1.bkp.<backup>.<type>        backup events   }  replayable)
+ *   rvss.v1.sys.<svm>.<type>           SVM events      }  (the reconciler's)
  *   rvss.v1.timer.<svm>                durable FSRVP sequence timers (work queue)
  *   rvss.v1.dlq.<stream>.<consumer>    dead letters
  *   rvss.v1.req.<service>.<query>      queries (request/reply, queue group per service)
@@ -49,6 +50,13 @@ export function setEventSubject(svm: string, setId: string, type: string): strin
 export function backupEventSubject(backupId: string, type: string): string {
   return `rvss.v1.bkp.${backupId}.${snake(type)}`;
 }
+
+export function systemEventSubject(svm: string, type: string): string {
+  return `rvss.v1.sys.${token(svm)}.${snake(type)}`;
+}
+
+/** Every subject of the events stream. */
+export const EVENT_SUBJECTS = ["rvss.v1.evt.>", "rvss.v1.bkp.>", "rvss.v1.sys.>"];
 
 export function timerSubject(svm: string): string {
   return `rvss.v1.timer.${token(svm)}`;

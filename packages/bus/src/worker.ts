@@ -7,7 +7,7 @@ import { RvssError, errorMessage, isPermanent } from "@rvss/core";
 import type { JsMsg } from "@nats-io/jetstream";
 import { handlerSeconds, messagesHandled, type Logger } from "@rvss/runtime";
 import { HEADER_CORRELATION, headerValue, type Bus } from "./bus";
-import { dlqSubject } from "./topology";
+import { deadLetter } from "./dead-letters";
 import { childSpan, parseTraceparent, type TraceContext } from "./trace";
 
 export interface Delivery<T> {
@@ -161,18 +161,4 @@ export function startWorker<T>(bus: Bus, o: WorkerOptions<T>): Worker {
       await Promise.allSettled([...inFlight]);
     },
   };
-}
-
-async function deadLetter<T>(bus: Bus, o: WorkerOptions<T>, m: JsMsg, reason: string): Promise<void> {
-  await bus.publish(dlqSubject(o.stream, o.consumer), m.data, {
-    msgId: `${o.stream}:${m.seq}`,
-    extraHeaders: {
-      "Rvss-Dlq-Reason": reason.slice(0, 1000),
-      "Rvss-Dlq-Subject": m.subject,
-      "Rvss-Dlq-Stream": o.stream,
-      "Rvss-Dlq-Stream-Seq": String(m.seq),
-      "Rvss-Dlq-Delivery-Count": String(m.info.deliveryCount),
-    },
-  });
-  m.term();
 }

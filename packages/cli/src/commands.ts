@@ -133,13 +133,18 @@ export async function restoreCommand(args: string[]): Promise<number> {
   }
 }
 
+/** Connects to NATS_URL, as the services do, for commands that read streams directly. */
+export function connectCli(): Promise<Bus> {
+  const log = createLogger("rvss-cli", { logLevel: "warn", logFormat: "json" });
+  return Bus.connect({ servers: process.env.NATS_URL || "nats://127.0.0.1:4222", name: "rvss-cli", log });
+}
+
 /** Follows the event stream straight from NATS, as another service subscribing would. */
 export async function eventsCommand(args: string[]): Promise<number> {
   const [sub, ...rest] = args;
   if (sub !== "tail") throw usage("usage: rvss events tail [--svm S] [--backup ID] [--all]");
   const { values: v } = parseArgs({ args: rest, options: { svm: { type: "string" }, backup: { type: "string" }, all: { type: "boolean" }, json: { type: "boolean" } } });
-  const log = createLogger("rvss-cli", { logLevel: "warn", logFormat: "json" });
-  const bus = await Bus.connect({ servers: process.env.NATS_URL || "nats://127.0.0.1:4222", name: "rvss-cli", log });
+  const bus = await connectCli();
   const consumer = await bus.js.consumers.get(EVENTS_STREAM, {
     ...(v.svm ? { filter_subjects: `rvss.v1.evt.${token(v.svm)}.>` } : {}),
     deliver_policy: v.all ? DeliverPolicy.All : DeliverPolicy.New,

@@ -31,6 +31,8 @@ export interface RvssConfig {
   eventsMaxAgeMs: number;
   /** Messages a replica handles at once, per consumer. */
   concurrency: number;
+  /** How often the coordinator's reconciler runs (0: only at start). */
+  reconcileIntervalMs: number;
   writers: WriterTimeouts;
 }
 
@@ -86,6 +88,7 @@ export const CONFIG_VARIABLES: readonly Variable[] = [
   { name: "RVSS_DUPLICATE_WINDOW_MS", default: "600000", description: "JetStream duplicate window (message-ID deduplication)" },
   { name: "RVSS_EVENTS_MAX_AGE_MS", default: "2592000000", description: "how long events stay replayable (30 days)" },
   { name: "RVSS_CONCURRENCY", default: "16", description: "messages a replica handles at once, per consumer" },
+  { name: "RVSS_RECONCILE_INTERVAL_MS", default: "60000", description: "how often the coordinator sweeps in-flight work and removes orphaned storage (0: only at start)" },
   { name: "RVSS_WRITER_CHECKPOINT_TIMEOUT_MS", default: "5000", description: "how long a writer may take to checkpoint" },
   { name: "RVSS_WRITER_FREEZE_WINDOW_MS", default: "7000", description: "longest a writer stays quiesced (like ONTAP's 7 s write fence)" },
   { name: "RVSS_WRITER_THAW_TIMEOUT_MS", default: "5000", description: "how long a writer may take to resume" },
@@ -173,6 +176,7 @@ export function loadConfig(env: Env = process.env): RvssConfig {
     duplicateWindowMs: integer(env, "RVSS_DUPLICATE_WINDOW_MS", 1000),
     eventsMaxAgeMs: integer(env, "RVSS_EVENTS_MAX_AGE_MS", 60_000),
     concurrency: integer(env, "RVSS_CONCURRENCY", 1),
+    reconcileIntervalMs: integer(env, "RVSS_RECONCILE_INTERVAL_MS", 0),
     writers: {
       checkpointMs: integer(env, "RVSS_WRITER_CHECKPOINT_TIMEOUT_MS", 1),
       freezeWindowMs: integer(env, "RVSS_WRITER_FREEZE_WINDOW_MS", 1),

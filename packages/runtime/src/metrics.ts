@@ -25,3 +25,23 @@ export const eventsPublished = new Counter({
   labelNames: ["type"] as const,
   registers: [registry],
 });
+
+export const reconcileRuns = new Counter({
+  name: "rvss_reconcile_runs_total",
+  help: "Reconciler runs, by outcome (ok, no_inventory when no snapshot-executor answered, error)",
+  labelNames: ["outcome"] as const,
+  registers: [registry],
+});
+
+export const reconcileOrphans = new Counter({
+  name: "rvss_reconcile_orphans_total",
+  help: "Storage found in no record and taken for removal by the reconciler, by kind (shadow_copy, exposed_share, snapshot)",
+  labelNames: ["kind"] as const,
+  registers: [registry],
+});
+
+export const reconcileDrainsRetried = new Counter({
+  name: "rvss_reconcile_drains_retried_total",
+  help: "Removals that had failed for good and were started again by the reconciler",
+  registers: [registry],
+});

@@ -12,6 +12,8 @@ export interface RecordedEvent {
   /** The JetStream message ID (Nats-Msg-Id). */
   msgId: string;
   event: Event;
+  /** When this subscriber received it (epoch ms). */
+  receivedAt: number;
 }
 
 export class EventRecorder {
@@ -23,9 +25,9 @@ export class EventRecorder {
     private readonly messages: ConsumerMessages,
   ) {}
 
-  /** Replays the events stream from its first message and keeps following it. */
+  /** Replays the events stream from its first message and keeps following it. `natsUrl` may list several servers, comma-separated. */
   static async start(natsUrl: string, stream = "RVSS_EVENTS"): Promise<EventRecorder> {
-    const nc = await connect({ servers: natsUrl, name: "event-recorder" });
+    const nc = await connect({ servers: natsUrl.split(","), name: "event-recorder", maxReconnectAttempts: -1, reconnectTimeWait: 250 });
     const js = jetstream(nc);
     let consumer;
     for (let i = 0; ; i++) {
@@ -42,7 +44,7 @@ export class EventRecorder {
     const rec = new EventRecorder(nc, messages);
     void (async () => {
       for await (const m of messages) {
-        rec.events.push({ subject: m.subject, seq: m.seq, msgId: m.headers?.get("Nats-Msg-Id") ?? "", event: Event.decode(m.data) });
+        rec.events.push({ subject: m.subject, seq: m.seq, msgId: m.headers?.get("Nats-Msg-Id") ?? "", event: Event.decode(m.data), receivedAt: Date.now() });
         for (const w of rec.waiters.splice(0)) w();
       }
     })();

@@ -7,3 +7,4 @@ export * from "./processes";
 export * from "./events";
 export * from "./config";
 export * from "./sqlite-writer";
+export * from "./nats-cluster";

@@ -64,6 +64,16 @@ export class NatsServer {
     return `nats://127.0.0.1:${this.port}`;
   }
 
+  /** The server_name it was given, if any (JetStream reports cluster leaders by it). */
+  get serverName(): string | undefined {
+    return this.opts.serverName;
+  }
+
+  /** True while the process runs. */
+  running(): boolean {
+    return this.child !== null && this.child.exitCode === null && this.child.signalCode === null;
+  }
+
   static async start(opts: NatsServerOptions = {}): Promise<NatsServer> {
     const storeDir = opts.storeDir ?? (await fsp.mkdtemp(path.join(os.tmpdir(), "rvss-nats-")));
     const server = new NatsServer(opts.port ?? (await freePort()), storeDir, opts.storeDir === undefined, opts);
@@ -113,7 +123,7 @@ export class NatsServer {
     await this.exited;
   }
 
-  /** Starts again on the same port and store. */
+  /** Starts again on the same port and store (also after `kill`). */
   async restart(): Promise<void> {
     await this.stop();
     await this.launch();

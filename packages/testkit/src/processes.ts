@@ -24,6 +24,10 @@ export interface ServiceProcess {
   stop(): Promise<void>;
   /** SIGKILL and wait. */
   kill(): Promise<void>;
+  /** SIGSTOP: the process freezes where it is (work, acks and heartbeats stop) until `resume`. */
+  pause(): void;
+  /** SIGCONT after `pause`. */
+  resume(): void;
   exited(): boolean;
 }
 
@@ -57,6 +61,12 @@ export async function startService(name: ServiceName, env: Record<string, string
       if (proc.exited()) return;
       child.kill("SIGKILL");
       await exit;
+    },
+    pause() {
+      if (!proc.exited()) child.kill("SIGSTOP");
+    },
+    resume() {
+      if (!proc.exited()) child.kill("SIGCONT");
     },
   };
   const deadline = Date.now() + 20_000;

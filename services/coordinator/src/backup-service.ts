@@ -22,12 +22,13 @@ import { DeliverPolicy } from "@nats-io/jetstream";
 import { Event, WriterErrorPolicy, type Backup, type BackupServiceServer, type WatchBackupRequest, type WatchBackupResponse } from "@rvss/proto";
 import type { Logger } from "@rvss/runtime";
 import type { Backups } from "./backups";
-import { backupSnapshotToProto, backupToProto, liveSetOf, selectionToProto } from "./convert";
+import { backupSnapshotToProto, backupToProto, liveSetOf } from "./convert";
 import type { Engine } from "./engine";
 import { toServiceError } from "./grpc-errors";
 import { requestKey } from "./keys";
 import type { Planner } from "./planner";
 import { restore } from "./restores";
+import { backupCreatedEvent } from "./set-events";
 
 export interface BackupServiceDeps {
   bus: Bus;
@@ -105,20 +106,7 @@ export function backupService(deps: BackupServiceDeps): BackupServiceServer {
         return { backup: await view(await mustGet(prior!.value)) };
       }
       await backups.create(b, status);
-      const listed = dataset.length <= 1000 ? dataset.map((d) => selectionToProto(d.svm, d)) : [];
-      await publishEvent(
-        bus,
-        {
-          eventId: `${b.id}:created`,
-          time: new Date(b.createdAt),
-          svm: "",
-          setId: "",
-          backupId: b.id,
-          source: "coordinator",
-          body: { $case: "backupCreated", value: { dataset: listed, setsPlanned: b.sets.length, shares: dataset.length } },
-        },
-        trace,
-      );
+      await publishEvent(bus, backupCreatedEvent(b), trace);
       log.info({ backupId: b.id, sets: b.sets.length, traceId: trace.traceId }, "backup created");
       await planner.admit(b, trace);
       return { backup: await view((await backups.get(b.id))!) };

@@ -142,10 +142,14 @@ export class Backups {
     await this.publishFinishedIfFinal(last, trace);
   }
 
-  /** Publishes BackupFinished once (its ID is derived from the backup) when the backup has ended. */
+  /** Publishes BackupFinished (its ID is derived from the backup) when the backup has ended. */
   async publishFinishedIfFinal(s: BackupState | null, trace?: TraceContext): Promise<void> {
     if (!s || !isFinal(s.status.state)) return;
-    const b = assembleBackup(s.plan, s.status, await this.results(s.plan.id));
+    await this.publishFinished(assembleBackup(s.plan, s.status, await this.results(s.plan.id)), trace);
+  }
+
+  /** Publishes an ended backup's BackupFinished event. */
+  async publishFinished(b: BackupRecord, trace?: TraceContext): Promise<void> {
     const snapshots = snapshotsOf(b);
     const progress = progressOf(b);
     await publishEvent(

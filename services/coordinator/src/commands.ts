@@ -3,14 +3,14 @@
  * published again at any time (after a crash, on a duplicate report) with the same message ID.
  */
 import { createHash } from "node:crypto";
-import { remainingStorage, type DrainingSet, type ShadowCopySet, type SvmServer } from "@rvss/core";
+import { remainingStorage, type BackupLink, type DrainingSet, type ShadowCopySet, type SvmServer } from "@rvss/core";
 import type { PhaseCommand, Phase } from "@rvss/bus";
 import type { CommandContext } from "@rvss/proto";
 import { selectionToProto, shadowCopyToProto } from "./convert";
 
 export type AnyCommand = { [P in Phase]: { phase: P; cmd: PhaseCommand[P] } }[Phase];
 
-function context(server: SvmServer, setId: string, backupId: string | undefined, commandId: string): CommandContext {
+function context(server: Pick<SvmServer, "svm">, setId: string, backupId: string | undefined, commandId: string): CommandContext {
   return { commandId, svm: server.svm, setId, backupId: backupId ?? "" };
 }
 
@@ -75,9 +75,18 @@ export function thawCommand(server: SvmServer, setId: string, backupId: string |
   return { phase: "notifier", cmd: { context: context(server, setId, backupId, `${setId}:thaw`), kind: { $case: "thawWriters", value: { writerIds: writers } } } };
 }
 
+/** How a set ended, for its writers: a draining entry, or a backup's plan entry once the set is gone. */
+export interface FinishedSet {
+  setId: string;
+  backup?: BackupLink;
+  writers?: string[];
+  outcome: "completed" | "aborted";
+  reason: string;
+}
+
 /** Tells the writers of a finished set how it ended. */
-export function finishCommand(server: SvmServer, entry: DrainingSet): AnyCommand | null {
-  if (!entry.writers?.length) return null;
-  const ctx = context(server, entry.setId, entry.backup?.backupId, `${entry.setId}:finish`);
-  return { phase: "notifier", cmd: { context: ctx, kind: { $case: "finishWriters", value: { writerIds: entry.writers, completed: entry.outcome === "completed", reason: entry.reason } } } };
+export function finishCommand(svm: string, end: FinishedSet): AnyCommand | null {
+  if (!end.writers?.length) return null;
+  const ctx = context({ svm }, end.setId, end.backup?.backupId, `${end.setId}:finish`);
+  return { phase: "notifier", cmd: { context: ctx, kind: { $case: "finishWriters", value: { writerIds: end.writers, completed: end.outcome === "completed", reason: end.reason } } } };
 }

@@ -1,9 +1,9 @@
 /**
  * Applies FSRVP decisions to an SVM's record and carries out their effects. The pattern, for every
  * call and every report: read the record, decide (pure, in @rvss/core), write with compare-and-set,
- * then publish what the decision asks for. Commands are derived from the stored record, so if this
- * process dies after the write, the redelivered report (or the start-up resume) publishes them
- * again under the same message IDs.
+ * then publish what the decision asks for. Everything published is derived from the stored
+ * records, so if this process dies after the write, replay.ts publishes what is missing again under
+ * the same IDs (on the redelivered report, at start-up, in the reconciler's sweep).
  */
 import { randomUUID } from "node:crypto";
 import {
@@ -22,12 +22,12 @@ import {
   type TimerConfig,
 } from "@rvss/core";
 import { Bus, publishCommand, publishEvent, timerSubject, type TraceContext, type Versioned } from "@rvss/bus";
-import { SequenceTimer as SequenceTimerMessage, type Event } from "@rvss/proto";
+import { SequenceTimer as SequenceTimerMessage } from "@rvss/proto";
 import type { Logger } from "@rvss/runtime";
 import type { Backups } from "./backups";
 import { drainCommand, finishCommand, pendingCommand, thawCommand, type AnyCommand } from "./commands";
-import { selectionToProto, shadowCopyToProto } from "./convert";
 import { svmKey } from "./keys";
+import { creationStartedEvent, setAbortedEvent, setCompletedEvent, setStartedEvent, sharesAddedEvent } from "./set-events";
 
 export interface Decision<T = unknown> {
   server: SvmServer;
@@ -35,8 +35,6 @@ export interface Decision<T = unknown> {
   hresult?: number;
   value?: T;
 }
-
-const SOURCE = "coordinator";
 
 export class Engine {
   /** Called once a managed set has ended for good (the planner gives its slot to the next set). */
@@ -119,29 +117,15 @@ export class Engine {
     return (await this.bus.state.waitFor<SvmServer>(svmKey(svm), (v) => v !== null && until(v), timeoutMs)) ?? undefined;
   }
 
-  /** Publishes again what the record says is pending for a set (after a duplicate or a crash). */
-  async republish(server: SvmServer, setId: string, trace?: TraceContext): Promise<void> {
-    const set = findSet(server, setId);
-    if (set?.pending) await this.send(pendingCommand(server, set), trace);
-    const entry = server.draining.find((d) => d.setId === setId);
-    if (entry) await this.send(drainCommand(server, entry), trace);
-  }
-
-  /** Publishes every pending command, removal and timer of a record (start-up resume). */
-  async resume(server: SvmServer): Promise<void> {
-    for (const set of server.sets) if (set.pending) await this.send(pendingCommand(server, set));
-    for (const entry of server.draining) await this.send(drainCommand(server, entry));
-    if (server.timer) await this.publishTimer(server.svm, server.timer);
-  }
-
-  private async send(c: AnyCommand | null, trace?: TraceContext): Promise<void> {
+  /** Publishes a command derived from the record (its ID too, so a repeat is dropped). */
+  async send(c: AnyCommand | null, trace?: TraceContext): Promise<void> {
     if (!c) return;
     if (c.phase === "discovery") await publishCommand(this.bus, "discovery", c.cmd, trace);
     else if (c.phase === "executor") await publishCommand(this.bus, "executor", c.cmd, trace);
     else await publishCommand(this.bus, "notifier", c.cmd, trace);
   }
 
-  private async publishTimer(svm: string, t: SequenceTimer): Promise<void> {
+  async publishTimer(svm: string, t: SequenceTimer): Promise<void> {
     const data = SequenceTimerMessage.encode({ svm, generation: BigInt(t.generation), deadline: new Date(t.deadline) }).finish();
     await this.bus.publish(timerSubject(svm), data, { msgId: `timer:${svm}:${t.generation}:${t.deadline}` });
   }
@@ -171,31 +155,26 @@ export class Engine {
         }
         case "started": {
           const set = findSet(s, e.setId)!;
-          out(this.event(s.svm, e.setId, set.backup?.backupId, `${e.setId}:started`, {
-            $case: "setStarted",
-            value: { context: set.context, shares: (set.requested ?? []).map((r) => selectionToProto(s.svm, r)) },
-          }, trace));
+          out(publishEvent(this.bus, setStartedEvent(s.svm, set), trace));
           this.log.info({ svm: s.svm, setId: set.id, backupId: set.backup?.backupId }, "shadow copy set started");
           break;
         }
         case "added": {
           const set = findSet(s, e.setId);
-          if (!set) break;
-          const copies = set.shadowCopies.filter((c) => e.shadowCopyIds.includes(c.id)).map((c) => shadowCopyToProto(c, set.context));
-          out(this.event(s.svm, e.setId, set.backup?.backupId, `${e.setId}:added:${e.shadowCopyIds.join(",")}`, { $case: "sharesAdded", value: { shadowCopies: copies } }, trace));
+          if (set) out(publishEvent(this.bus, sharesAddedEvent(s.svm, set, e.shadowCopyIds), trace));
           break;
         }
         case "creationStarted": {
           const set = findSet(s, e.setId);
-          out(this.event(s.svm, e.setId, set?.backup?.backupId, `${e.setId}:creation:${set?.pending?.attempt ?? 0}`, { $case: "creationStarted", value: {} }, trace));
+          if (set) out(publishEvent(this.bus, creationStartedEvent(s.svm, set), trace));
           break;
         }
         case "aborted":
-          out(this.event(s.svm, e.setId, e.backup?.backupId, `${e.setId}:aborted`, { $case: "setAborted", value: { reason: e.reason, code: e.code } }, trace));
+          out(publishEvent(this.bus, setAbortedEvent(s.svm, e.setId, e.backup?.backupId, e.reason, e.code), trace));
           this.log.warn({ svm: s.svm, setId: e.setId, backupId: e.backup?.backupId, code: e.code }, `set aborted: ${e.reason}`);
           break;
         case "finished":
-          out(this.send(finishCommand(s, e.entry), trace));
+          out(this.send(finishCommand(s.svm, e.entry), trace));
           break;
       }
     }
@@ -203,26 +182,7 @@ export class Engine {
   }
 
   /** SetCompleted goes out before the set's slot is given to the next set, so events show no overlap. */
-  private setCompleted(svm: string, entry: DrainingSet, trace?: TraceContext): Promise<void> {
-    const backupId = entry.backup!.backupId;
-    return this.event(svm, entry.setId, backupId, `${entry.setId}:completed`, {
-      $case: "setCompleted",
-      value: {
-        snapshots: entry.snapshots.map((x) => ({
-          svm,
-          volume: x.volume,
-          name: x.name,
-          createdAt: new Date(x.takenAt ?? Date.now()),
-          backupId,
-          setId: entry.setId,
-          shadowCopies: [],
-        })),
-      },
-    }, trace);
-  }
-
-  private async event(svm: string, setId: string, backupId: string | undefined, eventId: string, body: NonNullable<Event["body"]>, trace?: TraceContext): Promise<void> {
-    if (!setId) return;
-    await publishEvent(this.bus, { eventId, time: new Date(), svm, setId, backupId: backupId ?? "", source: SOURCE, body }, trace);
+  private async setCompleted(svm: string, entry: DrainingSet, trace?: TraceContext): Promise<void> {
+    await publishEvent(this.bus, setCompletedEvent(svm, entry.setId, entry.backup!.backupId, entry.snapshots), trace);
   }
 }

@@ -3,16 +3,8 @@
  * durable FSRVP timers; serves gRPC; turns calls and completed-step events into the next command.
  * Replicas share its two durable consumers (events and timers); any replica can serve any call.
  */
-import { applyReport, timerMessageDue, type SvmServer } from "@rvss/core";
-import {
-  COORDINATOR_EVENTS_CONSUMER,
-  COORDINATOR_TIMERS_CONSUMER,
-  EVENTS_STREAM,
-  TIMERS_STREAM,
-  connectBus,
-  startWorker,
-  type Bus,
-} from "@rvss/bus";
+import { applyReport, timerMessageDue } from "@rvss/core";
+import { COORDINATOR_EVENTS_CONSUMER, COORDINATOR_TIMERS_CONSUMER, EVENTS_STREAM, TIMERS_STREAM, connectBus, startWorker } from "@rvss/bus";
 import { Event, SequenceTimer } from "@rvss/proto";
 import type { Logger, RunningService, RvssConfig } from "@rvss/runtime";
 import { Backups } from "./backups";
@@ -22,6 +14,8 @@ import { Engine } from "./engine";
 import { Planner } from "./planner";
 import { startGrpcServer } from "./grpc-server";
 import { preflightService } from "./preflight-service";
+import { Reconciler } from "./reconciler";
+import { Replay } from "./replay";
 import { recordRestoreFinished } from "./restores";
 import { toReport } from "./reports";
 
@@ -38,8 +32,7 @@ export async function startCoordinator(config: RvssConfig, log: Logger): Promise
   const engine = new Engine(bus, backups, config.timers, log);
   const planner = new Planner(bus, engine, backups, config.maxConcurrentSets, log);
   engine.onSetFinished = (link, trace) => planner.finished(link, trace);
-
-  await resume(bus, engine, backups, planner, log);
+  const replay = new Replay(engine, backups, planner, log);
 
   const events = startWorker(bus, {
     stream: EVENTS_STREAM,
@@ -55,7 +48,7 @@ export async function startCoordinator(config: RvssConfig, log: Logger): Promise
       const report = toReport(e);
       if (!report) return;
       const out = await engine.apply(e.svm, (s, env) => applyReport(s, report, env), d.trace);
-      if (!out.applied) await engine.republish(out.server, report.setId, d.trace);
+      if (!out.applied) await replay.afterDuplicate(out.server, report.setId, e.backupId, d.trace);
     },
   });
 
@@ -83,6 +76,9 @@ export async function startCoordinator(config: RvssConfig, log: Logger): Promise
   });
   log.info({ grpc: `${config.grpcAddr.slice(0, config.grpcAddr.lastIndexOf(":"))}:${port}` }, "gRPC serving");
 
+  // Resume, not fail: its first run picks up what was under way when a coordinator stopped.
+  const reconciler = new Reconciler(engine, backups, replay, log).start(config.reconcileIntervalMs);
+
   return {
     grpcPort: port,
     ready: () => bus.connected() && events.running() && timers.running(),
@@ -95,22 +91,10 @@ export async function startCoordinator(config: RvssConfig, log: Logger): Promise
           resolve();
         });
       });
+      await reconciler.stop();
       await events.stop();
       await timers.stop();
       await bus.close();
     },
   };
-}
-
-/**
- * Picks up in-flight work from durable state: every pending command, removal and timer is published
- * again (JetStream drops the ones it already has), and backup sets that never reached their SVM's
- * queue are queued.
- */
-async function resume(bus: Bus, engine: Engine, backups: Backups, planner: Planner, log: Logger): Promise<void> {
-  const svms = await bus.state.list<SvmServer>("svm.*");
-  for (const s of svms) await engine.resume(s.value);
-  const running = (await backups.list()).filter((b) => b.status.state === "Running");
-  const { requeued } = await planner.resume(running, new Map(svms.map((s) => [s.value.svm, s.value])));
-  if (svms.length > 0 || running.length > 0) log.info({ svms: svms.length, backupsRunning: running.length, requeued }, "resumed in-flight work");
 }

@@ -1,9 +1,10 @@
 /**
  * snapshot-executor: every storage side effect of rvss. Creates, exposes, seals and deletes shadow
  * copies, takes and deletes per-volume snapshots, restores. Replicas share one durable consumer.
+ * It also answers the reconciler's StorageInventory query (what the storage holds).
  */
 import { RvssError } from "@rvss/core";
-import { startPhaseService } from "@rvss/bus";
+import { serveStorageInventory, startPhaseService } from "@rvss/bus";
 import { Step, type ExecutorCommand } from "@rvss/proto";
 import type { Logger, RunningService, RvssConfig } from "@rvss/runtime";
 import { openBackend, type StorageBackend } from "@rvss/storage";
@@ -41,8 +42,8 @@ async function run(backend: StorageBackend, cmd: ExecutorCommand, emit: steps.Em
   }
 }
 
-export function startSnapshotExecutor(config: RvssConfig, log: Logger, backend: StorageBackend = openBackend(config)): Promise<RunningService> {
-  return startPhaseService(config, log, {
+export async function startSnapshotExecutor(config: RvssConfig, log: Logger, backend: StorageBackend = openBackend(config)): Promise<RunningService> {
+  const phase = await startPhaseService(config, log, {
     phase: "executor",
     source: "snapshot-executor",
     handle: (cmd, emit) => run(backend, cmd, emit),
@@ -51,4 +52,12 @@ export function startSnapshotExecutor(config: RvssConfig, log: Logger, backend: 
         ? steps.restoreFailed(cmd.kind.value.restoreId, err).body
         : { $case: "stepFailed", value: { step: cmd.kind ? stepOf[cmd.kind.$case] : Step.STEP_UNSPECIFIED, reason: err.message, code: err.code } },
   });
+  const inventory = serveStorageInventory(phase.bus, log, (req) => steps.storageInventory(backend, req.svms));
+  return {
+    ready: phase.ready,
+    async stop() {
+      inventory.stop();
+      await phase.stop();
+    },
+  };
 }

@@ -2,7 +2,7 @@
  * What snapshot-executor does for each command, as calls on the storage backend. Every step is
  * idempotent, because a command may come twice; a step that fails removes what it made itself.
  */
-import { errorMessage, isPermanent, mapLimit } from "@rvss/core";
+import { errorMessage, isPermanent, mapLimit, parseSnapshotName } from "@rvss/core";
 import type {
   CreateShadowCopies,
   DeleteShadowCopies,
@@ -11,6 +11,8 @@ import type {
   SealShadowCopies,
   ShadowCopy,
   FinalizeShadowCopies,
+  StorageInventoryResponse,
+  SvmInventory,
   VolumeSnapshot,
 } from "@rvss/proto";
 import type { PhaseResult } from "@rvss/bus";
@@ -124,4 +126,18 @@ export async function restoreFiles(backend: StorageBackend, cmd: RestoreFiles, e
 export function restoreFailed(restoreId: string, err: unknown): PhaseResult {
   const code = typeof err === "object" && err !== null && "code" in err ? String((err as { code: unknown }).code) : "INTERNAL";
   return { body: { $case: "restoreFinished", value: { restoreId, ok: false, reason: errorMessage(err), code, files: [], bytes: 0n } } };
+}
+
+/** What the storage holds of what rvss makes, per SVM (all the backend knows when `svms` is empty), for the reconciler. */
+export async function storageInventory(backend: StorageBackend, svms: string[]): Promise<StorageInventoryResponse> {
+  const out: SvmInventory[] = [];
+  for (const svm of svms.length > 0 ? svms : await backend.listSvms()) {
+    out.push({
+      svm,
+      shadowCopies: (await backend.listShadowCopies(svm)).map((c) => ({ volume: c.volume, shadowCopyId: c.shadowCopyId, clonePath: c.clonePath })),
+      exposedShares: (await backend.listExposedShares(svm)).map((e) => ({ name: e.name, volume: e.volume, shadowCopyId: e.shadowCopyId })),
+      snapshots: (await backend.listSnapshots(svm)).filter((x) => parseSnapshotName(x.name) !== null).map((x) => ({ volume: x.volume, name: x.name, createdAt: new Date(x.createdAt) })),
+    });
+  }
+  return { svms: out, errorCode: "", errorMessage: "" };
 }

@@ -3,3 +3,4 @@ export * from "./context";
 export * from "./types";
 export * from "./server";
 export * from "./pipeline";
+export * from "./reconcile";

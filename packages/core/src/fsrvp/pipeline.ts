@@ -12,6 +12,7 @@
  */
 import { formatUnc, snapshotName } from "../naming";
 import { MANAGED_BACKUP_CONTEXT } from "./context";
+import { drainFailed, knownShadowCopies } from "./reconcile";
 import { HRESULT } from "./hresult";
 import {
   type CreatedCopy,
@@ -37,7 +38,6 @@ import {
   storageStepFailed,
 } from "./server";
 import {
-  remainingStorage,
   type BackupLink,
   type DrainingSet,
   type Env,
@@ -178,9 +178,11 @@ function abortManaged(server: SvmServer, setId: string, reason: string, code: st
 /** Applies a phase's report to the SVM's record. */
 export function applyReport(server: SvmServer, report: StepReport, env: Env): ReportOutcome {
   const set = findSet(server, report.setId);
-  if (report.type === "shadowCopiesDeleted") {
-    if (set?.pending?.kind === "finalize" && !set.copiesDeleted) return finalizeProgress(server, set.id, (x) => (x.copiesDeleted = true), env);
-    const out = storageDrained(server, report);
+  if (report.type === "shadowCopiesDeleted" || (report.type === "stepFailed" && report.step === "delete")) {
+    if (report.type === "shadowCopiesDeleted" && set?.pending?.kind === "finalize" && !set.copiesDeleted) {
+      return finalizeProgress(server, set.id, (x) => (x.copiesDeleted = true), env);
+    }
+    const out = report.type === "shadowCopiesDeleted" ? storageDrained(server, report) : drainFailed(server, report, env);
     return { server: out.server, effects: out.effects, applied: out.server !== server || out.effects.length > 0 };
   }
   if (!set) return lateReport(server, report, env);
@@ -369,7 +371,8 @@ function lateReport(server: SvmServer, report: StepReport, env: Env): ReportOutc
   if (report.type === "stepFailed") return same(server);
   const draining = server.draining.find((d) => d.setId === report.setId);
   if (report.type === "shadowCopiesCreated" && report.copies.length > 0) {
-    const known = new Set(draining ? remainingStorage(draining).shadowCopies.map((c) => c.id) : []);
+    // Copies some entry already removes (this set's, or the reconciler's) are not taken twice.
+    const known = knownShadowCopies(server);
     const fresh = report.copies.filter((c) => !known.has(c.id) && c.volume !== undefined);
     if (fresh.length === 0) return same(server, draining ? [{ kind: "drain", setId: report.setId }] : []);
     const s = draft(server);
@@ -402,6 +405,7 @@ function lateReport(server: SvmServer, report: StepReport, env: Env): ReportOutc
         deletedSnapshots: [],
         attempt: 1,
         since: env.now,
+        leftover: true,
       });
     }
     return { server: s, effects: [{ kind: "drain", setId: report.setId }], applied: true };

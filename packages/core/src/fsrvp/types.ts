@@ -149,6 +149,13 @@ export interface DrainingSet {
   deletedSnapshots: string[];
   attempt: number;
   since: number;
+  /**
+   * Storage that turned up after its set had ended (a copy finished late, or an orphan the reconciler
+   * found): the set's end was reported before, or there never was a set.
+   */
+  leftover?: boolean;
+  /** The last removal attempt failed for good; the reconciler starts a new one. */
+  failure?: StepFailure;
 }
 
 /** What of a draining entry is still on storage. */

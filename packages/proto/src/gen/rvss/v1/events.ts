@@ -152,8 +152,8 @@ export function backupStateToJSON(object: BackupState): string {
 
 /**
  * Event is one fact, published once to the RVSS_EVENTS stream (replayable).
- * Set events go to rvss.v1.evt.<svm>.<set_id>.<type>; backup events to rvss.v1.bkp.<backup_id>.<type>,
- * where <type> is the snake_case name of the body field (e.g. shadow_copies_created) and <svm> is
+ * Set events go to rvss.v1.evt.<svm>.<set_id>.<type>; backup events to rvss.v1.bkp.<backup_id>.<type>;
+ * events about an SVM as a whole (the reconciler's) to rvss.v1.sys.<svm>.<type>, where <type> is the snake_case name of the body field (e.g. shadow_copies_created) and <svm> is
  * escaped for subjects (see packages/core/src/naming.ts). The event ID is the JetStream message ID.
  */
 export interface Event {
@@ -185,6 +185,7 @@ export interface Event {
     | { $case: "backupCreated"; value: BackupCreated }
     | { $case: "backupFinished"; value: BackupFinished }
     | { $case: "restoreFinished"; value: RestoreFinished }
+    | { $case: "reconcileFinished"; value: ReconcileFinished }
     | undefined;
 }
 
@@ -328,6 +329,22 @@ export interface RestoreFinished {
   bytes: bigint;
 }
 
+/**
+ * ReconcileFinished: the reconciler compared what an SVM's storage holds with durable state and
+ * acted on the difference. Orphans are rvss's clones, exposed shares and snapshots that no record
+ * knows (made just before a crash, say); they are recorded as a draining set and removed like any
+ * aborted set's storage, so the removal reports shadow_copies_deleted on that set.
+ */
+export interface ReconcileFinished {
+  orphanShadowCopies: string[];
+  orphanExposedShares: string[];
+  orphanSnapshots: string[];
+  /** The draining set that removes the orphans (empty when none were found). */
+  drainSetId: string;
+  /** Removals that had failed for good and were started again. */
+  drainsRetried: number;
+}
+
 function createBaseEvent(): Event {
   return { eventId: "", time: undefined, svm: "", setId: "", backupId: "", source: "", body: undefined };
 }
@@ -412,6 +429,9 @@ export const Event: MessageFns<Event> = {
         break;
       case "restoreFinished":
         RestoreFinished.encode(message.body.value, writer.uint32(338).fork()).join();
+        break;
+      case "reconcileFinished":
+        ReconcileFinished.encode(message.body.value, writer.uint32(402).fork()).join();
         break;
     }
     return writer;
@@ -638,6 +658,14 @@ export const Event: MessageFns<Event> = {
             message.body = { $case: "restoreFinished", value: RestoreFinished.decode(reader, reader.uint32()) };
             continue;
           }
+          case 50: {
+            if (tag !== 402) {
+              break;
+            }
+
+            message.body = { $case: "reconcileFinished", value: ReconcileFinished.decode(reader, reader.uint32()) };
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -750,6 +778,10 @@ export const Event: MessageFns<Event> = {
         ? { $case: "restoreFinished", value: RestoreFinished.fromJSON(object.restoreFinished) }
         : isSet(object.restore_finished)
         ? { $case: "restoreFinished", value: RestoreFinished.fromJSON(object.restore_finished) }
+        : isSet(object.reconcileFinished)
+        ? { $case: "reconcileFinished", value: ReconcileFinished.fromJSON(object.reconcileFinished) }
+        : isSet(object.reconcile_finished)
+        ? { $case: "reconcileFinished", value: ReconcileFinished.fromJSON(object.reconcile_finished) }
         : undefined,
     };
   },
@@ -814,6 +846,8 @@ export const Event: MessageFns<Event> = {
       obj.backupFinished = BackupFinished.toJSON(message.body.value);
     } else if (message.body?.$case === "restoreFinished") {
       obj.restoreFinished = RestoreFinished.toJSON(message.body.value);
+    } else if (message.body?.$case === "reconcileFinished") {
+      obj.reconcileFinished = ReconcileFinished.toJSON(message.body.value);
     }
     return obj;
   },
@@ -947,6 +981,12 @@ export const Event: MessageFns<Event> = {
       case "restoreFinished": {
         if (object.body?.value !== undefined && object.body?.value !== null) {
           message.body = { $case: "restoreFinished", value: RestoreFinished.fromPartial(object.body.value) };
+        }
+        break;
+      }
+      case "reconcileFinished": {
+        if (object.body?.value !== undefined && object.body?.value !== null) {
+          message.body = { $case: "reconcileFinished", value: ReconcileFinished.fromPartial(object.body.value) };
         }
         break;
       }
@@ -2878,6 +2918,159 @@ export const RestoreFinished: MessageFns<RestoreFinished> = {
     message.code = object.code ?? "";
     message.files = object.files?.map((e) => RestoredFile.fromPartial(e)) || [];
     message.bytes = (object.bytes !== undefined && object.bytes !== null) ? BigInt(object.bytes) : 0n;
+    return message;
+  },
+};
+
+function createBaseReconcileFinished(): ReconcileFinished {
+  return { orphanShadowCopies: [], orphanExposedShares: [], orphanSnapshots: [], drainSetId: "", drainsRetried: 0 };
+}
+
+export const ReconcileFinished: MessageFns<ReconcileFinished> = {
+  encode(message: ReconcileFinished, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.orphanShadowCopies) {
+      writer.uint32(10).string(v!);
+    }
+    for (const v of message.orphanExposedShares) {
+      writer.uint32(18).string(v!);
+    }
+    for (const v of message.orphanSnapshots) {
+      writer.uint32(26).string(v!);
+    }
+    if (message.drainSetId !== "") {
+      writer.uint32(34).string(message.drainSetId);
+    }
+    if (message.drainsRetried !== 0) {
+      writer.uint32(40).uint32(message.drainsRetried);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ReconcileFinished {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseReconcileFinished();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.orphanShadowCopies.push(reader.string());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.orphanExposedShares.push(reader.string());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.orphanSnapshots.push(reader.string());
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.drainSetId = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.drainsRetried = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ReconcileFinished {
+    return {
+      orphanShadowCopies: globalThis.Array.isArray(object?.orphanShadowCopies)
+        ? object.orphanShadowCopies.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.orphan_shadow_copies)
+        ? object.orphan_shadow_copies.map((e: any) => globalThis.String(e))
+        : [],
+      orphanExposedShares: globalThis.Array.isArray(object?.orphanExposedShares)
+        ? object.orphanExposedShares.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.orphan_exposed_shares)
+        ? object.orphan_exposed_shares.map((e: any) => globalThis.String(e))
+        : [],
+      orphanSnapshots: globalThis.Array.isArray(object?.orphanSnapshots)
+        ? object.orphanSnapshots.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.orphan_snapshots)
+        ? object.orphan_snapshots.map((e: any) => globalThis.String(e))
+        : [],
+      drainSetId: isSet(object.drainSetId)
+        ? globalThis.String(object.drainSetId)
+        : isSet(object.drain_set_id)
+        ? globalThis.String(object.drain_set_id)
+        : "",
+      drainsRetried: isSet(object.drainsRetried)
+        ? globalThis.Number(object.drainsRetried)
+        : isSet(object.drains_retried)
+        ? globalThis.Number(object.drains_retried)
+        : 0,
+    };
+  },
+
+  toJSON(message: ReconcileFinished): unknown {
+    const obj: any = {};
+    if (message.orphanShadowCopies?.length) {
+      obj.orphanShadowCopies = message.orphanShadowCopies;
+    }
+    if (message.orphanExposedShares?.length) {
+      obj.orphanExposedShares = message.orphanExposedShares;
+    }
+    if (message.orphanSnapshots?.length) {
+      obj.orphanSnapshots = message.orphanSnapshots;
+    }
+    if (message.drainSetId !== "") {
+      obj.drainSetId = message.drainSetId;
+    }
+    if (message.drainsRetried !== 0) {
+      obj.drainsRetried = Math.round(message.drainsRetried);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ReconcileFinished>): ReconcileFinished {
+    return ReconcileFinished.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ReconcileFinished>): ReconcileFinished {
+    const message = createBaseReconcileFinished();
+    message.orphanShadowCopies = object.orphanShadowCopies?.map((e) => e) || [];
+    message.orphanExposedShares = object.orphanExposedShares?.map((e) => e) || [];
+    message.orphanSnapshots = object.orphanSnapshots?.map((e) => e) || [];
+    message.drainSetId = object.drainSetId ?? "";
+    message.drainsRetried = object.drainsRetried ?? 0;
     return message;
   },
 };

@@ -6,6 +6,7 @@
 
 /* eslint-disable */
 import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
+import { Timestamp } from "../../google/protobuf/timestamp";
 import { ShareSelection, Violation } from "./common";
 import { ResolvedShare } from "./events";
 
@@ -63,6 +64,56 @@ export interface LayoutSummary {
 export interface CheckSharesResponse {
   checks: ShareCheck[];
   /** Set when the check itself could not run (the storage failed); the code is an rvss error code. */
+  errorCode: string;
+  errorMessage: string;
+}
+
+/**
+ * StorageInventoryRequest asks the snapshot-executor what the storage holds of what rvss makes
+ * (subject rvss.v1.req.executor.storage_inventory); the coordinator's reconciler compares it with
+ * durable state.
+ */
+export interface StorageInventoryRequest {
+  /** SVMs to list; empty lists every SVM the storage backend knows. */
+  svms: string[];
+}
+
+/** StoredShadowCopy is a shadow copy (clone) on storage, finished or still being made. */
+export interface StoredShadowCopy {
+  volume: string;
+  shadowCopyId: string;
+  /** Where it is inside the volume (a copy still being made has a temporary name). */
+  clonePath: string;
+}
+
+/** StoredExposedShare is a share that exposes a shadow copy (share@{ShadowCopyId}). */
+export interface StoredExposedShare {
+  name: string;
+  volume: string;
+  shadowCopyId: string;
+}
+
+/**
+ * StoredSnapshot is a volume snapshot named as rvss names backup snapshots
+ * (rvss_<backup>_<set>_<yyyymmddThhmmssZ>); other snapshots are not rvss's and are not listed.
+ */
+export interface StoredSnapshot {
+  volume: string;
+  name: string;
+  createdAt?: Date | undefined;
+}
+
+/** SvmInventory is what one SVM holds. */
+export interface SvmInventory {
+  svm: string;
+  shadowCopies: StoredShadowCopy[];
+  exposedShares: StoredExposedShare[];
+  snapshots: StoredSnapshot[];
+}
+
+export interface StorageInventoryResponse {
+  svms: SvmInventory[];
+  /** Set when the storage could not be listed; the code is an rvss error code. */
   errorCode: string;
   errorMessage: string;
 }
@@ -687,6 +738,628 @@ export const CheckSharesResponse: MessageFns<CheckSharesResponse> = {
   },
 };
 
+function createBaseStorageInventoryRequest(): StorageInventoryRequest {
+  return { svms: [] };
+}
+
+export const StorageInventoryRequest: MessageFns<StorageInventoryRequest> = {
+  encode(message: StorageInventoryRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.svms) {
+      writer.uint32(10).string(v!);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): StorageInventoryRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseStorageInventoryRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.svms.push(reader.string());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): StorageInventoryRequest {
+    return { svms: globalThis.Array.isArray(object?.svms) ? object.svms.map((e: any) => globalThis.String(e)) : [] };
+  },
+
+  toJSON(message: StorageInventoryRequest): unknown {
+    const obj: any = {};
+    if (message.svms?.length) {
+      obj.svms = message.svms;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<StorageInventoryRequest>): StorageInventoryRequest {
+    return StorageInventoryRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<StorageInventoryRequest>): StorageInventoryRequest {
+    const message = createBaseStorageInventoryRequest();
+    message.svms = object.svms?.map((e) => e) || [];
+    return message;
+  },
+};
+
+function createBaseStoredShadowCopy(): StoredShadowCopy {
+  return { volume: "", shadowCopyId: "", clonePath: "" };
+}
+
+export const StoredShadowCopy: MessageFns<StoredShadowCopy> = {
+  encode(message: StoredShadowCopy, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.volume !== "") {
+      writer.uint32(10).string(message.volume);
+    }
+    if (message.shadowCopyId !== "") {
+      writer.uint32(18).string(message.shadowCopyId);
+    }
+    if (message.clonePath !== "") {
+      writer.uint32(26).string(message.clonePath);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): StoredShadowCopy {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseStoredShadowCopy();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.volume = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.shadowCopyId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.clonePath = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): StoredShadowCopy {
+    return {
+      volume: isSet(object.volume) ? globalThis.String(object.volume) : "",
+      shadowCopyId: isSet(object.shadowCopyId)
+        ? globalThis.String(object.shadowCopyId)
+        : isSet(object.shadow_copy_id)
+        ? globalThis.String(object.shadow_copy_id)
+        : "",
+      clonePath: isSet(object.clonePath)
+        ? globalThis.String(object.clonePath)
+        : isSet(object.clone_path)
+        ? globalThis.String(object.clone_path)
+        : "",
+    };
+  },
+
+  toJSON(message: StoredShadowCopy): unknown {
+    const obj: any = {};
+    if (message.volume !== "") {
+      obj.volume = message.volume;
+    }
+    if (message.shadowCopyId !== "") {
+      obj.shadowCopyId = message.shadowCopyId;
+    }
+    if (message.clonePath !== "") {
+      obj.clonePath = message.clonePath;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<StoredShadowCopy>): StoredShadowCopy {
+    return StoredShadowCopy.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<StoredShadowCopy>): StoredShadowCopy {
+    const message = createBaseStoredShadowCopy();
+    message.volume = object.volume ?? "";
+    message.shadowCopyId = object.shadowCopyId ?? "";
+    message.clonePath = object.clonePath ?? "";
+    return message;
+  },
+};
+
+function createBaseStoredExposedShare(): StoredExposedShare {
+  return { name: "", volume: "", shadowCopyId: "" };
+}
+
+export const StoredExposedShare: MessageFns<StoredExposedShare> = {
+  encode(message: StoredExposedShare, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    if (message.volume !== "") {
+      writer.uint32(18).string(message.volume);
+    }
+    if (message.shadowCopyId !== "") {
+      writer.uint32(26).string(message.shadowCopyId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): StoredExposedShare {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseStoredExposedShare();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.volume = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.shadowCopyId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): StoredExposedShare {
+    return {
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      volume: isSet(object.volume) ? globalThis.String(object.volume) : "",
+      shadowCopyId: isSet(object.shadowCopyId)
+        ? globalThis.String(object.shadowCopyId)
+        : isSet(object.shadow_copy_id)
+        ? globalThis.String(object.shadow_copy_id)
+        : "",
+    };
+  },
+
+  toJSON(message: StoredExposedShare): unknown {
+    const obj: any = {};
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.volume !== "") {
+      obj.volume = message.volume;
+    }
+    if (message.shadowCopyId !== "") {
+      obj.shadowCopyId = message.shadowCopyId;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<StoredExposedShare>): StoredExposedShare {
+    return StoredExposedShare.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<StoredExposedShare>): StoredExposedShare {
+    const message = createBaseStoredExposedShare();
+    message.name = object.name ?? "";
+    message.volume = object.volume ?? "";
+    message.shadowCopyId = object.shadowCopyId ?? "";
+    return message;
+  },
+};
+
+function createBaseStoredSnapshot(): StoredSnapshot {
+  return { volume: "", name: "", createdAt: undefined };
+}
+
+export const StoredSnapshot: MessageFns<StoredSnapshot> = {
+  encode(message: StoredSnapshot, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.volume !== "") {
+      writer.uint32(10).string(message.volume);
+    }
+    if (message.name !== "") {
+      writer.uint32(18).string(message.name);
+    }
+    if (message.createdAt !== undefined) {
+      Timestamp.encode(toTimestamp(message.createdAt), writer.uint32(26).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): StoredSnapshot {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseStoredSnapshot();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.volume = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.createdAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): StoredSnapshot {
+    return {
+      volume: isSet(object.volume) ? globalThis.String(object.volume) : "",
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      createdAt: isSet(object.createdAt)
+        ? fromJsonTimestamp(object.createdAt)
+        : isSet(object.created_at)
+        ? fromJsonTimestamp(object.created_at)
+        : undefined,
+    };
+  },
+
+  toJSON(message: StoredSnapshot): unknown {
+    const obj: any = {};
+    if (message.volume !== "") {
+      obj.volume = message.volume;
+    }
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.createdAt !== undefined) {
+      obj.createdAt = message.createdAt.toISOString();
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<StoredSnapshot>): StoredSnapshot {
+    return StoredSnapshot.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<StoredSnapshot>): StoredSnapshot {
+    const message = createBaseStoredSnapshot();
+    message.volume = object.volume ?? "";
+    message.name = object.name ?? "";
+    message.createdAt = object.createdAt ?? undefined;
+    return message;
+  },
+};
+
+function createBaseSvmInventory(): SvmInventory {
+  return { svm: "", shadowCopies: [], exposedShares: [], snapshots: [] };
+}
+
+export const SvmInventory: MessageFns<SvmInventory> = {
+  encode(message: SvmInventory, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.svm !== "") {
+      writer.uint32(10).string(message.svm);
+    }
+    for (const v of message.shadowCopies) {
+      StoredShadowCopy.encode(v!, writer.uint32(18).fork()).join();
+    }
+    for (const v of message.exposedShares) {
+      StoredExposedShare.encode(v!, writer.uint32(26).fork()).join();
+    }
+    for (const v of message.snapshots) {
+      StoredSnapshot.encode(v!, writer.uint32(34).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SvmInventory {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSvmInventory();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.svm = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.shadowCopies.push(StoredShadowCopy.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.exposedShares.push(StoredExposedShare.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.snapshots.push(StoredSnapshot.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SvmInventory {
+    return {
+      svm: isSet(object.svm) ? globalThis.String(object.svm) : "",
+      shadowCopies: globalThis.Array.isArray(object?.shadowCopies)
+        ? object.shadowCopies.map((e: any) => StoredShadowCopy.fromJSON(e))
+        : globalThis.Array.isArray(object?.shadow_copies)
+        ? object.shadow_copies.map((e: any) => StoredShadowCopy.fromJSON(e))
+        : [],
+      exposedShares: globalThis.Array.isArray(object?.exposedShares)
+        ? object.exposedShares.map((e: any) => StoredExposedShare.fromJSON(e))
+        : globalThis.Array.isArray(object?.exposed_shares)
+        ? object.exposed_shares.map((e: any) => StoredExposedShare.fromJSON(e))
+        : [],
+      snapshots: globalThis.Array.isArray(object?.snapshots)
+        ? object.snapshots.map((e: any) => StoredSnapshot.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: SvmInventory): unknown {
+    const obj: any = {};
+    if (message.svm !== "") {
+      obj.svm = message.svm;
+    }
+    if (message.shadowCopies?.length) {
+      obj.shadowCopies = message.shadowCopies.map((e) => StoredShadowCopy.toJSON(e));
+    }
+    if (message.exposedShares?.length) {
+      obj.exposedShares = message.exposedShares.map((e) => StoredExposedShare.toJSON(e));
+    }
+    if (message.snapshots?.length) {
+      obj.snapshots = message.snapshots.map((e) => StoredSnapshot.toJSON(e));
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<SvmInventory>): SvmInventory {
+    return SvmInventory.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<SvmInventory>): SvmInventory {
+    const message = createBaseSvmInventory();
+    message.svm = object.svm ?? "";
+    message.shadowCopies = object.shadowCopies?.map((e) => StoredShadowCopy.fromPartial(e)) || [];
+    message.exposedShares = object.exposedShares?.map((e) => StoredExposedShare.fromPartial(e)) || [];
+    message.snapshots = object.snapshots?.map((e) => StoredSnapshot.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseStorageInventoryResponse(): StorageInventoryResponse {
+  return { svms: [], errorCode: "", errorMessage: "" };
+}
+
+export const StorageInventoryResponse: MessageFns<StorageInventoryResponse> = {
+  encode(message: StorageInventoryResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.svms) {
+      SvmInventory.encode(v!, writer.uint32(10).fork()).join();
+    }
+    if (message.errorCode !== "") {
+      writer.uint32(18).string(message.errorCode);
+    }
+    if (message.errorMessage !== "") {
+      writer.uint32(26).string(message.errorMessage);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): StorageInventoryResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseStorageInventoryResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.svms.push(SvmInventory.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.errorCode = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.errorMessage = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): StorageInventoryResponse {
+    return {
+      svms: globalThis.Array.isArray(object?.svms) ? object.svms.map((e: any) => SvmInventory.fromJSON(e)) : [],
+      errorCode: isSet(object.errorCode)
+        ? globalThis.String(object.errorCode)
+        : isSet(object.error_code)
+        ? globalThis.String(object.error_code)
+        : "",
+      errorMessage: isSet(object.errorMessage)
+        ? globalThis.String(object.errorMessage)
+        : isSet(object.error_message)
+        ? globalThis.String(object.error_message)
+        : "",
+    };
+  },
+
+  toJSON(message: StorageInventoryResponse): unknown {
+    const obj: any = {};
+    if (message.svms?.length) {
+      obj.svms = message.svms.map((e) => SvmInventory.toJSON(e));
+    }
+    if (message.errorCode !== "") {
+      obj.errorCode = message.errorCode;
+    }
+    if (message.errorMessage !== "") {
+      obj.errorMessage = message.errorMessage;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<StorageInventoryResponse>): StorageInventoryResponse {
+    return StorageInventoryResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<StorageInventoryResponse>): StorageInventoryResponse {
+    const message = createBaseStorageInventoryResponse();
+    message.svms = object.svms?.map((e) => SvmInventory.fromPartial(e)) || [];
+    message.errorCode = object.errorCode ?? "";
+    message.errorMessage = object.errorMessage ?? "";
+    return message;
+  },
+};
+
 type Builtin = Date | Function | Uint8Array | string | number | boolean | bigint | undefined;
 
 type DeepPartial<T> = T extends bigint ? string | number | bigint
@@ -695,6 +1368,28 @@ type DeepPartial<T> = T extends bigint ? string | number | bigint
   : T extends { $case: string; value: unknown } ? { $case: T["$case"]; value?: DeepPartial<T["value"]> }
   : T extends {} ? { [K in keyof T]?: DeepPartial<T[K]> }
   : Partial<T>;
+
+function toTimestamp(date: Date): Timestamp {
+  const seconds = BigInt(Math.trunc(date.getTime() / 1_000));
+  const nanos = (date.getTime() % 1_000) * 1_000_000;
+  return { seconds, nanos };
+}
+
+function fromTimestamp(t: Timestamp): Date {
+  let millis = (globalThis.Number(t.seconds.toString()) || 0) * 1_000;
+  millis += (t.nanos || 0) / 1_000_000;
+  return new globalThis.Date(millis);
+}
+
+function fromJsonTimestamp(o: any): Date {
+  if (o instanceof globalThis.Date) {
+    return o;
+  } else if (typeof o === "string") {
+    return new globalThis.Date(o);
+  } else {
+    return fromTimestamp(Timestamp.fromJSON(o));
+  }
+}
 
 function isSet(value: any): boolean {
   return value !== null && value !== undefined;

@@ -1,0 +1,125 @@
+/**
+ * The reconciler's decisions, as pure functions over an SVM's record. Storage rvss made that no
+ * record knows (an orphan: a clone made just before a crash, a copy a late duplicate command made
+ * again) is taken into the record as a draining entry and removed like an aborted set's storage,
+ * with the same confirmation; a removal that failed for good is started again.
+ *
+ * Why the comparison is safe against work under way: every shadow copy ID and snapshot name is in
+ * the record before any command makes it, and stays there until its removal is confirmed (a set
+ * that completes is listed by its backup before it leaves the record). So something on storage that
+ * the record does not know, read after the storage was listed, is not being made for a live set.
+ */
+import { HRESULT } from "./hresult";
+import { draft, type Outcome } from "./server";
+import { remainingStorage, type Env, type ShadowCopyRecord, type StepFailure, type SvmServer } from "./types";
+
+/** What the storage holds of one SVM, of what rvss makes (clones, exposed shares, rvss-named snapshots). */
+export interface SvmStorage {
+  shadowCopies: { volume: string; shadowCopyId: string }[];
+  exposedShares: { name: string; volume: string; shadowCopyId: string }[];
+  snapshots: { volume: string; name: string }[];
+}
+
+export interface Orphans {
+  /** Shadow copies to remove: each removes its clone and every share exposing it. */
+  shadowCopies: { volume: string; shadowCopyId: string }[];
+  /** Names of the exposed shares among them (for the report). */
+  exposedShares: string[];
+  snapshots: { volume: string; name: string }[];
+}
+
+export function noOrphans(o: Orphans): boolean {
+  return o.shadowCopies.length === 0 && o.snapshots.length === 0;
+}
+
+/** Shadow copy IDs the record knows: its sets' copies, and copies still to be removed. */
+export function knownShadowCopies(server: SvmServer | null): Set<string> {
+  const ids = new Set<string>();
+  for (const s of server?.sets ?? []) for (const c of s.shadowCopies) ids.add(c.id);
+  for (const d of server?.draining ?? []) for (const c of remainingStorage(d).shadowCopies) ids.add(c.id);
+  return ids;
+}
+
+/** Snapshot names the record knows: planned or taken by its sets, kept or being removed by draining entries. */
+export function knownSnapshots(server: SvmServer | null): Set<string> {
+  const names = new Set<string>();
+  for (const s of server?.sets ?? []) for (const x of s.snapshots) names.add(x.name);
+  for (const d of server?.draining ?? []) for (const x of d.snapshots) if (!d.deletedSnapshots.includes(x.name)) names.add(x.name);
+  return names;
+}
+
+/**
+ * What the storage holds that durable state does not know. `listed` holds the snapshot names that
+ * backup records list; read them after the SVM record, since a finished set is listed by its
+ * backup before it leaves the SVM record.
+ */
+export function findOrphans(storage: SvmStorage, server: SvmServer | null, listed: ReadonlySet<string>): Orphans {
+  const copies = knownShadowCopies(server);
+  const snapshots = knownSnapshots(server);
+  const orphanCopies = new Map<string, { volume: string; shadowCopyId: string }>();
+  for (const c of storage.shadowCopies) if (!copies.has(c.shadowCopyId)) orphanCopies.set(c.shadowCopyId, { volume: c.volume, shadowCopyId: c.shadowCopyId });
+  const exposed = storage.exposedShares.filter((e) => !copies.has(e.shadowCopyId));
+  for (const e of exposed) if (!orphanCopies.has(e.shadowCopyId)) orphanCopies.set(e.shadowCopyId, { volume: e.volume, shadowCopyId: e.shadowCopyId });
+  return {
+    shadowCopies: [...orphanCopies.values()],
+    exposedShares: exposed.map((e) => e.name),
+    snapshots: storage.snapshots.filter((s) => !snapshots.has(s.name) && !listed.has(s.name)).map((s) => ({ volume: s.volume, name: s.name })),
+  };
+}
+
+/**
+ * Takes orphans into the record as a draining entry (a `drain` effect removes them), checked again
+ * against this record: what a set claimed since the orphans were found is left alone. The value is
+ * the new entry's ID and what it took, or null when nothing was left to take.
+ */
+export function adoptOrphans(server: SvmServer, orphans: Orphans, env: Env): Outcome<{ drainSetId: string; adopted: Orphans } | null> {
+  const copies = knownShadowCopies(server);
+  const snapshots = knownSnapshots(server);
+  const adopted: Orphans = {
+    shadowCopies: orphans.shadowCopies.filter((c) => !copies.has(c.shadowCopyId)),
+    exposedShares: orphans.exposedShares,
+    snapshots: orphans.snapshots.filter((s) => !snapshots.has(s.name)),
+  };
+  if (noOrphans(adopted)) return { hresult: HRESULT.ZERO, server, value: null, effects: [] };
+  const s = draft(server);
+  const drainSetId = env.newId().toLowerCase();
+  s.draining.push({
+    setId: drainSetId,
+    outcome: "aborted",
+    reason: "found on storage but in no record (removed by the reconciler)",
+    code: "ORPHAN",
+    shadowCopies: adopted.shadowCopies.map(
+      (c): ShadowCopyRecord => ({ id: c.shadowCopyId, share: "", volume: c.volume, sharePath: "", files: [], creationTimestamp: env.now, mapping: null }),
+    ),
+    snapshots: adopted.snapshots.map((x) => ({ volume: x.volume, name: x.name, shadowCopyIds: [] })),
+    deletedCopies: [],
+    deletedSnapshots: [],
+    attempt: 1,
+    since: env.now,
+    leftover: true,
+  });
+  return { hresult: HRESULT.ZERO, server: s, value: { drainSetId, adopted }, effects: [{ kind: "drain", setId: drainSetId }] };
+}
+
+/** A removal failed for good (its command was given up): the entry keeps the failure until it is tried again. */
+export function drainFailed(server: SvmServer, report: { setId: string; reason: string; code: string }, env: Env): Outcome {
+  const entry = server.draining.find((d) => d.setId === report.setId);
+  if (!entry || entry.failure) return { hresult: HRESULT.ZERO, server, effects: [] };
+  const s = draft(server);
+  const failure: StepFailure = { step: "delete", reason: report.reason, code: report.code, at: env.now };
+  s.draining.find((d) => d.setId === report.setId)!.failure = failure;
+  return { hresult: HRESULT.ZERO, server: s, effects: [] };
+}
+
+/** Starts a new attempt (so a new command ID) of every removal that failed for good; the value counts them. */
+export function retryFailedDrains(server: SvmServer, env: Env): Outcome<number> {
+  const failed = server.draining.filter((d) => d.failure);
+  if (failed.length === 0) return { hresult: HRESULT.ZERO, server, value: 0, effects: [] };
+  const s = draft(server);
+  for (const d of s.draining.filter((x) => x.failure)) {
+    d.attempt += 1;
+    d.since = env.now;
+    delete d.failure;
+  }
+  return { hresult: HRESULT.ZERO, server: s, value: failed.length, effects: failed.map((d) => ({ kind: "drain" as const, setId: d.setId })) };
+}

@@ -1,0 +1,115 @@
+/**
+ * Publishing again what a coordinator may have lost. It writes a record, then publishes what the
+ * decision asks for, and may die in between; everything it publishes follows from the records, so
+ * it is published again under the same IDs: when a report comes again (it was not acked), at
+ * start-up, and in the periodic sweep (which also covers gRPC calls, which nobody redelivers).
+ *
+ * Commands rely on JetStream's duplicate window: one still queued or in hand is not stored twice.
+ * Events are looked up in the stream first, so a repeat long after the window adds nothing either.
+ * Not covered: what an agent-API set (no backup record) reported at its very end, once its record
+ * is gone.
+ */
+import { findSet, isFinal, type BackupRecord, type ShadowCopySet, type SvmServer } from "@rvss/core";
+import { backupEventSubject, eventStored, publishEventOnce, setEventSubject, type TraceContext } from "@rvss/bus";
+import type { Logger } from "@rvss/runtime";
+import type { Backups } from "./backups";
+import { drainCommand, finishCommand, pendingCommand, thawCommand } from "./commands";
+import type { Engine } from "./engine";
+import type { Planner } from "./planner";
+import { backupCreatedEvent, creationStartedEvent, setAbortedEvent, setCompletedEvent, setStartedEvent, sharesAddedEvent } from "./set-events";
+
+/** Finished backups are looked at again for this long (a coordinator down longer may lose their last events). */
+const FINISHED_HORIZON_MS = 3600_000;
+
+export class Replay {
+  constructor(
+    private readonly engine: Engine,
+    private readonly backups: Backups,
+    private readonly planner: Planner,
+    private readonly log: Logger,
+  ) {}
+
+  /** A report that no longer fits came again: publish what its first application would have. */
+  async afterDuplicate(server: SvmServer, setId: string, backupId: string, trace?: TraceContext): Promise<void> {
+    await this.set(server, setId, trace);
+    // Only a set that left the record can have ended its backup.
+    const gone = !findSet(server, setId) && !server.draining.some((d) => d.setId === setId);
+    const b = gone && backupId ? await this.backups.get(backupId) : null;
+    if (b) await this.backup(b, trace);
+  }
+
+  /** What one set of an SVM record implies: its events so far, the command it waits for, the writers' thaw, its removal. */
+  async set(server: SvmServer, setId: string, trace?: TraceContext): Promise<void> {
+    const bus = this.engine.bus;
+    const set = findSet(server, setId);
+    if (set) {
+      await publishEventOnce(bus, setStartedEvent(server.svm, set), trace);
+      const added = lastAdded(set);
+      if (added.length > 0) await publishEventOnce(bus, sharesAddedEvent(server.svm, set, added), trace);
+      if (set.attempts?.create) await publishEventOnce(bus, creationStartedEvent(server.svm, set), trace);
+      await this.engine.send(pendingCommand(server, set), trace);
+      if (thawDue(set) && !(await eventStored(bus, setEventSubject(server.svm, set.id, "writersThawed"), `${set.id}:thaw/writersThawed`))) {
+        await this.engine.send(thawCommand(server, set.id, set.backup?.backupId, set.writers!), trace);
+      }
+    }
+    const entry = server.draining.find((d) => d.setId === setId);
+    if (entry) {
+      if (entry.outcome === "aborted" && !entry.leftover) await publishEventOnce(bus, setAbortedEvent(server.svm, entry.setId, entry.backup?.backupId, entry.reason, entry.code), trace);
+      await this.engine.send(drainCommand(server, entry), trace);
+    }
+  }
+
+  /** What a backup record implies: its creation, how its sets ended, their writers told so, its end. */
+  async backup(b: BackupRecord, trace?: TraceContext): Promise<void> {
+    const bus = this.engine.bus;
+    await publishEventOnce(bus, backupCreatedEvent(b), trace);
+    for (const p of b.sets) {
+      if (!p.setId || (p.phase !== "completed" && p.phase !== "failed")) continue;
+      const completed = p.phase === "completed";
+      await publishEventOnce(bus, completed ? setCompletedEvent(p.svm, p.setId, b.id, p.snapshots) : setAbortedEvent(p.svm, p.setId, b.id, p.reason ?? "", p.code ?? ""), trace);
+      const writers = [...new Set((p.writerSteps ?? []).filter((w) => w.step === "checkpoint").map((w) => w.writerId))];
+      if (writers.length > 0 && !(await eventStored(bus, setEventSubject(p.svm, p.setId, "writersFinished"), `${p.setId}:finish/writersFinished`))) {
+        const end = { setId: p.setId, backup: { backupId: b.id, index: p.index }, writers, outcome: completed ? ("completed" as const) : ("aborted" as const), reason: p.reason ?? "" };
+        await this.engine.send(finishCommand(p.svm, end), trace);
+      }
+    }
+    if (isFinal(b.state) && !(await eventStored(bus, backupEventSubject(b.id, "backupFinished"), `${b.id}:finished`))) await this.backups.publishFinished(b, trace);
+  }
+
+  /**
+   * Everything durable state says is under way, published again (start-up and the periodic sweep):
+   * every set's events, pending command and removal, every timer, recent backups' events; the
+   * planner releases again what running backups have not finished.
+   */
+  async sweep(): Promise<{ svms: number; backupsRunning: number; requeued: number }> {
+    const svms = (await this.engine.bus.state.list<SvmServer>("svm.*")).map((v) => v.value);
+    for (const s of svms) {
+      for (const id of new Set([...s.sets.map((x) => x.id), ...s.draining.map((d) => d.setId)])) await this.set(s, id);
+      if (s.timer) await this.engine.publishTimer(s.svm, s.timer);
+    }
+    const now = Date.now();
+    const recent = (await this.backups.list()).filter((b) => b.status.state === "Running" || now - (b.status.finishedAt ?? b.status.updatedAt) < FINISHED_HORIZON_MS);
+    for (const { plan } of recent) {
+      const b = await this.backups.get(plan.id);
+      if (b) await this.backup(b);
+    }
+    const running = recent.filter((b) => b.status.state === "Running");
+    const { requeued } = await this.planner.resume(running, new Map(svms.map((s) => [s.svm, s])));
+    if (requeued > 0) this.log.info({ requeued }, "queued backup sets that never reached their SVM");
+    return { svms: svms.length, backupsRunning: running.length, requeued };
+  }
+}
+
+/** The shadow copies the set's latest AddToShadowCopySet added: all of a managed set's, an agent set's newest. */
+function lastAdded(set: ShadowCopySet): string[] {
+  if (set.status === "Started" || set.shadowCopies.length === 0) return [];
+  if (set.backup) return set.shadowCopies.map((c) => c.id);
+  const newest = set.shadowCopies.reduce((a, c) => (c.creationTimestamp > a.creationTimestamp ? c : a));
+  return [newest.id];
+}
+
+/** The writers of a managed set are told to thaw once its copies exist, until they answered. */
+function thawDue(set: ShadowCopySet): boolean {
+  const made = set.status === "Committed" || set.status === "Exposed" || set.status === "Recovered";
+  return !!set.backup && !!set.writers?.length && made && !(set.writerSteps ?? []).some((w) => w.step === "thaw");
+}
