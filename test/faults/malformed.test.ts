@@ -34,7 +34,7 @@ afterAll(async () => {
 
 const KINDS: Record<Phase, string[]> = {
   discovery: ["resolveShares"],
-  executor: ["createShadowCopies", "exposeShadowCopies", "sealShadowCopies", "takeSnapshots", "deleteShadowCopies", "restoreFiles"],
+  executor: ["createShadowCopies", "exposeShadowCopies", "sealShadowCopies", "finalizeShadowCopies", "deleteShadowCopies", "restoreFiles"],
   notifier: ["checkpointWriters", "autoRecoverWriters", "thawWriters", "finishWriters"],
 };
 

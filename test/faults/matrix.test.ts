@@ -5,9 +5,9 @@
  *
  * Two moments per phase:
  *   - queued: the phase's command waits in its work queue (its service frozen); every service is
- *     killed in turn (4 × 8 cells);
- *   - mid-step: the service that acts is killed while it acts (8 cells for the phase's own service,
- *     8 for the coordinator right after it recorded the phase, before or while it publishes).
+ *     killed in turn (4 × 6 cells);
+ *   - mid-step: the service that acts is killed while it acts (6 cells for the phase's own service,
+ *     6 for the coordinator right after it recorded the phase, before or while it publishes).
  */
 import { randomUUID } from "node:crypto";
 import { startWriter, type Writer } from "@rvss/writer-sdk";
@@ -113,7 +113,7 @@ test.each(cells)("$service killed while $phase is in flight ($moment)", async (c
     const readyAt = Date.now();
     for (const s of Object.values(sys.services)) s.resume();
     const backupId = broken.backupId ?? (await sys.client.createBackup({ dataset: datasetOf(c.svm), requestId: broken.requestId })).id;
-    const setId = await until("the set of the backup", async () => (await sys.backup(backupId))?.sets[0]?.setId);
+    const setId = await until("the set of the backup", () => sys.setOf(backupId, c.svm));
     const next = await until("the set's next step event after the kill", async () => sys.events.of(setId).find((e) => e.receivedAt > broken.killedAt));
     // Resumed: the service is ready again and the set has moved on.
     row.resumeMs = Math.max(readyAt, next.receivedAt) - broken.killedAt;

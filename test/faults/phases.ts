@@ -14,7 +14,8 @@ import { COMMAND_STREAMS, commandSubject, type Phase as BusPhase } from "@rvss/b
 import type { ServiceName } from "@rvss/testkit";
 import { until, type FaultSystem } from "./system";
 
-export const PHASES = ["resolve", "checkpoint", "create", "expose", "recover", "seal", "snapshot", "delete"] as const;
+/** The phases of a managed set with writers; finalize seals, takes a snapshot per volume and removes the copies. */
+export const PHASES = ["resolve", "checkpoint", "create", "expose", "recover", "finalize"] as const;
 export type Phase = (typeof PHASES)[number];
 
 interface PhaseInfo {
@@ -22,7 +23,7 @@ interface PhaseInfo {
   bus: BusPhase;
   /** The command's kind (oneof case), which names its subject. */
   kind: string;
-  /** The event that reports the phase done. */
+  /** The event that reports the phase done (finalize's first). */
   result: string;
 }
 
@@ -32,9 +33,7 @@ export const PHASE: Record<Phase, PhaseInfo> = {
   create: { owner: "snapshot-executor", bus: "executor", kind: "createShadowCopies", result: "shadowCopiesCreated" },
   expose: { owner: "snapshot-executor", bus: "executor", kind: "exposeShadowCopies", result: "shadowCopiesExposed" },
   recover: { owner: "auto-recovery-notifier", bus: "notifier", kind: "autoRecoverWriters", result: "writersRecovered" },
-  seal: { owner: "snapshot-executor", bus: "executor", kind: "sealShadowCopies", result: "shadowCopiesSealed" },
-  snapshot: { owner: "snapshot-executor", bus: "executor", kind: "takeSnapshots", result: "snapshotTaken" },
-  delete: { owner: "snapshot-executor", bus: "executor", kind: "deleteShadowCopies", result: "shadowCopiesDeleted" },
+  finalize: { owner: "snapshot-executor", bus: "executor", kind: "finalizeShadowCopies", result: "shadowCopiesSealed" },
 };
 
 export interface HeldSet {
@@ -58,10 +57,6 @@ async function queuedCommand(sys: FaultSystem, svm: string, phase: Phase): Promi
 async function commandQueued(sys: FaultSystem, held: Omit<HeldSet, "setId">, phase: Phase): Promise<string> {
   const commandPrefix = await until(`the record of ${held.svm} to ask for ${phase}`, async () => {
     const rec = await sys.svm(held.svm);
-    if (phase === "delete") {
-      const d = rec?.draining.find((x) => x.backup?.backupId === held.backupId);
-      return d ? `${d.setId}:delete:` : undefined;
-    }
     const set = rec?.sets.find((s) => s.backup?.backupId === held.backupId);
     return set?.pending?.kind === phase ? `${set.id}:${phase}:${set.pending.attempt}` : undefined;
   });
@@ -69,21 +64,25 @@ async function commandQueued(sys: FaultSystem, held: Omit<HeldSet, "setId">, pha
   return commandPrefix.split(":")[0]!;
 }
 
-/** Starts a backup of `svm` and holds it at `phase`: the command published, the phase's service frozen. */
-export async function holdAt(sys: FaultSystem, svm: string, phase: Phase, dataset: { svm: string; share: string; files: string[] }[]): Promise<HeldSet> {
+/**
+ * Starts a backup of `svm` and holds it at `phase`: the command published, the phase's service
+ * frozen. Without a writer on the SVM there is no recover phase.
+ */
+export async function holdAt(sys: FaultSystem, svm: string, phase: Phase, dataset: { svm: string; share: string; files: string[] }[], o: { writers: boolean } = { writers: true }): Promise<HeldSet> {
+  const phases: readonly Phase[] = o.writers ? PHASES : PHASES.filter((p) => p !== "recover");
   sys.services[PHASE.resolve.owner].pause();
   const b = await sys.client.createBackup({ dataset });
   let setId = await commandQueued(sys, { svm, backupId: b.id }, "resolve");
-  for (let i = 1; i <= PHASES.indexOf(phase); i++) {
-    const prev = PHASE[PHASES[i - 1]!];
+  for (let i = 1; i <= phases.indexOf(phase); i++) {
+    const prev = PHASE[phases[i - 1]!];
     sys.services.coordinator.pause();
     sys.services[prev.owner].resume();
     await until(`${prev.result} of set ${setId}`, async () => (sys.events.of(setId).some((e) => e.event.body?.$case === prev.result) ? true : undefined));
     // Every result of the command is out once it is acked (a snapshot command reports each volume).
-    await until(`the ${PHASES[i - 1]} command of set ${setId} to be acked`, async () => ((await queuedCommand(sys, svm, PHASES[i - 1]!)).startsWith(setId) ? undefined : true));
-    sys.services[PHASE[PHASES[i]!].owner].pause();
+    await until(`the ${phases[i - 1]} command of set ${setId} to be acked`, async () => ((await queuedCommand(sys, svm, phases[i - 1]!)).startsWith(setId) ? undefined : true));
+    sys.services[PHASE[phases[i]!].owner].pause();
     sys.services.coordinator.resume();
-    setId = await commandQueued(sys, { svm, backupId: b.id }, PHASES[i]!);
+    setId = await commandQueued(sys, { svm, backupId: b.id }, phases[i]!);
   }
   return { svm, backupId: b.id, setId };
 }
@@ -120,8 +119,7 @@ export function midStepTrigger(
       for await (const e of watch) {
         if (e.operation !== "PUT") continue;
         const rec = e.json<SvmServer>();
-        const asked = phase === "delete" ? rec.draining.length > 0 : rec.sets.some((s) => s.pending?.kind === phase);
-        if (asked) fire();
+        if (rec.sets.some((s) => s.pending?.kind === phase)) fire();
       }
     });
   } else if (service === "auto-recovery-notifier") {

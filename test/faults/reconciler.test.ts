@@ -12,7 +12,7 @@ import { snapshotName } from "@rvss/core";
 import { NatsServer } from "@rvss/testkit";
 import { checkBackup, unknownStorage } from "./checks";
 import { holdAt } from "./phases";
-import { SHARES, VOLUMES, datasetOf, sleep, startFaultSystem, storageDirs, until, type FaultSystem } from "./system";
+import { SHARES, datasetOf, sleep, startFaultSystem, storageDirs, until, type FaultSystem } from "./system";
 
 let nats: NatsServer;
 let sys: FaultSystem;
@@ -77,7 +77,7 @@ test("orphans are removed and reported; what records know, and snapshots rvss di
 
 test("storage of a set in flight is left alone while the reconciler runs", async () => {
   const svm = "r2";
-  const held = await holdAt(sys, svm, "seal", datasetOf(svm));
+  const held = await holdAt(sys, svm, "finalize", datasetOf(svm), { writers: false });
   const copies = (await sys.backend.listShadowCopies(svm)).map((c) => c.shadowCopyId).sort();
   expect(copies.length).toBe(2);
   await sleep(2_500);
@@ -93,17 +93,19 @@ function lock(dir: string, on: boolean): void {
   else execFileSync("chmod", [on ? "555" : "755", dir]);
 }
 
-test("a removal that failed for good is started again, and the set then completes", async () => {
+test("a clean-up that failed for good after the snapshots were taken is started again, and the set then completes", async () => {
   const svm = "r3";
-  const held = await holdAt(sys, svm, "delete", datasetOf(svm));
-  const clones = VOLUMES.map((v) => path.join(sys.dir, "filer", svm, v, ".shadowcopy"));
-  for (const d of clones) lock(d, true);
+  const held = await holdAt(sys, svm, "finalize", datasetOf(svm), { writers: false });
+  // The exposed shares' registry refuses removals: the copies are sealed and the snapshots taken,
+  // only the clean-up fails.
+  const registry = path.join(sys.dir, "filer", svm, ".shares");
+  lock(registry, true);
   try {
     sys.services["snapshot-executor"].resume();
     await sys.events.waitFor((e) => e.event.setId === held.setId && e.event.body?.$case === "stepFailed", 30_000);
     await until("the failure to be recorded", async () => ((await sys.svm(svm))?.draining[0]?.failure ? true : undefined));
   } finally {
-    for (const d of clones) lock(d, false);
+    lock(registry, false);
   }
   const retried = await sys.events.waitFor((e) => e.subject === `rvss.v1.sys.${svm}.reconcile_finished`, 15_000);
   expect(retried.event.body?.$case === "reconcileFinished" && retried.event.body.value.drainsRetried).toBe(1);

@@ -12,7 +12,7 @@ import * as path from "node:path";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
 import { Kvm, type KV } from "@nats-io/kv";
-import { token, type BackupRecord, type SvmServer } from "@rvss/core";
+import { assembleBackup, token, type BackupPlan, type BackupRecord, type BackupStatus, type SetResult, type SvmServer } from "@rvss/core";
 import { RvssClient } from "@rvss/client";
 import { LocalBackend } from "@rvss/storage";
 import { EventRecorder, SERVICES, freePort, removeTree, sampleBytes, startService, type ServiceName, type ServiceProcess } from "@rvss/testkit";
@@ -50,6 +50,8 @@ export interface FaultSystem {
   restart(name: ServiceName): Promise<void>;
   svm(name: string): Promise<SvmServer | null>;
   backup(id: string): Promise<BackupRecord | null>;
+  /** The ID of the backup's first set once it started (from the SVM's record, or the set's result). */
+  setOf(backupId: string, svm: string): Promise<string | undefined>;
   stop(): Promise<void>;
 }
 
@@ -112,7 +114,21 @@ export async function startFaultSystem(o: { natsUrl: string; svms: string[]; fil
       services[name] = await startService(name, env);
     },
     svm: (name) => read<SvmServer>(`svm.${token(name)}`),
-    backup: (id) => read<BackupRecord>(`backup.${id}`),
+    async backup(id) {
+      const [plan, status] = await Promise.all([read<BackupPlan>(`backup.${id}`), read<BackupStatus>(`backup.${id}.status`)]);
+      if (!plan || !status) return null;
+      const results = new Map<number, SetResult>();
+      for await (const k of await kv.keys(`backup.${id}.set.*`)) {
+        const r = await read<SetResult>(k);
+        if (r) results.set(r.index, r);
+      }
+      return assembleBackup(plan, status, results);
+    },
+    async setOf(backupId, svm) {
+      const rec = await sys.svm(svm);
+      const live = rec?.sets.find((s) => s.backup?.backupId === backupId)?.id ?? rec?.draining.find((d) => d.backup?.backupId === backupId)?.setId;
+      return live ?? (await sys.backup(backupId))?.sets[0]?.setId;
+    },
     async stop() {
       client.close();
       await events.stop();

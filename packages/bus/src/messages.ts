@@ -6,7 +6,7 @@ import { invalidArgument, isGuid } from "@rvss/core";
 import { DiscoveryCommand, Event, ExecutorCommand, NotifierCommand, type CommandContext } from "@rvss/proto";
 import { eventsPublished } from "@rvss/runtime";
 import type { Bus } from "./bus";
-import { EVENTS_STREAM, backupEventSubject, commandSubject, setEventSubject, systemEventSubject, type Phase } from "./topology";
+import { COMMAND_STREAMS, EVENTS_STREAM, backupEventSubject, commandSubject, setEventSubject, systemEventSubject, type Phase } from "./topology";
 import type { TraceContext } from "./trace";
 
 export type PhaseCommand = {
@@ -56,6 +56,16 @@ export async function publishCommand<P extends Phase>(bus: Bus, phase: P, cmd: P
     correlationId: ctx.backupId || ctx.setId,
     ...(trace ? { trace } : {}),
   });
+}
+
+/**
+ * True when the command is still in its work queue: published and not yet acked, so it is being or
+ * will be worked on. A publisher about to send it again (after the duplicate window) asks this first.
+ */
+export async function commandQueued(bus: Bus, phase: Phase, cmd: { context?: CommandContext | undefined; kind?: { $case: string } | undefined }): Promise<boolean> {
+  if (!cmd.context || !cmd.kind) return false;
+  const m = await bus.jsm.streams.getMessage(COMMAND_STREAMS[phase], { last_by_subj: commandSubject(phase, cmd.context.svm, cmd.kind.$case) });
+  return m?.header.get("Nats-Msg-Id") === cmd.context.commandId;
 }
 
 /** The event's type: its body's case ("shadowCopiesCreated"). */

@@ -15,11 +15,10 @@ import {
   type BackupLink,
   type BackupPlan,
   type PlannerState,
-  type SvmServer,
 } from "@rvss/core";
 import type { Bus, TraceContext } from "@rvss/bus";
 import type { Logger } from "@rvss/runtime";
-import type { BackupState, Backups } from "./backups";
+import type { Backups } from "./backups";
 import { liveSetOf } from "./convert";
 import type { Engine } from "./engine";
 
@@ -77,28 +76,33 @@ export class Planner {
   }
 
   /**
-   * After a restart: backups the plan never saw join it; released sets that never reached their
-   * SVM are queued again; slots held by sets that already ended are given back.
+   * After a restart, and in the reconciler's sweep (so while work goes on): a backup the plan never
+   * saw joins it; released sets that never reached their SVM are queued again; slots held by sets
+   * that already ended are given back. Reads come in the order that makes a race harmless: the plan
+   * before a backup's status, an SVM's record before the set's status (a set is recorded as ended
+   * before its SVM's record lets it go).
    */
-  async resume(running: BackupState[], svms: Map<string, SvmServer>): Promise<{ requeued: number }> {
+  async resume(running: BackupPlan[]): Promise<{ requeued: number }> {
     let requeued = 0;
     const p = await this.state();
-    for (const { plan: b, status } of running) {
+    for (const b of running) {
       if (!isAdmitted(p, b.id)) {
-        if (b.sets.some((s) => status.ended[s.index] === undefined)) await this.admit(b);
+        // Only a backup whose CreateBackup stopped between storing it and admitting it: no set ended.
+        const status = await this.backups.status(b.id);
+        if (status?.state === "Running" && Object.keys(status.ended).length === 0) await this.admit(b);
         continue;
       }
       for (const s of b.sets) {
         const link = { backupId: b.id, index: s.index };
         if (!isReleased(p, link)) continue;
-        if (status.ended[s.index] !== undefined) {
-          await this.finished(link);
-          continue;
-        }
-        const live = liveSetOf(svms.get(s.svm) ?? null, b.id, s.index);
+        const live = liveSetOf(await this.engine.read(s.svm), b.id, s.index);
         if (live.set || live.draining || live.queuePosition > 0) continue;
-        await this.enqueue([link]);
-        requeued++;
+        if ((await this.backups.status(b.id))?.ended[s.index] !== undefined) {
+          await this.finished(link);
+        } else {
+          await this.enqueue([link]);
+          requeued++;
+        }
       }
     }
     return { requeued };

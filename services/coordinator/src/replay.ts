@@ -10,10 +10,10 @@
  * is gone.
  */
 import { findSet, isFinal, type BackupRecord, type ShadowCopySet, type SvmServer } from "@rvss/core";
-import { backupEventSubject, eventStored, publishEventOnce, setEventSubject, type TraceContext } from "@rvss/bus";
+import { backupEventSubject, commandQueued, eventStored, publishEventOnce, setEventSubject, type TraceContext } from "@rvss/bus";
 import type { Logger } from "@rvss/runtime";
 import type { Backups } from "./backups";
-import { drainCommand, finishCommand, pendingCommand, thawCommand } from "./commands";
+import { drainCommand, finishCommand, pendingCommand, thawCommand, type AnyCommand } from "./commands";
 import type { Engine } from "./engine";
 import type { Planner } from "./planner";
 import { backupCreatedEvent, creationStartedEvent, setAbortedEvent, setCompletedEvent, setStartedEvent, sharesAddedEvent } from "./set-events";
@@ -47,15 +47,16 @@ export class Replay {
       const added = lastAdded(set);
       if (added.length > 0) await publishEventOnce(bus, sharesAddedEvent(server.svm, set, added), trace);
       if (set.attempts?.create) await publishEventOnce(bus, creationStartedEvent(server.svm, set), trace);
-      await this.engine.send(pendingCommand(server, set), trace);
+      await this.resend(pendingCommand(server, set), trace);
       if (thawDue(set) && !(await eventStored(bus, setEventSubject(server.svm, set.id, "writersThawed"), `${set.id}:thaw/writersThawed`))) {
-        await this.engine.send(thawCommand(server, set.id, set.backup?.backupId, set.writers!), trace);
+        await this.resend(thawCommand(server, set.id, set.backup?.backupId, set.writers!), trace);
       }
     }
     const entry = server.draining.find((d) => d.setId === setId);
     if (entry) {
       if (entry.outcome === "aborted" && !entry.leftover) await publishEventOnce(bus, setAbortedEvent(server.svm, entry.setId, entry.backup?.backupId, entry.reason, entry.code), trace);
-      await this.engine.send(drainCommand(server, entry), trace);
+      // A removal that failed for good waits for the reconciler's new attempt.
+      if (!entry.failure) await this.resend(drainCommand(server, entry), trace);
     }
   }
 
@@ -70,10 +71,18 @@ export class Replay {
       const writers = [...new Set((p.writerSteps ?? []).filter((w) => w.step === "checkpoint").map((w) => w.writerId))];
       if (writers.length > 0 && !(await eventStored(bus, setEventSubject(p.svm, p.setId, "writersFinished"), `${p.setId}:finish/writersFinished`))) {
         const end = { setId: p.setId, backup: { backupId: b.id, index: p.index }, writers, outcome: completed ? ("completed" as const) : ("aborted" as const), reason: p.reason ?? "" };
-        await this.engine.send(finishCommand(p.svm, end), trace);
+        await this.resend(finishCommand(p.svm, end), trace);
       }
     }
     if (isFinal(b.state) && !(await eventStored(bus, backupEventSubject(b.id, "backupFinished"), `${b.id}:finished`))) await this.backups.publishFinished(b, trace);
+  }
+
+  /**
+   * Sends a command again unless it still waits in its work queue: one that is being worked on
+   * must not run twice at once, even after JetStream's duplicate window.
+   */
+  private async resend(c: AnyCommand | null, trace?: TraceContext): Promise<void> {
+    if (c && !(await commandQueued(this.engine.bus, c.phase, c.cmd))) await this.engine.send(c, trace);
   }
 
   /**
@@ -94,7 +103,7 @@ export class Replay {
       if (b) await this.backup(b);
     }
     const running = recent.filter((b) => b.status.state === "Running");
-    const { requeued } = await this.planner.resume(running, new Map(svms.map((s) => [s.svm, s])));
+    const { requeued } = await this.planner.resume(running.map((b) => b.plan));
     if (requeued > 0) this.log.info({ requeued }, "queued backup sets that never reached their SVM");
     return { svms: svms.length, backupsRunning: running.length, requeued };
   }

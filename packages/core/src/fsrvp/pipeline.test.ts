@@ -1,7 +1,8 @@
 import { applyReport, cancelManagedSet, enqueueManagedSet, queuePosition, startQueuedSet, type StepReport } from "./pipeline";
+import { retryFailedDrains } from "./reconcile";
 import { findSet } from "./server";
 import { SVM, testEnv } from "./testing";
-import { emptyServer, type SvmServer } from "./types";
+import { emptyServer, remainingStorage, type SvmServer } from "./types";
 
 const link = (backupId: string, index = 0) => ({ backupId, index });
 
@@ -73,6 +74,30 @@ describe("managed sets", () => {
     s = applyReport(s, { type: "snapshotTaken", setId, volume: snap.volume, name: snap.name, takenAt: 7 }, env).server;
     const sealed = applyReport(s, { type: "shadowCopiesSealed", setId }, env);
     expect(sealed.effects.map((e) => e.kind)).toEqual(["finished"]);
+  });
+
+  test.each([
+    ["before the snapshot was taken, the set aborts and its storage drains", false, "aborted"],
+    ["after the backup was taken, the set completes once a new attempt removes the copies", true, "completed"],
+  ])("finalize failing for good %s", (_, snapshotTaken, outcome) => {
+    const env = testEnv();
+    let s = enqueue(emptyServer(SVM), "b1", env);
+    const setId = s.sets[0]!.id;
+    for (const r of happyReports(setId)) s = applyReport(s, r(s), env).server;
+    const set = findSet(s, setId)!;
+    const snap = set.snapshots[0]!;
+    if (snapshotTaken) s = applyReport(s, { type: "snapshotTaken", setId, volume: snap.volume, name: snap.name, takenAt: 7 }, env).server;
+    const failed = applyReport(s, { type: "stepFailed", setId, step: "finalize", reason: "EBUSY", code: "STORAGE_FAILED" }, env);
+    const entry = failed.server.draining.find((d) => d.setId === setId)!;
+    expect([findSet(failed.server, setId), entry.outcome]).toEqual([undefined, outcome]);
+    if (!snapshotTaken) return;
+    // Nothing is published until the reconciler starts a new attempt; the snapshot is kept.
+    expect([failed.effects, entry.failure?.step, remainingStorage(entry)]).toEqual([[], "delete", { shadowCopies: set.shadowCopies, snapshots: [] }]);
+    const retried = retryFailedDrains(failed.server, env);
+    expect(retried.effects).toEqual([{ kind: "drain", setId }]);
+    const done = applyReport(retried.server, { type: "shadowCopiesDeleted", setId, shadowCopyIds: [set.shadowCopies[0]!.id], snapshots: [] }, env);
+    const fin = done.effects[0];
+    expect(fin?.kind === "finished" && [fin.entry.outcome, fin.entry.snapshots.map((x) => x.takenAt)]).toEqual(["completed", [7]]);
   });
 
   test("a duplicate report is not applied and changes nothing", () => {

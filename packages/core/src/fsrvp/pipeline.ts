@@ -276,8 +276,24 @@ function finalizeProgress(server: SvmServer, id: string, apply: (set: ShadowCopy
   const done = set.status === "Recovered" && set.copiesDeleted === true && set.snapshots.every((x) => x.takenAt !== undefined);
   if (!done) return { server: s, effects: [], applied: true };
   s.sets = s.sets.filter((x) => x.id !== id);
-  const entry: DrainingSet = {
-    setId: id,
+  return { server: s, effects: [{ kind: "finished", entry: completedEntry(set, env) }], applied: true };
+}
+
+/**
+ * Finalize failed for good after the backup was taken (sealed, every snapshot on storage): only the
+ * removal of the copies failed. That does not undo the backup: the set waits among the draining
+ * ones, completed, with the failure, and ends once a new attempt (the reconciler's) removes them.
+ */
+function cleanupFailed(server: SvmServer, set: ShadowCopySet, f: StepFailure, env: Env): ReportOutcome {
+  const s = draft(server);
+  s.sets = s.sets.filter((x) => x.id !== set.id);
+  s.draining.push({ ...completedEntry(set, env), deletedCopies: [], failure: { ...f, step: "delete" } });
+  return { server: s, effects: [], applied: true };
+}
+
+function completedEntry(set: ShadowCopySet, env: Env): DrainingSet {
+  return {
+    setId: set.id,
     ...(set.backup ? { backup: set.backup } : {}),
     ...(set.writers?.length ? { writers: set.writers } : {}),
     ...(set.writerSteps?.length ? { writerSteps: set.writerSteps } : {}),
@@ -291,7 +307,6 @@ function finalizeProgress(server: SvmServer, id: string, apply: (set: ShadowCopy
     attempt: 1,
     since: env.now,
   };
-  return { server: s, effects: [{ kind: "finished", entry }], applied: true };
 }
 
 /** Appends writer answers to the set (and, at checkpoint, records who took part). */
@@ -351,6 +366,8 @@ function sharesResolved(server: SvmServer, set: ShadowCopySet, shares: ResolvedS
 function stepFailed(server: SvmServer, set: ShadowCopySet, report: Extract<StepReport, { type: "stepFailed" }>, env: Env): ReportOutcome {
   if (report.step !== set.pending?.kind) return same(server);
   const f = failure(report.step, report.reason, report.code, env);
+  const taken = set.status === "Recovered" && set.snapshots.every((x) => x.takenAt !== undefined);
+  if (report.step === "finalize" && taken) return cleanupFailed(server, set, f, env);
   if (isManaged(set)) return abortManaged(server, set.id, report.reason, report.code, env);
   switch (report.step) {
     case "create":
