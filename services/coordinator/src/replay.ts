@@ -4,8 +4,9 @@
  * it is published again under the same IDs: when a report comes again (it was not acked), at
  * start-up, and in the periodic sweep (which also covers gRPC calls, which nobody redelivers).
  *
- * Commands rely on JetStream's duplicate window: one still queued or in hand is not stored twice.
- * Events are looked up in the stream first, so a repeat long after the window adds nothing either.
+ * A command is sent again only when it is no longer in its work queue (one in hand must not run
+ * twice at once); events are looked up in the stream first, so a repeat long after JetStream's
+ * duplicate window adds nothing either.
  * Not covered: what an agent-API set (no backup record) reported at its very end, once its record
  * is gone.
  */
@@ -18,10 +19,12 @@ import type { Engine } from "./engine";
 import type { Planner } from "./planner";
 import { backupCreatedEvent, creationStartedEvent, setAbortedEvent, setCompletedEvent, setStartedEvent, sharesAddedEvent } from "./set-events";
 
-/** Finished backups are looked at again for this long (a coordinator down longer may lose their last events). */
+/** At start-up, backups that finished this recently are looked at again (a coordinator down longer may lose their last events). */
 const FINISHED_HORIZON_MS = 3600_000;
 
 export class Replay {
+  private started = false;
+
   constructor(
     private readonly engine: Engine,
     private readonly backups: Backups,
@@ -87,8 +90,9 @@ export class Replay {
 
   /**
    * Everything durable state says is under way, published again (start-up and the periodic sweep):
-   * every set's events, pending command and removal, every timer, recent backups' events; the
-   * planner releases again what running backups have not finished.
+   * every set's events, pending command and removal, every timer, running backups' events (at
+   * start-up also those of backups that finished in the last hour); the planner releases again what
+   * running backups have not finished.
    */
   async sweep(): Promise<{ svms: number; backupsRunning: number; requeued: number }> {
     const svms = (await this.engine.bus.state.list<SvmServer>("svm.*")).map((v) => v.value);
@@ -97,7 +101,10 @@ export class Replay {
       if (s.timer) await this.engine.publishTimer(s.svm, s.timer);
     }
     const now = Date.now();
-    const recent = (await this.backups.list()).filter((b) => b.status.state === "Running" || now - (b.status.finishedAt ?? b.status.updatedAt) < FINISHED_HORIZON_MS);
+    // Later sweeps leave finished backups alone: a replica that dies comes back and starts with this.
+    const since = this.started ? Infinity : now - FINISHED_HORIZON_MS;
+    this.started = true;
+    const recent = (await this.backups.list()).filter((b) => b.status.state === "Running" || (b.status.finishedAt ?? b.status.updatedAt) >= since);
     for (const { plan } of recent) {
       const b = await this.backups.get(plan.id);
       if (b) await this.backup(b);
