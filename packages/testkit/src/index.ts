@@ -8,3 +8,4 @@ export * from "./events";
 export * from "./config";
 export * from "./sqlite-writer";
 export * from "./nats-cluster";
+export * from "./service-harness";

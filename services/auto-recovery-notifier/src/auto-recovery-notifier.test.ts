@@ -1,28 +1,18 @@
-import pino from "pino";
-import { connectBus, publishCommand, type Bus } from "@rvss/bus";
-import type { RunningService } from "@rvss/runtime";
-import { EventRecorder, NatsServer, testConfig } from "@rvss/testkit";
+import { publishCommand, type Bus } from "@rvss/bus";
+import { startServiceHarness, type EventRecorder, type ServiceHarness } from "@rvss/testkit";
 import { startAutoRecoveryNotifier } from "./index";
 
-const log = pino({ level: "silent" });
-let nats: NatsServer;
-let service: RunningService;
+let h: ServiceHarness;
 let bus: Bus;
 let events: EventRecorder;
 
 beforeAll(async () => {
-  nats = await NatsServer.start();
-  const config = testConfig(nats.url, "/nonexistent/filer.json");
-  service = await startAutoRecoveryNotifier(config, log);
-  bus = await connectBus(config, "test", log);
-  events = await EventRecorder.start(nats.url);
+  h = await startServiceHarness(startAutoRecoveryNotifier);
+  ({ bus, events } = h);
 });
 
 afterAll(async () => {
-  await events.stop();
-  await service.stop();
-  await bus.close();
-  await nats.dispose();
+  await h.stop();
 });
 
 describe("auto-recovery-notifier", () => {

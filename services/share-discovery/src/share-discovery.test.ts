@@ -2,18 +2,14 @@ import { execFileSync } from "node:child_process";
 import * as fsp from "node:fs/promises";
 import * as os from "node:os";
 import * as path from "node:path";
-import pino from "pino";
-import { checkShares, connectBus, publishCommand, type Bus } from "@rvss/bus";
+import { checkShares, publishCommand, type Bus } from "@rvss/bus";
 import type { ShareSelection, VmFiles } from "@rvss/proto";
-import type { RunningService } from "@rvss/runtime";
-import { EventRecorder, NatsServer, createSampleFiler, removeTree, testConfig, type SampleFiler } from "@rvss/testkit";
+import { createSampleFiler, removeTree, startServiceHarness, type EventRecorder, type SampleFiler, type ServiceHarness } from "@rvss/testkit";
 import { startShareDiscovery } from "./index";
 
-const log = pino({ level: "silent" });
 let dir: string;
-let nats: NatsServer;
 let filer: SampleFiler;
-let service: RunningService;
+let h: ServiceHarness;
 let bus: Bus;
 let events: EventRecorder;
 
@@ -62,18 +58,12 @@ beforeAll(async () => {
   await fsp.mkdir(shareDir("vs2", "v2", ""), { recursive: true });
   await fsp.mkdir(shareDir("vs3", "v3", ""), { recursive: true });
 
-  nats = await NatsServer.start();
-  const cfg = testConfig(nats.url, filer.configPath);
-  service = await startShareDiscovery(cfg, log);
-  bus = await connectBus(cfg, "test", log);
-  events = await EventRecorder.start(nats.url);
+  h = await startServiceHarness(startShareDiscovery, filer.configPath);
+  ({ bus, events } = h);
 });
 
 afterAll(async () => {
-  await events.stop();
-  await service.stop();
-  await bus.close();
-  await nats.dispose();
+  await h.stop();
   await removeTree(dir);
 });
 
@@ -263,8 +253,8 @@ describe("check-shares query", () => {
   });
 
   test("with no share-discovery running the caller is told so", async () => {
-    await service.stop();
+    await h.service.stop();
     await expect(checkShares(bus, { svm: "vs1", shares: [] }, 1000)).rejects.toThrow(/no share-discovery replica is running/);
-    service = await startShareDiscovery(testConfig(nats.url, filer.configPath), log);
+    await h.startService();
   });
 });

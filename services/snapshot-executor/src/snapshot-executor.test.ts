@@ -1,39 +1,29 @@
 import * as fsp from "node:fs/promises";
 import * as os from "node:os";
 import * as path from "node:path";
-import pino from "pino";
-import { connectBus, publishCommand, type Bus } from "@rvss/bus";
+import { publishCommand, type Bus } from "@rvss/bus";
 import type { ExecutorCommand, ShadowCopy } from "@rvss/proto";
-import type { RunningService } from "@rvss/runtime";
 import { LocalBackend } from "@rvss/storage";
-import { EventRecorder, NatsServer, createSampleFiler, removeTree, testConfig, type SampleFiler } from "@rvss/testkit";
+import { createSampleFiler, removeTree, startServiceHarness, type EventRecorder, type SampleFiler, type ServiceHarness } from "@rvss/testkit";
 import { startSnapshotExecutor } from "./index";
 
-const log = pino({ level: "silent" });
 let dir: string;
-let nats: NatsServer;
 let filer: SampleFiler;
 let backend: LocalBackend;
-let service: RunningService;
+let h: ServiceHarness;
 let bus: Bus;
 let events: EventRecorder;
 
 beforeAll(async () => {
   dir = await fsp.mkdtemp(path.join(os.tmpdir(), "rvss-ex-"));
   filer = await createSampleFiler(dir);
-  nats = await NatsServer.start();
-  const config = testConfig(nats.url, filer.configPath);
   backend = LocalBackend.fromFile(filer.configPath);
-  service = await startSnapshotExecutor(config, log);
-  bus = await connectBus(config, "test", log);
-  events = await EventRecorder.start(nats.url);
+  h = await startServiceHarness(startSnapshotExecutor, filer.configPath);
+  ({ bus, events } = h);
 });
 
 afterAll(async () => {
-  await events.stop();
-  await service.stop();
-  await bus.close();
-  await nats.dispose();
+  await h.stop();
   await removeTree(dir);
 });
 

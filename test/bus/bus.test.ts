@@ -2,10 +2,7 @@ import { Kvm } from "@nats-io/kv";
 import { isRvssError } from "@rvss/core";
 import { NatsServer } from "@rvss/testkit";
 import pino from "pino";
-import { Bus } from "./bus";
-import { COMMAND_STREAMS, DLQ_STREAM, EVENTS_STREAM, PHASE_CONSUMERS, STATE_BUCKET, TIMERS_STREAM } from "./topology";
-import { newTrace } from "./trace";
-import { startWorker, type Delivery } from "./worker";
+import { Bus, COMMAND_STREAMS, DLQ_STREAM, EVENTS_STREAM, PHASE_CONSUMERS, STATE_BUCKET, TIMERS_STREAM, newTrace, startWorker, type Delivery } from "@rvss/bus";
 
 const log = pino({ level: "silent" });
 let nats: NatsServer;
