@@ -13,7 +13,7 @@
 import { findSet, isFinal, type BackupRecord, type ShadowCopySet, type SvmServer } from "@rvss/core";
 import { backupEventSubject, commandQueued, eventStored, publishEventOnce, setEventSubject, type TraceContext } from "@rvss/bus";
 import type { Logger } from "@rvss/runtime";
-import type { Backups } from "./backups";
+import type { BackupState, Backups } from "./backups";
 import { drainCommand, finishCommand, pendingCommand, thawCommand, type AnyCommand } from "./commands";
 import type { Engine } from "./engine";
 import type { Planner } from "./planner";
@@ -80,6 +80,21 @@ export class Replay {
     if (isFinal(b.state) && !(await eventStored(bus, backupEventSubject(b.id, "backupFinished"), `${b.id}:finished`))) await this.backups.publishFinished(b, trace);
   }
 
+  /** At start-up: every running backup, and those that finished in the last hour. */
+  private async recentBackups(): Promise<BackupState[]> {
+    const since = Date.now() - FINISHED_HORIZON_MS;
+    return (await this.backups.list()).filter((b) => b.status.state === "Running" || (b.status.finishedAt ?? b.status.updatedAt) >= since);
+  }
+
+  /**
+   * Later sweeps: the backups the planner still runs sets of (not every backup ever made); finished
+   * ones are left alone, as a replica that dies comes back and starts with the start-up sweep.
+   */
+  private async admittedBackups(): Promise<BackupState[]> {
+    const states = await Promise.all((await this.planner.state()).backups.map((b) => this.backups.state(b.id)));
+    return states.filter((b): b is BackupState => b !== null);
+  }
+
   /**
    * Sends a command again unless it still waits in its work queue: one that is being worked on
    * must not run twice at once, even after JetStream's duplicate window.
@@ -100,11 +115,8 @@ export class Replay {
       for (const id of new Set([...s.sets.map((x) => x.id), ...s.draining.map((d) => d.setId)])) await this.set(s, id);
       if (s.timer) await this.engine.publishTimer(s.svm, s.timer);
     }
-    const now = Date.now();
-    // Later sweeps leave finished backups alone: a replica that dies comes back and starts with this.
-    const since = this.started ? Infinity : now - FINISHED_HORIZON_MS;
+    const recent = this.started ? await this.admittedBackups() : await this.recentBackups();
     this.started = true;
-    const recent = (await this.backups.list()).filter((b) => b.status.state === "Running" || (b.status.finishedAt ?? b.status.updatedAt) >= since);
     for (const { plan } of recent) {
       const b = await this.backups.get(plan.id);
       if (b) await this.backup(b);
