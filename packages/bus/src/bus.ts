@@ -105,8 +105,10 @@ export class Bus {
     }
     const js = jetstream(nc, { timeout: 10_000 });
     const jsm = await jetstreamManager(nc, { timeout: 10_000 });
-    const kv = await new Kvm(js).create(STATE_BUCKET, { history: 1, replicas: opts.replicas, storage: StorageType.File });
-    await new Kvm(js).create(WRITERS_BUCKET, { history: 1, replicas: opts.replicas, storage: StorageType.File, ttl: opts.writerTtlMs });
+    // Direct gets may be answered by a lagging replica; replicated state is read from the leader.
+    const direct = opts.replicas === 1;
+    const kv = await new Kvm(js).create(STATE_BUCKET, { history: 1, replicas: opts.replicas, storage: StorageType.File, allow_direct: direct });
+    await new Kvm(js).create(WRITERS_BUCKET, { history: 1, replicas: opts.replicas, storage: StorageType.File, ttl: opts.writerTtlMs, allow_direct: direct });
     const bus = new Bus(nc, js, jsm, new StateStore(kv), opts);
     await bus.provision();
     return bus;
@@ -178,7 +180,9 @@ export class Bus {
     if (o.correlationId) h.set(HEADER_CORRELATION, o.correlationId);
     if (o.trace) h.set(HEADER_TRACEPARENT, formatTraceparent(o.trace));
     for (const [k, v] of Object.entries(o.extraHeaders ?? {})) h.set(k, v);
-    return this.js.publish(subject, data, { msgID: o.msgId, headers: h, timeout: 10_000 });
+    // An ack lost with a dying server would hold the publisher for the whole timeout; short attempts
+    // sent again under the same message ID (so stored once) resume within seconds of a restart.
+    return this.js.publish(subject, data, { msgID: o.msgId, headers: h, timeout: PUBLISH_ATTEMPT_MS, retries: PUBLISH_ATTEMPTS });
   }
 
   /** True while connected to a server. */
@@ -190,6 +194,9 @@ export class Bus {
     if (!this.nc.isClosed()) await this.nc.drain();
   }
 }
+
+const PUBLISH_ATTEMPT_MS = 2_000;
+const PUBLISH_ATTEMPTS = 10;
 
 async function connectWithin(servers: string[], name: string, timeoutMs: number): Promise<NatsConnection> {
   const started = Date.now();

@@ -1,9 +1,9 @@
 /**
- * An independent subscriber of the rvss event stream, built on the plain NATS client rather than
- * rvss's own bus, so tests see exactly what another service subscribing would see.
+ * An independent reader of the rvss event stream, built on the plain NATS client rather than
+ * rvss's own bus, so tests see exactly what the stream holds, in order.
  */
 import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { DeliverPolicy, jetstream, type ConsumerMessages } from "@nats-io/jetstream";
+import { jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
 import { Event } from "@rvss/proto";
 
 export interface RecordedEvent {
@@ -19,36 +19,51 @@ export interface RecordedEvent {
 export class EventRecorder {
   readonly events: RecordedEvent[] = [];
   private waiters: (() => void)[] = [];
+  private stopped = false;
+  private following: Promise<void> = Promise.resolve();
 
   private constructor(
     private readonly nc: NatsConnection,
-    private readonly messages: ConsumerMessages,
+    private readonly jsm: JetStreamManager,
+    private readonly stream: string,
   ) {}
 
-  /** Replays the events stream from its first message and keeps following it. `natsUrl` may list several servers, comma-separated. */
+  /** Reads the events stream from its first message and keeps following it. `natsUrl` may list several servers, comma-separated. */
   static async start(natsUrl: string, stream = "RVSS_EVENTS"): Promise<EventRecorder> {
     const nc = await connect({ servers: natsUrl.split(","), name: "event-recorder", maxReconnectAttempts: -1, reconnectTimeWait: 250 });
-    const js = jetstream(nc);
-    let consumer;
-    for (let i = 0; ; i++) {
-      try {
-        consumer = await js.consumers.get(stream, { deliver_policy: DeliverPolicy.All });
-        break;
-      } catch (err) {
-        // The stream appears when the first rvss service provisions it.
-        if (i > 100) throw err;
-        await new Promise((r) => setTimeout(r, 100));
-      }
-    }
-    const messages = await consumer.consume();
-    const rec = new EventRecorder(nc, messages);
-    void (async () => {
-      for await (const m of messages) {
-        rec.events.push({ subject: m.subject, seq: m.seq, msgId: m.headers?.get("Nats-Msg-Id") ?? "", event: Event.decode(m.data), receivedAt: Date.now() });
-        for (const w of rec.waiters.splice(0)) w();
-      }
-    })();
+    const rec = new EventRecorder(nc, await jetstreamManager(nc, { timeout: 2_000 }), stream);
+    rec.following = rec.follow();
     return rec;
+  }
+
+  /**
+   * Reads message after message by sequence, asking the stream's leader each time. Unlike a consumer,
+   * this keeps no state on the servers, so it goes on wherever it stopped when a server restarts or a
+   * cluster loses the node that held a consumer.
+   */
+  private async follow(): Promise<void> {
+    let next = 1;
+    while (!this.stopped) {
+      try {
+        const m = await this.jsm.streams.getMessage(this.stream, { seq: next });
+        if (m) {
+          this.events.push({ subject: m.subject, seq: m.seq, msgId: m.header?.get("Nats-Msg-Id") ?? "", event: Event.decode(m.data), receivedAt: Date.now() });
+          for (const w of this.waiters.splice(0)) w();
+          next++;
+          continue;
+        }
+        // Nothing at `next`: not written yet (or not readable yet on a server still recovering its
+        // store), or removed by the age limit, which is the only removal this stream has.
+        const { state } = await this.jsm.streams.info(this.stream);
+        if (state.first_seq > next) {
+          next = state.first_seq;
+          continue;
+        }
+      } catch {
+        // The stream is not there yet, or has no leader for a moment (a server restarting).
+      }
+      await new Promise((r) => setTimeout(r, 10));
+    }
   }
 
   /** Events of one set or backup, in stream order. */
@@ -78,7 +93,8 @@ export class EventRecorder {
   }
 
   async stop(): Promise<void> {
-    this.messages.stop();
+    this.stopped = true;
+    await this.following;
     await this.nc.close();
   }
 }
