@@ -77,10 +77,12 @@ describe("workers", () => {
 
   test("a failing handler is retried with backoff; trace and correlation travel with the message", async () => {
     const deliveries: Delivery<string>[] = [];
+    const at: number[] = [];
     const w = startWorker(bus, {
       stream, consumer, decode: dec, log, concurrency: 1, maxDeliver: 5, ackWaitMs: 2_000,
       handle: async (d) => {
         deliveries.push(d);
+        at.push(Date.now());
         if (d.deliveryCount < 3) throw new Error("transient");
       },
     });
@@ -89,6 +91,8 @@ describe("workers", () => {
     await until(() => deliveries.length >= 3);
     await w.stop();
     expect(deliveries.map((d) => d.deliveryCount)).toEqual([1, 2, 3]);
+    // Backoff of 125-250 ms, then 250-500 ms (a delay the server ignored would redeliver at once).
+    expect([at[1]! - at[0]! >= 120, at[2]! - at[1]! >= 245]).toEqual([true, true]);
     expect(deliveries[0]!.trace.traceId).toBe(trace.traceId);
     expect(deliveries[0]!.correlationId).toBe("backup-7");
   });

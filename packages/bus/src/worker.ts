@@ -43,9 +43,10 @@ export interface Worker {
   stop(): Promise<void>;
 }
 
+/** Whole milliseconds: the server reads a nak's delay as integer nanoseconds and ignores any other. */
 function retryDelay(deliveryCount: number): number {
   const base = Math.min(250 * 2 ** (deliveryCount - 1), 15_000);
-  return base / 2 + Math.random() * (base / 2);
+  return Math.round(base / 2 + Math.random() * (base / 2));
 }
 
 export function startWorker<T>(bus: Bus, o: WorkerOptions<T>): Worker {
