@@ -9,8 +9,8 @@
  */
 import * as fs from "node:fs";
 import { Kvm } from "@nats-io/kv";
-import { token, type SvmServer } from "@rvss/core";
-import { COMMAND_STREAMS, commandSubject, type Phase as BusPhase } from "@rvss/bus";
+import { svmKey, type SvmServer } from "@rvss/core";
+import { COMMAND_STREAMS, STATE_BUCKET, commandSubject, type Phase as BusPhase } from "@rvss/bus";
 import type { ServiceName } from "@rvss/testkit";
 import { until, type FaultSystem } from "./system";
 
@@ -109,8 +109,8 @@ export function midStepTrigger(
   let armed = Promise.resolve();
   if (service === "coordinator") {
     const watching = (async () => {
-      const kv = await new Kvm(sys.nc).open("rvss-state");
-      const watch = await kv.watch({ key: `svm.${token(svm)}` });
+      const kv = await new Kvm(sys.nc).open(STATE_BUCKET);
+      const watch = await kv.watch({ key: svmKey(svm) });
       stops.push(() => watch.stop());
       return watch;
     })();

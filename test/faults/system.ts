@@ -12,7 +12,8 @@ import * as path from "node:path";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
 import { Kvm, type KV } from "@nats-io/kv";
-import { assembleBackup, token, type BackupPlan, type BackupRecord, type BackupStatus, type SetResult, type SvmServer } from "@rvss/core";
+import { assembleBackup, svmKey, type BackupPlan, type BackupRecord, type BackupStatus, type SetResult, type SvmServer } from "@rvss/core";
+import { STATE_BUCKET, bucketKeys } from "@rvss/bus";
 import { RvssClient } from "@rvss/client";
 import { LocalBackend } from "@rvss/storage";
 import { EventRecorder, SERVICES, freePort, removeTree, sampleBytes, startService, type ServiceName, type ServiceProcess } from "@rvss/testkit";
@@ -92,7 +93,7 @@ export async function startFaultSystem(o: { natsUrl: string; svms: string[]; fil
   for (const name of SERVICES) services[name] = await startService(name, env);
   const nc = await connect({ servers: o.natsUrl.split(","), maxReconnectAttempts: -1, reconnectTimeWait: 250 });
   const jsm = await jetstreamManager(nc, { timeout: 10_000 });
-  const kv: KV = await new Kvm(nc).open("rvss-state");
+  const kv: KV = await new Kvm(nc).open(STATE_BUCKET);
   const read = async <T>(key: string): Promise<T | null> => {
     const e = await kv.get(key);
     return e && e.operation === "PUT" ? (e.json() as T) : null;
@@ -113,12 +114,12 @@ export async function startFaultSystem(o: { natsUrl: string; svms: string[]; fil
       await services[name].kill();
       services[name] = await startService(name, env);
     },
-    svm: (name) => read<SvmServer>(`svm.${token(name)}`),
+    svm: (name) => read<SvmServer>(svmKey(name)),
     async backup(id) {
       const [plan, status] = await Promise.all([read<BackupPlan>(`backup.${id}`), read<BackupStatus>(`backup.${id}.status`)]);
       if (!plan || !status) return null;
       const results = new Map<number, SetResult>();
-      for await (const k of await kv.keys(`backup.${id}.set.*`)) {
+      for (const k of await bucketKeys(jsm, STATE_BUCKET, `backup.${id}.set.*`)) {
         const r = await read<SetResult>(k);
         if (r) results.set(r.index, r);
       }

@@ -109,7 +109,7 @@ export class Bus {
     const direct = opts.replicas === 1;
     const kv = await new Kvm(js).create(STATE_BUCKET, { history: 1, replicas: opts.replicas, storage: StorageType.File, allow_direct: direct });
     await new Kvm(js).create(WRITERS_BUCKET, { history: 1, replicas: opts.replicas, storage: StorageType.File, ttl: opts.writerTtlMs, allow_direct: direct });
-    const bus = new Bus(nc, js, jsm, new StateStore(kv), opts);
+    const bus = new Bus(nc, js, jsm, new StateStore(kv, jsm, STATE_BUCKET), opts);
     await bus.provision();
     return bus;
   }

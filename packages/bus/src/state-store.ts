@@ -5,6 +5,7 @@
 import { ErrorCodes, RvssError } from "@rvss/core";
 import { JetStreamApiCodes, JetStreamApiError } from "@nats-io/jetstream";
 import type { KV, KvEntry } from "@nats-io/kv";
+import type { JetStreamManager } from "@nats-io/jetstream";
 
 export interface Versioned<T> {
   value: T;
@@ -32,7 +33,11 @@ function live(e: KvEntry | null): e is KvEntry {
 }
 
 export class StateStore {
-  constructor(readonly kv: KV) {}
+  constructor(
+    readonly kv: KV,
+    private readonly jsm: JetStreamManager,
+    private readonly bucket: string,
+  ) {}
 
   async get<T>(key: string): Promise<Versioned<T> | null> {
     const e = await this.kv.get(key);
@@ -98,11 +103,9 @@ export class StateStore {
     await this.kv.delete(key);
   }
 
-  /** Keys matching a filter such as "backup.*". */
-  async keys(filter: string): Promise<string[]> {
-    const out: string[] = [];
-    for await (const k of await this.kv.keys(filter)) out.push(k);
-    return out;
+  /** Keys matching a filter such as "backup.*" (see `bucketKeys`). */
+  keys(filter: string): Promise<string[]> {
+    return bucketKeys(this.jsm, this.bucket, filter);
   }
 
   /** Every live value under a filter. */
@@ -130,4 +133,15 @@ export class StateStore {
       watcher.stop();
     }
   }
+}
+
+/**
+ * Keys of a KV bucket matching a filter, from the bucket stream's per-subject counts: one request,
+ * unlike the client's keys(), whose consumer can wait out a long heartbeat when keys change while it
+ * lists them. A key deleted since may be among them; its value then reads as deleted.
+ */
+export async function bucketKeys(jsm: JetStreamManager, bucket: string, filter: string): Promise<string[]> {
+  const prefix = `$KV.${bucket}.`;
+  const info = await jsm.streams.info(`KV_${bucket}`, { subjects_filter: `${prefix}${filter}` });
+  return Object.keys(info.state.subjects ?? {}).map((s) => s.slice(prefix.length));
 }

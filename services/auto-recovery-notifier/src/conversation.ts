@@ -5,7 +5,7 @@
  */
 import { randomUUID } from "node:crypto";
 import { errorMessage } from "@rvss/core";
-import { WRITERS_BUCKET, writerSubject, type Bus } from "@rvss/bus";
+import { WRITERS_BUCKET, bucketKeys, writerSubject, type Bus } from "@rvss/bus";
 import { KvWatchInclude, Kvm, type KV } from "@nats-io/kv";
 import { WriterRegistration, WriterRequest, WriterResponse, type WriterReport } from "@rvss/proto";
 
@@ -37,7 +37,7 @@ export class Writers {
     void (async () => {
       for await (const e of updates) w.note(e.key, e.operation === "PUT" ? e.value : null);
     })();
-    for await (const key of await w.kv.keys("writer.*")) {
+    for (const key of await bucketKeys(bus.jsm, WRITERS_BUCKET, "writer.*")) {
       const e = await w.kv.get(key);
       if (e && e.operation === "PUT" && !w.live.has(key)) w.note(key, e.value);
     }
