@@ -42,8 +42,9 @@ export async function createShadowCopies(backend: StorageBackend, svm: string, c
       return { ...c, clonePath: info.clonePath, bytes: BigInt(info.bytes), fileCount: info.fileCount };
     });
   } catch (err) {
-    // A set either gets all its copies or none: remove what this attempt made before failing.
-    await mapLimit(cmd.shadowCopies, PARALLEL, (c) => backend.deleteShadowCopy(ref(svm, c)).catch(() => undefined));
+    // Given up for good, a set gets none of its copies. A failure that will be retried keeps what
+    // was made: the retry finds it, and a twin of this command may already have reported it.
+    if (isPermanent(err)) await mapLimit(cmd.shadowCopies, PARALLEL, (c) => backend.deleteShadowCopy(ref(svm, c)).catch(() => undefined));
     throw err;
   }
   await emit({ body: { $case: "shadowCopiesCreated", value: { shadowCopies: made } } });

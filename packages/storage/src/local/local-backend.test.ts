@@ -193,6 +193,13 @@ describe("shadow copies", () => {
     expect(await backend.createShadowCopy({ svm: "vs1", shadowCopyId: SC, share: share1, files: ["vm1/disk.vhdx"], writable: true })).toEqual(info);
   });
 
+  test("two runs of one request at once make one copy, and each returns it", async () => {
+    const req = { svm: "vs1", shadowCopyId: SC, share: share1, files: [], writable: true };
+    const [a, b] = await Promise.all([backend.createShadowCopy(req), backend.createShadowCopy(req)]);
+    expect([a, b]).toEqual([{ clonePath: `.shadowcopy/${SC}`, bytes: a.bytes, fileCount: 3 }, a]);
+    expect(await fsp.readdir(path.join(dir, "filer", "vs1", "vm_vol1", ".shadowcopy"))).toEqual([SC, `${SC}.json`]);
+  });
+
   test("with no list the whole share is cloned", async () => {
     const info = await backend.createShadowCopy({ svm: "vs1", shadowCopyId: SC, share: share1, files: [], writable: true });
     expect(info.fileCount).toBe(3);
@@ -257,6 +264,15 @@ describe("snapshots and restore", () => {
     expect(await fsp.readFile(path.join(image, "dir1/vmdir/vm2/disk.vhdx"), "utf8")).toBe("disk-two");
     await expect(fsp.writeFile(path.join(image, "dir1/vmdir/vm2/disk.vhdx"), "x")).rejects.toThrow(/EPERM|EACCES/);
     await backend.createSnapshot(snap);
+  });
+
+  test("two runs of one snapshot request at once take one snapshot, and both succeed", async () => {
+    await backend.createShadowCopy({ svm: "vs1", shadowCopyId: SC, share: share1, files: ["vm1/disk.vhdx"], writable: true });
+    await backend.sealShadowCopy(ref);
+    const [a, b] = await Promise.all([backend.createSnapshot(snap), backend.createSnapshot(snap)]);
+    expect(b).toEqual(a);
+    expect(await fsp.readdir(path.join(dir, "filer", "vs1", "vm_vol1", ".snapshot"))).toEqual(["rvss_test"]);
+    await expect(fsp.writeFile(path.join(dir, "filer", "vs1", "vm_vol1", ".snapshot", "rvss_test", "dir1/vmdir/vm2/disk.vhdx"), "x")).rejects.toThrow(/EPERM|EACCES/);
   });
 
   test("restore copies the sealed files out and verifies them", async () => {

@@ -15,6 +15,7 @@
 import * as fsp from "node:fs/promises";
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { randomUUID } from "node:crypto";
 import { ErrorCodes, RvssError, notRegular, type LayoutEntry } from "@rvss/core";
 import type {
   CopyInfo,
@@ -152,17 +153,19 @@ export class LocalBackend implements StorageBackend {
     });
   }
 
+  /**
+   * Each attempt copies into a directory of its own and writes the copy's description before the
+   * copy takes its final name, so a copy under its final name is complete, and two runs of one
+   * request (a command delivered twice) never write into or remove each other's work: the first to
+   * take the name wins and the other uses its copy.
+   */
   async createShadowCopy(req: CreateShadowCopyRequest): Promise<ShadowCopyInfo> {
     const ref = { svm: req.svm, volume: req.share.volume, shadowCopyId: req.shadowCopyId };
     const final = this.cloneDir(ref);
     const info = `${final}.json`;
-    if ((await exists(final)) && (await exists(info))) {
-      const { clonePath, bytes, fileCount } = JSON.parse(await fsp.readFile(info, "utf8")) as ShadowCopyInfo;
-      return { clonePath, bytes, fileCount };
-    }
-    const tmp = path.join(path.dirname(final), `${TMP}${req.shadowCopyId}`);
-    await this.guard.remove(tmp);
-    await this.guard.remove(final);
+    const made = await madeCopy(final, info);
+    if (made) return made;
+    const tmp = attemptDir(final);
     await fsp.mkdir(tmp, { recursive: true });
     try {
       const root = await fsp.realpath(this.shareDir(req.share));
@@ -174,9 +177,13 @@ export class LocalBackend implements StorageBackend {
         bytes += (await copyOpened(src, path.join(tmp, rel))).bytes;
         fileCount++;
       }
-      await fsp.rename(tmp, final);
       const result: ShadowCopyInfo = { clonePath: path.posix.join(SHADOW_DIR, req.shadowCopyId), bytes, fileCount };
       await writeFileAtomic(info, JSON.stringify({ ...result, share: req.share.share }));
+      if (!(await renameUnlessTaken(tmp, final))) {
+        await this.guard.remove(tmp);
+        return (await madeCopy(final, info)) ?? result;
+      }
+      await this.removeAttempts(final);
       if (!req.writable) await this.sealShadowCopy(ref);
       return result;
     } catch (err) {
@@ -234,7 +241,7 @@ export class LocalBackend implements StorageBackend {
       if (rec.shadowCopyId === ref.shadowCopyId) await fsp.rm(path.join(dir, e), { force: true });
     }
     const clone = this.cloneDir(ref);
-    await this.guard.remove(path.join(path.dirname(clone), `${TMP}${ref.shadowCopyId}`));
+    await this.removeAttempts(clone);
     await this.guard.remove(`${clone}.manifest.json`);
     await this.guard.remove(clone);
     await fsp.rm(`${clone}.json`, { force: true });
@@ -249,13 +256,17 @@ export class LocalBackend implements StorageBackend {
     const vol = this.volumeDir(ref.svm, ref.volume);
     if (!(await exists(vol))) throw new RvssError(ErrorCodes.STORAGE_FAILED, `volume "${ref.volume}" of SVM "${ref.svm}" has no directory ${vol}`, { ...ref });
     const final = this.snapshotDir(ref);
+    // As with copies: an attempt of its own, and the first to take the name wins; the winner seals.
     if (!(await exists(final))) {
-      const tmp = path.join(path.dirname(final), `${TMP}${ref.name}`);
-      await this.guard.remove(tmp);
+      const tmp = attemptDir(final);
       await fsp.mkdir(tmp, { recursive: true });
       try {
         await copyTree(vol, tmp, (rel) => rel === SNAPSHOT_DIR || path.basename(rel).startsWith(TMP));
-        await fsp.rename(tmp, final);
+        if (!(await renameUnlessTaken(tmp, final))) {
+          await this.guard.remove(tmp);
+          return { ...ref, createdAt: (await fsp.stat(final)).mtimeMs };
+        }
+        await this.removeAttempts(final);
       } catch (err) {
         await this.guard.remove(tmp);
         throw err;
@@ -267,8 +278,20 @@ export class LocalBackend implements StorageBackend {
 
   async deleteSnapshot(ref: SnapshotRef): Promise<void> {
     const final = this.snapshotDir(ref);
-    await this.guard.remove(path.join(path.dirname(final), `${TMP}${ref.name}`));
+    await this.removeAttempts(final);
     await this.guard.remove(final);
+  }
+
+  /**
+   * Removes the unfinished attempts at making `final`: left by a crash, or by a twin still at work,
+   * which then fails and is retried, finding `final` made.
+   */
+  private async removeAttempts(final: string): Promise<void> {
+    const dir = path.dirname(final);
+    const prefix = `${TMP}${path.basename(final)}`;
+    for (const e of await fsp.readdir(dir).catch(() => [] as string[])) {
+      if (e === prefix || e.startsWith(`${prefix}.`)) await this.guard.remove(path.join(dir, e));
+    }
   }
 
   async restore(req: RestoreRequest): Promise<RestoredFile[]> {
@@ -333,7 +356,8 @@ export class LocalBackend implements StorageBackend {
       const dir = path.join(this.volumeDir(svm, v.name), SHADOW_DIR);
       for (const e of await fsp.readdir(dir, { withFileTypes: true }).catch(() => [] as fs.Dirent[])) {
         if (!e.isDirectory()) continue;
-        const id = e.name.startsWith(TMP) ? e.name.slice(TMP.length) : e.name;
+        // An unfinished attempt is named .tmp-<id>.<attempt>.
+        const id = e.name.startsWith(TMP) ? e.name.slice(TMP.length).split(".")[0]! : e.name;
         out.push({ svm, volume: v.name, shadowCopyId: id, clonePath: path.posix.join(SHADOW_DIR, e.name) });
       }
     }
@@ -405,4 +429,28 @@ async function copyTree(src: string, dest: string, skip: (rel: string) => boolea
       await fsp.copyFile(from, to, fs.constants.COPYFILE_FICLONE);
     }
   }
+}
+
+/** A directory for one attempt at making `final`, beside it. */
+function attemptDir(final: string): string {
+  return path.join(path.dirname(final), `${TMP}${path.basename(final)}.${randomUUID().slice(0, 8)}`);
+}
+
+/** Renames a finished attempt into place; false when another attempt took the name first. */
+async function renameUnlessTaken(from: string, to: string): Promise<boolean> {
+  try {
+    await fsp.rename(from, to);
+    return true;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === "ENOTEMPTY" || code === "EEXIST") return false;
+    throw err;
+  }
+}
+
+/** The description of a copy that is complete under its final name, or null. */
+async function madeCopy(final: string, info: string): Promise<ShadowCopyInfo | null> {
+  if (!(await exists(final)) || !(await exists(info))) return null;
+  const { clonePath, bytes, fileCount } = JSON.parse(await fsp.readFile(info, "utf8")) as ShadowCopyInfo;
+  return { clonePath, bytes, fileCount };
 }
