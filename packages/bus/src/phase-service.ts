@@ -2,8 +2,8 @@
  * The shape every phase service shares: connect, consume the phase's work queue with the shared
  * durable consumer, publish results as events, and report a step that failed for good.
  */
-import type { RvssError } from "@rvss/core";
-import type { Event } from "@rvss/proto";
+import { svmKey, type RvssError, type SvmServer } from "@rvss/core";
+import type { CommandContext, Event } from "@rvss/proto";
 import type { Logger, RunningService, RvssConfig } from "@rvss/runtime";
 import { connectBus, type Bus } from "./bus";
 import { decodeCommand, publishEvent, resultEvent, type PhaseCommand } from "./messages";
@@ -33,6 +33,10 @@ export interface PhaseServiceOptions<P extends Phase> {
 export async function startPhaseService<P extends Phase>(config: RvssConfig, log: Logger, o: PhaseServiceOptions<P>): Promise<RunningService & { bus: Bus }> {
   const bus = await connectBus(config, o.source, log);
   await o.prepare?.(bus);
+  // A command delivered again while this replica still works on it (published twice, or handed out
+  // again) waits for that run to end, then runs and finds its work done. Two runs of one command at
+  // once could undo each other's half-done work on storage.
+  const running = new Map<string, Promise<void>>();
   const worker = startWorker(bus, {
     stream: COMMAND_STREAMS[o.phase],
     consumer: PHASE_CONSUMERS[o.phase],
@@ -42,12 +46,30 @@ export async function startPhaseService<P extends Phase>(config: RvssConfig, log
     maxDeliver: config.maxDeliver,
     ackWaitMs: config.ackWaitMs,
     async handle(d) {
-      const started = Date.now();
-      await o.handle(d.data, (r) => publishEvent(bus, resultEvent(d.data.context, o.source, r.body, r.discriminator), d.trace).then(() => undefined), d);
       const ctx = d.data.context;
+      const key = ctx?.commandId ?? "";
+      const before = running.get(key);
+      const run = (async () => {
+        await before?.catch(() => undefined);
+        await o.handle(d.data, (r) => publishEvent(bus, resultEvent(ctx, o.source, r.body, r.discriminator), d.trace).then(() => undefined), d);
+      })();
+      running.set(key, run);
+      const started = Date.now();
+      try {
+        await run;
+      } finally {
+        if (running.get(key) === run) running.delete(key);
+      }
       log.info({ setId: ctx?.setId, backupId: ctx?.backupId, svm: ctx?.svm, command: d.data.kind?.$case, ms: Date.now() - started }, `${d.data.kind?.$case} done`);
     },
     async onGiveUp(d, err) {
+      // Work given up after its set ended (a command delivered again long after) reports nothing:
+      // nobody waits for it, and a failure after a completed set would mislead subscribers. It is
+      // still dead-lettered.
+      if (!(await setLive(bus, d.data.context))) {
+        log.warn({ setId: d.data.context?.setId, command: d.data.kind?.$case, err: err.message }, "work of a set that has ended failed; not reported");
+        return;
+      }
       await publishEvent(bus, resultEvent(d.data.context, o.source, o.failure(d.data, err)), d.trace);
     },
   });
@@ -59,4 +81,11 @@ export async function startPhaseService<P extends Phase>(config: RvssConfig, log
       await bus.close();
     },
   };
+}
+
+/** False when the SVM's record shows the command's set ended (neither running nor draining its storage). */
+async function setLive(bus: Bus, ctx: CommandContext | undefined): Promise<boolean> {
+  if (!ctx?.setId) return true;
+  const rec = (await bus.state.get<SvmServer>(svmKey(ctx.svm)))?.value;
+  return !rec || rec.sets.some((s) => s.id === ctx.setId) || rec.draining.some((d) => d.setId === ctx.setId);
 }

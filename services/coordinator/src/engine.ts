@@ -13,6 +13,7 @@ import {
   findSet,
   scheduleTimerMessage,
   startQueuedSet,
+  svmKey,
   type SequenceTimer,
   type BackupLink,
   type DrainingSet,
@@ -26,7 +27,6 @@ import { SequenceTimer as SequenceTimerMessage } from "@rvss/proto";
 import type { Logger } from "@rvss/runtime";
 import type { Backups } from "./backups";
 import { drainCommand, finishCommand, pendingCommand, thawCommand, type AnyCommand } from "./commands";
-import { svmKey } from "./keys";
 import { creationStartedEvent, setAbortedEvent, setCompletedEvent, setStartedEvent, sharesAddedEvent } from "./set-events";
 
 export interface Decision<T = unknown> {

@@ -4,6 +4,7 @@
  * That makes every operation a single atomic write.
  */
 import type { VmFiles } from "../file-list";
+import { token } from "../naming";
 
 /** ShadowCopySet.Status: exactly the six states of MS-FSRVP 3.1.1.2. */
 export type SetStatus = "Started" | "Added" | "CreationInProgress" | "Committed" | "Exposed" | "Recovered";
@@ -180,6 +181,9 @@ export interface SequenceTimer {
   generation: number;
   deadline: number;
 }
+
+/** The key of an SVM's record (its FSRVP server) in the rvss-state KV bucket. */
+export const svmKey = (svm: string): string => `svm.${token(svm)}`;
 
 export interface SvmServer {
   svm: string;
