@@ -1,5 +1,5 @@
 import { applyReport, cancelManagedSet, enqueueManagedSet, queuePosition, startQueuedSet, type StepReport } from "./pipeline";
-import { retryFailedDrains } from "./reconcile";
+import { findOrphans, retryFailedDrains } from "./reconcile";
 import { findSet } from "./server";
 import { SVM, testEnv } from "./testing";
 import { emptyServer, remainingStorage, type SvmServer } from "./types";
@@ -145,12 +145,13 @@ describe("managed sets", () => {
     expect(out.effects.map((e) => e.kind)).toEqual(["aborted", "finished"]);
   });
 
-  test("copies finished after their set was aborted are drained, not orphaned", () => {
+  test("a report for a set no longer held changes nothing; what it made is the reconciler's", () => {
     const env = testEnv();
     const s = emptyServer(SVM);
     const out = applyReport(s, { type: "shadowCopiesCreated", setId: "gone", copies: [{ id: "c1", clonePath: ".shadowcopy/c1", bytes: 1, fileCount: 1, volume: "vm_vol1", share: "share1" }] }, env);
-    expect(out.server.draining.map((d) => [d.setId, d.shadowCopies.map((c) => c.id)])).toEqual([["gone", ["c1"]]]);
-    expect(out.effects).toEqual([{ kind: "drain", setId: "gone" }]);
+    expect([out.applied, out.server, out.effects]).toEqual([false, s, []]);
+    const storage = { shadowCopies: [{ volume: "vm_vol1", shadowCopyId: "c1" }], exposedShares: [], snapshots: [] };
+    expect(findOrphans(storage, out.server, new Set()).shadowCopies).toEqual([{ volume: "vm_vol1", shadowCopyId: "c1" }]);
   });
 
   test("cancelling a queued set takes it out of the queue", () => {

@@ -12,7 +12,7 @@
  */
 import { formatUnc, snapshotName } from "../naming";
 import { MANAGED_BACKUP_CONTEXT } from "./context";
-import { drainFailed, knownShadowCopies } from "./reconcile";
+import { drainFailed } from "./reconcile";
 import { HRESULT } from "./hresult";
 import {
   type CreatedCopy,
@@ -185,7 +185,10 @@ export function applyReport(server: SvmServer, report: StepReport, env: Env): Re
     const out = report.type === "shadowCopiesDeleted" ? storageDrained(server, report) : drainFailed(server, report, env);
     return { server: out.server, effects: out.effects, applied: out.server !== server || out.effects.length > 0 };
   }
-  if (!set) return lateReport(server, report, env);
+  // A report for a set the record no longer holds is late or repeated (a command delivered again
+  // after its set ended): it changes nothing. Storage it made is in no record, so the reconciler
+  // removes it as an orphan.
+  if (!set) return same(server);
   if (report.type === "stepFailed") return stepFailed(server, set, report, env);
   if (report.type === "writersThawed") return writersThawed(server, set, report.reports, env);
   const expected: Record<Exclude<StepReport["type"], "shadowCopiesDeleted" | "stepFailed" | "writersThawed">, PendingKind[]> = {
@@ -378,56 +381,6 @@ function stepFailed(server: SvmServer, set: ShadowCopySet, report: Extract<StepR
     default:
       return same(server);
   }
-}
-
-/**
- * A report for a set the table no longer holds. Storage the phase made after the set was removed
- * (a copy finished while the set was being aborted) is drained so it is not orphaned.
- */
-function lateReport(server: SvmServer, report: StepReport, env: Env): ReportOutcome {
-  if (report.type === "stepFailed") return same(server);
-  const draining = server.draining.find((d) => d.setId === report.setId);
-  if (report.type === "shadowCopiesCreated" && report.copies.length > 0) {
-    // Copies some entry already removes (this set's, or the reconciler's) are not taken twice.
-    const known = knownShadowCopies(server);
-    const fresh = report.copies.filter((c) => !known.has(c.id) && c.volume !== undefined);
-    if (fresh.length === 0) return same(server, draining ? [{ kind: "drain", setId: report.setId }] : []);
-    const s = draft(server);
-    const entry = s.draining.find((d) => d.setId === report.setId);
-    const copies = fresh.map(
-      (c): ShadowCopyRecord => ({
-        id: c.id,
-        share: c.share ?? "",
-        volume: c.volume!,
-        sharePath: c.sharePath ?? "",
-        files: c.files ?? [],
-        creationTimestamp: env.now,
-        mapping: c.mapping ?? null,
-        clonePath: c.clonePath,
-      }),
-    );
-    if (entry) {
-      entry.shadowCopies = [...entry.shadowCopies.filter((c) => !fresh.some((f) => f.id === c.id)), ...copies];
-      entry.deletedCopies = entry.deletedCopies.filter((id) => !fresh.some((f) => f.id === id));
-    }
-    else {
-      s.draining.push({
-        setId: report.setId,
-        outcome: "aborted",
-        reason: "shadow copies finished after their set was removed",
-        code: "FSRVP",
-        shadowCopies: copies,
-        snapshots: [],
-        deletedCopies: [],
-        deletedSnapshots: [],
-        attempt: 1,
-        since: env.now,
-        leftover: true,
-      });
-    }
-    return { server: s, effects: [{ kind: "drain", setId: report.setId }], applied: true };
-  }
-  return same(server, draining ? [{ kind: "drain", setId: report.setId }] : []);
 }
 
 /**
