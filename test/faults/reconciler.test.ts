@@ -110,6 +110,7 @@ test("a clean-up that failed for good after the snapshots were taken is started 
   const retried = await sys.events.waitFor((e) => e.subject === `rvss.v1.sys.${svm}.reconcile_finished`, 15_000);
   expect(retried.event.body?.$case === "reconcileFinished" && retried.event.body.value.drainsRetried).toBe(1);
   await until("the backup to complete", async () => ((await sys.backup(held.backupId))?.state === "Completed" ? true : undefined), 20_000);
+  await sys.events.waitFor((e) => e.event.setId === held.setId && e.event.body?.$case === "setCompleted");
   const types = sys.events.of(held.setId).map((e) => e.event.body?.$case);
   expect([types.filter((t) => t === "stepFailed").length, types.filter((t) => t === "shadowCopiesDeleted").length, types.filter((t) => t === "setCompleted").length]).toEqual([1, 1, 1]);
   expect(await unknownStorage(sys, svm)).toEqual([]);
