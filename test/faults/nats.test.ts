@@ -73,7 +73,9 @@ describe("a 3-node JetStream cluster", () => {
     await leader.kill();
     const killedAt = Date.now();
     const next = sys.events.events.length;
-    const problems = await checkBackup(sys, b.id, { writers: false, timeoutMs: 90_000 });
+    const problems = await checkBackup(sys, b.id, { writers: false, timeoutMs: 90_000 }).catch((err: Error) => {
+      throw new Error(`${err.message}; what the services warned of last:\n${warnings(sys)}`);
+    });
     const resumed = sys.events.events.slice(next).find((e) => e.event.backupId === b.id);
     row("stream leader × 3 SVMs in flight", "stream leader", "create", problems, resumed && resumed.receivedAt - killedAt);
     expect(problems).toEqual([]);
@@ -83,3 +85,10 @@ describe("a 3-node JetStream cluster", () => {
     expect((await until("the stream's new leader", () => cluster.leaderOf("RVSS_EVENTS"))).serverName).not.toBe(leader.serverName);
   }, 150_000);
 });
+
+/** The services' last warnings and errors, for a failure's message. */
+function warnings(sys: FaultSystem): string {
+  return Object.values(sys.services)
+    .flatMap((p) => p.output().split("\n").filter((l) => /"level":(40|50|60)/.test(l)).slice(-5).map((l) => `${p.name}: ${l.slice(0, 400)}`))
+    .join("\n");
+}
