@@ -21,12 +21,12 @@ const stepOf: Record<Kind, Step> = {
   restoreFiles: Step.STEP_RESTORE,
 };
 
-async function run(backend: StorageBackend, cmd: ExecutorCommand, emit: steps.Emit): Promise<void> {
+async function run(backend: StorageBackend, cmd: ExecutorCommand, emit: steps.Emit, lastTry: boolean): Promise<void> {
   const svm = cmd.context?.svm ?? "";
   const k = cmd.kind;
   switch (k?.$case) {
     case "createShadowCopies":
-      return steps.createShadowCopies(backend, svm, k.value, emit);
+      return steps.createShadowCopies(backend, svm, k.value, emit, lastTry);
     case "exposeShadowCopies":
       return steps.exposeShadowCopies(backend, svm, k.value, emit);
     case "sealShadowCopies":
@@ -46,7 +46,7 @@ export async function startSnapshotExecutor(config: RvssConfig, log: Logger, bac
   const phase = await startPhaseService(config, log, {
     phase: "executor",
     source: "snapshot-executor",
-    handle: (cmd, emit) => run(backend, cmd, emit),
+    handle: (cmd, emit, d) => run(backend, cmd, emit, d.deliveryCount >= config.maxDeliver),
     failure: (cmd, err) =>
       cmd.kind?.$case === "restoreFiles"
         ? steps.restoreFailed(cmd.kind.value.restoreId, err).body

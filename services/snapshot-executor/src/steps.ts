@@ -28,7 +28,8 @@ function ref(svm: string, c: ShadowCopy) {
   return { svm, volume: c.volume, shadowCopyId: c.shadowCopyId };
 }
 
-export async function createShadowCopies(backend: StorageBackend, svm: string, cmd: CreateShadowCopies, emit: Emit): Promise<void> {
+/** `lastTry`: no delivery follows if this one fails, so the step fails for good. */
+export async function createShadowCopies(backend: StorageBackend, svm: string, cmd: CreateShadowCopies, emit: Emit, lastTry: boolean): Promise<void> {
   let made: ShadowCopy[];
   try {
     made = await mapLimit(cmd.shadowCopies, PARALLEL, async (c) => {
@@ -42,9 +43,9 @@ export async function createShadowCopies(backend: StorageBackend, svm: string, c
       return { ...c, clonePath: info.clonePath, bytes: BigInt(info.bytes), fileCount: info.fileCount };
     });
   } catch (err) {
-    // Given up for good, a set gets none of its copies. A failure that will be retried keeps what
+    // Failed for good, a set gets none of its copies. A failure that will be retried keeps what
     // was made: the retry finds it, and a twin of this command may already have reported it.
-    if (isPermanent(err)) await mapLimit(cmd.shadowCopies, PARALLEL, (c) => backend.deleteShadowCopy(ref(svm, c)).catch(() => undefined));
+    if (lastTry || isPermanent(err)) await mapLimit(cmd.shadowCopies, PARALLEL, (c) => backend.deleteShadowCopy(ref(svm, c)).catch(() => undefined));
     throw err;
   }
   await emit({ body: { $case: "shadowCopiesCreated", value: { shadowCopies: made } } });
