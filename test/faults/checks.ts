@@ -44,7 +44,11 @@ export async function checkBackup(sys: FaultSystem, backupId: string, o: { write
   }, 30_000);
   if (o.writers) {
     for (const p of b.sets.filter((s) => s.setId)) {
-      await until(`writers_finished of set ${p.setId}`, async () => (sys.events.of(p.setId!).some((e) => e.event.body?.$case === "writersFinished") ? true : undefined), 15_000).catch((err: Error) => problems.push(err.message));
+      // Both are told after the set moved on; a thaw held by a killed notifier may come after the finish.
+      for (const step of ["writersThawed", "writersFinished"] as const) {
+        if (step === "writersThawed" && p.phase !== "completed") continue;
+        await until(`${step} of set ${p.setId}`, async () => (sys.events.of(p.setId!).some((e) => e.event.body?.$case === step) ? true : undefined), 15_000).catch((err: Error) => problems.push(err.message));
+      }
     }
   }
   problems.push(...(await setOutcomes(sys, b)));
