@@ -4,6 +4,7 @@
  * stream and KV bucket replicated three times, whose events-stream leader is killed in the middle
  * of a backup over three SVMs and stays down. Every backup must finish as if nothing had happened.
  */
+import { COMMAND_STREAMS, EVENTS_STREAM } from "@rvss/bus";
 import { NatsCluster, NatsServer } from "@rvss/testkit";
 import { checkBackup } from "./checks";
 import { writeFaultTable, type FaultRow } from "./report";
@@ -73,8 +74,8 @@ describe("a 3-node JetStream cluster", () => {
     await leader.kill();
     const killedAt = Date.now();
     const next = sys.events.events.length;
-    const problems = await checkBackup(sys, b.id, { writers: false, timeoutMs: 90_000 }).catch((err: Error) => {
-      throw new Error(`${err.message}; what the services warned of last:\n${warnings(sys)}`);
+    const problems = await checkBackup(sys, b.id, { writers: false, timeoutMs: 90_000 }).catch(async (err: Error) => {
+      throw new Error(`${err.message}\n${await diagnosis(sys, svms)}`);
     });
     const resumed = sys.events.events.slice(next).find((e) => e.event.backupId === b.id);
     row("stream leader × 3 SVMs in flight", "stream leader", "create", problems, resumed && resumed.receivedAt - killedAt);
@@ -86,9 +87,21 @@ describe("a 3-node JetStream cluster", () => {
   }, 150_000);
 });
 
-/** The services' last warnings and errors, for a failure's message. */
-function warnings(sys: FaultSystem): string {
-  return Object.values(sys.services)
-    .flatMap((p) => p.output().split("\n").filter((l) => /"level":(40|50|60)/.test(l)).slice(-5).map((l) => `${p.name}: ${l.slice(0, 400)}`))
-    .join("\n");
+/** Where the work stands and what the services warned of last, for a failure's message. */
+async function diagnosis(sys: FaultSystem, svms: string[]): Promise<string> {
+  const lines: string[] = [];
+  for (const svm of svms) {
+    const rec = await sys.svm(svm).catch(() => null);
+    lines.push(`${svm}: sets ${JSON.stringify(rec?.sets.map((x) => [x.status, x.pending?.kind]))}, draining ${rec?.draining.length}`);
+  }
+  for (const stream of [...Object.values(COMMAND_STREAMS), EVENTS_STREAM]) {
+    for await (const c of sys.jsm.consumers.list(stream)) {
+      lines.push(`${stream}/${c.name}: pending ${c.num_pending}, ack pending ${c.num_ack_pending}, redelivered ${c.num_redelivered}, leader ${c.cluster?.leader}`);
+    }
+  }
+  lines.push(...sys.events.events.slice(-5).map((e) => `event ${e.seq} ${e.subject}`));
+  for (const p of Object.values(sys.services)) {
+    lines.push(...p.output().split("\n").filter((l) => /"level":(40|50|60)/.test(l)).slice(-5).map((l) => `${p.name}: ${l.slice(0, 300)}`));
+  }
+  return lines.join("\n");
 }

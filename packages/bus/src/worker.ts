@@ -3,8 +3,9 @@
  * free slots (so replicas share the load evenly), handle each with explicit acks, keep long work
  * alive with `working()`, retry failures with backoff, and dead-letter what cannot succeed.
  */
-import { RvssError, errorMessage, isPermanent } from "@rvss/core";
-import type { JsMsg } from "@nats-io/jetstream";
+import { ErrorCodes, RvssError, errorMessage, isPermanent, isRvssError } from "@rvss/core";
+import { JetStreamApiError, type JsMsg } from "@nats-io/jetstream";
+import { ClosedConnectionError, ConnectionError, NoRespondersError, RequestError, TimeoutError } from "@nats-io/transport-node";
 import { handlerSeconds, messagesHandled, type Logger } from "@rvss/runtime";
 import { HEADER_CORRELATION, headerValue, type Bus } from "./bus";
 import { deadLetter } from "./dead-letters";
@@ -49,6 +50,33 @@ function retryDelay(deliveryCount: number): number {
   return Math.round(base / 2 + Math.random() * (base / 2));
 }
 
+/**
+ * True when an error comes from NATS itself (unreachable, timing out, electing leaders), not from
+ * the message: retrying such a failure must not use up the message's deliveries.
+ */
+function isNatsUnavailable(err: unknown): boolean {
+  for (let e: unknown = err; e instanceof Error; e = e.cause) {
+    if (e instanceof TimeoutError || e instanceof RequestError || e instanceof NoRespondersError || e instanceof ConnectionError || e instanceof ClosedConnectionError) return true;
+    if (e instanceof JetStreamApiError && e.status === 503) return true;
+    if (e.constructor.name === "JetStreamNotEnabled" || isRvssError(e, ErrorCodes.NATS_UNAVAILABLE)) return true;
+  }
+  return false;
+}
+
+/** Runs the handler, and again in place (the message kept in hand) while NATS is what fails. */
+async function handleWhileNatsRecovers<T>(o: WorkerOptions<T>, d: Delivery<T>, log: Logger, stopped: () => boolean): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await o.handle(d);
+    } catch (err) {
+      if (!isNatsUnavailable(err) || stopped()) throw err;
+      const delay = retryDelay(attempt);
+      log.warn({ err: errorMessage(err), retryInMs: delay }, "NATS is unavailable; retrying in place");
+      await new Promise((r) => setTimeout(r, delay));
+    }
+  }
+}
+
 export function startWorker<T>(bus: Bus, o: WorkerOptions<T>): Worker {
   let stopped = false;
   let loopDone: Promise<void> = Promise.resolve();
@@ -87,7 +115,7 @@ export function startWorker<T>(bus: Bus, o: WorkerOptions<T>): Worker {
       if (m.info.deliveryCount > o.maxDeliver) {
         throw new RvssError("INTERNAL", `gave up after ${o.maxDeliver} deliveries`);
       }
-      await o.handle(delivery);
+      await handleWhileNatsRecovers(o, delivery, log, () => stopped);
       if (!deferred) m.ack();
       messagesHandled.inc({ consumer: o.consumer, outcome: deferred ? "deferred" : "ack" });
     } catch (err) {
