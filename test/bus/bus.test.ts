@@ -2,7 +2,23 @@ import { Kvm } from "@nats-io/kv";
 import { isRvssError } from "@rvss/core";
 import { NatsServer } from "@rvss/testkit";
 import pino from "pino";
-import { Bus, COMMAND_STREAMS, DLQ_STREAM, EVENTS_STREAM, PHASE_CONSUMERS, STATE_BUCKET, TIMERS_STREAM, newTrace, startWorker, type Delivery } from "@rvss/bus";
+import {
+  Bus,
+  COMMAND_STREAMS,
+  DLQ_STREAM,
+  EVENTS_STREAM,
+  PHASE_CONSUMERS,
+  STATE_BUCKET,
+  TIMERS_STREAM,
+  commandAnswered,
+  commandQueued,
+  newTrace,
+  publishCommand,
+  publishEvent,
+  resultEvent,
+  startWorker,
+  type Delivery,
+} from "@rvss/bus";
 
 const log = pino({ level: "silent" });
 let nats: NatsServer;
@@ -55,6 +71,24 @@ describe("bus", () => {
     }
     expect(isRvssError(err, "NATS_UNAVAILABLE")).toBe(true);
     expect((err as Error).message).toMatch(/cannot reach NATS at nats:\/\/127\.0\.0\.1:1/);
+  });
+});
+
+describe("commands", () => {
+  const sets = ["aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa", "bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb"];
+  const context = (setId: string) => ({ commandId: `${setId}:create:1`, svm: "vs-q", setId, backupId: "" });
+  const create = (setId: string) => ({ context: context(setId), kind: { $case: "createShadowCopies" as const, value: { shadowCopies: [] } } });
+
+  test("a command is known as queued behind another set's command on its subject, and as answered by its result only", async () => {
+    for (const id of sets) await publishCommand(bus, "executor", create(id));
+    expect(await Promise.all(sets.map((id) => commandQueued(bus, "executor", create(id))))).toEqual([true, true]);
+    expect(await commandQueued(bus, "executor", create("cccccccc-cccc-4ccc-8ccc-cccccccccccc"))).toBe(false);
+
+    await publishEvent(bus, { ...resultEvent(context(sets[0]!), "test", { $case: "setStarted", value: { context: 0, shares: [] } }), eventId: `${sets[0]}:started` });
+    await publishEvent(bus, resultEvent({ ...context(sets[0]!), commandId: `${sets[0]}:create:0` }, "test", { $case: "stepFailed", value: { step: 0, reason: "x", code: "y" } }));
+    expect(await commandAnswered(bus, context(sets[0]!))).toBe(false);
+    await publishEvent(bus, resultEvent(context(sets[0]!), "test", { $case: "stepFailed", value: { step: 0, reason: "x", code: "y" } }));
+    expect(await Promise.all(sets.map((id) => commandAnswered(bus, context(id))))).toEqual([true, false]);
   });
 });
 

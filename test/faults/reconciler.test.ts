@@ -1,7 +1,8 @@
 /**
  * The reconciler, with the services as processes: it removes what rvss made but no record knows,
  * keeps what records know (and snapshots rvss did not make), leaves storage of sets in flight
- * alone, and starts again a removal that had failed for good. It runs every second here.
+ * alone, starts again a removal that had failed for good, and sends a command that was lost as a
+ * new attempt. It runs every second here.
  */
 import { execFileSync } from "node:child_process";
 import * as fsp from "node:fs/promises";
@@ -9,6 +10,7 @@ import * as http from "node:http";
 import * as path from "node:path";
 import { randomUUID } from "node:crypto";
 import { snapshotName } from "@rvss/core";
+import { COMMAND_STREAMS, PUBLISH_GIVE_UP_MS, commandSubject } from "@rvss/bus";
 import { NatsServer } from "@rvss/testkit";
 import { checkBackup, unknownStorage } from "./checks";
 import { holdAt } from "./phases";
@@ -19,7 +21,7 @@ let sys: FaultSystem;
 
 beforeAll(async () => {
   nats = await NatsServer.start();
-  sys = await startFaultSystem({ natsUrl: nats.url, svms: ["r1", "r2", "r3"] });
+  sys = await startFaultSystem({ natsUrl: nats.url, svms: ["r1", "r2", "r3", "r4"] });
 }, 60_000);
 
 afterAll(async () => {
@@ -115,3 +117,20 @@ test("a clean-up that failed for good after the snapshots were taken is started 
   expect([types.filter((t) => t === "stepFailed").length, types.filter((t) => t === "shadowCopiesDeleted").length, types.filter((t) => t === "setCompleted").length]).toEqual([1, 1, 1]);
   expect(await unknownStorage(sys, svm)).toEqual([]);
 });
+
+test("a command lost from its work queue is sent again as a new attempt, and the set completes", async () => {
+  const svm = "r4";
+  const held = await holdAt(sys, svm, "create", datasetOf(svm), { writers: false });
+  // What a failover can do: the command is gone from the queue and no result was ever published.
+  // (The frozen executor may hold it already: it dies with it.)
+  const lost = await sys.jsm.streams.getMessage(COMMAND_STREAMS.executor, { last_by_subj: commandSubject("executor", svm, "createShadowCopies") });
+  expect(lost?.header.get("Nats-Msg-Id")).toBe(`${held.setId}:create:1`);
+  await sys.services["snapshot-executor"].kill();
+  await sys.jsm.streams.deleteMessage(COMMAND_STREAMS.executor, lost!.seq);
+  await sys.restart("snapshot-executor");
+  // Lost is decided once a publish would have given up and two ack waits passed (1.5 s each here).
+  const created = await sys.events.waitFor((e) => e.event.setId === held.setId && e.event.body?.$case === "shadowCopiesCreated", PUBLISH_GIVE_UP_MS + 15_000);
+  expect(created.msgId).toBe(`${held.setId}:create:2/shadowCopiesCreated`);
+  expect(await checkBackup(sys, held.backupId, { writers: false })).toEqual([]);
+  expect(sys.services.coordinator.output()).toMatch(/command lost \(neither queued nor answered\): sent again as a new attempt/);
+}, PUBLISH_GIVE_UP_MS + 90_000);

@@ -197,6 +197,8 @@ export class Bus {
 
 const PUBLISH_ATTEMPT_MS = 2_000;
 const PUBLISH_ATTEMPTS = 10;
+/** About the longest a publish keeps trying before it fails. */
+export const PUBLISH_GIVE_UP_MS = PUBLISH_ATTEMPT_MS * PUBLISH_ATTEMPTS;
 
 async function connectWithin(servers: string[], name: string, timeoutMs: number): Promise<NatsConnection> {
   const started = Date.now();

@@ -32,7 +32,7 @@ export async function startCoordinator(config: RvssConfig, log: Logger): Promise
   const engine = new Engine(bus, backups, config.timers, log);
   const planner = new Planner(bus, engine, backups, config.maxConcurrentSets, log);
   engine.onSetFinished = (link, trace) => planner.finished(link, trace);
-  const replay = new Replay(engine, backups, planner, log);
+  const replay = new Replay(engine, backups, planner, log, config.ackWaitMs);
 
   const events = startWorker(bus, {
     stream: EVENTS_STREAM,

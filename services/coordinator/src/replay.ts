@@ -6,12 +6,23 @@
  *
  * A command is sent again only when it is no longer in its work queue (one in hand must not run
  * twice at once); events are looked up in the stream first, so a repeat long after JetStream's
- * duplicate window adds nothing either.
+ * duplicate window adds nothing either. A set's command or a removal that is neither queued nor
+ * answered long after it was sent was lost (a failover can lose one): sent again under its ID it
+ * would be dropped as a duplicate, so it gets a new attempt, with a new ID, instead.
  * Not covered: what an agent-API set (no backup record) reported at its very end, once its record
  * is gone.
  */
-import { findSet, isFinal, type BackupRecord, type ShadowCopySet, type SvmServer } from "@rvss/core";
-import { backupEventSubject, commandQueued, eventStored, publishEventOnce, setEventSubject, type TraceContext } from "@rvss/bus";
+import { findSet, isFinal, retryLostCommand, retryLostDrain, type BackupRecord, type Env, type Outcome, type ShadowCopySet, type SvmServer } from "@rvss/core";
+import {
+  PUBLISH_GIVE_UP_MS,
+  backupEventSubject,
+  commandAnswered,
+  commandQueued,
+  eventStored,
+  publishEventOnce,
+  setEventSubject,
+  type TraceContext,
+} from "@rvss/bus";
 import type { Logger } from "@rvss/runtime";
 import type { BackupState, Backups } from "./backups";
 import { drainCommand, finishCommand, pendingCommand, thawCommand, type AnyCommand } from "./commands";
@@ -24,13 +35,18 @@ const FINISHED_HORIZON_MS = 3600_000;
 
 export class Replay {
   private started = false;
+  /** A command not answered this long after it was sent was lost: longer than a publish keeps trying, and two ack waits. */
+  private readonly lostAfterMs: number;
 
   constructor(
     private readonly engine: Engine,
     private readonly backups: Backups,
     private readonly planner: Planner,
     private readonly log: Logger,
-  ) {}
+    ackWaitMs: number,
+  ) {
+    this.lostAfterMs = PUBLISH_GIVE_UP_MS + 2 * ackWaitMs;
+  }
 
   /** A report that no longer fits came again: publish what its first application would have. */
   async afterDuplicate(server: SvmServer, setId: string, backupId: string, trace?: TraceContext): Promise<void> {
@@ -50,7 +66,8 @@ export class Replay {
       const added = lastAdded(set);
       if (added.length > 0) await publishEventOnce(bus, sharesAddedEvent(server.svm, set, added), trace);
       if (set.attempts?.create) await publishEventOnce(bus, creationStartedEvent(server.svm, set), trace);
-      await this.resend(pendingCommand(server, set), trace);
+      const p = set.pending;
+      if (p) await this.sendAgain(pendingCommand(server, set), p.since, (s, env) => retryLostCommand(s, { setId: set.id, kind: p.kind, attempt: p.attempt }, env), trace);
       if (thawDue(set) && !(await eventStored(bus, setEventSubject(server.svm, set.id, "writersThawed"), `${set.id}:thaw/writersThawed`))) {
         await this.resend(thawCommand(server, set.id, set.backup?.backupId, set.writers!), trace);
       }
@@ -59,7 +76,7 @@ export class Replay {
     if (entry) {
       if (entry.outcome === "aborted" && !entry.leftover) await publishEventOnce(bus, setAbortedEvent(server.svm, entry.setId, entry.backup?.backupId, entry.reason, entry.code), trace);
       // A removal that failed for good waits for the reconciler's new attempt.
-      if (!entry.failure) await this.resend(drainCommand(server, entry), trace);
+      if (!entry.failure) await this.sendAgain(drainCommand(server, entry), entry.since, (s, env) => retryLostDrain(s, { setId: entry.setId, attempt: entry.attempt }, env), trace);
     }
   }
 
@@ -101,6 +118,21 @@ export class Replay {
    */
   private async resend(c: AnyCommand | null, trace?: TraceContext): Promise<void> {
     if (c && !(await commandQueued(this.engine.bus, c.phase, c.cmd))) await this.engine.send(c, trace);
+  }
+
+  /**
+   * A set's pending command or a removal, sent again as resend does while it may still be on its
+   * way; one sent longer ago that is neither queued nor answered was lost, and `newAttempt` takes
+   * its place. Queued is asked first: a result is published before its command is acked.
+   */
+  private async sendAgain(c: AnyCommand | null, since: number, newAttempt: (s: SvmServer, env: Env) => Outcome<boolean>, trace?: TraceContext): Promise<void> {
+    const bus = this.engine.bus;
+    if (!c?.cmd.context || (await commandQueued(bus, c.phase, c.cmd))) return;
+    if (Date.now() - since < this.lostAfterMs) return this.engine.send(c, trace);
+    if (await commandAnswered(bus, c.cmd.context)) return;
+    const { svm, setId, commandId } = c.cmd.context;
+    const out = await this.engine.apply(svm, newAttempt, trace);
+    if (out.value) this.log.warn({ svm, setId, commandId, sentMsAgo: Date.now() - since }, "command lost (neither queued nor answered): sent again as a new attempt");
   }
 
   /**

@@ -1,7 +1,8 @@
 import { applyReport } from "./pipeline";
-import { adoptOrphans, findOrphans, retryFailedDrains, type SvmStorage } from "./reconcile";
-import { abortShadowCopySet } from "./server";
+import { adoptOrphans, findOrphans, retryFailedDrains, retryLostCommand, retryLostDrain, type SvmStorage } from "./reconcile";
+import { abortShadowCopySet, exposeBegin, findSet } from "./server";
 import { serverIn, testEnv, type StateName } from "./testing";
+import type { SvmServer } from "./types";
 
 const ORPHAN = "99999999-9999-4999-8999-999999999999";
 const SNAP = "rvss_11111111-1111-4111-8111-111111111111_22222222-2222-4222-8222-222222222222_20260101T000000Z";
@@ -71,5 +72,53 @@ describe("failed removals", () => {
     const retried = retryFailedDrains(failed.server, env);
     expect([retried.value, retried.server.draining[0]!.attempt, retried.server.draining[0]!.failure, retried.effects]).toEqual([1, 2, undefined, [{ kind: "drain", setId }]]);
     expect(retryFailedDrains(retried.server, env).value).toBe(0);
+  });
+
+  test("a lost removal gets a new attempt once; a failed one waits for retryFailedDrains", () => {
+    const env = testEnv();
+    const { server, setId } = serverIn("Committed", env);
+    const aborted = abortShadowCopySet(server, { shadowCopySetId: setId }, env).server;
+    env.tick(60_000);
+    const retried = retryLostDrain(aborted, { setId, attempt: 1 }, env);
+    expect([retried.value, retried.server.draining[0]!.attempt, retried.server.draining[0]!.since, retried.effects]).toEqual([true, 2, env.now, [{ kind: "drain", setId }]]);
+    expect(retryLostDrain(retried.server, { setId, attempt: 1 }, env).server).toBe(retried.server);
+    const failed = applyReport(aborted, { type: "stepFailed", setId, step: "delete", reason: "EPERM", code: "STORAGE_FAILED" }, env).server;
+    expect(retryLostDrain(failed, { setId, attempt: 1 }, env).value).toBe(false);
+  });
+});
+
+describe("lost commands", () => {
+  const env = testEnv();
+  const creating = serverIn("CreationInProgress", env);
+  const exposing = (() => {
+    const { server, setId } = serverIn("Committed", env);
+    return { server: exposeBegin(server, { shadowCopySetId: setId }, env).server, setId };
+  })();
+  const pendingOf = (s: SvmServer, setId: string) => findSet(s, setId)?.pending;
+
+  test.each([
+    ["create", creating],
+    ["expose", exposing],
+  ] as const)("a lost %s command gets a new attempt, so a new command ID, sent at once", (kind, { server, setId }) => {
+    const before = pendingOf(server, setId)!;
+    env.tick(60_000);
+    const out = retryLostCommand(server, { setId, kind, attempt: before.attempt }, env);
+    expect([out.value, pendingOf(out.server, setId), out.effects]).toEqual([true, { kind, attempt: before.attempt + 1, since: env.now }, [{ kind: "command", setId }]]);
+    // The input record is left as it was (a decision works on a copy).
+    expect(pendingOf(server, setId)).toEqual(before);
+  });
+
+  test("nothing changes when another replica retried it first, or the set moved on", () => {
+    const { server, setId } = creating;
+    const retried = retryLostCommand(server, { setId, kind: "create", attempt: 1 }, env).server;
+    const again = retryLostCommand(retried, { setId, kind: "create", attempt: 1 }, env);
+    expect([again.value, again.server, again.effects]).toEqual([false, retried, []]);
+    expect(retryLostCommand(server, { setId, kind: "expose", attempt: 1 }, env).server).toBe(server);
+  });
+
+  test("nothing changes for a set that is gone or waits for nothing", () => {
+    const { server, setId } = serverIn("Added", env);
+    expect(retryLostCommand(server, { setId, kind: "create", attempt: 1 }, env).value).toBe(false);
+    expect(retryLostCommand(server, { setId: "99999999-9999-4999-8999-999999999999", kind: "create", attempt: 1 }, env).value).toBe(false);
   });
 });

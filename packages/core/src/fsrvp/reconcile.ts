@@ -2,7 +2,8 @@
  * The reconciler's decisions, as pure functions over an SVM's record. Storage rvss made that no
  * record knows (an orphan: a clone made just before a crash, a copy a late duplicate command made
  * again) is taken into the record as a draining entry and removed like an aborted set's storage,
- * with the same confirmation; a removal that failed for good is started again.
+ * with the same confirmation; a removal that failed for good is started again, and so is a set's
+ * work whose command was lost.
  *
  * Why the comparison is safe against work under way: every shadow copy ID and snapshot name is in
  * the record before any command makes it, and stays there until its removal is confirmed (a set
@@ -10,8 +11,8 @@
  * the record does not know, read after the storage was listed, is not being made for a live set.
  */
 import { HRESULT } from "./hresult";
-import { draft, type Outcome } from "./server";
-import { remainingStorage, type Env, type ShadowCopyRecord, type StepFailure, type SvmServer } from "./types";
+import { beginPending, draft, findSet, type Outcome } from "./server";
+import { remainingStorage, type DrainingSet, type Env, type PendingKind, type ShadowCopyRecord, type StepFailure, type SvmServer } from "./types";
 
 /** What the storage holds of one SVM, of what rvss makes (clones, exposed shares, rvss-named snapshots). */
 export interface SvmStorage {
@@ -116,10 +117,39 @@ export function retryFailedDrains(server: SvmServer, env: Env): Outcome<number> 
   const failed = server.draining.filter((d) => d.failure);
   if (failed.length === 0) return { hresult: HRESULT.ZERO, server, value: 0, effects: [] };
   const s = draft(server);
-  for (const d of s.draining.filter((x) => x.failure)) {
-    d.attempt += 1;
-    d.since = env.now;
-    delete d.failure;
-  }
+  for (const d of s.draining.filter((x) => x.failure)) newDrainAttempt(d, env);
   return { hresult: HRESULT.ZERO, server: s, value: failed.length, effects: failed.map((d) => ({ kind: "drain" as const, setId: d.setId })) };
+}
+
+function newDrainAttempt(d: DrainingSet, env: Env): void {
+  d.attempt += 1;
+  d.since = env.now;
+  delete d.failure;
+}
+
+/**
+ * Starts a new attempt (so a new command ID) of a set's pending work whose command was lost: the
+ * caller found it neither queued nor answered long after it was sent, and a resend under its old
+ * ID would fall in JetStream's duplicate window and be dropped. Only the attempt the caller looked
+ * at is replaced; if the set moved on or another replica retried it first, nothing changes.
+ */
+export function retryLostCommand(server: SvmServer, lost: { setId: string; kind: PendingKind; attempt: number }, env: Env): Outcome<boolean> {
+  const p = findSet(server, lost.setId)?.pending;
+  if (!p || p.kind !== lost.kind || p.attempt !== lost.attempt) return unchanged(server);
+  const s = draft(server);
+  beginPending(findSet(s, lost.setId)!, lost.kind, env);
+  return { hresult: HRESULT.ZERO, server: s, value: true, effects: [{ kind: "command", setId: lost.setId }] };
+}
+
+/** As retryLostCommand, for a removal whose command was lost. */
+export function retryLostDrain(server: SvmServer, lost: { setId: string; attempt: number }, env: Env): Outcome<boolean> {
+  const entry = server.draining.find((d) => d.setId === lost.setId);
+  if (!entry || entry.failure || entry.attempt !== lost.attempt) return unchanged(server);
+  const s = draft(server);
+  newDrainAttempt(s.draining.find((d) => d.setId === lost.setId)!, env);
+  return { hresult: HRESULT.ZERO, server: s, value: true, effects: [{ kind: "drain", setId: lost.setId }] };
+}
+
+function unchanged(server: SvmServer): Outcome<boolean> {
+  return { hresult: HRESULT.ZERO, server, value: false, effects: [] };
 }
