@@ -10,8 +10,8 @@ import {
   PHASE_CONSUMERS,
   STATE_BUCKET,
   TIMERS_STREAM,
-  commandAnswered,
   commandQueued,
+  commandResults,
   newTrace,
   publishCommand,
   publishEvent,
@@ -79,16 +79,18 @@ describe("commands", () => {
   const context = (setId: string) => ({ commandId: `${setId}:create:1`, svm: "vs-q", setId, backupId: "" });
   const create = (setId: string) => ({ context: context(setId), kind: { $case: "createShadowCopies" as const, value: { shadowCopies: [] } } });
 
-  test("a command is known as queued behind another set's command on its subject, and as answered by its result only", async () => {
+  test("a command is known as queued behind another set's command on its subject, and its results are found among its set's events", async () => {
     for (const id of sets) await publishCommand(bus, "executor", create(id));
     expect(await Promise.all(sets.map((id) => commandQueued(bus, "executor", create(id))))).toEqual([true, true]);
     expect(await commandQueued(bus, "executor", create("cccccccc-cccc-4ccc-8ccc-cccccccccccc"))).toBe(false);
 
+    const failed = { $case: "stepFailed" as const, value: { step: 0, reason: "x", code: "y" } };
     await publishEvent(bus, { ...resultEvent(context(sets[0]!), "test", { $case: "setStarted", value: { context: 0, shares: [] } }), eventId: `${sets[0]}:started` });
-    await publishEvent(bus, resultEvent({ ...context(sets[0]!), commandId: `${sets[0]}:create:0` }, "test", { $case: "stepFailed", value: { step: 0, reason: "x", code: "y" } }));
-    expect(await commandAnswered(bus, context(sets[0]!))).toBe(false);
-    await publishEvent(bus, resultEvent(context(sets[0]!), "test", { $case: "stepFailed", value: { step: 0, reason: "x", code: "y" } }));
-    expect(await Promise.all(sets.map((id) => commandAnswered(bus, context(id))))).toEqual([true, false]);
+    await publishEvent(bus, resultEvent({ ...context(sets[0]!), commandId: `${sets[0]}:create:0` }, "test", failed));
+    expect(await commandResults(bus, context(sets[0]!))).toEqual([]);
+    await publishEvent(bus, resultEvent(context(sets[0]!), "test", failed));
+    const found = await Promise.all(sets.map((id) => commandResults(bus, context(id))));
+    expect(found.map((r) => r.map((e) => e.eventId))).toEqual([[`${sets[0]}:create:1/stepFailed`], []]);
   });
 });
 

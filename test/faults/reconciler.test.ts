@@ -1,8 +1,8 @@
 /**
  * The reconciler, with the services as processes: it removes what rvss made but no record knows,
  * keeps what records know (and snapshots rvss did not make), leaves storage of sets in flight
- * alone, starts again a removal that had failed for good, and sends a command that was lost as a
- * new attempt. It runs every second here.
+ * alone, starts again a removal that had failed for good, sends a command that was lost as a new
+ * attempt, and applies again results whose effect on the record was lost. It runs every second here.
  */
 import { execFileSync } from "node:child_process";
 import * as fsp from "node:fs/promises";
@@ -10,7 +10,8 @@ import * as http from "node:http";
 import * as path from "node:path";
 import { randomUUID } from "node:crypto";
 import { snapshotName } from "@rvss/core";
-import { COMMAND_STREAMS, PUBLISH_GIVE_UP_MS, commandSubject } from "@rvss/bus";
+import { COMMAND_STREAMS, COORDINATOR_EVENTS_CONSUMER, EVENTS_STREAM, PUBLISH_GIVE_UP_MS, commandSubject } from "@rvss/bus";
+import { jetstream } from "@nats-io/jetstream";
 import { NatsServer } from "@rvss/testkit";
 import { checkBackup, unknownStorage } from "./checks";
 import { holdAt } from "./phases";
@@ -21,7 +22,7 @@ let sys: FaultSystem;
 
 beforeAll(async () => {
   nats = await NatsServer.start();
-  sys = await startFaultSystem({ natsUrl: nats.url, svms: ["r1", "r2", "r3", "r4"] });
+  sys = await startFaultSystem({ natsUrl: nats.url, svms: ["r1", "r2", "r3", "r4", "r5"] });
 }, 60_000);
 
 afterAll(async () => {
@@ -133,4 +134,24 @@ test("a command lost from its work queue is sent again as a new attempt, and the
   expect(created.msgId).toBe(`${held.setId}:create:2/shadowCopiesCreated`);
   expect(await checkBackup(sys, held.backupId, { writers: false })).toEqual([]);
   expect(sys.services.coordinator.output()).toMatch(/command lost \(neither queued nor answered\): sent again as a new attempt/);
+}, PUBLISH_GIVE_UP_MS + 90_000);
+
+test("results consumed without their effect on the record are applied again, and the set completes", async () => {
+  const svm = "r5";
+  const held = await holdAt(sys, svm, "finalize", datasetOf(svm), { writers: false });
+  await sys.services.coordinator.kill();
+  sys.services["snapshot-executor"].resume();
+  await sys.events.waitFor((e) => e.event.setId === held.setId && e.event.body?.$case === "shadowCopiesDeleted", 30_000);
+  // What a failover can do: the reports were taken and acked, but the record's write (or the read
+  // it was decided on) was lost. Here the test takes them from the coordinator's consumer itself.
+  const taken: string[] = [];
+  const reports = await jetstream(sys.nc).consumers.get(EVENTS_STREAM, COORDINATOR_EVENTS_CONSUMER);
+  for await (const m of await reports.fetch({ max_messages: 100, expires: 1_000 })) {
+    taken.push(m.subject.split(".").pop()!);
+    m.ack();
+  }
+  expect(taken).toEqual(expect.arrayContaining(["shadow_copies_sealed", "snapshot_taken", "shadow_copies_deleted"]));
+  await sys.restart("coordinator");
+  expect(await checkBackup(sys, held.backupId, { writers: false, timeoutMs: PUBLISH_GIVE_UP_MS + 30_000 })).toEqual([]);
+  expect(sys.services.coordinator.output()).toMatch(/results of a command were answered but missing from the record: applied again/);
 }, PUBLISH_GIVE_UP_MS + 90_000);

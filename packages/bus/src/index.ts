@@ -3,7 +3,7 @@ export { Bus, connectBus, PUBLISH_GIVE_UP_MS, HEADER_CORRELATION, HEADER_SOURCE,
 export { StateStore, bucketKeys, type Decision, type Versioned } from "./state-store";
 export { startWorker, type Delivery, type Worker, type WorkerOptions } from "./worker";
 export { DLQ_HEADERS, getDeadLetter, listDeadLetters, type DeadLetter } from "./dead-letters";
-export { commandAnswered, commandQueued, decodeCommand, eventStored, eventSubject, eventType, publishCommand, publishEvent, publishEventOnce, resultEvent, type PhaseCommand } from "./messages";
+export { commandQueued, commandResults, decodeCommand, eventStored, eventSubject, eventType, publishCommand, publishEvent, publishEventOnce, resultEvent, type PhaseCommand } from "./messages";
 export * from "./topology";
 export * from "./trace";
 export { startPhaseService, type PhaseResult, type PhaseServiceOptions } from "./phase-service";

@@ -5,7 +5,7 @@
 import { invalidArgument, isGuid } from "@rvss/core";
 import { DiscoveryCommand, Event, ExecutorCommand, NotifierCommand, type CommandContext } from "@rvss/proto";
 import { eventsPublished } from "@rvss/runtime";
-import type { MsgRequest } from "@nats-io/jetstream";
+import type { MsgRequest, StoredMsg } from "@nats-io/jetstream";
 import type { Bus } from "./bus";
 import { COMMAND_STREAMS, EVENTS_STREAM, backupEventSubject, commandSubject, setEventSubject, systemEventSubject, type Phase } from "./topology";
 import type { TraceContext } from "./trace";
@@ -66,35 +66,37 @@ export async function publishCommand<P extends Phase>(bus: Bus, phase: P, cmd: P
  */
 export async function commandQueued(bus: Bus, phase: Phase, cmd: { context?: CommandContext | undefined; kind?: { $case: string } | undefined }): Promise<boolean> {
   if (!cmd.context || !cmd.kind) return false;
-  for await (const id of messageIds(bus, COMMAND_STREAMS[phase], commandSubject(phase, cmd.context.svm, cmd.kind.$case))) {
-    if (id === cmd.context.commandId) return true;
+  for await (const m of messagesOn(bus, COMMAND_STREAMS[phase], commandSubject(phase, cmd.context.svm, cmd.kind.$case))) {
+    if (m.header.get("Nats-Msg-Id") === cmd.context.commandId) return true;
   }
   return false;
 }
 
 /**
- * True when a result of the command (its success or its failure) is in the events stream. Results
- * are published before the command is acked, so a command no longer queued either has one or was lost.
+ * The command's results (its successes or its failure) in the events stream, oldest first. Results
+ * are published before their command is acked, so a command no longer queued either has them or
+ * was lost.
  */
-export async function commandAnswered(bus: Bus, ctx: CommandContext): Promise<boolean> {
+export async function commandResults(bus: Bus, ctx: CommandContext): Promise<Event[]> {
   // The set's first event bounds the search: the stream holds every set's events for weeks.
   const first = await bus.jsm.streams.getMessage(EVENTS_STREAM, { last_by_subj: setEventSubject(ctx.svm, ctx.setId, "setStarted") });
-  for await (const id of messageIds(bus, EVENTS_STREAM, setEventSubject(ctx.svm, ctx.setId, "*"), first?.seq ?? 1)) {
-    if (id.startsWith(`${ctx.commandId}/`)) return true;
+  const results: Event[] = [];
+  for await (const m of messagesOn(bus, EVENTS_STREAM, setEventSubject(ctx.svm, ctx.setId, "*"), first?.seq ?? 1)) {
+    if (m.header.get("Nats-Msg-Id").startsWith(`${ctx.commandId}/`)) results.push(Event.decode(m.data));
   }
-  return false;
+  return results;
 }
 
 /**
- * The message IDs on a subject (wildcards allowed), oldest first, read from the stream's leader.
+ * The stream's messages on a subject (wildcards allowed), oldest first, read from the stream's leader.
  * The client types next_by_subj for direct gets only; the stream's own get takes it too (server 2.9+),
  * and unlike a direct get it never answers from a lagging replica.
  */
-async function* messageIds(bus: Bus, stream: string, subject: string, fromSeq = 1): AsyncGenerator<string> {
+async function* messagesOn(bus: Bus, stream: string, subject: string, fromSeq = 1): AsyncGenerator<StoredMsg> {
   for (let seq = fromSeq; ; ) {
     const m = await bus.jsm.streams.getMessage(stream, { seq, next_by_subj: subject } as unknown as MsgRequest);
     if (!m) return;
-    yield m.header.get("Nats-Msg-Id");
+    yield m;
     seq = m.seq + 1;
   }
 }

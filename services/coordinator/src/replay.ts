@@ -6,18 +6,23 @@
  *
  * A command is sent again only when it is no longer in its work queue (one in hand must not run
  * twice at once); events are looked up in the stream first, so a repeat long after JetStream's
- * duplicate window adds nothing either. A set's command or a removal that is neither queued nor
- * answered long after it was sent was lost (a failover can lose one): sent again under its ID it
- * would be dropped as a duplicate, so it gets a new attempt, with a new ID, instead.
+ * duplicate window adds nothing either.
+ *
+ * A set's command or a removal still awaited long after it was sent, and no longer queued, went
+ * wrong around a NATS failover: either the command was lost (sent again under its ID it would be
+ * dropped as a duplicate, so it gets a new attempt, with a new ID), or its results are in the stream
+ * but their effect on the record was lost with a write or a stale read (they are applied again;
+ * one that no longer fits changes nothing).
  * Not covered: what an agent-API set (no backup record) reported at its very end, once its record
  * is gone.
  */
-import { findSet, isFinal, retryLostCommand, retryLostDrain, type BackupRecord, type Env, type Outcome, type ShadowCopySet, type SvmServer } from "@rvss/core";
+import { applyReport, findSet, isFinal, retryLostCommand, retryLostDrain, type BackupRecord, type Env, type Outcome, type ShadowCopySet, type SvmServer } from "@rvss/core";
 import {
   PUBLISH_GIVE_UP_MS,
   backupEventSubject,
-  commandAnswered,
   commandQueued,
+  commandResults,
+  eventType,
   eventStored,
   publishEventOnce,
   setEventSubject,
@@ -28,6 +33,7 @@ import type { BackupState, Backups } from "./backups";
 import { drainCommand, finishCommand, pendingCommand, thawCommand, type AnyCommand } from "./commands";
 import type { Engine } from "./engine";
 import type { Planner } from "./planner";
+import { toReport } from "./reports";
 import { backupCreatedEvent, creationStartedEvent, setAbortedEvent, setCompletedEvent, setStartedEvent, sharesAddedEvent } from "./set-events";
 
 /** At start-up, backups that finished this recently are looked at again (a coordinator down longer may lose their last events). */
@@ -122,17 +128,26 @@ export class Replay {
 
   /**
    * A set's pending command or a removal, sent again as resend does while it may still be on its
-   * way; one sent longer ago that is neither queued nor answered was lost, and `newAttempt` takes
-   * its place. Queued is asked first: a result is published before its command is acked.
+   * way. Sent longer ago and no longer queued, it was answered (its results are applied again) or
+   * lost (`newAttempt` takes its place). Queued is asked first: results go out before the ack.
    */
   private async sendAgain(c: AnyCommand | null, since: number, newAttempt: (s: SvmServer, env: Env) => Outcome<boolean>, trace?: TraceContext): Promise<void> {
     const bus = this.engine.bus;
     if (!c?.cmd.context || (await commandQueued(bus, c.phase, c.cmd))) return;
     if (Date.now() - since < this.lostAfterMs) return this.engine.send(c, trace);
-    if (await commandAnswered(bus, c.cmd.context)) return;
     const { svm, setId, commandId } = c.cmd.context;
-    const out = await this.engine.apply(svm, newAttempt, trace);
-    if (out.value) this.log.warn({ svm, setId, commandId, sentMsAgo: Date.now() - since }, "command lost (neither queued nor answered): sent again as a new attempt");
+    const fields = { svm, setId, commandId, sentMsAgo: Date.now() - since };
+    const results = await commandResults(bus, c.cmd.context);
+    if (results.length === 0) {
+      if ((await this.engine.apply(svm, newAttempt, trace)).value) this.log.warn(fields, "command lost (neither queued nor answered): sent again as a new attempt");
+      return;
+    }
+    const applied: string[] = [];
+    for (const e of results) {
+      const report = toReport(e);
+      if (report && (await this.engine.apply(svm, (s, env) => applyReport(s, report, env), trace)).applied) applied.push(eventType(e));
+    }
+    if (applied.length > 0) this.log.warn({ ...fields, applied }, "results of a command were answered but missing from the record: applied again");
   }
 
   /**
