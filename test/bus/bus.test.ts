@@ -1,6 +1,6 @@
 import { Kvm } from "@nats-io/kv";
 import { isRvssError } from "@rvss/core";
-import { NatsServer } from "@rvss/testkit";
+import { NatsCluster, NatsServer } from "@rvss/testkit";
 import pino from "pino";
 import {
   Bus,
@@ -173,6 +173,27 @@ describe("state store", () => {
     expect(await bus.state.compareAndSet("t.cas", { v: 3 }, null)).toBeNull();
     expect((await bus.state.get<{ v: number }>("t.cas"))!.value).toEqual({ v: 2 });
   });
+
+  test("compare-and-sets of one key at once from one process: one wins, also on a 3-node cluster", async () => {
+    // nats-server before 2.9.21 (nats-server#4320) lets a clustered stream accept every one of
+    // them; the store sends a key's writes one after the other, so each is checked against the last.
+    const cluster = await NatsCluster.start(3);
+    const replicated = await Bus.connect({ servers: cluster.url, name: "cas", log, replicas: 3 });
+    try {
+      for (const store of [bus.state, replicated.state]) {
+        const winners: number[] = [];
+        for (let round = 0; round < 10; round++) {
+          const rev = (await store.compareAndSet(`t.race${round}`, 0, null))!;
+          const results = await Promise.all([1, 2, 3, 4, 5].map((v) => store.compareAndSet(`t.race${round}`, v, rev)));
+          winners.push(results.filter((r) => r !== null).length);
+        }
+        expect(winners).toEqual(Array(10).fill(1));
+      }
+    } finally {
+      await replicated.close();
+      await cluster.dispose();
+    }
+  }, 60_000);
 
   test("concurrent mutations from several connections lose no update", async () => {
     const others = await Promise.all([1, 2, 3].map((i) => Bus.connect({ servers: nats.url, name: `m${i}`, log })));

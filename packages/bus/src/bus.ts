@@ -103,6 +103,13 @@ export class Bus {
         { cause: err },
       );
     }
+    const version = nc.info?.version ?? "";
+    if (opts.replicas > 1 && olderThan(version, [2, 9, 21])) {
+      opts.log.warn(
+        { natsServer: version },
+        "this nats-server may accept two compare-and-set writes of one key at once on a cluster (nats-server#4320, fixed in 2.9.21): run one coordinator replica, or upgrade",
+      );
+    }
     const js = jetstream(nc, { timeout: 10_000 });
     const jsm = await jetstreamManager(nc, { timeout: 10_000 });
     // Direct gets may be answered by a lagging replica; replicated state is read from the leader.
@@ -197,6 +204,15 @@ export class Bus {
 
 const PUBLISH_ATTEMPT_MS = 2_000;
 const PUBLISH_ATTEMPTS = 10;
+/** True when a "major.minor.patch" version is older than `than`. */
+function olderThan(version: string, than: number[]): boolean {
+  const parts = version.split(/[.-]/).slice(0, 3).map(Number);
+  for (let i = 0; i < than.length; i++) {
+    if ((parts[i] ?? 0) !== than[i]) return (parts[i] ?? 0) < than[i]!;
+  }
+  return false;
+}
+
 /** About the longest a publish keeps trying before it fails. */
 export const PUBLISH_GIVE_UP_MS = PUBLISH_ATTEMPT_MS * PUBLISH_ATTEMPTS;
 

@@ -33,11 +33,30 @@ function live(e: KvEntry | null): e is KvEntry {
 }
 
 export class StateStore {
+  /** The last write started per key (see `serially`). */
+  private readonly writing = new Map<string, Promise<unknown>>();
+
   constructor(
     readonly kv: KV,
     private readonly jsm: JetStreamManager,
     private readonly bucket: string,
   ) {}
+
+  /**
+   * One write per key at a time from this process. A clustered stream's leader checks a
+   * compare-and-set before the write is replicated, so two in flight with the same expected revision
+   * can both be accepted and the second silently undoes the first (nats-server#4320, and again around
+   * leader changes); a write sent after the other's ack is checked against it.
+   */
+  private serially<R>(key: string, write: () => Promise<R>): Promise<R> {
+    const run = (this.writing.get(key) ?? Promise.resolve()).catch(() => undefined).then(write);
+    this.writing.set(key, run);
+    const forget = (): void => {
+      if (this.writing.get(key) === run) this.writing.delete(key);
+    };
+    run.then(forget, forget);
+    return run;
+  }
 
   async get<T>(key: string): Promise<Versioned<T> | null> {
     const e = await this.kv.get(key);
@@ -55,11 +74,11 @@ export class StateStore {
       if (next === undefined) return result;
       try {
         if (next === null) {
-          if (current) await this.kv.delete(key, { previousSeq: current.revision });
+          if (current) await this.serially(key, () => this.kv.delete(key, { previousSeq: current.revision }));
         } else if (current) {
-          await this.kv.update(key, enc.encode(JSON.stringify(next)), current.revision);
+          await this.serially(key, () => this.kv.update(key, enc.encode(JSON.stringify(next)), current.revision));
         } else {
-          await this.kv.create(key, enc.encode(JSON.stringify(next)));
+          await this.serially(key, () => this.kv.create(key, enc.encode(JSON.stringify(next))));
         }
         return result;
       } catch (err) {
@@ -76,8 +95,8 @@ export class StateStore {
    */
   async compareAndSet<T>(key: string, value: T, revision: number | null): Promise<number | null> {
     try {
-      if (revision === null) return await this.kv.create(key, enc.encode(JSON.stringify(value)));
-      return await this.kv.update(key, enc.encode(JSON.stringify(value)), revision);
+      if (revision === null) return await this.serially(key, () => this.kv.create(key, enc.encode(JSON.stringify(value))));
+      return await this.serially(key, () => this.kv.update(key, enc.encode(JSON.stringify(value)), revision));
     } catch (err) {
       if (isCasConflict(err)) return null;
       throw err;
@@ -87,7 +106,7 @@ export class StateStore {
   /** Creates a key that must not exist yet; false when it already does. */
   async create<T>(key: string, value: T): Promise<boolean> {
     try {
-      await this.kv.create(key, enc.encode(JSON.stringify(value)));
+      await this.serially(key, () => this.kv.create(key, enc.encode(JSON.stringify(value))));
       return true;
     } catch (err) {
       if (isCasConflict(err)) return false;
@@ -96,11 +115,11 @@ export class StateStore {
   }
 
   async put<T>(key: string, value: T): Promise<void> {
-    await this.kv.put(key, enc.encode(JSON.stringify(value)));
+    await this.serially(key, () => this.kv.put(key, enc.encode(JSON.stringify(value))));
   }
 
   async delete(key: string): Promise<void> {
-    await this.kv.delete(key);
+    await this.serially(key, () => this.kv.delete(key));
   }
 
   /** Keys matching a filter such as "backup.*" (see `bucketKeys`). */

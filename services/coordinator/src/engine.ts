@@ -55,14 +55,24 @@ export class Engine {
     return (await this.bus.state.get<SvmServer>(svmKey(svm)))?.value ?? null;
   }
 
-  /** Decides against the current record until the write wins, then carries out the effects. */
   /**
    * The last record this replica wrote or read per SVM. A decision starts from it and the
    * compare-and-set tells whether another replica changed the record since; only then is it read.
    */
   private readonly known = new Map<string, Versioned<SvmServer>>();
 
+  /** Decides against the current record until the write wins, then carries out the effects. */
   async apply<D extends Decision>(svm: string, decide: (server: SvmServer, env: Env) => D, trace?: TraceContext): Promise<D> {
+    try {
+      return await this.decideAndWrite(svm, decide, trace);
+    } catch (err) {
+      // A write that failed may still land (its fate is unknown): the next decision reads again.
+      this.known.delete(svmKey(svm));
+      throw err;
+    }
+  }
+
+  private async decideAndWrite<D extends Decision>(svm: string, decide: (server: SvmServer, env: Env) => D, trace?: TraceContext): Promise<D> {
     const key = svmKey(svm);
     for (let attempt = 0; attempt < 100; attempt++) {
       const cached = attempt === 0 ? this.known.get(key) : undefined;
