@@ -161,11 +161,19 @@ export class ReadOnlyGuard {
     await chmodTree(target, 0o644, 0o755);
   }
 
-  /** Removes a tree even if sealed; missing is fine. */
+  /** Removes a tree even if sealed; missing is fine, and so is another remover taking it away meanwhile. */
   async remove(target: string): Promise<void> {
-    if (!(await exists(target))) return;
-    await this.unseal(target);
-    await fsp.rm(target, { recursive: true, force: true });
+    for (let attempt = 1; ; attempt++) {
+      if (!(await exists(target))) return;
+      try {
+        await this.unseal(target);
+        await fsp.rm(target, { recursive: true, force: true });
+        return;
+      } catch (err) {
+        // A twin run removing the same tree makes entries vanish under the walk: look again.
+        if (attempt >= 3) throw err;
+      }
+    }
   }
 }
 

@@ -188,6 +188,9 @@ export class LocalBackend implements StorageBackend {
       return result;
     } catch (err) {
       await this.guard.remove(tmp);
+      // A twin that took the name first removes this attempt, maybe while it still copies.
+      const twin = await madeCopy(final, info);
+      if (twin) return twin;
       throw err;
     }
   }
@@ -269,6 +272,8 @@ export class LocalBackend implements StorageBackend {
         await this.removeAttempts(final);
       } catch (err) {
         await this.guard.remove(tmp);
+        // As with copies: a twin that took the name first removes this attempt under its feet.
+        if (await exists(final)) return { ...ref, createdAt: (await fsp.stat(final)).mtimeMs };
         throw err;
       }
     }
