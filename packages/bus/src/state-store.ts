@@ -33,7 +33,7 @@ function live(e: KvEntry | null): e is KvEntry {
 }
 
 export class StateStore {
-  /** The last write started per key (see `serially`). */
+  /** The last write or mutation started per key (see `serially`). */
   private readonly writing = new Map<string, Promise<unknown>>();
 
   constructor(
@@ -43,7 +43,7 @@ export class StateStore {
   ) {}
 
   /**
-   * One write per key at a time from this process. A clustered stream's leader checks a
+   * One write (or whole mutation) per key at a time from this process. A clustered stream's leader checks a
    * compare-and-set before the write is replicated, so two in flight with the same expected revision
    * can both be accepted and the second silently undoes the first (nats-server#4320, and again around
    * leader changes); a write sent after the other's ack is checked against it.
@@ -65,28 +65,31 @@ export class StateStore {
 
   /**
    * Reads, decides, writes with compare-and-set; on a lost race reads again and re-decides. The
-   * decision must be a pure function of the current value so that re-deciding is safe.
+   * decision must be a pure function of the current value so that re-deciding is safe. A process
+   * runs one mutation of a key at a time, so only other processes make it re-decide.
    */
-  async mutate<T, R>(key: string, decide: (current: Versioned<T> | null) => Decision<T, R>, attempts = 50): Promise<R> {
-    for (let i = 0; i < attempts; i++) {
-      const current = await this.get<T>(key);
-      const { next, result } = decide(current);
-      if (next === undefined) return result;
-      try {
-        if (next === null) {
-          if (current) await this.serially(key, () => this.kv.delete(key, { previousSeq: current.revision }));
-        } else if (current) {
-          await this.serially(key, () => this.kv.update(key, enc.encode(JSON.stringify(next)), current.revision));
-        } else {
-          await this.serially(key, () => this.kv.create(key, enc.encode(JSON.stringify(next))));
+  mutate<T, R>(key: string, decide: (current: Versioned<T> | null) => Decision<T, R>, attempts = 50): Promise<R> {
+    return this.serially(key, async () => {
+      for (let i = 0; i < attempts; i++) {
+        const current = await this.get<T>(key);
+        const { next, result } = decide(current);
+        if (next === undefined) return result;
+        try {
+          if (next === null) {
+            if (current) await this.kv.delete(key, { previousSeq: current.revision });
+          } else if (current) {
+            await this.kv.update(key, enc.encode(JSON.stringify(next)), current.revision);
+          } else {
+            await this.kv.create(key, enc.encode(JSON.stringify(next)));
+          }
+          return result;
+        } catch (err) {
+          if (!isCasConflict(err)) throw err;
+          await new Promise((r) => setTimeout(r, Math.random() * Math.min(50, 2 ** i)));
         }
-        return result;
-      } catch (err) {
-        if (!isCasConflict(err)) throw err;
-        await new Promise((r) => setTimeout(r, Math.random() * Math.min(50, 2 ** i)));
       }
-    }
-    throw new RvssError(ErrorCodes.CONFLICT, `state key "${key}" kept changing under concurrent writers; gave up after ${attempts} attempts`, { key });
+      throw new RvssError(ErrorCodes.CONFLICT, `state key "${key}" kept changing under concurrent writers; gave up after ${attempts} attempts`, { key });
+    });
   }
 
   /**
