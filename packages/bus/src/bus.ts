@@ -204,6 +204,9 @@ export class Bus {
 
 const PUBLISH_ATTEMPT_MS = 2_000;
 const PUBLISH_ATTEMPTS = 10;
+/** About the longest a publish keeps trying before it fails. */
+export const PUBLISH_GIVE_UP_MS = PUBLISH_ATTEMPT_MS * PUBLISH_ATTEMPTS;
+
 /** True when a "major.minor.patch" version is older than `than`. */
 function olderThan(version: string, than: number[]): boolean {
   const parts = version.split(/[.-]/).slice(0, 3).map(Number);
@@ -212,9 +215,6 @@ function olderThan(version: string, than: number[]): boolean {
   }
   return false;
 }
-
-/** About the longest a publish keeps trying before it fails. */
-export const PUBLISH_GIVE_UP_MS = PUBLISH_ATTEMPT_MS * PUBLISH_ATTEMPTS;
 
 async function connectWithin(servers: string[], name: string, timeoutMs: number): Promise<NatsConnection> {
   const started = Date.now();

@@ -43,10 +43,10 @@ export class StateStore {
   ) {}
 
   /**
-   * One write (or whole mutation) per key at a time from this process. A clustered stream's leader checks a
-   * compare-and-set before the write is replicated, so two in flight with the same expected revision
-   * can both be accepted and the second silently undoes the first (nats-server#4320, and again around
-   * leader changes); a write sent after the other's ack is checked against it.
+   * One write (or whole mutation) per key at a time from this process. A clustered stream's leader
+   * checks a compare-and-set before the write is replicated, so two in flight with the same expected
+   * revision can both be accepted and the second silently undoes the first (nats-server#4320, and
+   * again around leader changes); a write sent after the other's ack is checked against it.
    */
   private serially<R>(key: string, write: () => Promise<R>): Promise<R> {
     const run = (this.writing.get(key) ?? Promise.resolve()).catch(() => undefined).then(write);

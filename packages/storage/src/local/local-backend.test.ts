@@ -236,6 +236,15 @@ describe("shadow copies", () => {
     expect(await fsp.readFile(path.join(exposed, "vm1/disk.vhdx"), "utf8")).toBe("disk-one+recovered");
   });
 
+  test("a read-only copy that a dead run made but did not seal is sealed by the next run", async () => {
+    const req = { svm: "vs1", shadowCopyId: SC, share: share1, files: ["vm1/disk.vhdx"], writable: false };
+    await backend.createShadowCopy({ ...req, writable: true });
+    const clone = path.join(dir, "filer", "vs1", "vm_vol1", ".shadowcopy", SC);
+    await fsp.appendFile(path.join(clone, "vm1/disk.vhdx"), "");
+    await backend.createShadowCopy(req);
+    await expect(fsp.appendFile(path.join(clone, "vm1/disk.vhdx"), "late")).rejects.toThrow(/EPERM|EACCES/);
+  });
+
   test("delete removes the exposed share and the copy (twice is fine)", async () => {
     await backend.createShadowCopy({ svm: "vs1", shadowCopyId: SC, share: share1, files: [], writable: false });
     await backend.exposeShadowCopy({ ...ref, baseShare: "share1", exposedName: `share1@{${SC}}`, writable: false });

@@ -164,9 +164,15 @@ export class LocalBackend implements StorageBackend {
     const final = this.cloneDir(ref);
     const info = `${final}.json`;
     const made = await madeCopy(final, info);
-    if (made) return made;
+    if (made) {
+      // An earlier run may have made the copy and died (or failed) before sealing it.
+      if (!req.writable) await this.sealShadowCopy(ref);
+      return made;
+    }
     const tmp = attemptDir(final);
     await fsp.mkdir(tmp, { recursive: true });
+    let result: ShadowCopyInfo;
+    let won: boolean;
     try {
       const root = await fsp.realpath(this.shareDir(req.share));
       let bytes = 0;
@@ -177,15 +183,9 @@ export class LocalBackend implements StorageBackend {
         bytes += (await copyOpened(src, path.join(tmp, rel))).bytes;
         fileCount++;
       }
-      const result: ShadowCopyInfo = { clonePath: path.posix.join(SHADOW_DIR, req.shadowCopyId), bytes, fileCount };
+      result = { clonePath: path.posix.join(SHADOW_DIR, req.shadowCopyId), bytes, fileCount };
       await writeFileAtomic(info, JSON.stringify({ ...result, share: req.share.share }));
-      if (!(await renameUnlessTaken(tmp, final))) {
-        await this.guard.remove(tmp);
-        return (await madeCopy(final, info)) ?? result;
-      }
-      await this.removeAttempts(final);
-      if (!req.writable) await this.sealShadowCopy(ref);
-      return result;
+      won = await renameUnlessTaken(tmp, final);
     } catch (err) {
       await this.guard.remove(tmp);
       // A twin that took the name first removes this attempt, maybe while it still copies.
@@ -193,6 +193,13 @@ export class LocalBackend implements StorageBackend {
       if (twin) return twin;
       throw err;
     }
+    if (!won) {
+      await this.guard.remove(tmp);
+      return (await madeCopy(final, info)) ?? result;
+    }
+    await this.removeAttempts(final);
+    if (!req.writable) await this.sealShadowCopy(ref);
+    return result;
   }
 
   private registry(svm: string): string {
@@ -263,19 +270,21 @@ export class LocalBackend implements StorageBackend {
     if (!(await exists(final))) {
       const tmp = attemptDir(final);
       await fsp.mkdir(tmp, { recursive: true });
+      let won: boolean;
       try {
         await copyTree(vol, tmp, (rel) => rel === SNAPSHOT_DIR || path.basename(rel).startsWith(TMP));
-        if (!(await renameUnlessTaken(tmp, final))) {
-          await this.guard.remove(tmp);
-          return { ...ref, createdAt: (await fsp.stat(final)).mtimeMs };
-        }
-        await this.removeAttempts(final);
+        won = await renameUnlessTaken(tmp, final);
       } catch (err) {
         await this.guard.remove(tmp);
         // As with copies: a twin that took the name first removes this attempt under its feet.
-        if (await exists(final)) return { ...ref, createdAt: (await fsp.stat(final)).mtimeMs };
-        throw err;
+        if (!(await exists(final))) throw err;
+        won = false;
       }
+      if (!won) {
+        await this.guard.remove(tmp);
+        return { ...ref, createdAt: (await fsp.stat(final)).mtimeMs };
+      }
+      await this.removeAttempts(final);
     }
     await this.guard.seal(final);
     return { ...ref, createdAt: (await fsp.stat(final)).mtimeMs };
