@@ -53,6 +53,7 @@ export async function checkBackup(sys: FaultSystem, backupId: string, o: { write
   }
   problems.push(...(await setOutcomes(sys, b)));
   for (const svm of svms) problems.push(...(await settledStorage(sys, svm)));
+  await sys.events.caughtUp();
   problems.push(...eventProblems(sys.events.events.filter((e) => !o.skip?.(e)), b, o.writers));
   problems.push(...crashedServices(sys));
   return problems;

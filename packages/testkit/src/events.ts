@@ -21,6 +21,8 @@ export class EventRecorder {
   private waiters: (() => void)[] = [];
   private stopped = false;
   private following: Promise<void> = Promise.resolve();
+  /** The sequence of the next message to read. */
+  private next = 1;
 
   private constructor(
     private readonly nc: NatsConnection,
@@ -42,26 +44,39 @@ export class EventRecorder {
    * cluster loses the node that held a consumer.
    */
   private async follow(): Promise<void> {
-    let next = 1;
     while (!this.stopped) {
       try {
-        const m = await this.jsm.streams.getMessage(this.stream, { seq: next });
+        const m = await this.jsm.streams.getMessage(this.stream, { seq: this.next });
         if (m) {
           this.events.push({ subject: m.subject, seq: m.seq, msgId: m.header?.get("Nats-Msg-Id") ?? "", event: Event.decode(m.data), receivedAt: Date.now() });
           for (const w of this.waiters.splice(0)) w();
-          next++;
+          this.next++;
           continue;
         }
         // Nothing at `next`: not written yet (or not readable yet on a server still recovering its
         // store), or removed by the age limit, which is the only removal this stream has.
         const { state } = await this.jsm.streams.info(this.stream);
-        if (state.first_seq > next) {
-          next = state.first_seq;
+        if (state.first_seq > this.next) {
+          this.next = state.first_seq;
           continue;
         }
       } catch {
         // The stream is not there yet, or has no leader for a moment (a server restarting).
       }
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  }
+
+  /**
+   * Resolves once everything the stream holds now has been recorded: a check of the events must not
+   * run while this reader is still behind the stream (a busy machine can hold it back for seconds).
+   */
+  async caughtUp(timeoutMs = 20_000): Promise<void> {
+    const end = Date.now() + timeoutMs;
+    let last: number | undefined;
+    while (last === undefined || this.next <= last) {
+      if (Date.now() > end) throw new Error(`the event recorder read up to ${this.next - 1} of ${last ?? "an unknown number of"} messages within ${timeoutMs} ms`);
+      if (last === undefined) last = await this.jsm.streams.info(this.stream).then((i) => i.state.last_seq, () => undefined);
       await new Promise((r) => setTimeout(r, 10));
     }
   }
