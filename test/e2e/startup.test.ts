@@ -1,9 +1,10 @@
 /** What a service says when it cannot start: each message names the thing that is wrong. */
 import * as fsp from "node:fs/promises";
+import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
 import { spawn } from "node:child_process";
-import { NatsServer, serviceEntry, type ServiceName } from "@rvss/testkit";
+import { NatsServer, freePort, serviceEntry, type ServiceName } from "@rvss/testkit";
 
 let dir: string;
 beforeAll(async () => {
@@ -41,4 +42,18 @@ test("a malformed filer description: the service exits and names the file and fi
 test("a malformed variable: the service exits 2 and names it", async () => {
   const r = await run("share-discovery", { RVSS_CONCURRENCY: "lots" });
   expect(r).toEqual({ code: 2, stderr: 'share-discovery: RVSS_CONCURRENCY="lots" is not an integer >= 1\n' });
+});
+
+test("a health port already taken: the service exits before it connects and names the address", async () => {
+  const port = await freePort();
+  const taken = net.createServer();
+  await new Promise<void>((resolve) => taken.listen(port, "127.0.0.1", resolve));
+  try {
+    // NATS is unreachable too: the taken port is what it must find first.
+    const r = await run("auto-recovery-notifier", { NATS_URL: "nats://127.0.0.1:1", RVSS_HEALTH_ADDR: `127.0.0.1:${port}` });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(new RegExp(`^auto-recovery-notifier: cannot serve health and metrics on RVSS_HEALTH_ADDR 127\\.0\\.0\\.1:${port}: .*EADDRINUSE`));
+  } finally {
+    taken.close();
+  }
 });

@@ -2,7 +2,7 @@
  * Process wiring shared by the four services: config, logger, health endpoint, signals. A service
  * only supplies `start`, which returns once it serves and gives back how to stop it.
  */
-import { RvssError, errorMessage } from "@rvss/core";
+import { ErrorCodes, RvssError, errorMessage } from "@rvss/core";
 import { loadConfig, type RvssConfig } from "./config";
 import { startHealthServer } from "./health";
 import { createLogger, type Logger } from "./logger";
@@ -27,16 +27,27 @@ export async function runService(name: string, start: StartFn): Promise<void> {
     process.exit(2);
   }
   const log = createLogger(name, config);
-  let service: RunningService;
-  try {
-    service = await start(config, log);
-  } catch (err) {
+  function fail(err: unknown): never {
     const e = RvssError.from(err);
     log.fatal({ code: e.code, details: e.details }, e.message);
     process.stderr.write(`${name}: ${e.message}\n`);
     process.exit(1);
   }
-  const health = config.healthAddr ? await startHealthServer(config.healthAddr, () => service.ready()) : null;
+  // Health first: a taken port is found before anything connects, and /healthz answers while the
+  // service starts (not ready until it serves).
+  let service: RunningService | undefined;
+  const healthAddr = config.healthAddr;
+  const health = healthAddr
+    ? await startHealthServer(healthAddr, () => service?.ready() ?? false).catch((err: unknown) =>
+        fail(new RvssError(ErrorCodes.CONFIG_INVALID, `cannot serve health and metrics on RVSS_HEALTH_ADDR ${healthAddr}: ${errorMessage(err)}`, { healthAddr })),
+      )
+    : null;
+  try {
+    service = await start(config, log);
+  } catch (err) {
+    await health?.close();
+    fail(err);
+  }
   log.info({ health: health?.port }, `${name} started`);
   let stopping = false;
   const stop = async (signal: string): Promise<void> => {
