@@ -72,15 +72,23 @@ export async function startService(name: ServiceName, env: Record<string, string
   const deadline = Date.now() + 20_000;
   while (!(await isReady(healthPort))) {
     if (proc.exited()) {
-      throw new RvssError(ErrorCodes.INTERNAL, `${name} exited during start-up: ${out.trim().split("\n").slice(-3).join(" | ")}`, { service: name });
+      throw new RvssError(ErrorCodes.INTERNAL, `${name} exited during start-up: ${lastWords(out)}`, { service: name });
     }
     if (Date.now() > deadline) {
       await proc.kill();
-      throw new RvssError(ErrorCodes.TIMEOUT, `${name} was not ready within 20 s: ${out.trim().split("\n").slice(-3).join(" | ")}`, { service: name });
+      throw new RvssError(ErrorCodes.TIMEOUT, `${name} was not ready within 20 s: ${lastWords(out)}`, { service: name });
     }
     await new Promise((r) => setTimeout(r, 50));
   }
   return proc;
+}
+
+/** What a process said last: its last log lines, and all of a crash's stack if it printed one. */
+function lastWords(out: string): string {
+  const lines = out.trim().split("\n");
+  let start = Math.max(0, lines.length - 3);
+  while (start > 0 && !lines[start]!.startsWith("{")) start--;
+  return lines.slice(start).slice(-30).join(" | ");
 }
 
 function isReady(port: number): Promise<boolean> {
