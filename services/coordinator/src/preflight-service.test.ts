@@ -55,19 +55,19 @@ describe("PreflightService", () => {
   });
 
   test("ValidateShare: layout and file-list violations are all named; nothing is cloned", async () => {
-    await fsp.writeFile(path.join(filer.shareDir, "todo.txt"), "x");
+    await fsp.writeFile(path.join(filer.shareDir, "notes.txt"), "x");
     await fsp.symlink("/etc", path.join(filer.shareDir, "vm2", "etc"));
     try {
       const c = await client.validateShare({ svm: "vs1", share: "share1", files: ["../../../etc/passwd", "vm2/etc/passwd"] });
       expect(c.violations.map((v) => [v.path, v.rule])).toEqual([
         ["../../../etc/passwd", "parent-segment"],
         ["vm2/etc/passwd", "file-escapes-share"],
-        ["todo.txt", "stray-at-root"],
+        ["notes.txt", "stray-at-root"],
         ["vm2/etc", "not-regular"],
       ]);
       expect(await fsp.readdir(path.join(filer.root, "vs1", "vm_vol1"))).toEqual(["dir1"]);
     } finally {
-      await fsp.rm(path.join(filer.shareDir, "todo.txt"));
+      await fsp.rm(path.join(filer.shareDir, "notes.txt"));
       await fsp.rm(path.join(filer.shareDir, "vm2", "etc"));
     }
   });
