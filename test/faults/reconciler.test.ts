@@ -102,13 +102,18 @@ test("a clean-up that failed for good after the snapshots were taken is started 
   // The exposed shares' registry refuses removals: the copies are sealed and the snapshots taken,
   // only the clean-up fails.
   const registry = path.join(sys.dir, "filer", svm, ".shares");
+  const executor = sys.services["snapshot-executor"];
   lock(registry, true);
   try {
-    sys.services["snapshot-executor"].resume();
+    executor.resume();
     await sys.events.waitFor((e) => e.event.setId === held.setId && e.event.body?.$case === "stepFailed", 30_000);
-    await until("the failure to be recorded", async () => ((await sys.svm(svm))?.draining[0]?.failure ? true : undefined));
+    // The reconciler may start its new attempt at once: frozen, the executor cannot fail it too
+    // while the registry is still locked.
+    executor.pause();
+    await until("the failure to be recorded", async () => ((await sys.svm(svm))?.draining[0] ? true : undefined));
   } finally {
     lock(registry, false);
+    executor.resume();
   }
   const retried = await sys.events.waitFor((e) => e.subject === `rvss.v1.sys.${svm}.reconcile_finished`, 15_000);
   expect(retried.event.body?.$case === "reconcileFinished" && retried.event.body.value.drainsRetried).toBe(1);
