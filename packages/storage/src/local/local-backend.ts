@@ -275,9 +275,11 @@ export class LocalBackend implements StorageBackend {
         await copyTree(vol, tmp, (rel) => rel === SNAPSHOT_DIR || path.basename(rel).startsWith(TMP));
         won = await renameUnlessTaken(tmp, final);
       } catch (err) {
-        await this.guard.remove(tmp);
         // As with copies: a twin that took the name first removes this attempt under its feet.
-        if (!(await exists(final))) throw err;
+        if (!(await exists(final))) {
+          await this.guard.remove(tmp);
+          throw err;
+        }
         won = false;
       }
       if (!won) {
