@@ -23,15 +23,25 @@ test("generated TypeScript and the descriptor set match proto/", async () => {
   const tmp = await fsp.mkdtemp(path.join(os.tmpdir(), "rvss-proto-"));
   try {
     const buf = path.join(root, "node_modules", ".bin", "buf");
-    execFileSync(buf, ["generate", "-o", tmp], { cwd: root, env: { ...process.env, PATH: `${path.join(root, "node_modules", ".bin")}:${process.env.PATH}` } });
+    execFileSync(buf, ["generate", "-o", tmp], {
+      cwd: root,
+      env: { ...process.env, PATH: `${path.join(root, "node_modules", ".bin")}:${process.env.PATH}` },
+    });
     execFileSync(buf, ["build", "-o", path.join(tmp, "descriptor.binpb")], { cwd: root });
     const fresh = path.join(tmp, "packages", "proto", "src", "gen");
     const committed = path.join(root, "packages", "proto", "src", "gen");
     expect(await files(committed)).toEqual(await files(fresh));
     for (const f of await files(fresh)) {
-      expect({ file: f, text: await fsp.readFile(path.join(committed, f), "utf8") }).toEqual({ file: f, text: await fsp.readFile(path.join(fresh, f), "utf8") });
+      expect({ file: f, text: await fsp.readFile(path.join(committed, f), "utf8") }).toEqual({
+        file: f,
+        text: await fsp.readFile(path.join(fresh, f), "utf8"),
+      });
     }
-    expect((await fsp.readFile(path.join(root, "packages", "proto", "descriptor.binpb"))).equals(await fsp.readFile(path.join(tmp, "descriptor.binpb")))).toBe(true);
+    expect(
+      (await fsp.readFile(path.join(root, "packages", "proto", "descriptor.binpb"))).equals(
+        await fsp.readFile(path.join(tmp, "descriptor.binpb")),
+      ),
+    ).toBe(true);
   } finally {
     await fsp.rm(tmp, { recursive: true, force: true });
   }

@@ -37,7 +37,14 @@ async function main(): Promise<number> {
     const scenario = require(path.join(scenariosDir, `${name}.js`)) as Scenario;
     const figures = await scenario.run((line) => console.log(line));
     const file = path.join(resultsDir, `${name}.json`);
-    fs.writeFileSync(file, JSON.stringify({ scenario: name, at: new Date().toISOString(), cores: os.cpus().length, node: process.version, ...figures }, null, 2) + "\n");
+    fs.writeFileSync(
+      file,
+      JSON.stringify(
+        { scenario: name, at: new Date().toISOString(), cores: os.cpus().length, node: process.version, ...figures },
+        null,
+        2,
+      ) + "\n",
+    );
     console.log(`figures written to ${path.relative(process.cwd(), file)}`);
   }
   return 0;

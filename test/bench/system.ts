@@ -16,10 +16,22 @@ export interface BenchSystem {
   stop(): Promise<void>;
 }
 
-export const MESSAGE_STREAMS = ["RVSS_EVENTS", "RVSS_CMD_DISCOVERY", "RVSS_CMD_EXECUTOR", "RVSS_CMD_NOTIFIER", "RVSS_TIMERS"];
+export const MESSAGE_STREAMS = [
+  "RVSS_EVENTS",
+  "RVSS_CMD_DISCOVERY",
+  "RVSS_CMD_EXECUTOR",
+  "RVSS_CMD_NOTIFIER",
+  "RVSS_TIMERS",
+];
 export const KV_STREAM = "KV_rvss-state";
 
-export async function startBenchSystem(env: Record<string, string>, opts: { replicas?: Partial<Record<ServiceName, number>>; perService?: Partial<Record<ServiceName, Record<string, string>>> } = {}): Promise<BenchSystem> {
+export async function startBenchSystem(
+  env: Record<string, string>,
+  opts: {
+    replicas?: Partial<Record<ServiceName, number>>;
+    perService?: Partial<Record<ServiceName, Record<string, string>>>;
+  } = {},
+): Promise<BenchSystem> {
   const nats = await NatsServer.start();
   const grpc = `127.0.0.1:${await freePort()}`;
   const base = { NATS_URL: nats.url, RVSS_GRPC_ADDR: grpc, RVSS_LOG_LEVEL: "warn", RVSS_STORAGE: "null", ...env };
@@ -110,7 +122,14 @@ export function percentile(values: number[], p: number): number {
 }
 
 /** The critical path of one set with the ONTAP-like delays: resolve, clone, expose, seal, snapshot, cleanup. */
-export function criticalPathMs(l: { resolve: number; clone: number; expose: number; seal: number; snapshot: number; cleanup: number }): number {
+export function criticalPathMs(l: {
+  resolve: number;
+  clone: number;
+  expose: number;
+  seal: number;
+  snapshot: number;
+  cleanup: number;
+}): number {
   return l.resolve + l.clone + l.expose + l.seal + l.snapshot + l.cleanup;
 }
 

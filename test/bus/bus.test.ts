@@ -47,12 +47,24 @@ async function until(check: () => boolean | Promise<boolean>, ms = 10_000): Prom
 
 describe("bus", () => {
   test("provisioning is idempotent, also from several processes at once", async () => {
-    const others = await Promise.all([1, 2, 3].map((i) => Bus.connect({ servers: nats.url, name: `p${i}`, log, ackWaitMs: 2_000 })));
+    const others = await Promise.all(
+      [1, 2, 3].map((i) => Bus.connect({ servers: nats.url, name: `p${i}`, log, ackWaitMs: 2_000 })),
+    );
     await Promise.all(others.map((b) => b.provision()));
     const names: string[] = [];
     for await (const s of bus.jsm.streams.list()) names.push(s.config.name);
-    expect(names.sort()).toEqual(expect.arrayContaining([EVENTS_STREAM, TIMERS_STREAM, DLQ_STREAM, ...Object.values(COMMAND_STREAMS), `KV_${STATE_BUCKET}`]));
-    expect((await bus.jsm.consumers.info(COMMAND_STREAMS.executor, PHASE_CONSUMERS.executor)).config.ack_policy).toBe("explicit");
+    expect(names.sort()).toEqual(
+      expect.arrayContaining([
+        EVENTS_STREAM,
+        TIMERS_STREAM,
+        DLQ_STREAM,
+        ...Object.values(COMMAND_STREAMS),
+        `KV_${STATE_BUCKET}`,
+      ]),
+    );
+    expect((await bus.jsm.consumers.info(COMMAND_STREAMS.executor, PHASE_CONSUMERS.executor)).config.ack_policy).toBe(
+      "explicit",
+    );
     await Promise.all(others.map((b) => b.close()));
   });
 
@@ -77,7 +89,10 @@ describe("bus", () => {
 describe("commands", () => {
   const sets = ["aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa", "bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb"];
   const context = (setId: string) => ({ commandId: `${setId}:create:1`, svm: "vs-q", setId, backupId: "" });
-  const create = (setId: string) => ({ context: context(setId), kind: { $case: "createShadowCopies" as const, value: { shadowCopies: [] } } });
+  const create = (setId: string) => ({
+    context: context(setId),
+    kind: { $case: "createShadowCopies" as const, value: { shadowCopies: [] } },
+  });
 
   test("a command is known as queued behind another set's command on its subject, and its results are found among its set's events", async () => {
     for (const id of sets) await publishCommand(bus, "executor", create(id));
@@ -85,7 +100,10 @@ describe("commands", () => {
     expect(await commandQueued(bus, "executor", create("cccccccc-cccc-4ccc-8ccc-cccccccccccc"))).toBe(false);
 
     const failed = { $case: "stepFailed" as const, value: { step: 0, reason: "x", code: "y" } };
-    await publishEvent(bus, { ...resultEvent(context(sets[0]!), "test", { $case: "setStarted", value: { context: 0, shares: [] } }), eventId: `${sets[0]}:started` });
+    await publishEvent(bus, {
+      ...resultEvent(context(sets[0]!), "test", { $case: "setStarted", value: { context: 0, shares: [] } }),
+      eventId: `${sets[0]}:started`,
+    });
     await publishEvent(bus, resultEvent({ ...context(sets[0]!), commandId: `${sets[0]}:create:0` }, "test", failed));
     expect(await commandResults(bus, context(sets[0]!))).toEqual([]);
     await publishEvent(bus, resultEvent(context(sets[0]!), "test", failed));
@@ -102,7 +120,16 @@ describe("workers", () => {
   test("replicas share one durable consumer: each message is handled once", async () => {
     const seen: string[] = [];
     const make = () =>
-      startWorker(bus, { stream, consumer, decode: dec, log, concurrency: 4, maxDeliver: 3, ackWaitMs: 2_000, handle: async (d) => void seen.push(d.data) });
+      startWorker(bus, {
+        stream,
+        consumer,
+        decode: dec,
+        log,
+        concurrency: 4,
+        maxDeliver: 3,
+        ackWaitMs: 2_000,
+        handle: async (d) => void seen.push(d.data),
+      });
     const [w1, w2] = [make(), make()];
     for (let i = 0; i < 40; i++) await bus.publish(subject("share"), enc(`m${i}`), { msgId: `share-${i}` });
     await until(() => seen.length >= 40);
@@ -115,7 +142,13 @@ describe("workers", () => {
     const deliveries: Delivery<string>[] = [];
     const at: number[] = [];
     const w = startWorker(bus, {
-      stream, consumer, decode: dec, log, concurrency: 1, maxDeliver: 5, ackWaitMs: 2_000,
+      stream,
+      consumer,
+      decode: dec,
+      log,
+      concurrency: 1,
+      maxDeliver: 5,
+      ackWaitMs: 2_000,
       handle: async (d) => {
         deliveries.push(d);
         at.push(Date.now());
@@ -137,7 +170,12 @@ describe("workers", () => {
     const gaveUp: string[] = [];
     const handled: string[] = [];
     const w = startWorker(bus, {
-      stream, consumer, log, concurrency: 2, maxDeliver: 2, ackWaitMs: 2_000,
+      stream,
+      consumer,
+      log,
+      concurrency: 2,
+      maxDeliver: 2,
+      ackWaitMs: 2_000,
       decode: (b) => {
         const s = dec(b);
         if (s === "garbage") throw new Error("not a command");
@@ -157,8 +195,12 @@ describe("workers", () => {
     expect(gaveUp).toEqual(["poison"]);
     const dlq = await bus.js.consumers.get(DLQ_STREAM);
     const reasons: string[] = [];
-    for await (const m of await dlq.fetch({ max_messages: 2, expires: 2_000 })) reasons.push(`${m.headers?.get("Rvss-Dlq-Subject")}: ${m.headers?.get("Rvss-Dlq-Reason")}`);
-    expect(reasons.sort()).toEqual([`${subject("dlq")}: INTERNAL: always fails`, `${subject("dlq")}: cannot decode: not a command`]);
+    for await (const m of await dlq.fetch({ max_messages: 2, expires: 2_000 }))
+      reasons.push(`${m.headers?.get("Rvss-Dlq-Subject")}: ${m.headers?.get("Rvss-Dlq-Reason")}`);
+    expect(reasons.sort()).toEqual([
+      `${subject("dlq")}: INTERNAL: always fails`,
+      `${subject("dlq")}: cannot decode: not a command`,
+    ]);
     expect((await bus.jsm.streams.info(stream)).state.messages).toBe(0);
   });
 });
@@ -199,7 +241,9 @@ describe("state store", () => {
     const others = await Promise.all([1, 2, 3].map((i) => Bus.connect({ servers: nats.url, name: `m${i}`, log })));
     await Promise.all(
       others.flatMap((b) =>
-        Array.from({ length: 10 }, () => b.state.mutate<number, void>("t.counter", (cur) => ({ next: (cur?.value ?? 0) + 1, result: undefined }))),
+        Array.from({ length: 10 }, () =>
+          b.state.mutate<number, void>("t.counter", (cur) => ({ next: (cur?.value ?? 0) + 1, result: undefined })),
+        ),
       ),
     );
     expect((await bus.state.get<number>("t.counter"))!.value).toBe(30);

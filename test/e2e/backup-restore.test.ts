@@ -8,7 +8,16 @@ import * as fsp from "node:fs/promises";
 import * as os from "node:os";
 import * as path from "node:path";
 import { LocalBackend } from "@rvss/storage";
-import { EventRecorder, NatsServer, compareTrees, createSampleFiler, removeTree, startRvss, type RvssProcesses, type SampleFiler } from "@rvss/testkit";
+import {
+  EventRecorder,
+  NatsServer,
+  compareTrees,
+  createSampleFiler,
+  removeTree,
+  startRvss,
+  type RvssProcesses,
+  type SampleFiler,
+} from "@rvss/testkit";
 import { rvss } from "./cli";
 
 let dir: string;
@@ -57,7 +66,9 @@ test("a backup through the CLI passes every phase, leaves one snapshot per volum
     "…shadow_copies_deleted",
     "…set_completed",
   ]);
-  const backupEvents = events.events.filter((e) => e.subject.startsWith(`rvss.v1.bkp.${backupId}.`)).map((e) => e.subject.split(".").pop());
+  const backupEvents = events.events
+    .filter((e) => e.subject.startsWith(`rvss.v1.bkp.${backupId}.`))
+    .map((e) => e.subject.split(".").pop());
   expect(backupEvents).toEqual(["backup_created", "backup_finished"]);
 
   // On disk: one snapshot of the one volume, no shadow copy or exposed share left.
@@ -89,7 +100,10 @@ test("bad usage exits 2 with a message", async () => {
   const r = await rvss(["backup", "create", "--svm", "vs1"], env);
   expect([r.code, r.stderr.trim()]).toEqual([2, "rvss: backup create needs --svm and --share (or --dataset FILE)"]);
   const escaped = await rvss(["backup", "create", "--svm", "vs1", "--share", "share1", "--file", "/etc/passwd"], env);
-  expect([escaped.code, escaped.stderr.trim()]).toEqual([2, 'rvss: file path "/etc/passwd" is absolute; list paths relative to the share root in share "share1" of SVM "vs1"']);
+  expect([escaped.code, escaped.stderr.trim()]).toEqual([
+    2,
+    'rvss: file path "/etc/passwd" is absolute; list paths relative to the share root in share "share1" of SVM "vs1"',
+  ]);
 });
 
 test("rvss validate reports a clean share, then names every violation of a bad layout and exits 1; a backup of it fails with nothing on disk", async () => {
@@ -111,7 +125,10 @@ test("rvss validate reports a clean share, then names every violation of a bad l
   await fsp.writeFile(stray, "x");
   execFileSync("mkfifo", [pipe]);
   try {
-    const bad = await rvss(["validate", "--svm", "vs1", "--share", "share1", "--file", "../../secret", "--file", filer.files[0]!], env);
+    const bad = await rvss(
+      ["validate", "--svm", "vs1", "--share", "share1", "--file", "../../secret", "--file", filer.files[0]!],
+      env,
+    );
     expect(bad.code).toBe(1);
     expect(bad.stdout).toContain(
       [
@@ -123,14 +140,23 @@ test("rvss validate reports a clean share, then names every violation of a bad l
     );
     expect(bad.stdout).toMatch(/\n3 violations in 1 share of 1; a backup would fail\n$/);
     const json = JSON.parse((await rvss(["validate", "--svm", "vs1", "--share", "share1", "--json"], env)).stdout);
-    expect([json.ok, json.checks[0].violations.map((v: { rule: string }) => v.rule)]).toEqual([false, ["stray-at-root", "not-regular"]]);
+    expect([json.ok, json.checks[0].violations.map((v: { rule: string }) => v.rule)]).toEqual([
+      false,
+      ["stray-at-root", "not-regular"],
+    ]);
 
     const backend = LocalBackend.fromFile(filer.configPath);
     const snapshots = (await backend.listSnapshots("vs1")).length;
     const backup = await rvss(["backup", "create", "--svm", "vs1", "--share", "share1", "--wait"], env);
     expect(backup.code).toBe(1);
-    expect(backup.stdout).toMatch(/State\s+FAILED: SVM "vs1": "todo.txt" in the root of share "share1" is not a VM file.* \(and 1 more problem\)/);
-    expect([await backend.listShadowCopies("vs1"), await backend.listExposedShares("vs1"), (await backend.listSnapshots("vs1")).length]).toEqual([[], [], snapshots]);
+    expect(backup.stdout).toMatch(
+      /State\s+FAILED: SVM "vs1": "todo.txt" in the root of share "share1" is not a VM file.* \(and 1 more problem\)/,
+    );
+    expect([
+      await backend.listShadowCopies("vs1"),
+      await backend.listExposedShares("vs1"),
+      (await backend.listSnapshots("vs1")).length,
+    ]).toEqual([[], [], snapshots]);
   } finally {
     await fsp.rm(stray);
     await fsp.rm(pipe);

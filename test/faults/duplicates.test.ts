@@ -37,7 +37,13 @@ afterAll(async () => {
 });
 
 function row(cell: string, fault: string, problems: string[]): void {
-  rows.push({ cell, fault, phase: "every phase", outcome: problems.length === 0 ? "Completed, clean" : `${problems.length} problems`, problems });
+  rows.push({
+    cell,
+    fault,
+    phase: "every phase",
+    outcome: problems.length === 0 ? "Completed, clean" : `${problems.length} problems`,
+    problems,
+  });
 }
 
 /** Copies every command and event of `svm` (and every backup event) as it is published; `republish` sends each again. */
@@ -84,8 +90,14 @@ test("every command and event published twice under its own message ID is stored
   expect(problems).toEqual([]);
   // Every event of the backup and its resolve, checkpoint, create, expose and finalize commands
   // (rvss itself may publish one twice, which is why IDs are compared, not counts).
-  const ids = (cmd: boolean) => [...new Set(acks.filter((a) => a.subject.startsWith("rvss.v1.cmd.") === cmd).map((a) => a.msgId))].sort();
-  expect(ids(false)).toEqual(sys.events.events.filter((e) => e.event.backupId === b.id).map((e) => e.msgId).sort());
+  const ids = (cmd: boolean) =>
+    [...new Set(acks.filter((a) => a.subject.startsWith("rvss.v1.cmd.") === cmd).map((a) => a.msgId))].sort();
+  expect(ids(false)).toEqual(
+    sys.events.events
+      .filter((e) => e.event.backupId === b.id)
+      .map((e) => e.msgId)
+      .sort(),
+  );
   expect(ids(true).length).toBe(5);
   expect(acks.filter((a) => !a.duplicate)).toEqual([]);
 });
@@ -108,13 +120,23 @@ test("every command and event delivered twice, and again after the backup ended,
   const create = tap.seen.find((m) => m.subject.endsWith(".create_shadow_copies"))!;
   const mark = sys.events.events.at(-1)?.seq ?? 0;
   await publishAgain(create, `late/again/${create.headers!.get("Nats-Msg-Id")}`);
-  const removed = await sys.events.waitFor((e) => e.seq > mark && e.subject === `rvss.v1.sys.${svm}.reconcile_finished` && e.event.body?.$case === "reconcileFinished" && e.event.body.value.orphanShadowCopies.length === 2, 20_000);
+  const removed = await sys.events.waitFor(
+    (e) =>
+      e.seq > mark &&
+      e.subject === `rvss.v1.sys.${svm}.reconcile_finished` &&
+      e.event.body?.$case === "reconcileFinished" &&
+      e.event.body.value.orphanShadowCopies.length === 2,
+    20_000,
+  );
   const lone = await checkBackup(sys, b.id, { writers: false, skip: isInjected });
   row("new message ID × every message, twice", "deliver again", [...first, ...late, ...lone]);
   expect([late, lone]).toEqual([[], []]);
   const created = sys.events.of(setId).find((e) => e.event.body?.$case === "shadowCopiesCreated")!.event.body;
-  const copyIds = created?.$case === "shadowCopiesCreated" ? created.value.shadowCopies.map((c) => c.shadowCopyId).sort() : [];
-  expect(removed.event.body?.$case === "reconcileFinished" && removed.event.body.value.orphanShadowCopies.sort()).toEqual(copyIds);
+  const copyIds =
+    created?.$case === "shadowCopiesCreated" ? created.value.shadowCopies.map((c) => c.shadowCopyId).sort() : [];
+  expect(
+    removed.event.body?.$case === "reconcileFinished" && removed.event.body.value.orphanShadowCopies.sort(),
+  ).toEqual(copyIds);
   expect((await sys.backend.listSnapshots(svm)).map((s) => s.name).sort()).toEqual(snapshots);
   expect((await sys.backup(b.id))!.sets.map((s) => [s.setId, s.phase])).toEqual([[setId, "completed"]]);
 });

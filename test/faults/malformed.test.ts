@@ -34,15 +34,30 @@ afterAll(async () => {
 
 const KINDS: Record<Phase, string[]> = {
   discovery: ["resolveShares"],
-  executor: ["createShadowCopies", "exposeShadowCopies", "sealShadowCopies", "finalizeShadowCopies", "deleteShadowCopies", "restoreFiles"],
+  executor: [
+    "createShadowCopies",
+    "exposeShadowCopies",
+    "sealShadowCopies",
+    "finalizeShadowCopies",
+    "deleteShadowCopies",
+    "restoreFiles",
+  ],
   notifier: ["checkpointWriters", "autoRecoverWriters", "thawWriters", "finishWriters"],
 };
 
 /** A well-formed command of each phase, to truncate or spoil. */
 function goodCommand(phase: Phase): Uint8Array {
   const context = { commandId: `${randomUUID()}:create:1`, svm: SVM, setId: randomUUID(), backupId: randomUUID() };
-  if (phase === "discovery") return DiscoveryCommand.encode({ context, kind: { $case: "resolveShares", value: { shares: [{ svm: SVM, share: "share_a", files: ["vm1/x.vhdx"], vms: [] }] } } }).finish();
-  if (phase === "notifier") return NotifierCommand.encode({ context, kind: { $case: "thawWriters", value: { writerIds: ["w"] } } }).finish();
+  if (phase === "discovery")
+    return DiscoveryCommand.encode({
+      context,
+      kind: {
+        $case: "resolveShares",
+        value: { shares: [{ svm: SVM, share: "share_a", files: ["vm1/x.vhdx"], vms: [] }] },
+      },
+    }).finish();
+  if (phase === "notifier")
+    return NotifierCommand.encode({ context, kind: { $case: "thawWriters", value: { writerIds: ["w"] } } }).finish();
   return ExecutorCommand.encode({ context, kind: { $case: "sealShadowCopies", value: { shadowCopies: [] } } }).finish();
 }
 
@@ -58,21 +73,39 @@ function badMessage(i: number, phase: Phase): Uint8Array {
       return good.slice(0, 2 + (i % (good[1]! - 1)));
     }
     case 3: {
-      const spoilt = [{ commandId: "", svm: SVM, setId: randomUUID(), backupId: "" }, { commandId: "x", svm: SVM, setId: "not-a-guid", backupId: "" }, { commandId: "x", svm: "", setId: randomUUID(), backupId: "" }];
+      const spoilt = [
+        { commandId: "", svm: SVM, setId: randomUUID(), backupId: "" },
+        { commandId: "x", svm: SVM, setId: "not-a-guid", backupId: "" },
+        { commandId: "x", svm: "", setId: randomUUID(), backupId: "" },
+      ];
       const context = spoilt[i % spoilt.length];
-      return phase === "discovery" ? DiscoveryCommand.encode({ context }).finish() : phase === "executor" ? ExecutorCommand.encode({ context }).finish() : NotifierCommand.encode({ context }).finish();
+      return phase === "discovery"
+        ? DiscoveryCommand.encode({ context }).finish()
+        : phase === "executor"
+          ? ExecutorCommand.encode({ context }).finish()
+          : NotifierCommand.encode({ context }).finish();
     }
     default:
-      return Event.encode({ eventId: "e", time: new Date(), svm: SVM, setId: randomUUID(), backupId: "", source: "intruder", body: { $case: "shadowCopiesSealed", value: { shadowCopies: [] } } }).finish();
+      return Event.encode({
+        eventId: "e",
+        time: new Date(),
+        svm: SVM,
+        setId: randomUUID(),
+        backupId: "",
+        source: "intruder",
+        body: { $case: "shadowCopiesSealed", value: { shadowCopies: [] } },
+      }).finish();
   }
 }
 
 function healthy(port: number): Promise<boolean> {
   return new Promise((resolve) => {
-    http.get({ host: "127.0.0.1", port, path: "/healthz", timeout: 2_000 }, (res) => {
-      res.resume();
-      resolve(res.statusCode === 200);
-    }).on("error", () => resolve(false));
+    http
+      .get({ host: "127.0.0.1", port, path: "/healthz", timeout: 2_000 }, (res) => {
+        res.resume();
+        resolve(res.statusCode === 200);
+      })
+      .on("error", () => resolve(false));
   });
 }
 
@@ -91,25 +124,50 @@ test(`${COUNT.toLocaleString("en")} malformed or truncated commands are dead-let
     );
   }
   const published = Date.now();
-  await until("every bad message in the dead-letter stream", async () => ((await sys.jsm.streams.info(DLQ_STREAM)).state.messages - before >= COUNT ? true : undefined), 120_000, 100);
+  await until(
+    "every bad message in the dead-letter stream",
+    async () => ((await sys.jsm.streams.info(DLQ_STREAM)).state.messages - before >= COUNT ? true : undefined),
+    120_000,
+    100,
+  );
   const done = Date.now();
-  rows.push({ cell: `${COUNT} malformed commands`, fault: "malformed input", phase: "-", outcome: `all dead-lettered in ${done - started} ms`, problems: [] });
+  rows.push({
+    cell: `${COUNT} malformed commands`,
+    fault: "malformed input",
+    phase: "-",
+    outcome: `all dead-lettered in ${done - started} ms`,
+    problems: [],
+  });
 
-  for (const stream of Object.values(COMMAND_STREAMS)) expect([stream, (await sys.jsm.streams.info(stream)).state.messages]).toEqual([stream, 0]);
+  for (const stream of Object.values(COMMAND_STREAMS))
+    expect([stream, (await sys.jsm.streams.info(stream)).state.messages]).toEqual([stream, 0]);
   const letters = await rvss(["dlq", "list", "--limit", String(COUNT), "--json"], { NATS_URL: sys.natsUrl });
-  const listed = JSON.parse(letters.stdout) as { total: number; letters: { seq: number; reason: string; subject: string; deliveryCount: number }[] };
+  const listed = JSON.parse(letters.stdout) as {
+    total: number;
+    letters: { seq: number; reason: string; subject: string; deliveryCount: number }[];
+  };
   expect(listed.total - before).toBe(COUNT);
   // Each is given up at its first delivery, with what is wrong with it.
   const reasons = new Map<string, number>();
   for (const l of listed.letters) {
-    expect([l.subject, l.deliveryCount, l.reason]).toEqual([expect.stringMatching(/^rvss\.v1\.cmd\.(discovery|executor|notifier)\.bad1\./), 1, expect.stringMatching(/^cannot decode: ./)]);
+    expect([l.subject, l.deliveryCount, l.reason]).toEqual([
+      expect.stringMatching(/^rvss\.v1\.cmd\.(discovery|executor|notifier)\.bad1\./),
+      1,
+      expect.stringMatching(/^cannot decode: ./),
+    ]);
     const kind = /^cannot decode: ([^:]+)/.exec(l.reason)![1]!;
     reasons.set(kind, (reasons.get(kind) ?? 0) + 1);
   }
-  process.stdout.write(`${COUNT} bad messages published in ${published - started} ms, all dead-lettered ${done - started} ms after the first; reasons:\n${[...reasons].map(([r, n]) => `  ${n}  ${r}`).join("\n")}\n`);
+  process.stdout.write(
+    `${COUNT} bad messages published in ${published - started} ms, all dead-lettered ${done - started} ms after the first; reasons:\n${[...reasons].map(([r, n]) => `  ${n}  ${r}`).join("\n")}\n`,
+  );
 
   const shown = await rvss(["dlq", "show", String(listed.letters[2]!.seq)], { NATS_URL: sys.natsUrl });
-  expect(shown.stdout).toMatch(new RegExp(`^dead letter #${listed.letters[2]!.seq}, .*\\n  from      RVSS_CMD_\\w+ #\\d+, subject rvss\\.v1\\.cmd\\.`));
+  expect(shown.stdout).toMatch(
+    new RegExp(
+      `^dead letter #${listed.letters[2]!.seq}, .*\\n  from      RVSS_CMD_\\w+ #\\d+, subject rvss\\.v1\\.cmd\\.`,
+    ),
+  );
   expect(shown.stdout).toMatch(/  reason    cannot decode: .+\n  message   \d+ bytes, unreadable \(/);
 
   expect(crashedServices(sys)).toEqual([]);

@@ -39,7 +39,11 @@ beforeAll(async () => {
   nats = await NatsServer.start();
   // Mid-step cells copy bigger files, so a kill at the first change on disk lands inside the work.
   const big = new Set(cells.filter((c) => c.moment === "mid-step").map((c) => c.svm));
-  sys = await startFaultSystem({ natsUrl: nats.url, svms: cells.map((c) => c.svm), fileBytes: (svm) => (big.has(svm) ? 4 * 1024 * 1024 : 64 * 1024) });
+  sys = await startFaultSystem({
+    natsUrl: nats.url,
+    svms: cells.map((c) => c.svm),
+    fileBytes: (svm) => (big.has(svm) ? 4 * 1024 * 1024 : 64 * 1024),
+  });
 }, 60_000);
 
 afterAll(async () => {
@@ -64,7 +68,8 @@ async function breakCell(c: Cell, writerAsked: { fire?: () => void }): Promise<B
     await sys.services[c.service].kill();
     return { killedAt, backupId: held.backupId };
   }
-  const arm = () => midStepTrigger(sys, c.svm, c.service, c.phase, { storageDirs: storageDirs(sys.dir, c.svm), writerAsked });
+  const arm = () =>
+    midStepTrigger(sys, c.svm, c.service, c.phase, { storageDirs: storageDirs(sys.dir, c.svm), writerAsked });
   const killWhen = (fired: Promise<void>) =>
     fired.then(async () => {
       const killedAt = Date.now();
@@ -104,17 +109,34 @@ test.each(cells)("$service killed while $phase is in flight ($moment)", async (c
     writerAsked.fire?.();
     return { detail: "ok" };
   };
-  const writer: Writer = await startWriter({ servers: nats.url, name: `writer-${c.svm}`, svm: c.svm, shares: SHARES.map((s) => ({ share: s.share })), checkpoint: ask, thaw: async () => undefined, autoRecover: ask });
-  const row: FaultRow = { cell: `${c.service} × ${c.phase} (${c.moment})`, fault: `kill -9 ${c.service}`, phase: c.phase, outcome: "", problems: [] };
+  const writer: Writer = await startWriter({
+    servers: nats.url,
+    name: `writer-${c.svm}`,
+    svm: c.svm,
+    shares: SHARES.map((s) => ({ share: s.share })),
+    checkpoint: ask,
+    thaw: async () => undefined,
+    autoRecover: ask,
+  });
+  const row: FaultRow = {
+    cell: `${c.service} × ${c.phase} (${c.moment})`,
+    fault: `kill -9 ${c.service}`,
+    phase: c.phase,
+    outcome: "",
+    problems: [],
+  };
   rows.push(row);
   try {
     const broken = await breakCell(c, writerAsked);
     await sys.restart(c.service);
     const readyAt = Date.now();
     for (const s of Object.values(sys.services)) s.resume();
-    const backupId = broken.backupId ?? (await sys.client.createBackup({ dataset: datasetOf(c.svm), requestId: broken.requestId })).id;
+    const backupId =
+      broken.backupId ?? (await sys.client.createBackup({ dataset: datasetOf(c.svm), requestId: broken.requestId })).id;
     const setId = await until("the set of the backup", () => sys.setOf(backupId, c.svm));
-    const next = await until("the set's next step event after the kill", async () => sys.events.of(setId).find((e) => e.receivedAt > broken.killedAt));
+    const next = await until("the set's next step event after the kill", async () =>
+      sys.events.of(setId).find((e) => e.receivedAt > broken.killedAt),
+    );
     // Resumed: the service is ready again and the set has moved on.
     row.resumeMs = Math.max(readyAt, next.receivedAt) - broken.killedAt;
     row.problems = await checkBackup(sys, backupId, { writers: true });

@@ -14,7 +14,14 @@ const rows: FaultRow[] = [];
 afterAll(() => writeFaultTable("nats", rows));
 
 function row(cell: string, fault: string, phase: string, problems: string[], resumeMs: number | undefined): void {
-  rows.push({ cell, fault, phase, outcome: problems.length === 0 ? "Completed, clean" : `${problems.length} problems`, resumeMs, problems });
+  rows.push({
+    cell,
+    fault,
+    phase,
+    outcome: problems.length === 0 ? "Completed, clean" : `${problems.length} problems`,
+    resumeMs,
+    problems,
+  });
 }
 
 describe("a single nats-server killed -9 and restarted", () => {
@@ -57,7 +64,12 @@ describe("a 3-node JetStream cluster", () => {
   beforeAll(async () => {
     cluster = await NatsCluster.start(3);
     // Big files make the storage steps long enough that the kill lands while sets are in flight.
-    sys = await startFaultSystem({ natsUrl: cluster.url, svms, fileBytes: () => 8 * 1024 * 1024, env: { RVSS_REPLICAS: "3" } });
+    sys = await startFaultSystem({
+      natsUrl: cluster.url,
+      svms,
+      fileBytes: () => 8 * 1024 * 1024,
+      env: { RVSS_REPLICAS: "3" },
+    });
   }, 90_000);
 
   afterAll(async () => {
@@ -78,12 +90,23 @@ describe("a 3-node JetStream cluster", () => {
       throw new Error(`${err.message}\n${await diagnosis(sys, svms)}`);
     });
     const resumed = sys.events.events.slice(next).find((e) => e.event.backupId === b.id);
-    row("stream leader × 3 SVMs in flight", "stream leader", "create", problems, resumed && resumed.receivedAt - killedAt);
+    row(
+      "stream leader × 3 SVMs in flight",
+      "stream leader",
+      "create",
+      problems,
+      resumed && resumed.receivedAt - killedAt,
+    );
     expect(problems).toEqual([]);
     // Reads retried: the other streams may still be electing leaders of their own.
     const done = await until("the backup's record", () => sys.backup(b.id).then((r) => r ?? undefined));
-    expect([done.state, done.sets.map((s) => s.reason ?? s.phase)]).toEqual(["Completed", ["completed", "completed", "completed"]]);
-    expect((await until("the stream's new leader", () => cluster.leaderOf("RVSS_EVENTS"))).serverName).not.toBe(leader.serverName);
+    expect([done.state, done.sets.map((s) => s.reason ?? s.phase)]).toEqual([
+      "Completed",
+      ["completed", "completed", "completed"],
+    ]);
+    expect((await until("the stream's new leader", () => cluster.leaderOf("RVSS_EVENTS"))).serverName).not.toBe(
+      leader.serverName,
+    );
   }, 150_000);
 });
 
@@ -92,7 +115,9 @@ async function diagnosis(sys: FaultSystem, svms: string[]): Promise<string> {
   const lines: string[] = [];
   for (const svm of svms) {
     const rec = await sys.svm(svm).catch(() => null);
-    lines.push(`${svm}: sets ${JSON.stringify(rec?.sets.map((x) => [x.status, x.pending]))}, draining ${rec?.draining.length}`);
+    lines.push(
+      `${svm}: sets ${JSON.stringify(rec?.sets.map((x) => [x.status, x.pending]))}, draining ${rec?.draining.length}`,
+    );
     for (const set of rec?.sets ?? []) {
       const seen = sys.events.events.filter((e) => e.event.setId === set.id).map((e) => `${e.seq} ${e.event.eventId}`);
       lines.push(`  set ${set.id} events: ${seen.join(", ")}`);
@@ -100,12 +125,21 @@ async function diagnosis(sys: FaultSystem, svms: string[]): Promise<string> {
   }
   for (const stream of [...Object.values(COMMAND_STREAMS), EVENTS_STREAM]) {
     for await (const c of sys.jsm.consumers.list(stream)) {
-      lines.push(`${stream}/${c.name}: pending ${c.num_pending}, ack pending ${c.num_ack_pending}, redelivered ${c.num_redelivered}, leader ${c.cluster?.leader}`);
+      lines.push(
+        `${stream}/${c.name}: pending ${c.num_pending}, ack pending ${c.num_ack_pending}, redelivered ${c.num_redelivered}, leader ${c.cluster?.leader}`,
+      );
     }
   }
   lines.push(...sys.events.events.slice(-5).map((e) => `event ${e.seq} ${e.subject}`));
   for (const p of Object.values(sys.services)) {
-    lines.push(...p.output().split("\n").filter((l) => /"level":(40|50|60)/.test(l)).slice(-5).map((l) => `${p.name}: ${l.slice(0, 300)}`));
+    lines.push(
+      ...p
+        .output()
+        .split("\n")
+        .filter((l) => /"level":(40|50|60)/.test(l))
+        .slice(-5)
+        .map((l) => `${p.name}: ${l.slice(0, 300)}`),
+    );
   }
   return lines.join("\n");
 }

@@ -29,7 +29,12 @@ interface PhaseInfo {
 
 export const PHASE: Record<Phase, PhaseInfo> = {
   resolve: { owner: "share-discovery", bus: "discovery", kind: "resolveShares", result: "sharesResolved" },
-  checkpoint: { owner: "auto-recovery-notifier", bus: "notifier", kind: "checkpointWriters", result: "writersCheckpointed" },
+  checkpoint: {
+    owner: "auto-recovery-notifier",
+    bus: "notifier",
+    kind: "checkpointWriters",
+    result: "writersCheckpointed",
+  },
   create: { owner: "snapshot-executor", bus: "executor", kind: "createShadowCopies", result: "shadowCopiesCreated" },
   expose: { owner: "snapshot-executor", bus: "executor", kind: "exposeShadowCopies", result: "shadowCopiesExposed" },
   recover: { owner: "auto-recovery-notifier", bus: "notifier", kind: "autoRecoverWriters", result: "writersRecovered" },
@@ -46,7 +51,9 @@ export interface HeldSet {
 async function queuedCommand(sys: FaultSystem, svm: string, phase: Phase): Promise<string> {
   const p = PHASE[phase];
   try {
-    const m = await sys.jsm.streams.getMessage(COMMAND_STREAMS[p.bus], { last_by_subj: commandSubject(p.bus, svm, p.kind) });
+    const m = await sys.jsm.streams.getMessage(COMMAND_STREAMS[p.bus], {
+      last_by_subj: commandSubject(p.bus, svm, p.kind),
+    });
     return m?.header.get("Nats-Msg-Id") ?? "";
   } catch {
     return "";
@@ -60,7 +67,9 @@ async function commandQueued(sys: FaultSystem, held: Omit<HeldSet, "setId">, pha
     const set = rec?.sets.find((s) => s.backup?.backupId === held.backupId);
     return set?.pending?.kind === phase ? `${set.id}:${phase}:${set.pending.attempt}` : undefined;
   });
-  await until(`the ${phase} command in its work queue`, async () => ((await queuedCommand(sys, held.svm, phase)).startsWith(commandPrefix) ? true : undefined));
+  await until(`the ${phase} command in its work queue`, async () =>
+    (await queuedCommand(sys, held.svm, phase)).startsWith(commandPrefix) ? true : undefined,
+  );
   return commandPrefix.split(":")[0]!;
 }
 
@@ -68,7 +77,13 @@ async function commandQueued(sys: FaultSystem, held: Omit<HeldSet, "setId">, pha
  * Starts a backup of `svm` and holds it at `phase`: the command published, the phase's service
  * frozen. Without a writer on the SVM there is no recover phase.
  */
-export async function holdAt(sys: FaultSystem, svm: string, phase: Phase, dataset: { svm: string; share: string; files: string[] }[], o: { writers: boolean } = { writers: true }): Promise<HeldSet> {
+export async function holdAt(
+  sys: FaultSystem,
+  svm: string,
+  phase: Phase,
+  dataset: { svm: string; share: string; files: string[] }[],
+  o: { writers: boolean } = { writers: true },
+): Promise<HeldSet> {
   const phases: readonly Phase[] = o.writers ? PHASES : PHASES.filter((p) => p !== "recover");
   sys.services[PHASE.resolve.owner].pause();
   const b = await sys.client.createBackup({ dataset });
@@ -77,9 +92,13 @@ export async function holdAt(sys: FaultSystem, svm: string, phase: Phase, datase
     const prev = PHASE[phases[i - 1]!];
     sys.services.coordinator.pause();
     sys.services[prev.owner].resume();
-    await until(`${prev.result} of set ${setId}`, async () => (sys.events.of(setId).some((e) => e.event.body?.$case === prev.result) ? true : undefined));
+    await until(`${prev.result} of set ${setId}`, async () =>
+      sys.events.of(setId).some((e) => e.event.body?.$case === prev.result) ? true : undefined,
+    );
     // Every result of the command is out once it is acked (a snapshot command reports each volume).
-    await until(`the ${phases[i - 1]} command of set ${setId} to be acked`, async () => ((await queuedCommand(sys, svm, phases[i - 1]!)).startsWith(setId) ? undefined : true));
+    await until(`the ${phases[i - 1]} command of set ${setId} to be acked`, async () =>
+      (await queuedCommand(sys, svm, phases[i - 1]!)).startsWith(setId) ? undefined : true,
+    );
     sys.services[PHASE[phases[i]!].owner].pause();
     sys.services.coordinator.resume();
     setId = await commandQueued(sys, { svm, backupId: b.id }, phases[i]!);
@@ -131,7 +150,9 @@ export function midStepTrigger(
       stops.push(() => w.close());
     }
   } else {
-    void sys.events.waitFor((e) => e.event.svm === svm && e.event.body?.$case === PHASE[phase].result, 60_000).then(fire, () => undefined);
+    void sys.events
+      .waitFor((e) => e.event.svm === svm && e.event.body?.$case === PHASE[phase].result, 60_000)
+      .then(fire, () => undefined);
   }
   return { armed, fired, stop: () => stops.forEach((s) => s()) };
 }

@@ -10,7 +10,13 @@ import * as http from "node:http";
 import * as path from "node:path";
 import { randomUUID } from "node:crypto";
 import { snapshotName } from "@rvss/core";
-import { COMMAND_STREAMS, COORDINATOR_EVENTS_CONSUMER, EVENTS_STREAM, PUBLISH_GIVE_UP_MS, commandSubject } from "@rvss/bus";
+import {
+  COMMAND_STREAMS,
+  COORDINATOR_EVENTS_CONSUMER,
+  EVENTS_STREAM,
+  PUBLISH_GIVE_UP_MS,
+  commandSubject,
+} from "@rvss/bus";
 import { jetstream } from "@nats-io/jetstream";
 import { NatsServer } from "@rvss/testkit";
 import { checkBackup, unknownStorage } from "./checks";
@@ -32,11 +38,13 @@ afterAll(async () => {
 
 function metrics(port: number): Promise<string> {
   return new Promise((resolve, reject) => {
-    http.get({ host: "127.0.0.1", port, path: "/metrics" }, (res) => {
-      let body = "";
-      res.on("data", (b: Buffer) => (body += b.toString()));
-      res.on("end", () => resolve(body));
-    }).on("error", reject);
+    http
+      .get({ host: "127.0.0.1", port, path: "/metrics" }, (res) => {
+        let body = "";
+        res.on("data", (b: Buffer) => (body += b.toString()));
+        res.on("end", () => resolve(body));
+      })
+      .on("error", reject);
   });
 }
 
@@ -53,9 +61,28 @@ test("orphans are removed and reported; what records know, and snapshots rvss di
   sys.services["snapshot-executor"].pause();
   const share = (i: number) => ({ svm, share: SHARES[i]!.share, volume: SHARES[i]!.volume, sharePath: "vms" });
   const [lost, exposed, half] = [randomUUID(), randomUUID(), randomUUID()];
-  await sys.backend.createShadowCopy({ svm, shadowCopyId: lost, share: share(0), files: [SHARES[0].file], writable: true });
-  await sys.backend.createShadowCopy({ svm, shadowCopyId: exposed, share: share(1), files: [SHARES[1].file], writable: true });
-  await sys.backend.exposeShadowCopy({ svm, volume: "vol_b", shadowCopyId: exposed, baseShare: "share_b", exposedName: `share_b@{${exposed}}`, writable: true });
+  await sys.backend.createShadowCopy({
+    svm,
+    shadowCopyId: lost,
+    share: share(0),
+    files: [SHARES[0].file],
+    writable: true,
+  });
+  await sys.backend.createShadowCopy({
+    svm,
+    shadowCopyId: exposed,
+    share: share(1),
+    files: [SHARES[1].file],
+    writable: true,
+  });
+  await sys.backend.exposeShadowCopy({
+    svm,
+    volume: "vol_b",
+    shadowCopyId: exposed,
+    baseShare: "share_b",
+    exposedName: `share_b@{${exposed}}`,
+    writable: true,
+  });
   await fsp.mkdir(path.join(storageDirs(sys.dir, svm)[0]!, `.tmp-${half}`, "vm1"), { recursive: true });
   const strayName = snapshotName(randomUUID(), randomUUID(), Date.now());
   await sys.backend.createSnapshot({ svm, volume: "vol_a", name: strayName });
@@ -65,12 +92,25 @@ test("orphans are removed and reported; what records know, and snapshots rvss di
 
   const report = await sys.events.waitFor((e) => e.subject === `rvss.v1.sys.${svm}.reconcile_finished`, 15_000);
   const r = report.event.body?.$case === "reconcileFinished" ? report.event.body.value : undefined;
-  expect([r?.orphanShadowCopies.sort(), r?.orphanExposedShares, r?.orphanSnapshots]).toEqual([[lost, exposed, half].sort(), [`share_b@{${exposed}}`], [strayName]]);
+  expect([r?.orphanShadowCopies.sort(), r?.orphanExposedShares, r?.orphanSnapshots]).toEqual([
+    [lost, exposed, half].sort(),
+    [`share_b@{${exposed}}`],
+    [strayName],
+  ]);
   // The orphans are removed like an aborted set's storage, and the removal confirmed.
-  await sys.events.waitFor((e) => e.event.setId === r!.drainSetId && e.event.body?.$case === "shadowCopiesDeleted", 15_000);
-  await until("the orphans to be gone", async () => ((await sys.backend.listShadowCopies(svm)).length === 0 ? true : undefined), 10_000);
+  await sys.events.waitFor(
+    (e) => e.event.setId === r!.drainSetId && e.event.body?.$case === "shadowCopiesDeleted",
+    15_000,
+  );
+  await until(
+    "the orphans to be gone",
+    async () => ((await sys.backend.listShadowCopies(svm)).length === 0 ? true : undefined),
+    10_000,
+  );
   expect(await sys.backend.listExposedShares(svm)).toEqual([]);
-  expect((await sys.backend.listSnapshots(svm)).map((s) => s.name).sort()).toEqual([...backupSnapshots, "nightly.0"].sort());
+  expect((await sys.backend.listSnapshots(svm)).map((s) => s.name).sort()).toEqual(
+    [...backupSnapshots, "nightly.0"].sort(),
+  );
   expect(await unknownStorage(sys, svm)).toEqual([]);
   const m = await metrics(sys.services.coordinator.healthPort);
   expect(m).toMatch(/rvss_reconcile_orphans_total\{kind="shadow_copy"\} 3/);
@@ -117,46 +157,76 @@ test("a clean-up that failed for good after the snapshots were taken is started 
   }
   const retried = await sys.events.waitFor((e) => e.subject === `rvss.v1.sys.${svm}.reconcile_finished`, 15_000);
   expect(retried.event.body?.$case === "reconcileFinished" && retried.event.body.value.drainsRetried).toBe(1);
-  await until("the backup to complete", async () => ((await sys.backup(held.backupId))?.state === "Completed" ? true : undefined), 20_000);
+  await until(
+    "the backup to complete",
+    async () => ((await sys.backup(held.backupId))?.state === "Completed" ? true : undefined),
+    20_000,
+  );
   await sys.events.waitFor((e) => e.event.setId === held.setId && e.event.body?.$case === "setCompleted");
   const types = sys.events.of(held.setId).map((e) => e.event.body?.$case);
-  expect([types.filter((t) => t === "stepFailed").length, types.filter((t) => t === "shadowCopiesDeleted").length, types.filter((t) => t === "setCompleted").length]).toEqual([1, 1, 1]);
+  expect([
+    types.filter((t) => t === "stepFailed").length,
+    types.filter((t) => t === "shadowCopiesDeleted").length,
+    types.filter((t) => t === "setCompleted").length,
+  ]).toEqual([1, 1, 1]);
   expect(await unknownStorage(sys, svm)).toEqual([]);
 });
 
-test("a command lost from its work queue is sent again as a new attempt, and the set completes", async () => {
-  const svm = "r4";
-  const held = await holdAt(sys, svm, "create", datasetOf(svm), { writers: false });
-  // What a failover can do: the command is gone from the queue and no result was ever published.
-  // (The frozen executor may hold it already: it dies with it.)
-  const lost = await sys.jsm.streams.getMessage(COMMAND_STREAMS.executor, { last_by_subj: commandSubject("executor", svm, "createShadowCopies") });
-  expect(lost?.header.get("Nats-Msg-Id")).toBe(`${held.setId}:create:1`);
-  await sys.services["snapshot-executor"].kill();
-  await sys.jsm.streams.deleteMessage(COMMAND_STREAMS.executor, lost!.seq);
-  await sys.restart("snapshot-executor");
-  // Lost is decided once a publish would have given up and two ack waits passed (1.5 s each here).
-  const created = await sys.events.waitFor((e) => e.event.setId === held.setId && e.event.body?.$case === "shadowCopiesCreated", PUBLISH_GIVE_UP_MS + 15_000);
-  expect(created.msgId).toBe(`${held.setId}:create:2/shadowCopiesCreated`);
-  expect(await checkBackup(sys, held.backupId, { writers: false })).toEqual([]);
-  expect(sys.services.coordinator.output()).toMatch(/command lost \(neither queued nor answered\): sent again as a new attempt/);
-}, PUBLISH_GIVE_UP_MS + 90_000);
+test(
+  "a command lost from its work queue is sent again as a new attempt, and the set completes",
+  async () => {
+    const svm = "r4";
+    const held = await holdAt(sys, svm, "create", datasetOf(svm), { writers: false });
+    // What a failover can do: the command is gone from the queue and no result was ever published.
+    // (The frozen executor may hold it already: it dies with it.)
+    const lost = await sys.jsm.streams.getMessage(COMMAND_STREAMS.executor, {
+      last_by_subj: commandSubject("executor", svm, "createShadowCopies"),
+    });
+    expect(lost?.header.get("Nats-Msg-Id")).toBe(`${held.setId}:create:1`);
+    await sys.services["snapshot-executor"].kill();
+    await sys.jsm.streams.deleteMessage(COMMAND_STREAMS.executor, lost!.seq);
+    await sys.restart("snapshot-executor");
+    // Lost is decided once a publish would have given up and two ack waits passed (1.5 s each here).
+    const created = await sys.events.waitFor(
+      (e) => e.event.setId === held.setId && e.event.body?.$case === "shadowCopiesCreated",
+      PUBLISH_GIVE_UP_MS + 15_000,
+    );
+    expect(created.msgId).toBe(`${held.setId}:create:2/shadowCopiesCreated`);
+    expect(await checkBackup(sys, held.backupId, { writers: false })).toEqual([]);
+    expect(sys.services.coordinator.output()).toMatch(
+      /command lost \(neither queued nor answered\): sent again as a new attempt/,
+    );
+  },
+  PUBLISH_GIVE_UP_MS + 90_000,
+);
 
-test("results consumed without their effect on the record are applied again, and the set completes", async () => {
-  const svm = "r5";
-  const held = await holdAt(sys, svm, "finalize", datasetOf(svm), { writers: false });
-  await sys.services.coordinator.kill();
-  sys.services["snapshot-executor"].resume();
-  await sys.events.waitFor((e) => e.event.setId === held.setId && e.event.body?.$case === "shadowCopiesDeleted", 30_000);
-  // What a failover can do: the reports were taken and acked, but the record's write (or the read
-  // it was decided on) was lost. Here the test takes them from the coordinator's consumer itself.
-  const taken: string[] = [];
-  const reports = await jetstream(sys.nc).consumers.get(EVENTS_STREAM, COORDINATOR_EVENTS_CONSUMER);
-  for await (const m of await reports.fetch({ max_messages: 100, expires: 1_000 })) {
-    taken.push(m.subject.split(".").pop()!);
-    m.ack();
-  }
-  expect(taken).toEqual(expect.arrayContaining(["shadow_copies_sealed", "snapshot_taken", "shadow_copies_deleted"]));
-  await sys.restart("coordinator");
-  expect(await checkBackup(sys, held.backupId, { writers: false, timeoutMs: PUBLISH_GIVE_UP_MS + 30_000 })).toEqual([]);
-  expect(sys.services.coordinator.output()).toMatch(/results of a command were answered but missing from the record: applied again/);
-}, PUBLISH_GIVE_UP_MS + 90_000);
+test(
+  "results consumed without their effect on the record are applied again, and the set completes",
+  async () => {
+    const svm = "r5";
+    const held = await holdAt(sys, svm, "finalize", datasetOf(svm), { writers: false });
+    await sys.services.coordinator.kill();
+    sys.services["snapshot-executor"].resume();
+    await sys.events.waitFor(
+      (e) => e.event.setId === held.setId && e.event.body?.$case === "shadowCopiesDeleted",
+      30_000,
+    );
+    // What a failover can do: the reports were taken and acked, but the record's write (or the read
+    // it was decided on) was lost. Here the test takes them from the coordinator's consumer itself.
+    const taken: string[] = [];
+    const reports = await jetstream(sys.nc).consumers.get(EVENTS_STREAM, COORDINATOR_EVENTS_CONSUMER);
+    for await (const m of await reports.fetch({ max_messages: 100, expires: 1_000 })) {
+      taken.push(m.subject.split(".").pop()!);
+      m.ack();
+    }
+    expect(taken).toEqual(expect.arrayContaining(["shadow_copies_sealed", "snapshot_taken", "shadow_copies_deleted"]));
+    await sys.restart("coordinator");
+    expect(await checkBackup(sys, held.backupId, { writers: false, timeoutMs: PUBLISH_GIVE_UP_MS + 30_000 })).toEqual(
+      [],
+    );
+    expect(sys.services.coordinator.output()).toMatch(
+      /results of a command were answered but missing from the record: applied again/,
+    );
+  },
+  PUBLISH_GIVE_UP_MS + 90_000,
+);

@@ -24,10 +24,15 @@ const RESULTS = path.join(__dirname, "..", "..", "bench-results");
 export function writeFaultTable(group: string, rows: FaultRow[]): void {
   const width = Math.max(4, ...rows.map((r) => r.cell.length));
   const lines = [`\nfault suite: ${group}`, `${"cell".padEnd(width)}  ${"outcome".padEnd(34)}  kill→resumed`];
-  for (const r of rows) lines.push(`${r.cell.padEnd(width)}  ${r.outcome.padEnd(34)}  ${r.resumeMs === undefined ? "-" : `${r.resumeMs} ms`}`);
+  for (const r of rows)
+    lines.push(
+      `${r.cell.padEnd(width)}  ${r.outcome.padEnd(34)}  ${r.resumeMs === undefined ? "-" : `${r.resumeMs} ms`}`,
+    );
   const byFault = new Map<string, number[]>();
-  for (const r of rows) if (r.resumeMs !== undefined) byFault.set(r.fault, [...(byFault.get(r.fault) ?? []), r.resumeMs]);
-  for (const [fault, ms] of byFault) lines.push(`kill→resumed ${fault}: median ${median(ms)} ms, max ${Math.max(...ms)} ms over ${ms.length} cells`);
+  for (const r of rows)
+    if (r.resumeMs !== undefined) byFault.set(r.fault, [...(byFault.get(r.fault) ?? []), r.resumeMs]);
+  for (const [fault, ms] of byFault)
+    lines.push(`kill→resumed ${fault}: median ${median(ms)} ms, max ${Math.max(...ms)} ms over ${ms.length} cells`);
   process.stdout.write(lines.join("\n") + "\n");
 
   fs.mkdirSync(path.join(RESULTS, "faults"), { recursive: true });
@@ -36,7 +41,10 @@ export function writeFaultTable(group: string, rows: FaultRow[]): void {
     .readdirSync(path.join(RESULTS, "faults"))
     .filter((f) => f.endsWith(".json"))
     .sort()
-    .map((f) => JSON.parse(fs.readFileSync(path.join(RESULTS, "faults", f), "utf8")) as { group: string; rows: FaultRow[] });
+    .map(
+      (f) =>
+        JSON.parse(fs.readFileSync(path.join(RESULTS, "faults", f), "utf8")) as { group: string; rows: FaultRow[] },
+    );
   writeAtomic(path.join(RESULTS, "faults.json"), { writtenAt: new Date().toISOString(), groups: all });
 }
 

@@ -12,11 +12,28 @@ import * as path from "node:path";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
 import { Kvm, type KV } from "@nats-io/kv";
-import { assembleBackup, svmKey, type BackupPlan, type BackupRecord, type BackupStatus, type SetResult, type SvmServer } from "@rvss/core";
+import {
+  assembleBackup,
+  svmKey,
+  type BackupPlan,
+  type BackupRecord,
+  type BackupStatus,
+  type SetResult,
+  type SvmServer,
+} from "@rvss/core";
 import { STATE_BUCKET, bucketKeys } from "@rvss/bus";
 import { RvssClient } from "@rvss/client";
 import { LocalBackend } from "@rvss/storage";
-import { EventRecorder, SERVICES, freePort, removeTree, sampleBytes, startService, type ServiceName, type ServiceProcess } from "@rvss/testkit";
+import {
+  EventRecorder,
+  SERVICES,
+  freePort,
+  removeTree,
+  sampleBytes,
+  startService,
+  type ServiceName,
+  type ServiceProcess,
+} from "@rvss/testkit";
 
 export const VOLUMES = ["vol_a", "vol_b"] as const;
 export const SHARES = [
@@ -57,7 +74,11 @@ export interface FaultSystem {
 }
 
 /** A filer description with `svms`, each file `fileBytes` long (bigger files make storage steps take longer). */
-export async function buildFaultFiler(dir: string, svms: string[], fileBytes: (svm: string) => number = () => 64 * 1024): Promise<string> {
+export async function buildFaultFiler(
+  dir: string,
+  svms: string[],
+  fileBytes: (svm: string) => number = () => 64 * 1024,
+): Promise<string> {
   for (const svm of svms) {
     for (const s of SHARES) {
       const file = path.join(dir, "filer", svm, s.volume, "vms", s.file);
@@ -82,13 +103,30 @@ export async function buildFaultFiler(dir: string, svms: string[], fileBytes: (s
 
 /** Where the local backend makes an SVM's clones, snapshots and exposed shares. */
 export function storageDirs(dir: string, svm: string): string[] {
-  return [...VOLUMES.flatMap((v) => [path.join(dir, "filer", svm, v, ".shadowcopy"), path.join(dir, "filer", svm, v, ".snapshot")]), path.join(dir, "filer", svm, ".shares")];
+  return [
+    ...VOLUMES.flatMap((v) => [
+      path.join(dir, "filer", svm, v, ".shadowcopy"),
+      path.join(dir, "filer", svm, v, ".snapshot"),
+    ]),
+    path.join(dir, "filer", svm, ".shares"),
+  ];
 }
 
-export async function startFaultSystem(o: { natsUrl: string; svms: string[]; fileBytes?: (svm: string) => number; env?: Record<string, string> }): Promise<FaultSystem> {
+export async function startFaultSystem(o: {
+  natsUrl: string;
+  svms: string[];
+  fileBytes?: (svm: string) => number;
+  env?: Record<string, string>;
+}): Promise<FaultSystem> {
   const dir = await fsp.mkdtemp(path.join(os.tmpdir(), "rvss-faults-"));
   const filerConfig = await buildFaultFiler(dir, o.svms, o.fileBytes);
-  const env = { ...FAULT_ENV, NATS_URL: o.natsUrl, RVSS_FILER_CONFIG: filerConfig, RVSS_GRPC_ADDR: `127.0.0.1:${await freePort()}`, ...o.env };
+  const env = {
+    ...FAULT_ENV,
+    NATS_URL: o.natsUrl,
+    RVSS_FILER_CONFIG: filerConfig,
+    RVSS_GRPC_ADDR: `127.0.0.1:${await freePort()}`,
+    ...o.env,
+  };
   const services = {} as Record<ServiceName, ServiceProcess>;
   for (const name of SERVICES) services[name] = await startService(name, env);
   const nc = await connect({ servers: o.natsUrl.split(","), maxReconnectAttempts: -1, reconnectTimeWait: 250 });
@@ -116,7 +154,10 @@ export async function startFaultSystem(o: { natsUrl: string; svms: string[]; fil
     },
     svm: (name) => read<SvmServer>(svmKey(name)),
     async backup(id) {
-      const [plan, status] = await Promise.all([read<BackupPlan>(`backup.${id}`), read<BackupStatus>(`backup.${id}.status`)]);
+      const [plan, status] = await Promise.all([
+        read<BackupPlan>(`backup.${id}`),
+        read<BackupStatus>(`backup.${id}.status`),
+      ]);
       if (!plan || !status) return null;
       const results = new Map<number, SetResult>();
       for (const k of await bucketKeys(jsm, STATE_BUCKET, `backup.${id}.set.*`)) {
@@ -127,7 +168,9 @@ export async function startFaultSystem(o: { natsUrl: string; svms: string[]; fil
     },
     async setOf(backupId, svm) {
       const rec = await sys.svm(svm);
-      const live = rec?.sets.find((s) => s.backup?.backupId === backupId)?.id ?? rec?.draining.find((d) => d.backup?.backupId === backupId)?.setId;
+      const live =
+        rec?.sets.find((s) => s.backup?.backupId === backupId)?.id ??
+        rec?.draining.find((d) => d.backup?.backupId === backupId)?.setId;
       return live ?? (await sys.backup(backupId))?.sets[0]?.setId;
     },
     async stop() {
@@ -145,7 +188,12 @@ export async function startFaultSystem(o: { natsUrl: string; svms: string[]; fil
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Polls `check` until it returns a value (not undefined), or fails naming `what`. */
-export async function until<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 30_000, everyMs = 20): Promise<T> {
+export async function until<T>(
+  what: string,
+  check: () => Promise<T | undefined>,
+  timeoutMs = 30_000,
+  everyMs = 20,
+): Promise<T> {
   const end = Date.now() + timeoutMs;
   for (;;) {
     const v = await check().catch(() => undefined);
@@ -160,4 +208,5 @@ export function datasetOf(svm: string) {
   return SHARES.map((s) => ({ svm, share: s.share, files: [s.file] }));
 }
 
-export const median = (xs: number[]) => (xs.length === 0 ? NaN : [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)]!);
+export const median = (xs: number[]) =>
+  xs.length === 0 ? NaN : [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)]!;

@@ -75,11 +75,14 @@ describe("StartShadowCopySet", () => {
     expect(err).toEqual(expect.objectContaining({ grpcCode: status.FAILED_PRECONDITION }));
   });
 
-  test.each(["Started", "Added", "Committed"] as const)("row 12: StartShadowCopySet while another set is %s is IN_PROGRESS", async (state) => {
-    const c = await fresh();
-    await driveTo(c, state);
-    await expectHResult(c.startShadowCopySet(CLIENT_SET_ID), HRESULT.FSRVP_E_SHADOW_COPY_SET_IN_PROGRESS);
-  });
+  test.each(["Started", "Added", "Committed"] as const)(
+    "row 12: StartShadowCopySet while another set is %s is IN_PROGRESS",
+    async (state) => {
+      const c = await fresh();
+      await driveTo(c, state);
+      await expectHResult(c.startShadowCopySet(CLIENT_SET_ID), HRESULT.FSRVP_E_SHADOW_COPY_SET_IN_PROGRESS);
+    },
+  );
 
   test("row 13: StartShadowCopySet while another set is Exposed is IN_PROGRESS (Samba allows it)", async () => {
     const c = await fresh();
@@ -106,7 +109,10 @@ describe("AddToShadowCopySet", () => {
   test("row 17: AddToShadowCopySet on an unknown set is FSRVP_E_SHADOWCOPYSET_ID_MISMATCH", async () => {
     const c = await fresh();
     await c.setContext(0);
-    const err = await expectHResult(c.addToShadowCopySet(UNKNOWN, unc(c.svm, "share1")), HRESULT.FSRVP_E_SHADOWCOPYSET_ID_MISMATCH);
+    const err = await expectHResult(
+      c.addToShadowCopySet(UNKNOWN, unc(c.svm, "share1")),
+      HRESULT.FSRVP_E_SHADOWCOPYSET_ID_MISMATCH,
+    );
     expect(err).toEqual(expect.objectContaining({ grpcCode: status.NOT_FOUND }));
   });
 
@@ -134,7 +140,10 @@ describe("AddToShadowCopySet", () => {
   test("row 21: AddToShadowCopySet of the same share twice is FSRVP_E_OBJECT_ALREADY_EXISTS", async () => {
     const c = await fresh();
     const { setId } = await driveTo(c, "Added");
-    const err = await expectHResult(c.addToShadowCopySet(setId, unc(c.svm, "SHARE1", true)), HRESULT.FSRVP_E_OBJECT_ALREADY_EXISTS);
+    const err = await expectHResult(
+      c.addToShadowCopySet(setId, unc(c.svm, "SHARE1", true)),
+      HRESULT.FSRVP_E_OBJECT_ALREADY_EXISTS,
+    );
     expect(err).toEqual(expect.objectContaining({ grpcCode: status.ALREADY_EXISTS }));
   });
 
@@ -145,11 +154,14 @@ describe("AddToShadowCopySet", () => {
     expect(second.shadowCopyId).not.toBe(copyId);
   });
 
-  test.each(["Committed", "Exposed", "Recovered"] as const)("row 23: AddToShadowCopySet in %s is FSRVP_E_BAD_STATE", async (state) => {
-    const c = await fresh();
-    const { setId } = await driveTo(c, state);
-    await expectHResult(c.addToShadowCopySet(setId, unc(c.svm, "share2")), HRESULT.FSRVP_E_BAD_STATE);
-  });
+  test.each(["Committed", "Exposed", "Recovered"] as const)(
+    "row 23: AddToShadowCopySet in %s is FSRVP_E_BAD_STATE",
+    async (state) => {
+      const c = await fresh();
+      const { setId } = await driveTo(c, state);
+      await expectHResult(c.addToShadowCopySet(setId, unc(c.svm, "share2")), HRESULT.FSRVP_E_BAD_STATE);
+    },
+  );
 
   test("row 24: AddToShadowCopySet answers 0 and a new shadow copy GUID", async () => {
     const c = await fresh();
@@ -195,7 +207,12 @@ describe("Prepare and Commit", () => {
       const e = await expectHResult(Promise.reject(err), HRESULT.FSRVP_E_WAIT_TIMEOUT);
       expect(e).toEqual(expect.objectContaining({ grpcCode: status.DEADLINE_EXCEEDED }));
     }
-    await waitUntil(async () => c.getShareMapping(copyId, setId, unc(c.svm, "share1")).then(() => true, () => false));
+    await waitUntil(async () =>
+      c.getShareMapping(copyId, setId, unc(c.svm, "share1")).then(
+        () => true,
+        () => false,
+      ),
+    );
     await c.recoveryCompleteShadowCopySet(setId);
   });
 
@@ -239,7 +256,9 @@ describe("Expose", () => {
   test("row 34: ExposeShadowCopySet answers 0 and the share share@{ShadowCopyId} exists (lowercase GUID)", async () => {
     const c = await fresh();
     const { copyId } = await driveTo(c, "Exposed");
-    expect((await sys.backend.listExposedShares(c.svm)).map((s) => s.name)).toEqual([`share1@{${copyId.toLowerCase()}}`]);
+    expect((await sys.backend.listExposedShares(c.svm)).map((s) => s.name)).toEqual([
+      `share1@{${copyId.toLowerCase()}}`,
+    ]);
   });
 
   test("row 36: a hidden base share x$ is exposed as x$@{GUID}$", async () => {
@@ -275,7 +294,10 @@ describe("GetShareMapping", () => {
   test("row 40: GetShareMapping on an unknown set is FSRVP_E_SHADOWCOPYSET_ID_MISMATCH", async () => {
     const c = await fresh();
     const { copyId } = await driveTo(c, "Exposed");
-    await expectHResult(c.getShareMapping(copyId, UNKNOWN, unc(c.svm, "share1")), HRESULT.FSRVP_E_SHADOWCOPYSET_ID_MISMATCH);
+    await expectHResult(
+      c.getShareMapping(copyId, UNKNOWN, unc(c.svm, "share1")),
+      HRESULT.FSRVP_E_SHADOWCOPYSET_ID_MISMATCH,
+    );
   });
 
   test.each(["Added", "Committed"] as const)("row 41: GetShareMapping in %s is FSRVP_E_BAD_STATE", async (state) => {
@@ -309,7 +331,12 @@ describe("GetShareMapping", () => {
     const { setId, copyId } = await driveTo(c, "Exposed");
     const { shareMapping: m } = await c.getShareMapping(copyId, setId, unc(c.svm, "share1", true));
     expect(m).toEqual(
-      expect.objectContaining({ shadowCopySetId: setId, shadowCopyId: copyId, shareNameUnc: unc(c.svm, "share1"), shadowCopyShareName: `\\\\${c.svm}\\share1@{${copyId}}` }),
+      expect.objectContaining({
+        shadowCopySetId: setId,
+        shadowCopyId: copyId,
+        shareNameUnc: unc(c.svm, "share1"),
+        shadowCopyShareName: `\\\\${c.svm}\\share1@{${copyId}}`,
+      }),
     );
     expect(parseUnc(m!.shadowCopyShareName)).toEqual({ host: c.svm, share: `share1@{${copyId}}` });
     const ms = Number(m!.creationTimestamp / 10_000n - 11_644_473_600_000n);
@@ -354,27 +381,40 @@ describe("Abort", () => {
     await expectHResult((await fresh()).abortShadowCopySet(UNKNOWN), HRESULT.FSRVP_E_SHADOWCOPYSET_ID_MISMATCH);
   });
 
-  test.each(["Started", "Added"] as const)("rows 49-50: Abort of a %s set answers 0, removes it and releases the context", async (state) => {
-    const c = await fresh();
-    const { setId } = await driveTo(c, state);
-    await c.abortShadowCopySet(setId);
-    await expectHResult(c.addToShadowCopySet(setId, unc(c.svm, "share1")), HRESULT.FSRVP_E_SHADOWCOPYSET_ID_MISMATCH);
-    await (await sys.client(c.svm, "127.0.0.2")).setContext(0);
-  });
+  test.each(["Started", "Added"] as const)(
+    "rows 49-50: Abort of a %s set answers 0, removes it and releases the context",
+    async (state) => {
+      const c = await fresh();
+      const { setId } = await driveTo(c, state);
+      await c.abortShadowCopySet(setId);
+      await expectHResult(c.addToShadowCopySet(setId, unc(c.svm, "share1")), HRESULT.FSRVP_E_SHADOWCOPYSET_ID_MISMATCH);
+      await (await sys.client(c.svm, "127.0.0.2")).setContext(0);
+    },
+  );
 
-  test.each(["Committed", "Exposed"] as const)("row 51: Abort of a %s set removes it and its storage (Samba keeps it)", async (state) => {
-    const c = await fresh();
-    const { setId } = await driveTo(c, state);
-    await c.abortShadowCopySet(setId);
-    await expectHResult(c.exposeShadowCopySet(setId), HRESULT.FSRVP_E_SHADOWCOPYSET_ID_MISMATCH);
-    await waitUntil(async () => (await sys.backend.listShadowCopies(c.svm)).length === 0 && (await sys.backend.listExposedShares(c.svm)).length === 0);
-  });
+  test.each(["Committed", "Exposed"] as const)(
+    "row 51: Abort of a %s set removes it and its storage (Samba keeps it)",
+    async (state) => {
+      const c = await fresh();
+      const { setId } = await driveTo(c, state);
+      await c.abortShadowCopySet(setId);
+      await expectHResult(c.exposeShadowCopySet(setId), HRESULT.FSRVP_E_SHADOWCOPYSET_ID_MISMATCH);
+      await waitUntil(
+        async () =>
+          (await sys.backend.listShadowCopies(c.svm)).length === 0 &&
+          (await sys.backend.listExposedShares(c.svm)).length === 0,
+      );
+    },
+  );
 });
 
 describe("path queries", () => {
   test("row 53: IsPathSupported on a supported share answers TRUE and the SVM as owner", async () => {
     const c = await fresh();
-    expect(await c.isPathSupported(unc(c.svm, "share1", true))).toEqual({ supportedByThisProvider: true, ownerMachineName: c.svm });
+    expect(await c.isPathSupported(unc(c.svm, "share1", true))).toEqual({
+      supportedByThisProvider: true,
+      ownerMachineName: c.svm,
+    });
   });
 
   test("row 54: IsPathSupported on an unsupported share is FSRVP_E_NOT_SUPPORTED, with the reason", async () => {
@@ -401,9 +441,15 @@ describe("path queries", () => {
   test("row 56: IsPathShadowCopied is FALSE before Commit and TRUE after (Samba does not implement it)", async () => {
     const c = await fresh();
     const { setId } = await driveTo(c, "Added");
-    expect(await c.isPathShadowCopied(unc(c.svm, "share1"))).toEqual({ shadowCopyPresent: false, shadowCopyCompatibility: 0 });
+    expect(await c.isPathShadowCopied(unc(c.svm, "share1"))).toEqual({
+      shadowCopyPresent: false,
+      shadowCopyCompatibility: 0,
+    });
     await c.commitShadowCopySet(setId);
-    expect(await c.isPathShadowCopied(unc(c.svm, "share1"))).toEqual({ shadowCopyPresent: true, shadowCopyCompatibility: 0 });
+    expect(await c.isPathShadowCopied(unc(c.svm, "share1"))).toEqual({
+      shadowCopyPresent: true,
+      shadowCopyCompatibility: 0,
+    });
     expect((await c.isPathShadowCopied(unc(c.svm, "share2"))).shadowCopyPresent).toBe(false);
   });
 });
@@ -427,14 +473,20 @@ describe("DeleteShareMapping", () => {
     await expectHResult(c.deleteShareMapping(setId, copyId, unc(c.svm, "share1")), HRESULT.FSRVP_E_BAD_STATE);
   });
 
-  test.each(["Exposed", "Recovered"] as const)("row 60: DeleteShareMapping in %s answers 0; share and copy are gone, then the set", async (state) => {
-    const c = await fresh();
-    const { setId, copyId } = await driveTo(c, state);
-    await c.deleteShareMapping(setId, copyId, unc(c.svm, "share1"));
-    expect(await sys.backend.listExposedShares(c.svm)).toEqual([]);
-    expect(await sys.backend.listShadowCopies(c.svm)).toEqual([]);
-    await expectHResult(c.getShareMapping(copyId, setId, unc(c.svm, "share1")), HRESULT.FSRVP_E_SHADOWCOPYSET_ID_MISMATCH);
-  });
+  test.each(["Exposed", "Recovered"] as const)(
+    "row 60: DeleteShareMapping in %s answers 0; share and copy are gone, then the set",
+    async (state) => {
+      const c = await fresh();
+      const { setId, copyId } = await driveTo(c, state);
+      await c.deleteShareMapping(setId, copyId, unc(c.svm, "share1"));
+      expect(await sys.backend.listExposedShares(c.svm)).toEqual([]);
+      expect(await sys.backend.listShadowCopies(c.svm)).toEqual([]);
+      await expectHResult(
+        c.getShareMapping(copyId, setId, unc(c.svm, "share1")),
+        HRESULT.FSRVP_E_SHADOWCOPYSET_ID_MISMATCH,
+      );
+    },
+  );
 });
 
 describe("arguments", () => {

@@ -19,7 +19,9 @@ afterAll(async () => {
 type Untyped = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
 function load(file: string): Untyped {
-  return grpc.loadPackageDefinition(protoLoader.loadSync(file, { keepCase: true, longs: String, enums: String, defaults: true })) as Untyped;
+  return grpc.loadPackageDefinition(
+    protoLoader.loadSync(file, { keepCase: true, longs: String, enums: String, defaults: true }),
+  ) as Untyped;
 }
 
 /** One request/response exchange on the reflection stream. */
@@ -51,7 +53,15 @@ function descriptorSet(files: Buffer[]): Buffer {
 }
 
 test("reflection lists the services and describes them well enough to call one", async () => {
-  const reflectionProto = path.join(path.dirname(require.resolve("@grpc/reflection/package.json")), "build", "proto", "grpc", "reflection", "v1", "reflection.proto");
+  const reflectionProto = path.join(
+    path.dirname(require.resolve("@grpc/reflection/package.json")),
+    "build",
+    "proto",
+    "grpc",
+    "reflection",
+    "v1",
+    "reflection.proto",
+  );
   const Reflection = load(reflectionProto).grpc.reflection.v1.ServerReflection;
   const client = new Reflection(`127.0.0.1:${sys.port}`, grpc.credentials.createInsecure());
   const listed = await reflect(client, { list_services: "" });
@@ -63,7 +73,9 @@ test("reflection lists the services and describes them well enough to call one",
   const pkg = grpc.loadPackageDefinition(protoLoader.loadFileDescriptorSetFromBuffer(descriptorSet(files))) as Untyped;
   const agent = new pkg.rvss.v1.ShadowCopyAgent(`127.0.0.1:${sys.port}`, grpc.credentials.createInsecure());
   const answer = await new Promise<Untyped>((resolve, reject) =>
-    agent.IsPathSupported({ svm: "r1", share_name: unc("r1", "share1") }, (err: Error | null, res: Untyped) => (err ? reject(err) : resolve(res))),
+    agent.IsPathSupported({ svm: "r1", share_name: unc("r1", "share1") }, (err: Error | null, res: Untyped) =>
+      err ? reject(err) : resolve(res),
+    ),
   );
   expect(answer).toEqual({ supported_by_this_provider: true, owner_machine_name: "r1" });
   agent.close();
@@ -74,7 +86,9 @@ test("the standard health service reports each service SERVING", async () => {
   const Health = load(require("grpc-health-check").protoPath).grpc.health.v1.Health;
   const health = new Health(`127.0.0.1:${sys.port}`, grpc.credentials.createInsecure());
   for (const service of ["", "rvss.v1.ShadowCopyAgent", "rvss.v1.BackupService"]) {
-    const res = await new Promise<Untyped>((resolve, reject) => health.Check({ service }, (err: Error | null, r: Untyped) => (err ? reject(err) : resolve(r))));
+    const res = await new Promise<Untyped>((resolve, reject) =>
+      health.Check({ service }, (err: Error | null, r: Untyped) => (err ? reject(err) : resolve(r))),
+    );
     expect([service, res.status]).toEqual([service, "SERVING"]);
   }
   health.close();

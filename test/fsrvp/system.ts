@@ -67,7 +67,13 @@ export async function startFsrvpSystem(svms: string[], env: Record<string, strin
   const filerConfig = await buildFiler(dir, svms);
   const nats = await NatsServer.start();
   const port = await freePort();
-  const full = { NATS_URL: nats.url, RVSS_FILER_CONFIG: filerConfig, RVSS_GRPC_ADDR: `127.0.0.1:${port}`, RVSS_ACK_WAIT_MS: "5000", ...env };
+  const full = {
+    NATS_URL: nats.url,
+    RVSS_FILER_CONFIG: filerConfig,
+    RVSS_GRPC_ADDR: `127.0.0.1:${port}`,
+    RVSS_ACK_WAIT_MS: "5000",
+    ...env,
+  };
   const rvss = await startRvss(full);
   const clients: AgentClient[] = [];
   const relays: net.Server[] = [];
@@ -139,7 +145,11 @@ export const CLIENT_SET_ID = "c1c1c1c1-0000-4000-8000-000000000001";
 export { HRESULT };
 
 /** Drives a client's SVM to a state; returns the IDs. */
-export async function driveTo(c: AgentClient, state: "Started" | "Added" | "Committed" | "Exposed" | "Recovered", context = 0x400000) {
+export async function driveTo(
+  c: AgentClient,
+  state: "Started" | "Added" | "Committed" | "Exposed" | "Recovered",
+  context = 0x400000,
+) {
   await c.setContext(context);
   const { shadowCopySetId } = await c.startShadowCopySet(CLIENT_SET_ID);
   if (state === "Started") return { setId: shadowCopySetId, copyId: "" };

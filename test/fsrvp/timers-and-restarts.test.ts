@@ -26,7 +26,10 @@ describe("with short timers", () => {
   const fresh = () => sys.client(SVMS[used++]!);
 
   beforeAll(async () => {
-    sys = await startFsrvpSystem(SVMS, { RVSS_FSRVP_SHORT_TIMEOUT_MS: String(SHORT), RVSS_FSRVP_LONG_TIMEOUT_MS: String(LONG) });
+    sys = await startFsrvpSystem(SVMS, {
+      RVSS_FSRVP_SHORT_TIMEOUT_MS: String(SHORT),
+      RVSS_FSRVP_LONG_TIMEOUT_MS: String(LONG),
+    });
     events = await EventRecorder.start(sys.nats.url);
   });
   afterAll(async () => {
@@ -44,12 +47,15 @@ describe("with short timers", () => {
   test.each([
     ["Start", SHORT],
     ["Add", LONG],
-  ] as const)("row 62: the timer armed by %s expires; the set is deleted and the next call is FSRVP_E_SHADOWCOPYSET_ID_MISMATCH", async (after, ms) => {
-    const c = await fresh();
-    const { setId } = await driveTo(c, after === "Start" ? "Started" : "Added");
-    await sleep(ms + 700);
-    await expectHResult(c.prepareShadowCopySet(setId), HRESULT.FSRVP_E_SHADOWCOPYSET_ID_MISMATCH);
-  });
+  ] as const)(
+    "row 62: the timer armed by %s expires; the set is deleted and the next call is FSRVP_E_SHADOWCOPYSET_ID_MISMATCH",
+    async (after, ms) => {
+      const c = await fresh();
+      const { setId } = await driveTo(c, after === "Start" ? "Started" : "Added");
+      await sleep(ms + 700);
+      await expectHResult(c.prepareShadowCopySet(setId), HRESULT.FSRVP_E_SHADOWCOPYSET_ID_MISMATCH);
+    },
+  );
 
   test("row 62: the timer re-armed by Prepare (1800 s, here long) expires too", async () => {
     const c = await fresh();
@@ -72,8 +78,15 @@ describe("with short timers", () => {
     const c = await fresh();
     const { setId, copyId } = await driveTo(c, "Exposed");
     await sleep(SHORT + 700);
-    await expectHResult(c.getShareMapping(copyId, setId, unc(c.svm, "share1")), HRESULT.FSRVP_E_SHADOWCOPYSET_ID_MISMATCH);
-    await waitUntil(async () => (await sys.backend.listExposedShares(c.svm)).length === 0 && (await sys.backend.listShadowCopies(c.svm)).length === 0);
+    await expectHResult(
+      c.getShareMapping(copyId, setId, unc(c.svm, "share1")),
+      HRESULT.FSRVP_E_SHADOWCOPYSET_ID_MISMATCH,
+    );
+    await waitUntil(
+      async () =>
+        (await sys.backend.listExposedShares(c.svm)).length === 0 &&
+        (await sys.backend.listShadowCopies(c.svm)).length === 0,
+    );
     const aborted = events.of(setId).filter((e) => e.event.body?.$case === "setAborted");
     expect(aborted.map((e) => e.event.body?.$case === "setAborted" && e.event.body.value.code)).toEqual(["TIMEOUT"]);
   });
@@ -87,7 +100,10 @@ describe("with short timers", () => {
 
   test("a timer armed through one coordinator fires on another after the first was killed (-9), exactly once", async () => {
     const port = await freePort();
-    const second: ServiceProcess = await startService("coordinator", { ...sys.env, RVSS_GRPC_ADDR: `127.0.0.1:${port}` });
+    const second: ServiceProcess = await startService("coordinator", {
+      ...sys.env,
+      RVSS_GRPC_ADDR: `127.0.0.1:${port}`,
+    });
     try {
       const c = await fresh();
       const { setId } = await driveTo(c, "Added");
@@ -138,40 +154,45 @@ describe("restarts", () => {
     sys.rvss.services.coordinator = await startService("coordinator", sys.env);
   }
 
-  test.each(["Started", "Added", "Committed", "Exposed", "Recovered"] as const)("rows 65, 66 and 69: a coordinator killed with a set %s restarts and the sequence continues", async (state) => {
-    const c = await sys.client(SVMS[used++]!);
-    const { setId, copyId } = await driveTo(c, state);
-    await restartCoordinator();
-    const rest: Record<typeof state, () => Promise<unknown>> = {
-      Started: async () => {
-        const { shadowCopyId } = await c.addToShadowCopySet(setId, unc(c.svm, "share1"));
-        await c.commitShadowCopySet(setId);
-        await c.exposeShadowCopySet(setId);
-        await c.recoveryCompleteShadowCopySet(setId);
-        await c.deleteShareMapping(setId, shadowCopyId, unc(c.svm, "share1"));
-      },
-      Added: async () => {
-        await c.commitShadowCopySet(setId);
-        await c.exposeShadowCopySet(setId);
-        await c.recoveryCompleteShadowCopySet(setId);
-        await c.deleteShareMapping(setId, copyId, unc(c.svm, "share1"));
-      },
-      Committed: async () => {
-        await c.exposeShadowCopySet(setId);
-        await c.recoveryCompleteShadowCopySet(setId);
-        await c.deleteShareMapping(setId, copyId, unc(c.svm, "share1"));
-      },
-      Exposed: async () => {
-        expect((await c.getShareMapping(copyId, setId, unc(c.svm, "share1"))).shareMapping?.shadowCopyId).toBe(copyId);
-        await c.recoveryCompleteShadowCopySet(setId);
-        await c.deleteShareMapping(setId, copyId, unc(c.svm, "share1"));
-      },
-      Recovered: async () => {
-        await expectHResult(c.startShadowCopySet(CLIENT_SET_ID), HRESULT.FSRVP_E_BAD_STATE);
-        await c.deleteShareMapping(setId, copyId, unc(c.svm, "share1"));
-      },
-    };
-    await rest[state]();
-    expect(await sys.backend.listShadowCopies(c.svm)).toEqual([]);
-  });
+  test.each(["Started", "Added", "Committed", "Exposed", "Recovered"] as const)(
+    "rows 65, 66 and 69: a coordinator killed with a set %s restarts and the sequence continues",
+    async (state) => {
+      const c = await sys.client(SVMS[used++]!);
+      const { setId, copyId } = await driveTo(c, state);
+      await restartCoordinator();
+      const rest: Record<typeof state, () => Promise<unknown>> = {
+        Started: async () => {
+          const { shadowCopyId } = await c.addToShadowCopySet(setId, unc(c.svm, "share1"));
+          await c.commitShadowCopySet(setId);
+          await c.exposeShadowCopySet(setId);
+          await c.recoveryCompleteShadowCopySet(setId);
+          await c.deleteShareMapping(setId, shadowCopyId, unc(c.svm, "share1"));
+        },
+        Added: async () => {
+          await c.commitShadowCopySet(setId);
+          await c.exposeShadowCopySet(setId);
+          await c.recoveryCompleteShadowCopySet(setId);
+          await c.deleteShareMapping(setId, copyId, unc(c.svm, "share1"));
+        },
+        Committed: async () => {
+          await c.exposeShadowCopySet(setId);
+          await c.recoveryCompleteShadowCopySet(setId);
+          await c.deleteShareMapping(setId, copyId, unc(c.svm, "share1"));
+        },
+        Exposed: async () => {
+          expect((await c.getShareMapping(copyId, setId, unc(c.svm, "share1"))).shareMapping?.shadowCopyId).toBe(
+            copyId,
+          );
+          await c.recoveryCompleteShadowCopySet(setId);
+          await c.deleteShareMapping(setId, copyId, unc(c.svm, "share1"));
+        },
+        Recovered: async () => {
+          await expectHResult(c.startShadowCopySet(CLIENT_SET_ID), HRESULT.FSRVP_E_BAD_STATE);
+          await c.deleteShareMapping(setId, copyId, unc(c.svm, "share1"));
+        },
+      };
+      await rest[state]();
+      expect(await sys.backend.listShadowCopies(c.svm)).toEqual([]);
+    },
+  );
 });

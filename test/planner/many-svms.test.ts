@@ -33,9 +33,12 @@ test("three backups over 30 SVMs: per-SVM serialisation and the global limit hol
   const ids = await Promise.all([0, 1, 2].map(() => client.createBackup({ dataset }).then((b) => b.id)));
   const early = await client.getBackup(ids[2]!);
   expect(early.sets.some((s) => s.stage.startsWith("waiting for a free slot") && s.queuePosition > 0)).toBe(true);
-  for (const id of ids) await events.waitFor((e) => e.event.backupId === id && e.event.body?.$case === "backupFinished", 120_000);
+  for (const id of ids)
+    await events.waitFor((e) => e.event.backupId === id && e.event.body?.$case === "backupFinished", 120_000);
   const finished = await Promise.all(ids.map((id) => client.getBackup(id)));
-  expect(finished.map((b) => [b.state, b.progress?.setsCompleted, b.reason])).toEqual(ids.map(() => [BackupState.BACKUP_STATE_COMPLETED, SVMS.length, ""]));
+  expect(finished.map((b) => [b.state, b.progress?.setsCompleted, b.reason])).toEqual(
+    ids.map(() => [BackupState.BACKUP_STATE_COMPLETED, SVMS.length, ""]),
+  );
 
   const mine = new Set(ids);
   const inCreation = new Map<string, string | null>();

@@ -12,7 +12,16 @@ import { BackupState, WriterErrorPolicy, type Backup } from "@rvss/proto";
 import { LocalBackend } from "@rvss/storage";
 import { parseCheckpoint } from "@rvss/sqlite-writer";
 import { startWriter, type Writer } from "@rvss/writer-sdk";
-import { EventRecorder, NatsServer, createSampleFiler, removeTree, startRvss, startSqliteWriterProcess, type RvssProcesses, type SampleFiler } from "@rvss/testkit";
+import {
+  EventRecorder,
+  NatsServer,
+  createSampleFiler,
+  removeTree,
+  startRvss,
+  startSqliteWriterProcess,
+  type RvssProcesses,
+  type SampleFiler,
+} from "@rvss/testkit";
 
 const DBS = ["sqlvm/orders.sqlite", "sqlvm/ledger.sqlite"];
 let dir: string;
@@ -72,7 +81,15 @@ function sqlite(file: string, sql: string): string {
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 test("20 backups back to back under a continuous SQLite workload restore exactly to each checkpoint", async () => {
-  const writer = await startSqliteWriterProcess({ natsUrl: nats.url, svm: "vs1", share: "share1", dir: filer.shareDir, databases: DBS, rate: 200, name: "sqlite-ref" });
+  const writer = await startSqliteWriterProcess({
+    natsUrl: nats.url,
+    svm: "vs1",
+    share: "share1",
+    dir: filer.shareDir,
+    databases: DBS,
+    rate: 200,
+    name: "sqlite-ref",
+  });
   try {
     await new Promise((r) => setTimeout(r, 300));
     const freezes: number[] = [];
@@ -81,7 +98,11 @@ test("20 backups back to back under a continuous SQLite workload restore exactly
       const b = await backup([...filer.files, ...DBS]);
       expect([i, b.state, b.reason]).toEqual([i, BackupState.BACKUP_STATE_COMPLETED, ""]);
       const steps = b.sets[0]!.writerSteps;
-      expect(steps.map((s) => `${s.step}:${s.report?.name}:${s.report?.ok}`)).toEqual(["checkpoint:sqlite-ref:true", "thaw:sqlite-ref:true", "auto_recover:sqlite-ref:true"]);
+      expect(steps.map((s) => `${s.step}:${s.report?.name}:${s.report?.ok}`)).toEqual([
+        "checkpoint:sqlite-ref:true",
+        "thaw:sqlite-ref:true",
+        "auto_recover:sqlite-ref:true",
+      ]);
       const ids = parseCheckpoint(steps[0]!.report!.detail);
       freezes.push(Number(/frozen_ms=(\d+)/.exec(steps[1]!.report!.detail)![1]));
       for (const db of DBS) expect(ids[db]!).toBeGreaterThan(lastIds[db] ?? 0);
@@ -93,7 +114,9 @@ test("20 backups back to back under a continuous SQLite workload restore exactly
         const file = path.join(target, db);
         expect(sqlite(file, "PRAGMA integrity_check;")).toBe("ok");
         // Exactly the rows up to the checkpoint: ids 1..N without a gap, nothing after.
-        expect(sqlite(file, "SELECT count(*) || ' ' || min(id) || ' ' || max(id) FROM tx;")).toBe(`${ids[db]} 1 ${ids[db]}`);
+        expect(sqlite(file, "SELECT count(*) || ' ' || min(id) || ' ' || max(id) FROM tx;")).toBe(
+          `${ids[db]} 1 ${ids[db]}`,
+        );
       }
     }
     await nothingLeft();
@@ -115,15 +138,32 @@ describe("writers that fail", () => {
   const base = { servers: "", svm: "vs1", shares: [{ share: "share1" }], async thaw() {}, async autoRecover() {} };
 
   test("a writer that does not answer the checkpoint, under fail: the set is aborted and nothing is left", async () => {
-    writers.push(await startWriter({ ...base, servers: nats.url, name: "stuck-writer", checkpoint: () => new Promise(() => undefined) }));
+    writers.push(
+      await startWriter({
+        ...base,
+        servers: nats.url,
+        name: "stuck-writer",
+        checkpoint: () => new Promise(() => undefined),
+      }),
+    );
     const b = await backup(filer.files);
     expect(b.state).toBe(BackupState.BACKUP_STATE_FAILED);
-    expect(b.reason).toMatch(/writer "stuck-writer" \([0-9a-f-]+\) failed to checkpoint: did not answer within 2500 ms/);
+    expect(b.reason).toMatch(
+      /writer "stuck-writer" \([0-9a-f-]+\) failed to checkpoint: did not answer within 2500 ms/,
+    );
     await nothingLeft();
   });
 
   test("a writer that does not auto-recover, under continue: sealed and snapshotted, the backup PartiallyFailed with the reason", async () => {
-    writers.push(await startWriter({ ...base, servers: nats.url, name: "slow-recover", checkpoint: async () => ({ detail: "cp" }), autoRecover: () => new Promise(() => undefined) }));
+    writers.push(
+      await startWriter({
+        ...base,
+        servers: nats.url,
+        name: "slow-recover",
+        checkpoint: async () => ({ detail: "cp" }),
+        autoRecover: () => new Promise(() => undefined),
+      }),
+    );
     const b = await backup(filer.files, WriterErrorPolicy.WRITER_ERROR_POLICY_CONTINUE);
     expect(b.state).toBe(BackupState.BACKUP_STATE_PARTIALLY_FAILED);
     expect(b.reason).toMatch(/writer "slow-recover" .* failed to auto-recover: did not answer within 3000 ms/);
@@ -156,21 +196,32 @@ describe("writers that fail", () => {
     expect(new Set(b.sets[0]!.writerSteps.map((s) => s.report?.name))).toEqual(new Set(["writer-a", "writer-b"]));
     await events.waitFor((e) => e.event.backupId === b.id && e.event.body?.$case === "writersFinished");
     for (const name of ["writer-a", "writer-b"]) {
-      expect(seen.filter((s) => s.startsWith(name))).toEqual([`${name}:checkpoint`, `${name}:thaw`, `${name}:recover`, `${name}:finish:true`]);
+      expect(seen.filter((s) => s.startsWith(name))).toEqual([
+        `${name}:checkpoint`,
+        `${name}:thaw`,
+        `${name}:recover`,
+        `${name}:finish:true`,
+      ]);
     }
   });
 
   // Last: the dead writer's registration lives on until its TTL.
   test("a writer process that crashes between checkpoint and thaw: the set aborts cleanly", async () => {
     const script = path.join(__dirname, "..", "dist", "writers", "crashing-writer.js");
-    const child = spawn(process.execPath, [path.resolve(script), nats.url, "vs1", "share1"], { stdio: ["ignore", "pipe", "inherit"] });
-    await new Promise<void>((resolve) => child.stdout!.on("data", (b: Buffer) => b.toString().includes("ready") && resolve()));
+    const child = spawn(process.execPath, [path.resolve(script), nats.url, "vs1", "share1"], {
+      stdio: ["ignore", "pipe", "inherit"],
+    });
+    await new Promise<void>((resolve) =>
+      child.stdout!.on("data", (b: Buffer) => b.toString().includes("ready") && resolve()),
+    );
     const b = await backup(filer.files);
     await new Promise((r) => (child.exitCode === null && child.signalCode === null ? child.once("exit", r) : r(null)));
     expect(child.signalCode).toBe("SIGKILL");
     expect(b.state).toBe(BackupState.BACKUP_STATE_FAILED);
     // Whichever step first finds it gone (thaw, or auto-recover while the thaw still waits) aborts the set.
-    expect(b.reason).toMatch(/writer "crashing-writer" .* failed to (thaw|auto-recover): (did not answer within 2500 ms|the writer is not reachable)/);
+    expect(b.reason).toMatch(
+      /writer "crashing-writer" .* failed to (thaw|auto-recover): (did not answer within 2500 ms|the writer is not reachable)/,
+    );
     await nothingLeft();
   });
 });

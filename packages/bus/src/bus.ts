@@ -114,8 +114,19 @@ export class Bus {
     const jsm = await jetstreamManager(nc, { timeout: 10_000 });
     // Direct gets may be answered by a lagging replica; replicated state is read from the leader.
     const direct = opts.replicas === 1;
-    const kv = await new Kvm(js).create(STATE_BUCKET, { history: 1, replicas: opts.replicas, storage: StorageType.File, allow_direct: direct });
-    await new Kvm(js).create(WRITERS_BUCKET, { history: 1, replicas: opts.replicas, storage: StorageType.File, ttl: opts.writerTtlMs, allow_direct: direct });
+    const kv = await new Kvm(js).create(STATE_BUCKET, {
+      history: 1,
+      replicas: opts.replicas,
+      storage: StorageType.File,
+      allow_direct: direct,
+    });
+    await new Kvm(js).create(WRITERS_BUCKET, {
+      history: 1,
+      replicas: opts.replicas,
+      storage: StorageType.File,
+      ttl: opts.writerTtlMs,
+      allow_direct: direct,
+    });
     const bus = new Bus(nc, js, jsm, new StateStore(kv, jsm, STATE_BUCKET), opts);
     await bus.provision();
     return bus;
@@ -126,13 +137,34 @@ export class Bus {
     const { replicas } = this.opts;
     const dup = nanos(this.opts.duplicateWindowMs);
     const base = { storage: StorageType.File, num_replicas: replicas, duplicate_window: dup };
-    await this.ensureStream({ ...base, name: EVENTS_STREAM, subjects: EVENT_SUBJECTS, retention: RetentionPolicy.Limits, max_age: nanos(this.opts.eventsMaxAgeMs) });
+    await this.ensureStream({
+      ...base,
+      name: EVENTS_STREAM,
+      subjects: EVENT_SUBJECTS,
+      retention: RetentionPolicy.Limits,
+      max_age: nanos(this.opts.eventsMaxAgeMs),
+    });
     for (const phase of Object.keys(COMMAND_STREAMS) as Phase[]) {
-      await this.ensureStream({ ...base, name: COMMAND_STREAMS[phase], subjects: [`rvss.v1.cmd.${phase}.>`], retention: RetentionPolicy.Workqueue });
+      await this.ensureStream({
+        ...base,
+        name: COMMAND_STREAMS[phase],
+        subjects: [`rvss.v1.cmd.${phase}.>`],
+        retention: RetentionPolicy.Workqueue,
+      });
       await this.ensureConsumer(COMMAND_STREAMS[phase], this.workConsumer(PHASE_CONSUMERS[phase]));
     }
-    await this.ensureStream({ ...base, name: TIMERS_STREAM, subjects: ["rvss.v1.timer.>"], retention: RetentionPolicy.Workqueue });
-    await this.ensureStream({ ...base, name: DLQ_STREAM, subjects: ["rvss.v1.dlq.>"], retention: RetentionPolicy.Limits });
+    await this.ensureStream({
+      ...base,
+      name: TIMERS_STREAM,
+      subjects: ["rvss.v1.timer.>"],
+      retention: RetentionPolicy.Workqueue,
+    });
+    await this.ensureStream({
+      ...base,
+      name: DLQ_STREAM,
+      subjects: ["rvss.v1.dlq.>"],
+      retention: RetentionPolicy.Limits,
+    });
     await this.ensureConsumer(EVENTS_STREAM, this.workConsumer(COORDINATOR_EVENTS_CONSUMER));
     await this.ensureConsumer(TIMERS_STREAM, this.workConsumer(COORDINATOR_TIMERS_CONSUMER));
   }
@@ -160,7 +192,11 @@ export class Bus {
         c.duplicate_window !== cfg.duplicate_window ||
         (cfg.max_age !== undefined && c.max_age !== cfg.max_age);
       if (differs) {
-        await this.jsm.streams.update(cfg.name, { subjects: cfg.subjects, duplicate_window: cfg.duplicate_window, ...(cfg.max_age !== undefined ? { max_age: cfg.max_age } : {}) });
+        await this.jsm.streams.update(cfg.name, {
+          subjects: cfg.subjects,
+          duplicate_window: cfg.duplicate_window,
+          ...(cfg.max_age !== undefined ? { max_age: cfg.max_age } : {}),
+        });
       }
     } catch (err) {
       if (!(err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamNotFound)) throw err;
@@ -172,7 +208,10 @@ export class Bus {
     try {
       const info = await this.jsm.consumers.info(stream, cfg.durable_name);
       if (info.config.ack_wait !== cfg.ack_wait || info.config.max_deliver !== cfg.max_deliver) {
-        await this.jsm.consumers.update(stream, cfg.durable_name, { ack_wait: cfg.ack_wait!, max_deliver: cfg.max_deliver! });
+        await this.jsm.consumers.update(stream, cfg.durable_name, {
+          ack_wait: cfg.ack_wait!,
+          max_deliver: cfg.max_deliver!,
+        });
       }
     } catch (err) {
       if (!(err instanceof JetStreamApiError && err.code === JetStreamApiCodes.ConsumerNotFound)) throw err;
@@ -189,7 +228,12 @@ export class Bus {
     for (const [k, v] of Object.entries(o.extraHeaders ?? {})) h.set(k, v);
     // An ack lost with a dying server would hold the publisher for the whole timeout; short attempts
     // sent again under the same message ID (so stored once) resume within seconds of a restart.
-    return this.js.publish(subject, data, { msgID: o.msgId, headers: h, timeout: PUBLISH_ATTEMPT_MS, retries: PUBLISH_ATTEMPTS });
+    return this.js.publish(subject, data, {
+      msgID: o.msgId,
+      headers: h,
+      timeout: PUBLISH_ATTEMPT_MS,
+      retries: PUBLISH_ATTEMPTS,
+    });
   }
 
   /** True while connected to a server. */
@@ -223,7 +267,14 @@ async function connectWithin(servers: string[], name: string, timeoutMs: number)
       // Once connected, reconnect forever: a restarted server must not take a service down.
       // noAsyncTraces: building an Error for every request just in case it fails costs a tenth of the
       // coordinator's CPU under load; errors still carry their own message.
-      return await connect({ servers, name, maxReconnectAttempts: -1, reconnectTimeWait: 250, timeout: Math.min(2_000, timeoutMs), noAsyncTraces: true });
+      return await connect({
+        servers,
+        name,
+        maxReconnectAttempts: -1,
+        reconnectTimeWait: 250,
+        timeout: Math.min(2_000, timeoutMs),
+        noAsyncTraces: true,
+      });
     } catch (err) {
       if (Date.now() - started + 250 > timeoutMs) throw err;
       await new Promise((r) => setTimeout(r, 250));

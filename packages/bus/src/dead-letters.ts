@@ -30,7 +30,12 @@ export interface DeadLetter {
 }
 
 /** Copies a message to the dead-letter stream (once: its ID is its place in its stream), then removes it from its own. */
-export async function deadLetter(bus: Bus, from: { stream: string; consumer: string }, m: JsMsg, reason: string): Promise<void> {
+export async function deadLetter(
+  bus: Bus,
+  from: { stream: string; consumer: string },
+  m: JsMsg,
+  reason: string,
+): Promise<void> {
   await bus.publish(dlqSubject(from.stream, from.consumer), m.data, {
     msgId: `${from.stream}:${m.seq}`,
     extraHeaders: {
@@ -62,7 +67,10 @@ function letter(seq: number, time: Date, h: MsgHdrs | undefined, data: Uint8Arra
 export async function listDeadLetters(bus: Bus, limit: number): Promise<{ total: number; letters: DeadLetter[] }> {
   const state = (await bus.jsm.streams.info(DLQ_STREAM)).state;
   if (state.messages === 0 || limit <= 0) return { total: state.messages, letters: [] };
-  const consumer = await bus.js.consumers.get(DLQ_STREAM, { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: Math.max(state.first_seq, state.last_seq - limit + 1) });
+  const consumer = await bus.js.consumers.get(DLQ_STREAM, {
+    deliver_policy: DeliverPolicy.StartSequence,
+    opt_start_seq: Math.max(state.first_seq, state.last_seq - limit + 1),
+  });
   const letters: DeadLetter[] = [];
   const messages = await consumer.consume();
   for await (const m of messages) {

@@ -1,10 +1,39 @@
 // @rvss/bus: rvss on NATS JetStream: topology, publishing, workers, durable state.
-export { Bus, connectBus, PUBLISH_GIVE_UP_MS, HEADER_CORRELATION, HEADER_SOURCE, HEADER_TRACEPARENT, headerValue, type BusOptions, type PublishOptions } from "./bus";
+export {
+  Bus,
+  connectBus,
+  PUBLISH_GIVE_UP_MS,
+  HEADER_CORRELATION,
+  HEADER_SOURCE,
+  HEADER_TRACEPARENT,
+  headerValue,
+  type BusOptions,
+  type PublishOptions,
+} from "./bus";
 export { StateStore, bucketKeys, type Decision, type Versioned } from "./state-store";
 export { startWorker, type Delivery, type Worker, type WorkerOptions } from "./worker";
 export { DLQ_HEADERS, getDeadLetter, listDeadLetters, type DeadLetter } from "./dead-letters";
-export { commandQueued, commandResults, decodeCommand, eventStored, eventSubject, eventType, publishCommand, publishEvent, publishEventOnce, resultEvent, type PhaseCommand } from "./messages";
+export {
+  commandQueued,
+  commandResults,
+  decodeCommand,
+  eventStored,
+  eventSubject,
+  eventType,
+  publishCommand,
+  publishEvent,
+  publishEventOnce,
+  resultEvent,
+  type PhaseCommand,
+} from "./messages";
 export * from "./topology";
 export * from "./trace";
 export { startPhaseService, type PhaseResult, type PhaseServiceOptions } from "./phase-service";
-export { CHECK_SHARES_SUBJECT, STORAGE_INVENTORY_SUBJECT, checkShares, serveCheckShares, serveStorageInventory, storageInventory } from "./queries";
+export {
+  CHECK_SHARES_SUBJECT,
+  STORAGE_INVENTORY_SUBJECT,
+  checkShares,
+  serveCheckShares,
+  serveStorageInventory,
+  storageInventory,
+} from "./queries";

@@ -7,7 +7,15 @@ import { DiscoveryCommand, Event, ExecutorCommand, NotifierCommand, type Command
 import { eventsPublished } from "@rvss/runtime";
 import type { MsgRequest, StoredMsg } from "@nats-io/jetstream";
 import type { Bus } from "./bus";
-import { COMMAND_STREAMS, EVENTS_STREAM, backupEventSubject, commandSubject, setEventSubject, systemEventSubject, type Phase } from "./topology";
+import {
+  COMMAND_STREAMS,
+  EVENTS_STREAM,
+  backupEventSubject,
+  commandSubject,
+  setEventSubject,
+  systemEventSubject,
+  type Phase,
+} from "./topology";
 import type { TraceContext } from "./trace";
 
 export type PhaseCommand = {
@@ -18,7 +26,9 @@ export type PhaseCommand = {
 
 const codecs = { discovery: DiscoveryCommand, executor: ExecutorCommand, notifier: NotifierCommand } as const;
 
-export function commandCodec<P extends Phase>(phase: P): { encode(m: PhaseCommand[P]): { finish(): Uint8Array }; decode(b: Uint8Array): PhaseCommand[P] } {
+export function commandCodec<P extends Phase>(
+  phase: P,
+): { encode(m: PhaseCommand[P]): { finish(): Uint8Array }; decode(b: Uint8Array): PhaseCommand[P] } {
   return codecs[phase] as never;
 }
 
@@ -48,7 +58,12 @@ export function decodeCommand<P extends Phase>(phase: P, data: Uint8Array): Phas
 }
 
 /** Publishes a command; its command_id is the message ID, so a repeat is dropped by JetStream. */
-export async function publishCommand<P extends Phase>(bus: Bus, phase: P, cmd: PhaseCommand[P], trace?: TraceContext): Promise<void> {
+export async function publishCommand<P extends Phase>(
+  bus: Bus,
+  phase: P,
+  cmd: PhaseCommand[P],
+  trace?: TraceContext,
+): Promise<void> {
   const ctx = cmd.context;
   if (!ctx || !cmd.kind) throw new Error("a command needs a context and a kind");
   const data = commandCodec(phase).encode(cmd).finish();
@@ -64,9 +79,17 @@ export async function publishCommand<P extends Phase>(bus: Bus, phase: P, cmd: P
  * will be worked on. A publisher about to send it again (after the duplicate window) asks this first.
  * Other sets of the SVM queue commands on the same subject, so every message on it is looked at.
  */
-export async function commandQueued(bus: Bus, phase: Phase, cmd: { context?: CommandContext | undefined; kind?: { $case: string } | undefined }): Promise<boolean> {
+export async function commandQueued(
+  bus: Bus,
+  phase: Phase,
+  cmd: { context?: CommandContext | undefined; kind?: { $case: string } | undefined },
+): Promise<boolean> {
   if (!cmd.context || !cmd.kind) return false;
-  for await (const m of messagesOn(bus, COMMAND_STREAMS[phase], commandSubject(phase, cmd.context.svm, cmd.kind.$case))) {
+  for await (const m of messagesOn(
+    bus,
+    COMMAND_STREAMS[phase],
+    commandSubject(phase, cmd.context.svm, cmd.kind.$case),
+  )) {
     if (m.header.get("Nats-Msg-Id") === cmd.context.commandId) return true;
   }
   return false;
@@ -79,7 +102,9 @@ export async function commandQueued(bus: Bus, phase: Phase, cmd: { context?: Com
  */
 export async function commandResults(bus: Bus, ctx: CommandContext): Promise<Event[]> {
   // The set's first event bounds the search: the stream holds every set's events for weeks.
-  const first = await bus.jsm.streams.getMessage(EVENTS_STREAM, { last_by_subj: setEventSubject(ctx.svm, ctx.setId, "setStarted") });
+  const first = await bus.jsm.streams.getMessage(EVENTS_STREAM, {
+    last_by_subj: setEventSubject(ctx.svm, ctx.setId, "setStarted"),
+  });
   const results: Event[] = [];
   for await (const m of messagesOn(bus, EVENTS_STREAM, setEventSubject(ctx.svm, ctx.setId, "*"), first?.seq ?? 1)) {
     if (m.header.get("Nats-Msg-Id").startsWith(`${ctx.commandId}/`)) results.push(Event.decode(m.data));
@@ -93,7 +118,7 @@ export async function commandResults(bus: Bus, ctx: CommandContext): Promise<Eve
  * and unlike a direct get it never answers from a lagging replica.
  */
 async function* messagesOn(bus: Bus, stream: string, subject: string, fromSeq = 1): AsyncGenerator<StoredMsg> {
-  for (let seq = fromSeq; ; ) {
+  for (let seq = fromSeq; ;) {
     const m = await bus.jsm.streams.getMessage(stream, { seq, next_by_subj: subject } as unknown as MsgRequest);
     if (!m) return;
     yield m;
@@ -144,7 +169,12 @@ export async function publishEventOnce(bus: Bus, e: Event, trace?: TraceContext)
  * The event that reports a command's result. Its ID derives from the command's, so a handler that
  * runs twice (redelivery) publishes the same event ID and JetStream keeps one copy.
  */
-export function resultEvent(ctx: CommandContext | undefined, source: string, body: NonNullable<Event["body"]>, discriminator = ""): Event {
+export function resultEvent(
+  ctx: CommandContext | undefined,
+  source: string,
+  body: NonNullable<Event["body"]>,
+  discriminator = "",
+): Event {
   const c = ctx ?? { commandId: "", svm: "", setId: "", backupId: "" };
   return {
     eventId: `${c.commandId}/${body.$case}${discriminator ? "/" + discriminator : ""}`,

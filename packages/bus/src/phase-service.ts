@@ -30,7 +30,11 @@ export interface PhaseServiceOptions<P extends Phase> {
   prepare?(bus: Bus): Promise<void>;
 }
 
-export async function startPhaseService<P extends Phase>(config: RvssConfig, log: Logger, o: PhaseServiceOptions<P>): Promise<RunningService & { bus: Bus }> {
+export async function startPhaseService<P extends Phase>(
+  config: RvssConfig,
+  log: Logger,
+  o: PhaseServiceOptions<P>,
+): Promise<RunningService & { bus: Bus }> {
   const bus = await connectBus(config, o.source, log);
   await o.prepare?.(bus);
   // A command delivered again while this replica still works on it (published twice, or handed out
@@ -51,7 +55,11 @@ export async function startPhaseService<P extends Phase>(config: RvssConfig, log
       const before = running.get(key);
       const run = (async () => {
         await before?.catch(() => undefined);
-        await o.handle(d.data, (r) => publishEvent(bus, resultEvent(ctx, o.source, r.body, r.discriminator), d.trace).then(() => undefined), d);
+        await o.handle(
+          d.data,
+          (r) => publishEvent(bus, resultEvent(ctx, o.source, r.body, r.discriminator), d.trace).then(() => undefined),
+          d,
+        );
       })();
       running.set(key, run);
       const started = Date.now();
@@ -60,14 +68,26 @@ export async function startPhaseService<P extends Phase>(config: RvssConfig, log
       } finally {
         if (running.get(key) === run) running.delete(key);
       }
-      log.info({ setId: ctx?.setId, backupId: ctx?.backupId, svm: ctx?.svm, command: d.data.kind?.$case, ms: Date.now() - started }, `${d.data.kind?.$case} done`);
+      log.info(
+        {
+          setId: ctx?.setId,
+          backupId: ctx?.backupId,
+          svm: ctx?.svm,
+          command: d.data.kind?.$case,
+          ms: Date.now() - started,
+        },
+        `${d.data.kind?.$case} done`,
+      );
     },
     async onGiveUp(d, err) {
       // Work given up after its set ended (a command delivered again long after) reports nothing:
       // nobody waits for it, and a failure after a completed set would mislead subscribers. It is
       // still dead-lettered.
       if (!(await setLive(bus, d.data.context))) {
-        log.warn({ setId: d.data.context?.setId, command: d.data.kind?.$case, err: err.message }, "work of a set that has ended failed; not reported");
+        log.warn(
+          { setId: d.data.context?.setId, command: d.data.kind?.$case, err: err.message },
+          "work of a set that has ended failed; not reported",
+        );
         return;
       }
       await publishEvent(bus, resultEvent(d.data.context, o.source, o.failure(d.data, err)), d.trace);

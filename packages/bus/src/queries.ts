@@ -4,7 +4,12 @@
  * coordinator's reconciler, which asks what the storage holds.
  */
 import { ErrorCodes, RvssError, errorMessage, isRvssError, type ErrorCode } from "@rvss/core";
-import { CheckSharesRequest, CheckSharesResponse, StorageInventoryRequest, StorageInventoryResponse } from "@rvss/proto";
+import {
+  CheckSharesRequest,
+  CheckSharesResponse,
+  StorageInventoryRequest,
+  StorageInventoryResponse,
+} from "@rvss/proto";
 import type { Logger } from "@rvss/runtime";
 import type { Bus } from "./bus";
 
@@ -52,18 +57,27 @@ const STORAGE_INVENTORY: Query<StorageInventoryRequest, StorageInventoryResponse
 };
 
 /** Asks a query; fails with NATS_UNAVAILABLE when no replica answers, or with the answer's own error. */
-async function ask<Req, Res extends Answer>(bus: Bus, q: Query<Req, Res>, req: Req, timeoutMs: number, details: Record<string, string>): Promise<Res> {
+async function ask<Req, Res extends Answer>(
+  bus: Bus,
+  q: Query<Req, Res>,
+  req: Req,
+  timeoutMs: number,
+  details: Record<string, string>,
+): Promise<Res> {
   let reply;
   try {
     reply = await bus.nc.request(q.subject, q.request.encode(req).finish(), { timeout: timeoutMs });
   } catch (err) {
     const message = errorMessage(err);
-    if (/no responders|503/i.test(message)) throw new RvssError(ErrorCodes.NATS_UNAVAILABLE, `no ${q.service} replica is running to ${q.doing}`, details);
+    if (/no responders|503/i.test(message))
+      throw new RvssError(ErrorCodes.NATS_UNAVAILABLE, `no ${q.service} replica is running to ${q.doing}`, details);
     throw new RvssError(ErrorCodes.TIMEOUT, `${q.service} did not answer within ${timeoutMs} ms: ${message}`, details);
   }
   const res = q.response.decode(reply.data);
   if (res.errorCode) {
-    const code = (Object.values(ErrorCodes) as string[]).includes(res.errorCode) ? (res.errorCode as ErrorCode) : ErrorCodes.INTERNAL;
+    const code = (Object.values(ErrorCodes) as string[]).includes(res.errorCode)
+      ? (res.errorCode as ErrorCode)
+      : ErrorCodes.INTERNAL;
     throw new RvssError(code, res.errorMessage, details);
   }
   return res;
@@ -74,7 +88,12 @@ export interface Server {
 }
 
 /** Serves a query in its service's queue group; a failing answer goes back as an error code and message. */
-function serve<Req, Res extends Answer>(bus: Bus, q: Query<Req, Res>, log: Logger, answer: (req: Req) => Promise<Res>): Server {
+function serve<Req, Res extends Answer>(
+  bus: Bus,
+  q: Query<Req, Res>,
+  log: Logger,
+  answer: (req: Req) => Promise<Res>,
+): Server {
   const sub = bus.nc.subscribe(q.subject, {
     queue: q.service,
     callback: (err, msg) => {
@@ -100,15 +119,27 @@ export function checkShares(bus: Bus, req: CheckSharesRequest, timeoutMs = 30_00
   return ask(bus, CHECK_SHARES, req, timeoutMs, { svm: req.svm });
 }
 
-export function serveCheckShares(bus: Bus, log: Logger, answer: (req: CheckSharesRequest) => Promise<CheckSharesResponse>): Server {
+export function serveCheckShares(
+  bus: Bus,
+  log: Logger,
+  answer: (req: CheckSharesRequest) => Promise<CheckSharesResponse>,
+): Server {
   return serve(bus, CHECK_SHARES, log, answer);
 }
 
 /** Asks the snapshot-executor what the storage holds of what rvss makes. */
-export function storageInventory(bus: Bus, req: StorageInventoryRequest, timeoutMs = 30_000): Promise<StorageInventoryResponse> {
+export function storageInventory(
+  bus: Bus,
+  req: StorageInventoryRequest,
+  timeoutMs = 30_000,
+): Promise<StorageInventoryResponse> {
   return ask(bus, STORAGE_INVENTORY, req, timeoutMs, {});
 }
 
-export function serveStorageInventory(bus: Bus, log: Logger, answer: (req: StorageInventoryRequest) => Promise<StorageInventoryResponse>): Server {
+export function serveStorageInventory(
+  bus: Bus,
+  log: Logger,
+  answer: (req: StorageInventoryRequest) => Promise<StorageInventoryResponse>,
+): Server {
   return serve(bus, STORAGE_INVENTORY, log, answer);
 }

@@ -24,7 +24,8 @@ const dec = new TextDecoder();
 function isCasConflict(err: unknown): boolean {
   return (
     err instanceof JetStreamApiError &&
-    (err.code === JetStreamApiCodes.StreamWrongLastSequence || err.code === JetStreamApiCodes.StreamWrongLastSequenceUnknown)
+    (err.code === JetStreamApiCodes.StreamWrongLastSequence ||
+      err.code === JetStreamApiCodes.StreamWrongLastSequenceUnknown)
   );
 }
 
@@ -88,7 +89,11 @@ export class StateStore {
           await new Promise((r) => setTimeout(r, Math.random() * Math.min(50, 2 ** i)));
         }
       }
-      throw new RvssError(ErrorCodes.CONFLICT, `state key "${key}" kept changing under concurrent writers; gave up after ${attempts} attempts`, { key });
+      throw new RvssError(
+        ErrorCodes.CONFLICT,
+        `state key "${key}" kept changing under concurrent writers; gave up after ${attempts} attempts`,
+        { key },
+      );
     });
   }
 
@@ -98,7 +103,8 @@ export class StateStore {
    */
   async compareAndSet<T>(key: string, value: T, revision: number | null): Promise<number | null> {
     try {
-      if (revision === null) return await this.serially(key, () => this.kv.create(key, enc.encode(JSON.stringify(value))));
+      if (revision === null)
+        return await this.serially(key, () => this.kv.create(key, enc.encode(JSON.stringify(value))));
       return await this.serially(key, () => this.kv.update(key, enc.encode(JSON.stringify(value)), revision));
     } catch (err) {
       if (isCasConflict(err)) return null;

@@ -5,7 +5,13 @@
  */
 import { ErrorCodes, RvssError, errorMessage, isPermanent, isRvssError } from "@rvss/core";
 import { JetStreamApiError, type JsMsg } from "@nats-io/jetstream";
-import { ClosedConnectionError, ConnectionError, NoRespondersError, RequestError, TimeoutError } from "@nats-io/transport-node";
+import {
+  ClosedConnectionError,
+  ConnectionError,
+  NoRespondersError,
+  RequestError,
+  TimeoutError,
+} from "@nats-io/transport-node";
 import { handlerSeconds, messagesHandled, type Logger } from "@rvss/runtime";
 import { HEADER_CORRELATION, headerValue, type Bus } from "./bus";
 import { deadLetter } from "./dead-letters";
@@ -56,7 +62,14 @@ function retryDelay(deliveryCount: number): number {
  */
 function isNatsUnavailable(err: unknown): boolean {
   for (let e: unknown = err; e instanceof Error; e = e.cause) {
-    if (e instanceof TimeoutError || e instanceof RequestError || e instanceof NoRespondersError || e instanceof ConnectionError || e instanceof ClosedConnectionError) return true;
+    if (
+      e instanceof TimeoutError ||
+      e instanceof RequestError ||
+      e instanceof NoRespondersError ||
+      e instanceof ConnectionError ||
+      e instanceof ClosedConnectionError
+    )
+      return true;
     if (e instanceof JetStreamApiError && e.status === 503) return true;
     if (e.constructor.name === "JetStreamNotEnabled" || isRvssError(e, ErrorCodes.NATS_UNAVAILABLE)) return true;
   }
@@ -64,7 +77,12 @@ function isNatsUnavailable(err: unknown): boolean {
 }
 
 /** Runs the handler, and again in place (the message kept in hand) while NATS is what fails. */
-async function handleWhileNatsRecovers<T>(o: WorkerOptions<T>, d: Delivery<T>, log: Logger, stopped: () => boolean): Promise<void> {
+async function handleWhileNatsRecovers<T>(
+  o: WorkerOptions<T>,
+  d: Delivery<T>,
+  log: Logger,
+  stopped: () => boolean,
+): Promise<void> {
   for (let attempt = 1; ; attempt++) {
     try {
       return await o.handle(d);
@@ -99,7 +117,12 @@ export function startWorker<T>(bus: Bus, o: WorkerOptions<T>): Worker {
         m.nak(Math.max(0, Math.round(delayMs)));
       },
     };
-    const log = o.log.child({ subject: m.subject, seq: m.seq, delivery: m.info.deliveryCount, traceId: base.trace.traceId });
+    const log = o.log.child({
+      subject: m.subject,
+      seq: m.seq,
+      delivery: m.info.deliveryCount,
+      traceId: base.trace.traceId,
+    });
     let delivery: Delivery<T>;
     try {
       delivery = { ...base, data: o.decode(m.data) };

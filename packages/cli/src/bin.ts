@@ -66,7 +66,9 @@ main(process.argv.slice(2)).then(
   (code) => exit(code),
   (err: unknown) => {
     const parseError = String((err as { code?: unknown }).code ?? "").startsWith("ERR_PARSE_ARGS");
-    const e = parseError ? new RvssError(ErrorCodes.INVALID_ARGUMENT, `${(err as Error).message}; run rvss help`) : RvssError.from(err);
+    const e = parseError
+      ? new RvssError(ErrorCodes.INVALID_ARGUMENT, `${(err as Error).message}; run rvss help`)
+      : RvssError.from(err);
     console.error(`rvss: ${e.message}`);
     exit(e.code === ErrorCodes.DEPENDENCY_MISSING ? 3 : e.code === ErrorCodes.INVALID_ARGUMENT ? 2 : 1);
   },

@@ -30,7 +30,10 @@ export async function follow(c: RvssClient, backupId: string, print: (line: stri
 }
 
 /** The dataset of --svm/--share/--file, or of --dataset FILE: [{"svm", "share", "files", "vms": [{"name", "files"}]}]. */
-export function datasetFrom(command: string, v: { svm?: string; share?: string[]; file?: string[]; dataset?: string }): DatasetItem[] {
+export function datasetFrom(
+  command: string,
+  v: { svm?: string; share?: string[]; file?: string[]; dataset?: string },
+): DatasetItem[] {
   if (v.dataset) {
     let doc: DatasetItem[];
     try {
@@ -39,10 +42,16 @@ export function datasetFrom(command: string, v: { svm?: string; share?: string[]
       throw usage(`cannot read the dataset ${v.dataset}: ${(err as Error).message}`);
     }
     if (!Array.isArray(doc)) throw usage(`${v.dataset} must hold a JSON array of {"svm", "share", "files", "vms"}`);
-    return doc.map((d) => ({ svm: d.svm, share: d.share, files: d.files ?? [], vms: (d.vms ?? []).map((vm) => ({ name: vm.name, files: vm.files ?? [] })) }));
+    return doc.map((d) => ({
+      svm: d.svm,
+      share: d.share,
+      files: d.files ?? [],
+      vms: (d.vms ?? []).map((vm) => ({ name: vm.name, files: vm.files ?? [] })),
+    }));
   }
   if (!v.svm || !v.share?.length) throw usage(`${command} needs --svm and --share (or --dataset FILE)`);
-  if (v.share.length > 1 && v.file?.length) throw usage("--file belongs to one share; with several --share use --dataset FILE");
+  if (v.share.length > 1 && v.file?.length)
+    throw usage("--file belongs to one share; with several --share use --dataset FILE");
   return v.share.map((share) => ({ svm: v.svm!, share, files: v.file ?? [] }));
 }
 
@@ -54,11 +63,28 @@ export async function backupCommand(args: string[]): Promise<number> {
       case "create": {
         const { values: v } = parseArgs({
           args: rest,
-          options: { svm: { type: "string" }, share: { type: "string", multiple: true }, file: { type: "string", multiple: true }, dataset: { type: "string" }, wait: { type: "boolean" }, json: { type: "boolean" }, "request-id": { type: "string" }, description: { type: "string" } },
+          options: {
+            svm: { type: "string" },
+            share: { type: "string", multiple: true },
+            file: { type: "string", multiple: true },
+            dataset: { type: "string" },
+            wait: { type: "boolean" },
+            json: { type: "boolean" },
+            "request-id": { type: "string" },
+            description: { type: "string" },
+          },
         });
-        const b = await c.createBackup({ dataset: datasetFrom("backup create", v), requestId: v["request-id"] ?? "", description: v.description ?? "" });
+        const b = await c.createBackup({
+          dataset: datasetFrom("backup create", v),
+          requestId: v["request-id"] ?? "",
+          description: v.description ?? "",
+        });
         if (!v.wait) {
-          console.log(v.json ? JSON.stringify(b, bigintJson, 2) : `backup ${b.id} created (${b.sets.length} set(s)); follow it with: rvss backup describe ${b.id}`);
+          console.log(
+            v.json
+              ? JSON.stringify(b, bigintJson, 2)
+              : `backup ${b.id} created (${b.sets.length} set(s)); follow it with: rvss backup describe ${b.id}`,
+          );
           return 0;
         }
         console.log(`backup ${b.id}`);
@@ -67,7 +93,11 @@ export async function backupCommand(args: string[]): Promise<number> {
         return final.state === BackupState.BACKUP_STATE_COMPLETED ? 0 : 1;
       }
       case "describe": {
-        const { values: v, positionals } = parseArgs({ args: rest, options: { json: { type: "boolean" } }, allowPositionals: true });
+        const { values: v, positionals } = parseArgs({
+          args: rest,
+          options: { json: { type: "boolean" } },
+          allowPositionals: true,
+        });
         if (!positionals[0]) throw usage("usage: rvss backup describe BACKUP_ID");
         const b = await c.getBackup(positionals[0]);
         console.log(v.json ? JSON.stringify(b, bigintJson, 2) : describeBackup(b));
@@ -76,7 +106,10 @@ export async function backupCommand(args: string[]): Promise<number> {
       case "list": {
         const { values: v } = parseArgs({ args: rest, options: { svm: { type: "string" } } });
         const all = await c.listBackups(v.svm ?? "");
-        for (const b of all) console.log(`${b.id}  ${stateName(b.state).padEnd(16)} ${b.createdAt?.toISOString()}  ${b.dataset.map((d) => `${d.svm}/${d.share}`).join(", ")}`);
+        for (const b of all)
+          console.log(
+            `${b.id}  ${stateName(b.state).padEnd(16)} ${b.createdAt?.toISOString()}  ${b.dataset.map((d) => `${d.svm}/${d.share}`).join(", ")}`,
+          );
         if (all.length === 0) console.log("no backups");
         return 0;
       }
@@ -98,13 +131,25 @@ export async function backupCommand(args: string[]): Promise<number> {
 export async function snapshotCommand(args: string[]): Promise<number> {
   const [sub, ...rest] = args;
   if (sub !== "list") throw usage("usage: rvss snapshot list [--svm S] [--volume V] [--backup ID]");
-  const { values: v } = parseArgs({ args: rest, options: { svm: { type: "string" }, volume: { type: "string" }, backup: { type: "string" }, json: { type: "boolean" } } });
+  const { values: v } = parseArgs({
+    args: rest,
+    options: {
+      svm: { type: "string" },
+      volume: { type: "string" },
+      backup: { type: "string" },
+      json: { type: "boolean" },
+    },
+  });
   const c = client();
   try {
     const snaps = await c.listSnapshots({ svm: v.svm ?? "", volume: v.volume ?? "", backupId: v.backup ?? "" });
     if (v.json) console.log(JSON.stringify(snaps, bigintJson, 2));
     else if (snaps.length === 0) console.log("no snapshots");
-    else for (const s of snaps) console.log(`${s.svm}:${s.volume}@${s.name}  ${s.createdAt?.toISOString()}  backup ${s.backupId}  ${s.shadowCopies.map((x) => x.share).join(", ")}`);
+    else
+      for (const s of snaps)
+        console.log(
+          `${s.svm}:${s.volume}@${s.name}  ${s.createdAt?.toISOString()}  backup ${s.backupId}  ${s.shadowCopies.map((x) => x.share).join(", ")}`,
+        );
     return 0;
   } finally {
     c.close();
@@ -114,18 +159,39 @@ export async function snapshotCommand(args: string[]): Promise<number> {
 export async function restoreCommand(args: string[]): Promise<number> {
   const { values: v } = parseArgs({
     args,
-    options: { backup: { type: "string" }, svm: { type: "string" }, share: { type: "string" }, file: { type: "string", multiple: true }, to: { type: "string" }, "to-share": { type: "boolean" }, json: { type: "boolean" } },
+    options: {
+      backup: { type: "string" },
+      svm: { type: "string" },
+      share: { type: "string" },
+      file: { type: "string", multiple: true },
+      to: { type: "string" },
+      "to-share": { type: "boolean" },
+      json: { type: "boolean" },
+    },
   });
-  if (!v.backup) throw usage("usage: rvss restore --backup ID [--svm S --share X] [--file F ...] (--to DIR | --to-share)");
-  if (!v.to === !v["to-share"]) throw usage("name exactly one target: --to DIR (a directory) or --to-share (back into the share)");
-  const target = v.to ? { kind: { $case: "directory" as const, value: path.resolve(v.to) } } : { kind: { $case: "share" as const, value: { svm: "", share: "", files: [], vms: [] } } };
+  if (!v.backup)
+    throw usage("usage: rvss restore --backup ID [--svm S --share X] [--file F ...] (--to DIR | --to-share)");
+  if (!v.to === !v["to-share"])
+    throw usage("name exactly one target: --to DIR (a directory) or --to-share (back into the share)");
+  const target = v.to
+    ? { kind: { $case: "directory" as const, value: path.resolve(v.to) } }
+    : { kind: { $case: "share" as const, value: { svm: "", share: "", files: [], vms: [] } } };
   const c = client();
   try {
-    const r = await c.restore({ backupId: v.backup, svm: v.svm ?? "", share: v.share ?? "", files: v.file ?? [], target });
+    const r = await c.restore({
+      backupId: v.backup,
+      svm: v.svm ?? "",
+      share: v.share ?? "",
+      files: v.file ?? [],
+      target,
+    });
     if (v.json) console.log(JSON.stringify(r, bigintJson, 2));
     else {
-      for (const f of r.files) console.log(`  ${f.path}  ${bytes(f.bytes)}  sha256 ${f.sha256.slice(0, 16)}…  verified`);
-      console.log(`restored ${r.files.length} file(s), ${bytes(r.bytes)}, every checksum verified${v.to ? `, into ${path.resolve(v.to)}` : " into the share"}`);
+      for (const f of r.files)
+        console.log(`  ${f.path}  ${bytes(f.bytes)}  sha256 ${f.sha256.slice(0, 16)}…  verified`);
+      console.log(
+        `restored ${r.files.length} file(s), ${bytes(r.bytes)}, every checksum verified${v.to ? `, into ${path.resolve(v.to)}` : " into the share"}`,
+      );
     }
     return 0;
   } finally {
@@ -143,7 +209,15 @@ export function connectCli(): Promise<Bus> {
 export async function eventsCommand(args: string[]): Promise<number> {
   const [sub, ...rest] = args;
   if (sub !== "tail") throw usage("usage: rvss events tail [--svm S] [--backup ID] [--all]");
-  const { values: v } = parseArgs({ args: rest, options: { svm: { type: "string" }, backup: { type: "string" }, all: { type: "boolean" }, json: { type: "boolean" } } });
+  const { values: v } = parseArgs({
+    args: rest,
+    options: {
+      svm: { type: "string" },
+      backup: { type: "string" },
+      all: { type: "boolean" },
+      json: { type: "boolean" },
+    },
+  });
   const bus = await connectCli();
   const consumer = await bus.js.consumers.get(EVENTS_STREAM, {
     ...(v.svm ? { filter_subjects: `rvss.v1.evt.${token(v.svm)}.>` } : {}),
@@ -154,7 +228,11 @@ export async function eventsCommand(args: string[]): Promise<number> {
   for await (const m of messages) {
     const e = Event.decode(m.data);
     if (v.backup && e.backupId !== v.backup) continue;
-    console.log(v.json ? JSON.stringify({ subject: m.subject, seq: m.seq, type: eventType(e), event: Event.toJSON(e) }) : `${e.time?.toISOString()}  ${describeEvent(e)}`);
+    console.log(
+      v.json
+        ? JSON.stringify({ subject: m.subject, seq: m.seq, type: eventType(e), event: Event.toJSON(e) })
+        : `${e.time?.toISOString()}  ${describeEvent(e)}`,
+    );
   }
   await bus.close();
   return 0;

@@ -12,7 +12,17 @@ import { RvssClient } from "@rvss/client";
 import { BackupState } from "@rvss/proto";
 import { LocalBackend } from "@rvss/storage";
 import { inspectDatabase, parseCheckpoint } from "@rvss/sqlite-writer";
-import { NatsServer, compareTrees, createSampleFiler, findNatsServer, removeTree, startRvss, startSqliteWriterProcess, type RvssProcesses, type SqliteWriterProcess } from "@rvss/testkit";
+import {
+  NatsServer,
+  compareTrees,
+  createSampleFiler,
+  findNatsServer,
+  removeTree,
+  startRvss,
+  startSqliteWriterProcess,
+  type RvssProcesses,
+  type SqliteWriterProcess,
+} from "@rvss/testkit";
 import { follow } from "./commands";
 import { bytes, describeBackup, stateName } from "./format";
 
@@ -33,7 +43,9 @@ export async function demo(args: string[]): Promise<number> {
     say("rvss demo: one application-consistent backup of a Hyper-V share, then a verified restore\n");
     const filer = await createSampleFiler(dir);
     say(`1. Sample filer in ${filer.root}`);
-    say(`   SVM ${filer.svm}, volume ${filer.volume} at junction /hyperv/vm1, share ${filer.share} at /hyperv/vm1/dir1/vmdir`);
+    say(
+      `   SVM ${filer.svm}, volume ${filer.volume} at junction /hyperv/vm1, share ${filer.share} at /hyperv/vm1/dir1/vmdir`,
+    );
     say(`   ${filer.files.length} VM files: ${filer.files.join(", ")}`);
 
     let natsUrl = process.env.NATS_URL;
@@ -54,12 +66,23 @@ export async function demo(args: string[]): Promise<number> {
     say(`3. Services started as separate processes: ${Object.keys(rvss.services).join(", ")} (gRPC ${rvss.grpcAddr})`);
     client = new RvssClient(rvss.grpcAddr);
     await client.waitForReady();
-    writer = await startSqliteWriterProcess({ natsUrl, svm: filer.svm, share: filer.share, dir: filer.shareDir, databases: DEMO_DATABASES, rate: 200, name: "sqlite-writer" });
+    writer = await startSqliteWriterProcess({
+      natsUrl,
+      svm: filer.svm,
+      share: filer.share,
+      dir: filer.shareDir,
+      databases: DEMO_DATABASES,
+      rate: 200,
+      name: "sqlite-writer",
+    });
     say(`4. SQLite reference writer running: 200 transactions/s into ${DEMO_DATABASES.join(", ")} on ${filer.share}`);
     await new Promise((r) => setTimeout(r, 1000));
 
     say(`\n5. Backup of ${filer.svm}/${filer.share} (listed files only), live:`);
-    const created = await client.createBackup({ dataset: [{ svm: filer.svm, share: filer.share, files: [...filer.files, ...DEMO_DATABASES] }], description: "rvss demo" });
+    const created = await client.createBackup({
+      dataset: [{ svm: filer.svm, share: filer.share, files: [...filer.files, ...DEMO_DATABASES] }],
+      description: "rvss demo",
+    });
     const b = await follow(client, created.id, (l) => say(l));
     const took = ((b.finishedAt?.getTime() ?? Date.now()) - (b.createdAt?.getTime() ?? t0)) / 1000;
     say(`\n${describeBackup(b).replace(/^/gm, "   ")}`);
@@ -73,19 +96,33 @@ export async function demo(args: string[]): Promise<number> {
     const r = await client.restore({ backupId: b.id, target: { kind: { $case: "directory", value: target } } });
     const diffs = await compareTrees(filer.shareDir, target, filer.files);
     say(`   ${r.files.length} files, ${bytes(r.bytes)}, checksums verified by the executor`);
-    say(diffs.length === 0 ? `   VM files byte-identical to the share: yes (${filer.files.length} files compared)` : `   DIFFERENCES:\n     ${diffs.join("\n     ")}`);
-    const checkpoint = parseCheckpoint(b.sets[0]?.writerSteps.find((w) => w.step === "checkpoint")?.report?.detail ?? "");
+    say(
+      diffs.length === 0
+        ? `   VM files byte-identical to the share: yes (${filer.files.length} files compared)`
+        : `   DIFFERENCES:\n     ${diffs.join("\n     ")}`,
+    );
+    const checkpoint = parseCheckpoint(
+      b.sets[0]?.writerSteps.find((w) => w.step === "checkpoint")?.report?.detail ?? "",
+    );
     let consistent = Object.keys(checkpoint).length === DEMO_DATABASES.length;
     for (const db of DEMO_DATABASES) {
       const d = inspectDatabase(path.join(target, db));
       const exact = d.integrity === "ok" && d.rows === checkpoint[db] && d.maxId === checkpoint[db];
       consistent &&= exact;
-      say(`   ${db}: integrity ${d.integrity}, ${d.rows} transactions, last id ${d.maxId} = the writer's checkpoint ${checkpoint[db]}: ${exact ? "yes" : "NO"}`);
+      say(
+        `   ${db}: integrity ${d.integrity}, ${d.rows} transactions, last id ${d.maxId} = the writer's checkpoint ${checkpoint[db]}: ${exact ? "yes" : "NO"}`,
+      );
     }
 
     const backend = LocalBackend.fromFile(filer.configPath);
-    const [copies, exposed, snaps] = await Promise.all([backend.listShadowCopies(filer.svm), backend.listExposedShares(filer.svm), backend.listSnapshots(filer.svm)]);
-    say(`\n7. Filer after the backup: ${snaps.length} snapshot(s) (${snaps.map((s) => `${s.volume}@${s.name}`).join(", ")}), ${copies.length} shadow copies, ${exposed.length} exposed shares left`);
+    const [copies, exposed, snaps] = await Promise.all([
+      backend.listShadowCopies(filer.svm),
+      backend.listExposedShares(filer.svm),
+      backend.listSnapshots(filer.svm),
+    ]);
+    say(
+      `\n7. Filer after the backup: ${snaps.length} snapshot(s) (${snaps.map((s) => `${s.volume}@${s.name}`).join(", ")}), ${copies.length} shadow copies, ${exposed.length} exposed shares left`,
+    );
 
     const clean = copies.length === 0 && exposed.length === 0 && snaps.length === 1;
     ok = diffs.length === 0 && consistent && clean;

@@ -1,5 +1,13 @@
 /** How the CLI shows backups and events to people. */
-import { BackupSetPhase, BackupState, SetStatus, backupStateToJSON, type Backup, type Event, type WriterReport } from "@rvss/proto";
+import {
+  BackupSetPhase,
+  BackupState,
+  SetStatus,
+  backupStateToJSON,
+  type Backup,
+  type Event,
+  type WriterReport,
+} from "@rvss/proto";
 
 export function bytes(n: number | bigint): string {
   const v = Number(n);
@@ -31,7 +39,13 @@ const phaseNames: Record<number, string> = {
 
 function writers(reports: WriterReport[]): string {
   if (reports.length === 0) return "";
-  return " (" + reports.map((r) => `${r.name}: ${r.ok ? "ok" : `FAILED, ${r.reason}`}${r.detail ? ` ${r.detail}` : ""}`).join("; ") + ")";
+  return (
+    " (" +
+    reports
+      .map((r) => `${r.name}: ${r.ok ? "ok" : `FAILED, ${r.reason}`}${r.detail ? ` ${r.detail}` : ""}`)
+      .join("; ") +
+    ")"
+  );
 }
 
 /** One line for one event: what happened, and the set status it implies where it implies one. */
@@ -79,7 +93,9 @@ export function describeEvent(e: Event): string {
       case "backupFinished":
         return `finished: ${stateName(b.value.state)}${b.value.reason ? ` (${b.value.reason})` : ""}`;
       case "restoreFinished":
-        return b.value.ok ? `restore ${b.value.restoreId.slice(0, 8)} verified: ${b.value.files.length} files` : `restore failed: ${b.value.reason}`;
+        return b.value.ok
+          ? `restore ${b.value.restoreId.slice(0, 8)} verified: ${b.value.files.length} files`
+          : `restore failed: ${b.value.reason}`;
       default:
         return "event";
     }
@@ -92,14 +108,20 @@ export function describeBackup(b: Backup): string {
     `Backup      ${b.id}`,
     `State       ${stateName(b.state)}${b.reason ? `: ${b.reason}` : ""}`,
     `Created     ${b.createdAt?.toISOString() ?? ""}`,
-    ...(b.finishedAt ? [`Finished    ${b.finishedAt.toISOString()} (${((b.finishedAt.getTime() - (b.createdAt?.getTime() ?? 0)) / 1000).toFixed(2)} s)`] : []),
+    ...(b.finishedAt
+      ? [
+          `Finished    ${b.finishedAt.toISOString()} (${((b.finishedAt.getTime() - (b.createdAt?.getTime() ?? 0)) / 1000).toFixed(2)} s)`,
+        ]
+      : []),
     `Progress    sets ${b.progress?.setsCompleted ?? 0}/${b.progress?.setsPlanned ?? 0} done, ${b.progress?.setsFailed ?? 0} failed, ${b.progress?.snapshotsTaken ?? 0} snapshot(s)`,
     "Sets:",
   ];
   for (const s of b.sets) {
     const status = statusNames[s.status] ? ` [${statusNames[s.status]}]` : "";
     const queue = s.queuePosition > 0 ? ` (queue position ${s.queuePosition})` : "";
-    lines.push(`  #${s.index} ${s.svm}: ${s.shares.join(", ")}  ${phaseNames[s.phase] ?? ""}${status}${s.stage ? ` - ${s.stage}` : ""}${queue}${s.setId ? `  set ${s.setId}` : ""}`);
+    lines.push(
+      `  #${s.index} ${s.svm}: ${s.shares.join(", ")}  ${phaseNames[s.phase] ?? ""}${status}${s.stage ? ` - ${s.stage}` : ""}${queue}${s.setId ? `  set ${s.setId}` : ""}`,
+    );
     if (s.reason) lines.push(`      reason: ${s.reason}`);
     for (const snap of s.snapshots) lines.push(`      snapshot ${snap.svm}:${snap.volume}@${snap.name}`);
   }

@@ -24,9 +24,14 @@ export async function up(): Promise<number> {
     if (!fs.existsSync(filerConfig)) await createSampleFiler(home);
   }
   const grpcAddr = process.env.RVSS_GRPC_ADDR || "127.0.0.1:50051";
-  const rvss = await startRvss({ NATS_URL: natsUrl, RVSS_FILER_CONFIG: filerConfig, RVSS_GRPC_ADDR: grpcAddr }, { onOutput: (name, line) => console.log(`[${name}] ${line}`) });
+  const rvss = await startRvss(
+    { NATS_URL: natsUrl, RVSS_FILER_CONFIG: filerConfig, RVSS_GRPC_ADDR: grpcAddr },
+    { onOutput: (name, line) => console.log(`[${name}] ${line}`) },
+  );
   console.log(`rvss is up: gRPC ${grpcAddr}, NATS ${natsUrl}, filer ${filerConfig}. Ctrl-C stops it.`);
-  console.log(`Try: rvss backup create --svm vs1 --share share1 --wait   (events: NATS_URL=${natsUrl} rvss events tail)`);
+  console.log(
+    `Try: rvss backup create --svm vs1 --share share1 --wait   (events: NATS_URL=${natsUrl} rvss events tail)`,
+  );
   await new Promise<void>((resolve) => {
     process.once("SIGINT", () => resolve());
     process.once("SIGTERM", () => resolve());

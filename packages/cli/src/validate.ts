@@ -23,7 +23,9 @@ export function describeCheck(c: ShareCheck): string {
     `  walked ${count(l.files, "file")}, ${count(l.directories, "directory", "directories")}${l.others ? `, ${count(l.others, "other entry", "other entries")}` : ""}; deepest file at depth ${l.deepestFile} (limit ${l.depthLimit || "none"}); VMs: ${c.vms.map((v) => v.name).join(", ") || "none"}`,
   ];
   if (clean(c)) {
-    lines.push(`  ok: ${r.files.length > 0 ? `the layout and ${count(r.files.length, "listed file")}` : "the layout"} meet${r.files.length > 0 ? "" : "s"} the Remote VSS rules`);
+    lines.push(
+      `  ok: ${r.files.length > 0 ? `the layout and ${count(r.files.length, "listed file")}` : "the layout"} meet${r.files.length > 0 ? "" : "s"} the Remote VSS rules`,
+    );
     return lines.join("\n");
   }
   const total = c.violations.length + c.violationsNotListed;
@@ -37,12 +39,19 @@ export function describeCheck(c: ShareCheck): string {
 export async function validateCommand(args: string[]): Promise<number> {
   const { values: v } = parseArgs({
     args,
-    options: { svm: { type: "string" }, share: { type: "string", multiple: true }, file: { type: "string", multiple: true }, dataset: { type: "string" }, json: { type: "boolean" } },
+    options: {
+      svm: { type: "string" },
+      share: { type: "string", multiple: true },
+      file: { type: "string", multiple: true },
+      dataset: { type: "string" },
+      json: { type: "boolean" },
+    },
   });
   const dataset = datasetFrom("validate", v);
   const client = new PreflightClient();
   try {
-    const checks = dataset.length === 1 ? [await client.validateShare(dataset[0]!)] : await client.validateDataset(dataset);
+    const checks =
+      dataset.length === 1 ? [await client.validateShare(dataset[0]!)] : await client.validateDataset(dataset);
     const bad = checks.filter((c) => !clean(c));
     if (v.json) {
       console.log(JSON.stringify({ ok: bad.length === 0, checks }, null, 2));

@@ -43,14 +43,31 @@ export class AgentClient {
     this.grpc = new ShadowCopyAgentClient(address, credentials.createInsecure());
   }
 
-  private call<Req, Res>(method: (req: Req, md: Metadata, opts: Partial<CallOptions>, cb: Callback<Res>) => unknown, req: Omit<Req, "svm">, timeoutMs = 120_000): Promise<Res> {
+  private call<Req, Res>(
+    method: (req: Req, md: Metadata, opts: Partial<CallOptions>, cb: Callback<Res>) => unknown,
+    req: Omit<Req, "svm">,
+    timeoutMs = 120_000,
+  ): Promise<Res> {
     return new Promise((resolve, reject) => {
-      method.call(this.grpc, { svm: this.svm, ...req } as Req, new Metadata(), { deadline: Date.now() + timeoutMs }, (err: ServiceError | null, res: Res) => {
-        if (!err) return resolve(res);
-        const hr = err.metadata?.get("rvss-hresult")[0];
-        if (hr !== undefined) return reject(new FsrvpCallError(Number(hr.toString()), err.code, err.details || describeHResult(Number(hr.toString()))));
-        reject(fromServiceError(err, this.address));
-      });
+      method.call(
+        this.grpc,
+        { svm: this.svm, ...req } as Req,
+        new Metadata(),
+        { deadline: Date.now() + timeoutMs },
+        (err: ServiceError | null, res: Res) => {
+          if (!err) return resolve(res);
+          const hr = err.metadata?.get("rvss-hresult")[0];
+          if (hr !== undefined)
+            return reject(
+              new FsrvpCallError(
+                Number(hr.toString()),
+                err.code,
+                err.details || describeHResult(Number(hr.toString())),
+              ),
+            );
+          reject(fromServiceError(err, this.address));
+        },
+      );
     });
   }
 
@@ -63,7 +80,11 @@ export class AgentClient {
   startShadowCopySet(clientShadowCopySetId: string): Promise<StartShadowCopySetResponse> {
     return this.call(this.grpc.startShadowCopySet, { clientShadowCopySetId });
   }
-  addToShadowCopySet(shadowCopySetId: string, shareName: string, clientShadowCopyId = "00000000-0000-0000-0000-000000000001"): Promise<AddToShadowCopySetResponse> {
+  addToShadowCopySet(
+    shadowCopySetId: string,
+    shareName: string,
+    clientShadowCopyId = "00000000-0000-0000-0000-000000000001",
+  ): Promise<AddToShadowCopySetResponse> {
     return this.call(this.grpc.addToShadowCopySet, { clientShadowCopyId, shadowCopySetId, shareName });
   }
   async prepareShadowCopySet(shadowCopySetId: string, timeoutInMilliseconds = 1_800_000): Promise<void> {
@@ -87,7 +108,12 @@ export class AgentClient {
   isPathShadowCopied(shareName: string): Promise<IsPathShadowCopiedResponse> {
     return this.call(this.grpc.isPathShadowCopied, { shareName });
   }
-  getShareMapping(shadowCopyId: string, shadowCopySetId: string, shareName: string, level = 1): Promise<GetShareMappingResponse> {
+  getShareMapping(
+    shadowCopyId: string,
+    shadowCopySetId: string,
+    shareName: string,
+    level = 1,
+  ): Promise<GetShareMappingResponse> {
     return this.call(this.grpc.getShareMapping, { shadowCopyId, shadowCopySetId, shareName, level });
   }
   async deleteShareMapping(shadowCopySetId: string, shadowCopyId: string, shareName: string): Promise<void> {

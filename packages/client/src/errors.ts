@@ -19,8 +19,13 @@ export function fromServiceError(err: ServiceError, address: string): RvssError 
   }
   if (code && known.has(code)) return new RvssError(code as ErrorCode, err.details, details);
   if (err.code === 14) {
-    return new RvssError(ErrorCodes.NATS_UNAVAILABLE, `cannot reach the rvss coordinator at ${address} (${err.details}); is it running? (rvss up, or set RVSS_GRPC_ADDR)`, { address });
+    return new RvssError(
+      ErrorCodes.NATS_UNAVAILABLE,
+      `cannot reach the rvss coordinator at ${address} (${err.details}); is it running? (rvss up, or set RVSS_GRPC_ADDR)`,
+      { address },
+    );
   }
-  if (err.code === 4) return new RvssError(ErrorCodes.TIMEOUT, `the call to ${address} ran out of time: ${err.details}`, { address });
+  if (err.code === 4)
+    return new RvssError(ErrorCodes.TIMEOUT, `the call to ${address} ran out of time: ${err.details}`, { address });
   return new RvssError(ErrorCodes.INTERNAL, err.details || err.message, details);
 }

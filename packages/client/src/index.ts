@@ -33,10 +33,20 @@ type Callback<T> = (err: ServiceError | null, res: T) => void;
 type UnaryMethod<Req, Res> = (req: Req, md: Metadata, opts: Partial<CallOptions>, cb: Callback<Res>) => unknown;
 
 /** One unary call on a grpc-js client, with a deadline; errors come back as RvssError. */
-function callUnary<Req, Res>(target: object, address: string, method: UnaryMethod<Req, Res>, req: Req, timeoutMs: number): Promise<Res> {
+function callUnary<Req, Res>(
+  target: object,
+  address: string,
+  method: UnaryMethod<Req, Res>,
+  req: Req,
+  timeoutMs: number,
+): Promise<Res> {
   return new Promise((resolve, reject) => {
-    method.call(target, req, new Metadata(), { deadline: Date.now() + timeoutMs }, (err: ServiceError | null, res: Res) =>
-      err ? reject(fromServiceError(err, address)) : resolve(res),
+    method.call(
+      target,
+      req,
+      new Metadata(),
+      { deadline: Date.now() + timeoutMs },
+      (err: ServiceError | null, res: Res) => (err ? reject(fromServiceError(err, address)) : resolve(res)),
     );
   });
 }
@@ -56,7 +66,15 @@ export class RvssClient {
   waitForReady(timeoutMs = 10_000): Promise<void> {
     return new Promise((resolve, reject) =>
       this.grpc.waitForReady(Date.now() + timeoutMs, (err) =>
-        err ? reject(new RvssError(ErrorCodes.NATS_UNAVAILABLE, `the rvss coordinator at ${this.address} did not answer within ${timeoutMs} ms`, { address: this.address })) : resolve(),
+        err
+          ? reject(
+              new RvssError(
+                ErrorCodes.NATS_UNAVAILABLE,
+                `the rvss coordinator at ${this.address} did not answer within ${timeoutMs} ms`,
+                { address: this.address },
+              ),
+            )
+          : resolve(),
       ),
     );
   }
@@ -87,7 +105,10 @@ export class RvssClient {
     return (await this.call(this.grpc.listSnapshots, { svm: "", volume: "", backupId: "", ...req })).snapshots;
   }
 
-  restore(req: Partial<RestoreRequest> & Pick<RestoreRequest, "backupId" | "target">, timeoutMs = 30 * 60_000): Promise<RestoreResponse> {
+  restore(
+    req: Partial<RestoreRequest> & Pick<RestoreRequest, "backupId" | "target">,
+    timeoutMs = 30 * 60_000,
+  ): Promise<RestoreResponse> {
     return this.call(this.grpc.restore, { svm: "", share: "", files: [], ...req }, timeoutMs);
   }
 
@@ -120,12 +141,21 @@ export class PreflightClient {
 
   /** Walks one share and checks it; the answer lists every violation. */
   async validateShare(share: DatasetItem, timeoutMs = 10 * 60_000): Promise<ShareCheck> {
-    return (await callUnary(this.grpc, this.address, this.grpc.validateShare, { share: toSelection(share) }, timeoutMs)).check!;
+    return (await callUnary(this.grpc, this.address, this.grpc.validateShare, { share: toSelection(share) }, timeoutMs))
+      .check!;
   }
 
   /** Checks every share of a dataset, and that no VM has files in two of them; one check per item. */
   async validateDataset(dataset: DatasetItem[], timeoutMs = 10 * 60_000): Promise<ShareCheck[]> {
-    return (await callUnary(this.grpc, this.address, this.grpc.validateDataset, { dataset: dataset.map(toSelection) }, timeoutMs)).checks;
+    return (
+      await callUnary(
+        this.grpc,
+        this.address,
+        this.grpc.validateDataset,
+        { dataset: dataset.map(toSelection) },
+        timeoutMs,
+      )
+    ).checks;
   }
 
   close(): void {

@@ -1,4 +1,13 @@
-import { assembleBackup, checkDataset, markCancelRequested, newBackup, planSets, progressOf, recordSetEnd, type SetResult } from "./backup";
+import {
+  assembleBackup,
+  checkDataset,
+  markCancelRequested,
+  newBackup,
+  planSets,
+  progressOf,
+  recordSetEnd,
+  type SetResult,
+} from "./backup";
 import { isRvssError } from "./errors";
 
 const share = (svm: string, name: string, files: string[] = []) => ({ svm, share: name, files });
@@ -27,18 +36,25 @@ describe("dataset checks", () => {
     const vm = (files: string[]) => [{ name: "vm1", files }];
     let err: unknown;
     try {
-      checkDataset([{ ...share("vs1", "s1"), vms: vm(["vm1/a.vhdx"]) }, { ...share("vs2", "s2"), vms: vm(["vm1/b.vhdx"]) }]);
+      checkDataset([
+        { ...share("vs1", "s1"), vms: vm(["vm1/a.vhdx"]) },
+        { ...share("vs2", "s2"), vms: vm(["vm1/b.vhdx"]) },
+      ]);
     } catch (e) {
       err = e;
     }
     expect(isRvssError(err, "LAYOUT_UNSUPPORTED")).toBe(true);
-    expect((err as Error).message).toBe('VM "vm1" has files in 2 shares (vs1/s1, vs2/s2); all files of one VM must be in one share');
+    expect((err as Error).message).toBe(
+      'VM "vm1" has files in 2 shares (vs1/s1, vs2/s2); all files of one VM must be in one share',
+    );
   });
 
   test("named VMs are kept, and their files travel to the plan", () => {
     const [d] = checkDataset([{ ...share("vs1", "s1"), vms: [{ name: "vm1", files: ["./vm1/a.vhdx"] }] }]);
     expect(d).toEqual({ ...share("vs1", "s1", ["vm1/a.vhdx"]), vms: [{ name: "vm1", files: ["vm1/a.vhdx"] }] });
-    expect(planSets([d!])[0]!.shares).toEqual([{ share: "s1", files: ["vm1/a.vhdx"], vms: [{ name: "vm1", files: ["vm1/a.vhdx"] }] }]);
+    expect(planSets([d!])[0]!.shares).toEqual([
+      { share: "s1", files: ["vm1/a.vhdx"], vms: [{ name: "vm1", files: ["vm1/a.vhdx"] }] },
+    ]);
   });
 
   test("normalises names and file paths", () => {
@@ -63,7 +79,13 @@ describe("planning", () => {
 
 describe("backup state", () => {
   const base = () => newBackup({ id: "b1", dataset: [share("vs1", "a"), share("vs2", "b")], now: 1 });
-  const done = (index: number, outcome: "completed" | "aborted", reason?: string): SetResult => ({ index, outcome, ...(reason ? { reason } : {}), snapshots: [], finishedAt: 0 });
+  const done = (index: number, outcome: "completed" | "aborted", reason?: string): SetResult => ({
+    index,
+    outcome,
+    ...(reason ? { reason } : {}),
+    snapshots: [],
+    finishedAt: 0,
+  });
 
   test.each([
     [["completed", "completed"], "Completed", undefined],
@@ -72,7 +94,9 @@ describe("backup state", () => {
   ] as const)("sets ending %j make the backup %s", (outcomes, state, reason) => {
     const { plan } = base();
     let { status } = base();
-    outcomes.forEach((o, i) => (status = recordSetEnd(status, plan, done(i, o, o === "aborted" ? "share gone" : undefined), 10 + i)));
+    outcomes.forEach(
+      (o, i) => (status = recordSetEnd(status, plan, done(i, o, o === "aborted" ? "share gone" : undefined), 10 + i)),
+    );
     expect([status.state, status.reason, status.finishedAt]).toEqual([state, reason, 11]);
   });
 
@@ -80,7 +104,12 @@ describe("backup state", () => {
     const { plan, status } = base();
     const s = recordSetEnd(status, plan, done(0, "completed"), 5);
     expect(s.state).toBe("Running");
-    expect(progressOf(assembleBackup(plan, s, new Map()))).toEqual({ setsPlanned: 2, setsCompleted: 1, setsFailed: 0, snapshotsTaken: 0 });
+    expect(progressOf(assembleBackup(plan, s, new Map()))).toEqual({
+      setsPlanned: 2,
+      setsCompleted: 1,
+      setsFailed: 0,
+      snapshotsTaken: 0,
+    });
   });
 
   test("repeated reports change nothing", () => {
@@ -110,7 +139,24 @@ describe("backup state", () => {
 
 test("a set that completed although a writer failed (policy continue) makes the backup PartiallyFailed, naming the writer", () => {
   const { plan, status } = newBackup({ id: "b1", dataset: [share("vs1", "a")], onWriterError: "continue", now: 1 });
-  const failed = { step: "auto_recover" as const, writerId: "w9", name: "orders-db", ok: false, reason: "did not answer within 60000 ms", detail: "", at: 2, elapsedMs: 60000 };
-  const s = recordSetEnd(status, plan, { index: 0, outcome: "completed", snapshots: [], writerSteps: [failed], finishedAt: 3 }, 3);
-  expect([s.state, s.reason]).toEqual(["PartiallyFailed", 'SVM "vs1": writer "orders-db" (w9) failed to auto-recover: did not answer within 60000 ms']);
+  const failed = {
+    step: "auto_recover" as const,
+    writerId: "w9",
+    name: "orders-db",
+    ok: false,
+    reason: "did not answer within 60000 ms",
+    detail: "",
+    at: 2,
+    elapsedMs: 60000,
+  };
+  const s = recordSetEnd(
+    status,
+    plan,
+    { index: 0, outcome: "completed", snapshots: [], writerSteps: [failed], finishedAt: 3 },
+    3,
+  );
+  expect([s.state, s.reason]).toEqual([
+    "PartiallyFailed",
+    'SVM "vs1": writer "orders-db" (w9) failed to auto-recover: did not answer within 60000 ms',
+  ]);
 });

@@ -101,7 +101,8 @@ export interface BackupSetView extends PlannedSet {
 }
 
 /** A backup as people see it: plan, state and the results of the sets that ended. */
-export interface BackupRecord extends Omit<BackupPlan, "sets">, Omit<BackupStatus, "ended" | "problems" | "snapshotsTaken"> {
+export interface BackupRecord
+  extends Omit<BackupPlan, "sets">, Omit<BackupStatus, "ended" | "problems" | "snapshotsTaken"> {
   sets: BackupSetView[];
 }
 
@@ -114,8 +115,14 @@ export function checkDataset(items: readonly ShareSelection[]): ShareSelection[]
     const { files, problems, vms } = checkSelectionFiles(rawFiles, rawVms ?? []);
     if (problems.length > 0) {
       const p = problems[0]!;
-      const more = problems.length > 1 ? ` (and ${problems.length - 1} more problem${problems.length > 2 ? "s" : ""})` : "";
-      throw invalidArgument(`${p.message} in share "${share}" of SVM "${svm}"${more}`, { svm, share, path: p.path, rule: p.rule });
+      const more =
+        problems.length > 1 ? ` (and ${problems.length - 1} more problem${problems.length > 2 ? "s" : ""})` : "";
+      throw invalidArgument(`${p.message} in share "${share}" of SVM "${svm}"${more}`, {
+        svm,
+        share,
+        path: p.path,
+        rule: p.rule,
+      });
     }
     return { svm, share, files, ...(vms.length > 0 ? { vms } : {}) };
   });
@@ -123,7 +130,12 @@ export function checkDataset(items: readonly ShareSelection[]): ShareSelection[]
   const split = vmsSplitAcrossShares(dataset.map((d) => ({ svm: d.svm, share: d.share, vms: namedVms(d.vms ?? []) })));
   if (split.length > 0) {
     const v = split[0]!;
-    throw new RvssError(ErrorCodes.LAYOUT_UNSUPPORTED, v.message, { svm: v.svm, share: v.share, path: v.path, rule: v.rule });
+    throw new RvssError(ErrorCodes.LAYOUT_UNSUPPORTED, v.message, {
+      svm: v.svm,
+      share: v.share,
+      path: v.path,
+      rule: v.rule,
+    });
   }
   return dataset;
 }
@@ -140,9 +152,11 @@ export function checkDatasetShares<T extends { svm: string; share: string }>(ite
     const share = item.share.trim();
     if (svm === "") throw invalidArgument(`dataset item ${i + 1} has no svm`, { share });
     if (share === "") throw invalidArgument(`dataset item ${i + 1} (svm "${svm}") has no share`, { svm });
-    if (/[\\/\0]/.test(share)) throw invalidArgument(`share name "${share}" contains a path separator or NUL byte`, { svm, share });
+    if (/[\\/\0]/.test(share))
+      throw invalidArgument(`share name "${share}" contains a path separator or NUL byte`, { svm, share });
     const key = `${svm}\0${share.toLowerCase()}`;
-    if (seen.has(key)) throw invalidArgument(`share "${share}" of SVM "${svm}" is listed twice in the dataset`, { svm, share });
+    if (seen.has(key))
+      throw invalidArgument(`share "${share}" of SVM "${svm}" is listed twice in the dataset`, { svm, share });
     seen.add(key);
     return { ...item, svm, share };
   });
@@ -174,7 +188,14 @@ export function planSets(dataset: readonly ShareSelection[], maxShares = MAX_SHA
   return sets;
 }
 
-export function newBackup(req: { id: string; dataset: ShareSelection[]; description?: string; requestId?: string; onWriterError?: WriterErrorPolicy; now: number }): {
+export function newBackup(req: {
+  id: string;
+  dataset: ShareSelection[];
+  description?: string;
+  requestId?: string;
+  onWriterError?: WriterErrorPolicy;
+  now: number;
+}): {
   plan: BackupPlan;
   status: BackupStatus;
 } {
@@ -209,12 +230,19 @@ export function recordSetEnd(status: BackupStatus, plan: BackupPlan, result: Set
   if (!set || status.ended[result.index] !== undefined) return status;
   const writerTrouble = result.outcome === "completed" && (result.writerSteps ?? []).some((w) => !w.ok);
   const how = result.outcome === "aborted" ? "failed" : writerTrouble ? "partial" : "completed";
-  const text = how === "failed" ? `SVM "${set.svm}": ${result.reason ?? "failed"}` : how === "partial" ? `SVM "${set.svm}": ${writerProblems(result.writerSteps!)}` : null;
+  const text =
+    how === "failed"
+      ? `SVM "${set.svm}": ${result.reason ?? "failed"}`
+      : how === "partial"
+        ? `SVM "${set.svm}": ${writerProblems(result.writerSteps!)}`
+        : null;
   const next: BackupStatus = {
     ...status,
     updatedAt: now,
     ended: { ...status.ended, [result.index]: how },
-    problems: text ? [...status.problems, { index: result.index, text }].sort((a, b) => a.index - b.index) : status.problems,
+    problems: text
+      ? [...status.problems, { index: result.index, text }].sort((a, b) => a.index - b.index)
+      : status.problems,
     snapshotsTaken: status.snapshotsTaken + result.snapshots.length,
   };
   return settle(next, plan.sets.length, now);
@@ -230,7 +258,11 @@ function settle(s: BackupStatus, total: number, now: number): BackupStatus {
     delete next.reason;
     return { ...next, state: "Completed" };
   }
-  return { ...next, state: failed === total ? "Failed" : "PartiallyFailed", reason: s.problems.map((p) => p.text).join("; ") };
+  return {
+    ...next,
+    state: failed === total ? "Failed" : "PartiallyFailed",
+    reason: s.problems.map((p) => p.text).join("; "),
+  };
 }
 
 export function markCancelRequested(s: BackupStatus, now: number): BackupStatus {
@@ -239,7 +271,11 @@ export function markCancelRequested(s: BackupStatus, now: number): BackupStatus 
 }
 
 /** The backup as people see it, from its plan, its status and the results of its ended sets. */
-export function assembleBackup(plan: BackupPlan, status: BackupStatus, results: ReadonlyMap<number, SetResult>): BackupRecord {
+export function assembleBackup(
+  plan: BackupPlan,
+  status: BackupStatus,
+  results: ReadonlyMap<number, SetResult>,
+): BackupRecord {
   const { sets, ...rest } = plan;
   const { ended: _ended, problems: _problems, snapshotsTaken: _taken, ...state } = status;
   return {
@@ -248,7 +284,11 @@ export function assembleBackup(plan: BackupPlan, status: BackupStatus, results: 
     sets: sets.map((p): BackupSetView => {
       const r = results.get(p.index);
       const how = status.ended[p.index];
-      const view: BackupSetView = { ...p, phase: how === undefined ? "queued" : how === "failed" ? "failed" : "completed", snapshots: r?.snapshots ?? [] };
+      const view: BackupSetView = {
+        ...p,
+        phase: how === undefined ? "queued" : how === "failed" ? "failed" : "completed",
+        snapshots: r?.snapshots ?? [],
+      };
       if (r?.setId) view.setId = r.setId;
       if (r?.outcome === "aborted") {
         if (r.reason) view.reason = r.reason;

@@ -25,5 +25,8 @@ test("a failure rejects after the calls under way settle, and starts no more", a
       return n;
     }),
   ).rejects.toThrow("boom");
-  expect([started, settled]).toEqual([[1, 2], [1, 2]]);
+  expect([started, settled]).toEqual([
+    [1, 2],
+    [1, 2],
+  ]);
 });

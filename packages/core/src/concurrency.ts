@@ -2,7 +2,11 @@
  * Runs `fn` over `items` with at most `limit` at once; results keep the items' order. The first
  * failure rejects once every started call has settled (so nothing runs on after the caller reacts).
  */
-export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
+export async function mapLimit<T, R>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T, index: number) => Promise<R>,
+): Promise<R[]> {
   const out = new Array<R>(items.length);
   let next = 0;
   let failure: { err: unknown } | null = null;

@@ -34,7 +34,13 @@ describe("file list rules", () => {
 
 describe("VM lists", () => {
   test("VM files join the file list: cloned, normalised, and duplicates across lists count", () => {
-    const r = checkSelectionFiles(["notes.txt"], [{ name: " vm1 ", files: ["./vm1/a.vhdx", "notes.txt"] }, { name: "vm2", files: ["vm2/b.vhdx"] }]);
+    const r = checkSelectionFiles(
+      ["notes.txt"],
+      [
+        { name: " vm1 ", files: ["./vm1/a.vhdx", "notes.txt"] },
+        { name: "vm2", files: ["vm2/b.vhdx"] },
+      ],
+    );
     expect(r.files).toEqual(["notes.txt", "vm1/a.vhdx", "vm2/b.vhdx"]);
     expect(r.vms).toEqual([
       { name: "vm1", files: ["vm1/a.vhdx"] },
@@ -44,7 +50,18 @@ describe("VM lists", () => {
   });
 
   test("a VM needs a name, once, and files", () => {
-    const r = checkSelectionFiles([], [{ name: "", files: ["a.vhdx"] }, { name: "vm1", files: ["b.vhdx"] }, { name: "VM1", files: [] }]);
-    expect(r.problems.map((p) => p.message)).toEqual(["VM 1 of the list has no name", 'VM "VM1" is named more than once', 'VM "VM1" lists no files']);
+    const r = checkSelectionFiles(
+      [],
+      [
+        { name: "", files: ["a.vhdx"] },
+        { name: "vm1", files: ["b.vhdx"] },
+        { name: "VM1", files: [] },
+      ],
+    );
+    expect(r.problems.map((p) => p.message)).toEqual([
+      "VM 1 of the list has no name",
+      'VM "VM1" is named more than once',
+      'VM "VM1" lists no files',
+    ]);
   });
 });

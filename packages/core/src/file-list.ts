@@ -3,7 +3,15 @@
  * (existence, type, and that it resolves inside the share); these rules reject what never can be valid.
  */
 
-export type FileListRule = "empty-path" | "nul-byte" | "absolute-path" | "parent-segment" | "duplicate" | "vm-name-missing" | "vm-named-twice" | "vm-without-files";
+export type FileListRule =
+  | "empty-path"
+  | "nul-byte"
+  | "absolute-path"
+  | "parent-segment"
+  | "duplicate"
+  | "vm-name-missing"
+  | "vm-named-twice"
+  | "vm-without-files";
 
 export interface FileListProblem {
   path: string;
@@ -19,14 +27,23 @@ export interface CheckedFileList {
 
 /** Normalises one listed path or says why it can never name a file inside the share. */
 export function normaliseListedPath(raw: string): { path: string } | FileListProblem {
-  if (raw.includes("\0")) return { path: raw, rule: "nul-byte", message: `file path ${JSON.stringify(raw)} contains a NUL byte` };
+  if (raw.includes("\0"))
+    return { path: raw, rule: "nul-byte", message: `file path ${JSON.stringify(raw)} contains a NUL byte` };
   const slashed = raw.replace(/\\/g, "/");
   if (slashed.startsWith("/") || /^[A-Za-z]:/.test(slashed)) {
-    return { path: raw, rule: "absolute-path", message: `file path "${raw}" is absolute; list paths relative to the share root` };
+    return {
+      path: raw,
+      rule: "absolute-path",
+      message: `file path "${raw}" is absolute; list paths relative to the share root`,
+    };
   }
   const segments = slashed.split("/").filter((s) => s !== "" && s !== ".");
   if (segments.includes("..")) {
-    return { path: raw, rule: "parent-segment", message: `file path "${raw}" contains "..", which could leave the share` };
+    return {
+      path: raw,
+      rule: "parent-segment",
+      message: `file path "${raw}" contains "..", which could leave the share`,
+    };
   }
   if (segments.length === 0) return { path: raw, rule: "empty-path", message: "an empty file path was listed" };
   return { path: segments.join("/") };
@@ -49,14 +66,18 @@ export function checkFileList(raw: readonly string[]): CheckedFileList {
  * listed twice, even under two VMs, is a duplicate). A VM needs a name, once per share, and files.
  * `files` is every listed path, VM files included: all of them are cloned.
  */
-export function checkSelectionFiles(raw: readonly string[], rawVms: readonly VmFiles[]): CheckedFileList & { vms: VmFiles[] } {
+export function checkSelectionFiles(
+  raw: readonly string[],
+  rawVms: readonly VmFiles[],
+): CheckedFileList & { vms: VmFiles[] } {
   const files: string[] = [];
   const problems: FileListProblem[] = [];
   const seen = new Set<string>();
   const take = (entry: string): string | null => {
     const r = normaliseListedPath(entry);
     if ("rule" in r) problems.push(r);
-    else if (seen.has(r.path)) problems.push({ path: entry, rule: "duplicate", message: `file "${r.path}" is listed more than once` });
+    else if (seen.has(r.path))
+      problems.push({ path: entry, rule: "duplicate", message: `file "${r.path}" is listed more than once` });
     else {
       seen.add(r.path);
       files.push(r.path);
@@ -71,9 +92,11 @@ export function checkSelectionFiles(raw: readonly string[], rawVms: readonly VmF
     const name = vm.name.trim();
     const label = name === "" ? `VM ${i + 1} of the list` : `VM "${name}"`;
     if (name === "") problems.push({ path: "", rule: "vm-name-missing", message: `${label} has no name` });
-    else if (names.has(name.toLowerCase())) problems.push({ path: "", rule: "vm-named-twice", message: `${label} is named more than once` });
+    else if (names.has(name.toLowerCase()))
+      problems.push({ path: "", rule: "vm-named-twice", message: `${label} is named more than once` });
     names.add(name.toLowerCase());
-    if (vm.files.length === 0) problems.push({ path: "", rule: "vm-without-files", message: `${label} lists no files` });
+    if (vm.files.length === 0)
+      problems.push({ path: "", rule: "vm-without-files", message: `${label} lists no files` });
     const own = vm.files.map(take).filter((p): p is string => p !== null);
     if (name !== "") vms.push({ name, files: own });
   }

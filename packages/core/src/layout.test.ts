@@ -1,4 +1,14 @@
-import { LayoutTally, isVmFileName, notRegular, shareVms, strayAtRoot, tooDeep, vmsSplitAcrossShares, type EntryKind, type LayoutEntry } from "./layout";
+import {
+  LayoutTally,
+  isVmFileName,
+  notRegular,
+  shareVms,
+  strayAtRoot,
+  tooDeep,
+  vmsSplitAcrossShares,
+  type EntryKind,
+  type LayoutEntry,
+} from "./layout";
 
 const where = { svm: "vs1", share: "share1" };
 
@@ -15,13 +25,25 @@ function check(entries: LayoutEntry[], depthLimit = 5, listed: string[] = [], ma
 
 describe("rule 1: only directories and regular files", () => {
   test.each([
-    ["symlink", "not-regular", /"vm1\/x" in share "share1" is a symbolic link; a Remote VSS share may hold only directories and regular files/],
+    [
+      "symlink",
+      "not-regular",
+      /"vm1\/x" in share "share1" is a symbolic link; a Remote VSS share may hold only directories and regular files/,
+    ],
     ["fifo", "not-regular", /is a FIFO/],
     ["socket", "not-regular", /is a socket/],
     ["device", "not-regular", /is a device/],
-    ["junction", "junction-below-share", /"vm1\/x" in share "share1" is a volume junction; Remote VSS cannot copy across volumes/],
+    [
+      "junction",
+      "junction-below-share",
+      /"vm1\/x" in share "share1" is a volume junction; Remote VSS cannot copy across volumes/,
+    ],
   ] as const)("a %s is refused as %s", (kind, rule, message) => {
-    expect(notRegular(entry("vm1/x", kind), where)).toEqual({ path: "vm1/x", rule, message: expect.stringMatching(message) });
+    expect(notRegular(entry("vm1/x", kind), where)).toEqual({
+      path: "vm1/x",
+      rule,
+      message: expect.stringMatching(message),
+    });
   });
 
   test.each(["file", "directory"] as const)("a %s is fine", (kind) => {
@@ -44,9 +66,24 @@ describe("rule 3: depth within the shadow copy directory depth", () => {
   });
 
   test("one past the limit is reported once, at the first directory too deep, naming the limit", () => {
-    const t = check([entry("a", "directory"), entry("a/b", "directory"), entry("a/b/c", "directory"), entry("a/b/c/d.vhdx"), entry("a/b/c/e", "directory"), entry("a/b/c/e/f.vhdx")], 2);
+    const t = check(
+      [
+        entry("a", "directory"),
+        entry("a/b", "directory"),
+        entry("a/b/c", "directory"),
+        entry("a/b/c/d.vhdx"),
+        entry("a/b/c/e", "directory"),
+        entry("a/b/c/e/f.vhdx"),
+      ],
+      2,
+    );
     expect(t.violations).toEqual([
-      { path: "a/b/c", rule: "too-deep", message: 'directory "a/b/c" in share "share1" is nested 3 levels deep; SVM "vs1" copies at most 2 (shadow copy directory depth)' },
+      {
+        path: "a/b/c",
+        rule: "too-deep",
+        message:
+          'directory "a/b/c" in share "share1" is nested 3 levels deep; SVM "vs1" copies at most 2 (shadow copy directory depth)',
+      },
     ]);
     expect(t.deepestFile).toBe(4);
   });
@@ -54,7 +91,9 @@ describe("rule 3: depth within the shadow copy directory depth", () => {
   test("exactly at the limit is clean, and limit 0 means unlimited", () => {
     const atLimit = [entry("a", "directory"), entry("a/b", "directory"), entry("a/b/disk.vhdx")];
     expect(check(atLimit, 2).violations).toEqual([]);
-    const deep = Array.from({ length: 30 }, (_, i) => entry(Array.from({ length: i + 1 }, () => "d").join("/"), "directory"));
+    const deep = Array.from({ length: 30 }, (_, i) =>
+      entry(Array.from({ length: i + 1 }, () => "d").join("/"), "directory"),
+    );
     expect(check(deep, 0).violations).toEqual([]);
   });
 });
@@ -88,12 +127,24 @@ describe("rule 4: the share root holds only VM files or VM directories", () => {
 
 describe("the tally", () => {
   test("counts what it saw and keeps the top-level directories as the default VMs", () => {
-    const t = check([entry("vm1", "directory"), entry("vm2", "directory"), entry("vm1/a", "directory"), entry("vm1/a/d.vhdx"), entry("x.vhdx"), entry("p", "fifo")]);
+    const t = check([
+      entry("vm1", "directory"),
+      entry("vm2", "directory"),
+      entry("vm1/a", "directory"),
+      entry("vm1/a/d.vhdx"),
+      entry("x.vhdx"),
+      entry("p", "fifo"),
+    ]);
     expect([t.files, t.directories, t.others, t.deepestFile, t.topDirectories]).toEqual([2, 3, 1, 2, ["vm1", "vm2"]]);
   });
 
   test("lists at most maxListed violations and counts the rest", () => {
-    const t = check(Array.from({ length: 5 }, (_, i) => entry(`stray${i}.txt`)), 5, [], 3);
+    const t = check(
+      Array.from({ length: 5 }, (_, i) => entry(`stray${i}.txt`)),
+      5,
+      [],
+      3,
+    );
     expect([t.violations.length, t.notListed]).toEqual([3, 2]);
   });
 });
@@ -111,7 +162,9 @@ describe("rule 2: all files of one VM inside one share", () => {
       ["vs1", "share2", "vm3", "vm-split-across-shares"],
       ["vs2", "share9", "x/vm3.vhdx", "vm-split-across-shares"],
     ]);
-    expect(v[0]!.message).toBe('VM "vm1" has files in 2 shares (vs1/share1, vs1/share2); all files of one VM must be in one share');
+    expect(v[0]!.message).toBe(
+      'VM "vm1" has files in 2 shares (vs1/share1, vs1/share2); all files of one VM must be in one share',
+    );
   });
 
   test("named VMs replace the default: distinct names in two shares are fine", () => {

@@ -35,7 +35,8 @@ export interface LayoutEntry {
   depth: number;
 }
 
-export type LayoutRule = "not-regular" | "junction-below-share" | "too-deep" | "stray-at-root" | "vm-split-across-shares";
+export type LayoutRule =
+  "not-regular" | "junction-below-share" | "too-deep" | "stray-at-root" | "vm-split-across-shares";
 
 export interface LayoutViolation {
   path: string;
@@ -50,7 +51,20 @@ export interface ShareLabel {
 }
 
 /** File extensions of Hyper-V VMs: disks, differencing disks, change tracking, configuration, state. */
-export const VM_FILE_EXTENSIONS: readonly string[] = [".vhdx", ".vhd", ".avhdx", ".avhd", ".rct", ".mrt", ".vmcx", ".vmrs", ".vmgs", ".vsv", ".bin", ".xml"];
+export const VM_FILE_EXTENSIONS: readonly string[] = [
+  ".vhdx",
+  ".vhd",
+  ".avhdx",
+  ".avhd",
+  ".rct",
+  ".mrt",
+  ".vmcx",
+  ".vmrs",
+  ".vmgs",
+  ".vsv",
+  ".bin",
+  ".xml",
+];
 
 export function isVmFileName(name: string): boolean {
   const lower = name.toLowerCase();
@@ -77,9 +91,17 @@ export function kindName(kind: EntryKind): string {
 export function notRegular(e: LayoutEntry, where: ShareLabel): LayoutViolation | null {
   if (e.kind === "file" || e.kind === "directory") return null;
   if (e.kind === "junction") {
-    return { path: e.path, rule: "junction-below-share", message: `"${e.path}" in share "${where.share}" is a volume junction; Remote VSS cannot copy across volumes` };
+    return {
+      path: e.path,
+      rule: "junction-below-share",
+      message: `"${e.path}" in share "${where.share}" is a volume junction; Remote VSS cannot copy across volumes`,
+    };
   }
-  return { path: e.path, rule: "not-regular", message: `"${e.path}" in share "${where.share}" is a ${kindName(e.kind)}; a Remote VSS share may hold only directories and regular files` };
+  return {
+    path: e.path,
+    rule: "not-regular",
+    message: `"${e.path}" in share "${where.share}" is a ${kindName(e.kind)}; a Remote VSS share may hold only directories and regular files`,
+  };
 }
 
 /** Rule 3: names the first directory too deep for `limit` (0 = unlimited). */
@@ -192,7 +214,8 @@ export function vmsSplitAcrossShares(shares: readonly ShareVms[]): SplitVmViolat
     for (const vm of s.vms) {
       const key = vm.name.toLowerCase();
       const list = byName.get(key) ?? [];
-      if (!list.some((x) => x.svm === s.svm && x.share.toLowerCase() === s.share.toLowerCase())) list.push({ svm: s.svm, share: s.share, ...vm });
+      if (!list.some((x) => x.svm === s.svm && x.share.toLowerCase() === s.share.toLowerCase()))
+        list.push({ svm: s.svm, share: s.share, ...vm });
       byName.set(key, list);
     }
   }

@@ -1,4 +1,13 @@
-import { exposedShareName, formatUnc, parseSnapshotName, parseUnc, snapshotName, toFileTime, token, untoken } from "./naming";
+import {
+  exposedShareName,
+  formatUnc,
+  parseSnapshotName,
+  parseUnc,
+  snapshotName,
+  toFileTime,
+  token,
+  untoken,
+} from "./naming";
 
 describe("naming", () => {
   test.each([

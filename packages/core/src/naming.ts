@@ -44,7 +44,10 @@ export function exposedShareName(share: string, shadowCopyId: string): string {
 const snapshotPattern = /^rvss_([0-9a-f-]{36})_([0-9a-f-]{36})_(\d{8}T\d{6}Z)$/;
 
 function compactTime(ms: number): string {
-  return new Date(ms).toISOString().replace(/[-:]/g, "").replace(/\.\d{3}/, "");
+  return new Date(ms)
+    .toISOString()
+    .replace(/[-:]/g, "")
+    .replace(/\.\d{3}/, "");
 }
 
 /** Backup snapshot name: rvss_<backupId>_<setId>_<yyyymmddThhmmssZ>, so all three read back. */

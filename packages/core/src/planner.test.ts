@@ -1,5 +1,14 @@
 import { planSets } from "./backup";
-import { admitBackup, emptyPlanner, finishSet, isReleased, releaseSets, waitingPosition, withdrawBackup, type PlannerState } from "./planner";
+import {
+  admitBackup,
+  emptyPlanner,
+  finishSet,
+  isReleased,
+  releaseSets,
+  waitingPosition,
+  withdrawBackup,
+  type PlannerState,
+} from "./planner";
 
 const keys = (links: { backupId: string; index: number }[]) => links.map((l) => `${l.backupId}:${l.index}`);
 
@@ -10,7 +19,13 @@ describe("planning a dataset", () => {
       { svm: "small1", share: "a", files: [] },
       { svm: "small2", share: "b", files: [] },
     ];
-    expect(planSets(dataset).map((p) => `${p.svm}/${p.shares.length}`)).toEqual(["big/64", "small1/1", "small2/1", "big/64", "big/2"]);
+    expect(planSets(dataset).map((p) => `${p.svm}/${p.shares.length}`)).toEqual([
+      "big/64",
+      "small1/1",
+      "small2/1",
+      "big/64",
+      "big/2",
+    ]);
   });
 });
 
@@ -51,7 +66,10 @@ describe("planner", () => {
   test("the position of a waiting set counts the sets released before it, round-robin", () => {
     let p = admitBackup(admitBackup(emptyPlanner(), "a", 3), "b", 3);
     p = releaseSets(p, 1).state;
-    expect([waitingPosition(p, { backupId: "a", index: 0 }), isReleased(p, { backupId: "a", index: 0 })]).toEqual([0, true]);
+    expect([waitingPosition(p, { backupId: "a", index: 0 }), isReleased(p, { backupId: "a", index: 0 })]).toEqual([
+      0,
+      true,
+    ]);
     expect(waitingPosition(p, { backupId: "b", index: 0 })).toBe(1);
     expect(waitingPosition(p, { backupId: "a", index: 1 })).toBe(2);
     expect(waitingPosition(p, { backupId: "b", index: 2 })).toBe(5);

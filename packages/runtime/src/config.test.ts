@@ -4,7 +4,13 @@ import { ONTAP_LATENCY, loadConfig } from "./config";
 describe("configuration", () => {
   test("the defaults run everything on one machine", () => {
     const c = loadConfig({});
-    expect([c.natsUrl, c.grpcAddr, c.storage, c.storageLatency, c.timers]).toEqual(["nats://127.0.0.1:4222", "127.0.0.1:50051", "local", null, { shortMs: 180_000, longMs: 1_800_000 }]);
+    expect([c.natsUrl, c.grpcAddr, c.storage, c.storageLatency, c.timers]).toEqual([
+      "nats://127.0.0.1:4222",
+      "127.0.0.1:50051",
+      "local",
+      null,
+      { shortMs: 180_000, longMs: 1_800_000 },
+    ]);
   });
 
   test.each([

@@ -48,7 +48,15 @@ export interface StorageLatency {
 }
 
 /** Modelled on ONTAP: resolve 5 ms, clone 50 ms per share, expose 20, seal 20, snapshot 300 per volume, cleanup 50. */
-export const ONTAP_LATENCY: StorageLatency = { resolve: 5, clone: 50, expose: 20, seal: 20, snapshot: 300, cleanup: 50, jitter: 0 };
+export const ONTAP_LATENCY: StorageLatency = {
+  resolve: 5,
+  clone: 50,
+  expose: 20,
+  seal: 20,
+  snapshot: 300,
+  cleanup: 50,
+  jitter: 0,
+};
 
 /** How long the notifier waits for application writers, per step (ms). */
 export interface WriterTimeouts {
@@ -71,30 +79,91 @@ interface Variable {
 /** Every variable rvss reads, with its default; the README's configuration table lists the same. */
 export const CONFIG_VARIABLES: readonly Variable[] = [
   { name: "NATS_URL", default: "nats://127.0.0.1:4222", description: "NATS server(s), comma-separated" },
-  { name: "RVSS_NATS_CONNECT_TIMEOUT_MS", default: "10000", description: "how long a service keeps trying to reach NATS at start-up" },
+  {
+    name: "RVSS_NATS_CONNECT_TIMEOUT_MS",
+    default: "10000",
+    description: "how long a service keeps trying to reach NATS at start-up",
+  },
   { name: "RVSS_REPLICAS", default: "1", description: "replicas of streams and KV buckets (3 on a cluster)" },
-  { name: "RVSS_GRPC_ADDR", default: "127.0.0.1:50051", description: "coordinator gRPC listen address; the CLI's target" },
-  { name: "RVSS_HEALTH_ADDR", default: "", description: "host:port for /healthz, /readyz and /metrics (off when empty)" },
+  {
+    name: "RVSS_GRPC_ADDR",
+    default: "127.0.0.1:50051",
+    description: "coordinator gRPC listen address; the CLI's target",
+  },
+  {
+    name: "RVSS_HEALTH_ADDR",
+    default: "",
+    description: "host:port for /healthz, /readyz and /metrics (off when empty)",
+  },
   { name: "RVSS_LOG_LEVEL", default: "info", description: "pino level: trace, debug, info, warn, error" },
   { name: "RVSS_LOG_FORMAT", default: "json", description: "json, or pretty for people" },
-  { name: "RVSS_STORAGE", default: "local", description: "storage backend: local, or null (benchmarks only: does nothing)" },
-  { name: "RVSS_STORAGE_LATENCY", default: "", description: "benchmarks: delays per storage operation, \"ontap\" and/or op=ms pairs (resolve, clone, expose, seal, snapshot, cleanup, jitter)" },
-  { name: "RVSS_MAX_CONCURRENT_SETS", default: "64", description: "managed sets running at once across all SVMs (the planner's global limit)" },
+  {
+    name: "RVSS_STORAGE",
+    default: "local",
+    description: "storage backend: local, or null (benchmarks only: does nothing)",
+  },
+  {
+    name: "RVSS_STORAGE_LATENCY",
+    default: "",
+    description:
+      'benchmarks: delays per storage operation, "ontap" and/or op=ms pairs (resolve, clone, expose, seal, snapshot, cleanup, jitter)',
+  },
+  {
+    name: "RVSS_MAX_CONCURRENT_SETS",
+    default: "64",
+    description: "managed sets running at once across all SVMs (the planner's global limit)",
+  },
   { name: "RVSS_FILER_CONFIG", default: "./filer.json", description: "local backend: the filer description file" },
-  { name: "RVSS_FSRVP_SHORT_TIMEOUT_MS", default: "180000", description: "FSRVP message sequence timer, short value (0 disables)" },
-  { name: "RVSS_FSRVP_LONG_TIMEOUT_MS", default: "1800000", description: "FSRVP message sequence timer after Add/Prepare/GetShareMapping (0 disables)" },
+  {
+    name: "RVSS_FSRVP_SHORT_TIMEOUT_MS",
+    default: "180000",
+    description: "FSRVP message sequence timer, short value (0 disables)",
+  },
+  {
+    name: "RVSS_FSRVP_LONG_TIMEOUT_MS",
+    default: "1800000",
+    description: "FSRVP message sequence timer after Add/Prepare/GetShareMapping (0 disables)",
+  },
   { name: "RVSS_ACK_WAIT_MS", default: "30000", description: "JetStream ack wait for commands before redelivery" },
   { name: "RVSS_MAX_DELIVER", default: "5", description: "deliveries of a failing command before it is dead-lettered" },
-  { name: "RVSS_DUPLICATE_WINDOW_MS", default: "600000", description: "JetStream duplicate window (message-ID deduplication)" },
+  {
+    name: "RVSS_DUPLICATE_WINDOW_MS",
+    default: "600000",
+    description: "JetStream duplicate window (message-ID deduplication)",
+  },
   { name: "RVSS_EVENTS_MAX_AGE_MS", default: "2592000000", description: "how long events stay replayable (30 days)" },
   { name: "RVSS_CONCURRENCY", default: "16", description: "messages a replica handles at once, per consumer" },
-  { name: "RVSS_RECONCILE_INTERVAL_MS", default: "60000", description: "how often the coordinator sweeps in-flight work and removes orphaned storage (0: only at start)" },
-  { name: "RVSS_WRITER_CHECKPOINT_TIMEOUT_MS", default: "5000", description: "how long a writer may take to checkpoint" },
-  { name: "RVSS_WRITER_FREEZE_WINDOW_MS", default: "7000", description: "longest a writer stays quiesced (like ONTAP's 7 s write fence)" },
+  {
+    name: "RVSS_RECONCILE_INTERVAL_MS",
+    default: "60000",
+    description: "how often the coordinator sweeps in-flight work and removes orphaned storage (0: only at start)",
+  },
+  {
+    name: "RVSS_WRITER_CHECKPOINT_TIMEOUT_MS",
+    default: "5000",
+    description: "how long a writer may take to checkpoint",
+  },
+  {
+    name: "RVSS_WRITER_FREEZE_WINDOW_MS",
+    default: "7000",
+    description: "longest a writer stays quiesced (like ONTAP's 7 s write fence)",
+  },
   { name: "RVSS_WRITER_THAW_TIMEOUT_MS", default: "5000", description: "how long a writer may take to resume" },
-  { name: "RVSS_WRITER_AUTO_RECOVER_TIMEOUT_MS", default: "60000", description: "how long a writer may take to auto-recover its files" },
-  { name: "RVSS_WRITER_FINISH_TIMEOUT_MS", default: "5000", description: "how long a writer may take to acknowledge the end of a set" },
-  { name: "RVSS_WRITER_TTL_MS", default: "15000", description: "a writer registration without a heartbeat for this long is forgotten" },
+  {
+    name: "RVSS_WRITER_AUTO_RECOVER_TIMEOUT_MS",
+    default: "60000",
+    description: "how long a writer may take to auto-recover its files",
+  },
+  {
+    name: "RVSS_WRITER_FINISH_TIMEOUT_MS",
+    default: "5000",
+    description: "how long a writer may take to acknowledge the end of a set",
+  },
+  {
+    name: "RVSS_WRITER_TTL_MS",
+    default: "15000",
+    description: "a writer registration without a heartbeat for this long is forgotten",
+  },
 ];
 
 type Env = Record<string, string | undefined>;
@@ -134,9 +203,13 @@ function latency(v: string): StorageLatency | null {
     const [k, n] = part.split("=");
     const ms = Number(n);
     if (!k || !(k in out) || n === undefined || !Number.isFinite(ms) || ms < 0) {
-      throw new RvssError(ErrorCodes.CONFIG_INVALID, `RVSS_STORAGE_LATENCY part "${part}" is not ontap or op=ms (ops: ${Object.keys(out).join(", ")})`, {
-        variable: "RVSS_STORAGE_LATENCY",
-      });
+      throw new RvssError(
+        ErrorCodes.CONFIG_INVALID,
+        `RVSS_STORAGE_LATENCY part "${part}" is not ontap or op=ms (ops: ${Object.keys(out).join(", ")})`,
+        {
+          variable: "RVSS_STORAGE_LATENCY",
+        },
+      );
     }
     out[k as keyof StorageLatency] = ms;
   }
@@ -146,16 +219,24 @@ function latency(v: string): StorageLatency | null {
 export function loadConfig(env: Env = process.env): RvssConfig {
   const logFormat = raw(env, "RVSS_LOG_FORMAT");
   if (logFormat !== "json" && logFormat !== "pretty") {
-    throw new RvssError(ErrorCodes.CONFIG_INVALID, `RVSS_LOG_FORMAT="${logFormat}" must be json or pretty`, { variable: "RVSS_LOG_FORMAT" });
+    throw new RvssError(ErrorCodes.CONFIG_INVALID, `RVSS_LOG_FORMAT="${logFormat}" must be json or pretty`, {
+      variable: "RVSS_LOG_FORMAT",
+    });
   }
   const storage = raw(env, "RVSS_STORAGE");
   if (storage !== "local" && storage !== "null") {
-    throw new RvssError(ErrorCodes.CONFIG_INVALID, `RVSS_STORAGE="${storage}" is not a known backend (known: local, null)`, { variable: "RVSS_STORAGE" });
+    throw new RvssError(
+      ErrorCodes.CONFIG_INVALID,
+      `RVSS_STORAGE="${storage}" is not a known backend (known: local, null)`,
+      { variable: "RVSS_STORAGE" },
+    );
   }
   const natsUrl = raw(env, "NATS_URL");
   for (const u of natsUrl.split(",")) {
     if (!/^(nats|tls|ws|wss):\/\/[^\s]+$/.test(u.trim()) && !/^[^\s/:]+:\d+$/.test(u.trim())) {
-      throw new RvssError(ErrorCodes.CONFIG_INVALID, `NATS_URL entry "${u}" is not a nats:// URL`, { variable: "NATS_URL" });
+      throw new RvssError(ErrorCodes.CONFIG_INVALID, `NATS_URL entry "${u}" is not a nats:// URL`, {
+        variable: "NATS_URL",
+      });
     }
   }
   return {
@@ -170,7 +251,10 @@ export function loadConfig(env: Env = process.env): RvssConfig {
     storageLatency: latency(raw(env, "RVSS_STORAGE_LATENCY")),
     maxConcurrentSets: integer(env, "RVSS_MAX_CONCURRENT_SETS", 1),
     filerConfig: path.resolve(raw(env, "RVSS_FILER_CONFIG")),
-    timers: { shortMs: integer(env, "RVSS_FSRVP_SHORT_TIMEOUT_MS", 0), longMs: integer(env, "RVSS_FSRVP_LONG_TIMEOUT_MS", 0) },
+    timers: {
+      shortMs: integer(env, "RVSS_FSRVP_SHORT_TIMEOUT_MS", 0),
+      longMs: integer(env, "RVSS_FSRVP_LONG_TIMEOUT_MS", 0),
+    },
     ackWaitMs: integer(env, "RVSS_ACK_WAIT_MS", 1000),
     maxDeliver: integer(env, "RVSS_MAX_DELIVER", 1),
     duplicateWindowMs: integer(env, "RVSS_DUPLICATE_WINDOW_MS", 1000),

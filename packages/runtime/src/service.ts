@@ -39,7 +39,13 @@ export async function runService(name: string, start: StartFn): Promise<void> {
   const healthAddr = config.healthAddr;
   const health = healthAddr
     ? await startHealthServer(healthAddr, () => service?.ready() ?? false).catch((err: unknown) =>
-        fail(new RvssError(ErrorCodes.CONFIG_INVALID, `cannot serve health and metrics on RVSS_HEALTH_ADDR ${healthAddr}: ${errorMessage(err)}`, { healthAddr })),
+        fail(
+          new RvssError(
+            ErrorCodes.CONFIG_INVALID,
+            `cannot serve health and metrics on RVSS_HEALTH_ADDR ${healthAddr}: ${errorMessage(err)}`,
+            { healthAddr },
+          ),
+        ),
       )
     : null;
   try {

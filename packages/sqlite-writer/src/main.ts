@@ -18,7 +18,9 @@ async function main(): Promise<void> {
     },
   });
   if (!v.svm || !v.share || !v.dir || !v.db?.length) {
-    process.stderr.write("usage: rvss-sqlite-writer --svm S --share X --dir SHARE_DIR --db DB [--db DB ...] [--rate TX_PER_S] [--name NAME]\n");
+    process.stderr.write(
+      "usage: rvss-sqlite-writer --svm S --share X --dir SHARE_DIR --db DB [--db DB ...] [--rate TX_PER_S] [--name NAME]\n",
+    );
     process.exit(2);
   }
   const rate = Number(v.rate);

@@ -45,7 +45,8 @@ export class Workload {
   /** Commits as many transactions as the rate asks for by now (each one its own transaction). */
   private tick(): void {
     if (this.paused) return;
-    const due = Math.floor(((Date.now() - this.baseline.at) * this.ratePerSecond) / 1000) + this.baseline.done - this.committed;
+    const due =
+      Math.floor(((Date.now() - this.baseline.at) * this.ratePerSecond) / 1000) + this.baseline.done - this.committed;
     for (let i = 0; i < due; i++) {
       const d = this.dbs[this.next++ % this.dbs.length]!;
       d.insert.run(Date.now(), `tx ${this.committed}`);
@@ -80,15 +81,20 @@ export class Workload {
  * Auto-recovery inside a writable copy: open the database there (SQLite replays or discards its own
  * journal), check its integrity, roll back anything after the checkpoint, flush, close.
  */
-export function recoverDatabase(file: string, checkpointId: number): { integrity: string; rowsRolledBack: number; lastId: number } {
-  if (!fs.existsSync(file)) throw new Error(`database ${file} is not in the shadow copy; list it in the backup's files`);
+export function recoverDatabase(
+  file: string,
+  checkpointId: number,
+): { integrity: string; rowsRolledBack: number; lastId: number } {
+  if (!fs.existsSync(file))
+    throw new Error(`database ${file} is not in the shadow copy; list it in the backup's files`);
   const db = new Database(file);
   try {
     const integrity = (db.pragma("integrity_check", { simple: true }) as string) ?? "";
     if (integrity !== "ok") throw new Error(`database ${file} failed its integrity check: ${integrity}`);
     const rolledBack = db.prepare("DELETE FROM tx WHERE id > ?").run(checkpointId).changes;
     const lastId = (db.prepare("SELECT coalesce(max(id), 0) AS id FROM tx").get() as { id: number }).id;
-    if (lastId !== checkpointId) throw new Error(`database ${file} ends at id ${lastId}, not at the checkpoint id ${checkpointId}`);
+    if (lastId !== checkpointId)
+      throw new Error(`database ${file} ends at id ${lastId}, not at the checkpoint id ${checkpointId}`);
     db.pragma("wal_checkpoint(TRUNCATE)");
     return { integrity, rowsRolledBack: rolledBack, lastId };
   } finally {
@@ -101,7 +107,9 @@ export function inspectDatabase(file: string): { integrity: string; rows: number
   const db = new Database(file, { readonly: true });
   try {
     const integrity = (db.pragma("integrity_check", { simple: true }) as string) ?? "";
-    const r = db.prepare("SELECT count(*) AS n, coalesce(min(id), 0) AS lo, coalesce(max(id), 0) AS hi FROM tx").get() as { n: number; lo: number; hi: number };
+    const r = db
+      .prepare("SELECT count(*) AS n, coalesce(min(id), 0) AS lo, coalesce(max(id), 0) AS hi FROM tx")
+      .get() as { n: number; lo: number; hi: number };
     return { integrity, rows: r.n, minId: r.lo, maxId: r.hi };
   } finally {
     db.close();

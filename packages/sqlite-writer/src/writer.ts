@@ -26,13 +26,20 @@ export interface SqliteWriter {
 }
 
 export function formatCheckpoint(c: Checkpoint): string {
-  return "checkpoint_ids=" + Object.entries(c.ids).map(([db, id]) => `${db}:${id}`).join(",");
+  return (
+    "checkpoint_ids=" +
+    Object.entries(c.ids)
+      .map(([db, id]) => `${db}:${id}`)
+      .join(",")
+  );
 }
 
 export function parseCheckpoint(detail: string): Record<string, number> {
   const m = /checkpoint_ids=(\S+)/.exec(detail);
   if (!m) return {};
-  return Object.fromEntries(m[1]!.split(",").map((p) => [p.slice(0, p.lastIndexOf(":")), Number(p.slice(p.lastIndexOf(":") + 1))]));
+  return Object.fromEntries(
+    m[1]!.split(",").map((p) => [p.slice(0, p.lastIndexOf(":")), Number(p.slice(p.lastIndexOf(":") + 1))]),
+  );
 }
 
 export async function startSqliteWriter(o: SqliteWriterOptions): Promise<SqliteWriter> {

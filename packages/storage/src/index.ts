@@ -1,7 +1,14 @@
 // @rvss/storage: the storage backend interface and its implementations.
 export * from "./backend";
 export { LocalBackend, SHADOW_DIR, SNAPSHOT_DIR } from "./local/local-backend";
-export { loadFilerConfig, parseFilerConfig, type FilerConfig, type ShareConfig, type SvmConfig, type VolumeConfig } from "./local/filer-config";
+export {
+  loadFilerConfig,
+  parseFilerConfig,
+  type FilerConfig,
+  type ShareConfig,
+  type SvmConfig,
+  type VolumeConfig,
+} from "./local/filer-config";
 export { removeSealedTree } from "./local/fs-safe";
 export { LatencyBackend, NullBackend } from "./latency";
 export { openBackend } from "./open";

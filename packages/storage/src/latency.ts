@@ -88,7 +88,16 @@ export class NullBackend implements StorageBackend {
   readonly kind = "null";
 
   async resolveShare(svm: string, share: string): Promise<ResolvedShare> {
-    return { svm, share, volume: `${svm}_vol`, sharePath: share, junctionPath: "/", namespacePath: `/${share}`, junctionsBelow: [], shadowCopyDirDepth: 5 };
+    return {
+      svm,
+      share,
+      volume: `${svm}_vol`,
+      sharePath: share,
+      junctionPath: "/",
+      namespacePath: `/${share}`,
+      junctionsBelow: [],
+      shadowCopyDirDepth: 5,
+    };
   }
   async checkFiles() {
     return [];

@@ -32,7 +32,12 @@ export class EventRecorder {
 
   /** Reads the events stream from its first message and keeps following it. `natsUrl` may list several servers, comma-separated. */
   static async start(natsUrl: string, stream = "RVSS_EVENTS"): Promise<EventRecorder> {
-    const nc = await connect({ servers: natsUrl.split(","), name: "event-recorder", maxReconnectAttempts: -1, reconnectTimeWait: 250 });
+    const nc = await connect({
+      servers: natsUrl.split(","),
+      name: "event-recorder",
+      maxReconnectAttempts: -1,
+      reconnectTimeWait: 250,
+    });
     const rec = new EventRecorder(nc, await jetstreamManager(nc, { timeout: 2_000 }), stream);
     rec.following = rec.follow();
     return rec;
@@ -48,7 +53,13 @@ export class EventRecorder {
       try {
         const m = await this.jsm.streams.getMessage(this.stream, { seq: this.next });
         if (m) {
-          this.events.push({ subject: m.subject, seq: m.seq, msgId: m.header?.get("Nats-Msg-Id") ?? "", event: Event.decode(m.data), receivedAt: Date.now() });
+          this.events.push({
+            subject: m.subject,
+            seq: m.seq,
+            msgId: m.header?.get("Nats-Msg-Id") ?? "",
+            event: Event.decode(m.data),
+            receivedAt: Date.now(),
+          });
           for (const w of this.waiters.splice(0)) w();
           this.next++;
           continue;
@@ -75,8 +86,15 @@ export class EventRecorder {
     const end = Date.now() + timeoutMs;
     let last: number | undefined;
     while (last === undefined || this.next <= last) {
-      if (Date.now() > end) throw new Error(`the event recorder read up to ${this.next - 1} of ${last ?? "an unknown number of"} messages within ${timeoutMs} ms`);
-      if (last === undefined) last = await this.jsm.streams.info(this.stream).then((i) => i.state.last_seq, () => undefined);
+      if (Date.now() > end)
+        throw new Error(
+          `the event recorder read up to ${this.next - 1} of ${last ?? "an unknown number of"} messages within ${timeoutMs} ms`,
+        );
+      if (last === undefined)
+        last = await this.jsm.streams.info(this.stream).then(
+          (i) => i.state.last_seq,
+          () => undefined,
+        );
       await new Promise((r) => setTimeout(r, 10));
     }
   }
@@ -94,7 +112,10 @@ export class EventRecorder {
       if (hit) return hit;
       const left = end - Date.now();
       if (left <= 0) {
-        const seen = this.events.map((e) => e.subject).slice(-15).join("\n  ");
+        const seen = this.events
+          .map((e) => e.subject)
+          .slice(-15)
+          .join("\n  ");
         throw new Error(`no matching event within ${timeoutMs} ms; the last ones were:\n  ${seen}`);
       }
       await new Promise<void>((resolve) => {

@@ -73,7 +73,10 @@ export const removeTree = removeSealedTree;
 export async function compareTrees(a: string, b: string, files: string[]): Promise<string[]> {
   const diffs: string[] = [];
   for (const f of files) {
-    const [x, y] = await Promise.all([fsp.readFile(path.join(a, f)).catch(() => null), fsp.readFile(path.join(b, f)).catch(() => null)]);
+    const [x, y] = await Promise.all([
+      fsp.readFile(path.join(a, f)).catch(() => null),
+      fsp.readFile(path.join(b, f)).catch(() => null),
+    ]);
     if (!x || !y) diffs.push(`${f}: missing on ${!x ? "the left" : "the right"}`);
     else if (!x.equals(y)) diffs.push(`${f}: bytes differ`);
   }

@@ -23,7 +23,10 @@ export class NatsCluster {
     const routes = clusterPorts.map((p) => `nats-route://127.0.0.1:${p}`).join(", ");
     const nodes = await Promise.all(
       clusterPorts.map((port, i) =>
-        NatsServer.start({ serverName: `${name}-n${i + 1}`, config: `cluster { name: ${name}, listen: 127.0.0.1:${port}, routes: [${routes}] }` }),
+        NatsServer.start({
+          serverName: `${name}-n${i + 1}`,
+          config: `cluster { name: ${name}, listen: 127.0.0.1:${port}, routes: [${routes}] }`,
+        }),
       ),
     );
     const cluster = new NatsCluster(nodes);
@@ -41,7 +44,11 @@ export class NatsCluster {
           await (await jetstreamManager(nc, { timeout: 2_000 })).getAccountInfo();
           return;
         } catch (err) {
-          if (Date.now() > end) throw new RvssError(ErrorCodes.TIMEOUT, `the NATS cluster has no JetStream meta leader after ${timeoutMs} ms: ${errorMessage(err)}`);
+          if (Date.now() > end)
+            throw new RvssError(
+              ErrorCodes.TIMEOUT,
+              `the NATS cluster has no JetStream meta leader after ${timeoutMs} ms: ${errorMessage(err)}`,
+            );
           await new Promise((r) => setTimeout(r, 200));
         }
       }
@@ -56,7 +63,11 @@ export class NatsCluster {
     try {
       const info = await (await jetstreamManager(nc)).streams.info(stream);
       const leader = this.nodes.find((n) => n.serverName === info.cluster?.leader);
-      if (!leader) throw new RvssError(ErrorCodes.INTERNAL, `stream ${stream} reports leader "${info.cluster?.leader ?? "none"}", which is not a node of this cluster`);
+      if (!leader)
+        throw new RvssError(
+          ErrorCodes.INTERNAL,
+          `stream ${stream} reports leader "${info.cluster?.leader ?? "none"}", which is not a node of this cluster`,
+        );
       return leader;
     } finally {
       await nc.close();

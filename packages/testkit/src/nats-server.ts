@@ -105,7 +105,11 @@ export class NatsServer {
     ]);
     if (!ready) {
       child.kill("SIGKILL");
-      throw new RvssError(ErrorCodes.INTERNAL, `nats-server did not start on port ${this.port}: ${stderr.trim().split("\n").slice(-3).join(" | ")}`, { port: this.port });
+      throw new RvssError(
+        ErrorCodes.INTERNAL,
+        `nats-server did not start on port ${this.port}: ${stderr.trim().split("\n").slice(-3).join(" | ")}`,
+        { port: this.port },
+      );
     }
   }
 

@@ -31,7 +31,11 @@ export interface ServiceProcess {
   exited(): boolean;
 }
 
-export async function startService(name: ServiceName, env: Record<string, string>, opts: { onOutput?: (line: string) => void } = {}): Promise<ServiceProcess> {
+export async function startService(
+  name: ServiceName,
+  env: Record<string, string>,
+  opts: { onOutput?: (line: string) => void } = {},
+): Promise<ServiceProcess> {
   const healthPort = await freePort();
   const child: ChildProcess = spawn(process.execPath, [serviceEntry(name)], {
     env: { ...process.env, ...env, RVSS_HEALTH_ADDR: `127.0.0.1:${healthPort}` },
@@ -76,7 +80,9 @@ export async function startService(name: ServiceName, env: Record<string, string
     }
     if (Date.now() > deadline) {
       await proc.kill();
-      throw new RvssError(ErrorCodes.TIMEOUT, `${name} was not ready within 20 s: ${lastWords(out)}`, { service: name });
+      throw new RvssError(ErrorCodes.TIMEOUT, `${name} was not ready within 20 s: ${lastWords(out)}`, {
+        service: name,
+      });
     }
     await new Promise((r) => setTimeout(r, 50));
   }
@@ -112,13 +118,20 @@ export interface RvssProcesses {
 }
 
 /** All four services as separate processes against one NATS server and one filer description. */
-export async function startRvss(env: Record<string, string> & { NATS_URL: string; RVSS_FILER_CONFIG: string }, opts: { onOutput?: (name: ServiceName, line: string) => void } = {}): Promise<RvssProcesses> {
+export async function startRvss(
+  env: Record<string, string> & { NATS_URL: string; RVSS_FILER_CONFIG: string },
+  opts: { onOutput?: (name: ServiceName, line: string) => void } = {},
+): Promise<RvssProcesses> {
   const grpcAddr = env.RVSS_GRPC_ADDR ?? `127.0.0.1:${await freePort()}`;
   const full = { RVSS_GRPC_ADDR: grpcAddr, ...env };
   const services = {} as Record<ServiceName, ServiceProcess>;
   try {
     for (const name of SERVICES) {
-      services[name] = await startService(name, full, opts.onOutput ? { onOutput: (l) => opts.onOutput!(name, l) } : {});
+      services[name] = await startService(
+        name,
+        full,
+        opts.onOutput ? { onOutput: (l) => opts.onOutput!(name, l) } : {},
+      );
     }
   } catch (err) {
     await Promise.all(Object.values(services).map((s) => s.kill()));

@@ -21,7 +21,10 @@ export interface ServiceHarness {
 }
 
 /** `filerConfig` is the local backend's filer description (none for a service that does not read it). */
-export async function startServiceHarness(start: StartFn, filerConfig = "/nonexistent/filer.json"): Promise<ServiceHarness> {
+export async function startServiceHarness(
+  start: StartFn,
+  filerConfig = "/nonexistent/filer.json",
+): Promise<ServiceHarness> {
   const nats = await NatsServer.start();
   const config = testConfig(nats.url, filerConfig);
   const log = createLogger("test", config);

@@ -8,10 +8,37 @@ export interface SqliteWriterProcess {
 }
 
 /** Starts the SQLite reference writer as its own process and waits until it has registered. */
-export async function startSqliteWriterProcess(o: { natsUrl: string; svm: string; share: string; dir: string; databases: string[]; rate?: number; name?: string }): Promise<SqliteWriterProcess> {
-  const bin = path.join(path.dirname(require.resolve("@rvss/sqlite-writer/package.json")), "bin", "rvss-sqlite-writer.js");
-  const args = ["--svm", o.svm, "--share", o.share, "--dir", o.dir, ...o.databases.flatMap((d) => ["--db", d]), "--rate", String(o.rate ?? 200), "--name", o.name ?? "sqlite-writer"];
-  const child = spawn(process.execPath, [bin, ...args], { env: { ...process.env, NATS_URL: o.natsUrl }, stdio: ["ignore", "pipe", "pipe"] });
+export async function startSqliteWriterProcess(o: {
+  natsUrl: string;
+  svm: string;
+  share: string;
+  dir: string;
+  databases: string[];
+  rate?: number;
+  name?: string;
+}): Promise<SqliteWriterProcess> {
+  const bin = path.join(
+    path.dirname(require.resolve("@rvss/sqlite-writer/package.json")),
+    "bin",
+    "rvss-sqlite-writer.js",
+  );
+  const args = [
+    "--svm",
+    o.svm,
+    "--share",
+    o.share,
+    "--dir",
+    o.dir,
+    ...o.databases.flatMap((d) => ["--db", d]),
+    "--rate",
+    String(o.rate ?? 200),
+    "--name",
+    o.name ?? "sqlite-writer",
+  ];
+  const child = spawn(process.execPath, [bin, ...args], {
+    env: { ...process.env, NATS_URL: o.natsUrl },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   let out = "";
   const collect = (b: Buffer): void => void (out = (out + b.toString()).slice(-100_000));
   child.stdout.on("data", collect);
@@ -21,7 +48,10 @@ export async function startSqliteWriterProcess(o: { natsUrl: string; svm: string
   while (!/writer \S+ ready/.test(out)) {
     if (child.exitCode !== null || Date.now() > deadline) {
       child.kill("SIGKILL");
-      throw new RvssError(ErrorCodes.INTERNAL, `the SQLite writer did not start: ${out.trim().split("\n").slice(-3).join(" | ")}`);
+      throw new RvssError(
+        ErrorCodes.INTERNAL,
+        `the SQLite writer did not start: ${out.trim().split("\n").slice(-3).join(" | ")}`,
+      );
     }
     await new Promise((r) => setTimeout(r, 50));
   }

@@ -74,7 +74,10 @@ async function openBucket(nc: NatsConnection): Promise<KV> {
       return await new Kvm(jetstream(nc)).open(WRITERS_BUCKET);
     } catch (err) {
       // The bucket appears when the first rvss service starts; wait for it a while.
-      if (i >= 100) throw new Error(`the rvss writer registry (KV bucket ${WRITERS_BUCKET}) does not exist; is rvss running? (${String(err)})`);
+      if (i >= 100)
+        throw new Error(
+          `the rvss writer registry (KV bucket ${WRITERS_BUCKET}) does not exist; is rvss running? (${String(err)})`,
+        );
       await new Promise((r) => setTimeout(r, 200));
     }
   }
@@ -84,7 +87,12 @@ export async function startWriter(o: WriterOptions): Promise<Writer> {
   const writerId = o.writerId ?? randomUUID();
   const log = o.onLog ?? (() => undefined);
   const heartbeatMs = o.heartbeatMs ?? 3_000;
-  const nc = await connect({ servers: o.servers, name: `writer ${o.name}`, maxReconnectAttempts: -1, reconnectTimeWait: 250 });
+  const nc = await connect({
+    servers: o.servers,
+    name: `writer ${o.name}`,
+    maxReconnectAttempts: -1,
+    reconnectTimeWait: 250,
+  });
   const kv = await openBucket(nc);
   const registration = WriterRegistration.encode({
     writerId,
@@ -120,8 +128,15 @@ export async function startWriter(o: WriterOptions): Promise<Writer> {
     switch (step?.$case) {
       case "checkpoint": {
         if (frozen) await thaw("thaw");
-        const a = (await o.checkpoint({ ...ctx, shares: step.value.shares, freezeWindowMs: step.value.freezeWindowMs })) ?? {};
-        const timer = setTimeout(() => void thaw("freeze-window-ended").catch((err) => log(`thaw at the end of the freeze window failed: ${String(err)}`)), step.value.freezeWindowMs);
+        const a =
+          (await o.checkpoint({ ...ctx, shares: step.value.shares, freezeWindowMs: step.value.freezeWindowMs })) ?? {};
+        const timer = setTimeout(
+          () =>
+            void thaw("freeze-window-ended").catch((err) =>
+              log(`thaw at the end of the freeze window failed: ${String(err)}`),
+            ),
+          step.value.freezeWindowMs,
+        );
         frozen = { since: Date.now(), timer, ctx };
         log(`checkpoint for set ${req.setId}: ${a.detail ?? "ok"}`);
         return a;
@@ -164,7 +179,10 @@ export async function startWriter(o: WriterOptions): Promise<Writer> {
   });
   await nc.flush();
   await register();
-  const heartbeat = setInterval(() => void register().catch((err) => log(`heartbeat failed (will retry): ${String(err)}`)), heartbeatMs);
+  const heartbeat = setInterval(
+    () => void register().catch((err) => log(`heartbeat failed (will retry): ${String(err)}`)),
+    heartbeatMs,
+  );
   log(`registered as ${writerId} for ${o.shares.map((s) => `${o.svm}/${s.share}`).join(", ")}`);
 
   return {

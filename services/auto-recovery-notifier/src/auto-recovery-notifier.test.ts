@@ -24,12 +24,38 @@ describe("auto-recovery-notifier", () => {
     });
     await publishCommand(bus, "notifier", {
       context: { commandId: `${setId}:recover:1`, svm: "vs1", setId, backupId: "b" },
-      kind: { $case: "autoRecoverWriters", value: { shadowCopies: [{ shadowCopyId: "c", share: "share1", volume: "v", sharePath: "", files: [], exposedName: "share1@{c}", writable: true, clonePath: "", accessPath: "", bytes: 0n, fileCount: 0 }], writerIds: [] } },
+      kind: {
+        $case: "autoRecoverWriters",
+        value: {
+          shadowCopies: [
+            {
+              shadowCopyId: "c",
+              share: "share1",
+              volume: "v",
+              sharePath: "",
+              files: [],
+              exposedName: "share1@{c}",
+              writable: true,
+              clonePath: "",
+              accessPath: "",
+              bytes: 0n,
+              fileCount: 0,
+            },
+          ],
+          writerIds: [],
+        },
+      },
     });
     const checkpointed = await events.waitFor((e) => e.event.body?.$case === "writersCheckpointed");
     const recovered = await events.waitFor((e) => e.event.body?.$case === "writersRecovered");
-    expect(checkpointed.event.body).toEqual({ $case: "writersCheckpointed", value: { writers: [], sharesWithoutWriters: ["share1"] } });
-    expect(recovered.event.body).toEqual({ $case: "writersRecovered", value: { writers: [], sharesWithoutWriters: ["share1"] } });
+    expect(checkpointed.event.body).toEqual({
+      $case: "writersCheckpointed",
+      value: { writers: [], sharesWithoutWriters: ["share1"] },
+    });
+    expect(recovered.event.body).toEqual({
+      $case: "writersRecovered",
+      value: { writers: [], sharesWithoutWriters: ["share1"] },
+    });
     expect(checkpointed.subject).toBe(`rvss.v1.evt.vs1.${setId}.writers_checkpointed`);
   });
 });

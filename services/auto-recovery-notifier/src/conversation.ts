@@ -67,9 +67,20 @@ export class Writers {
   }
 
   /** Asks one writer one step; any failure, including silence, becomes a report that says why. */
-  async ask(writer: { writerId: string; name: string }, ctx: SetContext, step: WriterStep, timeoutMs: number): Promise<WriterReport> {
+  async ask(
+    writer: { writerId: string; name: string },
+    ctx: SetContext,
+    step: WriterStep,
+    timeoutMs: number,
+  ): Promise<WriterReport> {
     const started = Date.now();
-    const req: WriterRequest = { requestId: randomUUID(), svm: ctx.svm, setId: ctx.setId, backupId: ctx.backupId, step };
+    const req: WriterRequest = {
+      requestId: randomUUID(),
+      svm: ctx.svm,
+      setId: ctx.setId,
+      backupId: ctx.backupId,
+      step,
+    };
     const report = (ok: boolean, reason: string, detail = ""): WriterReport => ({
       writerId: writer.writerId,
       name: writer.name,
@@ -80,12 +91,20 @@ export class Writers {
       elapsedMs: Date.now() - started,
     });
     try {
-      const msg = await this.bus.nc.request(writerSubject(writer.writerId, step.$case), WriterRequest.encode(req).finish(), { timeout: timeoutMs });
+      const msg = await this.bus.nc.request(
+        writerSubject(writer.writerId, step.$case),
+        WriterRequest.encode(req).finish(),
+        { timeout: timeoutMs },
+      );
       const res = WriterResponse.decode(msg.data);
       return report(res.ok, res.ok ? "" : res.reason || "the writer reported a failure without a reason", res.detail);
     } catch (err) {
       const m = errorMessage(err);
-      const why = /no responders|503/i.test(m) ? "the writer is not reachable (it stopped or lost its connection)" : /timeout/i.test(m) ? `did not answer within ${timeoutMs} ms` : m;
+      const why = /no responders|503/i.test(m)
+        ? "the writer is not reachable (it stopped or lost its connection)"
+        : /timeout/i.test(m)
+          ? `did not answer within ${timeoutMs} ms`
+          : m;
       return report(false, why);
     }
   }

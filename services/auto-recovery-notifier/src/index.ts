@@ -17,7 +17,11 @@ export async function startAutoRecoveryNotifier(config: RvssConfig, log: Logger)
 
   async function handle(cmd: NotifierCommand, emit: (r: PhaseResult) => Promise<void>): Promise<void> {
     const w = writers!;
-    const ctx: SetContext = { svm: cmd.context?.svm ?? "", setId: cmd.context?.setId ?? "", backupId: cmd.context?.backupId ?? "" };
+    const ctx: SetContext = {
+      svm: cmd.context?.svm ?? "",
+      setId: cmd.context?.setId ?? "",
+      backupId: cmd.context?.backupId ?? "",
+    };
     const k = cmd.kind;
     const logReports = (step: string, reports: WriterReport[]): void => {
       for (const r of reports) {
@@ -31,17 +35,34 @@ export async function startAutoRecoveryNotifier(config: RvssConfig, log: Logger)
         const shares = k.value.shares.map((s) => s.share);
         const found = await w.forShares(ctx.svm, shares);
         const reports = await Promise.all(
-          found.map((reg) => w.ask(reg, ctx, { $case: "checkpoint", value: { shares, freezeWindowMs: t.freezeWindowMs } }, reg.checkpointTimeoutMs || t.checkpointMs)),
+          found.map((reg) =>
+            w.ask(
+              reg,
+              ctx,
+              { $case: "checkpoint", value: { shares, freezeWindowMs: t.freezeWindowMs } },
+              reg.checkpointTimeoutMs || t.checkpointMs,
+            ),
+          ),
         );
         const covered = new Set(found.flatMap((reg) => reg.shares.map((s) => s.share.toLowerCase())));
         const without = shares.filter((s) => !covered.has(s.toLowerCase()));
-        if (without.length > 0) log.info({ ...ctx, shares: without }, "no writer registered for these shares; proceeding without a checkpoint for them");
+        if (without.length > 0)
+          log.info(
+            { ...ctx, shares: without },
+            "no writer registered for these shares; proceeding without a checkpoint for them",
+          );
         logReports("checkpoint", reports);
-        return emit({ body: { $case: "writersCheckpointed" as const, value: { writers: reports, sharesWithoutWriters: without } } });
+        return emit({
+          body: { $case: "writersCheckpointed" as const, value: { writers: reports, sharesWithoutWriters: without } },
+        });
       }
       case "thawWriters": {
         const regs = await w.byIds(k.value.writerIds);
-        const reports = await Promise.all(k.value.writerIds.map((id) => w.ask(regs.get(id) ?? { writerId: id, name: id }, ctx, { $case: "thaw", value: {} }, t.thawMs)));
+        const reports = await Promise.all(
+          k.value.writerIds.map((id) =>
+            w.ask(regs.get(id) ?? { writerId: id, name: id }, ctx, { $case: "thaw", value: {} }, t.thawMs),
+          ),
+        );
         logReports("thaw", reports);
         return emit({ body: { $case: "writersThawed" as const, value: { writers: reports } } });
       }
@@ -53,23 +74,47 @@ export async function startAutoRecoveryNotifier(config: RvssConfig, log: Logger)
             const owned = new Set(reg?.shares.map((s) => s.share.toLowerCase()) ?? []);
             const copies = k.value.shadowCopies
               .filter((c) => !reg || owned.has(c.share.toLowerCase()))
-              .map((c) => ({ share: c.share, shadowCopyId: c.shadowCopyId, exposedShare: `\\\\${ctx.svm}\\${c.exposedName}`, accessPath: c.accessPath, files: c.files }));
-            return w.ask(reg ?? { writerId: id, name: id }, ctx, { $case: "autoRecover", value: { copies } }, reg?.autoRecoverTimeoutMs || t.autoRecoverMs);
+              .map((c) => ({
+                share: c.share,
+                shadowCopyId: c.shadowCopyId,
+                exposedShare: `\\\\${ctx.svm}\\${c.exposedName}`,
+                accessPath: c.accessPath,
+                files: c.files,
+              }));
+            return w.ask(
+              reg ?? { writerId: id, name: id },
+              ctx,
+              { $case: "autoRecover", value: { copies } },
+              reg?.autoRecoverTimeoutMs || t.autoRecoverMs,
+            );
           }),
         );
         const covered = new Set([...regs.values()].flatMap((reg) => reg.shares.map((s) => s.share.toLowerCase())));
         const without = k.value.shadowCopies.map((c) => c.share).filter((s) => !covered.has(s.toLowerCase()));
         logReports("auto-recover", reports);
-        return emit({ body: { $case: "writersRecovered" as const, value: { writers: reports, sharesWithoutWriters: without } } });
+        return emit({
+          body: { $case: "writersRecovered" as const, value: { writers: reports, sharesWithoutWriters: without } },
+        });
       }
       case "finishWriters": {
         const regs = await w.byIds(k.value.writerIds);
-        const outcome = k.value.completed ? WriterOutcome.WRITER_OUTCOME_COMPLETED : WriterOutcome.WRITER_OUTCOME_ABORTED;
+        const outcome = k.value.completed
+          ? WriterOutcome.WRITER_OUTCOME_COMPLETED
+          : WriterOutcome.WRITER_OUTCOME_ABORTED;
         const reports = await Promise.all(
-          k.value.writerIds.map((id) => w.ask(regs.get(id) ?? { writerId: id, name: id }, ctx, { $case: "finish", value: { outcome, reason: k.value.reason } }, t.finishMs)),
+          k.value.writerIds.map((id) =>
+            w.ask(
+              regs.get(id) ?? { writerId: id, name: id },
+              ctx,
+              { $case: "finish", value: { outcome, reason: k.value.reason } },
+              t.finishMs,
+            ),
+          ),
         );
         logReports("finish", reports);
-        return emit({ body: { $case: "writersFinished" as const, value: { writers: reports, completed: k.value.completed } } });
+        return emit({
+          body: { $case: "writersFinished" as const, value: { writers: reports, completed: k.value.completed } },
+        });
       }
       default:
         throw new RvssError("INVALID_ARGUMENT", "notifier command without a kind");
@@ -82,7 +127,11 @@ export async function startAutoRecoveryNotifier(config: RvssConfig, log: Logger)
     handle: (cmd, emit) => handle(cmd, emit),
     failure: (cmd, err) => ({
       $case: "stepFailed",
-      value: { step: cmd.kind?.$case === "autoRecoverWriters" ? Step.STEP_AUTO_RECOVER : Step.STEP_CHECKPOINT, reason: err.message, code: err.code },
+      value: {
+        step: cmd.kind?.$case === "autoRecoverWriters" ? Step.STEP_AUTO_RECOVER : Step.STEP_CHECKPOINT,
+        reason: err.message,
+        code: err.code,
+      },
     }),
     prepare: async (bus) => {
       writers = await Writers.open(bus, t.ttlMs);

@@ -80,7 +80,11 @@ export function shadowCopyAgent({ bus, engine, log }: AgentDeps): ShadowCopyAgen
     if (!parsed) return { kind: "notFound", reason: `"${unc}" is not a UNC share name` };
     const res = await checkShares(bus, { svm, shares: [{ svm, share: parsed.share, files: [], vms: [] }] });
     const c = res.checks[0];
-    if (!c || !c.found) return { kind: "notFound", reason: c?.violations[0]?.message ?? `share "${parsed.share}" does not exist on SVM "${svm}"` };
+    if (!c || !c.found)
+      return {
+        kind: "notFound",
+        reason: c?.violations[0]?.message ?? `share "${parsed.share}" does not exist on SVM "${svm}"`,
+      };
     if (c.violations.length > 0) return { kind: "notSupported", reason: c.violations.map((v) => v.message).join("; ") };
     return { kind: "found", share: c.resolved!.share, volume: c.resolved!.volume, sharePath: c.resolved!.sharePath };
   }
@@ -90,7 +94,10 @@ export function shadowCopyAgent({ bus, engine, log }: AgentDeps): ShadowCopyAgen
   }
 
   /** Runs one call: validation and FSRVP failures become statuses carrying the HRESULT. */
-  function rpc<Req extends { svm: string }, Res>(name: string, fn: (req: Req, call: ServerUnaryCall<Req, Res>) => Promise<Res>) {
+  function rpc<Req extends { svm: string }, Res>(
+    name: string,
+    fn: (req: Req, call: ServerUnaryCall<Req, Res>) => Promise<Res>,
+  ) {
     return (call: ServerUnaryCall<Req, Res>, cb: sendUnaryData<Res>): void => {
       const req = call.request;
       const setId = (req as { shadowCopySetId?: string }).shadowCopySetId;
@@ -106,7 +113,14 @@ export function shadowCopyAgent({ bus, engine, log }: AgentDeps): ShadowCopyAgen
         (err: unknown) => {
           if (err instanceof FsrvpFailure) {
             log.info({ rpc: name, svm: req.svm, setId, hresult: err.hresult }, `fsrvp call failed: ${err.message}`);
-            cb(fsrvpServiceError(err.hresult, { svm: req.svm, ...(setId ? { setId } : {}), message: err.message }) as never, null);
+            cb(
+              fsrvpServiceError(err.hresult, {
+                svm: req.svm,
+                ...(setId ? { setId } : {}),
+                message: err.message,
+              }) as never,
+              null,
+            );
           } else {
             log.error({ rpc: name, svm: req.svm, err: errorMessage(err) }, "fsrvp call failed");
             cb(toServiceError(err) as never, null);
@@ -126,7 +140,12 @@ export function shadowCopyAgent({ bus, engine, log }: AgentDeps): ShadowCopyAgen
    * Waits for the storage work of a set: `done` when it succeeded, `failed` when the step failed
    * (the set is back where it was, with the failure recorded), `gone` when the set was removed.
    */
-  async function waitForStep(svm: string, setId: string, succeeded: (s: NonNullable<ReturnType<typeof findSet>>) => boolean, budgetMs: number) {
+  async function waitForStep(
+    svm: string,
+    setId: string,
+    succeeded: (s: NonNullable<ReturnType<typeof findSet>>) => boolean,
+    budgetMs: number,
+  ) {
     const outcome = (s: SvmServer): "done" | "failed" | "gone" | null => {
       const set = findSet(s, setId);
       if (!set) return "gone";
@@ -159,10 +178,18 @@ export function shadowCopyAgent({ bus, engine, log }: AgentDeps): ShadowCopyAgen
     const w = await waitForStep(svm, setId, (set) => set.status === o.reached, budgetMs);
     if (w.result === "timeout") {
       await engine.apply(svm, (s, env) => waitTimedOut(s, { shadowCopySetId: setId }, env));
-      throw new FsrvpFailure(o.timeout.hresult, `the shadow copies were not ${o.doing} in time; the work goes on (${o.timeout.retry})`);
+      throw new FsrvpFailure(
+        o.timeout.hresult,
+        `the shadow copies were not ${o.doing} in time; the work goes on (${o.timeout.retry})`,
+      );
     }
-    if (w.result === "gone") throw new FsrvpFailure(HRESULT.FSRVP_E_WAIT_FAILED, `the set was removed while its shadow copies were being ${o.doing}`);
-    if (w.result === "failed") throw new FsrvpFailure(HRESULT.E_FAIL, `${o.failing} the shadow copies failed: ${w.failure}`);
+    if (w.result === "gone")
+      throw new FsrvpFailure(
+        HRESULT.FSRVP_E_WAIT_FAILED,
+        `the set was removed while its shadow copies were being ${o.doing}`,
+      );
+    if (w.result === "failed")
+      throw new FsrvpFailure(HRESULT.E_FAIL, `${o.failing} the shadow copies failed: ${w.failure}`);
     return {};
   }
 
@@ -170,13 +197,17 @@ export function shadowCopyAgent({ bus, engine, log }: AgentDeps): ShadowCopyAgen
     getSupportedVersion: rpc("GetSupportedVersion", async () => getSupportedVersion()),
 
     setContext: rpc("SetContext", async (req, call) => {
-      const out = await engine.apply(req.svm, (s, env) => setContext(s, { context: req.context, client: clientOf(call) }, env));
+      const out = await engine.apply(req.svm, (s, env) =>
+        setContext(s, { context: req.context, client: clientOf(call) }, env),
+      );
       check(out.hresult ?? 0);
       return {};
     }),
 
     startShadowCopySet: rpc("StartShadowCopySet", async (req, call) => {
-      const out = await engine.apply(req.svm, (s, env) => startShadowCopySet(s, { clientShadowCopySetId: req.clientShadowCopySetId, client: clientOf(call) }, env));
+      const out = await engine.apply(req.svm, (s, env) =>
+        startShadowCopySet(s, { clientShadowCopySetId: req.clientShadowCopySetId, client: clientOf(call) }, env),
+      );
       check(out.hresult ?? 0);
       return { shadowCopySetId: out.value!.shadowCopySetId };
     }),
@@ -184,14 +215,19 @@ export function shadowCopyAgent({ bus, engine, log }: AgentDeps): ShadowCopyAgen
     addToShadowCopySet: rpc("AddToShadowCopySet", async (req) => {
       const setId = guid(req.shadowCopySetId, "ShadowCopySetId");
       const l = await lookup(req.svm, req.shareName);
-      const out = await engine.apply(req.svm, (s, env) => addToShadowCopySet(s, { shadowCopySetId: setId, shareNameUnc: req.shareName, lookup: l }, env));
+      const out = await engine.apply(req.svm, (s, env) =>
+        addToShadowCopySet(s, { shadowCopySetId: setId, shareNameUnc: req.shareName, lookup: l }, env),
+      );
       check(out.hresult ?? 0, reasonOf(l));
       return { shadowCopyId: out.value!.shadowCopyId };
     }),
 
     prepareShadowCopySet: rpc("PrepareShadowCopySet", async (req) => {
       const setId = guid(req.shadowCopySetId, "ShadowCopySetId");
-      check((await engine.apply(req.svm, (s, env) => prepareShadowCopySet(s, { shadowCopySetId: setId }, env))).hresult ?? 0);
+      check(
+        (await engine.apply(req.svm, (s, env) => prepareShadowCopySet(s, { shadowCopySetId: setId }, env))).hresult ??
+          0,
+      );
       return {};
     }),
 
@@ -226,28 +262,48 @@ export function shadowCopyAgent({ bus, engine, log }: AgentDeps): ShadowCopyAgen
     ),
 
     abortShadowCopySet: rpc("AbortShadowCopySet", async (req) => {
-      const out = await engine.apply(req.svm, (s, env) => abortShadowCopySet(s, { shadowCopySetId: req.shadowCopySetId }, env));
+      const out = await engine.apply(req.svm, (s, env) =>
+        abortShadowCopySet(s, { shadowCopySetId: req.shadowCopySetId }, env),
+      );
       check(out.hresult ?? 0);
       return {};
     }),
 
     isPathSupported: rpc("IsPathSupported", async (req) => {
       const l = await lookup(req.svm, req.shareName);
-      const out = isPathSupported((await engine.read(req.svm)) ?? emptyServer(req.svm), { shareNameUnc: req.shareName, lookup: l });
+      const out = isPathSupported((await engine.read(req.svm)) ?? emptyServer(req.svm), {
+        shareNameUnc: req.shareName,
+        lookup: l,
+      });
       check(out.hresult, reasonOf(l));
       return { supportedByThisProvider: out.value!.supported, ownerMachineName: out.value!.ownerMachineName };
     }),
 
     isPathShadowCopied: rpc("IsPathShadowCopied", async (req) => {
       const l = await lookup(req.svm, req.shareName);
-      const out = isPathShadowCopied((await engine.read(req.svm)) ?? emptyServer(req.svm), { shareNameUnc: req.shareName, lookup: l });
+      const out = isPathShadowCopied((await engine.read(req.svm)) ?? emptyServer(req.svm), {
+        shareNameUnc: req.shareName,
+        lookup: l,
+      });
       check(out.hresult, reasonOf(l));
-      return { shadowCopyPresent: out.value!.shadowCopyPresent, shadowCopyCompatibility: out.value!.shadowCopyCompatibility };
+      return {
+        shadowCopyPresent: out.value!.shadowCopyPresent,
+        shadowCopyCompatibility: out.value!.shadowCopyCompatibility,
+      };
     }),
 
     getShareMapping: rpc("GetShareMapping", async (req) => {
       const out = await engine.apply(req.svm, (s, env) =>
-        getShareMapping(s, { shadowCopyId: req.shadowCopyId, shadowCopySetId: req.shadowCopySetId, shareNameUnc: req.shareName, level: req.level }, env),
+        getShareMapping(
+          s,
+          {
+            shadowCopyId: req.shadowCopyId,
+            shadowCopySetId: req.shadowCopySetId,
+            shareNameUnc: req.shareName,
+            level: req.level,
+          },
+          env,
+        ),
       );
       check(out.hresult ?? 0);
       const m = out.value!;
@@ -263,7 +319,13 @@ export function shadowCopyAgent({ bus, engine, log }: AgentDeps): ShadowCopyAgen
     }),
 
     deleteShareMapping: rpc("DeleteShareMapping", async (req, call) => {
-      const out = await engine.apply(req.svm, (s, env) => deleteShareMapping(s, { shadowCopySetId: req.shadowCopySetId, shadowCopyId: req.shadowCopyId, shareNameUnc: req.shareName }, env));
+      const out = await engine.apply(req.svm, (s, env) =>
+        deleteShareMapping(
+          s,
+          { shadowCopySetId: req.shadowCopySetId, shadowCopyId: req.shadowCopyId, shareNameUnc: req.shareName },
+          env,
+        ),
+      );
       check(out.hresult ?? 0);
       // The mapping is gone from FSRVP's table (persisted); answer once storage confirms, or when
       // the wait runs out (the removal is durable and goes on).
@@ -281,4 +343,3 @@ export function shadowCopyAgent({ bus, engine, log }: AgentDeps): ShadowCopyAgen
     }),
   };
 }
-

@@ -19,7 +19,14 @@ import {
 } from "@rvss/core";
 import { EVENTS_STREAM, newTrace, publishEvent, type Bus } from "@rvss/bus";
 import { DeliverPolicy } from "@nats-io/jetstream";
-import { Event, WriterErrorPolicy, type Backup, type BackupServiceServer, type WatchBackupRequest, type WatchBackupResponse } from "@rvss/proto";
+import {
+  Event,
+  WriterErrorPolicy,
+  type Backup,
+  type BackupServiceServer,
+  type WatchBackupRequest,
+  type WatchBackupResponse,
+} from "@rvss/proto";
 import type { Logger } from "@rvss/runtime";
 import type { Backups } from "./backups";
 import { backupSnapshotToProto, backupToProto, liveSetOf } from "./convert";
@@ -41,7 +48,11 @@ export interface BackupServiceDeps {
 const DEFAULT_RESTORE_TIMEOUT_MS = 30 * 60_000;
 
 /** Adapts an async handler to grpc-js's callback form, mapping errors to statuses. */
-export function unary<Req, Res>(log: Logger, name: string, fn: (req: Req, call: ServerUnaryCall<Req, Res>) => Promise<Res>) {
+export function unary<Req, Res>(
+  log: Logger,
+  name: string,
+  fn: (req: Req, call: ServerUnaryCall<Req, Res>) => Promise<Res>,
+) {
   return (call: ServerUnaryCall<Req, Res>, cb: sendUnaryData<Res>): void => {
     fn(call.request, call).then(
       (res) => cb(null, res),
@@ -137,7 +148,9 @@ export function backupService(deps: BackupServiceDeps): BackupServiceServer {
 
     listSnapshots: unary(log, "ListSnapshots", async (req) => {
       const ids = req.backupId ? [req.backupId] : (await backups.list()).map((b) => b.plan.id);
-      const records = (await Promise.all(ids.map((id) => backups.get(id)))).filter((b): b is BackupRecord => b !== null);
+      const records = (await Promise.all(ids.map((id) => backups.get(id)))).filter(
+        (b): b is BackupRecord => b !== null,
+      );
       const snaps = records
         .flatMap((b) => snapshotsOf(b).map((s) => backupSnapshotToProto(s, b.id)))
         .filter((s) => (!req.svm || s.svm === req.svm) && (!req.volume || s.volume === req.volume));

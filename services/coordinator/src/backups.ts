@@ -119,7 +119,14 @@ export class Backups {
             setId: entry.setId,
             shadowCopies: entry.shadowCopies
               .filter((c) => s.shadowCopyIds.includes(c.id))
-              .map((c) => ({ id: c.id, share: c.share, clonePath: c.clonePath ?? "", files: c.files, fileCount: c.fileCount ?? 0, bytes: c.bytes ?? 0 })),
+              .map((c) => ({
+                id: c.id,
+                share: c.share,
+                clonePath: c.clonePath ?? "",
+                files: c.files,
+                fileCount: c.fileCount ?? 0,
+                bytes: c.bytes ?? 0,
+              })),
           }))
         : [];
     return this.end(link.backupId, {
@@ -137,7 +144,14 @@ export class Backups {
   async markWithdrawn(backupId: string, indexes: number[], trace?: TraceContext): Promise<void> {
     let last: BackupState | null = null;
     for (const index of indexes) {
-      last = await this.end(backupId, { index, outcome: "aborted", reason: "the backup was cancelled", code: "CANCELLED", snapshots: [], finishedAt: Date.now() });
+      last = await this.end(backupId, {
+        index,
+        outcome: "aborted",
+        reason: "the backup was cancelled",
+        code: "CANCELLED",
+        snapshots: [],
+        finishedAt: Date.now(),
+      });
     }
     await this.publishFinishedIfFinal(last, trace);
   }
@@ -167,7 +181,8 @@ export class Backups {
             state: backupStateToProto(b.state),
             reason: b.reason ?? "",
             // Events stay small (NATS caps a message at 1 MB): a large backup's list is in GetBackup.
-            snapshots: snapshots.length <= MAX_LISTED_SNAPSHOTS ? snapshots.map((x) => backupSnapshotToProto(x, b.id)) : [],
+            snapshots:
+              snapshots.length <= MAX_LISTED_SNAPSHOTS ? snapshots.map((x) => backupSnapshotToProto(x, b.id)) : [],
             snapshotsTaken: snapshots.length,
             setsCompleted: progress.setsCompleted,
             setsFailed: progress.setsFailed,

@@ -10,7 +10,12 @@ import { selectionToProto, shadowCopyToProto } from "./convert";
 
 export type AnyCommand = { [P in Phase]: { phase: P; cmd: PhaseCommand[P] } }[Phase];
 
-function context(server: Pick<SvmServer, "svm">, setId: string, backupId: string | undefined, commandId: string): CommandContext {
+function context(
+  server: Pick<SvmServer, "svm">,
+  setId: string,
+  backupId: string | undefined,
+  commandId: string,
+): CommandContext {
   return { commandId, svm: server.svm, setId, backupId: backupId ?? "" };
 }
 
@@ -23,25 +28,58 @@ export function pendingCommand(server: SvmServer, set: ShadowCopySet): AnyComman
     case "resolve":
       return {
         phase: "discovery",
-        cmd: { context: ctx, kind: { $case: "resolveShares", value: { shares: (set.requested ?? []).map((r) => selectionToProto(server.svm, r)) } } },
+        cmd: {
+          context: ctx,
+          kind: {
+            $case: "resolveShares",
+            value: { shares: (set.requested ?? []).map((r) => selectionToProto(server.svm, r)) },
+          },
+        },
       };
     case "checkpoint":
       return {
         phase: "notifier",
-        cmd: { context: ctx, kind: { $case: "checkpointWriters", value: { shares: set.shadowCopies.map((c) => selectionToProto(server.svm, c)) } } },
+        cmd: {
+          context: ctx,
+          kind: {
+            $case: "checkpointWriters",
+            value: { shares: set.shadowCopies.map((c) => selectionToProto(server.svm, c)) },
+          },
+        },
       };
     case "create":
-      return { phase: "executor", cmd: { context: ctx, kind: { $case: "createShadowCopies", value: { shadowCopies: copies } } } };
+      return {
+        phase: "executor",
+        cmd: { context: ctx, kind: { $case: "createShadowCopies", value: { shadowCopies: copies } } },
+      };
     case "expose":
-      return { phase: "executor", cmd: { context: ctx, kind: { $case: "exposeShadowCopies", value: { shadowCopies: copies } } } };
+      return {
+        phase: "executor",
+        cmd: { context: ctx, kind: { $case: "exposeShadowCopies", value: { shadowCopies: copies } } },
+      };
     case "recover":
-      return { phase: "notifier", cmd: { context: ctx, kind: { $case: "autoRecoverWriters", value: { shadowCopies: copies, writerIds: set.writers ?? [] } } } };
+      return {
+        phase: "notifier",
+        cmd: {
+          context: ctx,
+          kind: { $case: "autoRecoverWriters", value: { shadowCopies: copies, writerIds: set.writers ?? [] } },
+        },
+      };
     case "seal":
-      return { phase: "executor", cmd: { context: ctx, kind: { $case: "sealShadowCopies", value: { shadowCopies: copies } } } };
+      return {
+        phase: "executor",
+        cmd: { context: ctx, kind: { $case: "sealShadowCopies", value: { shadowCopies: copies } } },
+      };
     case "finalize":
       return {
         phase: "executor",
-        cmd: { context: ctx, kind: { $case: "finalizeShadowCopies", value: { shadowCopies: copies, snapshots: set.snapshots.map((s) => ({ volume: s.volume, name: s.name })) } } },
+        cmd: {
+          context: ctx,
+          kind: {
+            $case: "finalizeShadowCopies",
+            value: { shadowCopies: copies, snapshots: set.snapshots.map((s) => ({ volume: s.volume, name: s.name })) },
+          },
+        },
       };
   }
 }
@@ -71,8 +109,19 @@ export function drainCommand(server: SvmServer, entry: DrainingSet): AnyCommand 
 }
 
 /** Tells the writers of a set that its copies exist. */
-export function thawCommand(server: SvmServer, setId: string, backupId: string | undefined, writers: string[]): AnyCommand {
-  return { phase: "notifier", cmd: { context: context(server, setId, backupId, `${setId}:thaw`), kind: { $case: "thawWriters", value: { writerIds: writers } } } };
+export function thawCommand(
+  server: SvmServer,
+  setId: string,
+  backupId: string | undefined,
+  writers: string[],
+): AnyCommand {
+  return {
+    phase: "notifier",
+    cmd: {
+      context: context(server, setId, backupId, `${setId}:thaw`),
+      kind: { $case: "thawWriters", value: { writerIds: writers } },
+    },
+  };
 }
 
 /** How a set ended, for its writers: a draining entry, or a backup's plan entry once the set is gone. */
@@ -88,5 +137,14 @@ export interface FinishedSet {
 export function finishCommand(svm: string, end: FinishedSet): AnyCommand | null {
   if (!end.writers?.length) return null;
   const ctx = context({ svm }, end.setId, end.backup?.backupId, `${end.setId}:finish`);
-  return { phase: "notifier", cmd: { context: ctx, kind: { $case: "finishWriters", value: { writerIds: end.writers, completed: end.outcome === "completed", reason: end.reason } } } };
+  return {
+    phase: "notifier",
+    cmd: {
+      context: ctx,
+      kind: {
+        $case: "finishWriters",
+        value: { writerIds: end.writers, completed: end.outcome === "completed", reason: end.reason },
+      },
+    },
+  };
 }

@@ -134,7 +134,8 @@ export function backupToProto(b: BackupRecord, live: (p: BackupSetView) => LiveS
       svm: p.svm,
       shares: p.shares.map((s) => s.share),
       setId: p.setId ?? l.set?.id ?? "",
-      phase: p.phase === "queued" && (l.set || l.draining) ? BackupSetPhase.BACKUP_SET_PHASE_RUNNING : phaseMap[p.phase],
+      phase:
+        p.phase === "queued" && (l.set || l.draining) ? BackupSetPhase.BACKUP_SET_PHASE_RUNNING : phaseMap[p.phase],
       status: l.set ? statusMap[l.set.status] : SetStatus.SET_STATUS_UNSPECIFIED,
       stage: p.phase === "completed" || p.phase === "failed" ? "" : stage,
       reason: p.reason ?? "",
@@ -154,14 +155,25 @@ export function backupToProto(b: BackupRecord, live: (p: BackupSetView) => LiveS
     dataset: b.dataset.map((d) => selectionToProto(d.svm, d)),
     sets,
     progress: progressOf(b),
-    onWriterError: b.onWriterError === "continue" ? WriterErrorPolicy.WRITER_ERROR_POLICY_CONTINUE : WriterErrorPolicy.WRITER_ERROR_POLICY_FAIL,
+    onWriterError:
+      b.onWriterError === "continue"
+        ? WriterErrorPolicy.WRITER_ERROR_POLICY_CONTINUE
+        : WriterErrorPolicy.WRITER_ERROR_POLICY_FAIL,
   };
 }
 
 export function writerStepToProto(w: WriterStepRecord): WriterStep {
   return {
     step: w.step,
-    report: { writerId: w.writerId, name: w.name, ok: w.ok, reason: w.reason, detail: w.detail, answeredAt: new Date(w.at), elapsedMs: w.elapsedMs },
+    report: {
+      writerId: w.writerId,
+      name: w.name,
+      ok: w.ok,
+      reason: w.reason,
+      detail: w.detail,
+      answeredAt: new Date(w.at),
+      elapsedMs: w.elapsedMs,
+    },
   };
 }
 

@@ -11,7 +11,15 @@ import { startSnapshotExecutor } from "@rvss/snapshot-executor";
 import { BackupState, type Backup } from "@rvss/proto";
 import type { RunningService } from "@rvss/runtime";
 import { LocalBackend } from "@rvss/storage";
-import { EventRecorder, NatsServer, compareTrees, createSampleFiler, removeTree, testConfig, type SampleFiler } from "@rvss/testkit";
+import {
+  EventRecorder,
+  NatsServer,
+  compareTrees,
+  createSampleFiler,
+  removeTree,
+  testConfig,
+  type SampleFiler,
+} from "@rvss/testkit";
 import { startCoordinator } from "./index";
 
 const log = pino({ level: "silent" });
@@ -30,7 +38,12 @@ beforeAll(async () => {
   const config = testConfig(nats.url, filer.configPath);
   backend = LocalBackend.fromFile(filer.configPath);
   const coordinator = await startCoordinator(config, log);
-  services = [coordinator, await startShareDiscovery(config, log), await startSnapshotExecutor(config, log), await startAutoRecoveryNotifier(config, log)];
+  services = [
+    coordinator,
+    await startShareDiscovery(config, log),
+    await startSnapshotExecutor(config, log),
+    await startAutoRecoveryNotifier(config, log),
+  ];
   client = new RvssClient(`127.0.0.1:${coordinator.grpcPort}`);
   events = await EventRecorder.start(nats.url);
 });
@@ -79,13 +92,18 @@ describe("coordinator", () => {
     const r = await client.restore({ backupId: b.id, target: { kind: { $case: "directory", value: target } } });
     expect(r.files.map((f) => f.path).sort()).toEqual([...filer.files].sort());
     expect(await compareTrees(filer.shareDir, target, filer.files)).toEqual([]);
-    expect((await client.listSnapshots({ backupId: b.id })).map((s) => s.name)).toEqual([b.sets[0]!.snapshots[0]!.name]);
+    expect((await client.listSnapshots({ backupId: b.id })).map((s) => s.name)).toEqual([
+      b.sets[0]!.snapshots[0]!.name,
+    ]);
   });
 
   test.each([
     [{ svm: "vs1", share: "nope", files: [] }, /share "nope" does not exist on SVM "vs1"/],
     [{ svm: "vs9", share: "share1", files: [] }, /SVM "vs9" is not defined/],
-    [{ svm: "vs1", share: "share1", files: ["vm1/missing.vhdx"] }, /file "vm1\/missing\.vhdx" does not exist in share "share1"/],
+    [
+      { svm: "vs1", share: "share1", files: ["vm1/missing.vhdx"] },
+      /file "vm1\/missing\.vhdx" does not exist in share "share1"/,
+    ],
   ])("bad input %j ends the backup Failed with a reason naming it, nothing on disk", async (item, reason) => {
     const created = await client.createBackup({ dataset: [item] });
     const b = await finish(created.id);
@@ -97,7 +115,9 @@ describe("coordinator", () => {
 
   test("a listed file that is a symlink out of the share fails the backup", async () => {
     await fsp.symlink("/etc/hostname", path.join(filer.shareDir, "vm1", "link.vhdx"));
-    const b = await finish((await client.createBackup({ dataset: [{ svm: "vs1", share: "share1", files: ["vm1/link.vhdx"] }] })).id);
+    const b = await finish(
+      (await client.createBackup({ dataset: [{ svm: "vs1", share: "share1", files: ["vm1/link.vhdx"] }] })).id,
+    );
     expect(b.reason).toMatch(/"vm1\/link\.vhdx" .*symbolic link/);
     await fsp.rm(path.join(filer.shareDir, "vm1", "link.vhdx"));
   });
@@ -106,8 +126,13 @@ describe("coordinator", () => {
     const pipe = path.join(filer.shareDir, "vm1", "pipe");
     execFileSync("mkfifo", [pipe]);
     try {
-      const b = await finish((await client.createBackup({ dataset: [{ svm: "vs1", share: "share1", files: [filer.files[3]!] }] })).id);
-      expect([b.state, b.reason]).toEqual([BackupState.BACKUP_STATE_FAILED, 'SVM "vs1": "vm1/pipe" in share "share1" is a FIFO; a Remote VSS share may hold only directories and regular files']);
+      const b = await finish(
+        (await client.createBackup({ dataset: [{ svm: "vs1", share: "share1", files: [filer.files[3]!] }] })).id,
+      );
+      expect([b.state, b.reason]).toEqual([
+        BackupState.BACKUP_STATE_FAILED,
+        'SVM "vs1": "vm1/pipe" in share "share1" is a FIFO; a Remote VSS share may hold only directories and regular files',
+      ]);
       expect(events.of(b.sets[0]!.setId).map((e) => e.event.body?.$case)).not.toContain("shadowCopiesCreated");
       expect(await storageLeft()).toBe(0);
       expect(await client.listSnapshots({ backupId: b.id })).toEqual([]);
@@ -130,19 +155,35 @@ describe("coordinator", () => {
   });
 
   test("a retried request with the same request_id returns the same backup", async () => {
-    const a = await client.createBackup({ dataset: [{ svm: "vs1", share: "share1", files: [filer.files[1]!] }], requestId: "nightly-42" });
-    const b = await client.createBackup({ dataset: [{ svm: "vs1", share: "share1", files: [filer.files[1]!] }], requestId: "nightly-42" });
+    const a = await client.createBackup({
+      dataset: [{ svm: "vs1", share: "share1", files: [filer.files[1]!] }],
+      requestId: "nightly-42",
+    });
+    const b = await client.createBackup({
+      dataset: [{ svm: "vs1", share: "share1", files: [filer.files[1]!] }],
+      requestId: "nightly-42",
+    });
     expect(b.id).toBe(a.id);
     await finish(a.id);
   });
 
   test("backups of one SVM queue: never two sets in creation at once, all complete", async () => {
-    const ids = await Promise.all([0, 1, 2].map((i) => client.createBackup({ dataset: [{ svm: "vs1", share: "share1", files: [filer.files[i]!] }] }).then((b) => b.id)));
+    const ids = await Promise.all(
+      [0, 1, 2].map((i) =>
+        client.createBackup({ dataset: [{ svm: "vs1", share: "share1", files: [filer.files[i]!] }] }).then((b) => b.id),
+      ),
+    );
     const finished = await Promise.all(ids.map(finish));
-    expect(finished.map((b) => b.state)).toEqual([BackupState.BACKUP_STATE_COMPLETED, BackupState.BACKUP_STATE_COMPLETED, BackupState.BACKUP_STATE_COMPLETED]);
+    expect(finished.map((b) => b.state)).toEqual([
+      BackupState.BACKUP_STATE_COMPLETED,
+      BackupState.BACKUP_STATE_COMPLETED,
+      BackupState.BACKUP_STATE_COMPLETED,
+    ]);
     // From the event stream: a set starts only after the previous one was sealed (Recovered).
     const setIds = new Set(finished.map((b) => b.sets[0]!.setId));
-    const order = events.events.filter((e) => setIds.has(e.event.setId) && ["setStarted", "shadowCopiesSealed"].includes(e.event.body?.$case ?? ""));
+    const order = events.events.filter(
+      (e) => setIds.has(e.event.setId) && ["setStarted", "shadowCopiesSealed"].includes(e.event.body?.$case ?? ""),
+    );
     let inCreation = 0;
     for (const e of order) {
       inCreation += e.event.body?.$case === "setStarted" ? 1 : -1;

@@ -27,7 +27,13 @@ import { SequenceTimer as SequenceTimerMessage } from "@rvss/proto";
 import type { Logger } from "@rvss/runtime";
 import type { Backups } from "./backups";
 import { drainCommand, finishCommand, pendingCommand, thawCommand, type AnyCommand } from "./commands";
-import { creationStartedEvent, setAbortedEvent, setCompletedEvent, setStartedEvent, sharesAddedEvent } from "./set-events";
+import {
+  creationStartedEvent,
+  setAbortedEvent,
+  setCompletedEvent,
+  setStartedEvent,
+  sharesAddedEvent,
+} from "./set-events";
 
 export interface Decision<T = unknown> {
   server: SvmServer;
@@ -62,7 +68,11 @@ export class Engine {
   private readonly known = new Map<string, Versioned<SvmServer>>();
 
   /** Decides against the current record until the write wins, then carries out the effects. */
-  async apply<D extends Decision>(svm: string, decide: (server: SvmServer, env: Env) => D, trace?: TraceContext): Promise<D> {
+  async apply<D extends Decision>(
+    svm: string,
+    decide: (server: SvmServer, env: Env) => D,
+    trace?: TraceContext,
+  ): Promise<D> {
     try {
       return await this.decideAndWrite(svm, decide, trace);
     } catch (err) {
@@ -72,7 +82,11 @@ export class Engine {
     }
   }
 
-  private async decideAndWrite<D extends Decision>(svm: string, decide: (server: SvmServer, env: Env) => D, trace?: TraceContext): Promise<D> {
+  private async decideAndWrite<D extends Decision>(
+    svm: string,
+    decide: (server: SvmServer, env: Env) => D,
+    trace?: TraceContext,
+  ): Promise<D> {
     const key = svmKey(svm);
     for (let attempt = 0; attempt < 100; attempt++) {
       const cached = attempt === 0 ? this.known.get(key) : undefined;
@@ -87,7 +101,10 @@ export class Engine {
       }
       // Whenever the SVM is free (no context held, no set in creation), its queue moves on.
       const served = startQueuedSet(decided.server, env);
-      let d = served.server === decided.server ? decided : { ...decided, server: served.server, effects: [...decided.effects, ...served.effects] };
+      let d =
+        served.server === decided.server
+          ? decided
+          : { ...decided, server: served.server, effects: [...decided.effects, ...served.effects] };
       // A finished set is settled everywhere (its backup, the backup's end, its planner slot) before
       // the SVM record forgets it: if anything here fails, the redelivered report finds the set still
       // there and does it all again; each step is idempotent.
@@ -124,7 +141,9 @@ export class Engine {
 
   /** Resolves with the SVM's record once `until` holds for it, or undefined after `timeoutMs`. */
   async waitFor(svm: string, until: (server: SvmServer) => boolean, timeoutMs: number): Promise<SvmServer | undefined> {
-    return (await this.bus.state.waitFor<SvmServer>(svmKey(svm), (v) => v !== null && until(v), timeoutMs)) ?? undefined;
+    return (
+      (await this.bus.state.waitFor<SvmServer>(svmKey(svm), (v) => v !== null && until(v), timeoutMs)) ?? undefined
+    );
   }
 
   /** Publishes a command derived from the record (its ID too, so a repeat is dropped). */
@@ -136,7 +155,11 @@ export class Engine {
   }
 
   async publishTimer(svm: string, t: SequenceTimer): Promise<void> {
-    const data = SequenceTimerMessage.encode({ svm, generation: BigInt(t.generation), deadline: new Date(t.deadline) }).finish();
+    const data = SequenceTimerMessage.encode({
+      svm,
+      generation: BigInt(t.generation),
+      deadline: new Date(t.deadline),
+    }).finish();
     await this.bus.publish(timerSubject(svm), data, { msgId: `timer:${svm}:${t.generation}:${t.deadline}` });
   }
 
@@ -181,7 +204,10 @@ export class Engine {
         }
         case "aborted":
           out(publishEvent(this.bus, setAbortedEvent(s.svm, e.setId, e.backup?.backupId, e.reason, e.code), trace));
-          this.log.warn({ svm: s.svm, setId: e.setId, backupId: e.backup?.backupId, code: e.code }, `set aborted: ${e.reason}`);
+          this.log.warn(
+            { svm: s.svm, setId: e.setId, backupId: e.backup?.backupId, code: e.code },
+            `set aborted: ${e.reason}`,
+          );
           break;
         case "finished":
           out(this.send(finishCommand(s.svm, e.entry), trace));

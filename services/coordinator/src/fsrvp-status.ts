@@ -29,8 +29,15 @@ const nameOf = new Map<number, HResultName>(Object.entries(HRESULT).map(([k, v])
 
 /** google.rpc.Status { code = 1; message = 2; repeated google.protobuf.Any details = 3 } */
 function richStatus(code: status, message: string, detail: FsrvpError): Buffer {
-  const any = new BinaryWriter().uint32(10).string("type.googleapis.com/rvss.v1.FsrvpError").uint32(18).bytes(FsrvpError.encode(detail).finish()).finish();
-  return Buffer.from(new BinaryWriter().uint32(8).int32(code).uint32(18).string(message).uint32(26).bytes(any).finish());
+  const any = new BinaryWriter()
+    .uint32(10)
+    .string("type.googleapis.com/rvss.v1.FsrvpError")
+    .uint32(18)
+    .bytes(FsrvpError.encode(detail).finish())
+    .finish();
+  return Buffer.from(
+    new BinaryWriter().uint32(8).int32(code).uint32(18).string(message).uint32(26).bytes(any).finish(),
+  );
 }
 
 export class FsrvpFailure extends Error {
@@ -42,13 +49,19 @@ export class FsrvpFailure extends Error {
   }
 }
 
-export function fsrvpServiceError(hresult: number, ctx: { svm: string; setId?: string; message?: string }): Partial<ServiceError> {
+export function fsrvpServiceError(
+  hresult: number,
+  ctx: { svm: string; setId?: string; message?: string },
+): Partial<ServiceError> {
   const name = nameOf.get(hresult >>> 0) ?? "";
   const code = (name && codeOf[name]) || status.UNKNOWN;
   const message = ctx.message ? `${describeHResult(hresult)}: ${ctx.message}` : describeHResult(hresult);
   const md = new Metadata();
   md.set("rvss-hresult", "0x" + (hresult >>> 0).toString(16).padStart(8, "0"));
   md.set("rvss-hresult-name", name || "UNKNOWN");
-  md.set("grpc-status-details-bin", richStatus(code, message, { hresult: hresult >>> 0, name, svm: ctx.svm, shadowCopySetId: ctx.setId ?? "" }));
+  md.set(
+    "grpc-status-details-bin",
+    richStatus(code, message, { hresult: hresult >>> 0, name, svm: ctx.svm, shadowCopySetId: ctx.setId ?? "" }),
+  );
   return { code, details: message, metadata: md };
 }

@@ -36,4 +36,3 @@ export function toServiceError(err: unknown): Partial<ServiceError> {
   md.set("rvss-error-details-bin", Buffer.from(JSON.stringify(e.details)));
   return { code: grpcCode[e.code] ?? status.INTERNAL, details: e.message, metadata: md };
 }
-

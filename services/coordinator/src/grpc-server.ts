@@ -32,12 +32,25 @@ export async function startGrpcServer(addr: string, services: Services): Promise
   server.addService(BackupServiceService, services.backups);
   server.addService(ShadowCopyAgentService, services.agent);
   server.addService(PreflightServiceService, services.preflight);
-  const health = new HealthImplementation({ "": "SERVING", "rvss.v1.BackupService": "SERVING", "rvss.v1.ShadowCopyAgent": "SERVING", "rvss.v1.PreflightService": "SERVING" });
+  const health = new HealthImplementation({
+    "": "SERVING",
+    "rvss.v1.BackupService": "SERVING",
+    "rvss.v1.ShadowCopyAgent": "SERVING",
+    "rvss.v1.PreflightService": "SERVING",
+  });
   health.addToServer(server);
-  new ReflectionService(protoLoader.loadFileDescriptorSetFromBuffer(fs.readFileSync(descriptorSetPath))).addToServer(server);
+  new ReflectionService(protoLoader.loadFileDescriptorSetFromBuffer(fs.readFileSync(descriptorSetPath))).addToServer(
+    server,
+  );
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync(addr, grpc.ServerCredentials.createInsecure(), (err, p) =>
-      err ? reject(new RvssError(ErrorCodes.CONFIG_INVALID, `cannot listen for gRPC on ${addr}: ${err.message}`, { address: addr })) : resolve(p),
+      err
+        ? reject(
+            new RvssError(ErrorCodes.CONFIG_INVALID, `cannot listen for gRPC on ${addr}: ${err.message}`, {
+              address: addr,
+            }),
+          )
+        : resolve(p),
     ),
   );
   return { server, port, health };

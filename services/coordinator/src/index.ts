@@ -4,7 +4,14 @@
  * Replicas share its two durable consumers (events and timers); any replica can serve any call.
  */
 import { applyReport, timerMessageDue } from "@rvss/core";
-import { COORDINATOR_EVENTS_CONSUMER, COORDINATOR_TIMERS_CONSUMER, EVENTS_STREAM, TIMERS_STREAM, connectBus, startWorker } from "@rvss/bus";
+import {
+  COORDINATOR_EVENTS_CONSUMER,
+  COORDINATOR_TIMERS_CONSUMER,
+  EVENTS_STREAM,
+  TIMERS_STREAM,
+  connectBus,
+  startWorker,
+} from "@rvss/bus";
 import { Event, SequenceTimer } from "@rvss/proto";
 import type { Logger, RunningService, RvssConfig } from "@rvss/runtime";
 import { Backups } from "./backups";
@@ -63,7 +70,11 @@ export async function startCoordinator(config: RvssConfig, log: Logger): Promise
     async handle(d) {
       // The message is only a wake-up call: the SVM's record says whether the timer still runs,
       // runs longer (wait again), or has expired.
-      const out = await engine.apply(d.data.svm, (s, env) => timerMessageDue(s, { messageDeadline: d.data.deadline?.getTime() ?? 0 }, env), d.trace);
+      const out = await engine.apply(
+        d.data.svm,
+        (s, env) => timerMessageDue(s, { messageDeadline: d.data.deadline?.getTime() ?? 0 }, env),
+        d.trace,
+      );
       if (out.value) return d.defer(out.value.waitMs);
       if (out.effects.length > 0) log.warn({ svm: d.data.svm }, "FSRVP message sequence timer expired");
     },

@@ -70,7 +70,11 @@ export class Planner {
       const b = await this.backups.plan(link.backupId);
       if (!b) return;
       const p = b.sets[link.index]!;
-      await this.engine.apply(p.svm, (s, env) => enqueueManagedSet(s, { backup: link, shares: p.shares, onWriterError: b.onWriterError }, env), trace);
+      await this.engine.apply(
+        p.svm,
+        (s, env) => enqueueManagedSet(s, { backup: link, shares: p.shares, onWriterError: b.onWriterError }, env),
+        trace,
+      );
     });
     if (released.length > 0) this.log.debug({ released: released.length }, "planner released sets");
   }

@@ -21,7 +21,11 @@ beforeAll(async () => {
   dir = await fsp.mkdtemp(path.join(os.tmpdir(), "rvss-pf-"));
   filer = await createSampleFiler(dir);
   const config = JSON.parse(await fsp.readFile(filer.configPath, "utf8"));
-  config.svms.push({ name: "vs2", volumes: [{ name: "v2", junctionPath: "/v2" }], shares: [{ name: "other", path: "/v2" }] });
+  config.svms.push({
+    name: "vs2",
+    volumes: [{ name: "v2", junctionPath: "/v2" }],
+    shares: [{ name: "other", path: "/v2" }],
+  });
   await fsp.writeFile(filer.configPath, JSON.stringify(config));
   await fsp.mkdir(path.join(filer.root, "vs2", "v2", "vm1"), { recursive: true });
   await fsp.writeFile(path.join(filer.root, "vs2", "v2", "vm1", "vm1-data.vhdx"), "data");
@@ -48,7 +52,13 @@ describe("PreflightService", () => {
         share: "share1",
         found: true,
         violations: [],
-        resolved: { share: "share1", volume: "vm_vol1", sharePath: "dir1/vmdir", junctionPath: "/hyperv/vm1", files: [filer.files[0]] },
+        resolved: {
+          share: "share1",
+          volume: "vm_vol1",
+          sharePath: "dir1/vmdir",
+          junctionPath: "/hyperv/vm1",
+          files: [filer.files[0]],
+        },
         layout: { files: 5, directories: 6, others: 0, deepestFile: 2, depthLimit: 5 },
       }),
     );
@@ -58,7 +68,11 @@ describe("PreflightService", () => {
     await fsp.writeFile(path.join(filer.shareDir, "notes.txt"), "x");
     await fsp.symlink("/etc", path.join(filer.shareDir, "vm2", "etc"));
     try {
-      const c = await client.validateShare({ svm: "vs1", share: "share1", files: ["../../../etc/passwd", "vm2/etc/passwd"] });
+      const c = await client.validateShare({
+        svm: "vs1",
+        share: "share1",
+        files: ["../../../etc/passwd", "vm2/etc/passwd"],
+      });
       expect(c.violations.map((v) => [v.path, v.rule])).toEqual([
         ["../../../etc/passwd", "parent-segment"],
         ["vm2/etc/passwd", "file-escapes-share"],
@@ -74,7 +88,10 @@ describe("PreflightService", () => {
 
   test("ValidateShare: an unknown share is an answer, not an error", async () => {
     const c = await client.validateShare({ svm: "vs1", share: "ghost", files: [] });
-    expect([c.found, c.violations.map((v) => v.message)]).toEqual([false, ['share "ghost" does not exist on SVM "vs1" (known: share1)']]);
+    expect([c.found, c.violations.map((v) => v.message)]).toEqual([
+      false,
+      ['share "ghost" does not exist on SVM "vs1" (known: share1)'],
+    ]);
   });
 
   test("ValidateDataset: a VM with files on two SVMs is named in both checks, in dataset order", async () => {
@@ -83,8 +100,28 @@ describe("PreflightService", () => {
       { svm: "vs1", share: "share1", files: [] },
     ]);
     expect(checks.map((c) => [c.svm, c.share, c.violations.map((v) => [v.path, v.rule, v.message])])).toEqual([
-      ["vs2", "other", [["vm1", "vm-split-across-shares", 'VM "vm1" has files in 2 shares (vs2/other, vs1/share1); all files of one VM must be in one share']]],
-      ["vs1", "share1", [["vm1", "vm-split-across-shares", 'VM "vm1" has files in 2 shares (vs2/other, vs1/share1); all files of one VM must be in one share']]],
+      [
+        "vs2",
+        "other",
+        [
+          [
+            "vm1",
+            "vm-split-across-shares",
+            'VM "vm1" has files in 2 shares (vs2/other, vs1/share1); all files of one VM must be in one share',
+          ],
+        ],
+      ],
+      [
+        "vs1",
+        "share1",
+        [
+          [
+            "vm1",
+            "vm-split-across-shares",
+            'VM "vm1" has files in 2 shares (vs2/other, vs1/share1); all files of one VM must be in one share',
+          ],
+        ],
+      ],
     ]);
     const named = await client.validateDataset([
       { svm: "vs2", share: "other", files: [], vms: [{ name: "reporting", files: ["vm1/vm1-data.vhdx"] }] },

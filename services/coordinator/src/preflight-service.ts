@@ -20,7 +20,15 @@ export function preflightService(deps: { bus: Bus; log: Logger }): PreflightServ
     const items = checkDatasetShares(dataset);
     const svms = [...new Set(items.map((d) => d.svm))];
     const answers = new Map(
-      await Promise.all(svms.map(async (svm) => [svm, (await checkShares(bus, { svm, shares: items.filter((d) => d.svm === svm) }, timeoutMs)).checks] as const)),
+      await Promise.all(
+        svms.map(
+          async (svm) =>
+            [
+              svm,
+              (await checkShares(bus, { svm, shares: items.filter((d) => d.svm === svm) }, timeoutMs)).checks,
+            ] as const,
+        ),
+      ),
     );
     return items.map((d) => answers.get(d.svm)!.shift()!);
   }
@@ -31,6 +39,8 @@ export function preflightService(deps: { bus: Bus; log: Logger }): PreflightServ
       const [c] = await check([req.share], remaining(call, DEFAULT_TIMEOUT_MS));
       return { check: c };
     }),
-    validateDataset: unary(log, "ValidateDataset", async (req, call) => ({ checks: withSplitVms(await check(req.dataset, remaining(call, DEFAULT_TIMEOUT_MS))) })),
+    validateDataset: unary(log, "ValidateDataset", async (req, call) => ({
+      checks: withSplitVms(await check(req.dataset, remaining(call, DEFAULT_TIMEOUT_MS))),
+    })),
   };
 }

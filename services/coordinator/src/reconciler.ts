@@ -96,11 +96,17 @@ export class Reconciler {
     const server = await this.engine.read(inv.svm);
     const known = knownSnapshots(server);
     const listed = new Set<string>();
-    for (const backupId of new Set(inv.snapshots.filter((x) => !known.has(x.name)).map((x) => parseSnapshotName(x.name)?.backupId ?? ""))) {
+    for (const backupId of new Set(
+      inv.snapshots.filter((x) => !known.has(x.name)).map((x) => parseSnapshotName(x.name)?.backupId ?? ""),
+    )) {
       const b = backupId ? await this.backups.get(backupId) : null;
       for (const p of b?.sets ?? []) for (const x of p.snapshots) listed.add(x.name);
     }
-    const orphans = findOrphans({ shadowCopies: inv.shadowCopies, exposedShares: inv.exposedShares, snapshots: inv.snapshots }, server, listed);
+    const orphans = findOrphans(
+      { shadowCopies: inv.shadowCopies, exposedShares: inv.exposedShares, snapshots: inv.snapshots },
+      server,
+      listed,
+    );
     if (noOrphans(orphans)) return null;
     return (await this.engine.apply(inv.svm, (cur, env) => adoptOrphans(cur, orphans, env))).value ?? null;
   }
@@ -111,8 +117,16 @@ export class Reconciler {
     reconcileOrphans.inc({ kind: "exposed_share" }, o.exposedShares.length);
     reconcileOrphans.inc({ kind: "snapshot" }, o.snapshots.length);
     reconcileDrainsRetried.inc(r.drainsRetried);
-    const counts = { shadowCopies: o.shadowCopies.length, exposedShares: o.exposedShares.length, snapshots: o.snapshots.length, drainsRetried: r.drainsRetried };
-    this.log.warn({ svm: r.svm, ...counts, drainSetId: r.drainSetId || undefined }, "reconciler: removing storage no record knows / retrying failed removals");
+    const counts = {
+      shadowCopies: o.shadowCopies.length,
+      exposedShares: o.exposedShares.length,
+      snapshots: o.snapshots.length,
+      drainsRetried: r.drainsRetried,
+    };
+    this.log.warn(
+      { svm: r.svm, ...counts, drainSetId: r.drainSetId || undefined },
+      "reconciler: removing storage no record knows / retrying failed removals",
+    );
     await publishEvent(this.bus, {
       eventId: `reconcile:${runId}:${r.svm}`,
       time: new Date(),

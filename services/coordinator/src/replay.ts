@@ -16,7 +16,18 @@
  * Not covered: what an agent-API set (no backup record) reported at its very end, once its record
  * is gone.
  */
-import { applyReport, findSet, isFinal, retryLostCommand, retryLostDrain, type BackupRecord, type Env, type Outcome, type ShadowCopySet, type SvmServer } from "@rvss/core";
+import {
+  applyReport,
+  findSet,
+  isFinal,
+  retryLostCommand,
+  retryLostDrain,
+  type BackupRecord,
+  type Env,
+  type Outcome,
+  type ShadowCopySet,
+  type SvmServer,
+} from "@rvss/core";
 import {
   PUBLISH_GIVE_UP_MS,
   backupEventSubject,
@@ -34,7 +45,14 @@ import { drainCommand, finishCommand, pendingCommand, thawCommand, type AnyComma
 import type { Engine } from "./engine";
 import type { Planner } from "./planner";
 import { toReport } from "./reports";
-import { backupCreatedEvent, creationStartedEvent, setAbortedEvent, setCompletedEvent, setStartedEvent, sharesAddedEvent } from "./set-events";
+import {
+  backupCreatedEvent,
+  creationStartedEvent,
+  setAbortedEvent,
+  setCompletedEvent,
+  setStartedEvent,
+  sharesAddedEvent,
+} from "./set-events";
 
 /** At start-up, backups that finished this recently are looked at again (a coordinator down longer may lose their last events). */
 const FINISHED_HORIZON_MS = 3600_000;
@@ -73,16 +91,36 @@ export class Replay {
       if (added.length > 0) await publishEventOnce(bus, sharesAddedEvent(server.svm, set, added), trace);
       if (set.attempts?.create) await publishEventOnce(bus, creationStartedEvent(server.svm, set), trace);
       const p = set.pending;
-      if (p) await this.sendAgain(pendingCommand(server, set), p.since, (s, env) => retryLostCommand(s, { setId: set.id, kind: p.kind, attempt: p.attempt }, env), trace);
-      if (thawDue(set) && !(await eventStored(bus, setEventSubject(server.svm, set.id, "writersThawed"), `${set.id}:thaw/writersThawed`))) {
+      if (p)
+        await this.sendAgain(
+          pendingCommand(server, set),
+          p.since,
+          (s, env) => retryLostCommand(s, { setId: set.id, kind: p.kind, attempt: p.attempt }, env),
+          trace,
+        );
+      if (
+        thawDue(set) &&
+        !(await eventStored(bus, setEventSubject(server.svm, set.id, "writersThawed"), `${set.id}:thaw/writersThawed`))
+      ) {
         await this.resend(thawCommand(server, set.id, set.backup?.backupId, set.writers!), trace);
       }
     }
     const entry = server.draining.find((d) => d.setId === setId);
     if (entry) {
-      if (entry.outcome === "aborted" && !entry.leftover) await publishEventOnce(bus, setAbortedEvent(server.svm, entry.setId, entry.backup?.backupId, entry.reason, entry.code), trace);
+      if (entry.outcome === "aborted" && !entry.leftover)
+        await publishEventOnce(
+          bus,
+          setAbortedEvent(server.svm, entry.setId, entry.backup?.backupId, entry.reason, entry.code),
+          trace,
+        );
       // A removal that failed for good waits for the reconciler's new attempt.
-      if (!entry.failure) await this.sendAgain(drainCommand(server, entry), entry.since, (s, env) => retryLostDrain(s, { setId: entry.setId, attempt: entry.attempt }, env), trace);
+      if (!entry.failure)
+        await this.sendAgain(
+          drainCommand(server, entry),
+          entry.since,
+          (s, env) => retryLostDrain(s, { setId: entry.setId, attempt: entry.attempt }, env),
+          trace,
+        );
     }
   }
 
@@ -93,20 +131,42 @@ export class Replay {
     for (const p of b.sets) {
       if (!p.setId || (p.phase !== "completed" && p.phase !== "failed")) continue;
       const completed = p.phase === "completed";
-      await publishEventOnce(bus, completed ? setCompletedEvent(p.svm, p.setId, b.id, p.snapshots) : setAbortedEvent(p.svm, p.setId, b.id, p.reason ?? "", p.code ?? ""), trace);
+      await publishEventOnce(
+        bus,
+        completed
+          ? setCompletedEvent(p.svm, p.setId, b.id, p.snapshots)
+          : setAbortedEvent(p.svm, p.setId, b.id, p.reason ?? "", p.code ?? ""),
+        trace,
+      );
       const writers = [...new Set((p.writerSteps ?? []).filter((w) => w.step === "checkpoint").map((w) => w.writerId))];
-      if (writers.length > 0 && !(await eventStored(bus, setEventSubject(p.svm, p.setId, "writersFinished"), `${p.setId}:finish/writersFinished`))) {
-        const end = { setId: p.setId, backup: { backupId: b.id, index: p.index }, writers, outcome: completed ? ("completed" as const) : ("aborted" as const), reason: p.reason ?? "" };
+      if (
+        writers.length > 0 &&
+        !(await eventStored(
+          bus,
+          setEventSubject(p.svm, p.setId, "writersFinished"),
+          `${p.setId}:finish/writersFinished`,
+        ))
+      ) {
+        const end = {
+          setId: p.setId,
+          backup: { backupId: b.id, index: p.index },
+          writers,
+          outcome: completed ? ("completed" as const) : ("aborted" as const),
+          reason: p.reason ?? "",
+        };
         await this.resend(finishCommand(p.svm, end), trace);
       }
     }
-    if (isFinal(b.state) && !(await eventStored(bus, backupEventSubject(b.id, "backupFinished"), `${b.id}:finished`))) await this.backups.publishFinished(b, trace);
+    if (isFinal(b.state) && !(await eventStored(bus, backupEventSubject(b.id, "backupFinished"), `${b.id}:finished`)))
+      await this.backups.publishFinished(b, trace);
   }
 
   /** At start-up: every running backup, and those that finished in the last hour. */
   private async recentBackups(): Promise<BackupState[]> {
     const since = Date.now() - FINISHED_HORIZON_MS;
-    return (await this.backups.list()).filter((b) => b.status.state === "Running" || (b.status.finishedAt ?? b.status.updatedAt) >= since);
+    return (await this.backups.list()).filter(
+      (b) => b.status.state === "Running" || (b.status.finishedAt ?? b.status.updatedAt) >= since,
+    );
   }
 
   /**
@@ -131,7 +191,12 @@ export class Replay {
    * way. Sent longer ago and no longer queued, it was answered (its results are applied again) or
    * lost (`newAttempt` takes its place). Queued is asked first: results go out before the ack.
    */
-  private async sendAgain(c: AnyCommand | null, since: number, newAttempt: (s: SvmServer, env: Env) => Outcome<boolean>, trace?: TraceContext): Promise<void> {
+  private async sendAgain(
+    c: AnyCommand | null,
+    since: number,
+    newAttempt: (s: SvmServer, env: Env) => Outcome<boolean>,
+    trace?: TraceContext,
+  ): Promise<void> {
     const bus = this.engine.bus;
     if (!c?.cmd.context || (await commandQueued(bus, c.phase, c.cmd))) return;
     if (Date.now() - since < this.lostAfterMs) return this.engine.send(c, trace);
@@ -139,15 +204,21 @@ export class Replay {
     const fields = { svm, setId, commandId, sentMsAgo: Date.now() - since };
     const results = await commandResults(bus, c.cmd.context);
     if (results.length === 0) {
-      if ((await this.engine.apply(svm, newAttempt, trace)).value) this.log.warn(fields, "command lost (neither queued nor answered): sent again as a new attempt");
+      if ((await this.engine.apply(svm, newAttempt, trace)).value)
+        this.log.warn(fields, "command lost (neither queued nor answered): sent again as a new attempt");
       return;
     }
     const applied: string[] = [];
     for (const e of results) {
       const report = toReport(e);
-      if (report && (await this.engine.apply(svm, (s, env) => applyReport(s, report, env), trace)).applied) applied.push(eventType(e));
+      if (report && (await this.engine.apply(svm, (s, env) => applyReport(s, report, env), trace)).applied)
+        applied.push(eventType(e));
     }
-    if (applied.length > 0) this.log.warn({ ...fields, applied }, "results of a command were answered but missing from the record: applied again");
+    if (applied.length > 0)
+      this.log.warn(
+        { ...fields, applied },
+        "results of a command were answered but missing from the record: applied again",
+      );
   }
 
   /**

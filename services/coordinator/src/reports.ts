@@ -20,9 +20,24 @@ export function toReport(e: Event): StepReport | null {
   if (!b || !setId) return null;
   switch (b.$case) {
     case "sharesResolved":
-      return { type: "sharesResolved", setId, shares: b.value.shares.map((s) => ({ share: s.share, volume: s.volume, sharePath: s.sharePath, files: s.files })) };
+      return {
+        type: "sharesResolved",
+        setId,
+        shares: b.value.shares.map((s) => ({
+          share: s.share,
+          volume: s.volume,
+          sharePath: s.sharePath,
+          files: s.files,
+        })),
+      };
     case "sharesRejected":
-      return { type: "stepFailed", setId, step: "resolve", reason: b.value.reason, code: b.value.violations[0] ? ruleCode(b.value.violations[0].rule) : "LAYOUT_UNSUPPORTED" };
+      return {
+        type: "stepFailed",
+        setId,
+        step: "resolve",
+        reason: b.value.reason,
+        code: b.value.violations[0] ? ruleCode(b.value.violations[0].rule) : "LAYOUT_UNSUPPORTED",
+      };
     case "writersCheckpointed":
       return { type: "writersCheckpointed", setId, reports: steps("checkpoint", b.value.writers) };
     case "writersThawed":
@@ -43,17 +58,32 @@ export function toReport(e: Event): StepReport | null {
         })),
       };
     case "shadowCopiesExposed":
-      return { type: "shadowCopiesExposed", setId, copies: b.value.shadowCopies.map((c) => ({ id: c.shadowCopyId, accessPath: c.accessPath })) };
+      return {
+        type: "shadowCopiesExposed",
+        setId,
+        copies: b.value.shadowCopies.map((c) => ({ id: c.shadowCopyId, accessPath: c.accessPath })),
+      };
     case "writersRecovered":
       return { type: "writersRecovered", setId, reports: steps("auto_recover", b.value.writers) };
     case "shadowCopiesSealed":
       return { type: "shadowCopiesSealed", setId };
     case "snapshotTaken": {
       const s = b.value.snapshot!;
-      return { type: "snapshotTaken", setId, volume: s.volume, name: s.name, takenAt: s.createdAt?.getTime() ?? Date.now() };
+      return {
+        type: "snapshotTaken",
+        setId,
+        volume: s.volume,
+        name: s.name,
+        takenAt: s.createdAt?.getTime() ?? Date.now(),
+      };
     }
     case "shadowCopiesDeleted":
-      return { type: "shadowCopiesDeleted", setId, shadowCopyIds: b.value.shadowCopyIds, snapshots: b.value.deletedSnapshots };
+      return {
+        type: "shadowCopiesDeleted",
+        setId,
+        shadowCopyIds: b.value.shadowCopyIds,
+        snapshots: b.value.deletedSnapshots,
+      };
     case "stepFailed": {
       const step = stepKind[b.value.step];
       return step ? { type: "stepFailed", setId, step, reason: b.value.reason, code: b.value.code } : null;

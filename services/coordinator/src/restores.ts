@@ -1,6 +1,13 @@
 /** Restore requests: recorded in KV, done by snapshot-executor, answered when its report arrives. */
 import { randomUUID } from "node:crypto";
-import { ErrorCodes, RvssError, checkFileList, invalidArgument, type BackupRecord, type BackupSnapshot } from "@rvss/core";
+import {
+  ErrorCodes,
+  RvssError,
+  checkFileList,
+  invalidArgument,
+  type BackupRecord,
+  type BackupSnapshot,
+} from "@rvss/core";
 import { publishCommand, type Bus, type TraceContext } from "@rvss/bus";
 import type { RestoreFinished, RestoreRequest, RestoreResponse } from "@rvss/proto";
 import { backupSnapshotToProto } from "./convert";
@@ -21,32 +28,61 @@ export interface RestoreRecord {
 
 /** The snapshot and shadow copy holding one share of a backup. */
 function locate(b: BackupRecord, svm: string, share: string): { snapshot: BackupSnapshot; copyId: string } {
-  const candidates = b.sets.flatMap((s) => s.snapshots.flatMap((snap) => snap.shadowCopies.map((c) => ({ snapshot: snap, copy: c }))));
+  const candidates = b.sets.flatMap((s) =>
+    s.snapshots.flatMap((snap) => snap.shadowCopies.map((c) => ({ snapshot: snap, copy: c }))),
+  );
   if (candidates.length === 0) {
-    throw new RvssError(ErrorCodes.SNAPSHOT_NOT_FOUND, `backup ${b.id} holds no snapshots (state ${b.state}${b.reason ? `: ${b.reason}` : ""})`, { backupId: b.id });
+    throw new RvssError(
+      ErrorCodes.SNAPSHOT_NOT_FOUND,
+      `backup ${b.id} holds no snapshots (state ${b.state}${b.reason ? `: ${b.reason}` : ""})`,
+      { backupId: b.id },
+    );
   }
   if (!svm && !share) {
     if (candidates.length > 1) {
       const list = candidates.map((c) => `${c.snapshot.svm}/${c.copy.share}`).join(", ");
-      throw invalidArgument(`backup ${b.id} holds ${candidates.length} shares (${list}); name one with svm and share`, { backupId: b.id });
+      throw invalidArgument(`backup ${b.id} holds ${candidates.length} shares (${list}); name one with svm and share`, {
+        backupId: b.id,
+      });
     }
     return { snapshot: candidates[0]!.snapshot, copyId: candidates[0]!.copy.id };
   }
-  const hit = candidates.find((c) => (!svm || c.snapshot.svm === svm) && c.copy.share.toLowerCase() === share.toLowerCase());
-  if (!hit) throw new RvssError(ErrorCodes.SNAPSHOT_NOT_FOUND, `backup ${b.id} holds no copy of share "${share}"${svm ? ` on SVM "${svm}"` : ""}`, { backupId: b.id, svm, share });
+  const hit = candidates.find(
+    (c) => (!svm || c.snapshot.svm === svm) && c.copy.share.toLowerCase() === share.toLowerCase(),
+  );
+  if (!hit)
+    throw new RvssError(
+      ErrorCodes.SNAPSHOT_NOT_FOUND,
+      `backup ${b.id} holds no copy of share "${share}"${svm ? ` on SVM "${svm}"` : ""}`,
+      { backupId: b.id, svm, share },
+    );
   return { snapshot: hit.snapshot, copyId: hit.copy.id };
 }
 
-export async function restore(bus: Bus, b: BackupRecord, req: RestoreRequest, timeoutMs: number, trace: TraceContext): Promise<RestoreResponse> {
+export async function restore(
+  bus: Bus,
+  b: BackupRecord,
+  req: RestoreRequest,
+  timeoutMs: number,
+  trace: TraceContext,
+): Promise<RestoreResponse> {
   const { files, problems } = checkFileList(req.files);
   if (problems.length > 0) throw invalidArgument(problems[0]!.message, { path: problems[0]!.path });
   const t = req.target?.kind;
   if (!t) throw invalidArgument("a restore needs a target: a directory or a share");
-  if (t.$case === "directory" && !t.value.startsWith("/")) throw invalidArgument(`restore directory "${t.value}" must be an absolute path`, { path: t.value });
+  if (t.$case === "directory" && !t.value.startsWith("/"))
+    throw invalidArgument(`restore directory "${t.value}" must be an absolute path`, { path: t.value });
   const { snapshot, copyId } = locate(b, req.svm, req.share);
   const copy = snapshot.shadowCopies.find((c) => c.id === copyId)!;
   const id = randomUUID();
-  const rec: RestoreRecord = { id, backupId: b.id, svm: snapshot.svm, share: copy.share, state: "running", createdAt: Date.now() };
+  const rec: RestoreRecord = {
+    id,
+    backupId: b.id,
+    svm: snapshot.svm,
+    share: copy.share,
+    state: "running",
+    createdAt: Date.now(),
+  };
   await bus.state.put(restoreKey(id), rec);
   const snapProto = backupSnapshotToProto(snapshot, b.id);
   await publishCommand(
@@ -56,16 +92,37 @@ export async function restore(bus: Bus, b: BackupRecord, req: RestoreRequest, ti
       context: { commandId: `restore:${id}`, svm: snapshot.svm, setId: "", backupId: b.id },
       kind: {
         $case: "restoreFiles",
-        value: { restoreId: id, snapshot: snapProto, shadowCopy: snapProto.shadowCopies.find((c) => c.shadowCopyId === copyId)!, files, target: req.target },
+        value: {
+          restoreId: id,
+          snapshot: snapProto,
+          shadowCopy: snapProto.shadowCopies.find((c) => c.shadowCopyId === copyId)!,
+          files,
+          target: req.target,
+        },
       },
     },
     trace,
   );
-  const done = await bus.state.waitFor<RestoreRecord>(restoreKey(id), (v) => v !== null && v.state !== "running", timeoutMs);
-  if (!done) throw new RvssError(ErrorCodes.TIMEOUT, `restore ${id} of backup ${b.id} did not finish within ${Math.round(timeoutMs / 1000)} s; it goes on in the background`, { backupId: b.id, restoreId: id });
+  const done = await bus.state.waitFor<RestoreRecord>(
+    restoreKey(id),
+    (v) => v !== null && v.state !== "running",
+    timeoutMs,
+  );
+  if (!done)
+    throw new RvssError(
+      ErrorCodes.TIMEOUT,
+      `restore ${id} of backup ${b.id} did not finish within ${Math.round(timeoutMs / 1000)} s; it goes on in the background`,
+      { backupId: b.id, restoreId: id },
+    );
   if (done.state === "failed") {
-    const code = (Object.values(ErrorCodes) as string[]).includes(done.code ?? "") ? (done.code as RvssError["code"]) : ErrorCodes.INTERNAL;
-    throw new RvssError(code, `restore of share "${copy.share}" from backup ${b.id} failed: ${done.reason}`, { backupId: b.id, share: copy.share, restoreId: id });
+    const code = (Object.values(ErrorCodes) as string[]).includes(done.code ?? "")
+      ? (done.code as RvssError["code"])
+      : ErrorCodes.INTERNAL;
+    throw new RvssError(code, `restore of share "${copy.share}" from backup ${b.id} failed: ${done.reason}`, {
+      backupId: b.id,
+      share: copy.share,
+      restoreId: id,
+    });
   }
   return {
     restoreId: id,
@@ -84,7 +141,12 @@ export async function recordRestoreFinished(bus: Bus, r: RestoreFinished): Promi
       state: r.ok ? "completed" : "failed",
       finishedAt: Date.now(),
       ...(r.ok
-        ? { result: { files: r.files.map((f) => ({ path: f.path, bytes: Number(f.bytes), sha256: f.sha256 })), bytes: Number(r.bytes) } }
+        ? {
+            result: {
+              files: r.files.map((f) => ({ path: f.path, bytes: Number(f.bytes), sha256: f.sha256 })),
+              bytes: Number(r.bytes),
+            },
+          }
         : { reason: r.reason, code: r.code }),
     };
     return { next, result: undefined };

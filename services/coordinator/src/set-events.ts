@@ -9,7 +9,13 @@ import { selectionToProto, shadowCopyToProto } from "./convert";
 
 const SOURCE = "coordinator";
 
-function setEvent(svm: string, setId: string, backupId: string | undefined, eventId: string, body: NonNullable<Event["body"]>): Event {
+function setEvent(
+  svm: string,
+  setId: string,
+  backupId: string | undefined,
+  eventId: string,
+  body: NonNullable<Event["body"]>,
+): Event {
   return { eventId, time: new Date(), svm, setId, backupId: backupId ?? "", source: SOURCE, body };
 }
 
@@ -23,23 +29,48 @@ export function setStartedEvent(svm: string, set: ShadowCopySet): Event {
 /** The shadow copies `ids` joined the set (a managed set adds all its shares at once, an agent one at a time). */
 export function sharesAddedEvent(svm: string, set: ShadowCopySet, ids: string[]): Event {
   const copies = set.shadowCopies.filter((c) => ids.includes(c.id)).map((c) => shadowCopyToProto(c, set.context));
-  return setEvent(svm, set.id, set.backup?.backupId, `${set.id}:added:${ids.join(",")}`, { $case: "sharesAdded", value: { shadowCopies: copies } });
+  return setEvent(svm, set.id, set.backup?.backupId, `${set.id}:added:${ids.join(",")}`, {
+    $case: "sharesAdded",
+    value: { shadowCopies: copies },
+  });
 }
 
 /** The latest attempt to make the set's copies began. */
 export function creationStartedEvent(svm: string, set: ShadowCopySet): Event {
-  return setEvent(svm, set.id, set.backup?.backupId, `${set.id}:creation:${set.attempts?.create ?? 0}`, { $case: "creationStarted", value: {} });
+  return setEvent(svm, set.id, set.backup?.backupId, `${set.id}:creation:${set.attempts?.create ?? 0}`, {
+    $case: "creationStarted",
+    value: {},
+  });
 }
 
-export function setAbortedEvent(svm: string, setId: string, backupId: string | undefined, reason: string, code: string): Event {
+export function setAbortedEvent(
+  svm: string,
+  setId: string,
+  backupId: string | undefined,
+  reason: string,
+  code: string,
+): Event {
   return setEvent(svm, setId, backupId, `${setId}:aborted`, { $case: "setAborted", value: { reason, code } });
 }
 
-export function setCompletedEvent(svm: string, setId: string, backupId: string, snapshots: { volume: string; name: string; takenAt?: number }[]): Event {
+export function setCompletedEvent(
+  svm: string,
+  setId: string,
+  backupId: string,
+  snapshots: { volume: string; name: string; takenAt?: number }[],
+): Event {
   return setEvent(svm, setId, backupId, `${setId}:completed`, {
     $case: "setCompleted",
     value: {
-      snapshots: snapshots.map((x) => ({ svm, volume: x.volume, name: x.name, createdAt: new Date(x.takenAt ?? Date.now()), backupId, setId, shadowCopies: [] })),
+      snapshots: snapshots.map((x) => ({
+        svm,
+        volume: x.volume,
+        name: x.name,
+        createdAt: new Date(x.takenAt ?? Date.now()),
+        backupId,
+        setId,
+        shadowCopies: [],
+      })),
     },
   });
 }

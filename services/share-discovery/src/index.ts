@@ -13,17 +13,33 @@ import { capViolations, checkShare, resolveShares } from "./resolve";
 
 export { checkShare, resolveShares } from "./resolve";
 
-export async function startShareDiscovery(config: RvssConfig, log: Logger, backend: StorageBackend = openBackend(config)): Promise<RunningService> {
+export async function startShareDiscovery(
+  config: RvssConfig,
+  log: Logger,
+  backend: StorageBackend = openBackend(config),
+): Promise<RunningService> {
   const phase = await startPhaseService(config, log, {
     phase: "discovery",
     source: "share-discovery",
     async handle(cmd, emit) {
-      if (cmd.kind?.$case !== "resolveShares") throw new RvssError("INVALID_ARGUMENT", `unknown discovery command ${cmd.kind?.$case ?? "(none)"}`);
+      if (cmd.kind?.$case !== "resolveShares")
+        throw new RvssError("INVALID_ARGUMENT", `unknown discovery command ${cmd.kind?.$case ?? "(none)"}`);
       const r = await resolveShares(backend, cmd.context?.svm ?? "", cmd.kind.value.shares);
-      if (!r.ok) log.info({ setId: cmd.context?.setId, backupId: cmd.context?.backupId, svm: cmd.context?.svm }, `shares rejected: ${r.reason}`);
-      await emit({ body: r.ok ? { $case: "sharesResolved", value: { shares: r.shares } } : { $case: "sharesRejected", value: { reason: r.reason, violations: r.violations } } });
+      if (!r.ok)
+        log.info(
+          { setId: cmd.context?.setId, backupId: cmd.context?.backupId, svm: cmd.context?.svm },
+          `shares rejected: ${r.reason}`,
+        );
+      await emit({
+        body: r.ok
+          ? { $case: "sharesResolved", value: { shares: r.shares } }
+          : { $case: "sharesRejected", value: { reason: r.reason, violations: r.violations } },
+      });
     },
-    failure: (_cmd, err) => ({ $case: "stepFailed", value: { step: Step.STEP_RESOLVE, reason: err.message, code: err.code } }),
+    failure: (_cmd, err) => ({
+      $case: "stepFailed",
+      value: { step: Step.STEP_RESOLVE, reason: err.message, code: err.code },
+    }),
   });
   // Each share on its own: rule 2 (a VM split across shares) is the caller's to apply over its request.
   const queries = serveCheckShares(phase.bus, log, async (req) => {

@@ -4,11 +4,21 @@
  * stream, see @rvss/core layout.ts), no VM has files in two of the shares, and the file list is
  * usable. Every problem of every share is reported, not only the first.
  */
-import { ErrorCodes, LayoutTally, MAX_LISTED_VIOLATIONS, checkSelectionFiles, isRvssError, mapLimit, shareVms, withSplitVms } from "@rvss/core";
+import {
+  ErrorCodes,
+  LayoutTally,
+  MAX_LISTED_VIOLATIONS,
+  checkSelectionFiles,
+  isRvssError,
+  mapLimit,
+  shareVms,
+  withSplitVms,
+} from "@rvss/core";
 import type { ResolvedShare as ResolvedShareMsg, ShareCheck, ShareSelection, Violation } from "@rvss/proto";
 import type { StorageBackend } from "@rvss/storage";
 
-export type Resolution = { ok: true; shares: ResolvedShareMsg[] } | { ok: false; reason: string; violations: Violation[] };
+export type Resolution =
+  { ok: true; shares: ResolvedShareMsg[] } | { ok: false; reason: string; violations: Violation[] };
 
 const ruleOf: Partial<Record<string, string>> = {
   [ErrorCodes.SVM_NOT_FOUND]: "svm-not-found",
@@ -24,24 +34,48 @@ export async function checkShare(backend: StorageBackend, svm: string, sel: Shar
   } catch (err) {
     const rule = isRvssError(err) ? ruleOf[err.code] : undefined;
     if (!rule) throw err;
-    return { svm, share: sel.share, found: false, violations: [v(rule, (err as Error).message)], violationsNotListed: 0, vms: [] };
+    return {
+      svm,
+      share: sel.share,
+      found: false,
+      violations: [v(rule, (err as Error).message)],
+      violationsNotListed: 0,
+      vms: [],
+    };
   }
   const { files, problems, vms } = checkSelectionFiles(sel.files, sel.vms);
   const violations = problems.map((p) => v(p.rule, p.message, p.path));
   for (const p of await backend.checkFiles(resolved, files)) violations.push(v(p.rule, p.message, p.path));
-  const layout = new LayoutTally({ where: { svm, share: resolved.share }, depthLimit: resolved.shadowCopyDirDepth, listed: new Set(files) });
+  const layout = new LayoutTally({
+    where: { svm, share: resolved.share },
+    depthLimit: resolved.shadowCopyDirDepth,
+    listed: new Set(files),
+  });
   for await (const batch of backend.walkShare(resolved)) layout.add(batch);
   // The walk finds entries in no particular order; people read reports sorted by path.
-  for (const x of layout.violations.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0))) violations.push(v(x.rule, x.message, x.path));
+  for (const x of layout.violations.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0)))
+    violations.push(v(x.rule, x.message, x.path));
   return {
     svm,
     share: resolved.share,
     found: true,
-    resolved: { share: resolved.share, volume: resolved.volume, sharePath: resolved.sharePath, junctionPath: resolved.junctionPath, files },
+    resolved: {
+      share: resolved.share,
+      volume: resolved.volume,
+      sharePath: resolved.sharePath,
+      junctionPath: resolved.junctionPath,
+      files,
+    },
     violations,
     violationsNotListed: layout.notListed,
     vms: shareVms(vms, layout.topDirectories),
-    layout: { files: layout.files, directories: layout.directories, others: layout.others, deepestFile: layout.deepestFile, depthLimit: resolved.shadowCopyDirDepth },
+    layout: {
+      files: layout.files,
+      directories: layout.directories,
+      others: layout.others,
+      deepestFile: layout.deepestFile,
+      depthLimit: resolved.shadowCopyDirDepth,
+    },
   };
 }
 
@@ -51,12 +85,22 @@ export function capViolations(checks: ShareCheck[]): ShareCheck[] {
   return checks.map((c) => {
     const keep = Math.min(room, c.violations.length);
     room -= keep;
-    return keep === c.violations.length ? c : { ...c, violations: c.violations.slice(0, keep), violationsNotListed: c.violationsNotListed + c.violations.length - keep };
+    return keep === c.violations.length
+      ? c
+      : {
+          ...c,
+          violations: c.violations.slice(0, keep),
+          violationsNotListed: c.violationsNotListed + c.violations.length - keep,
+        };
   });
 }
 
 /** Checks the shares of a set, and that no VM has files in two of them. */
-export async function resolveShares(backend: StorageBackend, svm: string, selections: ShareSelection[]): Promise<Resolution> {
+export async function resolveShares(
+  backend: StorageBackend,
+  svm: string,
+  selections: ShareSelection[],
+): Promise<Resolution> {
   // A few shares at a time: each walk is itself concurrent, and a set holds up to 64 shares.
   const each = await mapLimit(selections, 8, (sel) => checkShare(backend, svm, sel));
   const checks = capViolations(withSplitVms(each));
@@ -64,7 +108,10 @@ export async function resolveShares(backend: StorageBackend, svm: string, select
   const notListed = checks.reduce((n, c) => n + c.violationsNotListed, 0);
   if (violations.length > 0) {
     const more = violations.length - 1 + notListed;
-    const reason = more === 0 ? violations[0]!.message : `${violations[0]!.message} (and ${more} more problem${more > 1 ? "s" : ""})`;
+    const reason =
+      more === 0
+        ? violations[0]!.message
+        : `${violations[0]!.message} (and ${more} more problem${more > 1 ? "s" : ""})`;
     return { ok: false, reason, violations };
   }
   return { ok: true, shares: checks.map((c) => c.resolved!) };

@@ -4,7 +4,14 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { checkShares, publishCommand, type Bus } from "@rvss/bus";
 import type { ShareSelection, VmFiles } from "@rvss/proto";
-import { createSampleFiler, removeTree, startServiceHarness, type EventRecorder, type SampleFiler, type ServiceHarness } from "@rvss/testkit";
+import {
+  createSampleFiler,
+  removeTree,
+  startServiceHarness,
+  type EventRecorder,
+  type SampleFiler,
+  type ServiceHarness,
+} from "@rvss/testkit";
 import { startShareDiscovery } from "./index";
 
 let dir: string;
@@ -21,7 +28,12 @@ let events: EventRecorder;
 const EXTRA = {
   vs1: {
     volumes: [{ name: "nested", junctionPath: "/hyperv/vm1/dir3/mnt" }],
-    shares: { share2: "/hyperv/vm1/dir2", junction: "/hyperv/vm1/dir3", inner: "/hyperv/vm1/dir3/mnt/vms", layout: "/hyperv/vm1/dir4" },
+    shares: {
+      share2: "/hyperv/vm1/dir2",
+      junction: "/hyperv/vm1/dir3",
+      inner: "/hyperv/vm1/dir3/mnt/vms",
+      layout: "/hyperv/vm1/dir4",
+    },
   },
 };
 
@@ -49,8 +61,18 @@ beforeAll(async () => {
   vs1.volumes.push(...EXTRA.vs1.volumes);
   vs1.shares.push(...Object.entries(EXTRA.vs1.shares).map(([name, p]) => ({ name, path: p })));
   config.svms.push(
-    { name: "vs2", shadowCopyDirDepth: 2, volumes: [{ name: "v2", junctionPath: "/v2" }], shares: [{ name: "shallow", path: "/v2" }] },
-    { name: "vs3", shadowCopyDirDepth: 0, volumes: [{ name: "v3", junctionPath: "/v3" }], shares: [{ name: "unlimited", path: "/v3" }] },
+    {
+      name: "vs2",
+      shadowCopyDirDepth: 2,
+      volumes: [{ name: "v2", junctionPath: "/v2" }],
+      shares: [{ name: "shallow", path: "/v2" }],
+    },
+    {
+      name: "vs3",
+      shadowCopyDirDepth: 0,
+      volumes: [{ name: "v3", junctionPath: "/v3" }],
+      shares: [{ name: "unlimited", path: "/v3" }],
+    },
   );
   await fsp.writeFile(filer.configPath, JSON.stringify(config));
   for (const d of ["dir2", "dir3", "dir4"]) await fsp.mkdir(shareDir("vs1", "vm_vol1", d), { recursive: true });
@@ -67,7 +89,12 @@ afterAll(async () => {
   await removeTree(dir);
 });
 
-const sel = (svm: string, share: string, files: string[] = [], vms: VmFiles[] = []): ShareSelection => ({ svm, share, files, vms });
+const sel = (svm: string, share: string, files: string[] = [], vms: VmFiles[] = []): ShareSelection => ({
+  svm,
+  share,
+  files,
+  vms,
+});
 
 let n = 0;
 async function resolve(shares: ShareSelection[], svm = "vs1") {
@@ -91,7 +118,17 @@ describe("share-discovery", () => {
     const e = await resolve([sel("vs1", "share1", ["vm1/Virtual Machines/vm1.vmcx"])]);
     expect(e.body).toEqual({
       $case: "sharesResolved",
-      value: { shares: [{ share: "share1", volume: "vm_vol1", sharePath: "dir1/vmdir", junctionPath: "/hyperv/vm1", files: ["vm1/Virtual Machines/vm1.vmcx"] }] },
+      value: {
+        shares: [
+          {
+            share: "share1",
+            volume: "vm_vol1",
+            sharePath: "dir1/vmdir",
+            junctionPath: "/hyperv/vm1",
+            files: ["vm1/Virtual Machines/vm1.vmcx"],
+          },
+        ],
+      },
     });
     expect(e.source).toBe("share-discovery");
   });
@@ -102,7 +139,17 @@ describe("share-discovery", () => {
     await fsp.symlink("/etc", path.join(filer.shareDir, "vm2", "etc"));
     try {
       const e = await resolve([
-        sel("vs1", "share1", ["vm1/missing.vhdx", "../outside", "/etc/passwd", "vm1/\0x", "vm1/evil.vhdx", "vm2/etc/passwd", "vm1", "vm2/Virtual Machines/vm2.vmcx", "./vm2/Virtual Machines/vm2.vmcx"]),
+        sel("vs1", "share1", [
+          "vm1/missing.vhdx",
+          "../outside",
+          "/etc/passwd",
+          "vm1/\0x",
+          "vm1/evil.vhdx",
+          "vm2/etc/passwd",
+          "vm1",
+          "vm2/Virtual Machines/vm2.vmcx",
+          "./vm2/Virtual Machines/vm2.vmcx",
+        ]),
         sel("vs1", "nope"),
       ]);
       expect(e.body?.$case).toBe("sharesRejected");
@@ -140,13 +187,18 @@ describe("share-discovery", () => {
       ["share1", "vm1", "vm-split-across-shares"],
       ["share2", "vm1", "vm-split-across-shares"],
     ]);
-    expect(v?.reason).toBe('VM "vm1" has files in 2 shares (vs1/share1, vs1/share2); all files of one VM must be in one share (and 1 more problem)');
+    expect(v?.reason).toBe(
+      'VM "vm1" has files in 2 shares (vs1/share1, vs1/share2); all files of one VM must be in one share (and 1 more problem)',
+    );
 
     const named = await resolve([
       sel("vs1", "share1", [], [{ name: "web", files: ["vm1/Virtual Hard Disks/vm1.vhdx"] }]),
       sel("vs1", "share2", [], [{ name: "db", files: ["vm1/Virtual Hard Disks/data.vhdx"] }]),
     ]);
-    expect(named.body?.$case === "sharesResolved" && named.body.value.shares.map((s) => s.files)).toEqual([["vm1/Virtual Hard Disks/vm1.vhdx"], ["vm1/Virtual Hard Disks/data.vhdx"]]);
+    expect(named.body?.$case === "sharesResolved" && named.body.value.shares.map((s) => s.files)).toEqual([
+      ["vm1/Virtual Hard Disks/vm1.vhdx"],
+      ["vm1/Virtual Hard Disks/data.vhdx"],
+    ]);
   });
 });
 
@@ -181,7 +233,9 @@ describe("layout rules on real trees (check-shares query)", () => {
         ["vm1/file-link.vhdx", "not-regular"],
         ["vm1/pipe.vhdx", "not-regular"],
       ]);
-      expect(c.violations.find((v) => v.path === "vm1/pipe.vhdx")?.message).toBe('"vm1/pipe.vhdx" in share "layout" is a FIFO; a Remote VSS share may hold only directories and regular files');
+      expect(c.violations.find((v) => v.path === "vm1/pipe.vhdx")?.message).toBe(
+        '"vm1/pipe.vhdx" in share "layout" is a FIFO; a Remote VSS share may hold only directories and regular files',
+      );
       expect(c.layout).toEqual(expect.objectContaining({ files: 1, others: 3 }));
     } finally {
       await emptyDir(root);
@@ -191,10 +245,18 @@ describe("layout rules on real trees (check-shares query)", () => {
   test("rule 1: a volume junction below the share; a share inside the other volume resolves to it", async () => {
     const c = await check("vs1", "junction");
     expect(c.violations).toEqual([
-      { svm: "vs1", share: "junction", path: "mnt", rule: "junction-below-share", message: '"mnt" in share "junction" is a volume junction; Remote VSS cannot copy across volumes' },
+      {
+        svm: "vs1",
+        share: "junction",
+        path: "mnt",
+        rule: "junction-below-share",
+        message: '"mnt" in share "junction" is a volume junction; Remote VSS cannot copy across volumes',
+      },
     ]);
     const inner = await check("vs1", "inner");
-    expect([inner.resolved?.volume, inner.resolved?.sharePath, inner.resolved?.junctionPath, inner.violations]).toEqual(["nested", "vms", "/hyperv/vm1/dir3/mnt", []]);
+    expect([inner.resolved?.volume, inner.resolved?.sharePath, inner.resolved?.junctionPath, inner.violations]).toEqual(
+      ["nested", "vms", "/hyperv/vm1/dir3/mnt", []],
+    );
   });
 
   test("rule 3: depth exactly at the SVM's limit is fine, one past is named; limit 0 is unlimited", async () => {
@@ -204,12 +266,18 @@ describe("layout rules on real trees (check-shares query)", () => {
     await files(shallow, ["vmB/Virtual Hard Disks/old/b.vhdx"]);
     const c = await check("vs2", "shallow");
     expect(c.violations.map((v) => [v.path, v.rule, v.message])).toEqual([
-      ["vmB/Virtual Hard Disks/old", "too-deep", 'directory "vmB/Virtual Hard Disks/old" in share "shallow" is nested 3 levels deep; SVM "vs2" copies at most 2 (shadow copy directory depth)'],
+      [
+        "vmB/Virtual Hard Disks/old",
+        "too-deep",
+        'directory "vmB/Virtual Hard Disks/old" in share "shallow" is nested 3 levels deep; SVM "vs2" copies at most 2 (shadow copy directory depth)',
+      ],
     ]);
     expect(c.layout).toEqual(expect.objectContaining({ deepestFile: 3, depthLimit: 2 }));
 
     await files(shareDir("vs3", "v3", ""), ["vm1/a/b/c/d/e/f/g/disk.vhdx"]);
-    expect(await check("vs3", "unlimited")).toEqual(expect.objectContaining({ violations: [], layout: expect.objectContaining({ deepestFile: 8, depthLimit: 0 }) }));
+    expect(await check("vs3", "unlimited")).toEqual(
+      expect.objectContaining({ violations: [], layout: expect.objectContaining({ deepestFile: 8, depthLimit: 0 }) }),
+    );
   });
 
   test("rule 4: stray files at the share root are named; VM files and listed files are not", async () => {
@@ -230,13 +298,25 @@ describe("layout rules on real trees (check-shares query)", () => {
 describe("a share with more violations than an answer lists", () => {
   test("the first 1000 are listed, the rest counted, in the query answer and in the rejection", async () => {
     const root = shareDir("vs1", "vm_vol1", "dir4");
-    await files(root, Array.from({ length: 1005 }, (_, i) => `stray-${String(i).padStart(4, "0")}.txt`));
+    await files(
+      root,
+      Array.from({ length: 1005 }, (_, i) => `stray-${String(i).padStart(4, "0")}.txt`),
+    );
     try {
       const c = await check("vs1", "layout");
-      expect([c.violations.length, c.violationsNotListed, c.violations[0]!.path]).toEqual([1000, 5, expect.stringMatching(/^stray-\d{4}\.txt$/)]);
+      expect([c.violations.length, c.violationsNotListed, c.violations[0]!.path]).toEqual([
+        1000,
+        5,
+        expect.stringMatching(/^stray-\d{4}\.txt$/),
+      ]);
       const e = await resolve([sel("vs1", "layout")]);
       const v = e.body?.$case === "sharesRejected" ? e.body.value : null;
-      expect([v?.violations.length, v?.reason]).toEqual([1000, expect.stringMatching(/^"stray-\d+\.txt" in the root of share "layout" is not a VM file.* \(and 1004 more problems\)$/)]);
+      expect([v?.violations.length, v?.reason]).toEqual([
+        1000,
+        expect.stringMatching(
+          /^"stray-\d+\.txt" in the root of share "layout" is not a VM file.* \(and 1004 more problems\)$/,
+        ),
+      ]);
     } finally {
       await emptyDir(root);
     }
@@ -254,7 +334,9 @@ describe("check-shares query", () => {
 
   test("with no share-discovery running the caller is told so", async () => {
     await h.service.stop();
-    await expect(checkShares(bus, { svm: "vs1", shares: [] }, 1000)).rejects.toThrow(/no share-discovery replica is running/);
+    await expect(checkShares(bus, { svm: "vs1", shares: [] }, 1000)).rejects.toThrow(
+      /no share-discovery replica is running/,
+    );
     await h.startService();
   });
 });

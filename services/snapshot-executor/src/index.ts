@@ -32,7 +32,13 @@ async function run(backend: StorageBackend, cmd: ExecutorCommand, emit: steps.Em
     case "sealShadowCopies":
       return steps.sealShadowCopies(backend, svm, k.value, emit);
     case "finalizeShadowCopies":
-      return steps.finalizeShadowCopies(backend, svm, { backupId: cmd.context?.backupId ?? "", setId: cmd.context?.setId ?? "" }, k.value, emit);
+      return steps.finalizeShadowCopies(
+        backend,
+        svm,
+        { backupId: cmd.context?.backupId ?? "", setId: cmd.context?.setId ?? "" },
+        k.value,
+        emit,
+      );
     case "deleteShadowCopies":
       return steps.deleteShadowCopies(backend, svm, k.value, emit);
     case "restoreFiles":
@@ -42,7 +48,11 @@ async function run(backend: StorageBackend, cmd: ExecutorCommand, emit: steps.Em
   }
 }
 
-export async function startSnapshotExecutor(config: RvssConfig, log: Logger, backend: StorageBackend = openBackend(config)): Promise<RunningService> {
+export async function startSnapshotExecutor(
+  config: RvssConfig,
+  log: Logger,
+  backend: StorageBackend = openBackend(config),
+): Promise<RunningService> {
   const phase = await startPhaseService(config, log, {
     phase: "executor",
     source: "snapshot-executor",
@@ -50,7 +60,14 @@ export async function startSnapshotExecutor(config: RvssConfig, log: Logger, bac
     failure: (cmd, err) =>
       cmd.kind?.$case === "restoreFiles"
         ? steps.restoreFailed(cmd.kind.value.restoreId, err).body
-        : { $case: "stepFailed", value: { step: cmd.kind ? stepOf[cmd.kind.$case] : Step.STEP_UNSPECIFIED, reason: err.message, code: err.code } },
+        : {
+            $case: "stepFailed",
+            value: {
+              step: cmd.kind ? stepOf[cmd.kind.$case] : Step.STEP_UNSPECIFIED,
+              reason: err.message,
+              code: err.code,
+            },
+          },
   });
   const inventory = serveStorageInventory(phase.bus, log, (req) => steps.storageInventory(backend, req.svms));
   return {

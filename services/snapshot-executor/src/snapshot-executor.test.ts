@@ -4,7 +4,14 @@ import * as path from "node:path";
 import { publishCommand, type Bus } from "@rvss/bus";
 import type { ExecutorCommand, ShadowCopy } from "@rvss/proto";
 import { LocalBackend } from "@rvss/storage";
-import { createSampleFiler, removeTree, startServiceHarness, type EventRecorder, type SampleFiler, type ServiceHarness } from "@rvss/testkit";
+import {
+  createSampleFiler,
+  removeTree,
+  startServiceHarness,
+  type EventRecorder,
+  type SampleFiler,
+  type ServiceHarness,
+} from "@rvss/testkit";
 import { startSnapshotExecutor } from "./index";
 
 let dir: string;
@@ -42,7 +49,19 @@ async function send(setId: string, kind: ExecutorCommand["kind"], backupId = "")
 }
 
 function copy(id: string, files: string[]): ShadowCopy {
-  return { shadowCopyId: id, share: "share1", volume: "vm_vol1", sharePath: "dir1/vmdir", files, exposedName: `share1@{${id}}`, writable: true, clonePath: "", accessPath: "", bytes: 0n, fileCount: 0 };
+  return {
+    shadowCopyId: id,
+    share: "share1",
+    volume: "vm_vol1",
+    sharePath: "dir1/vmdir",
+    files,
+    exposedName: `share1@{${id}}`,
+    writable: true,
+    clonePath: "",
+    accessPath: "",
+    bytes: 0n,
+    fileCount: 0,
+  };
 }
 
 describe("snapshot-executor", () => {
@@ -51,22 +70,55 @@ describe("snapshot-executor", () => {
 
   test("creates, exposes, finalizes (seal, snapshot per volume, removal) and restores", async () => {
     const created = await send(setId, { $case: "createShadowCopies", value: { shadowCopies: [c] } });
-    expect(created.body?.$case === "shadowCopiesCreated" && created.body.value.shadowCopies.map((x) => [x.clonePath, x.fileCount, Number(x.bytes)])).toEqual([
-      [`.shadowcopy/${c.shadowCopyId}`, 1, 4 * 1024 * 1024],
-    ]);
+    expect(
+      created.body?.$case === "shadowCopiesCreated" &&
+        created.body.value.shadowCopies.map((x) => [x.clonePath, x.fileCount, Number(x.bytes)]),
+    ).toEqual([[`.shadowcopy/${c.shadowCopyId}`, 1, 4 * 1024 * 1024]]);
     await send(setId, { $case: "exposeShadowCopies", value: { shadowCopies: [c] } });
     expect((await backend.listExposedShares("vs1")).map((s) => s.name)).toEqual([c.exposedName]);
     const exposedFile = path.join(await backend.exposedSharePath("vs1", c.exposedName), c.files[0]!);
     await fsp.appendFile(exposedFile, "repaired by a writer");
-    const [sealed, snap, deleted] = await sendAll(setId, { $case: "finalizeShadowCopies", value: { snapshots: [{ volume: "vm_vol1", name: "rvss_exec_test" }], shadowCopies: [c] } }, 3);
-    expect([sealed!.body?.$case, snap!.body?.$case, deleted!.body?.$case]).toEqual(["shadowCopiesSealed", "snapshotTaken", "shadowCopiesDeleted"]);
-    expect(snap!.body?.$case === "snapshotTaken" && snap!.body.value.snapshot?.shadowCopies.map((x) => x.shadowCopyId)).toEqual([c.shadowCopyId]);
-    expect(deleted!.body?.$case === "shadowCopiesDeleted" && deleted!.body.value.shadowCopyIds).toEqual([c.shadowCopyId]);
+    const [sealed, snap, deleted] = await sendAll(
+      setId,
+      {
+        $case: "finalizeShadowCopies",
+        value: { snapshots: [{ volume: "vm_vol1", name: "rvss_exec_test" }], shadowCopies: [c] },
+      },
+      3,
+    );
+    expect([sealed!.body?.$case, snap!.body?.$case, deleted!.body?.$case]).toEqual([
+      "shadowCopiesSealed",
+      "snapshotTaken",
+      "shadowCopiesDeleted",
+    ]);
+    expect(
+      snap!.body?.$case === "snapshotTaken" && snap!.body.value.snapshot?.shadowCopies.map((x) => x.shadowCopyId),
+    ).toEqual([c.shadowCopyId]);
+    expect(deleted!.body?.$case === "shadowCopiesDeleted" && deleted!.body.value.shadowCopyIds).toEqual([
+      c.shadowCopyId,
+    ]);
     expect([await backend.listShadowCopies("vs1"), await backend.listExposedShares("vs1")]).toEqual([[], []]);
     // Delivered again after it completed (a lost acknowledgement): the same results, no failure.
-    const again = await sendAll(setId, { $case: "finalizeShadowCopies", value: { snapshots: [{ volume: "vm_vol1", name: "rvss_exec_test" }], shadowCopies: [c] } }, 3);
+    const again = await sendAll(
+      setId,
+      {
+        $case: "finalizeShadowCopies",
+        value: { snapshots: [{ volume: "vm_vol1", name: "rvss_exec_test" }], shadowCopies: [c] },
+      },
+      3,
+    );
     expect(again.map((e) => e.body?.$case)).toEqual(["shadowCopiesSealed", "snapshotTaken", "shadowCopiesDeleted"]);
-    const image = path.join(dir, "filer", "vs1", "vm_vol1", ".snapshot", "rvss_exec_test", ".shadowcopy", c.shadowCopyId, c.files[0]!);
+    const image = path.join(
+      dir,
+      "filer",
+      "vs1",
+      "vm_vol1",
+      ".snapshot",
+      "rvss_exec_test",
+      ".shadowcopy",
+      c.shadowCopyId,
+      c.files[0]!,
+    );
     await expect(fsp.appendFile(image, "x")).rejects.toThrow(/EPERM|EACCES/);
     const target = path.join(dir, "restore");
     const restored = await send(
@@ -89,17 +141,32 @@ describe("snapshot-executor", () => {
 
   test("a create delivered twice makes one copy", async () => {
     const twice = copy("00000000-0000-4000-8000-0000000000c2", ["vm2/Virtual Machines/vm2.vmcx"]);
-    const a = await send("00000000-0000-4000-8000-0000000000a2", { $case: "createShadowCopies", value: { shadowCopies: [twice] } });
-    const b = await send("00000000-0000-4000-8000-0000000000a2", { $case: "createShadowCopies", value: { shadowCopies: [twice] } });
+    const a = await send("00000000-0000-4000-8000-0000000000a2", {
+      $case: "createShadowCopies",
+      value: { shadowCopies: [twice] },
+    });
+    const b = await send("00000000-0000-4000-8000-0000000000a2", {
+      $case: "createShadowCopies",
+      value: { shadowCopies: [twice] },
+    });
     expect(b.body).toEqual(a.body);
     expect((await backend.listShadowCopies("vs1")).map((x) => x.shadowCopyId)).toEqual([twice.shadowCopyId]);
     await backend.deleteShadowCopy({ svm: "vs1", volume: "vm_vol1", shadowCopyId: twice.shadowCopyId });
   });
 
   test("a create that cannot work fails the step, names the file and leaves no copy", async () => {
-    const bad = [copy("00000000-0000-4000-8000-0000000000c3", ["vm1/Virtual Machines/vm1.vmcx"]), copy("00000000-0000-4000-8000-0000000000c4", ["vm1/nope.vhdx"])];
-    const e = await send("00000000-0000-4000-8000-0000000000a3", { $case: "createShadowCopies", value: { shadowCopies: bad } });
-    expect(e.body).toEqual({ $case: "stepFailed", value: { step: 3, code: "FILE_NOT_FOUND", reason: 'file "vm1/nope.vhdx" does not exist in share "share1"' } });
+    const bad = [
+      copy("00000000-0000-4000-8000-0000000000c3", ["vm1/Virtual Machines/vm1.vmcx"]),
+      copy("00000000-0000-4000-8000-0000000000c4", ["vm1/nope.vhdx"]),
+    ];
+    const e = await send("00000000-0000-4000-8000-0000000000a3", {
+      $case: "createShadowCopies",
+      value: { shadowCopies: bad },
+    });
+    expect(e.body).toEqual({
+      $case: "stepFailed",
+      value: { step: 3, code: "FILE_NOT_FOUND", reason: 'file "vm1/nope.vhdx" does not exist in share "share1"' },
+    });
     expect(await backend.listShadowCopies("vs1")).toEqual([]);
   });
 });

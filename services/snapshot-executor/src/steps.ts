@@ -29,7 +29,13 @@ function ref(svm: string, c: ShadowCopy) {
 }
 
 /** `lastTry`: no delivery follows if this one fails, so the step fails for good. */
-export async function createShadowCopies(backend: StorageBackend, svm: string, cmd: CreateShadowCopies, emit: Emit, lastTry: boolean): Promise<void> {
+export async function createShadowCopies(
+  backend: StorageBackend,
+  svm: string,
+  cmd: CreateShadowCopies,
+  emit: Emit,
+  lastTry: boolean,
+): Promise<void> {
   let made: ShadowCopy[];
   try {
     made = await mapLimit(cmd.shadowCopies, PARALLEL, async (c) => {
@@ -45,21 +51,37 @@ export async function createShadowCopies(backend: StorageBackend, svm: string, c
   } catch (err) {
     // Failed for good, a set gets none of its copies. A failure that will be retried keeps what
     // was made: the retry finds it, and a twin of this command may already have reported it.
-    if (lastTry || isPermanent(err)) await mapLimit(cmd.shadowCopies, PARALLEL, (c) => backend.deleteShadowCopy(ref(svm, c)).catch(() => undefined));
+    if (lastTry || isPermanent(err))
+      await mapLimit(cmd.shadowCopies, PARALLEL, (c) => backend.deleteShadowCopy(ref(svm, c)).catch(() => undefined));
     throw err;
   }
   await emit({ body: { $case: "shadowCopiesCreated", value: { shadowCopies: made } } });
 }
 
-export async function exposeShadowCopies(backend: StorageBackend, svm: string, cmd: ExposeShadowCopies, emit: Emit): Promise<void> {
+export async function exposeShadowCopies(
+  backend: StorageBackend,
+  svm: string,
+  cmd: ExposeShadowCopies,
+  emit: Emit,
+): Promise<void> {
   const exposed = await mapLimit(cmd.shadowCopies, PARALLEL, async (c) => {
-    const { accessPath } = await backend.exposeShadowCopy({ ...ref(svm, c), baseShare: c.share, exposedName: c.exposedName, writable: c.writable });
+    const { accessPath } = await backend.exposeShadowCopy({
+      ...ref(svm, c),
+      baseShare: c.share,
+      exposedName: c.exposedName,
+      writable: c.writable,
+    });
     return { ...c, accessPath };
   });
   await emit({ body: { $case: "shadowCopiesExposed", value: { shadowCopies: exposed } } });
 }
 
-export async function sealShadowCopies(backend: StorageBackend, svm: string, cmd: SealShadowCopies, emit: Emit): Promise<void> {
+export async function sealShadowCopies(
+  backend: StorageBackend,
+  svm: string,
+  cmd: SealShadowCopies,
+  emit: Emit,
+): Promise<void> {
   await mapLimit(cmd.shadowCopies, PARALLEL, (c) => backend.sealShadowCopy(ref(svm, c)));
   await emit({ body: { $case: "shadowCopiesSealed", value: { shadowCopies: cmd.shadowCopies } } });
 }
@@ -69,7 +91,13 @@ export async function sealShadowCopies(backend: StorageBackend, svm: string, cmd
  * after it completed (its acknowledgement was lost), it finds its snapshots taken and its copies gone:
  * it then reports the same events again (JetStream drops the repeats) instead of failing.
  */
-export async function finalizeShadowCopies(backend: StorageBackend, svm: string, ctx: { backupId: string; setId: string }, cmd: FinalizeShadowCopies, emit: Emit): Promise<void> {
+export async function finalizeShadowCopies(
+  backend: StorageBackend,
+  svm: string,
+  ctx: { backupId: string; setId: string },
+  cmd: FinalizeShadowCopies,
+  emit: Emit,
+): Promise<void> {
   const taken = new Set((await backend.listSnapshots(svm)).map((x) => `${x.volume}/${x.name}`));
   const done = cmd.snapshots.length > 0 && cmd.snapshots.every((x) => taken.has(`${x.volume}/${x.name}`));
   if (done) await emit({ body: { $case: "shadowCopiesSealed", value: { shadowCopies: cmd.shadowCopies } } });
@@ -87,16 +115,30 @@ export async function finalizeShadowCopies(backend: StorageBackend, svm: string,
     };
     await emit({ body: { $case: "snapshotTaken", value: { snapshot } }, discriminator: s.volume });
   });
-  await deleteShadowCopies(backend, svm, { shadowCopies: cmd.shadowCopies, snapshots: [], aborted: false, reason: "" }, emit);
+  await deleteShadowCopies(
+    backend,
+    svm,
+    { shadowCopies: cmd.shadowCopies, snapshots: [], aborted: false, reason: "" },
+    emit,
+  );
 }
 
-export async function deleteShadowCopies(backend: StorageBackend, svm: string, cmd: DeleteShadowCopies, emit: Emit): Promise<void> {
+export async function deleteShadowCopies(
+  backend: StorageBackend,
+  svm: string,
+  cmd: DeleteShadowCopies,
+  emit: Emit,
+): Promise<void> {
   await mapLimit(cmd.shadowCopies, PARALLEL, (c) => backend.deleteShadowCopy(ref(svm, c)));
   await mapLimit(cmd.snapshots, PARALLEL, (s) => backend.deleteSnapshot({ svm, volume: s.volume, name: s.name }));
   await emit({
     body: {
       $case: "shadowCopiesDeleted",
-      value: { shadowCopyIds: cmd.shadowCopies.map((c) => c.shadowCopyId), deletedSnapshots: cmd.snapshots.map((s) => s.name), aborted: cmd.aborted },
+      value: {
+        shadowCopyIds: cmd.shadowCopies.map((c) => c.shadowCopyId),
+        deletedSnapshots: cmd.snapshots.map((s) => s.name),
+        aborted: cmd.aborted,
+      },
     },
   });
 }
@@ -110,12 +152,24 @@ export async function restoreFiles(backend: StorageBackend, cmd: RestoreFiles, e
       ? ({ kind: "directory", path: t.value } as const)
       : ({ kind: "share", svm: t?.value.svm || snap.svm, share: t?.value.share || copy.share } as const);
   try {
-    const files = await backend.restore({ snapshot: { svm: snap.svm, volume: snap.volume, name: snap.name }, shadowCopyId: copy.shadowCopyId, files: cmd.files, target });
+    const files = await backend.restore({
+      snapshot: { svm: snap.svm, volume: snap.volume, name: snap.name },
+      shadowCopyId: copy.shadowCopyId,
+      files: cmd.files,
+      target,
+    });
     const bytes = files.reduce((n, f) => n + f.bytes, 0);
     await emit({
       body: {
         $case: "restoreFinished",
-        value: { restoreId: cmd.restoreId, ok: true, reason: "", code: "", files: files.map((f) => ({ ...f, bytes: BigInt(f.bytes) })), bytes: BigInt(bytes) },
+        value: {
+          restoreId: cmd.restoreId,
+          ok: true,
+          reason: "",
+          code: "",
+          files: files.map((f) => ({ ...f, bytes: BigInt(f.bytes) })),
+          bytes: BigInt(bytes),
+        },
       },
     });
   } catch (err) {
@@ -126,8 +180,14 @@ export async function restoreFiles(backend: StorageBackend, cmd: RestoreFiles, e
 }
 
 export function restoreFailed(restoreId: string, err: unknown): PhaseResult {
-  const code = typeof err === "object" && err !== null && "code" in err ? String((err as { code: unknown }).code) : "INTERNAL";
-  return { body: { $case: "restoreFinished", value: { restoreId, ok: false, reason: errorMessage(err), code, files: [], bytes: 0n } } };
+  const code =
+    typeof err === "object" && err !== null && "code" in err ? String((err as { code: unknown }).code) : "INTERNAL";
+  return {
+    body: {
+      $case: "restoreFinished",
+      value: { restoreId, ok: false, reason: errorMessage(err), code, files: [], bytes: 0n },
+    },
+  };
 }
 
 /** What the storage holds of what rvss makes, per SVM (all the backend knows when `svms` is empty), for the reconciler. */
@@ -136,9 +196,19 @@ export async function storageInventory(backend: StorageBackend, svms: string[]):
   for (const svm of svms.length > 0 ? svms : await backend.listSvms()) {
     out.push({
       svm,
-      shadowCopies: (await backend.listShadowCopies(svm)).map((c) => ({ volume: c.volume, shadowCopyId: c.shadowCopyId, clonePath: c.clonePath })),
-      exposedShares: (await backend.listExposedShares(svm)).map((e) => ({ name: e.name, volume: e.volume, shadowCopyId: e.shadowCopyId })),
-      snapshots: (await backend.listSnapshots(svm)).filter((x) => parseSnapshotName(x.name) !== null).map((x) => ({ volume: x.volume, name: x.name, createdAt: new Date(x.createdAt) })),
+      shadowCopies: (await backend.listShadowCopies(svm)).map((c) => ({
+        volume: c.volume,
+        shadowCopyId: c.shadowCopyId,
+        clonePath: c.clonePath,
+      })),
+      exposedShares: (await backend.listExposedShares(svm)).map((e) => ({
+        name: e.name,
+        volume: e.volume,
+        shadowCopyId: e.shadowCopyId,
+      })),
+      snapshots: (await backend.listSnapshots(svm))
+        .filter((x) => parseSnapshotName(x.name) !== null)
+        .map((x) => ({ volume: x.volume, name: x.name, createdAt: new Date(x.createdAt) })),
     });
   }
   return { svms: out, errorCode: "", errorMessage: "" };

@@ -19,7 +19,12 @@ export const run: Scenario["run"] = async (print) => {
   try {
     const js = jetstream(nc);
     const jsm = await jetstreamManager(nc);
-    await jsm.streams.add({ name: "CEILING", subjects: ["ceiling.>"], storage: StorageType.File, retention: RetentionPolicy.Limits });
+    await jsm.streams.add({
+      name: "CEILING",
+      subjects: ["ceiling.>"],
+      storage: StorageType.File,
+      retention: RetentionPolicy.Limits,
+    });
     const rate = async (n: number, fn: () => Promise<void>): Promise<number> => {
       const t0 = performance.now();
       await fn();
@@ -37,7 +42,11 @@ export const run: Scenario["run"] = async (print) => {
       }
       await Promise.all(inFlight);
     });
-    await jsm.consumers.add("CEILING", { durable_name: "drain", ack_policy: AckPolicy.Explicit, filter_subject: "ceiling.pipe" });
+    await jsm.consumers.add("CEILING", {
+      durable_name: "drain",
+      ack_policy: AckPolicy.Explicit,
+      filter_subject: "ceiling.pipe",
+    });
     const consumer = await js.consumers.get("CEILING", "drain");
     const consumed = await rate(MESSAGES, async () => {
       const messages = await consumer.consume({ max_messages: 1000 });
@@ -57,7 +66,13 @@ export const run: Scenario["run"] = async (print) => {
     print(`publish, 256 in flight              ${fmt(pipelined, 0)}`);
     print(`durable consume + ack               ${fmt(consumed, 0)}`);
     print(`KV compare-and-set, one by one      ${fmt(cas, 0)}`);
-    return { messages: MESSAGES, publishSequentialPerS: sequential, publishPipelinedPerS: pipelined, consumeAckPerS: consumed, kvCasPerS: cas };
+    return {
+      messages: MESSAGES,
+      publishSequentialPerS: sequential,
+      publishPipelinedPerS: pipelined,
+      consumeAckPerS: consumed,
+      kvCasPerS: cas,
+    };
   } finally {
     await nc.close();
     await nats.dispose();

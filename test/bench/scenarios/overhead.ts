@@ -20,7 +20,9 @@ export const run: Scenario["run"] = async (print) => {
   try {
     for (let i = -5; i < SETS; i++) {
       const t0 = performance.now();
-      const b = await sys.client.createBackup({ dataset: [{ svm: `ov-${i % 4}`, share: `share-${randomUUID().slice(0, 8)}`, files: [] }] });
+      const b = await sys.client.createBackup({
+        dataset: [{ svm: `ov-${i % 4}`, share: `share-${randomUUID().slice(0, 8)}`, files: [] }],
+      });
       await obs.until(() => obs.finishedBackups.has(b.id), 30_000);
       const setId = (await sys.client.getBackup(b.id)).sets[0]!.setId;
       const latency = obs.completed.get(setId)! - t0;
@@ -34,9 +36,22 @@ export const run: Scenario["run"] = async (print) => {
   }
   const p50 = percentile(ratios, 50);
   const p99 = percentile(ratios, 99);
-  print(`critical path of injected delays: ${critical} ms (resolve ${ONTAP_LATENCY.resolve}, clone ${ONTAP_LATENCY.clone}, expose ${ONTAP_LATENCY.expose}, seal ${ONTAP_LATENCY.seal}, snapshot ${ONTAP_LATENCY.snapshot}, cleanup ${ONTAP_LATENCY.cleanup})`);
+  print(
+    `critical path of injected delays: ${critical} ms (resolve ${ONTAP_LATENCY.resolve}, clone ${ONTAP_LATENCY.clone}, expose ${ONTAP_LATENCY.expose}, seal ${ONTAP_LATENCY.seal}, snapshot ${ONTAP_LATENCY.snapshot}, cleanup ${ONTAP_LATENCY.cleanup})`,
+  );
   print(`                 latency ms   ratio    target`);
-  print(`p50 over ${SETS} sets ${fmt(percentile(latencies, 50))}  ${fmt(p50, 3)}x  <= 1.15x ${p50 <= 1.15 ? "met" : "MISSED"}`);
-  print(`p99              ${fmt(percentile(latencies, 99))}  ${fmt(p99, 3)}x  <= 1.30x ${p99 <= 1.3 ? "met" : "MISSED"}`);
-  return { sets: SETS, criticalPathMs: critical, p50LatencyMs: percentile(latencies, 50), p99LatencyMs: percentile(latencies, 99), p50Ratio: p50, p99Ratio: p99 };
+  print(
+    `p50 over ${SETS} sets ${fmt(percentile(latencies, 50))}  ${fmt(p50, 3)}x  <= 1.15x ${p50 <= 1.15 ? "met" : "MISSED"}`,
+  );
+  print(
+    `p99              ${fmt(percentile(latencies, 99))}  ${fmt(p99, 3)}x  <= 1.30x ${p99 <= 1.3 ? "met" : "MISSED"}`,
+  );
+  return {
+    sets: SETS,
+    criticalPathMs: critical,
+    p50LatencyMs: percentile(latencies, 50),
+    p99LatencyMs: percentile(latencies, 99),
+    p50Ratio: p50,
+    p99Ratio: p99,
+  };
 };

@@ -42,7 +42,9 @@ function find(tree: string): Promise<number> {
     const t0 = performance.now();
     const child = spawn("find", ["-P", tree, "-type", "f"], { stdio: ["ignore", "ignore", "inherit"] });
     child.on("error", reject);
-    child.on("exit", (code) => (code === 0 ? resolve(performance.now() - t0) : reject(new Error(`find exited ${code}`))));
+    child.on("exit", (code) =>
+      code === 0 ? resolve(performance.now() - t0) : reject(new Error(`find exited ${code}`)),
+    );
   });
 }
 
@@ -68,19 +70,32 @@ export const run: Scenario["run"] = async (print) => {
   try {
     const tree = path.join(dir, "filer", "bench", "vol", "share");
     fs.mkdirSync(tree, { recursive: true });
-    const filerConfig = { root: "filer", svms: [{ name: "bench", shadowCopyDirDepth: DEPTH, volumes: [{ name: "vol", junctionPath: "/vol" }], shares: [{ name: "big", path: "/vol/share" }] }] };
+    const filerConfig = {
+      root: "filer",
+      svms: [
+        {
+          name: "bench",
+          shadowCopyDirDepth: DEPTH,
+          volumes: [{ name: "vol", junctionPath: "/vol" }],
+          shares: [{ name: "big", path: "/vol/share" }],
+        },
+      ],
+    };
     fs.writeFileSync(path.join(dir, "filer.json"), JSON.stringify(filerConfig));
     const t0 = performance.now();
     const directories = build(tree);
     const files = FANOUT ** DEPTH * FILES_PER_DIR;
-    print(`tree: ${files} files in ${directories} directories, depth ${DEPTH}, built in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+    print(
+      `tree: ${files} files in ${directories} directories, depth ${DEPTH}, built in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
+    );
 
     const backend = LocalBackend.fromFile(path.join(dir, "filer.json"));
     const validate = async (): Promise<number> => {
       const t = performance.now();
       const c = await checkShare(backend, "bench", { svm: "bench", share: "big", files: [], vms: [] });
       const ms = performance.now() - t;
-      if (c.layout?.files !== files || c.violations.length > 0) throw new Error(`validate saw ${c.layout?.files} files and ${c.violations.length} violations`);
+      if (c.layout?.files !== files || c.violations.length > 0)
+        throw new Error(`validate saw ${c.layout?.files} files and ${c.violations.length} violations`);
       return ms;
     };
     // Warm the caches for both, and check that find sees the same tree.
@@ -95,12 +110,26 @@ export const run: Scenario["run"] = async (print) => {
       findMs.push(await find(tree));
     }
     const ratio = median(validateMs) / median(findMs);
-    const row = (name: string, xs: number[]) => `${name.padEnd(22)} ${median(xs).toFixed(1).padStart(8)} ms   ${xs.map((x) => x.toFixed(0)).join(" ")}`;
+    const row = (name: string, xs: number[]) =>
+      `${name.padEnd(22)} ${median(xs).toFixed(1).padStart(8)} ms   ${xs.map((x) => x.toFixed(0)).join(" ")}`;
     print(`${"".padEnd(22)} ${"median".padStart(11)}   runs (ms)`);
     print(row("rvss validate", validateMs));
     print(row("find -P <tree> -type f", findMs));
-    print(`ratio validate / find  ${ratio.toFixed(2).padStart(8)} x    target <= ${TARGET} x: ${ratio <= TARGET ? "met" : "NOT met"}`);
-    return { files, directories, depth: DEPTH, runs: RUNS, validateMs, findMs, medianValidateMs: median(validateMs), medianFindMs: median(findMs), ratio, target: TARGET };
+    print(
+      `ratio validate / find  ${ratio.toFixed(2).padStart(8)} x    target <= ${TARGET} x: ${ratio <= TARGET ? "met" : "NOT met"}`,
+    );
+    return {
+      files,
+      directories,
+      depth: DEPTH,
+      runs: RUNS,
+      validateMs,
+      findMs,
+      medianValidateMs: median(validateMs),
+      medianFindMs: median(findMs),
+      ratio,
+      target: TARGET,
+    };
   } finally {
     await removeTree(dir);
   }

@@ -14,7 +14,10 @@ const PER_REPLICA = 4;
 async function measure(replicas: number): Promise<number> {
   const sys = await startBenchSystem(
     { RVSS_STORAGE_LATENCY: "ontap", RVSS_MAX_CONCURRENT_SETS: "256", RVSS_CONCURRENCY: "64" },
-    { replicas: { "snapshot-executor": replicas }, perService: { "snapshot-executor": { RVSS_CONCURRENCY: String(PER_REPLICA) } } },
+    {
+      replicas: { "snapshot-executor": replicas },
+      perService: { "snapshot-executor": { RVSS_CONCURRENCY: String(PER_REPLICA) } },
+    },
   );
   const obs = await Observer.start(sys.nats.url);
   let submitted = 0;
@@ -23,7 +26,13 @@ async function measure(replicas: number): Promise<number> {
     while (!stop) {
       if (submitted - obs.completed.size < 200) {
         const first = submitted;
-        await sys.client.createBackup({ dataset: Array.from({ length: 50 }, (_, i) => ({ svm: `so-${(first + i) % 400}`, share: "share1", files: [] })) });
+        await sys.client.createBackup({
+          dataset: Array.from({ length: 50 }, (_, i) => ({
+            svm: `so-${(first + i) % 400}`,
+            share: "share1",
+            files: [],
+          })),
+        });
         submitted += 50;
       } else await new Promise((r) => setTimeout(r, 20));
     }
@@ -47,7 +56,9 @@ export const run: Scenario["run"] = async (print) => {
   for (const n of [1, 2, 4]) rates[n] = await measure(n);
   const r2 = rates[2]! / rates[1]!;
   const r4 = rates[4]! / rates[1]!;
-  print(`each replica handles ${PER_REPLICA} commands at once; ONTAP-like delays; ${SECONDS - WARMUP_S} s measured per run`);
+  print(
+    `each replica handles ${PER_REPLICA} commands at once; ONTAP-like delays; ${SECONDS - WARMUP_S} s measured per run`,
+  );
   print(`replicas   sets/s     vs 1      target`);
   print(`1        ${fmt(rates[1]!)}    1.00x`);
   print(`2        ${fmt(rates[2]!)}   ${fmt(r2, 2)}x   >= 1.8x ${r2 >= 1.8 ? "met" : "MISSED"}`);

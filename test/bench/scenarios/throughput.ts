@@ -24,7 +24,13 @@ export const run: Scenario["run"] = async (print) => {
     while (!stop) {
       if (submitted - obs.completed.size < 2 * LIMIT) {
         const first = submitted;
-        await sys.client.createBackup({ dataset: Array.from({ length: SVMS_PER_BACKUP }, (_, i) => ({ svm: `tp-${(first + i) % SVM_POOL}`, share: "share1", files: [] })) });
+        await sys.client.createBackup({
+          dataset: Array.from({ length: SVMS_PER_BACKUP }, (_, i) => ({
+            svm: `tp-${(first + i) % SVM_POOL}`,
+            share: "share1",
+            files: [],
+          })),
+        });
         submitted += SVMS_PER_BACKUP;
       } else {
         await new Promise((r) => setTimeout(r, 10));
@@ -55,11 +61,25 @@ export const run: Scenario["run"] = async (print) => {
     print(`measured over ${seconds.toFixed(1)} s after ${WARMUP_S} s warm-up; ${obs.aborted.size} sets aborted`);
     print(`sets completed            ${fmt(sets, 0)}`);
     print(`sets per second           ${fmt(rate)}   target >= 150   ${rate >= 150 ? "met" : "MISSED"}`);
-    print(`stream messages per set   ${fmt(ownPerSet, 2)}   target <= 16    ${ownPerSet <= 16 ? "met" : "MISSED"}   (the set's own commands, events and timers)`);
-    print(`  all included            ${fmt(perSet, 2)}   (+ 2 backup events per ${SVMS_PER_BACKUP}-SVM backup)   ${JSON.stringify(perStream)}`);
+    print(
+      `stream messages per set   ${fmt(ownPerSet, 2)}   target <= 16    ${ownPerSet <= 16 ? "met" : "MISSED"}   (the set's own commands, events and timers)`,
+    );
+    print(
+      `  all included            ${fmt(perSet, 2)}   (+ 2 backup events per ${SVMS_PER_BACKUP}-SVM backup)   ${JSON.stringify(perStream)}`,
+    );
     print(`KV writes per set         ${fmt(kv / sets, 2)}`);
     print(`CPU (cores busy)          ${JSON.stringify(cpu)}`);
-    return { seconds, sets, setsPerSecond: rate, messagesPerSet: ownPerSet, messagesPerSetAllIncluded: perSet, messagesPerSetByStream: perStream, kvWritesPerSet: kv / sets, cpuCoresBusy: cpu, aborted: obs.aborted.size };
+    return {
+      seconds,
+      sets,
+      setsPerSecond: rate,
+      messagesPerSet: ownPerSet,
+      messagesPerSetAllIncluded: perSet,
+      messagesPerSetByStream: perStream,
+      kvWritesPerSet: kv / sets,
+      cpuCoresBusy: cpu,
+      aborted: obs.aborted.size,
+    };
   } finally {
     stop = true;
     await feed.catch(() => undefined);

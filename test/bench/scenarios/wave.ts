@@ -12,10 +12,16 @@ const SHARES = 8;
 const LIMIT = Number(process.env.BENCH_WAVE_LIMIT ?? 32);
 
 export const run: Scenario["run"] = async (print) => {
-  const sys = await startBenchSystem({ RVSS_STORAGE_LATENCY: "ontap", RVSS_MAX_CONCURRENT_SETS: String(LIMIT), RVSS_CONCURRENCY: String(2 * LIMIT) });
+  const sys = await startBenchSystem({
+    RVSS_STORAGE_LATENCY: "ontap",
+    RVSS_MAX_CONCURRENT_SETS: String(LIMIT),
+    RVSS_CONCURRENCY: String(2 * LIMIT),
+  });
   const obs = await Observer.start(sys.nats.url);
   try {
-    const dataset = Array.from({ length: SVMS }, (_, s) => Array.from({ length: SHARES }, (_, h) => ({ svm: `wave-${s}`, share: `share${h}`, files: [] }))).flat();
+    const dataset = Array.from({ length: SVMS }, (_, s) =>
+      Array.from({ length: SHARES }, (_, h) => ({ svm: `wave-${s}`, share: `share${h}`, files: [] })),
+    ).flat();
     const cpu0 = cpuByProcess(sys);
     const t0 = performance.now();
     const b = await sys.client.createBackup({ dataset });
@@ -28,12 +34,25 @@ export const run: Scenario["run"] = async (print) => {
     const critical = criticalPathMs(ONTAP_LATENCY);
     const ideal = Math.ceil(SVMS / LIMIT) * critical;
     const ratio = makespan / ideal;
-    print(`${SVMS} SVMs x ${SHARES} shares = ${SVMS} sets, limit ${LIMIT} sets at once; backup ${final.progress?.setsCompleted} completed, ${final.progress?.setsFailed} failed`);
+    print(
+      `${SVMS} SVMs x ${SHARES} shares = ${SVMS} sets, limit ${LIMIT} sets at once; backup ${final.progress?.setsCompleted} completed, ${final.progress?.setsFailed} failed`,
+    );
     print(`makespan             ${fmt(seconds, 2)} s`);
-    print(`ideal                ${fmt(ideal / 1000, 2)} s   (${Math.ceil(SVMS / LIMIT)} rounds x ${critical} ms critical path)`);
+    print(
+      `ideal                ${fmt(ideal / 1000, 2)} s   (${Math.ceil(SVMS / LIMIT)} rounds x ${critical} ms critical path)`,
+    );
     print(`ratio                ${fmt(ratio, 3)} x   target <= 1.1x ${ratio <= 1.1 ? "met" : "MISSED"}`);
     print(`CPU (cores busy)     ${JSON.stringify(cpu)}`);
-    return { svms: SVMS, sharesPerSvm: SHARES, limit: LIMIT, makespanS: seconds, idealS: ideal / 1000, ratio, setsCompleted: final.progress?.setsCompleted, cpuCoresBusy: cpu };
+    return {
+      svms: SVMS,
+      sharesPerSvm: SHARES,
+      limit: LIMIT,
+      makespanS: seconds,
+      idealS: ideal / 1000,
+      ratio,
+      setsCompleted: final.progress?.setsCompleted,
+      cpuCoresBusy: cpu,
+    };
   } finally {
     await obs.stop();
     await sys.stop();

@@ -1,4 +1,11 @@
-import { applyReport, cancelManagedSet, enqueueManagedSet, queuePosition, startQueuedSet, type StepReport } from "./pipeline";
+import {
+  applyReport,
+  cancelManagedSet,
+  enqueueManagedSet,
+  queuePosition,
+  startQueuedSet,
+  type StepReport,
+} from "./pipeline";
 import { findOrphans, retryFailedDrains } from "./reconcile";
 import { findSet } from "./server";
 import { SVM, testEnv } from "./testing";
@@ -7,16 +14,28 @@ import { emptyServer, remainingStorage, type SvmServer } from "./types";
 const link = (backupId: string, index = 0) => ({ backupId, index });
 
 function enqueue(s: SvmServer, backupId: string, env = testEnv()): SvmServer {
-  const queued = enqueueManagedSet(s, { backup: link(backupId), shares: [{ share: "share1", files: ["vm1/a.vhdx"] }] }, env).server;
+  const queued = enqueueManagedSet(
+    s,
+    { backup: link(backupId), shares: [{ share: "share1", files: ["vm1/a.vhdx"] }] },
+    env,
+  ).server;
   return startQueuedSet(queued, env).server;
 }
 
 /** The reports a healthy set receives, in order (each built from the record as it then stands). */
 function happyReports(setId: string): ((s: SvmServer) => StepReport)[] {
   return [
-    () => ({ type: "sharesResolved", setId, shares: [{ share: "share1", volume: "vm_vol1", sharePath: "dir1/vmdir", files: ["vm1/a.vhdx"] }] }),
+    () => ({
+      type: "sharesResolved",
+      setId,
+      shares: [{ share: "share1", volume: "vm_vol1", sharePath: "dir1/vmdir", files: ["vm1/a.vhdx"] }],
+    }),
     () => ({ type: "writersCheckpointed", setId, reports: [] }),
-    (s) => ({ type: "shadowCopiesCreated", setId, copies: [{ id: findSet(s, setId)!.shadowCopies[0]!.id, clonePath: ".shadowcopy/x", bytes: 5, fileCount: 1 }] }),
+    (s) => ({
+      type: "shadowCopiesCreated",
+      setId,
+      copies: [{ id: findSet(s, setId)!.shadowCopies[0]!.id, clonePath: ".shadowcopy/x", bytes: 5, fileCount: 1 }],
+    }),
     () => ({ type: "shadowCopiesExposed", setId, copies: [] }),
     () => ({ type: "shadowCopiesSealed", setId }),
   ];
@@ -25,7 +44,11 @@ function happyReports(setId: string): ((s: SvmServer) => StepReport)[] {
 describe("managed sets", () => {
   test("a set on a free SVM starts at once, holding the context for its backup", () => {
     const env = testEnv();
-    const queued = enqueueManagedSet(emptyServer(SVM), { backup: link("b1"), shares: [{ share: "share1", files: [] }] }, env);
+    const queued = enqueueManagedSet(
+      emptyServer(SVM),
+      { backup: link("b1"), shares: [{ share: "share1", files: [] }] },
+      env,
+    );
     const out = startQueuedSet(queued.server, env);
     const set = out.server.sets[0]!;
     expect([set.status, set.pending?.kind, out.server.clientAddress]).toEqual(["Started", "resolve", "backup:b1"]);
@@ -50,17 +73,37 @@ describe("managed sets", () => {
       trail.push(`${set.status}/${set.pending?.kind}`);
     }
     // With no writer at the checkpoint there is nobody to auto-recover: Exposed goes straight to finalize.
-    expect(trail).toEqual(["Added/checkpoint", "CreationInProgress/create", "Committed/expose", "Exposed/finalize", "Recovered/finalize"]);
+    expect(trail).toEqual([
+      "Added/checkpoint",
+      "CreationInProgress/create",
+      "Committed/expose",
+      "Exposed/finalize",
+      "Recovered/finalize",
+    ]);
     expect(s.contextSet).toBe(false);
     const snap = findSet(s, setId)!.snapshots[0]!;
-    expect([snap.volume, snap.name.startsWith(`rvss_b1_${setId}_`), snap.takenAt]).toEqual(["vm_vol1", true, undefined]);
-    const taken = applyReport(s, { type: "snapshotTaken", setId, volume: snap.volume, name: snap.name, takenAt: 42 }, env);
+    expect([snap.volume, snap.name.startsWith(`rvss_b1_${setId}_`), snap.takenAt]).toEqual([
+      "vm_vol1",
+      true,
+      undefined,
+    ]);
+    const taken = applyReport(
+      s,
+      { type: "snapshotTaken", setId, volume: snap.volume, name: snap.name, takenAt: 42 },
+      env,
+    );
     expect([taken.effects, findSet(taken.server, setId)?.status]).toEqual([[], "Recovered"]);
     const copyId = findSet(taken.server, setId)!.shadowCopies[0]!.id;
-    const deleted = applyReport(taken.server, { type: "shadowCopiesDeleted", setId, shadowCopyIds: [copyId], snapshots: [] }, env);
+    const deleted = applyReport(
+      taken.server,
+      { type: "shadowCopiesDeleted", setId, shadowCopyIds: [copyId], snapshots: [] },
+      env,
+    );
     expect([findSet(deleted.server, setId), deleted.server.draining]).toEqual([undefined, []]);
     const fin = deleted.effects[0];
-    expect(fin?.kind === "finished" && [fin.entry.outcome, fin.entry.backup, fin.entry.snapshots.map((x) => x.takenAt)]).toEqual(["completed", link("b1"), [42]]);
+    expect(
+      fin?.kind === "finished" && [fin.entry.outcome, fin.entry.backup, fin.entry.snapshots.map((x) => x.takenAt)],
+    ).toEqual(["completed", link("b1"), [42]]);
   });
 
   test("finalize results may arrive in any order", () => {
@@ -70,7 +113,11 @@ describe("managed sets", () => {
     for (const r of happyReports(setId).slice(0, 4)) s = applyReport(s, r(s), env).server;
     const set = findSet(s, setId)!;
     const snap = set.snapshots[0]!;
-    s = applyReport(s, { type: "shadowCopiesDeleted", setId, shadowCopyIds: [set.shadowCopies[0]!.id], snapshots: [] }, env).server;
+    s = applyReport(
+      s,
+      { type: "shadowCopiesDeleted", setId, shadowCopyIds: [set.shadowCopies[0]!.id], snapshots: [] },
+      env,
+    ).server;
     s = applyReport(s, { type: "snapshotTaken", setId, volume: snap.volume, name: snap.name, takenAt: 7 }, env).server;
     const sealed = applyReport(s, { type: "shadowCopiesSealed", setId }, env);
     expect(sealed.effects.map((e) => e.kind)).toEqual(["finished"]);
@@ -86,18 +133,38 @@ describe("managed sets", () => {
     for (const r of happyReports(setId)) s = applyReport(s, r(s), env).server;
     const set = findSet(s, setId)!;
     const snap = set.snapshots[0]!;
-    if (snapshotTaken) s = applyReport(s, { type: "snapshotTaken", setId, volume: snap.volume, name: snap.name, takenAt: 7 }, env).server;
-    const failed = applyReport(s, { type: "stepFailed", setId, step: "finalize", reason: "EBUSY", code: "STORAGE_FAILED" }, env);
+    if (snapshotTaken)
+      s = applyReport(
+        s,
+        { type: "snapshotTaken", setId, volume: snap.volume, name: snap.name, takenAt: 7 },
+        env,
+      ).server;
+    const failed = applyReport(
+      s,
+      { type: "stepFailed", setId, step: "finalize", reason: "EBUSY", code: "STORAGE_FAILED" },
+      env,
+    );
     const entry = failed.server.draining.find((d) => d.setId === setId)!;
     expect([findSet(failed.server, setId), entry.outcome]).toEqual([undefined, outcome]);
     if (!snapshotTaken) return;
     // Nothing is published until the reconciler starts a new attempt; the snapshot is kept.
-    expect([failed.effects, entry.failure?.step, remainingStorage(entry)]).toEqual([[], "delete", { shadowCopies: set.shadowCopies, snapshots: [] }]);
+    expect([failed.effects, entry.failure?.step, remainingStorage(entry)]).toEqual([
+      [],
+      "delete",
+      { shadowCopies: set.shadowCopies, snapshots: [] },
+    ]);
     const retried = retryFailedDrains(failed.server, env);
     expect(retried.effects).toEqual([{ kind: "drain", setId }]);
-    const done = applyReport(retried.server, { type: "shadowCopiesDeleted", setId, shadowCopyIds: [set.shadowCopies[0]!.id], snapshots: [] }, env);
+    const done = applyReport(
+      retried.server,
+      { type: "shadowCopiesDeleted", setId, shadowCopyIds: [set.shadowCopies[0]!.id], snapshots: [] },
+      env,
+    );
     const fin = done.effects[0];
-    expect(fin?.kind === "finished" && [fin.entry.outcome, fin.entry.snapshots.map((x) => x.takenAt)]).toEqual(["completed", [7]]);
+    expect(fin?.kind === "finished" && [fin.entry.outcome, fin.entry.snapshots.map((x) => x.takenAt)]).toEqual([
+      "completed",
+      [7],
+    ]);
   });
 
   test("a duplicate report is not applied and changes nothing", () => {
@@ -131,27 +198,53 @@ describe("managed sets", () => {
     let s = enqueue(emptyServer(SVM), "b1", env);
     const setId = s.sets[0]!.id;
     for (const r of happyReports(setId).slice(0, 2)) s = applyReport(s, r(s), env).server;
-    const out = applyReport(s, { type: "stepFailed", setId, step: "create", reason: "disk full", code: "STORAGE_FAILED" }, env);
+    const out = applyReport(
+      s,
+      { type: "stepFailed", setId, step: "create", reason: "disk full", code: "STORAGE_FAILED" },
+      env,
+    );
     expect(out.server.sets).toEqual([]);
     expect(out.server.contextSet).toBe(false);
     expect(out.effects.map((e) => e.kind)).toEqual(["aborted", "drain"]);
-    expect(out.server.draining[0]).toEqual(expect.objectContaining({ outcome: "aborted", reason: "disk full", code: "STORAGE_FAILED" }));
+    expect(out.server.draining[0]).toEqual(
+      expect.objectContaining({ outcome: "aborted", reason: "disk full", code: "STORAGE_FAILED" }),
+    );
   });
 
   test("rejected shares abort before any storage was touched", () => {
     const env = testEnv();
     const s = enqueue(emptyServer(SVM), "b1", env);
-    const out = applyReport(s, { type: "stepFailed", setId: s.sets[0]!.id, step: "resolve", reason: 'share "nope" does not exist', code: "SHARE_NOT_FOUND" }, env);
+    const out = applyReport(
+      s,
+      {
+        type: "stepFailed",
+        setId: s.sets[0]!.id,
+        step: "resolve",
+        reason: 'share "nope" does not exist',
+        code: "SHARE_NOT_FOUND",
+      },
+      env,
+    );
     expect(out.effects.map((e) => e.kind)).toEqual(["aborted", "finished"]);
   });
 
   test("a report for a set no longer held changes nothing; what it made is the reconciler's", () => {
     const env = testEnv();
     const s = emptyServer(SVM);
-    const out = applyReport(s, { type: "shadowCopiesCreated", setId: "gone", copies: [{ id: "c1", clonePath: ".shadowcopy/c1", bytes: 1, fileCount: 1, volume: "vm_vol1", share: "share1" }] }, env);
+    const out = applyReport(
+      s,
+      {
+        type: "shadowCopiesCreated",
+        setId: "gone",
+        copies: [{ id: "c1", clonePath: ".shadowcopy/c1", bytes: 1, fileCount: 1, volume: "vm_vol1", share: "share1" }],
+      },
+      env,
+    );
     expect([out.applied, out.server, out.effects]).toEqual([false, s, []]);
     const storage = { shadowCopies: [{ volume: "vm_vol1", shadowCopyId: "c1" }], exposedShares: [], snapshots: [] };
-    expect(findOrphans(storage, out.server, new Set()).shadowCopies).toEqual([{ volume: "vm_vol1", shadowCopyId: "c1" }]);
+    expect(findOrphans(storage, out.server, new Set()).shadowCopies).toEqual([
+      { volume: "vm_vol1", shadowCopyId: "c1" },
+    ]);
   });
 
   test("cancelling a queued set takes it out of the queue", () => {
@@ -166,11 +259,24 @@ describe("managed sets", () => {
 });
 
 describe("writers", () => {
-  const step = (s: "checkpoint" | "thaw" | "auto_recover", ok: boolean, writerId = "w1") => ({ step: s, writerId, name: `app-${writerId}`, ok, reason: ok ? "" : "did not answer within 5000 ms", detail: "", at: 1, elapsedMs: 5 });
+  const step = (s: "checkpoint" | "thaw" | "auto_recover", ok: boolean, writerId = "w1") => ({
+    step: s,
+    writerId,
+    name: `app-${writerId}`,
+    ok,
+    reason: ok ? "" : "did not answer within 5000 ms",
+    detail: "",
+    at: 1,
+    elapsedMs: 5,
+  });
 
   function managed(policy: "fail" | "continue") {
     const env = testEnv();
-    let s = enqueueManagedSet(emptyServer(SVM), { backup: link("b1"), shares: [{ share: "share1", files: [] }], onWriterError: policy }, env).server;
+    let s = enqueueManagedSet(
+      emptyServer(SVM),
+      { backup: link("b1"), shares: [{ share: "share1", files: [] }], onWriterError: policy },
+      env,
+    ).server;
     s = startQueuedSet(s, env).server;
     const setId = s.sets[0]!.id;
     s = applyReport(s, happyReports(setId)[0]!(s), env).server;
@@ -182,10 +288,22 @@ describe("writers", () => {
     ["continue", ["creationStarted", "command"]],
   ] as const)("a writer that fails to checkpoint under %s", (policy, effects) => {
     const { env, s, setId } = managed(policy);
-    const out = applyReport(s, { type: "writersCheckpointed", setId, reports: [step("checkpoint", true, "w1"), step("checkpoint", false, "w2")] }, env);
+    const out = applyReport(
+      s,
+      {
+        type: "writersCheckpointed",
+        setId,
+        reports: [step("checkpoint", true, "w1"), step("checkpoint", false, "w2")],
+      },
+      env,
+    );
     expect(out.effects.map((e) => e.kind)).toEqual(effects);
     const aborted = out.effects.find((e) => e.kind === "aborted");
-    if (aborted?.kind === "aborted") expect([aborted.code, aborted.reason]).toEqual(["WRITER_FAILED", 'writer "app-w2" (w2) failed to checkpoint: did not answer within 5000 ms']);
+    if (aborted?.kind === "aborted")
+      expect([aborted.code, aborted.reason]).toEqual([
+        "WRITER_FAILED",
+        'writer "app-w2" (w2) failed to checkpoint: did not answer within 5000 ms',
+      ]);
     const fin = out.effects.find((e) => e.kind === "finished");
     if (fin?.kind === "finished") expect(fin.entry.writers).toEqual(["w1", "w2"]);
   });
@@ -195,7 +313,10 @@ describe("writers", () => {
     let s = applyReport(s0, { type: "writersCheckpointed", setId, reports: [step("checkpoint", true)] }, env).server;
     const out = applyReport(s, happyReports(setId)[2]!(s), env);
     s = out.server;
-    expect(out.effects).toEqual([{ kind: "command", setId }, { kind: "thaw", setId, writers: ["w1"] }]);
+    expect(out.effects).toEqual([
+      { kind: "command", setId },
+      { kind: "thaw", setId, writers: ["w1"] },
+    ]);
     expect(findSet(s, setId)!.pending?.kind).toBe("expose");
   });
 
@@ -203,7 +324,9 @@ describe("writers", () => {
     const { env, s: s0, setId } = managed("fail");
     let s = applyReport(s0, { type: "writersCheckpointed", setId, reports: [step("checkpoint", true)] }, env).server;
     s = applyReport(s, happyReports(setId)[2]!(s), env).server;
-    expect(applyReport(s, { type: "writersThawed", setId, reports: [step("thaw", false)] }, env).effects.map((e) => e.kind)).toEqual(["aborted", "drain"]);
+    expect(
+      applyReport(s, { type: "writersThawed", setId, reports: [step("thaw", false)] }, env).effects.map((e) => e.kind),
+    ).toEqual(["aborted", "drain"]);
     s = applyReport(s, happyReports(setId)[3]!(s), env).server;
     s = applyReport(s, { type: "writersRecovered", setId, reports: [step("auto_recover", true)] }, env).server;
     s = applyReport(s, happyReports(setId)[4]!(s), env).server;

@@ -105,14 +105,23 @@ function svmIsFree(s: SvmServer): boolean {
  * Queues a managed set for its SVM ({@link startQueuedSet} starts it when the SVM is free). Queueing the same plan entry
  * twice (a redelivered request) changes nothing.
  */
-export function enqueueManagedSet(server: SvmServer, req: { backup: BackupLink; shares: RequestedShare[]; onWriterError?: WriterErrorPolicy }, env: Env): Outcome {
+export function enqueueManagedSet(
+  server: SvmServer,
+  req: { backup: BackupLink; shares: RequestedShare[]; onWriterError?: WriterErrorPolicy },
+  env: Env,
+): Outcome {
   const known =
     server.queue.some((q) => sameLink(q.backup, req.backup)) ||
     server.sets.some((x) => x.backup && sameLink(x.backup, req.backup)) ||
     server.draining.some((d) => d.backup && sameLink(d.backup, req.backup));
   if (known) return { hresult: HRESULT.ZERO, server, effects: [] };
   const s = draft(server);
-  s.queue.push({ backup: req.backup, shares: req.shares, ...(req.onWriterError ? { onWriterError: req.onWriterError } : {}), queuedAt: env.now });
+  s.queue.push({
+    backup: req.backup,
+    shares: req.shares,
+    ...(req.onWriterError ? { onWriterError: req.onWriterError } : {}),
+    queuedAt: env.now,
+  });
   return { hresult: HRESULT.ZERO, server: s, effects: [] };
 }
 
@@ -154,7 +163,14 @@ export function startQueuedSet(server: SvmServer, env: Env): Outcome {
   s.sets.push(set);
   armTimer(s, env.timers.shortMs, env);
   beginPending(set, "resolve", env);
-  return { hresult: HRESULT.ZERO, server: s, effects: [{ kind: "started", setId: set.id }, { kind: "command", setId: set.id }] };
+  return {
+    hresult: HRESULT.ZERO,
+    server: s,
+    effects: [
+      { kind: "started", setId: set.id },
+      { kind: "command", setId: set.id },
+    ],
+  };
 }
 
 function failure(step: PendingKind | "delete", reason: string, code: string, env: Env): StepFailure {
@@ -182,7 +198,8 @@ export function applyReport(server: SvmServer, report: StepReport, env: Env): Re
     if (report.type === "shadowCopiesDeleted" && set?.pending?.kind === "finalize" && !set.copiesDeleted) {
       return finalizeProgress(server, set.id, (x) => (x.copiesDeleted = true), env);
     }
-    const out = report.type === "shadowCopiesDeleted" ? storageDrained(server, report) : drainFailed(server, report, env);
+    const out =
+      report.type === "shadowCopiesDeleted" ? storageDrained(server, report) : drainFailed(server, report, env);
     return { server: out.server, effects: out.effects, applied: out.server !== server || out.effects.length > 0 };
   }
   // A report for a set the record no longer holds is late or repeated (a command delivered again
@@ -191,7 +208,10 @@ export function applyReport(server: SvmServer, report: StepReport, env: Env): Re
   if (!set) return same(server);
   if (report.type === "stepFailed") return stepFailed(server, set, report, env);
   if (report.type === "writersThawed") return writersThawed(server, set, report.reports, env);
-  const expected: Record<Exclude<StepReport["type"], "shadowCopiesDeleted" | "stepFailed" | "writersThawed">, PendingKind[]> = {
+  const expected: Record<
+    Exclude<StepReport["type"], "shadowCopiesDeleted" | "stepFailed" | "writersThawed">,
+    PendingKind[]
+  > = {
     sharesResolved: ["resolve"],
     writersCheckpointed: ["checkpoint"],
     shadowCopiesCreated: ["create"],
@@ -206,7 +226,12 @@ export function applyReport(server: SvmServer, report: StepReport, env: Env): Re
     case "sharesResolved":
       return sharesResolved(server, set, report.shares, env);
     case "writersCheckpointed": {
-      const recorded = recordWriters(server, id, report.reports, report.reports.map((r) => r.writerId));
+      const recorded = recordWriters(
+        server,
+        id,
+        report.reports,
+        report.reports.map((r) => r.writerId),
+      );
       const failed = writerFailure(set, report.reports);
       if (failed) return abortManaged(recorded, id, failed, "WRITER_FAILED", env);
       const prepared = prepareShadowCopySet(recorded, { shadowCopySetId: id }, env);
@@ -217,7 +242,9 @@ export function applyReport(server: SvmServer, report: StepReport, env: Env): Re
       if (!isManaged(set)) return chain([committed]);
       const exposing = chain([committed, exposeBegin(committed.server, { shadowCopySetId: id }, env)]);
       const writers = set.writers ?? [];
-      return writers.length > 0 ? { ...exposing, effects: [...exposing.effects, { kind: "thaw", setId: id, writers }] } : exposing;
+      return writers.length > 0
+        ? { ...exposing, effects: [...exposing.effects, { kind: "thaw", setId: id, writers }] }
+        : exposing;
     }
     case "shadowCopiesExposed": {
       const exposed = exposeCompleted(server, { shadowCopySetId: id, copies: report.copies }, env);
@@ -276,7 +303,8 @@ function finalizeProgress(server: SvmServer, id: string, apply: (set: ShadowCopy
   const s = draft(server);
   const set = findSet(s, id)!;
   apply(set);
-  const done = set.status === "Recovered" && set.copiesDeleted === true && set.snapshots.every((x) => x.takenAt !== undefined);
+  const done =
+    set.status === "Recovered" && set.copiesDeleted === true && set.snapshots.every((x) => x.takenAt !== undefined);
   if (!done) return { server: s, effects: [], applied: true };
   s.sets = s.sets.filter((x) => x.id !== id);
   return { server: s, effects: [{ kind: "finished", entry: completedEntry(set, env) }], applied: true };
@@ -326,7 +354,9 @@ function recordWriters(server: SvmServer, setId: string, reports: WriterStepReco
 function writerFailure(set: ShadowCopySet, reports: WriterStepRecord[]): string | null {
   const bad = reports.filter((r) => !r.ok);
   if (bad.length === 0 || set.onWriterError === "continue") return null;
-  return bad.map((r) => `writer "${r.name}" (${r.writerId}) failed to ${r.step.replace("_", "-")}: ${r.reason}`).join("; ");
+  return bad
+    .map((r) => `writer "${r.name}" (${r.writerId}) failed to ${r.step.replace("_", "-")}: ${r.reason}`)
+    .join("; ");
 }
 
 /**
@@ -363,10 +393,22 @@ function sharesResolved(server: SvmServer, set: ShadowCopySet, shares: ResolvedS
   }
   const next = s === server ? draft(s) : s;
   beginPending(findSet(next, set.id)!, "checkpoint", env);
-  return { server: next, effects: [{ kind: "added", setId: set.id, shadowCopyIds: ids }, { kind: "command", setId: set.id }], applied: true };
+  return {
+    server: next,
+    effects: [
+      { kind: "added", setId: set.id, shadowCopyIds: ids },
+      { kind: "command", setId: set.id },
+    ],
+    applied: true,
+  };
 }
 
-function stepFailed(server: SvmServer, set: ShadowCopySet, report: Extract<StepReport, { type: "stepFailed" }>, env: Env): ReportOutcome {
+function stepFailed(
+  server: SvmServer,
+  set: ShadowCopySet,
+  report: Extract<StepReport, { type: "stepFailed" }>,
+  env: Env,
+): ReportOutcome {
   if (report.step !== set.pending?.kind) return same(server);
   const f = failure(report.step, report.reason, report.code, env);
   const taken = set.status === "Recovered" && set.snapshots.every((x) => x.takenAt !== undefined);

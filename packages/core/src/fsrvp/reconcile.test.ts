@@ -1,5 +1,12 @@
 import { applyReport } from "./pipeline";
-import { adoptOrphans, findOrphans, retryFailedDrains, retryLostCommand, retryLostDrain, type SvmStorage } from "./reconcile";
+import {
+  adoptOrphans,
+  findOrphans,
+  retryFailedDrains,
+  retryLostCommand,
+  retryLostDrain,
+  type SvmStorage,
+} from "./reconcile";
 import { abortShadowCopySet, exposeBegin, findSet } from "./server";
 import { serverIn, testEnv, type StateName } from "./testing";
 import type { SvmServer } from "./types";
@@ -8,24 +15,38 @@ const ORPHAN = "99999999-9999-4999-8999-999999999999";
 const SNAP = "rvss_11111111-1111-4111-8111-111111111111_22222222-2222-4222-8222-222222222222_20260101T000000Z";
 
 function storage(copyIds: string[], o: Partial<SvmStorage> = {}): SvmStorage {
-  return { shadowCopies: copyIds.map((shadowCopyId) => ({ volume: "vm_vol1", shadowCopyId })), exposedShares: [], snapshots: [], ...o };
+  return {
+    shadowCopies: copyIds.map((shadowCopyId) => ({ volume: "vm_vol1", shadowCopyId })),
+    exposedShares: [],
+    snapshots: [],
+    ...o,
+  };
 }
 
 describe("findOrphans", () => {
-  test.each(["Added", "CreationInProgress", "Committed", "Exposed", "Recovered"] as StateName[])("a copy of a set %s is known, an unknown one is an orphan", (state) => {
-    const { server, shadowCopyId } = serverIn(state);
-    const o = findOrphans(storage([shadowCopyId, ORPHAN]), server, new Set());
-    expect(o.shadowCopies.map((c) => c.shadowCopyId)).toEqual([ORPHAN]);
-  });
+  test.each(["Added", "CreationInProgress", "Committed", "Exposed", "Recovered"] as StateName[])(
+    "a copy of a set %s is known, an unknown one is an orphan",
+    (state) => {
+      const { server, shadowCopyId } = serverIn(state);
+      const o = findOrphans(storage([shadowCopyId, ORPHAN]), server, new Set());
+      expect(o.shadowCopies.map((c) => c.shadowCopyId)).toEqual([ORPHAN]);
+    },
+  );
 
   test("copies an aborted set still has to remove are known until their removal is confirmed", () => {
     const env = testEnv();
     const { server, setId, shadowCopyId } = serverIn("Committed", env);
     const aborted = abortShadowCopySet(server, { shadowCopySetId: setId }, env).server;
     expect(findOrphans(storage([shadowCopyId]), aborted, new Set()).shadowCopies).toEqual([]);
-    const drained = applyReport(aborted, { type: "shadowCopiesDeleted", setId, shadowCopyIds: [shadowCopyId], snapshots: [] }, env).server;
+    const drained = applyReport(
+      aborted,
+      { type: "shadowCopiesDeleted", setId, shadowCopyIds: [shadowCopyId], snapshots: [] },
+      env,
+    ).server;
     // Confirmed gone, then on storage again (a late duplicate command made it again): an orphan.
-    expect(findOrphans(storage([shadowCopyId]), drained, new Set()).shadowCopies.map((c) => c.shadowCopyId)).toEqual([shadowCopyId]);
+    expect(findOrphans(storage([shadowCopyId]), drained, new Set()).shadowCopies.map((c) => c.shadowCopyId)).toEqual([
+      shadowCopyId,
+    ]);
   });
 
   test("an exposed share of an unknown copy is an orphan; its copy is removed once", () => {
@@ -45,10 +66,19 @@ describe("adoptOrphans", () => {
   test("takes orphans into a draining entry whose removal is published", () => {
     const env = testEnv();
     const { server } = serverIn("Exposed", env);
-    const orphans = findOrphans(storage([ORPHAN], { snapshots: [{ volume: "vm_vol1", name: SNAP }] }), server, new Set());
+    const orphans = findOrphans(
+      storage([ORPHAN], { snapshots: [{ volume: "vm_vol1", name: SNAP }] }),
+      server,
+      new Set(),
+    );
     const out = adoptOrphans(server, orphans, env);
     const entry = out.server.draining.find((d) => d.setId === out.value!.drainSetId)!;
-    expect([entry.code, entry.leftover, entry.shadowCopies.map((c) => c.id), entry.snapshots.map((s) => s.name)]).toEqual(["ORPHAN", true, [ORPHAN], [SNAP]]);
+    expect([
+      entry.code,
+      entry.leftover,
+      entry.shadowCopies.map((c) => c.id),
+      entry.snapshots.map((s) => s.name),
+    ]).toEqual(["ORPHAN", true, [ORPHAN], [SNAP]]);
     expect(out.effects).toEqual([{ kind: "drain", setId: entry.setId }]);
   });
 
@@ -66,11 +96,26 @@ describe("failed removals", () => {
     const env = testEnv();
     const { server, setId } = serverIn("Committed", env);
     const aborted = abortShadowCopySet(server, { shadowCopySetId: setId }, env).server;
-    const failed = applyReport(aborted, { type: "stepFailed", setId, step: "delete", reason: "EPERM", code: "STORAGE_FAILED" }, env);
+    const failed = applyReport(
+      aborted,
+      { type: "stepFailed", setId, step: "delete", reason: "EPERM", code: "STORAGE_FAILED" },
+      env,
+    );
     expect([failed.applied, failed.server.draining[0]!.failure?.reason]).toEqual([true, "EPERM"]);
-    expect(applyReport(failed.server, { type: "stepFailed", setId, step: "delete", reason: "EPERM", code: "STORAGE_FAILED" }, env).applied).toBe(false);
+    expect(
+      applyReport(
+        failed.server,
+        { type: "stepFailed", setId, step: "delete", reason: "EPERM", code: "STORAGE_FAILED" },
+        env,
+      ).applied,
+    ).toBe(false);
     const retried = retryFailedDrains(failed.server, env);
-    expect([retried.value, retried.server.draining[0]!.attempt, retried.server.draining[0]!.failure, retried.effects]).toEqual([1, 2, undefined, [{ kind: "drain", setId }]]);
+    expect([
+      retried.value,
+      retried.server.draining[0]!.attempt,
+      retried.server.draining[0]!.failure,
+      retried.effects,
+    ]).toEqual([1, 2, undefined, [{ kind: "drain", setId }]]);
     expect(retryFailedDrains(retried.server, env).value).toBe(0);
   });
 
@@ -80,9 +125,18 @@ describe("failed removals", () => {
     const aborted = abortShadowCopySet(server, { shadowCopySetId: setId }, env).server;
     env.tick(60_000);
     const retried = retryLostDrain(aborted, { setId, attempt: 1 }, env);
-    expect([retried.value, retried.server.draining[0]!.attempt, retried.server.draining[0]!.since, retried.effects]).toEqual([true, 2, env.now, [{ kind: "drain", setId }]]);
+    expect([
+      retried.value,
+      retried.server.draining[0]!.attempt,
+      retried.server.draining[0]!.since,
+      retried.effects,
+    ]).toEqual([true, 2, env.now, [{ kind: "drain", setId }]]);
     expect(retryLostDrain(retried.server, { setId, attempt: 1 }, env).server).toBe(retried.server);
-    const failed = applyReport(aborted, { type: "stepFailed", setId, step: "delete", reason: "EPERM", code: "STORAGE_FAILED" }, env).server;
+    const failed = applyReport(
+      aborted,
+      { type: "stepFailed", setId, step: "delete", reason: "EPERM", code: "STORAGE_FAILED" },
+      env,
+    ).server;
     expect(retryLostDrain(failed, { setId, attempt: 1 }, env).value).toBe(false);
   });
 });
@@ -103,7 +157,11 @@ describe("lost commands", () => {
     const before = pendingOf(server, setId)!;
     env.tick(60_000);
     const out = retryLostCommand(server, { setId, kind, attempt: before.attempt }, env);
-    expect([out.value, pendingOf(out.server, setId), out.effects]).toEqual([true, { kind, attempt: before.attempt + 1, since: env.now }, [{ kind: "command", setId }]]);
+    expect([out.value, pendingOf(out.server, setId), out.effects]).toEqual([
+      true,
+      { kind, attempt: before.attempt + 1, since: env.now },
+      [{ kind: "command", setId }],
+    ]);
     // The input record is left as it was (a decision works on a copy).
     expect(pendingOf(server, setId)).toEqual(before);
   });
@@ -119,6 +177,9 @@ describe("lost commands", () => {
   test("nothing changes for a set that is gone or waits for nothing", () => {
     const { server, setId } = serverIn("Added", env);
     expect(retryLostCommand(server, { setId, kind: "create", attempt: 1 }, env).value).toBe(false);
-    expect(retryLostCommand(server, { setId: "99999999-9999-4999-8999-999999999999", kind: "create", attempt: 1 }, env).value).toBe(false);
+    expect(
+      retryLostCommand(server, { setId: "99999999-9999-4999-8999-999999999999", kind: "create", attempt: 1 }, env)
+        .value,
+    ).toBe(false);
   });
 });

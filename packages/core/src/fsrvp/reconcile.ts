@@ -12,7 +12,15 @@
  */
 import { HRESULT } from "./hresult";
 import { beginPending, draft, findSet, type Outcome } from "./server";
-import { remainingStorage, type DrainingSet, type Env, type PendingKind, type ShadowCopyRecord, type StepFailure, type SvmServer } from "./types";
+import {
+  remainingStorage,
+  type DrainingSet,
+  type Env,
+  type PendingKind,
+  type ShadowCopyRecord,
+  type StepFailure,
+  type SvmServer,
+} from "./types";
 
 /** What the storage holds of one SVM, of what rvss makes (clones, exposed shares, rvss-named snapshots). */
 export interface SvmStorage {
@@ -45,7 +53,8 @@ export function knownShadowCopies(server: SvmServer | null): Set<string> {
 export function knownSnapshots(server: SvmServer | null): Set<string> {
   const names = new Set<string>();
   for (const s of server?.sets ?? []) for (const x of s.snapshots) names.add(x.name);
-  for (const d of server?.draining ?? []) for (const x of d.snapshots) if (!d.deletedSnapshots.includes(x.name)) names.add(x.name);
+  for (const d of server?.draining ?? [])
+    for (const x of d.snapshots) if (!d.deletedSnapshots.includes(x.name)) names.add(x.name);
   return names;
 }
 
@@ -58,13 +67,19 @@ export function findOrphans(storage: SvmStorage, server: SvmServer | null, liste
   const copies = knownShadowCopies(server);
   const snapshots = knownSnapshots(server);
   const orphanCopies = new Map<string, { volume: string; shadowCopyId: string }>();
-  for (const c of storage.shadowCopies) if (!copies.has(c.shadowCopyId)) orphanCopies.set(c.shadowCopyId, { volume: c.volume, shadowCopyId: c.shadowCopyId });
+  for (const c of storage.shadowCopies)
+    if (!copies.has(c.shadowCopyId))
+      orphanCopies.set(c.shadowCopyId, { volume: c.volume, shadowCopyId: c.shadowCopyId });
   const exposed = storage.exposedShares.filter((e) => !copies.has(e.shadowCopyId));
-  for (const e of exposed) if (!orphanCopies.has(e.shadowCopyId)) orphanCopies.set(e.shadowCopyId, { volume: e.volume, shadowCopyId: e.shadowCopyId });
+  for (const e of exposed)
+    if (!orphanCopies.has(e.shadowCopyId))
+      orphanCopies.set(e.shadowCopyId, { volume: e.volume, shadowCopyId: e.shadowCopyId });
   return {
     shadowCopies: [...orphanCopies.values()],
     exposedShares: exposed.map((e) => e.name),
-    snapshots: storage.snapshots.filter((s) => !snapshots.has(s.name) && !listed.has(s.name)).map((s) => ({ volume: s.volume, name: s.name })),
+    snapshots: storage.snapshots
+      .filter((s) => !snapshots.has(s.name) && !listed.has(s.name))
+      .map((s) => ({ volume: s.volume, name: s.name })),
   };
 }
 
@@ -73,7 +88,11 @@ export function findOrphans(storage: SvmStorage, server: SvmServer | null, liste
  * against this record: what a set claimed since the orphans were found is left alone. The value is
  * the new entry's ID and what it took, or null when nothing was left to take.
  */
-export function adoptOrphans(server: SvmServer, orphans: Orphans, env: Env): Outcome<{ drainSetId: string; adopted: Orphans } | null> {
+export function adoptOrphans(
+  server: SvmServer,
+  orphans: Orphans,
+  env: Env,
+): Outcome<{ drainSetId: string; adopted: Orphans } | null> {
   const copies = knownShadowCopies(server);
   const snapshots = knownSnapshots(server);
   const adopted: Orphans = {
@@ -89,9 +108,15 @@ export function adoptOrphans(server: SvmServer, orphans: Orphans, env: Env): Out
     outcome: "aborted",
     reason: "found on storage but in no record (removed by the reconciler)",
     code: "ORPHAN",
-    shadowCopies: adopted.shadowCopies.map(
-      (c): ShadowCopyRecord => ({ id: c.shadowCopyId, share: "", volume: c.volume, sharePath: "", files: [], creationTimestamp: env.now, mapping: null }),
-    ),
+    shadowCopies: adopted.shadowCopies.map((c): ShadowCopyRecord => ({
+      id: c.shadowCopyId,
+      share: "",
+      volume: c.volume,
+      sharePath: "",
+      files: [],
+      creationTimestamp: env.now,
+      mapping: null,
+    })),
     snapshots: adopted.snapshots.map((x) => ({ volume: x.volume, name: x.name, shadowCopyIds: [] })),
     deletedCopies: [],
     deletedSnapshots: [],
@@ -99,11 +124,20 @@ export function adoptOrphans(server: SvmServer, orphans: Orphans, env: Env): Out
     since: env.now,
     leftover: true,
   });
-  return { hresult: HRESULT.ZERO, server: s, value: { drainSetId, adopted }, effects: [{ kind: "drain", setId: drainSetId }] };
+  return {
+    hresult: HRESULT.ZERO,
+    server: s,
+    value: { drainSetId, adopted },
+    effects: [{ kind: "drain", setId: drainSetId }],
+  };
 }
 
 /** A removal failed for good (its command was given up): the entry keeps the failure until it is tried again. */
-export function drainFailed(server: SvmServer, report: { setId: string; reason: string; code: string }, env: Env): Outcome {
+export function drainFailed(
+  server: SvmServer,
+  report: { setId: string; reason: string; code: string },
+  env: Env,
+): Outcome {
   const entry = server.draining.find((d) => d.setId === report.setId);
   if (!entry || entry.failure) return { hresult: HRESULT.ZERO, server, effects: [] };
   const s = draft(server);
@@ -118,7 +152,12 @@ export function retryFailedDrains(server: SvmServer, env: Env): Outcome<number> 
   if (failed.length === 0) return { hresult: HRESULT.ZERO, server, value: 0, effects: [] };
   const s = draft(server);
   for (const d of s.draining.filter((x) => x.failure)) newDrainAttempt(d, env);
-  return { hresult: HRESULT.ZERO, server: s, value: failed.length, effects: failed.map((d) => ({ kind: "drain" as const, setId: d.setId })) };
+  return {
+    hresult: HRESULT.ZERO,
+    server: s,
+    value: failed.length,
+    effects: failed.map((d) => ({ kind: "drain" as const, setId: d.setId })),
+  };
 }
 
 function newDrainAttempt(d: DrainingSet, env: Env): void {
@@ -133,7 +172,11 @@ function newDrainAttempt(d: DrainingSet, env: Env): void {
  * ID would fall in JetStream's duplicate window and be dropped. Only the attempt the caller looked
  * at is replaced; if the set moved on or another replica retried it first, nothing changes.
  */
-export function retryLostCommand(server: SvmServer, lost: { setId: string; kind: PendingKind; attempt: number }, env: Env): Outcome<boolean> {
+export function retryLostCommand(
+  server: SvmServer,
+  lost: { setId: string; kind: PendingKind; attempt: number },
+  env: Env,
+): Outcome<boolean> {
   const p = findSet(server, lost.setId)?.pending;
   if (!p || p.kind !== lost.kind || p.attempt !== lost.attempt) return unchanged(server);
   const s = draft(server);
@@ -142,11 +185,18 @@ export function retryLostCommand(server: SvmServer, lost: { setId: string; kind:
 }
 
 /** As retryLostCommand, for a removal whose command was lost. */
-export function retryLostDrain(server: SvmServer, lost: { setId: string; attempt: number }, env: Env): Outcome<boolean> {
+export function retryLostDrain(
+  server: SvmServer,
+  lost: { setId: string; attempt: number },
+  env: Env,
+): Outcome<boolean> {
   const entry = server.draining.find((d) => d.setId === lost.setId);
   if (!entry || entry.failure || entry.attempt !== lost.attempt) return unchanged(server);
   const s = draft(server);
-  newDrainAttempt(s.draining.find((d) => d.setId === lost.setId)!, env);
+  newDrainAttempt(
+    s.draining.find((d) => d.setId === lost.setId)!,
+    env,
+  );
   return { hresult: HRESULT.ZERO, server: s, value: true, effects: [{ kind: "drain", setId: lost.setId }] };
 }
 

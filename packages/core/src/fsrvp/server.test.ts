@@ -8,33 +8,44 @@ type Call = (s: ReturnType<typeof serverIn>) => { hresult: number };
 
 const env = testEnv();
 const calls: Record<string, Call> = {
-  StartShadowCopySet: ({ server }) => op.startShadowCopySet(server, { clientShadowCopySetId: "22222222-2222-4222-8222-222222222222", client: CLIENT }, env),
-  AddToShadowCopySet: ({ server, setId }) => op.addToShadowCopySet(server, { shadowCopySetId: setId, shareNameUnc: UNC2, lookup: found("share2") }, env),
+  StartShadowCopySet: ({ server }) =>
+    op.startShadowCopySet(
+      server,
+      { clientShadowCopySetId: "22222222-2222-4222-8222-222222222222", client: CLIENT },
+      env,
+    ),
+  AddToShadowCopySet: ({ server, setId }) =>
+    op.addToShadowCopySet(server, { shadowCopySetId: setId, shareNameUnc: UNC2, lookup: found("share2") }, env),
   PrepareShadowCopySet: ({ server, setId }) => op.prepareShadowCopySet(server, { shadowCopySetId: setId }, env),
   CommitShadowCopySet: ({ server, setId }) => op.commitBegin(server, { shadowCopySetId: setId }, env),
   ExposeShadowCopySet: ({ server, setId }) => op.exposeBegin(server, { shadowCopySetId: setId }, env),
-  RecoveryCompleteShadowCopySet: ({ server, setId }) => op.recoveryCompleteBegin(server, { shadowCopySetId: setId }, env),
+  RecoveryCompleteShadowCopySet: ({ server, setId }) =>
+    op.recoveryCompleteBegin(server, { shadowCopySetId: setId }, env),
   AbortShadowCopySet: ({ server, setId }) => op.abortShadowCopySet(server, { shadowCopySetId: setId }, env),
-  GetShareMapping: ({ server, setId, shadowCopyId }) => op.getShareMapping(server, { shadowCopySetId: setId, shadowCopyId, shareNameUnc: UNC1, level: 1 }, env),
-  DeleteShareMapping: ({ server, setId, shadowCopyId }) => op.deleteShareMapping(server, { shadowCopySetId: setId, shadowCopyId, shareNameUnc: UNC1 }, env),
+  GetShareMapping: ({ server, setId, shadowCopyId }) =>
+    op.getShareMapping(server, { shadowCopySetId: setId, shadowCopyId, shareNameUnc: UNC1, level: 1 }, env),
+  DeleteShareMapping: ({ server, setId, shadowCopyId }) =>
+    op.deleteShareMapping(server, { shadowCopySetId: setId, shadowCopyId, shareNameUnc: UNC1 }, env),
 };
 
 // MS-FSRVP 3.1.4: which call is legal in which state (columns: the STATES in order).
 const legal: Record<string, number[]> = {
   //                               Started      Added        CreationInP. Committed    Exposed      Recovered
-  StartShadowCopySet:            [IN_PROGRESS, IN_PROGRESS, IN_PROGRESS, IN_PROGRESS, IN_PROGRESS, BAD],
-  AddToShadowCopySet:            [ZERO,        ZERO,        BAD,         BAD,         BAD,         BAD],
-  PrepareShadowCopySet:          [BAD,         ZERO,        BAD,         BAD,         BAD,         BAD],
-  CommitShadowCopySet:           [BAD,         ZERO,        ZERO,        BAD,         BAD,         BAD],
-  ExposeShadowCopySet:           [BAD,         BAD,         BAD,         ZERO,        BAD,         BAD],
-  RecoveryCompleteShadowCopySet: [BAD,         BAD,         BAD,         BAD,         ZERO,        BAD],
-  AbortShadowCopySet:            [ZERO,        ZERO,        ZERO,        ZERO,        ZERO,        ZERO],
-  GetShareMapping:               [BAD,         BAD,         BAD,         BAD,         ZERO,        BAD],
-  DeleteShareMapping:            [BAD,         BAD,         BAD,         BAD,         ZERO,        ZERO],
+  StartShadowCopySet: [IN_PROGRESS, IN_PROGRESS, IN_PROGRESS, IN_PROGRESS, IN_PROGRESS, BAD],
+  AddToShadowCopySet: [ZERO, ZERO, BAD, BAD, BAD, BAD],
+  PrepareShadowCopySet: [BAD, ZERO, BAD, BAD, BAD, BAD],
+  CommitShadowCopySet: [BAD, ZERO, ZERO, BAD, BAD, BAD],
+  ExposeShadowCopySet: [BAD, BAD, BAD, ZERO, BAD, BAD],
+  RecoveryCompleteShadowCopySet: [BAD, BAD, BAD, BAD, ZERO, BAD],
+  AbortShadowCopySet: [ZERO, ZERO, ZERO, ZERO, ZERO, ZERO],
+  GetShareMapping: [BAD, BAD, BAD, BAD, ZERO, BAD],
+  DeleteShareMapping: [BAD, BAD, BAD, BAD, ZERO, ZERO],
 };
 
 describe("FSRVP legal calls per state", () => {
-  const rows = Object.entries(legal).flatMap(([name, codes]) => STATES.map((state, i) => [name, state, describeHResult(codes[i]!)] as const));
+  const rows = Object.entries(legal).flatMap(([name, codes]) =>
+    STATES.map((state, i) => [name, state, describeHResult(codes[i]!)] as const),
+  );
   test.each(rows)("%s in %s answers %s", (name, state, expected) => {
     const r = calls[name]!(serverIn(state as StateName));
     expect(describeHResult(r.hresult)).toBe(expected);
@@ -43,7 +54,8 @@ describe("FSRVP legal calls per state", () => {
   test.each(Object.keys(calls).filter((n) => n !== "StartShadowCopySet"))("%s on an unknown set", (name) => {
     const s = serverIn("Exposed");
     const r = calls[name]!({ ...s, setId: "99999999-9999-4999-8999-999999999999" });
-    const expected = name === "DeleteShareMapping" ? HRESULT.FSRVP_E_OBJECT_NOT_FOUND : HRESULT.FSRVP_E_SHADOWCOPYSET_ID_MISMATCH;
+    const expected =
+      name === "DeleteShareMapping" ? HRESULT.FSRVP_E_OBJECT_NOT_FOUND : HRESULT.FSRVP_E_SHADOWCOPYSET_ID_MISMATCH;
     expect(describeHResult(r.hresult)).toBe(describeHResult(expected));
   });
 });
@@ -54,10 +66,12 @@ describe("FSRVP transitions", () => {
   });
 
   test("a set goes Started -> Added -> CreationInProgress -> Committed -> Exposed -> Recovered", () => {
-    const seen = (["Started", "Added", "CreationInProgress", "Committed", "Exposed", "Recovered"] as StateName[]).map((st) => {
-      const { server, setId } = serverIn(st);
-      return op.findSet(server, setId)!.status;
-    });
+    const seen = (["Started", "Added", "CreationInProgress", "Committed", "Exposed", "Recovered"] as StateName[]).map(
+      (st) => {
+        const { server, setId } = serverIn(st);
+        return op.findSet(server, setId)!.status;
+      },
+    );
     expect(seen).toEqual(["Started", "Added", "CreationInProgress", "Committed", "Exposed", "Recovered"]);
   });
 
@@ -71,7 +85,11 @@ describe("FSRVP transitions", () => {
   test("the same share twice is OBJECT_ALREADY_EXISTS and re-arms 180 s", () => {
     const e = testEnv();
     const { server, setId } = serverIn("Added", e);
-    const r = op.addToShadowCopySet(server, { shadowCopySetId: setId, shareNameUnc: "\\\\vs1\\SHARE1\\", lookup: found("share1") }, e);
+    const r = op.addToShadowCopySet(
+      server,
+      { shadowCopySetId: setId, shareNameUnc: "\\\\vs1\\SHARE1\\", lookup: found("share1") },
+      e,
+    );
     expect(r.hresult).toBe(HRESULT.FSRVP_E_OBJECT_ALREADY_EXISTS);
     expect(r.server.timer!.deadline - e.now).toBe(180_000);
   });
@@ -81,13 +99,19 @@ describe("FSRVP transitions", () => {
     [{ kind: "notSupported" as const, reason: "junction below" }, HRESULT.FSRVP_E_NOT_SUPPORTED],
   ])("Add with lookup %j answers %s", (lookup, expected) => {
     const { server, setId } = serverIn("Started");
-    expect(op.addToShadowCopySet(server, { shadowCopySetId: setId, shareNameUnc: UNC2, lookup }, env).hresult).toBe(expected);
+    expect(op.addToShadowCopySet(server, { shadowCopySetId: setId, shareNameUnc: UNC2, lookup }, env).hresult).toBe(
+      expected,
+    );
   });
 
   test("Commit failure goes back to Added with the failure recorded", () => {
     const e = testEnv();
     const { server, setId } = serverIn("CreationInProgress", e);
-    const r = op.commitFailed(server, { shadowCopySetId: setId, failure: { step: "create", reason: "disk full", code: "STORAGE_FAILED", at: 1 } }, e);
+    const r = op.commitFailed(
+      server,
+      { shadowCopySetId: setId, failure: { step: "create", reason: "disk full", code: "STORAGE_FAILED", at: 1 } },
+      e,
+    );
     const set = op.findSet(r.server, setId)!;
     expect(set.status).toBe("Added");
     expect(set.failure?.reason).toBe("disk full");
@@ -140,7 +164,9 @@ describe("FSRVP transitions", () => {
       creationTimestamp: 5_000,
     });
     expect(r.server.timer!.deadline - e.now).toBe(1_800_000);
-    expect(op.getShareMapping(server, { shadowCopySetId: setId, shadowCopyId, shareNameUnc: UNC1, level: 2 }, e).hresult).toBe(HRESULT.E_INVALIDARG);
+    expect(
+      op.getShareMapping(server, { shadowCopySetId: setId, shadowCopyId, shareNameUnc: UNC1, level: 2 }, e).hresult,
+    ).toBe(HRESULT.E_INVALIDARG);
   });
 });
 
@@ -159,7 +185,9 @@ describe("FSRVP SetContext", () => {
   });
 
   test("another client while the context is set gets IN_PROGRESS", () => {
-    expect(op.setContext(serverIn("ContextSet").server, { context: 0, client: "10.0.0.9" }, env).hresult).toBe(IN_PROGRESS);
+    expect(op.setContext(serverIn("ContextSet").server, { context: 0, client: "10.0.0.9" }, env).hresult).toBe(
+      IN_PROGRESS,
+    );
   });
 
   test("the owner may start over five times; the sixth in a row is refused", () => {
@@ -202,8 +230,12 @@ describe("FSRVP message sequence timer", () => {
   test("a stale timer (other generation or deadline) changes nothing", () => {
     const { server } = serverIn("Started");
     const t = server.timer!;
-    expect(op.sequenceTimerExpired(server, { generation: t.generation - 1, deadline: t.deadline }, env).server).toBe(server);
-    expect(op.sequenceTimerExpired(server, { generation: t.generation, deadline: t.deadline - 1 }, env).server).toBe(server);
+    expect(op.sequenceTimerExpired(server, { generation: t.generation - 1, deadline: t.deadline }, env).server).toBe(
+      server,
+    );
+    expect(op.sequenceTimerExpired(server, { generation: t.generation, deadline: t.deadline - 1 }, env).server).toBe(
+      server,
+    );
   });
 
   test("0 disables the timer", () => {
@@ -236,7 +268,19 @@ describe("timer messages", () => {
     const first = op.scheduleTimerMessage(server);
     expect(first.publish).toEqual(server.timer);
     expect(first.server.timerWakeAt).toBe(server.timer!.deadline);
-    const later = op.prepareShadowCopySet(op.addToShadowCopySet(first.server, { shadowCopySetId: op.findSet(first.server, first.server.sets[0]!.id)!.id, shareNameUnc: "\\\\vs1\\share1", lookup: { kind: "found", share: "share1", volume: "v", sharePath: "" } }, e).server, { shadowCopySetId: first.server.sets[0]!.id }, e);
+    const later = op.prepareShadowCopySet(
+      op.addToShadowCopySet(
+        first.server,
+        {
+          shadowCopySetId: op.findSet(first.server, first.server.sets[0]!.id)!.id,
+          shareNameUnc: "\\\\vs1\\share1",
+          lookup: { kind: "found", share: "share1", volume: "v", sharePath: "" },
+        },
+        e,
+      ).server,
+      { shadowCopySetId: first.server.sets[0]!.id },
+      e,
+    );
     expect(op.scheduleTimerMessage(later.server).publish).toBeNull();
   });
 

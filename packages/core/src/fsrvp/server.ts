@@ -71,7 +71,9 @@ function fail<T>(server: SvmServer, hresult: number, effects: Effect[] = []): Ou
 }
 
 function ok<T>(server: SvmServer, value?: T, effects: Effect[] = []): Outcome<T> {
-  return value === undefined ? { hresult: HRESULT.ZERO, server, effects } : { hresult: HRESULT.ZERO, server, value, effects };
+  return value === undefined
+    ? { hresult: HRESULT.ZERO, server, effects }
+    : { hresult: HRESULT.ZERO, server, value, effects };
 }
 
 /** Copy-on-write: operations mutate a deep copy, never their input. */
@@ -232,7 +234,12 @@ export function startShadowCopySet(
   return ok(s, { shadowCopySetId: set.id }, [{ kind: "started", setId: set.id }]);
 }
 
-function newShadowCopy(svm: string, lookup: { share: string; volume: string; sharePath: string }, files: string[], env: Env): ShadowCopyRecord {
+function newShadowCopy(
+  svm: string,
+  lookup: { share: string; volume: string; sharePath: string },
+  files: string[],
+  env: Env,
+): ShadowCopyRecord {
   const id = normaliseGuid(env.newId());
   const mapping: MappedShare = {
     shareNameUnc: formatUnc(svm, lookup.share),
@@ -304,10 +311,14 @@ export function commitBegin(server: SvmServer, req: { shadowCopySetId: string },
   stopTimer(s);
   // A retry waits on the work under way; its command is published again (deduplicated) in case
   // the first one was lost with a crashed coordinator.
-  if (set.status === "CreationInProgress" && set.pending?.kind === "create") return ok(s, undefined, [{ kind: "command", setId: set.id }]);
+  if (set.status === "CreationInProgress" && set.pending?.kind === "create")
+    return ok(s, undefined, [{ kind: "command", setId: set.id }]);
   set.status = "CreationInProgress";
   beginPending(set, "create", env);
-  return ok(s, undefined, [{ kind: "creationStarted", setId: set.id }, { kind: "command", setId: set.id }]);
+  return ok(s, undefined, [
+    { kind: "creationStarted", setId: set.id },
+    { kind: "command", setId: set.id },
+  ]);
 }
 
 export interface CreatedCopy {
@@ -318,9 +329,14 @@ export interface CreatedCopy {
 }
 
 /** Commit, second half: the copies exist. Committed, timer 180 s. */
-export function commitCompleted(server: SvmServer, req: { shadowCopySetId: string; copies: CreatedCopy[] }, env: Env): Outcome {
+export function commitCompleted(
+  server: SvmServer,
+  req: { shadowCopySetId: string; copies: CreatedCopy[] },
+  env: Env,
+): Outcome {
   const found = findSet(server, req.shadowCopySetId);
-  if (!found || found.status !== "CreationInProgress" || found.pending?.kind !== "create") return fail(server, HRESULT.FSRVP_E_BAD_STATE);
+  if (!found || found.status !== "CreationInProgress" || found.pending?.kind !== "create")
+    return fail(server, HRESULT.FSRVP_E_BAD_STATE);
   const s = draft(server);
   const set = findSet(s, found.id)!;
   for (const c of req.copies) {
@@ -334,7 +350,11 @@ export function commitCompleted(server: SvmServer, req: { shadowCopySetId: strin
 }
 
 /** Commit failed on storage: back to Added, timer 180 s (the executor removed what it had made). */
-export function commitFailed(server: SvmServer, req: { shadowCopySetId: string; failure: StepFailure }, env: Env): Outcome {
+export function commitFailed(
+  server: SvmServer,
+  req: { shadowCopySetId: string; failure: StepFailure },
+  env: Env,
+): Outcome {
   const found = findSet(server, req.shadowCopySetId);
   if (!found || found.status !== "CreationInProgress") return fail(server, HRESULT.FSRVP_E_BAD_STATE);
   const s = draft(server);
@@ -371,9 +391,14 @@ export function exposeBegin(server: SvmServer, req: { shadowCopySetId: string },
 }
 
 /** Expose, second half: Exposed, timer 180 s. Records where clients reach each copy. */
-export function exposeCompleted(server: SvmServer, req: { shadowCopySetId: string; copies?: { id: string; accessPath: string }[] }, env: Env): Outcome {
+export function exposeCompleted(
+  server: SvmServer,
+  req: { shadowCopySetId: string; copies?: { id: string; accessPath: string }[] },
+  env: Env,
+): Outcome {
   const found = findSet(server, req.shadowCopySetId);
-  if (!found || found.status !== "Committed" || found.pending?.kind !== "expose") return fail(server, HRESULT.FSRVP_E_BAD_STATE);
+  if (!found || found.status !== "Committed" || found.pending?.kind !== "expose")
+    return fail(server, HRESULT.FSRVP_E_BAD_STATE);
   const s = draft(server);
   const set = findSet(s, found.id)!;
   for (const c of set.shadowCopies) {
@@ -407,7 +432,8 @@ export function recoveryCompleteBegin(server: SvmServer, req: { shadowCopySetId:
 export function recoveryCompleted(server: SvmServer, req: { shadowCopySetId: string }): Outcome {
   const found = findSet(server, req.shadowCopySetId);
   const kind = found?.pending?.kind;
-  if (!found || found.status !== "Exposed" || (kind !== "seal" && kind !== "finalize")) return fail(server, HRESULT.FSRVP_E_BAD_STATE);
+  if (!found || found.status !== "Exposed" || (kind !== "seal" && kind !== "finalize"))
+    return fail(server, HRESULT.FSRVP_E_BAD_STATE);
   const s = draft(server);
   const set = findSet(s, found.id)!;
   set.status = "Recovered";
@@ -421,7 +447,11 @@ export function recoveryCompleted(server: SvmServer, req: { shadowCopySetId: str
  * Expose or RecoveryComplete failed on storage: the set keeps its status (Committed, Exposed) with
  * the failure recorded, and the timer is re-armed for 180 s so the client can retry or abort.
  */
-export function storageStepFailed(server: SvmServer, req: { shadowCopySetId: string; failure: StepFailure }, env: Env): Outcome {
+export function storageStepFailed(
+  server: SvmServer,
+  req: { shadowCopySetId: string; failure: StepFailure },
+  env: Env,
+): Outcome {
   const found = findSet(server, req.shadowCopySetId);
   if (!found || found.pending?.kind !== req.failure.step) return fail(server, HRESULT.FSRVP_E_BAD_STATE);
   const s = draft(server);
@@ -438,17 +468,28 @@ export function abortShadowCopySet(
   req: { shadowCopySetId: string; reason?: string; code?: string },
   env: Env,
 ): Outcome {
-  if (!isGuid(req.shadowCopySetId) || normaliseGuid(req.shadowCopySetId) === NULL_GUID) return fail(server, HRESULT.E_INVALIDARG);
+  if (!isGuid(req.shadowCopySetId) || normaliseGuid(req.shadowCopySetId) === NULL_GUID)
+    return fail(server, HRESULT.E_INVALIDARG);
   const found = findSet(server, req.shadowCopySetId);
   if (!found) return fail(server, HRESULT.FSRVP_E_SHADOWCOPYSET_ID_MISMATCH);
   const s = draft(server);
-  const effects = removeSet(s, findSet(s, found.id)!, "aborted", req.reason ?? "aborted by the FSRVP client", req.code ?? "FSRVP", env);
+  const effects = removeSet(
+    s,
+    findSet(s, found.id)!,
+    "aborted",
+    req.reason ?? "aborted by the FSRVP client",
+    req.code ?? "FSRVP",
+    env,
+  );
   releaseContext(s);
   return ok(s, undefined, effects);
 }
 
 /** IsPathSupported (opnum 8): TRUE and the owner (the SVM), or the error of the lookup. */
-export function isPathSupported(server: SvmServer, req: { shareNameUnc: string; lookup: ShareLookup }): Outcome<{ supported: boolean; ownerMachineName: string }> {
+export function isPathSupported(
+  server: SvmServer,
+  req: { shareNameUnc: string; lookup: ShareLookup },
+): Outcome<{ supported: boolean; ownerMachineName: string }> {
   if (parseShare(req.shareNameUnc) === null) return fail(server, HRESULT.E_INVALIDARG);
   if (req.lookup.kind === "notFound") return fail(server, HRESULT.FSRVP_E_OBJECT_NOT_FOUND);
   if (req.lookup.kind === "notSupported") return fail(server, HRESULT.FSRVP_E_NOT_SUPPORTED);
@@ -456,7 +497,10 @@ export function isPathSupported(server: SvmServer, req: { shareNameUnc: string; 
 }
 
 /** IsPathShadowCopied (opnum 9): a copy of the share in a Committed, Exposed or Recovered set. */
-export function isPathShadowCopied(server: SvmServer, req: { shareNameUnc: string; lookup: ShareLookup }): Outcome<{ shadowCopyPresent: boolean; shadowCopyCompatibility: number }> {
+export function isPathShadowCopied(
+  server: SvmServer,
+  req: { shareNameUnc: string; lookup: ShareLookup },
+): Outcome<{ shadowCopyPresent: boolean; shadowCopyCompatibility: number }> {
   if (parseShare(req.shareNameUnc) === null) return fail(server, HRESULT.E_INVALIDARG);
   if (req.lookup.kind === "notFound") return fail(server, HRESULT.FSRVP_E_OBJECT_NOT_FOUND);
   if (req.lookup.kind === "notSupported") return fail(server, HRESULT.FSRVP_E_NOT_SUPPORTED);
@@ -494,7 +538,8 @@ export function getShareMapping(
   if (found.status !== "Exposed") return fail(server, HRESULT.FSRVP_E_BAD_STATE);
   const share = parseShare(req.shareNameUnc);
   const copy = found.shadowCopies.find((c) => c.id === normaliseGuid(req.shadowCopyId));
-  if (!copy || !copy.mapping || share === null || !sameShare(copy.share, share)) return fail(server, HRESULT.E_INVALIDARG);
+  if (!copy || !copy.mapping || share === null || !sameShare(copy.share, share))
+    return fail(server, HRESULT.E_INVALIDARG);
   const s = draft(server);
   stopTimer(s);
   armTimer(s, env.timers.longMs, env);
@@ -516,14 +561,16 @@ export function deleteShareMapping(
   req: { shadowCopySetId: string; shadowCopyId: string; shareNameUnc: string },
   env: Env,
 ): Outcome {
-  if (!isGuid(req.shadowCopySetId) || !isGuid(req.shadowCopyId) || req.shareNameUnc === "") return fail(server, HRESULT.E_INVALIDARG);
+  if (!isGuid(req.shadowCopySetId) || !isGuid(req.shadowCopyId) || req.shareNameUnc === "")
+    return fail(server, HRESULT.E_INVALIDARG);
   const found = findSet(server, req.shadowCopySetId);
   if (!found) return fail(server, HRESULT.FSRVP_E_OBJECT_NOT_FOUND);
   if (found.status !== "Exposed" && found.status !== "Recovered") return fail(server, HRESULT.FSRVP_E_BAD_STATE);
   const copy = found.shadowCopies.find((c) => c.id === normaliseGuid(req.shadowCopyId));
   if (!copy) return fail(server, HRESULT.FSRVP_E_OBJECT_NOT_FOUND);
   const share = parseShare(req.shareNameUnc);
-  if (!copy.mapping || share === null || !sameShare(copy.share, share)) return fail(server, HRESULT.FSRVP_E_OBJECT_NOT_FOUND);
+  if (!copy.mapping || share === null || !sameShare(copy.share, share))
+    return fail(server, HRESULT.FSRVP_E_OBJECT_NOT_FOUND);
   const s = draft(server);
   const set = findSet(s, found.id)!;
   const removed = set.shadowCopies.find((c) => c.id === copy.id)!;
@@ -557,12 +604,26 @@ export function deleteShareMapping(
  * ones too, unlike Samba) with its storage, and the context is released. A stale generation
  * (re-armed or stopped since) changes nothing.
  */
-export function sequenceTimerExpired(server: SvmServer, req: { generation: number; deadline: number }, env: Env): Outcome {
-  if (!server.timer || server.timer.generation !== req.generation || server.timer.deadline !== req.deadline) return ok(server);
+export function sequenceTimerExpired(
+  server: SvmServer,
+  req: { generation: number; deadline: number },
+  env: Env,
+): Outcome {
+  if (!server.timer || server.timer.generation !== req.generation || server.timer.deadline !== req.deadline)
+    return ok(server);
   const s = draft(server);
   const effects: Effect[] = [];
   for (const set of s.sets.filter((x) => x.status !== "Recovered")) {
-    effects.push(...removeSet(s, set, "aborted", `the FSRVP message sequence timer expired in state ${set.status}`, "TIMEOUT", env));
+    effects.push(
+      ...removeSet(
+        s,
+        set,
+        "aborted",
+        `the FSRVP message sequence timer expired in state ${set.status}`,
+        "TIMEOUT",
+        env,
+      ),
+    );
   }
   stopTimer(s);
   releaseContext(s);
@@ -598,7 +659,6 @@ export function plannedSnapshots(set: ShadowCopySet, name: (volume: string) => s
     .map(([volume, ids]) => ({ volume, name: name(volume), shadowCopyIds: ids }));
 }
 
-
 /**
  * Whether the record's timer needs a new message in the timer queue: only when no message already
  * queued is due at or before the timer's deadline. Returns the record noting the new message.
@@ -615,7 +675,11 @@ export function scheduleTimerMessage(server: SvmServer): { server: SvmServer; pu
  * its own deadline). Then: with no timer left the message is done; with a later deadline it waits
  * again (`waitMs`); otherwise the timer expires (MS-FSRVP 3.1.5).
  */
-export function timerMessageDue(server: SvmServer, req: { messageDeadline: number }, env: Env): Outcome<{ waitMs: number }> {
+export function timerMessageDue(
+  server: SvmServer,
+  req: { messageDeadline: number },
+  env: Env,
+): Outcome<{ waitMs: number }> {
   if (env.now < req.messageDeadline) return ok(server, { waitMs: req.messageDeadline - env.now });
   const t = server.timer;
   const wake = server.timerWakeAt;

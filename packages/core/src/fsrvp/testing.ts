@@ -8,7 +8,12 @@ export const SVM = "vs1";
 export const CLIENT = "10.0.0.5";
 export const UNC1 = formatUnc(SVM, "share1");
 export const UNC2 = formatUnc(SVM, "share2");
-export const found = (share: string, volume = "vm_vol1") => ({ kind: "found" as const, share, volume, sharePath: `dir/${share}` });
+export const found = (share: string, volume = "vm_vol1") => ({
+  kind: "found" as const,
+  share,
+  volume,
+  sharePath: `dir/${share}`,
+});
 
 /** An environment whose clock and IDs are predictable: IDs count up, time moves only when told. */
 export function testEnv(now = 1_000_000): Env & { tick(ms: number): void } {
@@ -24,7 +29,8 @@ export function testEnv(now = 1_000_000): Env & { tick(ms: number): void } {
   return env;
 }
 
-export type StateName = "NoContext" | "ContextSet" | "Started" | "Added" | "CreationInProgress" | "Committed" | "Exposed" | "Recovered";
+export type StateName =
+  "NoContext" | "ContextSet" | "Started" | "Added" | "CreationInProgress" | "Committed" | "Exposed" | "Recovered";
 
 export const STATES: StateName[] = ["Started", "Added", "CreationInProgress", "Committed", "Exposed", "Recovered"];
 
@@ -34,24 +40,41 @@ function must<T extends { hresult: number; server: SvmServer }>(o: T): T {
 }
 
 /** Drives a fresh server to `state` through the operations; returns it with the set ID. */
-export function serverIn(state: StateName, env: Env = testEnv(), context = 0x400000): { server: SvmServer; setId: string; shadowCopyId: string } {
+export function serverIn(
+  state: StateName,
+  env: Env = testEnv(),
+  context = 0x400000,
+): { server: SvmServer; setId: string; shadowCopyId: string } {
   let s = emptyServer(SVM);
   if (state === "NoContext") return { server: s, setId: "", shadowCopyId: "" };
   s = must(op.setContext(s, { context, client: CLIENT }, env)).server;
   if (state === "ContextSet") return { server: s, setId: "", shadowCopyId: "" };
-  const started = must(op.startShadowCopySet(s, { clientShadowCopySetId: "11111111-1111-4111-8111-111111111111", client: CLIENT }, env));
+  const started = must(
+    op.startShadowCopySet(s, { clientShadowCopySetId: "11111111-1111-4111-8111-111111111111", client: CLIENT }, env),
+  );
   s = started.server;
   const setId = started.value!.shadowCopySetId;
   // No shadow copy exists yet; a well-formed ID keeps argument checks from masking state checks.
   if (state === "Started") return { server: s, setId, shadowCopyId: "33333333-3333-4333-8333-333333333333" };
-  const added = must(op.addToShadowCopySet(s, { shadowCopySetId: setId, shareNameUnc: UNC1, lookup: found("share1") }, env));
+  const added = must(
+    op.addToShadowCopySet(s, { shadowCopySetId: setId, shareNameUnc: UNC1, lookup: found("share1") }, env),
+  );
   s = added.server;
   const shadowCopyId = added.value!.shadowCopyId;
   const r = { setId, shadowCopyId };
   if (state === "Added") return { server: s, ...r };
   s = must(op.commitBegin(s, { shadowCopySetId: setId }, env)).server;
   if (state === "CreationInProgress") return { server: s, ...r };
-  s = must(op.commitCompleted(s, { shadowCopySetId: setId, copies: [{ id: shadowCopyId, clonePath: `.shadowcopy/${shadowCopyId}`, bytes: 10, fileCount: 1 }] }, env)).server;
+  s = must(
+    op.commitCompleted(
+      s,
+      {
+        shadowCopySetId: setId,
+        copies: [{ id: shadowCopyId, clonePath: `.shadowcopy/${shadowCopyId}`, bytes: 10, fileCount: 1 }],
+      },
+      env,
+    ),
+  ).server;
   if (state === "Committed") return { server: s, ...r };
   s = must(op.exposeBegin(s, { shadowCopySetId: setId }, env)).server;
   s = must(op.exposeCompleted(s, { shadowCopySetId: setId }, env)).server;

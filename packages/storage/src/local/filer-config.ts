@@ -57,7 +57,8 @@ function arr(file: string, obj: Record<string, unknown>, key: string, where: str
   const v = obj[key];
   if (!Array.isArray(v)) throw bad(file, `${where}.${key}`, "must be an array");
   v.forEach((x, i) => {
-    if (typeof x !== "object" || x === null || Array.isArray(x)) throw bad(file, `${where}.${key}[${i}]`, "must be an object");
+    if (typeof x !== "object" || x === null || Array.isArray(x))
+      throw bad(file, `${where}.${key}[${i}]`, "must be an object");
   });
   return v as Record<string, unknown>[];
 }
@@ -77,7 +78,8 @@ export function parseFilerConfig(text: string, file: string): FilerConfig {
   } catch (err) {
     throw bad(file, "(file)", `not valid JSON (${(err as Error).message})`);
   }
-  if (typeof doc !== "object" || doc === null || Array.isArray(doc)) throw bad(file, "(file)", "must hold a JSON object");
+  if (typeof doc !== "object" || doc === null || Array.isArray(doc))
+    throw bad(file, "(file)", "must hold a JSON object");
   const d = doc as Record<string, unknown>;
   const root = path.resolve(path.dirname(file), str(file, d, "root", "$"));
   const names = new Set<string>();
@@ -88,18 +90,21 @@ export function parseFilerConfig(text: string, file: string): FilerConfig {
     if (names.has(name)) throw bad(file, `${where}.name`, `SVM "${name}" is defined twice`);
     names.add(name);
     const depth = s["shadowCopyDirDepth"] ?? 5;
-    if (typeof depth !== "number" || !Number.isInteger(depth) || depth < 0) throw bad(file, `${where}.shadowCopyDirDepth`, "must be an integer >= 0");
+    if (typeof depth !== "number" || !Number.isInteger(depth) || depth < 0)
+      throw bad(file, `${where}.shadowCopyDirDepth`, "must be an integer >= 0");
     const volumes = arr(file, s, "volumes", where).map((v, j): VolumeConfig => {
       const vw = `${where}.volumes[${j}]`;
       const vname = str(file, v, "name", vw);
-      if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(vname)) throw bad(file, `${vw}.name`, `"${vname}" is not a valid volume name`);
+      if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(vname))
+        throw bad(file, `${vw}.name`, `"${vname}" is not a valid volume name`);
       return { name: vname, junctionPath: nsPath(file, str(file, v, "junctionPath", vw), `${vw}.junctionPath`) };
     });
     const seenVol = new Set<string>();
     const seenJunction = new Set<string>();
     volumes.forEach((v, j) => {
       if (seenVol.has(v.name)) throw bad(file, `${where}.volumes[${j}].name`, `volume "${v.name}" is defined twice`);
-      if (seenJunction.has(v.junctionPath)) throw bad(file, `${where}.volumes[${j}].junctionPath`, `junction "${v.junctionPath}" is used twice`);
+      if (seenJunction.has(v.junctionPath))
+        throw bad(file, `${where}.volumes[${j}].junctionPath`, `junction "${v.junctionPath}" is used twice`);
       seenVol.add(v.name);
       seenJunction.add(v.junctionPath);
     });
@@ -107,11 +112,13 @@ export function parseFilerConfig(text: string, file: string): FilerConfig {
     const shares = arr(file, s, "shares", where).map((sh, j): ShareConfig => {
       const sw = `${where}.shares[${j}]`;
       const sname = str(file, sh, "name", sw);
-      if (!namePattern.test(sname) || sname.includes("@")) throw bad(file, `${sw}.name`, `"${sname}" is not a valid share name`);
+      if (!namePattern.test(sname) || sname.includes("@"))
+        throw bad(file, `${sw}.name`, `"${sname}" is not a valid share name`);
       if (seenShare.has(sname.toLowerCase())) throw bad(file, `${sw}.name`, `share "${sname}" is defined twice`);
       seenShare.add(sname.toLowerCase());
       const p = nsPath(file, str(file, sh, "path", sw), `${sw}.path`);
-      if (!volumes.some((v) => under(p, v.junctionPath))) throw bad(file, `${sw}.path`, `"${p}" lies under no volume junction of SVM "${name}"`);
+      if (!volumes.some((v) => under(p, v.junctionPath)))
+        throw bad(file, `${sw}.path`, `"${p}" lies under no volume junction of SVM "${name}"`);
       return { name: sname, path: p };
     });
     return { name, shadowCopyDirDepth: depth, volumes, shares };
@@ -124,7 +131,9 @@ export function loadFilerConfig(file: string): FilerConfig {
   try {
     text = fs.readFileSync(file, "utf8");
   } catch (err) {
-    throw new RvssError(ErrorCodes.CONFIG_INVALID, `cannot read filer description ${file}: ${(err as Error).message}`, { path: file });
+    throw new RvssError(ErrorCodes.CONFIG_INVALID, `cannot read filer description ${file}: ${(err as Error).message}`, {
+      path: file,
+    });
   }
   return parseFilerConfig(text, file);
 }

@@ -25,7 +25,11 @@ export interface OpenedFile {
  * Opens `rel` below the directory `rootReal` (a real path) for reading, only if it is a regular
  * file that really lies inside. FIFOs never block (O_NONBLOCK); they are refused by type.
  */
-export async function openRegularInside(rootReal: string, rel: string, details: Record<string, string>): Promise<OpenedFile> {
+export async function openRegularInside(
+  rootReal: string,
+  rel: string,
+  details: Record<string, string>,
+): Promise<OpenedFile> {
   const full = path.join(rootReal, rel);
   let handle: fsp.FileHandle;
   try {
@@ -33,21 +37,40 @@ export async function openRegularInside(rootReal: string, rel: string, details: 
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === "ENOENT" || code === "ENOTDIR") {
-      throw new RvssError(ErrorCodes.FILE_NOT_FOUND, `file "${rel}" does not exist in share "${details.share}"`, { ...details, file: rel });
+      throw new RvssError(ErrorCodes.FILE_NOT_FOUND, `file "${rel}" does not exist in share "${details.share}"`, {
+        ...details,
+        file: rel,
+      });
     }
     if (code === "ELOOP") {
-      throw new RvssError(ErrorCodes.FILE_NOT_REGULAR, `file "${rel}" in share "${details.share}" is a symbolic link; only regular files can be copied`, { ...details, file: rel });
+      throw new RvssError(
+        ErrorCodes.FILE_NOT_REGULAR,
+        `file "${rel}" in share "${details.share}" is a symbolic link; only regular files can be copied`,
+        { ...details, file: rel },
+      );
     }
-    throw new RvssError(ErrorCodes.STORAGE_FAILED, `cannot open "${rel}" in share "${details.share}": ${(err as Error).message}`, { ...details, file: rel });
+    throw new RvssError(
+      ErrorCodes.STORAGE_FAILED,
+      `cannot open "${rel}" in share "${details.share}": ${(err as Error).message}`,
+      { ...details, file: rel },
+    );
   }
   try {
     const st = await handle.stat();
     if (!st.isFile()) {
-      throw new RvssError(ErrorCodes.FILE_NOT_REGULAR, `"${rel}" in share "${details.share}" is a ${kindName(entryKind(st))}, not a regular file`, { ...details, file: rel });
+      throw new RvssError(
+        ErrorCodes.FILE_NOT_REGULAR,
+        `"${rel}" in share "${details.share}" is a ${kindName(entryKind(st))}, not a regular file`,
+        { ...details, file: rel },
+      );
     }
     const real = await fsp.readlink(`/proc/self/fd/${handle.fd}`);
     if (!real.startsWith(rootReal + path.sep)) {
-      throw new RvssError(ErrorCodes.PATH_ESCAPES_SHARE, `file "${rel}" resolves to ${real}, outside share "${details.share}"`, { ...details, file: rel });
+      throw new RvssError(
+        ErrorCodes.PATH_ESCAPES_SHARE,
+        `file "${rel}" resolves to ${real}, outside share "${details.share}"`,
+        { ...details, file: rel },
+      );
     }
     return { handle, size: st.size, mode: st.mode };
   } catch (err) {
@@ -84,7 +107,11 @@ export async function copyOpened(src: OpenedFile, dest: string): Promise<Copied>
     },
   });
   try {
-    await pipeline(src.handle.createReadStream({ autoClose: false, start: 0 }), tap, fs.createWriteStream(dest, { flags: "wx", mode: src.mode & 0o777 }));
+    await pipeline(
+      src.handle.createReadStream({ autoClose: false, start: 0 }),
+      tap,
+      fs.createWriteStream(dest, { flags: "wx", mode: src.mode & 0o777 }),
+    );
   } finally {
     await src.handle.close();
   }

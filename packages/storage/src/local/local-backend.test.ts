@@ -66,10 +66,28 @@ describe("filer description", () => {
   test.each([
     ["not json", /not valid JSON/],
     [JSON.stringify({ svms: [] }), /\$\.root: must be a non-empty string/],
-    [JSON.stringify({ root: "f", svms: [{ name: "vs1", volumes: [], shares: [{ name: "s", path: "/x" }] }] }), /svms\[0\]\.shares\[0\]\.path: "\/x" lies under no volume junction/],
-    [JSON.stringify({ root: "f", svms: [{ name: "vs1", volumes: [{ name: "v", junctionPath: "rel" }], shares: [] }] }), /junctionPath: "rel" must be an absolute path/],
-    [JSON.stringify({ root: "f", svms: [{ name: "vs1", volumes: [], shares: [] }, { name: "vs1", volumes: [], shares: [] }] }), /SVM "vs1" is defined twice/],
-    [JSON.stringify({ root: "f", svms: [{ name: "vs1", shadowCopyDirDepth: -1, volumes: [], shares: [] }] }), /shadowCopyDirDepth: must be an integer >= 0/],
+    [
+      JSON.stringify({ root: "f", svms: [{ name: "vs1", volumes: [], shares: [{ name: "s", path: "/x" }] }] }),
+      /svms\[0\]\.shares\[0\]\.path: "\/x" lies under no volume junction/,
+    ],
+    [
+      JSON.stringify({ root: "f", svms: [{ name: "vs1", volumes: [{ name: "v", junctionPath: "rel" }], shares: [] }] }),
+      /junctionPath: "rel" must be an absolute path/,
+    ],
+    [
+      JSON.stringify({
+        root: "f",
+        svms: [
+          { name: "vs1", volumes: [], shares: [] },
+          { name: "vs1", volumes: [], shares: [] },
+        ],
+      }),
+      /SVM "vs1" is defined twice/,
+    ],
+    [
+      JSON.stringify({ root: "f", svms: [{ name: "vs1", shadowCopyDirDepth: -1, volumes: [], shares: [] }] }),
+      /shadowCopyDirDepth: must be an integer >= 0/,
+    ],
   ])("refuses %s, naming the file and field", (text, message) => {
     expect(() => parseFilerConfig(text, "/etc/rvss/filer.json")).toThrow(/^\/etc\/rvss\/filer\.json: /);
     expect(() => parseFilerConfig(text, "/etc/rvss/filer.json")).toThrow(message);
@@ -79,7 +97,15 @@ describe("filer description", () => {
 describe("share resolution", () => {
   test("a share resolves to its volume and the path inside it", async () => {
     const r = await backend.resolveShare("vs1", "SHARE1");
-    expect(r).toEqual(expect.objectContaining({ share: "share1", volume: "vm_vol1", sharePath: "dir1/vmdir", junctionPath: "/hyperv/vm1", junctionsBelow: ["/hyperv/vm1/dir1/vmdir/mnt"] }));
+    expect(r).toEqual(
+      expect.objectContaining({
+        share: "share1",
+        volume: "vm_vol1",
+        sharePath: "dir1/vmdir",
+        junctionPath: "/hyperv/vm1",
+        junctionsBelow: ["/hyperv/vm1/dir1/vmdir/mnt"],
+      }),
+    );
   });
 
   test("a volume junction below the share root is reported", async () => {
@@ -103,7 +129,14 @@ describe("listed files", () => {
     await fsp.symlink("/etc", path.join(shareDir, "etcdir"));
     execFileSync("mkfifo", [path.join(shareDir, "vm1/pipe")]);
     const r = await backend.resolveShare("vs1", "share1");
-    const problems = await backend.checkFiles(r, ["vm1/disk.vhdx", "vm1/missing.vhdx", "vm1", "vm1/link.vhdx", "etcdir/passwd", "vm1/pipe"]);
+    const problems = await backend.checkFiles(r, [
+      "vm1/disk.vhdx",
+      "vm1/missing.vhdx",
+      "vm1",
+      "vm1/link.vhdx",
+      "etcdir/passwd",
+      "vm1/pipe",
+    ]);
     expect(problems.map((p) => [p.path, p.rule])).toEqual([
       ["vm1/missing.vhdx", "file-not-found"],
       ["vm1", "file-not-regular"],
@@ -114,7 +147,9 @@ describe("listed files", () => {
   });
 });
 
-async function walked(walk: AsyncIterable<LayoutEntry[]>): Promise<{ entries: [string, string, number][]; batches: number }> {
+async function walked(
+  walk: AsyncIterable<LayoutEntry[]>,
+): Promise<{ entries: [string, string, number][]; batches: number }> {
   const entries: [string, string, number][] = [];
   let batches = 0;
   for await (const batch of walk) {
@@ -153,7 +188,13 @@ describe("walking a share", () => {
   });
 
   test("a share at the volume root skips the volume's .snapshot and .shadowcopy", async () => {
-    await backend.createShadowCopy({ svm: "vs1", shadowCopyId: SC, share: share1, files: ["vm1/disk.vhdx"], writable: true });
+    await backend.createShadowCopy({
+      svm: "vs1",
+      shadowCopyId: SC,
+      share: share1,
+      files: ["vm1/disk.vhdx"],
+      writable: true,
+    });
     await backend.createSnapshot({ svm: "vs1", volume: "vm_vol1", name: "s1" });
     const { entries } = await walked(backend.walkShare(await backend.resolveShare("vs1", "root")));
     expect(entries.map(([p]) => p).filter((p) => p.startsWith("."))).toEqual([]);
@@ -172,7 +213,9 @@ describe("walking a share", () => {
   });
 
   test("a share directory that is gone stops the walk, naming it; one that vanishes mid-walk is skipped", async () => {
-    await expect(walked(walkTree(path.join(dir, "gone")))).rejects.toThrow(/cannot read directory "\." below .*gone: ENOENT/);
+    await expect(walked(walkTree(path.join(dir, "gone")))).rejects.toThrow(
+      /cannot read directory "\." below .*gone: ENOENT/,
+    );
     // Reading no further ahead than one batch, the root is listed before vm2 is read.
     const walk = walkTree(shareDir, { readAhead: 1 });
     expect((await walk.next()).value?.map((e: LayoutEntry) => e.path).sort()).toEqual(["vm1", "vm2"]);
@@ -185,12 +228,26 @@ describe("walking a share", () => {
 
 describe("shadow copies", () => {
   test("only the listed files are cloned, inside the volume", async () => {
-    const info = await backend.createShadowCopy({ svm: "vs1", shadowCopyId: SC, share: share1, files: ["vm1/disk.vhdx"], writable: true });
+    const info = await backend.createShadowCopy({
+      svm: "vs1",
+      shadowCopyId: SC,
+      share: share1,
+      files: ["vm1/disk.vhdx"],
+      writable: true,
+    });
     expect(info).toEqual({ clonePath: `.shadowcopy/${SC}`, bytes: 8, fileCount: 1 });
     const clone = path.join(dir, "filer", "vs1", "vm_vol1", ".shadowcopy", SC);
     expect(await fsp.readdir(clone, { recursive: true })).toEqual(expect.arrayContaining(["vm1", "vm1/disk.vhdx"]));
     expect(await fsp.readdir(path.join(clone, "vm1"))).toEqual(["disk.vhdx"]);
-    expect(await backend.createShadowCopy({ svm: "vs1", shadowCopyId: SC, share: share1, files: ["vm1/disk.vhdx"], writable: true })).toEqual(info);
+    expect(
+      await backend.createShadowCopy({
+        svm: "vs1",
+        shadowCopyId: SC,
+        share: share1,
+        files: ["vm1/disk.vhdx"],
+        writable: true,
+      }),
+    ).toEqual(info);
   });
 
   test("runs of one request at once make one copy, and each returns it", async () => {
@@ -201,32 +258,66 @@ describe("shadow copies", () => {
   });
 
   test("with no list the whole share is cloned", async () => {
-    const info = await backend.createShadowCopy({ svm: "vs1", shadowCopyId: SC, share: share1, files: [], writable: true });
+    const info = await backend.createShadowCopy({
+      svm: "vs1",
+      shadowCopyId: SC,
+      share: share1,
+      files: [],
+      writable: true,
+    });
     expect(info.fileCount).toBe(3);
   });
 
   test("a failed clone leaves nothing behind", async () => {
-    const e = await errorOf(backend.createShadowCopy({ svm: "vs1", shadowCopyId: SC, share: share1, files: ["vm1/disk.vhdx", "vm1/missing"], writable: true }));
+    const e = await errorOf(
+      backend.createShadowCopy({
+        svm: "vs1",
+        shadowCopyId: SC,
+        share: share1,
+        files: ["vm1/disk.vhdx", "vm1/missing"],
+        writable: true,
+      }),
+    );
     expect(e.code).toBe("FILE_NOT_FOUND");
     expect(await backend.listShadowCopies("vs1")).toEqual([]);
   });
 
   test.each([
-    ["the listed file", ["vm1/disk.vhdx"], 'file "vm1/disk.vhdx" in share "share1" is a symbolic link; only regular files can be copied'],
-    ["the whole share", [], '"vm1/disk.vhdx" in share "share1" is a symbolic link; a Remote VSS share may hold only directories and regular files'],
+    [
+      "the listed file",
+      ["vm1/disk.vhdx"],
+      'file "vm1/disk.vhdx" in share "share1" is a symbolic link; only regular files can be copied',
+    ],
+    [
+      "the whole share",
+      [],
+      '"vm1/disk.vhdx" in share "share1" is a symbolic link; a Remote VSS share may hold only directories and regular files',
+    ],
   ])("a file swapped for a symlink after the check is refused when cloning %s", async (_what, files, message) => {
     const r = await backend.resolveShare("vs1", "share1");
     expect(await backend.checkFiles(r, ["vm1/disk.vhdx"])).toEqual([]);
-    expect((await walked(backend.walkShare(r))).entries.filter(([, kind]) => kind !== "file" && kind !== "directory" && kind !== "junction")).toEqual([]);
+    expect(
+      (await walked(backend.walkShare(r))).entries.filter(
+        ([, kind]) => kind !== "file" && kind !== "directory" && kind !== "junction",
+      ),
+    ).toEqual([]);
     await fsp.rm(path.join(shareDir, "vm1/disk.vhdx"));
     await fsp.symlink("/etc/shadow", path.join(shareDir, "vm1/disk.vhdx"));
-    const e = await errorOf(backend.createShadowCopy({ svm: "vs1", shadowCopyId: SC, share: share1, files, writable: true }));
+    const e = await errorOf(
+      backend.createShadowCopy({ svm: "vs1", shadowCopyId: SC, share: share1, files, writable: true }),
+    );
     expect(e).toEqual({ code: "FILE_NOT_REGULAR", message });
     expect(await backend.listShadowCopies("vs1")).toEqual([]);
   });
 
   test("a writable copy takes writes until sealed, and refuses them after", async () => {
-    await backend.createShadowCopy({ svm: "vs1", shadowCopyId: SC, share: share1, files: ["vm1/disk.vhdx"], writable: true });
+    await backend.createShadowCopy({
+      svm: "vs1",
+      shadowCopyId: SC,
+      share: share1,
+      files: ["vm1/disk.vhdx"],
+      writable: true,
+    });
     await backend.exposeShadowCopy({ ...ref, baseShare: "share1", exposedName: `share1@{${SC}}`, writable: true });
     const exposed = await backend.exposedSharePath("vs1", `share1@{${SC}}`);
     await fsp.appendFile(path.join(exposed, "vm1/disk.vhdx"), "+recovered");
@@ -260,7 +351,13 @@ describe("snapshots and restore", () => {
   const snap = { svm: "vs1", volume: "vm_vol1", name: "rvss_test" };
 
   async function backup(): Promise<void> {
-    await backend.createShadowCopy({ svm: "vs1", shadowCopyId: SC, share: share1, files: ["vm1/disk.vhdx", "vm1/conf.vmcx"], writable: true });
+    await backend.createShadowCopy({
+      svm: "vs1",
+      shadowCopyId: SC,
+      share: share1,
+      files: ["vm1/disk.vhdx", "vm1/conf.vmcx"],
+      writable: true,
+    });
     await backend.sealShadowCopy(ref);
     await backend.createSnapshot(snap);
     await backend.deleteShadowCopy(ref);
@@ -276,25 +373,46 @@ describe("snapshots and restore", () => {
   });
 
   test("runs of one snapshot request at once take one snapshot, and all succeed", async () => {
-    await backend.createShadowCopy({ svm: "vs1", shadowCopyId: SC, share: share1, files: ["vm1/disk.vhdx"], writable: true });
+    await backend.createShadowCopy({
+      svm: "vs1",
+      shadowCopyId: SC,
+      share: share1,
+      files: ["vm1/disk.vhdx"],
+      writable: true,
+    });
     await backend.sealShadowCopy(ref);
     const [a, ...others] = await Promise.all([1, 2, 3, 4].map(() => backend.createSnapshot(snap)));
     expect(others).toEqual([a, a, a]);
     expect(await fsp.readdir(path.join(dir, "filer", "vs1", "vm_vol1", ".snapshot"))).toEqual(["rvss_test"]);
-    await expect(fsp.writeFile(path.join(dir, "filer", "vs1", "vm_vol1", ".snapshot", "rvss_test", "dir1/vmdir/vm2/disk.vhdx"), "x")).rejects.toThrow(/EPERM|EACCES/);
+    await expect(
+      fsp.writeFile(
+        path.join(dir, "filer", "vs1", "vm_vol1", ".snapshot", "rvss_test", "dir1/vmdir/vm2/disk.vhdx"),
+        "x",
+      ),
+    ).rejects.toThrow(/EPERM|EACCES/);
   });
 
   test("restore copies the sealed files out and verifies them", async () => {
     await backup();
     await write("vm1/disk.vhdx", "changed since the backup");
     const target = path.join(dir, "restored");
-    const files = await backend.restore({ snapshot: snap, shadowCopyId: SC, files: [], target: { kind: "directory", path: target } });
+    const files = await backend.restore({
+      snapshot: snap,
+      shadowCopyId: SC,
+      files: [],
+      target: { kind: "directory", path: target },
+    });
     expect(files.map((f) => [f.path, f.bytes])).toEqual([
       ["vm1/conf.vmcx", 8],
       ["vm1/disk.vhdx", 8],
     ]);
     expect(await fsp.readFile(path.join(target, "vm1/disk.vhdx"), "utf8")).toBe("disk-one");
-    await backend.restore({ snapshot: snap, shadowCopyId: SC, files: ["vm1/disk.vhdx"], target: { kind: "share", svm: "vs1", share: "share1" } });
+    await backend.restore({
+      snapshot: snap,
+      shadowCopyId: SC,
+      files: ["vm1/disk.vhdx"],
+      target: { kind: "share", svm: "vs1", share: "share1" },
+    });
     expect(await fsp.readFile(path.join(shareDir, "vm1/disk.vhdx"), "utf8")).toBe("disk-one");
   });
 
@@ -304,14 +422,31 @@ describe("snapshots and restore", () => {
     const damaged = path.join(image, ".shadowcopy", SC, "vm1/disk.vhdx");
     await new ReadOnlyGuard(dir).unseal(image);
     await fsp.writeFile(damaged, "bitrot!!");
-    const e = await errorOf(backend.restore({ snapshot: snap, shadowCopyId: SC, files: [], target: { kind: "directory", path: path.join(dir, "r") } }));
+    const e = await errorOf(
+      backend.restore({
+        snapshot: snap,
+        shadowCopyId: SC,
+        files: [],
+        target: { kind: "directory", path: path.join(dir, "r") },
+      }),
+    );
     expect(e.code).toBe("CHECKSUM_MISMATCH");
     expect(e.message).toMatch(/vm1\/disk\.vhdx/);
   });
 
   test("restoring a file that is not in the backup names it", async () => {
     await backup();
-    const e = await errorOf(backend.restore({ snapshot: snap, shadowCopyId: SC, files: ["vm2/disk.vhdx"], target: { kind: "directory", path: path.join(dir, "r") } }));
-    expect(e).toEqual({ code: "FILE_NOT_FOUND", message: expect.stringMatching(/"vm2\/disk\.vhdx" is not in the backup/) });
+    const e = await errorOf(
+      backend.restore({
+        snapshot: snap,
+        shadowCopyId: SC,
+        files: ["vm2/disk.vhdx"],
+        target: { kind: "directory", path: path.join(dir, "r") },
+      }),
+    );
+    expect(e).toEqual({
+      code: "FILE_NOT_FOUND",
+      message: expect.stringMatching(/"vm2\/disk\.vhdx" is not in the backup/),
+    });
   });
 });

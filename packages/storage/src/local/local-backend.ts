@@ -62,7 +62,10 @@ export class LocalBackend implements StorageBackend {
   readonly kind = "local";
   private readonly guard: ReadOnlyGuard;
 
-  constructor(readonly filer: FilerConfig, private readonly source = "the filer description") {
+  constructor(
+    readonly filer: FilerConfig,
+    private readonly source = "the filer description",
+  ) {
     this.guard = new ReadOnlyGuard(filer.root);
   }
 
@@ -74,7 +77,11 @@ export class LocalBackend implements StorageBackend {
     const svm = this.filer.svms.find((s) => s.name === name);
     if (!svm) {
       const known = this.filer.svms.map((s) => s.name).join(", ") || "none";
-      throw new RvssError(ErrorCodes.SVM_NOT_FOUND, `SVM "${name}" is not defined in ${this.source} (known: ${known})`, { svm: name });
+      throw new RvssError(
+        ErrorCodes.SVM_NOT_FOUND,
+        `SVM "${name}" is not defined in ${this.source} (known: ${known})`,
+        { svm: name },
+      );
     }
     return svm;
   }
@@ -96,7 +103,11 @@ export class LocalBackend implements StorageBackend {
     const share = svm.shares.find((s) => s.name.toLowerCase() === shareName.toLowerCase());
     if (!share) {
       const known = svm.shares.map((s) => s.name).join(", ") || "none";
-      throw new RvssError(ErrorCodes.SHARE_NOT_FOUND, `share "${shareName}" does not exist on SVM "${svmName}" (known: ${known})`, { svm: svmName, share: shareName });
+      throw new RvssError(
+        ErrorCodes.SHARE_NOT_FOUND,
+        `share "${shareName}" does not exist on SVM "${svmName}" (known: ${known})`,
+        { svm: svmName, share: shareName },
+      );
     }
     const volume = svm.volumes
       .filter((v) => under(share.path, v.junctionPath))
@@ -109,17 +120,23 @@ export class LocalBackend implements StorageBackend {
       sharePath,
       junctionPath: volume.junctionPath,
       namespacePath: share.path,
-      junctionsBelow: svm.volumes.filter((v) => v.junctionPath !== share.path && v.name !== volume.name && under(v.junctionPath, share.path)).map((v) => v.junctionPath),
+      junctionsBelow: svm.volumes
+        .filter((v) => v.junctionPath !== share.path && v.name !== volume.name && under(v.junctionPath, share.path))
+        .map((v) => v.junctionPath),
       shadowCopyDirDepth: svm.shadowCopyDirDepth,
     };
     const dir = this.shareDir(resolved);
     const st = await fsp.lstat(dir).catch(() => null);
     if (!st?.isDirectory()) {
-      throw new RvssError(ErrorCodes.STORAGE_FAILED, `share "${share.name}" of SVM "${svm.name}" points to ${share.path}, which is not a directory on volume "${volume.name}" (${dir})`, {
-        svm: svm.name,
-        share: share.name,
-        volume: volume.name,
-      });
+      throw new RvssError(
+        ErrorCodes.STORAGE_FAILED,
+        `share "${share.name}" of SVM "${svm.name}" points to ${share.path}, which is not a directory on volume "${volume.name}" (${dir})`,
+        {
+          svm: svm.name,
+          share: share.name,
+          volume: volume.name,
+        },
+      );
     }
     return resolved;
   }
@@ -138,7 +155,12 @@ export class LocalBackend implements StorageBackend {
         await f.handle.close();
       } catch (err) {
         if (!(err instanceof RvssError)) throw err;
-        const rule = err.code === ErrorCodes.FILE_NOT_FOUND ? "file-not-found" : err.code === ErrorCodes.PATH_ESCAPES_SHARE ? "file-escapes-share" : "file-not-regular";
+        const rule =
+          err.code === ErrorCodes.FILE_NOT_FOUND
+            ? "file-not-found"
+            : err.code === ErrorCodes.PATH_ESCAPES_SHARE
+              ? "file-escapes-share"
+              : "file-not-regular";
         if (err.code === ErrorCodes.STORAGE_FAILED) throw err;
         problems.push({ path: rel, rule, message: err.message });
       }
@@ -209,13 +231,24 @@ export class LocalBackend implements StorageBackend {
   async exposeShadowCopy(req: ExposeRequest): Promise<{ accessPath: string }> {
     const accessPath = this.cloneDir(req);
     if (!(await exists(accessPath))) {
-      throw new RvssError(ErrorCodes.STORAGE_FAILED, `shadow copy ${req.shadowCopyId} does not exist on volume "${req.volume}"; cannot expose it as ${req.exposedName}`, { ...req });
+      throw new RvssError(
+        ErrorCodes.STORAGE_FAILED,
+        `shadow copy ${req.shadowCopyId} does not exist on volume "${req.volume}"; cannot expose it as ${req.exposedName}`,
+        { ...req },
+      );
     }
     const dir = this.registry(req.svm);
     await fsp.mkdir(dir, { recursive: true });
     const file = path.join(dir, `${req.exposedName}.json`);
     if (!(await exists(file))) {
-      const rec: ExposedRecord = { name: req.exposedName, volume: req.volume, shadowCopyId: req.shadowCopyId, baseShare: req.baseShare, writable: req.writable, exposedAt: Date.now() };
+      const rec: ExposedRecord = {
+        name: req.exposedName,
+        volume: req.volume,
+        shadowCopyId: req.shadowCopyId,
+        baseShare: req.baseShare,
+        writable: req.writable,
+        exposedAt: Date.now(),
+      };
       await writeFileAtomic(file, JSON.stringify(rec));
     }
     return { accessPath };
@@ -224,14 +257,23 @@ export class LocalBackend implements StorageBackend {
   /** Where an exposed share's files are, for clients of the local filer (and tests). */
   async exposedSharePath(svm: string, name: string): Promise<string> {
     const file = path.join(this.registry(svm), `${name}.json`);
-    if (!(await exists(file))) throw new RvssError(ErrorCodes.SHARE_NOT_FOUND, `share "${name}" does not exist on SVM "${svm}"`, { svm, share: name });
+    if (!(await exists(file)))
+      throw new RvssError(ErrorCodes.SHARE_NOT_FOUND, `share "${name}" does not exist on SVM "${svm}"`, {
+        svm,
+        share: name,
+      });
     const rec = JSON.parse(await fsp.readFile(file, "utf8")) as ExposedRecord;
     return this.cloneDir({ svm, volume: rec.volume, shadowCopyId: rec.shadowCopyId });
   }
 
   async sealShadowCopy(ref: ShadowCopyRef): Promise<void> {
     const dir = this.cloneDir(ref);
-    if (!(await exists(dir))) throw new RvssError(ErrorCodes.STORAGE_FAILED, `shadow copy ${ref.shadowCopyId} does not exist on volume "${ref.volume}"`, { ...ref });
+    if (!(await exists(dir)))
+      throw new RvssError(
+        ErrorCodes.STORAGE_FAILED,
+        `shadow copy ${ref.shadowCopyId} does not exist on volume "${ref.volume}"`,
+        { ...ref },
+      );
     const manifestFile = `${dir}.manifest.json`;
     if (!(await exists(manifestFile))) {
       const share = ((await readJson<{ share?: string }>(`${dir}.json`)) ?? {}).share ?? "";
@@ -264,7 +306,12 @@ export class LocalBackend implements StorageBackend {
   async createSnapshot(ref: SnapshotRef): Promise<SnapshotInfo> {
     this.svm(ref.svm);
     const vol = this.volumeDir(ref.svm, ref.volume);
-    if (!(await exists(vol))) throw new RvssError(ErrorCodes.STORAGE_FAILED, `volume "${ref.volume}" of SVM "${ref.svm}" has no directory ${vol}`, { ...ref });
+    if (!(await exists(vol)))
+      throw new RvssError(
+        ErrorCodes.STORAGE_FAILED,
+        `volume "${ref.volume}" of SVM "${ref.svm}" has no directory ${vol}`,
+        { ...ref },
+      );
     const final = this.snapshotDir(ref);
     // As with copies: an attempt of its own, and the first to take the name wins; the winner seals.
     if (!(await exists(final))) {
@@ -315,21 +362,35 @@ export class LocalBackend implements StorageBackend {
     const clone = path.join(snap, SHADOW_DIR, req.shadowCopyId);
     const manifestFile = `${clone}.manifest.json`;
     if (!(await exists(manifestFile))) {
-      throw new RvssError(ErrorCodes.SNAPSHOT_NOT_FOUND, `snapshot "${req.snapshot.name}" of volume "${req.snapshot.volume}" (SVM "${req.snapshot.svm}") holds no sealed shadow copy ${req.shadowCopyId}`, {
-        svm: req.snapshot.svm,
-        volume: req.snapshot.volume,
-        snapshot: req.snapshot.name,
-        shadowCopyId: req.shadowCopyId,
-      });
+      throw new RvssError(
+        ErrorCodes.SNAPSHOT_NOT_FOUND,
+        `snapshot "${req.snapshot.name}" of volume "${req.snapshot.volume}" (SVM "${req.snapshot.svm}") holds no sealed shadow copy ${req.shadowCopyId}`,
+        {
+          svm: req.snapshot.svm,
+          volume: req.snapshot.volume,
+          snapshot: req.snapshot.name,
+          shadowCopyId: req.shadowCopyId,
+        },
+      );
     }
     const manifest = JSON.parse(await fsp.readFile(manifestFile, "utf8")) as Manifest;
     const files = req.files.length > 0 ? req.files : Object.keys(manifest.files).sort();
     for (const f of files) {
-      if (!manifest.files[f]) throw new RvssError(ErrorCodes.FILE_NOT_FOUND, `file "${f}" is not in the backup (snapshot "${req.snapshot.name}")`, { file: f, snapshot: req.snapshot.name });
+      if (!manifest.files[f])
+        throw new RvssError(
+          ErrorCodes.FILE_NOT_FOUND,
+          `file "${f}" is not in the backup (snapshot "${req.snapshot.name}")`,
+          { file: f, snapshot: req.snapshot.name },
+        );
     }
     const dest =
-      req.target.kind === "directory" ? req.target.path : this.shareDir(await this.resolveShare(req.target.svm, req.target.share));
-    if (!path.isAbsolute(dest)) throw new RvssError(ErrorCodes.INVALID_ARGUMENT, `restore directory "${dest}" must be an absolute path`, { path: dest });
+      req.target.kind === "directory"
+        ? req.target.path
+        : this.shareDir(await this.resolveShare(req.target.svm, req.target.share));
+    if (!path.isAbsolute(dest))
+      throw new RvssError(ErrorCodes.INVALID_ARGUMENT, `restore directory "${dest}" must be an absolute path`, {
+        path: dest,
+      });
     const out: RestoredFile[] = [];
     for (const rel of files) {
       const expected = manifest.files[rel]!;
@@ -337,7 +398,10 @@ export class LocalBackend implements StorageBackend {
       await fsp.mkdir(path.dirname(target), { recursive: true });
       const tmp = path.join(path.dirname(target), `.${path.basename(target)}.rvss-restore-${process.pid}`);
       await fsp.rm(tmp, { force: true });
-      const src = await openRegularInside(await fsp.realpath(clone), rel, { svm: req.snapshot.svm, share: manifest.share });
+      const src = await openRegularInside(await fsp.realpath(clone), rel, {
+        svm: req.snapshot.svm,
+        share: manifest.share,
+      });
       const copied = await copyOpened(src, tmp);
       await fsp.chmod(tmp, 0o644);
       const handle = await fsp.open(tmp, "r+");
@@ -346,7 +410,11 @@ export class LocalBackend implements StorageBackend {
       const check = await sha256File(tmp);
       if (copied.sha256 !== expected.sha256 || check.sha256 !== expected.sha256) {
         await fsp.rm(tmp, { force: true });
-        throw new RvssError(ErrorCodes.CHECKSUM_MISMATCH, `restored "${rel}" has sha256 ${check.sha256}, but the backup recorded ${expected.sha256}`, { file: rel, snapshot: req.snapshot.name });
+        throw new RvssError(
+          ErrorCodes.CHECKSUM_MISMATCH,
+          `restored "${rel}" has sha256 ${check.sha256}, but the backup recorded ${expected.sha256}`,
+          { file: rel, snapshot: req.snapshot.name },
+        );
       }
       await fsp.rename(tmp, target);
       out.push({ path: rel, bytes: check.bytes, sha256: check.sha256 });
@@ -412,7 +480,11 @@ async function* shareFiles(root: string, share: ShareLocation): AsyncGenerator<s
     for (const e of batch) {
       if (e.kind === "file") yield e.path;
       else if (e.kind !== "directory") {
-        throw new RvssError(ErrorCodes.FILE_NOT_REGULAR, notRegular(e, share)!.message, { svm: share.svm, share: share.share, file: e.path });
+        throw new RvssError(ErrorCodes.FILE_NOT_REGULAR, notRegular(e, share)!.message, {
+          svm: share.svm,
+          share: share.share,
+          file: e.path,
+        });
       }
     }
   }

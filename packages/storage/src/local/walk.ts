@@ -38,7 +38,8 @@ export async function* walkTree(root: string, opts: WalkOptions = {}): AsyncGene
   let failure: RvssError | null = null;
   let wake: (() => void) | null = null;
 
-  if (junctions.size > 0) ready.push([...junctions].map((j) => ({ path: j, kind: "junction", depth: j.split("/").length - 1 })));
+  if (junctions.size > 0)
+    ready.push([...junctions].map((j) => ({ path: j, kind: "junction", depth: j.split("/").length - 1 })));
 
   // Callbacks rather than promises: one fewer allocation and microtask per directory.
   const read = (dir: Dir): void => {
@@ -48,7 +49,11 @@ export async function* walkTree(root: string, opts: WalkOptions = {}): AsyncGene
       if (err) {
         // A directory removed while the walk runs is simply gone; anything else stops the walk.
         if (err.code !== "ENOENT" || dir.rel === "") {
-          failure ??= new RvssError(ErrorCodes.STORAGE_FAILED, `cannot read directory "${dir.rel || "."}" below ${root}: ${err.message}`, { path: dir.rel });
+          failure ??= new RvssError(
+            ErrorCodes.STORAGE_FAILED,
+            `cannot read directory "${dir.rel || "."}" below ${root}: ${err.message}`,
+            { path: dir.rel },
+          );
         }
       } else {
         const batch: LayoutEntry[] = [];
@@ -72,7 +77,8 @@ export async function* walkTree(root: string, opts: WalkOptions = {}): AsyncGene
 
   for (;;) {
     // Depth first (pop), so the directories waiting to be read stay few.
-    while (failure === null && reading < concurrency && pending.length > 0 && ready.length < readAhead) read(pending.pop()!);
+    while (failure === null && reading < concurrency && pending.length > 0 && ready.length < readAhead)
+      read(pending.pop()!);
     if (ready.length > 0) {
       yield ready.shift()!;
       continue;
