@@ -42,13 +42,13 @@ export async function checkBackup(
     o.timeoutMs ?? 60_000,
   );
   const svms = [...new Set(b.sets.map((s) => s.svm))];
-  // Removal of the copies is confirmed before a set counts as finished; wait for drains of others too.
+  // Removal of the copies is confirmed before a set counts as finished; wait for removals of others too.
   await until(
-    `the storage of backup ${backupId} to be drained`,
+    `the storage of backup ${backupId} to be removed`,
     async () => {
       for (const svm of svms) {
         const rec = await sys.svm(svm);
-        if (rec && (rec.draining.length > 0 || rec.sets.some((s) => s.backup?.backupId === backupId))) return undefined;
+        if (rec && (rec.removals.length > 0 || rec.sets.some((s) => s.backup?.backupId === backupId))) return undefined;
       }
       return true;
     },
@@ -126,7 +126,7 @@ export async function unknownStorage(sys: FaultSystem, svm: string): Promise<str
     for (const c of s.shadowCopies) copies.add(c.id);
     for (const x of s.snapshots) snapshots.add(x.name);
   }
-  for (const d of rec?.draining ?? []) {
+  for (const d of rec?.removals ?? []) {
     const left = remainingStorage(d);
     for (const c of left.shadowCopies) copies.add(c.id);
     for (const x of d.snapshots) snapshots.add(x.name);

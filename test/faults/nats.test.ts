@@ -116,7 +116,7 @@ async function diagnosis(sys: FaultSystem, svms: string[]): Promise<string> {
   for (const svm of svms) {
     const rec = await sys.svm(svm).catch(() => null);
     lines.push(
-      `${svm}: sets ${JSON.stringify(rec?.sets.map((x) => [x.status, x.pending]))}, draining ${rec?.draining.length}`,
+      `${svm}: sets ${JSON.stringify(rec?.sets.map((x) => [x.status, x.pending]))}, removals ${rec?.removals.length}`,
     );
     for (const set of rec?.sets ?? []) {
       const seen = sys.events.events.filter((e) => e.event.setId === set.id).map((e) => `${e.seq} ${e.event.eventId}`);

@@ -9,13 +9,13 @@
  */
 import * as fs from "node:fs";
 import { Kvm } from "@nats-io/kv";
-import { svmKey, type SvmServer } from "@rvss/core";
+import { svmKey, type SvmRecord } from "@rvss/core";
 import { COMMAND_STREAMS, STATE_BUCKET, commandSubject, type Phase as BusPhase } from "@rvss/bus";
 import type { ServiceName } from "@rvss/testkit";
 import { until, type FaultSystem } from "./system";
 
 /** The phases of a managed set with writers; finalize seals, takes a snapshot per volume and removes the copies. */
-export const PHASES = ["resolve", "checkpoint", "create", "expose", "recover", "finalize"] as const;
+export const PHASES = ["resolve", "checkpoint", "create", "expose", "auto_recover", "finalize"] as const;
 export type Phase = (typeof PHASES)[number];
 
 interface PhaseInfo {
@@ -37,7 +37,12 @@ export const PHASE: Record<Phase, PhaseInfo> = {
   },
   create: { owner: "snapshot-executor", bus: "executor", kind: "createShadowCopies", result: "shadowCopiesCreated" },
   expose: { owner: "snapshot-executor", bus: "executor", kind: "exposeShadowCopies", result: "shadowCopiesExposed" },
-  recover: { owner: "auto-recovery-notifier", bus: "notifier", kind: "autoRecoverWriters", result: "writersRecovered" },
+  auto_recover: {
+    owner: "auto-recovery-notifier",
+    bus: "notifier",
+    kind: "autoRecoverWriters",
+    result: "writersRecovered",
+  },
   finalize: { owner: "snapshot-executor", bus: "executor", kind: "finalizeShadowCopies", result: "shadowCopiesSealed" },
 };
 
@@ -84,7 +89,7 @@ export async function holdAt(
   dataset: { svm: string; share: string; files: string[] }[],
   o: { writers: boolean } = { writers: true },
 ): Promise<HeldSet> {
-  const phases: readonly Phase[] = o.writers ? PHASES : PHASES.filter((p) => p !== "recover");
+  const phases: readonly Phase[] = o.writers ? PHASES : PHASES.filter((p) => p !== "auto_recover");
   sys.services[PHASE.resolve.owner].pause();
   const b = await sys.client.createBackup({ dataset });
   let setId = await commandQueued(sys, { svm, backupId: b.id }, "resolve");
@@ -137,7 +142,7 @@ export function midStepTrigger(
     void watching.then(async (watch) => {
       for await (const e of watch) {
         if (e.operation !== "PUT") continue;
-        const rec = e.json<SvmServer>();
+        const rec = e.json<SvmRecord>();
         if (rec.sets.some((s) => s.pending?.kind === phase)) fire();
       }
     });

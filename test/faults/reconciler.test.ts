@@ -150,7 +150,7 @@ test("a clean-up that failed for good after the snapshots were taken is started 
     // The reconciler may start its new attempt at once: frozen, the executor cannot fail it too
     // while the registry is still locked.
     executor.pause();
-    await until("the failure to be recorded", async () => ((await sys.svm(svm))?.draining[0] ? true : undefined));
+    await until("the failure to be recorded", async () => ((await sys.svm(svm))?.removals[0] ? true : undefined));
   } finally {
     lock(registry, false);
     executor.resume();

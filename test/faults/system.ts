@@ -19,7 +19,7 @@ import {
   type BackupRecord,
   type BackupStatus,
   type SetResult,
-  type SvmServer,
+  type SvmRecord,
 } from "@rvss/core";
 import { STATE_BUCKET, bucketKeys } from "@rvss/bus";
 import { RvssClient } from "@rvss/client";
@@ -66,7 +66,7 @@ export interface FaultSystem {
   jsm: JetStreamManager;
   /** kill -9, then start it again; resolves once the new process is ready. */
   restart(name: ServiceName): Promise<void>;
-  svm(name: string): Promise<SvmServer | null>;
+  svm(name: string): Promise<SvmRecord | null>;
   backup(id: string): Promise<BackupRecord | null>;
   /** The ID of the backup's first set once it started (from the SVM's record, or the set's result). */
   setOf(backupId: string, svm: string): Promise<string | undefined>;
@@ -152,7 +152,7 @@ export async function startFaultSystem(o: {
       await services[name].kill();
       services[name] = await startService(name, env);
     },
-    svm: (name) => read<SvmServer>(svmKey(name)),
+    svm: (name) => read<SvmRecord>(svmKey(name)),
     async backup(id) {
       const [plan, status] = await Promise.all([
         read<BackupPlan>(`backup.${id}`),
@@ -170,7 +170,7 @@ export async function startFaultSystem(o: {
       const rec = await sys.svm(svm);
       const live =
         rec?.sets.find((s) => s.backup?.backupId === backupId)?.id ??
-        rec?.draining.find((d) => d.backup?.backupId === backupId)?.setId;
+        rec?.removals.find((d) => d.backup?.backupId === backupId)?.setId;
       return live ?? (await sys.backup(backupId))?.sets[0]?.setId;
     },
     async stop() {

@@ -10,7 +10,7 @@ export {
   type BusOptions,
   type PublishOptions,
 } from "./bus";
-export { StateStore, bucketKeys, type Decision, type Versioned } from "./state-store";
+export { StateStore, bucketKeys, type Mutation, type Versioned } from "./state-store";
 export { startWorker, type Delivery, type Worker, type WorkerOptions } from "./worker";
 export { DLQ_HEADERS, getDeadLetter, listDeadLetters, type DeadLetter } from "./dead-letters";
 export {

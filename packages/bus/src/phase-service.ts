@@ -2,7 +2,7 @@
  * The shape every phase service shares: connect, consume the phase's work queue with the shared
  * durable consumer, publish results as events, and report a step that failed for good.
  */
-import { svmKey, type RvssError, type SvmServer } from "@rvss/core";
+import { svmKey, type RvssError, type SvmRecord } from "@rvss/core";
 import type { CommandContext, Event } from "@rvss/proto";
 import type { Logger, RunningService, RvssConfig } from "@rvss/runtime";
 import { connectBus, type Bus } from "./bus";
@@ -103,9 +103,9 @@ export async function startPhaseService<P extends Phase>(
   };
 }
 
-/** False when the SVM's record shows the command's set ended (neither running nor draining its storage). */
+/** False when the SVM's record shows the command's set ended (neither running nor removing its storage). */
 async function setLive(bus: Bus, ctx: CommandContext | undefined): Promise<boolean> {
   if (!ctx?.setId) return true;
-  const rec = (await bus.state.get<SvmServer>(svmKey(ctx.svm)))?.value;
-  return !rec || rec.sets.some((s) => s.id === ctx.setId) || rec.draining.some((d) => d.setId === ctx.setId);
+  const rec = (await bus.state.get<SvmRecord>(svmKey(ctx.svm)))?.value;
+  return !rec || rec.sets.some((s) => s.id === ctx.setId) || rec.removals.some((d) => d.setId === ctx.setId);
 }

@@ -13,7 +13,7 @@ export interface Versioned<T> {
 }
 
 /** What a mutation decides: the next value (undefined keeps the record, null deletes it) and a result. */
-export interface Decision<T, R> {
+export interface Mutation<T, R> {
   next: T | null | undefined;
   result: R;
 }
@@ -69,7 +69,7 @@ export class StateStore {
    * decision must be a pure function of the current value so that re-deciding is safe. A process
    * runs one mutation of a key at a time, so only other processes make it re-decide.
    */
-  mutate<T, R>(key: string, decide: (current: Versioned<T> | null) => Decision<T, R>, attempts = 50): Promise<R> {
+  mutate<T, R>(key: string, decide: (current: Versioned<T> | null) => Mutation<T, R>, attempts = 50): Promise<R> {
     return this.serially(key, async () => {
       for (let i = 0; i < attempts; i++) {
         const current = await this.get<T>(key);

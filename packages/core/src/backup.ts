@@ -3,22 +3,22 @@
  * each, at most 64 shares), and the backup's state follows from how its sets end.
  */
 import { ErrorCodes, RvssError, invalidArgument } from "./errors";
-import { checkSelectionFiles, type VmFiles } from "./file-list";
-import type { RequestedShare, WriterErrorPolicy, WriterStepRecord } from "./fsrvp/types";
+import { checkSelectionFiles, type VmFileList } from "./file-list";
+import type { RequestedShare, OnWriterError, WriterStepRecord } from "./fsrvp/types";
 import { namedVms, vmsSplitAcrossShares } from "./layout";
 
 /** Microsoft's limit of shares per shadow copy set. */
 export const MAX_SHARES_PER_SET = 64;
 
-export interface ShareSelection {
+export interface DatasetShare {
   svm: string;
   share: string;
   files: string[];
   /** The VMs of the share and their files, when the requestor names them (see layout.ts). */
-  vms?: VmFiles[];
+  vms?: VmFileList[];
 }
 
-export type BackupState = "Running" | "Completed" | "PartiallyFailed" | "Failed" | "Cancelled";
+export type BackupStateName = "Running" | "Completed" | "PartiallyFailed" | "Failed" | "Cancelled";
 export interface BackupShadowCopy {
   id: string;
   share: string;
@@ -51,8 +51,8 @@ export interface BackupPlan {
   /** The caller's idempotency key, if it gave one. */
   requestId?: string;
   createdAt: number;
-  onWriterError: WriterErrorPolicy;
-  dataset: ShareSelection[];
+  onWriterError: OnWriterError;
+  dataset: DatasetShare[];
   sets: PlannedSet[];
 }
 
@@ -74,7 +74,7 @@ export interface SetResult {
  * details (those are SetResults), only which sets ended how and the problems to report.
  */
 export interface BackupStatus {
-  state: BackupState;
+  state: BackupStateName;
   reason?: string;
   updatedAt: number;
   finishedAt?: number;
@@ -110,7 +110,7 @@ export interface BackupRecord
  * Checks a dataset and returns it normalised. Everything that can never work is rejected here,
  * naming the item; what needs the storage (unknown shares, missing files) is found by share-discovery.
  */
-export function checkDataset(items: readonly ShareSelection[]): ShareSelection[] {
+export function checkDataset(items: readonly DatasetShare[]): DatasetShare[] {
   const dataset = checkDatasetShares(items).map(({ svm, share, files: rawFiles, vms: rawVms }) => {
     const { files, problems, vms } = checkSelectionFiles(rawFiles, rawVms ?? []);
     if (problems.length > 0) {
@@ -166,7 +166,7 @@ export function checkDatasetShares<T extends { svm: string; share: string }>(ite
  * One set per SVM, split every 64 shares. Sets are ordered round-robin across SVMs (every SVM's first
  * set, then every second set, ...) so that released in plan order they spread over the SVMs.
  */
-export function planSets(dataset: readonly ShareSelection[], maxShares = MAX_SHARES_PER_SET): PlannedSet[] {
+export function planSets(dataset: readonly DatasetShare[], maxShares = MAX_SHARES_PER_SET): PlannedSet[] {
   const bySvm = new Map<string, RequestedShare[]>();
   for (const item of dataset) {
     const shares = bySvm.get(item.svm) ?? [];
@@ -190,10 +190,10 @@ export function planSets(dataset: readonly ShareSelection[], maxShares = MAX_SHA
 
 export function newBackup(req: {
   id: string;
-  dataset: ShareSelection[];
+  dataset: DatasetShare[];
   description?: string;
   requestId?: string;
-  onWriterError?: WriterErrorPolicy;
+  onWriterError?: OnWriterError;
   now: number;
 }): {
   plan: BackupPlan;
@@ -213,7 +213,7 @@ export function newBackup(req: {
   };
 }
 
-export function isFinal(state: BackupState): boolean {
+export function isFinal(state: BackupStateName): boolean {
   return state !== "Running";
 }
 
@@ -301,14 +301,14 @@ export function assembleBackup(
   };
 }
 
-export interface BackupProgress {
+export interface BackupCounts {
   setsPlanned: number;
   setsCompleted: number;
   setsFailed: number;
   snapshotsTaken: number;
 }
 
-export function progressOf(b: BackupRecord): BackupProgress {
+export function progressOf(b: BackupRecord): BackupCounts {
   return {
     setsPlanned: b.sets.length,
     setsCompleted: b.sets.filter((s) => s.phase === "completed").length,

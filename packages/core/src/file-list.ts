@@ -50,7 +50,7 @@ export function normaliseListedPath(raw: string): { path: string } | FileListPro
 }
 
 /** One VM named by the requestor, and its files (relative to the share root). */
-export interface VmFiles {
+export interface VmFileList {
   name: string;
   files: string[];
 }
@@ -68,8 +68,8 @@ export function checkFileList(raw: readonly string[]): CheckedFileList {
  */
 export function checkSelectionFiles(
   raw: readonly string[],
-  rawVms: readonly VmFiles[],
-): CheckedFileList & { vms: VmFiles[] } {
+  rawVms: readonly VmFileList[],
+): CheckedFileList & { vms: VmFileList[] } {
   const files: string[] = [];
   const problems: FileListProblem[] = [];
   const seen = new Set<string>();
@@ -86,7 +86,7 @@ export function checkSelectionFiles(
     return null;
   };
   for (const entry of raw) take(entry);
-  const vms: VmFiles[] = [];
+  const vms: VmFileList[] = [];
   const names = new Set<string>();
   for (const [i, vm] of rawVms.entries()) {
     const name = vm.name.trim();

@@ -8,7 +8,7 @@
  *   3. depth within the SVM's shadow copy directory depth           too-deep
  *   4. the share root holds only VM files or VM directories         stray-at-root
  *
- * How VMs are known. A request may name the VMs of a share and their files (ShareSelection.vms); then
+ * How VMs are known. A request may name the VMs of a share and their files (DatasetShare.vms); then
  * those are the share's VMs. Otherwise each top-level directory of the share is one VM, named by the
  * directory (Hyper-V keeps a VM's "Virtual Hard Disks" and "Virtual Machines" under one folder), and
  * a regular file directly in the share root is a VM file when its extension is one Hyper-V uses
@@ -23,7 +23,7 @@
  * nothing below it is reported again for depth.
  */
 
-import type { VmFiles } from "./file-list";
+import type { VmFileList } from "./file-list";
 
 export type EntryKind = "file" | "directory" | "symlink" | "fifo" | "socket" | "device" | "junction" | "other";
 
@@ -180,7 +180,7 @@ export class LayoutTally {
 }
 
 /** A VM a share holds: its name, and its top-level directory (or first listed file). */
-export interface ShareVm {
+export interface VmInShare {
   name: string;
   path: string;
 }
@@ -189,16 +189,16 @@ export interface ShareVm {
 export interface ShareVms {
   svm: string;
   share: string;
-  vms: ShareVm[];
+  vms: VmInShare[];
 }
 
 /** The VMs a request names, placed at their first listed file. */
-export function namedVms(vms: readonly VmFiles[]): ShareVm[] {
+export function namedVms(vms: readonly VmFileList[]): VmInShare[] {
   return vms.map((vm) => ({ name: vm.name, path: vm.files[0] ?? "" }));
 }
 
 /** The share's VMs: the ones the request names, or by default its top-level directories. */
-export function shareVms(named: readonly VmFiles[], topDirectories: readonly string[]): ShareVm[] {
+export function shareVms(named: readonly VmFileList[], topDirectories: readonly string[]): VmInShare[] {
   return named.length > 0 ? namedVms(named) : topDirectories.map((d) => ({ name: d, path: d }));
 }
 
@@ -241,7 +241,7 @@ export interface CheckedShareVms {
   svm: string;
   share: string;
   found: boolean;
-  vms: ShareVm[];
+  vms: VmInShare[];
   violations: { svm: string; share: string; path: string; rule: string; message: string }[];
 }
 

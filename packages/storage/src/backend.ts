@@ -4,7 +4,7 @@
  */
 import type { LayoutEntry } from "@rvss/core";
 
-export interface ResolvedShare {
+export interface ShareResolution {
   svm: string;
   share: string;
   volume: string;
@@ -21,7 +21,7 @@ export interface ResolvedShare {
 }
 
 /** Where a share lives: enough to copy from it. */
-export type ShareLocation = Pick<ResolvedShare, "svm" | "share" | "volume" | "sharePath">;
+export type ShareLocation = Pick<ShareResolution, "svm" | "share" | "volume" | "sharePath">;
 
 export interface FileProblem {
   path: string;
@@ -79,17 +79,17 @@ export interface CopyInfo extends ShadowCopyRef {
   clonePath: string;
 }
 
-export type RestoreTarget = { kind: "directory"; path: string } | { kind: "share"; svm: string; share: string };
+export type RestoreDestination = { kind: "directory"; path: string } | { kind: "share"; svm: string; share: string };
 
-export interface RestoreRequest {
+export interface RestoreJob {
   snapshot: SnapshotRef;
   shadowCopyId: string;
   /** Relative to the share root; empty restores every file of the copy. */
   files: string[];
-  target: RestoreTarget;
+  target: RestoreDestination;
 }
 
-export interface RestoredFile {
+export interface RestoredFileReport {
   path: string;
   bytes: number;
   sha256: string;
@@ -98,15 +98,15 @@ export interface RestoredFile {
 export interface StorageBackend {
   readonly kind: string;
   /** Throws SVM_NOT_FOUND or SHARE_NOT_FOUND naming what is unknown. */
-  resolveShare(svm: string, share: string): Promise<ResolvedShare>;
+  resolveShare(svm: string, share: string): Promise<ShareResolution>;
   /** Every listed file that is missing, not a regular file, or outside the share. */
-  checkFiles(share: ResolvedShare, files: string[]): Promise<FileProblem[]>;
+  checkFiles(share: ShareResolution, files: string[]): Promise<FileProblem[]>;
   /**
    * Every entry below the share root, a batch at a time as the walk finds them (it never holds the
    * whole tree). Links are reported, never followed; volume junctions below the share are reported as
    * kind "junction" and not entered; a volume root's .snapshot and .shadowcopy are skipped.
    */
-  walkShare(share: ResolvedShare): AsyncIterable<LayoutEntry[]>;
+  walkShare(share: ShareResolution): AsyncIterable<LayoutEntry[]>;
   createShadowCopy(req: CreateShadowCopyRequest): Promise<ShadowCopyInfo>;
   /** Returns where the backend's clients reach the exposed copy (local: a directory; ONTAP: a UNC path). */
   exposeShadowCopy(req: ExposeRequest): Promise<{ accessPath: string }>;
@@ -117,7 +117,7 @@ export interface StorageBackend {
   createSnapshot(ref: SnapshotRef): Promise<SnapshotInfo>;
   deleteSnapshot(ref: SnapshotRef): Promise<void>;
   /** Copies files out of a snapshot's sealed copy and verifies them against its manifest. */
-  restore(req: RestoreRequest): Promise<RestoredFile[]>;
+  restore(req: RestoreJob): Promise<RestoredFileReport[]>;
   listSnapshots(svm: string): Promise<SnapshotInfo[]>;
   listShadowCopies(svm: string): Promise<CopyInfo[]>;
   listExposedShares(svm: string): Promise<ExposedShareInfo[]>;

@@ -9,8 +9,8 @@ import type { StorageLatency } from "@rvss/runtime";
 import type {
   CreateShadowCopyRequest,
   ExposeRequest,
-  ResolvedShare,
-  RestoreRequest,
+  ShareResolution,
+  RestoreJob,
   ShadowCopyRef,
   SnapshotRef,
   StorageBackend,
@@ -32,14 +32,14 @@ export class LatencyBackend implements StorageBackend {
     return sleep(j > 0 ? ms * (1 - j + Math.random() * 2 * j) : ms);
   }
 
-  async resolveShare(svm: string, share: string): Promise<ResolvedShare> {
+  async resolveShare(svm: string, share: string): Promise<ShareResolution> {
     await this.wait(this.profile.resolve);
     return this.inner.resolveShare(svm, share);
   }
-  checkFiles(share: ResolvedShare, files: string[]) {
+  checkFiles(share: ShareResolution, files: string[]) {
     return this.inner.checkFiles(share, files);
   }
-  walkShare(share: ResolvedShare) {
+  walkShare(share: ShareResolution) {
     return this.inner.walkShare(share);
   }
   async createShadowCopy(req: CreateShadowCopyRequest) {
@@ -66,7 +66,7 @@ export class LatencyBackend implements StorageBackend {
     await this.wait(this.profile.cleanup);
     return this.inner.deleteSnapshot(ref);
   }
-  restore(req: RestoreRequest) {
+  restore(req: RestoreJob) {
     return this.inner.restore(req);
   }
   listSnapshots(svm: string) {
@@ -87,7 +87,7 @@ export class LatencyBackend implements StorageBackend {
 export class NullBackend implements StorageBackend {
   readonly kind = "null";
 
-  async resolveShare(svm: string, share: string): Promise<ResolvedShare> {
+  async resolveShare(svm: string, share: string): Promise<ShareResolution> {
     return {
       svm,
       share,

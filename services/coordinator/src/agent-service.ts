@@ -11,7 +11,7 @@ import {
   addToShadowCopySet,
   commitBegin,
   deleteShareMapping,
-  emptyServer,
+  emptySvmRecord,
   errorMessage,
   exposeBegin,
   findSet,
@@ -31,9 +31,9 @@ import {
   waitTimedOut,
   type Env,
   type Outcome,
-  type SetStatus,
+  type ShadowCopySetStatus,
   type ShareLookup,
-  type SvmServer,
+  type SvmRecord,
 } from "@rvss/core";
 import { checkShares, type Bus } from "@rvss/bus";
 import type { ShadowCopyAgentServer } from "@rvss/proto";
@@ -146,7 +146,7 @@ export function shadowCopyAgent({ bus, engine, log }: AgentDeps): ShadowCopyAgen
     succeeded: (s: NonNullable<ReturnType<typeof findSet>>) => boolean,
     budgetMs: number,
   ) {
-    const outcome = (s: SvmServer): "done" | "failed" | "gone" | null => {
+    const outcome = (s: SvmRecord): "done" | "failed" | "gone" | null => {
       const set = findSet(s, setId);
       if (!set) return "gone";
       if (succeeded(set)) return "done";
@@ -167,8 +167,8 @@ export function shadowCopyAgent({ bus, engine, log }: AgentDeps): ShadowCopyAgen
     setId: string,
     budgetMs: number,
     o: {
-      begin: (s: SvmServer, req: { shadowCopySetId: string }, env: Env) => Outcome;
-      reached: SetStatus;
+      begin: (s: SvmRecord, req: { shadowCopySetId: string }, env: Env) => Outcome;
+      reached: ShadowCopySetStatus;
       doing: string;
       failing: string;
       timeout: { hresult: number; retry: string };
@@ -271,7 +271,7 @@ export function shadowCopyAgent({ bus, engine, log }: AgentDeps): ShadowCopyAgen
 
     isPathSupported: rpc("IsPathSupported", async (req) => {
       const l = await lookup(req.svm, req.shareName);
-      const out = isPathSupported((await engine.read(req.svm)) ?? emptyServer(req.svm), {
+      const out = isPathSupported((await engine.read(req.svm)) ?? emptySvmRecord(req.svm), {
         shareNameUnc: req.shareName,
         lookup: l,
       });
@@ -281,7 +281,7 @@ export function shadowCopyAgent({ bus, engine, log }: AgentDeps): ShadowCopyAgen
 
     isPathShadowCopied: rpc("IsPathShadowCopied", async (req) => {
       const l = await lookup(req.svm, req.shareName);
-      const out = isPathShadowCopied((await engine.read(req.svm)) ?? emptyServer(req.svm), {
+      const out = isPathShadowCopied((await engine.read(req.svm)) ?? emptySvmRecord(req.svm), {
         shareNameUnc: req.shareName,
         lookup: l,
       });
@@ -334,7 +334,7 @@ export function shadowCopyAgent({ bus, engine, log }: AgentDeps): ShadowCopyAgen
       await engine.waitFor(
         req.svm,
         (s) => {
-          const d = s.draining.find((x) => x.setId === setId);
+          const d = s.removals.find((x) => x.setId === setId);
           return !d || !remainingStorage(d).shadowCopies.some((c) => c.id === copyId);
         },
         waitBudget(call),

@@ -15,7 +15,7 @@ import {
   newBackup,
   snapshotsOf,
   type BackupRecord,
-  type SvmServer,
+  type SvmRecord,
 } from "@rvss/core";
 import { EVENTS_STREAM, newTrace, publishEvent, type Bus } from "@rvss/bus";
 import { DeliverPolicy } from "@nats-io/jetstream";
@@ -79,7 +79,7 @@ export function backupService(deps: BackupServiceDeps): BackupServiceServer {
   /** The backup as it stands: live stages from the SVM records of its released sets, waiting positions from the plan. */
   async function view(b: BackupRecord): Promise<Backup> {
     const plan = await planner.state();
-    const svms = new Map<string, SvmServer | null>();
+    const svms = new Map<string, SvmRecord | null>();
     for (const p of b.sets) {
       const released = isReleased(plan, { backupId: b.id, index: p.index });
       if (p.phase === "queued" && released && !svms.has(p.svm)) svms.set(p.svm, await engine.read(p.svm));

@@ -16,7 +16,7 @@ import {
   type BackupRecord,
   type BackupSnapshot,
   type BackupStatus,
-  type DrainingSet,
+  type PendingRemoval,
   type SetResult,
 } from "@rvss/core";
 import { publishEvent, type Bus, type TraceContext } from "@rvss/bus";
@@ -29,7 +29,7 @@ const planKey = (id: string): string => `backup.${id}`;
 const statusKey = (id: string): string => `backup.${id}.status`;
 const resultKey = (id: string, index: number): string => `backup.${id}.set.${index}`;
 
-export interface BackupState {
+export interface StoredBackup {
   plan: BackupPlan;
   status: BackupStatus;
 }
@@ -61,7 +61,7 @@ export class Backups {
     return (await this.bus.state.get<BackupStatus>(statusKey(id)))?.value ?? null;
   }
 
-  async state(id: string): Promise<BackupState | null> {
+  async state(id: string): Promise<StoredBackup | null> {
     const [plan, status] = await Promise.all([this.plan(id), this.status(id)]);
     return plan && status ? { plan, status } : null;
   }
@@ -78,10 +78,10 @@ export class Backups {
   }
 
   /** Every backup, newest first, without per-set results (cheap). */
-  async list(): Promise<BackupState[]> {
+  async list(): Promise<StoredBackup[]> {
     const ids = (await this.bus.state.keys("backup.*")).map((k) => k.slice("backup.".length));
     const states = await Promise.all(ids.map((id) => this.state(id)));
-    return states.filter((s): s is BackupState => s !== null).sort((a, b) => b.plan.createdAt - a.plan.createdAt);
+    return states.filter((s): s is StoredBackup => s !== null).sort((a, b) => b.plan.createdAt - a.plan.createdAt);
   }
 
   async requestCancel(id: string): Promise<void> {
@@ -91,7 +91,7 @@ export class Backups {
     });
   }
 
-  private async end(backupId: string, result: SetResult): Promise<BackupState | null> {
+  private async end(backupId: string, result: SetResult): Promise<StoredBackup | null> {
     const plan = await this.plan(backupId);
     if (!plan) return null;
     await this.bus.state.create(resultKey(backupId, result.index), result);
@@ -104,7 +104,7 @@ export class Backups {
   }
 
   /** Records how a set ended (idempotent); returns the backup's state after it. */
-  async markFinished(entry: DrainingSet): Promise<BackupState | null> {
+  async markFinished(entry: PendingRemoval): Promise<StoredBackup | null> {
     const link = entry.backup;
     if (!link) return null;
     const plan = await this.plan(link.backupId);
@@ -142,7 +142,7 @@ export class Backups {
 
   /** Plan entries a cancel stopped before they were released: they end as failed, "cancelled". */
   async markWithdrawn(backupId: string, indexes: number[], trace?: TraceContext): Promise<void> {
-    let last: BackupState | null = null;
+    let last: StoredBackup | null = null;
     for (const index of indexes) {
       last = await this.end(backupId, {
         index,
@@ -157,7 +157,7 @@ export class Backups {
   }
 
   /** Publishes BackupFinished (its ID is derived from the backup) when the backup has ended. */
-  async publishFinishedIfFinal(s: BackupState | null, trace?: TraceContext): Promise<void> {
+  async publishFinishedIfFinal(s: StoredBackup | null, trace?: TraceContext): Promise<void> {
     if (!s || !isFinal(s.status.state)) return;
     await this.publishFinished(assembleBackup(s.plan, s.status, await this.results(s.plan.id)), trace);
   }

@@ -3,7 +3,7 @@
  * published again at any time (after a crash, on a duplicate report) with the same message ID.
  */
 import { createHash } from "node:crypto";
-import { remainingStorage, type BackupLink, type DrainingSet, type ShadowCopySet, type SvmServer } from "@rvss/core";
+import { remainingStorage, type BackupLink, type PendingRemoval, type ShadowCopySet, type SvmRecord } from "@rvss/core";
 import type { PhaseCommand, Phase } from "@rvss/bus";
 import type { CommandContext } from "@rvss/proto";
 import { selectionToProto, shadowCopyToProto } from "./convert";
@@ -11,7 +11,7 @@ import { selectionToProto, shadowCopyToProto } from "./convert";
 export type AnyCommand = { [P in Phase]: { phase: P; cmd: PhaseCommand[P] } }[Phase];
 
 function context(
-  server: Pick<SvmServer, "svm">,
+  server: Pick<SvmRecord, "svm">,
   setId: string,
   backupId: string | undefined,
   commandId: string,
@@ -19,7 +19,7 @@ function context(
   return { commandId, svm: server.svm, setId, backupId: backupId ?? "" };
 }
 
-export function pendingCommand(server: SvmServer, set: ShadowCopySet): AnyCommand | null {
+export function pendingCommand(server: SvmRecord, set: ShadowCopySet): AnyCommand | null {
   const p = set.pending;
   if (!p) return null;
   const ctx = context(server, set.id, set.backup?.backupId, `${set.id}:${p.kind}:${p.attempt}`);
@@ -57,7 +57,7 @@ export function pendingCommand(server: SvmServer, set: ShadowCopySet): AnyComman
         phase: "executor",
         cmd: { context: ctx, kind: { $case: "exposeShadowCopies", value: { shadowCopies: copies } } },
       };
-    case "recover":
+    case "auto_recover":
       return {
         phase: "notifier",
         cmd: {
@@ -84,8 +84,8 @@ export function pendingCommand(server: SvmServer, set: ShadowCopySet): AnyComman
   }
 }
 
-/** The removal command for what a draining entry still has on storage. */
-export function drainCommand(server: SvmServer, entry: DrainingSet): AnyCommand | null {
+/** The removal command for what a pending removal still has on storage. */
+export function removalCommand(server: SvmRecord, entry: PendingRemoval): AnyCommand | null {
   const left = remainingStorage(entry);
   if (left.shadowCopies.length === 0 && left.snapshots.length === 0) return null;
   const what = [...left.shadowCopies.map((c) => c.id), ...left.snapshots.map((s) => s.name)].sort().join(",");
@@ -110,7 +110,7 @@ export function drainCommand(server: SvmServer, entry: DrainingSet): AnyCommand 
 
 /** Tells the writers of a set that its copies exist. */
 export function thawCommand(
-  server: SvmServer,
+  server: SvmRecord,
   setId: string,
   backupId: string | undefined,
   writers: string[],
@@ -124,7 +124,7 @@ export function thawCommand(
   };
 }
 
-/** How a set ended, for its writers: a draining entry, or a backup's plan entry once the set is gone. */
+/** How a set ended, for its writers: a pending removal, or a backup's plan entry once the set is gone. */
 export interface FinishedSet {
   setId: string;
   backup?: BackupLink;

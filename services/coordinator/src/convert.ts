@@ -5,11 +5,11 @@ import {
   type BackupRecord,
   type BackupSnapshot,
   type BackupSetView,
-  type SetStatus as CoreSetStatus,
+  type ShadowCopySetStatus,
   type ShadowCopyRecord,
   type ShadowCopySet,
-  type SvmServer,
-  type VmFiles,
+  type SvmRecord,
+  type VmFileList,
   type WriterStepRecord,
 } from "@rvss/core";
 import {
@@ -25,7 +25,7 @@ import {
   type WriterStep,
 } from "@rvss/proto";
 
-const statusMap: Record<CoreSetStatus, SetStatus> = {
+const statusMap: Record<ShadowCopySetStatus, SetStatus> = {
   Started: SetStatus.SET_STATUS_STARTED,
   Added: SetStatus.SET_STATUS_ADDED,
   CreationInProgress: SetStatus.SET_STATUS_CREATION_IN_PROGRESS,
@@ -35,7 +35,10 @@ const statusMap: Record<CoreSetStatus, SetStatus> = {
 };
 
 /** A share of a request (dataset item, requested share, shadow copy) as the contracts carry it. */
-export function selectionToProto(svm: string, s: { share: string; files: string[]; vms?: VmFiles[] }): ShareSelection {
+export function selectionToProto(
+  svm: string,
+  s: { share: string; files: string[]; vms?: VmFileList[] },
+): ShareSelection {
   return { svm, share: s.share, files: s.files, vms: s.vms ?? [] };
 }
 
@@ -102,7 +105,7 @@ const stageText: Record<string, string> = {
   checkpoint: "checkpointing writers",
   create: "creating shadow copies",
   expose: "exposing shadow copies",
-  recover: "waiting for writers to auto-recover",
+  auto_recover: "waiting for writers to auto-recover",
   seal: "sealing shadow copies",
   finalize: "sealing, taking snapshots, removing shadow copies",
 };
@@ -110,7 +113,7 @@ const stageText: Record<string, string> = {
 /** The live view of a plan entry, from the SVM record when its set is still there. */
 export interface LiveSet {
   set?: ShadowCopySet;
-  draining: boolean;
+  removing: boolean;
   /** Place in the SVM's queue (one set in creation per SVM). */
   queuePosition: number;
   /** Place among the sets waiting for a global slot (the planner's limit); 0 once released. */
@@ -122,7 +125,7 @@ export function backupToProto(b: BackupRecord, live: (p: BackupSetView) => LiveS
     const l = live(p);
     const stage = l.set?.pending
       ? stageText[l.set.pending.kind]!
-      : l.draining
+      : l.removing
         ? "deleting shadow copies"
         : l.queuePosition > 0
           ? "waiting for the SVM"
@@ -135,7 +138,7 @@ export function backupToProto(b: BackupRecord, live: (p: BackupSetView) => LiveS
       shares: p.shares.map((s) => s.share),
       setId: p.setId ?? l.set?.id ?? "",
       phase:
-        p.phase === "queued" && (l.set || l.draining) ? BackupSetPhase.BACKUP_SET_PHASE_RUNNING : phaseMap[p.phase],
+        p.phase === "queued" && (l.set || l.removing) ? BackupSetPhase.BACKUP_SET_PHASE_RUNNING : phaseMap[p.phase],
       status: l.set ? statusMap[l.set.status] : SetStatus.SET_STATUS_UNSPECIFIED,
       stage: p.phase === "completed" || p.phase === "failed" ? "" : stage,
       reason: p.reason ?? "",
@@ -178,13 +181,13 @@ export function writerStepToProto(w: WriterStepRecord): WriterStep {
 }
 
 /** Finds a backup's plan entry in its SVM's record. */
-export function liveSetOf(server: SvmServer | null, backupId: string, index: number): LiveSet {
-  if (!server) return { draining: false, queuePosition: 0 };
+export function liveSetOf(server: SvmRecord | null, backupId: string, index: number): LiveSet {
+  if (!server) return { removing: false, queuePosition: 0 };
   const match = (l?: { backupId: string; index: number }) => l?.backupId === backupId && l.index === index;
   const set = server.sets.find((s) => match(s.backup));
   return {
     ...(set ? { set } : {}),
-    draining: server.draining.some((d) => match(d.backup)),
+    removing: server.removals.some((d) => match(d.backup)),
     queuePosition: server.queue.findIndex((q) => match(q.backup)) + 1,
   };
 }

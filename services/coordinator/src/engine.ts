@@ -9,24 +9,24 @@ import { randomUUID } from "node:crypto";
 import {
   ErrorCodes,
   RvssError,
-  emptyServer,
+  emptySvmRecord,
   findSet,
   scheduleTimerMessage,
   startQueuedSet,
   svmKey,
-  type SequenceTimer,
+  type ArmedTimer,
   type BackupLink,
-  type DrainingSet,
-  type Effect,
+  type PendingRemoval,
+  type Change,
   type Env,
-  type SvmServer,
+  type SvmRecord,
   type TimerConfig,
 } from "@rvss/core";
 import { Bus, publishCommand, publishEvent, timerSubject, type TraceContext, type Versioned } from "@rvss/bus";
-import { SequenceTimer as SequenceTimerMessage } from "@rvss/proto";
+import { SequenceTimer } from "@rvss/proto";
 import type { Logger } from "@rvss/runtime";
 import type { Backups } from "./backups";
-import { drainCommand, finishCommand, pendingCommand, thawCommand, type AnyCommand } from "./commands";
+import { removalCommand, finishCommand, pendingCommand, thawCommand, type AnyCommand } from "./commands";
 import {
   creationStartedEvent,
   setAbortedEvent,
@@ -34,13 +34,6 @@ import {
   setStartedEvent,
   sharesAddedEvent,
 } from "./set-events";
-
-export interface Decision<T = unknown> {
-  server: SvmServer;
-  effects: Effect[];
-  hresult?: number;
-  value?: T;
-}
 
 export class Engine {
   /** Called once a managed set has ended for good (the planner gives its slot to the next set). */
@@ -57,20 +50,20 @@ export class Engine {
     return { now: Date.now(), newId: randomUUID, timers: this.timers };
   }
 
-  async read(svm: string): Promise<SvmServer | null> {
-    return (await this.bus.state.get<SvmServer>(svmKey(svm)))?.value ?? null;
+  async read(svm: string): Promise<SvmRecord | null> {
+    return (await this.bus.state.get<SvmRecord>(svmKey(svm)))?.value ?? null;
   }
 
   /**
    * The last record this replica wrote or read per SVM. A decision starts from it and the
    * compare-and-set tells whether another replica changed the record since; only then is it read.
    */
-  private readonly known = new Map<string, Versioned<SvmServer>>();
+  private readonly known = new Map<string, Versioned<SvmRecord>>();
 
   /** Decides against the current record until the write wins, then carries out the effects. */
-  async apply<D extends Decision>(
+  async apply<D extends Change>(
     svm: string,
-    decide: (server: SvmServer, env: Env) => D,
+    decide: (record: SvmRecord, env: Env) => D,
     trace?: TraceContext,
   ): Promise<D> {
     try {
@@ -82,54 +75,54 @@ export class Engine {
     }
   }
 
-  private async decideAndWrite<D extends Decision>(
+  private async decideAndWrite<D extends Change>(
     svm: string,
-    decide: (server: SvmServer, env: Env) => D,
+    decide: (record: SvmRecord, env: Env) => D,
     trace?: TraceContext,
   ): Promise<D> {
     const key = svmKey(svm);
     for (let attempt = 0; attempt < 100; attempt++) {
       const cached = attempt === 0 ? this.known.get(key) : undefined;
-      const cur = cached ?? (await this.bus.state.get<SvmServer>(key));
-      const base = cur?.value ?? emptyServer(svm);
+      const cur = cached ?? (await this.bus.state.get<SvmRecord>(key));
+      const base = cur?.value ?? emptySvmRecord(svm);
       const env = this.env();
       const decided = decide(base, env);
       // A decision that changes nothing is only trusted on a fresh read: no write would catch a stale one.
-      if (cached && decided.server === base) {
+      if (cached && decided.record === base) {
         this.known.delete(key);
         continue;
       }
       // Whenever the SVM is free (no context held, no set in creation), its queue moves on.
-      const served = startQueuedSet(decided.server, env);
+      const served = startQueuedSet(decided.record, env);
       let d =
-        served.server === decided.server
+        served.record === decided.record
           ? decided
-          : { ...decided, server: served.server, effects: [...decided.effects, ...served.effects] };
+          : { ...decided, record: served.record, effects: [...decided.effects, ...served.effects] };
       // A finished set is settled everywhere (its backup, the backup's end, its planner slot) before
       // the SVM record forgets it: if anything here fails, the redelivered report finds the set still
       // there and does it all again; each step is idempotent.
       for (const e of d.effects) {
         if (e.kind !== "finished" || !e.entry.backup) continue;
         const state = await this.backups.markFinished(e.entry);
-        if (e.entry.outcome === "completed") await this.setCompleted(d.server.svm, e.entry, trace);
+        if (e.entry.outcome === "completed") await this.setCompleted(d.record.svm, e.entry, trace);
         await this.backups.publishFinishedIfFinal(state, trace);
         await this.onSetFinished?.(e.entry.backup, trace);
       }
       // A timer message goes out before the write: one for a write that then loses finds nothing to
       // do when it comes, while one published after the write could be lost with this process.
-      const scheduled = scheduleTimerMessage(d.server);
+      const scheduled = scheduleTimerMessage(d.record);
       if (scheduled.publish) {
-        await this.publishTimer(d.server.svm, scheduled.publish);
-        d = { ...d, server: scheduled.server };
+        await this.publishTimer(d.record.svm, scheduled.publish);
+        d = { ...d, record: scheduled.record };
       }
-      if (d.server !== base) {
-        const revision = await this.bus.state.compareAndSet(key, d.server, cur?.revision ?? null);
+      if (d.record !== base) {
+        const revision = await this.bus.state.compareAndSet(key, d.record, cur?.revision ?? null);
         if (revision === null) {
           this.known.delete(key);
           if (!cached) await new Promise((r) => setTimeout(r, Math.random() * Math.min(20, attempt * 2)));
           continue;
         }
-        this.known.set(key, { value: d.server, revision });
+        this.known.set(key, { value: d.record, revision });
       } else if (cur) {
         this.known.set(key, cur);
       }
@@ -140,9 +133,9 @@ export class Engine {
   }
 
   /** Resolves with the SVM's record once `until` holds for it, or undefined after `timeoutMs`. */
-  async waitFor(svm: string, until: (server: SvmServer) => boolean, timeoutMs: number): Promise<SvmServer | undefined> {
+  async waitFor(svm: string, until: (record: SvmRecord) => boolean, timeoutMs: number): Promise<SvmRecord | undefined> {
     return (
-      (await this.bus.state.waitFor<SvmServer>(svmKey(svm), (v) => v !== null && until(v), timeoutMs)) ?? undefined
+      (await this.bus.state.waitFor<SvmRecord>(svmKey(svm), (v) => v !== null && until(v), timeoutMs)) ?? undefined
     );
   }
 
@@ -154,8 +147,8 @@ export class Engine {
     else await publishCommand(this.bus, "notifier", c.cmd, trace);
   }
 
-  async publishTimer(svm: string, t: SequenceTimer): Promise<void> {
-    const data = SequenceTimerMessage.encode({
+  async publishTimer(svm: string, t: ArmedTimer): Promise<void> {
+    const data = SequenceTimer.encode({
       svm,
       generation: BigInt(t.generation),
       deadline: new Date(t.deadline),
@@ -167,8 +160,8 @@ export class Engine {
    * Publishes what a decision asks for. All publishes start in order (NATS keeps one connection's
    * messages in order, so a set's events stay ordered) and their acknowledgements are awaited together.
    */
-  private async carryOut(d: Decision, trace?: TraceContext): Promise<void> {
-    const s = d.server;
+  private async carryOut(d: Change, trace?: TraceContext): Promise<void> {
+    const s = d.record;
     const acks: Promise<unknown>[] = [];
     const out = (p: Promise<unknown>): void => void acks.push(p);
     for (const e of d.effects) {
@@ -181,9 +174,9 @@ export class Engine {
         case "thaw":
           out(this.send(thawCommand(s, e.setId, findSet(s, e.setId)?.backup?.backupId, e.writers), trace));
           break;
-        case "drain": {
-          const entry = s.draining.find((x) => x.setId === e.setId);
-          if (entry) out(this.send(drainCommand(s, entry), trace));
+        case "removal": {
+          const entry = s.removals.find((x) => x.setId === e.setId);
+          if (entry) out(this.send(removalCommand(s, entry), trace));
           break;
         }
         case "started": {
@@ -218,7 +211,7 @@ export class Engine {
   }
 
   /** SetCompleted goes out before the set's slot is given to the next set, so events show no overlap. */
-  private async setCompleted(svm: string, entry: DrainingSet, trace?: TraceContext): Promise<void> {
+  private async setCompleted(svm: string, entry: PendingRemoval, trace?: TraceContext): Promise<void> {
     await publishEvent(this.bus, setCompletedEvent(svm, entry.setId, entry.backup!.backupId, entry.snapshots), trace);
   }
 }

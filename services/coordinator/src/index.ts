@@ -55,7 +55,7 @@ export async function startCoordinator(config: RvssConfig, log: Logger): Promise
       const report = toReport(e);
       if (!report) return;
       const out = await engine.apply(e.svm, (s, env) => applyReport(s, report, env), d.trace);
-      if (!out.applied) await replay.afterDuplicate(out.server, report.setId, e.backupId, d.trace);
+      if (!out.applied) await replay.afterDuplicate(out.record, report.setId, e.backupId, d.trace);
     },
   });
 

@@ -100,7 +100,7 @@ export class Planner {
         const link = { backupId: b.id, index: s.index };
         if (!isReleased(p, link)) continue;
         const live = liveSetOf(await this.engine.read(s.svm), b.id, s.index);
-        if (live.set || live.draining || live.queuePosition > 0) continue;
+        if (live.set || live.removing || live.queuePosition > 0) continue;
         if ((await this.backups.status(b.id))?.ended[s.index] !== undefined) {
           await this.finished(link);
         } else {

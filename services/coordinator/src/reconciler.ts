@@ -4,7 +4,7 @@
  *      work a dead replica left between a write and its publishes goes on without a restart;
  *   2. removals that failed for good are started again (a new attempt, so a new command ID);
  *   3. what the storage holds (asked of the snapshot-executor) is compared with durable state, and
- *      orphans are taken into the SVM's record as a draining entry, so they are removed and the
+ *      orphans are taken into the SVM's record as a pending removal, so they are removed and the
  *      removal confirmed like any aborted set's storage.
  * What it did is published as ReconcileFinished on rvss.v1.sys.<svm>.reconcile_finished, logged and
  * counted. Every step is idempotent and compare-and-set, so replicas running it at once do no harm.
@@ -19,9 +19,9 @@ import {
   knownSnapshots,
   noOrphans,
   parseSnapshotName,
-  retryFailedDrains,
+  retryFailedRemovals,
   type Orphans,
-  type SvmServer,
+  type SvmRecord,
 } from "@rvss/core";
 import { publishEvent, storageInventory, type Bus } from "@rvss/bus";
 import type { SvmInventory } from "@rvss/proto";
@@ -33,7 +33,7 @@ import type { Replay } from "./replay";
 export interface SvmReconciled {
   svm: string;
   orphans: Orphans;
-  /** The draining set that removes the orphans ("" when there were none). */
+  /** The pending removal that removes the orphans ("" when there were none). */
   drainSetId: string;
   drainsRetried: number;
 }
@@ -58,9 +58,9 @@ export class Reconciler {
     if (!this.swept && (swept.svms > 0 || swept.requeued > 0)) this.log.info(swept, "resumed in-flight work");
     this.swept = true;
     const retried = new Map<string, number>();
-    for (const { value: s } of await this.bus.state.list<SvmServer>("svm.*")) {
-      if (!s.draining.some((d) => d.failure)) continue;
-      const n = (await this.engine.apply(s.svm, (cur, env) => retryFailedDrains(cur, env))).value ?? 0;
+    for (const { value: s } of await this.bus.state.list<SvmRecord>("svm.*")) {
+      if (!s.removals.some((d) => d.failure)) continue;
+      const n = (await this.engine.apply(s.svm, (cur, env) => retryFailedRemovals(cur, env))).value ?? 0;
       if (n > 0) retried.set(s.svm, n);
     }
     let inventory: SvmInventory[] = [];

@@ -21,12 +21,12 @@ import {
   findSet,
   isFinal,
   retryLostCommand,
-  retryLostDrain,
+  retryLostRemoval,
   type BackupRecord,
   type Env,
   type Outcome,
   type ShadowCopySet,
-  type SvmServer,
+  type SvmRecord,
 } from "@rvss/core";
 import {
   PUBLISH_GIVE_UP_MS,
@@ -40,8 +40,8 @@ import {
   type TraceContext,
 } from "@rvss/bus";
 import type { Logger } from "@rvss/runtime";
-import type { BackupState, Backups } from "./backups";
-import { drainCommand, finishCommand, pendingCommand, thawCommand, type AnyCommand } from "./commands";
+import type { StoredBackup, Backups } from "./backups";
+import { removalCommand, finishCommand, pendingCommand, thawCommand, type AnyCommand } from "./commands";
 import type { Engine } from "./engine";
 import type { Planner } from "./planner";
 import { toReport } from "./reports";
@@ -73,16 +73,16 @@ export class Replay {
   }
 
   /** A report that no longer fits came again: publish what its first application would have. */
-  async afterDuplicate(server: SvmServer, setId: string, backupId: string, trace?: TraceContext): Promise<void> {
+  async afterDuplicate(server: SvmRecord, setId: string, backupId: string, trace?: TraceContext): Promise<void> {
     await this.set(server, setId, trace);
     // Only a set that left the record can have ended its backup.
-    const gone = !findSet(server, setId) && !server.draining.some((d) => d.setId === setId);
+    const gone = !findSet(server, setId) && !server.removals.some((d) => d.setId === setId);
     const b = gone && backupId ? await this.backups.get(backupId) : null;
     if (b) await this.backup(b, trace);
   }
 
   /** What one set of an SVM record implies: its events so far, the command it waits for, the writers' thaw, its removal. */
-  async set(server: SvmServer, setId: string, trace?: TraceContext): Promise<void> {
+  async set(server: SvmRecord, setId: string, trace?: TraceContext): Promise<void> {
     const bus = this.engine.bus;
     const set = findSet(server, setId);
     if (set) {
@@ -105,7 +105,7 @@ export class Replay {
         await this.resend(thawCommand(server, set.id, set.backup?.backupId, set.writers!), trace);
       }
     }
-    const entry = server.draining.find((d) => d.setId === setId);
+    const entry = server.removals.find((d) => d.setId === setId);
     if (entry) {
       if (entry.outcome === "aborted" && !entry.leftover)
         await publishEventOnce(
@@ -116,9 +116,9 @@ export class Replay {
       // A removal that failed for good waits for the reconciler's new attempt.
       if (!entry.failure)
         await this.sendAgain(
-          drainCommand(server, entry),
+          removalCommand(server, entry),
           entry.since,
-          (s, env) => retryLostDrain(s, { setId: entry.setId, attempt: entry.attempt }, env),
+          (s, env) => retryLostRemoval(s, { setId: entry.setId, attempt: entry.attempt }, env),
           trace,
         );
     }
@@ -162,7 +162,7 @@ export class Replay {
   }
 
   /** At start-up: every running backup, and those that finished in the last hour. */
-  private async recentBackups(): Promise<BackupState[]> {
+  private async recentBackups(): Promise<StoredBackup[]> {
     const since = Date.now() - FINISHED_HORIZON_MS;
     return (await this.backups.list()).filter(
       (b) => b.status.state === "Running" || (b.status.finishedAt ?? b.status.updatedAt) >= since,
@@ -173,9 +173,9 @@ export class Replay {
    * Later sweeps: the backups the planner still runs sets of (not every backup ever made); finished
    * ones are left alone, as a replica that dies comes back and starts with the start-up sweep.
    */
-  private async admittedBackups(): Promise<BackupState[]> {
+  private async admittedBackups(): Promise<StoredBackup[]> {
     const states = await Promise.all((await this.planner.state()).backups.map((b) => this.backups.state(b.id)));
-    return states.filter((b): b is BackupState => b !== null);
+    return states.filter((b): b is StoredBackup => b !== null);
   }
 
   /**
@@ -194,7 +194,7 @@ export class Replay {
   private async sendAgain(
     c: AnyCommand | null,
     since: number,
-    newAttempt: (s: SvmServer, env: Env) => Outcome<boolean>,
+    newAttempt: (s: SvmRecord, env: Env) => Outcome<boolean>,
     trace?: TraceContext,
   ): Promise<void> {
     const bus = this.engine.bus;
@@ -228,9 +228,9 @@ export class Replay {
    * running backups have not finished.
    */
   async sweep(): Promise<{ svms: number; backupsRunning: number; requeued: number }> {
-    const svms = (await this.engine.bus.state.list<SvmServer>("svm.*")).map((v) => v.value);
+    const svms = (await this.engine.bus.state.list<SvmRecord>("svm.*")).map((v) => v.value);
     for (const s of svms) {
-      for (const id of new Set([...s.sets.map((x) => x.id), ...s.draining.map((d) => d.setId)])) await this.set(s, id);
+      for (const id of new Set([...s.sets.map((x) => x.id), ...s.removals.map((d) => d.setId)])) await this.set(s, id);
       if (s.timer) await this.engine.publishTimer(s.svm, s.timer);
     }
     const recent = this.started ? await this.admittedBackups() : await this.recentBackups();

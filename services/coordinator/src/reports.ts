@@ -1,16 +1,16 @@
 /** Decodes the events of the phases into the reports the core applies. */
-import type { PendingKind, StepReport, WriterStepRecord } from "@rvss/core";
+import type { StepName, StepReport, WriterStepRecord } from "@rvss/core";
 import { Step, type Event, type WriterReport } from "@rvss/proto";
 
-const stepKind: Partial<Record<Step, PendingKind | "delete">> = {
+const stepKind: Partial<Record<Step, StepName | "removal">> = {
   [Step.STEP_RESOLVE]: "resolve",
   [Step.STEP_CHECKPOINT]: "checkpoint",
   [Step.STEP_CREATE]: "create",
   [Step.STEP_EXPOSE]: "expose",
-  [Step.STEP_AUTO_RECOVER]: "recover",
+  [Step.STEP_AUTO_RECOVER]: "auto_recover",
   [Step.STEP_SEAL]: "seal",
   [Step.STEP_FINALIZE]: "finalize",
-  [Step.STEP_DELETE]: "delete",
+  [Step.STEP_DELETE]: "removal",
 };
 
 /** The report an event carries, or null for events that report no step (the coordinator's own). */

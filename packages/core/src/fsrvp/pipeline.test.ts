@@ -6,24 +6,24 @@ import {
   startQueuedSet,
   type StepReport,
 } from "./pipeline";
-import { findOrphans, retryFailedDrains } from "./reconcile";
+import { findOrphans, retryFailedRemovals } from "./reconcile";
 import { findSet } from "./server";
 import { SVM, testEnv } from "./testing";
-import { emptyServer, remainingStorage, type SvmServer } from "./types";
+import { emptySvmRecord, remainingStorage, type SvmRecord } from "./types";
 
 const link = (backupId: string, index = 0) => ({ backupId, index });
 
-function enqueue(s: SvmServer, backupId: string, env = testEnv()): SvmServer {
+function enqueue(s: SvmRecord, backupId: string, env = testEnv()): SvmRecord {
   const queued = enqueueManagedSet(
     s,
     { backup: link(backupId), shares: [{ share: "share1", files: ["vm1/a.vhdx"] }] },
     env,
-  ).server;
-  return startQueuedSet(queued, env).server;
+  ).record;
+  return startQueuedSet(queued, env).record;
 }
 
 /** The reports a healthy set receives, in order (each built from the record as it then stands). */
-function happyReports(setId: string): ((s: SvmServer) => StepReport)[] {
+function happyReports(setId: string): ((s: SvmRecord) => StepReport)[] {
   return [
     () => ({
       type: "sharesResolved",
@@ -45,30 +45,30 @@ describe("managed sets", () => {
   test("a set on a free SVM starts at once, holding the context for its backup", () => {
     const env = testEnv();
     const queued = enqueueManagedSet(
-      emptyServer(SVM),
+      emptySvmRecord(SVM),
       { backup: link("b1"), shares: [{ share: "share1", files: [] }] },
       env,
     );
-    const out = startQueuedSet(queued.server, env);
-    const set = out.server.sets[0]!;
-    expect([set.status, set.pending?.kind, out.server.clientAddress]).toEqual(["Started", "resolve", "backup:b1"]);
+    const out = startQueuedSet(queued.record, env);
+    const set = out.record.sets[0]!;
+    expect([set.status, set.pending?.kind, out.record.clientAddress]).toEqual(["Started", "resolve", "backup:b1"]);
     expect(out.effects.map((e) => e.kind)).toEqual(["started", "command"]);
   });
 
   test("enqueueing the same plan entry twice changes nothing", () => {
-    const s = enqueue(emptyServer(SVM), "b1");
-    expect(enqueueManagedSet(s, { backup: link("b1"), shares: [] }, testEnv()).server).toBe(s);
+    const s = enqueue(emptySvmRecord(SVM), "b1");
+    expect(enqueueManagedSet(s, { backup: link("b1"), shares: [] }, testEnv()).record).toBe(s);
   });
 
   test("walks every phase in order; finalize seals, snapshots each volume and removes the copies", () => {
     const env = testEnv();
-    let s = enqueue(emptyServer(SVM), "b1", env);
+    let s = enqueue(emptySvmRecord(SVM), "b1", env);
     const setId = s.sets[0]!.id;
     const trail: string[] = [];
     for (const r of happyReports(setId)) {
       const out = applyReport(s, r(s), env);
       expect(out.applied).toBe(true);
-      s = out.server;
+      s = out.record;
       const set = findSet(s, setId)!;
       trail.push(`${set.status}/${set.pending?.kind}`);
     }
@@ -92,14 +92,14 @@ describe("managed sets", () => {
       { type: "snapshotTaken", setId, volume: snap.volume, name: snap.name, takenAt: 42 },
       env,
     );
-    expect([taken.effects, findSet(taken.server, setId)?.status]).toEqual([[], "Recovered"]);
-    const copyId = findSet(taken.server, setId)!.shadowCopies[0]!.id;
+    expect([taken.effects, findSet(taken.record, setId)?.status]).toEqual([[], "Recovered"]);
+    const copyId = findSet(taken.record, setId)!.shadowCopies[0]!.id;
     const deleted = applyReport(
-      taken.server,
+      taken.record,
       { type: "shadowCopiesDeleted", setId, shadowCopyIds: [copyId], snapshots: [] },
       env,
     );
-    expect([findSet(deleted.server, setId), deleted.server.draining]).toEqual([undefined, []]);
+    expect([findSet(deleted.record, setId), deleted.record.removals]).toEqual([undefined, []]);
     const fin = deleted.effects[0];
     expect(
       fin?.kind === "finished" && [fin.entry.outcome, fin.entry.backup, fin.entry.snapshots.map((x) => x.takenAt)],
@@ -108,29 +108,29 @@ describe("managed sets", () => {
 
   test("finalize results may arrive in any order", () => {
     const env = testEnv();
-    let s = enqueue(emptyServer(SVM), "b1", env);
+    let s = enqueue(emptySvmRecord(SVM), "b1", env);
     const setId = s.sets[0]!.id;
-    for (const r of happyReports(setId).slice(0, 4)) s = applyReport(s, r(s), env).server;
+    for (const r of happyReports(setId).slice(0, 4)) s = applyReport(s, r(s), env).record;
     const set = findSet(s, setId)!;
     const snap = set.snapshots[0]!;
     s = applyReport(
       s,
       { type: "shadowCopiesDeleted", setId, shadowCopyIds: [set.shadowCopies[0]!.id], snapshots: [] },
       env,
-    ).server;
-    s = applyReport(s, { type: "snapshotTaken", setId, volume: snap.volume, name: snap.name, takenAt: 7 }, env).server;
+    ).record;
+    s = applyReport(s, { type: "snapshotTaken", setId, volume: snap.volume, name: snap.name, takenAt: 7 }, env).record;
     const sealed = applyReport(s, { type: "shadowCopiesSealed", setId }, env);
     expect(sealed.effects.map((e) => e.kind)).toEqual(["finished"]);
   });
 
   test.each([
-    ["before the snapshot was taken, the set aborts and its storage drains", false, "aborted"],
+    ["before the snapshot was taken, the set aborts and its storage is removed", false, "aborted"],
     ["after the backup was taken, the set completes once a new attempt removes the copies", true, "completed"],
   ])("finalize failing for good %s", (_, snapshotTaken, outcome) => {
     const env = testEnv();
-    let s = enqueue(emptyServer(SVM), "b1", env);
+    let s = enqueue(emptySvmRecord(SVM), "b1", env);
     const setId = s.sets[0]!.id;
-    for (const r of happyReports(setId)) s = applyReport(s, r(s), env).server;
+    for (const r of happyReports(setId)) s = applyReport(s, r(s), env).record;
     const set = findSet(s, setId)!;
     const snap = set.snapshots[0]!;
     if (snapshotTaken)
@@ -138,25 +138,25 @@ describe("managed sets", () => {
         s,
         { type: "snapshotTaken", setId, volume: snap.volume, name: snap.name, takenAt: 7 },
         env,
-      ).server;
+      ).record;
     const failed = applyReport(
       s,
       { type: "stepFailed", setId, step: "finalize", reason: "EBUSY", code: "STORAGE_FAILED" },
       env,
     );
-    const entry = failed.server.draining.find((d) => d.setId === setId)!;
-    expect([findSet(failed.server, setId), entry.outcome]).toEqual([undefined, outcome]);
+    const entry = failed.record.removals.find((d) => d.setId === setId)!;
+    expect([findSet(failed.record, setId), entry.outcome]).toEqual([undefined, outcome]);
     if (!snapshotTaken) return;
     // Nothing is published until the reconciler starts a new attempt; the snapshot is kept.
     expect([failed.effects, entry.failure?.step, remainingStorage(entry)]).toEqual([
       [],
-      "delete",
+      "removal",
       { shadowCopies: set.shadowCopies, snapshots: [] },
     ]);
-    const retried = retryFailedDrains(failed.server, env);
-    expect(retried.effects).toEqual([{ kind: "drain", setId }]);
+    const retried = retryFailedRemovals(failed.record, env);
+    expect(retried.effects).toEqual([{ kind: "removal", setId }]);
     const done = applyReport(
-      retried.server,
+      retried.record,
       { type: "shadowCopiesDeleted", setId, shadowCopyIds: [set.shadowCopies[0]!.id], snapshots: [] },
       env,
     );
@@ -169,23 +169,23 @@ describe("managed sets", () => {
 
   test("a duplicate report is not applied and changes nothing", () => {
     const env = testEnv();
-    const s = enqueue(emptyServer(SVM), "b1", env);
+    const s = enqueue(emptySvmRecord(SVM), "b1", env);
     const setId = s.sets[0]!.id;
-    const resolved = applyReport(s, happyReports(setId)[0]!(s), env).server;
+    const resolved = applyReport(s, happyReports(setId)[0]!(s), env).record;
     const again = applyReport(resolved, happyReports(setId)[0]!(s), env);
     expect(again.applied).toBe(false);
-    expect(again.server).toBe(resolved);
+    expect(again.record).toBe(resolved);
   });
 
   test("one set in creation per SVM: the next waits in the queue until the first is Recovered", () => {
     const env = testEnv();
-    let s = enqueue(emptyServer(SVM), "b1", env);
+    let s = enqueue(emptySvmRecord(SVM), "b1", env);
     s = enqueue(s, "b2", env);
     expect(s.sets.map((x) => x.backup?.backupId)).toEqual(["b1"]);
     expect(queuePosition(s, link("b2"))).toBe(1);
     const setId = s.sets[0]!.id;
     for (const r of happyReports(setId)) {
-      s = startQueuedSet(applyReport(s, r(s), env).server, env).server;
+      s = startQueuedSet(applyReport(s, r(s), env).record, env).record;
     }
     expect(s.sets.map((x) => [x.backup?.backupId, x.status])).toEqual([
       ["b1", "Recovered"],
@@ -193,27 +193,27 @@ describe("managed sets", () => {
     ]);
   });
 
-  test("a failed step aborts the set; its storage drains and the backup learns the reason", () => {
+  test("a failed step aborts the set; its storage is removed and the backup learns the reason", () => {
     const env = testEnv();
-    let s = enqueue(emptyServer(SVM), "b1", env);
+    let s = enqueue(emptySvmRecord(SVM), "b1", env);
     const setId = s.sets[0]!.id;
-    for (const r of happyReports(setId).slice(0, 2)) s = applyReport(s, r(s), env).server;
+    for (const r of happyReports(setId).slice(0, 2)) s = applyReport(s, r(s), env).record;
     const out = applyReport(
       s,
       { type: "stepFailed", setId, step: "create", reason: "disk full", code: "STORAGE_FAILED" },
       env,
     );
-    expect(out.server.sets).toEqual([]);
-    expect(out.server.contextSet).toBe(false);
-    expect(out.effects.map((e) => e.kind)).toEqual(["aborted", "drain"]);
-    expect(out.server.draining[0]).toEqual(
+    expect(out.record.sets).toEqual([]);
+    expect(out.record.contextSet).toBe(false);
+    expect(out.effects.map((e) => e.kind)).toEqual(["aborted", "removal"]);
+    expect(out.record.removals[0]).toEqual(
       expect.objectContaining({ outcome: "aborted", reason: "disk full", code: "STORAGE_FAILED" }),
     );
   });
 
   test("rejected shares abort before any storage was touched", () => {
     const env = testEnv();
-    const s = enqueue(emptyServer(SVM), "b1", env);
+    const s = enqueue(emptySvmRecord(SVM), "b1", env);
     const out = applyReport(
       s,
       {
@@ -230,7 +230,7 @@ describe("managed sets", () => {
 
   test("a report for a set no longer held changes nothing; what it made is the reconciler's", () => {
     const env = testEnv();
-    const s = emptyServer(SVM);
+    const s = emptySvmRecord(SVM);
     const out = applyReport(
       s,
       {
@@ -240,19 +240,19 @@ describe("managed sets", () => {
       },
       env,
     );
-    expect([out.applied, out.server, out.effects]).toEqual([false, s, []]);
+    expect([out.applied, out.record, out.effects]).toEqual([false, s, []]);
     const storage = { shadowCopies: [{ volume: "vm_vol1", shadowCopyId: "c1" }], exposedShares: [], snapshots: [] };
-    expect(findOrphans(storage, out.server, new Set()).shadowCopies).toEqual([
+    expect(findOrphans(storage, out.record, new Set()).shadowCopies).toEqual([
       { volume: "vm_vol1", shadowCopyId: "c1" },
     ]);
   });
 
   test("cancelling a queued set takes it out of the queue", () => {
     const env = testEnv();
-    let s = enqueue(emptyServer(SVM), "b1", env);
+    let s = enqueue(emptySvmRecord(SVM), "b1", env);
     s = enqueue(s, "b2", env);
     const out = cancelManagedSet(s, link("b2"), env);
-    expect(out.server.queue).toEqual([]);
+    expect(out.record.queue).toEqual([]);
     const fin = out.effects[0];
     expect(fin?.kind === "finished" && [fin.entry.code, fin.entry.backup]).toEqual(["CANCELLED", link("b2")]);
   });
@@ -273,13 +273,13 @@ describe("writers", () => {
   function managed(policy: "fail" | "continue") {
     const env = testEnv();
     let s = enqueueManagedSet(
-      emptyServer(SVM),
+      emptySvmRecord(SVM),
       { backup: link("b1"), shares: [{ share: "share1", files: [] }], onWriterError: policy },
       env,
-    ).server;
-    s = startQueuedSet(s, env).server;
+    ).record;
+    s = startQueuedSet(s, env).record;
     const setId = s.sets[0]!.id;
-    s = applyReport(s, happyReports(setId)[0]!(s), env).server;
+    s = applyReport(s, happyReports(setId)[0]!(s), env).record;
     return { env, s, setId };
   }
 
@@ -310,9 +310,9 @@ describe("writers", () => {
 
   test("once the copies exist the writers that checkpointed are told to thaw, while exposing goes on", () => {
     const { env, s: s0, setId } = managed("fail");
-    let s = applyReport(s0, { type: "writersCheckpointed", setId, reports: [step("checkpoint", true)] }, env).server;
+    let s = applyReport(s0, { type: "writersCheckpointed", setId, reports: [step("checkpoint", true)] }, env).record;
     const out = applyReport(s, happyReports(setId)[2]!(s), env);
-    s = out.server;
+    s = out.record;
     expect(out.effects).toEqual([
       { kind: "command", setId },
       { kind: "thaw", setId, writers: ["w1"] },
@@ -322,15 +322,15 @@ describe("writers", () => {
 
   test("a failed thaw aborts an unsealed set under fail, and is only recorded once sealed", () => {
     const { env, s: s0, setId } = managed("fail");
-    let s = applyReport(s0, { type: "writersCheckpointed", setId, reports: [step("checkpoint", true)] }, env).server;
-    s = applyReport(s, happyReports(setId)[2]!(s), env).server;
+    let s = applyReport(s0, { type: "writersCheckpointed", setId, reports: [step("checkpoint", true)] }, env).record;
+    s = applyReport(s, happyReports(setId)[2]!(s), env).record;
     expect(
       applyReport(s, { type: "writersThawed", setId, reports: [step("thaw", false)] }, env).effects.map((e) => e.kind),
-    ).toEqual(["aborted", "drain"]);
-    s = applyReport(s, happyReports(setId)[3]!(s), env).server;
-    s = applyReport(s, { type: "writersRecovered", setId, reports: [step("auto_recover", true)] }, env).server;
-    s = applyReport(s, happyReports(setId)[4]!(s), env).server;
+    ).toEqual(["aborted", "removal"]);
+    s = applyReport(s, happyReports(setId)[3]!(s), env).record;
+    s = applyReport(s, { type: "writersRecovered", setId, reports: [step("auto_recover", true)] }, env).record;
+    s = applyReport(s, happyReports(setId)[4]!(s), env).record;
     const late = applyReport(s, { type: "writersThawed", setId, reports: [step("thaw", false)] }, env);
-    expect([late.effects, findSet(late.server, setId)!.status]).toEqual([[], "Recovered"]);
+    expect([late.effects, findSet(late.record, setId)!.status]).toEqual([[], "Recovered"]);
   });
 });

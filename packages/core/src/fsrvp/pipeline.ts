@@ -12,15 +12,16 @@
  */
 import { formatUnc, snapshotName } from "../naming";
 import { MANAGED_BACKUP_CONTEXT } from "./context";
-import { drainFailed } from "./reconcile";
+import { removalFailed } from "./reconcile";
 import { HRESULT } from "./hresult";
 import {
+  type Change,
   type CreatedCopy,
   type Effect,
   type Outcome,
   addToShadowCopySet,
   armTimer,
-  beginPending,
+  beginStep,
   commitBegin,
   commitCompleted,
   commitFailed,
@@ -34,20 +35,20 @@ import {
   recoveryCompleteBegin,
   recoveryCompleted,
   removeSet,
-  storageDrained,
+  removalConfirmed,
   storageStepFailed,
 } from "./server";
 import {
   type BackupLink,
-  type DrainingSet,
+  type PendingRemoval,
   type Env,
-  type PendingKind,
+  type StepName,
   type RequestedShare,
   type ShadowCopyRecord,
   type ShadowCopySet,
   type StepFailure,
-  type SvmServer,
-  type WriterErrorPolicy,
+  type SvmRecord,
+  type OnWriterError,
   type WriterStepRecord,
 } from "./types";
 
@@ -78,26 +79,24 @@ export type StepReport =
   | { type: "shadowCopiesSealed"; setId: string }
   | { type: "snapshotTaken"; setId: string; volume: string; name: string; takenAt: number }
   | { type: "shadowCopiesDeleted"; setId: string; shadowCopyIds: string[]; snapshots: string[] }
-  | { type: "stepFailed"; setId: string; step: PendingKind | "delete"; reason: string; code: string };
+  | { type: "stepFailed"; setId: string; step: StepName | "removal"; reason: string; code: string };
 
-export interface ReportOutcome {
-  server: SvmServer;
-  effects: Effect[];
+export interface ReportOutcome extends Change {
   /** False when the report did not fit the set's state: a duplicate, or late for a removed set. */
   applied: boolean;
 }
 
-function same(server: SvmServer, effects: Effect[] = []): ReportOutcome {
-  return { server, effects, applied: false };
+function same(record: SvmRecord, effects: Effect[] = []): ReportOutcome {
+  return { record, effects, applied: false };
 }
 
 function chain(outcomes: Outcome<unknown>[]): ReportOutcome {
   const last = outcomes[outcomes.length - 1]!;
-  return { server: last.server, effects: outcomes.flatMap((o) => o.effects), applied: true };
+  return { record: last.record, effects: outcomes.flatMap((o) => o.effects), applied: true };
 }
 
 /** Managed sets may start when no client holds the context and no set is in creation. */
-function svmIsFree(s: SvmServer): boolean {
+function svmIsFree(s: SvmRecord): boolean {
   return !s.contextSet && !hasSetInCreation(s);
 }
 
@@ -106,23 +105,23 @@ function svmIsFree(s: SvmServer): boolean {
  * twice (a redelivered request) changes nothing.
  */
 export function enqueueManagedSet(
-  server: SvmServer,
-  req: { backup: BackupLink; shares: RequestedShare[]; onWriterError?: WriterErrorPolicy },
+  record: SvmRecord,
+  req: { backup: BackupLink; shares: RequestedShare[]; onWriterError?: OnWriterError },
   env: Env,
 ): Outcome {
   const known =
-    server.queue.some((q) => sameLink(q.backup, req.backup)) ||
-    server.sets.some((x) => x.backup && sameLink(x.backup, req.backup)) ||
-    server.draining.some((d) => d.backup && sameLink(d.backup, req.backup));
-  if (known) return { hresult: HRESULT.ZERO, server, effects: [] };
-  const s = draft(server);
+    record.queue.some((q) => sameLink(q.backup, req.backup)) ||
+    record.sets.some((x) => x.backup && sameLink(x.backup, req.backup)) ||
+    record.removals.some((d) => d.backup && sameLink(d.backup, req.backup));
+  if (known) return { hresult: HRESULT.ZERO, record, effects: [] };
+  const s = draft(record);
   s.queue.push({
     backup: req.backup,
     shares: req.shares,
     ...(req.onWriterError ? { onWriterError: req.onWriterError } : {}),
     queuedAt: env.now,
   });
-  return { hresult: HRESULT.ZERO, server: s, effects: [] };
+  return { hresult: HRESULT.ZERO, record: s, effects: [] };
 }
 
 function sameLink(a: BackupLink, b: BackupLink): boolean {
@@ -130,8 +129,8 @@ function sameLink(a: BackupLink, b: BackupLink): boolean {
 }
 
 /** 1-based position of a queued plan entry, or 0 when it is not queued. */
-export function queuePosition(server: SvmServer, link: BackupLink): number {
-  return server.queue.findIndex((q) => sameLink(q.backup, link)) + 1;
+export function queuePosition(record: SvmRecord, link: BackupLink): number {
+  return record.queue.findIndex((q) => sameLink(q.backup, link)) + 1;
 }
 
 /**
@@ -139,9 +138,9 @@ export function queuePosition(server: SvmServer, link: BackupLink): number {
  * step on behalf of the backup, then share resolution. The coordinator applies it after every
  * change of an SVM's record, so a queue moves on whatever freed the SVM.
  */
-export function startQueuedSet(server: SvmServer, env: Env): Outcome {
-  if (!svmIsFree(server) || server.queue.length === 0) return { hresult: HRESULT.ZERO, server, effects: [] };
-  const s = draft(server);
+export function startQueuedSet(record: SvmRecord, env: Env): Outcome {
+  if (!svmIsFree(record) || record.queue.length === 0) return { hresult: HRESULT.ZERO, record, effects: [] };
+  const s = draft(record);
   const next = s.queue.shift()!;
   const client = managedClient(next.backup.backupId);
   s.contextSet = true;
@@ -162,10 +161,10 @@ export function startQueuedSet(server: SvmServer, env: Env): Outcome {
   };
   s.sets.push(set);
   armTimer(s, env.timers.shortMs, env);
-  beginPending(set, "resolve", env);
+  beginStep(set, "resolve", env);
   return {
     hresult: HRESULT.ZERO,
-    server: s,
+    record: s,
     effects: [
       { kind: "started", setId: set.id },
       { kind: "command", setId: set.id },
@@ -173,13 +172,13 @@ export function startQueuedSet(server: SvmServer, env: Env): Outcome {
   };
 }
 
-function failure(step: PendingKind | "delete", reason: string, code: string, env: Env): StepFailure {
+function failure(step: StepName | "removal", reason: string, code: string, env: Env): StepFailure {
   return { step, reason, code, at: env.now };
 }
 
 /** Aborts a managed set with a reason; the SVM may then serve its queue. */
-function abortManaged(server: SvmServer, setId: string, reason: string, code: string, env: Env): ReportOutcome {
-  const s = draft(server);
+function abortManaged(record: SvmRecord, setId: string, reason: string, code: string, env: Env): ReportOutcome {
+  const s = draft(record);
   const set = findSet(s, setId)!;
   const effects = removeSet(s, set, "aborted", reason, code, env);
   // Release the context only if this set still holds it (a Recovered set released it already).
@@ -188,46 +187,46 @@ function abortManaged(server: SvmServer, setId: string, reason: string, code: st
     s.clientAddress = null;
     s.timer = null;
   }
-  return { server: s, effects, applied: true };
+  return { record: s, effects, applied: true };
 }
 
 /** Applies a phase's report to the SVM's record. */
-export function applyReport(server: SvmServer, report: StepReport, env: Env): ReportOutcome {
-  const set = findSet(server, report.setId);
-  if (report.type === "shadowCopiesDeleted" || (report.type === "stepFailed" && report.step === "delete")) {
-    if (report.type === "shadowCopiesDeleted" && set?.pending?.kind === "finalize" && !set.copiesDeleted) {
-      return finalizeProgress(server, set.id, (x) => (x.copiesDeleted = true), env);
+export function applyReport(record: SvmRecord, report: StepReport, env: Env): ReportOutcome {
+  const set = findSet(record, report.setId);
+  if (report.type === "shadowCopiesDeleted" || (report.type === "stepFailed" && report.step === "removal")) {
+    if (report.type === "shadowCopiesDeleted" && set?.pending?.kind === "finalize" && !set.copiesRemoved) {
+      return finalizeProgress(record, set.id, (x) => (x.copiesRemoved = true), env);
     }
     const out =
-      report.type === "shadowCopiesDeleted" ? storageDrained(server, report) : drainFailed(server, report, env);
-    return { server: out.server, effects: out.effects, applied: out.server !== server || out.effects.length > 0 };
+      report.type === "shadowCopiesDeleted" ? removalConfirmed(record, report) : removalFailed(record, report, env);
+    return { record: out.record, effects: out.effects, applied: out.record !== record || out.effects.length > 0 };
   }
   // A report for a set the record no longer holds is late or repeated (a command delivered again
   // after its set ended): it changes nothing. Storage it made is in no record, so the reconciler
   // removes it as an orphan.
-  if (!set) return same(server);
-  if (report.type === "stepFailed") return stepFailed(server, set, report, env);
-  if (report.type === "writersThawed") return writersThawed(server, set, report.reports, env);
+  if (!set) return same(record);
+  if (report.type === "stepFailed") return stepFailed(record, set, report, env);
+  if (report.type === "writersThawed") return writersThawed(record, set, report.reports, env);
   const expected: Record<
     Exclude<StepReport["type"], "shadowCopiesDeleted" | "stepFailed" | "writersThawed">,
-    PendingKind[]
+    StepName[]
   > = {
     sharesResolved: ["resolve"],
     writersCheckpointed: ["checkpoint"],
     shadowCopiesCreated: ["create"],
     shadowCopiesExposed: ["expose"],
-    writersRecovered: ["recover"],
+    writersRecovered: ["auto_recover"],
     shadowCopiesSealed: ["seal", "finalize"],
     snapshotTaken: ["finalize"],
   };
-  if (!set.pending || !expected[report.type].includes(set.pending.kind)) return same(server);
+  if (!set.pending || !expected[report.type].includes(set.pending.kind)) return same(record);
   const id = set.id;
   switch (report.type) {
     case "sharesResolved":
-      return sharesResolved(server, set, report.shares, env);
+      return sharesResolved(record, set, report.shares, env);
     case "writersCheckpointed": {
       const recorded = recordWriters(
-        server,
+        record,
         id,
         report.reports,
         report.reports.map((r) => r.writerId),
@@ -235,42 +234,42 @@ export function applyReport(server: SvmServer, report: StepReport, env: Env): Re
       const failed = writerFailure(set, report.reports);
       if (failed) return abortManaged(recorded, id, failed, "WRITER_FAILED", env);
       const prepared = prepareShadowCopySet(recorded, { shadowCopySetId: id }, env);
-      return chain([prepared, commitBegin(prepared.server, { shadowCopySetId: id }, env)]);
+      return chain([prepared, commitBegin(prepared.record, { shadowCopySetId: id }, env)]);
     }
     case "shadowCopiesCreated": {
-      const committed = commitCompleted(server, { shadowCopySetId: id, copies: report.copies }, env);
+      const committed = commitCompleted(record, { shadowCopySetId: id, copies: report.copies }, env);
       if (!isManaged(set)) return chain([committed]);
-      const exposing = chain([committed, exposeBegin(committed.server, { shadowCopySetId: id }, env)]);
+      const exposing = chain([committed, exposeBegin(committed.record, { shadowCopySetId: id }, env)]);
       const writers = set.writers ?? [];
       return writers.length > 0
         ? { ...exposing, effects: [...exposing.effects, { kind: "thaw", setId: id, writers }] }
         : exposing;
     }
     case "shadowCopiesExposed": {
-      const exposed = exposeCompleted(server, { shadowCopySetId: id, copies: report.copies }, env);
+      const exposed = exposeCompleted(record, { shadowCopySetId: id, copies: report.copies }, env);
       if (!isManaged(set)) return chain([exposed]);
       // No writer took the checkpoint: nobody to auto-recover, so the set is sealed right away.
-      if ((set.writers ?? []).length === 0) return beginFinalize(exposed.server, id, env);
-      const s = exposed.server;
-      beginPending(findSet(s, id)!, "recover", env);
-      return { server: s, effects: [...exposed.effects, { kind: "command", setId: id }], applied: true };
+      if ((set.writers ?? []).length === 0) return beginFinalize(exposed.record, id, env);
+      const s = exposed.record;
+      beginStep(findSet(s, id)!, "auto_recover", env);
+      return { record: s, effects: [...exposed.effects, { kind: "command", setId: id }], applied: true };
     }
     case "writersRecovered": {
-      const recorded = recordWriters(server, id, report.reports);
+      const recorded = recordWriters(record, id, report.reports);
       const failed = writerFailure(set, report.reports);
       if (failed) return abortManaged(recorded, id, failed, "WRITER_FAILED", env);
       return beginFinalize(recorded, id, env);
     }
     case "shadowCopiesSealed": {
-      const recovered = recoveryCompleted(server, { shadowCopySetId: id });
+      const recovered = recoveryCompleted(record, { shadowCopySetId: id });
       if (!isManaged(set)) return chain([recovered]);
-      return finalizeProgress(recovered.server, id, () => undefined, env);
+      return finalizeProgress(recovered.record, id, () => undefined, env);
     }
     case "snapshotTaken": {
       const snap = set.snapshots.find((x) => x.volume === report.volume && x.name === report.name);
-      if (!snap || snap.takenAt !== undefined) return same(server);
+      if (!snap || snap.takenAt !== undefined) return same(record);
       return finalizeProgress(
-        server,
+        record,
         id,
         (x) => {
           x.snapshots.find((y) => y.volume === report.volume && y.name === report.name)!.takenAt = report.takenAt;
@@ -285,44 +284,44 @@ export function applyReport(server: SvmServer, report: StepReport, env: Env): Re
  * RecoveryComplete for a managed set: the FSRVP operation, then one finalize command that seals the
  * copies, takes one snapshot per volume holding shares of the set, and removes the copies.
  */
-function beginFinalize(server: SvmServer, id: string, env: Env): ReportOutcome {
-  const begun = recoveryCompleteBegin(server, { shadowCopySetId: id }, env);
-  const s = begun.server === server ? draft(server) : begun.server;
+function beginFinalize(record: SvmRecord, id: string, env: Env): ReportOutcome {
+  const begun = recoveryCompleteBegin(record, { shadowCopySetId: id }, env);
+  const s = begun.record === record ? draft(record) : begun.record;
   const set = findSet(s, id)!;
   const name = snapshotName(set.backup!.backupId, id, env.now);
   set.snapshots = plannedSnapshots(set, () => name);
-  beginPending(set, "finalize", env);
-  return { server: s, effects: [{ kind: "command", setId: id }], applied: true };
+  beginStep(set, "finalize", env);
+  return { record: s, effects: [{ kind: "command", setId: id }], applied: true };
 }
 
 /**
  * Records one result of the finalize work (they may arrive in any order) and completes the set once
  * it is sealed (Recovered), every snapshot is taken and the copies are gone.
  */
-function finalizeProgress(server: SvmServer, id: string, apply: (set: ShadowCopySet) => void, env: Env): ReportOutcome {
-  const s = draft(server);
+function finalizeProgress(record: SvmRecord, id: string, apply: (set: ShadowCopySet) => void, env: Env): ReportOutcome {
+  const s = draft(record);
   const set = findSet(s, id)!;
   apply(set);
   const done =
-    set.status === "Recovered" && set.copiesDeleted === true && set.snapshots.every((x) => x.takenAt !== undefined);
-  if (!done) return { server: s, effects: [], applied: true };
+    set.status === "Recovered" && set.copiesRemoved === true && set.snapshots.every((x) => x.takenAt !== undefined);
+  if (!done) return { record: s, effects: [], applied: true };
   s.sets = s.sets.filter((x) => x.id !== id);
-  return { server: s, effects: [{ kind: "finished", entry: completedEntry(set, env) }], applied: true };
+  return { record: s, effects: [{ kind: "finished", entry: completedEntry(set, env) }], applied: true };
 }
 
 /**
  * Finalize failed for good after the backup was taken (sealed, every snapshot on storage): only the
- * removal of the copies failed. That does not undo the backup: the set waits among the draining
+ * removal of the copies failed. That does not undo the backup: the set waits among the pending
  * ones, completed, with the failure, and ends once a new attempt (the reconciler's) removes them.
  */
-function cleanupFailed(server: SvmServer, set: ShadowCopySet, f: StepFailure, env: Env): ReportOutcome {
-  const s = draft(server);
+function removalFailedAfterBackup(record: SvmRecord, set: ShadowCopySet, f: StepFailure, env: Env): ReportOutcome {
+  const s = draft(record);
   s.sets = s.sets.filter((x) => x.id !== set.id);
-  s.draining.push({ ...completedEntry(set, env), deletedCopies: [], failure: { ...f, step: "delete" } });
-  return { server: s, effects: [], applied: true };
+  s.removals.push({ ...completedEntry(set, env), deletedCopies: [], failure: { ...f, step: "removal" } });
+  return { record: s, effects: [], applied: true };
 }
 
-function completedEntry(set: ShadowCopySet, env: Env): DrainingSet {
+function completedEntry(set: ShadowCopySet, env: Env): PendingRemoval {
   return {
     setId: set.id,
     ...(set.backup ? { backup: set.backup } : {}),
@@ -341,9 +340,9 @@ function completedEntry(set: ShadowCopySet, env: Env): DrainingSet {
 }
 
 /** Appends writer answers to the set (and, at checkpoint, records who took part). */
-function recordWriters(server: SvmServer, setId: string, reports: WriterStepRecord[], writers?: string[]): SvmServer {
-  if (reports.length === 0 && !writers) return server;
-  const s = draft(server);
+function recordWriters(record: SvmRecord, setId: string, reports: WriterStepRecord[], writers?: string[]): SvmRecord {
+  if (reports.length === 0 && !writers) return record;
+  const s = draft(record);
   const set = findSet(s, setId)!;
   set.writerSteps = [...(set.writerSteps ?? []), ...reports];
   if (writers) set.writers = writers;
@@ -363,16 +362,16 @@ function writerFailure(set: ShadowCopySet, reports: WriterStepRecord[]): string 
  * The writers resumed (or failed to). Not a step the set waits for: it goes on exposing meanwhile.
  * Under the `fail` policy a failure aborts the set unless it is already sealed.
  */
-function writersThawed(server: SvmServer, set: ShadowCopySet, reports: WriterStepRecord[], env: Env): ReportOutcome {
-  if ((set.writerSteps ?? []).some((r) => r.step === "thaw")) return same(server);
-  const recorded = recordWriters(server, set.id, reports);
+function writersThawed(record: SvmRecord, set: ShadowCopySet, reports: WriterStepRecord[], env: Env): ReportOutcome {
+  if ((set.writerSteps ?? []).some((r) => r.step === "thaw")) return same(record);
+  const recorded = recordWriters(record, set.id, reports);
   const failed = writerFailure(set, reports);
   if (failed && set.status !== "Recovered") return abortManaged(recorded, set.id, failed, "WRITER_FAILED", env);
-  return { server: recorded, effects: [], applied: true };
+  return { record: recorded, effects: [], applied: true };
 }
 
-function sharesResolved(server: SvmServer, set: ShadowCopySet, shares: ResolvedShareInfo[], env: Env): ReportOutcome {
-  let s = server;
+function sharesResolved(record: SvmRecord, set: ShadowCopySet, shares: ResolvedShareInfo[], env: Env): ReportOutcome {
+  let s = record;
   const ids: string[] = [];
   for (const share of shares) {
     const out = addToShadowCopySet(
@@ -389,12 +388,12 @@ function sharesResolved(server: SvmServer, set: ShadowCopySet, shares: ResolvedS
       return abortManaged(s, set.id, `share "${share.share}" could not be added to the set`, "FSRVP", env);
     }
     ids.push(out.value!.shadowCopyId);
-    s = out.server;
+    s = out.record;
   }
-  const next = s === server ? draft(s) : s;
-  beginPending(findSet(next, set.id)!, "checkpoint", env);
+  const next = s === record ? draft(s) : s;
+  beginStep(findSet(next, set.id)!, "checkpoint", env);
   return {
-    server: next,
+    record: next,
     effects: [
       { kind: "added", setId: set.id, shadowCopyIds: ids },
       { kind: "command", setId: set.id },
@@ -404,35 +403,35 @@ function sharesResolved(server: SvmServer, set: ShadowCopySet, shares: ResolvedS
 }
 
 function stepFailed(
-  server: SvmServer,
+  record: SvmRecord,
   set: ShadowCopySet,
   report: Extract<StepReport, { type: "stepFailed" }>,
   env: Env,
 ): ReportOutcome {
-  if (report.step !== set.pending?.kind) return same(server);
+  if (report.step !== set.pending?.kind) return same(record);
   const f = failure(report.step, report.reason, report.code, env);
   const taken = set.status === "Recovered" && set.snapshots.every((x) => x.takenAt !== undefined);
-  if (report.step === "finalize" && taken) return cleanupFailed(server, set, f, env);
-  if (isManaged(set)) return abortManaged(server, set.id, report.reason, report.code, env);
+  if (report.step === "finalize" && taken) return removalFailedAfterBackup(record, set, f, env);
+  if (isManaged(set)) return abortManaged(record, set.id, report.reason, report.code, env);
   switch (report.step) {
     case "create":
-      return chain([commitFailed(server, { shadowCopySetId: set.id, failure: f }, env)]);
+      return chain([commitFailed(record, { shadowCopySetId: set.id, failure: f }, env)]);
     case "expose":
     case "seal":
-      return chain([storageStepFailed(server, { shadowCopySetId: set.id, failure: f }, env)]);
+      return chain([storageStepFailed(record, { shadowCopySetId: set.id, failure: f }, env)]);
     default:
-      return same(server);
+      return same(record);
   }
 }
 
 /**
  * Cancels a backup's set on this SVM: a queued one leaves the queue, a running one is aborted
- * (its storage drained). Either way the backup learns of it through a `finished` effect.
+ * (its storage removed). Either way the backup learns of it through a `finished` effect.
  */
-export function cancelManagedSet(server: SvmServer, link: BackupLink, env: Env): Outcome {
+export function cancelManagedSet(record: SvmRecord, link: BackupLink, env: Env): Outcome {
   const reason = "the backup was cancelled";
-  if (server.queue.some((q) => sameLink(q.backup, link))) {
-    const s = draft(server);
+  if (record.queue.some((q) => sameLink(q.backup, link))) {
+    const s = draft(record);
     s.queue = s.queue.filter((q) => !sameLink(q.backup, link));
     const entry = {
       setId: "",
@@ -447,10 +446,10 @@ export function cancelManagedSet(server: SvmServer, link: BackupLink, env: Env):
       attempt: 1,
       since: env.now,
     };
-    return { hresult: HRESULT.ZERO, server: s, effects: [{ kind: "finished", entry }] };
+    return { hresult: HRESULT.ZERO, record: s, effects: [{ kind: "finished", entry }] };
   }
-  const set = server.sets.find((x) => x.backup && sameLink(x.backup, link));
-  if (!set) return { hresult: HRESULT.ZERO, server, effects: [] };
-  const out = abortManaged(server, set.id, reason, "CANCELLED", env);
-  return { hresult: HRESULT.ZERO, server: out.server, effects: out.effects };
+  const set = record.sets.find((x) => x.backup && sameLink(x.backup, link));
+  if (!set) return { hresult: HRESULT.ZERO, record, effects: [] };
+  const out = abortManaged(record, set.id, reason, "CANCELLED", env);
+  return { hresult: HRESULT.ZERO, record: out.record, effects: out.effects };
 }

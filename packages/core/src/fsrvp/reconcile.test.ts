@@ -2,14 +2,14 @@ import { applyReport } from "./pipeline";
 import {
   adoptOrphans,
   findOrphans,
-  retryFailedDrains,
+  retryFailedRemovals,
   retryLostCommand,
-  retryLostDrain,
+  retryLostRemoval,
   type SvmStorage,
 } from "./reconcile";
 import { abortShadowCopySet, exposeBegin, findSet } from "./server";
 import { serverIn, testEnv, type StateName } from "./testing";
-import type { SvmServer } from "./types";
+import type { SvmRecord } from "./types";
 
 const ORPHAN = "99999999-9999-4999-8999-999999999999";
 const SNAP = "rvss_11111111-1111-4111-8111-111111111111_22222222-2222-4222-8222-222222222222_20260101T000000Z";
@@ -27,22 +27,22 @@ describe("findOrphans", () => {
   test.each(["Added", "CreationInProgress", "Committed", "Exposed", "Recovered"] as StateName[])(
     "a copy of a set %s is known, an unknown one is an orphan",
     (state) => {
-      const { server, shadowCopyId } = serverIn(state);
-      const o = findOrphans(storage([shadowCopyId, ORPHAN]), server, new Set());
+      const { record, shadowCopyId } = serverIn(state);
+      const o = findOrphans(storage([shadowCopyId, ORPHAN]), record, new Set());
       expect(o.shadowCopies.map((c) => c.shadowCopyId)).toEqual([ORPHAN]);
     },
   );
 
   test("copies an aborted set still has to remove are known until their removal is confirmed", () => {
     const env = testEnv();
-    const { server, setId, shadowCopyId } = serverIn("Committed", env);
-    const aborted = abortShadowCopySet(server, { shadowCopySetId: setId }, env).server;
+    const { record, setId, shadowCopyId } = serverIn("Committed", env);
+    const aborted = abortShadowCopySet(record, { shadowCopySetId: setId }, env).record;
     expect(findOrphans(storage([shadowCopyId]), aborted, new Set()).shadowCopies).toEqual([]);
     const drained = applyReport(
       aborted,
       { type: "shadowCopiesDeleted", setId, shadowCopyIds: [shadowCopyId], snapshots: [] },
       env,
-    ).server;
+    ).record;
     // Confirmed gone, then on storage again (a late duplicate command made it again): an orphan.
     expect(findOrphans(storage([shadowCopyId]), drained, new Set()).shadowCopies.map((c) => c.shadowCopyId)).toEqual([
       shadowCopyId,
@@ -63,81 +63,81 @@ describe("findOrphans", () => {
 });
 
 describe("adoptOrphans", () => {
-  test("takes orphans into a draining entry whose removal is published", () => {
+  test("takes orphans into a pending removal whose removal is published", () => {
     const env = testEnv();
-    const { server } = serverIn("Exposed", env);
+    const { record } = serverIn("Exposed", env);
     const orphans = findOrphans(
       storage([ORPHAN], { snapshots: [{ volume: "vm_vol1", name: SNAP }] }),
-      server,
+      record,
       new Set(),
     );
-    const out = adoptOrphans(server, orphans, env);
-    const entry = out.server.draining.find((d) => d.setId === out.value!.drainSetId)!;
+    const out = adoptOrphans(record, orphans, env);
+    const entry = out.record.removals.find((d) => d.setId === out.value!.drainSetId)!;
     expect([
       entry.code,
       entry.leftover,
       entry.shadowCopies.map((c) => c.id),
       entry.snapshots.map((s) => s.name),
     ]).toEqual(["ORPHAN", true, [ORPHAN], [SNAP]]);
-    expect(out.effects).toEqual([{ kind: "drain", setId: entry.setId }]);
+    expect(out.effects).toEqual([{ kind: "removal", setId: entry.setId }]);
   });
 
   test("checks again: what a record claimed since the orphans were found is left alone", () => {
     const env = testEnv();
-    const { server, shadowCopyId } = serverIn("Committed", env);
+    const { record, shadowCopyId } = serverIn("Committed", env);
     const stale = { shadowCopies: [{ volume: "vm_vol1", shadowCopyId }], exposedShares: [], snapshots: [] };
-    const out = adoptOrphans(server, stale, env);
-    expect([out.server, out.value, out.effects]).toEqual([server, null, []]);
+    const out = adoptOrphans(record, stale, env);
+    expect([out.record, out.value, out.effects]).toEqual([record, null, []]);
   });
 });
 
 describe("failed removals", () => {
   test("a removal given up is kept with its failure, and the reconciler starts a new attempt", () => {
     const env = testEnv();
-    const { server, setId } = serverIn("Committed", env);
-    const aborted = abortShadowCopySet(server, { shadowCopySetId: setId }, env).server;
+    const { record, setId } = serverIn("Committed", env);
+    const aborted = abortShadowCopySet(record, { shadowCopySetId: setId }, env).record;
     const failed = applyReport(
       aborted,
-      { type: "stepFailed", setId, step: "delete", reason: "EPERM", code: "STORAGE_FAILED" },
+      { type: "stepFailed", setId, step: "removal", reason: "EPERM", code: "STORAGE_FAILED" },
       env,
     );
-    expect([failed.applied, failed.server.draining[0]!.failure?.reason]).toEqual([true, "EPERM"]);
+    expect([failed.applied, failed.record.removals[0]!.failure?.reason]).toEqual([true, "EPERM"]);
     expect(
       applyReport(
-        failed.server,
-        { type: "stepFailed", setId, step: "delete", reason: "EPERM", code: "STORAGE_FAILED" },
+        failed.record,
+        { type: "stepFailed", setId, step: "removal", reason: "EPERM", code: "STORAGE_FAILED" },
         env,
       ).applied,
     ).toBe(false);
-    const retried = retryFailedDrains(failed.server, env);
+    const retried = retryFailedRemovals(failed.record, env);
     expect([
       retried.value,
-      retried.server.draining[0]!.attempt,
-      retried.server.draining[0]!.failure,
+      retried.record.removals[0]!.attempt,
+      retried.record.removals[0]!.failure,
       retried.effects,
-    ]).toEqual([1, 2, undefined, [{ kind: "drain", setId }]]);
-    expect(retryFailedDrains(retried.server, env).value).toBe(0);
+    ]).toEqual([1, 2, undefined, [{ kind: "removal", setId }]]);
+    expect(retryFailedRemovals(retried.record, env).value).toBe(0);
   });
 
-  test("a lost removal gets a new attempt once; a failed one waits for retryFailedDrains", () => {
+  test("a lost removal gets a new attempt once; a failed one waits for retryFailedRemovals", () => {
     const env = testEnv();
-    const { server, setId } = serverIn("Committed", env);
-    const aborted = abortShadowCopySet(server, { shadowCopySetId: setId }, env).server;
+    const { record, setId } = serverIn("Committed", env);
+    const aborted = abortShadowCopySet(record, { shadowCopySetId: setId }, env).record;
     env.tick(60_000);
-    const retried = retryLostDrain(aborted, { setId, attempt: 1 }, env);
+    const retried = retryLostRemoval(aborted, { setId, attempt: 1 }, env);
     expect([
       retried.value,
-      retried.server.draining[0]!.attempt,
-      retried.server.draining[0]!.since,
+      retried.record.removals[0]!.attempt,
+      retried.record.removals[0]!.since,
       retried.effects,
-    ]).toEqual([true, 2, env.now, [{ kind: "drain", setId }]]);
-    expect(retryLostDrain(retried.server, { setId, attempt: 1 }, env).server).toBe(retried.server);
+    ]).toEqual([true, 2, env.now, [{ kind: "removal", setId }]]);
+    expect(retryLostRemoval(retried.record, { setId, attempt: 1 }, env).record).toBe(retried.record);
     const failed = applyReport(
       aborted,
-      { type: "stepFailed", setId, step: "delete", reason: "EPERM", code: "STORAGE_FAILED" },
+      { type: "stepFailed", setId, step: "removal", reason: "EPERM", code: "STORAGE_FAILED" },
       env,
-    ).server;
-    expect(retryLostDrain(failed, { setId, attempt: 1 }, env).value).toBe(false);
+    ).record;
+    expect(retryLostRemoval(failed, { setId, attempt: 1 }, env).value).toBe(false);
   });
 });
 
@@ -145,40 +145,40 @@ describe("lost commands", () => {
   const env = testEnv();
   const creating = serverIn("CreationInProgress", env);
   const exposing = (() => {
-    const { server, setId } = serverIn("Committed", env);
-    return { server: exposeBegin(server, { shadowCopySetId: setId }, env).server, setId };
+    const { record, setId } = serverIn("Committed", env);
+    return { record: exposeBegin(record, { shadowCopySetId: setId }, env).record, setId };
   })();
-  const pendingOf = (s: SvmServer, setId: string) => findSet(s, setId)?.pending;
+  const pendingOf = (s: SvmRecord, setId: string) => findSet(s, setId)?.pending;
 
   test.each([
     ["create", creating],
     ["expose", exposing],
-  ] as const)("a lost %s command gets a new attempt, so a new command ID, sent at once", (kind, { server, setId }) => {
-    const before = pendingOf(server, setId)!;
+  ] as const)("a lost %s command gets a new attempt, so a new command ID, sent at once", (kind, { record, setId }) => {
+    const before = pendingOf(record, setId)!;
     env.tick(60_000);
-    const out = retryLostCommand(server, { setId, kind, attempt: before.attempt }, env);
-    expect([out.value, pendingOf(out.server, setId), out.effects]).toEqual([
+    const out = retryLostCommand(record, { setId, kind, attempt: before.attempt }, env);
+    expect([out.value, pendingOf(out.record, setId), out.effects]).toEqual([
       true,
       { kind, attempt: before.attempt + 1, since: env.now },
       [{ kind: "command", setId }],
     ]);
     // The input record is left as it was (a decision works on a copy).
-    expect(pendingOf(server, setId)).toEqual(before);
+    expect(pendingOf(record, setId)).toEqual(before);
   });
 
   test("nothing changes when another replica retried it first, or the set moved on", () => {
-    const { server, setId } = creating;
-    const retried = retryLostCommand(server, { setId, kind: "create", attempt: 1 }, env).server;
+    const { record, setId } = creating;
+    const retried = retryLostCommand(record, { setId, kind: "create", attempt: 1 }, env).record;
     const again = retryLostCommand(retried, { setId, kind: "create", attempt: 1 }, env);
-    expect([again.value, again.server, again.effects]).toEqual([false, retried, []]);
-    expect(retryLostCommand(server, { setId, kind: "expose", attempt: 1 }, env).server).toBe(server);
+    expect([again.value, again.record, again.effects]).toEqual([false, retried, []]);
+    expect(retryLostCommand(record, { setId, kind: "expose", attempt: 1 }, env).record).toBe(record);
   });
 
   test("nothing changes for a set that is gone or waits for nothing", () => {
-    const { server, setId } = serverIn("Added", env);
-    expect(retryLostCommand(server, { setId, kind: "create", attempt: 1 }, env).value).toBe(false);
+    const { record, setId } = serverIn("Added", env);
+    expect(retryLostCommand(record, { setId, kind: "create", attempt: 1 }, env).value).toBe(false);
     expect(
-      retryLostCommand(server, { setId: "99999999-9999-4999-8999-999999999999", kind: "create", attempt: 1 }, env)
+      retryLostCommand(record, { setId: "99999999-9999-4999-8999-999999999999", kind: "create", attempt: 1 }, env)
         .value,
     ).toBe(false);
   });

@@ -1,7 +1,7 @@
 /**
  * The reconciler's decisions, as pure functions over an SVM's record. Storage rvss made that no
  * record knows (an orphan: a clone made just before a crash, a copy a late duplicate command made
- * again) is taken into the record as a draining entry and removed like an aborted set's storage,
+ * again) is taken into the record as a pending removal and removed like an aborted set's storage,
  * with the same confirmation; a removal that failed for good is started again, and so is a set's
  * work whose command was lost.
  *
@@ -11,15 +11,15 @@
  * the record does not know, read after the storage was listed, is not being made for a live set.
  */
 import { HRESULT } from "./hresult";
-import { beginPending, draft, findSet, type Outcome } from "./server";
+import { beginStep, draft, findSet, type Outcome } from "./server";
 import {
   remainingStorage,
-  type DrainingSet,
+  type PendingRemoval,
   type Env,
-  type PendingKind,
+  type StepName,
   type ShadowCopyRecord,
   type StepFailure,
-  type SvmServer,
+  type SvmRecord,
 } from "./types";
 
 /** What the storage holds of one SVM, of what rvss makes (clones, exposed shares, rvss-named snapshots). */
@@ -42,18 +42,18 @@ export function noOrphans(o: Orphans): boolean {
 }
 
 /** Shadow copy IDs the record knows: its sets' copies, and copies still to be removed. */
-export function knownShadowCopies(server: SvmServer | null): Set<string> {
+export function knownShadowCopies(record: SvmRecord | null): Set<string> {
   const ids = new Set<string>();
-  for (const s of server?.sets ?? []) for (const c of s.shadowCopies) ids.add(c.id);
-  for (const d of server?.draining ?? []) for (const c of remainingStorage(d).shadowCopies) ids.add(c.id);
+  for (const s of record?.sets ?? []) for (const c of s.shadowCopies) ids.add(c.id);
+  for (const d of record?.removals ?? []) for (const c of remainingStorage(d).shadowCopies) ids.add(c.id);
   return ids;
 }
 
-/** Snapshot names the record knows: planned or taken by its sets, kept or being removed by draining entries. */
-export function knownSnapshots(server: SvmServer | null): Set<string> {
+/** Snapshot names the record knows: planned or taken by its sets, kept or being removed by pending removals. */
+export function knownSnapshots(record: SvmRecord | null): Set<string> {
   const names = new Set<string>();
-  for (const s of server?.sets ?? []) for (const x of s.snapshots) names.add(x.name);
-  for (const d of server?.draining ?? [])
+  for (const s of record?.sets ?? []) for (const x of s.snapshots) names.add(x.name);
+  for (const d of record?.removals ?? [])
     for (const x of d.snapshots) if (!d.deletedSnapshots.includes(x.name)) names.add(x.name);
   return names;
 }
@@ -63,9 +63,9 @@ export function knownSnapshots(server: SvmServer | null): Set<string> {
  * backup records list; read them after the SVM record, since a finished set is listed by its
  * backup before it leaves the SVM record.
  */
-export function findOrphans(storage: SvmStorage, server: SvmServer | null, listed: ReadonlySet<string>): Orphans {
-  const copies = knownShadowCopies(server);
-  const snapshots = knownSnapshots(server);
+export function findOrphans(storage: SvmStorage, record: SvmRecord | null, listed: ReadonlySet<string>): Orphans {
+  const copies = knownShadowCopies(record);
+  const snapshots = knownSnapshots(record);
   const orphanCopies = new Map<string, { volume: string; shadowCopyId: string }>();
   for (const c of storage.shadowCopies)
     if (!copies.has(c.shadowCopyId))
@@ -84,26 +84,26 @@ export function findOrphans(storage: SvmStorage, server: SvmServer | null, liste
 }
 
 /**
- * Takes orphans into the record as a draining entry (a `drain` effect removes them), checked again
+ * Takes orphans into the record as a pending removal (a `removal` effect removes them), checked again
  * against this record: what a set claimed since the orphans were found is left alone. The value is
  * the new entry's ID and what it took, or null when nothing was left to take.
  */
 export function adoptOrphans(
-  server: SvmServer,
+  record: SvmRecord,
   orphans: Orphans,
   env: Env,
 ): Outcome<{ drainSetId: string; adopted: Orphans } | null> {
-  const copies = knownShadowCopies(server);
-  const snapshots = knownSnapshots(server);
+  const copies = knownShadowCopies(record);
+  const snapshots = knownSnapshots(record);
   const adopted: Orphans = {
     shadowCopies: orphans.shadowCopies.filter((c) => !copies.has(c.shadowCopyId)),
     exposedShares: orphans.exposedShares,
     snapshots: orphans.snapshots.filter((s) => !snapshots.has(s.name)),
   };
-  if (noOrphans(adopted)) return { hresult: HRESULT.ZERO, server, value: null, effects: [] };
-  const s = draft(server);
+  if (noOrphans(adopted)) return { hresult: HRESULT.ZERO, record, value: null, effects: [] };
+  const s = draft(record);
   const drainSetId = env.newId().toLowerCase();
-  s.draining.push({
+  s.removals.push({
     setId: drainSetId,
     outcome: "aborted",
     reason: "found on storage but in no record (removed by the reconciler)",
@@ -126,41 +126,41 @@ export function adoptOrphans(
   });
   return {
     hresult: HRESULT.ZERO,
-    server: s,
+    record: s,
     value: { drainSetId, adopted },
-    effects: [{ kind: "drain", setId: drainSetId }],
+    effects: [{ kind: "removal", setId: drainSetId }],
   };
 }
 
 /** A removal failed for good (its command was given up): the entry keeps the failure until it is tried again. */
-export function drainFailed(
-  server: SvmServer,
+export function removalFailed(
+  record: SvmRecord,
   report: { setId: string; reason: string; code: string },
   env: Env,
 ): Outcome {
-  const entry = server.draining.find((d) => d.setId === report.setId);
-  if (!entry || entry.failure) return { hresult: HRESULT.ZERO, server, effects: [] };
-  const s = draft(server);
-  const failure: StepFailure = { step: "delete", reason: report.reason, code: report.code, at: env.now };
-  s.draining.find((d) => d.setId === report.setId)!.failure = failure;
-  return { hresult: HRESULT.ZERO, server: s, effects: [] };
+  const entry = record.removals.find((d) => d.setId === report.setId);
+  if (!entry || entry.failure) return { hresult: HRESULT.ZERO, record, effects: [] };
+  const s = draft(record);
+  const failure: StepFailure = { step: "removal", reason: report.reason, code: report.code, at: env.now };
+  s.removals.find((d) => d.setId === report.setId)!.failure = failure;
+  return { hresult: HRESULT.ZERO, record: s, effects: [] };
 }
 
 /** Starts a new attempt (so a new command ID) of every removal that failed for good; the value counts them. */
-export function retryFailedDrains(server: SvmServer, env: Env): Outcome<number> {
-  const failed = server.draining.filter((d) => d.failure);
-  if (failed.length === 0) return { hresult: HRESULT.ZERO, server, value: 0, effects: [] };
-  const s = draft(server);
-  for (const d of s.draining.filter((x) => x.failure)) newDrainAttempt(d, env);
+export function retryFailedRemovals(record: SvmRecord, env: Env): Outcome<number> {
+  const failed = record.removals.filter((d) => d.failure);
+  if (failed.length === 0) return { hresult: HRESULT.ZERO, record, value: 0, effects: [] };
+  const s = draft(record);
+  for (const d of s.removals.filter((x) => x.failure)) newDrainAttempt(d, env);
   return {
     hresult: HRESULT.ZERO,
-    server: s,
+    record: s,
     value: failed.length,
-    effects: failed.map((d) => ({ kind: "drain" as const, setId: d.setId })),
+    effects: failed.map((d) => ({ kind: "removal" as const, setId: d.setId })),
   };
 }
 
-function newDrainAttempt(d: DrainingSet, env: Env): void {
+function newDrainAttempt(d: PendingRemoval, env: Env): void {
   d.attempt += 1;
   d.since = env.now;
   delete d.failure;
@@ -173,33 +173,33 @@ function newDrainAttempt(d: DrainingSet, env: Env): void {
  * at is replaced; if the set moved on or another replica retried it first, nothing changes.
  */
 export function retryLostCommand(
-  server: SvmServer,
-  lost: { setId: string; kind: PendingKind; attempt: number },
+  record: SvmRecord,
+  lost: { setId: string; kind: StepName; attempt: number },
   env: Env,
 ): Outcome<boolean> {
-  const p = findSet(server, lost.setId)?.pending;
-  if (!p || p.kind !== lost.kind || p.attempt !== lost.attempt) return unchanged(server);
-  const s = draft(server);
-  beginPending(findSet(s, lost.setId)!, lost.kind, env);
-  return { hresult: HRESULT.ZERO, server: s, value: true, effects: [{ kind: "command", setId: lost.setId }] };
+  const p = findSet(record, lost.setId)?.pending;
+  if (!p || p.kind !== lost.kind || p.attempt !== lost.attempt) return unchanged(record);
+  const s = draft(record);
+  beginStep(findSet(s, lost.setId)!, lost.kind, env);
+  return { hresult: HRESULT.ZERO, record: s, value: true, effects: [{ kind: "command", setId: lost.setId }] };
 }
 
 /** As retryLostCommand, for a removal whose command was lost. */
-export function retryLostDrain(
-  server: SvmServer,
+export function retryLostRemoval(
+  record: SvmRecord,
   lost: { setId: string; attempt: number },
   env: Env,
 ): Outcome<boolean> {
-  const entry = server.draining.find((d) => d.setId === lost.setId);
-  if (!entry || entry.failure || entry.attempt !== lost.attempt) return unchanged(server);
-  const s = draft(server);
+  const entry = record.removals.find((d) => d.setId === lost.setId);
+  if (!entry || entry.failure || entry.attempt !== lost.attempt) return unchanged(record);
+  const s = draft(record);
   newDrainAttempt(
-    s.draining.find((d) => d.setId === lost.setId)!,
+    s.removals.find((d) => d.setId === lost.setId)!,
     env,
   );
-  return { hresult: HRESULT.ZERO, server: s, value: true, effects: [{ kind: "drain", setId: lost.setId }] };
+  return { hresult: HRESULT.ZERO, record: s, value: true, effects: [{ kind: "removal", setId: lost.setId }] };
 }
 
-function unchanged(server: SvmServer): Outcome<boolean> {
-  return { hresult: HRESULT.ZERO, server, value: false, effects: [] };
+function unchanged(record: SvmRecord): Outcome<boolean> {
+  return { hresult: HRESULT.ZERO, record, value: false, effects: [] };
 }

@@ -12,16 +12,16 @@ import { isValidContext } from "./context";
 import { HRESULT } from "./hresult";
 import type {
   BackupLink,
-  DrainingSet,
+  PendingRemoval,
   Env,
   MappedShare,
-  PendingKind,
+  StepName,
   ShadowCopyRecord,
   ShadowCopySet,
-  SnapshotRef,
-  SequenceTimer,
+  SetSnapshot,
+  ArmedTimer,
   StepFailure,
-  SvmServer,
+  SvmRecord,
 } from "./types";
 import { remainingStorage } from "./types";
 
@@ -30,21 +30,26 @@ export type Effect =
   | { kind: "command"; setId: string }
   /** Tell the set's writers that the copies exist (they may resume writing). */
   | { kind: "thaw"; setId: string; writers: string[] }
-  /** Publish the storage-removal command for a draining entry. */
-  | { kind: "drain"; setId: string }
+  /** Publish the storage-removal command for a pending removal. */
+  | { kind: "removal"; setId: string }
   | { kind: "started"; setId: string }
   | { kind: "added"; setId: string; shadowCopyIds: string[] }
   | { kind: "creationStarted"; setId: string }
   | { kind: "aborted"; setId: string; backup?: BackupLink; reason: string; code: string }
-  /** A draining entry is gone from storage: the set is finished for good. */
-  | { kind: "finished"; entry: DrainingSet };
+  /** A pending removal is gone from storage: the set is finished for good. */
+  | { kind: "finished"; entry: PendingRemoval };
 
-export interface Outcome<T = undefined> {
-  hresult: number;
+/** What a decision does to an SVM: its next record and the effects the caller must carry out. */
+export interface Change {
   /** The next record; the same object when nothing changed (no write needed). */
-  server: SvmServer;
-  value?: T;
+  record: SvmRecord;
   effects: Effect[];
+}
+
+/** An FSRVP operation's answer: the change, the HRESULT and the operation's value. */
+export interface Outcome<T = undefined> extends Change {
+  hresult: number;
+  value?: T;
 }
 
 /** How the storage side answered "where is this share?". */
@@ -66,27 +71,27 @@ export function normaliseGuid(id: string): string {
   return id.replace(/^\{(.*)\}$/, "$1").toLowerCase();
 }
 
-function fail<T>(server: SvmServer, hresult: number, effects: Effect[] = []): Outcome<T> {
-  return { hresult, server, effects };
+function fail<T>(record: SvmRecord, hresult: number, effects: Effect[] = []): Outcome<T> {
+  return { hresult, record, effects };
 }
 
-function ok<T>(server: SvmServer, value?: T, effects: Effect[] = []): Outcome<T> {
+function ok<T>(record: SvmRecord, value?: T, effects: Effect[] = []): Outcome<T> {
   return value === undefined
-    ? { hresult: HRESULT.ZERO, server, effects }
-    : { hresult: HRESULT.ZERO, server, value, effects };
+    ? { hresult: HRESULT.ZERO, record, effects }
+    : { hresult: HRESULT.ZERO, record, value, effects };
 }
 
 /** Copy-on-write: operations mutate a deep copy, never their input. */
-export function draft(server: SvmServer): SvmServer {
-  return structuredClone(server);
+export function draft(record: SvmRecord): SvmRecord {
+  return structuredClone(record);
 }
 
-export function findSet(server: SvmServer, setId: string): ShadowCopySet | undefined {
+export function findSet(record: SvmRecord, setId: string): ShadowCopySet | undefined {
   const id = normaliseGuid(setId);
-  return server.sets.find((s) => s.id === id);
+  return record.sets.find((s) => s.id === id);
 }
 
-export function armTimer(s: SvmServer, ms: number, env: Env): void {
+export function armTimer(s: SvmRecord, ms: number, env: Env): void {
   if (ms <= 0) {
     s.timer = null;
     return;
@@ -95,16 +100,16 @@ export function armTimer(s: SvmServer, ms: number, env: Env): void {
   s.timer = { generation: s.timerGeneration, deadline: env.now + ms };
 }
 
-function stopTimer(s: SvmServer): void {
+function stopTimer(s: SvmRecord): void {
   s.timer = null;
 }
 
-function releaseContext(s: SvmServer): void {
+function releaseContext(s: SvmRecord): void {
   s.contextSet = false;
   s.clientAddress = null;
 }
 
-export function beginPending(set: ShadowCopySet, kind: PendingKind, env: Env): void {
+export function beginStep(set: ShadowCopySet, kind: StepName, env: Env): void {
   const attempt = (set.attempts?.[kind] ?? 0) + 1;
   set.pending = { kind, attempt, since: env.now };
   set.attempts = { ...set.attempts, [kind]: attempt };
@@ -118,11 +123,11 @@ function mayHoldStorage(set: ShadowCopySet): boolean {
 }
 
 /**
- * Removes a set from the table. Its storage, if any, moves to the draining list (removed by the
+ * Removes a set from the table. Its storage, if any, moves to the removals (removed by the
  * executor, then confirmed); a set that never touched storage is finished at once.
  */
 export function removeSet(
-  s: SvmServer,
+  s: SvmRecord,
   set: ShadowCopySet,
   outcome: "completed" | "aborted",
   reason: string,
@@ -130,7 +135,7 @@ export function removeSet(
   env: Env,
 ): Effect[] {
   s.sets = s.sets.filter((x) => x.id !== set.id);
-  const entry: DrainingSet = {
+  const entry: PendingRemoval = {
     setId: set.id,
     ...(set.backup ? { backup: set.backup } : {}),
     ...(set.writers?.length ? { writers: set.writers } : {}),
@@ -151,8 +156,8 @@ export function removeSet(
   }
   const left = remainingStorage(entry);
   if (left.shadowCopies.length > 0 || left.snapshots.length > 0) {
-    s.draining.push(entry);
-    effects.push({ kind: "drain", setId: set.id });
+    s.removals.push(entry);
+    effects.push({ kind: "removal", setId: set.id });
   } else {
     effects.push({ kind: "finished", entry });
   }
@@ -176,12 +181,12 @@ export function getSupportedVersion(): { minVersion: number; maxVersion: number 
 export const SET_CONTEXT_RETRY_LIMIT = 5;
 
 /** SetContext (opnum 1), MS-FSRVP 3.1.4.1. */
-export function setContext(server: SvmServer, req: { context: number; client: string }, env: Env): Outcome {
-  if (!isValidContext(req.context)) return fail(server, HRESULT.FSRVP_E_UNSUPPORTED_CONTEXT);
-  if (server.contextSet && server.clientAddress !== req.client) {
-    return fail(server, HRESULT.FSRVP_E_SHADOW_COPY_SET_IN_PROGRESS);
+export function setContext(record: SvmRecord, req: { context: number; client: string }, env: Env): Outcome {
+  if (!isValidContext(req.context)) return fail(record, HRESULT.FSRVP_E_UNSUPPORTED_CONTEXT);
+  if (record.contextSet && record.clientAddress !== req.client) {
+    return fail(record, HRESULT.FSRVP_E_SHADOW_COPY_SET_IN_PROGRESS);
   }
-  const s = draft(server);
+  const s = draft(record);
   const effects: Effect[] = [];
   if (s.contextSet) {
     // The owner starts over: its unfinished sets go, and it may do so only a few times in a row.
@@ -204,22 +209,22 @@ export function setContext(server: SvmServer, req: { context: number; client: st
 }
 
 /** True while a set other than a Recovered one exists: StartShadowCopySet must wait. */
-export function hasSetInCreation(server: SvmServer): boolean {
-  return server.sets.some((x) => x.status !== "Recovered");
+export function hasSetInCreation(record: SvmRecord): boolean {
+  return record.sets.some((x) => x.status !== "Recovered");
 }
 
 /** StartShadowCopySet (opnum 2), MS-FSRVP 3.1.4.3. */
 export function startShadowCopySet(
-  server: SvmServer,
+  record: SvmRecord,
   req: { clientShadowCopySetId: string; client: string },
   env: Env,
 ): Outcome<{ shadowCopySetId: string }> {
   if (!isGuid(req.clientShadowCopySetId) || normaliseGuid(req.clientShadowCopySetId) === NULL_GUID) {
-    return fail(server, HRESULT.E_INVALIDARG);
+    return fail(record, HRESULT.E_INVALIDARG);
   }
-  if (!server.contextSet) return fail(server, HRESULT.FSRVP_E_BAD_STATE);
-  if (hasSetInCreation(server)) return fail(server, HRESULT.FSRVP_E_SHADOW_COPY_SET_IN_PROGRESS);
-  const s = draft(server);
+  if (!record.contextSet) return fail(record, HRESULT.FSRVP_E_BAD_STATE);
+  if (hasSetInCreation(record)) return fail(record, HRESULT.FSRVP_E_SHADOW_COPY_SET_IN_PROGRESS);
+  const s = draft(record);
   const set: ShadowCopySet = {
     id: normaliseGuid(env.newId()),
     status: "Started",
@@ -262,17 +267,17 @@ function newShadowCopy(
  * A shadow copy is per share here (as with ONTAP), so only the same share twice collides.
  */
 export function addToShadowCopySet(
-  server: SvmServer,
+  record: SvmRecord,
   req: { shadowCopySetId: string; shareNameUnc: string; lookup: ShareLookup; files?: string[] },
   env: Env,
 ): Outcome<{ shadowCopyId: string }> {
-  if (parseShare(req.shareNameUnc) === null) return fail(server, HRESULT.E_INVALIDARG);
-  if (req.lookup.kind === "notFound") return fail(server, HRESULT.FSRVP_E_OBJECT_NOT_FOUND);
-  if (req.lookup.kind === "notSupported") return fail(server, HRESULT.FSRVP_E_NOT_SUPPORTED);
-  const found = findSet(server, req.shadowCopySetId);
-  if (!found) return fail(server, HRESULT.FSRVP_E_SHADOWCOPYSET_ID_MISMATCH);
-  if (found.status !== "Started" && found.status !== "Added") return fail(server, HRESULT.FSRVP_E_BAD_STATE);
-  const s = draft(server);
+  if (parseShare(req.shareNameUnc) === null) return fail(record, HRESULT.E_INVALIDARG);
+  if (req.lookup.kind === "notFound") return fail(record, HRESULT.FSRVP_E_OBJECT_NOT_FOUND);
+  if (req.lookup.kind === "notSupported") return fail(record, HRESULT.FSRVP_E_NOT_SUPPORTED);
+  const found = findSet(record, req.shadowCopySetId);
+  if (!found) return fail(record, HRESULT.FSRVP_E_SHADOWCOPYSET_ID_MISMATCH);
+  if (found.status !== "Started" && found.status !== "Added") return fail(record, HRESULT.FSRVP_E_BAD_STATE);
+  const s = draft(record);
   const set = findSet(s, found.id)!;
   stopTimer(s);
   const lookup = req.lookup;
@@ -288,11 +293,11 @@ export function addToShadowCopySet(
 }
 
 /** PrepareShadowCopySet (opnum 12), MS-FSRVP 3.1.4.12. Nothing to wait for on this server. */
-export function prepareShadowCopySet(server: SvmServer, req: { shadowCopySetId: string }, env: Env): Outcome {
-  const found = findSet(server, req.shadowCopySetId);
-  if (!found) return fail(server, HRESULT.FSRVP_E_SHADOWCOPYSET_ID_MISMATCH);
-  if (found.status !== "Added") return fail(server, HRESULT.FSRVP_E_BAD_STATE);
-  const s = draft(server);
+export function prepareShadowCopySet(record: SvmRecord, req: { shadowCopySetId: string }, env: Env): Outcome {
+  const found = findSet(record, req.shadowCopySetId);
+  if (!found) return fail(record, HRESULT.FSRVP_E_SHADOWCOPYSET_ID_MISMATCH);
+  if (found.status !== "Added") return fail(record, HRESULT.FSRVP_E_BAD_STATE);
+  const s = draft(record);
   stopTimer(s);
   armTimer(s, env.timers.longMs, env);
   return ok(s);
@@ -302,11 +307,11 @@ export function prepareShadowCopySet(server: SvmServer, req: { shadowCopySetId: 
  * CommitShadowCopySet (opnum 4), MS-FSRVP 3.1.4.5, first half: CreationInProgress and the create
  * command. A retry while CreationInProgress (legal per spec) waits on the work already under way.
  */
-export function commitBegin(server: SvmServer, req: { shadowCopySetId: string }, env: Env): Outcome {
-  const found = findSet(server, req.shadowCopySetId);
-  if (!found) return fail(server, HRESULT.FSRVP_E_SHADOWCOPYSET_ID_MISMATCH);
-  if (found.status !== "Added" && found.status !== "CreationInProgress") return fail(server, HRESULT.FSRVP_E_BAD_STATE);
-  const s = draft(server);
+export function commitBegin(record: SvmRecord, req: { shadowCopySetId: string }, env: Env): Outcome {
+  const found = findSet(record, req.shadowCopySetId);
+  if (!found) return fail(record, HRESULT.FSRVP_E_SHADOWCOPYSET_ID_MISMATCH);
+  if (found.status !== "Added" && found.status !== "CreationInProgress") return fail(record, HRESULT.FSRVP_E_BAD_STATE);
+  const s = draft(record);
   const set = findSet(s, found.id)!;
   stopTimer(s);
   // A retry waits on the work under way; its command is published again (deduplicated) in case
@@ -314,7 +319,7 @@ export function commitBegin(server: SvmServer, req: { shadowCopySetId: string },
   if (set.status === "CreationInProgress" && set.pending?.kind === "create")
     return ok(s, undefined, [{ kind: "command", setId: set.id }]);
   set.status = "CreationInProgress";
-  beginPending(set, "create", env);
+  beginStep(set, "create", env);
   return ok(s, undefined, [
     { kind: "creationStarted", setId: set.id },
     { kind: "command", setId: set.id },
@@ -330,14 +335,14 @@ export interface CreatedCopy {
 
 /** Commit, second half: the copies exist. Committed, timer 180 s. */
 export function commitCompleted(
-  server: SvmServer,
+  record: SvmRecord,
   req: { shadowCopySetId: string; copies: CreatedCopy[] },
   env: Env,
 ): Outcome {
-  const found = findSet(server, req.shadowCopySetId);
+  const found = findSet(record, req.shadowCopySetId);
   if (!found || found.status !== "CreationInProgress" || found.pending?.kind !== "create")
-    return fail(server, HRESULT.FSRVP_E_BAD_STATE);
-  const s = draft(server);
+    return fail(record, HRESULT.FSRVP_E_BAD_STATE);
+  const s = draft(record);
   const set = findSet(s, found.id)!;
   for (const c of req.copies) {
     const copy = set.shadowCopies.find((x) => x.id === c.id);
@@ -351,13 +356,13 @@ export function commitCompleted(
 
 /** Commit failed on storage: back to Added, timer 180 s (the executor removed what it had made). */
 export function commitFailed(
-  server: SvmServer,
+  record: SvmRecord,
   req: { shadowCopySetId: string; failure: StepFailure },
   env: Env,
 ): Outcome {
-  const found = findSet(server, req.shadowCopySetId);
-  if (!found || found.status !== "CreationInProgress") return fail(server, HRESULT.FSRVP_E_BAD_STATE);
-  const s = draft(server);
+  const found = findSet(record, req.shadowCopySetId);
+  if (!found || found.status !== "CreationInProgress") return fail(record, HRESULT.FSRVP_E_BAD_STATE);
+  const s = draft(record);
   const set = findSet(s, found.id)!;
   set.status = "Added";
   delete set.pending;
@@ -370,36 +375,36 @@ export function commitFailed(
  * A wait of Commit, Expose or Prepare exceeded TimeOutInMilliseconds: the set keeps its state and
  * the work goes on; the timer is re-armed for 180 s so an abandoned set is removed.
  */
-export function waitTimedOut(server: SvmServer, req: { shadowCopySetId: string }, env: Env): Outcome {
-  if (!findSet(server, req.shadowCopySetId)) return fail(server, HRESULT.FSRVP_E_SHADOWCOPYSET_ID_MISMATCH);
-  const s = draft(server);
+export function waitTimedOut(record: SvmRecord, req: { shadowCopySetId: string }, env: Env): Outcome {
+  if (!findSet(record, req.shadowCopySetId)) return fail(record, HRESULT.FSRVP_E_SHADOWCOPYSET_ID_MISMATCH);
+  const s = draft(record);
   armTimer(s, env.timers.shortMs, env);
   return ok(s);
 }
 
 /** ExposeShadowCopySet (opnum 5), MS-FSRVP 3.1.4.6, first half. */
-export function exposeBegin(server: SvmServer, req: { shadowCopySetId: string }, env: Env): Outcome {
-  const found = findSet(server, req.shadowCopySetId);
-  if (!found) return fail(server, HRESULT.FSRVP_E_SHADOWCOPYSET_ID_MISMATCH);
-  if (found.status !== "Committed") return fail(server, HRESULT.FSRVP_E_BAD_STATE);
-  const s = draft(server);
+export function exposeBegin(record: SvmRecord, req: { shadowCopySetId: string }, env: Env): Outcome {
+  const found = findSet(record, req.shadowCopySetId);
+  if (!found) return fail(record, HRESULT.FSRVP_E_SHADOWCOPYSET_ID_MISMATCH);
+  if (found.status !== "Committed") return fail(record, HRESULT.FSRVP_E_BAD_STATE);
+  const s = draft(record);
   const set = findSet(s, found.id)!;
   stopTimer(s);
   if (set.pending?.kind === "expose") return ok(s, undefined, [{ kind: "command", setId: set.id }]);
-  beginPending(set, "expose", env);
+  beginStep(set, "expose", env);
   return ok(s, undefined, [{ kind: "command", setId: set.id }]);
 }
 
 /** Expose, second half: Exposed, timer 180 s. Records where clients reach each copy. */
 export function exposeCompleted(
-  server: SvmServer,
+  record: SvmRecord,
   req: { shadowCopySetId: string; copies?: { id: string; accessPath: string }[] },
   env: Env,
 ): Outcome {
-  const found = findSet(server, req.shadowCopySetId);
+  const found = findSet(record, req.shadowCopySetId);
   if (!found || found.status !== "Committed" || found.pending?.kind !== "expose")
-    return fail(server, HRESULT.FSRVP_E_BAD_STATE);
-  const s = draft(server);
+    return fail(record, HRESULT.FSRVP_E_BAD_STATE);
+  const s = draft(record);
   const set = findSet(s, found.id)!;
   for (const c of set.shadowCopies) {
     if (c.mapping) c.mapping.isExposed = true;
@@ -413,15 +418,15 @@ export function exposeCompleted(
 }
 
 /** RecoveryCompleteShadowCopySet (opnum 6), MS-FSRVP 3.1.4.7, first half: seal the copies read-only. */
-export function recoveryCompleteBegin(server: SvmServer, req: { shadowCopySetId: string }, env: Env): Outcome {
-  const found = findSet(server, req.shadowCopySetId);
-  if (!found) return fail(server, HRESULT.FSRVP_E_SHADOWCOPYSET_ID_MISMATCH);
-  if (found.status !== "Exposed") return fail(server, HRESULT.FSRVP_E_BAD_STATE);
-  const s = draft(server);
+export function recoveryCompleteBegin(record: SvmRecord, req: { shadowCopySetId: string }, env: Env): Outcome {
+  const found = findSet(record, req.shadowCopySetId);
+  if (!found) return fail(record, HRESULT.FSRVP_E_SHADOWCOPYSET_ID_MISMATCH);
+  if (found.status !== "Exposed") return fail(record, HRESULT.FSRVP_E_BAD_STATE);
+  const s = draft(record);
   const set = findSet(s, found.id)!;
   stopTimer(s);
   if (set.pending?.kind === "seal") return ok(s, undefined, [{ kind: "command", setId: set.id }]);
-  beginPending(set, "seal", env);
+  beginStep(set, "seal", env);
   return ok(s, undefined, [{ kind: "command", setId: set.id }]);
 }
 
@@ -429,12 +434,12 @@ export function recoveryCompleteBegin(server: SvmServer, req: { shadowCopySetId:
  * RecoveryComplete, second half: Recovered, context released, timer stays stopped. A managed set's
  * finalize work goes on (snapshots, removal), so its pending work stays.
  */
-export function recoveryCompleted(server: SvmServer, req: { shadowCopySetId: string }): Outcome {
-  const found = findSet(server, req.shadowCopySetId);
+export function recoveryCompleted(record: SvmRecord, req: { shadowCopySetId: string }): Outcome {
+  const found = findSet(record, req.shadowCopySetId);
   const kind = found?.pending?.kind;
   if (!found || found.status !== "Exposed" || (kind !== "seal" && kind !== "finalize"))
-    return fail(server, HRESULT.FSRVP_E_BAD_STATE);
-  const s = draft(server);
+    return fail(record, HRESULT.FSRVP_E_BAD_STATE);
+  const s = draft(record);
   const set = findSet(s, found.id)!;
   set.status = "Recovered";
   if (kind === "seal") delete set.pending;
@@ -448,13 +453,13 @@ export function recoveryCompleted(server: SvmServer, req: { shadowCopySetId: str
  * the failure recorded, and the timer is re-armed for 180 s so the client can retry or abort.
  */
 export function storageStepFailed(
-  server: SvmServer,
+  record: SvmRecord,
   req: { shadowCopySetId: string; failure: StepFailure },
   env: Env,
 ): Outcome {
-  const found = findSet(server, req.shadowCopySetId);
-  if (!found || found.pending?.kind !== req.failure.step) return fail(server, HRESULT.FSRVP_E_BAD_STATE);
-  const s = draft(server);
+  const found = findSet(record, req.shadowCopySetId);
+  if (!found || found.pending?.kind !== req.failure.step) return fail(record, HRESULT.FSRVP_E_BAD_STATE);
+  const s = draft(record);
   const set = findSet(s, found.id)!;
   delete set.pending;
   set.failure = req.failure;
@@ -464,15 +469,15 @@ export function storageStepFailed(
 
 /** AbortShadowCopySet (opnum 7), MS-FSRVP 3.1.4.8: removes the set in any state, and its storage. */
 export function abortShadowCopySet(
-  server: SvmServer,
+  record: SvmRecord,
   req: { shadowCopySetId: string; reason?: string; code?: string },
   env: Env,
 ): Outcome {
   if (!isGuid(req.shadowCopySetId) || normaliseGuid(req.shadowCopySetId) === NULL_GUID)
-    return fail(server, HRESULT.E_INVALIDARG);
-  const found = findSet(server, req.shadowCopySetId);
-  if (!found) return fail(server, HRESULT.FSRVP_E_SHADOWCOPYSET_ID_MISMATCH);
-  const s = draft(server);
+    return fail(record, HRESULT.E_INVALIDARG);
+  const found = findSet(record, req.shadowCopySetId);
+  if (!found) return fail(record, HRESULT.FSRVP_E_SHADOWCOPYSET_ID_MISMATCH);
+  const s = draft(record);
   const effects = removeSet(
     s,
     findSet(s, found.id)!,
@@ -487,33 +492,33 @@ export function abortShadowCopySet(
 
 /** IsPathSupported (opnum 8): TRUE and the owner (the SVM), or the error of the lookup. */
 export function isPathSupported(
-  server: SvmServer,
+  record: SvmRecord,
   req: { shareNameUnc: string; lookup: ShareLookup },
 ): Outcome<{ supported: boolean; ownerMachineName: string }> {
-  if (parseShare(req.shareNameUnc) === null) return fail(server, HRESULT.E_INVALIDARG);
-  if (req.lookup.kind === "notFound") return fail(server, HRESULT.FSRVP_E_OBJECT_NOT_FOUND);
-  if (req.lookup.kind === "notSupported") return fail(server, HRESULT.FSRVP_E_NOT_SUPPORTED);
-  return ok(server, { supported: true, ownerMachineName: server.svm });
+  if (parseShare(req.shareNameUnc) === null) return fail(record, HRESULT.E_INVALIDARG);
+  if (req.lookup.kind === "notFound") return fail(record, HRESULT.FSRVP_E_OBJECT_NOT_FOUND);
+  if (req.lookup.kind === "notSupported") return fail(record, HRESULT.FSRVP_E_NOT_SUPPORTED);
+  return ok(record, { supported: true, ownerMachineName: record.svm });
 }
 
 /** IsPathShadowCopied (opnum 9): a copy of the share in a Committed, Exposed or Recovered set. */
 export function isPathShadowCopied(
-  server: SvmServer,
+  record: SvmRecord,
   req: { shareNameUnc: string; lookup: ShareLookup },
 ): Outcome<{ shadowCopyPresent: boolean; shadowCopyCompatibility: number }> {
-  if (parseShare(req.shareNameUnc) === null) return fail(server, HRESULT.E_INVALIDARG);
-  if (req.lookup.kind === "notFound") return fail(server, HRESULT.FSRVP_E_OBJECT_NOT_FOUND);
-  if (req.lookup.kind === "notSupported") return fail(server, HRESULT.FSRVP_E_NOT_SUPPORTED);
+  if (parseShare(req.shareNameUnc) === null) return fail(record, HRESULT.E_INVALIDARG);
+  if (req.lookup.kind === "notFound") return fail(record, HRESULT.FSRVP_E_OBJECT_NOT_FOUND);
+  if (req.lookup.kind === "notSupported") return fail(record, HRESULT.FSRVP_E_NOT_SUPPORTED);
   const share = req.lookup.share;
-  const present = server.sets.some(
+  const present = record.sets.some(
     (set) =>
       (set.status === "Committed" || set.status === "Exposed" || set.status === "Recovered") &&
       set.shadowCopies.some((c) => c.mapping !== null && sameShare(c.share, share)),
   );
-  return ok(server, { shadowCopyPresent: present, shadowCopyCompatibility: 0 });
+  return ok(record, { shadowCopyPresent: present, shadowCopyCompatibility: 0 });
 }
 
-export interface ShareMapping {
+export interface ShareMappingInfo {
   shadowCopySetId: string;
   shadowCopyId: string;
   shareNameUnc: string;
@@ -528,59 +533,59 @@ export interface ShareMapping {
  * rejected call leaves the running timer as it was; success re-arms 1800 s.
  */
 export function getShareMapping(
-  server: SvmServer,
+  record: SvmRecord,
   req: { shadowCopyId: string; shadowCopySetId: string; shareNameUnc: string; level: number },
   env: Env,
-): Outcome<ShareMapping> {
-  if (req.level !== 1) return fail(server, HRESULT.E_INVALIDARG);
-  const found = findSet(server, req.shadowCopySetId);
-  if (!found) return fail(server, HRESULT.FSRVP_E_SHADOWCOPYSET_ID_MISMATCH);
-  if (found.status !== "Exposed") return fail(server, HRESULT.FSRVP_E_BAD_STATE);
+): Outcome<ShareMappingInfo> {
+  if (req.level !== 1) return fail(record, HRESULT.E_INVALIDARG);
+  const found = findSet(record, req.shadowCopySetId);
+  if (!found) return fail(record, HRESULT.FSRVP_E_SHADOWCOPYSET_ID_MISMATCH);
+  if (found.status !== "Exposed") return fail(record, HRESULT.FSRVP_E_BAD_STATE);
   const share = parseShare(req.shareNameUnc);
   const copy = found.shadowCopies.find((c) => c.id === normaliseGuid(req.shadowCopyId));
   if (!copy || !copy.mapping || share === null || !sameShare(copy.share, share))
-    return fail(server, HRESULT.E_INVALIDARG);
-  const s = draft(server);
+    return fail(record, HRESULT.E_INVALIDARG);
+  const s = draft(record);
   stopTimer(s);
   armTimer(s, env.timers.longMs, env);
   return ok(s, {
     shadowCopySetId: found.id,
     shadowCopyId: copy.id,
     shareNameUnc: copy.mapping.shareNameUnc,
-    shadowCopyShareName: copy.mapping.isExposed ? formatUnc(server.svm, copy.mapping.shadowCopyShareName) : "",
+    shadowCopyShareName: copy.mapping.isExposed ? formatUnc(record.svm, copy.mapping.shadowCopyShareName) : "",
     creationTimestamp: copy.creationTimestamp,
   });
 }
 
 /**
  * DeleteShareMapping (opnum 11), MS-FSRVP 3.1.4.13: the mapping goes, then its shadow copy (it has
- * one mapping), then the set when no copy is left. Storage removal is queued as a draining entry.
+ * one mapping), then the set when no copy is left. Storage removal is queued as a pending removal.
  */
 export function deleteShareMapping(
-  server: SvmServer,
+  record: SvmRecord,
   req: { shadowCopySetId: string; shadowCopyId: string; shareNameUnc: string },
   env: Env,
 ): Outcome {
   if (!isGuid(req.shadowCopySetId) || !isGuid(req.shadowCopyId) || req.shareNameUnc === "")
-    return fail(server, HRESULT.E_INVALIDARG);
-  const found = findSet(server, req.shadowCopySetId);
-  if (!found) return fail(server, HRESULT.FSRVP_E_OBJECT_NOT_FOUND);
-  if (found.status !== "Exposed" && found.status !== "Recovered") return fail(server, HRESULT.FSRVP_E_BAD_STATE);
+    return fail(record, HRESULT.E_INVALIDARG);
+  const found = findSet(record, req.shadowCopySetId);
+  if (!found) return fail(record, HRESULT.FSRVP_E_OBJECT_NOT_FOUND);
+  if (found.status !== "Exposed" && found.status !== "Recovered") return fail(record, HRESULT.FSRVP_E_BAD_STATE);
   const copy = found.shadowCopies.find((c) => c.id === normaliseGuid(req.shadowCopyId));
-  if (!copy) return fail(server, HRESULT.FSRVP_E_OBJECT_NOT_FOUND);
+  if (!copy) return fail(record, HRESULT.FSRVP_E_OBJECT_NOT_FOUND);
   const share = parseShare(req.shareNameUnc);
   if (!copy.mapping || share === null || !sameShare(copy.share, share))
-    return fail(server, HRESULT.FSRVP_E_OBJECT_NOT_FOUND);
-  const s = draft(server);
+    return fail(record, HRESULT.FSRVP_E_OBJECT_NOT_FOUND);
+  const s = draft(record);
   const set = findSet(s, found.id)!;
   const removed = set.shadowCopies.find((c) => c.id === copy.id)!;
   set.shadowCopies = set.shadowCopies.filter((c) => c.id !== copy.id);
   const effects: Effect[] = [];
-  const existing = s.draining.find((d) => d.setId === set.id);
+  const existing = s.removals.find((d) => d.setId === set.id);
   if (existing) {
     existing.shadowCopies.push(removed);
   } else {
-    s.draining.push({
+    s.removals.push({
       setId: set.id,
       ...(set.backup ? { backup: set.backup } : {}),
       outcome: "completed",
@@ -594,7 +599,7 @@ export function deleteShareMapping(
       since: env.now,
     });
   }
-  effects.push({ kind: "drain", setId: set.id });
+  effects.push({ kind: "removal", setId: set.id });
   if (set.shadowCopies.length === 0) s.sets = s.sets.filter((x) => x.id !== set.id);
   return ok(s, undefined, effects);
 }
@@ -605,13 +610,13 @@ export function deleteShareMapping(
  * (re-armed or stopped since) changes nothing.
  */
 export function sequenceTimerExpired(
-  server: SvmServer,
+  record: SvmRecord,
   req: { generation: number; deadline: number },
   env: Env,
 ): Outcome {
-  if (!server.timer || server.timer.generation !== req.generation || server.timer.deadline !== req.deadline)
-    return ok(server);
-  const s = draft(server);
+  if (!record.timer || record.timer.generation !== req.generation || record.timer.deadline !== req.deadline)
+    return ok(record);
+  const s = draft(record);
   const effects: Effect[] = [];
   for (const set of s.sets.filter((x) => x.status !== "Recovered")) {
     effects.push(
@@ -634,24 +639,24 @@ export function sequenceTimerExpired(
  * The executor confirmed removal of these shadow copies (and snapshots). When nothing of the entry
  * is left, the set is finished for good.
  */
-export function storageDrained(
-  server: SvmServer,
+export function removalConfirmed(
+  record: SvmRecord,
   req: { setId: string; shadowCopyIds: string[]; snapshots: string[] },
 ): Outcome {
-  const entry = server.draining.find((d) => d.setId === req.setId);
-  if (!entry) return ok(server);
-  const s = draft(server);
-  const e = s.draining.find((d) => d.setId === req.setId)!;
+  const entry = record.removals.find((d) => d.setId === req.setId);
+  if (!entry) return ok(record);
+  const s = draft(record);
+  const e = s.removals.find((d) => d.setId === req.setId)!;
   e.deletedCopies = [...new Set([...e.deletedCopies, ...req.shadowCopyIds])];
   e.deletedSnapshots = [...new Set([...e.deletedSnapshots, ...req.snapshots])];
   const left = remainingStorage(e);
   if (left.shadowCopies.length > 0 || left.snapshots.length > 0) return ok(s);
-  s.draining = s.draining.filter((d) => d.setId !== req.setId);
+  s.removals = s.removals.filter((d) => d.setId !== req.setId);
   return ok(s, undefined, [{ kind: "finished", entry: e }]);
 }
 
 /** The snapshots of a set, one per volume holding its shares, in volume order. */
-export function plannedSnapshots(set: ShadowCopySet, name: (volume: string) => string): SnapshotRef[] {
+export function plannedSnapshots(set: ShadowCopySet, name: (volume: string) => string): SetSnapshot[] {
   const volumes = new Map<string, string[]>();
   for (const c of set.shadowCopies) volumes.set(c.volume, [...(volumes.get(c.volume) ?? []), c.id]);
   return [...volumes.entries()]
@@ -663,10 +668,10 @@ export function plannedSnapshots(set: ShadowCopySet, name: (volume: string) => s
  * Whether the record's timer needs a new message in the timer queue: only when no message already
  * queued is due at or before the timer's deadline. Returns the record noting the new message.
  */
-export function scheduleTimerMessage(server: SvmServer): { server: SvmServer; publish: SequenceTimer | null } {
-  const t = server.timer;
-  if (!t || (server.timerWakeAt !== undefined && server.timerWakeAt <= t.deadline)) return { server, publish: null };
-  return { server: { ...server, timerWakeAt: t.deadline }, publish: t };
+export function scheduleTimerMessage(record: SvmRecord): { record: SvmRecord; publish: ArmedTimer | null } {
+  const t = record.timer;
+  if (!t || (record.timerWakeAt !== undefined && record.timerWakeAt <= t.deadline)) return { record, publish: null };
+  return { record: { ...record, timerWakeAt: t.deadline }, publish: t };
 }
 
 /**
@@ -676,25 +681,25 @@ export function scheduleTimerMessage(server: SvmServer): { server: SvmServer; pu
  * again (`waitMs`); otherwise the timer expires (MS-FSRVP 3.1.5).
  */
 export function timerMessageDue(
-  server: SvmServer,
+  record: SvmRecord,
   req: { messageDeadline: number },
   env: Env,
 ): Outcome<{ waitMs: number }> {
-  if (env.now < req.messageDeadline) return ok(server, { waitMs: req.messageDeadline - env.now });
-  const t = server.timer;
-  const wake = server.timerWakeAt;
+  if (env.now < req.messageDeadline) return ok(record, { waitMs: req.messageDeadline - env.now });
+  const t = record.timer;
+  const wake = record.timerWakeAt;
   if (!t) {
-    if (wake === undefined || wake > req.messageDeadline) return ok(server);
-    const s = draft(server);
+    if (wake === undefined || wake > req.messageDeadline) return ok(record);
+    const s = draft(record);
     delete s.timerWakeAt;
     return ok(s);
   }
   if (t.deadline > env.now) {
     const next = wake !== undefined && wake > env.now ? Math.min(wake, t.deadline) : t.deadline;
-    return ok(next === wake ? server : { ...server, timerWakeAt: next }, { waitMs: t.deadline - env.now });
+    return ok(next === wake ? record : { ...record, timerWakeAt: next }, { waitMs: t.deadline - env.now });
   }
-  const expired = sequenceTimerExpired(server, { generation: t.generation, deadline: t.deadline }, env);
-  const s = expired.server === server ? draft(server) : expired.server;
+  const expired = sequenceTimerExpired(record, { generation: t.generation, deadline: t.deadline }, env);
+  const s = expired.record === record ? draft(record) : expired.record;
   delete s.timerWakeAt;
-  return { ...expired, server: s };
+  return { ...expired, record: s };
 }

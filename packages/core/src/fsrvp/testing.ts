@@ -2,7 +2,7 @@
 import { formatUnc } from "../naming";
 import { HRESULT } from "./hresult";
 import * as op from "./server";
-import { emptyServer, type Env, type SvmServer } from "./types";
+import { emptySvmRecord, type Env, type SvmRecord } from "./types";
 
 export const SVM = "vs1";
 export const CLIENT = "10.0.0.5";
@@ -34,7 +34,7 @@ export type StateName =
 
 export const STATES: StateName[] = ["Started", "Added", "CreationInProgress", "Committed", "Exposed", "Recovered"];
 
-function must<T extends { hresult: number; server: SvmServer }>(o: T): T {
+function must<T extends { hresult: number; record: SvmRecord }>(o: T): T {
   if (o.hresult !== HRESULT.ZERO) throw new Error(`setup step failed with 0x${o.hresult.toString(16)}`);
   return o;
 }
@@ -44,27 +44,27 @@ export function serverIn(
   state: StateName,
   env: Env = testEnv(),
   context = 0x400000,
-): { server: SvmServer; setId: string; shadowCopyId: string } {
-  let s = emptyServer(SVM);
-  if (state === "NoContext") return { server: s, setId: "", shadowCopyId: "" };
-  s = must(op.setContext(s, { context, client: CLIENT }, env)).server;
-  if (state === "ContextSet") return { server: s, setId: "", shadowCopyId: "" };
+): { record: SvmRecord; setId: string; shadowCopyId: string } {
+  let s = emptySvmRecord(SVM);
+  if (state === "NoContext") return { record: s, setId: "", shadowCopyId: "" };
+  s = must(op.setContext(s, { context, client: CLIENT }, env)).record;
+  if (state === "ContextSet") return { record: s, setId: "", shadowCopyId: "" };
   const started = must(
     op.startShadowCopySet(s, { clientShadowCopySetId: "11111111-1111-4111-8111-111111111111", client: CLIENT }, env),
   );
-  s = started.server;
+  s = started.record;
   const setId = started.value!.shadowCopySetId;
   // No shadow copy exists yet; a well-formed ID keeps argument checks from masking state checks.
-  if (state === "Started") return { server: s, setId, shadowCopyId: "33333333-3333-4333-8333-333333333333" };
+  if (state === "Started") return { record: s, setId, shadowCopyId: "33333333-3333-4333-8333-333333333333" };
   const added = must(
     op.addToShadowCopySet(s, { shadowCopySetId: setId, shareNameUnc: UNC1, lookup: found("share1") }, env),
   );
-  s = added.server;
+  s = added.record;
   const shadowCopyId = added.value!.shadowCopyId;
   const r = { setId, shadowCopyId };
-  if (state === "Added") return { server: s, ...r };
-  s = must(op.commitBegin(s, { shadowCopySetId: setId }, env)).server;
-  if (state === "CreationInProgress") return { server: s, ...r };
+  if (state === "Added") return { record: s, ...r };
+  s = must(op.commitBegin(s, { shadowCopySetId: setId }, env)).record;
+  if (state === "CreationInProgress") return { record: s, ...r };
   s = must(
     op.commitCompleted(
       s,
@@ -74,12 +74,12 @@ export function serverIn(
       },
       env,
     ),
-  ).server;
-  if (state === "Committed") return { server: s, ...r };
-  s = must(op.exposeBegin(s, { shadowCopySetId: setId }, env)).server;
-  s = must(op.exposeCompleted(s, { shadowCopySetId: setId }, env)).server;
-  if (state === "Exposed") return { server: s, ...r };
-  s = must(op.recoveryCompleteBegin(s, { shadowCopySetId: setId }, env)).server;
-  s = must(op.recoveryCompleted(s, { shadowCopySetId: setId })).server;
-  return { server: s, ...r };
+  ).record;
+  if (state === "Committed") return { record: s, ...r };
+  s = must(op.exposeBegin(s, { shadowCopySetId: setId }, env)).record;
+  s = must(op.exposeCompleted(s, { shadowCopySetId: setId }, env)).record;
+  if (state === "Exposed") return { record: s, ...r };
+  s = must(op.recoveryCompleteBegin(s, { shadowCopySetId: setId }, env)).record;
+  s = must(op.recoveryCompleted(s, { shadowCopySetId: setId })).record;
+  return { record: s, ...r };
 }

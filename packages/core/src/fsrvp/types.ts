@@ -3,11 +3,11 @@
  * keeps per server (section 3.1.1) lives in one record per SVM, changed only by compare-and-set.
  * That makes every operation a single atomic write.
  */
-import type { VmFiles } from "../file-list";
+import type { VmFileList } from "../file-list";
 import { token } from "../naming";
 
 /** ShadowCopySet.Status: exactly the six states of MS-FSRVP 3.1.1.2. */
-export type SetStatus = "Started" | "Added" | "CreationInProgress" | "Committed" | "Exposed" | "Recovered";
+export type ShadowCopySetStatus = "Started" | "Added" | "CreationInProgress" | "Committed" | "Exposed" | "Recovered";
 
 /** MappedShare of MS-FSRVP: the base share and the name its shadow copy is exposed under. */
 export interface MappedShare {
@@ -39,7 +39,7 @@ export interface ShadowCopyRecord {
   fileCount?: number;
 }
 
-export type WriterErrorPolicy = "fail" | "continue";
+export type OnWriterError = "fail" | "continue";
 
 /** One writer's answer to one step of a set. */
 export interface WriterStepRecord {
@@ -58,17 +58,17 @@ export interface WriterStepRecord {
  * "finalize" is the last work of a managed set, one command: seal the copies (RecoveryComplete),
  * take one snapshot per volume, remove the copies. Nothing is decided in between.
  */
-export type PendingKind = "resolve" | "checkpoint" | "create" | "expose" | "recover" | "seal" | "finalize";
+export type StepName = "resolve" | "checkpoint" | "create" | "expose" | "auto_recover" | "seal" | "finalize";
 
-export interface PendingOp {
-  kind: PendingKind;
+export interface PendingStep {
+  kind: StepName;
   /** Counts how often this kind was started for the set; part of the command's message ID. */
   attempt: number;
   since: number;
 }
 
 /** A snapshot a managed set takes (or took) of one volume. */
-export interface SnapshotRef {
+export interface SetSnapshot {
   volume: string;
   name: string;
   /** Epoch ms once the backend reported it; undefined while planned. */
@@ -82,7 +82,7 @@ export interface RequestedShare {
   share: string;
   files: string[];
   /** The VMs the requestor named in the share, with their files (see layout.ts). */
-  vms?: VmFiles[];
+  vms?: VmFileList[];
 }
 
 export interface BackupLink {
@@ -93,7 +93,7 @@ export interface BackupLink {
 
 export interface ShadowCopySet {
   id: string;
-  status: SetStatus;
+  status: ShadowCopySetStatus;
   context: number;
   createdAt: number;
   /** Who drives the set: the caller's identity (peer address), or "backup:<id>" for managed backups. */
@@ -102,25 +102,25 @@ export interface ShadowCopySet {
   /** Managed sets only: what the backup asked for, before share-discovery resolved it. */
   requested?: RequestedShare[];
   /** Managed sets only: what a writer failure does to the set. */
-  onWriterError?: WriterErrorPolicy;
+  onWriterError?: OnWriterError;
   /** The writers that took the checkpoint; only they are asked to thaw, recover and finish. */
   writers?: string[];
   /** Every writer answer so far, in order. */
   writerSteps?: WriterStepRecord[];
   shadowCopies: ShadowCopyRecord[];
-  pending?: PendingOp;
+  pending?: PendingStep;
   /** How often each kind of work was started, so a new attempt gets a new command ID. */
-  attempts?: Partial<Record<PendingKind, number>>;
+  attempts?: Partial<Record<StepName, number>>;
   /** The last asynchronous step that failed; an agent call waiting on it answers with this. */
   failure?: StepFailure;
   /** Managed sets only: one per volume holding shares of the set. */
-  snapshots: SnapshotRef[];
+  snapshots: SetSnapshot[];
   /** Managed sets only: the executor reported the copies and exposed shares removed. */
-  copiesDeleted?: boolean;
+  copiesRemoved?: boolean;
 }
 
 export interface StepFailure {
-  step: PendingKind | "delete";
+  step: StepName | "removal";
   reason: string;
   code: string;
   at: number;
@@ -131,7 +131,7 @@ export interface StepFailure {
  * expired, deleted, or finished managed sets. An entry leaves only when the backend confirmed removal,
  * so nothing is orphaned even if a process dies mid-way.
  */
-export interface DrainingSet {
+export interface PendingRemoval {
   setId: string;
   backup?: BackupLink;
   outcome: "completed" | "aborted";
@@ -140,7 +140,7 @@ export interface DrainingSet {
   code: string;
   shadowCopies: ShadowCopyRecord[];
   /** Completed: the snapshots that are the backup (kept). Aborted: snapshots to delete. */
-  snapshots: SnapshotRef[];
+  snapshots: SetSnapshot[];
   /** IDs of the shadow copies the backend confirmed gone. */
   deletedCopies: string[];
   /** The writers to tell how the set ended, and what they answered during it. */
@@ -159,8 +159,8 @@ export interface DrainingSet {
   failure?: StepFailure;
 }
 
-/** What of a draining entry is still on storage. */
-export function remainingStorage(d: DrainingSet): { shadowCopies: ShadowCopyRecord[]; snapshots: SnapshotRef[] } {
+/** What of a pending removal is still on storage. */
+export function remainingStorage(d: PendingRemoval): { shadowCopies: ShadowCopyRecord[]; snapshots: SetSnapshot[] } {
   return {
     shadowCopies: d.shadowCopies.filter((c) => !d.deletedCopies.includes(c.id)),
     snapshots: d.outcome === "aborted" ? d.snapshots.filter((s) => !d.deletedSnapshots.includes(s.name)) : [],
@@ -171,12 +171,12 @@ export function remainingStorage(d: DrainingSet): { shadowCopies: ShadowCopyReco
 export interface QueuedSet {
   backup: BackupLink;
   shares: RequestedShare[];
-  onWriterError?: WriterErrorPolicy;
+  onWriterError?: OnWriterError;
   queuedAt: number;
 }
 
 /** The Message Sequence Timer (MS-FSRVP 3.1.2): one per server. */
-export interface SequenceTimer {
+export interface ArmedTimer {
   /** Identifies this arming; a fired timer whose generation is stale is ignored. */
   generation: number;
   deadline: number;
@@ -185,14 +185,14 @@ export interface SequenceTimer {
 /** The key of an SVM's record (its FSRVP server) in the rvss-state KV bucket. */
 export const svmKey = (svm: string): string => `svm.${token(svm)}`;
 
-export interface SvmServer {
+export interface SvmRecord {
   svm: string;
   contextSet: boolean;
   currentContext: number;
   /** ShadowCopyClientAddress: who set the context. */
   clientAddress: string | null;
   retryCount: number;
-  timer: SequenceTimer | null;
+  timer: ArmedTimer | null;
   /** Last timer generation handed out (monotonic). */
   timerGeneration: number;
   /**
@@ -202,11 +202,11 @@ export interface SvmServer {
   timerWakeAt?: number;
   /** GlobalShadowCopySetTable for this server, oldest first. */
   sets: ShadowCopySet[];
-  draining: DrainingSet[];
+  removals: PendingRemoval[];
   queue: QueuedSet[];
 }
 
-export function emptyServer(svm: string): SvmServer {
+export function emptySvmRecord(svm: string): SvmRecord {
   return {
     svm,
     contextSet: false,
@@ -216,7 +216,7 @@ export function emptyServer(svm: string): SvmServer {
     timer: null,
     timerGeneration: 0,
     sets: [],
-    draining: [],
+    removals: [],
     queue: [],
   };
 }

@@ -23,9 +23,9 @@ import type {
   ExposeRequest,
   ExposedShareInfo,
   FileProblem,
-  ResolvedShare,
-  RestoreRequest,
-  RestoredFile,
+  ShareResolution,
+  RestoreJob,
+  RestoredFileReport,
   ShadowCopyInfo,
   ShadowCopyRef,
   ShareLocation,
@@ -98,7 +98,7 @@ export class LocalBackend implements StorageBackend {
     return this.filer.svms.map((s) => s.name);
   }
 
-  async resolveShare(svmName: string, shareName: string): Promise<ResolvedShare> {
+  async resolveShare(svmName: string, shareName: string): Promise<ShareResolution> {
     const svm = this.svm(svmName);
     const share = svm.shares.find((s) => s.name.toLowerCase() === shareName.toLowerCase());
     if (!share) {
@@ -113,7 +113,7 @@ export class LocalBackend implements StorageBackend {
       .filter((v) => under(share.path, v.junctionPath))
       .sort((a, b) => b.junctionPath.length - a.junctionPath.length)[0]!;
     const sharePath = path.posix.relative(volume.junctionPath, share.path);
-    const resolved: ResolvedShare = {
+    const resolved: ShareResolution = {
       svm: svm.name,
       share: share.name,
       volume: volume.name,
@@ -146,7 +146,7 @@ export class LocalBackend implements StorageBackend {
     return path.join(this.volumeDir(share.svm, share.volume), share.sharePath);
   }
 
-  async checkFiles(share: ResolvedShare, files: string[]): Promise<FileProblem[]> {
+  async checkFiles(share: ShareResolution, files: string[]): Promise<FileProblem[]> {
     const root = await fsp.realpath(this.shareDir(share));
     const problems: FileProblem[] = [];
     for (const rel of files) {
@@ -168,7 +168,7 @@ export class LocalBackend implements StorageBackend {
     return problems;
   }
 
-  walkShare(share: ResolvedShare): AsyncIterable<LayoutEntry[]> {
+  walkShare(share: ShareResolution): AsyncIterable<LayoutEntry[]> {
     return walkTree(this.shareDir(share), {
       junctions: share.junctionsBelow.map((j) => path.posix.relative(share.namespacePath, j)),
       skipAtRoot: volumeDirs(share),
@@ -357,7 +357,7 @@ export class LocalBackend implements StorageBackend {
     }
   }
 
-  async restore(req: RestoreRequest): Promise<RestoredFile[]> {
+  async restore(req: RestoreJob): Promise<RestoredFileReport[]> {
     const snap = this.snapshotDir(req.snapshot);
     const clone = path.join(snap, SHADOW_DIR, req.shadowCopyId);
     const manifestFile = `${clone}.manifest.json`;
@@ -391,7 +391,7 @@ export class LocalBackend implements StorageBackend {
       throw new RvssError(ErrorCodes.INVALID_ARGUMENT, `restore directory "${dest}" must be an absolute path`, {
         path: dest,
       });
-    const out: RestoredFile[] = [];
+    const out: RestoredFileReport[] = [];
     for (const rel of files) {
       const expected = manifest.files[rel]!;
       const target = path.join(dest, rel);
