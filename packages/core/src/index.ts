@@ -1,9 +1,168 @@
-// @rvss/core: the pure core of rvss. State machines, naming and rules; no I/O.
-export * from "./errors";
-export * from "./naming";
-export * from "./file-list";
-export * from "./layout";
-export * from "./backup";
-export * from "./fsrvp";
-export * from "./planner";
-export * from "./concurrency";
+/**
+ * @rvss/core: the pure core of rvss. State machines, naming and rules; no I/O, no dependencies.
+ * This file names the public surface; helpers that only core uses stay inside their modules.
+ */
+
+// Errors: one class with a closed set of codes.
+export {
+  ErrorCodes,
+  errorMessage,
+  invalidArgument,
+  isPermanent,
+  isRvssError,
+  RvssError,
+  type ErrorCode,
+  type ErrorDetails,
+} from "./errors";
+
+// Names: UNC paths, GUIDs, subject tokens, snapshot names.
+export {
+  isGuid,
+  normaliseGuid,
+  parseSnapshotName,
+  parseUnc,
+  snapshotName,
+  toFileTime,
+  token,
+  type SnapshotNameParts,
+  type UncPath,
+} from "./naming";
+
+// The Remote VSS directory rules and the file list.
+export {
+  checkFileList,
+  checkSelectionFiles,
+  type CheckedFileList,
+  type FileListProblem,
+  type FileListRule,
+  type VmFileList,
+} from "./file-list";
+export {
+  kindName,
+  LayoutTally,
+  MAX_LISTED_VIOLATIONS,
+  notRegular,
+  shareVms,
+  withSplitVms,
+  type CheckedShareVms,
+  type EntryKind,
+  type LayoutEntry,
+  type LayoutOptions,
+  type LayoutRule,
+  type LayoutViolation,
+  type ShareVms,
+  type SplitVmViolation,
+  type VmInShare,
+} from "./layout";
+
+// The FSRVP server: the SVM record, the thirteen operations, the timer.
+export {
+  emptySvmRecord,
+  svmKey,
+  type ArmedTimer,
+  type BackupLink,
+  type Change,
+  type Effect,
+  type Env,
+  type MappedShare,
+  type OnWriterError,
+  type Outcome,
+  type PendingRemoval,
+  type PendingStep,
+  type QueuedSet,
+  type RequestedShare,
+  type SetSnapshot,
+  type ShadowCopyRecord,
+  type ShadowCopySet,
+  type ShadowCopySetStatus,
+  type StepFailure,
+  type StepName,
+  type SvmRecord,
+  type TimerConfig,
+  type WriterStepRecord,
+} from "./fsrvp/types";
+export { describeHResult, HRESULT, type HResultName } from "./fsrvp/hresult";
+export { isAutoRecovery } from "./fsrvp/context";
+export {
+  abortShadowCopySet,
+  addToShadowCopySet,
+  commitBegin,
+  deleteShareMapping,
+  exposeBegin,
+  getShareMapping,
+  getSupportedVersion,
+  isPathShadowCopied,
+  isPathSupported,
+  prepareShadowCopySet,
+  recoveryCompleteBegin,
+  setContext,
+  startShadowCopySet,
+  waitTimedOut,
+  type CreatedCopy,
+  type ShareLookup,
+  type ShareMappingInfo,
+} from "./fsrvp/operations";
+export { findSet } from "./fsrvp/record";
+export { remainingStorage } from "./fsrvp/removal";
+export { scheduleTimerMessage, timerMessageDue } from "./fsrvp/timer";
+
+// Managed sets: how the phases' reports move a set on, and the reconciler's decisions.
+export {
+  applyReport,
+  cancelManagedSet,
+  enqueueManagedSet,
+  queuePosition,
+  startQueuedSet,
+  type ReportOutcome,
+  type StepReport,
+} from "./fsrvp/pipeline";
+export {
+  adoptOrphans,
+  findOrphans,
+  knownSnapshots,
+  noOrphans,
+  retryFailedRemovals,
+  retryLostCommand,
+  retryLostRemoval,
+  type Orphans,
+  type SvmStorage,
+} from "./fsrvp/reconcile";
+
+// Managed backups and the planner across SVMs.
+export {
+  assembleBackup,
+  checkDataset,
+  checkDatasetShares,
+  isFinal,
+  markCancelRequested,
+  MAX_SHARES_PER_SET,
+  newBackup,
+  progressOf,
+  recordSetEnd,
+  snapshotsOf,
+  type BackupCounts,
+  type BackupPlan,
+  type BackupRecord,
+  type BackupSetView,
+  type BackupShadowCopy,
+  type BackupSnapshot,
+  type BackupStateName,
+  type BackupStatus,
+  type DatasetShare,
+  type PlannedSet,
+  type PlanPhase,
+  type SetResult,
+} from "./backup";
+export {
+  admitBackup,
+  emptyPlanner,
+  finishSet,
+  isAdmitted,
+  isReleased,
+  releaseSets,
+  waitingPosition,
+  withdrawBackup,
+  type PlannedBackup,
+  type PlannerState,
+} from "./planner";
+export { mapLimit } from "./concurrency";

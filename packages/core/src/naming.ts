@@ -99,3 +99,18 @@ const FILETIME_EPOCH_OFFSET_MS = 11_644_473_600_000n;
 export function toFileTime(ms: number): bigint {
   return (BigInt(Math.round(ms)) + FILETIME_EPOCH_OFFSET_MS) * 10_000n;
 }
+
+/** The GUID that names nothing; never a valid set ID. */
+export const NULL_GUID = "00000000-0000-0000-0000-000000000000";
+
+const guidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** True for a GUID in 8-4-4-4-12 form (braces allowed), false for anything else. */
+export function isGuid(id: string): boolean {
+  return guidPattern.test(id.replace(/^\{(.*)\}$/, "$1"));
+}
+
+/** Lowercase, brace-free GUID; the form every ID is stored in. */
+export function normaliseGuid(id: string): string {
+  return id.replace(/^\{(.*)\}$/, "$1").toLowerCase();
+}

@@ -7,9 +7,10 @@ import {
   type StepReport,
 } from "./pipeline";
 import { findOrphans, retryFailedRemovals } from "./reconcile";
-import { findSet } from "./server";
+import { findSet } from "./record";
 import { SVM, testEnv } from "./testing";
-import { emptySvmRecord, remainingStorage, type SvmRecord } from "./types";
+import { remainingStorage } from "./removal";
+import { emptySvmRecord, type SvmRecord } from "./types";
 
 const link = (backupId: string, index = 0) => ({ backupId, index });
 

@@ -15,32 +15,28 @@ import { MANAGED_BACKUP_CONTEXT } from "./context";
 import { removalFailed } from "./reconcile";
 import { HRESULT } from "./hresult";
 import {
-  type Change,
   type CreatedCopy,
-  type Effect,
-  type Outcome,
   addToShadowCopySet,
-  armTimer,
-  beginStep,
   commitBegin,
   commitCompleted,
   commitFailed,
-  draft,
   exposeBegin,
   exposeCompleted,
-  findSet,
-  hasSetInCreation,
-  plannedSnapshots,
   prepareShadowCopySet,
   recoveryCompleteBegin,
   recoveryCompleted,
-  removeSet,
-  removalConfirmed,
   storageStepFailed,
-} from "./server";
+} from "./operations";
+import { beginStep, draft, findSet, hasSetInCreation } from "./record";
+import { removalConfirmed, removalEntry, removeSet } from "./removal";
+import { armTimer } from "./timer";
 import {
   type BackupLink,
+  type Change,
+  type Effect,
+  type Outcome,
   type PendingRemoval,
+  type SetSnapshot,
   type Env,
   type StepName,
   type RequestedShare,
@@ -322,21 +318,18 @@ function removalFailedAfterBackup(record: SvmRecord, set: ShadowCopySet, f: Step
 }
 
 function completedEntry(set: ShadowCopySet, env: Env): PendingRemoval {
-  return {
-    setId: set.id,
-    ...(set.backup ? { backup: set.backup } : {}),
-    ...(set.writers?.length ? { writers: set.writers } : {}),
-    ...(set.writerSteps?.length ? { writerSteps: set.writerSteps } : {}),
-    outcome: "completed",
-    reason: "backup taken",
-    code: "",
-    shadowCopies: set.shadowCopies,
-    snapshots: set.snapshots,
-    deletedCopies: set.shadowCopies.map((c) => c.id),
-    deletedSnapshots: [],
-    attempt: 1,
-    since: env.now,
-  };
+  return removalEntry(
+    set,
+    {
+      outcome: "completed",
+      reason: "backup taken",
+      code: "",
+      shadowCopies: set.shadowCopies,
+      snapshots: set.snapshots,
+      deletedCopies: set.shadowCopies.map((c) => c.id),
+    },
+    env,
+  );
 }
 
 /** Appends writer answers to the set (and, at checkpoint, records who took part). */
@@ -433,23 +426,25 @@ export function cancelManagedSet(record: SvmRecord, link: BackupLink, env: Env):
   if (record.queue.some((q) => sameLink(q.backup, link))) {
     const s = draft(record);
     s.queue = s.queue.filter((q) => !sameLink(q.backup, link));
-    const entry = {
-      setId: "",
-      backup: link,
-      outcome: "aborted" as const,
-      reason,
-      code: "CANCELLED",
-      shadowCopies: [],
-      snapshots: [],
-      deletedCopies: [],
-      deletedSnapshots: [],
-      attempt: 1,
-      since: env.now,
-    };
+    // The set never started: no ID, nothing on storage.
+    const entry = removalEntry(
+      { id: "", backup: link },
+      { outcome: "aborted", reason, code: "CANCELLED", shadowCopies: [], snapshots: [] },
+      env,
+    );
     return { hresult: HRESULT.ZERO, record: s, effects: [{ kind: "finished", entry }] };
   }
   const set = record.sets.find((x) => x.backup && sameLink(x.backup, link));
   if (!set) return { hresult: HRESULT.ZERO, record, effects: [] };
   const out = abortManaged(record, set.id, reason, "CANCELLED", env);
   return { hresult: HRESULT.ZERO, record: out.record, effects: out.effects };
+}
+
+/** The snapshots of a set, one per volume holding its shares, in volume order. */
+function plannedSnapshots(set: ShadowCopySet, name: (volume: string) => string): SetSnapshot[] {
+  const volumes = new Map<string, string[]>();
+  for (const c of set.shadowCopies) volumes.set(c.volume, [...(volumes.get(c.volume) ?? []), c.id]);
+  return [...volumes.entries()]
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([volume, ids]) => ({ volume, name: name(volume), shadowCopyIds: ids }));
 }

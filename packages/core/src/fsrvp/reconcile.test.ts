@@ -7,8 +7,9 @@ import {
   retryLostRemoval,
   type SvmStorage,
 } from "./reconcile";
-import { abortShadowCopySet, exposeBegin, findSet } from "./server";
-import { serverIn, testEnv, type StateName } from "./testing";
+import { abortShadowCopySet, exposeBegin } from "./operations";
+import { findSet } from "./record";
+import { recordIn, testEnv, type StateName } from "./testing";
 import type { SvmRecord } from "./types";
 
 const ORPHAN = "99999999-9999-4999-8999-999999999999";
@@ -27,7 +28,7 @@ describe("findOrphans", () => {
   test.each(["Added", "CreationInProgress", "Committed", "Exposed", "Recovered"] as StateName[])(
     "a copy of a set %s is known, an unknown one is an orphan",
     (state) => {
-      const { record, shadowCopyId } = serverIn(state);
+      const { record, shadowCopyId } = recordIn(state);
       const o = findOrphans(storage([shadowCopyId, ORPHAN]), record, new Set());
       expect(o.shadowCopies.map((c) => c.shadowCopyId)).toEqual([ORPHAN]);
     },
@@ -35,7 +36,7 @@ describe("findOrphans", () => {
 
   test("copies an aborted set still has to remove are known until their removal is confirmed", () => {
     const env = testEnv();
-    const { record, setId, shadowCopyId } = serverIn("Committed", env);
+    const { record, setId, shadowCopyId } = recordIn("Committed", env);
     const aborted = abortShadowCopySet(record, { shadowCopySetId: setId }, env).record;
     expect(findOrphans(storage([shadowCopyId]), aborted, new Set()).shadowCopies).toEqual([]);
     const drained = applyReport(
@@ -65,7 +66,7 @@ describe("findOrphans", () => {
 describe("adoptOrphans", () => {
   test("takes orphans into a pending removal whose removal is published", () => {
     const env = testEnv();
-    const { record } = serverIn("Exposed", env);
+    const { record } = recordIn("Exposed", env);
     const orphans = findOrphans(
       storage([ORPHAN], { snapshots: [{ volume: "vm_vol1", name: SNAP }] }),
       record,
@@ -84,7 +85,7 @@ describe("adoptOrphans", () => {
 
   test("checks again: what a record claimed since the orphans were found is left alone", () => {
     const env = testEnv();
-    const { record, shadowCopyId } = serverIn("Committed", env);
+    const { record, shadowCopyId } = recordIn("Committed", env);
     const stale = { shadowCopies: [{ volume: "vm_vol1", shadowCopyId }], exposedShares: [], snapshots: [] };
     const out = adoptOrphans(record, stale, env);
     expect([out.record, out.value, out.effects]).toEqual([record, null, []]);
@@ -94,7 +95,7 @@ describe("adoptOrphans", () => {
 describe("failed removals", () => {
   test("a removal given up is kept with its failure, and the reconciler starts a new attempt", () => {
     const env = testEnv();
-    const { record, setId } = serverIn("Committed", env);
+    const { record, setId } = recordIn("Committed", env);
     const aborted = abortShadowCopySet(record, { shadowCopySetId: setId }, env).record;
     const failed = applyReport(
       aborted,
@@ -121,7 +122,7 @@ describe("failed removals", () => {
 
   test("a lost removal gets a new attempt once; a failed one waits for retryFailedRemovals", () => {
     const env = testEnv();
-    const { record, setId } = serverIn("Committed", env);
+    const { record, setId } = recordIn("Committed", env);
     const aborted = abortShadowCopySet(record, { shadowCopySetId: setId }, env).record;
     env.tick(60_000);
     const retried = retryLostRemoval(aborted, { setId, attempt: 1 }, env);
@@ -143,9 +144,9 @@ describe("failed removals", () => {
 
 describe("lost commands", () => {
   const env = testEnv();
-  const creating = serverIn("CreationInProgress", env);
+  const creating = recordIn("CreationInProgress", env);
   const exposing = (() => {
-    const { record, setId } = serverIn("Committed", env);
+    const { record, setId } = recordIn("Committed", env);
     return { record: exposeBegin(record, { shadowCopySetId: setId }, env).record, setId };
   })();
   const pendingOf = (s: SvmRecord, setId: string) => findSet(s, setId)?.pending;
@@ -175,7 +176,7 @@ describe("lost commands", () => {
   });
 
   test("nothing changes for a set that is gone or waits for nothing", () => {
-    const { record, setId } = serverIn("Added", env);
+    const { record, setId } = recordIn("Added", env);
     expect(retryLostCommand(record, { setId, kind: "create", attempt: 1 }, env).value).toBe(false);
     expect(
       retryLostCommand(record, { setId: "99999999-9999-4999-8999-999999999999", kind: "create", attempt: 1 }, env)

@@ -11,9 +11,10 @@
  * the record does not know, read after the storage was listed, is not being made for a live set.
  */
 import { HRESULT } from "./hresult";
-import { beginStep, draft, findSet, type Outcome } from "./server";
+import { beginStep, draft, findSet } from "./record";
+import { remainingStorage, removalEntry } from "./removal";
 import {
-  remainingStorage,
+  type Outcome,
   type PendingRemoval,
   type Env,
   type StepName,
@@ -104,24 +105,25 @@ export function adoptOrphans(
   const s = draft(record);
   const drainSetId = env.newId().toLowerCase();
   s.removals.push({
-    setId: drainSetId,
-    outcome: "aborted",
-    reason: "found on storage but in no record (removed by the reconciler)",
-    code: "ORPHAN",
-    shadowCopies: adopted.shadowCopies.map((c): ShadowCopyRecord => ({
-      id: c.shadowCopyId,
-      share: "",
-      volume: c.volume,
-      sharePath: "",
-      files: [],
-      creationTimestamp: env.now,
-      mapping: null,
-    })),
-    snapshots: adopted.snapshots.map((x) => ({ volume: x.volume, name: x.name, shadowCopyIds: [] })),
-    deletedCopies: [],
-    deletedSnapshots: [],
-    attempt: 1,
-    since: env.now,
+    ...removalEntry(
+      { id: drainSetId },
+      {
+        outcome: "aborted",
+        reason: "found on storage but in no record (removed by the reconciler)",
+        code: "ORPHAN",
+        shadowCopies: adopted.shadowCopies.map((c): ShadowCopyRecord => ({
+          id: c.shadowCopyId,
+          share: "",
+          volume: c.volume,
+          sharePath: "",
+          files: [],
+          creationTimestamp: env.now,
+          mapping: null,
+        })),
+        snapshots: adopted.snapshots.map((x) => ({ volume: x.volume, name: x.name, shadowCopyIds: [] })),
+      },
+      env,
+    ),
     leftover: true,
   });
   return {

@@ -1,7 +1,7 @@
 /** Deterministic helpers for the FSRVP tables (used by tests only; not exported by the package). */
 import { formatUnc } from "../naming";
 import { HRESULT } from "./hresult";
-import * as op from "./server";
+import * as op from "./operations";
 import { emptySvmRecord, type Env, type SvmRecord } from "./types";
 
 export const SVM = "vs1";
@@ -40,7 +40,7 @@ function must<T extends { hresult: number; record: SvmRecord }>(o: T): T {
 }
 
 /** Drives a fresh server to `state` through the operations; returns it with the set ID. */
-export function serverIn(
+export function recordIn(
   state: StateName,
   env: Env = testEnv(),
   context = 0x400000,

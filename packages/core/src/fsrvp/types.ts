@@ -159,14 +159,6 @@ export interface PendingRemoval {
   failure?: StepFailure;
 }
 
-/** What of a pending removal is still on storage. */
-export function remainingStorage(d: PendingRemoval): { shadowCopies: ShadowCopyRecord[]; snapshots: SetSnapshot[] } {
-  return {
-    shadowCopies: d.shadowCopies.filter((c) => !d.deletedCopies.includes(c.id)),
-    snapshots: d.outcome === "aborted" ? d.snapshots.filter((s) => !d.deletedSnapshots.includes(s.name)) : [],
-  };
-}
-
 /** A managed set waiting for its SVM (one set in creation per SVM). */
 export interface QueuedSet {
   backup: BackupLink;
@@ -234,4 +226,31 @@ export interface Env {
   now: number;
   newId: () => string;
   timers: TimerConfig;
+}
+
+export type Effect =
+  /** Publish the command for the set's pending work. */
+  | { kind: "command"; setId: string }
+  /** Tell the set's writers that the copies exist (they may resume writing). */
+  | { kind: "thaw"; setId: string; writers: string[] }
+  /** Publish the storage-removal command for a pending removal. */
+  | { kind: "removal"; setId: string }
+  | { kind: "started"; setId: string }
+  | { kind: "added"; setId: string; shadowCopyIds: string[] }
+  | { kind: "creationStarted"; setId: string }
+  | { kind: "aborted"; setId: string; backup?: BackupLink; reason: string; code: string }
+  /** A pending removal is gone from storage: the set is finished for good. */
+  | { kind: "finished"; entry: PendingRemoval };
+
+/** What a decision does to an SVM: its next record and the effects the caller must carry out. */
+export interface Change {
+  /** The next record; the same object when nothing changed (no write needed). */
+  record: SvmRecord;
+  effects: Effect[];
+}
+
+/** An FSRVP operation's answer: the change, the HRESULT and the operation's value. */
+export interface Outcome<T = undefined> extends Change {
+  hresult: number;
+  value?: T;
 }

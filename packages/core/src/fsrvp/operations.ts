@@ -1,168 +1,34 @@
 /**
  * The FSRVP server as pure functions: each takes the SVM's record and returns the HRESULT, the next
  * record and the effects the caller must carry out (commands, events, storage removal). No I/O here.
- * Behaviour follows the current MS-FSRVP spec where Samba deviates (see shared/reference/fsrvp.md).
+ * Behaviour follows the current MS-FSRVP spec where Samba deviates (docs/fsrvp-conformance.md maps every checklist row).
  *
  * Operations that wait for storage (Commit, Expose, RecoveryComplete, DeleteShareMapping) are split
  * into a begin step, which records the pending work, and a completion step applied when the
  * snapshot-executor reports back. The agent API waits between the two; managed backups chain them.
  */
-import { formatUnc, parseUnc, exposedShareName } from "../naming";
+import { NULL_GUID, exposedShareName, formatUnc, isGuid, normaliseGuid, parseUnc } from "../naming";
 import { isValidContext } from "./context";
 import { HRESULT } from "./hresult";
+import { beginStep, draft, fail, findSet, hasSetInCreation, ok, releaseContext } from "./record";
+import { removalEntry, removeSet } from "./removal";
+import { armTimer, stopTimer } from "./timer";
 import type {
-  BackupLink,
-  PendingRemoval,
+  Effect,
   Env,
   MappedShare,
-  StepName,
+  Outcome,
   ShadowCopyRecord,
   ShadowCopySet,
-  SetSnapshot,
-  ArmedTimer,
   StepFailure,
   SvmRecord,
 } from "./types";
-import { remainingStorage } from "./types";
-
-export type Effect =
-  /** Publish the command for the set's pending work. */
-  | { kind: "command"; setId: string }
-  /** Tell the set's writers that the copies exist (they may resume writing). */
-  | { kind: "thaw"; setId: string; writers: string[] }
-  /** Publish the storage-removal command for a pending removal. */
-  | { kind: "removal"; setId: string }
-  | { kind: "started"; setId: string }
-  | { kind: "added"; setId: string; shadowCopyIds: string[] }
-  | { kind: "creationStarted"; setId: string }
-  | { kind: "aborted"; setId: string; backup?: BackupLink; reason: string; code: string }
-  /** A pending removal is gone from storage: the set is finished for good. */
-  | { kind: "finished"; entry: PendingRemoval };
-
-/** What a decision does to an SVM: its next record and the effects the caller must carry out. */
-export interface Change {
-  /** The next record; the same object when nothing changed (no write needed). */
-  record: SvmRecord;
-  effects: Effect[];
-}
-
-/** An FSRVP operation's answer: the change, the HRESULT and the operation's value. */
-export interface Outcome<T = undefined> extends Change {
-  hresult: number;
-  value?: T;
-}
 
 /** How the storage side answered "where is this share?". */
 export type ShareLookup =
   | { kind: "found"; share: string; volume: string; sharePath: string }
   | { kind: "notFound"; reason: string }
   | { kind: "notSupported"; reason: string };
-
-const NULL_GUID = "00000000-0000-0000-0000-000000000000";
-const guidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
-/** True for a GUID in 8-4-4-4-12 form (braces allowed), false for anything else. */
-export function isGuid(id: string): boolean {
-  return guidPattern.test(id.replace(/^\{(.*)\}$/, "$1"));
-}
-
-/** Lowercase, brace-free GUID; the form every ID is stored in. */
-export function normaliseGuid(id: string): string {
-  return id.replace(/^\{(.*)\}$/, "$1").toLowerCase();
-}
-
-function fail<T>(record: SvmRecord, hresult: number, effects: Effect[] = []): Outcome<T> {
-  return { hresult, record, effects };
-}
-
-function ok<T>(record: SvmRecord, value?: T, effects: Effect[] = []): Outcome<T> {
-  return value === undefined
-    ? { hresult: HRESULT.ZERO, record, effects }
-    : { hresult: HRESULT.ZERO, record, value, effects };
-}
-
-/** Copy-on-write: operations mutate a deep copy, never their input. */
-export function draft(record: SvmRecord): SvmRecord {
-  return structuredClone(record);
-}
-
-export function findSet(record: SvmRecord, setId: string): ShadowCopySet | undefined {
-  const id = normaliseGuid(setId);
-  return record.sets.find((s) => s.id === id);
-}
-
-export function armTimer(s: SvmRecord, ms: number, env: Env): void {
-  if (ms <= 0) {
-    s.timer = null;
-    return;
-  }
-  s.timerGeneration += 1;
-  s.timer = { generation: s.timerGeneration, deadline: env.now + ms };
-}
-
-function stopTimer(s: SvmRecord): void {
-  s.timer = null;
-}
-
-function releaseContext(s: SvmRecord): void {
-  s.contextSet = false;
-  s.clientAddress = null;
-}
-
-export function beginStep(set: ShadowCopySet, kind: StepName, env: Env): void {
-  const attempt = (set.attempts?.[kind] ?? 0) + 1;
-  set.pending = { kind, attempt, since: env.now };
-  set.attempts = { ...set.attempts, [kind]: attempt };
-  delete set.failure;
-}
-
-/** True when the storage side may hold something of the set (or soon will). */
-function mayHoldStorage(set: ShadowCopySet): boolean {
-  if (set.status !== "Started" && set.status !== "Added") return true;
-  return set.pending?.kind === "create";
-}
-
-/**
- * Removes a set from the table. Its storage, if any, moves to the removals (removed by the
- * executor, then confirmed); a set that never touched storage is finished at once.
- */
-export function removeSet(
-  s: SvmRecord,
-  set: ShadowCopySet,
-  outcome: "completed" | "aborted",
-  reason: string,
-  code: string,
-  env: Env,
-): Effect[] {
-  s.sets = s.sets.filter((x) => x.id !== set.id);
-  const entry: PendingRemoval = {
-    setId: set.id,
-    ...(set.backup ? { backup: set.backup } : {}),
-    ...(set.writers?.length ? { writers: set.writers } : {}),
-    ...(set.writerSteps?.length ? { writerSteps: set.writerSteps } : {}),
-    outcome,
-    reason,
-    code,
-    shadowCopies: mayHoldStorage(set) ? set.shadowCopies : [],
-    snapshots: outcome === "aborted" ? set.snapshots : set.snapshots.filter((x) => x.takenAt !== undefined),
-    deletedCopies: [],
-    deletedSnapshots: [],
-    attempt: 1,
-    since: env.now,
-  };
-  const effects: Effect[] = [];
-  if (outcome === "aborted") {
-    effects.push({ kind: "aborted", setId: set.id, ...(set.backup ? { backup: set.backup } : {}), reason, code });
-  }
-  const left = remainingStorage(entry);
-  if (left.shadowCopies.length > 0 || left.snapshots.length > 0) {
-    s.removals.push(entry);
-    effects.push({ kind: "removal", setId: set.id });
-  } else {
-    effects.push({ kind: "finished", entry });
-  }
-  return effects;
-}
 
 function parseShare(unc: string): string | null {
   return parseUnc(unc)?.share ?? null;
@@ -206,11 +72,6 @@ export function setContext(record: SvmRecord, req: { context: number; client: st
   s.contextSet = true;
   armTimer(s, env.timers.shortMs, env);
   return ok(s, undefined, effects);
-}
-
-/** True while a set other than a Recovered one exists: StartShadowCopySet must wait. */
-export function hasSetInCreation(record: SvmRecord): boolean {
-  return record.sets.some((x) => x.status !== "Recovered");
 }
 
 /** StartShadowCopySet (opnum 2), MS-FSRVP 3.1.4.3. */
@@ -585,121 +446,15 @@ export function deleteShareMapping(
   if (existing) {
     existing.shadowCopies.push(removed);
   } else {
-    s.removals.push({
-      setId: set.id,
-      ...(set.backup ? { backup: set.backup } : {}),
-      outcome: "completed",
-      reason: "share mapping deleted",
-      code: "",
-      shadowCopies: [removed],
-      snapshots: [],
-      deletedCopies: [],
-      deletedSnapshots: [],
-      attempt: 1,
-      since: env.now,
-    });
-  }
-  effects.push({ kind: "removal", setId: set.id });
-  if (set.shadowCopies.length === 0) s.sets = s.sets.filter((x) => x.id !== set.id);
-  return ok(s, undefined, effects);
-}
-
-/**
- * The Message Sequence Timer fired (MS-FSRVP 3.1.5): every set not Recovered is deleted (Exposed
- * ones too, unlike Samba) with its storage, and the context is released. A stale generation
- * (re-armed or stopped since) changes nothing.
- */
-export function sequenceTimerExpired(
-  record: SvmRecord,
-  req: { generation: number; deadline: number },
-  env: Env,
-): Outcome {
-  if (!record.timer || record.timer.generation !== req.generation || record.timer.deadline !== req.deadline)
-    return ok(record);
-  const s = draft(record);
-  const effects: Effect[] = [];
-  for (const set of s.sets.filter((x) => x.status !== "Recovered")) {
-    effects.push(
-      ...removeSet(
-        s,
-        set,
-        "aborted",
-        `the FSRVP message sequence timer expired in state ${set.status}`,
-        "TIMEOUT",
+    s.removals.push(
+      removalEntry(
+        { id: set.id, backup: set.backup },
+        { outcome: "completed", reason: "share mapping deleted", code: "", shadowCopies: [removed], snapshots: [] },
         env,
       ),
     );
   }
-  stopTimer(s);
-  releaseContext(s);
+  effects.push({ kind: "removal", setId: set.id });
+  if (set.shadowCopies.length === 0) s.sets = s.sets.filter((x) => x.id !== set.id);
   return ok(s, undefined, effects);
-}
-
-/**
- * The executor confirmed removal of these shadow copies (and snapshots). When nothing of the entry
- * is left, the set is finished for good.
- */
-export function removalConfirmed(
-  record: SvmRecord,
-  req: { setId: string; shadowCopyIds: string[]; snapshots: string[] },
-): Outcome {
-  const entry = record.removals.find((d) => d.setId === req.setId);
-  if (!entry) return ok(record);
-  const s = draft(record);
-  const e = s.removals.find((d) => d.setId === req.setId)!;
-  e.deletedCopies = [...new Set([...e.deletedCopies, ...req.shadowCopyIds])];
-  e.deletedSnapshots = [...new Set([...e.deletedSnapshots, ...req.snapshots])];
-  const left = remainingStorage(e);
-  if (left.shadowCopies.length > 0 || left.snapshots.length > 0) return ok(s);
-  s.removals = s.removals.filter((d) => d.setId !== req.setId);
-  return ok(s, undefined, [{ kind: "finished", entry: e }]);
-}
-
-/** The snapshots of a set, one per volume holding its shares, in volume order. */
-export function plannedSnapshots(set: ShadowCopySet, name: (volume: string) => string): SetSnapshot[] {
-  const volumes = new Map<string, string[]>();
-  for (const c of set.shadowCopies) volumes.set(c.volume, [...(volumes.get(c.volume) ?? []), c.id]);
-  return [...volumes.entries()]
-    .sort(([a], [b]) => a.localeCompare(b))
-    .map(([volume, ids]) => ({ volume, name: name(volume), shadowCopyIds: ids }));
-}
-
-/**
- * Whether the record's timer needs a new message in the timer queue: only when no message already
- * queued is due at or before the timer's deadline. Returns the record noting the new message.
- */
-export function scheduleTimerMessage(record: SvmRecord): { record: SvmRecord; publish: ArmedTimer | null } {
-  const t = record.timer;
-  if (!t || (record.timerWakeAt !== undefined && record.timerWakeAt <= t.deadline)) return { record, publish: null };
-  return { record: { ...record, timerWakeAt: t.deadline }, publish: t };
-}
-
-/**
- * A timer message came due (`messageDeadline` is when it was meant for; it may come earlier, right
- * after it was published, even before the write that armed the timer landed, so it first waits for
- * its own deadline). Then: with no timer left the message is done; with a later deadline it waits
- * again (`waitMs`); otherwise the timer expires (MS-FSRVP 3.1.5).
- */
-export function timerMessageDue(
-  record: SvmRecord,
-  req: { messageDeadline: number },
-  env: Env,
-): Outcome<{ waitMs: number }> {
-  if (env.now < req.messageDeadline) return ok(record, { waitMs: req.messageDeadline - env.now });
-  const t = record.timer;
-  const wake = record.timerWakeAt;
-  if (!t) {
-    if (wake === undefined || wake > req.messageDeadline) return ok(record);
-    const s = draft(record);
-    delete s.timerWakeAt;
-    return ok(s);
-  }
-  if (t.deadline > env.now) {
-    const next = wake !== undefined && wake > env.now ? Math.min(wake, t.deadline) : t.deadline;
-    return ok(next === wake ? record : { ...record, timerWakeAt: next }, { waitMs: t.deadline - env.now });
-  }
-  const expired = sequenceTimerExpired(record, { generation: t.generation, deadline: t.deadline }, env);
-  const s = expired.record === record ? draft(record) : expired.record;
-  delete s.timerWakeAt;
-  return { ...expired, record: s };
 }

@@ -1,10 +1,15 @@
 import { HRESULT, describeHResult } from "./hresult";
-import * as op from "./server";
-import { CLIENT, STATES, SVM, UNC1, UNC2, found, serverIn, testEnv, type StateName } from "./testing";
+import * as operations from "./operations";
+import * as record from "./record";
+import * as removal from "./removal";
+import * as timer from "./timer";
+
+const op = { ...operations, ...record, ...removal, ...timer };
+import { CLIENT, STATES, SVM, UNC1, UNC2, found, recordIn, testEnv, type StateName } from "./testing";
 
 const { ZERO, FSRVP_E_BAD_STATE: BAD, FSRVP_E_SHADOW_COPY_SET_IN_PROGRESS: IN_PROGRESS } = HRESULT;
 
-type Call = (s: ReturnType<typeof serverIn>) => { hresult: number };
+type Call = (s: ReturnType<typeof recordIn>) => { hresult: number };
 
 const env = testEnv();
 const calls: Record<string, Call> = {
@@ -47,12 +52,12 @@ describe("FSRVP legal calls per state", () => {
     STATES.map((state, i) => [name, state, describeHResult(codes[i]!)] as const),
   );
   test.each(rows)("%s in %s answers %s", (name, state, expected) => {
-    const r = calls[name]!(serverIn(state as StateName));
+    const r = calls[name]!(recordIn(state as StateName));
     expect(describeHResult(r.hresult)).toBe(expected);
   });
 
   test.each(Object.keys(calls).filter((n) => n !== "StartShadowCopySet"))("%s on an unknown set", (name) => {
-    const s = serverIn("Exposed");
+    const s = recordIn("Exposed");
     const r = calls[name]!({ ...s, setId: "99999999-9999-4999-8999-999999999999" });
     const expected =
       name === "DeleteShareMapping" ? HRESULT.FSRVP_E_OBJECT_NOT_FOUND : HRESULT.FSRVP_E_SHADOWCOPYSET_ID_MISMATCH;
@@ -62,13 +67,13 @@ describe("FSRVP legal calls per state", () => {
 
 describe("FSRVP transitions", () => {
   test("Start without a context is BAD_STATE", () => {
-    expect(calls.StartShadowCopySet!(serverIn("NoContext")).hresult).toBe(BAD);
+    expect(calls.StartShadowCopySet!(recordIn("NoContext")).hresult).toBe(BAD);
   });
 
   test("a set goes Started -> Added -> CreationInProgress -> Committed -> Exposed -> Recovered", () => {
     const seen = (["Started", "Added", "CreationInProgress", "Committed", "Exposed", "Recovered"] as StateName[]).map(
       (st) => {
-        const { record, setId } = serverIn(st);
+        const { record, setId } = recordIn(st);
         return op.findSet(record, setId)!.status;
       },
     );
@@ -76,7 +81,7 @@ describe("FSRVP transitions", () => {
   });
 
   test("RecoveryComplete releases the context and stops the timer", () => {
-    const { record } = serverIn("Recovered");
+    const { record } = recordIn("Recovered");
     expect(record.contextSet).toBe(false);
     expect(record.clientAddress).toBeNull();
     expect(record.timer).toBeNull();
@@ -84,7 +89,7 @@ describe("FSRVP transitions", () => {
 
   test("the same share twice is OBJECT_ALREADY_EXISTS and re-arms 180 s", () => {
     const e = testEnv();
-    const { record, setId } = serverIn("Added", e);
+    const { record, setId } = recordIn("Added", e);
     const r = op.addToShadowCopySet(
       record,
       { shadowCopySetId: setId, shareNameUnc: "\\\\vs1\\SHARE1\\", lookup: found("share1") },
@@ -98,7 +103,7 @@ describe("FSRVP transitions", () => {
     [{ kind: "notFound" as const, reason: "no such share" }, HRESULT.FSRVP_E_OBJECT_NOT_FOUND],
     [{ kind: "notSupported" as const, reason: "junction below" }, HRESULT.FSRVP_E_NOT_SUPPORTED],
   ])("Add with lookup %j answers %s", (lookup, expected) => {
-    const { record, setId } = serverIn("Started");
+    const { record, setId } = recordIn("Started");
     expect(op.addToShadowCopySet(record, { shadowCopySetId: setId, shareNameUnc: UNC2, lookup }, env).hresult).toBe(
       expected,
     );
@@ -106,7 +111,7 @@ describe("FSRVP transitions", () => {
 
   test("Commit failure goes back to Added with the failure recorded", () => {
     const e = testEnv();
-    const { record, setId } = serverIn("CreationInProgress", e);
+    const { record, setId } = recordIn("CreationInProgress", e);
     const r = op.commitFailed(
       record,
       { shadowCopySetId: setId, failure: { step: "create", reason: "disk full", code: "STORAGE_FAILED", at: 1 } },
@@ -119,7 +124,7 @@ describe("FSRVP transitions", () => {
   });
 
   test("Commit retried while CreationInProgress waits on the same work (same command, no new attempt)", () => {
-    const { record, setId } = serverIn("CreationInProgress");
+    const { record, setId } = recordIn("CreationInProgress");
     const r = op.commitBegin(record, { shadowCopySetId: setId }, env);
     expect(r.hresult).toBe(ZERO);
     expect(r.effects).toEqual([{ kind: "command", setId }]);
@@ -127,7 +132,7 @@ describe("FSRVP transitions", () => {
   });
 
   test("Abort of an Exposed set removes it and removes its storage", () => {
-    const { record, setId, shadowCopyId } = serverIn("Exposed");
+    const { record, setId, shadowCopyId } = recordIn("Exposed");
     const r = op.abortShadowCopySet(record, { shadowCopySetId: setId }, env);
     expect(op.findSet(r.record, setId)).toBeUndefined();
     expect(r.record.contextSet).toBe(false);
@@ -136,14 +141,14 @@ describe("FSRVP transitions", () => {
   });
 
   test("Abort of a Started set leaves nothing to remove", () => {
-    const { record, setId } = serverIn("Started");
+    const { record, setId } = recordIn("Started");
     const r = op.abortShadowCopySet(record, { shadowCopySetId: setId }, env);
     expect(r.record.removals).toEqual([]);
     expect(r.effects.map((e) => e.kind)).toEqual(["aborted", "finished"]);
   });
 
   test("DeleteShareMapping of the last mapping removes the set; storage is removed once confirmed", () => {
-    const { record, setId, shadowCopyId } = serverIn("Recovered");
+    const { record, setId, shadowCopyId } = recordIn("Recovered");
     const r = op.deleteShareMapping(record, { shadowCopySetId: setId, shadowCopyId, shareNameUnc: UNC1 }, env);
     expect(r.hresult).toBe(ZERO);
     expect(op.findSet(r.record, setId)).toBeUndefined();
@@ -154,7 +159,7 @@ describe("FSRVP transitions", () => {
 
   test("GetShareMapping answers UNC names and the time the share was added", () => {
     const e = testEnv(5_000);
-    const { record, setId, shadowCopyId } = serverIn("Exposed", e);
+    const { record, setId, shadowCopyId } = recordIn("Exposed", e);
     const r = op.getShareMapping(record, { shadowCopySetId: setId, shadowCopyId, shareNameUnc: UNC1, level: 1 }, e);
     expect(r.value).toEqual({
       shadowCopySetId: setId,
@@ -181,17 +186,17 @@ describe("FSRVP SetContext", () => {
     [0x1, HRESULT.FSRVP_E_UNSUPPORTED_CONTEXT],
     [0x400002, HRESULT.FSRVP_E_UNSUPPORTED_CONTEXT],
   ])("context %d answers %d", (context, expected) => {
-    expect(op.setContext(serverIn("NoContext").record, { context, client: CLIENT }, env).hresult).toBe(expected);
+    expect(op.setContext(recordIn("NoContext").record, { context, client: CLIENT }, env).hresult).toBe(expected);
   });
 
   test("another client while the context is set gets IN_PROGRESS", () => {
-    expect(op.setContext(serverIn("ContextSet").record, { context: 0, client: "10.0.0.9" }, env).hresult).toBe(
+    expect(op.setContext(recordIn("ContextSet").record, { context: 0, client: "10.0.0.9" }, env).hresult).toBe(
       IN_PROGRESS,
     );
   });
 
   test("the owner may start over five times; the sixth in a row is refused", () => {
-    let s = serverIn("Added").record;
+    let s = recordIn("Added").record;
     const results: number[] = [];
     for (let i = 0; i < 6; i++) {
       const r = op.setContext(s, { context: 0, client: CLIENT }, env);
@@ -214,12 +219,12 @@ describe("FSRVP message sequence timer", () => {
     ["Recovered", null],
   ] as const)("after reaching %s the timer is %s ms", (state, ms) => {
     const e = testEnv();
-    const { record } = serverIn(state, e);
+    const { record } = recordIn(state, e);
     expect(record.timer ? record.timer.deadline - e.now : null).toBe(ms);
   });
 
   test("expiry removes every set not Recovered (Exposed too) and removes its storage", () => {
-    const { record, setId } = serverIn("Exposed");
+    const { record, setId } = recordIn("Exposed");
     const r = op.sequenceTimerExpired(record, { ...record.timer! }, env);
     expect(r.record.sets).toEqual([]);
     expect(r.record.contextSet).toBe(false);
@@ -228,7 +233,7 @@ describe("FSRVP message sequence timer", () => {
   });
 
   test("a stale timer (other generation or deadline) changes nothing", () => {
-    const { record } = serverIn("Started");
+    const { record } = recordIn("Started");
     const t = record.timer!;
     expect(op.sequenceTimerExpired(record, { generation: t.generation - 1, deadline: t.deadline }, env).record).toBe(
       record,
@@ -240,13 +245,13 @@ describe("FSRVP message sequence timer", () => {
 
   test("0 disables the timer", () => {
     const e = { ...testEnv(), timers: { shortMs: 0, longMs: 0 } };
-    expect(serverIn("Added", e).record.timer).toBeNull();
+    expect(recordIn("Added", e).record.timer).toBeNull();
   });
 });
 
 describe("FSRVP path queries", () => {
   test("IsPathSupported names the SVM as owner", () => {
-    const r = op.isPathSupported(serverIn("NoContext").record, { shareNameUnc: UNC1, lookup: found("share1") });
+    const r = op.isPathSupported(recordIn("NoContext").record, { shareNameUnc: UNC1, lookup: found("share1") });
     expect(r.value).toEqual({ supported: true, ownerMachineName: SVM });
   });
 
@@ -256,7 +261,7 @@ describe("FSRVP path queries", () => {
     ["Exposed", true],
     ["Recovered", true],
   ] as const)("IsPathShadowCopied in %s is %s", (state, present) => {
-    const r = op.isPathShadowCopied(serverIn(state).record, { shareNameUnc: UNC1, lookup: found("share1") });
+    const r = op.isPathShadowCopied(recordIn(state).record, { shareNameUnc: UNC1, lookup: found("share1") });
     expect(r.value?.shadowCopyPresent).toBe(present);
   });
 });
@@ -264,7 +269,7 @@ describe("FSRVP path queries", () => {
 describe("timer messages", () => {
   test("a new message only when none already queued comes at or before the timer's deadline", () => {
     const e = testEnv();
-    const { record } = serverIn("Started", e);
+    const { record } = recordIn("Started", e);
     const first = op.scheduleTimerMessage(record);
     expect(first.publish).toEqual(record.timer);
     expect(first.record.timerWakeAt).toBe(record.timer!.deadline);
@@ -291,7 +296,7 @@ describe("timer messages", () => {
     ["the deadline passed: the timer expires", "Started", 181_000, undefined, true, 0],
   ] as const)("%s", (_what, state, advance, wait, expires, messageDelay) => {
     const e = testEnv();
-    const { record } = serverIn(state, e);
+    const { record } = recordIn(state, e);
     const messageDeadline = e.now + messageDelay;
     e.tick(advance);
     const out = op.timerMessageDue(op.scheduleTimerMessage(record).record, { messageDeadline }, e);

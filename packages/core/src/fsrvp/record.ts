@@ -1,0 +1,44 @@
+/**
+ * Helpers every operation uses on an SVM's record: copy-on-write drafts, set lookup, the step a set
+ * waits for, the context, and the shape of an answer.
+ */
+import { normaliseGuid } from "../naming";
+import { HRESULT } from "./hresult";
+import type { Effect, Env, Outcome, ShadowCopySet, StepName, SvmRecord } from "./types";
+
+export function fail<T>(record: SvmRecord, hresult: number, effects: Effect[] = []): Outcome<T> {
+  return { hresult, record, effects };
+}
+
+export function ok<T>(record: SvmRecord, value?: T, effects: Effect[] = []): Outcome<T> {
+  return value === undefined
+    ? { hresult: HRESULT.ZERO, record, effects }
+    : { hresult: HRESULT.ZERO, record, value, effects };
+}
+
+/** Copy-on-write: operations mutate a deep copy, never their input. */
+export function draft(record: SvmRecord): SvmRecord {
+  return structuredClone(record);
+}
+
+export function findSet(record: SvmRecord, setId: string): ShadowCopySet | undefined {
+  const id = normaliseGuid(setId);
+  return record.sets.find((s) => s.id === id);
+}
+
+/** True while a set other than a Recovered one exists: StartShadowCopySet must wait. */
+export function hasSetInCreation(record: SvmRecord): boolean {
+  return record.sets.some((x) => x.status !== "Recovered");
+}
+
+export function releaseContext(s: SvmRecord): void {
+  s.contextSet = false;
+  s.clientAddress = null;
+}
+
+export function beginStep(set: ShadowCopySet, kind: StepName, env: Env): void {
+  const attempt = (set.attempts?.[kind] ?? 0) + 1;
+  set.pending = { kind, attempt, since: env.now };
+  set.attempts = { ...set.attempts, [kind]: attempt };
+  delete set.failure;
+}
