@@ -1,15 +1,17 @@
 import { Kvm } from "@nats-io/kv";
-import { isRvssError } from "@rvss/core";
-import { NatsCluster, NatsServer } from "@rvss/testkit";
-import pino from "pino";
 import {
-  Bus,
+  isRvssError,
   COMMAND_STREAMS,
   DLQ_STREAM,
   EVENTS_STREAM,
   PHASE_CONSUMERS,
   STATE_BUCKET,
   TIMERS_STREAM,
+} from "@rvss/core";
+import { NatsCluster, NatsServer } from "@rvss/testkit";
+import pino from "pino";
+import {
+  Bus,
   commandQueued,
   commandResults,
   newTrace,

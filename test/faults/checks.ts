@@ -6,25 +6,20 @@
  *   - each step's event is in the stream exactly once (snapshot_taken once per volume);
  *   - no service process died by itself.
  */
-import { parseSnapshotName, remainingStorage, type BackupRecord } from "@rvss/core";
+import { managedSetEvents, parseSnapshotName, remainingStorage, type BackupRecord } from "@rvss/core";
 import type { RecordedEvent } from "@rvss/testkit";
 import { VOLUMES, until, type FaultSystem } from "./system";
 
 type EventType = NonNullable<RecordedEvent["event"]["body"]>["$case"];
 
-/** Steps that happen once in every completed managed set (writersRecovered only when it has writers). */
-const ONCE: EventType[] = [
-  "setStarted",
-  "sharesResolved",
-  "sharesAdded",
-  "writersCheckpointed",
-  "creationStarted",
-  "shadowCopiesCreated",
-  "shadowCopiesExposed",
-  "writersRecovered",
-  "shadowCopiesSealed",
-  "setCompleted",
-];
+/**
+ * Events that happen once in every completed managed set (writersRecovered only when it has
+ * writers), from the table of steps; snapshot_taken and shadow_copies_deleted are checked per volume
+ * and per copy below.
+ */
+const ONCE = managedSetEvents({ writers: true, volumes: 1 }).filter(
+  (t) => t !== "snapshotTaken" && t !== "shadowCopiesDeleted",
+) as EventType[];
 
 /** Waits for the backup to end and its storage to settle, then checks every rule; returns what is wrong. */
 export async function checkBackup(

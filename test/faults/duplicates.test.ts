@@ -9,10 +9,10 @@
  *   - real redeliveries: a replica frozen longer than the ack wait while it holds work, so the
  *     server hands the work to the other replica, and the frozen one then finishes it as well.
  */
+import { COMMAND_STREAMS } from "@rvss/core";
 import { headers as natsHeaders, type Msg, type Subscription } from "@nats-io/transport-node";
 import { jetstream, type PubAck } from "@nats-io/jetstream";
 import { NatsServer, freePort, startService, type RecordedEvent, type ServiceName } from "@rvss/testkit";
-import { COMMAND_STREAMS } from "@rvss/bus";
 import { checkBackup } from "./checks";
 import { writeFaultTable, type FaultRow } from "./report";
 import { midStepTrigger } from "./phases";

@@ -3,10 +3,10 @@
  * lands in RVSS_DLQ with its reason, no service goes down, the work queues are left empty, and a
  * real backup afterwards completes. `rvss dlq` lists and shows them.
  */
+import { COMMAND_STREAMS, DLQ_STREAM, commandSubject, type Phase } from "@rvss/core";
 import { randomBytes, randomUUID } from "node:crypto";
 import * as http from "node:http";
 import { jetstream } from "@nats-io/jetstream";
-import { COMMAND_STREAMS, DLQ_STREAM, commandSubject, type Phase } from "@rvss/bus";
 import { DiscoveryCommand, Event, ExecutorCommand, NotifierCommand } from "@rvss/proto";
 import { NatsServer } from "@rvss/testkit";
 import { rvss } from "../e2e/cli";

@@ -4,7 +4,7 @@
  * stream and KV bucket replicated three times, whose events-stream leader is killed in the middle
  * of a backup over three SVMs and stays down. Every backup must finish as if nothing had happened.
  */
-import { COMMAND_STREAMS, EVENTS_STREAM } from "@rvss/bus";
+import { COMMAND_STREAMS, EVENTS_STREAM } from "@rvss/core";
 import { NatsCluster, NatsServer } from "@rvss/testkit";
 import { checkBackup } from "./checks";
 import { writeFaultTable, type FaultRow } from "./report";

@@ -9,14 +9,24 @@
  */
 import * as fs from "node:fs";
 import { Kvm } from "@nats-io/kv";
-import { svmKey, type SvmRecord } from "@rvss/core";
-import { COMMAND_STREAMS, STATE_BUCKET, commandSubject, type Phase as BusPhase } from "@rvss/bus";
+import {
+  COMMAND_STREAMS,
+  PHASE_SERVICES,
+  STATE_BUCKET,
+  STEPS,
+  commandSubject,
+  managedSteps,
+  svmKey,
+  type Phase as BusPhase,
+  type StepName,
+  type SvmRecord,
+} from "@rvss/core";
 import type { ServiceName } from "@rvss/testkit";
 import { until, type FaultSystem } from "./system";
 
 /** The phases of a managed set with writers; finalize seals, takes a snapshot per volume and removes the copies. */
-export const PHASES = ["resolve", "checkpoint", "create", "expose", "auto_recover", "finalize"] as const;
-export type Phase = (typeof PHASES)[number];
+export const PHASES = managedSteps(true);
+export type Phase = StepName;
 
 interface PhaseInfo {
   owner: ServiceName;
@@ -27,24 +37,17 @@ interface PhaseInfo {
   result: string;
 }
 
-export const PHASE: Record<Phase, PhaseInfo> = {
-  resolve: { owner: "share-discovery", bus: "discovery", kind: "resolveShares", result: "sharesResolved" },
-  checkpoint: {
-    owner: "auto-recovery-notifier",
-    bus: "notifier",
-    kind: "checkpointWriters",
-    result: "writersCheckpointed",
-  },
-  create: { owner: "snapshot-executor", bus: "executor", kind: "createShadowCopies", result: "shadowCopiesCreated" },
-  expose: { owner: "snapshot-executor", bus: "executor", kind: "exposeShadowCopies", result: "shadowCopiesExposed" },
-  auto_recover: {
-    owner: "auto-recovery-notifier",
-    bus: "notifier",
-    kind: "autoRecoverWriters",
-    result: "writersRecovered",
-  },
-  finalize: { owner: "snapshot-executor", bus: "executor", kind: "finalizeShadowCopies", result: "shadowCopiesSealed" },
-};
+export const PHASE = Object.fromEntries(
+  PHASES.map((k): [Phase, PhaseInfo] => [
+    k,
+    {
+      owner: PHASE_SERVICES[STEPS[k].phase],
+      bus: STEPS[k].phase,
+      kind: STEPS[k].command,
+      result: STEPS[k].reports[0],
+    },
+  ]),
+) as Record<Phase, PhaseInfo>;
 
 export interface HeldSet {
   svm: string;

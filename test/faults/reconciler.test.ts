@@ -9,14 +9,8 @@ import * as fsp from "node:fs/promises";
 import * as http from "node:http";
 import * as path from "node:path";
 import { randomUUID } from "node:crypto";
-import { snapshotName } from "@rvss/core";
-import {
-  COMMAND_STREAMS,
-  COORDINATOR_EVENTS_CONSUMER,
-  EVENTS_STREAM,
-  PUBLISH_GIVE_UP_MS,
-  commandSubject,
-} from "@rvss/bus";
+import { snapshotName, COMMAND_STREAMS, COORDINATOR_EVENTS_CONSUMER, EVENTS_STREAM, commandSubject } from "@rvss/core";
+import { PUBLISH_GIVE_UP_MS } from "@rvss/bus";
 import { jetstream } from "@nats-io/jetstream";
 import { NatsServer } from "@rvss/testkit";
 import { checkBackup, unknownStorage } from "./checks";

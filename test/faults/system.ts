@@ -20,8 +20,9 @@ import {
   type BackupStatus,
   type SetResult,
   type SvmRecord,
+  STATE_BUCKET,
 } from "@rvss/core";
-import { STATE_BUCKET, bucketKeys } from "@rvss/bus";
+import { bucketKeys } from "@rvss/bus";
 import { RvssClient } from "@rvss/client";
 import { LocalBackend } from "@rvss/storage";
 import {

@@ -28,14 +28,17 @@ import {
   COORDINATOR_EVENTS_CONSUMER,
   COORDINATOR_TIMERS_CONSUMER,
   DLQ_STREAM,
+  DLQ_SUBJECTS,
   EVENTS_STREAM,
+  TIMER_SUBJECTS,
+  commandSubjects,
   EVENT_SUBJECTS,
   PHASE_CONSUMERS,
   STATE_BUCKET,
   TIMERS_STREAM,
   WRITERS_BUCKET,
   type Phase,
-} from "./topology";
+} from "@rvss/core";
 import { formatTraceparent, type TraceContext } from "./trace";
 
 export const HEADER_CORRELATION = "Rvss-Correlation-Id";
@@ -148,7 +151,7 @@ export class Bus {
       await this.ensureStream({
         ...base,
         name: COMMAND_STREAMS[phase],
-        subjects: [`rvss.v1.cmd.${phase}.>`],
+        subjects: commandSubjects(phase),
         retention: RetentionPolicy.Workqueue,
       });
       await this.ensureConsumer(COMMAND_STREAMS[phase], this.workConsumer(PHASE_CONSUMERS[phase]));
@@ -156,13 +159,13 @@ export class Bus {
     await this.ensureStream({
       ...base,
       name: TIMERS_STREAM,
-      subjects: ["rvss.v1.timer.>"],
+      subjects: TIMER_SUBJECTS,
       retention: RetentionPolicy.Workqueue,
     });
     await this.ensureStream({
       ...base,
       name: DLQ_STREAM,
-      subjects: ["rvss.v1.dlq.>"],
+      subjects: DLQ_SUBJECTS,
       retention: RetentionPolicy.Limits,
     });
     await this.ensureConsumer(EVENTS_STREAM, this.workConsumer(COORDINATOR_EVENTS_CONSUMER));

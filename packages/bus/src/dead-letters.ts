@@ -6,7 +6,7 @@
 import { DeliverPolicy, type JsMsg } from "@nats-io/jetstream";
 import type { MsgHdrs } from "@nats-io/transport-node";
 import type { Bus } from "./bus";
-import { DLQ_STREAM, dlqSubject } from "./topology";
+import { DLQ_STREAM, dlqSubject } from "@rvss/core";
 
 export const DLQ_HEADERS = {
   reason: "Rvss-Dlq-Reason",

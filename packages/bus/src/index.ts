@@ -26,14 +26,6 @@ export {
   resultEvent,
   type PhaseCommand,
 } from "./messages";
-export * from "./topology";
 export * from "./trace";
 export { startPhaseService, type PhaseResult, type PhaseServiceOptions } from "./phase-service";
-export {
-  CHECK_SHARES_SUBJECT,
-  STORAGE_INVENTORY_SUBJECT,
-  checkShares,
-  serveCheckShares,
-  serveStorageInventory,
-  storageInventory,
-} from "./queries";
+export { checkShares, serveCheckShares, serveStorageInventory, storageInventory } from "./queries";

@@ -15,7 +15,7 @@ import {
   setEventSubject,
   systemEventSubject,
   type Phase,
-} from "./topology";
+} from "@rvss/core";
 import type { TraceContext } from "./trace";
 
 export type PhaseCommand = {

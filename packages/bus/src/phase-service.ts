@@ -2,12 +2,22 @@
  * The shape every phase service shares: connect, consume the phase's work queue with the shared
  * durable consumer, publish results as events, and report a step that failed for good.
  */
-import { svmKey, type RvssError, type SvmRecord } from "@rvss/core";
-import type { CommandContext, Event } from "@rvss/proto";
+import {
+  COMMAND_STREAMS,
+  PHASE_CONSUMERS,
+  STEPS,
+  holdsSet,
+  stepOfCommand,
+  svmKey,
+  type Phase,
+  type RvssError,
+  type StepSpec,
+  type SvmRecord,
+} from "@rvss/core";
+import { stepFromJSON, type CommandContext, type Event } from "@rvss/proto";
 import type { Logger, RunningService, RvssConfig } from "@rvss/runtime";
 import { connectBus, type Bus } from "./bus";
 import { decodeCommand, publishEvent, resultEvent, type PhaseCommand } from "./messages";
-import { COMMAND_STREAMS, PHASE_CONSUMERS, type Phase } from "./topology";
 import { startWorker, type Delivery } from "./worker";
 
 type Body = NonNullable<Event["body"]>;
@@ -24,8 +34,8 @@ export interface PhaseServiceOptions<P extends Phase> {
   source: string;
   /** Does the work, reporting each result with `emit` as soon as it is true. */
   handle(cmd: PhaseCommand[P], emit: (r: PhaseResult) => Promise<void>, d: Delivery<PhaseCommand[P]>): Promise<void>;
-  /** The event that reports a command given up for good. */
-  failure(cmd: PhaseCommand[P], err: RvssError): Body;
+  /** The event that reports a command given up for good, where it is not the step's StepFailed. */
+  failure?(cmd: PhaseCommand[P], err: RvssError): Body | undefined;
   /** Runs once connected, before the first command is taken. */
   prepare?(bus: Bus): Promise<void>;
 }
@@ -90,7 +100,8 @@ export async function startPhaseService<P extends Phase>(
         );
         return;
       }
-      await publishEvent(bus, resultEvent(d.data.context, o.source, o.failure(d.data, err)), d.trace);
+      const body = o.failure?.(d.data, err) ?? stepFailed(d.data.kind?.$case, err);
+      await publishEvent(bus, resultEvent(d.data.context, o.source, body), d.trace);
     },
   });
   return {
@@ -107,5 +118,15 @@ export async function startPhaseService<P extends Phase>(
 async function setLive(bus: Bus, ctx: CommandContext | undefined): Promise<boolean> {
   if (!ctx?.setId) return true;
   const rec = (await bus.state.get<SvmRecord>(svmKey(ctx.svm)))?.value;
-  return !rec || rec.sets.some((s) => s.id === ctx.setId) || rec.removals.some((d) => d.setId === ctx.setId);
+  return !rec || holdsSet(rec, ctx.setId);
+}
+
+/** A StepFailed naming the step the table of steps gives the command's case. */
+function stepFailed(command: string | undefined, err: RvssError): Body {
+  const key = command ? stepOfCommand(command) : undefined;
+  const failure = key ? (STEPS[key] as StepSpec).failure : undefined;
+  return {
+    $case: "stepFailed",
+    value: { step: stepFromJSON(failure ?? "STEP_UNSPECIFIED"), reason: err.message, code: err.code },
+  };
 }

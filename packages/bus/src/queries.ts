@@ -3,7 +3,15 @@
  * share them. Used where a caller must answer now (the FSRVP agent API, preflight) and by the
  * coordinator's reconciler, which asks what the storage holds.
  */
-import { ErrorCodes, RvssError, errorMessage, isRvssError, type ErrorCode } from "@rvss/core";
+import {
+  ErrorCodes,
+  RvssError,
+  errorMessage,
+  isRvssError,
+  type ErrorCode,
+  CHECK_SHARES_SUBJECT,
+  STORAGE_INVENTORY_SUBJECT,
+} from "@rvss/core";
 import {
   CheckSharesRequest,
   CheckSharesResponse,
@@ -34,9 +42,6 @@ interface Query<Req, Res extends Answer> {
   response: Codec<Res>;
   failed(code: ErrorCode, message: string): Res;
 }
-
-export const CHECK_SHARES_SUBJECT = "rvss.v1.req.discovery.check_shares";
-export const STORAGE_INVENTORY_SUBJECT = "rvss.v1.req.executor.storage_inventory";
 
 const CHECK_SHARES: Query<CheckSharesRequest, CheckSharesResponse> = {
   subject: CHECK_SHARES_SUBJECT,

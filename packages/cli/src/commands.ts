@@ -1,9 +1,9 @@
 /** The everyday commands: backups, snapshots, restores, events. */
 import { parseArgs } from "node:util";
 import * as path from "node:path";
-import { ErrorCodes, RvssError, token } from "@rvss/core";
+import { ErrorCodes, RvssError, token, EVENTS_STREAM } from "@rvss/core";
 import { RvssClient, type DatasetItem } from "@rvss/client";
-import { Bus, EVENTS_STREAM, eventType } from "@rvss/bus";
+import { Bus, eventType } from "@rvss/bus";
 import { DeliverPolicy } from "@nats-io/jetstream";
 import { BackupState, Event, type Backup } from "@rvss/proto";
 import { createLogger } from "@rvss/runtime";

@@ -1,6 +1,7 @@
 /** rvss dlq: the dead letters, messages rvss gave up on (undecodable, or failing after every retry). */
+import { type Phase } from "@rvss/core";
 import { parseArgs } from "node:util";
-import { decodeCommand, getDeadLetter, listDeadLetters, type DeadLetter, type Phase } from "@rvss/bus";
+import { decodeCommand, getDeadLetter, listDeadLetters, type DeadLetter } from "@rvss/bus";
 import { DiscoveryCommand, Event, ExecutorCommand, NotifierCommand } from "@rvss/proto";
 import { bigintJson, connectCli, usage } from "./commands";
 

@@ -28,6 +28,65 @@ export {
   type UncPath,
 } from "./naming";
 
+// Every name on the wire: subjects, streams, consumers, KV keys, message IDs.
+export {
+  BACKUP_KEYS,
+  backupCreatedEventId,
+  backupEventSubject,
+  backupFinishedEventId,
+  backupIdOf,
+  backupKey,
+  backupSetKey,
+  backupSetKeys,
+  backupStatusKey,
+  CHECK_SHARES_SUBJECT,
+  COMMAND_STREAMS,
+  commandSubject,
+  commandSubjects,
+  COORDINATOR_EVENTS_CONSUMER,
+  COORDINATOR_TIMERS_CONSUMER,
+  creationStartedEventId,
+  deadLetterId,
+  DLQ_STREAM,
+  DLQ_SUBJECTS,
+  dlqSubject,
+  EVENT_SUBJECTS,
+  EVENTS_STREAM,
+  finishCommandId,
+  isSetOrBackupEventSubject,
+  PHASE_CONSUMERS,
+  PLANNER_KEY,
+  reconcileEventId,
+  removalCommandId,
+  reportsCommand,
+  requestKey,
+  restoreKey,
+  resultEventId,
+  setAbortedEventId,
+  setCompletedEventId,
+  setEventSubject,
+  setStartedEventId,
+  sharesAddedEventId,
+  snake,
+  STATE_BUCKET,
+  stepCommandId,
+  STORAGE_INVENTORY_SUBJECT,
+  SVM_KEYS,
+  svmEventsSubject,
+  svmKey,
+  systemEventSubject,
+  thawCommandId,
+  TIMER_SUBJECTS,
+  timerMessageId,
+  timerSubject,
+  TIMERS_STREAM,
+  writerKey,
+  WRITER_KEYS,
+  writerSubject,
+  writerSubjects,
+  WRITERS_BUCKET,
+} from "./wire";
+
 // The Remote VSS directory rules and the file list.
 export {
   checkFileList,
@@ -58,7 +117,6 @@ export {
 // The FSRVP server: the SVM record, the thirteen operations, the timer.
 export {
   emptySvmRecord,
-  svmKey,
   type ArmedTimer,
   type BackupLink,
   type Change,
@@ -76,11 +134,23 @@ export {
   type ShadowCopySet,
   type ShadowCopySetStatus,
   type StepFailure,
-  type StepName,
   type SvmRecord,
   type TimerConfig,
   type WriterStepRecord,
 } from "./fsrvp/types";
+export {
+  managedSetEvents,
+  managedSteps,
+  PHASE_SERVICES,
+  STEPS,
+  stepOfCommand,
+  stepOfFailure,
+  stepsReportedBy,
+  type Phase,
+  type StepKey,
+  type StepName,
+  type StepSpec,
+} from "./fsrvp/steps";
 export { describeHResult, HRESULT, type HResultName } from "./fsrvp/hresult";
 export { isAutoRecovery } from "./fsrvp/context";
 export {
@@ -102,7 +172,7 @@ export {
   type ShareLookup,
   type ShareMappingInfo,
 } from "./fsrvp/operations";
-export { findSet } from "./fsrvp/record";
+export { findSet, holdsSet } from "./fsrvp/record";
 export { remainingStorage } from "./fsrvp/removal";
 export { scheduleTimerMessage, timerMessageDue } from "./fsrvp/timer";
 

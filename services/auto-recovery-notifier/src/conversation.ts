@@ -4,8 +4,8 @@
  * A writer that does not answer in time is a failure with a reason, never a hang.
  */
 import { randomUUID } from "node:crypto";
-import { errorMessage } from "@rvss/core";
-import { WRITERS_BUCKET, bucketKeys, writerSubject, type Bus } from "@rvss/bus";
+import { errorMessage, WRITERS_BUCKET, writerSubject } from "@rvss/core";
+import { bucketKeys, type Bus } from "@rvss/bus";
 import { KvWatchInclude, Kvm, type KV } from "@nats-io/kv";
 import { WriterRegistration, WriterRequest, WriterResponse, type WriterReport } from "@rvss/proto";
 

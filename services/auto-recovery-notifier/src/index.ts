@@ -7,7 +7,7 @@
  */
 import { RvssError } from "@rvss/core";
 import { startPhaseService, type PhaseResult } from "@rvss/bus";
-import { Step, WriterOutcome, type NotifierCommand, type WriterReport } from "@rvss/proto";
+import { WriterOutcome, type NotifierCommand, type WriterReport } from "@rvss/proto";
 import type { Logger, RunningService, RvssConfig } from "@rvss/runtime";
 import { Writers, type SetContext } from "./conversation";
 
@@ -125,14 +125,6 @@ export async function startAutoRecoveryNotifier(config: RvssConfig, log: Logger)
     phase: "notifier",
     source: "auto-recovery-notifier",
     handle: (cmd, emit) => handle(cmd, emit),
-    failure: (cmd, err) => ({
-      $case: "stepFailed",
-      value: {
-        step: cmd.kind?.$case === "autoRecoverWriters" ? Step.STEP_AUTO_RECOVER : Step.STEP_CHECKPOINT,
-        reason: err.message,
-        code: err.code,
-      },
-    }),
     prepare: async (bus) => {
       writers = await Writers.open(bus, t.ttlMs);
     },

@@ -16,8 +16,9 @@ import {
   snapshotsOf,
   type BackupRecord,
   type SvmRecord,
+  EVENTS_STREAM,
 } from "@rvss/core";
-import { EVENTS_STREAM, newTrace, publishEvent, type Bus } from "@rvss/bus";
+import { newTrace, publishEvent, type Bus } from "@rvss/bus";
 import { DeliverPolicy } from "@nats-io/jetstream";
 import {
   Event,

@@ -1,6 +1,7 @@
 /** Core records to wire messages. */
 import {
   isAutoRecovery,
+  STEPS,
   progressOf,
   type BackupRecord,
   type BackupSnapshot,
@@ -100,16 +101,6 @@ const phaseMap: Record<BackupSetView["phase"], BackupSetPhase> = {
   failed: BackupSetPhase.BACKUP_SET_PHASE_FAILED,
 };
 
-const stageText: Record<string, string> = {
-  resolve: "resolving shares",
-  checkpoint: "checkpointing writers",
-  create: "creating shadow copies",
-  expose: "exposing shadow copies",
-  auto_recover: "waiting for writers to auto-recover",
-  seal: "sealing shadow copies",
-  finalize: "sealing, taking snapshots, removing shadow copies",
-};
-
 /** The live view of a plan entry, from the SVM record when its set is still there. */
 export interface LiveSet {
   set?: ShadowCopySet;
@@ -124,9 +115,9 @@ export function backupToProto(b: BackupRecord, live: (p: BackupSetView) => LiveS
   const sets = b.sets.map((p): BackupSet => {
     const l = live(p);
     const stage = l.set?.pending
-      ? stageText[l.set.pending.kind]!
+      ? STEPS[l.set.pending.kind].stage
       : l.removing
-        ? "deleting shadow copies"
+        ? STEPS.removal.stage
         : l.queuePosition > 0
           ? "waiting for the SVM"
           : l.waitingPosition

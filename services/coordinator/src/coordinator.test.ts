@@ -3,7 +3,7 @@ import * as fsp from "node:fs/promises";
 import * as os from "node:os";
 import * as path from "node:path";
 import pino from "pino";
-import { isRvssError } from "@rvss/core";
+import { isRvssError, managedSetEvents } from "@rvss/core";
 import { RvssClient } from "@rvss/client";
 import { startAutoRecoveryNotifier } from "@rvss/auto-recovery-notifier";
 import { startShareDiscovery } from "@rvss/share-discovery";
@@ -73,19 +73,7 @@ describe("coordinator", () => {
     expect(b.state).toBe(BackupState.BACKUP_STATE_COMPLETED);
     const setId = b.sets[0]!.setId;
     const types = events.of(setId).map((e) => e.event.body?.$case);
-    expect(types).toEqual([
-      "setStarted",
-      "sharesResolved",
-      "sharesAdded",
-      "writersCheckpointed",
-      "creationStarted",
-      "shadowCopiesCreated",
-      "shadowCopiesExposed",
-      "shadowCopiesSealed",
-      "snapshotTaken",
-      "shadowCopiesDeleted",
-      "setCompleted",
-    ]);
+    expect(types).toEqual(managedSetEvents({ writers: false, volumes: 1 }));
     expect(b.sets[0]!.snapshots.map((s) => s.volume)).toEqual(["vm_vol1"]);
     expect(await storageLeft()).toBe(0);
     const target = path.join(dir, "restore-1");

@@ -21,8 +21,9 @@ import {
   type Env,
   type SvmRecord,
   type TimerConfig,
+  timerSubject,
 } from "@rvss/core";
-import { Bus, publishCommand, publishEvent, timerSubject, type TraceContext, type Versioned } from "@rvss/bus";
+import { Bus, publishCommand, publishEvent, type TraceContext, type Versioned } from "@rvss/bus";
 import { SequenceTimer } from "@rvss/proto";
 import type { Logger } from "@rvss/runtime";
 import type { Backups } from "./backups";

@@ -3,15 +3,15 @@
  * durable FSRVP timers; serves gRPC; turns calls and completed-step events into the next command.
  * Replicas share its two durable consumers (events and timers); any replica can serve any call.
  */
-import { applyReport, timerMessageDue } from "@rvss/core";
 import {
+  applyReport,
+  timerMessageDue,
   COORDINATOR_EVENTS_CONSUMER,
   COORDINATOR_TIMERS_CONSUMER,
   EVENTS_STREAM,
   TIMERS_STREAM,
-  connectBus,
-  startWorker,
-} from "@rvss/bus";
+} from "@rvss/core";
+import { connectBus, startWorker } from "@rvss/bus";
 import { Event, SequenceTimer } from "@rvss/proto";
 import type { Logger, RunningService, RvssConfig } from "@rvss/runtime";
 import { Backups } from "./backups";

@@ -27,16 +27,16 @@ import {
   type Outcome,
   type ShadowCopySet,
   type SvmRecord,
+  backupEventSubject,
+  setEventSubject,
 } from "@rvss/core";
 import {
   PUBLISH_GIVE_UP_MS,
-  backupEventSubject,
   commandQueued,
   commandResults,
   eventType,
   eventStored,
   publishEventOnce,
-  setEventSubject,
   type TraceContext,
 } from "@rvss/bus";
 import type { Logger } from "@rvss/runtime";

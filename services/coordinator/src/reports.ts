@@ -1,17 +1,6 @@
 /** Decodes the events of the phases into the reports the core applies. */
-import type { StepName, StepReport, WriterStepRecord } from "@rvss/core";
-import { Step, type Event, type WriterReport } from "@rvss/proto";
-
-const stepKind: Partial<Record<Step, StepName | "removal">> = {
-  [Step.STEP_RESOLVE]: "resolve",
-  [Step.STEP_CHECKPOINT]: "checkpoint",
-  [Step.STEP_CREATE]: "create",
-  [Step.STEP_EXPOSE]: "expose",
-  [Step.STEP_AUTO_RECOVER]: "auto_recover",
-  [Step.STEP_SEAL]: "seal",
-  [Step.STEP_FINALIZE]: "finalize",
-  [Step.STEP_DELETE]: "removal",
-};
+import { STEPS, stepOfFailure, type StepName, type StepReport, type WriterStepRecord } from "@rvss/core";
+import { stepToJSON, type Event, type WriterReport } from "@rvss/proto";
 
 /** The report an event carries, or null for events that report no step (the coordinator's own). */
 export function toReport(e: Event): StepReport | null {
@@ -85,8 +74,9 @@ export function toReport(e: Event): StepReport | null {
         snapshots: b.value.deletedSnapshots,
       };
     case "stepFailed": {
-      const step = stepKind[b.value.step];
-      return step ? { type: "stepFailed", setId, step, reason: b.value.reason, code: b.value.code } : null;
+      const step = stepOfFailure(stepToJSON(b.value.step));
+      const failed = step === "removal" || (step && STEPS[step].awaited) ? (step as StepName | "removal") : null;
+      return failed ? { type: "stepFailed", setId, step: failed, reason: b.value.reason, code: b.value.code } : null;
     }
     default:
       return null;

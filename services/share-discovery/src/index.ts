@@ -6,7 +6,6 @@
  */
 import { RvssError } from "@rvss/core";
 import { serveCheckShares, startPhaseService } from "@rvss/bus";
-import { Step } from "@rvss/proto";
 import type { Logger, RunningService, RvssConfig } from "@rvss/runtime";
 import { openBackend, type StorageBackend } from "@rvss/storage";
 import { capViolations, checkShare, resolveShares } from "./resolve";
@@ -36,10 +35,6 @@ export async function startShareDiscovery(
           : { $case: "sharesRejected", value: { reason: r.reason, violations: r.violations } },
       });
     },
-    failure: (_cmd, err) => ({
-      $case: "stepFailed",
-      value: { step: Step.STEP_RESOLVE, reason: err.message, code: err.code },
-    }),
   });
   // Each share on its own: rule 2 (a VM split across shares) is the caller's to apply over its request.
   const queries = serveCheckShares(phase.bus, log, async (req) => {

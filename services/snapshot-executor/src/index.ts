@@ -3,49 +3,45 @@
  * copies, takes and deletes per-volume snapshots, restores. Replicas share one durable consumer.
  * It also answers the reconciler's StorageInventory query (what the storage holds).
  */
-import { RvssError } from "@rvss/core";
+import { invalidArgument } from "@rvss/core";
 import { serveStorageInventory, startPhaseService } from "@rvss/bus";
-import { Step, type ExecutorCommand } from "@rvss/proto";
+import type { ExecutorCommand } from "@rvss/proto";
 import type { Logger, RunningService, RvssConfig } from "@rvss/runtime";
 import { openBackend, type StorageBackend } from "@rvss/storage";
 import * as steps from "./steps";
 
 type Kind = NonNullable<ExecutorCommand["kind"]>["$case"];
+type Handler<K extends Kind> = (
+  backend: StorageBackend,
+  cmd: ExecutorCommand & { kind: Extract<ExecutorCommand["kind"], { $case: K }> },
+  emit: steps.Emit,
+  lastTry: boolean,
+) => Promise<void>;
 
-const stepOf: Record<Kind, Step> = {
-  createShadowCopies: Step.STEP_CREATE,
-  exposeShadowCopies: Step.STEP_EXPOSE,
-  sealShadowCopies: Step.STEP_SEAL,
-  finalizeShadowCopies: Step.STEP_FINALIZE,
-  deleteShadowCopies: Step.STEP_DELETE,
-  restoreFiles: Step.STEP_RESTORE,
+/** One handler per executor command (the table of steps names which step each command is). */
+const handlers: { [K in Kind]: Handler<K> } = {
+  createShadowCopies: (b, c, emit, lastTry) => steps.createShadowCopies(b, svmOf(c), c.kind.value, emit, lastTry),
+  exposeShadowCopies: (b, c, emit) => steps.exposeShadowCopies(b, svmOf(c), c.kind.value, emit),
+  sealShadowCopies: (b, c, emit) => steps.sealShadowCopies(b, svmOf(c), c.kind.value, emit),
+  finalizeShadowCopies: (b, c, emit) =>
+    steps.finalizeShadowCopies(
+      b,
+      svmOf(c),
+      { backupId: c.context?.backupId ?? "", setId: c.context?.setId ?? "" },
+      c.kind.value,
+      emit,
+    ),
+  deleteShadowCopies: (b, c, emit) => steps.deleteShadowCopies(b, svmOf(c), c.kind.value, emit),
+  restoreFiles: (b, c, emit) => steps.restoreFiles(b, c.kind.value, emit),
 };
 
-async function run(backend: StorageBackend, cmd: ExecutorCommand, emit: steps.Emit, lastTry: boolean): Promise<void> {
-  const svm = cmd.context?.svm ?? "";
-  const k = cmd.kind;
-  switch (k?.$case) {
-    case "createShadowCopies":
-      return steps.createShadowCopies(backend, svm, k.value, emit, lastTry);
-    case "exposeShadowCopies":
-      return steps.exposeShadowCopies(backend, svm, k.value, emit);
-    case "sealShadowCopies":
-      return steps.sealShadowCopies(backend, svm, k.value, emit);
-    case "finalizeShadowCopies":
-      return steps.finalizeShadowCopies(
-        backend,
-        svm,
-        { backupId: cmd.context?.backupId ?? "", setId: cmd.context?.setId ?? "" },
-        k.value,
-        emit,
-      );
-    case "deleteShadowCopies":
-      return steps.deleteShadowCopies(backend, svm, k.value, emit);
-    case "restoreFiles":
-      return steps.restoreFiles(backend, k.value, emit);
-    default:
-      throw new RvssError("INVALID_ARGUMENT", "executor command without a kind");
-  }
+function svmOf(cmd: ExecutorCommand): string {
+  return cmd.context?.svm ?? "";
+}
+
+function run(backend: StorageBackend, cmd: ExecutorCommand, emit: steps.Emit, lastTry: boolean): Promise<void> {
+  if (!cmd.kind) throw invalidArgument("executor command without a kind");
+  return (handlers[cmd.kind.$case] as Handler<Kind>)(backend, cmd as never, emit, lastTry);
 }
 
 export async function startSnapshotExecutor(
@@ -58,16 +54,7 @@ export async function startSnapshotExecutor(
     source: "snapshot-executor",
     handle: (cmd, emit, d) => run(backend, cmd, emit, d.deliveryCount >= config.maxDeliver),
     failure: (cmd, err) =>
-      cmd.kind?.$case === "restoreFiles"
-        ? steps.restoreFailed(cmd.kind.value.restoreId, err).body
-        : {
-            $case: "stepFailed",
-            value: {
-              step: cmd.kind ? stepOf[cmd.kind.$case] : Step.STEP_UNSPECIFIED,
-              reason: err.message,
-              code: err.code,
-            },
-          },
+      cmd.kind?.$case === "restoreFiles" ? steps.restoreFailed(cmd.kind.value.restoreId, err).body : undefined,
   });
   const inventory = serveStorageInventory(phase.bus, log, (req) => steps.storageInventory(backend, req.svms));
   return {

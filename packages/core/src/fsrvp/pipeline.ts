@@ -10,6 +10,7 @@
  *
  * Sets driven through the agent API only take the completions of their storage work from here.
  */
+import { stepsReportedBy, type StepName } from "./steps";
 import { formatUnc, snapshotName } from "../naming";
 import { MANAGED_BACKUP_CONTEXT } from "./context";
 import { removalFailed } from "./reconcile";
@@ -38,7 +39,6 @@ import {
   type PendingRemoval,
   type SetSnapshot,
   type Env,
-  type StepName,
   type RequestedShare,
   type ShadowCopyRecord,
   type ShadowCopySet,
@@ -203,19 +203,7 @@ export function applyReport(record: SvmRecord, report: StepReport, env: Env): Re
   if (!set) return same(record);
   if (report.type === "stepFailed") return stepFailed(record, set, report, env);
   if (report.type === "writersThawed") return writersThawed(record, set, report.reports, env);
-  const expected: Record<
-    Exclude<StepReport["type"], "shadowCopiesDeleted" | "stepFailed" | "writersThawed">,
-    StepName[]
-  > = {
-    sharesResolved: ["resolve"],
-    writersCheckpointed: ["checkpoint"],
-    shadowCopiesCreated: ["create"],
-    shadowCopiesExposed: ["expose"],
-    writersRecovered: ["auto_recover"],
-    shadowCopiesSealed: ["seal", "finalize"],
-    snapshotTaken: ["finalize"],
-  };
-  if (!set.pending || !expected[report.type].includes(set.pending.kind)) return same(record);
+  if (!set.pending || !stepsReportedBy(report.type).includes(set.pending.kind)) return same(record);
   const id = set.id;
   switch (report.type) {
     case "sharesResolved":

@@ -10,6 +10,7 @@
  * that completes is listed by its backup before it leaves the record). So something on storage that
  * the record does not know, read after the storage was listed, is not being made for a live set.
  */
+import type { StepName } from "./steps";
 import { HRESULT } from "./hresult";
 import { beginStep, draft, findSet } from "./record";
 import { remainingStorage, removalEntry } from "./removal";
@@ -17,7 +18,6 @@ import {
   type Outcome,
   type PendingRemoval,
   type Env,
-  type StepName,
   type ShadowCopyRecord,
   type StepFailure,
   type SvmRecord,

@@ -4,7 +4,8 @@
  */
 import { normaliseGuid } from "../naming";
 import { HRESULT } from "./hresult";
-import type { Effect, Env, Outcome, ShadowCopySet, StepName, SvmRecord } from "./types";
+import type { StepName } from "./steps";
+import type { Effect, Env, Outcome, ShadowCopySet, SvmRecord } from "./types";
 
 export function fail<T>(record: SvmRecord, hresult: number, effects: Effect[] = []): Outcome<T> {
   return { hresult, record, effects };
@@ -41,4 +42,9 @@ export function beginStep(set: ShadowCopySet, kind: StepName, env: Env): void {
   set.pending = { kind, attempt, since: env.now };
   set.attempts = { ...set.attempts, [kind]: attempt };
   delete set.failure;
+}
+
+/** True while the record holds the set: running, or its storage still being removed. */
+export function holdsSet(record: SvmRecord, setId: string): boolean {
+  return record.sets.some((s) => s.id === setId) || record.removals.some((d) => d.setId === setId);
 }

@@ -4,7 +4,7 @@
  * That makes every operation a single atomic write.
  */
 import type { VmFileList } from "../file-list";
-import { token } from "../naming";
+import type { StepName } from "./steps";
 
 /** ShadowCopySet.Status: exactly the six states of MS-FSRVP 3.1.1.2. */
 export type ShadowCopySetStatus = "Started" | "Added" | "CreationInProgress" | "Committed" | "Exposed" | "Recovered";
@@ -52,13 +52,6 @@ export interface WriterStepRecord {
   at: number;
   elapsedMs: number;
 }
-
-/** Asynchronous work a set waits for. Each kind maps to exactly one command. */
-/**
- * "finalize" is the last work of a managed set, one command: seal the copies (RecoveryComplete),
- * take one snapshot per volume, remove the copies. Nothing is decided in between.
- */
-export type StepName = "resolve" | "checkpoint" | "create" | "expose" | "auto_recover" | "seal" | "finalize";
 
 export interface PendingStep {
   kind: StepName;
@@ -173,9 +166,6 @@ export interface ArmedTimer {
   generation: number;
   deadline: number;
 }
-
-/** The key of an SVM's record (its FSRVP server) in the rvss-state KV bucket. */
-export const svmKey = (svm: string): string => `svm.${token(svm)}`;
 
 export interface SvmRecord {
   svm: string;

@@ -1,0 +1,189 @@
+/**
+ * Every name rvss puts on the wire, in one module: NATS subjects, stream and consumer names, KV
+ * buckets and keys, and message IDs. Idempotency rests on these: a publisher that sends something
+ * again (a redelivered handler, the coordinator's replay after a crash) must build the same message
+ * ID as the first time, so each ID is built here and nowhere else (test/wire-names.test.ts checks
+ * that no other file spells a subject, key or ID).
+ *
+ *   rvss.v1.cmd.<phase>.<svm>.<kind>   commands, one work-queue stream per phase
+ *   rvss.v1.evt.<svm>.<set>.<type>     set events      } RVSS_EVENTS (limits retention,
+ *   rvss.v1.bkp.<backup>.<type>        backup events   }  replayable)
+ *   rvss.v1.sys.<svm>.<type>           SVM events      }  (the reconciler's)
+ *   rvss.v1.timer.<svm>                durable FSRVP sequence timers (work queue)
+ *   rvss.v1.dlq.<stream>.<consumer>    dead letters
+ *   rvss.v1.req.<phase>.<query>        queries (request/reply, queue group per service)
+ *   rvss.v1.writer.<writer>.<step>     requests to application writers (request/reply)
+ *
+ * <svm> and <writer> are escaped with `token()` so names with dots stay one token. It is pure:
+ * no I/O, so the writer SDK and the CLI use it without the NATS layer.
+ */
+import { token } from "./naming";
+import { PHASE_SERVICES, type Phase, type StepName } from "./fsrvp/steps";
+
+// Streams, consumers and buckets.
+
+export const EVENTS_STREAM = "RVSS_EVENTS";
+export const TIMERS_STREAM = "RVSS_TIMERS";
+export const DLQ_STREAM = "RVSS_DLQ";
+export const STATE_BUCKET = "rvss-state";
+/** Writer registrations; entries expire unless the writer puts them again (its heartbeat). */
+export const WRITERS_BUCKET = "rvss-writers";
+
+export const COMMAND_STREAMS: Record<Phase, string> = {
+  discovery: "RVSS_CMD_DISCOVERY",
+  executor: "RVSS_CMD_EXECUTOR",
+  notifier: "RVSS_CMD_NOTIFIER",
+};
+
+/** The durable consumer each phase's replicas share: the name of the service that owns the phase. */
+export const PHASE_CONSUMERS: Record<Phase, string> = PHASE_SERVICES;
+
+export const COORDINATOR_EVENTS_CONSUMER = "coordinator";
+export const COORDINATOR_TIMERS_CONSUMER = "coordinator-timers";
+
+// Subjects.
+
+/** "shadowCopiesCreated" -> "shadow_copies_created": oneof case to subject type. */
+export function snake(camel: string): string {
+  return camel.replace(/[A-Z]/g, (c) => "_" + c.toLowerCase());
+}
+
+export function commandSubject(phase: Phase, svm: string, kind: string): string {
+  return `rvss.v1.cmd.${phase}.${token(svm)}.${snake(kind)}`;
+}
+
+/** Every command subject of a phase (its work-queue stream). */
+export function commandSubjects(phase: Phase): string[] {
+  return [`rvss.v1.cmd.${phase}.>`];
+}
+
+export function setEventSubject(svm: string, setId: string, type: string): string {
+  return `rvss.v1.evt.${token(svm)}.${setId}.${snake(type)}`;
+}
+
+/** Every set event of one SVM (a subscriber's filter). */
+export function svmEventsSubject(svm: string): string {
+  return `rvss.v1.evt.${token(svm)}.>`;
+}
+
+export function backupEventSubject(backupId: string, type: string): string {
+  return `rvss.v1.bkp.${backupId}.${snake(type)}`;
+}
+
+export function systemEventSubject(svm: string, type: string): string {
+  return `rvss.v1.sys.${token(svm)}.${snake(type)}`;
+}
+
+/** Every subject of the events stream. */
+export const EVENT_SUBJECTS = ["rvss.v1.evt.>", "rvss.v1.bkp.>", "rvss.v1.sys.>"];
+
+/** True for the subject of a set or backup event (what a dead letter of the events stream was). */
+export function isSetOrBackupEventSubject(subject: string): boolean {
+  return subject.startsWith("rvss.v1.evt.") || subject.startsWith("rvss.v1.bkp.");
+}
+
+export function timerSubject(svm: string): string {
+  return `rvss.v1.timer.${token(svm)}`;
+}
+
+export const TIMER_SUBJECTS = ["rvss.v1.timer.>"];
+
+export function dlqSubject(stream: string, consumer: string): string {
+  return `rvss.v1.dlq.${stream}.${consumer}`;
+}
+
+export const DLQ_SUBJECTS = ["rvss.v1.dlq.>"];
+
+/** Where a writer answers one step of the writer protocol. */
+export function writerSubject(writerId: string, step: string): string {
+  return `rvss.v1.writer.${token(writerId)}.${snake(step)}`;
+}
+
+/** Every step subject of one writer (what it subscribes to). */
+export function writerSubjects(writerId: string): string {
+  return `rvss.v1.writer.${token(writerId)}.*`;
+}
+
+/** Queries answered over request/reply by a phase's replicas. */
+export const CHECK_SHARES_SUBJECT = "rvss.v1.req.discovery.check_shares";
+export const STORAGE_INVENTORY_SUBJECT = "rvss.v1.req.executor.storage_inventory";
+
+// Keys of the rvss-state bucket (and the writers' bucket).
+
+/** An SVM's record: its FSRVP server state and its queue of managed sets. */
+export const svmKey = (svm: string): string => `svm.${token(svm)}`;
+export const SVM_KEYS = "svm.*";
+
+/** A backup's plan (written once), its status (changed by compare-and-set) and one result per set. */
+export const backupKey = (id: string): string => `backup.${id}`;
+export const backupStatusKey = (id: string): string => `backup.${id}.status`;
+export const backupSetKey = (id: string, index: number): string => `backup.${id}.set.${index}`;
+export const backupSetKeys = (id: string): string => `backup.${id}.set.*`;
+/** Every backup's plan key; `backupIdOf` reads the ID back. */
+export const BACKUP_KEYS = "backup.*";
+export const backupIdOf = (key: string): string => key.slice("backup.".length);
+
+export const restoreKey = (id: string): string => `restore.${id}`;
+/** Maps a CreateBackup request_id to the backup it created (idempotent retries). */
+export const requestKey = (requestId: string): string => `request.${token(requestId)}`;
+/** The planner's one record: admitted backups and released sets across SVMs. */
+export const PLANNER_KEY = "planner";
+
+export const writerKey = (writerId: string): string => `writer.${token(writerId)}`;
+export const WRITER_KEYS = "writer.*";
+
+// Message IDs (JetStream deduplicates on them).
+
+/** The command for a set's pending step; a new attempt gets a new ID. */
+export function stepCommandId(setId: string, step: StepName, attempt: number): string {
+  return `${setId}:${step}:${attempt}`;
+}
+
+/** A removal command; `digest` names what it removes, so removing less later is a new command. */
+export function removalCommandId(setId: string, attempt: number, digest: string): string {
+  return `${setId}:delete:${attempt}:${digest}`;
+}
+
+export function thawCommandId(setId: string): string {
+  return `${setId}:thaw`;
+}
+
+export function finishCommandId(setId: string): string {
+  return `${setId}:finish`;
+}
+
+/**
+ * The event reporting a command's result. It derives from the command's ID, so a handler that runs
+ * twice (redelivery) publishes the same ID and JetStream keeps one copy.
+ */
+export function resultEventId(commandId: string, type: string, discriminator = ""): string {
+  return `${commandId}/${type}${discriminator ? "/" + discriminator : ""}`;
+}
+
+/** True when an event ID reports a result of this command. */
+export function reportsCommand(eventId: string, commandId: string): boolean {
+  return eventId.startsWith(`${commandId}/`);
+}
+
+/** The coordinator's own set events: one of each per set, except `added` and `creationStarted`. */
+export const setStartedEventId = (setId: string): string => `${setId}:started`;
+export const sharesAddedEventId = (setId: string, shadowCopyIds: string[]): string =>
+  `${setId}:added:${shadowCopyIds.join(",")}`;
+export const creationStartedEventId = (setId: string, attempt: number): string => `${setId}:creation:${attempt}`;
+export const setAbortedEventId = (setId: string): string => `${setId}:aborted`;
+export const setCompletedEventId = (setId: string): string => `${setId}:completed`;
+
+export const backupCreatedEventId = (backupId: string): string => `${backupId}:created`;
+export const backupFinishedEventId = (backupId: string): string => `${backupId}:finished`;
+
+export const reconcileEventId = (runId: string, svm: string): string => `reconcile:${runId}:${svm}`;
+
+/** One message per arming of an SVM's sequence timer. */
+export function timerMessageId(svm: string, generation: number, deadline: number): string {
+  return `timer:${svm}:${generation}:${deadline}`;
+}
+
+/** A dead letter: the stream and sequence it came from, so dead-lettering twice stores it once. */
+export function deadLetterId(stream: string, seq: number): string {
+  return `${stream}:${seq}`;
+}
