@@ -2,6 +2,7 @@
  * What the benchmarks run on: a nats-server and the four services as processes on this machine
  * (storage "null" or "null" with ONTAP-like delays), plus a light observer of the event subjects.
  */
+import { setEventsOfType, backupEventsOfType } from "@rvss/core";
 import { connect, type NatsConnection, type Subscription } from "@nats-io/transport-node";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { RvssClient } from "@rvss/client";
@@ -87,10 +88,10 @@ export class Observer {
         }),
       );
     };
-    on("rvss.v1.evt.*.*.set_started", (p) => o.started.set(p[4]!, performance.now()));
-    on("rvss.v1.evt.*.*.set_completed", (p) => o.completed.set(p[4]!, performance.now()));
-    on("rvss.v1.evt.*.*.set_aborted", (p) => o.aborted.add(p[4]!));
-    on("rvss.v1.bkp.*.backup_finished", (p) => o.finishedBackups.set(p[3]!, performance.now()));
+    on(setEventsOfType("setStarted"), (p) => o.started.set(p[4]!, performance.now()));
+    on(setEventsOfType("setCompleted"), (p) => o.completed.set(p[4]!, performance.now()));
+    on(setEventsOfType("setAborted"), (p) => o.aborted.add(p[4]!));
+    on(backupEventsOfType("backupFinished"), (p) => o.finishedBackups.set(p[3]!, performance.now()));
     await o.nc.flush();
     return o;
   }

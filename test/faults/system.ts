@@ -21,6 +21,9 @@ import {
   type SetResult,
   type SvmRecord,
   STATE_BUCKET,
+  backupKey,
+  backupStatusKey,
+  backupSetKeys,
 } from "@rvss/core";
 import { bucketKeys } from "@rvss/bus";
 import { RvssClient } from "@rvss/client";
@@ -156,12 +159,12 @@ export async function startFaultSystem(o: {
     svm: (name) => read<SvmRecord>(svmKey(name)),
     async backup(id) {
       const [plan, status] = await Promise.all([
-        read<BackupPlan>(`backup.${id}`),
-        read<BackupStatus>(`backup.${id}.status`),
+        read<BackupPlan>(backupKey(id)),
+        read<BackupStatus>(backupStatusKey(id)),
       ]);
       if (!plan || !status) return null;
       const results = new Map<number, SetResult>();
-      for (const k of await bucketKeys(jsm, STATE_BUCKET, `backup.${id}.set.*`)) {
+      for (const k of await bucketKeys(jsm, STATE_BUCKET, backupSetKeys(id))) {
         const r = await read<SetResult>(k);
         if (r) results.set(r.index, r);
       }

@@ -6,7 +6,7 @@
 import { DeliverPolicy, type JsMsg } from "@nats-io/jetstream";
 import type { MsgHdrs } from "@nats-io/transport-node";
 import type { Bus } from "./bus";
-import { DLQ_STREAM, dlqSubject } from "@rvss/core";
+import { DLQ_STREAM, dlqSubject, deadLetterId } from "@rvss/core";
 
 export const DLQ_HEADERS = {
   reason: "Rvss-Dlq-Reason",
@@ -37,7 +37,7 @@ export async function deadLetter(
   reason: string,
 ): Promise<void> {
   await bus.publish(dlqSubject(from.stream, from.consumer), m.data, {
-    msgId: `${from.stream}:${m.seq}`,
+    msgId: deadLetterId(from.stream, m.seq),
     extraHeaders: {
       [DLQ_HEADERS.reason]: reason.slice(0, 1000),
       [DLQ_HEADERS.subject]: m.subject,

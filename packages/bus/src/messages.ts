@@ -2,7 +2,7 @@
  * Typed publishing of the rvss.v1 contracts: commands to their phase's work queue, events to the
  * replayable events stream, each under the subject the topology gives it.
  */
-import { invalidArgument, isGuid } from "@rvss/core";
+import { invalidArgument, isGuid, resultEventId, reportsCommand } from "@rvss/core";
 import { DiscoveryCommand, Event, ExecutorCommand, NotifierCommand, type CommandContext } from "@rvss/proto";
 import { eventsPublished } from "@rvss/runtime";
 import type { MsgRequest, StoredMsg } from "@nats-io/jetstream";
@@ -107,7 +107,7 @@ export async function commandResults(bus: Bus, ctx: CommandContext): Promise<Eve
   });
   const results: Event[] = [];
   for await (const m of messagesOn(bus, EVENTS_STREAM, setEventSubject(ctx.svm, ctx.setId, "*"), first?.seq ?? 1)) {
-    if (m.header.get("Nats-Msg-Id").startsWith(`${ctx.commandId}/`)) results.push(Event.decode(m.data));
+    if (reportsCommand(m.header.get("Nats-Msg-Id"), ctx.commandId)) results.push(Event.decode(m.data));
   }
   return results;
 }
@@ -177,7 +177,7 @@ export function resultEvent(
 ): Event {
   const c = ctx ?? { commandId: "", svm: "", setId: "", backupId: "" };
   return {
-    eventId: `${c.commandId}/${body.$case}${discriminator ? "/" + discriminator : ""}`,
+    eventId: resultEventId(c.commandId, body.$case, discriminator),
     time: new Date(),
     svm: c.svm,
     setId: c.setId,

@@ -131,7 +131,7 @@ export class StateStore {
     await this.serially(key, () => this.kv.delete(key));
   }
 
-  /** Keys matching a filter such as "backup.*" (see `bucketKeys`). */
+  /** Keys matching a filter with NATS wildcards (see `bucketKeys`). */
   keys(filter: string): Promise<string[]> {
     return bucketKeys(this.jsm, this.bucket, filter);
   }

@@ -1,7 +1,7 @@
 /** The everyday commands: backups, snapshots, restores, events. */
 import { parseArgs } from "node:util";
 import * as path from "node:path";
-import { ErrorCodes, RvssError, token, EVENTS_STREAM } from "@rvss/core";
+import { ErrorCodes, RvssError, EVENTS_STREAM, svmEventsSubject } from "@rvss/core";
 import { RvssClient, type DatasetItem } from "@rvss/client";
 import { Bus, eventType } from "@rvss/bus";
 import { DeliverPolicy } from "@nats-io/jetstream";
@@ -220,7 +220,7 @@ export async function eventsCommand(args: string[]): Promise<number> {
   });
   const bus = await connectCli();
   const consumer = await bus.js.consumers.get(EVENTS_STREAM, {
-    ...(v.svm ? { filter_subjects: `rvss.v1.evt.${token(v.svm)}.>` } : {}),
+    ...(v.svm ? { filter_subjects: svmEventsSubject(v.svm) } : {}),
     deliver_policy: v.all ? DeliverPolicy.All : DeliverPolicy.New,
   });
   const messages = await consumer.consume();

@@ -1,5 +1,5 @@
 /** rvss dlq: the dead letters, messages rvss gave up on (undecodable, or failing after every retry). */
-import { type Phase } from "@rvss/core";
+import { type Phase, isSetOrBackupEventSubject } from "@rvss/core";
 import { parseArgs } from "node:util";
 import { decodeCommand, getDeadLetter, listDeadLetters, type DeadLetter } from "@rvss/bus";
 import { DiscoveryCommand, Event, ExecutorCommand, NotifierCommand } from "@rvss/proto";
@@ -26,8 +26,7 @@ function payload(l: DeadLetter): { decoded?: unknown; problem?: string } {
   const phase = /^rvss\.v1\.cmd\.(discovery|executor|notifier)\./.exec(l.subject)?.[1] as Phase | undefined;
   try {
     if (phase) return { decoded: toJson[phase].toJSON(decodeCommand(phase, l.data) as never) };
-    if (l.subject.startsWith("rvss.v1.evt.") || l.subject.startsWith("rvss.v1.bkp."))
-      return { decoded: Event.toJSON(Event.decode(l.data)) };
+    if (isSetOrBackupEventSubject(l.subject)) return { decoded: Event.toJSON(Event.decode(l.data)) };
     return { problem: "not an rvss command or event" };
   } catch (err) {
     return { problem: (err as Error).message };

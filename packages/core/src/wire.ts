@@ -61,6 +61,16 @@ export function setEventSubject(svm: string, setId: string, type: string): strin
   return `rvss.v1.evt.${token(svm)}.${setId}.${snake(type)}`;
 }
 
+/** Events of one type across every SVM and set (a subscriber's filter). */
+export function setEventsOfType(type: string): string {
+  return `rvss.v1.evt.*.*.${snake(type)}`;
+}
+
+/** Backup events of one type across every backup. */
+export function backupEventsOfType(type: string): string {
+  return `rvss.v1.bkp.*.${snake(type)}`;
+}
+
 /** Every set event of one SVM (a subscriber's filter). */
 export function svmEventsSubject(svm: string): string {
   return `rvss.v1.evt.${token(svm)}.>`;

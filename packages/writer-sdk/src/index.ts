@@ -17,7 +17,7 @@ import { randomUUID } from "node:crypto";
 import { connect, type NatsConnection, type Subscription } from "@nats-io/transport-node";
 import { jetstream } from "@nats-io/jetstream";
 import { Kvm, type KV } from "@nats-io/kv";
-import { token } from "@rvss/core";
+import { writerKey, writerSubjects } from "@rvss/core";
 import { WriterRegistration, WriterRequest, WriterResponse, WriterOutcome, type RecoverCopy } from "@rvss/proto";
 
 export type { RecoverCopy };
@@ -104,7 +104,7 @@ export async function startWriter(o: WriterOptions): Promise<Writer> {
     checkpointTimeoutMs: o.checkpointTimeoutMs ?? 0,
     autoRecoverTimeoutMs: o.autoRecoverTimeoutMs ?? 0,
   }).finish();
-  const key = `writer.${token(writerId)}`;
+  const key = writerKey(writerId);
   const register = async (): Promise<void> => {
     await kv.put(key, registration);
   };
@@ -162,7 +162,7 @@ export async function startWriter(o: WriterOptions): Promise<Writer> {
 
   // Steps of one writer run one at a time, in arrival order.
   let queue: Promise<unknown> = Promise.resolve();
-  const sub: Subscription = nc.subscribe(`rvss.v1.writer.${token(writerId)}.*`, {
+  const sub: Subscription = nc.subscribe(writerSubjects(writerId), {
     callback: (err, msg) => {
       if (err) return log(`subscription error: ${String(err)}`);
       queue = queue.then(async () => {

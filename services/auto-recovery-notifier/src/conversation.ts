@@ -4,7 +4,7 @@
  * A writer that does not answer in time is a failure with a reason, never a hang.
  */
 import { randomUUID } from "node:crypto";
-import { errorMessage, WRITERS_BUCKET, writerSubject } from "@rvss/core";
+import { errorMessage, WRITERS_BUCKET, writerSubject, WRITER_KEYS } from "@rvss/core";
 import { bucketKeys, type Bus } from "@rvss/bus";
 import { KvWatchInclude, Kvm, type KV } from "@nats-io/kv";
 import { WriterRegistration, WriterRequest, WriterResponse, type WriterReport } from "@rvss/proto";
@@ -33,11 +33,11 @@ export class Writers {
 
   static async open(bus: Bus, ttlMs: number): Promise<Writers> {
     const w = new Writers(await new Kvm(bus.js).open(WRITERS_BUCKET), bus, ttlMs);
-    const updates = await w.kv.watch({ key: "writer.*", include: KvWatchInclude.UpdatesOnly });
+    const updates = await w.kv.watch({ key: WRITER_KEYS, include: KvWatchInclude.UpdatesOnly });
     void (async () => {
       for await (const e of updates) w.note(e.key, e.operation === "PUT" ? e.value : null);
     })();
-    for (const key of await bucketKeys(bus.jsm, WRITERS_BUCKET, "writer.*")) {
+    for (const key of await bucketKeys(bus.jsm, WRITERS_BUCKET, WRITER_KEYS)) {
       const e = await w.kv.get(key);
       if (e && e.operation === "PUT" && !w.live.has(key)) w.note(key, e.value);
     }

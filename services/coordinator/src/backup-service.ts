@@ -33,7 +33,7 @@ import type { Backups } from "./backups";
 import { backupSnapshotToProto, backupToProto, liveSetOf } from "./convert";
 import type { Engine } from "./engine";
 import { toServiceError } from "./grpc-errors";
-import { requestKey } from "./keys";
+import { requestKey } from "@rvss/core";
 import type { Planner } from "./planner";
 import { restore } from "./restores";
 import { backupCreatedEvent } from "./set-events";

@@ -18,16 +18,19 @@ import {
   type BackupStatus,
   type PendingRemoval,
   type SetResult,
+  backupKey,
+  backupStatusKey,
+  backupSetKey,
+  backupSetKeys,
+  BACKUP_KEYS,
+  backupIdOf,
+  backupFinishedEventId,
 } from "@rvss/core";
 import { publishEvent, type Bus, type TraceContext } from "@rvss/bus";
 import type { Logger } from "@rvss/runtime";
 import { backupSnapshotToProto, backupStateToProto } from "./convert";
 
 const MAX_LISTED_SNAPSHOTS = 100;
-
-const planKey = (id: string): string => `backup.${id}`;
-const statusKey = (id: string): string => `backup.${id}.status`;
-const resultKey = (id: string, index: number): string => `backup.${id}.set.${index}`;
 
 export interface StoredBackup {
   plan: BackupPlan;
@@ -44,21 +47,21 @@ export class Backups {
 
   /** Stores a new backup (status first: a plan without a status is never visible). */
   async create(plan: BackupPlan, status: BackupStatus): Promise<void> {
-    await this.bus.state.create(statusKey(plan.id), status);
-    await this.bus.state.create(planKey(plan.id), plan);
+    await this.bus.state.create(backupStatusKey(plan.id), status);
+    await this.bus.state.create(backupKey(plan.id), plan);
     this.plans.set(plan.id, plan);
   }
 
   async plan(id: string): Promise<BackupPlan | null> {
     const cached = this.plans.get(id);
     if (cached) return cached;
-    const p = (await this.bus.state.get<BackupPlan>(planKey(id)))?.value ?? null;
+    const p = (await this.bus.state.get<BackupPlan>(backupKey(id)))?.value ?? null;
     if (p) this.plans.set(id, p);
     return p;
   }
 
   async status(id: string): Promise<BackupStatus | null> {
-    return (await this.bus.state.get<BackupStatus>(statusKey(id)))?.value ?? null;
+    return (await this.bus.state.get<BackupStatus>(backupStatusKey(id)))?.value ?? null;
   }
 
   async state(id: string): Promise<StoredBackup | null> {
@@ -67,7 +70,7 @@ export class Backups {
   }
 
   async results(id: string): Promise<Map<number, SetResult>> {
-    const all = await this.bus.state.list<SetResult>(`backup.${id}.set.*`);
+    const all = await this.bus.state.list<SetResult>(backupSetKeys(id));
     return new Map(all.map((r) => [r.value.index, r.value]));
   }
 
@@ -79,13 +82,13 @@ export class Backups {
 
   /** Every backup, newest first, without per-set results (cheap). */
   async list(): Promise<StoredBackup[]> {
-    const ids = (await this.bus.state.keys("backup.*")).map((k) => k.slice("backup.".length));
+    const ids = (await this.bus.state.keys(BACKUP_KEYS)).map(backupIdOf);
     const states = await Promise.all(ids.map((id) => this.state(id)));
     return states.filter((s): s is StoredBackup => s !== null).sort((a, b) => b.plan.createdAt - a.plan.createdAt);
   }
 
   async requestCancel(id: string): Promise<void> {
-    await this.bus.state.mutate<BackupStatus, void>(statusKey(id), (cur) => {
+    await this.bus.state.mutate<BackupStatus, void>(backupStatusKey(id), (cur) => {
       const next = cur ? markCancelRequested(cur.value, Date.now()) : undefined;
       return { next: next === cur?.value ? undefined : next, result: undefined };
     });
@@ -94,8 +97,8 @@ export class Backups {
   private async end(backupId: string, result: SetResult): Promise<StoredBackup | null> {
     const plan = await this.plan(backupId);
     if (!plan) return null;
-    await this.bus.state.create(resultKey(backupId, result.index), result);
-    const status = await this.bus.state.mutate<BackupStatus, BackupStatus | null>(statusKey(backupId), (cur) => {
+    await this.bus.state.create(backupSetKey(backupId, result.index), result);
+    const status = await this.bus.state.mutate<BackupStatus, BackupStatus | null>(backupStatusKey(backupId), (cur) => {
       if (!cur) return { next: undefined, result: null };
       const next = recordSetEnd(cur.value, plan, result, Date.now());
       return { next: next === cur.value ? undefined : next, result: next };
@@ -169,7 +172,7 @@ export class Backups {
     await publishEvent(
       this.bus,
       {
-        eventId: `${b.id}:finished`,
+        eventId: backupFinishedEventId(b.id),
         time: new Date(),
         svm: "",
         setId: "",

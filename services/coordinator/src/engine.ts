@@ -22,6 +22,7 @@ import {
   type SvmRecord,
   type TimerConfig,
   timerSubject,
+  timerMessageId,
 } from "@rvss/core";
 import { Bus, publishCommand, publishEvent, type TraceContext, type Versioned } from "@rvss/bus";
 import { SequenceTimer } from "@rvss/proto";
@@ -154,7 +155,7 @@ export class Engine {
       generation: BigInt(t.generation),
       deadline: new Date(t.deadline),
     }).finish();
-    await this.bus.publish(timerSubject(svm), data, { msgId: `timer:${svm}:${t.generation}:${t.deadline}` });
+    await this.bus.publish(timerSubject(svm), data, { msgId: timerMessageId(svm, t.generation, t.deadline) });
   }
 
   /**

@@ -15,14 +15,13 @@ import {
   type BackupLink,
   type BackupPlan,
   type PlannerState,
+  PLANNER_KEY,
 } from "@rvss/core";
 import type { Bus, TraceContext } from "@rvss/bus";
 import type { Logger } from "@rvss/runtime";
 import type { Backups } from "./backups";
 import { liveSetOf } from "./convert";
 import type { Engine } from "./engine";
-
-const PLANNER_KEY = "planner";
 
 export class Planner {
   constructor(

@@ -22,6 +22,8 @@ import {
   retryFailedRemovals,
   type Orphans,
   type SvmRecord,
+  SVM_KEYS,
+  reconcileEventId,
 } from "@rvss/core";
 import { publishEvent, storageInventory, type Bus } from "@rvss/bus";
 import type { SvmInventory } from "@rvss/proto";
@@ -58,7 +60,7 @@ export class Reconciler {
     if (!this.swept && (swept.svms > 0 || swept.requeued > 0)) this.log.info(swept, "resumed in-flight work");
     this.swept = true;
     const retried = new Map<string, number>();
-    for (const { value: s } of await this.bus.state.list<SvmRecord>("svm.*")) {
+    for (const { value: s } of await this.bus.state.list<SvmRecord>(SVM_KEYS)) {
       if (!s.removals.some((d) => d.failure)) continue;
       const n = (await this.engine.apply(s.svm, (cur, env) => retryFailedRemovals(cur, env))).value ?? 0;
       if (n > 0) retried.set(s.svm, n);
@@ -128,7 +130,7 @@ export class Reconciler {
       "reconciler: removing storage no record knows / retrying failed removals",
     );
     await publishEvent(this.bus, {
-      eventId: `reconcile:${runId}:${r.svm}`,
+      eventId: reconcileEventId(runId, r.svm),
       time: new Date(),
       svm: r.svm,
       setId: "",

@@ -29,6 +29,11 @@ import {
   type SvmRecord,
   backupEventSubject,
   setEventSubject,
+  SVM_KEYS,
+  resultEventId,
+  thawCommandId,
+  finishCommandId,
+  backupFinishedEventId,
 } from "@rvss/core";
 import {
   PUBLISH_GIVE_UP_MS,
@@ -100,7 +105,11 @@ export class Replay {
         );
       if (
         thawDue(set) &&
-        !(await eventStored(bus, setEventSubject(server.svm, set.id, "writersThawed"), `${set.id}:thaw/writersThawed`))
+        !(await eventStored(
+          bus,
+          setEventSubject(server.svm, set.id, "writersThawed"),
+          resultEventId(thawCommandId(set.id), "writersThawed"),
+        ))
       ) {
         await this.resend(thawCommand(server, set.id, set.backup?.backupId, set.writers!), trace);
       }
@@ -144,7 +153,7 @@ export class Replay {
         !(await eventStored(
           bus,
           setEventSubject(p.svm, p.setId, "writersFinished"),
-          `${p.setId}:finish/writersFinished`,
+          resultEventId(finishCommandId(p.setId), "writersFinished"),
         ))
       ) {
         const end = {
@@ -157,7 +166,10 @@ export class Replay {
         await this.resend(finishCommand(p.svm, end), trace);
       }
     }
-    if (isFinal(b.state) && !(await eventStored(bus, backupEventSubject(b.id, "backupFinished"), `${b.id}:finished`)))
+    if (
+      isFinal(b.state) &&
+      !(await eventStored(bus, backupEventSubject(b.id, "backupFinished"), backupFinishedEventId(b.id)))
+    )
       await this.backups.publishFinished(b, trace);
   }
 
@@ -228,7 +240,7 @@ export class Replay {
    * running backups have not finished.
    */
   async sweep(): Promise<{ svms: number; backupsRunning: number; requeued: number }> {
-    const svms = (await this.engine.bus.state.list<SvmRecord>("svm.*")).map((v) => v.value);
+    const svms = (await this.engine.bus.state.list<SvmRecord>(SVM_KEYS)).map((v) => v.value);
     for (const s of svms) {
       for (const id of new Set([...s.sets.map((x) => x.id), ...s.removals.map((d) => d.setId)])) await this.set(s, id);
       if (s.timer) await this.engine.publishTimer(s.svm, s.timer);

@@ -11,7 +11,7 @@ import {
 import { publishCommand, type Bus, type TraceContext } from "@rvss/bus";
 import type { RestoreFinished, RestoreRequest, RestoreResponse } from "@rvss/proto";
 import { backupSnapshotToProto } from "./convert";
-import { restoreKey } from "./keys";
+import { restoreKey } from "@rvss/core";
 
 export interface RestoreRecord {
   id: string;

@@ -3,6 +3,14 @@
  * with IDs that follow from what they report. Built the same way when first published and when
  * published again after a crash (replay.ts), so a repeat is recognised as the same event.
  */
+import {
+  setStartedEventId,
+  sharesAddedEventId,
+  creationStartedEventId,
+  setAbortedEventId,
+  setCompletedEventId,
+  backupCreatedEventId,
+} from "@rvss/core";
 import type { BackupPlan, ShadowCopySet } from "@rvss/core";
 import type { Event } from "@rvss/proto";
 import { selectionToProto, shadowCopyToProto } from "./convert";
@@ -20,7 +28,7 @@ function setEvent(
 }
 
 export function setStartedEvent(svm: string, set: ShadowCopySet): Event {
-  return setEvent(svm, set.id, set.backup?.backupId, `${set.id}:started`, {
+  return setEvent(svm, set.id, set.backup?.backupId, setStartedEventId(set.id), {
     $case: "setStarted",
     value: { context: set.context, shares: (set.requested ?? []).map((r) => selectionToProto(svm, r)) },
   });
@@ -29,7 +37,7 @@ export function setStartedEvent(svm: string, set: ShadowCopySet): Event {
 /** The shadow copies `ids` joined the set (a managed set adds all its shares at once, an agent one at a time). */
 export function sharesAddedEvent(svm: string, set: ShadowCopySet, ids: string[]): Event {
   const copies = set.shadowCopies.filter((c) => ids.includes(c.id)).map((c) => shadowCopyToProto(c, set.context));
-  return setEvent(svm, set.id, set.backup?.backupId, `${set.id}:added:${ids.join(",")}`, {
+  return setEvent(svm, set.id, set.backup?.backupId, sharesAddedEventId(set.id, ids), {
     $case: "sharesAdded",
     value: { shadowCopies: copies },
   });
@@ -37,7 +45,7 @@ export function sharesAddedEvent(svm: string, set: ShadowCopySet, ids: string[])
 
 /** The latest attempt to make the set's copies began. */
 export function creationStartedEvent(svm: string, set: ShadowCopySet): Event {
-  return setEvent(svm, set.id, set.backup?.backupId, `${set.id}:creation:${set.attempts?.create ?? 0}`, {
+  return setEvent(svm, set.id, set.backup?.backupId, creationStartedEventId(set.id, set.attempts?.create ?? 0), {
     $case: "creationStarted",
     value: {},
   });
@@ -50,7 +58,7 @@ export function setAbortedEvent(
   reason: string,
   code: string,
 ): Event {
-  return setEvent(svm, setId, backupId, `${setId}:aborted`, { $case: "setAborted", value: { reason, code } });
+  return setEvent(svm, setId, backupId, setAbortedEventId(setId), { $case: "setAborted", value: { reason, code } });
 }
 
 export function setCompletedEvent(
@@ -59,7 +67,7 @@ export function setCompletedEvent(
   backupId: string,
   snapshots: { volume: string; name: string; takenAt?: number }[],
 ): Event {
-  return setEvent(svm, setId, backupId, `${setId}:completed`, {
+  return setEvent(svm, setId, backupId, setCompletedEventId(setId), {
     $case: "setCompleted",
     value: {
       snapshots: snapshots.map((x) => ({
@@ -80,7 +88,7 @@ const MAX_LISTED_SHARES = 1000;
 
 export function backupCreatedEvent(b: BackupPlan): Event {
   return {
-    eventId: `${b.id}:created`,
+    eventId: backupCreatedEventId(b.id),
     time: new Date(b.createdAt),
     svm: "",
     setId: "",
