@@ -5,6 +5,7 @@
 import {
   COMMAND_STREAMS,
   PHASE_CONSUMERS,
+  PHASE_SERVICES,
   STEPS,
   holdsSet,
   stepOfCommand,
@@ -30,8 +31,6 @@ export interface PhaseResult {
 
 export interface PhaseServiceOptions<P extends Phase> {
   phase: P;
-  /** The service's name, used as the connection name and the events' source. */
-  source: string;
   /** Does the work, reporting each result with `emit` as soon as it is true. */
   handle(cmd: PhaseCommand[P], emit: (r: PhaseResult) => Promise<void>, d: Delivery<PhaseCommand[P]>): Promise<void>;
   /** The event that reports a command given up for good, where it is not the step's StepFailed. */
@@ -45,7 +44,9 @@ export async function startPhaseService<P extends Phase>(
   log: Logger,
   o: PhaseServiceOptions<P>,
 ): Promise<RunningService & { bus: Bus }> {
-  const bus = await connectBus(config, o.source, log);
+  // The phase's service name is its connection name and its events' source.
+  const source = PHASE_SERVICES[o.phase];
+  const bus = await connectBus(config, source, log);
   await o.prepare?.(bus);
   // A command delivered again while this replica still works on it (published twice, or handed out
   // again) waits for that run to end, then runs and finds its work done. Two runs of one command at
@@ -67,7 +68,7 @@ export async function startPhaseService<P extends Phase>(
         await before?.catch(() => undefined);
         await o.handle(
           d.data,
-          (r) => publishEvent(bus, resultEvent(ctx, o.source, r.body, r.discriminator), d.trace).then(() => undefined),
+          (r) => publishEvent(bus, resultEvent(ctx, source, r.body, r.discriminator), d.trace).then(() => undefined),
           d,
         );
       })();
@@ -101,7 +102,7 @@ export async function startPhaseService<P extends Phase>(
         return;
       }
       const body = o.failure?.(d.data, err) ?? stepFailed(d.data.kind?.$case, err);
-      await publishEvent(bus, resultEvent(d.data.context, o.source, body), d.trace);
+      await publishEvent(bus, resultEvent(d.data.context, source, body), d.trace);
     },
   });
   return {

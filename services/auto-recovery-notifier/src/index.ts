@@ -123,7 +123,6 @@ export async function startAutoRecoveryNotifier(config: RvssConfig, log: Logger)
 
   return startPhaseService(config, log, {
     phase: "notifier",
-    source: "auto-recovery-notifier",
     handle: (cmd, emit) => handle(cmd, emit),
     prepare: async (bus) => {
       writers = await Writers.open(bus, t.ttlMs);

@@ -29,6 +29,7 @@ import {
 import { publishEvent, type Bus, type TraceContext } from "@rvss/bus";
 import type { Logger } from "@rvss/runtime";
 import { backupSnapshotToProto, backupStateToProto } from "./convert";
+import { setCompletedEvent } from "./set-events";
 
 const MAX_LISTED_SNAPSHOTS = 100;
 
@@ -157,6 +158,17 @@ export class Backups {
       });
     }
     await this.publishFinishedIfFinal(last, trace);
+  }
+
+  /**
+   * A managed set ended for good: its result is recorded, SetCompleted goes out (before its slot
+   * is given to the next set, so events show no overlap), and BackupFinished once the backup ended.
+   */
+  async settleFinished(svm: string, entry: PendingRemoval, trace?: TraceContext): Promise<void> {
+    const state = await this.markFinished(entry);
+    if (entry.outcome === "completed")
+      await publishEvent(this.bus, setCompletedEvent(svm, entry.setId, entry.backup!.backupId, entry.snapshots), trace);
+    await this.publishFinishedIfFinal(state, trace);
   }
 
   /** Publishes BackupFinished (its ID is derived from the backup) when the backup has ended. */

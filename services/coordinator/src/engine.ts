@@ -15,7 +15,6 @@ import {
   startQueuedSet,
   svmKey,
   type ArmedTimer,
-  type BackupLink,
   type PendingRemoval,
   type Change,
   type Env,
@@ -27,23 +26,19 @@ import {
 import { Bus, publishCommand, publishEvent, type TraceContext, type Versioned } from "@rvss/bus";
 import { SequenceTimer } from "@rvss/proto";
 import type { Logger } from "@rvss/runtime";
-import type { Backups } from "./backups";
 import { removalCommand, finishCommand, pendingCommand, thawCommand, type AnyCommand } from "./commands";
-import {
-  creationStartedEvent,
-  setAbortedEvent,
-  setCompletedEvent,
-  setStartedEvent,
-  sharesAddedEvent,
-} from "./set-events";
+import { creationStartedEvent, setAbortedEvent, setStartedEvent, sharesAddedEvent } from "./set-events";
 
 export class Engine {
-  /** Called once a managed set has ended for good (the planner gives its slot to the next set). */
-  onSetFinished?: (link: BackupLink, trace?: TraceContext) => Promise<void>;
+  /**
+   * Settles a managed set that ended for good (its backup, the backup's end, its planner slot),
+   * before the write that makes the SVM record forget it: if anything fails, the redelivered report
+   * finds the set still there and settles it again. Each step is idempotent.
+   */
+  onSetFinished?: (svm: string, entry: PendingRemoval, trace?: TraceContext) => Promise<void>;
 
   constructor(
     readonly bus: Bus,
-    private readonly backups: Backups,
     private readonly timers: TimerConfig,
     private readonly log: Logger,
   ) {}
@@ -100,16 +95,8 @@ export class Engine {
         served.record === decided.record
           ? decided
           : { ...decided, record: served.record, effects: [...decided.effects, ...served.effects] };
-      // A finished set is settled everywhere (its backup, the backup's end, its planner slot) before
-      // the SVM record forgets it: if anything here fails, the redelivered report finds the set still
-      // there and does it all again; each step is idempotent.
-      for (const e of d.effects) {
-        if (e.kind !== "finished" || !e.entry.backup) continue;
-        const state = await this.backups.markFinished(e.entry);
-        if (e.entry.outcome === "completed") await this.setCompleted(d.record.svm, e.entry, trace);
-        await this.backups.publishFinishedIfFinal(state, trace);
-        await this.onSetFinished?.(e.entry.backup, trace);
-      }
+      for (const e of d.effects)
+        if (e.kind === "finished" && e.entry.backup) await this.onSetFinished?.(d.record.svm, e.entry, trace);
       // A timer message goes out before the write: one for a write that then loses finds nothing to
       // do when it comes, while one published after the write could be lost with this process.
       const scheduled = scheduleTimerMessage(d.record);
@@ -210,10 +197,5 @@ export class Engine {
       }
     }
     await Promise.all(acks);
-  }
-
-  /** SetCompleted goes out before the set's slot is given to the next set, so events show no overlap. */
-  private async setCompleted(svm: string, entry: PendingRemoval, trace?: TraceContext): Promise<void> {
-    await publishEvent(this.bus, setCompletedEvent(svm, entry.setId, entry.backup!.backupId, entry.snapshots), trace);
   }
 }

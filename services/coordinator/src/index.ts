@@ -36,9 +36,12 @@ export interface Coordinator extends RunningService {
 export async function startCoordinator(config: RvssConfig, log: Logger): Promise<Coordinator> {
   const bus = await connectBus(config, "coordinator", log);
   const backups = new Backups(bus, log);
-  const engine = new Engine(bus, backups, config.timers, log);
+  const engine = new Engine(bus, config.timers, log);
   const planner = new Planner(bus, engine, backups, config.maxConcurrentSets, log);
-  engine.onSetFinished = (link, trace) => planner.finished(link, trace);
+  engine.onSetFinished = async (svm, entry, trace) => {
+    await backups.settleFinished(svm, entry, trace);
+    await planner.finished(entry.backup!, trace);
+  };
   const replay = new Replay(engine, backups, planner, log, config.ackWaitMs);
 
   const events = startWorker(bus, {

@@ -19,7 +19,6 @@ export async function startShareDiscovery(
 ): Promise<RunningService> {
   const phase = await startPhaseService(config, log, {
     phase: "discovery",
-    source: "share-discovery",
     async handle(cmd, emit) {
       if (cmd.kind?.$case !== "resolveShares")
         throw new RvssError("INVALID_ARGUMENT", `unknown discovery command ${cmd.kind?.$case ?? "(none)"}`);

@@ -51,7 +51,6 @@ export async function startSnapshotExecutor(
 ): Promise<RunningService> {
   const phase = await startPhaseService(config, log, {
     phase: "executor",
-    source: "snapshot-executor",
     handle: (cmd, emit, d) => run(backend, cmd, emit, d.deliveryCount >= config.maxDeliver),
     failure: (cmd, err) =>
       cmd.kind?.$case === "restoreFiles" ? steps.restoreFailed(cmd.kind.value.restoreId, err).body : undefined,
