@@ -8,6 +8,7 @@ import {
   RvssError,
   errorMessage,
   isRvssError,
+  toErrorCode,
   type ErrorCode,
   CHECK_SHARES_SUBJECT,
   STORAGE_INVENTORY_SUBJECT,
@@ -61,7 +62,7 @@ const STORAGE_INVENTORY: Query<StorageInventoryRequest, StorageInventoryResponse
   failed: (errorCode, errorMessage) => ({ svms: [], errorCode, errorMessage }),
 };
 
-/** Asks a query; fails with NATS_UNAVAILABLE when no replica answers, or with the answer's own error. */
+/** Asks a query; fails with UNAVAILABLE when no replica answers, or with the answer's own error. */
 async function ask<Req, Res extends Answer>(
   bus: Bus,
   q: Query<Req, Res>,
@@ -75,15 +76,12 @@ async function ask<Req, Res extends Answer>(
   } catch (err) {
     const message = errorMessage(err);
     if (/no responders|503/i.test(message))
-      throw new RvssError(ErrorCodes.NATS_UNAVAILABLE, `no ${q.service} replica is running to ${q.doing}`, details);
+      throw new RvssError(ErrorCodes.UNAVAILABLE, `no ${q.service} replica is running to ${q.doing}`, details);
     throw new RvssError(ErrorCodes.TIMEOUT, `${q.service} did not answer within ${timeoutMs} ms: ${message}`, details);
   }
   const res = q.response.decode(reply.data);
   if (res.errorCode) {
-    const code = (Object.values(ErrorCodes) as string[]).includes(res.errorCode)
-      ? (res.errorCode as ErrorCode)
-      : ErrorCodes.INTERNAL;
-    throw new RvssError(code, res.errorMessage, details);
+    throw new RvssError(toErrorCode(res.errorCode), res.errorMessage, details);
   }
   return res;
 }

@@ -136,7 +136,7 @@ export function startWorker<T>(bus: Bus, o: WorkerOptions<T>): Worker {
     }
     try {
       if (m.info.deliveryCount > o.maxDeliver) {
-        throw new RvssError("INTERNAL", `gave up after ${o.maxDeliver} deliveries`);
+        throw new RvssError(ErrorCodes.INTERNAL, `gave up after ${o.maxDeliver} deliveries`);
       }
       await handleWhileNatsRecovers(o, delivery, log, () => stopped);
       if (!deferred) m.ack();

@@ -1,5 +1,5 @@
 /** gRPC errors back into RvssErrors. */
-import type { Metadata, ServiceError } from "@grpc/grpc-js";
+import { status, type Metadata, type ServiceError } from "@grpc/grpc-js";
 import { ErrorCodes, RvssError, type ErrorCode, type ErrorDetails } from "@rvss/core";
 
 const known = new Set<string>(Object.values(ErrorCodes));
@@ -18,14 +18,14 @@ export function fromServiceError(err: ServiceError, address: string): RvssError 
     }
   }
   if (code && known.has(code)) return new RvssError(code as ErrorCode, err.details, details);
-  if (err.code === 14) {
+  if (err.code === status.UNAVAILABLE) {
     return new RvssError(
-      ErrorCodes.NATS_UNAVAILABLE,
+      ErrorCodes.UNAVAILABLE,
       `cannot reach the rvss coordinator at ${address} (${err.details}); is it running? (rvss up, or set RVSS_GRPC_ADDR)`,
       { address },
     );
   }
-  if (err.code === 4)
+  if (err.code === status.DEADLINE_EXCEEDED)
     return new RvssError(ErrorCodes.TIMEOUT, `the call to ${address} ran out of time: ${err.details}`, { address });
   return new RvssError(ErrorCodes.INTERNAL, err.details || err.message, details);
 }

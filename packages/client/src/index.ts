@@ -69,7 +69,7 @@ export class RvssClient {
         err
           ? reject(
               new RvssError(
-                ErrorCodes.NATS_UNAVAILABLE,
+                ErrorCodes.UNAVAILABLE,
                 `the rvss coordinator at ${this.address} did not answer within ${timeoutMs} ms`,
                 { address: this.address },
               ),

@@ -8,7 +8,7 @@ import {
   recordSetEnd,
   type SetResult,
 } from "./backup";
-import { isRvssError } from "./errors";
+import { ErrorCodes, isRvssError } from "./errors";
 
 const share = (svm: string, name: string, files: string[] = []) => ({ svm, share: name, files });
 
@@ -128,7 +128,7 @@ describe("backup state", () => {
 
   test("the view puts plan, state and results together", () => {
     const { plan, status } = base();
-    const r = { ...done(1, "aborted", "share gone"), setId: "s-2", code: "SHARE_NOT_FOUND" };
+    const r = { ...done(1, "aborted", "share gone"), setId: "s-2", code: ErrorCodes.SHARE_NOT_FOUND };
     const view = assembleBackup(plan, recordSetEnd(status, plan, r, 3), new Map([[1, r]]));
     expect(view.sets.map((x) => [x.index, x.phase, x.setId, x.reason])).toEqual([
       [0, "queued", undefined, undefined],

@@ -2,7 +2,7 @@
  * Managed backups as pure data: a dataset is checked and planned into shadow copy sets (one SVM
  * each, at most 64 shares), and the backup's state follows from how its sets end.
  */
-import { ErrorCodes, RvssError, invalidArgument } from "./errors";
+import { ErrorCodes, RvssError, invalidArgument, type ErrorCode } from "./errors";
 import { checkSelectionFiles, type VmFileList } from "./file-list";
 import type { RequestedShare, OnWriterError, WriterStepRecord } from "./fsrvp/types";
 import { namedVms, vmsSplitAcrossShares } from "./layout";
@@ -62,7 +62,7 @@ export interface SetResult {
   setId?: string;
   outcome: "completed" | "aborted";
   reason?: string;
-  code?: string;
+  code?: ErrorCode;
   snapshots: BackupSnapshot[];
   /** What the set's application writers answered, in order. */
   writerSteps?: WriterStepRecord[];
@@ -94,7 +94,7 @@ export interface BackupSetView extends PlannedSet {
   phase: PlanPhase;
   setId?: string;
   reason?: string;
-  code?: string;
+  code?: ErrorCode;
   snapshots: BackupSnapshot[];
   writerSteps?: WriterStepRecord[];
   finishedAt?: number;

@@ -1,8 +1,10 @@
 /**
  * The one error model of rvss. Every failure a user or operator can see is an RvssError with a stable
  * `code` (never parse messages), a message that names the offending thing, and the IDs an operator
- * needs in `details`. `RvssError.from` turns anything thrown into one.
+ * needs in `details`. `RvssError.from` turns anything thrown into one. An FSRVP call that answers an
+ * HRESULT other than S_OK fails with FsrvpError, the same class on the server and in the client.
  */
+import { describeHResult } from "./fsrvp/hresult";
 
 export const ErrorCodes = {
   /** A request field is missing or malformed. */
@@ -24,6 +26,8 @@ export const ErrorCodes = {
   FSRVP: "FSRVP",
   /** The NATS server cannot be reached. */
   NATS_UNAVAILABLE: "NATS_UNAVAILABLE",
+  /** The coordinator, or every replica of a service, did not answer. */
+  UNAVAILABLE: "UNAVAILABLE",
   /** The storage backend refused or failed an operation. */
   STORAGE_FAILED: "STORAGE_FAILED",
   /** A restored file does not match the checksum recorded when the copy was sealed. */
@@ -36,6 +40,8 @@ export const ErrorCodes = {
   WRITER_FAILED: "WRITER_FAILED",
   /** A required program (e.g. nats-server) is not installed. */
   DEPENDENCY_MISSING: "DEPENDENCY_MISSING",
+  /** Storage found in no record; the reconciler removes it as an aborted set. */
+  ORPHAN: "ORPHAN",
   INTERNAL: "INTERNAL",
 } as const;
 
@@ -59,7 +65,7 @@ export interface ErrorDetails {
 const marker = Symbol.for("rvss.RvssError");
 
 export class RvssError extends Error {
-  override readonly name = "RvssError";
+  override readonly name: string = "RvssError";
   readonly code: ErrorCode;
   readonly details: ErrorDetails;
 
@@ -80,6 +86,42 @@ export class RvssError extends Error {
   toJSON(): { code: ErrorCode; message: string; details: ErrorDetails } {
     return { code: this.code, message: this.message, details: this.details };
   }
+}
+
+/**
+ * An FSRVP operation answered `hresult` (MS-FSRVP 2.2.4), not S_OK. Its code is FSRVP and
+ * details.hresult repeats the HRESULT, so it travels and is handled like any RvssError.
+ */
+export class FsrvpError extends RvssError {
+  override readonly name: string = "FsrvpError";
+  readonly hresult: number;
+
+  constructor(hresult: number, message: string, details: ErrorDetails = {}, options?: { cause?: unknown }) {
+    super(ErrorCodes.FSRVP, message, { ...details, hresult: hresult >>> 0 }, options);
+    this.hresult = hresult >>> 0;
+  }
+
+  /** The error for `hresult`, its message the HRESULT's name followed by the reason, when there is one. */
+  static of(hresult: number, reason?: string, details?: ErrorDetails): FsrvpError {
+    return new FsrvpError(
+      hresult,
+      reason ? `${describeHResult(hresult)}: ${reason}` : describeHResult(hresult),
+      details,
+    );
+  }
+}
+
+/** True for an FsrvpError, optionally of one HRESULT. */
+export function isFsrvpError(err: unknown, hresult?: number): err is FsrvpError {
+  if (!isRvssError(err, ErrorCodes.FSRVP) || typeof (err as FsrvpError).hresult !== "number") return false;
+  return hresult === undefined || (err as FsrvpError).hresult === hresult >>> 0;
+}
+
+const known = new Set<string>(Object.values(ErrorCodes));
+
+/** A code read from the wire or from storage: itself when known, INTERNAL otherwise. */
+export function toErrorCode(code: string): ErrorCode {
+  return known.has(code) ? (code as ErrorCode) : ErrorCodes.INTERNAL;
 }
 
 /** True for an RvssError (from any copy of this package), optionally of one code. */

@@ -3,14 +3,17 @@
  * This file names the public surface; helpers that only core uses stay inside their modules.
  */
 
-// Errors: one class with a closed set of codes.
+// Errors: one class with a closed set of codes, and its FSRVP kind carrying the HRESULT.
 export {
   ErrorCodes,
   errorMessage,
+  FsrvpError,
   invalidArgument,
+  isFsrvpError,
   isPermanent,
   isRvssError,
   RvssError,
+  toErrorCode,
   type ErrorCode,
   type ErrorDetails,
 } from "./errors";

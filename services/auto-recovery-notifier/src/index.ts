@@ -5,7 +5,7 @@
  * auto-recover their files inside the writable copies; at the end it tells them how the set ended.
  * With no writer registered for a share it records that and lets the set proceed.
  */
-import { RvssError } from "@rvss/core";
+import { ErrorCodes, RvssError } from "@rvss/core";
 import { startPhaseService, type PhaseResult } from "@rvss/bus";
 import { WriterOutcome, type NotifierCommand, type WriterReport } from "@rvss/proto";
 import type { Logger, RunningService, RvssConfig } from "@rvss/runtime";
@@ -117,7 +117,7 @@ export async function startAutoRecoveryNotifier(config: RvssConfig, log: Logger)
         });
       }
       default:
-        throw new RvssError("INVALID_ARGUMENT", "notifier command without a kind");
+        throw new RvssError(ErrorCodes.INVALID_ARGUMENT, "notifier command without a kind");
     }
   }
 

@@ -6,12 +6,14 @@
  * Every change is idempotent, so a redelivered report never counts a set twice.
  */
 import {
+  ErrorCodes,
   assembleBackup,
   isFinal,
   markCancelRequested,
   progressOf,
   recordSetEnd,
   snapshotsOf,
+  toErrorCode,
   type BackupPlan,
   type BackupRecord,
   type BackupSnapshot,
@@ -137,7 +139,7 @@ export class Backups {
       index: link.index,
       ...(entry.setId ? { setId: entry.setId } : {}),
       outcome: entry.outcome,
-      ...(entry.outcome === "aborted" ? { reason: entry.reason, code: entry.code } : {}),
+      ...(entry.outcome === "aborted" ? { reason: entry.reason, code: toErrorCode(entry.code) } : {}),
       snapshots,
       ...(entry.writerSteps?.length ? { writerSteps: entry.writerSteps } : {}),
       finishedAt: Date.now(),
@@ -152,7 +154,7 @@ export class Backups {
         index,
         outcome: "aborted",
         reason: "the backup was cancelled",
-        code: "CANCELLED",
+        code: ErrorCodes.CANCELLED,
         snapshots: [],
         finishedAt: Date.now(),
       });

@@ -19,6 +19,7 @@ const grpcCode: Record<ErrorCode, status> = {
   SNAPSHOT_NOT_FOUND: status.NOT_FOUND,
   FSRVP: status.FAILED_PRECONDITION,
   NATS_UNAVAILABLE: status.UNAVAILABLE,
+  UNAVAILABLE: status.UNAVAILABLE,
   STORAGE_FAILED: status.INTERNAL,
   CHECKSUM_MISMATCH: status.DATA_LOSS,
   CONFLICT: status.ABORTED,
@@ -26,6 +27,7 @@ const grpcCode: Record<ErrorCode, status> = {
   CANCELLED: status.CANCELLED,
   WRITER_FAILED: status.ABORTED,
   DEPENDENCY_MISSING: status.FAILED_PRECONDITION,
+  ORPHAN: status.ABORTED,
   INTERNAL: status.INTERNAL,
 };
 

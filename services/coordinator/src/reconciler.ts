@@ -69,7 +69,7 @@ export class Reconciler {
     try {
       inventory = (await storageInventory(this.bus, { svms: [] })).svms;
     } catch (err) {
-      if (!isRvssError(err, ErrorCodes.NATS_UNAVAILABLE)) throw err;
+      if (!isRvssError(err, ErrorCodes.UNAVAILABLE)) throw err;
       this.log.debug("no snapshot-executor answered; storage not compared this time");
       reconcileRuns.inc({ outcome: "no_inventory" });
     }

@@ -1,5 +1,14 @@
 /** Decodes the events of the phases into the reports the core applies. */
-import { STEPS, stepOfFailure, type StepName, type StepReport, type WriterStepRecord } from "@rvss/core";
+import {
+  ErrorCodes,
+  STEPS,
+  stepOfFailure,
+  toErrorCode,
+  type ErrorCode,
+  type StepName,
+  type StepReport,
+  type WriterStepRecord,
+} from "@rvss/core";
 import { stepToJSON, type Event, type WriterReport } from "@rvss/proto";
 
 /** The report an event carries, or null for events that report no step (the coordinator's own). */
@@ -25,7 +34,7 @@ export function toReport(e: Event): StepReport | null {
         setId,
         step: "resolve",
         reason: b.value.reason,
-        code: b.value.violations[0] ? ruleCode(b.value.violations[0].rule) : "LAYOUT_UNSUPPORTED",
+        code: b.value.violations[0] ? ruleCode(b.value.violations[0].rule) : ErrorCodes.LAYOUT_UNSUPPORTED,
       };
     case "writersCheckpointed":
       return { type: "writersCheckpointed", setId, reports: steps("checkpoint", b.value.writers) };
@@ -76,7 +85,9 @@ export function toReport(e: Event): StepReport | null {
     case "stepFailed": {
       const step = stepOfFailure(stepToJSON(b.value.step));
       const failed = step === "removal" || (step && STEPS[step].awaited) ? (step as StepName | "removal") : null;
-      return failed ? { type: "stepFailed", setId, step: failed, reason: b.value.reason, code: b.value.code } : null;
+      return failed
+        ? { type: "stepFailed", setId, step: failed, reason: b.value.reason, code: toErrorCode(b.value.code) }
+        : null;
     }
     default:
       return null;
@@ -96,11 +107,12 @@ function steps(step: WriterStepRecord["step"], reports: WriterReport[]): WriterS
   }));
 }
 
-function ruleCode(rule: string): string {
-  if (rule === "svm-not-found") return "SVM_NOT_FOUND";
-  if (rule === "share-not-found") return "SHARE_NOT_FOUND";
-  if (rule === "file-not-found") return "FILE_NOT_FOUND";
-  if (rule === "file-not-regular") return "FILE_NOT_REGULAR";
-  if (["file-escapes-share", "absolute-path", "parent-segment", "nul-byte"].includes(rule)) return "PATH_ESCAPES_SHARE";
-  return "LAYOUT_UNSUPPORTED";
+function ruleCode(rule: string): ErrorCode {
+  if (rule === "svm-not-found") return ErrorCodes.SVM_NOT_FOUND;
+  if (rule === "share-not-found") return ErrorCodes.SHARE_NOT_FOUND;
+  if (rule === "file-not-found") return ErrorCodes.FILE_NOT_FOUND;
+  if (rule === "file-not-regular") return ErrorCodes.FILE_NOT_REGULAR;
+  if (["file-escapes-share", "absolute-path", "parent-segment", "nul-byte"].includes(rule))
+    return ErrorCodes.PATH_ESCAPES_SHARE;
+  return ErrorCodes.LAYOUT_UNSUPPORTED;
 }

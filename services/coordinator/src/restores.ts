@@ -3,6 +3,7 @@ import { randomUUID } from "node:crypto";
 import {
   ErrorCodes,
   RvssError,
+  toErrorCode,
   checkFileList,
   invalidArgument,
   type BackupRecord,
@@ -115,14 +116,15 @@ export async function restore(
       { backupId: b.id, restoreId: id },
     );
   if (done.state === "failed") {
-    const code = (Object.values(ErrorCodes) as string[]).includes(done.code ?? "")
-      ? (done.code as RvssError["code"])
-      : ErrorCodes.INTERNAL;
-    throw new RvssError(code, `restore of share "${copy.share}" from backup ${b.id} failed: ${done.reason}`, {
-      backupId: b.id,
-      share: copy.share,
-      restoreId: id,
-    });
+    throw new RvssError(
+      toErrorCode(done.code ?? ""),
+      `restore of share "${copy.share}" from backup ${b.id} failed: ${done.reason}`,
+      {
+        backupId: b.id,
+        share: copy.share,
+        restoreId: id,
+      },
+    );
   }
   return {
     restoreId: id,

@@ -4,7 +4,7 @@
  * and for callers that must answer now (the CheckShares query: the agent API, preflight). It keeps
  * no state; replicas share one durable consumer and one queue group.
  */
-import { RvssError } from "@rvss/core";
+import { ErrorCodes, RvssError } from "@rvss/core";
 import { serveCheckShares, startPhaseService } from "@rvss/bus";
 import type { Logger, RunningService, RvssConfig } from "@rvss/runtime";
 import { openBackend, type StorageBackend } from "@rvss/storage";
@@ -21,7 +21,7 @@ export async function startShareDiscovery(
     phase: "discovery",
     async handle(cmd, emit) {
       if (cmd.kind?.$case !== "resolveShares")
-        throw new RvssError("INVALID_ARGUMENT", `unknown discovery command ${cmd.kind?.$case ?? "(none)"}`);
+        throw new RvssError(ErrorCodes.INVALID_ARGUMENT, `unknown discovery command ${cmd.kind?.$case ?? "(none)"}`);
       const r = await resolveShares(backend, cmd.context?.svm ?? "", cmd.kind.value.shares);
       if (!r.ok)
         log.info(

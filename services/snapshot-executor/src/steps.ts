@@ -2,7 +2,7 @@
  * What snapshot-executor does for each command, as calls on the storage backend. Every step is
  * idempotent, because a command may come twice; a step that fails removes what it made itself.
  */
-import { errorMessage, isPermanent, mapLimit, parseSnapshotName } from "@rvss/core";
+import { RvssError, errorMessage, isPermanent, mapLimit, parseSnapshotName } from "@rvss/core";
 import type {
   CreateShadowCopies,
   DeleteShadowCopies,
@@ -180,8 +180,7 @@ export async function restoreFiles(backend: StorageBackend, cmd: RestoreFiles, e
 }
 
 export function restoreFailed(restoreId: string, err: unknown): PhaseResult {
-  const code =
-    typeof err === "object" && err !== null && "code" in err ? String((err as { code: unknown }).code) : "INTERNAL";
+  const code = RvssError.from(err).code;
   return {
     body: {
       $case: "restoreFinished",

@@ -7,6 +7,7 @@
  * into a begin step, which records the pending work, and a completion step applied when the
  * snapshot-executor reports back. The agent API waits between the two; managed backups chain them.
  */
+import { ErrorCodes, type ErrorCode } from "../errors";
 import { NULL_GUID, exposedShareName, formatUnc, isGuid, normaliseGuid, parseUnc } from "../naming";
 import { isValidContext } from "./context";
 import { HRESULT } from "./hresult";
@@ -57,7 +58,7 @@ export function setContext(record: SvmRecord, req: { context: number; client: st
   if (s.contextSet) {
     // The owner starts over: its unfinished sets go, and it may do so only a few times in a row.
     for (const set of s.sets.filter((x) => x.status !== "Recovered")) {
-      effects.push(...removeSet(s, set, "aborted", "the FSRVP client set a new context", "FSRVP", env));
+      effects.push(...removeSet(s, set, "aborted", "the FSRVP client set a new context", ErrorCodes.FSRVP, env));
     }
     releaseContext(s);
     s.retryCount += 1;
@@ -331,7 +332,7 @@ export function storageStepFailed(
 /** AbortShadowCopySet (opnum 7), MS-FSRVP 3.1.4.8: removes the set in any state, and its storage. */
 export function abortShadowCopySet(
   record: SvmRecord,
-  req: { shadowCopySetId: string; reason?: string; code?: string },
+  req: { shadowCopySetId: string; reason?: string; code?: ErrorCode },
   env: Env,
 ): Outcome {
   if (!isGuid(req.shadowCopySetId) || normaliseGuid(req.shadowCopySetId) === NULL_GUID)
@@ -344,7 +345,7 @@ export function abortShadowCopySet(
     findSet(s, found.id)!,
     "aborted",
     req.reason ?? "aborted by the FSRVP client",
-    req.code ?? "FSRVP",
+    req.code ?? ErrorCodes.FSRVP,
     env,
   );
   releaseContext(s);

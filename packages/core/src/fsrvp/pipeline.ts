@@ -10,6 +10,7 @@
  *
  * Sets driven through the agent API only take the completions of their storage work from here.
  */
+import { ErrorCodes, type ErrorCode } from "../errors";
 import { stepsReportedBy, type StepName } from "./steps";
 import { formatUnc, snapshotName } from "../naming";
 import { MANAGED_BACKUP_CONTEXT } from "./context";
@@ -75,7 +76,7 @@ export type StepReport =
   | { type: "shadowCopiesSealed"; setId: string }
   | { type: "snapshotTaken"; setId: string; volume: string; name: string; takenAt: number }
   | { type: "shadowCopiesDeleted"; setId: string; shadowCopyIds: string[]; snapshots: string[] }
-  | { type: "stepFailed"; setId: string; step: StepName | "removal"; reason: string; code: string };
+  | { type: "stepFailed"; setId: string; step: StepName | "removal"; reason: string; code: ErrorCode };
 
 export interface ReportOutcome extends Change {
   /** False when the report did not fit the set's state: a duplicate, or late for a removed set. */
@@ -168,12 +169,12 @@ export function startQueuedSet(record: SvmRecord, env: Env): Outcome {
   };
 }
 
-function failure(step: StepName | "removal", reason: string, code: string, env: Env): StepFailure {
+function failure(step: StepName | "removal", reason: string, code: ErrorCode, env: Env): StepFailure {
   return { step, reason, code, at: env.now };
 }
 
 /** Aborts a managed set with a reason; the SVM may then serve its queue. */
-function abortManaged(record: SvmRecord, setId: string, reason: string, code: string, env: Env): ReportOutcome {
+function abortManaged(record: SvmRecord, setId: string, reason: string, code: ErrorCode, env: Env): ReportOutcome {
   const s = draft(record);
   const set = findSet(s, setId)!;
   const effects = removeSet(s, set, "aborted", reason, code, env);
@@ -216,7 +217,7 @@ export function applyReport(record: SvmRecord, report: StepReport, env: Env): Re
         report.reports.map((r) => r.writerId),
       );
       const failed = writerFailure(set, report.reports);
-      if (failed) return abortManaged(recorded, id, failed, "WRITER_FAILED", env);
+      if (failed) return abortManaged(recorded, id, failed, ErrorCodes.WRITER_FAILED, env);
       const prepared = prepareShadowCopySet(recorded, { shadowCopySetId: id }, env);
       return chain([prepared, commitBegin(prepared.record, { shadowCopySetId: id }, env)]);
     }
@@ -241,7 +242,7 @@ export function applyReport(record: SvmRecord, report: StepReport, env: Env): Re
     case "writersRecovered": {
       const recorded = recordWriters(record, id, report.reports);
       const failed = writerFailure(set, report.reports);
-      if (failed) return abortManaged(recorded, id, failed, "WRITER_FAILED", env);
+      if (failed) return abortManaged(recorded, id, failed, ErrorCodes.WRITER_FAILED, env);
       return beginFinalize(recorded, id, env);
     }
     case "shadowCopiesSealed": {
@@ -347,7 +348,8 @@ function writersThawed(record: SvmRecord, set: ShadowCopySet, reports: WriterSte
   if ((set.writerSteps ?? []).some((r) => r.step === "thaw")) return same(record);
   const recorded = recordWriters(record, set.id, reports);
   const failed = writerFailure(set, reports);
-  if (failed && set.status !== "Recovered") return abortManaged(recorded, set.id, failed, "WRITER_FAILED", env);
+  if (failed && set.status !== "Recovered")
+    return abortManaged(recorded, set.id, failed, ErrorCodes.WRITER_FAILED, env);
   return { record: recorded, effects: [], applied: true };
 }
 
@@ -366,7 +368,7 @@ function sharesResolved(record: SvmRecord, set: ShadowCopySet, shares: ResolvedS
       env,
     );
     if (out.hresult !== HRESULT.ZERO) {
-      return abortManaged(s, set.id, `share "${share.share}" could not be added to the set`, "FSRVP", env);
+      return abortManaged(s, set.id, `share "${share.share}" could not be added to the set`, ErrorCodes.FSRVP, env);
     }
     ids.push(out.value!.shadowCopyId);
     s = out.record;
@@ -417,14 +419,14 @@ export function cancelManagedSet(record: SvmRecord, link: BackupLink, env: Env):
     // The set never started: no ID, nothing on storage.
     const entry = removalEntry(
       { id: "", backup: link },
-      { outcome: "aborted", reason, code: "CANCELLED", shadowCopies: [], snapshots: [] },
+      { outcome: "aborted", reason, code: ErrorCodes.CANCELLED, shadowCopies: [], snapshots: [] },
       env,
     );
     return { hresult: HRESULT.ZERO, record: s, effects: [{ kind: "finished", entry }] };
   }
   const set = record.sets.find((x) => x.backup && sameLink(x.backup, link));
   if (!set) return { hresult: HRESULT.ZERO, record, effects: [] };
-  const out = abortManaged(record, set.id, reason, "CANCELLED", env);
+  const out = abortManaged(record, set.id, reason, ErrorCodes.CANCELLED, env);
   return { hresult: HRESULT.ZERO, record: out.record, effects: out.effects };
 }
 

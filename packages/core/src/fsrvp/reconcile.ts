@@ -10,6 +10,7 @@
  * that completes is listed by its backup before it leaves the record). So something on storage that
  * the record does not know, read after the storage was listed, is not being made for a live set.
  */
+import { ErrorCodes, type ErrorCode } from "../errors";
 import type { StepName } from "./steps";
 import { HRESULT } from "./hresult";
 import { beginStep, draft, findSet } from "./record";
@@ -110,7 +111,7 @@ export function adoptOrphans(
       {
         outcome: "aborted",
         reason: "found on storage but in no record (removed by the reconciler)",
-        code: "ORPHAN",
+        code: ErrorCodes.ORPHAN,
         shadowCopies: adopted.shadowCopies.map((c): ShadowCopyRecord => ({
           id: c.shadowCopyId,
           share: "",
@@ -137,7 +138,7 @@ export function adoptOrphans(
 /** A removal failed for good (its command was given up): the entry keeps the failure until it is tried again. */
 export function removalFailed(
   record: SvmRecord,
-  report: { setId: string; reason: string; code: string },
+  report: { setId: string; reason: string; code: ErrorCode },
   env: Env,
 ): Outcome {
   const entry = record.removals.find((d) => d.setId === report.setId);

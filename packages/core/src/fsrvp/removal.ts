@@ -3,6 +3,7 @@
  * deleted share mapping leaves a pending removal in the record, which leaves only once the
  * snapshot-executor confirmed that the storage is gone, so nothing is orphaned if a process dies.
  */
+import type { ErrorCode } from "../errors";
 import { draft, ok } from "./record";
 import type {
   Effect,
@@ -29,7 +30,7 @@ export function removalEntry(
   o: {
     outcome: PendingRemoval["outcome"];
     reason: string;
-    code: string;
+    code: ErrorCode | "";
     shadowCopies: ShadowCopyRecord[];
     snapshots: SetSnapshot[];
     deletedCopies?: string[];
@@ -68,7 +69,7 @@ export function removeSet(
   set: ShadowCopySet,
   outcome: "completed" | "aborted",
   reason: string,
-  code: string,
+  code: ErrorCode,
   env: Env,
 ): Effect[] {
   s.sets = s.sets.filter((x) => x.id !== set.id);

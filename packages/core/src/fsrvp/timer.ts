@@ -3,6 +3,7 @@
  * operations, carried by durable messages in the RVSS_TIMERS queue so it fires even if the process
  * that armed it died.
  */
+import { ErrorCodes } from "../errors";
 import { releaseContext, draft, ok } from "./record";
 import { removeSet } from "./removal";
 import type { ArmedTimer, Effect, Env, Outcome, SvmRecord } from "./types";
@@ -41,7 +42,7 @@ export function sequenceTimerExpired(
         set,
         "aborted",
         `the FSRVP message sequence timer expired in state ${set.status}`,
-        "TIMEOUT",
+        ErrorCodes.TIMEOUT,
         env,
       ),
     );

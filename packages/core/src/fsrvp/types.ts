@@ -3,6 +3,7 @@
  * keeps per server (section 3.1.1) lives in one record per SVM, changed only by compare-and-set.
  * That makes every operation a single atomic write.
  */
+import type { ErrorCode } from "../errors";
 import type { VmFileList } from "../file-list";
 import type { StepName } from "./steps";
 
@@ -115,7 +116,7 @@ export interface ShadowCopySet {
 export interface StepFailure {
   step: StepName | "removal";
   reason: string;
-  code: string;
+  code: ErrorCode;
   at: number;
 }
 
@@ -129,8 +130,8 @@ export interface PendingRemoval {
   backup?: BackupLink;
   outcome: "completed" | "aborted";
   reason: string;
-  /** Stable error code for aborted sets. */
-  code: string;
+  /** Stable error code for aborted sets; "" for completed ones. */
+  code: ErrorCode | "";
   shadowCopies: ShadowCopyRecord[];
   /** Completed: the snapshots that are the backup (kept). Aborted: snapshots to delete. */
   snapshots: SetSnapshot[];
@@ -228,7 +229,7 @@ export type Effect =
   | { kind: "started"; setId: string }
   | { kind: "added"; setId: string; shadowCopyIds: string[] }
   | { kind: "creationStarted"; setId: string }
-  | { kind: "aborted"; setId: string; backup?: BackupLink; reason: string; code: string }
+  | { kind: "aborted"; setId: string; backup?: BackupLink; reason: string; code: ErrorCode }
   /** A pending removal is gone from storage: the set is finished for good. */
   | { kind: "finished"; entry: PendingRemoval };
 
