@@ -6,10 +6,20 @@
 import * as fsp from "node:fs/promises";
 import * as path from "node:path";
 import { execFileSync } from "node:child_process";
-import { status } from "@grpc/grpc-js";
+import { status, type ServiceError } from "@grpc/grpc-js";
 import { HRESULT, parseUnc } from "@rvss/core";
+import { ErrorInfo, Status } from "@rvss/proto";
 import type { AgentClient } from "@rvss/client";
-import { CLIENT_SET_ID, VM_FILE, driveTo, expectHResult, startFsrvpSystem, unc, type FsrvpSystem } from "./system";
+import {
+  CLIENT_SET_ID,
+  VM_FILE,
+  driveTo,
+  expectHResult,
+  grpcCodeOf,
+  startFsrvpSystem,
+  unc,
+  type FsrvpSystem,
+} from "./system";
 
 const SVMS = Array.from({ length: 70 }, (_, i) => `c${String(i + 1).padStart(2, "0")}`);
 let sys: FsrvpSystem;
@@ -49,7 +59,7 @@ describe("versions and contexts", () => {
 
   test("row 8: SetContext with an invalid value (0x1) is FSRVP_E_UNSUPPORTED_CONTEXT", async () => {
     const err = await expectHResult((await fresh()).setContext(0x1), HRESULT.FSRVP_E_UNSUPPORTED_CONTEXT);
-    expect(err).toEqual(expect.objectContaining({ grpcCode: status.INVALID_ARGUMENT }));
+    expect(grpcCodeOf(err)).toBe(status.INVALID_ARGUMENT);
   });
 
   test("row 9: SetContext from a second client address while the context is set is IN_PROGRESS", async () => {
@@ -57,7 +67,7 @@ describe("versions and contexts", () => {
     await a.setContext(0);
     const b = await sys.client(a.svm, "127.0.0.2");
     const err = await expectHResult(b.setContext(0), HRESULT.FSRVP_E_SHADOW_COPY_SET_IN_PROGRESS);
-    expect(err).toEqual(expect.objectContaining({ grpcCode: status.ALREADY_EXISTS }));
+    expect(grpcCodeOf(err)).toBe(status.ALREADY_EXISTS);
   });
 
   test("row 10: SetContext repeated by the owner drops its unfinished set; beyond 5 retries it is IN_PROGRESS", async () => {
@@ -72,7 +82,7 @@ describe("versions and contexts", () => {
 describe("StartShadowCopySet", () => {
   test("row 11: StartShadowCopySet without a prior SetContext is FSRVP_E_BAD_STATE", async () => {
     const err = await expectHResult((await fresh()).startShadowCopySet(CLIENT_SET_ID), HRESULT.FSRVP_E_BAD_STATE);
-    expect(err).toEqual(expect.objectContaining({ grpcCode: status.FAILED_PRECONDITION }));
+    expect(grpcCodeOf(err)).toBe(status.FAILED_PRECONDITION);
   });
 
   test.each(["Started", "Added", "Committed"] as const)(
@@ -113,7 +123,7 @@ describe("AddToShadowCopySet", () => {
       c.addToShadowCopySet(UNKNOWN, unc(c.svm, "share1")),
       HRESULT.FSRVP_E_SHADOWCOPYSET_ID_MISMATCH,
     );
-    expect(err).toEqual(expect.objectContaining({ grpcCode: status.NOT_FOUND }));
+    expect(grpcCodeOf(err)).toBe(status.NOT_FOUND);
   });
 
   test("row 18: AddToShadowCopySet on a nonexistent share is FSRVP_E_OBJECT_NOT_FOUND", async () => {
@@ -144,7 +154,7 @@ describe("AddToShadowCopySet", () => {
       c.addToShadowCopySet(setId, unc(c.svm, "SHARE1", true)),
       HRESULT.FSRVP_E_OBJECT_ALREADY_EXISTS,
     );
-    expect(err).toEqual(expect.objectContaining({ grpcCode: status.ALREADY_EXISTS }));
+    expect(grpcCodeOf(err)).toBe(status.ALREADY_EXISTS);
   });
 
   test("row 22: a second share on the same volume gets its own shadow copy (ONTAP: one copy per share; see docs)", async () => {
@@ -191,7 +201,7 @@ describe("Prepare and Commit", () => {
     // Big enough that the copy takes far longer than the 1 ms the first Commit allows.
     await fsp.writeFile(path.join(sys.shareDir(c.svm, "share1"), VM_FILE), Buffer.alloc(128 * 1024 * 1024, 7));
     const err = await expectHResult(c.commitShadowCopySet(setId, 1), HRESULT.FSSAGENT_E_TIMEOUT);
-    expect(err).toEqual(expect.objectContaining({ grpcCode: status.DEADLINE_EXCEEDED }));
+    expect(grpcCodeOf(err)).toBe(status.DEADLINE_EXCEEDED);
     await c.commitShadowCopySet(setId, 60_000);
     await c.exposeShadowCopySet(setId);
   });
@@ -205,7 +215,7 @@ describe("Prepare and Commit", () => {
       await c.exposeShadowCopySet(setId, 1);
     } catch (err) {
       const e = await expectHResult(Promise.reject(err), HRESULT.FSRVP_E_WAIT_TIMEOUT);
-      expect(e).toEqual(expect.objectContaining({ grpcCode: status.DEADLINE_EXCEEDED }));
+      expect(grpcCodeOf(e)).toBe(status.DEADLINE_EXCEEDED);
     }
     await waitUntil(async () =>
       c.getShareMapping(copyId, setId, unc(c.svm, "share1")).then(
@@ -496,6 +506,26 @@ describe("arguments", () => {
     await c.setContext(0);
     await expectHResult(c.addToShadowCopySet("not-a-guid", unc(c.svm, "share1")), HRESULT.E_INVALIDARG);
     await expectHResult(c.addToShadowCopySet(UNKNOWN, "share1 without UNC form"), HRESULT.E_INVALIDARG);
+  });
+});
+
+describe("errors on the wire", () => {
+  test("a failure is one google.rpc.Status holding an rvss.v1.ErrorInfo with the HRESULT, the SVM and the set", async () => {
+    const c = await fresh();
+    const err = await expectHResult(c.abortShadowCopySet(UNKNOWN), HRESULT.FSRVP_E_SHADOWCOPYSET_ID_MISMATCH);
+    const trailers = (err.cause as ServiceError).metadata;
+    const sent = Status.decode(trailers.get("grpc-status-details-bin")[0] as Buffer);
+    expect([sent.code, sent.message]).toEqual([status.NOT_FOUND, err.message]);
+    expect(sent.details.map((d) => d.typeUrl)).toEqual(["type.googleapis.com/rvss.v1.ErrorInfo"]);
+    expect(ErrorInfo.decode(sent.details[0]!.value)).toEqual(
+      expect.objectContaining({
+        code: "FSRVP",
+        hresult: HRESULT.FSRVP_E_SHADOWCOPYSET_ID_MISMATCH,
+        svm: c.svm,
+        setId: UNKNOWN,
+      }),
+    );
+    expect(Object.keys(trailers.getMap()).filter((k) => k.startsWith("rvss-"))).toEqual([]);
   });
 });
 

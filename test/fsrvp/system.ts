@@ -6,8 +6,9 @@ import * as fsp from "node:fs/promises";
 import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
-import { HRESULT, describeHResult } from "@rvss/core";
-import { AgentClient, isFsrvpCallError } from "@rvss/client";
+import type { ServiceError, status } from "@grpc/grpc-js";
+import { HRESULT, describeHResult, isFsrvpError, type FsrvpError } from "@rvss/core";
+import { AgentClient } from "@rvss/client";
 import { LocalBackend } from "@rvss/storage";
 import { NatsServer, freePort, removeTree, sampleBytes, startRvss, type RvssProcesses } from "@rvss/testkit";
 
@@ -126,11 +127,11 @@ async function relayFrom(from: string, port: number, relays: net.Server[]): Prom
 }
 
 /** Expects the call to fail with exactly this HRESULT; returns the error. */
-export async function expectHResult(p: Promise<unknown>, hresult: number): Promise<Error> {
+export async function expectHResult(p: Promise<unknown>, hresult: number): Promise<FsrvpError> {
   try {
     await p;
   } catch (err) {
-    if (isFsrvpCallError(err)) {
+    if (isFsrvpError(err)) {
       expect(describeHResult(err.hresult)).toBe(describeHResult(hresult));
       return err;
     }
@@ -138,6 +139,9 @@ export async function expectHResult(p: Promise<unknown>, hresult: number): Promi
   }
   throw new Error(`expected ${describeHResult(hresult)}, but the call succeeded`);
 }
+
+/** The gRPC status code an error travelled as (the client keeps the gRPC error as its cause). */
+export const grpcCodeOf = (err: Error): status | undefined => (err.cause as ServiceError | undefined)?.code;
 
 export const unc = (svm: string, share: string, trailing = false) => `\\\\${svm}\\${share}${trailing ? "\\" : ""}`;
 

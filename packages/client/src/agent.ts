@@ -1,9 +1,8 @@
 /**
  * A promise-based client of the ShadowCopyAgent (MS-FSRVP over gRPC). A failed call rejects with
- * FsrvpCallError carrying the exact HRESULT the server returned.
+ * the FsrvpError (@rvss/core) the server raised, carrying the exact HRESULT, or another RvssError.
  */
 import { credentials, Metadata, type CallOptions, type ServiceError } from "@grpc/grpc-js";
-import { describeHResult } from "@rvss/core";
 import {
   ShadowCopyAgentClient,
   type AddToShadowCopySetResponse,
@@ -14,22 +13,6 @@ import {
   type StartShadowCopySetResponse,
 } from "@rvss/proto";
 import { fromServiceError } from "./errors";
-
-export class FsrvpCallError extends Error {
-  override readonly name = "FsrvpCallError";
-  constructor(
-    readonly hresult: number,
-    /** The gRPC status code the HRESULT travelled as. */
-    readonly grpcCode: number,
-    message: string,
-  ) {
-    super(message);
-  }
-}
-
-export function isFsrvpCallError(err: unknown, hresult?: number): err is FsrvpCallError {
-  return err instanceof FsrvpCallError && (hresult === undefined || err.hresult === hresult);
-}
 
 type Callback<T> = (err: ServiceError | null, res: T) => void;
 
@@ -54,19 +37,7 @@ export class AgentClient {
         { svm: this.svm, ...req } as Req,
         new Metadata(),
         { deadline: Date.now() + timeoutMs },
-        (err: ServiceError | null, res: Res) => {
-          if (!err) return resolve(res);
-          const hr = err.metadata?.get("rvss-hresult")[0];
-          if (hr !== undefined)
-            return reject(
-              new FsrvpCallError(
-                Number(hr.toString()),
-                err.code,
-                err.details || describeHResult(Number(hr.toString())),
-              ),
-            );
-          reject(fromServiceError(err, this.address));
-        },
+        (err: ServiceError | null, res: Res) => (err ? reject(fromServiceError(err, this.address)) : resolve(res)),
       );
     });
   }

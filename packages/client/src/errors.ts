@@ -1,31 +1,53 @@
-/** gRPC errors back into RvssErrors. */
-import { status, type Metadata, type ServiceError } from "@grpc/grpc-js";
-import { ErrorCodes, RvssError, type ErrorCode, type ErrorDetails } from "@rvss/core";
+/**
+ * gRPC errors back into the error the server raised: an RvssError, or an FsrvpError carrying the
+ * exact HRESULT, rebuilt from the rvss.v1.ErrorInfo in the status details (grpc-errors.ts on the
+ * server). The gRPC error itself stays as the cause.
+ */
+import { status, type ServiceError } from "@grpc/grpc-js";
+import { ErrorCodes, FsrvpError, RvssError, toErrorCode, type ErrorDetails } from "@rvss/core";
+import { STATUS_DETAILS_TRAILER, decodeErrorStatus, type ErrorInfo } from "@rvss/proto";
 
-const known = new Set<string>(Object.values(ErrorCodes));
-
-/** Turns a gRPC error into the RvssError the server raised (or UNAVAILABLE/INTERNAL ones). */
-export function fromServiceError(err: ServiceError, address: string): RvssError {
-  const md: Metadata | undefined = err.metadata;
-  const code = md?.get("rvss-error-code")[0]?.toString();
-  const raw = md?.get("rvss-error-details-bin")[0];
-  let details: ErrorDetails = {};
-  if (raw) {
-    try {
-      details = JSON.parse(Buffer.from(raw as Buffer).toString("utf8")) as ErrorDetails;
-    } catch {
-      details = {};
-    }
+/** The ErrorInfo of the status details; none when the server is not rvss or the trailer is unreadable. */
+function errorInfoOf(err: ServiceError): ErrorInfo | undefined {
+  const raw = err.metadata?.get(STATUS_DETAILS_TRAILER)[0];
+  if (!(raw instanceof Uint8Array)) return undefined;
+  try {
+    return decodeErrorStatus(raw).info;
+  } catch {
+    return undefined;
   }
-  if (code && known.has(code)) return new RvssError(code as ErrorCode, err.details, details);
+}
+
+function detailsOf(info: ErrorInfo): ErrorDetails {
+  const { code: _code, hresult: _hresult, metadata, ...ids } = info;
+  const details: ErrorDetails = { ...metadata };
+  for (const [key, value] of Object.entries(ids)) if (value) details[key] = value;
+  return details;
+}
+
+/** Turns a gRPC error into the error the server raised, or into UNAVAILABLE, TIMEOUT or INTERNAL. */
+export function fromServiceError(err: ServiceError, address: string): RvssError {
+  const info = errorInfoOf(err);
+  if (info) {
+    const details = detailsOf(info);
+    return info.code === ErrorCodes.FSRVP && info.hresult !== 0
+      ? new FsrvpError(info.hresult, err.details, details, { cause: err })
+      : new RvssError(toErrorCode(info.code), err.details, details, { cause: err });
+  }
   if (err.code === status.UNAVAILABLE) {
     return new RvssError(
       ErrorCodes.UNAVAILABLE,
       `cannot reach the rvss coordinator at ${address} (${err.details}); is it running? (rvss up, or set RVSS_GRPC_ADDR)`,
       { address },
+      { cause: err },
     );
   }
   if (err.code === status.DEADLINE_EXCEEDED)
-    return new RvssError(ErrorCodes.TIMEOUT, `the call to ${address} ran out of time: ${err.details}`, { address });
-  return new RvssError(ErrorCodes.INTERNAL, err.details || err.message, details);
+    return new RvssError(
+      ErrorCodes.TIMEOUT,
+      `the call to ${address} ran out of time: ${err.details}`,
+      { address },
+      { cause: err },
+    );
+  return new RvssError(ErrorCodes.INTERNAL, err.details || err.message, {}, { cause: err });
 }

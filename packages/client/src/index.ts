@@ -1,6 +1,6 @@
 /**
  * @rvss/client: a typed, promise-based client of the coordinator's gRPC API. Errors come back as
- * RvssError with the server's stable code and details.
+ * RvssError with the server's stable code and details (FsrvpError, with the HRESULT, from AgentClient).
  */
 import { credentials, Metadata, type CallOptions, type ClientReadableStream, type ServiceError } from "@grpc/grpc-js";
 import { ErrorCodes, RvssError } from "@rvss/core";
@@ -129,7 +129,7 @@ export class RvssClient {
   }
 }
 
-export { AgentClient, FsrvpCallError, isFsrvpCallError } from "./agent";
+export { AgentClient } from "./agent";
 
 /** A client of the coordinator's PreflightService: checks shares before a backup window, clones nothing. */
 export class PreflightClient {

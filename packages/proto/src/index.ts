@@ -10,6 +10,10 @@ export * from "./gen/rvss/v1/queries";
 export * from "./gen/rvss/v1/shadow_copy_agent";
 export * from "./gen/rvss/v1/writer";
 export * from "./gen/rvss/v1/preflight_service";
+export * from "./gen/rvss/v1/errors";
+export { Status } from "./gen/google/rpc/status";
+export { Any } from "./gen/google/protobuf/any";
+export { STATUS_DETAILS_TRAILER, decodeErrorStatus, encodeErrorStatus } from "./error-status";
 
 /** Binary FileDescriptorSet of proto/ (for gRPC server reflection). */
 export const descriptorSetPath = path.join(__dirname, "..", "descriptor.binpb");

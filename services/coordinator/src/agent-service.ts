@@ -4,15 +4,14 @@
  * Commit, Expose, RecoveryComplete and DeleteShareMapping waits for the snapshot-executor, bounded by
  * TimeOutInMilliseconds where the spec has one.
  */
-import type { ServerUnaryCall, sendUnaryData } from "@grpc/grpc-js";
 import {
+  FsrvpError,
   HRESULT,
   abortShadowCopySet,
   addToShadowCopySet,
   commitBegin,
   deleteShareMapping,
   emptySvmRecord,
-  errorMessage,
   exposeBegin,
   findSet,
   getShareMapping,
@@ -39,8 +38,7 @@ import { checkShares, type Bus } from "@rvss/bus";
 import type { ShadowCopyAgentServer } from "@rvss/proto";
 import type { Logger } from "@rvss/runtime";
 import type { Engine } from "./engine";
-import { FsrvpFailure, fsrvpServiceError } from "./fsrvp-status";
-import { toServiceError } from "./grpc-errors";
+import { fsrvpUnary, remaining } from "./grpc";
 
 /** How long a call waits for storage when neither the spec nor the caller bounds it. */
 const DEFAULT_WAIT_MS = 60_000;
@@ -58,19 +56,13 @@ export function clientOf(call: { getPeer(): string }): string {
   return m ? m[1]! : peer;
 }
 
-function deadlineLeft(call: { getDeadline(): Date | number }): number {
-  const d = call.getDeadline();
-  const at = d instanceof Date ? d.getTime() : d;
-  return Number.isFinite(at) && at > 0 ? Math.max(1, at - Date.now()) : Number.POSITIVE_INFINITY;
-}
-
 /** The wait a call may spend: its TimeOutInMilliseconds (0: the default), capped by its deadline. */
 function waitBudget(call: { getDeadline(): Date | number }, timeoutMs?: number): number {
-  return Math.min(timeoutMs && timeoutMs > 0 ? timeoutMs : DEFAULT_WAIT_MS, deadlineLeft(call));
+  return Math.min(timeoutMs && timeoutMs > 0 ? timeoutMs : DEFAULT_WAIT_MS, remaining(call));
 }
 
 function check(hresult: number, message?: string): void {
-  if (hresult !== HRESULT.ZERO) throw new FsrvpFailure(hresult, message ?? "");
+  if (hresult !== HRESULT.ZERO) throw FsrvpError.of(hresult, message);
 }
 
 export function shadowCopyAgent({ bus, engine, log }: AgentDeps): ShadowCopyAgentServer {
@@ -93,46 +85,9 @@ export function shadowCopyAgent({ bus, engine, log }: AgentDeps): ShadowCopyAgen
     return l.kind === "found" ? undefined : l.reason;
   }
 
-  /** Runs one call: validation and FSRVP failures become statuses carrying the HRESULT. */
-  function rpc<Req extends { svm: string }, Res>(
-    name: string,
-    fn: (req: Req, call: ServerUnaryCall<Req, Res>) => Promise<Res>,
-  ) {
-    return (call: ServerUnaryCall<Req, Res>, cb: sendUnaryData<Res>): void => {
-      const req = call.request;
-      const setId = (req as { shadowCopySetId?: string }).shadowCopySetId;
-      const start = async (): Promise<Res> => {
-        if (!req.svm) throw new FsrvpFailure(HRESULT.E_INVALIDARG, "the call names no SVM (the FSRVP server)");
-        return fn(req, call);
-      };
-      start().then(
-        (res) => {
-          log.debug({ rpc: name, svm: req.svm, setId }, "fsrvp call ok");
-          cb(null, res);
-        },
-        (err: unknown) => {
-          if (err instanceof FsrvpFailure) {
-            log.info({ rpc: name, svm: req.svm, setId, hresult: err.hresult }, `fsrvp call failed: ${err.message}`);
-            cb(
-              fsrvpServiceError(err.hresult, {
-                svm: req.svm,
-                ...(setId ? { setId } : {}),
-                message: err.message,
-              }) as never,
-              null,
-            );
-          } else {
-            log.error({ rpc: name, svm: req.svm, err: errorMessage(err) }, "fsrvp call failed");
-            cb(toServiceError(err) as never, null);
-          }
-        },
-      );
-    };
-  }
-
   /** IDs on the wire are GUIDs; anything else is E_INVALIDARG. */
   function guid(id: string, what: string): string {
-    if (!isGuid(id)) throw new FsrvpFailure(HRESULT.E_INVALIDARG, `${what} "${id}" is not a GUID`);
+    if (!isGuid(id)) throw FsrvpError.of(HRESULT.E_INVALIDARG, `${what} "${id}" is not a GUID`);
     return normaliseGuid(id);
   }
 
@@ -178,25 +133,25 @@ export function shadowCopyAgent({ bus, engine, log }: AgentDeps): ShadowCopyAgen
     const w = await waitForStep(svm, setId, (set) => set.status === o.reached, budgetMs);
     if (w.result === "timeout") {
       await engine.apply(svm, (s, env) => waitTimedOut(s, { shadowCopySetId: setId }, env));
-      throw new FsrvpFailure(
+      throw FsrvpError.of(
         o.timeout.hresult,
         `the shadow copies were not ${o.doing} in time; the work goes on (${o.timeout.retry})`,
       );
     }
     if (w.result === "gone")
-      throw new FsrvpFailure(
+      throw FsrvpError.of(
         HRESULT.FSRVP_E_WAIT_FAILED,
         `the set was removed while its shadow copies were being ${o.doing}`,
       );
     if (w.result === "failed")
-      throw new FsrvpFailure(HRESULT.E_FAIL, `${o.failing} the shadow copies failed: ${w.failure}`);
+      throw FsrvpError.of(HRESULT.E_FAIL, `${o.failing} the shadow copies failed: ${w.failure}`);
     return {};
   }
 
   return {
-    getSupportedVersion: rpc("GetSupportedVersion", async () => getSupportedVersion()),
+    getSupportedVersion: fsrvpUnary(log, "GetSupportedVersion", async () => getSupportedVersion()),
 
-    setContext: rpc("SetContext", async (req, call) => {
+    setContext: fsrvpUnary(log, "SetContext", async (req, call) => {
       const out = await engine.apply(req.svm, (s, env) =>
         setContext(s, { context: req.context, client: clientOf(call) }, env),
       );
@@ -204,7 +159,7 @@ export function shadowCopyAgent({ bus, engine, log }: AgentDeps): ShadowCopyAgen
       return {};
     }),
 
-    startShadowCopySet: rpc("StartShadowCopySet", async (req, call) => {
+    startShadowCopySet: fsrvpUnary(log, "StartShadowCopySet", async (req, call) => {
       const out = await engine.apply(req.svm, (s, env) =>
         startShadowCopySet(s, { clientShadowCopySetId: req.clientShadowCopySetId, client: clientOf(call) }, env),
       );
@@ -212,7 +167,7 @@ export function shadowCopyAgent({ bus, engine, log }: AgentDeps): ShadowCopyAgen
       return { shadowCopySetId: out.value!.shadowCopySetId };
     }),
 
-    addToShadowCopySet: rpc("AddToShadowCopySet", async (req) => {
+    addToShadowCopySet: fsrvpUnary(log, "AddToShadowCopySet", async (req) => {
       const setId = guid(req.shadowCopySetId, "ShadowCopySetId");
       const l = await lookup(req.svm, req.shareName);
       const out = await engine.apply(req.svm, (s, env) =>
@@ -222,7 +177,7 @@ export function shadowCopyAgent({ bus, engine, log }: AgentDeps): ShadowCopyAgen
       return { shadowCopyId: out.value!.shadowCopyId };
     }),
 
-    prepareShadowCopySet: rpc("PrepareShadowCopySet", async (req) => {
+    prepareShadowCopySet: fsrvpUnary(log, "PrepareShadowCopySet", async (req) => {
       const setId = guid(req.shadowCopySetId, "ShadowCopySetId");
       check(
         (await engine.apply(req.svm, (s, env) => prepareShadowCopySet(s, { shadowCopySetId: setId }, env))).hresult ??
@@ -231,7 +186,7 @@ export function shadowCopyAgent({ bus, engine, log }: AgentDeps): ShadowCopyAgen
       return {};
     }),
 
-    commitShadowCopySet: rpc("CommitShadowCopySet", (req, call) =>
+    commitShadowCopySet: fsrvpUnary(log, "CommitShadowCopySet", (req, call) =>
       storageStep(req.svm, guid(req.shadowCopySetId, "ShadowCopySetId"), waitBudget(call, req.timeoutInMilliseconds), {
         begin: commitBegin,
         reached: "Committed",
@@ -241,7 +196,7 @@ export function shadowCopyAgent({ bus, engine, log }: AgentDeps): ShadowCopyAgen
       }),
     ),
 
-    exposeShadowCopySet: rpc("ExposeShadowCopySet", (req, call) =>
+    exposeShadowCopySet: fsrvpUnary(log, "ExposeShadowCopySet", (req, call) =>
       storageStep(req.svm, guid(req.shadowCopySetId, "ShadowCopySetId"), waitBudget(call, req.timeoutInMilliseconds), {
         begin: exposeBegin,
         reached: "Exposed",
@@ -251,7 +206,7 @@ export function shadowCopyAgent({ bus, engine, log }: AgentDeps): ShadowCopyAgen
       }),
     ),
 
-    recoveryCompleteShadowCopySet: rpc("RecoveryCompleteShadowCopySet", (req, call) =>
+    recoveryCompleteShadowCopySet: fsrvpUnary(log, "RecoveryCompleteShadowCopySet", (req, call) =>
       storageStep(req.svm, guid(req.shadowCopySetId, "ShadowCopySetId"), waitBudget(call), {
         begin: recoveryCompleteBegin,
         reached: "Recovered",
@@ -261,7 +216,7 @@ export function shadowCopyAgent({ bus, engine, log }: AgentDeps): ShadowCopyAgen
       }),
     ),
 
-    abortShadowCopySet: rpc("AbortShadowCopySet", async (req) => {
+    abortShadowCopySet: fsrvpUnary(log, "AbortShadowCopySet", async (req) => {
       const out = await engine.apply(req.svm, (s, env) =>
         abortShadowCopySet(s, { shadowCopySetId: req.shadowCopySetId }, env),
       );
@@ -269,7 +224,7 @@ export function shadowCopyAgent({ bus, engine, log }: AgentDeps): ShadowCopyAgen
       return {};
     }),
 
-    isPathSupported: rpc("IsPathSupported", async (req) => {
+    isPathSupported: fsrvpUnary(log, "IsPathSupported", async (req) => {
       const l = await lookup(req.svm, req.shareName);
       const out = isPathSupported((await engine.read(req.svm)) ?? emptySvmRecord(req.svm), {
         shareNameUnc: req.shareName,
@@ -279,7 +234,7 @@ export function shadowCopyAgent({ bus, engine, log }: AgentDeps): ShadowCopyAgen
       return { supportedByThisProvider: out.value!.supported, ownerMachineName: out.value!.ownerMachineName };
     }),
 
-    isPathShadowCopied: rpc("IsPathShadowCopied", async (req) => {
+    isPathShadowCopied: fsrvpUnary(log, "IsPathShadowCopied", async (req) => {
       const l = await lookup(req.svm, req.shareName);
       const out = isPathShadowCopied((await engine.read(req.svm)) ?? emptySvmRecord(req.svm), {
         shareNameUnc: req.shareName,
@@ -292,7 +247,7 @@ export function shadowCopyAgent({ bus, engine, log }: AgentDeps): ShadowCopyAgen
       };
     }),
 
-    getShareMapping: rpc("GetShareMapping", async (req) => {
+    getShareMapping: fsrvpUnary(log, "GetShareMapping", async (req) => {
       const out = await engine.apply(req.svm, (s, env) =>
         getShareMapping(
           s,
@@ -318,7 +273,7 @@ export function shadowCopyAgent({ bus, engine, log }: AgentDeps): ShadowCopyAgen
       };
     }),
 
-    deleteShareMapping: rpc("DeleteShareMapping", async (req, call) => {
+    deleteShareMapping: fsrvpUnary(log, "DeleteShareMapping", async (req, call) => {
       const out = await engine.apply(req.svm, (s, env) =>
         deleteShareMapping(
           s,

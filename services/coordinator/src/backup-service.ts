@@ -3,7 +3,7 @@
  * SVM, at most 64 shares); each set is queued on its SVM and driven through FSRVP by the engine.
  */
 import { randomUUID } from "node:crypto";
-import type { ServerUnaryCall, ServerWritableStream, sendUnaryData } from "@grpc/grpc-js";
+import type { ServerWritableStream } from "@grpc/grpc-js";
 import {
   ErrorCodes,
   RvssError,
@@ -32,6 +32,7 @@ import type { Logger } from "@rvss/runtime";
 import type { Backups } from "./backups";
 import { backupSnapshotToProto, backupToProto, liveSetOf } from "./convert";
 import type { Engine } from "./engine";
+import { remaining, unary } from "./grpc";
 import { toServiceError } from "./grpc-errors";
 import { requestKey } from "@rvss/core";
 import type { Planner } from "./planner";
@@ -47,32 +48,6 @@ export interface BackupServiceDeps {
 }
 
 const DEFAULT_RESTORE_TIMEOUT_MS = 30 * 60_000;
-
-/** Adapts an async handler to grpc-js's callback form, mapping errors to statuses. */
-export function unary<Req, Res>(
-  log: Logger,
-  name: string,
-  fn: (req: Req, call: ServerUnaryCall<Req, Res>) => Promise<Res>,
-) {
-  return (call: ServerUnaryCall<Req, Res>, cb: sendUnaryData<Res>): void => {
-    fn(call.request, call).then(
-      (res) => cb(null, res),
-      (err: unknown) => {
-        const e = RvssError.from(err);
-        if (e.code === ErrorCodes.INTERNAL) log.error({ rpc: name, err: e.message, stack: e.stack }, "rpc failed");
-        else log.info({ rpc: name, code: e.code, details: e.details }, e.message);
-        cb(toServiceError(e) as never, null);
-      },
-    );
-  };
-}
-
-/** Milliseconds left before the call's deadline, or `fallback` when it has none. */
-export function remaining(call: { getDeadline(): Date | number }, fallback: number): number {
-  const d = call.getDeadline();
-  const at = d instanceof Date ? d.getTime() : d;
-  return Number.isFinite(at) && at > 0 ? Math.max(1, at - Date.now()) : fallback;
-}
 
 export function backupService(deps: BackupServiceDeps): BackupServiceServer {
   const { bus, engine, backups, planner, log } = deps;

@@ -1,10 +1,12 @@
 /**
- * RvssError to gRPC status. The stable code and the details (IDs, names) travel in trailing
- * metadata (`rvss-error-code`, `rvss-error-details-bin`), so any gRPC client can read them;
- * @rvss/client turns them back into an RvssError.
+ * Errors to gRPC statuses: the one error path of every rvss gRPC service. The status code is the
+ * closest gRPC match (for an FSRVP failure, of its HRESULT); the stable RvssError code, the HRESULT and
+ * the IDs travel as an rvss.v1.ErrorInfo inside a google.rpc.Status in grpc-status-details-bin, the
+ * standard place for rich error details, which @rvss/client turns back into the same error.
  */
 import { Metadata, status, type ServiceError } from "@grpc/grpc-js";
-import { RvssError, type ErrorCode } from "@rvss/core";
+import { HRESULT, RvssError, isFsrvpError, type ErrorCode, type ErrorDetails, type HResultName } from "@rvss/core";
+import { ErrorInfo, STATUS_DETAILS_TRAILER, encodeErrorStatus } from "@rvss/proto";
 
 const grpcCode: Record<ErrorCode, status> = {
   INVALID_ARGUMENT: status.INVALID_ARGUMENT,
@@ -31,10 +33,52 @@ const grpcCode: Record<ErrorCode, status> = {
   INTERNAL: status.INTERNAL,
 };
 
-export function toServiceError(err: unknown): Partial<ServiceError> {
+/** The gRPC code of each HRESULT an FSRVP call can answer; others are UNKNOWN. */
+const hresultCode: Partial<Record<HResultName, status>> = {
+  FSRVP_E_BAD_STATE: status.FAILED_PRECONDITION,
+  FSRVP_E_SHADOW_COPY_SET_IN_PROGRESS: status.ALREADY_EXISTS,
+  FSRVP_E_NOT_SUPPORTED: status.FAILED_PRECONDITION,
+  FSRVP_E_WAIT_TIMEOUT: status.DEADLINE_EXCEEDED,
+  FSSAGENT_E_TIMEOUT: status.DEADLINE_EXCEEDED,
+  FSRVP_E_WAIT_FAILED: status.ABORTED,
+  FSRVP_E_OBJECT_ALREADY_EXISTS: status.ALREADY_EXISTS,
+  FSRVP_E_OBJECT_NOT_FOUND: status.NOT_FOUND,
+  FSRVP_E_UNSUPPORTED_CONTEXT: status.INVALID_ARGUMENT,
+  FSRVP_E_SHADOWCOPYSET_ID_MISMATCH: status.NOT_FOUND,
+  E_ACCESSDENIED: status.PERMISSION_DENIED,
+  E_INVALIDARG: status.INVALID_ARGUMENT,
+  E_OUTOFMEMORY: status.RESOURCE_EXHAUSTED,
+  E_FAIL: status.INTERNAL,
+};
+
+const hresultName = new Map<number, HResultName>(Object.entries(HRESULT).map(([k, v]) => [v, k as HResultName]));
+
+function codeOf(e: RvssError): status {
+  if (!isFsrvpError(e)) return grpcCode[e.code];
+  const name = hresultName.get(e.hresult);
+  return (name && hresultCode[name]) ?? status.UNKNOWN;
+}
+
+/** The details ErrorInfo has a field for, under the same name; the others go, as text, into its metadata. */
+const fields = ["svm", "share", "volume", "path", "file", "setId", "backupId", "shadowCopyId", "snapshot"] as const;
+type Field = (typeof fields)[number] & keyof ErrorInfo;
+const isField = (key: string): key is Field => (fields as readonly string[]).includes(key);
+
+function errorInfo(e: RvssError, details: ErrorDetails): ErrorInfo {
+  const info = ErrorInfo.fromPartial({ code: e.code, hresult: isFsrvpError(e) ? e.hresult : 0 });
+  for (const [key, value] of Object.entries(details)) {
+    if (value === undefined || key === "hresult") continue;
+    if (isField(key)) info[key] = String(value);
+    else info.metadata[key] = String(value);
+  }
+  return info;
+}
+
+/** The status for anything a handler threw; `ids` (the request's SVM, set, ...) fill in what the error left out. */
+export function toServiceError(err: unknown, ids: ErrorDetails = {}): Partial<ServiceError> {
   const e = RvssError.from(err);
+  const code = codeOf(e);
   const md = new Metadata();
-  md.set("rvss-error-code", e.code);
-  md.set("rvss-error-details-bin", Buffer.from(JSON.stringify(e.details)));
-  return { code: grpcCode[e.code] ?? status.INTERNAL, details: e.message, metadata: md };
+  md.set(STATUS_DETAILS_TRAILER, encodeErrorStatus(code, e.message, errorInfo(e, { ...ids, ...e.details })));
+  return { code, details: e.message, metadata: md };
 }

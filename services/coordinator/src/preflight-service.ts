@@ -7,7 +7,7 @@ import { checkDatasetShares, invalidArgument, withSplitVms } from "@rvss/core";
 import { checkShares, type Bus } from "@rvss/bus";
 import type { PreflightServiceServer, ShareCheck, ShareSelection } from "@rvss/proto";
 import type { Logger } from "@rvss/runtime";
-import { remaining, unary } from "./backup-service";
+import { remaining, unary } from "./grpc";
 
 /** A large share takes a while to walk; callers without a deadline wait this long. */
 const DEFAULT_TIMEOUT_MS = 10 * 60_000;

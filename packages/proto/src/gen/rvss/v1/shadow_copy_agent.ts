@@ -19,16 +19,6 @@ import {
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
 
-/** FsrvpError is the typed detail of a failed call. */
-export interface FsrvpError {
-  /** The HRESULT, e.g. 0x80042301 (FSRVP_E_BAD_STATE). */
-  hresult: number;
-  /** Its name, e.g. "FSRVP_E_BAD_STATE". */
-  name: string;
-  svm: string;
-  shadowCopySetId: string;
-}
-
 export interface GetSupportedVersionRequest {
   svm: string;
 }
@@ -163,127 +153,6 @@ export interface DeleteShareMappingRequest {
 
 export interface DeleteShareMappingResponse {
 }
-
-function createBaseFsrvpError(): FsrvpError {
-  return { hresult: 0, name: "", svm: "", shadowCopySetId: "" };
-}
-
-export const FsrvpError: MessageFns<FsrvpError> = {
-  encode(message: FsrvpError, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (message.hresult !== 0) {
-      writer.uint32(8).uint32(message.hresult);
-    }
-    if (message.name !== "") {
-      writer.uint32(18).string(message.name);
-    }
-    if (message.svm !== "") {
-      writer.uint32(26).string(message.svm);
-    }
-    if (message.shadowCopySetId !== "") {
-      writer.uint32(34).string(message.shadowCopySetId);
-    }
-    return writer;
-  },
-
-  decode(input: BinaryReader | Uint8Array, length?: number): FsrvpError {
-    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
-    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
-    if (previousRecursionDepth >= 100) {
-      throw new globalThis.Error("protobuf decode recursion limit exceeded");
-    }
-    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
-    try {
-      const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBaseFsrvpError();
-      while (reader.pos < end) {
-        const tag = reader.uint32();
-        switch (tag >>> 3) {
-          case 1: {
-            if (tag !== 8) {
-              break;
-            }
-
-            message.hresult = reader.uint32();
-            continue;
-          }
-          case 2: {
-            if (tag !== 18) {
-              break;
-            }
-
-            message.name = reader.string();
-            continue;
-          }
-          case 3: {
-            if (tag !== 26) {
-              break;
-            }
-
-            message.svm = reader.string();
-            continue;
-          }
-          case 4: {
-            if (tag !== 34) {
-              break;
-            }
-
-            message.shadowCopySetId = reader.string();
-            continue;
-          }
-        }
-        if ((tag & 7) === 4 || tag === 0) {
-          break;
-        }
-        reader.skip(tag & 7);
-      }
-      return message;
-    } finally {
-      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
-    }
-  },
-
-  fromJSON(object: any): FsrvpError {
-    return {
-      hresult: isSet(object.hresult) ? globalThis.Number(object.hresult) : 0,
-      name: isSet(object.name) ? globalThis.String(object.name) : "",
-      svm: isSet(object.svm) ? globalThis.String(object.svm) : "",
-      shadowCopySetId: isSet(object.shadowCopySetId)
-        ? globalThis.String(object.shadowCopySetId)
-        : isSet(object.shadow_copy_set_id)
-        ? globalThis.String(object.shadow_copy_set_id)
-        : "",
-    };
-  },
-
-  toJSON(message: FsrvpError): unknown {
-    const obj: any = {};
-    if (message.hresult !== 0) {
-      obj.hresult = Math.round(message.hresult);
-    }
-    if (message.name !== "") {
-      obj.name = message.name;
-    }
-    if (message.svm !== "") {
-      obj.svm = message.svm;
-    }
-    if (message.shadowCopySetId !== "") {
-      obj.shadowCopySetId = message.shadowCopySetId;
-    }
-    return obj;
-  },
-
-  create(base?: DeepPartial<FsrvpError>): FsrvpError {
-    return FsrvpError.fromPartial(base ?? {});
-  },
-  fromPartial(object: DeepPartial<FsrvpError>): FsrvpError {
-    const message = createBaseFsrvpError();
-    message.hresult = object.hresult ?? 0;
-    message.name = object.name ?? "";
-    message.svm = object.svm ?? "";
-    message.shadowCopySetId = object.shadowCopySetId ?? "";
-    return message;
-  },
-};
 
 function createBaseGetSupportedVersionRequest(): GetSupportedVersionRequest {
   return { svm: "" };
@@ -2639,8 +2508,8 @@ export const DeleteShareMappingResponse: MessageFns<DeleteShareMappingResponse> 
  * FSRVP "server"). Shares are UNC names, \\<svm>\<share>, with or without a trailing "\". GUIDs are
  * strings in 8-4-4-4-12 form. A failure is a gRPC status (BAD_STATE -> FAILED_PRECONDITION, unknown
  * IDs -> NOT_FOUND, E_INVALIDARG -> INVALID_ARGUMENT, IN_PROGRESS -> ALREADY_EXISTS, timeouts ->
- * DEADLINE_EXCEEDED, ...) carrying the exact HRESULT twice: as an FsrvpError detail in
- * grpc-status-details-bin (google.rpc.Status) and in trailing metadata rvss-hresult ("0x80042301").
+ * DEADLINE_EXCEEDED, ...) whose google.rpc.Status in grpc-status-details-bin holds an ErrorInfo
+ * (errors.proto) with code "FSRVP" and the exact HRESULT.
  * The name follows the issue and MS-FSRVP's "agent", not buf's *Service convention.
  * buf:lint:ignore SERVICE_SUFFIX
  */
