@@ -1,13 +1,15 @@
 /**
  * MS-FSRVP conformance over real gRPC against the four services running as processes. One test per
- * applicable row of the checklist in shared/reference/fsrvp.md, named after the row; rows that
- * cannot apply here are listed in docs/fsrvp-conformance.md with the reason.
+ * applicable row of the checklist that docs/fsrvp-conformance.md maps, named after the row; rows
+ * that cannot apply here are listed there with the reason.
  */
 import * as fsp from "node:fs/promises";
 import * as path from "node:path";
 import { execFileSync } from "node:child_process";
 import { status, type ServiceError } from "@grpc/grpc-js";
-import { HRESULT, parseUnc } from "@rvss/core";
+import { connect } from "@nats-io/transport-node";
+import { Kvm } from "@nats-io/kv";
+import { HRESULT, STATE_BUCKET, parseUnc, svmKey } from "@rvss/core";
 import { ErrorInfo, Status } from "@rvss/proto";
 import type { AgentClient } from "@rvss/client";
 import {
@@ -22,13 +24,15 @@ import {
 } from "./system";
 
 const SVMS = Array.from({ length: 70 }, (_, i) => `c${String(i + 1).padStart(2, "0")}`);
+/** SVMs the abort race uses round after round. */
+const RACE_SVMS = ["race1", "race2", "race3", "race4", "race5"];
 let sys: FsrvpSystem;
 let used = 0;
 /** A client on an SVM no other test touched. */
 const fresh = (): Promise<AgentClient> => sys.client(SVMS[used++]!);
 
 beforeAll(async () => {
-  sys = await startFsrvpSystem(SVMS);
+  sys = await startFsrvpSystem([...SVMS, ...RACE_SVMS]);
 });
 afterAll(async () => {
   await sys.stop();
@@ -182,6 +186,35 @@ describe("AddToShadowCopySet", () => {
   });
 });
 
+describe("servers and hosts", () => {
+  test("SetContext naming an SVM the storage does not know is E_INVALIDARG and leaves no record", async () => {
+    const c = await sys.client("nosuch");
+    const err = await expectHResult(c.setContext(0), HRESULT.E_INVALIDARG);
+    expect(err.message).toContain('no SVM "nosuch"');
+    await expectHResult(c.startShadowCopySet(CLIENT_SET_ID), HRESULT.FSRVP_E_BAD_STATE);
+    const nc = await connect({ servers: sys.nats.url });
+    try {
+      const kv = await new Kvm(nc).open(STATE_BUCKET);
+      expect(await kv.get(svmKey("nosuch"))).toBeNull();
+    } finally {
+      await nc.close();
+    }
+  });
+
+  test("a UNC path whose host is neither the SVM nor one of its aliases is FSRVP_E_OBJECT_NOT_FOUND", async () => {
+    const c = await fresh();
+    const { setId } = await driveTo(c, "Started");
+    const err = await expectHResult(
+      c.addToShadowCopySet(setId, unc("anything", "share1")),
+      HRESULT.FSRVP_E_OBJECT_NOT_FOUND,
+    );
+    expect(err.message).toContain('host "anything"');
+    await expectHResult(c.isPathSupported(unc("anything", "share1")), HRESULT.FSRVP_E_OBJECT_NOT_FOUND);
+    // An alias from the filer description is the same server.
+    await c.addToShadowCopySet(setId, unc(`${c.svm}.corp.example`, "share1"));
+  });
+});
+
 describe("Prepare and Commit", () => {
   test("row 25: PrepareShadowCopySet in Started (nothing added) is FSRVP_E_BAD_STATE", async () => {
     const c = await fresh();
@@ -206,25 +239,59 @@ describe("Prepare and Commit", () => {
     await c.exposeShadowCopySet(setId);
   });
 
-  test("row 27: an Expose that exceeds TimeOutInMilliseconds is FSRVP_E_WAIT_TIMEOUT (0x102); exposing goes on", async () => {
+  test("row 27: a Commit retried after its timeout, once the copies exist, answers 0 and the set is Committed", async () => {
+    const c = await fresh();
+    const { setId } = await driveTo(c, "Added");
+    await fsp.writeFile(path.join(sys.shareDir(c.svm, "share1"), VM_FILE), Buffer.alloc(64 * 1024 * 1024, 7));
+    await expectHResult(c.commitShadowCopySet(setId, 1), HRESULT.FSSAGENT_E_TIMEOUT);
+    await sys.events.waitFor((e) => e.event.setId === setId && e.event.body?.$case === "shadowCopiesCreated");
+    // The work is done, but Commit has not completed: the set is still CreationInProgress.
+    await expectHResult(c.exposeShadowCopySet(setId), HRESULT.FSRVP_E_BAD_STATE);
+    await c.commitShadowCopySet(setId, 60_000);
+    await c.exposeShadowCopySet(setId);
+  });
+
+  test("row 27: an Expose that exceeds TimeOutInMilliseconds is FSRVP_E_WAIT_TIMEOUT (0x102); retried once exposed it answers 0", async () => {
     const c = await fresh();
     const { setId, copyId } = await driveTo(c, "Committed");
     // Exposing takes a few ms, so 1 ms may or may not be enough: a timeout must be WAIT_TIMEOUT, and
-    // either way the set ends Exposed.
-    try {
-      await c.exposeShadowCopySet(setId, 1);
-    } catch (err) {
-      const e = await expectHResult(Promise.reject(err), HRESULT.FSRVP_E_WAIT_TIMEOUT);
-      expect(grpcCodeOf(e)).toBe(status.DEADLINE_EXCEEDED);
-    }
-    await waitUntil(async () =>
-      c.getShareMapping(copyId, setId, unc(c.svm, "share1")).then(
-        () => true,
-        () => false,
-      ),
+    // the set is Exposed only once an Expose completed.
+    const timedOut = await c.exposeShadowCopySet(setId, 1).then(
+      () => false,
+      async (err: Error) => {
+        const e = await expectHResult(Promise.reject(err), HRESULT.FSRVP_E_WAIT_TIMEOUT);
+        expect(grpcCodeOf(e)).toBe(status.DEADLINE_EXCEEDED);
+        return true;
+      },
     );
+    if (timedOut) {
+      await sys.events.waitFor((e) => e.event.setId === setId && e.event.body?.$case === "shadowCopiesExposed");
+      await expectHResult(c.getShareMapping(copyId, setId, unc(c.svm, "share1")), HRESULT.FSRVP_E_BAD_STATE);
+      await c.exposeShadowCopySet(setId);
+    }
+    await c.getShareMapping(copyId, setId, unc(c.svm, "share1"));
     await c.recoveryCompleteShadowCopySet(setId);
   });
+
+  test("Abort racing a late clone leaves nothing on disk (20 rounds)", async () => {
+    for (let round = 0; round < 20; round++) {
+      const c = await sys.client(RACE_SVMS[round % RACE_SVMS.length]!);
+      const { setId } = await driveTo(c, "Added");
+      await fsp.writeFile(path.join(sys.shareDir(c.svm, "share1"), VM_FILE), Buffer.alloc(16 * 1024 * 1024, round));
+      await expectHResult(c.commitShadowCopySet(setId, 1), HRESULT.FSSAGENT_E_TIMEOUT);
+      await c.abortShadowCopySet(setId);
+      // The clone finishes (or fails) after the abort; its removal follows its report.
+      await sys.events.waitFor(
+        (e) =>
+          e.event.setId === setId &&
+          (e.event.body?.$case === "shadowCopiesCreated" || e.event.body?.$case === "stepFailed"),
+      );
+      await sys.events.waitFor((e) => e.event.setId === setId && e.event.body?.$case === "shadowCopiesDeleted");
+      expect(await sys.backend.listShadowCopies(c.svm)).toEqual([]);
+      const dir = path.join(sys.dir, "filer", c.svm, "vm_vol1", ".shadowcopy");
+      expect(await fsp.readdir(dir).catch(() => [])).toEqual([]);
+    }
+  }, 120_000);
 
   test("row 28: CommitShadowCopySet in Started is FSRVP_E_BAD_STATE", async () => {
     const c = await fresh();

@@ -10,7 +10,15 @@ import type { ServiceError, status } from "@grpc/grpc-js";
 import { HRESULT, describeHResult, isFsrvpError, type FsrvpError } from "@rvss/core";
 import { AgentClient } from "@rvss/client";
 import { LocalBackend } from "@rvss/storage";
-import { NatsServer, freePort, removeTree, sampleBytes, startRvss, type RvssProcesses } from "@rvss/testkit";
+import {
+  EventRecorder,
+  NatsServer,
+  freePort,
+  removeTree,
+  sampleBytes,
+  startRvss,
+  type RvssProcesses,
+} from "@rvss/testkit";
 
 /** Each share holds its own VM (a VM lives in one share): vm1 in share1, vm2 in share2, ... */
 const VM_OF: Record<string, string> = { share1: "vm1", share2: "vm2", hidden$: "vm3", mounts: "vm4" };
@@ -23,6 +31,8 @@ export interface FsrvpSystem {
   rvss: RvssProcesses;
   port: number;
   backend: LocalBackend;
+  /** An independent reader of the events stream. */
+  events: EventRecorder;
   filerConfig: string;
   env: Record<string, string>;
   /** A client of an SVM, calling from 127.0.0.1 or, to be another FSRVP client, from another address. */
@@ -51,6 +61,7 @@ export async function buildFiler(dir: string, svms: string[]): Promise<string> {
     root: "filer",
     svms: svms.map((name) => ({
       name,
+      aliases: [`${name}.corp.example`],
       volumes: [
         { name: "vm_vol1", junctionPath: "/hyperv/vm1" },
         { name: "inner_vol", junctionPath: "/hyperv/vm1/dir4/inner" },
@@ -76,6 +87,7 @@ export async function startFsrvpSystem(svms: string[], env: Record<string, strin
     ...env,
   };
   const rvss = await startRvss(full);
+  const events = await EventRecorder.start(nats.url);
   const clients: AgentClient[] = [];
   const relays: net.Server[] = [];
   return {
@@ -84,6 +96,7 @@ export async function startFsrvpSystem(svms: string[], env: Record<string, strin
     rvss,
     port,
     filerConfig,
+    events,
     env: full,
     backend: LocalBackend.fromFile(filerConfig),
     async client(svm, from = "127.0.0.1") {
@@ -99,6 +112,7 @@ export async function startFsrvpSystem(svms: string[], env: Record<string, strin
     async stop() {
       for (const c of clients) c.close();
       for (const r of relays) r.close();
+      await events.stop();
       await rvss.stop();
       await nats.dispose();
       await removeTree(dir);

@@ -50,7 +50,7 @@ const CHECK_SHARES: Query<CheckSharesRequest, CheckSharesResponse> = {
   doing: "check shares",
   request: CheckSharesRequest,
   response: CheckSharesResponse,
-  failed: (errorCode, errorMessage) => ({ checks: [], errorCode, errorMessage }),
+  failed: (errorCode, errorMessage) => ({ checks: [], errorCode, errorMessage, svmFound: false, svmNames: [] }),
 };
 
 const STORAGE_INVENTORY: Query<StorageInventoryRequest, StorageInventoryResponse> = {

@@ -199,6 +199,7 @@ export {
   retryFailedRemovals,
   retryLostCommand,
   retryLostRemoval,
+  stopWaitingForLostStep,
   type Orphans,
   type SvmStorage,
 } from "./fsrvp/reconcile";

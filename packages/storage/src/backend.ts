@@ -122,4 +122,6 @@ export interface StorageBackend {
   listShadowCopies(svm: string): Promise<CopyInfo[]>;
   listExposedShares(svm: string): Promise<ExposedShareInfo[]>;
   listSvms(): Promise<string[]>;
+  /** The names an SVM answers to in UNC paths (its own first, then its aliases); null for an SVM the backend does not know. */
+  svmNames(svm: string): Promise<string[] | null>;
 }

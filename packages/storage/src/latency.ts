@@ -81,6 +81,10 @@ export class LatencyBackend implements StorageBackend {
   listSvms() {
     return this.inner.listSvms();
   }
+
+  svmNames(svm: string) {
+    return this.inner.svmNames(svm);
+  }
 }
 
 /** Any SVM and share exist (each SVM one volume, "<svm>_vol", shares at /<share>); every operation succeeds at once and stores nothing. */
@@ -129,5 +133,9 @@ export class NullBackend implements StorageBackend {
   }
   async listSvms() {
     return [];
+  }
+
+  async svmNames(svm: string) {
+    return [svm];
   }
 }

@@ -71,6 +71,11 @@ export function shadowCopyAgent({ bus, engine, log }: AgentDeps): ShadowCopyAgen
     const parsed = parseUnc(unc);
     if (!parsed) return { kind: "notFound", reason: `"${unc}" is not a UNC share name` };
     const res = await checkShares(bus, { svm, shares: [{ svm, share: parsed.share, files: [], vms: [] }] });
+    if (res.svmFound && !res.svmNames.some((n) => n.toLowerCase() === parsed.host.toLowerCase()))
+      return {
+        kind: "notFound",
+        reason: `"${unc}" names host "${parsed.host}", which is not SVM "${svm}" (it answers to ${res.svmNames.join(", ")})`,
+      };
     const c = res.checks[0];
     if (!c || !c.found)
       return {
@@ -79,6 +84,17 @@ export function shadowCopyAgent({ bus, engine, log }: AgentDeps): ShadowCopyAgen
       };
     if (c.violations.length > 0) return { kind: "notSupported", reason: c.violations.map((v) => v.message).join("; ") };
     return { kind: "found", share: c.resolved!.share, volume: c.resolved!.volume, sharePath: c.resolved!.sharePath };
+  }
+
+  /**
+   * SetContext, the call that first writes an SVM's record, asks whether the storage knows the SVM,
+   * so a typo (or a probe) leaves nothing behind; without a context no other call writes. MS-FSRVP
+   * has no "no such server" code for SetContext; E_INVALIDARG is its answer to a parameter it cannot
+   * use (OBJECT_NOT_FOUND is for shares, which the share calls answer).
+   */
+  async function knownSvm(svm: string): Promise<void> {
+    const res = await checkShares(bus, { svm, shares: [] });
+    if (!res.svmFound) throw FsrvpError.of(HRESULT.E_INVALIDARG, `no SVM "${svm}" is known to the storage`);
   }
 
   function reasonOf(l: ShareLookup): string | undefined {
@@ -115,7 +131,9 @@ export function shadowCopyAgent({ bus, engine, log }: AgentDeps): ShadowCopyAgen
 
   /**
    * Commit, Expose, RecoveryComplete: begin the step (persisted), then wait for the snapshot-executor.
-   * A wait that runs out re-arms the 180 s timer and answers the step's timeout; the work goes on.
+   * When its work is done the call completes the operation (the set moves on only then, as the spec
+   * says). A wait that runs out re-arms the 180 s timer and answers the step's timeout; the work goes
+   * on, and the retry that finds it done completes the operation at once.
    */
   async function storageStep(
     svm: string,
@@ -129,8 +147,19 @@ export function shadowCopyAgent({ bus, engine, log }: AgentDeps): ShadowCopyAgen
       timeout: { hresult: number; retry: string };
     },
   ): Promise<Record<string, never>> {
-    check((await engine.apply(svm, (s, env) => o.begin(s, { shadowCopySetId: setId }, env))).hresult ?? 0);
-    const w = await waitForStep(svm, setId, (set) => set.status === o.reached, budgetMs);
+    // Beginning again once the work is done completes the operation, unless a retry did it first.
+    const begin = async (again: boolean) =>
+      check(
+        (
+          await engine.apply(svm, (s, env) =>
+            again && findSet(s, setId)?.status === o.reached
+              ? { hresult: HRESULT.ZERO, record: s, effects: [] }
+              : o.begin(s, { shadowCopySetId: setId }, env),
+          )
+        ).hresult ?? 0,
+      );
+    await begin(false);
+    const w = await waitForStep(svm, setId, (set) => set.status === o.reached || !!set.pending?.done, budgetMs);
     if (w.result === "timeout") {
       await engine.apply(svm, (s, env) => waitTimedOut(s, { shadowCopySetId: setId }, env));
       throw FsrvpError.of(
@@ -145,6 +174,7 @@ export function shadowCopyAgent({ bus, engine, log }: AgentDeps): ShadowCopyAgen
       );
     if (w.result === "failed")
       throw FsrvpError.of(HRESULT.E_FAIL, `${o.failing} the shadow copies failed: ${w.failure}`);
+    await begin(true);
     return {};
   }
 
@@ -152,6 +182,7 @@ export function shadowCopyAgent({ bus, engine, log }: AgentDeps): ShadowCopyAgen
     getSupportedVersion: fsrvpUnary(log, "GetSupportedVersion", async () => getSupportedVersion()),
 
     setContext: fsrvpUnary(log, "SetContext", async (req, call) => {
+      await knownSvm(req.svm);
       const out = await engine.apply(req.svm, (s, env) =>
         setContext(s, { context: req.context, client: clientOf(call) }, env),
       );

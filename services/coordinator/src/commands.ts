@@ -63,13 +63,15 @@ function copies(set: ShadowCopySet) {
 /** The command of the step the set waits for, or null when it waits for none. */
 export function pendingCommand(record: SvmRecord, set: ShadowCopySet): AnyCommand | null {
   const p = set.pending;
-  if (!p) return null;
+  if (!p || p.done) return null;
   const ctx = context(record.svm, set.id, set.backup?.backupId, stepCommandId(set.id, p.kind, p.attempt));
   return command(p.kind, ctx, bodies[p.kind](record, set) as never);
 }
 
 /** The removal command for what a pending removal still has on storage. */
 export function removalCommand(record: SvmRecord, entry: PendingRemoval): AnyCommand | null {
+  // A step of the ended set still runs: its last report starts the removal (core waitedStepEnded).
+  if (entry.waitsFor) return null;
   const left = remainingStorage(entry);
   if (left.shadowCopies.length === 0 && left.snapshots.length === 0) return null;
   const what = [...left.shadowCopies.map((c) => c.id), ...left.snapshots.map((s) => s.name)].sort().join(",");
@@ -110,4 +112,26 @@ export function finishCommand(svm: string, end: FinishedSet): AnyCommand | null 
     completed: end.outcome === "completed",
     reason: end.reason,
   });
+}
+
+/** What identifies a command in its work queue and its results in the events stream. */
+export interface SentCommand {
+  phase: Phase;
+  cmd: { context?: CommandContext | undefined; kind?: { $case: string } | undefined };
+}
+
+/** The identity of a step's command as it was sent (what a removal waits for), to look it up in its queue. */
+export function sentStepCommand(
+  record: SvmRecord,
+  entry: PendingRemoval,
+  w: NonNullable<PendingRemoval["waitsFor"]>,
+): SentCommand {
+  const id = stepCommandId(entry.setId, w.step, w.attempt);
+  return {
+    phase: STEPS[w.step].phase,
+    cmd: {
+      context: context(record.svm, entry.setId, entry.backup?.backupId, id),
+      kind: { $case: STEPS[w.step].command },
+    },
+  };
 }

@@ -22,6 +22,7 @@ import {
   isFinal,
   retryLostCommand,
   retryLostRemoval,
+  stopWaitingForLostStep,
   type BackupRecord,
   type Env,
   type Outcome,
@@ -46,7 +47,15 @@ import {
 } from "@rvss/bus";
 import type { Logger } from "@rvss/runtime";
 import type { StoredBackup, Backups } from "./backups";
-import { removalCommand, finishCommand, pendingCommand, thawCommand, type AnyCommand } from "./commands";
+import {
+  finishCommand,
+  pendingCommand,
+  removalCommand,
+  sentStepCommand,
+  thawCommand,
+  type AnyCommand,
+  type SentCommand,
+} from "./commands";
 import type { Engine } from "./engine";
 import type { Planner } from "./planner";
 import { toReport } from "./reports";
@@ -122,8 +131,19 @@ export class Replay {
           setAbortedEvent(server.svm, entry.setId, entry.backup?.backupId, entry.reason, entry.code),
           trace,
         );
+      // A removal waiting for a step of its ended set looks for that step's results; the step's
+      // command is never sent again (it would make storage for a set that has ended).
+      const w = entry.waitsFor;
+      if (w)
+        await this.sendAgain(
+          sentStepCommand(server, entry, w),
+          entry.since,
+          (s, env) => stopWaitingForLostStep(s, { setId: entry.setId, step: w.step, attempt: w.attempt }, env),
+          trace,
+          { resend: false },
+        );
       // A removal that failed for good waits for the reconciler's new attempt.
-      if (!entry.failure)
+      else if (!entry.failure)
         await this.sendAgain(
           removalCommand(server, entry),
           entry.since,
@@ -204,14 +224,15 @@ export class Replay {
    * lost (`newAttempt` takes its place). Queued is asked first: results go out before the ack.
    */
   private async sendAgain(
-    c: AnyCommand | null,
+    c: SentCommand | null,
     since: number,
     newAttempt: (s: SvmRecord, env: Env) => Outcome<boolean>,
     trace?: TraceContext,
+    o: { resend: boolean } = { resend: true },
   ): Promise<void> {
     const bus = this.engine.bus;
     if (!c?.cmd.context || (await commandQueued(bus, c.phase, c.cmd))) return;
-    if (Date.now() - since < this.lostAfterMs) return this.engine.send(c, trace);
+    if (Date.now() - since < this.lostAfterMs) return o.resend ? this.engine.send(c as AnyCommand, trace) : undefined;
     const { svm, setId, commandId } = c.cmd.context;
     const fields = { svm, setId, commandId, sentMsAgo: Date.now() - since };
     const results = await commandResults(bus, c.cmd.context);

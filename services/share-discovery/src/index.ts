@@ -37,9 +37,10 @@ export async function startShareDiscovery(
   });
   // Each share on its own: rule 2 (a VM split across shares) is the caller's to apply over its request.
   const queries = serveCheckShares(phase.bus, log, async (req) => {
+    const names = await backend.svmNames(req.svm);
     const checks = [];
     for (const sel of req.shares) checks.push(await checkShare(backend, req.svm, sel));
-    return { checks: capViolations(checks), errorCode: "", errorMessage: "" };
+    return { checks: capViolations(checks), errorCode: "", errorMessage: "", svmFound: names !== null, svmNames: names ?? [] };
   });
   return {
     ready: phase.ready,

@@ -173,6 +173,9 @@ export function commitBegin(record: SvmRecord, req: { shadowCopySetId: string },
   const found = findSet(record, req.shadowCopySetId);
   if (!found) return fail(record, HRESULT.FSRVP_E_SHADOWCOPYSET_ID_MISMATCH);
   if (found.status !== "Added" && found.status !== "CreationInProgress") return fail(record, HRESULT.FSRVP_E_BAD_STATE);
+  // A retry (after a timed-out wait) that finds the copies made completes the Commit.
+  if (found.pending?.kind === "create" && found.pending.done)
+    return commitCompleted(record, { shadowCopySetId: found.id, copies: [] }, env);
   const s = draft(record);
   const set = findSet(s, found.id)!;
   stopTimer(s);
@@ -186,6 +189,36 @@ export function commitBegin(record: SvmRecord, req: { shadowCopySetId: string },
     { kind: "creationStarted", setId: set.id },
     { kind: "command", setId: set.id },
   ]);
+}
+
+/**
+ * The storage work of a requestor's Commit, Expose or RecoveryComplete finished. The results are
+ * recorded and the step marked done; the set keeps its state until the call that waits for the step
+ * (or its retry after a timeout) completes the operation. The 180 s timer runs meanwhile, so a set
+ * whose requestor went away is still removed.
+ */
+export function storageWorkDone(
+  record: SvmRecord,
+  req: {
+    shadowCopySetId: string;
+    step: "create" | "expose" | "seal";
+    copies?: ({ id: string } & Partial<Pick<ShadowCopyRecord, "clonePath" | "bytes" | "fileCount" | "accessPath">>)[];
+  },
+  env: Env,
+): Outcome {
+  const found = findSet(record, req.shadowCopySetId);
+  if (!found || found.pending?.kind !== req.step || found.pending.done) return fail(record, HRESULT.FSRVP_E_BAD_STATE);
+  const s = draft(record);
+  const set = findSet(s, found.id)!;
+  for (const c of req.copies ?? []) {
+    const copy = set.shadowCopies.find((x) => x.id === c.id);
+    if (!copy) continue;
+    const { id: _id, ...reported } = c;
+    Object.assign(copy, Object.fromEntries(Object.entries(reported).filter(([, v]) => v !== undefined)));
+  }
+  set.pending = { ...set.pending!, done: true };
+  armTimer(s, env.timers.shortMs, env);
+  return ok(s);
 }
 
 export interface CreatedCopy {
@@ -249,6 +282,8 @@ export function exposeBegin(record: SvmRecord, req: { shadowCopySetId: string },
   const found = findSet(record, req.shadowCopySetId);
   if (!found) return fail(record, HRESULT.FSRVP_E_SHADOWCOPYSET_ID_MISMATCH);
   if (found.status !== "Committed") return fail(record, HRESULT.FSRVP_E_BAD_STATE);
+  if (found.pending?.kind === "expose" && found.pending.done)
+    return exposeCompleted(record, { shadowCopySetId: found.id }, env);
   const s = draft(record);
   const set = findSet(s, found.id)!;
   stopTimer(s);
@@ -284,6 +319,8 @@ export function recoveryCompleteBegin(record: SvmRecord, req: { shadowCopySetId:
   const found = findSet(record, req.shadowCopySetId);
   if (!found) return fail(record, HRESULT.FSRVP_E_SHADOWCOPYSET_ID_MISMATCH);
   if (found.status !== "Exposed") return fail(record, HRESULT.FSRVP_E_BAD_STATE);
+  if (found.pending?.kind === "seal" && found.pending.done)
+    return recoveryCompleted(record, { shadowCopySetId: found.id });
   const s = draft(record);
   const set = findSet(s, found.id)!;
   stopTimer(s);

@@ -8,9 +8,11 @@ import {
 } from "./pipeline";
 import { findOrphans, retryFailedRemovals } from "./reconcile";
 import { findSet } from "./record";
-import { SVM, testEnv } from "./testing";
+import { SVM, recordIn, testEnv } from "./testing";
+import { abortShadowCopySet, commitBegin, exposeBegin } from "./operations";
 import { remainingStorage } from "./removal";
 import { emptySvmRecord, type SvmRecord } from "./types";
+import { HRESULT } from "./hresult";
 
 const link = (backupId: string, index = 0) => ({ backupId, index });
 
@@ -325,13 +327,93 @@ describe("writers", () => {
     const { env, s: s0, setId } = managed("fail");
     let s = applyReport(s0, { type: "writersCheckpointed", setId, reports: [step("checkpoint", true)] }, env).record;
     s = applyReport(s, happyReports(setId)[2]!(s), env).record;
-    expect(
-      applyReport(s, { type: "writersThawed", setId, reports: [step("thaw", false)] }, env).effects.map((e) => e.kind),
-    ).toEqual(["aborted", "removal"]);
+    // The set is exposing: its removal waits for the expose to report, then removes what it made.
+    const aborted = applyReport(s, { type: "writersThawed", setId, reports: [step("thaw", false)] }, env);
+    expect([aborted.effects.map((e) => e.kind), aborted.record.removals[0]?.waitsFor?.step]).toEqual([
+      ["aborted"],
+      "expose",
+    ]);
+    const exposedLate = applyReport(aborted.record, happyReports(setId)[3]!(aborted.record), env);
+    expect([exposedLate.effects, exposedLate.record.removals[0]?.waitsFor]).toEqual([
+      [{ kind: "removal", setId }],
+      undefined,
+    ]);
     s = applyReport(s, happyReports(setId)[3]!(s), env).record;
     s = applyReport(s, { type: "writersRecovered", setId, reports: [step("auto_recover", true)] }, env).record;
     s = applyReport(s, happyReports(setId)[4]!(s), env).record;
     const late = applyReport(s, { type: "writersThawed", setId, reports: [step("thaw", false)] }, env);
     expect([late.effects, findSet(late.record, setId)!.status]).toEqual([[], "Recovered"]);
+  });
+});
+
+describe("a requestor's storage step (MS-FSRVP 3.1.4.5-6)", () => {
+  const created = (setId: string, id: string): StepReport => ({
+    type: "shadowCopiesCreated",
+    setId,
+    copies: [{ id, clonePath: `.shadowcopy/${id}`, bytes: 10, fileCount: 1 }],
+  });
+
+  test("the copies made after Commit timed out keep the set CreationInProgress until Commit is retried", () => {
+    const env = testEnv();
+    const { record, setId, shadowCopyId } = recordIn("CreationInProgress", env);
+    const made = applyReport(record, created(setId, shadowCopyId), env).record;
+    expect([findSet(made, setId)!.status, findSet(made, setId)!.pending?.done]).toEqual(["CreationInProgress", true]);
+    // A different call sees the spec's state: Expose is not legal before Commit completed.
+    expect(exposeBegin(made, { shadowCopySetId: setId }, env).hresult).toBe(HRESULT.FSRVP_E_BAD_STATE);
+    const retried = commitBegin(made, { shadowCopySetId: setId }, env);
+    expect([retried.hresult, findSet(retried.record, setId)!.status, findSet(retried.record, setId)!.pending]).toEqual([
+      HRESULT.ZERO,
+      "Committed",
+      undefined,
+    ]);
+    expect(findSet(retried.record, setId)!.shadowCopies[0]!.clonePath).toBe(`.shadowcopy/${shadowCopyId}`);
+    // A duplicate report changes nothing.
+    expect(applyReport(made, created(setId, shadowCopyId), env).applied).toBe(false);
+  });
+
+  test("an exposed set stays Committed until Expose is retried", () => {
+    const env = testEnv();
+    const { record, setId, shadowCopyId } = recordIn("Committed", env);
+    const exposing = exposeBegin(record, { shadowCopySetId: setId }, env).record;
+    const done = applyReport(
+      exposing,
+      { type: "shadowCopiesExposed", setId, copies: [{ id: shadowCopyId, accessPath: "/x" }] },
+      env,
+    ).record;
+    expect(findSet(done, setId)!.status).toBe("Committed");
+    const retried = exposeBegin(done, { shadowCopySetId: setId }, env);
+    expect([retried.hresult, findSet(retried.record, setId)!.status]).toEqual([HRESULT.ZERO, "Exposed"]);
+    expect(findSet(retried.record, setId)!.shadowCopies[0]!.accessPath).toBe("/x");
+  });
+
+  test.each([
+    ["the late copies", (setId: string, id: string) => created(setId, id)],
+    [
+      "the create's failure",
+      (setId: string): StepReport => ({
+        type: "stepFailed",
+        setId,
+        step: "create",
+        reason: "EIO",
+        code: "STORAGE_FAILED",
+      }),
+    ],
+  ])("Abort during CreationInProgress removes storage once %s are reported, not before", (_what, late) => {
+    const env = testEnv();
+    const { record, setId, shadowCopyId } = recordIn("CreationInProgress", env);
+    const aborted = abortShadowCopySet(record, { shadowCopySetId: setId }, env);
+    expect(aborted.effects.map((e) => e.kind)).toEqual(["aborted"]);
+    expect(aborted.record.removals[0]!.waitsFor).toEqual({ step: "create", attempt: 1 });
+    const after = applyReport(aborted.record, late(setId, shadowCopyId), env);
+    expect([after.effects, after.record.removals[0]!.waitsFor]).toEqual([[{ kind: "removal", setId }], undefined]);
+    expect(remainingStorage(after.record.removals[0]!).shadowCopies.map((c) => c.id)).toEqual([shadowCopyId]);
+  });
+
+  test("Abort after the copies were made but before Commit completed removes them at once", () => {
+    const env = testEnv();
+    const { record, setId, shadowCopyId } = recordIn("CreationInProgress", env);
+    const made = applyReport(record, created(setId, shadowCopyId), env).record;
+    const aborted = abortShadowCopySet(made, { shadowCopySetId: setId }, env);
+    expect(aborted.effects.map((e) => e.kind)).toEqual(["aborted", "removal"]);
   });
 });

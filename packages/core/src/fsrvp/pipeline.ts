@@ -28,9 +28,10 @@ import {
   recoveryCompleteBegin,
   recoveryCompleted,
   storageStepFailed,
+  storageWorkDone,
 } from "./operations";
 import { beginStep, draft, findSet, hasSetInCreation } from "./record";
-import { removalConfirmed, removalEntry, removeSet } from "./removal";
+import { removalConfirmed, removalEntry, removeSet, waitedStepEnded } from "./removal";
 import { armTimer } from "./timer";
 import {
   type BackupLink,
@@ -85,6 +86,11 @@ export interface ReportOutcome extends Change {
 
 function same(record: SvmRecord, effects: Effect[] = []): ReportOutcome {
   return { record, effects, applied: false };
+}
+
+/** A requestor's storage step reported done; a second report of it changes nothing. */
+function workDone(before: SvmRecord, out: Outcome): ReportOutcome {
+  return out.record === before ? same(before) : chain([out]);
 }
 
 function chain(outcomes: Outcome<unknown>[]): ReportOutcome {
@@ -196,12 +202,25 @@ export function applyReport(record: SvmRecord, report: StepReport, env: Env): Re
     }
     const out =
       report.type === "shadowCopiesDeleted" ? removalConfirmed(record, report) : removalFailed(record, report, env);
-    return { record: out.record, effects: out.effects, applied: out.record !== record || out.effects.length > 0 };
+    const waited =
+      report.type === "shadowCopiesDeleted"
+        ? waitedStepEnded(out.record, { setId: report.setId, report: report.type })
+        : out;
+    const effects = [...out.effects, ...(waited === out ? [] : waited.effects)];
+    return { record: waited.record, effects, applied: waited.record !== record || effects.length > 0 };
   }
   // A report for a set the record no longer holds is late or repeated (a command delivered again
-  // after its set ended): it changes nothing. Storage it made is in no record, so the reconciler
-  // removes it as an orphan.
-  if (!set) return same(record);
+  // after its set ended), or ends a step its removal waits for. A late one changes nothing: storage
+  // it made is in no record, so the reconciler removes it as an orphan.
+  if (!set) {
+    const out = waitedStepEnded(
+      record,
+      report.type === "stepFailed"
+        ? { setId: report.setId, failed: report.step }
+        : { setId: report.setId, report: report.type },
+    );
+    return { record: out.record, effects: out.effects, applied: out.record !== record };
+  }
   if (report.type === "stepFailed") return stepFailed(record, set, report, env);
   if (report.type === "writersThawed") return writersThawed(record, set, report.reports, env);
   if (!set.pending || !stepsReportedBy(report.type).includes(set.pending.kind)) return same(record);
@@ -222,8 +241,12 @@ export function applyReport(record: SvmRecord, report: StepReport, env: Env): Re
       return chain([prepared, commitBegin(prepared.record, { shadowCopySetId: id }, env)]);
     }
     case "shadowCopiesCreated": {
+      if (!isManaged(set))
+        return workDone(
+          record,
+          storageWorkDone(record, { shadowCopySetId: id, step: "create", copies: report.copies }, env),
+        );
       const committed = commitCompleted(record, { shadowCopySetId: id, copies: report.copies }, env);
-      if (!isManaged(set)) return chain([committed]);
       const exposing = chain([committed, exposeBegin(committed.record, { shadowCopySetId: id }, env)]);
       const writers = set.writers ?? [];
       return writers.length > 0
@@ -231,8 +254,12 @@ export function applyReport(record: SvmRecord, report: StepReport, env: Env): Re
         : exposing;
     }
     case "shadowCopiesExposed": {
+      if (!isManaged(set))
+        return workDone(
+          record,
+          storageWorkDone(record, { shadowCopySetId: id, step: "expose", copies: report.copies }, env),
+        );
       const exposed = exposeCompleted(record, { shadowCopySetId: id, copies: report.copies }, env);
-      if (!isManaged(set)) return chain([exposed]);
       // No writer took the checkpoint: nobody to auto-recover, so the set is sealed right away.
       if ((set.writers ?? []).length === 0) return beginFinalize(exposed.record, id, env);
       const s = exposed.record;
@@ -246,8 +273,8 @@ export function applyReport(record: SvmRecord, report: StepReport, env: Env): Re
       return beginFinalize(recorded, id, env);
     }
     case "shadowCopiesSealed": {
+      if (!isManaged(set)) return workDone(record, storageWorkDone(record, { shadowCopySetId: id, step: "seal" }, env));
       const recovered = recoveryCompleted(record, { shadowCopySetId: id });
-      if (!isManaged(set)) return chain([recovered]);
       return finalizeProgress(recovered.record, id, () => undefined, env);
     }
     case "snapshotTaken": {
@@ -395,7 +422,12 @@ function stepFailed(
   const f = failure(report.step, report.reason, report.code, env);
   const taken = set.status === "Recovered" && set.snapshots.every((x) => x.takenAt !== undefined);
   if (report.step === "finalize" && taken) return removalFailedAfterBackup(record, set, f, env);
-  if (isManaged(set)) return abortManaged(record, set.id, report.reason, report.code, env);
+  // The failure ended the step: nothing of it is still running for the removal to wait for.
+  if (isManaged(set)) {
+    const ended = draft(record);
+    delete findSet(ended, set.id)!.pending;
+    return abortManaged(ended, set.id, report.reason, report.code, env);
+  }
   switch (report.step) {
     case "create":
       return chain([commitFailed(record, { shadowCopySetId: set.id, failure: f }, env)]);

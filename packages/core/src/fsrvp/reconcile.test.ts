@@ -3,6 +3,7 @@ import {
   adoptOrphans,
   findOrphans,
   retryFailedRemovals,
+  stopWaitingForLostStep,
   retryLostCommand,
   retryLostRemoval,
   type SvmStorage,
@@ -182,5 +183,24 @@ describe("lost commands", () => {
       retryLostCommand(record, { setId: "99999999-9999-4999-8999-999999999999", kind: "create", attempt: 1 }, env)
         .value,
     ).toBe(false);
+  });
+});
+
+describe("a removal waiting for a step that was lost", () => {
+  test("stops waiting for the attempt the caller found lost, and only for it", () => {
+    const env = testEnv();
+    const { record, setId } = recordIn("CreationInProgress", env);
+    const aborted = abortShadowCopySet(record, { shadowCopySetId: setId }, env).record;
+    expect(aborted.removals[0]!.waitsFor).toEqual({ step: "create", attempt: 1 });
+    const other = stopWaitingForLostStep(aborted, { setId, step: "create", attempt: 2 }, env);
+    expect([other.value, other.record]).toEqual([false, aborted]);
+    env.tick(90_000);
+    const out = stopWaitingForLostStep(aborted, { setId, step: "create", attempt: 1 }, env);
+    expect([out.value, out.effects, out.record.removals[0]!.waitsFor, out.record.removals[0]!.since]).toEqual([
+      true,
+      [{ kind: "removal", setId }],
+      undefined,
+      env.now,
+    ]);
   });
 });

@@ -203,6 +203,25 @@ export function retryLostRemoval(
   return { hresult: HRESULT.ZERO, record: s, value: true, effects: [{ kind: "removal", setId: lost.setId }] };
 }
 
+/**
+ * A removal waits for a step of its ended set whose command the caller found neither queued nor
+ * answered long after it was sent (lost around a failover): it stops waiting and removes what the
+ * step may have made. Only the attempt the caller looked at is given up.
+ */
+export function stopWaitingForLostStep(
+  record: SvmRecord,
+  lost: { setId: string; step: StepName; attempt: number },
+  env: Env,
+): Outcome<boolean> {
+  const w = record.removals.find((d) => d.setId === lost.setId)?.waitsFor;
+  if (!w || w.step !== lost.step || w.attempt !== lost.attempt) return unchanged(record);
+  const s = draft(record);
+  const entry = s.removals.find((d) => d.setId === lost.setId)!;
+  delete entry.waitsFor;
+  entry.since = env.now;
+  return { hresult: HRESULT.ZERO, record: s, value: true, effects: [{ kind: "removal", setId: lost.setId }] };
+}
+
 function unchanged(record: SvmRecord): Outcome<boolean> {
   return { hresult: HRESULT.ZERO, record, value: false, effects: [] };
 }

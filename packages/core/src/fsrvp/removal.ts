@@ -5,6 +5,7 @@
  */
 import type { ErrorCode } from "../errors";
 import { draft, ok } from "./record";
+import { STEPS } from "./steps";
 import type {
   Effect,
   Env,
@@ -55,6 +56,12 @@ export function removalEntry(
 }
 
 /** True when the storage side may hold something of the set (or soon will). */
+/** The executor step still running for a set, which its removal must wait for. */
+function inFlight(set: ShadowCopySet): PendingRemoval["waitsFor"] {
+  const p = set.pending;
+  return p && !p.done && STEPS[p.kind].phase === "executor" ? { step: p.kind, attempt: p.attempt } : undefined;
+}
+
 function mayHoldStorage(set: ShadowCopySet): boolean {
   if (set.status !== "Started" && set.status !== "Added") return true;
   return set.pending?.kind === "create";
@@ -89,7 +96,11 @@ export function removeSet(
     effects.push({ kind: "aborted", setId: set.id, ...(set.backup ? { backup: set.backup } : {}), reason, code });
   }
   const left = remainingStorage(entry);
-  if (left.shadowCopies.length > 0 || left.snapshots.length > 0) {
+  const waitsFor = inFlight(set);
+  if (waitsFor) {
+    // What the running step makes is removed once it reports; a removal now would race it.
+    s.removals.push({ ...entry, waitsFor });
+  } else if (left.shadowCopies.length > 0 || left.snapshots.length > 0) {
     s.removals.push(entry);
     effects.push({ kind: "removal", setId: set.id });
   } else {
@@ -116,4 +127,23 @@ export function removalConfirmed(
   if (left.shadowCopies.length > 0 || left.snapshots.length > 0) return ok(s);
   s.removals = s.removals.filter((d) => d.setId !== req.setId);
   return ok(s, undefined, [{ kind: "finished", entry: e }]);
+}
+
+/**
+ * A report (or the failure) of a step that a removal waits for: once the step's last report is in,
+ * the step made all it will, and the removal starts.
+ */
+export function waitedStepEnded(
+  record: SvmRecord,
+  req: { setId: string; report: string } | { setId: string; failed: string },
+): Outcome {
+  const entry = record.removals.find((d) => d.setId === req.setId);
+  const w = entry?.waitsFor;
+  if (!w) return ok(record);
+  const reports: readonly string[] = STEPS[w.step].reports;
+  const ended = "failed" in req ? req.failed === w.step : req.report === reports[reports.length - 1];
+  if (!ended) return ok(record);
+  const s = draft(record);
+  delete s.removals.find((d) => d.setId === req.setId)!.waitsFor;
+  return ok(s, undefined, [{ kind: "removal", setId: req.setId }]);
 }

@@ -59,6 +59,12 @@ export interface PendingStep {
   /** Counts how often this kind was started for the set; part of the command's message ID. */
   attempt: number;
   since: number;
+  /**
+   * A requestor's set only: the step's work finished on storage, and the FSRVP call that waits for
+   * it (Commit, Expose, RecoveryComplete, or its retry) completes the operation. Until then the set
+   * keeps the state the spec gives it (MS-FSRVP 3.1.4.5-7).
+   */
+  done?: boolean;
 }
 
 /** A snapshot a managed set takes (or took) of one volume. */
@@ -151,6 +157,11 @@ export interface PendingRemoval {
   leftover?: boolean;
   /** The last removal attempt failed for good; the reconciler starts a new one. */
   failure?: StepFailure;
+  /**
+   * The set ended while a storage step of it was still running: the removal waits for that step's
+   * last report, so it removes what the step makes instead of racing it.
+   */
+  waitsFor?: { step: StepName; attempt: number };
 }
 
 /** A managed set waiting for its SVM (one set in creation per SVM). */

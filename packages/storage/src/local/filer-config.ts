@@ -6,6 +6,7 @@
  *   "root": "filer",                         // relative to this file; one directory per SVM below it
  *   "svms": [{
  *     "name": "vs1",
+ *     "aliases": ["vs1.corp.example"],       // optional: other names requestors use in UNC paths
  *     "shadowCopyDirDepth": 5,               // optional, ONTAP default 5, 0 = unlimited
  *     "volumes": [{ "name": "vm_vol1", "junctionPath": "/hyperv/vm1" }],
  *     "shares":  [{ "name": "share1", "path": "/hyperv/vm1/dir1/vmdir" }]
@@ -30,6 +31,8 @@ export interface ShareConfig {
 
 export interface SvmConfig {
   name: string;
+  /** Other host names requestors may use for the SVM in UNC paths (DNS names, the NetBIOS name). */
+  aliases: string[];
   shadowCopyDirDepth: number;
   volumes: VolumeConfig[];
   shares: ShareConfig[];
@@ -89,6 +92,9 @@ export function parseFilerConfig(text: string, file: string): FilerConfig {
     if (!namePattern.test(name)) throw bad(file, `${where}.name`, `"${name}" is not a valid SVM name`);
     if (names.has(name)) throw bad(file, `${where}.name`, `SVM "${name}" is defined twice`);
     names.add(name);
+    const aliases = s["aliases"] ?? [];
+    if (!Array.isArray(aliases) || aliases.some((a) => typeof a !== "string" || a === ""))
+      throw bad(file, `${where}.aliases`, "must be a list of host names");
     const depth = s["shadowCopyDirDepth"] ?? 5;
     if (typeof depth !== "number" || !Number.isInteger(depth) || depth < 0)
       throw bad(file, `${where}.shadowCopyDirDepth`, "must be an integer >= 0");
@@ -121,7 +127,7 @@ export function parseFilerConfig(text: string, file: string): FilerConfig {
         throw bad(file, `${sw}.path`, `"${p}" lies under no volume junction of SVM "${name}"`);
       return { name: sname, path: p };
     });
-    return { name, shadowCopyDirDepth: depth, volumes, shares };
+    return { name, aliases: aliases as string[], shadowCopyDirDepth: depth, volumes, shares };
   });
   return { root, svms };
 }

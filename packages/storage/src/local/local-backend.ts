@@ -98,6 +98,11 @@ export class LocalBackend implements StorageBackend {
     return this.filer.svms.map((s) => s.name);
   }
 
+  async svmNames(svm: string): Promise<string[] | null> {
+    const s = this.filer.svms.find((x) => x.name === svm);
+    return s ? [s.name, ...s.aliases] : null;
+  }
+
   async resolveShare(svmName: string, shareName: string): Promise<ShareResolution> {
     const svm = this.svm(svmName);
     const share = svm.shares.find((s) => s.name.toLowerCase() === shareName.toLowerCase());

@@ -66,6 +66,10 @@ export interface CheckSharesResponse {
   /** Set when the check itself could not run (the storage failed); the code is an rvss error code. */
   errorCode: string;
   errorMessage: string;
+  /** False when the storage knows no such SVM. */
+  svmFound: boolean;
+  /** The names the SVM answers to in UNC paths: its own, then its aliases. */
+  svmNames: string[];
 }
 
 /**
@@ -630,7 +634,7 @@ export const LayoutSummary: MessageFns<LayoutSummary> = {
 };
 
 function createBaseCheckSharesResponse(): CheckSharesResponse {
-  return { checks: [], errorCode: "", errorMessage: "" };
+  return { checks: [], errorCode: "", errorMessage: "", svmFound: false, svmNames: [] };
 }
 
 export const CheckSharesResponse: MessageFns<CheckSharesResponse> = {
@@ -643,6 +647,12 @@ export const CheckSharesResponse: MessageFns<CheckSharesResponse> = {
     }
     if (message.errorMessage !== "") {
       writer.uint32(26).string(message.errorMessage);
+    }
+    if (message.svmFound !== false) {
+      writer.uint32(32).bool(message.svmFound);
+    }
+    for (const v of message.svmNames) {
+      writer.uint32(42).string(v!);
     }
     return writer;
   },
@@ -684,6 +694,22 @@ export const CheckSharesResponse: MessageFns<CheckSharesResponse> = {
             message.errorMessage = reader.string();
             continue;
           }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.svmFound = reader.bool();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.svmNames.push(reader.string());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -709,6 +735,16 @@ export const CheckSharesResponse: MessageFns<CheckSharesResponse> = {
         : isSet(object.error_message)
         ? globalThis.String(object.error_message)
         : "",
+      svmFound: isSet(object.svmFound)
+        ? globalThis.Boolean(object.svmFound)
+        : isSet(object.svm_found)
+        ? globalThis.Boolean(object.svm_found)
+        : false,
+      svmNames: globalThis.Array.isArray(object?.svmNames)
+        ? object.svmNames.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.svm_names)
+        ? object.svm_names.map((e: any) => globalThis.String(e))
+        : [],
     };
   },
 
@@ -723,6 +759,12 @@ export const CheckSharesResponse: MessageFns<CheckSharesResponse> = {
     if (message.errorMessage !== "") {
       obj.errorMessage = message.errorMessage;
     }
+    if (message.svmFound !== false) {
+      obj.svmFound = message.svmFound;
+    }
+    if (message.svmNames?.length) {
+      obj.svmNames = message.svmNames;
+    }
     return obj;
   },
 
@@ -734,6 +776,8 @@ export const CheckSharesResponse: MessageFns<CheckSharesResponse> = {
     message.checks = object.checks?.map((e) => ShareCheck.fromPartial(e)) || [];
     message.errorCode = object.errorCode ?? "";
     message.errorMessage = object.errorMessage ?? "";
+    message.svmFound = object.svmFound ?? false;
+    message.svmNames = object.svmNames?.map((e) => e) || [];
     return message;
   },
 };
