@@ -40,7 +40,13 @@ export async function startShareDiscovery(
     const names = await backend.svmNames(req.svm);
     const checks = [];
     for (const sel of req.shares) checks.push(await checkShare(backend, req.svm, sel));
-    return { checks: capViolations(checks), errorCode: "", errorMessage: "", svmFound: names !== null, svmNames: names ?? [] };
+    return {
+      checks: capViolations(checks),
+      errorCode: "",
+      errorMessage: "",
+      svmFound: names !== null,
+      svmNames: names ?? [],
+    };
   });
   return {
     ready: phase.ready,
