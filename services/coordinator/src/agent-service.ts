@@ -9,6 +9,7 @@ import {
   HRESULT,
   abortShadowCopySet,
   addToShadowCopySet,
+  applyReport,
   commitBegin,
   deleteShareMapping,
   emptySvmRecord,
@@ -25,20 +26,24 @@ import {
   recoveryCompleteBegin,
   remainingStorage,
   setContext,
+  setEventSubject,
   startShadowCopySet,
   toFileTime,
   waitTimedOut,
+  type Change,
   type Env,
   type Outcome,
   type ShadowCopySetStatus,
   type ShareLookup,
+  type StepReport,
   type SvmRecord,
 } from "@rvss/core";
 import { checkShares, type Bus } from "@rvss/bus";
-import type { ShadowCopyAgentServer } from "@rvss/proto";
+import { Event, type ShadowCopyAgentServer } from "@rvss/proto";
 import type { Logger } from "@rvss/runtime";
 import type { Engine } from "./engine";
 import { fsrvpUnary, remaining } from "./grpc";
+import { toReport } from "./reports";
 
 /** How long a call waits for storage when neither the spec nor the caller bounds it. */
 const DEFAULT_WAIT_MS = 60_000;
@@ -108,32 +113,13 @@ export function shadowCopyAgent({ bus, engine, log }: AgentDeps): ShadowCopyAgen
   }
 
   /**
-   * Waits for the storage work of a set: `done` when it succeeded, `failed` when the step failed
-   * (the set is back where it was, with the failure recorded), `gone` when the set was removed.
-   */
-  async function waitForStep(
-    svm: string,
-    setId: string,
-    succeeded: (s: NonNullable<ReturnType<typeof findSet>>) => boolean,
-    budgetMs: number,
-  ) {
-    const outcome = (s: SvmRecord): "done" | "failed" | "gone" | null => {
-      const set = findSet(s, setId);
-      if (!set) return "gone";
-      if (succeeded(set)) return "done";
-      if (!set.pending && set.failure) return "failed";
-      return null;
-    };
-    const s = await engine.waitFor(svm, (x) => outcome(x) !== null, budgetMs);
-    if (!s) return { result: "timeout" as const };
-    return { result: outcome(s)!, failure: findSet(s, setId)?.failure?.reason };
-  }
-
-  /**
    * Commit, Expose, RecoveryComplete: begin the step (persisted), then wait for the snapshot-executor.
-   * When its work is done the call completes the operation (the set moves on only then, as the spec
-   * says). A wait that runs out re-arms the 180 s timer and answers the step's timeout; the work goes
-   * on, and the retry that finds it done completes the operation at once.
+   * The call listens to the set's events itself (subscribed before the command goes out) and applies
+   * the step's report together with the completion of the operation in one write, instead of waiting
+   * for the coordinator's events worker to write it first; the worker then finds it applied. The set
+   * moves on only when a call completes the operation, as the spec says. A wait that runs out re-arms
+   * the 180 s timer and answers the step's timeout; the work goes on, and the retry that finds it
+   * done completes the operation at once.
    */
   async function storageStep(
     svm: string,
@@ -147,35 +133,55 @@ export function shadowCopyAgent({ bus, engine, log }: AgentDeps): ShadowCopyAgen
       timeout: { hresult: number; retry: string };
     },
   ): Promise<Record<string, never>> {
-    // Beginning again once the work is done completes the operation, unless a retry did it first.
-    const begin = async (again: boolean) =>
-      check(
-        (
-          await engine.apply(svm, (s, env) =>
-            again && findSet(s, setId)?.status === o.reached
-              ? { hresult: HRESULT.ZERO, record: s, effects: [] }
-              : o.begin(s, { shadowCopySetId: setId }, env),
-          )
-        ).hresult ?? 0,
-      );
-    await begin(false);
-    const w = await waitForStep(svm, setId, (set) => set.status === o.reached || !!set.pending?.done, budgetMs);
-    if (w.result === "timeout") {
-      await engine.apply(svm, (s, env) => waitTimedOut(s, { shadowCopySetId: setId }, env));
-      throw FsrvpError.of(
-        o.timeout.hresult,
-        `the shadow copies were not ${o.doing} in time; the work goes on (${o.timeout.retry})`,
-      );
+    const events = bus.nc.subscribe(setEventSubject(svm, setId, "*"));
+    const timer = setTimeout(() => events.unsubscribe(), budgetMs);
+    try {
+      const begun = await engine.apply(svm, (s, env) => o.begin(s, { shadowCopySetId: setId }, env));
+      check(begun.hresult);
+      let state = stateOf(begun.record);
+      if (state === "waiting")
+        for await (const m of events) {
+          const report = toReport(Event.decode(m.data));
+          if (!report) continue;
+          const out = await engine.apply(svm, (s, env) => completeOnReport(s, report, env));
+          state = stateOf(out.record);
+          if (state !== "waiting") break;
+        }
+      if (state === "waiting") {
+        await engine.apply(svm, (s, env) => waitTimedOut(s, { shadowCopySetId: setId }, env));
+        throw FsrvpError.of(
+          o.timeout.hresult,
+          `the shadow copies were not ${o.doing} in time; the work goes on (${o.timeout.retry})`,
+        );
+      }
+      if (state === "gone")
+        throw FsrvpError.of(
+          HRESULT.FSRVP_E_WAIT_FAILED,
+          `the set was removed while its shadow copies were being ${o.doing}`,
+        );
+      if (state !== "done")
+        throw FsrvpError.of(HRESULT.E_FAIL, `${o.failing} the shadow copies failed: ${state.failed}`);
+      return {};
+    } finally {
+      clearTimeout(timer);
+      events.unsubscribe();
     }
-    if (w.result === "gone")
-      throw FsrvpError.of(
-        HRESULT.FSRVP_E_WAIT_FAILED,
-        `the set was removed while its shadow copies were being ${o.doing}`,
-      );
-    if (w.result === "failed")
-      throw FsrvpError.of(HRESULT.E_FAIL, `${o.failing} the shadow copies failed: ${w.failure}`);
-    await begin(true);
-    return {};
+
+    function stateOf(s: SvmRecord): "waiting" | "done" | "gone" | { failed: string } {
+      const set = findSet(s, setId);
+      if (!set) return "gone";
+      if (set.status === o.reached) return "done";
+      if (!set.pending && set.failure) return { failed: set.failure.reason };
+      return "waiting";
+    }
+
+    /** Applies a report of the set; once its step is done, the operation completes in the same write. */
+    function completeOnReport(s: SvmRecord, report: StepReport, env: Env): Change {
+      const reported = applyReport(s, report, env);
+      if (!findSet(reported.record, setId)?.pending?.done) return reported;
+      const completed = o.begin(reported.record, { shadowCopySetId: setId }, env);
+      return { record: completed.record, effects: [...reported.effects, ...completed.effects] };
+    }
   }
 
   return {
