@@ -29,6 +29,7 @@ let bus: Bus;
 beforeAll(async () => {
   nats = await NatsServer.start();
   bus = await Bus.connect({ servers: nats.url, name: "bus-test", log, ackWaitMs: 2_000 });
+  await bus.provision();
 });
 
 afterAll(async () => {
@@ -223,6 +224,7 @@ describe("state store", () => {
     // them; the store sends a key's writes one after the other, so each is checked against the last.
     const cluster = await NatsCluster.start(3);
     const replicated = await Bus.connect({ servers: cluster.url, name: "cas", log, replicas: 3 });
+    await replicated.provision();
     try {
       for (const store of [bus.state, replicated.state]) {
         const winners: number[] = [];

@@ -1,6 +1,6 @@
 /**
- * The one NATS wrapper: connects, provisions every stream, consumer and KV bucket idempotently,
- * publishes protobuf with a message ID (JetStream drops a repeat within the duplicate window) and
+ * The one NATS wrapper: connects (binding to what exists, creating nothing), provisions every stream,
+ * consumer and KV bucket idempotently when a service asks, publishes protobuf with a message ID (JetStream drops a repeat within the duplicate window) and
  * the correlation and trace headers.
  */
 import { ErrorCodes, RvssError, errorMessage } from "@rvss/core";
@@ -21,7 +21,7 @@ import {
 } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import { connect, headers as natsHeaders, nanos, type MsgHdrs, type NatsConnection } from "@nats-io/transport-node";
-import type { Logger, RvssConfig } from "@rvss/runtime";
+import { defaultConfig, type Logger, type RvssConfig } from "@rvss/runtime";
 import { StateStore } from "./state-store";
 import {
   COMMAND_STREAMS,
@@ -54,7 +54,7 @@ export interface BusOptions {
   ackWaitMs?: number;
   duplicateWindowMs?: number;
   eventsMaxAgeMs?: number;
-  /** How long to keep trying the first connection. */
+  /** How long to keep trying the first connection; 0 for one attempt, so a refused port fails at once. */
   connectTimeoutMs?: number;
   /** How long a writer registration lives without a heartbeat. */
   writerTtlMs?: number;
@@ -81,17 +81,20 @@ export class Bus {
   }
 
   /**
-   * Connects and provisions. Fails with NATS_UNAVAILABLE, naming the server, when nothing answers
-   * within connectTimeoutMs.
+   * Connects and binds to the state buckets without creating or changing anything on the server, so
+   * a read-only client stays read-only; services call `provision()` next. Fails with
+   * NATS_UNAVAILABLE, naming the server (never its credentials), when nothing answers within
+   * connectTimeoutMs, and at once when the server refuses the connection.
    */
   static async connect(options: BusOptions): Promise<Bus> {
+    const d = defaultConfig();
     const opts = {
-      replicas: 1,
-      ackWaitMs: 30_000,
-      duplicateWindowMs: 600_000,
-      eventsMaxAgeMs: 30 * 24 * 3600_000,
-      connectTimeoutMs: 10_000,
-      writerTtlMs: 15_000,
+      replicas: d.replicas,
+      ackWaitMs: d.ackWaitMs,
+      duplicateWindowMs: d.duplicateWindowMs,
+      eventsMaxAgeMs: d.eventsMaxAgeMs,
+      connectTimeoutMs: d.natsConnectTimeoutMs,
+      writerTtlMs: d.writers.ttlMs,
       ...options,
     };
     const servers = opts.servers.split(",").map((s) => s.trim());
@@ -99,10 +102,14 @@ export class Bus {
     try {
       nc = await connectWithin(servers, opts.name, opts.connectTimeoutMs);
     } catch (err) {
+      const where = redactUrls(opts.servers);
+      const refused = /authorization|authentication/i.test(errorMessage(err));
       throw new RvssError(
         ErrorCodes.NATS_UNAVAILABLE,
-        `cannot reach NATS at ${opts.servers}: ${errorMessage(err)} (set NATS_URL, or start nats-server with JetStream: nats-server -js)`,
-        { natsUrl: opts.servers },
+        refused
+          ? `NATS at ${where} refused the connection: ${errorMessage(err)} (check the NATS credentials)`
+          : `cannot reach NATS at ${where}: ${errorMessage(err)} (set NATS_URL, or start nats-server with JetStream: nats-server -js)`,
+        { natsUrl: where },
         { cause: err },
       );
     }
@@ -115,29 +122,16 @@ export class Bus {
     }
     const js = jetstream(nc, { timeout: 10_000 });
     const jsm = await jetstreamManager(nc, { timeout: 10_000 });
-    // Direct gets may be answered by a lagging replica; replicated state is read from the leader.
-    const direct = opts.replicas === 1;
-    const kv = await new Kvm(js).create(STATE_BUCKET, {
-      history: 1,
-      replicas: opts.replicas,
-      storage: StorageType.File,
-      allow_direct: direct,
-    });
-    await new Kvm(js).create(WRITERS_BUCKET, {
-      history: 1,
-      replicas: opts.replicas,
-      storage: StorageType.File,
-      ttl: opts.writerTtlMs,
-      allow_direct: direct,
-    });
-    const bus = new Bus(nc, js, jsm, new StateStore(kv, jsm, STATE_BUCKET), opts);
-    await bus.provision();
-    return bus;
+    const kv = await new Kvm(js).open(STATE_BUCKET, { allow_direct: directGets(opts.replicas) });
+    return new Bus(nc, js, jsm, new StateStore(kv, jsm, STATE_BUCKET), opts);
   }
 
-  /** Creates or updates every stream and durable consumer; safe to run from every replica at once. */
+  /** Creates or updates every KV bucket, stream and durable consumer; safe to run from every replica at once. */
   async provision(): Promise<void> {
     const { replicas } = this.opts;
+    const bucket = { history: 1, replicas, storage: StorageType.File, allow_direct: directGets(replicas) };
+    await new Kvm(this.js).create(STATE_BUCKET, bucket);
+    await new Kvm(this.js).create(WRITERS_BUCKET, { ...bucket, ttl: this.opts.writerTtlMs });
     const dup = nanos(this.opts.duplicateWindowMs);
     const base = { storage: StorageType.File, num_replicas: replicas, duplicate_window: dup };
     await this.ensureStream({
@@ -254,6 +248,16 @@ const PUBLISH_ATTEMPTS = 10;
 /** About the longest a publish keeps trying before it fails. */
 export const PUBLISH_GIVE_UP_MS = PUBLISH_ATTEMPT_MS * PUBLISH_ATTEMPTS;
 
+/** Direct gets may be answered by a lagging replica; replicated state is read from the leader. */
+function directGets(replicas: number): boolean {
+  return replicas === 1;
+}
+
+/** The server list with any user:password@ taken out, for messages and logs. */
+export function redactUrls(servers: string): string {
+  return servers.replace(/\/\/[^/@\s,]*@/g, "//");
+}
+
 /** True when a "major.minor.patch" version is older than `than`. */
 function olderThan(version: string, than: number[]): boolean {
   const parts = version.split(/[.-]/).slice(0, 3).map(Number);
@@ -275,14 +279,19 @@ async function connectWithin(servers: string[], name: string, timeoutMs: number)
         name,
         maxReconnectAttempts: -1,
         reconnectTimeWait: 250,
-        timeout: Math.min(2_000, timeoutMs),
+        timeout: timeoutMs === 0 ? 2_000 : Math.min(2_000, timeoutMs),
         noAsyncTraces: true,
       });
     } catch (err) {
-      if (Date.now() - started + 250 > timeoutMs) throw err;
+      if (Date.now() - started + 250 > timeoutMs || failsForGood(err)) throw err;
       await new Promise((r) => setTimeout(r, 250));
     }
   }
+}
+
+/** A refused login does not get better by trying again. */
+function failsForGood(err: unknown): boolean {
+  return /authorization|authentication/i.test(errorMessage(err));
 }
 
 export function headerValue(h: MsgHdrs | undefined, name: string): string | undefined {
@@ -290,7 +299,7 @@ export function headerValue(h: MsgHdrs | undefined, name: string): string | unde
   return v === undefined || v === "" ? undefined : v;
 }
 
-/** Connects a service to the NATS server its configuration names. */
+/** Connects to the NATS server a configuration names; services call `provision()` next, clients do not. */
 export function connectBus(config: RvssConfig, name: string, log: Logger): Promise<Bus> {
   return Bus.connect({
     servers: config.natsUrl,

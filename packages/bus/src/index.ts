@@ -7,6 +7,7 @@ export {
   HEADER_SOURCE,
   HEADER_TRACEPARENT,
   headerValue,
+  redactUrls,
   type BusOptions,
   type PublishOptions,
 } from "./bus";

@@ -47,6 +47,7 @@ export async function startPhaseService<P extends Phase>(
   // The phase's service name is its connection name and its events' source.
   const source = PHASE_SERVICES[o.phase];
   const bus = await connectBus(config, source, log);
+  await bus.provision();
   await o.prepare?.(bus);
   // A command delivered again while this replica still works on it (published twice, or handed out
   // again) waits for that run to end, then runs and finds its work done. Two runs of one command at

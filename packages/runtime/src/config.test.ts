@@ -1,4 +1,6 @@
 import { isRvssError } from "@rvss/core";
+import * as os from "node:os";
+import * as path from "node:path";
 import { ONTAP_LATENCY, loadConfig } from "./config";
 
 describe("configuration", () => {
@@ -37,5 +39,20 @@ describe("configuration", () => {
     ["clone=10", { resolve: 0, clone: 10, expose: 0, seal: 0, snapshot: 0, cleanup: 0, jitter: 0 }],
   ])("storage latency %s", (v, expected) => {
     expect(loadConfig({ RVSS_STORAGE_LATENCY: v }).storageLatency).toEqual(expected);
+  });
+
+  test.each([
+    ["the environment wins", { NATS_URL: "nats://a:1" }, { NATS_URL: "nats://b:2" }, "nats://a:1"],
+    ["the fallback fills an unset variable", {}, { NATS_URL: "nats://b:2" }, "nats://b:2"],
+    ["an empty variable counts as unset", { NATS_URL: "" }, { NATS_URL: "nats://b:2" }, "nats://b:2"],
+    ["the default comes last", {}, {}, "nats://127.0.0.1:4222"],
+  ])("fallback: %s", (_name, env, fallback, natsUrl) => {
+    expect(loadConfig(env, fallback).natsUrl).toBe(natsUrl);
+  });
+
+  test("RVSS_HOME defaults to ~/.rvss and expands ~", () => {
+    expect(loadConfig({}).home).toBe(path.join(os.homedir(), ".rvss"));
+    expect(loadConfig({ RVSS_HOME: "~/x" }).home).toBe(path.join(os.homedir(), "x"));
+    expect(loadConfig({ RVSS_HOME: "/srv/rvss" }).home).toBe("/srv/rvss");
   });
 });

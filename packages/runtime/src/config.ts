@@ -2,10 +2,13 @@
  * The one configuration loader. Every setting comes from an environment variable with a default
  * that runs everything on one machine; a malformed value is an error naming the variable.
  */
+import * as os from "node:os";
 import * as path from "node:path";
 import { ErrorCodes, RvssError, type TimerConfig } from "@rvss/core";
 
 export interface RvssConfig {
+  /** Where `rvss up` keeps its state and its context file (RVSS_HOME, ~/.rvss by default). */
+  home: string;
   natsUrl: string;
   /** How long a service keeps trying to reach NATS at start-up. */
   natsConnectTimeoutMs: number;
@@ -78,6 +81,11 @@ interface Variable {
 
 /** Every variable rvss reads, with its default; the README's configuration table lists the same. */
 export const CONFIG_VARIABLES: readonly Variable[] = [
+  {
+    name: "RVSS_HOME",
+    default: "~/.rvss",
+    description: "rvss up: its NATS store, sample filer and context file (read by the CLI when a variable is unset)",
+  },
   { name: "NATS_URL", default: "nats://127.0.0.1:4222", description: "NATS server(s), comma-separated" },
   {
     name: "RVSS_NATS_CONNECT_TIMEOUT_MS",
@@ -166,12 +174,17 @@ export const CONFIG_VARIABLES: readonly Variable[] = [
   },
 ];
 
-type Env = Record<string, string | undefined>;
+export type Env = Record<string, string | undefined>;
 
 function raw(env: Env, name: string): string {
   const v = env[name];
   if (v !== undefined && v !== "") return v;
   return CONFIG_VARIABLES.find((x) => x.name === name)!.default;
+}
+
+/** "~" and "~/x" are the user's home directory. */
+function homePath(v: string): string {
+  return path.resolve(v === "~" ? os.homedir() : v.startsWith("~/") ? path.join(os.homedir(), v.slice(2)) : v);
 }
 
 function integer(env: Env, name: string, min: number): number {
@@ -216,7 +229,15 @@ function latency(v: string): StorageLatency | null {
   return out;
 }
 
-export function loadConfig(env: Env = process.env): RvssConfig {
+/**
+ * The configuration of `env`; a variable `env` leaves unset or empty takes its value from `fallback`
+ * (the CLI's context file), then from the table's default.
+ */
+export function loadConfig(env: Env = process.env, fallback: Env = {}): RvssConfig {
+  if (Object.keys(fallback).length > 0) {
+    const set = Object.entries(env).filter(([, v]) => v !== undefined && v !== "");
+    env = { ...fallback, ...Object.fromEntries(set) };
+  }
   const logFormat = raw(env, "RVSS_LOG_FORMAT");
   if (logFormat !== "json" && logFormat !== "pretty") {
     throw new RvssError(ErrorCodes.CONFIG_INVALID, `RVSS_LOG_FORMAT="${logFormat}" must be json or pretty`, {
@@ -240,6 +261,7 @@ export function loadConfig(env: Env = process.env): RvssConfig {
     }
   }
   return {
+    home: homePath(raw(env, "RVSS_HOME")),
     natsUrl,
     natsConnectTimeoutMs: integer(env, "RVSS_NATS_CONNECT_TIMEOUT_MS", 100),
     replicas: integer(env, "RVSS_REPLICAS", 1),
@@ -270,4 +292,9 @@ export function loadConfig(env: Env = process.env): RvssConfig {
       ttlMs: integer(env, "RVSS_WRITER_TTL_MS", 1000),
     },
   };
+}
+
+/** The table's defaults alone, for libraries that need a default without reading the environment. */
+export function defaultConfig(): RvssConfig {
+  return loadConfig({});
 }

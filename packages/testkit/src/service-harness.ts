@@ -32,7 +32,7 @@ export async function startServiceHarness(
     nats,
     config,
     service: await start(config, log),
-    bus: await connectBus(config, "test", log),
+    bus: await connectBus(config, "test", log).then(async (b) => (await b.provision(), b)),
     events: await EventRecorder.start(nats.url),
     async startService() {
       h.service = await start(config, log);
