@@ -14,6 +14,8 @@ export const ErrorCodes = {
   SVM_NOT_FOUND: "SVM_NOT_FOUND",
   SHARE_NOT_FOUND: "SHARE_NOT_FOUND",
   FILE_NOT_FOUND: "FILE_NOT_FOUND",
+  /** A restore would replace a file that exists at its target with different contents. */
+  FILE_EXISTS: "FILE_EXISTS",
   /** A listed file is a directory, symlink, FIFO, socket or device. */
   FILE_NOT_REGULAR: "FILE_NOT_REGULAR",
   /** A listed path is absolute, contains "..", a NUL byte, or resolves outside the share. */
@@ -136,6 +138,7 @@ const permanent = new Set<ErrorCode>([
   ErrorCodes.SVM_NOT_FOUND,
   ErrorCodes.SHARE_NOT_FOUND,
   ErrorCodes.FILE_NOT_FOUND,
+  ErrorCodes.FILE_EXISTS,
   ErrorCodes.FILE_NOT_REGULAR,
   ErrorCodes.PATH_ESCAPES_SHARE,
   ErrorCodes.LAYOUT_UNSUPPORTED,

@@ -87,6 +87,8 @@ export interface RestoreJob {
   /** Relative to the share root; empty restores every file of the copy. */
   files: string[];
   target: RestoreDestination;
+  /** Replace files that exist at the target with different contents; refused (FILE_EXISTS) otherwise. */
+  overwrite: boolean;
 }
 
 export interface RestoredFileReport {

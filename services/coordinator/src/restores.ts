@@ -99,6 +99,7 @@ export async function restore(
           shadowCopy: snapProto.shadowCopies.find((c) => c.shadowCopyId === copyId)!,
           files,
           target: req.target,
+          overwrite: req.overwrite,
         },
       },
     },

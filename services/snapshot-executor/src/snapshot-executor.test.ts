@@ -131,6 +131,7 @@ describe("snapshot-executor", () => {
           shadowCopy: c,
           files: [],
           target: { kind: { $case: "directory", value: target } },
+          overwrite: false,
         },
       },
       "b1",

@@ -157,6 +157,7 @@ export async function restoreFiles(backend: StorageBackend, cmd: RestoreFiles, e
       shadowCopyId: copy.shadowCopyId,
       files: cmd.files,
       target,
+      overwrite: cmd.overwrite,
     });
     const bytes = files.reduce((n, f) => n + f.bytes, 0);
     await emit({

@@ -401,18 +401,23 @@ describe("snapshots and restore", () => {
       shadowCopyId: SC,
       files: [],
       target: { kind: "directory", path: target },
+      overwrite: false,
     });
     expect(files.map((f) => [f.path, f.bytes])).toEqual([
       ["vm1/conf.vmcx", 8],
       ["vm1/disk.vhdx", 8],
     ]);
     expect(await fsp.readFile(path.join(target, "vm1/disk.vhdx"), "utf8")).toBe("disk-one");
-    await backend.restore({
+    const intoShare = {
       snapshot: snap,
       shadowCopyId: SC,
       files: ["vm1/disk.vhdx"],
-      target: { kind: "share", svm: "vs1", share: "share1" },
-    });
+      target: { kind: "share" as const, svm: "vs1", share: "share1" },
+    };
+    const refused = await errorOf(backend.restore({ ...intoShare, overwrite: false }));
+    expect(refused).toEqual({ code: "FILE_EXISTS", message: expect.stringMatching(/"vm1\/disk\.vhdx"/) });
+    expect(await fsp.readFile(path.join(shareDir, "vm1/disk.vhdx"), "utf8")).toBe("changed since the backup");
+    await backend.restore({ ...intoShare, overwrite: true });
     expect(await fsp.readFile(path.join(shareDir, "vm1/disk.vhdx"), "utf8")).toBe("disk-one");
   });
 
@@ -428,6 +433,7 @@ describe("snapshots and restore", () => {
         shadowCopyId: SC,
         files: [],
         target: { kind: "directory", path: path.join(dir, "r") },
+        overwrite: false,
       }),
     );
     expect(e.code).toBe("CHECKSUM_MISMATCH");
@@ -442,6 +448,7 @@ describe("snapshots and restore", () => {
         shadowCopyId: SC,
         files: ["vm2/disk.vhdx"],
         target: { kind: "directory", path: path.join(dir, "r") },
+        overwrite: false,
       }),
     );
     expect(e).toEqual({

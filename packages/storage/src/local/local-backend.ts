@@ -396,6 +396,26 @@ export class LocalBackend implements StorageBackend {
       throw new RvssError(ErrorCodes.INVALID_ARGUMENT, `restore directory "${dest}" must be an absolute path`, {
         path: dest,
       });
+    // Checked for every file before the first is written: a refused restore changes nothing.
+    if (!req.overwrite) {
+      const taken: string[] = [];
+      for (const rel of files) {
+        const target = path.join(dest, rel);
+        if ((await exists(target)) && (await sha256File(target)).sha256 !== manifest.files[rel]!.sha256)
+          taken.push(rel);
+      }
+      if (taken.length > 0)
+        throw new RvssError(
+          ErrorCodes.FILE_EXISTS,
+          `${taken.length === 1 ? "a file exists" : `${taken.length} files exist`} in ${dest} with other contents: ${taken
+            .slice(0, 10)
+            .map((f) => `"${f}"`)
+            .join(
+              ", ",
+            )}${taken.length > 10 ? ", …" : ""}; restore with overwrite (rvss restore --overwrite) to replace them`,
+          { file: taken[0]!, path: dest },
+        );
+    }
     const out: RestoredFileReport[] = [];
     for (const rel of files) {
       const expected = manifest.files[rel]!;

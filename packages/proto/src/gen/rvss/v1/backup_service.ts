@@ -199,7 +199,14 @@ export interface RestoreRequest {
   share: string;
   /** Files to restore, relative to the share root; empty restores all files of the backup. */
   files: string[];
-  target?: RestoreTarget | undefined;
+  target?:
+    | RestoreTarget
+    | undefined;
+  /**
+   * Replace files that exist at the target with different contents; otherwise the restore is
+   * refused, naming them, before anything is written.
+   */
+  overwrite: boolean;
 }
 
 export interface RestoreResponse {
@@ -1900,7 +1907,7 @@ export const ListSnapshotsResponse: MessageFns<ListSnapshotsResponse> = {
 };
 
 function createBaseRestoreRequest(): RestoreRequest {
-  return { backupId: "", svm: "", share: "", files: [], target: undefined };
+  return { backupId: "", svm: "", share: "", files: [], target: undefined, overwrite: false };
 }
 
 export const RestoreRequest: MessageFns<RestoreRequest> = {
@@ -1919,6 +1926,9 @@ export const RestoreRequest: MessageFns<RestoreRequest> = {
     }
     if (message.target !== undefined) {
       RestoreTarget.encode(message.target, writer.uint32(42).fork()).join();
+    }
+    if (message.overwrite !== false) {
+      writer.uint32(48).bool(message.overwrite);
     }
     return writer;
   },
@@ -1976,6 +1986,14 @@ export const RestoreRequest: MessageFns<RestoreRequest> = {
             message.target = RestoreTarget.decode(reader, reader.uint32());
             continue;
           }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.overwrite = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1999,6 +2017,7 @@ export const RestoreRequest: MessageFns<RestoreRequest> = {
       share: isSet(object.share) ? globalThis.String(object.share) : "",
       files: globalThis.Array.isArray(object?.files) ? object.files.map((e: any) => globalThis.String(e)) : [],
       target: isSet(object.target) ? RestoreTarget.fromJSON(object.target) : undefined,
+      overwrite: isSet(object.overwrite) ? globalThis.Boolean(object.overwrite) : false,
     };
   },
 
@@ -2019,6 +2038,9 @@ export const RestoreRequest: MessageFns<RestoreRequest> = {
     if (message.target !== undefined) {
       obj.target = RestoreTarget.toJSON(message.target);
     }
+    if (message.overwrite !== false) {
+      obj.overwrite = message.overwrite;
+    }
     return obj;
   },
 
@@ -2034,6 +2056,7 @@ export const RestoreRequest: MessageFns<RestoreRequest> = {
     message.target = (object.target !== undefined && object.target !== null)
       ? RestoreTarget.fromPartial(object.target)
       : undefined;
+    message.overwrite = object.overwrite ?? false;
     return message;
   },
 };

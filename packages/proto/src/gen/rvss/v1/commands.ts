@@ -91,7 +91,11 @@ export interface RestoreFiles {
     | undefined;
   /** Subset to restore, relative to the share root; empty restores every file of the copy. */
   files: string[];
-  target?: RestoreTarget | undefined;
+  target?:
+    | RestoreTarget
+    | undefined;
+  /** As RestoreRequest.overwrite. */
+  overwrite: boolean;
 }
 
 /** NotifierCommand is work for auto-recovery-notifier (subject rvss.v1.cmd.notifier.<svm>.<kind>). */
@@ -1175,7 +1179,7 @@ export const DeleteShadowCopies: MessageFns<DeleteShadowCopies> = {
 };
 
 function createBaseRestoreFiles(): RestoreFiles {
-  return { restoreId: "", snapshot: undefined, shadowCopy: undefined, files: [], target: undefined };
+  return { restoreId: "", snapshot: undefined, shadowCopy: undefined, files: [], target: undefined, overwrite: false };
 }
 
 export const RestoreFiles: MessageFns<RestoreFiles> = {
@@ -1194,6 +1198,9 @@ export const RestoreFiles: MessageFns<RestoreFiles> = {
     }
     if (message.target !== undefined) {
       RestoreTarget.encode(message.target, writer.uint32(42).fork()).join();
+    }
+    if (message.overwrite !== false) {
+      writer.uint32(48).bool(message.overwrite);
     }
     return writer;
   },
@@ -1251,6 +1258,14 @@ export const RestoreFiles: MessageFns<RestoreFiles> = {
             message.target = RestoreTarget.decode(reader, reader.uint32());
             continue;
           }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.overwrite = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1278,6 +1293,7 @@ export const RestoreFiles: MessageFns<RestoreFiles> = {
         : undefined,
       files: globalThis.Array.isArray(object?.files) ? object.files.map((e: any) => globalThis.String(e)) : [],
       target: isSet(object.target) ? RestoreTarget.fromJSON(object.target) : undefined,
+      overwrite: isSet(object.overwrite) ? globalThis.Boolean(object.overwrite) : false,
     };
   },
 
@@ -1298,6 +1314,9 @@ export const RestoreFiles: MessageFns<RestoreFiles> = {
     if (message.target !== undefined) {
       obj.target = RestoreTarget.toJSON(message.target);
     }
+    if (message.overwrite !== false) {
+      obj.overwrite = message.overwrite;
+    }
     return obj;
   },
 
@@ -1317,6 +1336,7 @@ export const RestoreFiles: MessageFns<RestoreFiles> = {
     message.target = (object.target !== undefined && object.target !== null)
       ? RestoreTarget.fromPartial(object.target)
       : undefined;
+    message.overwrite = object.overwrite ?? false;
     return message;
   },
 };
