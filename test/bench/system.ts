@@ -43,7 +43,7 @@ export async function startBenchSystem(
       services.push(await startService(name, { ...base, ...opts.perService?.[name], ...extra }));
     }
   }
-  const client = new RvssClient(grpc);
+  const client = new RvssClient({ address: grpc });
   await client.waitForReady();
   const nc = await connect({ servers: nats.url, name: "bench" });
   const jsm = await jetstreamManager(nc);

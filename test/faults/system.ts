@@ -140,7 +140,7 @@ export async function startFaultSystem(o: {
     const e = await kv.get(key);
     return e && e.operation === "PUT" ? (e.json() as T) : null;
   };
-  const client = new RvssClient(env.RVSS_GRPC_ADDR);
+  const client = new RvssClient({ address: env.RVSS_GRPC_ADDR });
   const events = await EventRecorder.start(o.natsUrl);
   const sys: FaultSystem = {
     dir,

@@ -17,7 +17,7 @@ let client: RvssClient;
 beforeAll(async () => {
   sys = await startFsrvpSystem(SVMS, { RVSS_MAX_CONCURRENT_SETS: String(LIMIT) });
   events = await EventRecorder.start(sys.nats.url);
-  client = new RvssClient(`127.0.0.1:${sys.port}`);
+  client = new RvssClient({ address: `127.0.0.1:${sys.port}` });
 });
 afterAll(async () => {
   client.close();

@@ -37,7 +37,7 @@ export function fromServiceError(err: ServiceError, address: string): RvssError 
   if (err.code === status.UNAVAILABLE) {
     return new RvssError(
       ErrorCodes.UNAVAILABLE,
-      `cannot reach the rvss coordinator at ${address} (${err.details}); is it running? (rvss up, or set RVSS_GRPC_ADDR)`,
+      `cannot reach the rvss coordinator at ${address} (${connectionProblem(err.details)}); is it running? (rvss up, or set RVSS_GRPC_ADDR)`,
       { address },
       { cause: err },
     );
@@ -50,4 +50,22 @@ export function fromServiceError(err: ServiceError, address: string): RvssError 
       { cause: err },
     );
   return new RvssError(ErrorCodes.INTERNAL, err.details || err.message, {}, { cause: err });
+}
+
+/** What went wrong with the connection, in the words of the system call, without grpc-js's own notes. */
+function connectionProblem(details: string): string {
+  const errno = /\b(ECONNREFUSED|ECONNRESET|EHOSTUNREACH|ENETUNREACH|ENOTFOUND|EAI_AGAIN|ETIMEDOUT)\b/.exec(
+    details,
+  )?.[1];
+  const words: Record<string, string> = {
+    ECONNREFUSED: "connection refused",
+    ECONNRESET: "connection reset",
+    EHOSTUNREACH: "host unreachable",
+    ENETUNREACH: "network unreachable",
+    ENOTFOUND: "unknown host",
+    EAI_AGAIN: "host name lookup failed",
+    ETIMEDOUT: "connection timed out",
+  };
+  if (errno) return words[errno]!;
+  return details.replace(/\s*Resolution note:.*$/s, "").replace(/Last error: Error: /, "") || "no connection";
 }

@@ -9,8 +9,10 @@ import {
   BackupServiceClient,
   WriterErrorPolicy,
   PreflightServiceClient,
+  ServerInfoServiceClient,
   type Backup,
   type CreateBackupRequest,
+  type GetServerInfoResponse,
   type ListSnapshotsRequest,
   type RestoreRequest,
   type RestoreResponse,
@@ -51,11 +53,21 @@ function callUnary<Req, Res>(
   });
 }
 
+/** Where the coordinator listens; entry points take it from `loadConfig` (RVSS_GRPC_ADDR). */
+export interface ClientOptions {
+  /** host:port of the coordinator's gRPC API. */
+  address: string;
+}
+
 export class RvssClient {
   private readonly grpc: BackupServiceClient;
+  private readonly info: ServerInfoServiceClient;
+  readonly address: string;
 
-  constructor(readonly address: string = process.env.RVSS_GRPC_ADDR || "127.0.0.1:50051") {
-    this.grpc = new BackupServiceClient(address, credentials.createInsecure());
+  constructor(options: ClientOptions) {
+    this.address = options.address;
+    this.grpc = new BackupServiceClient(this.address, credentials.createInsecure());
+    this.info = new ServerInfoServiceClient(this.address, credentials.createInsecure());
   }
 
   private call<Req, Res>(method: UnaryMethod<Req, Res>, req: Req, timeoutMs = 30_000): Promise<Res> {
@@ -109,7 +121,7 @@ export class RvssClient {
     req: Partial<RestoreRequest> & Pick<RestoreRequest, "backupId" | "target">,
     timeoutMs = 30 * 60_000,
   ): Promise<RestoreResponse> {
-    return this.call(this.grpc.restore, { svm: "", share: "", files: [], ...req }, timeoutMs);
+    return this.call(this.grpc.restore, { svm: "", share: "", files: [], overwrite: false, ...req }, timeoutMs);
   }
 
   /** The backup's events from its start until it finishes, each with the backup as it stands. */
@@ -124,8 +136,14 @@ export class RvssClient {
     }
   }
 
+  /** The coordinator's rvss version and its NATS server's. */
+  serverInfo(timeoutMs = 10_000): Promise<GetServerInfoResponse> {
+    return callUnary(this.info, this.address, this.info.getServerInfo, {}, timeoutMs);
+  }
+
   close(): void {
     this.grpc.close();
+    this.info.close();
   }
 }
 
@@ -134,9 +152,11 @@ export { AgentClient } from "./agent";
 /** A client of the coordinator's PreflightService: checks shares before a backup window, clones nothing. */
 export class PreflightClient {
   private readonly grpc: PreflightServiceClient;
+  readonly address: string;
 
-  constructor(readonly address: string = process.env.RVSS_GRPC_ADDR || "127.0.0.1:50051") {
-    this.grpc = new PreflightServiceClient(address, credentials.createInsecure());
+  constructor(options: ClientOptions) {
+    this.address = options.address;
+    this.grpc = new PreflightServiceClient(this.address, credentials.createInsecure());
   }
 
   /** Walks one share and checks it; the answer lists every violation. */

@@ -34,9 +34,9 @@ export interface ServiceProcess {
 export async function startService(
   name: ServiceName,
   env: Record<string, string>,
-  opts: { onOutput?: (line: string) => void } = {},
+  opts: { onOutput?: (line: string) => void; healthPort?: number } = {},
 ): Promise<ServiceProcess> {
-  const healthPort = await freePort();
+  const healthPort = opts.healthPort ?? (await freePort());
   const child: ChildProcess = spawn(process.execPath, [serviceEntry(name)], {
     env: { ...process.env, ...env, RVSS_HEALTH_ADDR: `127.0.0.1:${healthPort}` },
     stdio: ["ignore", "pipe", "pipe"],
@@ -120,18 +120,21 @@ export interface RvssProcesses {
 /** All four services as separate processes against one NATS server and one filer description. */
 export async function startRvss(
   env: Record<string, string> & { NATS_URL: string; RVSS_FILER_CONFIG: string },
-  opts: { onOutput?: (name: ServiceName, line: string) => void } = {},
+  opts: {
+    onOutput?: (name: ServiceName, line: string) => void;
+    /** Health ports to use instead of free ones (rvss up honours RVSS_HEALTH_ADDR with them). */
+    healthPorts?: Partial<Record<ServiceName, number>>;
+  } = {},
 ): Promise<RvssProcesses> {
   const grpcAddr = env.RVSS_GRPC_ADDR ?? `127.0.0.1:${await freePort()}`;
   const full = { RVSS_GRPC_ADDR: grpcAddr, ...env };
   const services = {} as Record<ServiceName, ServiceProcess>;
   try {
     for (const name of SERVICES) {
-      services[name] = await startService(
-        name,
-        full,
-        opts.onOutput ? { onOutput: (l) => opts.onOutput!(name, l) } : {},
-      );
+      services[name] = await startService(name, full, {
+        ...(opts.onOutput ? { onOutput: (l: string) => opts.onOutput!(name, l) } : {}),
+        ...(opts.healthPorts?.[name] ? { healthPort: opts.healthPorts[name] } : {}),
+      });
     }
   } catch (err) {
     await Promise.all(Object.values(services).map((s) => s.kill()));

@@ -44,7 +44,7 @@ beforeAll(async () => {
     await startSnapshotExecutor(config, log),
     await startAutoRecoveryNotifier(config, log),
   ];
-  client = new RvssClient(`127.0.0.1:${coordinator.grpcPort}`);
+  client = new RvssClient({ address: `127.0.0.1:${coordinator.grpcPort}` });
   events = await EventRecorder.start(nats.url);
 });
 

@@ -8,10 +8,12 @@ import { ErrorCodes, RvssError } from "@rvss/core";
 import {
   BackupServiceService,
   PreflightServiceService,
+  ServerInfoServiceService,
   ShadowCopyAgentService,
   descriptorSetPath,
   type BackupServiceServer,
   type PreflightServiceServer,
+  type ServerInfoServiceServer,
   type ShadowCopyAgentServer,
 } from "@rvss/proto";
 
@@ -25,6 +27,7 @@ export interface Services {
   backups: BackupServiceServer;
   agent: ShadowCopyAgentServer;
   preflight: PreflightServiceServer;
+  info: ServerInfoServiceServer;
 }
 
 export async function startGrpcServer(addr: string, services: Services): Promise<GrpcServer> {
@@ -32,11 +35,13 @@ export async function startGrpcServer(addr: string, services: Services): Promise
   server.addService(BackupServiceService, services.backups);
   server.addService(ShadowCopyAgentService, services.agent);
   server.addService(PreflightServiceService, services.preflight);
+  server.addService(ServerInfoServiceService, services.info);
   const health = new HealthImplementation({
     "": "SERVING",
     "rvss.v1.BackupService": "SERVING",
     "rvss.v1.ShadowCopyAgent": "SERVING",
     "rvss.v1.PreflightService": "SERVING",
+    "rvss.v1.ServerInfoService": "SERVING",
   });
   health.addToServer(server);
   new ReflectionService(protoLoader.loadFileDescriptorSetFromBuffer(fs.readFileSync(descriptorSetPath))).addToServer(

@@ -21,6 +21,7 @@ import { Engine } from "./engine";
 import { Planner } from "./planner";
 import { startGrpcServer } from "./grpc-server";
 import { preflightService } from "./preflight-service";
+import { serverInfoService } from "./server-info";
 import { Reconciler } from "./reconciler";
 import { Replay } from "./replay";
 import { recordRestoreFinished } from "./restores";
@@ -35,6 +36,7 @@ export interface Coordinator extends RunningService {
 
 export async function startCoordinator(config: RvssConfig, log: Logger): Promise<Coordinator> {
   const bus = await connectBus(config, "coordinator", log);
+  await bus.provision();
   const backups = new Backups(bus, log);
   const engine = new Engine(bus, config.timers, log);
   const planner = new Planner(bus, engine, backups, config.maxConcurrentSets, log);
@@ -87,6 +89,7 @@ export async function startCoordinator(config: RvssConfig, log: Logger): Promise
     backups: backupService({ bus, engine, backups, planner, log }),
     agent: shadowCopyAgent({ bus, engine, log }),
     preflight: preflightService({ bus, log }),
+    info: serverInfoService(bus),
   });
   log.info({ grpc: `${config.grpcAddr.slice(0, config.grpcAddr.lastIndexOf(":"))}:${port}` }, "gRPC serving");
 

@@ -33,7 +33,7 @@ beforeAll(async () => {
   const cfg = testConfig(nats.url, filer.configPath);
   const coordinator = await startCoordinator(cfg, log);
   services = [coordinator, await startShareDiscovery(cfg, log)];
-  client = new PreflightClient(`127.0.0.1:${coordinator.grpcPort}`);
+  client = new PreflightClient({ address: `127.0.0.1:${coordinator.grpcPort}` });
 });
 
 afterAll(async () => {
