@@ -77,8 +77,8 @@ test("a backup through the CLI passes every phase, leaves one snapshot per volum
   expect(await backend.listShadowCopies("vs1")).toEqual([]);
   expect(await backend.listExposedShares("vs1")).toEqual([]);
 
-  const listed = await rvss(["snapshot", "list", "--backup", backupId], env);
-  expect(listed.stdout).toMatch(new RegExp(`^vs1:vm_vol1@rvss_${backupId}_`));
+  const listed = await rvss(["snapshot", "list", "--backup", backupId.slice(0, 8)], env);
+  expect(listed.stdout).toMatch(new RegExp(`^SVM +VOLUME +BACKUP .*\nvs1 +vm_vol1 +${backupId} `));
 
   const target = path.join(dir, "restored");
   const restored = await rvss(["restore", "--backup", backupId, "--to", target], env);
@@ -139,7 +139,7 @@ test("rvss validate reports a clean share, then names every violation of a bad l
       ].join("\n"),
     );
     expect(bad.stdout).toMatch(/\n3 violations in 1 share of 1; a backup would fail\n$/);
-    const json = JSON.parse((await rvss(["validate", "--svm", "vs1", "--share", "share1", "--json"], env)).stdout);
+    const json = JSON.parse((await rvss(["validate", "--svm", "vs1", "--share", "share1", "-o", "json"], env)).stdout);
     expect([json.ok, json.checks[0].violations.map((v: { rule: string }) => v.rule)]).toEqual([
       false,
       ["stray-at-root", "not-regular"],

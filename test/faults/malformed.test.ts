@@ -141,7 +141,7 @@ test(`${COUNT.toLocaleString("en")} malformed or truncated commands are dead-let
 
   for (const stream of Object.values(COMMAND_STREAMS))
     expect([stream, (await sys.jsm.streams.info(stream)).state.messages]).toEqual([stream, 0]);
-  const letters = await rvss(["dlq", "list", "--limit", String(COUNT), "--json"], { NATS_URL: sys.natsUrl });
+  const letters = await rvss(["dlq", "list", "--limit", String(COUNT), "-o", "json"], { NATS_URL: sys.natsUrl });
   const listed = JSON.parse(letters.stdout) as {
     total: number;
     letters: { seq: number; reason: string; subject: string; deliveryCount: number }[];

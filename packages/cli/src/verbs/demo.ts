@@ -7,8 +7,8 @@
 import * as fsp from "node:fs/promises";
 import * as os from "node:os";
 import * as path from "node:path";
-import { parseArgs } from "node:util";
 import { RvssClient } from "@rvss/client";
+import { defaultConfig, loadConfig } from "@rvss/runtime";
 import { BackupState } from "@rvss/proto";
 import { LocalBackend } from "@rvss/storage";
 import { inspectDatabase, parseCheckpoint } from "@rvss/sqlite-writer";
@@ -23,14 +23,15 @@ import {
   type RvssProcesses,
   type SqliteWriterProcess,
 } from "@rvss/testkit";
-import { follow } from "./commands";
-import { bytes, describeBackup, stateName } from "./format";
+import { bytes, describeBackup, stateName } from "../format";
+import type { Register } from "../program";
+import { follow } from "./backup";
 
 /** Databases the demo's SQLite writer keeps on the share, inside a VM directory of their own. */
 const DEMO_DATABASES = ["sqlvm/orders.sqlite", "sqlvm/ledger.sqlite"];
 
-export async function demo(args: string[]): Promise<number> {
-  const { values: v } = parseArgs({ args, options: { keep: { type: "boolean" }, verbose: { type: "boolean" } } });
+async function demo(v: { keep?: boolean; verbose?: boolean }): Promise<number> {
+  const config = loadConfig();
   const t0 = Date.now();
   const say = (s: string): void => console.log(s);
   const dir = await fsp.mkdtemp(path.join(os.tmpdir(), "rvss-demo-"));
@@ -48,7 +49,7 @@ export async function demo(args: string[]): Promise<number> {
     );
     say(`   ${filer.files.length} VM files: ${filer.files.join(", ")}`);
 
-    let natsUrl = process.env.NATS_URL;
+    let natsUrl = config.natsUrl === defaultConfig().natsUrl ? undefined : config.natsUrl;
     if (natsUrl) {
       say(`2. NATS: using ${natsUrl} (NATS_URL)`);
     } else {
@@ -64,7 +65,7 @@ export async function demo(args: string[]): Promise<number> {
       { onOutput: (name, line) => (v.verbose ? say(`   [${name}] ${line}`) : logs.push(`[${name}] ${line}`)) },
     );
     say(`3. Services started as separate processes: ${Object.keys(rvss.services).join(", ")} (gRPC ${rvss.grpcAddr})`);
-    client = new RvssClient(rvss.grpcAddr);
+    client = new RvssClient({ address: rvss.grpcAddr });
     await client.waitForReady();
     writer = await startSqliteWriterProcess({
       natsUrl,
@@ -140,3 +141,12 @@ export async function demo(args: string[]): Promise<number> {
     else await removeTree(dir);
   }
 }
+
+export const demoVerb: Register = (program, run) => {
+  program
+    .command("demo")
+    .description("everything on this machine: NATS, the services, a backup, a verified restore, then clean-up")
+    .option("--keep", "keep the demo's directory")
+    .option("--verbose", "show the services' logs")
+    .action(run((_s, o) => demo(o)));
+};

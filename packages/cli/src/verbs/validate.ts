@@ -1,8 +1,9 @@
 /** rvss validate: checks shares against the Remote VSS directory rules before the backup window. */
-import { parseArgs } from "node:util";
-import { PreflightClient } from "@rvss/client";
-import type { ShareCheck } from "@rvss/proto";
-import { datasetFrom } from "./commands";
+import { ShareCheck } from "@rvss/proto";
+import { datasetFrom } from "../dataset";
+import { outputOption, printer } from "../printer";
+import type { Register } from "../program";
+import { selectionOptions } from "./backup";
 
 function count(n: number, one: string, many = `${one}s`): string {
   return `${n} ${n === 1 ? one : many}`;
@@ -36,36 +37,31 @@ export function describeCheck(c: ShareCheck): string {
   return lines.join("\n");
 }
 
-export async function validateCommand(args: string[]): Promise<number> {
-  const { values: v } = parseArgs({
-    args,
-    options: {
-      svm: { type: "string" },
-      share: { type: "string", multiple: true },
-      file: { type: "string", multiple: true },
-      dataset: { type: "string" },
-      json: { type: "boolean" },
-    },
-  });
-  const dataset = datasetFrom("validate", v);
-  const client = new PreflightClient();
-  try {
-    const checks =
-      dataset.length === 1 ? [await client.validateShare(dataset[0]!)] : await client.validateDataset(dataset);
-    const bad = checks.filter((c) => !clean(c));
-    if (v.json) {
-      console.log(JSON.stringify({ ok: bad.length === 0, checks }, null, 2));
-    } else {
-      console.log(checks.map(describeCheck).join("\n\n"));
-      const violations = bad.reduce((n, c) => n + c.violations.length + c.violationsNotListed, 0);
-      console.log(
-        bad.length === 0
-          ? `\n${count(checks.length, "share")} checked: ready for Remote VSS backups`
-          : `\n${count(violations, "violation")} in ${count(bad.length, "share")} of ${checks.length}; a backup would fail`,
-      );
-    }
-    return bad.length === 0 ? 0 : 1;
-  } finally {
-    client.close();
-  }
-}
+export const validateVerb: Register = (program, run) => {
+  selectionOptions(
+    program
+      .command("validate")
+      .description("preflight: check shares against the Remote VSS directory rules; exit 1 on violations"),
+  )
+    .addOption(outputOption())
+    .action(
+      run(async (s, o) => {
+        const out = printer(o.output);
+        const { items } = datasetFrom("validate", o);
+        const client = s.preflight();
+        const checks =
+          items.length === 1 ? [await client.validateShare(items[0]!)] : await client.validateDataset(items);
+        const bad = checks.filter((c) => !clean(c));
+        const violations = bad.reduce((n, c) => n + c.violations.length + c.violationsNotListed, 0);
+        out.item(
+          () =>
+            checks.map(describeCheck).join("\n\n") +
+            (bad.length === 0
+              ? `\n\n${count(checks.length, "share")} checked: ready for Remote VSS backups`
+              : `\n\n${count(violations, "violation")} in ${count(bad.length, "share")} of ${checks.length}; a backup would fail`),
+          { ok: bad.length === 0, checks: checks.map((c) => ShareCheck.toJSON(c)) },
+        );
+        return bad.length === 0 ? 0 : 1;
+      }),
+    );
+};
