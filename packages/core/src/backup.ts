@@ -124,7 +124,10 @@ export function checkDataset(items: readonly DatasetShare[]): DatasetShare[] {
         rule: p.rule,
       });
     }
-    return { svm, share, files, ...(vms.length > 0 ? { vms } : {}) };
+    // `files` holds the VMs' files too; the plan keeps them apart, as the requestor gave them, so
+    // that share-discovery, which checks the selection again, does not see them listed twice.
+    const own = files.filter((f) => !vms.some((vm) => vm.files.includes(f)));
+    return { svm, share, files: own, ...(vms.length > 0 ? { vms } : {}) };
   });
   // Rule 2 for the VMs the requestor named is known now; VMs found by walking are checked per set.
   const split = vmsSplitAcrossShares(dataset.map((d) => ({ svm: d.svm, share: d.share, vms: namedVms(d.vms ?? []) })));
