@@ -3,6 +3,7 @@ import {
   BackupSetPhase,
   BackupState,
   SetStatus,
+  Step,
   backupStateToJSON,
   type Backup,
   type Event,
@@ -88,6 +89,16 @@ export function describeEvent(e: Event): string {
         return "completed";
       case "setAborted":
         return `aborted: ${b.value.reason}`;
+      case "stepProgress": {
+        const p = b.value;
+        const files = p.filesTotal ? `${p.filesDone}/${p.filesTotal} files` : `${p.filesDone} file(s)`;
+        const size =
+          p.bytesTotal > 0n
+            ? `${bytes(p.bytesDone)} of ${bytes(p.bytesTotal)} (${Math.floor(Number((p.bytesDone * 100n) / p.bytesTotal))}%)`
+            : bytes(p.bytesDone);
+        const what = p.step === Step.STEP_RESTORE ? `restore ${p.restoreId.slice(0, 8)}` : "cloning";
+        return `${what}: ${files}, ${size} done, ${Math.round(p.elapsedMs / 1000)} s into the step`;
+      }
       case "stepFailed":
         return `step failed: ${b.value.reason}`;
       case "backupFinished":

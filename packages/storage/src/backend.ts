@@ -29,6 +29,14 @@ export interface FileProblem {
   message: string;
 }
 
+/** How far a long operation has got; a total is 0 when the backend cannot tell beforehand. */
+export interface Progress {
+  bytes: number;
+  files: number;
+  bytesTotal: number;
+  filesTotal: number;
+}
+
 export interface CreateShadowCopyRequest {
   svm: string;
   shadowCopyId: string;
@@ -37,6 +45,8 @@ export interface CreateShadowCopyRequest {
   files: string[];
   /** Writable until sealed (ATTR_AUTO_RECOVERY); otherwise sealed at once. */
   writable: boolean;
+  /** Told after each file is cloned; the caller decides how often to pass it on. */
+  onProgress?: (p: Progress) => void;
 }
 
 export interface ShadowCopyInfo {
@@ -89,6 +99,8 @@ export interface RestoreJob {
   target: RestoreDestination;
   /** Replace files that exist at the target with different contents; refused (FILE_EXISTS) otherwise. */
   overwrite: boolean;
+  /** Told after each file is restored and verified. */
+  onProgress?: (p: Progress) => void;
 }
 
 export interface RestoredFileReport {

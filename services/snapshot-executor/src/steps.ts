@@ -15,8 +15,10 @@ import type {
   SvmInventory,
   VolumeSnapshot,
 } from "@rvss/proto";
+import { Step } from "@rvss/proto";
 import type { PhaseResult } from "@rvss/bus";
 import type { StorageBackend } from "@rvss/storage";
+import { reportProgress } from "./progress";
 
 /** Reports one result of a step as soon as it is true. */
 export type Emit = (r: PhaseResult) => Promise<void>;
@@ -37,6 +39,7 @@ export async function createShadowCopies(
   lastTry: boolean,
 ): Promise<void> {
   let made: ShadowCopy[];
+  const progress = reportProgress(emit, Step.STEP_CREATE);
   try {
     made = await mapLimit(cmd.shadowCopies, PARALLEL, async (c) => {
       const info = await backend.createShadowCopy({
@@ -45,10 +48,13 @@ export async function createShadowCopies(
         share: { svm, share: c.share, volume: c.volume, sharePath: c.sharePath },
         files: c.files,
         writable: c.writable,
+        onProgress: progress.part(c.shadowCopyId),
       });
       return { ...c, clonePath: info.clonePath, bytes: BigInt(info.bytes), fileCount: info.fileCount };
     });
+    progress.stop();
   } catch (err) {
+    progress.stop();
     // Failed for good, a set gets none of its copies. A failure that will be retried keeps what
     // was made: the retry finds it, and a twin of this command may already have reported it.
     if (lastTry || isPermanent(err))
@@ -151,6 +157,7 @@ export async function restoreFiles(backend: StorageBackend, cmd: RestoreFiles, e
     t?.$case === "directory"
       ? ({ kind: "directory", path: t.value } as const)
       : ({ kind: "share", svm: t?.value.svm || snap.svm, share: t?.value.share || copy.share } as const);
+  const progress = reportProgress(emit, Step.STEP_RESTORE, cmd.restoreId);
   try {
     const files = await backend.restore({
       snapshot: { svm: snap.svm, volume: snap.volume, name: snap.name },
@@ -158,7 +165,9 @@ export async function restoreFiles(backend: StorageBackend, cmd: RestoreFiles, e
       files: cmd.files,
       target,
       overwrite: cmd.overwrite,
+      onProgress: progress.part(copy.shadowCopyId),
     });
+    progress.stop();
     const bytes = files.reduce((n, f) => n + f.bytes, 0);
     await emit({
       body: {
@@ -174,6 +183,7 @@ export async function restoreFiles(backend: StorageBackend, cmd: RestoreFiles, e
       },
     });
   } catch (err) {
+    progress.stop();
     // A bad request or a checksum mismatch will not improve with retries; I/O errors are retried.
     if (!isPermanent(err)) throw err;
     await emit(restoreFailed(cmd.restoreId, err));

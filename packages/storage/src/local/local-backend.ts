@@ -209,6 +209,7 @@ export class LocalBackend implements StorageBackend {
         await fsp.mkdir(path.dirname(path.join(tmp, rel)), { recursive: true });
         bytes += (await copyOpened(src, path.join(tmp, rel))).bytes;
         fileCount++;
+        req.onProgress?.({ bytes, files: fileCount, bytesTotal: 0, filesTotal: req.files.length });
       }
       result = { clonePath: path.posix.join(SHADOW_DIR, req.shadowCopyId), bytes, fileCount };
       await writeFileAtomic(info, JSON.stringify({ ...result, share: req.share.share }));
@@ -417,6 +418,8 @@ export class LocalBackend implements StorageBackend {
         );
     }
     const out: RestoredFileReport[] = [];
+    const bytesTotal = files.reduce((n, f) => n + manifest.files[f]!.bytes, 0);
+    let bytesDone = 0;
     for (const rel of files) {
       const expected = manifest.files[rel]!;
       const target = path.join(dest, rel);
@@ -443,6 +446,8 @@ export class LocalBackend implements StorageBackend {
       }
       await fsp.rename(tmp, target);
       out.push({ path: rel, bytes: check.bytes, sha256: check.sha256 });
+      bytesDone += check.bytes;
+      req.onProgress?.({ bytes: bytesDone, files: out.length, bytesTotal, filesTotal: files.length });
     }
     return out;
   }

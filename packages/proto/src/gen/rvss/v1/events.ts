@@ -182,6 +182,7 @@ export interface Event {
     | { $case: "stepFailed"; value: StepFailed }
     | { $case: "writersThawed"; value: WritersThawed }
     | { $case: "writersFinished"; value: WritersFinished }
+    | { $case: "stepProgress"; value: StepProgress }
     | { $case: "backupCreated"; value: BackupCreated }
     | { $case: "backupFinished"; value: BackupFinished }
     | { $case: "restoreFinished"; value: RestoreFinished }
@@ -287,6 +288,24 @@ export interface SetCompleted {
 export interface SetAborted {
   reason: string;
   code: string;
+}
+
+/**
+ * StepProgress: how far a long storage step has got (the clones of create, the copies of a
+ * restore), at most once a second while it runs. It reports nothing to the state machine.
+ */
+export interface StepProgress {
+  step: Step;
+  /** The restore it belongs to, for STEP_RESTORE. */
+  restoreId: string;
+  bytesDone: bigint;
+  /** 0 when the backend cannot tell beforehand. */
+  bytesTotal: bigint;
+  filesDone: number;
+  /** 0 when the backend cannot tell beforehand. */
+  filesTotal: number;
+  /** Since the step started on this replica. */
+  elapsedMs: number;
 }
 
 /** StepFailed: a phase could not do its work. */
@@ -420,6 +439,9 @@ export const Event: MessageFns<Event> = {
         break;
       case "writersFinished":
         WritersFinished.encode(message.body.value, writer.uint32(210).fork()).join();
+        break;
+      case "stepProgress":
+        StepProgress.encode(message.body.value, writer.uint32(218).fork()).join();
         break;
       case "backupCreated":
         BackupCreated.encode(message.body.value, writer.uint32(322).fork()).join();
@@ -634,6 +656,14 @@ export const Event: MessageFns<Event> = {
             message.body = { $case: "writersFinished", value: WritersFinished.decode(reader, reader.uint32()) };
             continue;
           }
+          case 27: {
+            if (tag !== 218) {
+              break;
+            }
+
+            message.body = { $case: "stepProgress", value: StepProgress.decode(reader, reader.uint32()) };
+            continue;
+          }
           case 40: {
             if (tag !== 322) {
               break;
@@ -766,6 +796,10 @@ export const Event: MessageFns<Event> = {
         ? { $case: "writersFinished", value: WritersFinished.fromJSON(object.writersFinished) }
         : isSet(object.writers_finished)
         ? { $case: "writersFinished", value: WritersFinished.fromJSON(object.writers_finished) }
+        : isSet(object.stepProgress)
+        ? { $case: "stepProgress", value: StepProgress.fromJSON(object.stepProgress) }
+        : isSet(object.step_progress)
+        ? { $case: "stepProgress", value: StepProgress.fromJSON(object.step_progress) }
         : isSet(object.backupCreated)
         ? { $case: "backupCreated", value: BackupCreated.fromJSON(object.backupCreated) }
         : isSet(object.backup_created)
@@ -840,6 +874,8 @@ export const Event: MessageFns<Event> = {
       obj.writersThawed = WritersThawed.toJSON(message.body.value);
     } else if (message.body?.$case === "writersFinished") {
       obj.writersFinished = WritersFinished.toJSON(message.body.value);
+    } else if (message.body?.$case === "stepProgress") {
+      obj.stepProgress = StepProgress.toJSON(message.body.value);
     } else if (message.body?.$case === "backupCreated") {
       obj.backupCreated = BackupCreated.toJSON(message.body.value);
     } else if (message.body?.$case === "backupFinished") {
@@ -963,6 +999,12 @@ export const Event: MessageFns<Event> = {
       case "writersFinished": {
         if (object.body?.value !== undefined && object.body?.value !== null) {
           message.body = { $case: "writersFinished", value: WritersFinished.fromPartial(object.body.value) };
+        }
+        break;
+      }
+      case "stepProgress": {
+        if (object.body?.value !== undefined && object.body?.value !== null) {
+          message.body = { $case: "stepProgress", value: StepProgress.fromPartial(object.body.value) };
         }
         break;
       }
@@ -2391,6 +2433,203 @@ export const SetAborted: MessageFns<SetAborted> = {
     const message = createBaseSetAborted();
     message.reason = object.reason ?? "";
     message.code = object.code ?? "";
+    return message;
+  },
+};
+
+function createBaseStepProgress(): StepProgress {
+  return { step: 0, restoreId: "", bytesDone: 0n, bytesTotal: 0n, filesDone: 0, filesTotal: 0, elapsedMs: 0 };
+}
+
+export const StepProgress: MessageFns<StepProgress> = {
+  encode(message: StepProgress, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.step !== 0) {
+      writer.uint32(8).int32(message.step);
+    }
+    if (message.restoreId !== "") {
+      writer.uint32(18).string(message.restoreId);
+    }
+    if (message.bytesDone !== 0n) {
+      if (BigInt.asUintN(64, message.bytesDone) !== message.bytesDone) {
+        throw new globalThis.Error("value provided for field message.bytesDone of type uint64 too large");
+      }
+      writer.uint32(24).uint64(message.bytesDone);
+    }
+    if (message.bytesTotal !== 0n) {
+      if (BigInt.asUintN(64, message.bytesTotal) !== message.bytesTotal) {
+        throw new globalThis.Error("value provided for field message.bytesTotal of type uint64 too large");
+      }
+      writer.uint32(32).uint64(message.bytesTotal);
+    }
+    if (message.filesDone !== 0) {
+      writer.uint32(40).uint32(message.filesDone);
+    }
+    if (message.filesTotal !== 0) {
+      writer.uint32(48).uint32(message.filesTotal);
+    }
+    if (message.elapsedMs !== 0) {
+      writer.uint32(56).uint32(message.elapsedMs);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): StepProgress {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseStepProgress();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.step = reader.int32() as any;
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.restoreId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.bytesDone = reader.uint64() as bigint;
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.bytesTotal = reader.uint64() as bigint;
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.filesDone = reader.uint32();
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.filesTotal = reader.uint32();
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.elapsedMs = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): StepProgress {
+    return {
+      step: isSet(object.step) ? stepFromJSON(object.step) : 0,
+      restoreId: isSet(object.restoreId)
+        ? globalThis.String(object.restoreId)
+        : isSet(object.restore_id)
+        ? globalThis.String(object.restore_id)
+        : "",
+      bytesDone: isSet(object.bytesDone)
+        ? BigInt(object.bytesDone)
+        : isSet(object.bytes_done)
+        ? BigInt(object.bytes_done)
+        : 0n,
+      bytesTotal: isSet(object.bytesTotal)
+        ? BigInt(object.bytesTotal)
+        : isSet(object.bytes_total)
+        ? BigInt(object.bytes_total)
+        : 0n,
+      filesDone: isSet(object.filesDone)
+        ? globalThis.Number(object.filesDone)
+        : isSet(object.files_done)
+        ? globalThis.Number(object.files_done)
+        : 0,
+      filesTotal: isSet(object.filesTotal)
+        ? globalThis.Number(object.filesTotal)
+        : isSet(object.files_total)
+        ? globalThis.Number(object.files_total)
+        : 0,
+      elapsedMs: isSet(object.elapsedMs)
+        ? globalThis.Number(object.elapsedMs)
+        : isSet(object.elapsed_ms)
+        ? globalThis.Number(object.elapsed_ms)
+        : 0,
+    };
+  },
+
+  toJSON(message: StepProgress): unknown {
+    const obj: any = {};
+    if (message.step !== 0) {
+      obj.step = stepToJSON(message.step);
+    }
+    if (message.restoreId !== "") {
+      obj.restoreId = message.restoreId;
+    }
+    if (message.bytesDone !== 0n) {
+      obj.bytesDone = message.bytesDone.toString();
+    }
+    if (message.bytesTotal !== 0n) {
+      obj.bytesTotal = message.bytesTotal.toString();
+    }
+    if (message.filesDone !== 0) {
+      obj.filesDone = Math.round(message.filesDone);
+    }
+    if (message.filesTotal !== 0) {
+      obj.filesTotal = Math.round(message.filesTotal);
+    }
+    if (message.elapsedMs !== 0) {
+      obj.elapsedMs = Math.round(message.elapsedMs);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<StepProgress>): StepProgress {
+    return StepProgress.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<StepProgress>): StepProgress {
+    const message = createBaseStepProgress();
+    message.step = object.step ?? 0;
+    message.restoreId = object.restoreId ?? "";
+    message.bytesDone = (object.bytesDone !== undefined && object.bytesDone !== null) ? BigInt(object.bytesDone) : 0n;
+    message.bytesTotal = (object.bytesTotal !== undefined && object.bytesTotal !== null)
+      ? BigInt(object.bytesTotal)
+      : 0n;
+    message.filesDone = object.filesDone ?? 0;
+    message.filesTotal = object.filesTotal ?? 0;
+    message.elapsedMs = object.elapsedMs ?? 0;
     return message;
   },
 };
