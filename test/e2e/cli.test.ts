@@ -315,8 +315,10 @@ describe("read-only commands", () => {
       });
       let stdout = "";
       let stderr = "";
+      let stopped = false;
       const stopAt = (): void => {
-        if (stdout.split("\n").length > lines) child.kill("SIGINT");
+        // Once: a second Ctrl-C ends a process the hard way, as in a terminal.
+        if (!stopped && stdout.split("\n").length > lines) stopped = child.kill("SIGINT");
       };
       child.stdout.on("data", (b: Buffer) => ((stdout += b.toString()), stopAt()));
       child.stderr.on("data", (b: Buffer) => (stderr += b.toString()));
