@@ -15,6 +15,12 @@ function exitCode(e: RvssError): number {
   return e.code === ErrorCodes.INVALID_ARGUMENT ? 2 : 1;
 }
 
+// A reader that went away (rvss backup list | head) is not an error of rvss.
+process.stdout.on("error", (err: NodeJS.ErrnoException) => {
+  if (err.code === "EPIPE") process.exit(0);
+  throw err;
+});
+
 const result = { value: 0 };
 const program = buildProgram(result);
 const argv = process.argv.slice(2);

@@ -118,6 +118,7 @@ export function describeBackup(b: Backup): string {
   const lines = [
     `Backup      ${b.id}`,
     `State       ${stateName(b.state)}${b.reason ? `: ${b.reason}` : ""}`,
+    ...(b.description ? [`Description ${b.description}`] : []),
     `Created     ${b.createdAt?.toISOString() ?? ""}`,
     ...(b.finishedAt
       ? [

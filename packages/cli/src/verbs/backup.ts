@@ -136,7 +136,7 @@ export const backupVerbs: Register = (program, run) => {
     );
   backup
     .command("list")
-    .description("every backup, newest last")
+    .description("the backups the coordinator keeps")
     .option("--svm <svm>", "only backups touching this SVM")
     .addOption(outputOption())
     .action(

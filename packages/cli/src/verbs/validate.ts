@@ -1,4 +1,5 @@
 /** rvss validate: checks shares against the Remote VSS directory rules before the backup window. */
+import { InvalidArgumentError } from "commander";
 import { ShareCheck } from "@rvss/proto";
 import { datasetFrom } from "../dataset";
 import { outputOption, printer } from "../printer";
@@ -37,20 +38,28 @@ export function describeCheck(c: ShareCheck): string {
   return lines.join("\n");
 }
 
+function seconds(v: string): number {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`"${v}" is not a number of seconds > 0`);
+  return n;
+}
+
 export const validateVerb: Register = (program, run) => {
   selectionOptions(
     program
       .command("validate")
       .description("preflight: check shares against the Remote VSS directory rules; exit 1 on violations"),
   )
+    .option("--timeout <seconds>", "give up when the walk takes longer", seconds, 600)
     .addOption(outputOption())
     .action(
       run(async (s, o) => {
         const out = printer(o.output);
         const { items } = datasetFrom("validate", o);
         const client = s.preflight();
+        const ms = o.timeout * 1000;
         const checks =
-          items.length === 1 ? [await client.validateShare(items[0]!)] : await client.validateDataset(items);
+          items.length === 1 ? [await client.validateShare(items[0]!, ms)] : await client.validateDataset(items, ms);
         const bad = checks.filter((c) => !clean(c));
         const violations = bad.reduce((n, c) => n + c.violations.length + c.violationsNotListed, 0);
         out.item(
