@@ -4,6 +4,7 @@
  */
 import * as os from "node:os";
 import { parseArgs } from "node:util";
+import { loadConfig } from "@rvss/runtime";
 import { startSqliteWriter } from "./writer";
 
 async function main(): Promise<void> {
@@ -29,7 +30,7 @@ async function main(): Promise<void> {
     process.exit(2);
   }
   const w = await startSqliteWriter({
-    servers: process.env.NATS_URL || "nats://127.0.0.1:4222",
+    servers: loadConfig().natsUrl,
     name: v.name ?? `sqlite-writer@${os.hostname()}`,
     svm: v.svm,
     share: v.share,
