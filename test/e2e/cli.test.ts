@@ -58,6 +58,8 @@ beforeAll(async () => {
       RVSS_FILER_CONFIG: "",
       RVSS_HEALTH_ADDR: "",
       RVSS_LOG_LEVEL: "warn",
+      // Clones take a little over a second, so that --wait shows the progress inside the step.
+      RVSS_STORAGE_LATENCY: "clone=1200",
     },
     stdio: ["ignore", "pipe", "pipe"],
   });
@@ -184,6 +186,7 @@ describe("output", () => {
     // The live timeline went to stderr.
     expect(waited.stderr).toMatch(new RegExp(`^backup ${b.id}\\n {2}\\+\\d+\\.\\d{3}s .*created`));
     expect(waited.stderr).toMatch(/finished: COMPLETED/);
+    expect(waited.stderr).toMatch(/\+1\.\d{3}s {2}vs1 +set \w+ +cloning: \d+ file\(s\), .* done, 1 s into the step\n/);
 
     const id = await backupOf(filer.files[1]!);
     const outputs = {
