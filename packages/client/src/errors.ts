@@ -43,9 +43,10 @@ export function fromServiceError(err: ServiceError, address: string): RvssError 
     );
   }
   if (err.code === status.DEADLINE_EXCEEDED)
+    // grpc-js's details ("Deadline exceeded after 10.002s,LB pick: …") say nothing a user can act on.
     return new RvssError(
       ErrorCodes.TIMEOUT,
-      `the call to ${address} ran out of time: ${err.details}`,
+      `the rvss coordinator at ${address} did not answer in time; if it is running, check its health (/readyz): it may have lost NATS`,
       { address },
       { cause: err },
     );
