@@ -14,14 +14,15 @@ export const eventsVerbs: Register = (program, run) => {
     .command("tail")
     .description("follow events as they are published, until Ctrl-C (read-only: binds to the stream)")
     .option("--svm <svm>", "only events of this SVM")
-    .option("--backup <id>", "only events of this backup (full ID)")
+    .option("--backup <id>", "only events of this backup (its ID, or the start of it)")
     .option("--all", "replay every stored event first")
     .addOption(outputOption())
     .action(
       run(async (s, o) => {
         const out = printer(o.output);
         const bus = await s.bus([EVENTS_STREAM]);
-        // An ordered consumer lives in the client only: the server gets no durable, nothing changes.
+        // An ordered consumer is ephemeral (the server drops it once the client is gone): no durable
+        // consumer, stream or bucket is created or changed.
         const consumer = await bus.js.consumers.get(EVENTS_STREAM, {
           ...(o.svm ? { filter_subjects: svmEventsSubject(o.svm) } : {}),
           deliver_policy: o.all ? DeliverPolicy.All : DeliverPolicy.New,
@@ -41,7 +42,7 @@ export const eventsVerbs: Register = (program, run) => {
         process.once("SIGTERM", () => messages.stop());
         for await (const m of messages) {
           const e = Event.decode(m.data);
-          if (o.backup && e.backupId !== o.backup) continue;
+          if (o.backup && !e.backupId.startsWith(o.backup.toLowerCase())) continue;
           out.streamItem(`${e.time?.toISOString()}  ${describeEvent(e)}`, {
             subject: m.subject,
             seq: m.seq,
