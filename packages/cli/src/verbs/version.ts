@@ -1,4 +1,5 @@
 /** rvss version: this client's version and the coordinator's. */
+import { RvssError } from "@rvss/core";
 import { outputOption, printer } from "../printer";
 import type { Register } from "../program";
 
@@ -15,20 +16,22 @@ export const versionVerb: Register = (program, run) => {
       run(async (s, o) => {
         const out = printer(o.output);
         const client = s.client();
-        const server = await client.serverInfo();
+        const server = await client.serverInfo().catch((err: unknown) => RvssError.from(err));
+        const coordinator =
+          server instanceof RvssError
+            ? { address: client.address, error: server.message }
+            : { version: server.version, address: client.address, natsServerVersion: server.natsServerVersion };
+        // The client's version is worth printing even when the coordinator cannot be asked.
         out.item(
           () =>
-            `Client: rvss ${CLI_VERSION}\nCoordinator: rvss ${server.version} at ${client.address} (nats-server ${server.natsServerVersion})`,
-          {
-            client: { version: CLI_VERSION },
-            coordinator: {
-              version: server.version,
-              address: client.address,
-              natsServerVersion: server.natsServerVersion,
-            },
-          },
+            `Client: rvss ${CLI_VERSION}\nCoordinator: ${
+              server instanceof RvssError
+                ? `unknown (${server.message})`
+                : `rvss ${server.version} at ${client.address} (nats-server ${server.natsServerVersion})`
+            }`,
+          { client: { version: CLI_VERSION }, coordinator },
         );
-        return 0;
+        return server instanceof RvssError ? 1 : 0;
       }),
     );
 };
