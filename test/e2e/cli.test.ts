@@ -18,6 +18,7 @@ let filer: SampleFiler;
 let up: ChildProcess;
 let upOutput = "";
 let grpcAddr: string;
+let healthPort: number;
 /** Only RVSS_HOME: every command finds the coordinator and NATS through the context file. */
 let env: Record<string, string>;
 
@@ -48,6 +49,7 @@ beforeAll(async () => {
   home = await fsp.mkdtemp(path.join(os.tmpdir(), "rvss-cli-"));
   filer = await createSampleFiler(home);
   grpcAddr = `127.0.0.1:${await freePort()}`;
+  healthPort = await freePort();
   env = { RVSS_HOME: home, RVSS_GRPC_ADDR: "", NATS_URL: "" };
   up = spawn(process.execPath, [CLI, "up"], {
     env: {
@@ -56,7 +58,7 @@ beforeAll(async () => {
       RVSS_GRPC_ADDR: grpcAddr,
       NATS_URL: "",
       RVSS_FILER_CONFIG: "",
-      RVSS_HEALTH_ADDR: "",
+      RVSS_HEALTH_ADDR: `127.0.0.1:${healthPort}`,
       RVSS_LOG_LEVEL: "warn",
       // Clones take a little over a second, so that --wait shows the progress inside the step.
       RVSS_STORAGE_LATENCY: "clone=1200",
@@ -141,6 +143,12 @@ describe("rvss up and its context", () => {
     });
     const list = await rvss(["backup", "list"], env);
     expect([list.code, list.stderr]).toEqual([0, ""]);
+  });
+
+  test("rvss up honours RVSS_HEALTH_ADDR: the coordinator on its port, the other services on the next three", async () => {
+    const ready = async (port: number): Promise<number> => (await fetch(`http://127.0.0.1:${port}/readyz`)).status;
+    expect(await Promise.all([0, 1, 2, 3].map((i) => ready(healthPort + i)))).toEqual([200, 200, 200, 200]);
+    expect(upOutput).toContain(`coordinator http://127.0.0.1:${healthPort}/metrics`);
   });
 
   test("a second rvss up is refused in one line and leaves nothing running", async () => {
