@@ -8,6 +8,7 @@ import {
   PHASE_SERVICES,
   STEPS,
   holdsSet,
+  svmRecordFrom,
   stepOfCommand,
   svmKey,
   type Phase,
@@ -120,7 +121,7 @@ export async function startPhaseService<P extends Phase>(
 async function setLive(bus: Bus, ctx: CommandContext | undefined): Promise<boolean> {
   if (!ctx?.setId) return true;
   const rec = (await bus.state.get<SvmRecord>(svmKey(ctx.svm)))?.value;
-  return !rec || holdsSet(rec, ctx.setId);
+  return !rec || holdsSet(svmRecordFrom(rec), ctx.setId);
 }
 
 /** A StepFailed naming the step the table of steps gives the command's case. */

@@ -122,6 +122,7 @@ export {
 // The FSRVP server: the SVM record, the thirteen operations, the timer.
 export {
   emptySvmRecord,
+  svmRecordFrom,
   type ArmedTimer,
   type BackupLink,
   type Change,

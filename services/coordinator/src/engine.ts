@@ -10,6 +10,7 @@ import {
   ErrorCodes,
   RvssError,
   emptySvmRecord,
+  svmRecordFrom,
   findSet,
   scheduleTimerMessage,
   startQueuedSet,
@@ -48,7 +49,8 @@ export class Engine {
   }
 
   async read(svm: string): Promise<SvmRecord | null> {
-    return (await this.bus.state.get<SvmRecord>(svmKey(svm)))?.value ?? null;
+    const v = (await this.bus.state.get<SvmRecord>(svmKey(svm)))?.value;
+    return v ? svmRecordFrom(v) : null;
   }
 
   /**
@@ -80,7 +82,8 @@ export class Engine {
     const key = svmKey(svm);
     for (let attempt = 0; attempt < 100; attempt++) {
       const cached = attempt === 0 ? this.known.get(key) : undefined;
-      const cur = cached ?? (await this.bus.state.get<SvmRecord>(key));
+      const read = cached ?? (await this.bus.state.get<SvmRecord>(key));
+      const cur = read && { ...read, value: svmRecordFrom(read.value) };
       const base = cur?.value ?? emptySvmRecord(svm);
       const env = this.env();
       const decided = decide(base, env);

@@ -12,6 +12,7 @@
 import { randomUUID } from "node:crypto";
 import {
   ErrorCodes,
+  svmRecordFrom,
   adoptOrphans,
   errorMessage,
   findOrphans,
@@ -60,7 +61,8 @@ export class Reconciler {
     if (!this.swept && (swept.svms > 0 || swept.requeued > 0)) this.log.info(swept, "resumed in-flight work");
     this.swept = true;
     const retried = new Map<string, number>();
-    for (const { value: s } of await this.bus.state.list<SvmRecord>(SVM_KEYS)) {
+    for (const { value } of await this.bus.state.list<SvmRecord>(SVM_KEYS)) {
+      const s = svmRecordFrom(value);
       if (!s.removals.some((d) => d.failure)) continue;
       const n = (await this.engine.apply(s.svm, (cur, env) => retryFailedRemovals(cur, env))).value ?? 0;
       if (n > 0) retried.set(s.svm, n);

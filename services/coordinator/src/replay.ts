@@ -23,6 +23,7 @@ import {
   retryLostCommand,
   retryLostRemoval,
   stopWaitingForLostStep,
+  svmRecordFrom,
   type BackupRecord,
   type Env,
   type Outcome,
@@ -261,7 +262,7 @@ export class Replay {
    * running backups have not finished.
    */
   async sweep(): Promise<{ svms: number; backupsRunning: number; requeued: number }> {
-    const svms = (await this.engine.bus.state.list<SvmRecord>(SVM_KEYS)).map((v) => v.value);
+    const svms = (await this.engine.bus.state.list<SvmRecord>(SVM_KEYS)).map((v) => svmRecordFrom(v.value));
     for (const s of svms) {
       for (const id of new Set([...s.sets.map((x) => x.id), ...s.removals.map((d) => d.setId)])) await this.set(s, id);
       if (s.timer) await this.engine.publishTimer(s.svm, s.timer);

@@ -11,7 +11,7 @@ import { findSet } from "./record";
 import { SVM, recordIn, testEnv } from "./testing";
 import { abortShadowCopySet, commitBegin, exposeBegin } from "./operations";
 import { remainingStorage } from "./removal";
-import { emptySvmRecord, type SvmRecord } from "./types";
+import { emptySvmRecord, svmRecordFrom, type SvmRecord } from "./types";
 import { HRESULT } from "./hresult";
 
 const link = (backupId: string, index = 0) => ({ backupId, index });
@@ -416,4 +416,14 @@ describe("a requestor's storage step (MS-FSRVP 3.1.4.5-6)", () => {
     const aborted = abortShadowCopySet(made, { shadowCopySetId: setId }, env);
     expect(aborted.effects.map((e) => e.kind)).toEqual(["aborted", "removal"]);
   });
+});
+
+test("a record stored before removals had their name reads with its pending removals", () => {
+  const env = testEnv();
+  const { record, setId } = recordIn("Exposed", env);
+  const aborted = abortShadowCopySet(record, { shadowCopySetId: setId }, env).record;
+  const { removals, ...rest } = aborted;
+  const legacy = { ...rest, draining: removals } as unknown as SvmRecord;
+  expect(svmRecordFrom(legacy)).toEqual(aborted);
+  expect(svmRecordFrom(aborted)).toBe(aborted);
 });

@@ -215,6 +215,17 @@ export function emptySvmRecord(svm: string): SvmRecord {
   };
 }
 
+/**
+ * An SVM record as read from the bucket. Records written before the vocabulary of 0.1 (which named
+ * the pending removals `draining`) are read as they are now, so an existing RVSS_HOME keeps working.
+ */
+export function svmRecordFrom(stored: SvmRecord): SvmRecord {
+  const legacy = stored as SvmRecord & { draining?: PendingRemoval[] };
+  if (legacy.removals !== undefined && legacy.draining === undefined) return stored;
+  const { draining, ...rest } = legacy;
+  return { ...rest, removals: rest.removals ?? draining ?? [] };
+}
+
 /** Timer values (ms). 0 disables a timer. MS-FSRVP 4.1: 180 s and 1800 s. */
 export interface TimerConfig {
   shortMs: number;
