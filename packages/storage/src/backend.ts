@@ -74,8 +74,32 @@ export interface SnapshotRef {
   name: string;
 }
 
+export interface SnapshotRequest extends SnapshotRef {
+  /** The sealed copies the snapshot must hold (a backend that snapshots whole volumes holds them anyway). */
+  shadowCopyIds?: string[];
+}
+
 export interface SnapshotInfo extends SnapshotRef {
   createdAt: number;
+}
+
+/** Checksums of a snapshot's files, computed after the backup from the immutable snapshot. */
+export interface SnapshotVerification extends SnapshotRef {
+  verifiedAt: number;
+  /** Per shadow copy: its share and its files' checksums, relative to the share root. */
+  shadowCopies: Record<string, { share: string; files: Record<string, { bytes: number; sha256: string }> }>;
+}
+
+/** What a backend can do on one volume (said at start, by validate and by describe). */
+export interface VolumeCapabilities {
+  svm: string;
+  volume: string;
+  /** The filesystem (local) or platform (ONTAP) holding the volume. */
+  filesystem: string;
+  /** How copies and snapshots are made: btrfs (subvolume snapshots), reflink, none (byte copies, once). */
+  cow: string;
+  reflink: boolean;
+  subvolume: boolean;
 }
 
 export interface ExposedShareInfo {
@@ -124,14 +148,24 @@ export interface StorageBackend {
   createShadowCopy(req: CreateShadowCopyRequest): Promise<ShadowCopyInfo>;
   /** Returns where the backend's clients reach the exposed copy (local: a directory; ONTAP: a UNC path). */
   exposeShadowCopy(req: ExposeRequest): Promise<{ accessPath: string }>;
-  /** Records the copy's manifest (checksums) and makes it read-only for good. */
+  /** Makes the copy read-only for good (for its exposed share's connections too). Reads no file content. */
   sealShadowCopy(ref: ShadowCopyRef): Promise<void>;
   /** Removes the exposed share (if any) and the copy. */
   deleteShadowCopy(ref: ShadowCopyRef): Promise<void>;
-  createSnapshot(ref: SnapshotRef): Promise<SnapshotInfo>;
+  /** The volume's backup snapshot, holding the sealed copies a restore needs; on disk when it returns. */
+  createSnapshot(req: SnapshotRequest): Promise<SnapshotInfo>;
   deleteSnapshot(ref: SnapshotRef): Promise<void>;
-  /** Copies files out of a snapshot's sealed copy and verifies them against its manifest. */
+  /**
+   * Copies files out of a snapshot's sealed copy and checks them against its verification, or
+   * (not verified yet) against the snapshot's own files.
+   */
   restore(req: RestoreJob): Promise<RestoredFileReport[]>;
+  /** Checksums the snapshot's copies once (idempotent), off the backup's critical path. */
+  verifySnapshot?(ref: SnapshotRef): Promise<SnapshotVerification>;
+  /** The verification, or null while there is none. */
+  snapshotVerification?(ref: SnapshotRef): Promise<SnapshotVerification | null>;
+  /** What each volume can do; fails naming a volume whose filesystem cannot do what it is configured for. */
+  capabilities?(): Promise<VolumeCapabilities[]>;
   listSnapshots(svm: string): Promise<SnapshotInfo[]>;
   listShadowCopies(svm: string): Promise<CopyInfo[]>;
   listExposedShares(svm: string): Promise<ExposedShareInfo[]>;

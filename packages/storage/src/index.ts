@@ -10,5 +10,7 @@ export {
   type VolumeConfig,
 } from "./local/filer-config";
 export { removeSealedTree } from "./local/fs-safe";
+export { COW_MODES, type CowMode } from "./local/capabilities";
+export { Samba, checkShareName } from "./local/samba";
 export { LatencyBackend, NullBackend } from "./latency";
 export { openBackend } from "./open";

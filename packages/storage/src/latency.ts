@@ -13,17 +13,25 @@ import type {
   RestoreJob,
   ShadowCopyRef,
   SnapshotRef,
+  SnapshotRequest,
   StorageBackend,
 } from "./backend";
 
 export class LatencyBackend implements StorageBackend {
   readonly kind: string;
+  readonly verifySnapshot?: StorageBackend["verifySnapshot"];
+  readonly snapshotVerification?: StorageBackend["snapshotVerification"];
+  readonly capabilities?: StorageBackend["capabilities"];
 
   constructor(
     private readonly inner: StorageBackend,
     readonly profile: StorageLatency,
   ) {
     this.kind = `${inner.kind}+latency`;
+    // Off the critical path, so without delays.
+    this.verifySnapshot = inner.verifySnapshot?.bind(inner);
+    this.snapshotVerification = inner.snapshotVerification?.bind(inner);
+    this.capabilities = inner.capabilities?.bind(inner);
   }
 
   private wait(ms: number): Promise<void> {
@@ -58,9 +66,9 @@ export class LatencyBackend implements StorageBackend {
     await this.wait(this.profile.cleanup);
     return this.inner.deleteShadowCopy(ref);
   }
-  async createSnapshot(ref: SnapshotRef) {
+  async createSnapshot(req: SnapshotRequest) {
     await this.wait(this.profile.snapshot);
-    return this.inner.createSnapshot(ref);
+    return this.inner.createSnapshot(req);
   }
   async deleteSnapshot(ref: SnapshotRef) {
     await this.wait(this.profile.cleanup);
@@ -115,8 +123,8 @@ export class NullBackend implements StorageBackend {
   }
   async sealShadowCopy() {}
   async deleteShadowCopy() {}
-  async createSnapshot(ref: SnapshotRef) {
-    return { ...ref, createdAt: Date.now() };
+  async createSnapshot(req: SnapshotRequest) {
+    return { svm: req.svm, volume: req.volume, name: req.name, createdAt: Date.now() };
   }
   async deleteSnapshot() {}
   async restore(): Promise<never> {

@@ -8,9 +8,12 @@
  *     "name": "vs1",
  *     "aliases": ["vs1.corp.example"],       // optional: other names requestors use in UNC paths
  *     "shadowCopyDirDepth": 5,               // optional, ONTAP default 5, 0 = unlimited
- *     "volumes": [{ "name": "vm_vol1", "junctionPath": "/hyperv/vm1" }],
- *     "shares":  [{ "name": "share1", "path": "/hyperv/vm1/dir1/vmdir" }]
- *   }]
+ *     "volumes": [{ "name": "vm_vol1", "junctionPath": "/hyperv/vm1",
+ *                   "cow": "auto" }],         // optional: auto | btrfs | reflink | none (capabilities.ts)
+ *     "shares":  [{ "name": "share1", "path": "/hyperv/vm1/dir1/vmdir" }],
+ *     "samba": { "config": "/etc/samba/smb.conf" }   // optional: its registry shares are the SVM's shares
+ *   }],
+ *   "syncSnapshots": true                     // optional, default true: a snapshot is on disk before it is reported
  * }
  *
  * On disk a volume's content is <root>/<svm>/<volume>/.
@@ -18,10 +21,12 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { ErrorCodes, RvssError } from "@rvss/core";
+import { COW_MODES, type CowMode } from "./capabilities";
 
 export interface VolumeConfig {
   name: string;
   junctionPath: string;
+  cow: CowMode;
 }
 
 export interface ShareConfig {
@@ -36,12 +41,16 @@ export interface SvmConfig {
   shadowCopyDirDepth: number;
   volumes: VolumeConfig[];
   shares: ShareConfig[];
+  /** A Samba instance (its smb.conf, with registry shares = yes) serving the SVM's shares. */
+  samba?: { config: string };
 }
 
 export interface FilerConfig {
   /** Absolute directory holding one directory per SVM. */
   root: string;
   svms: SvmConfig[];
+  /** Flush a snapshot's files to disk before reporting it taken. */
+  syncSnapshots: boolean;
 }
 
 const namePattern = /^[A-Za-z0-9_][A-Za-z0-9_.$-]*$/;
@@ -103,7 +112,14 @@ export function parseFilerConfig(text: string, file: string): FilerConfig {
       const vname = str(file, v, "name", vw);
       if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(vname))
         throw bad(file, `${vw}.name`, `"${vname}" is not a valid volume name`);
-      return { name: vname, junctionPath: nsPath(file, str(file, v, "junctionPath", vw), `${vw}.junctionPath`) };
+      const cow = v["cow"] ?? "auto";
+      if (typeof cow !== "string" || !(COW_MODES as readonly string[]).includes(cow))
+        throw bad(file, `${vw}.cow`, `must be one of ${COW_MODES.join(", ")}`);
+      return {
+        name: vname,
+        junctionPath: nsPath(file, str(file, v, "junctionPath", vw), `${vw}.junctionPath`),
+        cow: cow as CowMode,
+      };
     });
     const seenVol = new Set<string>();
     const seenJunction = new Set<string>();
@@ -127,9 +143,20 @@ export function parseFilerConfig(text: string, file: string): FilerConfig {
         throw bad(file, `${sw}.path`, `"${p}" lies under no volume junction of SVM "${name}"`);
       return { name: sname, path: p };
     });
-    return { name, aliases: aliases as string[], shadowCopyDirDepth: depth, volumes, shares };
+    const samba = s["samba"];
+    const svm = { name, aliases: aliases as string[], shadowCopyDirDepth: depth, volumes, shares };
+    if (samba === undefined) return svm;
+    if (typeof samba !== "object" || samba === null || Array.isArray(samba))
+      throw bad(file, `${where}.samba`, "must be an object");
+    const config = path.resolve(
+      path.dirname(file),
+      str(file, samba as Record<string, unknown>, "config", `${where}.samba`),
+    );
+    return { ...svm, samba: { config } };
   });
-  return { root, svms };
+  const syncSnapshots = d["syncSnapshots"] ?? true;
+  if (typeof syncSnapshots !== "boolean") throw bad(file, "$.syncSnapshots", "must be true or false");
+  return { root, svms, syncSnapshots };
 }
 
 export function loadFilerConfig(file: string): FilerConfig {

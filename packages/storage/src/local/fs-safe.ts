@@ -8,8 +8,6 @@ import { execFile } from "node:child_process";
 import * as fs from "node:fs";
 import * as fsp from "node:fs/promises";
 import * as path from "node:path";
-import { pipeline } from "node:stream/promises";
-import { Transform } from "node:stream";
 import { promisify } from "node:util";
 import { ErrorCodes, RvssError, kindName, type EntryKind } from "@rvss/core";
 
@@ -95,37 +93,49 @@ export interface Copied {
   sha256: string;
 }
 
-/** Copies an opened file to `dest` (which must not exist), hashing what it copies; closes the source. */
-export async function copyOpened(src: OpenedFile, dest: string): Promise<Copied> {
-  const hash = createHash("sha256");
-  let bytes = 0;
-  const tap = new Transform({
-    transform(chunk: Buffer, _enc, cb) {
-      hash.update(chunk);
-      bytes += chunk.length;
-      cb(null, chunk);
-    },
-  });
+/**
+ * Copies an opened file to `dest` (which must not exist) in the kernel, never through JavaScript:
+ * a reflink when `reflink` (failing where the filesystem cannot clone), else copy_file_range.
+ * The source is reopened through its descriptor, so a file swapped after the checks is not read.
+ * Closes the source; returns the bytes copied.
+ */
+export async function copyOpened(src: OpenedFile, dest: string, reflink: boolean): Promise<number> {
+  const { COPYFILE_EXCL, COPYFILE_FICLONE_FORCE } = fs.constants;
   try {
-    await pipeline(
-      src.handle.createReadStream({ autoClose: false, start: 0 }),
-      tap,
-      fs.createWriteStream(dest, { flags: "wx", mode: src.mode & 0o777 }),
-    );
+    await fsp.copyFile(`/proc/self/fd/${src.handle.fd}`, dest, COPYFILE_EXCL | (reflink ? COPYFILE_FICLONE_FORCE : 0));
   } finally {
     await src.handle.close();
+  }
+  return src.size;
+}
+
+/** The file's sha256; at most `bytesPerSecond` when given (verification runs beside backups). */
+export async function sha256File(file: string, bytesPerSecond = 0): Promise<Copied> {
+  const hash = createHash("sha256");
+  let bytes = 0;
+  const t0 = performance.now();
+  for await (const chunk of fs.createReadStream(file, { highWaterMark: 1 << 20 })) {
+    hash.update(chunk as Buffer);
+    bytes += (chunk as Buffer).length;
+    if (bytesPerSecond > 0) {
+      const ahead = (bytes / bytesPerSecond) * 1000 - (performance.now() - t0);
+      if (ahead > 0) await new Promise((r) => setTimeout(r, ahead));
+    }
   }
   return { bytes, sha256: hash.digest("hex") };
 }
 
-export async function sha256File(file: string): Promise<Copied> {
-  const hash = createHash("sha256");
-  let bytes = 0;
-  for await (const chunk of fs.createReadStream(file)) {
-    hash.update(chunk as Buffer);
-    bytes += (chunk as Buffer).length;
+/** Flushes every file and directory of a tree to disk (fsync works on read-only descriptors). */
+export async function syncTree(target: string): Promise<void> {
+  const st = await fsp.lstat(target);
+  if (st.isSymbolicLink()) return;
+  if (st.isDirectory()) for (const e of await fsp.readdir(target)) await syncTree(path.join(target, e));
+  const handle = await fsp.open(target, fs.constants.O_RDONLY);
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
   }
-  return { bytes, sha256: hash.digest("hex") };
 }
 
 /** Writes a file atomically (temp file + rename), so readers never see half of it. */
@@ -180,6 +190,12 @@ export class ReadOnlyGuard {
     if (immutable) await chattr("-i", target);
     await chmodTree(target, 0o444, 0o555);
     if (immutable) await chattr("+i", target);
+  }
+
+  /** Lets `dir` itself be renamed (its entries stay sealed); `seal` closes it again. */
+  async unsealTop(dir: string): Promise<void> {
+    if (await this.usesImmutable()) await run("chattr", ["-i", "--", dir]);
+    await fsp.chmod(dir, 0o755);
   }
 
   async unseal(target: string): Promise<void> {

@@ -363,13 +363,35 @@ describe("snapshots and restore", () => {
     await backend.deleteShadowCopy(ref);
   }
 
-  test("a snapshot is a read-only image of the volume that outlives the copy", async () => {
+  test("a snapshot holds the sealed copy, read-only, and the live volume keeps no copy", async () => {
     await backup();
     expect((await backend.listSnapshots("vs1")).map((s) => s.name)).toEqual(["rvss_test"]);
     const image = path.join(dir, "filer", "vs1", "vm_vol1", ".snapshot", "rvss_test");
-    expect(await fsp.readFile(path.join(image, "dir1/vmdir/vm2/disk.vhdx"), "utf8")).toBe("disk-two");
-    await expect(fsp.writeFile(path.join(image, "dir1/vmdir/vm2/disk.vhdx"), "x")).rejects.toThrow(/EPERM|EACCES/);
+    const held = path.join(image, ".shadowcopy", SC, "vm1/disk.vhdx");
+    expect(await fsp.readFile(held, "utf8")).toBe("disk-one");
+    await expect(fsp.writeFile(held, "x")).rejects.toThrow(/EPERM|EACCES/);
+    expect(await fsp.readdir(path.join(dir, "filer", "vs1", "vm_vol1", ".shadowcopy"))).toEqual([]);
     await backend.createSnapshot(snap);
+  });
+
+  test("a snapshot attempt cut short after moving a copy in is carried on, and the copy kept", async () => {
+    await backend.createShadowCopy({ svm: "vs1", shadowCopyId: SC, share: share1, files: [], writable: true });
+    await backend.sealShadowCopy(ref);
+    const snapshots = path.join(dir, "filer", "vs1", "vm_vol1", ".snapshot");
+    const copies = path.join(dir, "filer", "vs1", "vm_vol1", ".shadowcopy");
+    // What a crash between the move and the rename leaves.
+    await fsp.mkdir(path.join(snapshots, ".tmp-rvss_test", ".shadowcopy"), { recursive: true });
+    await fsp.copyFile(
+      path.join(copies, `${SC}.json`),
+      path.join(snapshots, ".tmp-rvss_test", ".shadowcopy", `${SC}.json`),
+    );
+    await new ReadOnlyGuard(dir).unsealTop(path.join(copies, SC));
+    await fsp.rename(path.join(copies, SC), path.join(snapshots, ".tmp-rvss_test", ".shadowcopy", SC));
+    await backend.createSnapshot({ ...snap, shadowCopyIds: [SC] });
+    expect(await fsp.readdir(snapshots)).toEqual(["rvss_test"]);
+    expect(await fsp.readFile(path.join(snapshots, "rvss_test", ".shadowcopy", SC, "vm2/disk.vhdx"), "utf8")).toBe(
+      "disk-two",
+    );
   });
 
   test("runs of one snapshot request at once take one snapshot, and all succeed", async () => {
@@ -386,7 +408,7 @@ describe("snapshots and restore", () => {
     expect(await fsp.readdir(path.join(dir, "filer", "vs1", "vm_vol1", ".snapshot"))).toEqual(["rvss_test"]);
     await expect(
       fsp.writeFile(
-        path.join(dir, "filer", "vs1", "vm_vol1", ".snapshot", "rvss_test", "dir1/vmdir/vm2/disk.vhdx"),
+        path.join(dir, "filer", "vs1", "vm_vol1", ".snapshot", "rvss_test", ".shadowcopy", SC, "vm1/disk.vhdx"),
         "x",
       ),
     ).rejects.toThrow(/EPERM|EACCES/);
@@ -421,8 +443,13 @@ describe("snapshots and restore", () => {
     expect(await fsp.readFile(path.join(shareDir, "vm1/disk.vhdx"), "utf8")).toBe("disk-one");
   });
 
-  test("a damaged backup is refused with CHECKSUM_MISMATCH", async () => {
+  test("verification checksums the snapshot once; a backup damaged after it is refused with CHECKSUM_MISMATCH", async () => {
     await backup();
+    expect(await backend.snapshotVerification(snap)).toBeNull();
+    const verified = await backend.verifySnapshot(snap);
+    expect(Object.keys(verified.shadowCopies[SC]!.files)).toEqual(["vm1/conf.vmcx", "vm1/disk.vhdx"]);
+    expect(verified.shadowCopies[SC]!.share).toBe("share1");
+    expect(await backend.verifySnapshot(snap)).toEqual(verified);
     const image = path.join(dir, "filer", "vs1", "vm_vol1", ".snapshot", "rvss_test");
     const damaged = path.join(image, ".shadowcopy", SC, "vm1/disk.vhdx");
     await new ReadOnlyGuard(dir).unseal(image);

@@ -4,11 +4,14 @@
  *
  *   <root>/<svm>/<volume>/...                      volume content (shares point into it)
  *   <root>/<svm>/<volume>/.shadowcopy/<id>/        a shadow copy: the share's listed files
- *   <root>/<svm>/<volume>/.shadowcopy/<id>.json    its size and file count
- *   <root>/<svm>/<volume>/.shadowcopy/<id>.manifest.json   checksums, written when sealed
- *   <root>/<svm>/<volume>/.snapshot/<name>/        a backup snapshot: read-only image of the volume
- *   <root>/<svm>/.shares/<share@{id}>.json         exposed shares (the SMB share table)
+ *   <root>/<svm>/<volume>/.shadowcopy/<id>.json    its share, size and file count
+ *   <root>/<svm>/<volume>/.snapshot/<name>/        a backup snapshot, read-only; holds .shadowcopy/<id>
+ *   <root>/<svm>/<volume>/.snapshot/.verified/<name>.json   its checksums, computed after the backup
+ *   <root>/<svm>/.shares/<share@{id}>.json         exposed shares (the SMB share table; with Samba,
+ *                                                  also registry shares of that instance)
  *
+ * How copies and snapshots are made depends on what the volume's filesystem can do (capabilities.ts):
+ * reflinks and btrfs snapshots where it can, one kernel byte copy and a rename where it cannot.
  * Work happens in ".tmp-" entries that are renamed into place when complete, so a crash never
  * leaves a half-made copy or snapshot under its final name.
  */
@@ -31,22 +34,28 @@ import type {
   ShareLocation,
   SnapshotInfo,
   SnapshotRef,
+  SnapshotRequest,
+  SnapshotVerification,
   StorageBackend,
 } from "../backend";
+import { btrfsDelete, btrfsSnapshot, detectCapabilities, isSubvolume, type LocalCapabilities } from "./capabilities";
 import { loadFilerConfig, under, type FilerConfig, type SvmConfig } from "./filer-config";
-import { ReadOnlyGuard, copyOpened, exists, openRegularInside, sha256File, writeFileAtomic } from "./fs-safe";
+import { ReadOnlyGuard, copyOpened, exists, openRegularInside, sha256File, syncTree, writeFileAtomic } from "./fs-safe";
+import { Samba } from "./samba";
 import { walkTree } from "./walk";
 
 export const SHADOW_DIR = ".shadowcopy";
 export const SNAPSHOT_DIR = ".snapshot";
 const SHARES_DIR = ".shares";
+const VERIFIED_DIR = ".verified";
 const TMP = ".tmp-";
 
-interface Manifest {
-  version: 1;
-  shadowCopyId: string;
+/** Verification reads at most this much per second, so it never starves backups of disk bandwidth. */
+const VERIFY_BYTES_PER_SECOND = 256 * 1024 * 1024;
+
+/** A copy's description, beside it (and in the snapshot that holds it). */
+interface CopyDescription extends ShadowCopyInfo {
   share: string;
-  files: Record<string, { bytes: number; sha256: string }>;
 }
 
 interface ExposedRecord {
@@ -61,6 +70,7 @@ interface ExposedRecord {
 export class LocalBackend implements StorageBackend {
   readonly kind = "local";
   private readonly guard: ReadOnlyGuard;
+  private readonly found = new Map<string, Promise<LocalCapabilities>>();
 
   constructor(
     readonly filer: FilerConfig,
@@ -88,6 +98,36 @@ export class LocalBackend implements StorageBackend {
 
   private volumeDir(svm: string, volume: string): string {
     return path.join(this.filer.root, svm, volume);
+  }
+
+  /** What the volume can do, found once. */
+  volumeCapabilities(svm: string, volume: string): Promise<LocalCapabilities> {
+    const key = `${svm}/${volume}`;
+    let caps = this.found.get(key);
+    if (!caps) {
+      const config = this.svm(svm).volumes.find((v) => v.name === volume);
+      if (!config)
+        throw new RvssError(ErrorCodes.STORAGE_FAILED, `volume "${volume}" is not defined on SVM "${svm}"`, {
+          svm,
+          volume,
+        });
+      caps = detectCapabilities(svm, volume, this.volumeDir(svm, volume), config.cow);
+      caps.catch(() => this.found.delete(key));
+      this.found.set(key, caps);
+    }
+    return caps;
+  }
+
+  async capabilities(): Promise<LocalCapabilities[]> {
+    const out: LocalCapabilities[] = [];
+    for (const svm of this.filer.svms)
+      for (const v of svm.volumes) out.push(await this.volumeCapabilities(svm.name, v.name));
+    return out;
+  }
+
+  private samba(svm: string): Samba | null {
+    const config = this.svm(svm).samba?.config;
+    return config ? new Samba(config) : null;
   }
 
   private cloneDir(ref: ShadowCopyRef): string {
@@ -181,13 +221,15 @@ export class LocalBackend implements StorageBackend {
   }
 
   /**
-   * Each attempt copies into a directory of its own and writes the copy's description before the
-   * copy takes its final name, so a copy under its final name is complete, and two runs of one
-   * request (a command delivered twice) never write into or remove each other's work: the first to
-   * take the name wins and the other uses its copy.
+   * Each file is a reflink where the volume can clone, else one kernel copy. Each attempt copies into
+   * a directory of its own and writes the copy's description before the copy takes its final name,
+   * so a copy under its final name is complete, and two runs of one request (a command delivered
+   * twice) never write into or remove each other's work: the first to take the name wins and the
+   * other uses its copy.
    */
   async createShadowCopy(req: CreateShadowCopyRequest): Promise<ShadowCopyInfo> {
     const ref = { svm: req.svm, volume: req.share.volume, shadowCopyId: req.shadowCopyId };
+    const { reflink } = await this.volumeCapabilities(req.svm, req.share.volume);
     const final = this.cloneDir(ref);
     const info = `${final}.json`;
     const made = await madeCopy(final, info);
@@ -207,12 +249,13 @@ export class LocalBackend implements StorageBackend {
       for await (const rel of req.files.length > 0 ? req.files : shareFiles(root, req.share)) {
         const src = await openRegularInside(root, rel, { svm: req.svm, share: req.share.share });
         await fsp.mkdir(path.dirname(path.join(tmp, rel)), { recursive: true });
-        bytes += (await copyOpened(src, path.join(tmp, rel))).bytes;
+        bytes += await copyOpened(src, path.join(tmp, rel), reflink);
         fileCount++;
         req.onProgress?.({ bytes, files: fileCount, bytesTotal: 0, filesTotal: req.files.length });
       }
       result = { clonePath: path.posix.join(SHADOW_DIR, req.shadowCopyId), bytes, fileCount };
-      await writeFileAtomic(info, JSON.stringify({ ...result, share: req.share.share }));
+      const description: CopyDescription = { ...result, share: req.share.share };
+      await writeFileAtomic(info, JSON.stringify(description));
       won = await renameUnlessTaken(tmp, final);
     } catch (err) {
       await this.guard.remove(tmp);
@@ -234,6 +277,10 @@ export class LocalBackend implements StorageBackend {
     return path.join(this.filer.root, svm, SHARES_DIR);
   }
 
+  /**
+   * The record is written first, so a crash before Samba has the share still leaves a record the
+   * clean-up finds; a share Samba refuses takes its record away again.
+   */
   async exposeShadowCopy(req: ExposeRequest): Promise<{ accessPath: string }> {
     const accessPath = this.cloneDir(req);
     if (!(await exists(accessPath))) {
@@ -243,10 +290,12 @@ export class LocalBackend implements StorageBackend {
         { ...req },
       );
     }
+    const samba = this.samba(req.svm);
     const dir = this.registry(req.svm);
     await fsp.mkdir(dir, { recursive: true });
     const file = path.join(dir, `${req.exposedName}.json`);
-    if (!(await exists(file))) {
+    const known = await exists(file);
+    if (!known) {
       const rec: ExposedRecord = {
         name: req.exposedName,
         volume: req.volume,
@@ -256,6 +305,20 @@ export class LocalBackend implements StorageBackend {
         exposedAt: Date.now(),
       };
       await writeFileAtomic(file, JSON.stringify(rec));
+    }
+    if (samba) {
+      try {
+        await samba.addShare(
+          req.exposedName,
+          req.baseShare,
+          accessPath,
+          req.writable,
+          `Shadow copy of ${req.baseShare} taken ${new Date().toUTCString()}`,
+        );
+      } catch (err) {
+        if (!known) await fsp.rm(file, { force: true });
+        throw err;
+      }
     }
     return { accessPath };
   }
@@ -272,6 +335,10 @@ export class LocalBackend implements StorageBackend {
     return this.cloneDir({ svm, volume: rec.volume, shadowCopyId: rec.shadowCopyId });
   }
 
+  /**
+   * Samba first: read-only for new connections and existing ones closed, because the on-disk seal
+   * does not stop a descriptor opened before it. Then the copy is read-only on disk, for root too.
+   */
   async sealShadowCopy(ref: ShadowCopyRef): Promise<void> {
     const dir = this.cloneDir(ref);
     if (!(await exists(dir)))
@@ -280,27 +347,30 @@ export class LocalBackend implements StorageBackend {
         `shadow copy ${ref.shadowCopyId} does not exist on volume "${ref.volume}"`,
         { ...ref },
       );
-    const manifestFile = `${dir}.manifest.json`;
-    if (!(await exists(manifestFile))) {
-      const share = ((await readJson<{ share?: string }>(`${dir}.json`)) ?? {}).share ?? "";
-      const manifest: Manifest = { version: 1, shadowCopyId: ref.shadowCopyId, share, files: {} };
-      for (const rel of await listTree(dir)) manifest.files[rel] = await sha256File(path.join(dir, rel));
-      await writeFileAtomic(manifestFile, JSON.stringify(manifest));
-    }
+    const samba = this.samba(ref.svm);
+    if (samba) for (const rec of await this.exposedRecords(ref)) await samba.makeReadOnly(rec.name);
     await this.guard.seal(dir);
-    await this.guard.seal(manifestFile);
+  }
+
+  private async exposedRecords(ref: ShadowCopyRef): Promise<(ExposedRecord & { file: string })[]> {
+    const dir = this.registry(ref.svm);
+    const out: (ExposedRecord & { file: string })[] = [];
+    for (const e of await fsp.readdir(dir).catch(() => [] as string[])) {
+      if (!e.endsWith(".json") || e.includes(TMP)) continue;
+      const rec = await readJson<ExposedRecord>(path.join(dir, e));
+      if (rec?.shadowCopyId === ref.shadowCopyId) out.push({ ...rec, file: path.join(dir, e) });
+    }
+    return out;
   }
 
   async deleteShadowCopy(ref: ShadowCopyRef): Promise<void> {
-    const dir = this.registry(ref.svm);
-    for (const e of await fsp.readdir(dir).catch(() => [] as string[])) {
-      if (!e.endsWith(".json")) continue;
-      const rec = JSON.parse(await fsp.readFile(path.join(dir, e), "utf8")) as ExposedRecord;
-      if (rec.shadowCopyId === ref.shadowCopyId) await fsp.rm(path.join(dir, e), { force: true });
+    const samba = this.samba(ref.svm);
+    for (const rec of await this.exposedRecords(ref)) {
+      if (samba) await samba.deleteShare(rec.name);
+      await fsp.rm(rec.file, { force: true });
     }
     const clone = this.cloneDir(ref);
     await this.removeAttempts(clone);
-    await this.guard.remove(`${clone}.manifest.json`);
     await this.guard.remove(clone);
     await fsp.rm(`${clone}.json`, { force: true });
   }
@@ -309,7 +379,14 @@ export class LocalBackend implements StorageBackend {
     return path.join(this.volumeDir(ref.svm, ref.volume), SNAPSHOT_DIR, ref.name);
   }
 
-  async createSnapshot(ref: SnapshotRef): Promise<SnapshotInfo> {
+  /**
+   * btrfs: a read-only snapshot of the volume subvolume, taken while the sealed copies are in it.
+   * Elsewhere the snapshot holds only the sealed copies: reflinked (metadata only), or on a volume
+   * that cannot clone, moved in by rename, so no byte is copied twice. Then it is sealed and, unless
+   * the filer says otherwise, flushed to disk (a btrfs snapshot is committed by btrfs itself).
+   */
+  async createSnapshot(req: SnapshotRequest): Promise<SnapshotInfo> {
+    const ref = { svm: req.svm, volume: req.volume, name: req.name };
     this.svm(ref.svm);
     const vol = this.volumeDir(ref.svm, ref.volume);
     if (!(await exists(vol)))
@@ -318,37 +395,130 @@ export class LocalBackend implements StorageBackend {
         `volume "${ref.volume}" of SVM "${ref.svm}" has no directory ${vol}`,
         { ...ref },
       );
+    const caps = await this.volumeCapabilities(ref.svm, ref.volume);
     const final = this.snapshotDir(ref);
-    // As with copies: an attempt of its own, and the first to take the name wins; the winner seals.
-    if (!(await exists(final))) {
-      const tmp = attemptDir(final);
-      await fsp.mkdir(tmp, { recursive: true });
-      let won: boolean;
-      try {
-        await copyTree(vol, tmp, (rel) => rel === SNAPSHOT_DIR || path.basename(rel).startsWith(TMP));
-        won = await renameUnlessTaken(tmp, final);
-      } catch (err) {
-        // As with copies: a twin that took the name first removes this attempt under its feet.
-        if (!(await exists(final))) {
-          await this.guard.remove(tmp);
-          throw err;
-        }
-        won = false;
-      }
-      if (!won) {
-        await this.guard.remove(tmp);
-        return { ...ref, createdAt: (await fsp.stat(final)).mtimeMs };
-      }
-      await this.removeAttempts(final);
+    if (caps.cow === "btrfs") {
+      await this.btrfsSnapshot(vol, final);
+    } else {
+      if (!(await exists(final))) await this.gatherSnapshot(req, caps, final);
+      await this.guard.seal(final);
+      if (this.filer.syncSnapshots) await syncTree(final);
     }
-    await this.guard.seal(final);
     return { ...ref, createdAt: (await fsp.stat(final)).mtimeMs };
+  }
+
+  /** `btrfs subvolume snapshot` puts the snapshot inside a DEST that exists, so the name is checked first. */
+  private async btrfsSnapshot(vol: string, final: string): Promise<void> {
+    if (await exists(final)) return;
+    await fsp.mkdir(path.dirname(final), { recursive: true });
+    try {
+      await btrfsSnapshot(vol, final);
+    } catch (err) {
+      // A twin took the name first: its snapshot is complete (btrfs makes it atomically).
+      if (!(await isSubvolume(final))) throw err;
+    }
+  }
+
+  /**
+   * Places each sealed copy in one attempt directory per snapshot name, then renames it into place.
+   * The attempt's name is fixed, so a run after a crash (or a twin) carries on with what is in it:
+   * a copy moved in is never lost.
+   */
+  private async gatherSnapshot(req: SnapshotRequest, caps: LocalCapabilities, final: string): Promise<void> {
+    const vol = this.volumeDir(req.svm, req.volume);
+    const attempt = path.join(path.dirname(final), `${TMP}${req.name}`);
+    const into = path.join(attempt, SHADOW_DIR);
+    await fsp.mkdir(into, { recursive: true });
+    const ids = req.shadowCopyIds ?? (await sealedCopies(path.join(vol, SHADOW_DIR)));
+    for (const id of ids) {
+      const dest = path.join(into, id);
+      if (await exists(dest)) continue;
+      const src = path.join(vol, SHADOW_DIR, id);
+      if (!(await exists(src))) {
+        // A twin finished the snapshot meanwhile; this attempt was made after its rename.
+        if (await exists(final)) return this.removeEmptyAttempt(attempt);
+        throw new RvssError(
+          ErrorCodes.STORAGE_FAILED,
+          `shadow copy ${id} is not on volume "${req.volume}" of SVM "${req.svm}"; snapshot "${req.name}" cannot hold it`,
+          { svm: req.svm, volume: req.volume, snapshot: req.name, shadowCopyId: id },
+        );
+      }
+      await fsp.copyFile(`${src}.json`, `${dest}.json`);
+      if (caps.cow === "reflink") {
+        const tmp = attemptDir(dest);
+        await fsp.cp(src, tmp, { recursive: true, mode: fs.constants.COPYFILE_FICLONE_FORCE, errorOnExist: true });
+        if (!(await renameUnlessTaken(tmp, dest))) await this.guard.remove(tmp);
+      } else {
+        try {
+          await this.guard.unsealTop(src);
+          await fsp.rename(src, dest);
+        } catch (err) {
+          // A twin moved it first.
+          if (!(await exists(dest)) && !(await exists(final))) throw err;
+        }
+      }
+    }
+    if (
+      !(await renameUnlessTaken(attempt, final).catch(async (err: unknown) => {
+        if (await exists(final)) return false;
+        throw err;
+      }))
+    )
+      await this.removeEmptyAttempt(attempt);
+  }
+
+  /** An attempt beaten by its twin is removed unless it still holds a copy (then the snapshot's delete removes it). */
+  private async removeEmptyAttempt(attempt: string): Promise<void> {
+    const held = await fsp.readdir(path.join(attempt, SHADOW_DIR)).catch(() => [] as string[]);
+    if (held.every((e) => e.endsWith(".json"))) await this.guard.remove(attempt);
   }
 
   async deleteSnapshot(ref: SnapshotRef): Promise<void> {
     const final = this.snapshotDir(ref);
     await this.removeAttempts(final);
-    await this.guard.remove(final);
+    await this.removeSnapshotDir(final);
+    await this.guard.remove(this.verificationFile(ref));
+  }
+
+  private async removeSnapshotDir(dir: string): Promise<void> {
+    if (await isSubvolume(dir)) await btrfsDelete(dir);
+    else await this.guard.remove(dir);
+  }
+
+  private verificationFile(ref: SnapshotRef): string {
+    return path.join(this.volumeDir(ref.svm, ref.volume), SNAPSHOT_DIR, VERIFIED_DIR, `${ref.name}.json`);
+  }
+
+  async snapshotVerification(ref: SnapshotRef): Promise<SnapshotVerification | null> {
+    return readJson<SnapshotVerification>(this.verificationFile(ref));
+  }
+
+  /** Reads every file of the snapshot's copies once, throttled; the result is sealed beside the snapshot. */
+  async verifySnapshot(ref: SnapshotRef): Promise<SnapshotVerification> {
+    const done = await this.snapshotVerification(ref);
+    if (done) return done;
+    const copies = path.join(this.snapshotDir(ref), SHADOW_DIR);
+    if (!(await exists(copies)))
+      throw new RvssError(
+        ErrorCodes.SNAPSHOT_NOT_FOUND,
+        `snapshot "${ref.name}" of volume "${ref.volume}" (SVM "${ref.svm}") holds no shadow copy to verify`,
+        { ...ref, snapshot: ref.name },
+      );
+    const out: SnapshotVerification = { ...ref, verifiedAt: 0, shadowCopies: {} };
+    for (const e of await fsp.readdir(copies, { withFileTypes: true })) {
+      if (!e.isDirectory() || e.name.startsWith(".")) continue;
+      const share = (await readJson<CopyDescription>(path.join(copies, `${e.name}.json`)))?.share ?? "";
+      const files: Record<string, { bytes: number; sha256: string }> = {};
+      for (const rel of await listTree(path.join(copies, e.name)))
+        files[rel] = await sha256File(path.join(copies, e.name, rel), VERIFY_BYTES_PER_SECOND);
+      out.shadowCopies[e.name] = { share, files };
+    }
+    out.verifiedAt = Date.now();
+    const file = this.verificationFile(ref);
+    await fsp.mkdir(path.dirname(file), { recursive: true });
+    await writeFileAtomic(file, JSON.stringify(out));
+    await this.guard.seal(file);
+    return out;
   }
 
   /**
@@ -359,15 +529,16 @@ export class LocalBackend implements StorageBackend {
     const dir = path.dirname(final);
     const prefix = `${TMP}${path.basename(final)}`;
     for (const e of await fsp.readdir(dir).catch(() => [] as string[])) {
-      if (e === prefix || e.startsWith(`${prefix}.`)) await this.guard.remove(path.join(dir, e));
+      if (e === prefix || e.startsWith(`${prefix}.`)) await this.removeSnapshotDir(path.join(dir, e));
     }
   }
 
+  /** Each file is a reflink where the target's filesystem can clone, else one kernel copy. */
   async restore(req: RestoreJob): Promise<RestoredFileReport[]> {
     const snap = this.snapshotDir(req.snapshot);
     const clone = path.join(snap, SHADOW_DIR, req.shadowCopyId);
-    const manifestFile = `${clone}.manifest.json`;
-    if (!(await exists(manifestFile))) {
+    const description = await readJson<CopyDescription>(`${clone}.json`);
+    if (!description || !(await exists(clone))) {
       throw new RvssError(
         ErrorCodes.SNAPSHOT_NOT_FOUND,
         `snapshot "${req.snapshot.name}" of volume "${req.snapshot.volume}" (SVM "${req.snapshot.svm}") holds no sealed shadow copy ${req.shadowCopyId}`,
@@ -379,16 +550,21 @@ export class LocalBackend implements StorageBackend {
         },
       );
     }
-    const manifest = JSON.parse(await fsp.readFile(manifestFile, "utf8")) as Manifest;
-    const files = req.files.length > 0 ? req.files : Object.keys(manifest.files).sort();
+    const cloneReal = await fsp.realpath(clone);
+    // Not verified yet: each file is compared with the snapshot's own file instead.
+    const verified = (await this.snapshotVerification(req.snapshot))?.shadowCopies[req.shadowCopyId]?.files ?? null;
+    const held = new Set(verified ? Object.keys(verified) : await listTree(clone));
+    const files = req.files.length > 0 ? req.files : [...held].sort();
     for (const f of files) {
-      if (!manifest.files[f])
+      if (!held.has(f))
         throw new RvssError(
           ErrorCodes.FILE_NOT_FOUND,
           `file "${f}" is not in the backup (snapshot "${req.snapshot.name}")`,
           { file: f, snapshot: req.snapshot.name },
         );
     }
+    const expected = async (rel: string): Promise<string> =>
+      verified?.[rel]?.sha256 ?? (await sha256File(path.join(cloneReal, rel))).sha256;
     const dest =
       req.target.kind === "directory"
         ? req.target.path
@@ -402,8 +578,7 @@ export class LocalBackend implements StorageBackend {
       const taken: string[] = [];
       for (const rel of files) {
         const target = path.join(dest, rel);
-        if ((await exists(target)) && (await sha256File(target)).sha256 !== manifest.files[rel]!.sha256)
-          taken.push(rel);
+        if ((await exists(target)) && (await sha256File(target)).sha256 !== (await expected(rel))) taken.push(rel);
       }
       if (taken.length > 0)
         throw new RvssError(
@@ -418,29 +593,35 @@ export class LocalBackend implements StorageBackend {
         );
     }
     const out: RestoredFileReport[] = [];
-    const bytesTotal = files.reduce((n, f) => n + manifest.files[f]!.bytes, 0);
+    let bytesTotal = 0;
+    for (const rel of files) bytesTotal += verified?.[rel]?.bytes ?? (await fsp.stat(path.join(cloneReal, rel))).size;
     let bytesDone = 0;
     for (const rel of files) {
-      const expected = manifest.files[rel]!;
       const target = path.join(dest, rel);
       await fsp.mkdir(path.dirname(target), { recursive: true });
       const tmp = path.join(path.dirname(target), `.${path.basename(target)}.rvss-restore-${process.pid}`);
       await fsp.rm(tmp, { force: true });
-      const src = await openRegularInside(await fsp.realpath(clone), rel, {
-        svm: req.snapshot.svm,
-        share: manifest.share,
-      });
-      const copied = await copyOpened(src, tmp);
+      const src = await openRegularInside(cloneReal, rel, { svm: req.snapshot.svm, share: description.share });
+      const reflink = await copyOpened(src, tmp, true).then(
+        () => true,
+        () => false,
+      );
+      if (!reflink) {
+        await fsp.rm(tmp, { force: true });
+        const again = await openRegularInside(cloneReal, rel, { svm: req.snapshot.svm, share: description.share });
+        await copyOpened(again, tmp, false);
+      }
       await fsp.chmod(tmp, 0o644);
       const handle = await fsp.open(tmp, "r+");
       await handle.sync();
       await handle.close();
       const check = await sha256File(tmp);
-      if (copied.sha256 !== expected.sha256 || check.sha256 !== expected.sha256) {
+      const want = await expected(rel);
+      if (check.sha256 !== want) {
         await fsp.rm(tmp, { force: true });
         throw new RvssError(
           ErrorCodes.CHECKSUM_MISMATCH,
-          `restored "${rel}" has sha256 ${check.sha256}, but the backup recorded ${expected.sha256}`,
+          `restored "${rel}" has sha256 ${check.sha256}, but the backup ${verified ? "recorded" : "holds"} ${want}`,
           { file: rel, snapshot: req.snapshot.name },
         );
       }
@@ -457,7 +638,8 @@ export class LocalBackend implements StorageBackend {
     for (const v of this.svm(svm).volumes) {
       const dir = path.join(this.volumeDir(svm, v.name), SNAPSHOT_DIR);
       for (const e of await fsp.readdir(dir).catch(() => [] as string[])) {
-        if (e.startsWith(TMP)) continue;
+        // Attempts (.tmp-) and the verifications (.verified) are not snapshots.
+        if (e.startsWith(".")) continue;
         out.push({ svm, volume: v.name, name: e, createdAt: (await fsp.stat(path.join(dir, e))).mtimeMs });
       }
     }
@@ -531,22 +713,14 @@ async function listTree(dir: string, rel = ""): Promise<string[]> {
   return out.sort();
 }
 
-/** A point-in-time image of `src` in `dest`: files copied (reflinked where the filesystem can), links kept. */
-async function copyTree(src: string, dest: string, skip: (rel: string) => boolean, rel = ""): Promise<void> {
-  for (const e of await fsp.readdir(path.join(src, rel), { withFileTypes: true })) {
-    const r = rel === "" ? e.name : path.join(rel, e.name);
-    if (skip(r)) continue;
-    const from = path.join(src, r);
-    const to = path.join(dest, r);
-    if (e.isDirectory()) {
-      await fsp.mkdir(to);
-      await copyTree(src, dest, skip, r);
-    } else if (e.isSymbolicLink()) {
-      await fsp.symlink(await fsp.readlink(from), to);
-    } else if (e.isFile()) {
-      await fsp.copyFile(from, to, fs.constants.COPYFILE_FICLONE);
-    }
+/** The complete copies in a volume's copy directory that are sealed (read-only). */
+async function sealedCopies(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const e of await fsp.readdir(dir, { withFileTypes: true }).catch(() => [] as fs.Dirent[])) {
+    if (!e.isDirectory() || e.name.startsWith(TMP) || !(await exists(path.join(dir, `${e.name}.json`)))) continue;
+    if (((await fsp.stat(path.join(dir, e.name))).mode & 0o222) === 0) out.push(e.name);
   }
+  return out;
 }
 
 /** A directory for one attempt at making `final`, beside it. */
