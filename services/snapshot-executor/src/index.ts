@@ -16,6 +16,7 @@ type Handler<K extends Kind> = (
   cmd: ExecutorCommand & { kind: Extract<ExecutorCommand["kind"], { $case: K }> },
   emit: steps.Emit,
   lastTry: boolean,
+  verifier: steps.Verifier,
 ) => Promise<void>;
 
 /** One handler per executor command (the table of steps names which step each command is). */
@@ -23,13 +24,14 @@ const handlers: { [K in Kind]: Handler<K> } = {
   createShadowCopies: (b, c, emit, lastTry) => steps.createShadowCopies(b, svmOf(c), c.kind.value, emit, lastTry),
   exposeShadowCopies: (b, c, emit) => steps.exposeShadowCopies(b, svmOf(c), c.kind.value, emit),
   sealShadowCopies: (b, c, emit) => steps.sealShadowCopies(b, svmOf(c), c.kind.value, emit),
-  finalizeShadowCopies: (b, c, emit) =>
+  finalizeShadowCopies: (b, c, emit, _lastTry, verifier) =>
     steps.finalizeShadowCopies(
       b,
       svmOf(c),
       { backupId: c.context?.backupId ?? "", setId: c.context?.setId ?? "" },
       c.kind.value,
       emit,
+      (ref) => verifier.add(ref),
     ),
   deleteShadowCopies: (b, c, emit) => steps.deleteShadowCopies(b, svmOf(c), c.kind.value, emit),
   restoreFiles: (b, c, emit) => steps.restoreFiles(b, c.kind.value, emit),
@@ -39,9 +41,15 @@ function svmOf(cmd: ExecutorCommand): string {
   return cmd.context?.svm ?? "";
 }
 
-function run(backend: StorageBackend, cmd: ExecutorCommand, emit: steps.Emit, lastTry: boolean): Promise<void> {
+function run(
+  backend: StorageBackend,
+  verifier: steps.Verifier,
+  cmd: ExecutorCommand,
+  emit: steps.Emit,
+  lastTry: boolean,
+): Promise<void> {
   if (!cmd.kind) throw invalidArgument("executor command without a kind");
-  return (handlers[cmd.kind.$case] as Handler<Kind>)(backend, cmd as never, emit, lastTry);
+  return (handlers[cmd.kind.$case] as Handler<Kind>)(backend, cmd as never, emit, lastTry, verifier);
 }
 
 export async function startSnapshotExecutor(
@@ -49,17 +57,27 @@ export async function startSnapshotExecutor(
   log: Logger,
   backend: StorageBackend = openBackend(config),
 ): Promise<RunningService> {
+  // Said once at start; a volume whose filesystem cannot do what it is configured for stops the start here.
+  for (const c of (await backend.capabilities?.()) ?? [])
+    log.info({ ...c }, `volume ${c.svm}/${c.volume} on ${c.filesystem}: cow ${c.cow}`);
+  const verifier = new steps.Verifier(backend, (ref, err) =>
+    log.warn({ ...ref, err: (err as Error).message }, `snapshot ${ref.name} could not be verified`),
+  );
   const phase = await startPhaseService(config, log, {
     phase: "executor",
-    handle: (cmd, emit, d) => run(backend, cmd, emit, d.deliveryCount >= config.maxDeliver),
+    handle: (cmd, emit, d) => run(backend, verifier, cmd, emit, d.deliveryCount >= config.maxDeliver),
     failure: (cmd, err) =>
       cmd.kind?.$case === "restoreFiles" ? steps.restoreFailed(cmd.kind.value.restoreId, err).body : undefined,
   });
   const inventory = serveStorageInventory(phase.bus, log, (req) => steps.storageInventory(backend, req.svms));
+  void verifier
+    .sweep([])
+    .catch((err: unknown) => log.warn({ err: (err as Error).message }, "verification sweep failed"));
   return {
     ready: phase.ready,
     async stop() {
       inventory.stop();
+      await verifier.stop();
       await phase.stop();
     },
   };

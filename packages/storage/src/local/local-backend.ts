@@ -400,9 +400,12 @@ export class LocalBackend implements StorageBackend {
     if (caps.cow === "btrfs") {
       await this.btrfsSnapshot(vol, final);
     } else {
-      if (!(await exists(final))) await this.gatherSnapshot(req, caps, final);
-      await this.guard.seal(final);
-      if (this.filer.syncSnapshots) await syncTree(final);
+      // As with copies, the run that puts the snapshot in place seals it; a run finding it there seals
+      // it again (a crash may have cut the seal short); a run beaten by its twin leaves it alone.
+      if ((await exists(final)) || (await this.gatherSnapshot(req, caps, final))) {
+        await this.guard.seal(final);
+        if (this.filer.syncSnapshots) await syncTree(final);
+      }
     }
     return { ...ref, createdAt: (await fsp.stat(final)).mtimeMs };
   }
@@ -424,7 +427,7 @@ export class LocalBackend implements StorageBackend {
    * The attempt's name is fixed, so a run after a crash (or a twin) carries on with what is in it:
    * a copy moved in is never lost.
    */
-  private async gatherSnapshot(req: SnapshotRequest, caps: LocalCapabilities, final: string): Promise<void> {
+  private async gatherSnapshot(req: SnapshotRequest, caps: LocalCapabilities, final: string): Promise<boolean> {
     const vol = this.volumeDir(req.svm, req.volume);
     const attempt = path.join(path.dirname(final), `${TMP}${req.name}`);
     const into = path.join(attempt, SHADOW_DIR);
@@ -436,7 +439,10 @@ export class LocalBackend implements StorageBackend {
       const src = path.join(vol, SHADOW_DIR, id);
       if (!(await exists(src))) {
         // A twin finished the snapshot meanwhile; this attempt was made after its rename.
-        if (await exists(final)) return this.removeEmptyAttempt(attempt);
+        if (await exists(final)) {
+          await this.removeEmptyAttempt(attempt);
+          return false;
+        }
         throw new RvssError(
           ErrorCodes.STORAGE_FAILED,
           `shadow copy ${id} is not on volume "${req.volume}" of SVM "${req.svm}"; snapshot "${req.name}" cannot hold it`,
@@ -458,13 +464,12 @@ export class LocalBackend implements StorageBackend {
         }
       }
     }
-    if (
-      !(await renameUnlessTaken(attempt, final).catch(async (err: unknown) => {
-        if (await exists(final)) return false;
-        throw err;
-      }))
-    )
-      await this.removeEmptyAttempt(attempt);
+    const won = await renameUnlessTaken(attempt, final).catch(async (err: unknown) => {
+      if (await exists(final)) return false;
+      throw err;
+    });
+    if (!won) await this.removeEmptyAttempt(attempt);
+    return won;
   }
 
   /** An attempt beaten by its twin is removed unless it still holds a copy (then the snapshot's delete removes it). */
@@ -498,14 +503,14 @@ export class LocalBackend implements StorageBackend {
     const done = await this.snapshotVerification(ref);
     if (done) return done;
     const copies = path.join(this.snapshotDir(ref), SHADOW_DIR);
-    if (!(await exists(copies)))
+    if (!(await exists(this.snapshotDir(ref))))
       throw new RvssError(
         ErrorCodes.SNAPSHOT_NOT_FOUND,
-        `snapshot "${ref.name}" of volume "${ref.volume}" (SVM "${ref.svm}") holds no shadow copy to verify`,
+        `snapshot "${ref.name}" of volume "${ref.volume}" (SVM "${ref.svm}") does not exist`,
         { ...ref, snapshot: ref.name },
       );
     const out: SnapshotVerification = { ...ref, verifiedAt: 0, shadowCopies: {} };
-    for (const e of await fsp.readdir(copies, { withFileTypes: true })) {
+    for (const e of await fsp.readdir(copies, { withFileTypes: true }).catch(() => [] as fs.Dirent[])) {
       if (!e.isDirectory() || e.name.startsWith(".")) continue;
       const share = (await readJson<CopyDescription>(path.join(copies, `${e.name}.json`)))?.share ?? "";
       const files: Record<string, { bytes: number; sha256: string }> = {};
