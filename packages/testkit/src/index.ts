@@ -9,3 +9,5 @@ export * from "./config";
 export * from "./sqlite-writer";
 export * from "./nats-cluster";
 export * from "./service-harness";
+export * from "./loop-fs";
+export * from "./smbd";

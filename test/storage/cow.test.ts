@@ -1,0 +1,244 @@
+/**
+ * The local backend on real filesystems: XFS (reflink=1) and btrfs loop images, and ext4 (this
+ * machine's disk). Space is measured with statfs deltas, reflinks with shared extents (filefrag).
+ */
+import * as fs from "node:fs";
+import * as fsp from "node:fs/promises";
+import * as os from "node:os";
+import * as path from "node:path";
+import { isRvssError } from "@rvss/core";
+import { LocalBackend, parseFilerConfig } from "@rvss/storage";
+import {
+  btrfsReadOnly,
+  btrfsSubvolume,
+  loopFsUnavailable,
+  mountLoopFs,
+  removeTree,
+  sampleBytes,
+  sharedBytes,
+  usedBytes,
+  type LoopFs,
+  type LoopFsKind,
+} from "@rvss/testkit";
+
+const why = loopFsUnavailable();
+if (why) console.warn(`skipping the loop-mount storage tests: ${why}`);
+const describeRoot = why ? describe.skip : describe;
+
+const MiB = 1024 * 1024;
+const DISK = "vm1/Virtual Hard Disks/vm1.vhdx";
+const CONF = "vm1/Virtual Machines/vm1.vmcx";
+const SC = "5f0c2b1e-0000-4000-8000-000000000001";
+
+/** A filer with one SVM, volume and share on `root`; the volume is a subvolume when asked. */
+async function makeFiler(root: string, volume: { subvolume?: boolean; cow?: string } = {}) {
+  const volDir = path.join(root, "filer", "vs1", "vm_vol1");
+  await fsp.mkdir(path.dirname(volDir), { recursive: true });
+  if (volume.subvolume) await btrfsSubvolume(volDir);
+  const shareDir = path.join(volDir, "vms");
+  for (const [rel, size] of [
+    [DISK, 16 * MiB],
+    [CONF, 64 * 1024],
+  ] as const) {
+    await fsp.mkdir(path.dirname(path.join(shareDir, rel)), { recursive: true });
+    await fsp.writeFile(path.join(shareDir, rel), sampleBytes(rel, size));
+  }
+  const file = path.join(root, "filer.json");
+  const text = JSON.stringify({
+    root: "filer",
+    svms: [
+      {
+        name: "vs1",
+        volumes: [{ name: "vm_vol1", junctionPath: "/vol1", ...(volume.cow ? { cow: volume.cow } : {}) }],
+        shares: [{ name: "share1", path: "/vol1/vms" }],
+      },
+    ],
+  });
+  await fsp.writeFile(file, text);
+  return { backend: new LocalBackend(parseFilerConfig(text, file), file), volDir, shareDir };
+}
+
+async function failure(p: Promise<unknown>): Promise<{ code: string; message: string }> {
+  try {
+    await p;
+  } catch (err) {
+    if (isRvssError(err)) return { code: err.code, message: err.message };
+    throw err;
+  }
+  throw new Error("expected a failure");
+}
+
+const share = { svm: "vs1", share: "share1", volume: "vm_vol1", sharePath: "vms" };
+const ref = { svm: "vs1", volume: "vm_vol1", shadowCopyId: SC };
+const snap = { svm: "vs1", volume: "vm_vol1", name: "rvss_cow" };
+
+/** One managed backup's storage steps, as the executor runs them. */
+async function backup(backend: LocalBackend, exposedDir?: (dir: string) => Promise<void>): Promise<void> {
+  await backend.createShadowCopy({ svm: "vs1", shadowCopyId: SC, share, files: [DISK, CONF], writable: true });
+  const { accessPath } = await backend.exposeShadowCopy({
+    ...ref,
+    baseShare: "share1",
+    exposedName: `share1@{${SC}}`,
+    writable: true,
+  });
+  if (exposedDir) await exposedDir(accessPath);
+  await backend.sealShadowCopy(ref);
+  await backend.createSnapshot({ ...snap, shadowCopyIds: [SC] });
+  await backend.deleteShadowCopy(ref);
+}
+
+describeRoot.each<[LoopFsKind, string]>([
+  ["xfs", "reflink"],
+  ["btrfs", "btrfs"],
+])("on %s", (kind, cow) => {
+  let dir: string;
+  let lfs: LoopFs;
+  let filer: Awaited<ReturnType<typeof makeFiler>>;
+
+  beforeAll(async () => {
+    dir = await fsp.mkdtemp(path.join(os.tmpdir(), `rvss-cow-${kind}-`));
+    lfs = await mountLoopFs(kind, dir, kind === "xfs" ? 512 : 1024);
+  });
+
+  afterAll(async () => {
+    await removeTree(path.join(lfs.mountPoint, "filer")).catch(() => undefined);
+    await lfs?.dispose();
+    await fsp.rm(dir, { recursive: true, force: true });
+  });
+
+  beforeEach(async () => {
+    await fsp.rm(path.join(lfs.mountPoint, "filer"), { recursive: true, force: true }).catch(() => undefined);
+    filer = await makeFiler(lfs.mountPoint, { subvolume: kind === "btrfs" });
+  });
+
+  afterEach(async () => {
+    await filer.backend.deleteSnapshot(snap);
+    await removeTree(path.join(lfs.mountPoint, "filer"));
+  });
+
+  test(`the volume is detected as cow "${cow}"`, async () => {
+    expect(await filer.backend.capabilities()).toEqual([
+      { svm: "vs1", volume: "vm_vol1", filesystem: kind, cow, reflink: true, subvolume: kind === "btrfs" },
+    ]);
+  });
+
+  test("a copy is a reflink: its extents are shared and it adds no data", async () => {
+    const before = await usedBytes(lfs.mountPoint);
+    await filer.backend.createShadowCopy({ svm: "vs1", shadowCopyId: SC, share, files: [DISK], writable: true });
+    const clone = path.join(filer.volDir, ".shadowcopy", SC, DISK);
+    expect(await sharedBytes(clone)).toBe(16 * MiB);
+    expect((await usedBytes(lfs.mountPoint)) - before).toBeLessThan(1 * MiB);
+    await filer.backend.deleteShadowCopy(ref);
+  });
+
+  test("a backup adds under 1 MiB, leaves no copy in the live volume, and its snapshot is read-only for root", async () => {
+    const before = await usedBytes(lfs.mountPoint);
+    await backup(filer.backend, (d) => fsp.writeFile(path.join(d, "vm1/recovery.log"), "recovered"));
+    expect((await usedBytes(lfs.mountPoint)) - before).toBeLessThan(1 * MiB);
+    expect(await fsp.readdir(path.join(filer.volDir, ".shadowcopy"))).toEqual([]);
+    const held = path.join(filer.volDir, ".snapshot", snap.name, ".shadowcopy", SC);
+    expect(await fsp.readFile(path.join(held, "vm1/recovery.log"), "utf8")).toBe("recovered");
+    expect(await sharedBytes(path.join(held, DISK))).toBe(16 * MiB);
+    // The files are immutable (EPERM first), and on btrfs the snapshot is a read-only subvolume too.
+    await expect(fsp.writeFile(path.join(held, DISK), "x")).rejects.toThrow(/EPERM/);
+    if (kind === "btrfs") expect(await btrfsReadOnly(path.join(filer.volDir, ".snapshot", snap.name))).toBe("true");
+    await expect(fsp.writeFile(path.join(held, "vm1/new"), "x")).rejects.toThrow(/EROFS|EPERM/);
+  });
+
+  test("a restore is byte-identical, a reflink, before and after verification", async () => {
+    await backup(filer.backend);
+    await fsp.writeFile(path.join(filer.shareDir, DISK), "overwritten after the backup");
+    const target = path.join(lfs.mountPoint, "restored");
+    for (const verify of [false, true]) {
+      if (verify) expect(Object.keys((await filer.backend.verifySnapshot(snap)).shadowCopies)).toEqual([SC]);
+      await fsp.rm(target, { recursive: true, force: true });
+      const files = await filer.backend.restore({
+        snapshot: snap,
+        shadowCopyId: SC,
+        files: [],
+        target: { kind: "directory", path: target },
+      });
+      expect(files.map((f) => [f.path, f.bytes])).toEqual([
+        [DISK, 16 * MiB],
+        [CONF, 64 * 1024],
+      ]);
+      expect((await fsp.readFile(path.join(target, DISK))).equals(sampleBytes(DISK, 16 * MiB))).toBe(true);
+      expect(await sharedBytes(path.join(target, DISK))).toBe(16 * MiB);
+    }
+    await fsp.rm(target, { recursive: true, force: true });
+  });
+
+  test("deleting the snapshot gives its space back", async () => {
+    const before = await usedBytes(lfs.mountPoint);
+    await backup(filer.backend);
+    await fsp.rm(path.join(filer.shareDir, DISK));
+    await filer.backend.deleteSnapshot(snap);
+    expect(await filer.backend.listSnapshots("vs1")).toEqual([]);
+    expect(before - (await usedBytes(lfs.mountPoint))).toBeGreaterThan(15 * MiB);
+  });
+
+  test("a volume asking for what the filesystem cannot do fails at start, naming the volume and filesystem", async () => {
+    const other = await makeFiler(path.join(lfs.mountPoint, "other"), { cow: kind === "xfs" ? "btrfs" : "btrfs" });
+    const e = await failure(other.backend.capabilities());
+    expect(e.code).toBe("CONFIG_INVALID");
+    expect(e.message).toMatch(
+      kind === "xfs"
+        ? /volume "vm_vol1" of SVM "vs1" asks for cow "btrfs", but .* is on xfs, which has no subvolume snapshots/
+        : /volume "vm_vol1" of SVM "vs1" asks for cow "btrfs", but .* is on btrfs, and is not a btrfs subvolume/,
+    );
+    await removeTree(path.join(lfs.mountPoint, "other"));
+  });
+});
+
+describe("on ext4 (no reflink)", () => {
+  let dir: string;
+  let filer: Awaited<ReturnType<typeof makeFiler>>;
+  const ext4 = fs.statfsSync(os.tmpdir()).type === 0xef53;
+  if (!ext4) console.warn(`skipping the ext4 storage tests: ${os.tmpdir()} is not on ext4`);
+  const t = ext4 ? test : test.skip;
+
+  beforeEach(async () => {
+    dir = await fsp.mkdtemp(path.join(os.tmpdir(), "rvss-ext4-"));
+    filer = await makeFiler(dir);
+  });
+
+  afterEach(async () => {
+    await removeTree(dir);
+  });
+
+  t("the copy is made once and moved into the snapshot: one backup adds one copy of the files", async () => {
+    expect((await filer.backend.capabilities())[0]).toEqual(
+      expect.objectContaining({ filesystem: "ext4", cow: "none" }),
+    );
+    const before = await usedBytes(dir);
+    await backup(filer.backend);
+    const added = (await usedBytes(dir)) - before;
+    expect(added).toBeGreaterThan(16 * MiB);
+    expect(added).toBeLessThan(18 * MiB);
+    expect(await fsp.readdir(path.join(filer.volDir, ".shadowcopy"))).toEqual([]);
+    const restored = path.join(dir, "restored");
+    await filer.backend.restore({
+      snapshot: snap,
+      shadowCopyId: SC,
+      files: [DISK],
+      target: { kind: "directory", path: restored },
+    });
+    expect((await fsp.readFile(path.join(restored, DISK))).equals(sampleBytes(DISK, 16 * MiB))).toBe(true);
+  });
+
+  t("asking for reflink on ext4 or tmpfs fails at start, naming the volume and filesystem", async () => {
+    const bad = await makeFiler(path.join(dir, "bad"), { cow: "reflink" });
+    expect((await failure(bad.backend.capabilities())).message).toMatch(
+      /volume "vm_vol1" of SVM "vs1" asks for cow "reflink", but .* is on ext4, which cannot reflink/,
+    );
+    if (fs.existsSync("/dev/shm") && fs.statfsSync("/dev/shm").type === 0x01021994) {
+      const shm = await fsp.mkdtemp("/dev/shm/rvss-tmpfs-");
+      try {
+        const onTmpfs = await makeFiler(shm, { cow: "reflink" });
+        expect((await failure(onTmpfs.backend.capabilities())).message).toMatch(/is on tmpfs, which cannot reflink/);
+      } finally {
+        await removeTree(shm);
+      }
+    }
+  });
+});
