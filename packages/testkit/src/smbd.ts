@@ -5,6 +5,7 @@
  * may have started. Needs root (net conf writes the registry as root).
  */
 import { execFile, spawn, type ChildProcess } from "node:child_process";
+import * as fs from "node:fs";
 import * as fsp from "node:fs/promises";
 import * as path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -94,11 +95,15 @@ export async function startSmbd(dir: string): Promise<Smbd> {
     p.on("exit", (code) => (code === 0 ? resolve() : reject(new Error(`smbpasswd failed: ${err.trim()}`))));
     p.stdin.end(`${password}\n${password}\n`);
   });
+  const logFd = fs.openSync(d("log/smbd.out"), "a");
+  // Its own session (detached): on shutdown smbd signals its whole process group, which must not be ours.
   const smbd: ChildProcess = spawn("smbd", ["--foreground", "--no-process-group", "--debug-stdout", "-s", config], {
-    stdio: ["ignore", "ignore", "pipe"],
+    // A file, not a pipe: smbd's children keep its output open after it stopped.
+    stdio: ["ignore", logFd, logFd],
+    detached: true,
   });
-  let log = "";
-  smbd.stderr!.on("data", (b: Buffer) => (log = (log + b.toString()).slice(-4000)));
+  fs.closeSync(logFd);
+  const log = async () => (await fsp.readFile(d("log/smbd.out"), "utf8").catch(() => "")).slice(-4000).trim();
   const exited = new Promise<void>((resolve) => smbd.on("exit", () => resolve()));
   const auth = ["-s", config, "-p", String(port), "-U", `${user}%${password}`];
   const smbclient = async (share: string, commands: string) => {
@@ -112,9 +117,10 @@ export async function startSmbd(dir: string): Promise<Smbd> {
   };
   const stop = async () => {
     if (smbd.exitCode === null) {
-      smbd.kill("SIGTERM");
-      await Promise.race([exited, sleep(5000)]);
-      if (smbd.exitCode === null) smbd.kill("SIGKILL");
+      // Its process group: smbd and the helpers it forked.
+      process.kill(-smbd.pid!, "SIGTERM");
+      await Promise.race([exited, sleep(5000, undefined, { ref: false })]);
+      if (smbd.exitCode === null) process.kill(-smbd.pid!, "SIGKILL");
     }
     // samba-dcerpcd is started on demand (smbclient -L) and writes its pid beside smbd's.
     const pid = Number(await fsp.readFile(d("run/samba-dcerpcd.pid"), "utf8").catch(() => "0"));
@@ -128,10 +134,10 @@ export async function startSmbd(dir: string): Promise<Smbd> {
   };
   // Ready when it accepts connections.
   for (let i = 0; !(await accepts(port)); i++) {
-    if (smbd.exitCode !== null) throw new Error(`smbd exited at start: ${log.trim()}`);
+    if (smbd.exitCode !== null) throw new Error(`smbd exited at start: ${await log()}`);
     if (i > 100) {
       await stop();
-      throw new Error(`smbd did not listen on 127.0.0.1:${port}: ${log.trim()}`);
+      throw new Error(`smbd did not listen on 127.0.0.1:${port}: ${await log()}`);
     }
     await sleep(100);
   }
@@ -142,7 +148,9 @@ export async function startSmbd(dir: string): Promise<Smbd> {
     password,
     smbclient,
     async openSession(share: string): Promise<SmbSession> {
-      const p = spawn("smbclient", [...auth, `//127.0.0.1/${share}`], { stdio: ["pipe", "pipe", "pipe"] });
+      // On a pipe smbclient prints no prompt and buffers its output; script(1) gives it a terminal.
+      const line = ["smbclient", ...auth, `//127.0.0.1/${share}`].map((a) => `'${a.replace(/'/g, "'\\''")}'`).join(" ");
+      const p = spawn("script", ["-qfec", line, "/dev/null"], { stdio: ["pipe", "pipe", "pipe"] });
       let out = "";
       const waiters: (() => void)[] = [];
       const onData = (b: Buffer) => {
@@ -153,7 +161,7 @@ export async function startSmbd(dir: string): Promise<Smbd> {
       p.stderr.on("data", onData);
       const untilPrompt = async (): Promise<string> => {
         const end = Date.now() + 10_000;
-        while (!/smb: \\.*> $/.test(out)) {
+        while (!/smb: \\[^\n]*> $/.test(out)) {
           if (p.exitCode !== null || Date.now() > end) break;
           await new Promise<void>((resolve) => {
             waiters.push(resolve);
@@ -167,11 +175,15 @@ export async function startSmbd(dir: string): Promise<Smbd> {
       await untilPrompt();
       return {
         async run(command: string) {
-          p.stdin.write(`${command}\n`);
+          p.stdin.write(`${command}\r`);
           return untilPrompt();
         },
         async close() {
-          if (p.exitCode === null) p.kill("SIGTERM");
+          if (p.exitCode !== null) return;
+          const gone = new Promise((resolve) => p.once("exit", resolve));
+          p.stdin.end("exit\r");
+          await Promise.race([gone, sleep(2000, undefined, { ref: false })]);
+          if (p.exitCode === null) p.kill("SIGKILL");
         },
       };
     },
