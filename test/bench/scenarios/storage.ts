@@ -1,0 +1,285 @@
+/**
+ * storage: what a backup costs on ext4 (this machine's disk), XFS (reflink=1) and btrfs loop images,
+ * with the local backend and the four services as processes. Per filesystem, measured within one run:
+ *
+ *   - the full FSRVP cycle through one client (Start..Commit+Expose, RecoveryComplete,
+ *     DeleteShareMapping) on the peer's data set (9 files, 268 MB: four 64 MiB VHDX and small VM
+ *     files), median of ROUNDS, beside a bare `cp -a` (`--reflink=always` on CoW) of the same share
+ *     in the same rounds;
+ *   - the same cycle on a 16x larger share (4 GiB; CoW filesystems only, the target is theirs);
+ *   - the cycle on a 1-file share (the fixed cost);
+ *   - bytes one managed backup adds (statfs delta, after a flush);
+ *   - what flushing a backup to disk costs (a syncfs right after the backup, measured apart from
+ *     the timed cycles, which run in the page cache as the peer's did: the filer says
+ *     syncSnapshots: false here; the default, true, flushes each snapshot before it is reported);
+ *   - the SQLite reference writer's freeze (checkpoint to thaw) per managed backup at 200 tx/s.
+ *
+ * Root is needed for the loop images; without it only ext4 runs. BENCH_STORAGE_ROUNDS (default 15),
+ * BENCH_STORAGE_BACKUPS (default 20), BENCH_STORAGE_FS (default "ext4,xfs,btrfs").
+ */
+import { execFile } from "node:child_process";
+import { randomBytes, randomUUID } from "node:crypto";
+import * as fsp from "node:fs/promises";
+import * as os from "node:os";
+import * as path from "node:path";
+import { promisify } from "node:util";
+import { AgentClient } from "@rvss/client";
+import { BackupState } from "@rvss/proto";
+import {
+  btrfsSubvolume,
+  loopFsUnavailable,
+  mountLoopFs,
+  removeTree,
+  startSqliteWriterProcess,
+  usedBytes,
+  type LoopFs,
+} from "@rvss/testkit";
+import type { Scenario } from "../main";
+import { Observer, fmt, percentile, startBenchSystem, type BenchSystem } from "../system";
+
+const exec = promisify(execFile);
+const ROUNDS = Number(process.env.BENCH_STORAGE_ROUNDS ?? 15);
+const BACKUPS = Number(process.env.BENCH_STORAGE_BACKUPS ?? 20);
+const KINDS = (process.env.BENCH_STORAGE_FS ?? "ext4,xfs,btrfs").split(",");
+const MiB = 1024 * 1024;
+const AUTO_RECOVERY = 0x00400000;
+const DBS = ["sqlvm/orders.sqlite", "sqlvm/ledger.sqlite"];
+
+type Kind = "ext4" | "xfs" | "btrfs";
+
+/** The peer's VM set, `copies` times over: vmN with a 64 MiB VHDX and its configuration; vm1 also its state file. */
+function vmFiles(copies: number): [string, number][] {
+  const out: [string, number][] = [];
+  for (let i = 1; i <= 4 * copies; i++) {
+    out.push([`vm${i}/Virtual Hard Disks/vm${i}.vhdx`, 64 * MiB]);
+    out.push([`vm${i}/Virtual Machines/vm${i}.vmcx`, 64 * 1024]);
+  }
+  out.push(["vm1/Virtual Machines/vm1.vmrs", 32 * 1024]);
+  return out;
+}
+
+interface Share {
+  svm: string;
+  share: string;
+  dir: string;
+  bytes: number;
+  files: number;
+}
+
+/** One SVM per share (an SVM serves one set at a time), each share on its own volume. */
+async function buildFiler(root: string, kind: Kind): Promise<{ config: string; shares: Record<string, Share> }> {
+  const layout: Record<string, [string, number][]> = {
+    peer: vmFiles(1),
+    big: kind === "ext4" ? [] : vmFiles(16),
+    one: [["vm1/Virtual Hard Disks/vm1.vhdx", 64 * 1024]],
+    sql: [],
+  };
+  const shares: Record<string, Share> = {};
+  const svms = [];
+  for (const [name, files] of Object.entries(layout)) {
+    if (name === "big" && files.length === 0) continue;
+    const volDir = path.join(root, "filer", name, "vol");
+    await fsp.mkdir(path.dirname(volDir), { recursive: true });
+    if (kind === "btrfs") await btrfsSubvolume(volDir);
+    const dir = path.join(volDir, "share");
+    await fsp.mkdir(dir, { recursive: true });
+    let bytes = 0;
+    for (const [rel, size] of files) {
+      await fsp.mkdir(path.dirname(path.join(dir, rel)), { recursive: true });
+      const h = await fsp.open(path.join(dir, rel), "w");
+      for (let off = 0; off < size; off += 8 * MiB) await h.write(randomBytes(Math.min(8 * MiB, size - off)));
+      await h.close();
+      bytes += size;
+    }
+    if (name === "sql") await fsp.mkdir(path.join(dir, "sqlvm"));
+    shares[name] = { svm: name, share: "share1", dir, bytes, files: files.length };
+    svms.push({
+      name,
+      volumes: [{ name: "vol", junctionPath: "/vol" }],
+      shares: [{ name: "share1", path: "/vol/share" }],
+    });
+  }
+  const config = path.join(root, "filer.json");
+  await fsp.writeFile(config, JSON.stringify({ root: "filer", syncSnapshots: false, svms }, null, 2));
+  await exec("sync", ["-f", root]);
+  return { config, shares };
+}
+
+/** One FSRVP cycle of one share through one client; milliseconds. */
+async function cycle(client: AgentClient, share: Share): Promise<number> {
+  const t0 = performance.now();
+  await client.setContext(AUTO_RECOVERY);
+  const { shadowCopySetId } = await client.startShadowCopySet(randomUUID());
+  const unc = `\\\\${share.svm}\\${share.share}`;
+  const { shadowCopyId } = await client.addToShadowCopySet(shadowCopySetId, unc);
+  await client.prepareShadowCopySet(shadowCopySetId);
+  await client.commitShadowCopySet(shadowCopySetId);
+  await client.exposeShadowCopySet(shadowCopySetId);
+  await client.recoveryCompleteShadowCopySet(shadowCopySetId);
+  await client.deleteShareMapping(shadowCopySetId, shadowCopyId, unc);
+  return performance.now() - t0;
+}
+
+/** A bare copy of the share beside it, as the peer's shell_snap does; milliseconds (the removal is not timed). */
+async function bareCopy(share: Share, kind: Kind): Promise<number> {
+  const dest = path.join(path.dirname(share.dir), `.bare-${randomUUID().slice(0, 8)}`);
+  const t0 = performance.now();
+  await exec("cp", ["-a", ...(kind === "ext4" ? [] : ["--reflink=always"]), share.dir, dest]);
+  const ms = performance.now() - t0;
+  await fsp.rm(dest, { recursive: true, force: true });
+  return ms;
+}
+
+async function managedBackup(sys: BenchSystem, obs: Observer, share: Share, files: string[] = []) {
+  const b = await sys.client.createBackup({ dataset: [{ svm: share.svm, share: share.share, files }] });
+  await obs.until(() => obs.finishedBackups.has(b.id), 120_000);
+  const done = await sys.client.getBackup(b.id);
+  if (done.state !== BackupState.BACKUP_STATE_COMPLETED)
+    throw new Error(`backup ${b.id} of ${share.svm}/${share.share} ended ${done.state}: ${done.reason}`);
+  return done;
+}
+
+const median = (xs: number[]) => percentile(xs, 50);
+
+interface Figures {
+  fs: string;
+  cow: string;
+  cycleMs: number;
+  bareCopyMs: number;
+  cycleVsCopy: number;
+  bigCycleMs: number | null;
+  bigVsPeer: number | null;
+  fixedMs: number;
+  addedBytes: number;
+  syncMs: number;
+  freezeMs: number;
+}
+
+async function measure(kind: Kind, print: (l: string) => void): Promise<Figures> {
+  const dir = await fsp.mkdtemp(path.join(os.tmpdir(), `rvss-bench-storage-${kind}-`));
+  let lfs: LoopFs | null = null;
+  let sys: BenchSystem | null = null;
+  let obs: Observer | null = null;
+  try {
+    if (kind !== "ext4") lfs = await mountLoopFs(kind, dir, 8 * 1024);
+    const root = lfs?.mountPoint ?? dir;
+    print(`${kind}: writing the data sets (peer ${kind === "ext4" ? "" : "and 4 GiB "}share) ...`);
+    const { config, shares } = await buildFiler(root, kind);
+    sys = await startBenchSystem({ RVSS_STORAGE: "local", RVSS_FILER_CONFIG: config, RVSS_LOG_LEVEL: "warn" });
+    obs = await Observer.start(sys.nats.url);
+    const agent = (svm: string) => new AgentClient(sys!.client.address, svm);
+    const peer = agent("peer");
+    const one = agent("one");
+    const big = shares.big ? agent("big") : null;
+    const cycles: number[] = [];
+    const copies: number[] = [];
+    const bigs: number[] = [];
+    const fixed: number[] = [];
+    await cycle(peer, shares.peer!); // warm-up
+    await cycle(one, shares.one!);
+    if (big) await cycle(big, shares.big!);
+    for (let i = 0; i < ROUNDS; i++) {
+      cycles.push(await cycle(peer, shares.peer!));
+      copies.push(await bareCopy(shares.peer!, kind));
+      fixed.push(await cycle(one, shares.one!));
+      if (big) bigs.push(await cycle(big, shares.big!));
+    }
+    peer.close();
+    one.close();
+    big?.close();
+
+    // Space and durability of managed backups (their snapshots are kept, as a backup's are).
+    const added: number[] = [];
+    const syncs: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      const before = await usedBytes(root);
+      await managedBackup(sys, obs, shares.peer!);
+      const t0 = performance.now();
+      await exec("sync", ["-f", root]);
+      syncs.push(performance.now() - t0);
+      added.push((await usedBytes(root)) - before);
+    }
+
+    const writer = await startSqliteWriterProcess({
+      natsUrl: sys.nats.url,
+      svm: "sql",
+      share: "share1",
+      dir: shares.sql!.dir,
+      databases: DBS,
+      rate: 200,
+      name: `bench-sqlite-${kind}`,
+    });
+    const freezes: number[] = [];
+    try {
+      await new Promise((r) => setTimeout(r, 500));
+      for (let i = 0; i < BACKUPS; i++) {
+        const b = await managedBackup(sys, obs, shares.sql!, DBS);
+        const thaw = b.sets[0]!.writerSteps.find((s) => s.step === "thaw");
+        freezes.push(Number(/frozen_ms=(\d+)/.exec(thaw?.report?.detail ?? "")?.[1] ?? NaN));
+      }
+    } finally {
+      await writer.stop();
+    }
+    const caps = await exec("findmnt", ["-no", "FSTYPE", "-T", root]).then((r) => r.stdout.trim());
+    const f: Figures = {
+      fs: caps,
+      cow: kind === "ext4" ? "none" : kind === "xfs" ? "reflink" : "btrfs",
+      cycleMs: median(cycles),
+      bareCopyMs: median(copies),
+      cycleVsCopy: median(cycles) / median(copies),
+      bigCycleMs: big ? median(bigs) : null,
+      bigVsPeer: big ? median(bigs) / median(cycles) : null,
+      fixedMs: median(fixed),
+      addedBytes: median(added),
+      syncMs: median(syncs),
+      freezeMs: median(freezes),
+    };
+    return f;
+  } finally {
+    await obs?.stop();
+    await sys?.stop();
+    if (lfs) {
+      await removeTree(path.join(lfs.mountPoint, "filer")).catch(() => undefined);
+      await lfs.dispose();
+    }
+    await removeTree(dir);
+  }
+}
+
+export const run: Scenario["run"] = async (print) => {
+  const kinds = KINDS.filter((k): k is Kind => k === "ext4" || k === "xfs" || k === "btrfs");
+  const why = loopFsUnavailable();
+  const runnable = why ? kinds.filter((k) => k === "ext4") : kinds;
+  if (why && runnable.length < kinds.length) print(`only ext4: ${why}`);
+  const all: Figures[] = [];
+  for (const k of runnable) all.push(await measure(k, print));
+
+  const ms = (n: number | null) => (n === null ? "     n/a" : fmt(n));
+  const x = (n: number | null) => (n === null ? "   n/a" : `${n.toFixed(2)}x`.padStart(6));
+  const mib = (n: number) => `${(n / MiB).toFixed(2)} MiB`.padStart(11);
+  const met = (ok: boolean | null) => (ok === null ? "" : ok ? "met" : "MISSED");
+  print("");
+  print(`medians; cycles over ${ROUNDS} rounds, freeze over ${BACKUPS} backups; the timed parts run in the page cache`);
+  print(
+    "fs     cow      cycle ms  cp -a ms  cycle/cp (ext4 <= 1.3x)  4GiB ms  4GiB/peer (CoW <= 1.2x)  1-file ms (<= 30)  added/backup (CoW <= 1 MiB)  sync ms  freeze ms (XFS, btrfs <= 20)",
+  );
+  for (const f of all) {
+    const cow = f.cow !== "none";
+    print(
+      [
+        f.fs.padEnd(6),
+        f.cow.padEnd(7),
+        ms(f.cycleMs),
+        ms(f.bareCopyMs),
+        `  ${x(f.cycleVsCopy)} ${met(cow ? null : f.cycleVsCopy <= 1.3).padEnd(6)}        `,
+        ms(f.bigCycleMs),
+        `  ${x(f.bigVsPeer)} ${met(cow ? (f.bigVsPeer ?? Infinity) <= 1.2 : null).padEnd(6)}        `,
+        `${ms(f.fixedMs)} ${met(f.fixedMs <= 30).padEnd(6)}   `,
+        `${mib(f.addedBytes)} ${met(cow ? f.addedBytes <= MiB : null).padEnd(6)}          `,
+        ms(f.syncMs),
+        `${ms(f.freezeMs)} ${met(cow ? f.freezeMs <= 20 : null)}`,
+      ].join(" "),
+    );
+  }
+  return { rounds: ROUNDS, backups: BACKUPS, filesystems: all };
+};
