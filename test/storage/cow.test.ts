@@ -177,6 +177,14 @@ describeRoot.each<[LoopFsKind, string]>([
     expect(before - (await usedBytes(lfs.mountPoint))).toBeGreaterThan(15 * MiB);
   });
 
+  test("the clean-up a user runs (rvss clean) removes a filer holding sealed snapshots", async () => {
+    await backup(filer.backend);
+    await expect(fsp.rm(path.join(lfs.mountPoint, "filer"), { recursive: true })).rejects.toThrow(/EPERM|EROFS/);
+    await removeTree(path.join(lfs.mountPoint, "filer"));
+    expect(fs.existsSync(path.join(lfs.mountPoint, "filer"))).toBe(false);
+    filer = await makeFiler(lfs.mountPoint, { subvolume: kind === "btrfs" });
+  });
+
   test("a volume asking for what the filesystem cannot do fails at start, naming the volume and filesystem", async () => {
     const other = await makeFiler(path.join(lfs.mountPoint, "other"), { cow: kind === "xfs" ? "btrfs" : "btrfs" });
     const e = await failure(other.backend.capabilities());

@@ -6,6 +6,7 @@
 import { Command, CommanderError } from "commander";
 import { Session } from "./session";
 import { backupVerbs } from "./verbs/backup";
+import { cleanVerb } from "./verbs/clean";
 import { completionVerb } from "./verbs/completion";
 import { demoVerb } from "./verbs/demo";
 import { upVerb } from "./verbs/up";
@@ -30,6 +31,7 @@ const VERBS: Register[] = [
   eventsVerbs,
   dlqVerbs,
   validateVerb,
+  cleanVerb,
   versionVerb,
   completionVerb,
 ];

@@ -3,6 +3,7 @@ import { ListSnapshotsResponse, type VolumeSnapshot } from "@rvss/proto";
 import { resolveBackupId } from "../ids";
 import { outputOption, printer, type Column } from "../printer";
 import type { Register } from "../program";
+import { deleteSnapshot } from "./clean";
 
 const COLUMNS: Column<VolumeSnapshot>[] = [
   { header: "svm", value: (s) => s.svm },
@@ -14,9 +15,15 @@ const COLUMNS: Column<VolumeSnapshot>[] = [
 ];
 
 export const snapshotVerbs: Register = (program, run) => {
-  program
-    .command("snapshot")
-    .description("the volume snapshots rvss keeps for restores")
+  const snapshot = program.command("snapshot").description("the volume snapshots rvss keeps for restores");
+  snapshot
+    .command("delete")
+    .description("remove one snapshot of the local filer (RVSS_FILER_CONFIG, else RVSS_HOME's); sealed, so rm cannot")
+    .requiredOption("--svm <svm>", "its SVM")
+    .requiredOption("--volume <volume>", "its volume")
+    .requiredOption("--name <name>", "its name (rvss snapshot list -o wide shows it)")
+    .action(run(deleteSnapshot));
+  snapshot
     .command("list")
     .description("snapshots, filtered by SVM, volume or backup")
     .option("--svm <svm>", "only this SVM")

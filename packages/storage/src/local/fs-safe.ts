@@ -10,6 +10,7 @@ import * as fsp from "node:fs/promises";
 import * as path from "node:path";
 import { promisify } from "node:util";
 import { ErrorCodes, RvssError, kindName, type EntryKind } from "@rvss/core";
+import { btrfsDelete, isSubvolume } from "./capabilities";
 
 const run = promisify(execFile);
 
@@ -220,9 +221,26 @@ export class ReadOnlyGuard {
   }
 }
 
-/** Removes a directory tree that may hold sealed (read-only, immutable) copies or snapshots. */
+/**
+ * Removes a directory tree that may hold sealed (read-only, immutable) copies or snapshots, btrfs
+ * read-only snapshots among them (deleted as subvolumes: nothing in them can be unsealed).
+ */
 export async function removeSealedTree(dir: string): Promise<void> {
+  await deleteReadOnlySubvolumes(dir);
   await new ReadOnlyGuard(path.dirname(dir)).remove(dir);
+}
+
+async function deleteReadOnlySubvolumes(dir: string): Promise<void> {
+  const st = await fsp.lstat(dir).catch(() => null);
+  if (!st?.isDirectory()) return;
+  if (await isSubvolume(dir)) {
+    const writable = await fsp.access(dir, fs.constants.W_OK).then(
+      () => true,
+      (err: NodeJS.ErrnoException) => err.code !== "EROFS",
+    );
+    if (!writable) return btrfsDelete(dir);
+  }
+  for (const e of await fsp.readdir(dir)) await deleteReadOnlySubvolumes(path.join(dir, e));
 }
 
 /** Sets or clears the immutable flag on every directory and regular file of a tree (links have none). */
