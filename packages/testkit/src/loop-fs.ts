@@ -1,5 +1,5 @@
 /**
- * Real filesystems for storage tests: a sparse image file, formatted (XFS with reflink, or btrfs),
+ * Real filesystems for storage tests: a sparse image file, formatted (XFS with reflink, btrfs, ext4),
  * attached to a loop device and mounted, then unmounted and detached again. Needs root; a test that
  * is not root skips with the reason, and one that is root but cannot mount fails (CI is root).
  */
@@ -10,7 +10,7 @@ import { promisify } from "node:util";
 
 const run = promisify(execFile);
 
-export type LoopFsKind = "xfs" | "btrfs";
+export type LoopFsKind = "xfs" | "btrfs" | "ext4";
 
 export interface LoopFs {
   kind: LoopFsKind;
@@ -55,7 +55,8 @@ export async function mountLoopFs(kind: LoopFsKind, dir: string, sizeMiB = 1024)
   };
   try {
     if (kind === "xfs") await sh("mkfs.xfs", ["-q", "-f", "-m", "reflink=1", device]);
-    else await sh("mkfs.btrfs", ["-q", "-f", device]);
+    else if (kind === "btrfs") await sh("mkfs.btrfs", ["-q", "-f", device]);
+    else await sh("mkfs.ext4", ["-q", "-F", device]);
     await sh("mount", [device, mountPoint]);
     mounted = true;
   } catch (err) {
@@ -77,6 +78,8 @@ export async function usedBytes(p: string): Promise<number> {
     // A commit wakes the cleaner, which otherwise waits for the next commit interval (30 s).
     await sh("btrfs", ["filesystem", "sync", p]);
     await sh("btrfs", ["subvolume", "sync", p]);
+    // And one more commit, for the extents the cleaner freed.
+    await sh("btrfs", ["filesystem", "sync", p]);
   }
   const st = await fsp.statfs(p);
   return (st.blocks - st.bfree) * st.bsize;

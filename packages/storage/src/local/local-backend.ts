@@ -19,7 +19,7 @@ import * as fsp from "node:fs/promises";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { randomUUID } from "node:crypto";
-import { ErrorCodes, RvssError, notRegular, type LayoutEntry } from "@rvss/core";
+import { ErrorCodes, RvssError, mapLimit, notRegular, type LayoutEntry } from "@rvss/core";
 import type {
   CopyInfo,
   CreateShadowCopyRequest,
@@ -52,6 +52,8 @@ const TMP = ".tmp-";
 
 /** Verification reads at most this much per second, so it never starves backups of disk bandwidth. */
 const VERIFY_BYTES_PER_SECOND = 256 * 1024 * 1024;
+/** Files copied at once within one shadow copy. */
+const COPY_PARALLEL = 8;
 
 /** A copy's description, beside it (and in the snapshot that holds it). */
 interface CopyDescription extends ShadowCopyInfo {
@@ -244,16 +246,20 @@ export class LocalBackend implements StorageBackend {
     let won: boolean;
     try {
       const root = await fsp.realpath(this.shareDir(req.share));
-      let bytes = 0;
-      let fileCount = 0;
-      for await (const rel of req.files.length > 0 ? req.files : shareFiles(root, req.share)) {
+      const files = req.files.length > 0 ? req.files : await shareFiles(root, req.share);
+      const done = { bytes: 0, files: 0 };
+      // A few files at once: each is a round trip to the kernel (a reflink or a copy_file_range).
+      const sizes = await mapLimit(files, COPY_PARALLEL, async (rel) => {
         const src = await openRegularInside(root, rel, { svm: req.svm, share: req.share.share });
         await fsp.mkdir(path.dirname(path.join(tmp, rel)), { recursive: true });
-        bytes += await copyOpened(src, path.join(tmp, rel), reflink);
-        fileCount++;
-        req.onProgress?.({ bytes, files: fileCount, bytesTotal: 0, filesTotal: req.files.length });
-      }
-      result = { clonePath: path.posix.join(SHADOW_DIR, req.shadowCopyId), bytes, fileCount };
+        const copied = await copyOpened(src, path.join(tmp, rel), reflink);
+        done.bytes += copied;
+        done.files++;
+        req.onProgress?.({ ...done, bytesTotal: 0, filesTotal: files.length });
+        return copied;
+      });
+      const bytes = sizes.reduce((a, b) => a + b, 0);
+      result = { clonePath: path.posix.join(SHADOW_DIR, req.shadowCopyId), bytes, fileCount: files.length };
       const description: CopyDescription = { ...result, share: req.share.share };
       await writeFileAtomic(info, JSON.stringify(description));
       won = await renameUnlessTaken(tmp, final);
@@ -691,11 +697,12 @@ function volumeDirs(share: Pick<ShareLocation, "sharePath">): string[] {
   return share.sharePath === "" ? [SHADOW_DIR, SNAPSHOT_DIR] : [];
 }
 
-/** Every regular file below a share root, as the walk finds them; anything else is refused (Remote VSS rule 1). */
-async function* shareFiles(root: string, share: ShareLocation): AsyncGenerator<string> {
+/** Every regular file below a share root; anything else is refused (Remote VSS rule 1). */
+async function shareFiles(root: string, share: ShareLocation): Promise<string[]> {
+  const files: string[] = [];
   for await (const batch of walkTree(root, { skipAtRoot: volumeDirs(share) })) {
     for (const e of batch) {
-      if (e.kind === "file") yield e.path;
+      if (e.kind === "file") files.push(e.path);
       else if (e.kind !== "directory") {
         throw new RvssError(ErrorCodes.FILE_NOT_REGULAR, notRegular(e, share)!.message, {
           svm: share.svm,
@@ -705,6 +712,7 @@ async function* shareFiles(root: string, share: ShareLocation): AsyncGenerator<s
       }
     }
   }
+  return files;
 }
 
 /** Every file below a directory, relative, sorted. */
