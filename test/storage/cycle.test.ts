@@ -1,0 +1,135 @@
+/**
+ * A full FSRVP agent cycle and a managed backup through the four services (processes, a real
+ * nats-server), with the local backend on ext4, XFS and btrfs loop images: the space one backup
+ * adds, that no copy stays in the live volume, and a byte-identical restore.
+ */
+import { randomUUID } from "node:crypto";
+import * as fsp from "node:fs/promises";
+import * as os from "node:os";
+import * as path from "node:path";
+import { AgentClient, RvssClient } from "@rvss/client";
+import { BackupState } from "@rvss/proto";
+import {
+  NatsServer,
+  btrfsSubvolume,
+  loopFsUnavailable,
+  mountLoopFs,
+  removeTree,
+  sampleBytes,
+  startRvss,
+  usedBytes,
+  type LoopFs,
+  type LoopFsKind,
+  type RvssProcesses,
+} from "@rvss/testkit";
+
+const why = loopFsUnavailable();
+if (why) console.warn(`skipping the storage cycle tests: ${why}`);
+const describeRoot = why ? describe.skip : describe;
+
+const MiB = 1024 * 1024;
+const DISK = "vm1/Virtual Hard Disks/vm1.vhdx";
+const CONF = "vm1/Virtual Machines/vm1.vmcx";
+
+describeRoot.each<[LoopFsKind, number]>([
+  // What one backup may add: one copy of the files where nothing clones, metadata elsewhere.
+  ["ext4", 24 * MiB],
+  ["xfs", 1 * MiB],
+  ["btrfs", 1 * MiB],
+])("through the services on %s", (kind, mostAdded) => {
+  let dir: string;
+  let lfs: LoopFs;
+  let nats: NatsServer;
+  let rvss: RvssProcesses;
+  let client: RvssClient;
+  let volDir: string;
+  let shareDir: string;
+
+  beforeAll(async () => {
+    dir = await fsp.mkdtemp(path.join(os.tmpdir(), `rvss-cycle-${kind}-`));
+    lfs = await mountLoopFs(kind, dir, kind === "xfs" ? 512 : 1024);
+    volDir = path.join(lfs.mountPoint, "filer", "vs1", "vm_vol1");
+    await fsp.mkdir(path.dirname(volDir), { recursive: true });
+    if (kind === "btrfs") await btrfsSubvolume(volDir);
+    shareDir = path.join(volDir, "vms");
+    for (const [rel, size] of [
+      [DISK, 16 * MiB],
+      [CONF, 64 * 1024],
+    ] as const) {
+      await fsp.mkdir(path.dirname(path.join(shareDir, rel)), { recursive: true });
+      await fsp.writeFile(path.join(shareDir, rel), sampleBytes(rel, size));
+    }
+    const config = path.join(lfs.mountPoint, "filer.json");
+    await fsp.writeFile(
+      config,
+      JSON.stringify({
+        root: "filer",
+        svms: [
+          {
+            name: "vs1",
+            volumes: [{ name: "vm_vol1", junctionPath: "/vol1" }],
+            shares: [{ name: "share1", path: "/vol1/vms" }],
+          },
+        ],
+      }),
+    );
+    nats = await NatsServer.start();
+    rvss = await startRvss({ NATS_URL: nats.url, RVSS_FILER_CONFIG: config });
+    client = new RvssClient(rvss.grpcAddr);
+    await client.waitForReady();
+  });
+
+  afterAll(async () => {
+    client?.close();
+    await rvss?.stop();
+    await nats?.dispose();
+    await removeTree(path.join(lfs.mountPoint, "filer")).catch(() => undefined);
+    await lfs?.dispose();
+    await fsp.rm(dir, { recursive: true, force: true });
+  });
+
+  test("an agent cycle (create, expose, recovery complete, delete) leaves nothing behind", async () => {
+    const agent = new AgentClient(rvss.grpcAddr, "vs1");
+    try {
+      await agent.setContext(0x00400000);
+      const { shadowCopySetId } = await agent.startShadowCopySet(randomUUID());
+      const { shadowCopyId } = await agent.addToShadowCopySet(shadowCopySetId, "\\\\vs1\\share1");
+      await agent.prepareShadowCopySet(shadowCopySetId);
+      await agent.commitShadowCopySet(shadowCopySetId);
+      await agent.exposeShadowCopySet(shadowCopySetId);
+      const copy = path.join(volDir, ".shadowcopy", shadowCopyId);
+      expect((await fsp.readFile(path.join(copy, DISK))).equals(sampleBytes(DISK, 16 * MiB))).toBe(true);
+      await fsp.writeFile(path.join(copy, "vm1/recovered.log"), "auto-recovered");
+      await agent.recoveryCompleteShadowCopySet(shadowCopySetId);
+      await expect(fsp.writeFile(path.join(copy, "vm1/late.log"), "x")).rejects.toThrow(/EPERM/);
+      await agent.deleteShareMapping(shadowCopySetId, shadowCopyId, "\\\\vs1\\share1");
+      expect(await fsp.readdir(path.join(volDir, ".shadowcopy"))).toEqual([]);
+    } finally {
+      agent.close();
+    }
+  });
+
+  test(`a managed backup adds at most ${mostAdded / MiB} MiB, keeps no copy in the volume, and restores byte for byte`, async () => {
+    const before = await usedBytes(lfs.mountPoint);
+    const b = await client.createBackup({ dataset: [{ svm: "vs1", share: "share1", files: [DISK, CONF] }] });
+    let done = await client.getBackup(b.id);
+    for (const end = Date.now() + 60_000; done.state !== BackupState.BACKUP_STATE_COMPLETED && Date.now() < end;) {
+      expect(done.state).not.toBe(BackupState.BACKUP_STATE_FAILED);
+      await new Promise((r) => setTimeout(r, 100));
+      done = await client.getBackup(b.id);
+    }
+    expect([done.state, done.reason]).toEqual([BackupState.BACKUP_STATE_COMPLETED, ""]);
+    expect((await usedBytes(lfs.mountPoint)) - before).toBeLessThanOrEqual(mostAdded);
+    expect(await fsp.readdir(path.join(volDir, ".shadowcopy"))).toEqual([]);
+
+    await fsp.writeFile(path.join(shareDir, DISK), "changed after the backup");
+    const target = path.join(lfs.mountPoint, "restored");
+    const r = await client.restore({
+      backupId: b.id,
+      files: [DISK],
+      target: { kind: { $case: "directory", value: target } },
+    });
+    expect(r.files.map((f) => f.path)).toEqual([DISK]);
+    expect((await fsp.readFile(path.join(target, DISK))).equals(sampleBytes(DISK, 16 * MiB))).toBe(true);
+  });
+});
