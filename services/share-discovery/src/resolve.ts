@@ -52,6 +52,7 @@ export async function checkShare(backend: StorageBackend, svm: string, sel: Shar
     listed: new Set(files),
   });
   for await (const batch of backend.walkShare(resolved)) layout.add(batch);
+  const storage = (await backend.capabilities?.())?.find((c) => c.svm === svm && c.volume === resolved.volume);
   // The walk finds entries in no particular order; people read reports sorted by path.
   for (const x of layout.violations.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0)))
     violations.push(v(x.rule, x.message, x.path));
@@ -76,6 +77,16 @@ export async function checkShare(backend: StorageBackend, svm: string, sel: Shar
       deepestFile: layout.deepestFile,
       depthLimit: resolved.shadowCopyDirDepth,
     },
+    ...(storage
+      ? {
+          storage: {
+            filesystem: storage.filesystem,
+            cow: storage.cow,
+            reflink: storage.reflink,
+            subvolume: storage.subvolume,
+          },
+        }
+      : {}),
   };
 }
 

@@ -216,6 +216,11 @@ describe("layout rules on real trees (check-shares query)", () => {
           { name: "vm2", path: "vm2" },
         ],
         layout: { files: 5, directories: 6, others: 0, deepestFile: 2, depthLimit: 5 },
+        // What the volume's filesystem gives: the test directory is on this machine's disk.
+        storage: expect.objectContaining({
+          filesystem: expect.any(String),
+          cow: expect.stringMatching(/^(btrfs|reflink|none)$/),
+        }),
       }),
     );
   });

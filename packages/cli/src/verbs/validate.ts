@@ -24,6 +24,10 @@ export function describeCheck(c: ShareCheck): string {
     `${name}: volume ${r.volume}, path /${r.sharePath} (volume junction ${r.junctionPath})`,
     `  walked ${count(l.files, "file")}, ${count(l.directories, "directory", "directories")}${l.others ? `, ${count(l.others, "other entry", "other entries")}` : ""}; deepest file at depth ${l.deepestFile} (limit ${l.depthLimit || "none"}); VMs: ${c.vms.map((v) => v.name).join(", ") || "none"}`,
   ];
+  if (c.storage)
+    lines.push(
+      `  storage: ${c.storage.filesystem}, cow ${c.storage.cow}${c.storage.cow === "none" ? " (one byte copy per backup)" : ""}`,
+    );
   if (clean(c)) {
     lines.push(
       `  ok: ${r.files.length > 0 ? `the layout and ${count(r.files.length, "listed file")}` : "the layout"} meet${r.files.length > 0 ? "" : "s"} the Remote VSS rules`,

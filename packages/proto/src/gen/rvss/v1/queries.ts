@@ -39,7 +39,21 @@ export interface ShareCheck {
    */
   vms: ShareVm[];
   /** What the walk of the share saw (set when found). */
-  layout?: LayoutSummary | undefined;
+  layout?:
+    | LayoutSummary
+    | undefined;
+  /** What the share's volume can do for copies and snapshots (set when found and the backend says). */
+  storage?: VolumeStorage | undefined;
+}
+
+/** VolumeStorage is what a volume's filesystem gives rvss, found once by the backend. */
+export interface VolumeStorage {
+  /** The filesystem (local: btrfs, xfs, ext4, ...) or platform holding the volume. */
+  filesystem: string;
+  /** How copies and snapshots are made: btrfs (subvolume snapshots), reflink, none (byte copies, once). */
+  cow: string;
+  reflink: boolean;
+  subvolume: boolean;
 }
 
 /** ShareVm is one VM a share holds. */
@@ -217,6 +231,7 @@ function createBaseShareCheck(): ShareCheck {
     svm: "",
     vms: [],
     layout: undefined,
+    storage: undefined,
   };
 }
 
@@ -245,6 +260,9 @@ export const ShareCheck: MessageFns<ShareCheck> = {
     }
     if (message.layout !== undefined) {
       LayoutSummary.encode(message.layout, writer.uint32(66).fork()).join();
+    }
+    if (message.storage !== undefined) {
+      VolumeStorage.encode(message.storage, writer.uint32(74).fork()).join();
     }
     return writer;
   },
@@ -326,6 +344,14 @@ export const ShareCheck: MessageFns<ShareCheck> = {
             message.layout = LayoutSummary.decode(reader, reader.uint32());
             continue;
           }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.storage = VolumeStorage.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -354,6 +380,7 @@ export const ShareCheck: MessageFns<ShareCheck> = {
       svm: isSet(object.svm) ? globalThis.String(object.svm) : "",
       vms: globalThis.Array.isArray(object?.vms) ? object.vms.map((e: any) => ShareVm.fromJSON(e)) : [],
       layout: isSet(object.layout) ? LayoutSummary.fromJSON(object.layout) : undefined,
+      storage: isSet(object.storage) ? VolumeStorage.fromJSON(object.storage) : undefined,
     };
   },
 
@@ -383,6 +410,9 @@ export const ShareCheck: MessageFns<ShareCheck> = {
     if (message.layout !== undefined) {
       obj.layout = LayoutSummary.toJSON(message.layout);
     }
+    if (message.storage !== undefined) {
+      obj.storage = VolumeStorage.toJSON(message.storage);
+    }
     return obj;
   },
 
@@ -403,6 +433,126 @@ export const ShareCheck: MessageFns<ShareCheck> = {
     message.layout = (object.layout !== undefined && object.layout !== null)
       ? LayoutSummary.fromPartial(object.layout)
       : undefined;
+    message.storage = (object.storage !== undefined && object.storage !== null)
+      ? VolumeStorage.fromPartial(object.storage)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseVolumeStorage(): VolumeStorage {
+  return { filesystem: "", cow: "", reflink: false, subvolume: false };
+}
+
+export const VolumeStorage: MessageFns<VolumeStorage> = {
+  encode(message: VolumeStorage, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.filesystem !== "") {
+      writer.uint32(10).string(message.filesystem);
+    }
+    if (message.cow !== "") {
+      writer.uint32(18).string(message.cow);
+    }
+    if (message.reflink !== false) {
+      writer.uint32(24).bool(message.reflink);
+    }
+    if (message.subvolume !== false) {
+      writer.uint32(32).bool(message.subvolume);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): VolumeStorage {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseVolumeStorage();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.filesystem = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.cow = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.reflink = reader.bool();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.subvolume = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): VolumeStorage {
+    return {
+      filesystem: isSet(object.filesystem) ? globalThis.String(object.filesystem) : "",
+      cow: isSet(object.cow) ? globalThis.String(object.cow) : "",
+      reflink: isSet(object.reflink) ? globalThis.Boolean(object.reflink) : false,
+      subvolume: isSet(object.subvolume) ? globalThis.Boolean(object.subvolume) : false,
+    };
+  },
+
+  toJSON(message: VolumeStorage): unknown {
+    const obj: any = {};
+    if (message.filesystem !== "") {
+      obj.filesystem = message.filesystem;
+    }
+    if (message.cow !== "") {
+      obj.cow = message.cow;
+    }
+    if (message.reflink !== false) {
+      obj.reflink = message.reflink;
+    }
+    if (message.subvolume !== false) {
+      obj.subvolume = message.subvolume;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<VolumeStorage>): VolumeStorage {
+    return VolumeStorage.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<VolumeStorage>): VolumeStorage {
+    const message = createBaseVolumeStorage();
+    message.filesystem = object.filesystem ?? "";
+    message.cow = object.cow ?? "";
+    message.reflink = object.reflink ?? false;
+    message.subvolume = object.subvolume ?? false;
     return message;
   },
 };
