@@ -336,6 +336,18 @@ describe("shadow copies", () => {
     await expect(fsp.appendFile(path.join(clone, "vm1/disk.vhdx"), "late")).rejects.toThrow(/EPERM|EACCES/);
   });
 
+  test("an exposed name SMB cannot carry is refused naming it, and nothing is recorded", async () => {
+    await backend.createShadowCopy({ svm: "vs1", shadowCopyId: SC, share: share1, files: [], writable: true });
+    const e = await errorOf(
+      backend.exposeShadowCopy({ ...ref, baseShare: "share1", exposedName: `../share1@{${SC}}`, writable: true }),
+    );
+    expect(e).toEqual({
+      code: "INVALID_ARGUMENT",
+      message: `share name "../share1@{${SC}}" contains "/", which SMB share names may not hold`,
+    });
+    expect(await backend.listExposedShares("vs1")).toEqual([]);
+  });
+
   test("delete removes the exposed share and the copy (twice is fine)", async () => {
     await backend.createShadowCopy({ svm: "vs1", shadowCopyId: SC, share: share1, files: [], writable: false });
     await backend.exposeShadowCopy({ ...ref, baseShare: "share1", exposedName: `share1@{${SC}}`, writable: false });

@@ -41,7 +41,7 @@ import type {
 import { btrfsDelete, btrfsSnapshot, detectCapabilities, isSubvolume, type LocalCapabilities } from "./capabilities";
 import { loadFilerConfig, under, type FilerConfig, type SvmConfig } from "./filer-config";
 import { ReadOnlyGuard, copyOpened, exists, openRegularInside, sha256File, syncTree, writeFileAtomic } from "./fs-safe";
-import { Samba } from "./samba";
+import { Samba, checkShareName } from "./samba";
 import { walkTree } from "./walk";
 
 export const SHADOW_DIR = ".shadowcopy";
@@ -288,6 +288,8 @@ export class LocalBackend implements StorageBackend {
    * clean-up finds; a share Samba refuses takes its record away again.
    */
   async exposeShadowCopy(req: ExposeRequest): Promise<{ accessPath: string }> {
+    // With or without Samba: the name is also the record's file name.
+    checkShareName(req.exposedName);
     const accessPath = this.cloneDir(req);
     if (!(await exists(accessPath))) {
       throw new RvssError(

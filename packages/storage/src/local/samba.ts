@@ -80,7 +80,6 @@ export class Samba {
    * is removed again, so nothing half-made stays in the registry.
    */
   async addShare(name: string, baseShare: string, dir: string, writable: boolean, comment: string): Promise<void> {
-    checkShareName(name);
     await this.ping(name);
     const base = await this.parameters(baseShare);
     try {
