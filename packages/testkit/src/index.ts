@@ -9,5 +9,14 @@ export * from "./config";
 export * from "./sqlite-writer";
 export * from "./nats-cluster";
 export * from "./service-harness";
-export * from "./loop-fs";
-export * from "./smbd";
+export {
+  btrfsReadOnly,
+  btrfsSubvolume,
+  loopFsUnavailable,
+  mountLoopFs,
+  sharedBytes,
+  usedBytes,
+  type LoopFs,
+  type LoopFsKind,
+} from "./loop-fs";
+export { smbdUnavailable, startSmbd, type SmbSession, type Smbd } from "./smbd";
