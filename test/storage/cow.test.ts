@@ -158,6 +158,7 @@ describeRoot.each<[LoopFsKind, string]>([
         shadowCopyId: SC,
         files: [],
         target: { kind: "directory", path: target },
+        overwrite: false,
       });
       expect(files.map((f) => [f.path, f.bytes])).toEqual([
         [DISK, 16 * MiB],
@@ -240,6 +241,7 @@ describeRoot("on ext4 (no reflink)", () => {
       shadowCopyId: SC,
       files: [DISK],
       target: { kind: "directory", path: restored },
+      overwrite: false,
     });
     expect((await fsp.readFile(path.join(restored, DISK))).equals(sampleBytes(DISK, 16 * MiB))).toBe(true);
   });

@@ -75,7 +75,7 @@ describeRoot.each<[LoopFsKind, number]>([
     );
     nats = await NatsServer.start();
     rvss = await startRvss({ NATS_URL: nats.url, RVSS_FILER_CONFIG: config });
-    client = new RvssClient(rvss.grpcAddr);
+    client = new RvssClient({ address: rvss.grpcAddr });
     await client.waitForReady();
   });
 
