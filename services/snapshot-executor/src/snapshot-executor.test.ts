@@ -120,6 +120,13 @@ describe("snapshot-executor", () => {
       c.files[0]!,
     );
     await expect(fsp.appendFile(image, "x")).rejects.toThrow(/EPERM|EACCES/);
+    // The executor checksums the snapshot after the backup, on its own.
+    const snapRef = { svm: "vs1", volume: "vm_vol1", name: "rvss_exec_test" };
+    for (const end = Date.now() + 20_000; !(await backend.snapshotVerification(snapRef)) && Date.now() < end;)
+      await new Promise((r) => setTimeout(r, 100));
+    expect(Object.keys((await backend.snapshotVerification(snapRef))!.shadowCopies[c.shadowCopyId]!.files)).toEqual(
+      c.files,
+    );
     const target = path.join(dir, "restore");
     const restored = await send(
       setId,
