@@ -18,7 +18,7 @@ describe("configuration", () => {
   test.each([
     [{ RVSS_CONCURRENCY: "0" }, 'RVSS_CONCURRENCY="0" is not an integer >= 1'],
     [{ RVSS_GRPC_ADDR: "50051" }, 'RVSS_GRPC_ADDR="50051" is not host:port'],
-    [{ RVSS_STORAGE: "s3" }, 'RVSS_STORAGE="s3" is not a known backend (known: local, null)'],
+    [{ RVSS_STORAGE: "s3" }, 'RVSS_STORAGE="s3" is not a known backend (known: local, ontap, null)'],
     [{ NATS_URL: "http://x" }, 'NATS_URL entry "http://x" is not a nats:// URL'],
     [{ RVSS_STORAGE_LATENCY: "clone=fast" }, 'RVSS_STORAGE_LATENCY part "clone=fast" is not ontap or op=ms'],
     [{ RVSS_LOG_FORMAT: "xml" }, 'RVSS_LOG_FORMAT="xml" must be json or pretty'],

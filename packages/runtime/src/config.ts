@@ -19,8 +19,11 @@ export interface RvssConfig {
   healthAddr: string | null;
   logLevel: string;
   logFormat: "json" | "pretty";
-  /** "local" (real files), or "null" for benchmarks of the orchestration alone. */
-  storage: "local" | "null";
+  /**
+   * The backend of SVMs whose filer description names none: "local" (real files) or "ontap" (REST);
+   * "null" for benchmarks of the orchestration alone.
+   */
+  storage: "local" | "ontap" | "null";
   /** Delays added to each storage operation (benchmarks); null for none. */
   storageLatency: StorageLatency | null;
   /** How many managed sets may run at once across all SVMs. */
@@ -108,7 +111,8 @@ export const CONFIG_VARIABLES: readonly Variable[] = [
   {
     name: "RVSS_STORAGE",
     default: "local",
-    description: "storage backend: local, or null (benchmarks only: does nothing)",
+    description:
+      "storage backend of SVMs whose filer description names none: local, ontap, or null (benchmarks only: does nothing)",
   },
   {
     name: "RVSS_STORAGE_LATENCY",
@@ -245,10 +249,10 @@ export function loadConfig(env: Env = process.env, fallback: Env = {}): RvssConf
     });
   }
   const storage = raw(env, "RVSS_STORAGE");
-  if (storage !== "local" && storage !== "null") {
+  if (storage !== "local" && storage !== "ontap" && storage !== "null") {
     throw new RvssError(
       ErrorCodes.CONFIG_INVALID,
-      `RVSS_STORAGE="${storage}" is not a known backend (known: local, null)`,
+      `RVSS_STORAGE="${storage}" is not a known backend (known: local, ontap, null)`,
       { variable: "RVSS_STORAGE" },
     );
   }

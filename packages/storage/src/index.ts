@@ -13,4 +13,6 @@ export { removeSealedTree } from "./local/fs-safe";
 export { COW_MODES, type CowMode } from "./local/capabilities";
 export { Samba, checkShareName } from "./local/samba";
 export { LatencyBackend, NullBackend } from "./latency";
-export { openBackend } from "./open";
+export { OntapBackend } from "./ontap/ontap-backend";
+export { parseOntapConfig, type OntapConfig, type OntapClusterConfig } from "./ontap/config";
+export { openBackend, openFiler } from "./open";

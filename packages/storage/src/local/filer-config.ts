@@ -22,6 +22,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { ErrorCodes, RvssError } from "@rvss/core";
 import { COW_MODES, type CowMode } from "./capabilities";
+import { svmBackend, type BackendName } from "../ontap/config";
 
 export interface VolumeConfig {
   name: string;
@@ -82,8 +83,12 @@ function nsPath(file: string, v: string, where: string): string {
   return "/" + parts.join("/");
 }
 
-/** Parses and checks a filer description; every error names the file and the field. */
-export function parseFilerConfig(text: string, file: string): FilerConfig {
+/**
+ * Parses and checks a filer description; every error names the file and the field. SVMs of the
+ * ontap backend (`"backend": "ontap"`, or every SVM that names none when that is `dflt`) are left
+ * to the ontap backend's parser.
+ */
+export function parseFilerConfig(text: string, file: string, dflt: BackendName = "local"): FilerConfig {
   let doc: unknown;
   try {
     doc = JSON.parse(text);
@@ -95,7 +100,9 @@ export function parseFilerConfig(text: string, file: string): FilerConfig {
   const d = doc as Record<string, unknown>;
   const root = path.resolve(path.dirname(file), str(file, d, "root", "$"));
   const names = new Set<string>();
-  const svms = arr(file, d, "svms", "$").map((s, i): SvmConfig => {
+  const entries = arr(file, d, "svms", "$").map((s, i) => ({ s, i }));
+  const local = entries.filter(({ s, i }) => svmBackend(file, s, `svms[${i}]`, dflt) === "local");
+  const svms = local.map(({ s, i }): SvmConfig => {
     const where = `svms[${i}]`;
     const name = str(file, s, "name", where);
     if (!namePattern.test(name)) throw bad(file, `${where}.name`, `"${name}" is not a valid SVM name`);

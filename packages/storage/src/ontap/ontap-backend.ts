@@ -1,0 +1,836 @@
+/**
+ * The `ontap` backend: every storage operation as calls on ONTAP's REST API.
+ *
+ *   <volume>/.rvss/<id>/...        a shadow copy: file clones of the share's listed files
+ *   <volume>/.rvss/<id>.done       an empty directory made once every clone was read back
+ *   share@{id}                     the exposed copy: a CIFS share on .rvss/<id> with the base share's ACLs
+ *   snapshot rvss_<backup>_<set>_<time>, comment "rvss <name>": one per volume, the backup
+ *
+ * A copy is complete only with its .done directory, so a half-made copy (a crash, a clone ONTAP
+ * accepted and never made) is never taken for a made one: a later run finishes it, a removal or the
+ * reconciler takes it away. Every create first reads what is there, so a command delivered twice
+ * makes each clone, share and snapshot once. The snapshot holds the sealed copy; its listing is
+ * the copy's manifest (sizes: ONTAP computes no checksums, and reading every byte over REST is not
+ * an option for VM disks), and a restore clones out of .snapshot/<name>/.rvss/<id>/ into the share.
+ */
+import * as path from "node:path";
+import {
+  ErrorCodes,
+  RvssError,
+  exposedShareName,
+  formatUnc,
+  mapLimit,
+  notRegular,
+  type EntryKind,
+  type LayoutEntry,
+} from "@rvss/core";
+import type {
+  CopyInfo,
+  CreateShadowCopyRequest,
+  ExposeRequest,
+  ExposedShareInfo,
+  FileProblem,
+  ResolvedShare,
+  RestoreRequest,
+  RestoredFile,
+  ShadowCopyInfo,
+  ShadowCopyRef,
+  SnapshotInfo,
+  SnapshotRef,
+  StorageBackend,
+} from "../backend";
+import { OntapClient, filesPath, type CallContext } from "./client";
+import type { OntapConfig, OntapSvmConfig } from "./config";
+
+export const COPY_DIR = ".rvss";
+const DONE = ".done";
+/** ONTAP's share names hold 80 characters (the REST model; MS-FSCC says the same). */
+export const MAX_SHARE_NAME = 80;
+/** ONTAP takes snapshot names of up to 255 characters; rvss keeps to characters every interface accepts. */
+const SNAPSHOT_NAME = /^[A-Za-z0-9_.-]{1,255}$/;
+const EXPOSED = /@\{([0-9a-fA-F-]{36})\}\$?$/;
+/** Calls of one operation at a time per share: the cluster client limits the total in flight. */
+const PARALLEL = 8;
+
+interface SvmRecord {
+  uuid: string;
+  name: string;
+}
+
+interface VolumeRecord {
+  uuid: string;
+  name: string;
+  nas?: { path?: string };
+  style?: string;
+}
+
+interface ShareRecord {
+  name: string;
+  path: string;
+  volume?: { name?: string; uuid?: string };
+  acls?: Acl[];
+}
+
+interface Acl {
+  user_or_group: string;
+  type: string;
+  permission: string;
+}
+
+interface FileRecord {
+  name?: string;
+  path?: string;
+  type?: string;
+  size?: number;
+  is_junction?: boolean;
+}
+
+interface SnapshotRecord {
+  name: string;
+  uuid: string;
+  create_time?: string;
+  comment?: string;
+}
+
+interface CifsService {
+  name?: string;
+  options?: { shadowcopy?: boolean; shadowcopy_dir_depth?: number };
+}
+
+const join = (...parts: string[]): string => path.posix.join(...parts.filter((p) => p !== ""));
+const under = (p: string, base: string): boolean =>
+  base === "/" || p.toLowerCase() === base.toLowerCase() || p.toLowerCase().startsWith(base.toLowerCase() + "/");
+const readOnly = (permission: string): string => (permission === "no_access" ? "no_access" : "read");
+
+function kindOf(r: FileRecord): EntryKind {
+  if (r.type === "directory") return r.is_junction ? "junction" : "directory";
+  if (r.type === "file") return "file";
+  if (r.type === "symlink") return "symlink";
+  return "other";
+}
+
+export class OntapBackend implements StorageBackend {
+  readonly kind = "ontap";
+  private readonly clients = new Map<string, OntapClient>();
+  private readonly svms = new Map<string, OntapSvmConfig>();
+  private readonly svmRecords = new Map<string, Promise<SvmRecord>>();
+  private readonly volumes = new Map<string, Promise<VolumeRecord>>();
+
+  constructor(
+    config: OntapConfig,
+    private readonly source = "the filer description",
+  ) {
+    for (const c of config.clusters) this.clients.set(c.name, new OntapClient(c));
+    for (const s of config.svms) this.svms.set(s.name, s);
+  }
+
+  /** Closes the connections to every cluster. */
+  async close(): Promise<void> {
+    await Promise.all([...this.clients.values()].map((c) => c.close()));
+  }
+
+  private conf(svm: string): OntapSvmConfig {
+    const s = this.svms.get(svm);
+    if (!s)
+      throw new RvssError(
+        ErrorCodes.SVM_NOT_FOUND,
+        `SVM "${svm}" is not an ONTAP SVM of ${this.source} (known: ${[...this.svms.keys()].join(", ") || "none"})`,
+        { svm },
+      );
+    return s;
+  }
+
+  private client(svm: string): OntapClient {
+    return this.clients.get(this.conf(svm).cluster)!;
+  }
+
+  private ctx(svm: string, what: string, details: Omit<CallContext, "what" | "svm"> = {}): CallContext {
+    return { what, svm, ...details };
+  }
+
+  /** The SVM's record on its cluster (cached: an SVM's UUID does not change). */
+  private svmRecord(svm: string): Promise<SvmRecord> {
+    let p = this.svmRecords.get(svm);
+    if (!p) {
+      const conf = this.conf(svm);
+      const byUuid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(conf.svm);
+      p = this.client(svm)
+        .records<SvmRecord>(
+          "/svm/svms",
+          { [byUuid ? "uuid" : "name"]: conf.svm, fields: "uuid,name" },
+          this.ctx(svm, `looking up SVM "${conf.svm}"`),
+        )
+        .then((r) => {
+          if (r.length === 0)
+            throw new RvssError(
+              ErrorCodes.SVM_NOT_FOUND,
+              `SVM "${conf.svm}" does not exist on ONTAP cluster "${conf.cluster}" (SVM "${svm}" of ${this.source})`,
+              { svm, cluster: conf.cluster },
+            );
+          return r[0]!;
+        });
+      p.catch(() => this.svmRecords.delete(svm));
+      this.svmRecords.set(svm, p);
+    }
+    return p;
+  }
+
+  private volume(svm: string, name: string): Promise<VolumeRecord> {
+    const key = `${svm}/${name}`;
+    let p = this.volumes.get(key);
+    if (!p) {
+      p = this.svmRecord(svm).then(async (s) => {
+        const r = await this.client(svm).records<VolumeRecord>(
+          "/storage/volumes",
+          { "svm.uuid": s.uuid, name, fields: "uuid,name,nas.path,style" },
+          this.ctx(svm, `looking up volume "${name}"`, { volume: name }),
+        );
+        if (r.length === 0)
+          throw new RvssError(
+            ErrorCodes.STORAGE_FAILED,
+            `volume "${name}" does not exist on SVM "${svm}" (cluster "${this.conf(svm).cluster}")`,
+            { svm, volume: name, cluster: this.conf(svm).cluster },
+          );
+        return r[0]!;
+      });
+      p.catch(() => this.volumes.delete(key));
+      this.volumes.set(key, p);
+    }
+    return p;
+  }
+
+  private async cifs(svm: string): Promise<CifsService> {
+    const s = await this.svmRecord(svm);
+    const r = await this.client(svm).records<CifsService>(
+      "/protocols/cifs/services",
+      { "svm.uuid": s.uuid, fields: "name,options.shadowcopy,options.shadowcopy_dir_depth" },
+      this.ctx(svm, "reading the CIFS server's options"),
+    );
+    if (r.length === 0)
+      throw new RvssError(
+        ErrorCodes.INVALID_ARGUMENT,
+        `SVM "${svm}" (cluster "${this.conf(svm).cluster}") has no CIFS server; Remote VSS needs one`,
+        { svm, cluster: this.conf(svm).cluster },
+      );
+    return r[0]!;
+  }
+
+  /** A file's or directory's own metadata (not a listing), or null when it does not exist. */
+  private async meta(svm: string, vol: VolumeRecord, rel: string, what: string): Promise<FileRecord | null> {
+    const b = await this.client(svm).get(
+      filesPath(vol.uuid, rel),
+      { return_metadata: true, fields: "type,size,is_junction" },
+      this.ctx(svm, what, { volume: vol.name, path: rel }),
+    );
+    const rec = (b?.["records"] as FileRecord[] | undefined)?.[0];
+    return rec ?? null;
+  }
+
+  /** The entries of a directory (without "." and ".."); empty when it does not exist. */
+  private async list(svm: string, vol: VolumeRecord, rel: string, what: string): Promise<FileRecord[]> {
+    const p = rel === "" ? `/storage/volumes/${vol.uuid}/files` : filesPath(vol.uuid, rel);
+    const r = await this.client(svm).records<FileRecord>(
+      p,
+      { fields: "name,type,size,is_junction" },
+      this.ctx(svm, what, { volume: vol.name, path: rel }),
+    );
+    return r.filter((e) => e.name !== "." && e.name !== ".." && e.name !== undefined);
+  }
+
+  async listSvms(): Promise<string[]> {
+    return [...this.svms.keys()];
+  }
+
+  async resolveShare(svm: string, share: string): Promise<ResolvedShare> {
+    const s = await this.svmRecord(svm);
+    const client = this.client(svm);
+    const cluster = this.conf(svm).cluster;
+    const ctx = this.ctx(svm, `resolving share "${share}"`, { share });
+    const [found] = await client.records<ShareRecord>(
+      "/protocols/cifs/shares",
+      { "svm.uuid": s.uuid, name: share, fields: "name,path,volume.name,volume.uuid" },
+      ctx,
+    );
+    if (!found) {
+      const known = (
+        await client.records<ShareRecord>(
+          "/protocols/cifs/shares",
+          { "svm.uuid": s.uuid, name: "!*@{*", fields: "name", max_records: 20 },
+          ctx,
+        )
+      ).map((r) => r.name);
+      throw new RvssError(
+        ErrorCodes.SHARE_NOT_FOUND,
+        `share "${share}" does not exist on SVM "${svm}" (cluster "${cluster}"; known: ${known.join(", ") || "none"})`,
+        { svm, share, cluster },
+      );
+    }
+    const budget = exposedShareName(found.name, "00000000-0000-0000-0000-000000000000").length;
+    if (budget > MAX_SHARE_NAME)
+      throw new RvssError(
+        ErrorCodes.INVALID_ARGUMENT,
+        `share "${found.name}" of SVM "${svm}" (cluster "${cluster}") is too long to expose copies of: "${found.name}@{GUID}" would be ${budget} characters, ONTAP allows ${MAX_SHARE_NAME} (base names of at most 41)`,
+        { svm, share, cluster },
+      );
+    const volumes = (
+      await client.records<VolumeRecord>(
+        "/storage/volumes",
+        { "svm.uuid": s.uuid, fields: "uuid,name,nas.path,style" },
+        ctx,
+      )
+    ).filter((v) => v.nas?.path);
+    const vol =
+      volumes.find((v) => v.uuid === found.volume?.uuid) ??
+      volumes
+        .filter((v) => under(found.path, v.nas!.path!))
+        .sort((a, b) => b.nas!.path!.length - a.nas!.path!.length)[0];
+    if (!vol)
+      throw new RvssError(
+        ErrorCodes.STORAGE_FAILED,
+        `share "${share}" of SVM "${svm}" (cluster "${cluster}") points to ${found.path}, which lies in no mounted volume`,
+        { svm, share, cluster },
+      );
+    if (vol.style === "flexgroup")
+      throw new RvssError(
+        ErrorCodes.INVALID_ARGUMENT,
+        `share "${share}" of SVM "${svm}" (cluster "${cluster}") lies on FlexGroup volume "${vol.name}"; ONTAP makes no file clones on FlexGroup volumes through REST, so Remote VSS copies need a FlexVol`,
+        { svm, share, cluster, volume: vol.name },
+      );
+    const options = (await this.cifs(svm)).options ?? {};
+    if (options.shadowcopy === false)
+      throw new RvssError(
+        ErrorCodes.INVALID_ARGUMENT,
+        `SVM "${svm}" (cluster "${cluster}") has shadow copies turned off (vserver cifs options modify -shadowcopy-enabled true); share "${share}" cannot be backed up`,
+        { svm, share, cluster },
+      );
+    this.volumes.set(`${svm}/${vol.name}`, Promise.resolve(vol));
+    const junction = vol.nas!.path!;
+    return {
+      svm,
+      share: found.name,
+      volume: vol.name,
+      sharePath: found.path.slice(junction === "/" ? 1 : junction.length + 1),
+      junctionPath: junction,
+      namespacePath: found.path,
+      junctionsBelow: volumes
+        .filter((v) => v.uuid !== vol.uuid && v.nas!.path !== found.path && under(v.nas!.path!, found.path))
+        .map((v) => v.nas!.path!),
+      shadowCopyDirDepth: options.shadowcopy_dir_depth ?? 5,
+    };
+  }
+
+  async checkFiles(share: ResolvedShare, files: string[]): Promise<FileProblem[]> {
+    const vol = await this.volume(share.svm, share.volume);
+    const found = await mapLimit(files, PARALLEL, (f) =>
+      this.meta(share.svm, vol, join(share.sharePath, f), `checking file "${f}" of share "${share.share}"`),
+    );
+    const problems: FileProblem[] = [];
+    files.forEach((f, i) => {
+      const r = found[i];
+      const where = `share "${share.share}" of SVM "${share.svm}"`;
+      if (!r) problems.push({ path: f, rule: "file-not-found", message: `file "${f}" does not exist in ${where}` });
+      else if (r.type !== "file" || r.is_junction)
+        problems.push({
+          path: f,
+          rule: "file-not-regular",
+          message: `"${f}" in ${where} is a ${r.is_junction ? "volume junction" : (r.type ?? "special file")}, not a regular file`,
+        });
+    });
+    return problems;
+  }
+
+  walkShare(share: ResolvedShare): AsyncIterable<LayoutEntry[]> {
+    return this.walk(share.svm, share.volume, share.sharePath, `walking share "${share.share}"`);
+  }
+
+  /** Every entry below `root` (volume-relative), a directory at a time, a few directories at once. */
+  private async *walk(svm: string, volume: string, root: string, what: string): AsyncGenerator<LayoutEntry[]> {
+    const vol = await this.volume(svm, volume);
+    const skip = root === "" ? new Set([COPY_DIR, ".snapshot"]) : new Set<string>();
+    let pending = [""];
+    while (pending.length > 0) {
+      const now = pending.splice(0, PARALLEL);
+      const listed = await Promise.all(now.map((d) => this.list(svm, vol, join(root, d), what)));
+      for (let i = 0; i < now.length; i++) {
+        const dir = now[i]!;
+        const depth = dir === "" ? 0 : dir.split("/").length;
+        const batch: LayoutEntry[] = [];
+        for (const r of listed[i]!) {
+          if (dir === "" && skip.has(r.name!)) continue;
+          const e: LayoutEntry = { path: join(dir, r.name!), kind: kindOf(r), depth };
+          if (e.kind === "directory") pending.push(e.path);
+          batch.push(e);
+        }
+        yield batch;
+      }
+    }
+  }
+
+  /** Regular files below a volume-relative directory with their sizes; anything else is refused (Remote VSS rule 1). */
+  private async filesBelow(svm: string, volume: string, root: string, share: string): Promise<Map<string, number>> {
+    const out = new Map<string, number>();
+    const vol = await this.volume(svm, volume);
+    let pending = [""];
+    while (pending.length > 0) {
+      const now = pending.splice(0, PARALLEL);
+      const listed = await Promise.all(
+        now.map((d) => this.list(svm, vol, join(root, d), `listing "${join(root, d)}"`)),
+      );
+      now.forEach((dir, i) => {
+        for (const r of listed[i]!) {
+          if (dir === "" && root === "" && (r.name === COPY_DIR || r.name === ".snapshot")) continue;
+          const rel = join(dir, r.name!);
+          const kind = kindOf(r);
+          if (kind === "directory") pending.push(rel);
+          else if (kind === "file") out.set(rel, r.size ?? 0);
+          else {
+            const entry = { path: rel, kind, depth: rel.split("/").length - 1 };
+            throw new RvssError(ErrorCodes.FILE_NOT_REGULAR, notRegular(entry, { svm, share })!.message, {
+              svm,
+              share,
+              file: rel,
+            });
+          }
+        }
+      });
+    }
+    return out;
+  }
+
+  private async mkdirs(svm: string, vol: VolumeRecord, dirs: string[], what: string): Promise<void> {
+    const all = new Set<string>();
+    for (const d of dirs) for (let p = d; p !== "." && p !== ""; p = path.posix.dirname(p)) all.add(p);
+    const byDepth = [...all].sort((a, b) => a.split("/").length - b.split("/").length);
+    for (let depth = 1; byDepth.length > 0; depth++) {
+      const level = byDepth.filter((d) => d.split("/").length === depth);
+      byDepth.splice(0, level.length);
+      await mapLimit(level, PARALLEL, (d) => this.mkdir(svm, vol, d, what));
+    }
+  }
+
+  private async mkdir(svm: string, vol: VolumeRecord, rel: string, what: string): Promise<void> {
+    const exists = async () => (await this.meta(svm, vol, rel, what))?.type === "directory";
+    if (await exists()) return;
+    const a = await this.client(svm).call("POST", filesPath(vol.uuid, rel), {
+      body: { type: "directory", unix_permissions: "755" },
+      ctx: this.ctx(svm, `${what}: making directory "${rel}"`, { volume: vol.name, path: rel }),
+      allow: [409],
+      reread: exists,
+    });
+    // 409: a twin made it first.
+    if (a.status === 409 && !(await exists()))
+      throw new RvssError(ErrorCodes.STORAGE_FAILED, `"${rel}" on volume "${vol.name}" exists and is no directory`, {
+        svm,
+        volume: vol.name,
+        path: rel,
+      });
+  }
+
+  /**
+   * One file clone, confirmed by reading the destination back: ONTAP may accept a clone and make
+   * nothing (into a missing directory, or with a job it forgets).
+   */
+  private async clone(
+    svm: string,
+    vol: VolumeRecord,
+    from: string,
+    to: string,
+    opts: { size: number; restore: boolean; what: string },
+  ): Promise<number> {
+    const matches = (r: FileRecord | null): boolean => r?.type === "file" && r.size === opts.size;
+    const before = await this.meta(svm, vol, to, opts.what);
+    if (!opts.restore && matches(before)) return opts.size;
+    const ctx = this.ctx(svm, opts.what, { volume: vol.name, path: to });
+    await this.client(svm).call("POST", "/storage/file/clone", {
+      body: {
+        volume: { uuid: vol.uuid, name: vol.name },
+        source_path: from,
+        destination_path: to,
+        // A copy's own directory may hold an older clone of the same file (a run that died); a
+        // restore overwrites the live file because the caller asked to restore in place.
+        overwrite_destination: opts.restore || before !== null,
+        is_backup: opts.restore,
+        autodelete: false,
+      },
+      ctx,
+      waitForJob: true,
+      reread: opts.restore ? undefined : async () => matches(await this.meta(svm, vol, to, opts.what)),
+    });
+    const made = await this.meta(svm, vol, to, opts.what);
+    if (made?.type === "file" && made.size !== undefined) {
+      if (made.size === opts.size) return made.size;
+      // The source may have grown while it was cloned (a running VM): its size now decides.
+      if (!opts.restore && (await this.meta(svm, vol, from, opts.what))?.size === made.size) return made.size;
+    }
+    throw new RvssError(
+      ErrorCodes.STORAGE_FAILED,
+      `${opts.what} (SVM "${svm}", cluster "${this.conf(svm).cluster}"): ONTAP accepted the clone of "${from}" to "${to}" on volume "${vol.name}", but ${made ? `the destination holds ${made.size} bytes, not ${opts.size}` : "the destination does not exist"}`,
+      { svm, volume: vol.name, path: to, cluster: this.conf(svm).cluster },
+    );
+  }
+
+  async createShadowCopy(req: CreateShadowCopyRequest): Promise<ShadowCopyInfo> {
+    const { svm, shadowCopyId: id } = req;
+    const vol = await this.volume(svm, req.share.volume);
+    const dir = join(COPY_DIR, id);
+    const what = `making shadow copy ${id} of share "${req.share.share}"`;
+    if (await this.meta(svm, vol, dir + DONE, what)) return this.copyInfo(svm, vol, id);
+    let sources: Map<string, number>;
+    if (req.files.length === 0) sources = await this.filesBelow(svm, vol.name, req.share.sharePath, req.share.share);
+    else {
+      sources = new Map();
+      const found = await mapLimit(req.files, PARALLEL, (f) => this.meta(svm, vol, join(req.share.sharePath, f), what));
+      req.files.forEach((f, i) => {
+        const r = found[i];
+        const details = { svm, share: req.share.share, file: f };
+        if (!r)
+          throw new RvssError(
+            ErrorCodes.FILE_NOT_FOUND,
+            `file "${f}" does not exist in share "${req.share.share}" of SVM "${svm}"`,
+            details,
+          );
+        if (r.type !== "file")
+          throw new RvssError(
+            ErrorCodes.FILE_NOT_REGULAR,
+            `"${f}" in share "${req.share.share}" of SVM "${svm}" is a ${r.type ?? "special file"}, not a regular file`,
+            details,
+          );
+        sources.set(f, r.size ?? 0);
+      });
+    }
+    const files = [...sources.keys()];
+    // A clone into a directory that does not exist is accepted and makes nothing: directories first.
+    await this.mkdirs(svm, vol, [dir, ...files.map((f) => path.posix.dirname(join(dir, f)))], what);
+    const sizes = await mapLimit(files, PARALLEL, (f) =>
+      this.clone(svm, vol, join(req.share.sharePath, f), join(dir, f), {
+        size: sources.get(f)!,
+        restore: false,
+        what: `${what}: cloning "${f}"`,
+      }),
+    );
+    await this.mkdir(svm, vol, dir + DONE, what);
+    return { clonePath: dir, bytes: sizes.reduce((n, b) => n + b, 0), fileCount: files.length };
+  }
+
+  private async copyInfo(svm: string, vol: VolumeRecord, id: string): Promise<ShadowCopyInfo> {
+    const dir = join(COPY_DIR, id);
+    const files = await this.filesBelow(svm, vol.name, dir, dir);
+    return { clonePath: dir, bytes: [...files.values()].reduce((n, b) => n + b, 0), fileCount: files.size };
+  }
+
+  private async shares(svm: string, name: string, fields: string): Promise<ShareRecord[]> {
+    const s = await this.svmRecord(svm);
+    return this.client(svm).records<ShareRecord>(
+      "/protocols/cifs/shares",
+      { "svm.uuid": s.uuid, name, fields },
+      this.ctx(svm, `reading share "${name}"`, { share: name }),
+    );
+  }
+
+  /** The exposed shares of one copy: base@{id}, or base$@{id}$ for a hidden base share. */
+  private exposedOf(svm: string, id: string, fields: string): Promise<ShareRecord[]> {
+    return this.shares(svm, `*@{${id.toLowerCase()}}*`, fields);
+  }
+
+  async exposeShadowCopy(req: ExposeRequest): Promise<{ accessPath: string }> {
+    const { svm, exposedName: name } = req;
+    const cluster = this.conf(svm).cluster;
+    const details = { svm, share: name, volume: req.volume, shadowCopyId: req.shadowCopyId, cluster };
+    if (name.length > MAX_SHARE_NAME)
+      throw new RvssError(
+        ErrorCodes.INVALID_ARGUMENT,
+        `exposed share name "${name}" is ${name.length} characters; ONTAP allows ${MAX_SHARE_NAME} (SVM "${svm}", cluster "${cluster}")`,
+        details,
+      );
+    const s = await this.svmRecord(svm);
+    const vol = await this.volume(svm, req.volume);
+    const server = (await this.cifs(svm)).name ?? svm;
+    const accessPath = formatUnc(server, name);
+    if ((await this.shares(svm, name, "name")).length > 0) return { accessPath };
+    const dir = join(COPY_DIR, req.shadowCopyId);
+    const what = `exposing shadow copy ${req.shadowCopyId} as "${name}"`;
+    if (!(await this.meta(svm, vol, dir + DONE, what)))
+      throw new RvssError(
+        ErrorCodes.STORAGE_FAILED,
+        `shadow copy ${req.shadowCopyId} does not exist on volume "${req.volume}" of SVM "${svm}" (cluster "${cluster}"); cannot expose it as ${name}`,
+        details,
+      );
+    const [base] = await this.shares(svm, req.baseShare, "name,acls");
+    if (!base)
+      throw new RvssError(
+        ErrorCodes.SHARE_NOT_FOUND,
+        `share "${req.baseShare}" does not exist on SVM "${svm}" (cluster "${cluster}"); its copy cannot take its ACLs`,
+        details,
+      );
+    // The exposed copy carries the base share's ACLs (FSRVP conformance row 35), read-only unless writable.
+    const acls = (base.acls ?? []).map((a) => ({
+      user_or_group: a.user_or_group,
+      type: a.type,
+      permission: req.writable ? a.permission : readOnly(a.permission),
+    }));
+    await this.client(svm).call("POST", "/protocols/cifs/shares", {
+      body: {
+        svm: { uuid: s.uuid },
+        name,
+        path: join(vol.nas?.path ?? "/", dir),
+        comment: `rvss shadow copy ${req.shadowCopyId} of ${req.baseShare}`,
+        acls,
+        browsable: false,
+      },
+      ctx: this.ctx(svm, what, { share: name, volume: req.volume, shadowCopyId: req.shadowCopyId }),
+      allow: [409],
+      reread: async () => (await this.shares(svm, name, "name")).length > 0,
+    });
+    return { accessPath };
+  }
+
+  async sealShadowCopy(ref: ShadowCopyRef): Promise<void> {
+    const { svm } = ref;
+    const cluster = this.conf(svm).cluster;
+    const vol = await this.volume(svm, ref.volume);
+    const what = `sealing shadow copy ${ref.shadowCopyId}`;
+    if (!(await this.meta(svm, vol, join(COPY_DIR, ref.shadowCopyId) + DONE, what)))
+      throw new RvssError(
+        ErrorCodes.STORAGE_FAILED,
+        `shadow copy ${ref.shadowCopyId} does not exist on volume "${ref.volume}" of SVM "${svm}" (cluster "${cluster}")`,
+        { ...ref, cluster },
+      );
+    const s = await this.svmRecord(svm);
+    const client = this.client(svm);
+    for (const share of await this.exposedOf(svm, ref.shadowCopyId, "name,acls")) {
+      const ctx = this.ctx(svm, `${what}: making "${share.name}" read-only`, { share: share.name, ...ref });
+      const enc = encodeURIComponent(share.name);
+      // ONTAP has no read-only share property: the share's ACL is the lever.
+      await mapLimit(
+        (share.acls ?? []).filter((a) => readOnly(a.permission) !== a.permission),
+        PARALLEL,
+        (a) =>
+          client.call(
+            "PATCH",
+            `/protocols/cifs/shares/${s.uuid}/${enc}/acls/${encodeURIComponent(a.user_or_group)}/${a.type}`,
+            { body: { permission: "read" }, ctx },
+          ),
+      );
+      // Sessions opened before the change keep writing until they reconnect: close them.
+      const sessions = await client.records<{ node?: { uuid?: string }; identifier?: number; connection_id?: number }>(
+        "/protocols/cifs/sessions",
+        { "svm.uuid": s.uuid, shares: share.name, fields: "node.uuid,identifier,connection_id" },
+        ctx,
+      );
+      await mapLimit(sessions, PARALLEL, (x) =>
+        client.call("DELETE", `/protocols/cifs/sessions/${x.node?.uuid}/${s.uuid}/${x.identifier}/${x.connection_id}`, {
+          ctx,
+          allow: [404],
+        }),
+      );
+    }
+  }
+
+  async deleteShadowCopy(ref: ShadowCopyRef): Promise<void> {
+    const { svm } = ref;
+    const s = await this.svmRecord(svm);
+    const vol = await this.volume(svm, ref.volume);
+    const client = this.client(svm);
+    const what = `removing shadow copy ${ref.shadowCopyId}`;
+    const ctx = this.ctx(svm, what, { ...ref });
+    for (const share of await this.exposedOf(svm, ref.shadowCopyId, "name"))
+      await client.call("DELETE", `/protocols/cifs/shares/${s.uuid}/${encodeURIComponent(share.name)}`, {
+        ctx: { ...ctx, share: share.name },
+        allow: [404],
+      });
+    const dir = join(COPY_DIR, ref.shadowCopyId);
+    // The mark first: a copy half removed is never taken for a complete one.
+    await client.call("DELETE", filesPath(vol.uuid, dir + DONE), { ctx, allow: [404], waitForJob: true });
+    await client.call("DELETE", filesPath(vol.uuid, dir), {
+      query: { recurse: true },
+      ctx,
+      allow: [404],
+      waitForJob: true,
+    });
+    if (await this.meta(svm, vol, dir, what))
+      throw new RvssError(
+        ErrorCodes.STORAGE_FAILED,
+        `${what} (SVM "${svm}", cluster "${this.conf(svm).cluster}"): ONTAP accepted the removal of "${dir}" on volume "${vol.name}", but it is still there`,
+        { ...ref, path: dir, cluster: this.conf(svm).cluster },
+      );
+  }
+
+  private async snapshot(svm: string, vol: VolumeRecord, name: string): Promise<SnapshotRecord | null> {
+    const [r] = await this.client(svm).records<SnapshotRecord>(
+      `/storage/volumes/${vol.uuid}/snapshots`,
+      { name, fields: "name,uuid,create_time,comment" },
+      this.ctx(svm, `reading snapshot "${name}"`, { volume: vol.name, snapshot: name }),
+    );
+    return r ?? null;
+  }
+
+  async createSnapshot(ref: SnapshotRef): Promise<SnapshotInfo> {
+    const { svm, name } = ref;
+    const cluster = this.conf(svm).cluster;
+    const details = { svm, volume: ref.volume, snapshot: name, cluster };
+    if (!SNAPSHOT_NAME.test(name))
+      throw new RvssError(
+        ErrorCodes.INVALID_ARGUMENT,
+        `snapshot name "${name}" is not 1 to 255 of the characters A-Z a-z 0-9 _ . - (volume "${ref.volume}", SVM "${svm}", cluster "${cluster}")`,
+        details,
+      );
+    const vol = await this.volume(svm, ref.volume);
+    const comment = `rvss ${name}`;
+    const info = (r: SnapshotRecord): SnapshotInfo => ({ ...ref, createdAt: Date.parse(r.create_time ?? "") || 0 });
+    const mine = (r: SnapshotRecord | null): SnapshotRecord | null => {
+      if (r && r.comment !== comment)
+        throw new RvssError(
+          ErrorCodes.INVALID_ARGUMENT,
+          `snapshot "${name}" already exists on volume "${ref.volume}" of SVM "${svm}" (cluster "${cluster}") and rvss did not make it`,
+          details,
+        );
+      return r;
+    };
+    const before = mine(await this.snapshot(svm, vol, name));
+    if (before) return info(before);
+    try {
+      await this.client(svm).call("POST", `/storage/volumes/${vol.uuid}/snapshots`, {
+        body: { name, comment },
+        ctx: this.ctx(svm, `taking snapshot "${name}"`, { volume: ref.volume, snapshot: name }),
+        waitForJob: true,
+        allow: [409],
+        reread: async () => (await this.snapshot(svm, vol, name)) !== null,
+      });
+    } catch (err) {
+      // A twin's snapshot of the same name makes this one fail: then it is there, and ours.
+      const twin = mine(await this.snapshot(svm, vol, name));
+      if (twin) return info(twin);
+      throw err;
+    }
+    const made = mine(await this.snapshot(svm, vol, name));
+    if (!made)
+      throw new RvssError(
+        ErrorCodes.STORAGE_FAILED,
+        `ONTAP accepted snapshot "${name}" of volume "${ref.volume}" (SVM "${svm}", cluster "${cluster}"), but does not list it`,
+        details,
+      );
+    return info(made);
+  }
+
+  async deleteSnapshot(ref: SnapshotRef): Promise<void> {
+    const { svm, name } = ref;
+    const vol = await this.volume(svm, ref.volume);
+    const s = await this.snapshot(svm, vol, name);
+    if (!s) return;
+    await this.client(svm).call("DELETE", `/storage/volumes/${vol.uuid}/snapshots/${s.uuid}`, {
+      ctx: this.ctx(svm, `deleting snapshot "${name}"`, { volume: ref.volume, snapshot: name }),
+      allow: [404],
+      waitForJob: true,
+    });
+    if (await this.snapshot(svm, vol, name))
+      throw new RvssError(
+        ErrorCodes.STORAGE_FAILED,
+        `ONTAP accepted the deletion of snapshot "${name}" of volume "${ref.volume}" (SVM "${svm}", cluster "${this.conf(svm).cluster}"), but still lists it`,
+        { svm, volume: ref.volume, snapshot: name },
+      );
+  }
+
+  async restore(req: RestoreRequest): Promise<RestoredFile[]> {
+    const snap = req.snapshot;
+    const cluster = this.conf(snap.svm).cluster;
+    const details = {
+      svm: snap.svm,
+      volume: snap.volume,
+      snapshot: snap.name,
+      shadowCopyId: req.shadowCopyId,
+      cluster,
+    };
+    if (req.target.kind !== "share")
+      throw new RvssError(
+        ErrorCodes.INVALID_ARGUMENT,
+        `the ontap backend restores into a share of the snapshot's volume (rvss restore --to-share); ONTAP's REST API cannot clone into directory ${req.target.path} on this host`,
+        details,
+      );
+    const vol = await this.volume(snap.svm, snap.volume);
+    const copy = join(".snapshot", snap.name, COPY_DIR, req.shadowCopyId);
+    const what = `restoring from snapshot "${snap.name}"`;
+    if (!(await this.meta(snap.svm, vol, copy + DONE, what)))
+      throw new RvssError(
+        ErrorCodes.SNAPSHOT_NOT_FOUND,
+        `snapshot "${snap.name}" of volume "${snap.volume}" (SVM "${snap.svm}", cluster "${cluster}") holds no complete shadow copy ${req.shadowCopyId}`,
+        details,
+      );
+    const manifest = await this.filesBelow(snap.svm, snap.volume, copy, copy);
+    const files = req.files.length > 0 ? req.files : [...manifest.keys()].sort();
+    for (const f of files)
+      if (!manifest.has(f))
+        throw new RvssError(ErrorCodes.FILE_NOT_FOUND, `file "${f}" is not in the backup (snapshot "${snap.name}")`, {
+          file: f,
+          snapshot: snap.name,
+        });
+    const target = await this.resolveShare(req.target.svm, req.target.share);
+    if (target.svm !== snap.svm || target.volume !== snap.volume)
+      throw new RvssError(
+        ErrorCodes.INVALID_ARGUMENT,
+        `share "${target.share}" of SVM "${target.svm}" lies on volume "${target.volume}"; ONTAP clones files only within one volume, and the backup is on volume "${snap.volume}" of SVM "${snap.svm}"`,
+        details,
+      );
+    await this.mkdirs(
+      snap.svm,
+      vol,
+      files.map((f) => path.posix.dirname(join(target.sharePath, f))),
+      what,
+    );
+    return mapLimit(files, PARALLEL, async (f) => ({
+      path: f,
+      bytes: await this.clone(snap.svm, vol, join(copy, f), join(target.sharePath, f), {
+        size: manifest.get(f)!,
+        restore: true,
+        what: `${what}: restoring "${f}"`,
+      }),
+      // ONTAP computes no checksums: the restore is verified by size against the snapshot's copy.
+      sha256: "",
+    }));
+  }
+
+  /** FlexVol volumes of the SVM (rvss makes nothing on FlexGroups). */
+  private async flexVols(svm: string): Promise<VolumeRecord[]> {
+    const s = await this.svmRecord(svm);
+    const r = await this.client(svm).records<VolumeRecord>(
+      "/storage/volumes",
+      { "svm.uuid": s.uuid, fields: "uuid,name,nas.path,style" },
+      this.ctx(svm, "listing volumes"),
+    );
+    return r.filter((v) => v.style !== "flexgroup");
+  }
+
+  async listSnapshots(svm: string): Promise<SnapshotInfo[]> {
+    const out: SnapshotInfo[] = [];
+    for (const v of await this.flexVols(svm)) {
+      const r = await this.client(svm).records<SnapshotRecord>(
+        `/storage/volumes/${v.uuid}/snapshots`,
+        { name: "rvss_*", fields: "name,uuid,create_time,comment" },
+        this.ctx(svm, "listing snapshots", { volume: v.name }),
+      );
+      for (const x of r)
+        out.push({ svm, volume: v.name, name: x.name, createdAt: Date.parse(x.create_time ?? "") || 0 });
+    }
+    return out;
+  }
+
+  async listShadowCopies(svm: string): Promise<CopyInfo[]> {
+    const out: CopyInfo[] = [];
+    for (const v of await this.flexVols(svm)) {
+      const ids = new Set<string>();
+      for (const e of await this.list(svm, v, COPY_DIR, "listing shadow copies"))
+        if (e.type === "directory") ids.add(e.name!.endsWith(DONE) ? e.name!.slice(0, -DONE.length) : e.name!);
+      for (const id of ids) out.push({ svm, volume: v.name, shadowCopyId: id, clonePath: join(COPY_DIR, id) });
+    }
+    return out;
+  }
+
+  async listExposedShares(svm: string): Promise<ExposedShareInfo[]> {
+    const out: ExposedShareInfo[] = [];
+    for (const r of await this.shares(svm, "*@{*}", "name,path,volume.name")) {
+      const m = EXPOSED.exec(r.name);
+      if (m && r.volume?.name)
+        out.push({ svm, name: r.name, volume: r.volume.name, shadowCopyId: m[1]!.toLowerCase() });
+    }
+    return out;
+  }
+}
