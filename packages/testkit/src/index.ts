@@ -20,3 +20,20 @@ export {
   type LoopFsKind,
 } from "./loop-fs";
 export { smbdUnavailable, startSmbd, type SmbSession, type Smbd } from "./smbd";
+export {
+  FakeOntap,
+  fillSampleShare,
+  makeTestPki,
+  queryMatches,
+  SAMPLE_VM_FILES,
+  sampleOntapSvm,
+  startOntapFiler,
+  type FakeAcl,
+  type FakeCall,
+  type FakeLatency,
+  type FakeSvmSpec,
+  type Fault,
+  type OntapFiler,
+  type OntapFilerOptions,
+  type TestPki,
+} from "./ontap-fake";

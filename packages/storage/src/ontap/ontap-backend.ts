@@ -14,6 +14,7 @@
  * an option for VM disks), and a restore clones out of .snapshot/<name>/.rvss/<id>/ into the share.
  */
 import * as path from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import {
   ErrorCodes,
   RvssError,
@@ -441,7 +442,7 @@ export class OntapBackend implements StorageBackend {
     const before = await this.meta(svm, vol, to, opts.what);
     if (!opts.restore && matches(before)) return opts.size;
     const ctx = this.ctx(svm, opts.what, { volume: vol.name, path: to });
-    await this.client(svm).call("POST", "/storage/file/clone", {
+    const answer = await this.client(svm).call("POST", "/storage/file/clone", {
       body: {
         volume: { uuid: vol.uuid, name: vol.name },
         source_path: from,
@@ -456,7 +457,12 @@ export class OntapBackend implements StorageBackend {
       waitForJob: true,
       reread: opts.restore ? undefined : async () => matches(await this.meta(svm, vol, to, opts.what)),
     });
-    const made = await this.meta(svm, vol, to, opts.what);
+    let made = await this.meta(svm, vol, to, opts.what);
+    // A job ONTAP forgot may still be running: give the clone a while to appear.
+    for (let wait = 250; answer.job === "unknown" && !matches(made) && wait < 4000; wait *= 2) {
+      await sleep(wait);
+      made = await this.meta(svm, vol, to, opts.what);
+    }
     if (made?.type === "file" && made.size !== undefined) {
       if (made.size === opts.size) return made.size;
       // The source may have grown while it was cloned (a running VM): its size now decides.

@@ -1,0 +1,775 @@
+/**
+ * A fake ONTAP cluster for tests and benchmarks: real HTTPS (a test CA), real files behind it (each
+ * volume a directory, each snapshot a copy of one), and the response shapes of ONTAP's REST API as
+ * its OpenAPI definition gives them: collections `{records, num_records}`, 202 with
+ * `{job: {uuid, _links}}` and jobs that go queued/running → success/failure, and the error body
+ * `{error: {message, code, target}}`. Only the calls the ontap backend makes are served.
+ *
+ * It keeps ONTAP's gotchas: a file clone into a directory that does not exist is accepted and makes
+ * nothing; `return_timeout` holds an answer until the job ends. Faults can be injected per call: an
+ * HTTP status, a dropped connection, a slow answer, a failing job, a job that answers 404, a clone
+ * that silently makes nothing.
+ */
+import { randomUUID } from "node:crypto";
+import * as fs from "node:fs";
+import * as fsp from "node:fs/promises";
+import * as https from "node:https";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { TLSSocket } from "node:tls";
+import * as path from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import type { TestPki } from "./pki";
+
+export interface FakeAcl {
+  user_or_group: string;
+  type: "windows" | "unix_user" | "unix_group";
+  permission: "no_access" | "read" | "change" | "full_control";
+}
+
+export interface FakeSvmSpec {
+  name: string;
+  /** The CIFS server's name (default: the SVM's name in capitals). */
+  cifsServer?: string;
+  shadowcopy?: boolean;
+  shadowcopyDirDepth?: number;
+  volumes: { name: string; junction: string; style?: "flexvol" | "flexgroup" }[];
+  shares: { name: string; path: string; acls?: FakeAcl[] }[];
+}
+
+/** Milliseconds a kind of work takes on the fake cluster (jobs run that long before they end). */
+export interface FakeLatency {
+  /** Every answer. */
+  request: number;
+  clone: number;
+  snapshot: number;
+  snapshotDelete: number;
+  fileDelete: number;
+  shareCreate: number;
+  shareDelete: number;
+  aclPatch: number;
+}
+
+export interface FakeOntapOptions {
+  /** Where the volumes and snapshots live. */
+  root: string;
+  pki: TestPki;
+  svms: FakeSvmSpec[];
+  username: string;
+  password: string;
+  latency?: Partial<FakeLatency>;
+  /** Listen port (0: any). */
+  port?: number;
+}
+
+export type FaultKind =
+  | { kind: "status"; status: number; message?: string; code?: string }
+  | { kind: "drop" }
+  | { kind: "slow"; ms: number }
+  | { kind: "job-failure"; message: string; code: number }
+  | { kind: "job-404" }
+  | { kind: "noop" };
+
+export type Fault = FaultKind & {
+  method?: string;
+  /** Matched against the decoded path below /api, e.g. /storage/file/clone. */
+  path: RegExp;
+  /** How many matching calls it hits (default 1). */
+  times?: number;
+};
+
+export interface FakeCall {
+  method: string;
+  path: string;
+  query: Record<string, string>;
+  status: number;
+}
+
+interface Volume {
+  uuid: string;
+  name: string;
+  svm: Svm;
+  junction: string;
+  style: string;
+  dir: string;
+}
+
+interface Share {
+  name: string;
+  path: string;
+  acls: FakeAcl[];
+}
+
+interface Svm {
+  uuid: string;
+  name: string;
+  cifsServer: string;
+  shadowcopy: boolean;
+  depth: number;
+  volumes: Volume[];
+  shares: Share[];
+}
+
+interface Snapshot {
+  uuid: string;
+  name: string;
+  comment: string;
+  createTime: string;
+  dir: string;
+}
+
+interface Job {
+  uuid: string;
+  description: string;
+  state: "queued" | "running" | "success" | "failure";
+  message: string;
+  code: number;
+  startTime: string;
+  endTime?: string;
+  forgotten: boolean;
+  done: Promise<void>;
+}
+
+class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly code: string,
+    readonly target?: string,
+  ) {
+    super(message);
+  }
+}
+
+const notFound = (what: string, target?: string): HttpError =>
+  new HttpError(404, `${what}: entry doesn't exist`, "4", target);
+
+/** ONTAP's query values: `a|b` alternatives, `*` wildcards, `!` negation; case-insensitive. */
+export function queryMatches(value: string, pattern: string): boolean {
+  return pattern.split("|").some((alt) => {
+    const neg = alt.startsWith("!");
+    const glob = neg ? alt.slice(1) : alt;
+    const re = new RegExp(
+      `^${glob
+        .split("*")
+        .map((p) => p.replace(/[.+?^${}()[\]\\]/g, "\\$&"))
+        .join(".*")}$`,
+      "i",
+    );
+    return re.test(value) !== neg;
+  });
+}
+
+const now = (): string => new Date().toISOString();
+
+function typeOf(st: fs.Stats): string {
+  if (st.isDirectory()) return "directory";
+  if (st.isFile()) return "file";
+  if (st.isSymbolicLink()) return "symlink";
+  if (st.isFIFO()) return "fifo";
+  if (st.isSocket()) return "socket";
+  return st.isBlockDevice() ? "block_device" : "char_device";
+}
+
+export class FakeOntap {
+  /** Every call answered, in order (for tests that check what the backend did). */
+  readonly calls: FakeCall[] = [];
+  /** Open CIFS sessions a seal must close: node, identifier, connection and the share they use. */
+  readonly sessions: { node: string; svm: string; identifier: number; connection_id: number; share: string }[] = [];
+  private readonly svms: Svm[] = [];
+  private readonly snapshots = new Map<string, Snapshot[]>();
+  private readonly jobs = new Map<string, Job>();
+  private readonly faults: Fault[] = [];
+  private readonly latency: FakeLatency;
+  private server!: https.Server;
+  address = "";
+
+  private constructor(private readonly opts: FakeOntapOptions) {
+    this.latency = {
+      request: 0,
+      clone: 0,
+      snapshot: 0,
+      snapshotDelete: 0,
+      fileDelete: 0,
+      shareCreate: 0,
+      shareDelete: 0,
+      aclPatch: 0,
+      ...opts.latency,
+    };
+  }
+
+  static async start(opts: FakeOntapOptions): Promise<FakeOntap> {
+    const f = new FakeOntap(opts);
+    for (const spec of opts.svms) await f.addSvm(spec);
+    f.server = https.createServer(
+      {
+        key: opts.pki.serverKey,
+        cert: opts.pki.serverCert,
+        ca: fs.readFileSync(opts.pki.caFile),
+        requestCert: true,
+        rejectUnauthorized: false,
+      },
+      (req, res) => void f.handle(req, res),
+    );
+    f.server.keepAliveTimeout = 60_000;
+    await new Promise<void>((resolve) => f.server.listen(opts.port ?? 0, "127.0.0.1", resolve));
+    f.address = `127.0.0.1:${(f.server.address() as { port: number }).port}`;
+    return f;
+  }
+
+  async stop(): Promise<void> {
+    this.server.closeAllConnections();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+
+  /** Adds an SVM with its volumes (directories, created) and shares. */
+  async addSvm(spec: FakeSvmSpec): Promise<void> {
+    const svm: Svm = {
+      uuid: randomUUID(),
+      name: spec.name,
+      cifsServer: spec.cifsServer ?? spec.name.toUpperCase(),
+      shadowcopy: spec.shadowcopy ?? true,
+      depth: spec.shadowcopyDirDepth ?? 5,
+      volumes: [],
+      shares: spec.shares.map((s) => ({
+        name: s.name,
+        path: s.path,
+        acls: s.acls ?? [{ user_or_group: "Everyone", type: "windows", permission: "full_control" }],
+      })),
+    };
+    for (const v of spec.volumes) {
+      const dir = path.join(this.opts.root, "volumes", spec.name, v.name);
+      await fsp.mkdir(dir, { recursive: true });
+      svm.volumes.push({
+        uuid: randomUUID(),
+        name: v.name,
+        svm,
+        junction: v.junction,
+        style: v.style ?? "flexvol",
+        dir,
+      });
+    }
+    this.svms.push(svm);
+  }
+
+  /** A volume's active file system on disk. */
+  volumeDir(svm: string, volume: string): string {
+    return this.vol(svm, volume).dir;
+  }
+
+  /** Names of a volume's snapshots. */
+  snapshotNames(svm: string, volume: string): string[] {
+    return (this.snapshots.get(this.vol(svm, volume).uuid) ?? []).map((s) => s.name);
+  }
+
+  /** Names of an SVM's shares. */
+  shareNames(svm: string): string[] {
+    return this.svmByName(svm).shares.map((s) => s.name);
+  }
+
+  share(svm: string, name: string): Share | undefined {
+    return this.svmByName(svm).shares.find((s) => s.name.toLowerCase() === name.toLowerCase());
+  }
+
+  /** Makes the next `times` calls matching `fault.path` (and method) misbehave. */
+  inject(fault: Fault): void {
+    this.faults.push({ times: 1, ...fault });
+  }
+
+  clearFaults(): void {
+    this.faults.length = 0;
+  }
+
+  setLatency(latency: Partial<FakeLatency>): void {
+    Object.assign(this.latency, latency);
+  }
+
+  private svmByName(name: string): Svm {
+    const s = this.svms.find((x) => x.name === name);
+    if (!s) throw new Error(`the fake has no SVM ${name}`);
+    return s;
+  }
+
+  private vol(svm: string, volume: string): Volume {
+    const v = this.svmByName(svm).volumes.find((x) => x.name === volume);
+    if (!v) throw new Error(`the fake has no volume ${svm}/${volume}`);
+    return v;
+  }
+
+  private take(method: string, p: string): Fault | null {
+    const i = this.faults.findIndex((f) => (!f.method || f.method === method) && f.path.test(p));
+    if (i < 0) return null;
+    const f = this.faults[i]!;
+    if (--f.times! <= 0) this.faults.splice(i, 1);
+    return f;
+  }
+
+  private authorized(req: IncomingMessage): boolean {
+    const h = req.headers.authorization;
+    if (h?.startsWith("Basic ")) {
+      const [user, ...rest] = Buffer.from(h.slice(6), "base64").toString("utf8").split(":");
+      return user === this.opts.username && rest.join(":") === this.opts.password;
+    }
+    const sock = req.socket as TLSSocket;
+    return sock.authorized && sock.getPeerCertificate()?.subject?.CN === this.opts.pki.clientUser;
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? "/", "https://fake");
+    const rawPath = url.pathname.replace(/^\/api/, "");
+    const query = Object.fromEntries(url.searchParams);
+    const method = req.method ?? "GET";
+    const chunks: Buffer[] = [];
+    for await (const c of req) chunks.push(c as Buffer);
+    let status = 500;
+    const send = (code: number, body: unknown): void => {
+      status = code;
+      const text = JSON.stringify(body);
+      res.writeHead(code, { "content-type": "application/hal+json", "content-length": Buffer.byteLength(text) });
+      res.end(text);
+    };
+    try {
+      if (this.latency.request > 0) await sleep(this.latency.request);
+      const fault = this.take(method, decodeURIComponent(rawPath));
+      if (fault?.kind === "drop") {
+        req.socket.destroy();
+        status = 0;
+        return;
+      }
+      if (fault?.kind === "slow") await sleep(fault.ms);
+      if (fault?.kind === "status") {
+        send(fault.status, { error: { message: fault.message ?? "injected failure", code: fault.code ?? "1" } });
+        return;
+      }
+      if (!this.authorized(req)) {
+        send(401, { error: { message: "not authenticated", code: "6" } });
+        return;
+      }
+      const body =
+        chunks.length > 0 ? (JSON.parse(Buffer.concat(chunks).toString("utf8")) as Record<string, unknown>) : {};
+      const out = await this.route(method, rawPath, query, body, fault);
+      send(out.status, out.body);
+    } catch (err) {
+      if (err instanceof HttpError)
+        send(err.status, {
+          error: { message: err.message, code: err.code, ...(err.target ? { target: err.target } : {}) },
+        });
+      else send(500, { error: { message: (err as Error).message, code: "1" } });
+    } finally {
+      this.calls.push({ method, path: decodeURIComponent(rawPath), query, status });
+    }
+  }
+
+  /** Starts a job: `work` runs after `ms`; the answer waits for it when return_timeout allows. */
+  private async job(
+    description: string,
+    ms: number,
+    work: () => Promise<void>,
+    query: Record<string, string>,
+    fault: Fault | null,
+    created: number,
+  ): Promise<{ status: number; body: unknown }> {
+    const uuid = randomUUID();
+    const job: Job = {
+      uuid,
+      description,
+      state: "running",
+      message: "",
+      code: 0,
+      startTime: now(),
+      forgotten: fault?.kind === "job-404",
+      done: Promise.resolve(),
+    };
+    job.done = (async () => {
+      await sleep(ms);
+      try {
+        if (fault?.kind === "job-failure") throw new HttpError(500, fault.message, String(fault.code));
+        if (fault?.kind !== "noop") await work();
+        job.state = "success";
+        job.message = "success";
+      } catch (err) {
+        job.state = "failure";
+        job.message = (err as Error).message;
+        job.code = err instanceof HttpError ? Number(err.code) : 1;
+      }
+      job.endTime = now();
+    })();
+    this.jobs.set(uuid, job);
+    const link = { job: { uuid, _links: { self: { href: `/api/cluster/jobs/${uuid}` } } } };
+    const wait = Number(query["return_timeout"] ?? 0) * 1000;
+    if (wait > 0 && ms <= wait && !job.forgotten) {
+      await job.done;
+      return { status: created, body: link };
+    }
+    return { status: 202, body: link };
+  }
+
+  private svmOf(query: Record<string, string>, body?: Record<string, unknown>): Svm | undefined {
+    const uuid = query["svm.uuid"] ?? (body?.["svm"] as { uuid?: string } | undefined)?.uuid;
+    const name = query["svm.name"] ?? (body?.["svm"] as { name?: string } | undefined)?.name;
+    return this.svms.find((s) => (uuid ? s.uuid === uuid : s.name === name));
+  }
+
+  private volByUuid(uuid: string): Volume {
+    for (const s of this.svms) for (const v of s.volumes) if (v.uuid === uuid) return v;
+    throw new HttpError(404, "volume not found", "918235", "volume.uuid");
+  }
+
+  /** A volume-relative path on disk: the active file system, or .snapshot/<name>/... inside a snapshot. */
+  private disk(vol: Volume, rel: string): { file: string; readOnly: boolean } {
+    const parts = rel.split("/").filter((p) => p !== "" && p !== ".");
+    if (parts.some((p) => p === "..")) throw new HttpError(400, `path "${rel}" is invalid`, "131073", "path");
+    if (parts[0] === ".snapshot") {
+      const snap = (this.snapshots.get(vol.uuid) ?? []).find((s) => s.name === parts[1]);
+      if (!snap) throw new HttpError(404, `no such file or directory "${rel}"`, "131074", "path");
+      return { file: path.join(snap.dir, ...parts.slice(2)), readOnly: true };
+    }
+    return { file: path.join(vol.dir, ...parts), readOnly: false };
+  }
+
+  /** Namespace path of a volume-relative path, to find volume junctions mounted there. */
+  private junctionAt(vol: Volume, rel: string): Volume | undefined {
+    const ns = path.posix.join(vol.junction, rel);
+    return vol.svm.volumes.find((v) => v !== vol && v.junction === ns);
+  }
+
+  private async route(
+    method: string,
+    p: string,
+    q: Record<string, string>,
+    body: Record<string, unknown>,
+    fault: Fault | null,
+  ): Promise<{ status: number; body: unknown }> {
+    const collection = (records: unknown[]) => ({ status: 200, body: { records, num_records: records.length } });
+    let m: RegExpExecArray | null;
+    if (method === "GET" && (m = /^\/cluster\/jobs\/([^/]+)$/.exec(p))) {
+      const job = this.jobs.get(m[1]!);
+      if (!job || job.forgotten) throw notFound("job", "uuid");
+      return {
+        status: 200,
+        body: {
+          uuid: job.uuid,
+          description: job.description,
+          state: job.state,
+          message: job.message,
+          code: job.code,
+          start_time: job.startTime,
+          ...(job.endTime ? { end_time: job.endTime } : {}),
+          ...(job.state === "failure" ? { error: { message: job.message, code: String(job.code) } } : {}),
+        },
+      };
+    }
+    if (method === "GET" && p === "/svm/svms") {
+      return collection(
+        this.svms
+          .filter((s) => (!q["name"] || queryMatches(s.name, q["name"])) && (!q["uuid"] || s.uuid === q["uuid"]))
+          .map((s) => ({ uuid: s.uuid, name: s.name })),
+      );
+    }
+    if (method === "GET" && p === "/protocols/cifs/services") {
+      const s = this.svmOf(q);
+      return collection(
+        s
+          ? [
+              {
+                svm: { uuid: s.uuid, name: s.name },
+                name: s.cifsServer,
+                options: { shadowcopy: s.shadowcopy, shadowcopy_dir_depth: s.depth },
+              },
+            ]
+          : [],
+      );
+    }
+    if (p === "/protocols/cifs/shares" || p.startsWith("/protocols/cifs/shares/"))
+      return this.shares(method, p, q, body);
+    if (p === "/protocols/cifs/sessions" || p.startsWith("/protocols/cifs/sessions/")) {
+      if (method === "GET") {
+        const s = this.svmOf(q);
+        return collection(
+          this.sessions
+            .filter((x) => x.svm === s?.uuid && (!q["shares"] || queryMatches(x.share, q["shares"])))
+            .map((x) => ({
+              node: { uuid: x.node },
+              svm: { uuid: x.svm },
+              identifier: x.identifier,
+              connection_id: x.connection_id,
+            })),
+        );
+      }
+      m = /^\/protocols\/cifs\/sessions\/([^/]+)\/([^/]+)\/(\d+)\/(\d+)$/.exec(p);
+      if (method === "DELETE" && m) {
+        const i = this.sessions.findIndex(
+          (x) =>
+            x.node === m![1] && x.svm === m![2] && x.identifier === Number(m![3]) && x.connection_id === Number(m![4]),
+        );
+        if (i < 0) throw notFound("session");
+        this.sessions.splice(i, 1);
+        return { status: 200, body: {} };
+      }
+    }
+    if (method === "GET" && p === "/storage/volumes") {
+      const s = this.svmOf(q);
+      return collection(
+        (s?.volumes ?? [])
+          .filter((v) => !q["name"] || queryMatches(v.name, q["name"]))
+          .map((v) => ({
+            uuid: v.uuid,
+            name: v.name,
+            style: v.style,
+            nas: { path: v.junction },
+            svm: { uuid: v.svm.uuid, name: v.svm.name },
+          })),
+      );
+    }
+    if (method === "POST" && p === "/storage/file/clone") return this.clone(body, q, fault);
+    if ((m = /^\/storage\/volumes\/([^/]+)\/files(?:\/(.*))?$/.exec(p)))
+      return this.files(method, this.volByUuid(m[1]!), decodeURIComponent(m[2] ?? ""), q, body, fault);
+    if ((m = /^\/storage\/volumes\/([^/]+)\/snapshots(?:\/([^/]+))?$/.exec(p)))
+      return this.snapshotCall(method, this.volByUuid(m[1]!), m[2], q, body, fault);
+    throw new HttpError(400, `the fake does not serve ${method} ${p}`, "3");
+  }
+
+  private shareRecord(s: Svm, sh: Share) {
+    const vol = s.volumes
+      .filter(
+        (v) =>
+          sh.path.toLowerCase() === v.junction.toLowerCase() ||
+          sh.path.toLowerCase().startsWith(v.junction.toLowerCase() + "/") ||
+          v.junction === "/",
+      )
+      .sort((a, b) => b.junction.length - a.junction.length)[0];
+    return {
+      svm: { uuid: s.uuid, name: s.name },
+      name: sh.name,
+      path: sh.path,
+      ...(vol ? { volume: { name: vol.name, uuid: vol.uuid } } : {}),
+      acls: sh.acls.map((a) => ({ ...a })),
+    };
+  }
+
+  private async shares(method: string, p: string, q: Record<string, string>, body: Record<string, unknown>) {
+    if (method === "GET" && p === "/protocols/cifs/shares") {
+      const s = this.svmOf(q);
+      const records = (s?.shares ?? [])
+        .filter((sh) => !q["name"] || queryMatches(sh.name, q["name"]))
+        .map((sh) => this.shareRecord(s!, sh));
+      const max = Number(q["max_records"] ?? 0);
+      return { status: 200, body: { records: max > 0 ? records.slice(0, max) : records, num_records: records.length } };
+    }
+    if (method === "POST" && p === "/protocols/cifs/shares") {
+      await sleep(this.latency.shareCreate);
+      const s = this.svmOf({}, body);
+      if (!s) throw new HttpError(400, "SVM not found", "2", "svm.uuid");
+      const name = String(body["name"] ?? "");
+      if (name.length < 1 || name.length > 80 || /[\u0000-\u001f"]/.test(name))
+        throw new HttpError(
+          400,
+          `share name "${name}" is invalid: 1 to 80 characters, no control characters or quotes`,
+          "655399",
+          "name",
+        );
+      if (s.shares.some((x) => x.name.toLowerCase() === name.toLowerCase()))
+        throw new HttpError(409, `share "${name}" already exists`, "1", "name");
+      const nsPath = String(body["path"] ?? "");
+      const vol = s.volumes
+        .filter((v) => nsPath === v.junction || nsPath.startsWith(v.junction + "/"))
+        .sort((a, b) => b.junction.length - a.junction.length)[0];
+      const where = vol ? this.disk(vol, nsPath.slice(vol.junction.length)) : null;
+      if (!where || !fs.statSync(where.file, { throwIfNoEntry: false })?.isDirectory())
+        throw new HttpError(400, `path "${nsPath}" does not exist`, "655551", "path");
+      const acls = (body["acls"] as FakeAcl[] | undefined) ?? [
+        { user_or_group: "Everyone", type: "windows", permission: "full_control" },
+      ];
+      s.shares.push({ name, path: nsPath, acls: acls.map((a) => ({ ...a })) });
+      return { status: 201, body: {} };
+    }
+    // Names in the path are URL-encoded (share1%40%7B...%7D, BUILTIN%5CAdministrators).
+    const dec = (x: RegExpExecArray | null) => x?.map((g) => decodeURIComponent(g)) ?? null;
+    let m = dec(/^\/protocols\/cifs\/shares\/([^/]+)\/([^/]+)\/acls\/([^/]+)\/([^/]+)$/.exec(p));
+    if (method === "PATCH" && m) {
+      await sleep(this.latency.aclPatch);
+      const s = this.svms.find((x) => x.uuid === m![1]);
+      const sh = s?.shares.find((x) => x.name.toLowerCase() === m![2]!.toLowerCase());
+      const acl = sh?.acls.find((a) => a.user_or_group === m![3] && a.type === m![4]);
+      if (!acl) throw notFound("share ACL");
+      acl.permission = String(body["permission"]) as FakeAcl["permission"];
+      return { status: 200, body: {} };
+    }
+    m = dec(/^\/protocols\/cifs\/shares\/([^/]+)\/([^/]+)$/.exec(p));
+    if (method === "DELETE" && m) {
+      await sleep(this.latency.shareDelete);
+      const s = this.svms.find((x) => x.uuid === m![1]);
+      const i = s?.shares.findIndex((x) => x.name.toLowerCase() === m![2]!.toLowerCase()) ?? -1;
+      if (i < 0) throw notFound("share", "name");
+      s!.shares.splice(i, 1);
+      return { status: 200, body: {} };
+    }
+    throw new HttpError(400, `the fake does not serve ${method} ${p}`, "3");
+  }
+
+  private entry(vol: Volume, dirRel: string, name: string, st: fs.Stats) {
+    const junction = st.isDirectory() && this.junctionAt(vol, path.posix.join(dirRel, name)) !== undefined;
+    return { name, path: dirRel, type: typeOf(st), size: st.size, is_junction: junction };
+  }
+
+  private async files(
+    method: string,
+    vol: Volume,
+    rel: string,
+    q: Record<string, string>,
+    body: Record<string, unknown>,
+    fault: Fault | null,
+  ) {
+    const { file, readOnly } = this.disk(vol, rel);
+    if (method === "GET") {
+      const junction = rel !== "" ? this.junctionAt(vol, rel) : undefined;
+      const st = await fsp.lstat(file).catch(() => null);
+      if (!st && !junction) throw new HttpError(404, `no such file or directory "${rel}"`, "131074", "path");
+      if (q["return_metadata"] === "true") {
+        const rec = st
+          ? { ...this.entry(vol, path.posix.dirname(rel), path.posix.basename(rel), st), name: "", path: rel }
+          : { name: "", path: rel, type: "directory", size: 4096, is_junction: true };
+        return { status: 200, body: { records: [rec], num_records: 1 } };
+      }
+      if (st && !st.isDirectory())
+        return {
+          status: 200,
+          body: { records: [this.entry(vol, path.posix.dirname(rel), path.posix.basename(rel), st)], num_records: 1 },
+        };
+      const records: unknown[] = [
+        { name: ".", path: rel, type: "directory" },
+        { name: "..", path: rel, type: "directory" },
+      ];
+      for (const e of st ? await fsp.readdir(file) : []) {
+        const est = await fsp.lstat(path.join(file, e)).catch(() => null);
+        if (est) records.push(this.entry(vol, rel, e, est));
+      }
+      // A volume mounted below this directory shows as a junction whether or not a directory is there.
+      for (const v of vol.svm.volumes) {
+        if (v === vol || path.posix.dirname(v.junction) !== path.posix.join(vol.junction, rel)) continue;
+        const name = path.posix.basename(v.junction);
+        if (!records.some((r) => (r as { name: string }).name === name))
+          records.push({ name, path: rel, type: "directory", size: 4096, is_junction: true });
+      }
+      return { status: 200, body: { records, num_records: records.length } };
+    }
+    if (readOnly) throw new HttpError(403, `"${rel}" is in a snapshot: read-only file system`, "131102", "path");
+    if (method === "POST") {
+      if (body["type"] !== "directory") throw new HttpError(400, "the fake makes directories only", "2", "type");
+      if (fs.existsSync(file)) throw new HttpError(409, `"${rel}" already exists`, "1", "path");
+      if (!fs.statSync(path.dirname(file), { throwIfNoEntry: false })?.isDirectory())
+        throw new HttpError(404, `parent of "${rel}" does not exist`, "131074", "path");
+      await fsp.mkdir(file);
+      return { status: 201, body: {} };
+    }
+    if (method === "DELETE") {
+      const st = await fsp.lstat(file).catch(() => null);
+      if (!st) throw new HttpError(404, `no such file or directory "${rel}"`, "131074", "path");
+      if (st.isDirectory() && q["recurse"] !== "true" && (await fsp.readdir(file)).length > 0)
+        throw new HttpError(400, `directory "${rel}" is not empty`, "131138", "path");
+      return this.job(
+        `DELETE files ${rel}`,
+        this.latency.fileDelete,
+        () => fsp.rm(file, { recursive: true, force: true }),
+        q,
+        fault,
+        200,
+      );
+    }
+    throw new HttpError(400, `the fake does not serve ${method} on files`, "3");
+  }
+
+  private async clone(body: Record<string, unknown>, q: Record<string, string>, fault: Fault | null) {
+    const volume = body["volume"] as { uuid?: string } | undefined;
+    if (!volume?.uuid) throw new HttpError(400, "volume.uuid is required", "2", "volume.uuid");
+    const vol = this.volByUuid(volume.uuid);
+    if (vol.style === "flexgroup")
+      throw new HttpError(
+        400,
+        "REST support for sis clone creation for Flex Group volumes is blocked",
+        "13172",
+        "volume",
+      );
+    const src = this.disk(vol, String(body["source_path"] ?? ""));
+    const dst = this.disk(vol, String(body["destination_path"] ?? ""));
+    if (dst.readOnly) throw new HttpError(400, "destination_path is in a snapshot", "131102", "destination_path");
+    return this.job(
+      "POST /api/storage/file/clone",
+      this.latency.clone,
+      async () => {
+        const st = await fsp.lstat(src.file).catch(() => null);
+        if (!st?.isFile()) throw new HttpError(404, `source "${String(body["source_path"])}" is not a file`, "131074");
+        // ONTAP's gotcha: a destination directory that does not exist makes the job succeed with nothing made.
+        if (!fs.statSync(path.dirname(dst.file), { throwIfNoEntry: false })?.isDirectory()) return;
+        if (fs.existsSync(dst.file) && body["overwrite_destination"] !== true)
+          throw new HttpError(409, `destination "${String(body["destination_path"])}" already exists`, "1");
+        const tmp = `${dst.file}.fake-clone-${randomUUID().slice(0, 8)}`;
+        await fsp.copyFile(src.file, tmp, fs.constants.COPYFILE_FICLONE);
+        await fsp.rename(tmp, dst.file);
+      },
+      q,
+      fault,
+      201,
+    );
+  }
+
+  private async snapshotCall(
+    method: string,
+    vol: Volume,
+    uuid: string | undefined,
+    q: Record<string, string>,
+    body: Record<string, unknown>,
+    fault: Fault | null,
+  ) {
+    const list = this.snapshots.get(vol.uuid) ?? [];
+    this.snapshots.set(vol.uuid, list);
+    if (method === "GET" && !uuid) {
+      const records = list
+        .filter((s) => !q["name"] || queryMatches(s.name, q["name"]))
+        .map((s) => ({
+          uuid: s.uuid,
+          name: s.name,
+          comment: s.comment,
+          create_time: s.createTime,
+          state: "valid",
+          volume: { uuid: vol.uuid, name: vol.name },
+        }));
+      return { status: 200, body: { records, num_records: records.length } };
+    }
+    if (method === "POST" && !uuid) {
+      const name = String(body["name"] ?? "");
+      if (name === "" || name.length > 255) throw new HttpError(400, `snapshot name "${name}" is invalid`, "2", "name");
+      return this.job(
+        `POST /api/storage/volumes/${vol.uuid}/snapshots`,
+        this.latency.snapshot,
+        async () => {
+          if (list.some((s) => s.name === name))
+            throw new HttpError(409, `snapshot "${name}" already exists`, "1638402");
+          const dir = path.join(this.opts.root, "snapshots", vol.uuid, name);
+          await fsp.mkdir(path.dirname(dir), { recursive: true });
+          await fsp.cp(vol.dir, dir, { recursive: true, mode: fs.constants.COPYFILE_FICLONE, verbatimSymlinks: true });
+          list.push({ uuid: randomUUID(), name, comment: String(body["comment"] ?? ""), createTime: now(), dir });
+        },
+        q,
+        fault,
+        201,
+      );
+    }
+    if (method === "DELETE" && uuid) {
+      const i = list.findIndex((s) => s.uuid === uuid);
+      if (i < 0) throw notFound("snapshot", "uuid");
+      const snap = list[i]!;
+      return this.job(
+        `DELETE /api/storage/volumes/${vol.uuid}/snapshots/${uuid}`,
+        this.latency.snapshotDelete,
+        async () => {
+          list.splice(list.indexOf(snap), 1);
+          await fsp.rm(snap.dir, { recursive: true, force: true });
+        },
+        q,
+        fault,
+        200,
+      );
+    }
+    throw new HttpError(400, `the fake does not serve ${method} on snapshots`, "3");
+  }
+}
