@@ -173,6 +173,8 @@ function typeOf(st: fs.Stats): string {
 export class FakeOntap {
   /** Every call answered, in order (for tests that check what the backend did). */
   readonly calls: FakeCall[] = [];
+  /** Every call as it arrives, answered or not (a job's answer may be held until the job ends). */
+  readonly arrived: { method: string; path: string }[] = [];
   /** Open CIFS sessions a seal must close: node, identifier, connection and the share they use. */
   readonly sessions: { node: string; svm: string; identifier: number; connection_id: number; share: string }[] = [];
   private readonly svms: Svm[] = [];
@@ -318,6 +320,7 @@ export class FakeOntap {
     const rawPath = url.pathname.replace(/^\/api/, "");
     const query = Object.fromEntries(url.searchParams);
     const method = req.method ?? "GET";
+    this.arrived.push({ method, path: decodeURIComponent(rawPath) });
     const chunks: Buffer[] = [];
     for await (const c of req) chunks.push(c as Buffer);
     let status = 500;
