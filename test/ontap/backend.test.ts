@@ -9,7 +9,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { execFileSync } from "node:child_process";
 import { isRvssError, exposedShareName, snapshotName } from "@rvss/core";
-import { OntapBackend, openFiler, parseOntapConfig, type ResolvedShare } from "@rvss/storage";
+import { OntapBackend, openFiler, parseOntapConfig } from "@rvss/storage";
 import {
   SAMPLE_VM_FILES,
   fillSampleShare,
@@ -161,8 +161,7 @@ test("a shadow copy is made of file clones read back, once however often it is a
   });
   expect(await backend.listExposedShares("vs1")).toEqual([{ svm: "vs1", name, volume: "vm_vol1", shadowCopyId: ID }]);
 
-  const svmUuid = (await (backend as unknown as { svmRecord(s: string): Promise<{ uuid: string }> }).svmRecord("vs1"))
-    .uuid;
+  const svmUuid = filer.fake.uuidOf("vs1");
   filer.fake.sessions.push({ node: "n1", svm: svmUuid, identifier: 7, connection_id: 91, share: name });
   await backend.sealShadowCopy({ svm: "vs1", volume: "vm_vol1", shadowCopyId: ID });
   expect(filer.fake.share("vs1", name)!.acls.map((a) => a.permission)).toEqual(["read", "read"]);
@@ -362,18 +361,11 @@ describe("bad input ends with an error naming the cluster, the SVM and the objec
   });
 
   test("a snapshot name that exists and rvss did not make", async () => {
-    const r: ResolvedShare = await backend.resolveShare("vs1", "share1");
-    const vol = (
-      await (backend as unknown as { volume(s: string, v: string): Promise<{ uuid: string }> }).volume("vs1", r.volume)
-    ).uuid;
-    expect(vol).toMatch(/-/);
     const made = await backend.createSnapshot({ svm: "vs1", volume: "vm_vol1", name: "nightly.0" });
     expect(made.name).toBe("nightly.0");
     // Someone else's snapshot of that name: not ours to take over.
     const other = open(filer.configPath);
-    (filer.fake as unknown as { snapshots: Map<string, { name: string; comment: string }[]> }).snapshots
-      .get(vol)!
-      .find((x) => x.name === "nightly.0")!.comment = "daily";
+    filer.fake.setSnapshotComment("vs1", "vm_vol1", "nightly.0", "daily");
     const f = await failure(other.createSnapshot({ svm: "vs1", volume: "vm_vol1", name: "nightly.0" }));
     expect(f.message).toBe(
       'snapshot "nightly.0" already exists on volume "vm_vol1" of SVM "vs1" (cluster "cluster1") and rvss did not make it',

@@ -20,6 +20,8 @@ export {
 
 // Names: UNC paths, GUIDs, subject tokens, snapshot names.
 export {
+  exposedShareName,
+  formatUnc,
   isGuid,
   normaliseGuid,
   parseSnapshotName,

@@ -31,9 +31,9 @@ import type {
   ExposeRequest,
   ExposedShareInfo,
   FileProblem,
-  ResolvedShare,
-  RestoreRequest,
-  RestoredFile,
+  ShareResolution,
+  RestoreJob,
+  RestoredFileReport,
   ShadowCopyInfo,
   ShadowCopyRef,
   SnapshotInfo,
@@ -53,19 +53,19 @@ const EXPOSED = /@\{([0-9a-fA-F-]{36})\}\$?$/;
 /** Calls of one operation at a time per share: the cluster client limits the total in flight. */
 const PARALLEL = 8;
 
-interface SvmRecord {
+interface OntapSvm {
   uuid: string;
   name: string;
 }
 
-interface VolumeRecord {
+interface OntapVolume {
   uuid: string;
   name: string;
   nas?: { path?: string };
   style?: string;
 }
 
-interface ShareRecord {
+interface OntapShare {
   name: string;
   path: string;
   volume?: { name?: string; uuid?: string };
@@ -78,7 +78,7 @@ interface Acl {
   permission: string;
 }
 
-interface FileRecord {
+interface OntapFile {
   name?: string;
   path?: string;
   type?: string;
@@ -86,7 +86,7 @@ interface FileRecord {
   is_junction?: boolean;
 }
 
-interface SnapshotRecord {
+interface OntapSnapshot {
   name: string;
   uuid: string;
   create_time?: string;
@@ -103,7 +103,7 @@ const under = (p: string, base: string): boolean =>
   base === "/" || p.toLowerCase() === base.toLowerCase() || p.toLowerCase().startsWith(base.toLowerCase() + "/");
 const readOnly = (permission: string): string => (permission === "no_access" ? "no_access" : "read");
 
-function kindOf(r: FileRecord): EntryKind {
+function kindOf(r: OntapFile): EntryKind {
   if (r.type === "directory") return r.is_junction ? "junction" : "directory";
   if (r.type === "file") return "file";
   if (r.type === "symlink") return "symlink";
@@ -114,8 +114,8 @@ export class OntapBackend implements StorageBackend {
   readonly kind = "ontap";
   private readonly clients = new Map<string, OntapClient>();
   private readonly svms = new Map<string, OntapSvmConfig>();
-  private readonly svmRecords = new Map<string, Promise<SvmRecord>>();
-  private readonly volumes = new Map<string, Promise<VolumeRecord>>();
+  private readonly svmsFound = new Map<string, Promise<OntapSvm>>();
+  private readonly volumes = new Map<string, Promise<OntapVolume>>();
 
   constructor(
     config: OntapConfig,
@@ -150,13 +150,13 @@ export class OntapBackend implements StorageBackend {
   }
 
   /** The SVM's record on its cluster (cached: an SVM's UUID does not change). */
-  private svmRecord(svm: string): Promise<SvmRecord> {
-    let p = this.svmRecords.get(svm);
+  private ontapSvm(svm: string): Promise<OntapSvm> {
+    let p = this.svmsFound.get(svm);
     if (!p) {
       const conf = this.conf(svm);
       const byUuid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(conf.svm);
       p = this.client(svm)
-        .records<SvmRecord>(
+        .records<OntapSvm>(
           "/svm/svms",
           { [byUuid ? "uuid" : "name"]: conf.svm, fields: "uuid,name" },
           this.ctx(svm, `looking up SVM "${conf.svm}"`),
@@ -170,18 +170,18 @@ export class OntapBackend implements StorageBackend {
             );
           return r[0]!;
         });
-      p.catch(() => this.svmRecords.delete(svm));
-      this.svmRecords.set(svm, p);
+      p.catch(() => this.svmsFound.delete(svm));
+      this.svmsFound.set(svm, p);
     }
     return p;
   }
 
-  private volume(svm: string, name: string): Promise<VolumeRecord> {
+  private volume(svm: string, name: string): Promise<OntapVolume> {
     const key = `${svm}/${name}`;
     let p = this.volumes.get(key);
     if (!p) {
-      p = this.svmRecord(svm).then(async (s) => {
-        const r = await this.client(svm).records<VolumeRecord>(
+      p = this.ontapSvm(svm).then(async (s) => {
+        const r = await this.client(svm).records<OntapVolume>(
           "/storage/volumes",
           { "svm.uuid": s.uuid, name, fields: "uuid,name,nas.path,style" },
           this.ctx(svm, `looking up volume "${name}"`, { volume: name }),
@@ -201,7 +201,7 @@ export class OntapBackend implements StorageBackend {
   }
 
   private async cifs(svm: string): Promise<CifsService> {
-    const s = await this.svmRecord(svm);
+    const s = await this.ontapSvm(svm);
     const r = await this.client(svm).records<CifsService>(
       "/protocols/cifs/services",
       { "svm.uuid": s.uuid, fields: "name,options.shadowcopy,options.shadowcopy_dir_depth" },
@@ -217,20 +217,20 @@ export class OntapBackend implements StorageBackend {
   }
 
   /** A file's or directory's own metadata (not a listing), or null when it does not exist. */
-  private async meta(svm: string, vol: VolumeRecord, rel: string, what: string): Promise<FileRecord | null> {
+  private async meta(svm: string, vol: OntapVolume, rel: string, what: string): Promise<OntapFile | null> {
     const b = await this.client(svm).get(
       filesPath(vol.uuid, rel),
       { return_metadata: true, fields: "type,size,is_junction" },
       this.ctx(svm, what, { volume: vol.name, path: rel }),
     );
-    const rec = (b?.["records"] as FileRecord[] | undefined)?.[0];
+    const rec = (b?.["records"] as OntapFile[] | undefined)?.[0];
     return rec ?? null;
   }
 
   /** The entries of a directory (without "." and ".."); empty when it does not exist. */
-  private async list(svm: string, vol: VolumeRecord, rel: string, what: string): Promise<FileRecord[]> {
+  private async list(svm: string, vol: OntapVolume, rel: string, what: string): Promise<OntapFile[]> {
     const p = rel === "" ? `/storage/volumes/${vol.uuid}/files` : filesPath(vol.uuid, rel);
-    const r = await this.client(svm).records<FileRecord>(
+    const r = await this.client(svm).records<OntapFile>(
       p,
       { fields: "name,type,size,is_junction" },
       this.ctx(svm, what, { volume: vol.name, path: rel }),
@@ -242,19 +242,19 @@ export class OntapBackend implements StorageBackend {
     return [...this.svms.keys()];
   }
 
-  async resolveShare(svm: string, share: string): Promise<ResolvedShare> {
-    const s = await this.svmRecord(svm);
+  async resolveShare(svm: string, share: string): Promise<ShareResolution> {
+    const s = await this.ontapSvm(svm);
     const client = this.client(svm);
     const cluster = this.conf(svm).cluster;
     const ctx = this.ctx(svm, `resolving share "${share}"`, { share });
-    const [found] = await client.records<ShareRecord>(
+    const [found] = await client.records<OntapShare>(
       "/protocols/cifs/shares",
       { "svm.uuid": s.uuid, name: share, fields: "name,path,volume.name,volume.uuid" },
       ctx,
     );
     if (!found) {
       const known = (
-        await client.records<ShareRecord>(
+        await client.records<OntapShare>(
           "/protocols/cifs/shares",
           { "svm.uuid": s.uuid, name: "!*@{*", fields: "name", max_records: 20 },
           ctx,
@@ -274,7 +274,7 @@ export class OntapBackend implements StorageBackend {
         { svm, share, cluster },
       );
     const volumes = (
-      await client.records<VolumeRecord>(
+      await client.records<OntapVolume>(
         "/storage/volumes",
         { "svm.uuid": s.uuid, fields: "uuid,name,nas.path,style" },
         ctx,
@@ -320,7 +320,7 @@ export class OntapBackend implements StorageBackend {
     };
   }
 
-  async checkFiles(share: ResolvedShare, files: string[]): Promise<FileProblem[]> {
+  async checkFiles(share: ShareResolution, files: string[]): Promise<FileProblem[]> {
     const vol = await this.volume(share.svm, share.volume);
     const found = await mapLimit(files, PARALLEL, (f) =>
       this.meta(share.svm, vol, join(share.sharePath, f), `checking file "${f}" of share "${share.share}"`),
@@ -340,7 +340,7 @@ export class OntapBackend implements StorageBackend {
     return problems;
   }
 
-  walkShare(share: ResolvedShare): AsyncIterable<LayoutEntry[]> {
+  walkShare(share: ShareResolution): AsyncIterable<LayoutEntry[]> {
     return this.walk(share.svm, share.volume, share.sharePath, `walking share "${share.share}"`);
   }
 
@@ -398,7 +398,7 @@ export class OntapBackend implements StorageBackend {
     return out;
   }
 
-  private async mkdirs(svm: string, vol: VolumeRecord, dirs: string[], what: string): Promise<void> {
+  private async mkdirs(svm: string, vol: OntapVolume, dirs: string[], what: string): Promise<void> {
     const all = new Set<string>();
     for (const d of dirs) for (let p = d; p !== "." && p !== ""; p = path.posix.dirname(p)) all.add(p);
     const byDepth = [...all].sort((a, b) => a.split("/").length - b.split("/").length);
@@ -409,7 +409,7 @@ export class OntapBackend implements StorageBackend {
     }
   }
 
-  private async mkdir(svm: string, vol: VolumeRecord, rel: string, what: string): Promise<void> {
+  private async mkdir(svm: string, vol: OntapVolume, rel: string, what: string): Promise<void> {
     const exists = async () => (await this.meta(svm, vol, rel, what))?.type === "directory";
     if (await exists()) return;
     const a = await this.client(svm).call("POST", filesPath(vol.uuid, rel), {
@@ -433,12 +433,12 @@ export class OntapBackend implements StorageBackend {
    */
   private async clone(
     svm: string,
-    vol: VolumeRecord,
+    vol: OntapVolume,
     from: string,
     to: string,
     opts: { size: number; restore: boolean; what: string },
   ): Promise<number> {
-    const matches = (r: FileRecord | null): boolean => r?.type === "file" && r.size === opts.size;
+    const matches = (r: OntapFile | null): boolean => r?.type === "file" && r.size === opts.size;
     const before = await this.meta(svm, vol, to, opts.what);
     if (!opts.restore && matches(before)) return opts.size;
     const ctx = this.ctx(svm, opts.what, { volume: vol.name, path: to });
@@ -518,15 +518,15 @@ export class OntapBackend implements StorageBackend {
     return { clonePath: dir, bytes: sizes.reduce((n, b) => n + b, 0), fileCount: files.length };
   }
 
-  private async copyInfo(svm: string, vol: VolumeRecord, id: string): Promise<ShadowCopyInfo> {
+  private async copyInfo(svm: string, vol: OntapVolume, id: string): Promise<ShadowCopyInfo> {
     const dir = join(COPY_DIR, id);
     const files = await this.filesBelow(svm, vol.name, dir, dir);
     return { clonePath: dir, bytes: [...files.values()].reduce((n, b) => n + b, 0), fileCount: files.size };
   }
 
-  private async shares(svm: string, name: string, fields: string): Promise<ShareRecord[]> {
-    const s = await this.svmRecord(svm);
-    return this.client(svm).records<ShareRecord>(
+  private async shares(svm: string, name: string, fields: string): Promise<OntapShare[]> {
+    const s = await this.ontapSvm(svm);
+    return this.client(svm).records<OntapShare>(
       "/protocols/cifs/shares",
       { "svm.uuid": s.uuid, name, fields },
       this.ctx(svm, `reading share "${name}"`, { share: name }),
@@ -534,7 +534,7 @@ export class OntapBackend implements StorageBackend {
   }
 
   /** The exposed shares of one copy: base@{id}, or base$@{id}$ for a hidden base share. */
-  private exposedOf(svm: string, id: string, fields: string): Promise<ShareRecord[]> {
+  private exposedOf(svm: string, id: string, fields: string): Promise<OntapShare[]> {
     return this.shares(svm, `*@{${id.toLowerCase()}}*`, fields);
   }
 
@@ -548,7 +548,7 @@ export class OntapBackend implements StorageBackend {
         `exposed share name "${name}" is ${name.length} characters; ONTAP allows ${MAX_SHARE_NAME} (SVM "${svm}", cluster "${cluster}")`,
         details,
       );
-    const s = await this.svmRecord(svm);
+    const s = await this.ontapSvm(svm);
     const vol = await this.volume(svm, req.volume);
     const server = (await this.cifs(svm)).name ?? svm;
     const accessPath = formatUnc(server, name);
@@ -601,7 +601,7 @@ export class OntapBackend implements StorageBackend {
         `shadow copy ${ref.shadowCopyId} does not exist on volume "${ref.volume}" of SVM "${svm}" (cluster "${cluster}")`,
         { ...ref, cluster },
       );
-    const s = await this.svmRecord(svm);
+    const s = await this.ontapSvm(svm);
     const client = this.client(svm);
     for (const share of await this.exposedOf(svm, ref.shadowCopyId, "name,acls")) {
       const ctx = this.ctx(svm, `${what}: making "${share.name}" read-only`, { share: share.name, ...ref });
@@ -634,7 +634,7 @@ export class OntapBackend implements StorageBackend {
 
   async deleteShadowCopy(ref: ShadowCopyRef): Promise<void> {
     const { svm } = ref;
-    const s = await this.svmRecord(svm);
+    const s = await this.ontapSvm(svm);
     const vol = await this.volume(svm, ref.volume);
     const client = this.client(svm);
     const what = `removing shadow copy ${ref.shadowCopyId}`;
@@ -661,8 +661,8 @@ export class OntapBackend implements StorageBackend {
       );
   }
 
-  private async snapshot(svm: string, vol: VolumeRecord, name: string): Promise<SnapshotRecord | null> {
-    const [r] = await this.client(svm).records<SnapshotRecord>(
+  private async snapshot(svm: string, vol: OntapVolume, name: string): Promise<OntapSnapshot | null> {
+    const [r] = await this.client(svm).records<OntapSnapshot>(
       `/storage/volumes/${vol.uuid}/snapshots`,
       { name, fields: "name,uuid,create_time,comment" },
       this.ctx(svm, `reading snapshot "${name}"`, { volume: vol.name, snapshot: name }),
@@ -682,8 +682,8 @@ export class OntapBackend implements StorageBackend {
       );
     const vol = await this.volume(svm, ref.volume);
     const comment = `rvss ${name}`;
-    const info = (r: SnapshotRecord): SnapshotInfo => ({ ...ref, createdAt: Date.parse(r.create_time ?? "") || 0 });
-    const mine = (r: SnapshotRecord | null): SnapshotRecord | null => {
+    const info = (r: OntapSnapshot): SnapshotInfo => ({ ...ref, createdAt: Date.parse(r.create_time ?? "") || 0 });
+    const mine = (r: OntapSnapshot | null): OntapSnapshot | null => {
       if (r && r.comment !== comment)
         throw new RvssError(
           ErrorCodes.INVALID_ARGUMENT,
@@ -736,7 +736,7 @@ export class OntapBackend implements StorageBackend {
       );
   }
 
-  async restore(req: RestoreRequest): Promise<RestoredFile[]> {
+  async restore(req: RestoreJob): Promise<RestoredFileReport[]> {
     const snap = req.snapshot;
     const cluster = this.conf(snap.svm).cluster;
     const details = {
@@ -795,9 +795,9 @@ export class OntapBackend implements StorageBackend {
   }
 
   /** FlexVol volumes of the SVM (rvss makes nothing on FlexGroups). */
-  private async flexVols(svm: string): Promise<VolumeRecord[]> {
-    const s = await this.svmRecord(svm);
-    const r = await this.client(svm).records<VolumeRecord>(
+  private async flexVols(svm: string): Promise<OntapVolume[]> {
+    const s = await this.ontapSvm(svm);
+    const r = await this.client(svm).records<OntapVolume>(
       "/storage/volumes",
       { "svm.uuid": s.uuid, fields: "uuid,name,nas.path,style" },
       this.ctx(svm, "listing volumes"),
@@ -808,7 +808,7 @@ export class OntapBackend implements StorageBackend {
   async listSnapshots(svm: string): Promise<SnapshotInfo[]> {
     const out: SnapshotInfo[] = [];
     for (const v of await this.flexVols(svm)) {
-      const r = await this.client(svm).records<SnapshotRecord>(
+      const r = await this.client(svm).records<OntapSnapshot>(
         `/storage/volumes/${v.uuid}/snapshots`,
         { name: "rvss_*", fields: "name,uuid,create_time,comment" },
         this.ctx(svm, "listing snapshots", { volume: v.name }),

@@ -258,6 +258,18 @@ export class FakeOntap {
     return this.vol(svm, volume).dir;
   }
 
+  /** ONTAP's UUID of an SVM, or of one of its volumes. */
+  uuidOf(svm: string, volume?: string): string {
+    return volume === undefined ? this.svmByName(svm).uuid : this.vol(svm, volume).uuid;
+  }
+
+  /** Changes what a snapshot's record says, as an administrator could (`volume snapshot modify`). */
+  setSnapshotComment(svm: string, volume: string, name: string, comment: string): void {
+    const snap = (this.snapshots.get(this.vol(svm, volume).uuid) ?? []).find((s) => s.name === name);
+    if (!snap) throw new Error(`the fake has no snapshot ${name} on ${svm}/${volume}`);
+    snap.comment = comment;
+  }
+
   /** Names of a volume's snapshots. */
   snapshotNames(svm: string, volume: string): string[] {
     return (this.snapshots.get(this.vol(svm, volume).uuid) ?? []).map((s) => s.name);
