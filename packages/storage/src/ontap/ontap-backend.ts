@@ -116,6 +116,7 @@ export class OntapBackend implements StorageBackend {
   private readonly svms = new Map<string, OntapSvmConfig>();
   private readonly svmsFound = new Map<string, Promise<OntapSvm>>();
   private readonly volumes = new Map<string, Promise<OntapVolume>>();
+  private readonly cifsServers = new Map<string, Promise<string>>();
 
   constructor(
     config: OntapConfig,
@@ -214,6 +215,17 @@ export class OntapBackend implements StorageBackend {
         { svm, cluster: this.conf(svm).cluster },
       );
     return r[0]!;
+  }
+
+  /** The CIFS server's name, for UNC paths (cached: it changes only with the server). */
+  private cifsServer(svm: string): Promise<string> {
+    let p = this.cifsServers.get(svm);
+    if (!p) {
+      p = this.cifs(svm).then((c) => c.name ?? svm);
+      p.catch(() => this.cifsServers.delete(svm));
+      this.cifsServers.set(svm, p);
+    }
+    return p;
   }
 
   /** A file's or directory's own metadata (not a listing), or null when it does not exist. */
@@ -409,22 +421,14 @@ export class OntapBackend implements StorageBackend {
     }
   }
 
+  /** Makes a directory whose parent exists; one that exists already (made by a twin or an earlier run) is fine. */
   private async mkdir(svm: string, vol: OntapVolume, rel: string, what: string): Promise<void> {
-    const exists = async () => (await this.meta(svm, vol, rel, what))?.type === "directory";
-    if (await exists()) return;
-    const a = await this.client(svm).call("POST", filesPath(vol.uuid, rel), {
+    await this.client(svm).call("POST", filesPath(vol.uuid, rel), {
       body: { type: "directory", unix_permissions: "755" },
       ctx: this.ctx(svm, `${what}: making directory "${rel}"`, { volume: vol.name, path: rel }),
       allow: [409],
-      reread: exists,
+      reread: async () => (await this.meta(svm, vol, rel, what))?.type === "directory",
     });
-    // 409: a twin made it first.
-    if (a.status === 409 && !(await exists()))
-      throw new RvssError(ErrorCodes.STORAGE_FAILED, `"${rel}" on volume "${vol.name}" exists and is no directory`, {
-        svm,
-        volume: vol.name,
-        path: rel,
-      });
   }
 
   /**
@@ -439,27 +443,34 @@ export class OntapBackend implements StorageBackend {
     opts: { size: number; restore: boolean; what: string },
   ): Promise<number> {
     const matches = (r: OntapFile | null): boolean => r?.type === "file" && r.size === opts.size;
-    const before = await this.meta(svm, vol, to, opts.what);
-    if (!opts.restore && matches(before)) return opts.size;
-    const ctx = this.ctx(svm, opts.what, { volume: vol.name, path: to });
-    const answer = await this.client(svm).call("POST", "/storage/file/clone", {
-      body: {
-        volume: { uuid: vol.uuid, name: vol.name },
-        source_path: from,
-        destination_path: to,
-        // A copy's own directory may hold an older clone of the same file (a run that died); a
-        // restore overwrites the live file because the caller asked to restore in place.
-        overwrite_destination: opts.restore || before !== null,
-        is_backup: opts.restore,
-        autodelete: false,
-      },
-      ctx,
-      waitForJob: true,
-      reread: opts.restore ? undefined : async () => matches(await this.meta(svm, vol, to, opts.what)),
-    });
+    const post = (overwrite: boolean) =>
+      this.client(svm).call("POST", "/storage/file/clone", {
+        body: {
+          volume: { uuid: vol.uuid, name: vol.name },
+          source_path: from,
+          destination_path: to,
+          overwrite_destination: overwrite,
+          is_backup: opts.restore,
+          autodelete: false,
+        },
+        ctx: this.ctx(svm, opts.what, { volume: vol.name, path: to }),
+        waitForJob: true,
+        reread: opts.restore ? undefined : async () => matches(await this.meta(svm, vol, to, opts.what)),
+      });
+    let answer;
+    try {
+      // A restore overwrites the live file: the caller asked to restore in place.
+      answer = await post(opts.restore);
+    } catch (err) {
+      // A copy never overwrites a twin's clone: the destination there is an earlier run's or a twin's.
+      const there = opts.restore ? null : await this.meta(svm, vol, to, opts.what);
+      if (there === null) throw err;
+      // ... unless it is an older clone of a file that has changed since (a run that died).
+      answer = matches(there) ? null : await post(true);
+    }
     let made = await this.meta(svm, vol, to, opts.what);
     // A job ONTAP forgot may still be running: give the clone a while to appear.
-    for (let wait = 250; answer.job === "unknown" && !matches(made) && wait < 4000; wait *= 2) {
+    for (let wait = 250; answer?.job === "unknown" && !matches(made) && wait < 4000; wait *= 2) {
       await sleep(wait);
       made = await this.meta(svm, vol, to, opts.what);
     }
@@ -550,7 +561,7 @@ export class OntapBackend implements StorageBackend {
       );
     const s = await this.ontapSvm(svm);
     const vol = await this.volume(svm, req.volume);
-    const server = (await this.cifs(svm)).name ?? svm;
+    const server = await this.cifsServer(svm);
     const accessPath = formatUnc(server, name);
     if ((await this.shares(svm, name, "name")).length > 0) return { accessPath };
     const dir = join(COPY_DIR, req.shadowCopyId);

@@ -681,6 +681,11 @@ export class FakeOntap {
       if (!st) throw new HttpError(404, `no such file or directory "${rel}"`, "131074", "path");
       if (st.isDirectory() && q["recurse"] !== "true" && (await fsp.readdir(file)).length > 0)
         throw new HttpError(400, `directory "${rel}" is not empty`, "131138", "path");
+      // Removing a tree takes a job; a file or an empty directory goes at once.
+      if (q["recurse"] !== "true" && fault === null) {
+        await fsp.rm(file, { recursive: true, force: true });
+        return { status: 200, body: {} };
+      }
       return this.job(
         `DELETE files ${rel}`,
         this.latency.fileDelete,
