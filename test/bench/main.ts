@@ -8,8 +8,8 @@ import * as path from "node:path";
 
 /** What a scenario module exports. */
 export interface Scenario {
-  /** Runs the scenario, prints its table, returns its figures (JSON). */
-  run(print: (line: string) => void): Promise<Record<string, unknown>>;
+  /** Runs the scenario, prints its table, returns its figures (JSON); `flags` are the command line's --name value pairs. */
+  run(print: (line: string) => void, flags: Record<string, string>): Promise<Record<string, unknown>>;
 }
 
 const scenariosDir = path.join(__dirname, "scenarios");
@@ -25,7 +25,18 @@ function known(): string[] {
 
 async function main(): Promise<number> {
   const all = known();
-  const wanted = process.argv.slice(2);
+  const args = process.argv.slice(2);
+  const flags: Record<string, string> = {};
+  const wanted: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    if (!a.startsWith("--")) wanted.push(a);
+    else if (i + 1 < args.length) flags[a.slice(2)] = args[++i]!;
+    else {
+      console.error(`flag ${a} needs a value`);
+      return 2;
+    }
+  }
   const unknown = wanted.filter((w) => !all.includes(w));
   if (unknown.length > 0) {
     console.error(`unknown scenario ${unknown.join(", ")} (known: ${all.join(", ")})`);
@@ -35,7 +46,7 @@ async function main(): Promise<number> {
   for (const name of wanted.length > 0 ? wanted : all) {
     console.log(`== ${name} (${os.cpus().length} cores, Node ${process.version})`);
     const scenario = require(path.join(scenariosDir, `${name}.js`)) as Scenario;
-    const figures = await scenario.run((line) => console.log(line));
+    const figures = await scenario.run((line) => console.log(line), flags);
     const file = path.join(resultsDir, `${name}.json`);
     fs.writeFileSync(
       file,

@@ -2,26 +2,40 @@
  * wave: one backup of 1,000 SVMs x 8 shares with ONTAP-like delays on every storage operation. Its
  * makespan is divided by the ideal makespan for the configured concurrency: ceil(sets / limit)
  * rounds of one set's critical path (a set's shares are handled in parallel). Target <= 1.1x.
+ *
+ * `--backend ontap` runs the same wave twice in one run: on the null backend with the latency
+ * profile, then with the ontap backend against fake ONTAP clusters (BENCH_WAVE_CLUSTERS, default 50,
+ * the SVMs spread over them) whose jobs take the same delays, and compares the two ratios: the ontap
+ * wave's must be within 10 % of the null wave's.
  */
 import { ONTAP_LATENCY } from "@rvss/runtime";
 import type { Scenario } from "../main";
-import { Observer, cpuByProcess, criticalPathMs, fmt, startBenchSystem } from "../system";
+import { startOntapEstate } from "../ontap-estate";
+import { Observer, cpuByProcess, criticalPathMs, fmt, percentile, startBenchSystem } from "../system";
 
 const SVMS = Number(process.env.BENCH_WAVE_SVMS ?? 1000);
 const SHARES = 8;
 const LIMIT = Number(process.env.BENCH_WAVE_LIMIT ?? 32);
+const CLUSTERS = Number(process.env.BENCH_WAVE_CLUSTERS ?? 50);
 
-export const run: Scenario["run"] = async (print) => {
+type Backend = "null" | "ontap";
+
+async function wave(print: (line: string) => void, backend: Backend): Promise<Record<string, unknown>> {
+  const names = Array.from({ length: SVMS }, (_, s) => `wave-${s}`);
+  const estate = backend === "ontap" ? await startOntapEstate(names, SHARES, CLUSTERS) : null;
+  const storage: Record<string, string> = estate
+    ? { RVSS_STORAGE: "ontap", RVSS_FILER_CONFIG: estate.configPath }
+    : { RVSS_STORAGE_LATENCY: "ontap" };
   const sys = await startBenchSystem({
-    RVSS_STORAGE_LATENCY: "ontap",
+    ...storage,
     RVSS_MAX_CONCURRENT_SETS: String(LIMIT),
     RVSS_CONCURRENCY: String(2 * LIMIT),
   });
   const obs = await Observer.start(sys.nats.url);
   try {
-    const dataset = Array.from({ length: SVMS }, (_, s) =>
-      Array.from({ length: SHARES }, (_, h) => ({ svm: `wave-${s}`, share: `share${h}`, files: [] })),
-    ).flat();
+    const dataset = names.flatMap((svm) =>
+      Array.from({ length: SHARES }, (_, h) => ({ svm, share: `share${h}`, files: [] })),
+    );
     const cpu0 = cpuByProcess(sys);
     const t0 = performance.now();
     const b = await sys.client.createBackup({ dataset });
@@ -34,27 +48,51 @@ export const run: Scenario["run"] = async (print) => {
     const critical = criticalPathMs(ONTAP_LATENCY);
     const ideal = Math.ceil(SVMS / LIMIT) * critical;
     const ratio = makespan / ideal;
+    const latencies = [...obs.completed].map(([set, at]) => at - obs.started.get(set)!).filter((x) => x >= 0);
+    const setP50 = percentile(latencies, 50);
+    const calls = estate ? estate.clusters.reduce((n, c) => n + c.calls.length, 0) : 0;
     print(
-      `${SVMS} SVMs x ${SHARES} shares = ${SVMS} sets, limit ${LIMIT} sets at once; backup ${final.progress?.setsCompleted} completed, ${final.progress?.setsFailed} failed`,
+      `[${backend === "ontap" ? `ontap, ${CLUSTERS} fake clusters` : "null + latency"}] ${SVMS} SVMs x ${SHARES} shares = ${SVMS} sets, limit ${LIMIT} sets at once; backup ${final.progress?.setsCompleted} completed, ${final.progress?.setsFailed} failed`,
     );
+    if (final.reason) print(`reason               ${final.reason}`);
     print(`makespan             ${fmt(seconds, 2)} s`);
     print(
       `ideal                ${fmt(ideal / 1000, 2)} s   (${Math.ceil(SVMS / LIMIT)} rounds x ${critical} ms critical path)`,
     );
+    print(`set latency p50      ${fmt(setP50, 0)} ms  (set_started to set_completed)`);
     print(`ratio                ${fmt(ratio, 3)} x   target <= 1.1x ${ratio <= 1.1 ? "met" : "MISSED"}`);
+    if (estate) print(`ONTAP calls          ${fmt(calls, 0)}     (${fmt(calls / SVMS, 1)} per set)`);
     print(`CPU (cores busy)     ${JSON.stringify(cpu)}`);
     return {
+      backend,
       svms: SVMS,
       sharesPerSvm: SHARES,
       limit: LIMIT,
       makespanS: seconds,
       idealS: ideal / 1000,
       ratio,
+      setLatencyP50Ms: setP50,
       setsCompleted: final.progress?.setsCompleted,
       cpuCoresBusy: cpu,
+      ...(estate ? { clusters: CLUSTERS, ontapCalls: calls } : {}),
     };
   } finally {
     await obs.stop();
     await sys.stop();
+    await estate?.stop();
   }
+}
+
+export const run: Scenario["run"] = async (print, flags) => {
+  const backend = flags["backend"] ?? "null";
+  if (backend !== "null" && backend !== "ontap")
+    throw new Error(`--backend ${backend}: the wave runs on null or ontap`);
+  const onNull = await wave(print, "null");
+  if (backend === "null") return onNull;
+  const onOntap = await wave(print, "ontap");
+  const quotient = (onOntap["ratio"] as number) / (onNull["ratio"] as number);
+  print(
+    `ontap / null ratio   ${fmt(quotient, 3)} x   target within 10 % ${Math.abs(quotient - 1) <= 0.1 ? "met" : "MISSED"}`,
+  );
+  return { null: onNull, ontap: onOntap, ontapOverNull: quotient };
 };

@@ -233,6 +233,8 @@ export class OntapClient {
     }
     const job = (body["job"] as { uuid?: string } | undefined)?.uuid;
     if (!job) return answer;
+    // Even an answer held by return_timeout is followed to the job: whether ONTAP answers a job that
+    // failed within it with an error status is not documented.
     return { ...answer, job: await this.awaitJob(job, `${method} ${url}`, opts.ctx) };
   }
 

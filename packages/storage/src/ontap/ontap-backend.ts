@@ -52,6 +52,8 @@ const SNAPSHOT_NAME = /^[A-Za-z0-9_.-]{1,255}$/;
 const EXPOSED = /@\{([0-9a-fA-F-]{36})\}\$?$/;
 /** Calls of one operation at a time per share: the cluster client limits the total in flight. */
 const PARALLEL = 8;
+/** How long an SVM's volumes and CIFS options, once read, serve further resolutions. */
+const RECENT_MS = 5000;
 
 interface OntapSvm {
   uuid: string;
@@ -117,6 +119,9 @@ export class OntapBackend implements StorageBackend {
   private readonly svmsFound = new Map<string, Promise<OntapSvm>>();
   private readonly volumes = new Map<string, Promise<OntapVolume>>();
   private readonly cifsServers = new Map<string, Promise<string>>();
+  /** Volumes that have their .rvss directory. */
+  private readonly copyRoots = new Set<string>();
+  private readonly recent = new Map<string, { at: number; value: Promise<unknown> }>();
 
   constructor(
     config: OntapConfig,
@@ -217,6 +222,19 @@ export class OntapBackend implements StorageBackend {
     return r[0]!;
   }
 
+  /**
+   * What ONTAP answered for `key` in the last few seconds: the shares of one set resolve together
+   * and need the same SVM-wide facts (its volumes, its CIFS options) once.
+   */
+  private fresh<T>(key: string, read: () => Promise<T>): Promise<T> {
+    const hit = this.recent.get(key);
+    if (hit && Date.now() - hit.at < RECENT_MS) return hit.value as Promise<T>;
+    const value = read();
+    value.catch(() => this.recent.delete(key));
+    this.recent.set(key, { at: Date.now(), value });
+    return value;
+  }
+
   /** The CIFS server's name, for UNC paths (cached: it changes only with the server). */
   private cifsServer(svm: string): Promise<string> {
     let p = this.cifsServers.get(svm);
@@ -286,10 +304,12 @@ export class OntapBackend implements StorageBackend {
         { svm, share, cluster },
       );
     const volumes = (
-      await client.records<OntapVolume>(
-        "/storage/volumes",
-        { "svm.uuid": s.uuid, fields: "uuid,name,nas.path,style" },
-        ctx,
+      await this.fresh(`volumes/${svm}`, () =>
+        client.records<OntapVolume>(
+          "/storage/volumes",
+          { "svm.uuid": s.uuid, fields: "uuid,name,nas.path,style" },
+          ctx,
+        ),
       )
     ).filter((v) => v.nas?.path);
     const vol =
@@ -309,7 +329,7 @@ export class OntapBackend implements StorageBackend {
         `share "${share}" of SVM "${svm}" (cluster "${cluster}") lies on FlexGroup volume "${vol.name}"; ONTAP makes no file clones on FlexGroup volumes through REST, so Remote VSS copies need a FlexVol`,
         { svm, share, cluster, volume: vol.name },
       );
-    const options = (await this.cifs(svm)).options ?? {};
+    const options = (await this.fresh(`cifs/${svm}`, () => this.cifs(svm))).options ?? {};
     if (options.shadowcopy === false)
       throw new RvssError(
         ErrorCodes.INVALID_ARGUMENT,
@@ -410,11 +430,13 @@ export class OntapBackend implements StorageBackend {
     return out;
   }
 
-  private async mkdirs(svm: string, vol: OntapVolume, dirs: string[], what: string): Promise<void> {
+  /** Makes `dirs` and their parents, a level at a time, from `fromDepth` path segments down. */
+  private async mkdirs(svm: string, vol: OntapVolume, dirs: string[], what: string, fromDepth = 1): Promise<void> {
     const all = new Set<string>();
-    for (const d of dirs) for (let p = d; p !== "." && p !== ""; p = path.posix.dirname(p)) all.add(p);
+    for (const d of dirs)
+      for (let p = d; p !== "." && p !== "" && p.split("/").length >= fromDepth; p = path.posix.dirname(p)) all.add(p);
     const byDepth = [...all].sort((a, b) => a.split("/").length - b.split("/").length);
-    for (let depth = 1; byDepth.length > 0; depth++) {
+    for (let depth = fromDepth; byDepth.length > 0; depth++) {
       const level = byDepth.filter((d) => d.split("/").length === depth);
       byDepth.splice(0, level.length);
       await mapLimit(level, PARALLEL, (d) => this.mkdir(svm, vol, d, what));
@@ -517,7 +539,11 @@ export class OntapBackend implements StorageBackend {
     }
     const files = [...sources.keys()];
     // A clone into a directory that does not exist is accepted and makes nothing: directories first.
-    await this.mkdirs(svm, vol, [dir, ...files.map((f) => path.posix.dirname(join(dir, f)))], what);
+    if (!this.copyRoots.has(vol.uuid)) {
+      await this.mkdir(svm, vol, COPY_DIR, what);
+      this.copyRoots.add(vol.uuid);
+    }
+    await this.mkdirs(svm, vol, [dir, ...files.map((f) => path.posix.dirname(join(dir, f)))], what, 2);
     const sizes = await mapLimit(files, PARALLEL, (f) =>
       this.clone(svm, vol, join(req.share.sharePath, f), join(dir, f), {
         size: sources.get(f)!,
@@ -563,7 +589,6 @@ export class OntapBackend implements StorageBackend {
     const vol = await this.volume(svm, req.volume);
     const server = await this.cifsServer(svm);
     const accessPath = formatUnc(server, name);
-    if ((await this.shares(svm, name, "name")).length > 0) return { accessPath };
     const dir = join(COPY_DIR, req.shadowCopyId);
     const what = `exposing shadow copy ${req.shadowCopyId} as "${name}"`;
     if (!(await this.meta(svm, vol, dir + DONE, what)))
@@ -595,6 +620,7 @@ export class OntapBackend implements StorageBackend {
         browsable: false,
       },
       ctx: this.ctx(svm, what, { share: name, volume: req.volume, shadowCopyId: req.shadowCopyId }),
+      // 409: exposed before (a command delivered twice, or a twin).
       allow: [409],
       reread: async () => (await this.shares(svm, name, "name")).length > 0,
     });
@@ -606,7 +632,9 @@ export class OntapBackend implements StorageBackend {
     const cluster = this.conf(svm).cluster;
     const vol = await this.volume(svm, ref.volume);
     const what = `sealing shadow copy ${ref.shadowCopyId}`;
-    if (!(await this.meta(svm, vol, join(COPY_DIR, ref.shadowCopyId) + DONE, what)))
+    const exposed = await this.exposedOf(svm, ref.shadowCopyId, "name,acls");
+    // A copy not exposed (yet) is reachable through no share; it must exist all the same.
+    if (exposed.length === 0 && !(await this.meta(svm, vol, join(COPY_DIR, ref.shadowCopyId) + DONE, what)))
       throw new RvssError(
         ErrorCodes.STORAGE_FAILED,
         `shadow copy ${ref.shadowCopyId} does not exist on volume "${ref.volume}" of SVM "${svm}" (cluster "${cluster}")`,
@@ -614,7 +642,7 @@ export class OntapBackend implements StorageBackend {
       );
     const s = await this.ontapSvm(svm);
     const client = this.client(svm);
-    for (const share of await this.exposedOf(svm, ref.shadowCopyId, "name,acls")) {
+    for (const share of exposed) {
       const ctx = this.ctx(svm, `${what}: making "${share.name}" read-only`, { share: share.name, ...ref });
       const enc = encodeURIComponent(share.name);
       // ONTAP has no read-only share property: the share's ACL is the lever.
@@ -658,13 +686,14 @@ export class OntapBackend implements StorageBackend {
     const dir = join(COPY_DIR, ref.shadowCopyId);
     // The mark first: a copy half removed is never taken for a complete one.
     await client.call("DELETE", filesPath(vol.uuid, dir + DONE), { ctx, allow: [404], waitForJob: true });
-    await client.call("DELETE", filesPath(vol.uuid, dir), {
+    const removal = await client.call("DELETE", filesPath(vol.uuid, dir), {
       query: { recurse: true },
       ctx,
       allow: [404],
       waitForJob: true,
     });
-    if (await this.meta(svm, vol, dir, what))
+    // A job ONTAP forgot may not have done its work: read the directory back.
+    if (removal.job === "unknown" && (await this.meta(svm, vol, dir, what)))
       throw new RvssError(
         ErrorCodes.STORAGE_FAILED,
         `${what} (SVM "${svm}", cluster "${this.conf(svm).cluster}"): ONTAP accepted the removal of "${dir}" on volume "${vol.name}", but it is still there`,

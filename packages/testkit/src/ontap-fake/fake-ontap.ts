@@ -161,6 +161,13 @@ export function queryMatches(value: string, pattern: string): boolean {
 
 const now = (): string => new Date().toISOString();
 
+/** True when namespace path `p` lies in the volume mounted at `junction` (case-insensitive, as ONTAP). */
+function underJunction(p: string, junction: string): boolean {
+  const a = p.toLowerCase();
+  const j = junction.toLowerCase();
+  return j === "/" || a === j || a.startsWith(j + "/");
+}
+
 function typeOf(st: fs.Stats): string {
   if (st.isDirectory()) return "directory";
   if (st.isFile()) return "file";
@@ -545,12 +552,7 @@ export class FakeOntap {
 
   private shareRecord(s: Svm, sh: Share) {
     const vol = s.volumes
-      .filter(
-        (v) =>
-          sh.path.toLowerCase() === v.junction.toLowerCase() ||
-          sh.path.toLowerCase().startsWith(v.junction.toLowerCase() + "/") ||
-          v.junction === "/",
-      )
+      .filter((v) => underJunction(sh.path, v.junction))
       .sort((a, b) => b.junction.length - a.junction.length)[0];
     return {
       svm: { uuid: s.uuid, name: s.name },
@@ -586,7 +588,7 @@ export class FakeOntap {
         throw new HttpError(409, `share "${name}" already exists`, "1", "name");
       const nsPath = String(body["path"] ?? "");
       const vol = s.volumes
-        .filter((v) => nsPath === v.junction || nsPath.startsWith(v.junction + "/"))
+        .filter((v) => underJunction(nsPath, v.junction))
         .sort((a, b) => b.junction.length - a.junction.length)[0];
       const where = vol ? this.disk(vol, nsPath.slice(vol.junction.length)) : null;
       if (!where || !fs.statSync(where.file, { throwIfNoEntry: false })?.isDirectory())
