@@ -14,7 +14,7 @@ import { CLIENT_SET_ID, HRESULT, driveTo, expectHResult, unc } from "../fsrvp/sy
 import { startOntapSystem, until, type OntapSystem } from "./system";
 
 const FILES = SAMPLE_VM_FILES.map(([f]) => f);
-const SVMS = ["o1", "a1", "a2", "a3", "a4", "a5", "a6", "a7", "k1", "k2", "r1"];
+const SVMS = ["o1", "o2", "a1", "a2", "a3", "a4", "a5", "a6", "a7", "k1", "k2", "r1"];
 let sys: OntapSystem;
 let backend: OntapBackend;
 
@@ -71,6 +71,31 @@ test("a backup of a share ONTAP does not know fails naming it, and leaves nothin
   expect(done.state).toBe(BackupState.BACKUP_STATE_FAILED);
   expect(done.reason).toMatch(/share "nope" does not exist on SVM "o1" \(cluster "cluster1"; known: share1\)/);
   expect({ ...(await sys.leftovers("o1")), snapshots: [] }).toEqual({ ...nothingLeft, snapshots: [] });
+});
+
+test("a snapshot job that keeps failing ends the backup failed with ONTAP's message, and leaves no copy, share or snapshot", async () => {
+  sys.filer.fake.inject({
+    method: "POST",
+    path: /\/snapshots$/,
+    kind: "job-failure",
+    message: "volume is busy",
+    code: 524486,
+    times: 20,
+  });
+  try {
+    const b = await sys.client.createBackup({ dataset: [{ svm: "o2", share: "share1", files: FILES }] });
+    const done = await finished(b.id, 90_000);
+    expect(done.state).toBe(BackupState.BACKUP_STATE_FAILED);
+    expect(done.reason).toMatch(
+      /taking snapshot "rvss_.*" \(SVM "o2", cluster "cluster1"\): the job of POST .* failed: "volume is busy" \(error 524486\)/,
+    );
+    await until("o2 to be drained", async () => {
+      const l = await sys.leftovers("o2");
+      return l.copies.length + l.shares.length + l.snapshots.length === 0;
+    });
+  } finally {
+    sys.filer.fake.clearFaults();
+  }
 });
 
 test("the FSRVP agent sequence: Commit clones on ONTAP, Expose shares with the base ACLs, RecoveryComplete makes them read-only, DeleteShareMapping removes them", async () => {
