@@ -277,6 +277,11 @@ export class OntapBackend implements StorageBackend {
     const client = this.client(svm);
     const cluster = this.conf(svm).cluster;
     const ctx = this.ctx(svm, `resolving share "${share}"`, { share });
+    // The SVM-wide reads go out with the share's own: each is a round trip to the cluster.
+    const volumesRead = this.fresh(`volumes/${svm}`, () =>
+      client.records<OntapVolume>("/storage/volumes", { "svm.uuid": s.uuid, fields: "uuid,name,nas.path,style" }, ctx),
+    );
+    const cifsRead = this.fresh(`cifs/${svm}`, () => this.cifs(svm));
     const [found] = await client.records<OntapShare>(
       "/protocols/cifs/shares",
       { "svm.uuid": s.uuid, name: share, fields: "name,path,volume.name,volume.uuid" },
@@ -303,15 +308,7 @@ export class OntapBackend implements StorageBackend {
         `share "${found.name}" of SVM "${svm}" (cluster "${cluster}") is too long to expose copies of: "${found.name}@{GUID}" would be ${budget} characters, ONTAP allows ${MAX_SHARE_NAME} (base names of at most 41)`,
         { svm, share, cluster },
       );
-    const volumes = (
-      await this.fresh(`volumes/${svm}`, () =>
-        client.records<OntapVolume>(
-          "/storage/volumes",
-          { "svm.uuid": s.uuid, fields: "uuid,name,nas.path,style" },
-          ctx,
-        ),
-      )
-    ).filter((v) => v.nas?.path);
+    const volumes = (await volumesRead).filter((v) => v.nas?.path);
     const vol =
       volumes.find((v) => v.uuid === found.volume?.uuid) ??
       volumes
@@ -329,7 +326,7 @@ export class OntapBackend implements StorageBackend {
         `share "${share}" of SVM "${svm}" (cluster "${cluster}") lies on FlexGroup volume "${vol.name}"; ONTAP makes no file clones on FlexGroup volumes through REST, so Remote VSS copies need a FlexVol`,
         { svm, share, cluster, volume: vol.name },
       );
-    const options = (await this.fresh(`cifs/${svm}`, () => this.cifs(svm))).options ?? {};
+    const options = (await cifsRead).options ?? {};
     if (options.shadowcopy === false)
       throw new RvssError(
         ErrorCodes.INVALID_ARGUMENT,
@@ -513,10 +510,16 @@ export class OntapBackend implements StorageBackend {
     const vol = await this.volume(svm, req.share.volume);
     const dir = join(COPY_DIR, id);
     const what = `making shadow copy ${id} of share "${req.share.share}"`;
-    if (await this.meta(svm, vol, dir + DONE, what)) return this.copyInfo(svm, vol, id);
     let sources: Map<string, number>;
-    if (req.files.length === 0) sources = await this.filesBelow(svm, vol.name, req.share.sharePath, req.share.share);
-    else {
+    if (req.files.length === 0) {
+      const [made, below] = await Promise.all([
+        this.meta(svm, vol, dir + DONE, what),
+        this.filesBelow(svm, vol.name, req.share.sharePath, req.share.share),
+      ]);
+      if (made) return this.copyInfo(svm, vol, id);
+      sources = below;
+    } else {
+      if (await this.meta(svm, vol, dir + DONE, what)) return this.copyInfo(svm, vol, id);
       sources = new Map();
       const found = await mapLimit(req.files, PARALLEL, (f) => this.meta(svm, vol, join(req.share.sharePath, f), what));
       req.files.forEach((f, i) => {
@@ -591,13 +594,16 @@ export class OntapBackend implements StorageBackend {
     const accessPath = formatUnc(server, name);
     const dir = join(COPY_DIR, req.shadowCopyId);
     const what = `exposing shadow copy ${req.shadowCopyId} as "${name}"`;
-    if (!(await this.meta(svm, vol, dir + DONE, what)))
+    const [made, [base]] = await Promise.all([
+      this.meta(svm, vol, dir + DONE, what),
+      this.shares(svm, req.baseShare, "name,acls"),
+    ]);
+    if (!made)
       throw new RvssError(
         ErrorCodes.STORAGE_FAILED,
         `shadow copy ${req.shadowCopyId} does not exist on volume "${req.volume}" of SVM "${svm}" (cluster "${cluster}"); cannot expose it as ${name}`,
         details,
       );
-    const [base] = await this.shares(svm, req.baseShare, "name,acls");
     if (!base)
       throw new RvssError(
         ErrorCodes.SHARE_NOT_FOUND,
@@ -678,14 +684,19 @@ export class OntapBackend implements StorageBackend {
     const client = this.client(svm);
     const what = `removing shadow copy ${ref.shadowCopyId}`;
     const ctx = this.ctx(svm, what, { ...ref });
-    for (const share of await this.exposedOf(svm, ref.shadowCopyId, "name"))
-      await client.call("DELETE", `/protocols/cifs/shares/${s.uuid}/${encodeURIComponent(share.name)}`, {
-        ctx: { ...ctx, share: share.name },
-        allow: [404],
-      });
     const dir = join(COPY_DIR, ref.shadowCopyId);
-    // The mark first: a copy half removed is never taken for a complete one.
-    await client.call("DELETE", filesPath(vol.uuid, dir + DONE), { ctx, allow: [404], waitForJob: true });
+    // The shares and the mark first: a copy half removed is never taken for a complete one.
+    await Promise.all([
+      this.exposedOf(svm, ref.shadowCopyId, "name").then((shares) =>
+        mapLimit(shares, PARALLEL, (share) =>
+          client.call("DELETE", `/protocols/cifs/shares/${s.uuid}/${encodeURIComponent(share.name)}`, {
+            ctx: { ...ctx, share: share.name },
+            allow: [404],
+          }),
+        ),
+      ),
+      client.call("DELETE", filesPath(vol.uuid, dir + DONE), { ctx, allow: [404], waitForJob: true }),
+    ]);
     const removal = await client.call("DELETE", filesPath(vol.uuid, dir), {
       query: { recurse: true },
       ctx,
