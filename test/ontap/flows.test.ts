@@ -47,9 +47,12 @@ test("a managed backup clones, exposes, seals and snapshots on ONTAP, leaves one
   const left = await sys.leftovers("o1");
   expect({ copies: left.copies, shares: left.shares }).toEqual(nothingLeft);
   expect(left.snapshots).toEqual([expect.stringMatching(new RegExp(`^rvss_${b.id}_`))]);
-  // The snapshot holds the sealed copy: .rvss/<id>/ and its .done mark.
-  const snapDir = fs.readdirSync(path.join(sys.dir, "filer", "cluster1", "snapshots"));
-  expect(snapDir.length).toBeGreaterThan(0);
+  // The snapshot holds the sealed copy: .rvss/<id>/ with the listed files, and its .done mark.
+  const inSnapshot = path.join(sys.dir, "filer", "cluster1", "snapshots", sys.filer.fake.uuidOf("o1", "vm_vol1"));
+  const copies = fs.readdirSync(path.join(inSnapshot, left.snapshots[0]!, ".rvss")).sort();
+  expect(copies).toEqual([expect.stringMatching(/^[0-9a-f-]{36}$/), `${copies[0]}.done`]);
+  for (const f of FILES)
+    expect(fs.existsSync(path.join(inSnapshot, left.snapshots[0]!, ".rvss", copies[0]!, f))).toBe(true);
 
   const live = path.join(sys.shareDir("o1"), FILES[0]!);
   fs.writeFileSync(live, "damaged after the backup");
@@ -198,23 +201,33 @@ describe("the executor killed (-9) mid-step and restarted", () => {
 test("the reconciler removes an orphaned clone, exposed share and rvss snapshot that no record knows", async () => {
   const id = "0a0a0a0a-0000-4000-8000-000000000001";
   const share = { svm: "r1", share: "share1", volume: "vm_vol1", sharePath: "dir1/vmdir" };
-  await backend.createShadowCopy({ svm: "r1", shadowCopyId: id, share, files: [FILES[1]!], writable: true });
-  await backend.exposeShadowCopy({
-    svm: "r1",
-    volume: "vm_vol1",
-    shadowCopyId: id,
-    baseShare: "share1",
-    exposedName: exposedShareName("share1", id),
-    writable: true,
-  });
-  const snap = snapshotName("0b0b0b0b-0000-4000-8000-000000000002", "0c0c0c0c-0000-4000-8000-000000000003", Date.now());
-  await backend.createSnapshot({ svm: "r1", volume: "vm_vol1", name: snap });
-  const before = await sys.leftovers("r1");
-  expect([before.copies.sort(), before.shares, before.snapshots]).toEqual([
-    [id, `${id}.done`],
-    [exposedShareName("share1", id)],
-    [snap],
-  ]);
+  // The reconciler lives in the coordinator: the orphans are made while it is down.
+  await sys.halt("coordinator");
+  try {
+    await backend.createShadowCopy({ svm: "r1", shadowCopyId: id, share, files: [FILES[1]!], writable: true });
+    await backend.exposeShadowCopy({
+      svm: "r1",
+      volume: "vm_vol1",
+      shadowCopyId: id,
+      baseShare: "share1",
+      exposedName: exposedShareName("share1", id),
+      writable: true,
+    });
+    const snap = snapshotName(
+      "0b0b0b0b-0000-4000-8000-000000000002",
+      "0c0c0c0c-0000-4000-8000-000000000003",
+      Date.now(),
+    );
+    await backend.createSnapshot({ svm: "r1", volume: "vm_vol1", name: snap });
+    const before = await sys.leftovers("r1");
+    expect([before.copies.sort(), before.shares, before.snapshots]).toEqual([
+      [id, `${id}.done`],
+      [exposedShareName("share1", id)],
+      [snap],
+    ]);
+  } finally {
+    await sys.start("coordinator");
+  }
   await until(
     "the reconciler to remove the orphans",
     async () => {

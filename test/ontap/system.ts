@@ -35,6 +35,9 @@ export interface OntapSystem {
   leftovers(svm: string): Promise<{ copies: string[]; shares: string[]; snapshots: string[] }>;
   /** kill -9 and start again. */
   restart(name: ServiceName): Promise<void>;
+  /** Stops a service (SIGTERM) until `start`. */
+  halt(name: ServiceName): Promise<void>;
+  start(name: ServiceName): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -89,6 +92,10 @@ export async function startOntapSystem(
     },
     async restart(name) {
       await services[name].kill();
+      services[name] = await startService(name, env);
+    },
+    halt: (name) => services[name].stop(),
+    async start(name) {
       services[name] = await startService(name, env);
     },
     async stop() {

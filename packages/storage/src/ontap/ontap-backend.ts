@@ -278,9 +278,7 @@ export class OntapBackend implements StorageBackend {
     const cluster = this.conf(svm).cluster;
     const ctx = this.ctx(svm, `resolving share "${share}"`, { share });
     // The SVM-wide reads go out with the share's own: each is a round trip to the cluster.
-    const volumesRead = this.fresh(`volumes/${svm}`, () =>
-      client.records<OntapVolume>("/storage/volumes", { "svm.uuid": s.uuid, fields: "uuid,name,nas.path,style" }, ctx),
-    );
+    const volumesRead = this.svmVolumes(svm, ctx);
     const cifsRead = this.fresh(`cifs/${svm}`, () => this.cifs(svm));
     const [found] = await client.records<OntapShare>(
       "/protocols/cifs/shares",
@@ -847,13 +845,18 @@ export class OntapBackend implements StorageBackend {
 
   /** FlexVol volumes of the SVM (rvss makes nothing on FlexGroups). */
   private async flexVols(svm: string): Promise<OntapVolume[]> {
-    const s = await this.ontapSvm(svm);
-    const r = await this.client(svm).records<OntapVolume>(
-      "/storage/volumes",
-      { "svm.uuid": s.uuid, fields: "uuid,name,nas.path,style" },
-      this.ctx(svm, "listing volumes"),
+    return (await this.svmVolumes(svm, this.ctx(svm, "listing volumes"))).filter((v) => v.style !== "flexgroup");
+  }
+
+  /** Every volume of the SVM, as read in the last few seconds. */
+  private svmVolumes(svm: string, ctx: CallContext): Promise<OntapVolume[]> {
+    return this.fresh(`volumes/${svm}`, async () =>
+      this.client(svm).records<OntapVolume>(
+        "/storage/volumes",
+        { "svm.uuid": (await this.ontapSvm(svm)).uuid, fields: "uuid,name,nas.path,style" },
+        ctx,
+      ),
     );
-    return r.filter((v) => v.style !== "flexgroup");
   }
 
   async listSnapshots(svm: string): Promise<SnapshotInfo[]> {
