@@ -53,6 +53,7 @@ beforeAll(async () => {
     pki,
     svms: [
       sampleOntapSvm("vs1", {
+        cifsServer: "HVFILER1",
         volumes: [
           { name: "vm_vol1", junction: "/hyperv/vm1" },
           { name: "inner_vol", junction: "/hyperv/vm1/dir2/inner" },
@@ -116,6 +117,8 @@ test("a share resolves to its volume and path; preflight reads ONTAP's shadow co
       message: '"vm1" in share "share1" of SVM "vs1" is a directory, not a regular file',
     },
   ]);
+  expect(await backend.svmNames("vs1")).toEqual(["vs1", "HVFILER1"]);
+  expect(await backend.svmNames("vs9")).toBeNull();
   const mounts = await backend.resolveShare("vs1", "mounts");
   expect(mounts.junctionsBelow).toEqual(["/hyperv/vm1/dir2/inner"]);
   const kinds = [];
@@ -145,7 +148,7 @@ test("a shadow copy is made of file clones read back, once however often it is a
     exposedName: name,
     writable: true,
   });
-  expect(exposed.accessPath).toBe(`\\\\VS1\\${name}`);
+  expect(exposed.accessPath).toBe(`\\\\HVFILER1\\${name}`);
   await backend.exposeShadowCopy({
     svm: "vs1",
     volume: "vm_vol1",
@@ -461,8 +464,8 @@ test("the filer description: clusters and ONTAP SVMs, each error naming the fiel
   );
   const mixed = parseOntapConfig(JSON.parse(fs.readFileSync(filer.configPath, "utf8")), filer.configPath, "local");
   expect(mixed.svms).toEqual([
-    { name: "vs1", cluster: "cluster1", svm: "vs1" },
-    { name: "vs2", cluster: "cluster1", svm: "vs2" },
+    { name: "vs1", cluster: "cluster1", svm: "vs1", aliases: [] },
+    { name: "vs2", cluster: "cluster1", svm: "vs2", aliases: [] },
   ]);
   expect(mixed.clusters[0]).toMatchObject({ maxInFlight: 10, jobTimeoutMs: 120000, attempts: 3 });
   expect(

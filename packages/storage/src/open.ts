@@ -103,4 +103,7 @@ export class SvmRouter implements StorageBackend {
   async listSvms() {
     return [...(await this.local.listSvms()), ...(await this.ontap.listSvms())];
   }
+  async svmNames(svm: string) {
+    return (await this.backend(svm)).svmNames(svm);
+  }
 }

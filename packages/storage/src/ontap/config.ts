@@ -12,7 +12,8 @@
  *     "caFile": "secrets/cluster1-ca.pem",          // optional: the system's CAs otherwise
  *     "maxInFlight": 10, "jobTimeoutMs": 120000      // optional
  *   }],
- *   "svms": [{ "name": "vs1", "backend": "ontap", "cluster": "cluster1", "svm": "vs1" }]
+ *   "svms": [{ "name": "vs1", "backend": "ontap", "cluster": "cluster1", "svm": "vs1",
+ *              "aliases": ["vs1.corp.example"] }]      // svm and aliases optional
  * }
  *
  * Files are relative to the filer description. Secrets are read here once and never appear in an
@@ -48,6 +49,8 @@ export interface OntapSvmConfig {
   cluster: string;
   /** ONTAP's name or UUID of the SVM. */
   svm: string;
+  /** Other names requestors use for the SVM in UNC paths (its CIFS server's name is known already). */
+  aliases: string[];
 }
 
 export interface OntapConfig {
@@ -169,7 +172,10 @@ export function parseOntapConfig(doc: Obj, file: string, dflt: BackendName): Ont
         `${where}.cluster`,
         `cluster "${cluster}" is not defined (known: ${[...seen].join(", ") || "none"})`,
       );
-    svms.push({ name, cluster, svm: optStr(file, s, "svm", where) ?? name });
+    const aliases = s["aliases"] ?? [];
+    if (!Array.isArray(aliases) || aliases.some((a) => typeof a !== "string" || a === ""))
+      throw bad(file, `${where}.aliases`, "must be a list of host names");
+    svms.push({ name, cluster, svm: optStr(file, s, "svm", where) ?? name, aliases: aliases as string[] });
   });
   return { clusters, svms };
 }

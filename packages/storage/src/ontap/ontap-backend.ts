@@ -105,6 +105,8 @@ const under = (p: string, base: string): boolean =>
   base === "/" || p.toLowerCase() === base.toLowerCase() || p.toLowerCase().startsWith(base.toLowerCase() + "/");
 const readOnly = (permission: string): string => (permission === "no_access" ? "no_access" : "read");
 
+const isUuid = (s: string): boolean => /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(s);
+
 function kindOf(r: OntapFile): EntryKind {
   if (r.type === "directory") return r.is_junction ? "junction" : "directory";
   if (r.type === "file") return "file";
@@ -160,7 +162,7 @@ export class OntapBackend implements StorageBackend {
     let p = this.svmsFound.get(svm);
     if (!p) {
       const conf = this.conf(svm);
-      const byUuid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(conf.svm);
+      const byUuid = isUuid(conf.svm);
       p = this.client(svm)
         .records<OntapSvm>(
           "/svm/svms",
@@ -270,6 +272,16 @@ export class OntapBackend implements StorageBackend {
 
   async listSvms(): Promise<string[]> {
     return [...this.svms.keys()];
+  }
+
+  /** rvss's name, ONTAP's, its CIFS server's (NetBIOS) name and the configured aliases. */
+  async svmNames(svm: string): Promise<string[] | null> {
+    const conf = this.svms.get(svm);
+    if (!conf) return null;
+    // The CIFS server's name is what Hyper-V hosts put in UNC paths; an unreachable cluster shows in the share checks.
+    const server = await this.cifsServer(svm).catch(() => null);
+    const names = [svm, ...(isUuid(conf.svm) ? [] : [conf.svm]), ...(server ? [server] : []), ...conf.aliases];
+    return names.filter((n, i) => names.findIndex((m) => m.toLowerCase() === n.toLowerCase()) === i);
   }
 
   async resolveShare(svm: string, share: string): Promise<ShareResolution> {
