@@ -121,8 +121,8 @@ export class OntapBackend implements StorageBackend {
   private readonly svmsFound = new Map<string, Promise<OntapSvm>>();
   private readonly volumes = new Map<string, Promise<OntapVolume>>();
   private readonly cifsServers = new Map<string, Promise<string>>();
-  /** Volumes that have their .rvss directory. */
-  private readonly copyRoots = new Set<string>();
+  /** Volumes whose .rvss directory is made (or being made). */
+  private readonly copyRoots = new Map<string, Promise<void>>();
   private readonly recent = new Map<string, { at: number; value: Promise<unknown> }>();
 
   constructor(
@@ -520,6 +520,10 @@ export class OntapBackend implements StorageBackend {
     const vol = await this.volume(svm, req.share.volume);
     const dir = join(COPY_DIR, id);
     const what = `making shadow copy ${id} of share "${req.share.share}"`;
+    // A clone into a directory that does not exist is accepted and makes nothing: the copy's
+    // directory first, made while the sources are read.
+    const copyDir = this.copyRoot(svm, vol, what).then(() => this.mkdir(svm, vol, dir, what));
+    copyDir.catch(() => undefined);
     let sources: Map<string, number>;
     if (req.files.length === 0) {
       const [made, below] = await Promise.all([
@@ -551,12 +555,14 @@ export class OntapBackend implements StorageBackend {
       });
     }
     const files = [...sources.keys()];
-    // A clone into a directory that does not exist is accepted and makes nothing: directories first.
-    if (!this.copyRoots.has(vol.uuid)) {
-      await this.mkdir(svm, vol, COPY_DIR, what);
-      this.copyRoots.add(vol.uuid);
-    }
-    await this.mkdirs(svm, vol, [dir, ...files.map((f) => path.posix.dirname(join(dir, f)))], what, 2);
+    await copyDir;
+    await this.mkdirs(
+      svm,
+      vol,
+      files.map((f) => path.posix.dirname(join(dir, f))),
+      what,
+      3,
+    );
     const sizes = await mapLimit(files, PARALLEL, (f) =>
       this.clone(svm, vol, join(req.share.sharePath, f), join(dir, f), {
         size: sources.get(f)!,
@@ -566,6 +572,17 @@ export class OntapBackend implements StorageBackend {
     );
     await this.mkdir(svm, vol, dir + DONE, what);
     return { clonePath: dir, bytes: sizes.reduce((n, b) => n + b, 0), fileCount: files.length };
+  }
+
+  /** The volume's .rvss directory, made once per process. */
+  private copyRoot(svm: string, vol: OntapVolume, what: string): Promise<void> {
+    let root = this.copyRoots.get(vol.uuid);
+    if (!root) {
+      root = this.mkdir(svm, vol, COPY_DIR, what);
+      root.catch(() => this.copyRoots.delete(vol.uuid));
+      this.copyRoots.set(vol.uuid, root);
+    }
+    return root;
   }
 
   private async copyInfo(svm: string, vol: OntapVolume, id: string): Promise<ShadowCopyInfo> {
@@ -753,8 +770,7 @@ export class OntapBackend implements StorageBackend {
         );
       return r;
     };
-    const before = mine(await this.snapshot(svm, vol, name));
-    if (before) return info(before);
+    // No read first: a snapshot of that name makes the POST fail, and the read after it decides.
     try {
       await this.client(svm).call("POST", `/storage/volumes/${vol.uuid}/snapshots`, {
         body: { name, comment },

@@ -675,7 +675,10 @@ export class FakeOntap {
       if (fs.existsSync(file)) throw new HttpError(409, `"${rel}" already exists`, "1", "path");
       if (!fs.statSync(path.dirname(file), { throwIfNoEntry: false })?.isDirectory())
         throw new HttpError(404, `parent of "${rel}" does not exist`, "131074", "path");
-      await fsp.mkdir(file);
+      await fsp.mkdir(file).catch((err: NodeJS.ErrnoException) => {
+        if (err.code === "EEXIST") throw new HttpError(409, `"${rel}" already exists`, "1", "path");
+        throw err;
+      });
       return { status: 201, body: {} };
     }
     if (method === "DELETE") {
