@@ -399,9 +399,26 @@ describe("bad input ends with an error naming the cluster, the SVM and the objec
     }
   });
 
+  test("an SVM the cluster does not know", async () => {
+    const cfg = JSON.parse(fs.readFileSync(filer.configPath, "utf8"));
+    cfg.svms.push({ name: "ghost", backend: "ontap", cluster: "cluster1", svm: "svm_ghost" });
+    const file = path.join(dir, "f1", "ghost.json");
+    fs.writeFileSync(file, JSON.stringify(cfg));
+    const b = open(file);
+    try {
+      const f = await failure(b.resolveShare("ghost", "share1"));
+      expect([f.code, f.message]).toEqual([
+        "SVM_NOT_FOUND",
+        `SVM "svm_ghost" does not exist on ONTAP cluster "cluster1" (SVM "ghost" of ${file})`,
+      ]);
+    } finally {
+      await b.close();
+    }
+  });
+
   test("an unreachable cluster fails after its attempts, naming every address tried", async () => {
     const cfg = JSON.parse(fs.readFileSync(filer.configPath, "utf8"));
-    cfg.clusters[0].addresses = ["127.0.0.1:1"];
+    cfg.clusters[0].addresses = ["127.0.0.1:1", "127.0.0.1:2"];
     const file = path.join(dir, "f1", "unreachable.json");
     fs.writeFileSync(file, JSON.stringify(cfg));
     const b = open(file);
@@ -410,7 +427,7 @@ describe("bad input ends with an error naming the cluster, the SVM and the objec
       expect([f.code, f.message]).toEqual([
         "STORAGE_FAILED",
         expect.stringMatching(
-          /cluster "cluster1"\): the connection failed \(127\.0\.0\.1:1: .*\), after 3 attempt\(s\)$/,
+          /cluster "cluster1"\): the connection failed \(127\.0\.0\.1:1: .*; 127\.0\.0\.1:2: .*\), after 3 attempt\(s\)$/,
         ),
       ]);
     } finally {

@@ -76,7 +76,14 @@ const TRANSIENT = new Set([
   "UND_ERR_CLOSED",
 ]);
 
-class Transient extends Error {}
+class Transient extends Error {
+  constructor(
+    readonly address: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
 
 export class OntapClient {
   private readonly agent: Agent;
@@ -153,7 +160,7 @@ export class OntapClient {
       const cause = (err as { cause?: NodeJS.ErrnoException }).cause?.code ?? "";
       if (TRANSIENT.has(code) || TRANSIENT.has(cause)) {
         this.current++;
-        throw new Transient(`${address}: ${(err as Error).message || code}`);
+        throw new Transient(address, (err as Error).message || code || cause);
       }
       if (/CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS/.test(code + cause))
         throw this.fail(
@@ -180,6 +187,7 @@ export class OntapClient {
     const url = `/api${path}${qs ? `?${qs}` : ""}`;
     const retryable = method !== "POST" || opts.reread !== undefined;
     let last = "";
+    const lost = new Map<string, string>();
     for (let attempt = 1; attempt <= this.cluster.attempts; attempt++) {
       if (attempt > 1) {
         await sleep(200 * 2 ** (attempt - 2) * (0.5 + Math.random()));
@@ -190,7 +198,8 @@ export class OntapClient {
         answer = await this.exchange(method, url, opts.body, opts.ctx);
       } catch (err) {
         if (!(err instanceof Transient)) throw err;
-        last = `the connection failed (${err.message})`;
+        lost.set(err.address, err.message);
+        last = `the connection failed (${[...lost].map(([a, m]) => `${a}: ${m}`).join("; ")})`;
         if (!retryable) break;
         continue;
       }
