@@ -30,6 +30,15 @@ const files = SAMPLE_VM_FILES.map(([f]) => f);
 const ID = "6f1d7c4e-0000-4000-8000-1a2b3c4d5e6f";
 const LONG = "s".repeat(42);
 
+/** A copy of the filer description whose cluster has `fields` changed. */
+function withCluster(name: string, fields: Record<string, unknown>): string {
+  const cfg = JSON.parse(fs.readFileSync(filer.configPath, "utf8"));
+  Object.assign(cfg.clusters[0], fields);
+  const file = path.join(dir, "f1", `${name}.json`);
+  fs.writeFileSync(file, JSON.stringify(cfg));
+  return file;
+}
+
 function open(configPath: string): OntapBackend {
   return openFiler(configPath, "local") as OntapBackend;
 }
@@ -309,20 +318,40 @@ describe("ONTAP's gotchas and injected faults", () => {
     expect(clones() - before).toBe(2);
   });
 
-  test("a slow answer only delays; a job longer than return_timeout is polled to its end", async () => {
+  test("a slow answer only delays", async () => {
     filer.fake.inject({ method: "GET", path: /^\/svm\/svms$/, kind: "slow", ms: 300 });
-    filer.fake.setLatency({ clone: 400 });
     const slow = open(filer.configPath);
     try {
-      const t0 = Date.now();
-      expect(
-        (await slow.createShadowCopy({ svm: "vs1", shadowCopyId: id(4), share, files: [files[1]!], writable: true }))
-          .fileCount,
-      ).toBe(1);
-      expect(Date.now() - t0).toBeGreaterThanOrEqual(700);
+      expect((await slow.resolveShare("vs1", "share1")).volume).toBe("vm_vol1");
+    } finally {
+      await slow.close();
+    }
+  });
+
+  test("a job longer than return_timeout is polled to its end; one longer than jobTimeoutMs fails naming it", async () => {
+    filer.fake.setLatency({ clone: 1500 });
+    const polling = open(withCluster("polling", { returnTimeoutS: 0 }));
+    const ceiling = open(withCluster("ceiling", { returnTimeoutS: 0, jobTimeoutMs: 1000 }));
+    try {
+      const polls = () => filer.fake.calls.filter((c) => c.path.startsWith("/cluster/jobs/")).map((c) => c.path);
+      const before = polls().length;
+      const one = { svm: "vs1", shadowCopyId: id(4), share, files: [files[1]!], writable: true };
+      expect((await polling.createShadowCopy(one)).fileCount).toBe(1);
+      // The clone's job was asked after more than once: it ran while the first polls came.
+      const clonePolls = polls().slice(before);
+      expect(clonePolls.length).toBeGreaterThan(new Set(clonePolls).size);
+      const f = await failure(ceiling.createShadowCopy({ ...one, shadowCopyId: id(5) }));
+      expect([f.code, f.message]).toEqual([
+        "TIMEOUT",
+        expect.stringMatching(
+          /cloning .*: the job of POST \/api\/storage\/file\/clone is still running after 1000 ms$/,
+        ),
+      ]);
+      expect(f.details["job"]).toMatch(/^[0-9a-f-]{36}$/);
     } finally {
       filer.fake.setLatency({ clone: 0 });
-      await slow.close();
+      await polling.close();
+      await ceiling.close();
     }
   });
 });

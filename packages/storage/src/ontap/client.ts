@@ -182,7 +182,8 @@ export class OntapClient {
    */
   async call(method: "GET" | "POST" | "PATCH" | "DELETE", path: string, opts: CallOptions): Promise<Answer> {
     const query = { ...opts.query };
-    if (opts.waitForJob && method !== "GET") query["return_timeout"] = this.cluster.returnTimeoutS;
+    if (opts.waitForJob && method !== "GET" && this.cluster.returnTimeoutS > 0)
+      query["return_timeout"] = this.cluster.returnTimeoutS;
     const qs = new URLSearchParams(Object.entries(query).map(([k, v]): [string, string] => [k, String(v)])).toString();
     const url = `/api${path}${qs ? `?${qs}` : ""}`;
     const retryable = method !== "POST" || opts.reread !== undefined;
