@@ -126,6 +126,17 @@ test("a share resolves to its volume and path; preflight reads ONTAP's shadow co
       message: '"vm1" in share "share1" of SVM "vs1" is a directory, not a regular file',
     },
   ]);
+  // Special files are reported with their kind, for the layout rules.
+  const pipe = path.join(shareDir, "vm1", "pipe");
+  execFileSync("mkfifo", [pipe]);
+  try {
+    const kinds = [];
+    for await (const batch of backend.walkShare(r))
+      kinds.push(...batch.filter((e) => e.kind !== "file" && e.kind !== "directory"));
+    expect(kinds).toEqual([{ path: "vm1/pipe", kind: "fifo", depth: 1 }]);
+  } finally {
+    fs.rmSync(pipe);
+  }
   expect(await backend.svmNames("vs1")).toEqual(["vs1", "HVFILER1"]);
   expect(await backend.svmNames("vs9")).toBeNull();
   const mounts = await backend.resolveShare("vs1", "mounts");

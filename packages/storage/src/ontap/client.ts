@@ -188,8 +188,11 @@ export class OntapClient {
     const url = `/api${path}${qs ? `?${qs}` : ""}`;
     const retryable = method !== "POST" || opts.reread !== undefined;
     let last = "";
+    let lastError: ErrorDetails = {};
+    let attempts = 0;
     const lost = new Map<string, string>();
     for (let attempt = 1; attempt <= this.cluster.attempts; attempt++) {
+      attempts = attempt;
       if (attempt > 1) {
         await sleep(200 * 2 ** (attempt - 2) * (0.5 + Math.random()));
         if (opts.reread && (await opts.reread())) return { status: 200, body: {}, job: null, reread: true };
@@ -205,14 +208,17 @@ export class OntapClient {
         continue;
       }
       if (answer.status >= 500 && !opts.allow?.includes(answer.status)) {
-        last = `${method} ${url} answered HTTP ${answer.status}${describeError(answer.body["error"] as OntapErrorBody)}`;
+        const e = answer.body["error"] as OntapErrorBody | undefined;
+        last = `${method} ${url} answered HTTP ${answer.status}${describeError(e)}`;
+        lastError = { status: answer.status, ...errorDetails(e) };
         if (!retryable) break;
         continue;
       }
       return this.settle(method, url, answer, opts);
     }
-    throw this.fail(ErrorCodes.STORAGE_FAILED, opts.ctx, `${last}, after ${this.cluster.attempts} attempt(s)`, {
+    throw this.fail(ErrorCodes.STORAGE_FAILED, opts.ctx, `${last}, after ${attempts} attempt(s)`, {
       call: `${method} ${url}`,
+      ...lastError,
     });
   }
 

@@ -8,8 +8,8 @@
  *
  * A copy is complete only with its .done directory, so a half-made copy (a crash, a clone ONTAP
  * accepted and never made) is never taken for a made one: a later run finishes it, a removal or the
- * reconciler takes it away. Every create first reads what is there, so a command delivered twice
- * makes each clone, share and snapshot once. The snapshot holds the sealed copy; its listing is
+ * reconciler takes it away. Every create reads what is there (first, or after a write that failed),
+ * so a command delivered twice makes each clone, share and snapshot once. The snapshot holds the sealed copy; its listing is
  * the copy's manifest (sizes: ONTAP computes no checksums, and reading every byte over REST is not
  * an option for VM disks), and a restore clones out of .snapshot/<name>/.rvss/<id>/ into the share.
  */
@@ -43,10 +43,10 @@ import type {
 import { OntapClient, filesPath, type CallContext } from "./client";
 import type { OntapConfig, OntapSvmConfig } from "./config";
 
-export const COPY_DIR = ".rvss";
+const COPY_DIR = ".rvss";
 const DONE = ".done";
 /** ONTAP's share names hold 80 characters (the REST model; MS-FSCC says the same). */
-export const MAX_SHARE_NAME = 80;
+const MAX_SHARE_NAME = 80;
 /** ONTAP takes snapshot names of up to 255 characters; rvss keeps to characters every interface accepts. */
 const SNAPSHOT_NAME = /^[A-Za-z0-9_.-]{1,255}$/;
 const EXPOSED = /@\{([0-9a-fA-F-]{36})\}\$?$/;
@@ -107,11 +107,22 @@ const readOnly = (permission: string): string => (permission === "no_access" ? "
 
 const isUuid = (s: string): boolean => /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(s);
 
+/** ONTAP's file types (file, directory, symlink, fifo, socket, block_device, char_device, lun, stream) as layout kinds. */
 function kindOf(r: OntapFile): EntryKind {
-  if (r.type === "directory") return r.is_junction ? "junction" : "directory";
-  if (r.type === "file") return "file";
-  if (r.type === "symlink") return "symlink";
-  return "other";
+  switch (r.type) {
+    case "directory":
+      return r.is_junction ? "junction" : "directory";
+    case "file":
+    case "symlink":
+    case "fifo":
+    case "socket":
+      return r.type;
+    case "block_device":
+    case "char_device":
+      return "device";
+    default:
+      return "other";
+  }
 }
 
 export class OntapBackend implements StorageBackend {
