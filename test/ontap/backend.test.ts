@@ -58,8 +58,10 @@ async function failure(
 beforeAll(async () => {
   dir = await fsp.mkdtemp(path.join(os.tmpdir(), "rvss-ontap-"));
   pki = makeTestPki(path.join(dir, "pki"));
+  // Pages of 3 records: every listing rvss reads spans pages it must follow (_links.next).
   filer = await startOntapFiler(path.join(dir, "f1"), {
     pki,
+    pageSize: 3,
     svms: [
       sampleOntapSvm("vs1", {
         cifsServer: "HVFILER1",
@@ -139,6 +141,7 @@ test("a share resolves to its volume and path; preflight reads ONTAP's shadow co
   }
   expect(await backend.svmNames("vs1")).toEqual(["vs1", "HVFILER1"]);
   expect(await backend.svmNames("vs9")).toBeNull();
+  expect(filer.fake.calls.some((c) => "start.index" in c.query)).toBe(true);
   const mounts = await backend.resolveShare("vs1", "mounts");
   expect(mounts.junctionsBelow).toEqual(["/hyperv/vm1/dir2/inner"]);
   const kinds = [];

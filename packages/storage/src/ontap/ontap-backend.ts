@@ -309,13 +309,13 @@ export class OntapBackend implements StorageBackend {
       ctx,
     );
     if (!found) {
-      const known = (
-        await client.records<OntapShare>(
-          "/protocols/cifs/shares",
-          { "svm.uuid": s.uuid, name: "!*@{*", fields: "name", max_records: 20 },
-          ctx,
-        )
-      ).map((r) => r.name);
+      // One page of names is enough for the message.
+      const page = await client.get(
+        "/protocols/cifs/shares",
+        { "svm.uuid": s.uuid, name: "!*@{*", fields: "name", max_records: 20 },
+        ctx,
+      );
+      const known = ((page?.["records"] as OntapShare[] | undefined) ?? []).map((r) => r.name);
       throw new RvssError(
         ErrorCodes.SHARE_NOT_FOUND,
         `share "${share}" does not exist on SVM "${svm}" (cluster "${cluster}"; known: ${known.join(", ") || "none"})`,

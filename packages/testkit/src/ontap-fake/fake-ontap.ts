@@ -59,6 +59,8 @@ export interface FakeOntapOptions {
   latency?: Partial<FakeLatency>;
   /** Listen port (0: any). */
   port?: number;
+  /** Records per page of a collection (ONTAP's default max_records is 10,000). */
+  pageSize?: number;
 }
 
 export type FaultKind =
@@ -369,7 +371,7 @@ export class FakeOntap {
       const body =
         chunks.length > 0 ? (JSON.parse(Buffer.concat(chunks).toString("utf8")) as Record<string, unknown>) : {};
       const out = await this.route(method, rawPath, query, body, fault);
-      send(out.status, out.body);
+      send(out.status, method === "GET" ? this.page(url, out.body) : out.body);
     } catch (err) {
       if (err instanceof HttpError)
         send(err.status, {
@@ -379,6 +381,25 @@ export class FakeOntap {
     } finally {
       this.calls.push({ method, path: decodeURIComponent(rawPath), query, status });
     }
+  }
+
+  /**
+   * One page of a collection: at most `max_records` (or the fake's page size) from `start.index`,
+   * with `_links.next` when more follow, as ONTAP pages at max_records or its own time limit.
+   */
+  private page(url: URL, body: unknown): unknown {
+    const all = (body as { records?: unknown[] }).records;
+    if (!Array.isArray(all)) return body;
+    const size = Number(url.searchParams.get("max_records") ?? this.opts.pageSize ?? 10_000);
+    const start = Number(url.searchParams.get("start.index") ?? 0);
+    const records = all.slice(start, start + size);
+    const out: Record<string, unknown> = { ...(body as object), records, num_records: records.length };
+    if (start + size < all.length) {
+      const next = new URL(url.href);
+      next.searchParams.set("start.index", String(start + size));
+      out["_links"] = { next: { href: `${next.pathname}${next.search}` } };
+    }
+    return out;
   }
 
   /** Starts a job: `work` runs after `ms`; the answer waits for it when return_timeout allows. */
@@ -569,8 +590,7 @@ export class FakeOntap {
       const records = (s?.shares ?? [])
         .filter((sh) => !q["name"] || queryMatches(sh.name, q["name"]))
         .map((sh) => this.shareRecord(s!, sh));
-      const max = Number(q["max_records"] ?? 0);
-      return { status: 200, body: { records: max > 0 ? records.slice(0, max) : records, num_records: records.length } };
+      return { status: 200, body: { records, num_records: records.length } };
     }
     if (method === "POST" && p === "/protocols/cifs/shares") {
       await sleep(this.latency.shareCreate);

@@ -39,6 +39,8 @@ export interface OntapFilerOptions {
   cluster?: Record<string, unknown>;
   /** A PKI made before (one per test run is enough). */
   pki?: TestPki;
+  /** Records per page of the fake's collections. */
+  pageSize?: number;
 }
 
 const PASSWORD = "fake-ontap-secret";
@@ -53,6 +55,7 @@ export async function startOntapFiler(dir: string, opts: OntapFilerOptions): Pro
     username: "rvss",
     password: PASSWORD,
     ...(opts.latency ? { latency: opts.latency } : {}),
+    ...(opts.pageSize ? { pageSize: opts.pageSize } : {}),
   });
   await fsp.writeFile(path.join(dir, "cluster1.password"), `${opts.password ?? PASSWORD}\n`, { mode: 0o600 });
   const auth =
