@@ -211,12 +211,24 @@ test("a shadow copy is made of file clones read back, once however often it is a
 
   // Restore into the share, in place: the live file was damaged after the backup.
   fs.writeFileSync(path.join(shareDir, files[0]!), "damaged");
-  const restored = await backend.restore({
+  const job = {
     snapshot: { svm: "vs1", volume: "vm_vol1", name: snap },
     shadowCopyId: ID,
     files: [],
-    target: { kind: "share", svm: "vs1", share: "share1" },
-  });
+    target: { kind: "share", svm: "vs1", share: "share1" } as const,
+  };
+  // Without overwrite the files there are kept, and nothing is cloned.
+  const refused = await failure(backend.restore({ ...job, overwrite: false }));
+  expect([refused.code, refused.message]).toEqual([
+    "FILE_EXISTS",
+    expect.stringMatching(
+      /^3 files exist in share "share1" of SVM "vs1" \(cluster "cluster1"\): .*restore with overwrite/,
+    ),
+  ]);
+  expect(fs.readFileSync(path.join(shareDir, files[0]!), "utf8")).toBe("damaged");
+  const progress: number[] = [];
+  const restored = await backend.restore({ ...job, overwrite: true, onProgress: (p) => progress.push(p.files) });
+  expect(progress).toEqual([1, 2, 3]);
   expect(restored.map((f) => [f.path, f.bytes])).toEqual([...SAMPLE_VM_FILES].sort((a, b) => (a[0] < b[0] ? -1 : 1)));
   expect(
     fs.readFileSync(path.join(shareDir, files[0]!)).equals(sampleBytes(`vs1/${files[0]}`, SAMPLE_VM_FILES[0]![1])),
@@ -227,6 +239,7 @@ test("a shadow copy is made of file clones read back, once however often it is a
       shadowCopyId: ID,
       files: [],
       target: { kind: "directory", path: "/tmp/x" },
+      overwrite: false,
     }),
   );
   expect(toDir.code).toBe("INVALID_ARGUMENT");

@@ -56,10 +56,11 @@ test("a managed backup clones, exposes, seals and snapshots on ONTAP, leaves one
 
   const live = path.join(sys.shareDir("o1"), FILES[0]!);
   fs.writeFileSync(live, "damaged after the backup");
-  const restored = await sys.client.restore({
-    backupId: b.id,
-    target: { kind: { $case: "share", value: { svm: "", share: "", files: [], vms: [] } } },
-  });
+  const intoShare = { kind: { $case: "share" as const, value: { svm: "", share: "", files: [], vms: [] } } };
+  await expect(sys.client.restore({ backupId: b.id, target: intoShare })).rejects.toThrow(
+    /files exist in share "share1" of SVM "o1" .* restore with overwrite/,
+  );
+  const restored = await sys.client.restore({ backupId: b.id, target: intoShare, overwrite: true });
   expect(restored.files.map((f) => [f.path, Number(f.bytes)]).sort()).toEqual([...SAMPLE_VM_FILES].sort());
   expect(fs.readFileSync(live).equals(sampleBytes(`o1/${FILES[0]}`, SAMPLE_VM_FILES[0]![1]))).toBe(true);
 

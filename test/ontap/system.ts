@@ -65,7 +65,7 @@ export async function startOntapSystem(
   };
   const services = {} as Record<ServiceName, ServiceProcess>;
   for (const name of SERVICES) services[name] = await startService(name, env);
-  const client = new RvssClient(grpc);
+  const client = new RvssClient({ address: grpc });
   await client.waitForReady();
   const agents: AgentClient[] = [];
   return {

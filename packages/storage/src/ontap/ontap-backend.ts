@@ -480,7 +480,7 @@ export class OntapBackend implements StorageBackend {
     vol: OntapVolume,
     from: string,
     to: string,
-    opts: { size: number; restore: boolean; what: string },
+    opts: { size: number; restore: boolean; overwrite: boolean; what: string },
   ): Promise<number> {
     const matches = (r: OntapFile | null): boolean => r?.type === "file" && r.size === opts.size;
     const post = (overwrite: boolean) =>
@@ -499,8 +499,8 @@ export class OntapBackend implements StorageBackend {
       });
     let answer;
     try {
-      // A restore overwrites the live file: the caller asked to restore in place.
-      answer = await post(opts.restore);
+      // A restore replaces the live file only when the caller asked for it.
+      answer = await post(opts.overwrite);
     } catch (err) {
       // A copy never overwrites a twin's clone: the destination there is an earlier run's or a twin's.
       const there = opts.restore ? null : await this.meta(svm, vol, to, opts.what);
@@ -574,13 +574,20 @@ export class OntapBackend implements StorageBackend {
       what,
       3,
     );
-    const sizes = await mapLimit(files, PARALLEL, (f) =>
-      this.clone(svm, vol, join(req.share.sharePath, f), join(dir, f), {
+    const bytesTotal = [...sources.values()].reduce((n, b) => n + b, 0);
+    let bytesDone = 0;
+    let filesDone = 0;
+    const sizes = await mapLimit(files, PARALLEL, async (f) => {
+      const bytes = await this.clone(svm, vol, join(req.share.sharePath, f), join(dir, f), {
         size: sources.get(f)!,
         restore: false,
+        overwrite: false,
         what: `${what}: cloning "${f}"`,
-      }),
-    );
+      });
+      bytesDone += bytes;
+      req.onProgress?.({ bytes: bytesDone, files: ++filesDone, bytesTotal, filesTotal: files.length });
+      return bytes;
+    });
     await this.mkdir(svm, vol, dir + DONE, what);
     return { clonePath: dir, bytes: sizes.reduce((n, b) => n + b, 0), fileCount: files.length };
   }
@@ -864,22 +871,43 @@ export class OntapBackend implements StorageBackend {
         `share "${target.share}" of SVM "${target.svm}" lies on volume "${target.volume}"; ONTAP clones files only within one volume, and the backup is on volume "${snap.volume}" of SVM "${snap.svm}"`,
         details,
       );
+    // Checked for every file before the first is cloned: a refused restore changes nothing.
+    if (!req.overwrite) {
+      const there = await mapLimit(files, PARALLEL, (f) => this.meta(snap.svm, vol, join(target.sharePath, f), what));
+      const taken = files.filter((_, i) => there[i] !== null);
+      if (taken.length > 0)
+        throw new RvssError(
+          ErrorCodes.FILE_EXISTS,
+          `${taken.length === 1 ? "a file exists" : `${taken.length} files exist`} in share "${target.share}" of SVM "${target.svm}" (cluster "${cluster}"): ${taken
+            .slice(0, 10)
+            .map((f) => `"${f}"`)
+            .join(
+              ", ",
+            )}${taken.length > 10 ? ", …" : ""}; ONTAP cannot compare their contents with the backup's, so restore with overwrite (rvss restore --overwrite) to replace them`,
+          { ...details, file: taken[0]! },
+        );
+    }
     await this.mkdirs(
       snap.svm,
       vol,
       files.map((f) => path.posix.dirname(join(target.sharePath, f))),
       what,
     );
-    return mapLimit(files, PARALLEL, async (f) => ({
-      path: f,
-      bytes: await this.clone(snap.svm, vol, join(copy, f), join(target.sharePath, f), {
+    const bytesTotal = files.reduce((n, f) => n + manifest.get(f)!, 0);
+    let bytesDone = 0;
+    let filesDone = 0;
+    return mapLimit(files, PARALLEL, async (f) => {
+      const bytes = await this.clone(snap.svm, vol, join(copy, f), join(target.sharePath, f), {
         size: manifest.get(f)!,
         restore: true,
+        overwrite: req.overwrite,
         what: `${what}: restoring "${f}"`,
-      }),
+      });
+      bytesDone += bytes;
+      req.onProgress?.({ bytes: bytesDone, files: ++filesDone, bytesTotal, filesTotal: files.length });
       // ONTAP computes no checksums: the restore is verified by size against the snapshot's copy.
-      sha256: "",
-    }));
+      return { path: f, bytes, sha256: "" };
+    });
   }
 
   /** FlexVol volumes of the SVM (rvss makes nothing on FlexGroups). */
