@@ -14,5 +14,5 @@ export { COW_MODES, type CowMode } from "./local/capabilities";
 export { Samba, checkShareName } from "./local/samba";
 export { LatencyBackend, NullBackend } from "./latency";
 export { OntapBackend } from "./ontap/ontap-backend";
-export { parseOntapConfig, type OntapConfig, type OntapClusterConfig } from "./ontap/config";
+export { parseOntapConfig } from "./ontap/config";
 export { openBackend, openFiler } from "./open";
