@@ -9,9 +9,10 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { execFileSync } from "node:child_process";
 import { isRvssError, exposedShareName, snapshotName } from "@rvss/core";
-import { OntapBackend, openFiler, parseOntapConfig } from "@rvss/storage";
+import { OntapBackend, SvmRouter, openFiler, parseOntapConfig } from "@rvss/storage";
 import {
   SAMPLE_VM_FILES,
+  createSampleFiler,
   fillSampleShare,
   makeTestPki,
   sampleBytes,
@@ -505,6 +506,35 @@ describe("bad input ends with an error naming the cluster, the SVM and the objec
   });
 });
 
+test("local and ONTAP SVMs in one filer description: each call goes to its SVM's backend", async () => {
+  const local = await createSampleFiler(path.join(dir, "mixed"));
+  const sample = JSON.parse(fs.readFileSync(local.configPath, "utf8"));
+  const ontap = JSON.parse(fs.readFileSync(filer.configPath, "utf8"));
+  const file = path.join(dir, "mixed", "filer.json");
+  fs.writeFileSync(
+    file,
+    JSON.stringify({
+      root: sample.root,
+      clusters: ontap.clusters.map((c: Record<string, string>) => ({
+        ...c,
+        passwordFile: path.join(dir, "f1", c["passwordFile"]!),
+      })),
+      svms: [...sample.svms, { name: "hv-prod", backend: "ontap", cluster: "cluster1", svm: "vs1" }],
+    }),
+  );
+  const both = openFiler(file, "local");
+  try {
+    expect(both.kind).toBe("local+ontap");
+    expect(await both.listSvms()).toEqual(["vs1", "hv-prod"]);
+    expect((await both.resolveShare("vs1", "share1")).junctionPath).toBe("/hyperv/vm1");
+    const r = await both.resolveShare("hv-prod", "share1");
+    expect([r.svm, r.volume, r.sharePath]).toEqual(["hv-prod", "vm_vol1", "dir1/vmdir"]);
+    expect(await both.svmNames("hv-prod")).toEqual(["hv-prod", "vs1", "HVFILER1"]);
+  } finally {
+    await (both as SvmRouter).close();
+  }
+});
+
 test("certificate login: the client certificate of the test CA", async () => {
   const certFiler = await startOntapFiler(path.join(dir, "f3"), {
     pki,
@@ -535,6 +565,19 @@ test("the filer description: clusters and ONTAP SVMs, each error naming the fiel
   expect(parse({ svms: [{ name: "a", backend: "s3" }] })).toThrow(
     /svms\[0\]\.backend: "s3" must be "local" or "ontap"/,
   );
+  const twice = path.join(dir, "f1", "twice.json");
+  fs.writeFileSync(
+    twice,
+    JSON.stringify({
+      root: "filer",
+      clusters: [],
+      svms: [
+        { name: "vs1", volumes: [], shares: [] },
+        { name: "vs1", backend: "ontap", cluster: "c" },
+      ],
+    }),
+  );
+  expect(() => openFiler(twice, "local")).toThrow(/svms\[1\]\.name: SVM "vs1" is defined twice/);
   const mixed = parseOntapConfig(JSON.parse(fs.readFileSync(filer.configPath, "utf8")), filer.configPath, "local");
   expect(mixed.svms).toEqual([
     { name: "vs1", cluster: "cluster1", svm: "vs1", aliases: [] },

@@ -15,4 +15,4 @@ export { Samba, checkShareName } from "./local/samba";
 export { LatencyBackend, NullBackend } from "./latency";
 export { OntapBackend } from "./ontap/ontap-backend";
 export { parseOntapConfig } from "./ontap/config";
-export { openBackend, openFiler } from "./open";
+export { SvmRouter, openBackend, openFiler } from "./open";

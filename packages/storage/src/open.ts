@@ -37,6 +37,22 @@ export function openFiler(file: string, dflt: BackendName): StorageBackend {
   }
   const entries = Array.isArray(doc?.["svms"]) ? (doc!["svms"] as Record<string, unknown>[]) : [];
   const kinds = entries.map((s, i) => svmBackend(file, s ?? {}, `svms[${i}]`, dflt));
+  // Each backend's parser sees its own SVMs only: a name used by both is caught here.
+  const seen = new Map<unknown, number>();
+  entries.forEach((s, i) => {
+    const name = s?.["name"];
+    const first = seen.get(name);
+    if (first !== undefined && kinds[first] !== kinds[i])
+      throw new RvssError(
+        ErrorCodes.CONFIG_INVALID,
+        `${file}: svms[${i}].name: SVM "${String(name)}" is defined twice`,
+        {
+          path: file,
+          field: `svms[${i}].name`,
+        },
+      );
+    seen.set(name, i);
+  });
   if (doc === null || !kinds.includes("ontap")) return new LocalBackend(parseFilerConfig(text, file, dflt), file);
   const ontap = new OntapBackend(parseOntapConfig(doc, file, dflt), file);
   if (!kinds.includes("local")) return ontap;
@@ -52,6 +68,11 @@ export class SvmRouter implements StorageBackend {
     private readonly local: LocalBackend,
     private readonly ontap: OntapBackend,
   ) {}
+
+  /** Closes the connections to the ONTAP clusters. */
+  close(): Promise<void> {
+    return this.ontap.close();
+  }
 
   private async backend(svm: string): Promise<StorageBackend> {
     if (this.of.size === 0) {
