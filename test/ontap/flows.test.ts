@@ -7,6 +7,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { exposedShareName, snapshotName } from "@rvss/core";
+import { PreflightClient } from "@rvss/client";
 import { BackupState } from "@rvss/proto";
 import { openFiler, type OntapBackend } from "@rvss/storage";
 import { SAMPLE_VM_FILES, sampleBytes } from "@rvss/testkit";
@@ -14,12 +15,16 @@ import { CLIENT_SET_ID, HRESULT, driveTo, expectHResult, unc } from "../fsrvp/sy
 import { startOntapSystem, until, type OntapSystem } from "./system";
 
 const FILES = SAMPLE_VM_FILES.map(([f]) => f);
-const SVMS = ["o1", "o2", "a1", "a2", "a3", "a4", "a5", "a6", "a7", "k1", "k2", "r1"];
+const SVMS = ["o1", "o2", "p1", "a1", "a2", "a3", "a4", "a5", "a6", "a7", "k1", "k2", "r1"];
 let sys: OntapSystem;
 let backend: OntapBackend;
 
 beforeAll(async () => {
-  sys = await startOntapSystem(SVMS, { env: { RVSS_RECONCILE_INTERVAL_MS: "1000", RVSS_MAX_DELIVER: "5" } });
+  sys = await startOntapSystem(SVMS, {
+    env: { RVSS_RECONCILE_INTERVAL_MS: "1000", RVSS_MAX_DELIVER: "5" },
+    // p1's CIFS server copies one directory level only (vserver cifs options -shadowcopy-dir-depth 1).
+    specs: { p1: { shadowcopyDirDepth: 1 } },
+  });
   backend = openFiler(sys.filer.configPath, "ontap") as OntapBackend;
 }, 60_000);
 
@@ -99,6 +104,23 @@ test("a snapshot job that keeps failing ends the backup failed with ONTAP's mess
     });
   } finally {
     sys.filer.fake.clearFaults();
+  }
+});
+
+test("preflight reads ONTAP's shadow copy depth and walks the share through the files API", async () => {
+  const preflight = new PreflightClient({ address: sys.env["RVSS_GRPC_ADDR"]! });
+  try {
+    const ok = await preflight.validateShare({ svm: "o1", share: "share1", files: [] });
+    expect([ok.found, ok.violations, ok.layout?.files, ok.layout?.depthLimit]).toEqual([true, [], 3, 5]);
+    const deep = await preflight.validateShare({ svm: "p1", share: "share1", files: [] });
+    expect(deep.layout?.depthLimit).toBe(1);
+    expect(deep.violations.map((v) => [v.rule, v.path]).sort()).toEqual([
+      ["too-deep", "vm1/Virtual Hard Disks"],
+      ["too-deep", "vm1/Virtual Machines"],
+      ["too-deep", "vm2/Virtual Hard Disks"],
+    ]);
+  } finally {
+    preflight.close();
   }
 });
 

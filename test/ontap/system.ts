@@ -16,6 +16,7 @@ import {
   startOntapFiler,
   startService,
   type FakeLatency,
+  type FakeSvmSpec,
   type OntapFiler,
   type ServiceName,
   type ServiceProcess,
@@ -43,11 +44,15 @@ export interface OntapSystem {
 
 export async function startOntapSystem(
   svms: string[],
-  opts: { env?: Record<string, string>; latency?: Partial<FakeLatency> } = {},
+  opts: {
+    env?: Record<string, string>;
+    latency?: Partial<FakeLatency>;
+    specs?: Record<string, Partial<FakeSvmSpec>>;
+  } = {},
 ): Promise<OntapSystem> {
   const dir = await fsp.mkdtemp(path.join(os.tmpdir(), "rvss-ontap-sys-"));
   const filer = await startOntapFiler(path.join(dir, "filer"), {
-    svms: svms.map((s) => sampleOntapSvm(s)),
+    svms: svms.map((s) => sampleOntapSvm(s, opts.specs?.[s])),
     ...(opts.latency ? { latency: opts.latency } : {}),
   });
   const shareDirs = new Map<string, string>();
