@@ -215,6 +215,27 @@ describe("the executor killed (-9) mid-step and restarted", () => {
       const left = await sys.leftovers(svm);
       expect({ copies: left.copies, shares: left.shares }).toEqual(nothingLeft);
       expect(left.snapshots).toHaveLength(1);
+      // The snapshot holds one copy of the share, each file cloned once.
+      const inSnapshot = path.join(
+        sys.dir,
+        "filer",
+        "cluster1",
+        "snapshots",
+        sys.filer.fake.uuidOf(svm, "vm_vol1"),
+        left.snapshots[0]!,
+        ".rvss",
+      );
+      const copies = fs.readdirSync(inSnapshot).filter((e) => !e.endsWith(".done"));
+      expect(copies).toHaveLength(1);
+      const walk = (d: string): string[] =>
+        fs
+          .readdirSync(d, { withFileTypes: true })
+          .flatMap((e) => (e.isDirectory() ? walk(path.join(d, e.name)) : [path.join(d, e.name)]));
+      expect(
+        walk(path.join(inSnapshot, copies[0]!))
+          .map((f) => path.relative(path.join(inSnapshot, copies[0]!), f))
+          .sort(),
+      ).toEqual([...FILES].sort());
     } finally {
       sys.filer.fake.setLatency({ [op]: 0 });
     }
