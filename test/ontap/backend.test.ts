@@ -303,11 +303,20 @@ describe("ONTAP's gotchas and injected faults", () => {
     ).toBe(3);
   });
 
-  test("a job whose UUID answers 404 is confirmed by reading the clone back", async () => {
-    filer.fake.inject({ method: "POST", path: /^\/storage\/file\/clone$/, kind: "job-404", times: 3 });
-    expect(
-      (await backend.createShadowCopy({ svm: "vs1", shadowCopyId: id(2), share, files, writable: true })).fileCount,
-    ).toBe(3);
+  test("a job whose UUID answers 404 while it still works is confirmed by reading its result back", async () => {
+    // The jobs outlast the answer: the first read-back finds nothing yet.
+    filer.fake.setLatency({ clone: 600, fileDelete: 600 });
+    try {
+      filer.fake.inject({ method: "POST", path: /^\/storage\/file\/clone$/, kind: "job-404", times: 3 });
+      expect(
+        (await backend.createShadowCopy({ svm: "vs1", shadowCopyId: id(2), share, files, writable: true })).fileCount,
+      ).toBe(3);
+      filer.fake.inject({ method: "DELETE", path: /\/files\/\.rvss\/[^/]+$/, kind: "job-404", times: 2 });
+      await backend.deleteShadowCopy({ svm: "vs1", volume: "vm_vol1", shadowCopyId: id(2) });
+      expect(fs.existsSync(copyDir(id(2)))).toBe(false);
+    } finally {
+      filer.fake.setLatency({ clone: 0, fileDelete: 0 });
+    }
   });
 
   test("a failing job ends the call with ONTAP's message and code, naming cluster, SVM and object", async () => {

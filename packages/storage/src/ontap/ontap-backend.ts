@@ -107,6 +107,19 @@ const readOnly = (permission: string): string => (permission === "no_access" ? "
 
 const isUuid = (s: string): boolean => /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(s);
 
+/**
+ * Reads until `done` holds, for up to about 4 s: the work of a job ONTAP no longer knows (its UUID
+ * answers 404) may still be under way. Returns the last read.
+ */
+async function readUntil<T>(read: () => Promise<T>, done: (r: T) => boolean): Promise<T> {
+  let r = await read();
+  for (let wait = 250; !done(r) && wait < 4000; wait *= 2) {
+    await sleep(wait);
+    r = await read();
+  }
+  return r;
+}
+
 /** ONTAP's file types (file, directory, symlink, fifo, socket, block_device, char_device, lun, stream) as layout kinds. */
 function kindOf(r: OntapFile): EntryKind {
   switch (r.type) {
@@ -508,12 +521,8 @@ export class OntapBackend implements StorageBackend {
       // ... unless it is an older clone of a file that has changed since (a run that died).
       answer = matches(there) ? null : await post(true);
     }
-    let made = await this.meta(svm, vol, to, opts.what);
-    // A job ONTAP forgot may still be running: give the clone a while to appear.
-    for (let wait = 250; answer?.job === "unknown" && !matches(made) && wait < 4000; wait *= 2) {
-      await sleep(wait);
-      made = await this.meta(svm, vol, to, opts.what);
-    }
+    const read = () => this.meta(svm, vol, to, opts.what);
+    const made = answer?.job === "unknown" ? await readUntil(read, matches) : await read();
     if (made?.type === "file" && made.size !== undefined) {
       if (made.size === opts.size) return made.size;
       // The source may have grown while it was cloned (a running VM): its size now decides.
@@ -749,7 +758,13 @@ export class OntapBackend implements StorageBackend {
       waitForJob: true,
     });
     // A job ONTAP forgot may not have done its work: read the directory back.
-    if (removal.job === "unknown" && (await this.meta(svm, vol, dir, what)))
+    if (
+      removal.job === "unknown" &&
+      (await readUntil(
+        () => this.meta(svm, vol, dir, what),
+        (r) => r === null,
+      ))
+    )
       throw new RvssError(
         ErrorCodes.STORAGE_FAILED,
         `${what} (SVM "${svm}", cluster "${this.conf(svm).cluster}"): ONTAP accepted the removal of "${dir}" on volume "${vol.name}", but it is still there`,
