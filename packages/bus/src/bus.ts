@@ -22,6 +22,7 @@ import {
 import { Kvm } from "@nats-io/kv";
 import { connect, headers as natsHeaders, nanos, type MsgHdrs, type NatsConnection } from "@nats-io/transport-node";
 import { defaultConfig, type Logger, type RvssConfig } from "@rvss/runtime";
+import { watchConnection, type ConnectionWatch } from "./connection";
 import { StateStore } from "./state-store";
 import {
   COMMAND_STREAMS,
@@ -69,6 +70,8 @@ export interface PublishOptions {
 
 export class Bus {
   readonly state: StateStore;
+  /** Whether NATS can be used now, and why not. */
+  readonly connection: ConnectionWatch;
 
   private constructor(
     readonly nc: NatsConnection,
@@ -78,6 +81,7 @@ export class Bus {
     readonly opts: Required<Omit<BusOptions, "log">> & { log: Logger },
   ) {
     this.state = state;
+    this.connection = watchConnection(nc, opts.servers);
   }
 
   /**
@@ -233,9 +237,9 @@ export class Bus {
     });
   }
 
-  /** True while connected to a server. */
+  /** True while connected to a server (not closed, not reconnecting). */
   connected(): boolean {
-    return !this.nc.isClosed() && !this.nc.isDraining();
+    return this.connection.unready() === null;
   }
 
   async close(): Promise<void> {
@@ -281,6 +285,9 @@ async function connectWithin(servers: string[], name: string, timeoutMs: number)
         reconnectTimeWait: 250,
         timeout: timeoutMs === 0 ? 2_000 : Math.min(2_000, timeoutMs),
         noAsyncTraces: true,
+        // A server that stops answering without closing the socket is noticed in about 30 s, not 4 min.
+        pingInterval: 10_000,
+        maxPingOut: 3,
       });
     } catch (err) {
       if (Date.now() - started + 250 > timeoutMs || failsForGood(err)) throw err;

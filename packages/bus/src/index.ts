@@ -11,6 +11,7 @@ export {
   type BusOptions,
   type PublishOptions,
 } from "./bus";
+export { type ConnectionWatch } from "./connection";
 export { StateStore, bucketKeys, type Mutation, type Versioned } from "./state-store";
 export { startWorker, type Delivery, type Worker, type WorkerOptions } from "./worker";
 export { DLQ_HEADERS, getDeadLetter, listDeadLetters, type DeadLetter } from "./dead-letters";

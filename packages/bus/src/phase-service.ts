@@ -8,6 +8,7 @@ import {
   PHASE_SERVICES,
   STEPS,
   holdsSet,
+  snake,
   svmRecordFrom,
   stepOfCommand,
   svmKey,
@@ -17,7 +18,7 @@ import {
   type SvmRecord,
 } from "@rvss/core";
 import { stepFromJSON, type CommandContext, type Event } from "@rvss/proto";
-import type { Logger, RunningService, RvssConfig } from "@rvss/runtime";
+import { stepSeconds, type Logger, type RunningService, type RvssConfig } from "@rvss/runtime";
 import { connectBus, type Bus } from "./bus";
 import { decodeCommand, publishEvent, resultEvent, type PhaseCommand } from "./messages";
 import { startWorker, type Delivery } from "./worker";
@@ -81,6 +82,7 @@ export async function startPhaseService<P extends Phase>(
       } finally {
         if (running.get(key) === run) running.delete(key);
       }
+      stepSeconds.observe({ step: snake(d.data.kind?.$case ?? "unknown") }, (Date.now() - started) / 1000);
       log.info(
         {
           setId: ctx?.setId,
@@ -109,7 +111,7 @@ export async function startPhaseService<P extends Phase>(
   });
   return {
     bus,
-    ready: () => bus.connected() && worker.running(),
+    unready: () => bus.connection.unready() ?? (worker.running() ? null : `the ${o.phase} worker has stopped`),
     async stop() {
       await worker.stop();
       await bus.close();

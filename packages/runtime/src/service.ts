@@ -8,8 +8,8 @@ import { startHealthServer } from "./health";
 import { createLogger, type Logger } from "./logger";
 
 export interface RunningService {
-  /** True while the service can do its work. */
-  ready(): boolean;
+  /** Why the service cannot do its work now (NATS lost, storage failing), or null while it can. */
+  unready(): string | null;
   /** Stops taking work, finishes what is in flight, disconnects. */
   stop(): Promise<void>;
 }
@@ -38,7 +38,7 @@ export async function runService(name: string, start: StartFn): Promise<void> {
   let service: RunningService | undefined;
   const healthAddr = config.healthAddr;
   const health = healthAddr
-    ? await startHealthServer(healthAddr, () => service?.ready() ?? false).catch((err: unknown) =>
+    ? await startHealthServer(healthAddr, () => (service ? service.unready() : "starting")).catch((err: unknown) =>
         fail(
           new RvssError(
             ErrorCodes.CONFIG_INVALID,

@@ -85,12 +85,16 @@ export async function startCoordinator(config: RvssConfig, log: Logger): Promise
     },
   });
 
-  const { server, port, health } = await startGrpcServer(config.grpcAddr, {
-    backups: backupService({ bus, engine, backups, planner, log }),
-    agent: shadowCopyAgent({ bus, engine, log }),
-    preflight: preflightService({ bus, log }),
-    info: serverInfoService(bus),
-  });
+  const { server, port, health } = await startGrpcServer(
+    config.grpcAddr,
+    {
+      backups: backupService({ bus, engine, backups, planner, log }),
+      agent: shadowCopyAgent({ bus, engine, log }),
+      preflight: preflightService({ bus, log }),
+      info: serverInfoService(bus),
+    },
+    bus.connection,
+  );
   log.info({ grpc: `${config.grpcAddr.slice(0, config.grpcAddr.lastIndexOf(":"))}:${port}` }, "gRPC serving");
 
   // Resume, not fail: its first run picks up what was under way when a coordinator stopped.
@@ -98,7 +102,9 @@ export async function startCoordinator(config: RvssConfig, log: Logger): Promise
 
   return {
     grpcPort: port,
-    ready: () => bus.connected() && events.running() && timers.running(),
+    unready: () =>
+      bus.connection.unready() ??
+      (events.running() && timers.running() ? null : "the coordinator's workers have stopped"),
     async stop() {
       health.setStatus("", "NOT_SERVING");
       await new Promise<void>((resolve) => {
