@@ -65,6 +65,7 @@ export {
   reportsCommand,
   requestKey,
   restoreKey,
+  RESTORE_KEYS,
   resultEventId,
   setAbortedEventId,
   setCompletedEventId,
@@ -242,4 +243,13 @@ export {
   type PlannedBackup,
   type PlannerState,
 } from "./planner";
+export {
+  backupFigures,
+  restoreFigures,
+  svmOutcomes,
+  type BackupFigures,
+  type RestoreFigures,
+  type RestoreRun,
+  type SvmOutcome,
+} from "./outcomes";
 export { mapLimit } from "./concurrency";

@@ -134,6 +134,7 @@ export const BACKUP_KEYS = "backup.*";
 export const backupIdOf = (key: string): string => key.slice("backup.".length);
 
 export const restoreKey = (id: string): string => `restore.${id}`;
+export const RESTORE_KEYS = "restore.*";
 /** Maps a CreateBackup request_id to the backup it created (idempotent retries). */
 export const requestKey = (requestId: string): string => `request.${token(requestId)}`;
 /** The planner's one record: admitted backups and released sets across SVMs. */

@@ -18,6 +18,7 @@ import { Backups } from "./backups";
 import { shadowCopyAgent } from "./agent-service";
 import { backupService } from "./backup-service";
 import { Engine } from "./engine";
+import { serveRecordMetrics } from "./metrics";
 import { Planner } from "./planner";
 import { startGrpcServer } from "./grpc-server";
 import { preflightService } from "./preflight-service";
@@ -97,6 +98,8 @@ export async function startCoordinator(config: RvssConfig, log: Logger): Promise
   );
   log.info({ grpc: `${config.grpcAddr.slice(0, config.grpcAddr.lastIndexOf(":"))}:${port}` }, "gRPC serving");
 
+  const stopMetrics = serveRecordMetrics(bus, backups, log);
+
   // Resume, not fail: its first run picks up what was under way when a coordinator stopped.
   const reconciler = new Reconciler(engine, backups, replay, log).start(config.reconcileIntervalMs);
 
@@ -114,6 +117,7 @@ export async function startCoordinator(config: RvssConfig, log: Logger): Promise
           resolve();
         });
       });
+      stopMetrics();
       await reconciler.stop();
       await events.stop();
       await timers.stop();
