@@ -1,12 +1,10 @@
 /** The coordinator's gRPC server: BackupService, ShadowCopyAgent, PreflightService, health checking and server reflection. */
-import * as fs from "node:fs";
 import * as grpc from "@grpc/grpc-js";
-import * as protoLoader from "@grpc/proto-loader";
-import { ReflectionService } from "@grpc/reflection";
 import { HealthImplementation } from "grpc-health-check";
 import { ErrorCodes, RvssError } from "@rvss/core";
 import type { ConnectionWatch } from "@rvss/bus";
 import { toServiceError } from "./grpc-errors";
+import { DescriptorReflection } from "./reflection";
 import {
   BackupServiceService,
   PreflightServiceService,
@@ -78,9 +76,7 @@ export async function startGrpcServer(
   setHealth();
   connection.onChange(setHealth);
   health.addToServer(server);
-  new ReflectionService(protoLoader.loadFileDescriptorSetFromBuffer(fs.readFileSync(descriptorSetPath))).addToServer(
-    server,
-  );
+  DescriptorReflection.fromFile(descriptorSetPath).addToServer(server);
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync(addr, grpc.ServerCredentials.createInsecure(), (err, p) =>
       err
