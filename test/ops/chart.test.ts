@@ -140,20 +140,18 @@ test("KEDA scales every phase's consumer, and no Deployment it owns fixes replic
   expect(fixed.map((d) => d.spec.replicas)).toEqual([2, 2, 2, 2]);
 });
 
-test("NATS credentials and TLS come from Secrets; network, monitoring and rules are in the chart", () => {
-  const all = objects(["--set", "nats.credsSecret=rvss-nats-creds", "--set", "nats.tlsSecret=rvss-nats-tls"]);
+test("NATS TLS and the client certificate come from a Secret; network, monitoring and rules are in the chart", () => {
+  const all = objects(["--set", "nats.tls.secret=rvss-nats-tls"]);
   const executor = byKind(all, "Deployment").find((d) => d.metadata.name === "rvss-snapshot-executor")!;
   const secrets = executor.spec.template.spec.volumes.filter((v: { secret?: unknown }) => v.secret);
-  expect(secrets.map((v: { secret: { secretName: string } }) => v.secret.secretName)).toEqual([
-    "rvss-nats-creds",
-    "rvss-nats-tls",
-  ]);
+  expect(secrets.map((v: { secret: { secretName: string } }) => v.secret.secretName)).toEqual(["rvss-nats-tls"]);
   const env = byKind(all, "ConfigMap").find((c) => c.metadata.name === "rvss")! as unknown as {
     data: Record<string, string>;
   };
   expect(env.data).toMatchObject({
-    RVSS_NATS_CREDS: "/etc/rvss/nats-creds/nats.creds",
     RVSS_NATS_CA: "/etc/rvss/nats-tls/ca.crt",
+    RVSS_NATS_CERT: "/etc/rvss/nats-tls/tls.crt",
+    RVSS_NATS_KEY: "/etc/rvss/nats-tls/tls.key",
     RVSS_HEALTH_ADDR: "0.0.0.0:8080",
   });
   expect(byKind(all, "NetworkPolicy").every((n) => n.spec.policyTypes.join() === "Ingress,Egress")).toBe(true);

@@ -21,7 +21,7 @@ import {
 } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import { connect, headers as natsHeaders, nanos, type MsgHdrs, type NatsConnection } from "@nats-io/transport-node";
-import { defaultConfig, type Logger, type RvssConfig } from "@rvss/runtime";
+import { defaultConfig, type Logger, type NatsTls, type RvssConfig } from "@rvss/runtime";
 import { watchConnection, type ConnectionWatch } from "./connection";
 import { StateStore } from "./state-store";
 import {
@@ -57,6 +57,8 @@ export interface BusOptions {
   eventsMaxAgeMs?: number;
   /** How long to keep trying the first connection; 0 for one attempt, so a refused port fails at once. */
   connectTimeoutMs?: number;
+  /** TLS (CA, and a client certificate when NATS maps it to a user); none for plaintext. */
+  tls?: NatsTls | null;
   /** How long a writer registration lives without a heartbeat. */
   writerTtlMs?: number;
 }
@@ -99,12 +101,13 @@ export class Bus {
       eventsMaxAgeMs: d.eventsMaxAgeMs,
       connectTimeoutMs: d.natsConnectTimeoutMs,
       writerTtlMs: d.writers.ttlMs,
+      tls: d.natsTls as NatsTls | null,
       ...options,
     };
     const servers = opts.servers.split(",").map((s) => s.trim());
     let nc: NatsConnection;
     try {
-      nc = await connectWithin(servers, opts.name, opts.connectTimeoutMs);
+      nc = await connectWithin(servers, opts.name, opts.connectTimeoutMs, opts.tls);
     } catch (err) {
       const where = redactUrls(opts.servers);
       const refused = /authorization|authentication/i.test(errorMessage(err));
@@ -271,7 +274,12 @@ function olderThan(version: string, than: number[]): boolean {
   return false;
 }
 
-async function connectWithin(servers: string[], name: string, timeoutMs: number): Promise<NatsConnection> {
+async function connectWithin(
+  servers: string[],
+  name: string,
+  timeoutMs: number,
+  tls: NatsTls | null,
+): Promise<NatsConnection> {
   const started = Date.now();
   for (;;) {
     try {
@@ -288,6 +296,7 @@ async function connectWithin(servers: string[], name: string, timeoutMs: number)
         // A server that stops answering without closing the socket is noticed in about 30 s, not 4 min.
         pingInterval: 10_000,
         maxPingOut: 3,
+        ...(tls ? { tls } : {}),
       });
     } catch (err) {
       if (Date.now() - started + 250 > timeoutMs || failsForGood(err)) throw err;
@@ -317,6 +326,7 @@ export function connectBus(config: RvssConfig, name: string, log: Logger): Promi
     duplicateWindowMs: config.duplicateWindowMs,
     eventsMaxAgeMs: config.eventsMaxAgeMs,
     connectTimeoutMs: config.natsConnectTimeoutMs,
+    tls: config.natsTls,
     writerTtlMs: config.writers.ttlMs,
   });
 }
