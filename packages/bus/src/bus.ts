@@ -40,11 +40,10 @@ import {
   WRITERS_BUCKET,
   type Phase,
 } from "@rvss/core";
-import { formatTraceparent, type TraceContext } from "./trace";
+import { tracedPublish } from "./trace";
 
 export const HEADER_CORRELATION = "Rvss-Correlation-Id";
 export const HEADER_SOURCE = "Rvss-Source";
-export const HEADER_TRACEPARENT = "traceparent";
 
 export interface BusOptions {
   servers: string;
@@ -66,7 +65,6 @@ export interface BusOptions {
 export interface PublishOptions {
   msgId: string;
   correlationId?: string;
-  trace?: TraceContext;
   extraHeaders?: Record<string, string>;
 }
 
@@ -228,16 +226,17 @@ export class Bus {
     const h = natsHeaders();
     h.set(HEADER_SOURCE, this.opts.name);
     if (o.correlationId) h.set(HEADER_CORRELATION, o.correlationId);
-    if (o.trace) h.set(HEADER_TRACEPARENT, formatTraceparent(o.trace));
     for (const [k, v] of Object.entries(o.extraHeaders ?? {})) h.set(k, v);
     // An ack lost with a dying server would hold the publisher for the whole timeout; short attempts
     // sent again under the same message ID (so stored once) resume within seconds of a restart.
-    return this.js.publish(subject, data, {
-      msgID: o.msgId,
-      headers: h,
-      timeout: PUBLISH_ATTEMPT_MS,
-      retries: PUBLISH_ATTEMPTS,
-    });
+    return tracedPublish(subject, o.msgId, this.opts.name, h, () =>
+      this.js.publish(subject, data, {
+        msgID: o.msgId,
+        headers: h,
+        timeout: PUBLISH_ATTEMPT_MS,
+        retries: PUBLISH_ATTEMPTS,
+      }),
+    );
   }
 
   /** True while connected to a server (not closed, not reconnecting). */

@@ -5,7 +5,6 @@ export {
   PUBLISH_GIVE_UP_MS,
   HEADER_CORRELATION,
   HEADER_SOURCE,
-  HEADER_TRACEPARENT,
   headerValue,
   redactUrls,
   type BusOptions,
@@ -28,6 +27,5 @@ export {
   resultEvent,
   type PhaseCommand,
 } from "./messages";
-export * from "./trace";
 export { startPhaseService, type PhaseResult, type PhaseServiceOptions } from "./phase-service";
 export { checkShares, serveCheckShares, serveStorageInventory, storageInventory } from "./queries";

@@ -71,7 +71,7 @@ export async function startPhaseService<P extends Phase>(
         await before?.catch(() => undefined);
         await o.handle(
           d.data,
-          (r) => publishEvent(bus, resultEvent(ctx, source, r.body, r.discriminator), d.trace).then(() => undefined),
+          (r) => publishEvent(bus, resultEvent(ctx, source, r.body, r.discriminator)).then(() => undefined),
           d,
         );
       })();
@@ -106,7 +106,7 @@ export async function startPhaseService<P extends Phase>(
         return;
       }
       const body = o.failure?.(d.data, err) ?? stepFailed(d.data.kind?.$case, err);
-      await publishEvent(bus, resultEvent(d.data.context, source, body), d.trace);
+      await publishEvent(bus, resultEvent(d.data.context, source, body));
     },
   });
   return {

@@ -77,6 +77,7 @@ export {
   STATE_BUCKET,
   stepCommandId,
   STORAGE_INVENTORY_SUBJECT,
+  subjectTemplate,
   SVM_KEYS,
   svmEventsSubject,
   svmKey,

@@ -6,6 +6,7 @@ import { ErrorCodes, RvssError, errorMessage } from "@rvss/core";
 import { loadConfig, type RvssConfig } from "./config";
 import { startHealthServer } from "./health";
 import { createLogger, type Logger } from "./logger";
+import { startTracing, type Tracing } from "./tracing";
 
 export interface RunningService {
   /** Why the service cannot do its work now (NATS lost, storage failing), or null while it can. */
@@ -22,6 +23,13 @@ export async function runService(name: string, start: StartFn): Promise<void> {
   let config: RvssConfig;
   try {
     config = loadConfig();
+  } catch (err) {
+    process.stderr.write(`${name}: ${errorMessage(err)}\n`);
+    process.exit(2);
+  }
+  let tracing: Tracing;
+  try {
+    tracing = startTracing(name);
   } catch (err) {
     process.stderr.write(`${name}: ${errorMessage(err)}\n`);
     process.exit(2);
@@ -54,7 +62,7 @@ export async function runService(name: string, start: StartFn): Promise<void> {
     await health?.close();
     fail(err);
   }
-  log.info({ health: health?.port }, `${name} started`);
+  log.info({ health: health?.port, traces: tracing.exporter }, `${name} started`);
   let stopping = false;
   const stop = async (signal: string): Promise<void> => {
     if (stopping) return;
@@ -67,6 +75,7 @@ export async function runService(name: string, start: StartFn): Promise<void> {
     force.unref();
     await service.stop();
     await health?.close();
+    await tracing.shutdown();
     log.info(`${name} stopped`);
     log.flush?.();
     process.exit(0);

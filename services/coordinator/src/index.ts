@@ -41,9 +41,9 @@ export async function startCoordinator(config: RvssConfig, log: Logger): Promise
   const backups = new Backups(bus, log);
   const engine = new Engine(bus, config.timers, log);
   const planner = new Planner(bus, engine, backups, config.maxConcurrentSets, log);
-  engine.onSetFinished = async (svm, entry, trace) => {
-    await backups.settleFinished(svm, entry, trace);
-    await planner.finished(entry.backup!, trace);
+  engine.onSetFinished = async (svm, entry) => {
+    await backups.settleFinished(svm, entry);
+    await planner.finished(entry.backup!);
   };
   const replay = new Replay(engine, backups, planner, log, config.ackWaitMs);
 
@@ -60,8 +60,8 @@ export async function startCoordinator(config: RvssConfig, log: Logger): Promise
       if (e.body?.$case === "restoreFinished") return recordRestoreFinished(bus, e.body.value);
       const report = toReport(e);
       if (!report) return;
-      const out = await engine.apply(e.svm, (s, env) => applyReport(s, report, env), d.trace);
-      if (!out.applied) await replay.afterDuplicate(out.record, report.setId, e.backupId, d.trace);
+      const out = await engine.apply(e.svm, (s, env) => applyReport(s, report, env));
+      if (!out.applied) await replay.afterDuplicate(out.record, report.setId, e.backupId);
     },
   });
 
@@ -76,10 +76,8 @@ export async function startCoordinator(config: RvssConfig, log: Logger): Promise
     async handle(d) {
       // The message is only a wake-up call: the SVM's record says whether the timer still runs,
       // runs longer (wait again), or has expired.
-      const out = await engine.apply(
-        d.data.svm,
-        (s, env) => timerMessageDue(s, { messageDeadline: d.data.deadline?.getTime() ?? 0 }, env),
-        d.trace,
+      const out = await engine.apply(d.data.svm, (s, env) =>
+        timerMessageDue(s, { messageDeadline: d.data.deadline?.getTime() ?? 0 }, env),
       );
       if (out.value) return d.defer(out.value.waitMs);
       if (out.effects.length > 0) log.warn({ svm: d.data.svm }, "FSRVP message sequence timer expired");

@@ -9,7 +9,7 @@ import {
   type BackupRecord,
   type BackupSnapshot,
 } from "@rvss/core";
-import { publishCommand, type Bus, type TraceContext } from "@rvss/bus";
+import { publishCommand, type Bus } from "@rvss/bus";
 import type { RestoreFinished, RestoreRequest, RestoreResponse } from "@rvss/proto";
 import { backupSnapshotToProto } from "./convert";
 import { restoreKey } from "@rvss/core";
@@ -65,7 +65,6 @@ export async function restore(
   b: BackupRecord,
   req: RestoreRequest,
   timeoutMs: number,
-  trace: TraceContext,
 ): Promise<RestoreResponse> {
   const { files, problems } = checkFileList(req.files);
   if (problems.length > 0) throw invalidArgument(problems[0]!.message, { path: problems[0]!.path });
@@ -103,7 +102,6 @@ export async function restore(
         },
       },
     },
-    trace,
   );
   const done = await bus.state.waitFor<RestoreRecord>(
     restoreKey(id),
