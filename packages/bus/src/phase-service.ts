@@ -8,7 +8,6 @@ import {
   PHASE_SERVICES,
   STEPS,
   holdsSet,
-  snake,
   svmRecordFrom,
   stepOfCommand,
   svmKey,
@@ -82,7 +81,10 @@ export async function startPhaseService<P extends Phase>(
       } finally {
         if (running.get(key) === run) running.delete(key);
       }
-      stepSeconds.observe({ step: snake(d.data.kind?.$case ?? "unknown") }, (Date.now() - started) / 1000);
+      stepSeconds.observe(
+        { step: stepOfCommand(d.data.kind?.$case ?? "") ?? "unknown" },
+        (Date.now() - started) / 1000,
+      );
       log.info(
         {
           setId: ctx?.setId,

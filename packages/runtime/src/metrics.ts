@@ -13,7 +13,7 @@ export const natsConnected = new Gauge({
 
 export const stepSeconds = new Histogram({
   name: "rvss_step_duration_seconds",
-  help: "Time a phase service spent on one command of a set, by step (resolve_shares, create_shadow_copies, ...)",
+  help: "Time a phase service spent on one step's command, by step (resolve, create, expose, finalize, ...)",
   labelNames: ["step"] as const,
   buckets: [0.01, 0.05, 0.1, 0.5, 1, 5, 15, 60, 300, 1800],
   registers: [registry],
