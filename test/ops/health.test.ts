@@ -87,8 +87,10 @@ test("killing nats-server turns every service unready with the reason, and ready
   for (const name of ["", "rvss.v1.BackupService", "rvss.v1.ShadowCopyAgent", "rvss.v1.PreflightService"]) {
     expect(await grpcHealth(system.grpcAddr, name)).toBe("NOT_SERVING");
   }
+  // The server's own info answers from memory, so it stays served.
+  expect(await grpcHealth(system.grpcAddr, "rvss.v1.ServerInfoService")).toBe("SERVING");
   // Answered with the reason, not left to run into the client's 30 s deadline (which would be TIMEOUT).
-  const client = new RvssClient(system.grpcAddr);
+  const client = new RvssClient({ address: system.grpcAddr });
   const err = await client.listBackups().catch((e: unknown) => e);
   expect(isRvssError(err, ErrorCodes.NATS_UNAVAILABLE)).toBe(true);
   expect((err as Error).message).toMatch(/lost NATS at 127\.0\.0\.1:\d+/);

@@ -75,7 +75,7 @@ async function finished(client: RvssClient, b: Backup): Promise<Backup> {
 const FIGURES = /^rvss_(backup|restore)_/;
 
 test("backup and restore figures come from the records: the same on a second replica and after a restart", async () => {
-  const client = new RvssClient(system.grpcAddr);
+  const client = new RvssClient({ address: system.grpcAddr });
   const started = Date.now() / 1000;
   const states: BackupState[] = [];
   for (const files of [filer.files, ["no-such-vm.vhdx"], filer.files, filer.files]) {

@@ -109,6 +109,7 @@ test("with the CA and a client certificate NATS maps to a user, a service connec
   });
   const bus = await connectBus(config, "coordinator", createLogger("test", config));
   expect(bus.connection.unready()).toBeNull();
+  await bus.provision();
   expect((await bus.jsm.streams.names().next()).length).toBeGreaterThan(0);
   await bus.close();
 });

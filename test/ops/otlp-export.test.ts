@@ -58,7 +58,7 @@ beforeAll(async () => {
     OTEL_EXPORTER_OTLP_PROTOCOL: "http/json",
     OTEL_BSP_SCHEDULE_DELAY: "100",
   });
-  const client = new RvssClient(system.grpcAddr);
+  const client = new RvssClient({ address: system.grpcAddr });
   const b = await client.createBackup({ dataset: [{ svm: filer.svm, share: filer.share, files: filer.files }] });
   while ((await client.getBackup(b.id)).state === BackupState.BACKUP_STATE_RUNNING) {
     await new Promise((r) => setTimeout(r, 50));

@@ -42,7 +42,7 @@ afterAll(async () => {
 
 test("Python builds a descriptor pool from reflection and calls ListBackups dynamically", async () => {
   const grpcAddr = system.grpcAddr;
-  const client = new RvssClient(grpcAddr);
+  const client = new RvssClient({ address: grpcAddr });
   const b = await client.createBackup({ dataset: [{ svm: filer.svm, share: filer.share, files: filer.files }] });
   while ((await client.getBackup(b.id)).state === BackupState.BACKUP_STATE_RUNNING) {
     await new Promise((r) => setTimeout(r, 50));
@@ -64,7 +64,12 @@ test("Python builds a descriptor pool from reflection and calls ListBackups dyna
     protocol,
   ]);
   const out = JSON.parse(stdout) as { services: string[]; methods: string[]; files: string[]; listBackups: unknown };
-  expect(out.services).toEqual(["rvss.v1.BackupService", "rvss.v1.PreflightService", "rvss.v1.ShadowCopyAgent"]);
+  expect(out.services).toEqual([
+    "rvss.v1.BackupService",
+    "rvss.v1.PreflightService",
+    "rvss.v1.ServerInfoService",
+    "rvss.v1.ShadowCopyAgent",
+  ]);
   expect(out.methods).toContain("rvss.v1.BackupService/CreateBackup");
   expect(out.methods).toContain("rvss.v1.ShadowCopyAgent/StartShadowCopySet");
   expect(out.files).toContain("google/protobuf/timestamp.proto");

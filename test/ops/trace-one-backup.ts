@@ -36,7 +36,7 @@ async function main(): Promise<void> {
   ];
   const coordinator = services[0] as Awaited<ReturnType<typeof startCoordinator>>;
   const events = await EventRecorder.start(nats.url);
-  const client = new RvssClient(`127.0.0.1:${coordinator.grpcPort}`);
+  const client = new RvssClient({ address: `127.0.0.1:${coordinator.grpcPort}` });
   try {
     const b = await client.createBackup({ dataset: [{ svm: filer.svm, share: filer.share, files: filer.files }] });
     // The events stream, not more gRPC calls (each its own trace), says when the backup is done.

@@ -132,10 +132,8 @@ export class Replay {
         );
       // A removal that failed for good waits for the reconciler's new attempt.
       else if (!entry.failure)
-        await this.sendAgain(
-          removalCommand(server, entry),
-          entry.since,
-          (s, env) => retryLostRemoval(s, { setId: entry.setId, attempt: entry.attempt }, env),
+        await this.sendAgain(removalCommand(server, entry), entry.since, (s, env) =>
+          retryLostRemoval(s, { setId: entry.setId, attempt: entry.attempt }, env),
         );
     }
   }

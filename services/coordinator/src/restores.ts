@@ -85,24 +85,20 @@ export async function restore(
   };
   await bus.state.put(restoreKey(id), rec);
   const snapProto = backupSnapshotToProto(snapshot, b.id);
-  await publishCommand(
-    bus,
-    "executor",
-    {
-      context: { commandId: `restore:${id}`, svm: snapshot.svm, setId: "", backupId: b.id },
-      kind: {
-        $case: "restoreFiles",
-        value: {
-          restoreId: id,
-          snapshot: snapProto,
-          shadowCopy: snapProto.shadowCopies.find((c) => c.shadowCopyId === copyId)!,
-          files,
-          target: req.target,
-          overwrite: req.overwrite,
-        },
+  await publishCommand(bus, "executor", {
+    context: { commandId: `restore:${id}`, svm: snapshot.svm, setId: "", backupId: b.id },
+    kind: {
+      $case: "restoreFiles",
+      value: {
+        restoreId: id,
+        snapshot: snapProto,
+        shadowCopy: snapProto.shadowCopies.find((c) => c.shadowCopyId === copyId)!,
+        files,
+        target: req.target,
+        overwrite: req.overwrite,
       },
     },
-  );
+  });
   const done = await bus.state.waitFor<RestoreRecord>(
     restoreKey(id),
     (v) => v !== null && v.state !== "running",
