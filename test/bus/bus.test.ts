@@ -10,11 +10,12 @@ import {
 } from "@rvss/core";
 import { NatsCluster, NatsServer } from "@rvss/testkit";
 import pino from "pino";
+import { trace } from "@opentelemetry/api";
+import { startTracing } from "@rvss/runtime";
 import {
   Bus,
   commandQueued,
   commandResults,
-  newTrace,
   publishCommand,
   publishEvent,
   resultEvent,
@@ -23,6 +24,8 @@ import {
 } from "@rvss/bus";
 
 const log = pino({ level: "silent" });
+// Spans exist (nothing exported), so the trace context travels in the headers.
+startTracing("bus-test", { processors: [] });
 let nats: NatsServer;
 let bus: Bus;
 
@@ -154,18 +157,27 @@ describe("workers", () => {
       ackWaitMs: 2_000,
       handle: async (d) => {
         deliveries.push(d);
+        traceIds.push(trace.getActiveSpan()?.spanContext().traceId);
         at.push(Date.now());
         if (d.deliveryCount < 3) throw new Error("transient");
       },
     });
-    const trace = newTrace();
-    await bus.publish(subject("retry"), enc("r"), { msgId: "retry-1", trace, correlationId: "backup-7" });
+    const traceIds: (string | undefined)[] = [];
+    let published = "";
+    await trace.getTracer("test").startActiveSpan("publisher", (span) => {
+      published = span.spanContext().traceId;
+      return bus
+        .publish(subject("retry"), enc("r"), { msgId: "retry-1", correlationId: "backup-7" })
+        .finally(() => span.end());
+    });
     await until(() => deliveries.length >= 3);
     await w.stop();
     expect(deliveries.map((d) => d.deliveryCount)).toEqual([1, 2, 3]);
     // Backoff of 125-250 ms, then 250-500 ms (a delay the server ignored would redeliver at once).
     expect([at[1]! - at[0]! >= 120, at[2]! - at[1]! >= 245]).toEqual([true, true]);
-    expect(deliveries[0]!.trace.traceId).toBe(trace.traceId);
+    // Every delivery, redeliveries too, continues the publisher's trace (traceparent in the headers).
+    expect(published).toMatch(/^[0-9a-f]{32}$/);
+    expect(traceIds).toEqual([published, published, published]);
     expect(deliveries[0]!.correlationId).toBe("backup-7");
   });
 

@@ -21,7 +21,8 @@ import {
 } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import { connect, headers as natsHeaders, nanos, type MsgHdrs, type NatsConnection } from "@nats-io/transport-node";
-import { defaultConfig, type Logger, type RvssConfig } from "@rvss/runtime";
+import { defaultConfig, type Logger, type NatsTls, type RvssConfig } from "@rvss/runtime";
+import { watchConnection, type ConnectionWatch } from "./connection";
 import { StateStore } from "./state-store";
 import {
   COMMAND_STREAMS,
@@ -39,11 +40,10 @@ import {
   WRITERS_BUCKET,
   type Phase,
 } from "@rvss/core";
-import { formatTraceparent, type TraceContext } from "./trace";
+import { tracedPublish } from "./trace";
 
 export const HEADER_CORRELATION = "Rvss-Correlation-Id";
 export const HEADER_SOURCE = "Rvss-Source";
-export const HEADER_TRACEPARENT = "traceparent";
 
 export interface BusOptions {
   servers: string;
@@ -56,6 +56,8 @@ export interface BusOptions {
   eventsMaxAgeMs?: number;
   /** How long to keep trying the first connection; 0 for one attempt, so a refused port fails at once. */
   connectTimeoutMs?: number;
+  /** TLS (CA, and a client certificate when NATS maps it to a user); none for plaintext. */
+  tls?: NatsTls | null;
   /** How long a writer registration lives without a heartbeat. */
   writerTtlMs?: number;
 }
@@ -63,12 +65,13 @@ export interface BusOptions {
 export interface PublishOptions {
   msgId: string;
   correlationId?: string;
-  trace?: TraceContext;
   extraHeaders?: Record<string, string>;
 }
 
 export class Bus {
   readonly state: StateStore;
+  /** Whether NATS can be used now, and why not. */
+  readonly connection: ConnectionWatch;
 
   private constructor(
     readonly nc: NatsConnection,
@@ -78,6 +81,7 @@ export class Bus {
     readonly opts: Required<Omit<BusOptions, "log">> & { log: Logger },
   ) {
     this.state = state;
+    this.connection = watchConnection(nc, opts.servers);
   }
 
   /**
@@ -95,12 +99,13 @@ export class Bus {
       eventsMaxAgeMs: d.eventsMaxAgeMs,
       connectTimeoutMs: d.natsConnectTimeoutMs,
       writerTtlMs: d.writers.ttlMs,
+      tls: d.natsTls as NatsTls | null,
       ...options,
     };
     const servers = opts.servers.split(",").map((s) => s.trim());
     let nc: NatsConnection;
     try {
-      nc = await connectWithin(servers, opts.name, opts.connectTimeoutMs);
+      nc = await connectWithin(servers, opts.name, opts.connectTimeoutMs, opts.tls);
     } catch (err) {
       const where = redactUrls(opts.servers);
       const refused = /authorization|authentication/i.test(errorMessage(err));
@@ -221,21 +226,22 @@ export class Bus {
     const h = natsHeaders();
     h.set(HEADER_SOURCE, this.opts.name);
     if (o.correlationId) h.set(HEADER_CORRELATION, o.correlationId);
-    if (o.trace) h.set(HEADER_TRACEPARENT, formatTraceparent(o.trace));
     for (const [k, v] of Object.entries(o.extraHeaders ?? {})) h.set(k, v);
     // An ack lost with a dying server would hold the publisher for the whole timeout; short attempts
     // sent again under the same message ID (so stored once) resume within seconds of a restart.
-    return this.js.publish(subject, data, {
-      msgID: o.msgId,
-      headers: h,
-      timeout: PUBLISH_ATTEMPT_MS,
-      retries: PUBLISH_ATTEMPTS,
-    });
+    return tracedPublish(subject, o.msgId, this.opts.name, h, () =>
+      this.js.publish(subject, data, {
+        msgID: o.msgId,
+        headers: h,
+        timeout: PUBLISH_ATTEMPT_MS,
+        retries: PUBLISH_ATTEMPTS,
+      }),
+    );
   }
 
-  /** True while connected to a server. */
+  /** True while connected to a server (not closed, not reconnecting). */
   connected(): boolean {
-    return !this.nc.isClosed() && !this.nc.isDraining();
+    return this.connection.unready() === null;
   }
 
   async close(): Promise<void> {
@@ -267,7 +273,12 @@ function olderThan(version: string, than: number[]): boolean {
   return false;
 }
 
-async function connectWithin(servers: string[], name: string, timeoutMs: number): Promise<NatsConnection> {
+async function connectWithin(
+  servers: string[],
+  name: string,
+  timeoutMs: number,
+  tls: NatsTls | null,
+): Promise<NatsConnection> {
   const started = Date.now();
   for (;;) {
     try {
@@ -281,6 +292,10 @@ async function connectWithin(servers: string[], name: string, timeoutMs: number)
         reconnectTimeWait: 250,
         timeout: timeoutMs === 0 ? 2_000 : Math.min(2_000, timeoutMs),
         noAsyncTraces: true,
+        // A server that stops answering without closing the socket is noticed in about 30 s, not 4 min.
+        pingInterval: 10_000,
+        maxPingOut: 3,
+        ...(tls ? { tls } : {}),
       });
     } catch (err) {
       if (Date.now() - started + 250 > timeoutMs || failsForGood(err)) throw err;
@@ -310,6 +325,7 @@ export function connectBus(config: RvssConfig, name: string, log: Logger): Promi
     duplicateWindowMs: config.duplicateWindowMs,
     eventsMaxAgeMs: config.eventsMaxAgeMs,
     connectTimeoutMs: config.natsConnectTimeoutMs,
+    tls: config.natsTls,
     writerTtlMs: config.writers.ttlMs,
   });
 }

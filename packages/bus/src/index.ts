@@ -5,12 +5,12 @@ export {
   PUBLISH_GIVE_UP_MS,
   HEADER_CORRELATION,
   HEADER_SOURCE,
-  HEADER_TRACEPARENT,
   headerValue,
   redactUrls,
   type BusOptions,
   type PublishOptions,
 } from "./bus";
+export { type ConnectionWatch } from "./connection";
 export { StateStore, bucketKeys, type Mutation, type Versioned } from "./state-store";
 export { startWorker, type Delivery, type Worker, type WorkerOptions } from "./worker";
 export { DLQ_HEADERS, getDeadLetter, listDeadLetters, type DeadLetter } from "./dead-letters";
@@ -27,6 +27,5 @@ export {
   resultEvent,
   type PhaseCommand,
 } from "./messages";
-export * from "./trace";
 export { startPhaseService, type PhaseResult, type PhaseServiceOptions } from "./phase-service";
 export { checkShares, serveCheckShares, serveStorageInventory, storageInventory } from "./queries";

@@ -16,7 +16,6 @@ import {
   systemEventSubject,
   type Phase,
 } from "@rvss/core";
-import type { TraceContext } from "./trace";
 
 export type PhaseCommand = {
   discovery: DiscoveryCommand;
@@ -58,19 +57,13 @@ export function decodeCommand<P extends Phase>(phase: P, data: Uint8Array): Phas
 }
 
 /** Publishes a command; its command_id is the message ID, so a repeat is dropped by JetStream. */
-export async function publishCommand<P extends Phase>(
-  bus: Bus,
-  phase: P,
-  cmd: PhaseCommand[P],
-  trace?: TraceContext,
-): Promise<void> {
+export async function publishCommand<P extends Phase>(bus: Bus, phase: P, cmd: PhaseCommand[P]): Promise<void> {
   const ctx = cmd.context;
   if (!ctx || !cmd.kind) throw new Error("a command needs a context and a kind");
   const data = commandCodec(phase).encode(cmd).finish();
   await bus.publish(commandSubject(phase, ctx.svm, cmd.kind.$case), data, {
     msgId: ctx.commandId,
     correlationId: ctx.backupId || ctx.setId,
-    ...(trace ? { trace } : {}),
   });
 }
 
@@ -137,11 +130,10 @@ export function eventSubject(e: Event): string {
 }
 
 /** Publishes an event; its event_id is the message ID. Returns the stream sequence. */
-export async function publishEvent(bus: Bus, e: Event, trace?: TraceContext): Promise<number> {
+export async function publishEvent(bus: Bus, e: Event): Promise<number> {
   const ack = await bus.publish(eventSubject(e), Event.encode(e).finish(), {
     msgId: e.eventId,
     correlationId: e.backupId || e.setId,
-    ...(trace ? { trace } : {}),
   });
   eventsPublished.inc({ type: eventType(e) });
   return ack.seq;
@@ -159,9 +151,9 @@ export async function eventStored(bus: Bus, subject: string, eventId: string): P
 }
 
 /** Publishes an event unless the stream already holds it; for publishing again what may have been lost. */
-export async function publishEventOnce(bus: Bus, e: Event, trace?: TraceContext): Promise<boolean> {
+export async function publishEventOnce(bus: Bus, e: Event): Promise<boolean> {
   if (await eventStored(bus, eventSubject(e), e.eventId)) return false;
-  await publishEvent(bus, e, trace);
+  await publishEvent(bus, e);
   return true;
 }
 

@@ -17,7 +17,7 @@ import {
   type SvmRecord,
 } from "@rvss/core";
 import { stepFromJSON, type CommandContext, type Event } from "@rvss/proto";
-import type { Logger, RunningService, RvssConfig } from "@rvss/runtime";
+import { stepSeconds, type Logger, type RunningService, type RvssConfig } from "@rvss/runtime";
 import { connectBus, type Bus } from "./bus";
 import { decodeCommand, publishEvent, resultEvent, type PhaseCommand } from "./messages";
 import { startWorker, type Delivery } from "./worker";
@@ -70,7 +70,7 @@ export async function startPhaseService<P extends Phase>(
         await before?.catch(() => undefined);
         await o.handle(
           d.data,
-          (r) => publishEvent(bus, resultEvent(ctx, source, r.body, r.discriminator), d.trace).then(() => undefined),
+          (r) => publishEvent(bus, resultEvent(ctx, source, r.body, r.discriminator)).then(() => undefined),
           d,
         );
       })();
@@ -81,6 +81,10 @@ export async function startPhaseService<P extends Phase>(
       } finally {
         if (running.get(key) === run) running.delete(key);
       }
+      stepSeconds.observe(
+        { step: stepOfCommand(d.data.kind?.$case ?? "") ?? "unknown" },
+        (Date.now() - started) / 1000,
+      );
       log.info(
         {
           setId: ctx?.setId,
@@ -104,12 +108,12 @@ export async function startPhaseService<P extends Phase>(
         return;
       }
       const body = o.failure?.(d.data, err) ?? stepFailed(d.data.kind?.$case, err);
-      await publishEvent(bus, resultEvent(d.data.context, source, body), d.trace);
+      await publishEvent(bus, resultEvent(d.data.context, source, body));
     },
   });
   return {
     bus,
-    ready: () => bus.connected() && worker.running(),
+    unready: () => bus.connection.unready() ?? (worker.running() ? null : `the ${o.phase} worker has stopped`),
     async stop() {
       await worker.stop();
       await bus.close();

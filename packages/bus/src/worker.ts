@@ -15,14 +15,12 @@ import {
 import { handlerSeconds, messagesHandled, type Logger } from "@rvss/runtime";
 import { HEADER_CORRELATION, headerValue, type Bus } from "./bus";
 import { deadLetter } from "./dead-letters";
-import { childSpan, parseTraceparent, type TraceContext } from "./trace";
+import { tracedProcess } from "./trace";
 
 export interface Delivery<T> {
   data: T;
   subject: string;
   deliveryCount: number;
-  /** Trace of the message that caused this work (a child span of the publisher's). */
-  trace: TraceContext;
   correlationId: string | undefined;
   streamSequence: number;
   /** Redeliver after `delayMs` without counting it as a failure (used by timers). */
@@ -109,7 +107,6 @@ export function startWorker<T>(bus: Bus, o: WorkerOptions<T>): Worker {
     const base = {
       subject: m.subject,
       deliveryCount: m.info.deliveryCount,
-      trace: childSpan(parseTraceparent(headerValue(m.headers, "traceparent"))),
       correlationId: headerValue(m.headers, HEADER_CORRELATION),
       streamSequence: m.seq,
       defer: (delayMs: number) => {
@@ -121,7 +118,6 @@ export function startWorker<T>(bus: Bus, o: WorkerOptions<T>): Worker {
       subject: m.subject,
       seq: m.seq,
       delivery: m.info.deliveryCount,
-      traceId: base.trace.traceId,
     });
     let delivery: Delivery<T>;
     try {
@@ -167,6 +163,16 @@ export function startWorker<T>(bus: Bus, o: WorkerOptions<T>): Worker {
     }
   };
 
+  // Every log line and publish of the handling belongs to the message's trace.
+  const traced = (m: JsMsg): Promise<void> =>
+    tracedProcess(
+      { subject: m.subject, headers: m.headers, msgId: headerValue(m.headers, "Nats-Msg-Id") },
+      o.stream,
+      o.consumer,
+      bus.opts.name,
+      () => handleOne(m),
+    );
+
   const loop = async (): Promise<void> => {
     const consumer = await bus.js.consumers.get(o.stream, o.consumer);
     while (!stopped) {
@@ -179,7 +185,7 @@ export function startWorker<T>(bus: Bus, o: WorkerOptions<T>): Worker {
         const batch = await consumer.fetch({ max_messages: free, expires: 2_000 });
         current = batch;
         for await (const m of batch) {
-          const p: Promise<void> = handleOne(m).finally(() => {
+          const p: Promise<void> = traced(m).finally(() => {
             inFlight.delete(p);
             const w = wake;
             wake = null;

@@ -67,6 +67,7 @@ export {
   reportsCommand,
   requestKey,
   restoreKey,
+  RESTORE_KEYS,
   resultEventId,
   setAbortedEventId,
   setCompletedEventId,
@@ -78,6 +79,7 @@ export {
   STATE_BUCKET,
   stepCommandId,
   STORAGE_INVENTORY_SUBJECT,
+  subjectTemplate,
   SVM_KEYS,
   svmEventsSubject,
   svmKey,
@@ -244,4 +246,13 @@ export {
   type PlannedBackup,
   type PlannerState,
 } from "./planner";
+export {
+  backupFigures,
+  restoreFigures,
+  svmOutcomes,
+  type BackupFigures,
+  type RestoreFigures,
+  type RestoreRun,
+  type SvmOutcome,
+} from "./outcomes";
 export { mapLimit } from "./concurrency";

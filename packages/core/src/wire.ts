@@ -104,6 +104,28 @@ export function dlqSubject(stream: string, consumer: string): string {
 
 export const DLQ_SUBJECTS = ["rvss.v1.dlq.>"];
 
+/**
+ * A subject without its SVM, set and backup tokens ("rvss.v1.cmd.executor.*.create_shadow_copies"):
+ * a name of few values, for spans.
+ */
+export function subjectTemplate(subject: string): string {
+  const t = subject.split(".");
+  const wild = (...at: number[]): string => t.map((x, i) => (at.includes(i) ? "*" : x)).join(".");
+  switch (t[2]) {
+    case "cmd":
+      return wild(4);
+    case "evt":
+      return wild(3, 4);
+    case "bkp":
+    case "sys":
+    case "timer":
+    case "writer":
+      return wild(3);
+    default:
+      return subject;
+  }
+}
+
 /** Where a writer answers one step of the writer protocol. */
 export function writerSubject(writerId: string, step: string): string {
   return `rvss.v1.writer.${token(writerId)}.${snake(step)}`;
@@ -134,6 +156,7 @@ export const BACKUP_KEYS = "backup.*";
 export const backupIdOf = (key: string): string => key.slice("backup.".length);
 
 export const restoreKey = (id: string): string => `restore.${id}`;
+export const RESTORE_KEYS = "restore.*";
 /** Maps a CreateBackup request_id to the backup it created (idempotent retries). */
 export const requestKey = (requestId: string): string => `request.${token(requestId)}`;
 /** The planner's one record: admitted backups and released sets across SVMs. */

@@ -2,6 +2,7 @@
  * The one configuration loader. Every setting comes from an environment variable with a default
  * that runs everything on one machine; a malformed value is an error naming the variable.
  */
+import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { ErrorCodes, RvssError, type TimerConfig } from "@rvss/core";
@@ -12,6 +13,8 @@ export interface RvssConfig {
   natsUrl: string;
   /** How long a service keeps trying to reach NATS at start-up. */
   natsConnectTimeoutMs: number;
+  /** TLS to NATS (PEM files); null for plaintext. A client certificate also authenticates (verify_and_map). */
+  natsTls: NatsTls | null;
   /** Replicas for streams and KV (1 on a single server, 3 on a cluster). */
   replicas: number;
   grpcAddr: string;
@@ -40,6 +43,12 @@ export interface RvssConfig {
   /** How often the coordinator's reconciler runs (0: only at start). */
   reconcileIntervalMs: number;
   writers: WriterTimeouts;
+}
+
+export interface NatsTls {
+  caFile: string;
+  certFile?: string;
+  keyFile?: string;
 }
 
 /** Milliseconds added per storage operation; jitter (0..1) varies each by up to that fraction. */
@@ -95,6 +104,17 @@ export const CONFIG_VARIABLES: readonly Variable[] = [
     default: "10000",
     description: "how long a service keeps trying to reach NATS at start-up",
   },
+  {
+    name: "RVSS_NATS_CA",
+    default: "",
+    description: "PEM file of the CA that signed the NATS servers' certificates (TLS on)",
+  },
+  {
+    name: "RVSS_NATS_CERT",
+    default: "",
+    description: "PEM client certificate for NATS (with RVSS_NATS_KEY): mutual TLS, the identity NATS maps to a user",
+  },
+  { name: "RVSS_NATS_KEY", default: "", description: "PEM private key of RVSS_NATS_CERT" },
   { name: "RVSS_REPLICAS", default: "1", description: "replicas of streams and KV buckets (3 on a cluster)" },
   {
     name: "RVSS_GRPC_ADDR",
@@ -233,6 +253,48 @@ function latency(v: string): StorageLatency | null {
   return out;
 }
 
+function pemFile(env: Env, name: string): string | undefined {
+  const v = raw(env, name);
+  if (v === "") return undefined;
+  try {
+    fs.accessSync(v, fs.constants.R_OK);
+  } catch (err) {
+    throw new RvssError(
+      ErrorCodes.CONFIG_INVALID,
+      `${name}="${v}" cannot be read: ${(err as NodeJS.ErrnoException).code ?? String(err)}`,
+      { variable: name },
+    );
+  }
+  return v;
+}
+
+function natsTls(env: Env): NatsTls | null {
+  const [caFile, certFile, keyFile] = ["RVSS_NATS_CA", "RVSS_NATS_CERT", "RVSS_NATS_KEY"].map((n) => pemFile(env, n));
+  if (!certFile !== !keyFile) {
+    const missing = certFile ? "RVSS_NATS_KEY" : "RVSS_NATS_CERT";
+    throw new RvssError(
+      ErrorCodes.CONFIG_INVALID,
+      `a NATS client certificate needs both RVSS_NATS_CERT and RVSS_NATS_KEY; ${missing} is not set`,
+      {
+        variable: missing,
+      },
+    );
+  }
+  if (!caFile) {
+    if (certFile) {
+      throw new RvssError(
+        ErrorCodes.CONFIG_INVALID,
+        "RVSS_NATS_CERT is set but RVSS_NATS_CA is not: name the CA that signed the NATS servers' certificates",
+        {
+          variable: "RVSS_NATS_CA",
+        },
+      );
+    }
+    return null;
+  }
+  return { caFile, ...(certFile ? { certFile, keyFile: keyFile! } : {}) };
+}
+
 /**
  * The configuration of `env`; a variable `env` leaves unset or empty takes its value from `fallback`
  * (the CLI's context file), then from the table's default.
@@ -268,6 +330,7 @@ export function loadConfig(env: Env = process.env, fallback: Env = {}): RvssConf
     home: homePath(raw(env, "RVSS_HOME")),
     natsUrl,
     natsConnectTimeoutMs: integer(env, "RVSS_NATS_CONNECT_TIMEOUT_MS", 100),
+    natsTls: natsTls(env),
     replicas: integer(env, "RVSS_REPLICAS", 1),
     grpcAddr: address(env, "RVSS_GRPC_ADDR"),
     healthAddr: raw(env, "RVSS_HEALTH_ADDR") === "" ? null : address(env, "RVSS_HEALTH_ADDR"),

@@ -4,3 +4,4 @@ export * from "./logger";
 export * from "./health";
 export * from "./metrics";
 export * from "./service";
+export * from "./tracing";

@@ -1,8 +1,23 @@
-import { Counter, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 
 /** The process's Prometheus registry; services register their own metrics on it. */
 export const registry = new Registry();
-collectDefaultMetrics({ register: registry, prefix: "rvss_process_" });
+// Unprefixed, so stock Node.js dashboards and alerts (process_*, nodejs_*) work as they are.
+collectDefaultMetrics({ register: registry });
+
+export const natsConnected = new Gauge({
+  name: "rvss_nats_connected",
+  help: "1 while the process is connected to NATS, 0 while it has lost the connection",
+  registers: [registry],
+});
+
+export const stepSeconds = new Histogram({
+  name: "rvss_step_duration_seconds",
+  help: "Time a phase service spent on one step's command, by step (resolve, create, expose, finalize, ...)",
+  labelNames: ["step"] as const,
+  buckets: [0.01, 0.05, 0.1, 0.5, 1, 5, 15, 60, 300, 1800],
+  registers: [registry],
+});
 
 export const messagesHandled = new Counter({
   name: "rvss_messages_handled_total",

@@ -6,10 +6,11 @@ import { ErrorCodes, RvssError, errorMessage } from "@rvss/core";
 import { loadConfig, type RvssConfig } from "./config";
 import { startHealthServer } from "./health";
 import { createLogger, type Logger } from "./logger";
+import { startTracing, type Tracing } from "./tracing";
 
 export interface RunningService {
-  /** True while the service can do its work. */
-  ready(): boolean;
+  /** Why the service cannot do its work now (NATS lost, storage failing), or null while it can. */
+  unready(): string | null;
   /** Stops taking work, finishes what is in flight, disconnects. */
   stop(): Promise<void>;
 }
@@ -26,6 +27,13 @@ export async function runService(name: string, start: StartFn): Promise<void> {
     process.stderr.write(`${name}: ${errorMessage(err)}\n`);
     process.exit(2);
   }
+  let tracing: Tracing;
+  try {
+    tracing = startTracing(name);
+  } catch (err) {
+    process.stderr.write(`${name}: ${errorMessage(err)}\n`);
+    process.exit(2);
+  }
   const log = createLogger(name, config);
   function fail(err: unknown): never {
     const e = RvssError.from(err);
@@ -38,7 +46,7 @@ export async function runService(name: string, start: StartFn): Promise<void> {
   let service: RunningService | undefined;
   const healthAddr = config.healthAddr;
   const health = healthAddr
-    ? await startHealthServer(healthAddr, () => service?.ready() ?? false).catch((err: unknown) =>
+    ? await startHealthServer(healthAddr, () => (service ? service.unready() : "starting")).catch((err: unknown) =>
         fail(
           new RvssError(
             ErrorCodes.CONFIG_INVALID,
@@ -54,7 +62,7 @@ export async function runService(name: string, start: StartFn): Promise<void> {
     await health?.close();
     fail(err);
   }
-  log.info({ health: health?.port }, `${name} started`);
+  log.info({ health: health?.port, traces: tracing.exporter }, `${name} started`);
   let stopping = false;
   const stop = async (signal: string): Promise<void> => {
     if (stopping) return;
@@ -67,6 +75,7 @@ export async function runService(name: string, start: StartFn): Promise<void> {
     force.unref();
     await service.stop();
     await health?.close();
+    await tracing.shutdown();
     log.info(`${name} stopped`);
     log.flush?.();
     process.exit(0);

@@ -172,4 +172,6 @@ export interface StorageBackend {
   listSvms(): Promise<string[]>;
   /** The names an SVM answers to in UNC paths (its own first, then its aliases); null for an SVM the backend does not know. */
   svmNames(svm: string): Promise<string[] | null>;
+  /** Throws, naming what is wrong, when the storage cannot be reached or written now (readiness). */
+  probe?(): Promise<void>;
 }

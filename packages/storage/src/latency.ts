@@ -93,6 +93,9 @@ export class LatencyBackend implements StorageBackend {
   svmNames(svm: string) {
     return this.inner.svmNames(svm);
   }
+  async probe() {
+    await this.inner.probe?.();
+  }
 }
 
 /** Any SVM and share exist (each SVM one volume, "<svm>_vol", shares at /<share>); every operation succeeds at once and stores nothing. */

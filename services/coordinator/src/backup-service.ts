@@ -18,7 +18,7 @@ import {
   type SvmRecord,
   EVENTS_STREAM,
 } from "@rvss/core";
-import { newTrace, publishEvent, type Bus } from "@rvss/bus";
+import { publishEvent, type Bus } from "@rvss/bus";
 import { DeliverPolicy } from "@nats-io/jetstream";
 import {
   Event,
@@ -74,7 +74,6 @@ export function backupService(deps: BackupServiceDeps): BackupServiceServer {
 
   return {
     createBackup: unary(log, "CreateBackup", async (req) => {
-      const trace = newTrace();
       const dataset = checkDataset(req.dataset);
       if (req.requestId) {
         const prior = await bus.state.get<string>(requestKey(req.requestId));
@@ -93,9 +92,9 @@ export function backupService(deps: BackupServiceDeps): BackupServiceServer {
         return { backup: await view(await mustGet(prior!.value)) };
       }
       await backups.create(b, status);
-      await publishEvent(bus, backupCreatedEvent(b), trace);
-      log.info({ backupId: b.id, sets: b.sets.length, traceId: trace.traceId }, "backup created");
-      await planner.admit(b, trace);
+      await publishEvent(bus, backupCreatedEvent(b));
+      log.info({ backupId: b.id, sets: b.sets.length }, "backup created");
+      await planner.admit(b);
       return { backup: await view((await backups.get(b.id))!) };
     }),
 
@@ -111,12 +110,11 @@ export function backupService(deps: BackupServiceDeps): BackupServiceServer {
       const b = await mustGet(req.backupId);
       if (isFinal(b.state)) return { backup: await view(b) };
       await backups.requestCancel(b.id);
-      const trace = newTrace();
       const never = await planner.withdraw(b.id);
-      await backups.markWithdrawn(b.id, never, trace);
+      await backups.markWithdrawn(b.id, never);
       for (const p of b.sets) {
         if (!never.includes(p.index) && p.phase === "queued") {
-          await engine.apply(p.svm, (s, env) => cancelManagedSet(s, { backupId: b.id, index: p.index }, env), trace);
+          await engine.apply(p.svm, (s, env) => cancelManagedSet(s, { backupId: b.id, index: p.index }, env));
         }
       }
       return { backup: await view(await mustGet(b.id)) };
@@ -135,7 +133,7 @@ export function backupService(deps: BackupServiceDeps): BackupServiceServer {
 
     restore: unary(log, "Restore", async (req, call) => {
       const b = await mustGet(req.backupId);
-      return restore(bus, b, req, remaining(call, DEFAULT_RESTORE_TIMEOUT_MS), newTrace());
+      return restore(bus, b, req, remaining(call, DEFAULT_RESTORE_TIMEOUT_MS));
     }),
 
     watchBackup(call: ServerWritableStream<WatchBackupRequest, WatchBackupResponse>): void {

@@ -28,7 +28,7 @@ import {
   backupIdOf,
   backupFinishedEventId,
 } from "@rvss/core";
-import { publishEvent, type Bus, type TraceContext } from "@rvss/bus";
+import { publishEvent, type Bus } from "@rvss/bus";
 import type { Logger } from "@rvss/runtime";
 import { backupSnapshotToProto, backupStateToProto } from "./convert";
 import { setCompletedEvent } from "./set-events";
@@ -147,7 +147,7 @@ export class Backups {
   }
 
   /** Plan entries a cancel stopped before they were released: they end as failed, "cancelled". */
-  async markWithdrawn(backupId: string, indexes: number[], trace?: TraceContext): Promise<void> {
+  async markWithdrawn(backupId: string, indexes: number[]): Promise<void> {
     let last: StoredBackup | null = null;
     for (const index of indexes) {
       last = await this.end(backupId, {
@@ -159,55 +159,51 @@ export class Backups {
         finishedAt: Date.now(),
       });
     }
-    await this.publishFinishedIfFinal(last, trace);
+    await this.publishFinishedIfFinal(last);
   }
 
   /**
    * A managed set ended for good: its result is recorded, SetCompleted goes out (before its slot
    * is given to the next set, so events show no overlap), and BackupFinished once the backup ended.
    */
-  async settleFinished(svm: string, entry: PendingRemoval, trace?: TraceContext): Promise<void> {
+  async settleFinished(svm: string, entry: PendingRemoval): Promise<void> {
     const state = await this.markFinished(entry);
     if (entry.outcome === "completed")
-      await publishEvent(this.bus, setCompletedEvent(svm, entry.setId, entry.backup!.backupId, entry.snapshots), trace);
-    await this.publishFinishedIfFinal(state, trace);
+      await publishEvent(this.bus, setCompletedEvent(svm, entry.setId, entry.backup!.backupId, entry.snapshots));
+    await this.publishFinishedIfFinal(state);
   }
 
   /** Publishes BackupFinished (its ID is derived from the backup) when the backup has ended. */
-  async publishFinishedIfFinal(s: StoredBackup | null, trace?: TraceContext): Promise<void> {
+  async publishFinishedIfFinal(s: StoredBackup | null): Promise<void> {
     if (!s || !isFinal(s.status.state)) return;
-    await this.publishFinished(assembleBackup(s.plan, s.status, await this.results(s.plan.id)), trace);
+    await this.publishFinished(assembleBackup(s.plan, s.status, await this.results(s.plan.id)));
   }
 
   /** Publishes an ended backup's BackupFinished event. */
-  async publishFinished(b: BackupRecord, trace?: TraceContext): Promise<void> {
+  async publishFinished(b: BackupRecord): Promise<void> {
     const snapshots = snapshotsOf(b);
     const progress = progressOf(b);
-    await publishEvent(
-      this.bus,
-      {
-        eventId: backupFinishedEventId(b.id),
-        time: new Date(),
-        svm: "",
-        setId: "",
-        backupId: b.id,
-        source: "coordinator",
-        body: {
-          $case: "backupFinished",
-          value: {
-            state: backupStateToProto(b.state),
-            reason: b.reason ?? "",
-            // Events stay small (NATS caps a message at 1 MB): a large backup's list is in GetBackup.
-            snapshots:
-              snapshots.length <= MAX_LISTED_SNAPSHOTS ? snapshots.map((x) => backupSnapshotToProto(x, b.id)) : [],
-            snapshotsTaken: snapshots.length,
-            setsCompleted: progress.setsCompleted,
-            setsFailed: progress.setsFailed,
-          },
+    await publishEvent(this.bus, {
+      eventId: backupFinishedEventId(b.id),
+      time: new Date(),
+      svm: "",
+      setId: "",
+      backupId: b.id,
+      source: "coordinator",
+      body: {
+        $case: "backupFinished",
+        value: {
+          state: backupStateToProto(b.state),
+          reason: b.reason ?? "",
+          // Events stay small (NATS caps a message at 1 MB): a large backup's list is in GetBackup.
+          snapshots:
+            snapshots.length <= MAX_LISTED_SNAPSHOTS ? snapshots.map((x) => backupSnapshotToProto(x, b.id)) : [],
+          snapshotsTaken: snapshots.length,
+          setsCompleted: progress.setsCompleted,
+          setsFailed: progress.setsFailed,
         },
       },
-      trace,
-    );
+    });
     this.log.info({ backupId: b.id, state: b.state, reason: b.reason }, `backup ${b.state}`);
   }
 }

@@ -24,7 +24,7 @@ import {
   timerSubject,
   timerMessageId,
 } from "@rvss/core";
-import { Bus, publishCommand, publishEvent, type TraceContext, type Versioned } from "@rvss/bus";
+import { Bus, publishCommand, publishEvent, type Versioned } from "@rvss/bus";
 import { SequenceTimer } from "@rvss/proto";
 import type { Logger } from "@rvss/runtime";
 import { removalCommand, finishCommand, pendingCommand, thawCommand, type AnyCommand } from "./commands";
@@ -36,7 +36,7 @@ export class Engine {
    * before the write that makes the SVM record forget it: if anything fails, the redelivered report
    * finds the set still there and settles it again. Each step is idempotent.
    */
-  onSetFinished?: (svm: string, entry: PendingRemoval, trace?: TraceContext) => Promise<void>;
+  onSetFinished?: (svm: string, entry: PendingRemoval) => Promise<void>;
 
   constructor(
     readonly bus: Bus,
@@ -60,13 +60,9 @@ export class Engine {
   private readonly known = new Map<string, Versioned<SvmRecord>>();
 
   /** Decides against the current record until the write wins, then carries out the effects. */
-  async apply<D extends Change>(
-    svm: string,
-    decide: (record: SvmRecord, env: Env) => D,
-    trace?: TraceContext,
-  ): Promise<D> {
+  async apply<D extends Change>(svm: string, decide: (record: SvmRecord, env: Env) => D): Promise<D> {
     try {
-      return await this.decideAndWrite(svm, decide, trace);
+      return await this.decideAndWrite(svm, decide);
     } catch (err) {
       // A write that failed may still land (its fate is unknown): the next decision reads again.
       this.known.delete(svmKey(svm));
@@ -74,11 +70,7 @@ export class Engine {
     }
   }
 
-  private async decideAndWrite<D extends Change>(
-    svm: string,
-    decide: (record: SvmRecord, env: Env) => D,
-    trace?: TraceContext,
-  ): Promise<D> {
+  private async decideAndWrite<D extends Change>(svm: string, decide: (record: SvmRecord, env: Env) => D): Promise<D> {
     const key = svmKey(svm);
     for (let attempt = 0; attempt < 100; attempt++) {
       const cached = attempt === 0 ? this.known.get(key) : undefined;
@@ -99,7 +91,7 @@ export class Engine {
           ? decided
           : { ...decided, record: served.record, effects: [...decided.effects, ...served.effects] };
       for (const e of d.effects)
-        if (e.kind === "finished" && e.entry.backup) await this.onSetFinished?.(d.record.svm, e.entry, trace);
+        if (e.kind === "finished" && e.entry.backup) await this.onSetFinished?.(d.record.svm, e.entry);
       // A timer message goes out before the write: one for a write that then loses finds nothing to
       // do when it comes, while one published after the write could be lost with this process.
       const scheduled = scheduleTimerMessage(d.record);
@@ -118,7 +110,7 @@ export class Engine {
       } else if (cur) {
         this.known.set(key, cur);
       }
-      await this.carryOut(d, trace);
+      await this.carryOut(d);
       return d;
     }
     throw new RvssError(ErrorCodes.CONFLICT, `the record of SVM "${svm}" kept changing; try again`, { svm });
@@ -132,11 +124,11 @@ export class Engine {
   }
 
   /** Publishes a command derived from the record (its ID too, so a repeat is dropped). */
-  async send(c: AnyCommand | null, trace?: TraceContext): Promise<void> {
+  async send(c: AnyCommand | null): Promise<void> {
     if (!c) return;
-    if (c.phase === "discovery") await publishCommand(this.bus, "discovery", c.cmd, trace);
-    else if (c.phase === "executor") await publishCommand(this.bus, "executor", c.cmd, trace);
-    else await publishCommand(this.bus, "notifier", c.cmd, trace);
+    if (c.phase === "discovery") await publishCommand(this.bus, "discovery", c.cmd);
+    else if (c.phase === "executor") await publishCommand(this.bus, "executor", c.cmd);
+    else await publishCommand(this.bus, "notifier", c.cmd);
   }
 
   async publishTimer(svm: string, t: ArmedTimer): Promise<void> {
@@ -152,7 +144,7 @@ export class Engine {
    * Publishes what a decision asks for. All publishes start in order (NATS keeps one connection's
    * messages in order, so a set's events stay ordered) and their acknowledgements are awaited together.
    */
-  private async carryOut(d: Change, trace?: TraceContext): Promise<void> {
+  private async carryOut(d: Change): Promise<void> {
     const s = d.record;
     const acks: Promise<unknown>[] = [];
     const out = (p: Promise<unknown>): void => void acks.push(p);
@@ -160,42 +152,42 @@ export class Engine {
       switch (e.kind) {
         case "command": {
           const set = findSet(s, e.setId);
-          if (set) out(this.send(pendingCommand(s, set), trace));
+          if (set) out(this.send(pendingCommand(s, set)));
           break;
         }
         case "thaw":
-          out(this.send(thawCommand(s, e.setId, findSet(s, e.setId)?.backup?.backupId, e.writers), trace));
+          out(this.send(thawCommand(s, e.setId, findSet(s, e.setId)?.backup?.backupId, e.writers)));
           break;
         case "removal": {
           const entry = s.removals.find((x) => x.setId === e.setId);
-          if (entry) out(this.send(removalCommand(s, entry), trace));
+          if (entry) out(this.send(removalCommand(s, entry)));
           break;
         }
         case "started": {
           const set = findSet(s, e.setId)!;
-          out(publishEvent(this.bus, setStartedEvent(s.svm, set), trace));
+          out(publishEvent(this.bus, setStartedEvent(s.svm, set)));
           this.log.info({ svm: s.svm, setId: set.id, backupId: set.backup?.backupId }, "shadow copy set started");
           break;
         }
         case "added": {
           const set = findSet(s, e.setId);
-          if (set) out(publishEvent(this.bus, sharesAddedEvent(s.svm, set, e.shadowCopyIds), trace));
+          if (set) out(publishEvent(this.bus, sharesAddedEvent(s.svm, set, e.shadowCopyIds)));
           break;
         }
         case "creationStarted": {
           const set = findSet(s, e.setId);
-          if (set) out(publishEvent(this.bus, creationStartedEvent(s.svm, set), trace));
+          if (set) out(publishEvent(this.bus, creationStartedEvent(s.svm, set)));
           break;
         }
         case "aborted":
-          out(publishEvent(this.bus, setAbortedEvent(s.svm, e.setId, e.backup?.backupId, e.reason, e.code), trace));
+          out(publishEvent(this.bus, setAbortedEvent(s.svm, e.setId, e.backup?.backupId, e.reason, e.code)));
           this.log.warn(
             { svm: s.svm, setId: e.setId, backupId: e.backup?.backupId, code: e.code },
             `set aborted: ${e.reason}`,
           );
           break;
         case "finished":
-          out(this.send(finishCommand(s.svm, e.entry), trace));
+          out(this.send(finishCommand(s.svm, e.entry)));
           break;
       }
     }

@@ -1,10 +1,10 @@
 /** The coordinator's gRPC server: BackupService, ShadowCopyAgent, PreflightService, health checking and server reflection. */
-import * as fs from "node:fs";
 import * as grpc from "@grpc/grpc-js";
-import * as protoLoader from "@grpc/proto-loader";
-import { ReflectionService } from "@grpc/reflection";
 import { HealthImplementation } from "grpc-health-check";
 import { ErrorCodes, RvssError } from "@rvss/core";
+import type { ConnectionWatch } from "@rvss/bus";
+import { toServiceError } from "./grpc-errors";
+import { DescriptorReflection } from "./reflection";
 import {
   BackupServiceService,
   PreflightServiceService,
@@ -30,23 +30,53 @@ export interface Services {
   info: ServerInfoServiceServer;
 }
 
-export async function startGrpcServer(addr: string, services: Services): Promise<GrpcServer> {
-  const server = new grpc.Server({ "grpc.max_receive_message_length": 16 * 1024 * 1024 });
+/** The services whose calls read or write durable state, so need NATS. */
+const NEEDS_NATS = ["rvss.v1.BackupService", "rvss.v1.ShadowCopyAgent", "rvss.v1.PreflightService"];
+
+/**
+ * While NATS is lost, a call that needs it is answered UNAVAILABLE with the reason at once (a client
+ * retries another replica or later) instead of waiting for a timeout.
+ */
+function needsNats(connection: ConnectionWatch): grpc.ServerInterceptor {
+  return (method, call) =>
+    new grpc.ServerInterceptingCall(call, {
+      start(next) {
+        next({
+          onReceiveMetadata(metadata, pass) {
+            const gated = NEEDS_NATS.some((name) => method.path.startsWith(`/${name}/`));
+            const reason = gated ? connection.unready() : null;
+            if (reason === null) return pass(metadata);
+            const e = toServiceError(new RvssError(ErrorCodes.NATS_UNAVAILABLE, reason));
+            call.sendStatus({ code: e.code!, details: e.details!, metadata: e.metadata! });
+          },
+        });
+      },
+    });
+}
+
+export async function startGrpcServer(
+  addr: string,
+  services: Services,
+  connection: ConnectionWatch,
+): Promise<GrpcServer> {
+  const server = new grpc.Server({
+    "grpc.max_receive_message_length": 16 * 1024 * 1024,
+    interceptors: [needsNats(connection)],
+  });
   server.addService(BackupServiceService, services.backups);
   server.addService(ShadowCopyAgentService, services.agent);
   server.addService(PreflightServiceService, services.preflight);
   server.addService(ServerInfoServiceService, services.info);
-  const health = new HealthImplementation({
-    "": "SERVING",
-    "rvss.v1.BackupService": "SERVING",
-    "rvss.v1.ShadowCopyAgent": "SERVING",
-    "rvss.v1.PreflightService": "SERVING",
-    "rvss.v1.ServerInfoService": "SERVING",
-  });
+  // The server's own info answers from memory, NATS or not.
+  const health = new HealthImplementation({ "rvss.v1.ServerInfoService": "SERVING" });
+  const setHealth = (): void => {
+    const status = connection.unready() === null ? "SERVING" : "NOT_SERVING";
+    for (const name of ["", ...NEEDS_NATS]) health.setStatus(name, status);
+  };
+  setHealth();
+  connection.onChange(setHealth);
   health.addToServer(server);
-  new ReflectionService(protoLoader.loadFileDescriptorSetFromBuffer(fs.readFileSync(descriptorSetPath))).addToServer(
-    server,
-  );
+  DescriptorReflection.fromFile(descriptorSetPath).addToServer(server);
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync(addr, grpc.ServerCredentials.createInsecure(), (err, p) =>
       err

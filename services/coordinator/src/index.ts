@@ -18,6 +18,7 @@ import { Backups } from "./backups";
 import { shadowCopyAgent } from "./agent-service";
 import { backupService } from "./backup-service";
 import { Engine } from "./engine";
+import { serveRecordMetrics } from "./metrics";
 import { Planner } from "./planner";
 import { startGrpcServer } from "./grpc-server";
 import { preflightService } from "./preflight-service";
@@ -40,9 +41,9 @@ export async function startCoordinator(config: RvssConfig, log: Logger): Promise
   const backups = new Backups(bus, log);
   const engine = new Engine(bus, config.timers, log);
   const planner = new Planner(bus, engine, backups, config.maxConcurrentSets, log);
-  engine.onSetFinished = async (svm, entry, trace) => {
-    await backups.settleFinished(svm, entry, trace);
-    await planner.finished(entry.backup!, trace);
+  engine.onSetFinished = async (svm, entry) => {
+    await backups.settleFinished(svm, entry);
+    await planner.finished(entry.backup!);
   };
   const replay = new Replay(engine, backups, planner, log, config.ackWaitMs);
 
@@ -59,8 +60,8 @@ export async function startCoordinator(config: RvssConfig, log: Logger): Promise
       if (e.body?.$case === "restoreFinished") return recordRestoreFinished(bus, e.body.value);
       const report = toReport(e);
       if (!report) return;
-      const out = await engine.apply(e.svm, (s, env) => applyReport(s, report, env), d.trace);
-      if (!out.applied) await replay.afterDuplicate(out.record, report.setId, e.backupId, d.trace);
+      const out = await engine.apply(e.svm, (s, env) => applyReport(s, report, env));
+      if (!out.applied) await replay.afterDuplicate(out.record, report.setId, e.backupId);
     },
   });
 
@@ -75,30 +76,36 @@ export async function startCoordinator(config: RvssConfig, log: Logger): Promise
     async handle(d) {
       // The message is only a wake-up call: the SVM's record says whether the timer still runs,
       // runs longer (wait again), or has expired.
-      const out = await engine.apply(
-        d.data.svm,
-        (s, env) => timerMessageDue(s, { messageDeadline: d.data.deadline?.getTime() ?? 0 }, env),
-        d.trace,
+      const out = await engine.apply(d.data.svm, (s, env) =>
+        timerMessageDue(s, { messageDeadline: d.data.deadline?.getTime() ?? 0 }, env),
       );
       if (out.value) return d.defer(out.value.waitMs);
       if (out.effects.length > 0) log.warn({ svm: d.data.svm }, "FSRVP message sequence timer expired");
     },
   });
 
-  const { server, port, health } = await startGrpcServer(config.grpcAddr, {
-    backups: backupService({ bus, engine, backups, planner, log }),
-    agent: shadowCopyAgent({ bus, engine, log }),
-    preflight: preflightService({ bus, log }),
-    info: serverInfoService(bus),
-  });
+  const { server, port, health } = await startGrpcServer(
+    config.grpcAddr,
+    {
+      backups: backupService({ bus, engine, backups, planner, log }),
+      agent: shadowCopyAgent({ bus, engine, log }),
+      preflight: preflightService({ bus, log }),
+      info: serverInfoService(bus),
+    },
+    bus.connection,
+  );
   log.info({ grpc: `${config.grpcAddr.slice(0, config.grpcAddr.lastIndexOf(":"))}:${port}` }, "gRPC serving");
+
+  const stopMetrics = serveRecordMetrics(bus, backups, log);
 
   // Resume, not fail: its first run picks up what was under way when a coordinator stopped.
   const reconciler = new Reconciler(engine, backups, replay, log).start(config.reconcileIntervalMs);
 
   return {
     grpcPort: port,
-    ready: () => bus.connected() && events.running() && timers.running(),
+    unready: () =>
+      bus.connection.unready() ??
+      (events.running() && timers.running() ? null : "the coordinator's workers have stopped"),
     async stop() {
       health.setStatus("", "NOT_SERVING");
       await new Promise<void>((resolve) => {
@@ -108,6 +115,7 @@ export async function startCoordinator(config: RvssConfig, log: Logger): Promise
           resolve();
         });
       });
+      stopMetrics();
       await reconciler.stop();
       await events.stop();
       await timers.stop();

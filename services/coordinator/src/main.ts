@@ -1,5 +1,5 @@
 #!/usr/bin/env node
 import { runService } from "@rvss/runtime";
-import { startCoordinator } from "./index";
 
-void runService("coordinator", (config, log) => startCoordinator(config, log));
+// The service's modules load once tracing has started, so that gRPC is instrumented as it loads.
+void runService("coordinator", async (config, log) => (await import("./index.js")).startCoordinator(config, log));

@@ -17,7 +17,7 @@ import {
   type PlannerState,
   PLANNER_KEY,
 } from "@rvss/core";
-import type { Bus, TraceContext } from "@rvss/bus";
+import type { Bus } from "@rvss/bus";
 import type { Logger } from "@rvss/runtime";
 import type { Backups } from "./backups";
 import { liveSetOf } from "./convert";
@@ -46,13 +46,13 @@ export class Planner {
   }
 
   /** A new backup joins the plan; what fits runs at once. */
-  async admit(b: BackupPlan, trace?: TraceContext): Promise<void> {
-    await this.enqueue(await this.change((p) => admitBackup(p, b.id, b.sets.length)), trace);
+  async admit(b: BackupPlan): Promise<void> {
+    await this.enqueue(await this.change((p) => admitBackup(p, b.id, b.sets.length)));
   }
 
   /** A released set ended: its slot goes to the next set in turn. */
-  async finished(link: BackupLink, trace?: TraceContext): Promise<void> {
-    await this.enqueue(await this.change((p) => finishSet(p, link)), trace);
+  async finished(link: BackupLink): Promise<void> {
+    await this.enqueue(await this.change((p) => finishSet(p, link)));
   }
 
   /** A cancelled backup releases nothing more; returns the plan indexes it never released. */
@@ -63,16 +63,14 @@ export class Planner {
     });
   }
 
-  private async enqueue(released: BackupLink[], trace?: TraceContext): Promise<void> {
+  private async enqueue(released: BackupLink[]): Promise<void> {
     // Released sets are on different SVMs as a rule (plans interleave SVMs), so they go out together.
     await mapLimit(released, 16, async (link) => {
       const b = await this.backups.plan(link.backupId);
       if (!b) return;
       const p = b.sets[link.index]!;
-      await this.engine.apply(
-        p.svm,
-        (s, env) => enqueueManagedSet(s, { backup: link, shares: p.shares, onWriterError: b.onWriterError }, env),
-        trace,
+      await this.engine.apply(p.svm, (s, env) =>
+        enqueueManagedSet(s, { backup: link, shares: p.shares, onWriterError: b.onWriterError }, env),
       );
     });
     if (released.length > 0) this.log.debug({ released: released.length }, "planner released sets");

@@ -37,15 +37,7 @@ import {
   finishCommandId,
   backupFinishedEventId,
 } from "@rvss/core";
-import {
-  PUBLISH_GIVE_UP_MS,
-  commandQueued,
-  commandResults,
-  eventType,
-  eventStored,
-  publishEventOnce,
-  type TraceContext,
-} from "@rvss/bus";
+import { PUBLISH_GIVE_UP_MS, commandQueued, commandResults, eventType, eventStored, publishEventOnce } from "@rvss/bus";
 import type { Logger } from "@rvss/runtime";
 import type { StoredBackup, Backups } from "./backups";
 import {
@@ -88,30 +80,27 @@ export class Replay {
   }
 
   /** A report that no longer fits came again: publish what its first application would have. */
-  async afterDuplicate(server: SvmRecord, setId: string, backupId: string, trace?: TraceContext): Promise<void> {
-    await this.set(server, setId, trace);
+  async afterDuplicate(server: SvmRecord, setId: string, backupId: string): Promise<void> {
+    await this.set(server, setId);
     // Only a set that left the record can have ended its backup.
     const gone = !findSet(server, setId) && !server.removals.some((d) => d.setId === setId);
     const b = gone && backupId ? await this.backups.get(backupId) : null;
-    if (b) await this.backup(b, trace);
+    if (b) await this.backup(b);
   }
 
   /** What one set of an SVM record implies: its events so far, the command it waits for, the writers' thaw, its removal. */
-  async set(server: SvmRecord, setId: string, trace?: TraceContext): Promise<void> {
+  async set(server: SvmRecord, setId: string): Promise<void> {
     const bus = this.engine.bus;
     const set = findSet(server, setId);
     if (set) {
-      await publishEventOnce(bus, setStartedEvent(server.svm, set), trace);
+      await publishEventOnce(bus, setStartedEvent(server.svm, set));
       const added = lastAdded(set);
-      if (added.length > 0) await publishEventOnce(bus, sharesAddedEvent(server.svm, set, added), trace);
-      if (set.attempts?.create) await publishEventOnce(bus, creationStartedEvent(server.svm, set), trace);
+      if (added.length > 0) await publishEventOnce(bus, sharesAddedEvent(server.svm, set, added));
+      if (set.attempts?.create) await publishEventOnce(bus, creationStartedEvent(server.svm, set));
       const p = set.pending;
       if (p)
-        await this.sendAgain(
-          pendingCommand(server, set),
-          p.since,
-          (s, env) => retryLostCommand(s, { setId: set.id, kind: p.kind, attempt: p.attempt }, env),
-          trace,
+        await this.sendAgain(pendingCommand(server, set), p.since, (s, env) =>
+          retryLostCommand(s, { setId: set.id, kind: p.kind, attempt: p.attempt }, env),
         );
       if (
         thawDue(set) &&
@@ -121,7 +110,7 @@ export class Replay {
           resultEventId(thawCommandId(set.id), "writersThawed"),
         ))
       ) {
-        await this.resend(thawCommand(server, set.id, set.backup?.backupId, set.writers!), trace);
+        await this.resend(thawCommand(server, set.id, set.backup?.backupId, set.writers!));
       }
     }
     const entry = server.removals.find((d) => d.setId === setId);
@@ -130,7 +119,6 @@ export class Replay {
         await publishEventOnce(
           bus,
           setAbortedEvent(server.svm, entry.setId, entry.backup?.backupId, entry.reason, entry.code),
-          trace,
         );
       // A removal waiting for a step of its ended set looks for that step's results; the step's
       // command is never sent again (it would make storage for a set that has ended).
@@ -140,24 +128,20 @@ export class Replay {
           sentStepCommand(server, entry, w),
           entry.since,
           (s, env) => stopWaitingForLostStep(s, { setId: entry.setId, step: w.step, attempt: w.attempt }, env),
-          trace,
           { resend: false },
         );
       // A removal that failed for good waits for the reconciler's new attempt.
       else if (!entry.failure)
-        await this.sendAgain(
-          removalCommand(server, entry),
-          entry.since,
-          (s, env) => retryLostRemoval(s, { setId: entry.setId, attempt: entry.attempt }, env),
-          trace,
+        await this.sendAgain(removalCommand(server, entry), entry.since, (s, env) =>
+          retryLostRemoval(s, { setId: entry.setId, attempt: entry.attempt }, env),
         );
     }
   }
 
   /** What a backup record implies: its creation, how its sets ended, their writers told so, its end. */
-  async backup(b: BackupRecord, trace?: TraceContext): Promise<void> {
+  async backup(b: BackupRecord): Promise<void> {
     const bus = this.engine.bus;
-    await publishEventOnce(bus, backupCreatedEvent(b), trace);
+    await publishEventOnce(bus, backupCreatedEvent(b));
     for (const p of b.sets) {
       if (!p.setId || (p.phase !== "completed" && p.phase !== "failed")) continue;
       const completed = p.phase === "completed";
@@ -166,7 +150,6 @@ export class Replay {
         completed
           ? setCompletedEvent(p.svm, p.setId, b.id, p.snapshots)
           : setAbortedEvent(p.svm, p.setId, b.id, p.reason ?? "", p.code ?? ""),
-        trace,
       );
       const writers = [...new Set((p.writerSteps ?? []).filter((w) => w.step === "checkpoint").map((w) => w.writerId))];
       if (
@@ -184,14 +167,14 @@ export class Replay {
           outcome: completed ? ("completed" as const) : ("aborted" as const),
           reason: p.reason ?? "",
         };
-        await this.resend(finishCommand(p.svm, end), trace);
+        await this.resend(finishCommand(p.svm, end));
       }
     }
     if (
       isFinal(b.state) &&
       !(await eventStored(bus, backupEventSubject(b.id, "backupFinished"), backupFinishedEventId(b.id)))
     )
-      await this.backups.publishFinished(b, trace);
+      await this.backups.publishFinished(b);
   }
 
   /** At start-up: every running backup, and those that finished in the last hour. */
@@ -215,8 +198,8 @@ export class Replay {
    * Sends a command again unless it still waits in its work queue: one that is being worked on
    * must not run twice at once, even after JetStream's duplicate window.
    */
-  private async resend(c: AnyCommand | null, trace?: TraceContext): Promise<void> {
-    if (c && !(await commandQueued(this.engine.bus, c.phase, c.cmd))) await this.engine.send(c, trace);
+  private async resend(c: AnyCommand | null): Promise<void> {
+    if (c && !(await commandQueued(this.engine.bus, c.phase, c.cmd))) await this.engine.send(c);
   }
 
   /**
@@ -228,24 +211,23 @@ export class Replay {
     c: SentCommand | null,
     since: number,
     newAttempt: (s: SvmRecord, env: Env) => Outcome<boolean>,
-    trace?: TraceContext,
     o: { resend: boolean } = { resend: true },
   ): Promise<void> {
     const bus = this.engine.bus;
     if (!c?.cmd.context || (await commandQueued(bus, c.phase, c.cmd))) return;
-    if (Date.now() - since < this.lostAfterMs) return o.resend ? this.engine.send(c as AnyCommand, trace) : undefined;
+    if (Date.now() - since < this.lostAfterMs) return o.resend ? this.engine.send(c as AnyCommand) : undefined;
     const { svm, setId, commandId } = c.cmd.context;
     const fields = { svm, setId, commandId, sentMsAgo: Date.now() - since };
     const results = await commandResults(bus, c.cmd.context);
     if (results.length === 0) {
-      if ((await this.engine.apply(svm, newAttempt, trace)).value)
+      if ((await this.engine.apply(svm, newAttempt)).value)
         this.log.warn(fields, "command lost (neither queued nor answered): sent again as a new attempt");
       return;
     }
     const applied: string[] = [];
     for (const e of results) {
       const report = toReport(e);
-      if (report && (await this.engine.apply(svm, (s, env) => applyReport(s, report, env), trace)).applied)
+      if (report && (await this.engine.apply(svm, (s, env) => applyReport(s, report, env))).applied)
         applied.push(eventType(e));
     }
     if (applied.length > 0)

@@ -9,7 +9,7 @@ import {
   type BackupRecord,
   type BackupSnapshot,
 } from "@rvss/core";
-import { publishCommand, type Bus, type TraceContext } from "@rvss/bus";
+import { publishCommand, type Bus } from "@rvss/bus";
 import type { RestoreFinished, RestoreRequest, RestoreResponse } from "@rvss/proto";
 import { backupSnapshotToProto } from "./convert";
 import { restoreKey } from "@rvss/core";
@@ -65,7 +65,6 @@ export async function restore(
   b: BackupRecord,
   req: RestoreRequest,
   timeoutMs: number,
-  trace: TraceContext,
 ): Promise<RestoreResponse> {
   const { files, problems } = checkFileList(req.files);
   if (problems.length > 0) throw invalidArgument(problems[0]!.message, { path: problems[0]!.path });
@@ -86,25 +85,20 @@ export async function restore(
   };
   await bus.state.put(restoreKey(id), rec);
   const snapProto = backupSnapshotToProto(snapshot, b.id);
-  await publishCommand(
-    bus,
-    "executor",
-    {
-      context: { commandId: `restore:${id}`, svm: snapshot.svm, setId: "", backupId: b.id },
-      kind: {
-        $case: "restoreFiles",
-        value: {
-          restoreId: id,
-          snapshot: snapProto,
-          shadowCopy: snapProto.shadowCopies.find((c) => c.shadowCopyId === copyId)!,
-          files,
-          target: req.target,
-          overwrite: req.overwrite,
-        },
+  await publishCommand(bus, "executor", {
+    context: { commandId: `restore:${id}`, svm: snapshot.svm, setId: "", backupId: b.id },
+    kind: {
+      $case: "restoreFiles",
+      value: {
+        restoreId: id,
+        snapshot: snapProto,
+        shadowCopy: snapProto.shadowCopies.find((c) => c.shadowCopyId === copyId)!,
+        files,
+        target: req.target,
+        overwrite: req.overwrite,
       },
     },
-    trace,
-  );
+  });
   const done = await bus.state.waitFor<RestoreRecord>(
     restoreKey(id),
     (v) => v !== null && v.state !== "running",

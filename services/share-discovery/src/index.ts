@@ -49,7 +49,7 @@ export async function startShareDiscovery(
     };
   });
   return {
-    ready: phase.ready,
+    unready: phase.unready,
     async stop() {
       queries.stop();
       await phase.stop();

@@ -1,5 +1,7 @@
 #!/usr/bin/env node
 import { runService } from "@rvss/runtime";
-import { startShareDiscovery } from "./index";
 
-void runService("share-discovery", (config, log) => startShareDiscovery(config, log));
+// The service's modules load once tracing has started, so that gRPC is instrumented as it loads.
+void runService("share-discovery", async (config, log) =>
+  (await import("./index.js")).startShareDiscovery(config, log),
+);

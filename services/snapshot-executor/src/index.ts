@@ -3,7 +3,7 @@
  * copies, takes and deletes per-volume snapshots, restores. Replicas share one durable consumer.
  * It also answers the reconciler's StorageInventory query (what the storage holds).
  */
-import { invalidArgument } from "@rvss/core";
+import { errorMessage, invalidArgument } from "@rvss/core";
 import { serveStorageInventory, startPhaseService } from "@rvss/bus";
 import type { ExecutorCommand } from "@rvss/proto";
 import type { Logger, RunningService, RvssConfig } from "@rvss/runtime";
@@ -73,12 +73,38 @@ export async function startSnapshotExecutor(
   void verifier
     .sweep([])
     .catch((err: unknown) => log.warn({ err: (err as Error).message }, "verification sweep failed"));
+  const storage = watchStorage(backend, log);
   return {
-    ready: phase.ready,
+    unready: () => phase.unready() ?? storage.problem(),
     async stop() {
+      storage.stop();
       inventory.stop();
       await verifier.stop();
       await phase.stop();
     },
   };
+}
+
+const PROBE_INTERVAL_MS = 5_000;
+
+/** Probes the backend every few seconds: a replica whose storage fails takes no traffic (readiness). */
+function watchStorage(backend: StorageBackend, log: Logger): { problem(): string | null; stop(): void } {
+  let problem: string | null = null;
+  const probe = async (): Promise<void> => {
+    const timeout = new Promise<never>((_, reject) =>
+      setTimeout(() => reject(new Error(`no answer within ${PROBE_INTERVAL_MS} ms`)), PROBE_INTERVAL_MS).unref(),
+    );
+    const was = problem;
+    problem = await Promise.race([backend.probe?.(), timeout]).then(
+      () => null,
+      (err: unknown) => `storage (${backend.kind}) fails: ${errorMessage(err)}`,
+    );
+    if (problem !== was) {
+      if (problem) log.error({ storage: backend.kind }, problem);
+      else log.info({ storage: backend.kind }, "storage answers again");
+    }
+  };
+  void probe();
+  const timer = setInterval(() => void probe(), PROBE_INTERVAL_MS);
+  return { problem: () => problem, stop: () => clearInterval(timer) };
 }

@@ -1,5 +1,7 @@
 #!/usr/bin/env node
 import { runService } from "@rvss/runtime";
-import { startSnapshotExecutor } from "./index";
 
-void runService("snapshot-executor", (config, log) => startSnapshotExecutor(config, log));
+// The service's modules load once tracing has started, so that gRPC is instrumented as it loads.
+void runService("snapshot-executor", async (config, log) =>
+  (await import("./index.js")).startSnapshotExecutor(config, log),
+);

@@ -74,7 +74,13 @@ async function up(): Promise<number> {
     nats = ownNats ? await NatsServer.start({ storeDir: path.join(home, "nats") }) : null;
     const natsUrl = nats?.url ?? config.natsUrl;
     rvss = await startRvss(
-      { NATS_URL: natsUrl, RVSS_FILER_CONFIG: filerConfig, RVSS_GRPC_ADDR: config.grpcAddr },
+      {
+        NATS_URL: natsUrl,
+        RVSS_FILER_CONFIG: filerConfig,
+        RVSS_GRPC_ADDR: config.grpcAddr,
+        // A person reads these: one line per entry, prefixed with the service below.
+        RVSS_LOG_FORMAT: process.env.RVSS_LOG_FORMAT || "pretty",
+      },
       { onOutput: (name, line) => console.log(`[${name}] ${line}`), ...(health ? { healthPorts: health } : {}) },
     );
     writeContext(home, { grpcAddr: config.grpcAddr, natsUrl, pid: process.pid, startedAt: new Date().toISOString() });

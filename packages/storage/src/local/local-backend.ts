@@ -145,6 +145,22 @@ export class LocalBackend implements StorageBackend {
     return s ? [s.name, ...s.aliases] : null;
   }
 
+  /** Every volume directory must exist and be writable: a lost mount fails here, not in the next backup. */
+  async probe(): Promise<void> {
+    for (const svm of this.filer.svms) {
+      for (const v of svm.volumes) {
+        const dir = this.volumeDir(svm.name, v.name);
+        await fsp.access(dir, fs.constants.W_OK).catch((err: NodeJS.ErrnoException) => {
+          throw new RvssError(
+            ErrorCodes.STORAGE_FAILED,
+            `volume "${v.name}" of SVM "${svm.name}" cannot be written at ${dir}: ${err.code ?? err.message}`,
+            { svm: svm.name, volume: v.name },
+          );
+        });
+      }
+    }
+  }
+
   async resolveShare(svmName: string, shareName: string): Promise<ShareResolution> {
     const svm = this.svm(svmName);
     const share = svm.shares.find((s) => s.name.toLowerCase() === shareName.toLowerCase());

@@ -1,0 +1,175 @@
+/**
+ * The Helm chart renders (real helm: HELM_BIN or helm on PATH; .ci/run installs it) into objects
+ * that validate against the Kubernetes, KEDA and Prometheus Operator schemas (kubernetes-models),
+ * keep to the restricted Pod Security profile, and scale every phase's consumer with KEDA. The raw
+ * manifests are the chart's output, not a second copy.
+ */
+import { execFileSync, spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import * as yaml from "js-yaml";
+import { COMMAND_STREAMS, PHASE_CONSUMERS } from "@rvss/core";
+import { ConfigMap } from "kubernetes-models/v1/ConfigMap";
+import { PersistentVolumeClaim } from "kubernetes-models/v1/PersistentVolumeClaim";
+import { Service } from "kubernetes-models/v1/Service";
+import { ServiceAccount } from "kubernetes-models/v1/ServiceAccount";
+import { Deployment } from "kubernetes-models/apps/v1/Deployment";
+import { NetworkPolicy } from "kubernetes-models/networking.k8s.io/v1/NetworkPolicy";
+import { PodDisruptionBudget } from "kubernetes-models/policy/v1/PodDisruptionBudget";
+import { ScaledObject } from "@kubernetes-models/keda/keda.sh/v1alpha1/ScaledObject";
+import { PrometheusRule } from "@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/PrometheusRule";
+import { ServiceMonitor } from "@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/ServiceMonitor";
+
+const root = path.join(__dirname, "..", "..");
+const chart = path.join(root, "deploy", "helm", "rvss");
+const helm = process.env.HELM_BIN ?? "helm";
+const DIGEST = `sha256:${"ab".repeat(32)}`;
+
+type K8sObject = { apiVersion: string; kind: string; metadata: { name: string }; spec?: any }; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+const models: Record<string, new (o: any) => { validate(): void }> = {
+  // eslint-disable-line @typescript-eslint/no-explicit-any
+  "v1/ConfigMap": ConfigMap,
+  "v1/PersistentVolumeClaim": PersistentVolumeClaim,
+  "v1/Service": Service,
+  "v1/ServiceAccount": ServiceAccount,
+  "apps/v1/Deployment": Deployment,
+  "networking.k8s.io/v1/NetworkPolicy": NetworkPolicy,
+  "policy/v1/PodDisruptionBudget": PodDisruptionBudget,
+  "keda.sh/v1alpha1/ScaledObject": ScaledObject,
+  "monitoring.coreos.com/v1/PrometheusRule": PrometheusRule,
+  "monitoring.coreos.com/v1/ServiceMonitor": ServiceMonitor,
+};
+
+function render(args: string[]): { status: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(helm, ["template", "rvss", chart, "--namespace", "rvss", ...args], { encoding: "utf8" });
+  if (r.error) throw new Error(`cannot run helm (${helm}): ${r.error.message}; install it or set HELM_BIN`);
+  return r;
+}
+
+function objects(args: string[] = []): K8sObject[] {
+  const r = render(["--set", `image.digest=${DIGEST}`, ...args]);
+  expect(r.stderr).toBe("");
+  return yaml.loadAll(r.stdout).filter((o): o is K8sObject => o !== null);
+}
+
+const byKind = (all: K8sObject[], kind: string): K8sObject[] => all.filter((o) => o.kind === kind);
+
+test("helm lint passes", () => {
+  expect(
+    execFileSync(helm, ["lint", chart, "--strict", "--set", `image.digest=${DIGEST}`], { encoding: "utf8" }),
+  ).toMatch(/1 chart\(s\) linted, 0 chart\(s\) failed/);
+});
+
+test("every rendered object validates against its schema", () => {
+  const all = objects();
+  expect(all.map((o) => o.kind).sort()).toEqual(
+    [
+      ...Array(3).fill("ConfigMap"),
+      ...Array(4).fill("Deployment"),
+      ...Array(4).fill("NetworkPolicy"),
+      "PersistentVolumeClaim",
+      ...Array(4).fill("PodDisruptionBudget"),
+      "PrometheusRule",
+      ...Array(3).fill("ScaledObject"),
+      "Service",
+      "Service",
+      "ServiceAccount",
+      "ServiceMonitor",
+    ].sort(),
+  );
+  for (const o of all) {
+    const Model = models[`${o.apiVersion}/${o.kind}`];
+    expect(Model).toBeDefined();
+    expect(() => new Model!(o).validate()).not.toThrow();
+  }
+  // The schemas do catch mistakes.
+  const broken = byKind(all, "Deployment")[0]!;
+  broken.spec.template.spec.containers[0].resources.limits.cpu = { many: true };
+  expect(() => new Deployment(broken as never).validate()).toThrow(/limits\/cpu/);
+});
+
+test("pods keep to the restricted Pod Security profile, with limits, probes, spread and a PDB", () => {
+  const all = objects();
+  const pdbs = byKind(all, "PodDisruptionBudget").map((p) => p.metadata.name);
+  for (const d of byKind(all, "Deployment")) {
+    const pod = d.spec.template.spec;
+    expect(pod.securityContext).toMatchObject({ runAsNonRoot: true, seccompProfile: { type: "RuntimeDefault" } });
+    expect(pod.automountServiceAccountToken).toBe(false);
+    expect(pod.topologySpreadConstraints.map((t: { topologyKey: string }) => t.topologyKey)).toEqual([
+      "kubernetes.io/hostname",
+      "topology.kubernetes.io/zone",
+    ]);
+    for (const c of pod.containers) {
+      expect(c.securityContext).toEqual({
+        allowPrivilegeEscalation: false,
+        readOnlyRootFilesystem: true,
+        runAsNonRoot: true,
+        capabilities: { drop: ["ALL"] },
+        seccompProfile: { type: "RuntimeDefault" },
+      });
+      expect(Object.keys(c.resources.requests).sort()).toEqual(["cpu", "memory"]);
+      expect(Object.keys(c.resources.limits).sort()).toEqual(["cpu", "memory"]);
+      expect(c.startupProbe.httpGet.path).toBe("/healthz");
+      expect(c.readinessProbe.httpGet.path).toBe("/readyz");
+      expect(c.livenessProbe.httpGet.path).toBe("/healthz");
+      expect(c.image).toBe(`ghcr.io/rvss/rvss@${DIGEST}`);
+    }
+    expect(pdbs).toContain(d.metadata.name);
+  }
+});
+
+test("KEDA scales every phase's consumer, and no Deployment it owns fixes replicas", () => {
+  const all = objects();
+  const scaled = byKind(all, "ScaledObject");
+  const triggers = scaled.map((s) => s.spec.triggers[0].metadata);
+  expect(triggers.map((t) => [t.stream, t.consumer]).sort()).toEqual(
+    Object.keys(COMMAND_STREAMS)
+      .map((p) => [
+        COMMAND_STREAMS[p as keyof typeof COMMAND_STREAMS],
+        PHASE_CONSUMERS[p as keyof typeof PHASE_CONSUMERS],
+      ])
+      .sort(),
+  );
+  const deployments = new Map(byKind(all, "Deployment").map((d) => [d.metadata.name, d]));
+  for (const s of scaled) expect(deployments.get(s.spec.scaleTargetRef.name)!.spec.replicas).toBeUndefined();
+  expect(deployments.get("rvss-coordinator")!.spec.replicas).toBe(2);
+  // Without KEDA the counts come from the values.
+  const fixed = byKind(objects(["--set", "keda.enabled=false"]), "Deployment");
+  expect(fixed.map((d) => d.spec.replicas)).toEqual([2, 2, 2, 2]);
+});
+
+test("NATS TLS and the client certificate come from a Secret; network, monitoring and rules are in the chart", () => {
+  const all = objects(["--set", "nats.tls.secret=rvss-nats-tls"]);
+  const executor = byKind(all, "Deployment").find((d) => d.metadata.name === "rvss-snapshot-executor")!;
+  const secrets = executor.spec.template.spec.volumes.filter((v: { secret?: unknown }) => v.secret);
+  expect(secrets.map((v: { secret: { secretName: string } }) => v.secret.secretName)).toEqual(["rvss-nats-tls"]);
+  const env = byKind(all, "ConfigMap").find((c) => c.metadata.name === "rvss")! as unknown as {
+    data: Record<string, string>;
+  };
+  expect(env.data).toMatchObject({
+    RVSS_NATS_CA: "/etc/rvss/nats-tls/ca.crt",
+    RVSS_NATS_CERT: "/etc/rvss/nats-tls/tls.crt",
+    RVSS_NATS_KEY: "/etc/rvss/nats-tls/tls.key",
+    RVSS_HEALTH_ADDR: "0.0.0.0:8080",
+  });
+  expect(byKind(all, "NetworkPolicy").every((n) => n.spec.policyTypes.join() === "Ingress,Egress")).toBe(true);
+  const rule = byKind(all, "PrometheusRule")[0]!;
+  expect(rule.spec).toEqual(yaml.load(fs.readFileSync(path.join(chart, "files", "prometheus-rules.yaml"), "utf8")));
+});
+
+test("an image without a digest is refused, naming the value", () => {
+  const r = render([]);
+  expect(r.status).not.toBe(0);
+  expect(r.stderr).toMatch(/image\.digest is required/);
+  expect(render(["--set", "image.digest=latest"]).stderr).toMatch(/image\.digest "latest" is not sha256/);
+});
+
+test("deploy/kubernetes/rvss.yaml is what the chart renders (deploy/render-manifests.sh)", () => {
+  const out = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "rvss-chart-")), "rvss.yaml");
+  execFileSync(path.join(root, "deploy", "render-manifests.sh"), [out], { env: { ...process.env, HELM_BIN: helm } });
+  expect(fs.readFileSync(path.join(root, "deploy", "kubernetes", "rvss.yaml"), "utf8")).toBe(
+    fs.readFileSync(out, "utf8"),
+  );
+});
