@@ -1,7 +1,26 @@
 // @rvss/runtime: what every rvss process needs: configuration, logging, health, metrics, lifecycle.
-export * from "./config";
-export * from "./logger";
-export * from "./health";
-export * from "./metrics";
-export * from "./service";
-export * from "./tracing";
+export {
+  defaultConfig,
+  loadConfig,
+  ONTAP_LATENCY,
+  type Env,
+  type NatsTls,
+  type RvssConfig,
+  type StorageLatency,
+  type WriterTimeouts,
+} from "./config";
+export { createLogger, type Logger } from "./logger";
+export { type HealthServer, type Unready } from "./health";
+export {
+  eventsPublished,
+  handlerSeconds,
+  messagesHandled,
+  natsConnected,
+  reconcileDrainsRetried,
+  reconcileOrphans,
+  reconcileRuns,
+  registry,
+  stepSeconds,
+} from "./metrics";
+export { runService, type RunningService, type StartFn } from "./service";
+export { startTracing, type Tracing } from "./tracing";

@@ -1,14 +1,22 @@
 // @rvss/testkit: run rvss and its dependencies on one machine: a real nats-server, a sample filer,
 // the services as processes. Used by the tests, `rvss demo` and `rvss up`.
-export * from "./nats-server";
-export * from "./ports";
-export * from "./filer";
-export * from "./processes";
-export * from "./events";
-export * from "./config";
-export * from "./sqlite-writer";
-export * from "./nats-cluster";
-export * from "./service-harness";
+export { findNatsServer, NatsServer, type NatsServerOptions } from "./nats-server";
+export { freePort } from "./ports";
+export { compareTrees, createSampleFiler, removeTree, sampleBytes, type SampleFiler } from "./filer";
+export {
+  serviceEntry,
+  SERVICES,
+  startRvss,
+  startService,
+  type RvssProcesses,
+  type ServiceName,
+  type ServiceProcess,
+} from "./processes";
+export { EventRecorder, type RecordedEvent } from "./events";
+export { testConfig } from "./config";
+export { startSqliteWriterProcess, type SqliteWriterProcess } from "./sqlite-writer";
+export { NatsCluster } from "./nats-cluster";
+export { startServiceHarness, type ServiceHarness } from "./service-harness";
 export {
   btrfsReadOnly,
   btrfsSubvolume,
