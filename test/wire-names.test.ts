@@ -11,7 +11,8 @@ const HOME = path.join("packages", "core", "src", "wire.ts");
 
 const RULES: [string, RegExp][] = [
   ["a subject", /["'`]rvss\.v1\.(cmd|evt|bkp|sys|timer|dlq|req|writer)\b/],
-  ["a KV key", /["'`](svm|backup|restore|request|writer)\.(\$\{|\*|[a-z])/],
+  // Keys are built from IDs and tokens (or listed with a wildcard); "svm.uuid" is an ONTAP field.
+  ["a KV key", /["'`](svm|backup|restore|request|writer)\.(\$\{|\*)/],
   ["the planner's key", /["'`]planner["'`]/],
   ["a message ID", /`\$\{[^}]+\}:(started|added|creation|aborted|completed|created|finished|thaw|finish|delete)\b/],
   ["a message ID", /`(timer|reconcile):\$\{/],
