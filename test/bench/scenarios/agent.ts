@@ -14,6 +14,16 @@ import { startFsrvpSystem, unc } from "../../fsrvp/system";
 const CYCLES = Number(process.env.BENCH_AGENT_CYCLES ?? 40);
 const WARMUP = 5;
 const SET_ID = "b1b1b1b1-0000-4000-8000-000000000001";
+const CALLS = [
+  "SetContext",
+  "StartShadowCopySet",
+  "AddToShadowCopySet",
+  "PrepareShadowCopySet",
+  "CommitShadowCopySet",
+  "ExposeShadowCopySet",
+  "RecoveryCompleteShadowCopySet",
+  "DeleteShareMapping",
+];
 
 export const run: Scenario["run"] = async (print) => {
   const sys = await startFsrvpSystem(["bench1"]);
@@ -23,27 +33,31 @@ export const run: Scenario["run"] = async (print) => {
     delete: [] as number[],
     cycle: [] as number[],
   };
+  const calls: Record<string, number[]> = Object.fromEntries(CALLS.map((n) => [n, []]));
   try {
     const c = await sys.client("bench1");
     const share = unc("bench1", "share1");
     for (let i = -WARMUP; i < CYCLES; i++) {
-      const t0 = performance.now();
-      await c.setContext(0x400000);
-      const { shadowCopySetId: setId } = await c.startShadowCopySet(SET_ID);
-      const { shadowCopyId } = await c.addToShadowCopySet(setId, share);
-      await c.prepareShadowCopySet(setId);
-      await c.commitShadowCopySet(setId);
-      await c.exposeShadowCopySet(setId);
-      const t1 = performance.now();
-      await c.recoveryCompleteShadowCopySet(setId);
-      const t2 = performance.now();
-      await c.deleteShareMapping(setId, shadowCopyId, share);
-      const t3 = performance.now();
+      const at: number[] = [performance.now()];
+      const step = async <T>(p: Promise<T>): Promise<T> => {
+        const v = await p;
+        at.push(performance.now());
+        return v;
+      };
+      await step(c.setContext(0x400000));
+      const { shadowCopySetId: setId } = await step(c.startShadowCopySet(SET_ID));
+      const { shadowCopyId } = await step(c.addToShadowCopySet(setId, share));
+      await step(c.prepareShadowCopySet(setId));
+      await step(c.commitShadowCopySet(setId));
+      await step(c.exposeShadowCopySet(setId));
+      await step(c.recoveryCompleteShadowCopySet(setId));
+      await step(c.deleteShareMapping(setId, shadowCopyId, share));
       if (i < 0) continue;
-      parts.createExpose.push(t1 - t0);
-      parts.recovery.push(t2 - t1);
-      parts.delete.push(t3 - t2);
-      parts.cycle.push(t3 - t0);
+      CALLS.forEach((name, k) => calls[name]!.push(at[k + 1]! - at[k]!));
+      parts.createExpose.push(at[6]! - at[0]!);
+      parts.recovery.push(at[7]! - at[6]!);
+      parts.delete.push(at[8]! - at[7]!);
+      parts.cycle.push(at[8]! - at[0]!);
     }
   } finally {
     await sys.stop();
@@ -62,6 +76,7 @@ export const run: Scenario["run"] = async (print) => {
   print(`delete share mapping                      ${fmt(med(parts.delete))}`);
   print(`whole cycle                               ${fmt(cycle)}   target <= 30 ms ${cycle <= 30 ? "met" : "MISSED"}`);
   print(`a fresh node process loading @rvss/client ${fmt(med(startup))}   (not part of the cycle)`);
+  print(`per call (median ms): ${CALLS.map((n) => `${n} ${fmt(med(calls[n]!))}`).join(", ")}`);
   return {
     cycles: CYCLES,
     createExposeMs: med(parts.createExpose),
@@ -70,5 +85,6 @@ export const run: Scenario["run"] = async (print) => {
     cycleMs: cycle,
     p99CycleMs: percentile(parts.cycle, 99),
     clientStartupMs: med(startup),
+    callMs: Object.fromEntries(CALLS.map((n) => [n, med(calls[n]!)])),
   };
 };
