@@ -311,27 +311,36 @@ export function shadowCopyAgent({ bus, engine, log }: AgentDeps): ShadowCopyAgen
     }),
 
     deleteShareMapping: fsrvpUnary(log, "DeleteShareMapping", async (req, call) => {
-      const out = await engine.apply(req.svm, (s, env) =>
-        deleteShareMapping(
-          s,
-          { shadowCopySetId: req.shadowCopySetId, shadowCopyId: req.shadowCopyId, shareNameUnc: req.shareName },
-          env,
-        ),
-      );
-      check(out.hresult ?? 0);
       // The mapping is gone from FSRVP's table (persisted); answer once storage confirms, or when
-      // the wait runs out (the removal is durable and goes on).
-      const setId = normaliseGuid(req.shadowCopySetId);
-      const copyId = normaliseGuid(req.shadowCopyId);
-      await engine.waitFor(
-        req.svm,
-        (s) => {
-          const d = s.removals.find((x) => x.setId === setId);
-          return !d || !remainingStorage(d).shadowCopies.some((c) => c.id === copyId);
-        },
-        waitBudget(call),
-      );
-      return {};
+      // the wait runs out (the removal is durable and goes on). As storageStep does, the call
+      // applies the removal's report itself when it comes.
+      const setId = isGuid(req.shadowCopySetId) ? normaliseGuid(req.shadowCopySetId) : req.shadowCopySetId;
+      const copyId = isGuid(req.shadowCopyId) ? normaliseGuid(req.shadowCopyId) : req.shadowCopyId;
+      const removed = (s: SvmRecord): boolean => {
+        const d = s.removals.find((x) => x.setId === setId);
+        return !d || !remainingStorage(d).shadowCopies.some((c) => c.id === copyId);
+      };
+      const events = bus.nc.subscribe(setEventSubject(req.svm, setId, "shadowCopiesDeleted"));
+      const timer = setTimeout(() => events.unsubscribe(), waitBudget(call));
+      try {
+        const out = await engine.apply(req.svm, (s, env) =>
+          deleteShareMapping(
+            s,
+            { shadowCopySetId: req.shadowCopySetId, shadowCopyId: req.shadowCopyId, shareNameUnc: req.shareName },
+            env,
+          ),
+        );
+        check(out.hresult ?? 0);
+        if (removed(out.record)) return {};
+        for await (const m of events) {
+          const report = toReport(Event.decode(m.data));
+          if (report && removed((await engine.apply(req.svm, (s, env) => applyReport(s, report, env))).record)) break;
+        }
+        return {};
+      } finally {
+        clearTimeout(timer);
+        events.unsubscribe();
+      }
     }),
   };
 }
