@@ -6,6 +6,7 @@ import { ErrorCodes, RvssError, invalidArgument, type ErrorCode } from "./errors
 import { checkSelectionFiles, type VmFileList } from "./file-list";
 import type { RequestedShare, OnWriterError, WriterStepRecord } from "./fsrvp/types";
 import { namedVms, vmsSplitAcrossShares } from "./layout";
+import { expiresAt, type Retention } from "./retention";
 
 /** Microsoft's limit of shares per shadow copy set. */
 export const MAX_SHARES_PER_SET = 64;
@@ -18,7 +19,9 @@ export interface DatasetShare {
   vms?: VmFileList[];
 }
 
-export type BackupStateName = "Running" | "Completed" | "PartiallyFailed" | "Failed" | "Cancelled";
+/** Deleting and Deleted follow a final state: the snapshots are being removed, then are gone (the record stays). */
+export type BackupStateName =
+  "Running" | "Completed" | "PartiallyFailed" | "Failed" | "Cancelled" | "Deleting" | "Deleted";
 export interface BackupShadowCopy {
   id: string;
   share: string;
@@ -54,6 +57,14 @@ export interface BackupPlan {
   onWriterError: OnWriterError;
   dataset: DatasetShare[];
   sets: PlannedSet[];
+  /** The user's name for it (unique), if given. */
+  name?: string;
+  labels?: Record<string, string>;
+  /** The schedule that made it. */
+  schedule?: string;
+  retention?: Retention;
+  /** When the collector deletes it (creation time + ttl). */
+  expiresAt?: number;
 }
 
 /** How one set of a backup ended, stored once per set. */
@@ -84,6 +95,20 @@ export interface BackupStatus {
   /** What went wrong, by plan index, for the reason of the backup. */
   problems: { index: number; text: string }[];
   snapshotsTaken: number;
+  /** Set once its deletion was asked for (see deletion.ts). */
+  deletion?: Deletion;
+}
+
+/** A deletion under way or done: which SVMs still hold the backup's snapshots. */
+export interface Deletion {
+  requestedAt: number;
+  /** Why: on request, or the collector's verdict. */
+  reason: string;
+  /** The state it had before. */
+  was: BackupStateName;
+  /** SVMs whose snapshots are not confirmed gone yet. */
+  pending: string[];
+  deletedAt?: number;
 }
 
 /** Where a planned set stands: "queued" until it ends (while it runs, its SVM's record tells how far it got). */
@@ -197,6 +222,10 @@ export function newBackup(req: {
   description?: string;
   requestId?: string;
   onWriterError?: OnWriterError;
+  name?: string;
+  labels?: Record<string, string>;
+  schedule?: string;
+  retention?: Retention;
   now: number;
 }): {
   plan: BackupPlan;
@@ -211,6 +240,11 @@ export function newBackup(req: {
       onWriterError: req.onWriterError ?? "fail",
       dataset: req.dataset,
       sets: planSets(req.dataset),
+      ...(req.name ? { name: req.name } : {}),
+      ...(req.labels && Object.keys(req.labels).length > 0 ? { labels: req.labels } : {}),
+      ...(req.schedule ? { schedule: req.schedule } : {}),
+      ...(req.retention && Object.keys(req.retention).length > 0 ? { retention: req.retention } : {}),
+      ...(req.retention?.ttl ? { expiresAt: expiresAt(req.retention, req.now) } : {}),
     },
     status: { state: "Running", updatedAt: req.now, ended: {}, problems: [], snapshotsTaken: 0 },
   };

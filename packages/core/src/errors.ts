@@ -23,6 +23,12 @@ export const ErrorCodes = {
   /** The share's directory layout breaks a Remote VSS rule. */
   LAYOUT_UNSUPPORTED: "LAYOUT_UNSUPPORTED",
   BACKUP_NOT_FOUND: "BACKUP_NOT_FOUND",
+  SCHEDULE_NOT_FOUND: "SCHEDULE_NOT_FOUND",
+  RESTORE_NOT_FOUND: "RESTORE_NOT_FOUND",
+  /** A name (backup, schedule) is taken already. */
+  ALREADY_EXISTS: "ALREADY_EXISTS",
+  /** The request is well-formed but what it names is not in a state that allows it (a running backup). */
+  FAILED_PRECONDITION: "FAILED_PRECONDITION",
   SNAPSHOT_NOT_FOUND: "SNAPSHOT_NOT_FOUND",
   /** An FSRVP operation failed; details.hresult holds the exact HRESULT. */
   FSRVP: "FSRVP",
@@ -143,6 +149,10 @@ const permanent = new Set<ErrorCode>([
   ErrorCodes.PATH_ESCAPES_SHARE,
   ErrorCodes.LAYOUT_UNSUPPORTED,
   ErrorCodes.BACKUP_NOT_FOUND,
+  ErrorCodes.SCHEDULE_NOT_FOUND,
+  ErrorCodes.RESTORE_NOT_FOUND,
+  ErrorCodes.ALREADY_EXISTS,
+  ErrorCodes.FAILED_PRECONDITION,
   ErrorCodes.SNAPSHOT_NOT_FOUND,
   ErrorCodes.CHECKSUM_MISMATCH,
   ErrorCodes.FSRVP,

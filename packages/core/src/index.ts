@@ -1,5 +1,6 @@
 /**
- * @rvss/core: the pure core of rvss. State machines, naming and rules; no I/O, no dependencies.
+ * @rvss/core: the pure core of rvss. State machines, naming and rules; no I/O. Its one dependency
+ * is croner, which computes cron ticks (pure as well).
  * This file names the public surface; helpers that only core uses stay inside their modules.
  */
 
@@ -230,6 +231,7 @@ export {
   type BackupStateName,
   type BackupStatus,
   type DatasetShare,
+  type Deletion,
   type PlannedSet,
   type PlanPhase,
   type SetResult,
@@ -256,3 +258,31 @@ export {
   type SvmOutcome,
 } from "./outcomes";
 export { mapLimit } from "./concurrency";
+
+// Backup lifecycle: names and labels, retention, deletion, schedules.
+export { checkLabels, checkName, matchesSelector, parseSelector, resolveBackupRef, type Requirement } from "./labels";
+export {
+  checkRetention,
+  collect,
+  expiresAt,
+  parseTtl,
+  type Collection,
+  type RetainedBackup,
+  type Retention,
+  type Verdict,
+} from "./retention";
+export { checkSnapshotRoom, confirmSnapshotsDeleted, snapshotsBySvm, startDeletion } from "./deletion";
+export {
+  checkScheduleSpec,
+  decideTick,
+  MAX_SCHEDULE_NAME,
+  nextTick,
+  recordRunNow,
+  scheduledBackupName,
+  setPaused,
+  ticksIn,
+  type Schedule,
+  type ScheduleSpec,
+  type TickDecision,
+  type TickRecord,
+} from "./schedule";
