@@ -15,6 +15,7 @@ export { Status } from "./gen/google/rpc/status";
 export { Any } from "./gen/google/protobuf/any";
 export { STATUS_DETAILS_TRAILER, decodeErrorStatus, encodeErrorStatus } from "./error-status";
 export * from "./gen/rvss/v1/server_info";
+export * from "./gen/rvss/v1/schedule_service";
 
 /** Binary FileDescriptorSet of proto/ (for gRPC server reflection). */
 export const descriptorSetPath = path.join(__dirname, "..", "descriptor.binpb");

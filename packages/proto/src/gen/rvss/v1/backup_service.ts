@@ -88,6 +88,52 @@ export function backupSetPhaseToJSON(object: BackupSetPhase): string {
   }
 }
 
+/** RestoreState is where a restore stands. */
+export enum RestoreState {
+  RESTORE_STATE_UNSPECIFIED = 0,
+  RESTORE_STATE_RUNNING = 1,
+  RESTORE_STATE_COMPLETED = 2,
+  RESTORE_STATE_FAILED = 3,
+  UNRECOGNIZED = -1,
+}
+
+export function restoreStateFromJSON(object: any): RestoreState {
+  switch (object) {
+    case 0:
+    case "RESTORE_STATE_UNSPECIFIED":
+      return RestoreState.RESTORE_STATE_UNSPECIFIED;
+    case 1:
+    case "RESTORE_STATE_RUNNING":
+      return RestoreState.RESTORE_STATE_RUNNING;
+    case 2:
+    case "RESTORE_STATE_COMPLETED":
+      return RestoreState.RESTORE_STATE_COMPLETED;
+    case 3:
+    case "RESTORE_STATE_FAILED":
+      return RestoreState.RESTORE_STATE_FAILED;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return RestoreState.UNRECOGNIZED;
+  }
+}
+
+export function restoreStateToJSON(object: RestoreState): string {
+  switch (object) {
+    case RestoreState.RESTORE_STATE_UNSPECIFIED:
+      return "RESTORE_STATE_UNSPECIFIED";
+    case RestoreState.RESTORE_STATE_RUNNING:
+      return "RESTORE_STATE_RUNNING";
+    case RestoreState.RESTORE_STATE_COMPLETED:
+      return "RESTORE_STATE_COMPLETED";
+    case RestoreState.RESTORE_STATE_FAILED:
+      return "RESTORE_STATE_FAILED";
+    case RestoreState.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
 export interface CreateBackupRequest {
   dataset: ShareSelection[];
   /** Optional idempotency key: a retried request with the same key returns the same backup. */
@@ -95,6 +141,18 @@ export interface CreateBackupRequest {
   description: string;
   /** What a set does when one of its writers fails; FAIL by default. */
   onWriterError: WriterErrorPolicy;
+  /** Optional user-given name, unique among backups (a DNS label: lowercase letters, digits, "-"). */
+  name: string;
+  labels: { [key: string]: string };
+  /** Maximum age in Velero's syntax ("720h"); empty: kept until deleted. */
+  ttl: string;
+  /** Keep this many of the most recent completed backups per SVM; 0: no limit. */
+  keepLast: number;
+}
+
+export interface CreateBackupRequest_LabelsEntry {
+  key: string;
+  value: string;
 }
 
 export interface CreateBackupResponse {
@@ -145,9 +203,28 @@ export interface Backup {
   sets: BackupSet[];
   progress?: BackupProgress | undefined;
   onWriterError: WriterErrorPolicy;
+  name: string;
+  labels: { [key: string]: string };
+  /** The schedule that made it, if any. */
+  schedule: string;
+  ttl: string;
+  keepLast: number;
+  /** When the collector deletes it; unset without a ttl. */
+  expiresAt?:
+    | Date
+    | undefined;
+  /** Set once the deletion was asked for: why, and when its snapshots were all gone. */
+  deletionReason: string;
+  deletedAt?: Date | undefined;
+}
+
+export interface Backup_LabelsEntry {
+  key: string;
+  value: string;
 }
 
 export interface GetBackupRequest {
+  /** The backup's ID, its name or a unique ID prefix (as for cancel, delete and restore). */
   backupId: string;
 }
 
@@ -158,6 +235,12 @@ export interface GetBackupResponse {
 export interface ListBackupsRequest {
   /** Only backups touching this SVM, when set. */
   svm: string;
+  /** Deleted backups too. */
+  all: boolean;
+  /** Only backups made by this schedule. */
+  schedule: string;
+  /** Only backups whose labels match, e.g. "app=sql,tier!=bronze". */
+  labelSelector: string;
 }
 
 export interface ListBackupsResponse {
@@ -216,8 +299,69 @@ export interface RestoreResponse {
   finishedAt?: Date | undefined;
 }
 
+export interface DeleteBackupRequest {
+  /** The backup's ID, its name or a unique ID prefix. */
+  backupId: string;
+}
+
+export interface DeleteBackupResponse {
+  /** DELETING until its snapshots are gone, then DELETED. */
+  backup?: Backup | undefined;
+}
+
+export interface DeleteSnapshotRequest {
+  svm: string;
+  volume: string;
+  /** An rvss snapshot name (rvss_<backup>_<set>_<time>) whose backup is gone or deleted. */
+  name: string;
+}
+
+export interface DeleteSnapshotResponse {
+  /** False when the snapshot was gone already. */
+  deleted: boolean;
+}
+
+/** RestoreRecord is one restore as recorded. */
+export interface RestoreRecord {
+  id: string;
+  backupId: string;
+  svm: string;
+  share: string;
+  /** The files asked for; empty: all files of the copy. */
+  files: string[];
+  target?: RestoreTarget | undefined;
+  state: RestoreState;
+  reason: string;
+  code: string;
+  /** Who asked: the caller's gRPC peer. */
+  requestedBy: string;
+  createdAt?: Date | undefined;
+  finishedAt?: Date | undefined;
+  restoredFiles: RestoredFile[];
+  bytes: bigint;
+}
+
+export interface ListRestoresRequest {
+  /** Only restores of this backup (ID, name or unique ID prefix), when set. */
+  backupId: string;
+}
+
+export interface ListRestoresResponse {
+  /** Newest first. */
+  restores: RestoreRecord[];
+}
+
+export interface GetRestoreRequest {
+  /** The restore's ID or a unique prefix of it. */
+  restoreId: string;
+}
+
+export interface GetRestoreResponse {
+  restore?: RestoreRecord | undefined;
+}
+
 function createBaseCreateBackupRequest(): CreateBackupRequest {
-  return { dataset: [], requestId: "", description: "", onWriterError: 0 };
+  return { dataset: [], requestId: "", description: "", onWriterError: 0, name: "", labels: {}, ttl: "", keepLast: 0 };
 }
 
 export const CreateBackupRequest: MessageFns<CreateBackupRequest> = {
@@ -233,6 +377,18 @@ export const CreateBackupRequest: MessageFns<CreateBackupRequest> = {
     }
     if (message.onWriterError !== 0) {
       writer.uint32(32).int32(message.onWriterError);
+    }
+    if (message.name !== "") {
+      writer.uint32(42).string(message.name);
+    }
+    globalThis.Object.entries(message.labels).forEach(([key, value]: [string, string]) => {
+      CreateBackupRequest_LabelsEntry.encode({ key: key as any, value }, writer.uint32(50).fork()).join();
+    });
+    if (message.ttl !== "") {
+      writer.uint32(58).string(message.ttl);
+    }
+    if (message.keepLast !== 0) {
+      writer.uint32(64).uint32(message.keepLast);
     }
     return writer;
   },
@@ -282,6 +438,41 @@ export const CreateBackupRequest: MessageFns<CreateBackupRequest> = {
             message.onWriterError = reader.int32() as any;
             continue;
           }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            const entry6 = CreateBackupRequest_LabelsEntry.decode(reader, reader.uint32());
+            if (entry6.value !== undefined) {
+              message.labels[entry6.key] = entry6.value;
+            }
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.ttl = reader.string();
+            continue;
+          }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.keepLast = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -310,6 +501,27 @@ export const CreateBackupRequest: MessageFns<CreateBackupRequest> = {
         : isSet(object.on_writer_error)
         ? writerErrorPolicyFromJSON(object.on_writer_error)
         : 0,
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      labels: isObject(object.labels)
+        ? (globalThis.Object.entries(object.labels) as [string, any][]).reduce(
+          (acc: { [key: string]: string }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.String(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : {},
+      ttl: isSet(object.ttl) ? globalThis.String(object.ttl) : "",
+      keepLast: isSet(object.keepLast)
+        ? globalThis.Number(object.keepLast)
+        : isSet(object.keep_last)
+        ? globalThis.Number(object.keep_last)
+        : 0,
     };
   },
 
@@ -327,6 +539,24 @@ export const CreateBackupRequest: MessageFns<CreateBackupRequest> = {
     if (message.onWriterError !== 0) {
       obj.onWriterError = writerErrorPolicyToJSON(message.onWriterError);
     }
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.labels) {
+      const entries = globalThis.Object.entries(message.labels) as [string, string][];
+      if (entries.length > 0) {
+        obj.labels = {};
+        entries.forEach(([k, v]) => {
+          obj.labels[k] = v;
+        });
+      }
+    }
+    if (message.ttl !== "") {
+      obj.ttl = message.ttl;
+    }
+    if (message.keepLast !== 0) {
+      obj.keepLast = Math.round(message.keepLast);
+    }
     return obj;
   },
 
@@ -339,6 +569,103 @@ export const CreateBackupRequest: MessageFns<CreateBackupRequest> = {
     message.requestId = object.requestId ?? "";
     message.description = object.description ?? "";
     message.onWriterError = object.onWriterError ?? 0;
+    message.name = object.name ?? "";
+    message.labels = (globalThis.Object.entries(object.labels ?? {}) as [string, string][]).reduce(
+      (acc: { [key: string]: string }, [key, value]: [string, string]) => {
+        if (value !== undefined) {
+          acc[key] = globalThis.String(value);
+        }
+        return acc;
+      },
+      {},
+    );
+    message.ttl = object.ttl ?? "";
+    message.keepLast = object.keepLast ?? 0;
+    return message;
+  },
+};
+
+function createBaseCreateBackupRequest_LabelsEntry(): CreateBackupRequest_LabelsEntry {
+  return { key: "", value: "" };
+}
+
+export const CreateBackupRequest_LabelsEntry: MessageFns<CreateBackupRequest_LabelsEntry> = {
+  encode(message: CreateBackupRequest_LabelsEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.value !== "") {
+      writer.uint32(18).string(message.value);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CreateBackupRequest_LabelsEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCreateBackupRequest_LabelsEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.value = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CreateBackupRequest_LabelsEntry {
+    return {
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
+      value: isSet(object.value) ? globalThis.String(object.value) : "",
+    };
+  },
+
+  toJSON(message: CreateBackupRequest_LabelsEntry): unknown {
+    const obj: any = {};
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
+    if (message.value !== "") {
+      obj.value = message.value;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<CreateBackupRequest_LabelsEntry>): CreateBackupRequest_LabelsEntry {
+    return CreateBackupRequest_LabelsEntry.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<CreateBackupRequest_LabelsEntry>): CreateBackupRequest_LabelsEntry {
+    const message = createBaseCreateBackupRequest_LabelsEntry();
+    message.key = object.key ?? "";
+    message.value = object.value ?? "";
     return message;
   },
 };
@@ -900,6 +1227,14 @@ function createBaseBackup(): Backup {
     sets: [],
     progress: undefined,
     onWriterError: 0,
+    name: "",
+    labels: {},
+    schedule: "",
+    ttl: "",
+    keepLast: 0,
+    expiresAt: undefined,
+    deletionReason: "",
+    deletedAt: undefined,
   };
 }
 
@@ -937,6 +1272,30 @@ export const Backup: MessageFns<Backup> = {
     }
     if (message.onWriterError !== 0) {
       writer.uint32(88).int32(message.onWriterError);
+    }
+    if (message.name !== "") {
+      writer.uint32(98).string(message.name);
+    }
+    globalThis.Object.entries(message.labels).forEach(([key, value]: [string, string]) => {
+      Backup_LabelsEntry.encode({ key: key as any, value }, writer.uint32(106).fork()).join();
+    });
+    if (message.schedule !== "") {
+      writer.uint32(114).string(message.schedule);
+    }
+    if (message.ttl !== "") {
+      writer.uint32(122).string(message.ttl);
+    }
+    if (message.keepLast !== 0) {
+      writer.uint32(128).uint32(message.keepLast);
+    }
+    if (message.expiresAt !== undefined) {
+      Timestamp.encode(toTimestamp(message.expiresAt), writer.uint32(138).fork()).join();
+    }
+    if (message.deletionReason !== "") {
+      writer.uint32(146).string(message.deletionReason);
+    }
+    if (message.deletedAt !== undefined) {
+      Timestamp.encode(toTimestamp(message.deletedAt), writer.uint32(154).fork()).join();
     }
     return writer;
   },
@@ -1042,6 +1401,73 @@ export const Backup: MessageFns<Backup> = {
             message.onWriterError = reader.int32() as any;
             continue;
           }
+          case 12: {
+            if (tag !== 98) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 13: {
+            if (tag !== 106) {
+              break;
+            }
+
+            const entry13 = Backup_LabelsEntry.decode(reader, reader.uint32());
+            if (entry13.value !== undefined) {
+              message.labels[entry13.key] = entry13.value;
+            }
+            continue;
+          }
+          case 14: {
+            if (tag !== 114) {
+              break;
+            }
+
+            message.schedule = reader.string();
+            continue;
+          }
+          case 15: {
+            if (tag !== 122) {
+              break;
+            }
+
+            message.ttl = reader.string();
+            continue;
+          }
+          case 16: {
+            if (tag !== 128) {
+              break;
+            }
+
+            message.keepLast = reader.uint32();
+            continue;
+          }
+          case 17: {
+            if (tag !== 138) {
+              break;
+            }
+
+            message.expiresAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 18: {
+            if (tag !== 146) {
+              break;
+            }
+
+            message.deletionReason = reader.string();
+            continue;
+          }
+          case 19: {
+            if (tag !== 154) {
+              break;
+            }
+
+            message.deletedAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1087,6 +1513,43 @@ export const Backup: MessageFns<Backup> = {
         : isSet(object.on_writer_error)
         ? writerErrorPolicyFromJSON(object.on_writer_error)
         : 0,
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      labels: isObject(object.labels)
+        ? (globalThis.Object.entries(object.labels) as [string, any][]).reduce(
+          (acc: { [key: string]: string }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.String(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : {},
+      schedule: isSet(object.schedule) ? globalThis.String(object.schedule) : "",
+      ttl: isSet(object.ttl) ? globalThis.String(object.ttl) : "",
+      keepLast: isSet(object.keepLast)
+        ? globalThis.Number(object.keepLast)
+        : isSet(object.keep_last)
+        ? globalThis.Number(object.keep_last)
+        : 0,
+      expiresAt: isSet(object.expiresAt)
+        ? fromJsonTimestamp(object.expiresAt)
+        : isSet(object.expires_at)
+        ? fromJsonTimestamp(object.expires_at)
+        : undefined,
+      deletionReason: isSet(object.deletionReason)
+        ? globalThis.String(object.deletionReason)
+        : isSet(object.deletion_reason)
+        ? globalThis.String(object.deletion_reason)
+        : "",
+      deletedAt: isSet(object.deletedAt)
+        ? fromJsonTimestamp(object.deletedAt)
+        : isSet(object.deleted_at)
+        ? fromJsonTimestamp(object.deleted_at)
+        : undefined,
     };
   },
 
@@ -1125,6 +1588,36 @@ export const Backup: MessageFns<Backup> = {
     if (message.onWriterError !== 0) {
       obj.onWriterError = writerErrorPolicyToJSON(message.onWriterError);
     }
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.labels) {
+      const entries = globalThis.Object.entries(message.labels) as [string, string][];
+      if (entries.length > 0) {
+        obj.labels = {};
+        entries.forEach(([k, v]) => {
+          obj.labels[k] = v;
+        });
+      }
+    }
+    if (message.schedule !== "") {
+      obj.schedule = message.schedule;
+    }
+    if (message.ttl !== "") {
+      obj.ttl = message.ttl;
+    }
+    if (message.keepLast !== 0) {
+      obj.keepLast = Math.round(message.keepLast);
+    }
+    if (message.expiresAt !== undefined) {
+      obj.expiresAt = message.expiresAt.toISOString();
+    }
+    if (message.deletionReason !== "") {
+      obj.deletionReason = message.deletionReason;
+    }
+    if (message.deletedAt !== undefined) {
+      obj.deletedAt = message.deletedAt.toISOString();
+    }
     return obj;
   },
 
@@ -1146,6 +1639,107 @@ export const Backup: MessageFns<Backup> = {
       ? BackupProgress.fromPartial(object.progress)
       : undefined;
     message.onWriterError = object.onWriterError ?? 0;
+    message.name = object.name ?? "";
+    message.labels = (globalThis.Object.entries(object.labels ?? {}) as [string, string][]).reduce(
+      (acc: { [key: string]: string }, [key, value]: [string, string]) => {
+        if (value !== undefined) {
+          acc[key] = globalThis.String(value);
+        }
+        return acc;
+      },
+      {},
+    );
+    message.schedule = object.schedule ?? "";
+    message.ttl = object.ttl ?? "";
+    message.keepLast = object.keepLast ?? 0;
+    message.expiresAt = object.expiresAt ?? undefined;
+    message.deletionReason = object.deletionReason ?? "";
+    message.deletedAt = object.deletedAt ?? undefined;
+    return message;
+  },
+};
+
+function createBaseBackup_LabelsEntry(): Backup_LabelsEntry {
+  return { key: "", value: "" };
+}
+
+export const Backup_LabelsEntry: MessageFns<Backup_LabelsEntry> = {
+  encode(message: Backup_LabelsEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.value !== "") {
+      writer.uint32(18).string(message.value);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Backup_LabelsEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseBackup_LabelsEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.value = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): Backup_LabelsEntry {
+    return {
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
+      value: isSet(object.value) ? globalThis.String(object.value) : "",
+    };
+  },
+
+  toJSON(message: Backup_LabelsEntry): unknown {
+    const obj: any = {};
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
+    if (message.value !== "") {
+      obj.value = message.value;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<Backup_LabelsEntry>): Backup_LabelsEntry {
+    return Backup_LabelsEntry.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<Backup_LabelsEntry>): Backup_LabelsEntry {
+    const message = createBaseBackup_LabelsEntry();
+    message.key = object.key ?? "";
+    message.value = object.value ?? "";
     return message;
   },
 };
@@ -1293,13 +1887,22 @@ export const GetBackupResponse: MessageFns<GetBackupResponse> = {
 };
 
 function createBaseListBackupsRequest(): ListBackupsRequest {
-  return { svm: "" };
+  return { svm: "", all: false, schedule: "", labelSelector: "" };
 }
 
 export const ListBackupsRequest: MessageFns<ListBackupsRequest> = {
   encode(message: ListBackupsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.svm !== "") {
       writer.uint32(10).string(message.svm);
+    }
+    if (message.all !== false) {
+      writer.uint32(16).bool(message.all);
+    }
+    if (message.schedule !== "") {
+      writer.uint32(26).string(message.schedule);
+    }
+    if (message.labelSelector !== "") {
+      writer.uint32(34).string(message.labelSelector);
     }
     return writer;
   },
@@ -1325,6 +1928,30 @@ export const ListBackupsRequest: MessageFns<ListBackupsRequest> = {
             message.svm = reader.string();
             continue;
           }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.all = reader.bool();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.schedule = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.labelSelector = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1338,13 +1965,31 @@ export const ListBackupsRequest: MessageFns<ListBackupsRequest> = {
   },
 
   fromJSON(object: any): ListBackupsRequest {
-    return { svm: isSet(object.svm) ? globalThis.String(object.svm) : "" };
+    return {
+      svm: isSet(object.svm) ? globalThis.String(object.svm) : "",
+      all: isSet(object.all) ? globalThis.Boolean(object.all) : false,
+      schedule: isSet(object.schedule) ? globalThis.String(object.schedule) : "",
+      labelSelector: isSet(object.labelSelector)
+        ? globalThis.String(object.labelSelector)
+        : isSet(object.label_selector)
+        ? globalThis.String(object.label_selector)
+        : "",
+    };
   },
 
   toJSON(message: ListBackupsRequest): unknown {
     const obj: any = {};
     if (message.svm !== "") {
       obj.svm = message.svm;
+    }
+    if (message.all !== false) {
+      obj.all = message.all;
+    }
+    if (message.schedule !== "") {
+      obj.schedule = message.schedule;
+    }
+    if (message.labelSelector !== "") {
+      obj.labelSelector = message.labelSelector;
     }
     return obj;
   },
@@ -1355,6 +2000,9 @@ export const ListBackupsRequest: MessageFns<ListBackupsRequest> = {
   fromPartial(object: DeepPartial<ListBackupsRequest>): ListBackupsRequest {
     const message = createBaseListBackupsRequest();
     message.svm = object.svm ?? "";
+    message.all = object.all ?? false;
+    message.schedule = object.schedule ?? "";
+    message.labelSelector = object.labelSelector ?? "";
     return message;
   },
 };
@@ -2189,6 +2837,919 @@ export const RestoreResponse: MessageFns<RestoreResponse> = {
   },
 };
 
+function createBaseDeleteBackupRequest(): DeleteBackupRequest {
+  return { backupId: "" };
+}
+
+export const DeleteBackupRequest: MessageFns<DeleteBackupRequest> = {
+  encode(message: DeleteBackupRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.backupId !== "") {
+      writer.uint32(10).string(message.backupId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DeleteBackupRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDeleteBackupRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.backupId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DeleteBackupRequest {
+    return {
+      backupId: isSet(object.backupId)
+        ? globalThis.String(object.backupId)
+        : isSet(object.backup_id)
+        ? globalThis.String(object.backup_id)
+        : "",
+    };
+  },
+
+  toJSON(message: DeleteBackupRequest): unknown {
+    const obj: any = {};
+    if (message.backupId !== "") {
+      obj.backupId = message.backupId;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<DeleteBackupRequest>): DeleteBackupRequest {
+    return DeleteBackupRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<DeleteBackupRequest>): DeleteBackupRequest {
+    const message = createBaseDeleteBackupRequest();
+    message.backupId = object.backupId ?? "";
+    return message;
+  },
+};
+
+function createBaseDeleteBackupResponse(): DeleteBackupResponse {
+  return { backup: undefined };
+}
+
+export const DeleteBackupResponse: MessageFns<DeleteBackupResponse> = {
+  encode(message: DeleteBackupResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.backup !== undefined) {
+      Backup.encode(message.backup, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DeleteBackupResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDeleteBackupResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.backup = Backup.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DeleteBackupResponse {
+    return { backup: isSet(object.backup) ? Backup.fromJSON(object.backup) : undefined };
+  },
+
+  toJSON(message: DeleteBackupResponse): unknown {
+    const obj: any = {};
+    if (message.backup !== undefined) {
+      obj.backup = Backup.toJSON(message.backup);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<DeleteBackupResponse>): DeleteBackupResponse {
+    return DeleteBackupResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<DeleteBackupResponse>): DeleteBackupResponse {
+    const message = createBaseDeleteBackupResponse();
+    message.backup = (object.backup !== undefined && object.backup !== null)
+      ? Backup.fromPartial(object.backup)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseDeleteSnapshotRequest(): DeleteSnapshotRequest {
+  return { svm: "", volume: "", name: "" };
+}
+
+export const DeleteSnapshotRequest: MessageFns<DeleteSnapshotRequest> = {
+  encode(message: DeleteSnapshotRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.svm !== "") {
+      writer.uint32(10).string(message.svm);
+    }
+    if (message.volume !== "") {
+      writer.uint32(18).string(message.volume);
+    }
+    if (message.name !== "") {
+      writer.uint32(26).string(message.name);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DeleteSnapshotRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDeleteSnapshotRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.svm = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.volume = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DeleteSnapshotRequest {
+    return {
+      svm: isSet(object.svm) ? globalThis.String(object.svm) : "",
+      volume: isSet(object.volume) ? globalThis.String(object.volume) : "",
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+    };
+  },
+
+  toJSON(message: DeleteSnapshotRequest): unknown {
+    const obj: any = {};
+    if (message.svm !== "") {
+      obj.svm = message.svm;
+    }
+    if (message.volume !== "") {
+      obj.volume = message.volume;
+    }
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<DeleteSnapshotRequest>): DeleteSnapshotRequest {
+    return DeleteSnapshotRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<DeleteSnapshotRequest>): DeleteSnapshotRequest {
+    const message = createBaseDeleteSnapshotRequest();
+    message.svm = object.svm ?? "";
+    message.volume = object.volume ?? "";
+    message.name = object.name ?? "";
+    return message;
+  },
+};
+
+function createBaseDeleteSnapshotResponse(): DeleteSnapshotResponse {
+  return { deleted: false };
+}
+
+export const DeleteSnapshotResponse: MessageFns<DeleteSnapshotResponse> = {
+  encode(message: DeleteSnapshotResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.deleted !== false) {
+      writer.uint32(8).bool(message.deleted);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DeleteSnapshotResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDeleteSnapshotResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.deleted = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DeleteSnapshotResponse {
+    return { deleted: isSet(object.deleted) ? globalThis.Boolean(object.deleted) : false };
+  },
+
+  toJSON(message: DeleteSnapshotResponse): unknown {
+    const obj: any = {};
+    if (message.deleted !== false) {
+      obj.deleted = message.deleted;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<DeleteSnapshotResponse>): DeleteSnapshotResponse {
+    return DeleteSnapshotResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<DeleteSnapshotResponse>): DeleteSnapshotResponse {
+    const message = createBaseDeleteSnapshotResponse();
+    message.deleted = object.deleted ?? false;
+    return message;
+  },
+};
+
+function createBaseRestoreRecord(): RestoreRecord {
+  return {
+    id: "",
+    backupId: "",
+    svm: "",
+    share: "",
+    files: [],
+    target: undefined,
+    state: 0,
+    reason: "",
+    code: "",
+    requestedBy: "",
+    createdAt: undefined,
+    finishedAt: undefined,
+    restoredFiles: [],
+    bytes: 0n,
+  };
+}
+
+export const RestoreRecord: MessageFns<RestoreRecord> = {
+  encode(message: RestoreRecord, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.id !== "") {
+      writer.uint32(10).string(message.id);
+    }
+    if (message.backupId !== "") {
+      writer.uint32(18).string(message.backupId);
+    }
+    if (message.svm !== "") {
+      writer.uint32(26).string(message.svm);
+    }
+    if (message.share !== "") {
+      writer.uint32(34).string(message.share);
+    }
+    for (const v of message.files) {
+      writer.uint32(42).string(v!);
+    }
+    if (message.target !== undefined) {
+      RestoreTarget.encode(message.target, writer.uint32(50).fork()).join();
+    }
+    if (message.state !== 0) {
+      writer.uint32(56).int32(message.state);
+    }
+    if (message.reason !== "") {
+      writer.uint32(66).string(message.reason);
+    }
+    if (message.code !== "") {
+      writer.uint32(74).string(message.code);
+    }
+    if (message.requestedBy !== "") {
+      writer.uint32(82).string(message.requestedBy);
+    }
+    if (message.createdAt !== undefined) {
+      Timestamp.encode(toTimestamp(message.createdAt), writer.uint32(90).fork()).join();
+    }
+    if (message.finishedAt !== undefined) {
+      Timestamp.encode(toTimestamp(message.finishedAt), writer.uint32(98).fork()).join();
+    }
+    for (const v of message.restoredFiles) {
+      RestoredFile.encode(v!, writer.uint32(106).fork()).join();
+    }
+    if (message.bytes !== 0n) {
+      if (BigInt.asUintN(64, message.bytes) !== message.bytes) {
+        throw new globalThis.Error("value provided for field message.bytes of type uint64 too large");
+      }
+      writer.uint32(112).uint64(message.bytes);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RestoreRecord {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRestoreRecord();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.id = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.backupId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.svm = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.share = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.files.push(reader.string());
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.target = RestoreTarget.decode(reader, reader.uint32());
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.state = reader.int32() as any;
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.code = reader.string();
+            continue;
+          }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.requestedBy = reader.string();
+            continue;
+          }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.createdAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 12: {
+            if (tag !== 98) {
+              break;
+            }
+
+            message.finishedAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 13: {
+            if (tag !== 106) {
+              break;
+            }
+
+            message.restoredFiles.push(RestoredFile.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 14: {
+            if (tag !== 112) {
+              break;
+            }
+
+            message.bytes = reader.uint64() as bigint;
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RestoreRecord {
+    return {
+      id: isSet(object.id) ? globalThis.String(object.id) : "",
+      backupId: isSet(object.backupId)
+        ? globalThis.String(object.backupId)
+        : isSet(object.backup_id)
+        ? globalThis.String(object.backup_id)
+        : "",
+      svm: isSet(object.svm) ? globalThis.String(object.svm) : "",
+      share: isSet(object.share) ? globalThis.String(object.share) : "",
+      files: globalThis.Array.isArray(object?.files) ? object.files.map((e: any) => globalThis.String(e)) : [],
+      target: isSet(object.target) ? RestoreTarget.fromJSON(object.target) : undefined,
+      state: isSet(object.state) ? restoreStateFromJSON(object.state) : 0,
+      reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
+      code: isSet(object.code) ? globalThis.String(object.code) : "",
+      requestedBy: isSet(object.requestedBy)
+        ? globalThis.String(object.requestedBy)
+        : isSet(object.requested_by)
+        ? globalThis.String(object.requested_by)
+        : "",
+      createdAt: isSet(object.createdAt)
+        ? fromJsonTimestamp(object.createdAt)
+        : isSet(object.created_at)
+        ? fromJsonTimestamp(object.created_at)
+        : undefined,
+      finishedAt: isSet(object.finishedAt)
+        ? fromJsonTimestamp(object.finishedAt)
+        : isSet(object.finished_at)
+        ? fromJsonTimestamp(object.finished_at)
+        : undefined,
+      restoredFiles: globalThis.Array.isArray(object?.restoredFiles)
+        ? object.restoredFiles.map((e: any) => RestoredFile.fromJSON(e))
+        : globalThis.Array.isArray(object?.restored_files)
+        ? object.restored_files.map((e: any) => RestoredFile.fromJSON(e))
+        : [],
+      bytes: isSet(object.bytes) ? BigInt(object.bytes) : 0n,
+    };
+  },
+
+  toJSON(message: RestoreRecord): unknown {
+    const obj: any = {};
+    if (message.id !== "") {
+      obj.id = message.id;
+    }
+    if (message.backupId !== "") {
+      obj.backupId = message.backupId;
+    }
+    if (message.svm !== "") {
+      obj.svm = message.svm;
+    }
+    if (message.share !== "") {
+      obj.share = message.share;
+    }
+    if (message.files?.length) {
+      obj.files = message.files;
+    }
+    if (message.target !== undefined) {
+      obj.target = RestoreTarget.toJSON(message.target);
+    }
+    if (message.state !== 0) {
+      obj.state = restoreStateToJSON(message.state);
+    }
+    if (message.reason !== "") {
+      obj.reason = message.reason;
+    }
+    if (message.code !== "") {
+      obj.code = message.code;
+    }
+    if (message.requestedBy !== "") {
+      obj.requestedBy = message.requestedBy;
+    }
+    if (message.createdAt !== undefined) {
+      obj.createdAt = message.createdAt.toISOString();
+    }
+    if (message.finishedAt !== undefined) {
+      obj.finishedAt = message.finishedAt.toISOString();
+    }
+    if (message.restoredFiles?.length) {
+      obj.restoredFiles = message.restoredFiles.map((e) => RestoredFile.toJSON(e));
+    }
+    if (message.bytes !== 0n) {
+      obj.bytes = message.bytes.toString();
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<RestoreRecord>): RestoreRecord {
+    return RestoreRecord.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<RestoreRecord>): RestoreRecord {
+    const message = createBaseRestoreRecord();
+    message.id = object.id ?? "";
+    message.backupId = object.backupId ?? "";
+    message.svm = object.svm ?? "";
+    message.share = object.share ?? "";
+    message.files = object.files?.map((e) => e) || [];
+    message.target = (object.target !== undefined && object.target !== null)
+      ? RestoreTarget.fromPartial(object.target)
+      : undefined;
+    message.state = object.state ?? 0;
+    message.reason = object.reason ?? "";
+    message.code = object.code ?? "";
+    message.requestedBy = object.requestedBy ?? "";
+    message.createdAt = object.createdAt ?? undefined;
+    message.finishedAt = object.finishedAt ?? undefined;
+    message.restoredFiles = object.restoredFiles?.map((e) => RestoredFile.fromPartial(e)) || [];
+    message.bytes = (object.bytes !== undefined && object.bytes !== null) ? BigInt(object.bytes) : 0n;
+    return message;
+  },
+};
+
+function createBaseListRestoresRequest(): ListRestoresRequest {
+  return { backupId: "" };
+}
+
+export const ListRestoresRequest: MessageFns<ListRestoresRequest> = {
+  encode(message: ListRestoresRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.backupId !== "") {
+      writer.uint32(10).string(message.backupId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListRestoresRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListRestoresRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.backupId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListRestoresRequest {
+    return {
+      backupId: isSet(object.backupId)
+        ? globalThis.String(object.backupId)
+        : isSet(object.backup_id)
+        ? globalThis.String(object.backup_id)
+        : "",
+    };
+  },
+
+  toJSON(message: ListRestoresRequest): unknown {
+    const obj: any = {};
+    if (message.backupId !== "") {
+      obj.backupId = message.backupId;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ListRestoresRequest>): ListRestoresRequest {
+    return ListRestoresRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ListRestoresRequest>): ListRestoresRequest {
+    const message = createBaseListRestoresRequest();
+    message.backupId = object.backupId ?? "";
+    return message;
+  },
+};
+
+function createBaseListRestoresResponse(): ListRestoresResponse {
+  return { restores: [] };
+}
+
+export const ListRestoresResponse: MessageFns<ListRestoresResponse> = {
+  encode(message: ListRestoresResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.restores) {
+      RestoreRecord.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListRestoresResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListRestoresResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.restores.push(RestoreRecord.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListRestoresResponse {
+    return {
+      restores: globalThis.Array.isArray(object?.restores)
+        ? object.restores.map((e: any) => RestoreRecord.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: ListRestoresResponse): unknown {
+    const obj: any = {};
+    if (message.restores?.length) {
+      obj.restores = message.restores.map((e) => RestoreRecord.toJSON(e));
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ListRestoresResponse>): ListRestoresResponse {
+    return ListRestoresResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ListRestoresResponse>): ListRestoresResponse {
+    const message = createBaseListRestoresResponse();
+    message.restores = object.restores?.map((e) => RestoreRecord.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseGetRestoreRequest(): GetRestoreRequest {
+  return { restoreId: "" };
+}
+
+export const GetRestoreRequest: MessageFns<GetRestoreRequest> = {
+  encode(message: GetRestoreRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.restoreId !== "") {
+      writer.uint32(10).string(message.restoreId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetRestoreRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetRestoreRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.restoreId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetRestoreRequest {
+    return {
+      restoreId: isSet(object.restoreId)
+        ? globalThis.String(object.restoreId)
+        : isSet(object.restore_id)
+        ? globalThis.String(object.restore_id)
+        : "",
+    };
+  },
+
+  toJSON(message: GetRestoreRequest): unknown {
+    const obj: any = {};
+    if (message.restoreId !== "") {
+      obj.restoreId = message.restoreId;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<GetRestoreRequest>): GetRestoreRequest {
+    return GetRestoreRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<GetRestoreRequest>): GetRestoreRequest {
+    const message = createBaseGetRestoreRequest();
+    message.restoreId = object.restoreId ?? "";
+    return message;
+  },
+};
+
+function createBaseGetRestoreResponse(): GetRestoreResponse {
+  return { restore: undefined };
+}
+
+export const GetRestoreResponse: MessageFns<GetRestoreResponse> = {
+  encode(message: GetRestoreResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.restore !== undefined) {
+      RestoreRecord.encode(message.restore, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetRestoreResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetRestoreResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.restore = RestoreRecord.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetRestoreResponse {
+    return { restore: isSet(object.restore) ? RestoreRecord.fromJSON(object.restore) : undefined };
+  },
+
+  toJSON(message: GetRestoreResponse): unknown {
+    const obj: any = {};
+    if (message.restore !== undefined) {
+      obj.restore = RestoreRecord.toJSON(message.restore);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<GetRestoreResponse>): GetRestoreResponse {
+    return GetRestoreResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<GetRestoreResponse>): GetRestoreResponse {
+    const message = createBaseGetRestoreResponse();
+    message.restore = (object.restore !== undefined && object.restore !== null)
+      ? RestoreRecord.fromPartial(object.restore)
+      : undefined;
+    return message;
+  },
+};
+
 /** BackupService runs managed backups: rvss drives the whole shadow copy set for the caller. */
 export type BackupServiceService = typeof BackupServiceService;
 export const BackupServiceService = {
@@ -2261,6 +3822,52 @@ export const BackupServiceService = {
     responseSerialize: (value: RestoreResponse): Buffer => Buffer.from(RestoreResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): RestoreResponse => RestoreResponse.decode(value),
   },
+  /**
+   * DeleteBackup removes the backup's snapshots on every volume, then marks it DELETED (the record
+   * stays). It returns once the deletion is recorded; a crash at any point resumes it.
+   */
+  deleteBackup: {
+    path: "/rvss.v1.BackupService/DeleteBackup" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: DeleteBackupRequest): Buffer => Buffer.from(DeleteBackupRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): DeleteBackupRequest => DeleteBackupRequest.decode(value),
+    responseSerialize: (value: DeleteBackupResponse): Buffer =>
+      Buffer.from(DeleteBackupResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): DeleteBackupResponse => DeleteBackupResponse.decode(value),
+  },
+  /** DeleteSnapshot removes an rvss snapshot that no backup owns (an admin operation). */
+  deleteSnapshot: {
+    path: "/rvss.v1.BackupService/DeleteSnapshot" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: DeleteSnapshotRequest): Buffer =>
+      Buffer.from(DeleteSnapshotRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): DeleteSnapshotRequest => DeleteSnapshotRequest.decode(value),
+    responseSerialize: (value: DeleteSnapshotResponse): Buffer =>
+      Buffer.from(DeleteSnapshotResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): DeleteSnapshotResponse => DeleteSnapshotResponse.decode(value),
+  },
+  /** ListRestores and GetRestore show restores as records: who, when, which backup, files, target, outcome. */
+  listRestores: {
+    path: "/rvss.v1.BackupService/ListRestores" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ListRestoresRequest): Buffer => Buffer.from(ListRestoresRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ListRestoresRequest => ListRestoresRequest.decode(value),
+    responseSerialize: (value: ListRestoresResponse): Buffer =>
+      Buffer.from(ListRestoresResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ListRestoresResponse => ListRestoresResponse.decode(value),
+  },
+  getRestore: {
+    path: "/rvss.v1.BackupService/GetRestore" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: GetRestoreRequest): Buffer => Buffer.from(GetRestoreRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): GetRestoreRequest => GetRestoreRequest.decode(value),
+    responseSerialize: (value: GetRestoreResponse): Buffer => Buffer.from(GetRestoreResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): GetRestoreResponse => GetRestoreResponse.decode(value),
+  },
 } as const;
 
 export interface BackupServiceServer extends UntypedServiceImplementation {
@@ -2274,6 +3881,16 @@ export interface BackupServiceServer extends UntypedServiceImplementation {
   listSnapshots: handleUnaryCall<ListSnapshotsRequest, ListSnapshotsResponse>;
   /** Restore copies one share's files out of a backup and verifies their checksums. */
   restore: handleUnaryCall<RestoreRequest, RestoreResponse>;
+  /**
+   * DeleteBackup removes the backup's snapshots on every volume, then marks it DELETED (the record
+   * stays). It returns once the deletion is recorded; a crash at any point resumes it.
+   */
+  deleteBackup: handleUnaryCall<DeleteBackupRequest, DeleteBackupResponse>;
+  /** DeleteSnapshot removes an rvss snapshot that no backup owns (an admin operation). */
+  deleteSnapshot: handleUnaryCall<DeleteSnapshotRequest, DeleteSnapshotResponse>;
+  /** ListRestores and GetRestore show restores as records: who, when, which backup, files, target, outcome. */
+  listRestores: handleUnaryCall<ListRestoresRequest, ListRestoresResponse>;
+  getRestore: handleUnaryCall<GetRestoreRequest, GetRestoreResponse>;
 }
 
 export interface BackupServiceClient extends Client {
@@ -2376,6 +3993,72 @@ export interface BackupServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: RestoreResponse) => void,
   ): ClientUnaryCall;
+  /**
+   * DeleteBackup removes the backup's snapshots on every volume, then marks it DELETED (the record
+   * stays). It returns once the deletion is recorded; a crash at any point resumes it.
+   */
+  deleteBackup(
+    request: DeleteBackupRequest,
+    callback: (error: ServiceError | null, response: DeleteBackupResponse) => void,
+  ): ClientUnaryCall;
+  deleteBackup(
+    request: DeleteBackupRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: DeleteBackupResponse) => void,
+  ): ClientUnaryCall;
+  deleteBackup(
+    request: DeleteBackupRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: DeleteBackupResponse) => void,
+  ): ClientUnaryCall;
+  /** DeleteSnapshot removes an rvss snapshot that no backup owns (an admin operation). */
+  deleteSnapshot(
+    request: DeleteSnapshotRequest,
+    callback: (error: ServiceError | null, response: DeleteSnapshotResponse) => void,
+  ): ClientUnaryCall;
+  deleteSnapshot(
+    request: DeleteSnapshotRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: DeleteSnapshotResponse) => void,
+  ): ClientUnaryCall;
+  deleteSnapshot(
+    request: DeleteSnapshotRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: DeleteSnapshotResponse) => void,
+  ): ClientUnaryCall;
+  /** ListRestores and GetRestore show restores as records: who, when, which backup, files, target, outcome. */
+  listRestores(
+    request: ListRestoresRequest,
+    callback: (error: ServiceError | null, response: ListRestoresResponse) => void,
+  ): ClientUnaryCall;
+  listRestores(
+    request: ListRestoresRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ListRestoresResponse) => void,
+  ): ClientUnaryCall;
+  listRestores(
+    request: ListRestoresRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListRestoresResponse) => void,
+  ): ClientUnaryCall;
+  getRestore(
+    request: GetRestoreRequest,
+    callback: (error: ServiceError | null, response: GetRestoreResponse) => void,
+  ): ClientUnaryCall;
+  getRestore(
+    request: GetRestoreRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: GetRestoreResponse) => void,
+  ): ClientUnaryCall;
+  getRestore(
+    request: GetRestoreRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: GetRestoreResponse) => void,
+  ): ClientUnaryCall;
 }
 
 export const BackupServiceClient = makeGenericClientConstructor(
@@ -2416,6 +4099,10 @@ function fromJsonTimestamp(o: any): Date {
   } else {
     return fromTimestamp(Timestamp.fromJSON(o));
   }
+}
+
+function isObject(value: any): boolean {
+  return typeof value === "object" && value !== null;
 }
 
 function isSet(value: any): boolean {

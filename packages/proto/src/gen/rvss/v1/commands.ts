@@ -40,6 +40,7 @@ export interface ExecutorCommand {
     | { $case: "finalizeShadowCopies"; value: FinalizeShadowCopies }
     | { $case: "deleteShadowCopies"; value: DeleteShadowCopies }
     | { $case: "restoreFiles"; value: RestoreFiles }
+    | { $case: "deleteSnapshots"; value: DeleteSnapshots }
     | undefined;
 }
 
@@ -79,6 +80,16 @@ export interface DeleteShadowCopies {
   shadowCopies: ShadowCopy[];
   snapshots: SnapshotRequest[];
   aborted: boolean;
+  reason: string;
+}
+
+/**
+ * DeleteSnapshots removes snapshots of one SVM: a deleted backup's, or one no backup owns. A
+ * snapshot already gone is not an error.
+ */
+export interface DeleteSnapshots {
+  snapshots: SnapshotRequest[];
+  /** Why, for the logs: "deleted on request", the collector's verdict. */
   reason: string;
 }
 
@@ -470,6 +481,9 @@ export const ExecutorCommand: MessageFns<ExecutorCommand> = {
       case "restoreFiles":
         RestoreFiles.encode(message.kind.value, writer.uint32(122).fork()).join();
         break;
+      case "deleteSnapshots":
+        DeleteSnapshots.encode(message.kind.value, writer.uint32(130).fork()).join();
+        break;
     }
     return writer;
   },
@@ -546,6 +560,14 @@ export const ExecutorCommand: MessageFns<ExecutorCommand> = {
             message.kind = { $case: "restoreFiles", value: RestoreFiles.decode(reader, reader.uint32()) };
             continue;
           }
+          case 16: {
+            if (tag !== 130) {
+              break;
+            }
+
+            message.kind = { $case: "deleteSnapshots", value: DeleteSnapshots.decode(reader, reader.uint32()) };
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -585,6 +607,10 @@ export const ExecutorCommand: MessageFns<ExecutorCommand> = {
         ? { $case: "restoreFiles", value: RestoreFiles.fromJSON(object.restoreFiles) }
         : isSet(object.restore_files)
         ? { $case: "restoreFiles", value: RestoreFiles.fromJSON(object.restore_files) }
+        : isSet(object.deleteSnapshots)
+        ? { $case: "deleteSnapshots", value: DeleteSnapshots.fromJSON(object.deleteSnapshots) }
+        : isSet(object.delete_snapshots)
+        ? { $case: "deleteSnapshots", value: DeleteSnapshots.fromJSON(object.delete_snapshots) }
         : undefined,
     };
   },
@@ -606,6 +632,8 @@ export const ExecutorCommand: MessageFns<ExecutorCommand> = {
       obj.deleteShadowCopies = DeleteShadowCopies.toJSON(message.kind.value);
     } else if (message.kind?.$case === "restoreFiles") {
       obj.restoreFiles = RestoreFiles.toJSON(message.kind.value);
+    } else if (message.kind?.$case === "deleteSnapshots") {
+      obj.deleteSnapshots = DeleteSnapshots.toJSON(message.kind.value);
     }
     return obj;
   },
@@ -652,6 +680,12 @@ export const ExecutorCommand: MessageFns<ExecutorCommand> = {
       case "restoreFiles": {
         if (object.kind?.value !== undefined && object.kind?.value !== null) {
           message.kind = { $case: "restoreFiles", value: RestoreFiles.fromPartial(object.kind.value) };
+        }
+        break;
+      }
+      case "deleteSnapshots": {
+        if (object.kind?.value !== undefined && object.kind?.value !== null) {
+          message.kind = { $case: "deleteSnapshots", value: DeleteSnapshots.fromPartial(object.kind.value) };
         }
         break;
       }
@@ -1173,6 +1207,93 @@ export const DeleteShadowCopies: MessageFns<DeleteShadowCopies> = {
     message.shadowCopies = object.shadowCopies?.map((e) => ShadowCopy.fromPartial(e)) || [];
     message.snapshots = object.snapshots?.map((e) => SnapshotRequest.fromPartial(e)) || [];
     message.aborted = object.aborted ?? false;
+    message.reason = object.reason ?? "";
+    return message;
+  },
+};
+
+function createBaseDeleteSnapshots(): DeleteSnapshots {
+  return { snapshots: [], reason: "" };
+}
+
+export const DeleteSnapshots: MessageFns<DeleteSnapshots> = {
+  encode(message: DeleteSnapshots, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.snapshots) {
+      SnapshotRequest.encode(v!, writer.uint32(10).fork()).join();
+    }
+    if (message.reason !== "") {
+      writer.uint32(18).string(message.reason);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DeleteSnapshots {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDeleteSnapshots();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.snapshots.push(SnapshotRequest.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DeleteSnapshots {
+    return {
+      snapshots: globalThis.Array.isArray(object?.snapshots)
+        ? object.snapshots.map((e: any) => SnapshotRequest.fromJSON(e))
+        : [],
+      reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
+    };
+  },
+
+  toJSON(message: DeleteSnapshots): unknown {
+    const obj: any = {};
+    if (message.snapshots?.length) {
+      obj.snapshots = message.snapshots.map((e) => SnapshotRequest.toJSON(e));
+    }
+    if (message.reason !== "") {
+      obj.reason = message.reason;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<DeleteSnapshots>): DeleteSnapshots {
+    return DeleteSnapshots.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<DeleteSnapshots>): DeleteSnapshots {
+    const message = createBaseDeleteSnapshots();
+    message.snapshots = object.snapshots?.map((e) => SnapshotRequest.fromPartial(e)) || [];
     message.reason = object.reason ?? "";
     return message;
   },

@@ -21,6 +21,7 @@ export enum Step {
   STEP_FINALIZE = 7,
   STEP_DELETE = 8,
   STEP_RESTORE = 9,
+  STEP_DELETE_SNAPSHOTS = 10,
   UNRECOGNIZED = -1,
 }
 
@@ -56,6 +57,9 @@ export function stepFromJSON(object: any): Step {
     case 9:
     case "STEP_RESTORE":
       return Step.STEP_RESTORE;
+    case 10:
+    case "STEP_DELETE_SNAPSHOTS":
+      return Step.STEP_DELETE_SNAPSHOTS;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -85,6 +89,8 @@ export function stepToJSON(object: Step): string {
       return "STEP_DELETE";
     case Step.STEP_RESTORE:
       return "STEP_RESTORE";
+    case Step.STEP_DELETE_SNAPSHOTS:
+      return "STEP_DELETE_SNAPSHOTS";
     case Step.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";
@@ -100,6 +106,10 @@ export enum BackupState {
   BACKUP_STATE_PARTIALLY_FAILED = 3,
   BACKUP_STATE_FAILED = 4,
   BACKUP_STATE_CANCELLED = 5,
+  /** BACKUP_STATE_DELETING - Its snapshots are being removed. */
+  BACKUP_STATE_DELETING = 6,
+  /** BACKUP_STATE_DELETED - Its snapshots are gone; the record stays. */
+  BACKUP_STATE_DELETED = 7,
   UNRECOGNIZED = -1,
 }
 
@@ -123,6 +133,12 @@ export function backupStateFromJSON(object: any): BackupState {
     case 5:
     case "BACKUP_STATE_CANCELLED":
       return BackupState.BACKUP_STATE_CANCELLED;
+    case 6:
+    case "BACKUP_STATE_DELETING":
+      return BackupState.BACKUP_STATE_DELETING;
+    case 7:
+    case "BACKUP_STATE_DELETED":
+      return BackupState.BACKUP_STATE_DELETED;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -144,7 +160,60 @@ export function backupStateToJSON(object: BackupState): string {
       return "BACKUP_STATE_FAILED";
     case BackupState.BACKUP_STATE_CANCELLED:
       return "BACKUP_STATE_CANCELLED";
+    case BackupState.BACKUP_STATE_DELETING:
+      return "BACKUP_STATE_DELETING";
+    case BackupState.BACKUP_STATE_DELETED:
+      return "BACKUP_STATE_DELETED";
     case BackupState.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
+/** TickOutcome is what became of one schedule tick. */
+export enum TickOutcome {
+  TICK_OUTCOME_UNSPECIFIED = 0,
+  /** TICK_OUTCOME_FIRED - A backup was started for it. */
+  TICK_OUTCOME_FIRED = 1,
+  /** TICK_OUTCOME_SKIPPED - The previous run was still running. */
+  TICK_OUTCOME_SKIPPED = 2,
+  /** TICK_OUTCOME_MISSED - No coordinator ran within the catch-up window after it. */
+  TICK_OUTCOME_MISSED = 3,
+  UNRECOGNIZED = -1,
+}
+
+export function tickOutcomeFromJSON(object: any): TickOutcome {
+  switch (object) {
+    case 0:
+    case "TICK_OUTCOME_UNSPECIFIED":
+      return TickOutcome.TICK_OUTCOME_UNSPECIFIED;
+    case 1:
+    case "TICK_OUTCOME_FIRED":
+      return TickOutcome.TICK_OUTCOME_FIRED;
+    case 2:
+    case "TICK_OUTCOME_SKIPPED":
+      return TickOutcome.TICK_OUTCOME_SKIPPED;
+    case 3:
+    case "TICK_OUTCOME_MISSED":
+      return TickOutcome.TICK_OUTCOME_MISSED;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return TickOutcome.UNRECOGNIZED;
+  }
+}
+
+export function tickOutcomeToJSON(object: TickOutcome): string {
+  switch (object) {
+    case TickOutcome.TICK_OUTCOME_UNSPECIFIED:
+      return "TICK_OUTCOME_UNSPECIFIED";
+    case TickOutcome.TICK_OUTCOME_FIRED:
+      return "TICK_OUTCOME_FIRED";
+    case TickOutcome.TICK_OUTCOME_SKIPPED:
+      return "TICK_OUTCOME_SKIPPED";
+    case TickOutcome.TICK_OUTCOME_MISSED:
+      return "TICK_OUTCOME_MISSED";
+    case TickOutcome.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";
   }
@@ -153,7 +222,8 @@ export function backupStateToJSON(object: BackupState): string {
 /**
  * Event is one fact, published once to the RVSS_EVENTS stream (replayable).
  * Set events go to rvss.v1.evt.<svm>.<set_id>.<type>; backup events to rvss.v1.bkp.<backup_id>.<type>;
- * events about an SVM as a whole (the reconciler's) to rvss.v1.sys.<svm>.<type>, where <type> is the snake_case name of the body field (e.g. shadow_copies_created) and <svm> is
+ * events about an SVM as a whole (the reconciler's) to rvss.v1.sys.<svm>.<type>, schedule events to
+ * rvss.v1.sch.<schedule>.<type>, where <type> is the snake_case name of the body field (e.g. shadow_copies_created) and <svm> is
  * escaped for subjects (see packages/core/src/naming.ts). The event ID is the JetStream message ID.
  */
 export interface Event {
@@ -186,6 +256,9 @@ export interface Event {
     | { $case: "backupCreated"; value: BackupCreated }
     | { $case: "backupFinished"; value: BackupFinished }
     | { $case: "restoreFinished"; value: RestoreFinished }
+    | { $case: "snapshotsDeleted"; value: SnapshotsDeleted }
+    | { $case: "backupDeleted"; value: BackupDeleted }
+    | { $case: "scheduleTicked"; value: ScheduleTicked }
     | { $case: "reconcileFinished"; value: ReconcileFinished }
     | undefined;
 }
@@ -364,6 +437,36 @@ export interface ReconcileFinished {
   drainsRetried: number;
 }
 
+/** SnapshotsDeleted: the snapshot-executor removed snapshots of one SVM (on rvss.v1.bkp.<backup>.<type>). */
+export interface SnapshotsDeleted {
+  deleted: string[];
+  /** Asked for but already gone (not an error). */
+  alreadyGone: string[];
+}
+
+/** BackupDeleted: every snapshot of the backup is gone; the record stays, state DELETED. */
+export interface BackupDeleted {
+  /** "deleted on request", or why the collector deleted it (ttl, keep-last). */
+  reason: string;
+  snapshotsDeleted: number;
+  /** The collector deleted it (not a user). */
+  byCollector: boolean;
+}
+
+/**
+ * ScheduleTicked: a schedule's tick was decided, once across all coordinator replicas
+ * (on rvss.v1.sch.<schedule>.schedule_ticked).
+ */
+export interface ScheduleTicked {
+  schedule: string;
+  tick?: Date | undefined;
+  outcome: TickOutcome;
+  backupId: string;
+  reason: string;
+  /** Earlier ticks that came while no coordinator ran, passed over for this one. */
+  passedOver: number;
+}
+
 function createBaseEvent(): Event {
   return { eventId: "", time: undefined, svm: "", setId: "", backupId: "", source: "", body: undefined };
 }
@@ -451,6 +554,15 @@ export const Event: MessageFns<Event> = {
         break;
       case "restoreFinished":
         RestoreFinished.encode(message.body.value, writer.uint32(338).fork()).join();
+        break;
+      case "snapshotsDeleted":
+        SnapshotsDeleted.encode(message.body.value, writer.uint32(346).fork()).join();
+        break;
+      case "backupDeleted":
+        BackupDeleted.encode(message.body.value, writer.uint32(354).fork()).join();
+        break;
+      case "scheduleTicked":
+        ScheduleTicked.encode(message.body.value, writer.uint32(362).fork()).join();
         break;
       case "reconcileFinished":
         ReconcileFinished.encode(message.body.value, writer.uint32(402).fork()).join();
@@ -688,6 +800,30 @@ export const Event: MessageFns<Event> = {
             message.body = { $case: "restoreFinished", value: RestoreFinished.decode(reader, reader.uint32()) };
             continue;
           }
+          case 43: {
+            if (tag !== 346) {
+              break;
+            }
+
+            message.body = { $case: "snapshotsDeleted", value: SnapshotsDeleted.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 44: {
+            if (tag !== 354) {
+              break;
+            }
+
+            message.body = { $case: "backupDeleted", value: BackupDeleted.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 45: {
+            if (tag !== 362) {
+              break;
+            }
+
+            message.body = { $case: "scheduleTicked", value: ScheduleTicked.decode(reader, reader.uint32()) };
+            continue;
+          }
           case 50: {
             if (tag !== 402) {
               break;
@@ -812,6 +948,18 @@ export const Event: MessageFns<Event> = {
         ? { $case: "restoreFinished", value: RestoreFinished.fromJSON(object.restoreFinished) }
         : isSet(object.restore_finished)
         ? { $case: "restoreFinished", value: RestoreFinished.fromJSON(object.restore_finished) }
+        : isSet(object.snapshotsDeleted)
+        ? { $case: "snapshotsDeleted", value: SnapshotsDeleted.fromJSON(object.snapshotsDeleted) }
+        : isSet(object.snapshots_deleted)
+        ? { $case: "snapshotsDeleted", value: SnapshotsDeleted.fromJSON(object.snapshots_deleted) }
+        : isSet(object.backupDeleted)
+        ? { $case: "backupDeleted", value: BackupDeleted.fromJSON(object.backupDeleted) }
+        : isSet(object.backup_deleted)
+        ? { $case: "backupDeleted", value: BackupDeleted.fromJSON(object.backup_deleted) }
+        : isSet(object.scheduleTicked)
+        ? { $case: "scheduleTicked", value: ScheduleTicked.fromJSON(object.scheduleTicked) }
+        : isSet(object.schedule_ticked)
+        ? { $case: "scheduleTicked", value: ScheduleTicked.fromJSON(object.schedule_ticked) }
         : isSet(object.reconcileFinished)
         ? { $case: "reconcileFinished", value: ReconcileFinished.fromJSON(object.reconcileFinished) }
         : isSet(object.reconcile_finished)
@@ -882,6 +1030,12 @@ export const Event: MessageFns<Event> = {
       obj.backupFinished = BackupFinished.toJSON(message.body.value);
     } else if (message.body?.$case === "restoreFinished") {
       obj.restoreFinished = RestoreFinished.toJSON(message.body.value);
+    } else if (message.body?.$case === "snapshotsDeleted") {
+      obj.snapshotsDeleted = SnapshotsDeleted.toJSON(message.body.value);
+    } else if (message.body?.$case === "backupDeleted") {
+      obj.backupDeleted = BackupDeleted.toJSON(message.body.value);
+    } else if (message.body?.$case === "scheduleTicked") {
+      obj.scheduleTicked = ScheduleTicked.toJSON(message.body.value);
     } else if (message.body?.$case === "reconcileFinished") {
       obj.reconcileFinished = ReconcileFinished.toJSON(message.body.value);
     }
@@ -1023,6 +1177,24 @@ export const Event: MessageFns<Event> = {
       case "restoreFinished": {
         if (object.body?.value !== undefined && object.body?.value !== null) {
           message.body = { $case: "restoreFinished", value: RestoreFinished.fromPartial(object.body.value) };
+        }
+        break;
+      }
+      case "snapshotsDeleted": {
+        if (object.body?.value !== undefined && object.body?.value !== null) {
+          message.body = { $case: "snapshotsDeleted", value: SnapshotsDeleted.fromPartial(object.body.value) };
+        }
+        break;
+      }
+      case "backupDeleted": {
+        if (object.body?.value !== undefined && object.body?.value !== null) {
+          message.body = { $case: "backupDeleted", value: BackupDeleted.fromPartial(object.body.value) };
+        }
+        break;
+      }
+      case "scheduleTicked": {
+        if (object.body?.value !== undefined && object.body?.value !== null) {
+          message.body = { $case: "scheduleTicked", value: ScheduleTicked.fromPartial(object.body.value) };
         }
         break;
       }
@@ -3310,6 +3482,361 @@ export const ReconcileFinished: MessageFns<ReconcileFinished> = {
     message.orphanSnapshots = object.orphanSnapshots?.map((e) => e) || [];
     message.drainSetId = object.drainSetId ?? "";
     message.drainsRetried = object.drainsRetried ?? 0;
+    return message;
+  },
+};
+
+function createBaseSnapshotsDeleted(): SnapshotsDeleted {
+  return { deleted: [], alreadyGone: [] };
+}
+
+export const SnapshotsDeleted: MessageFns<SnapshotsDeleted> = {
+  encode(message: SnapshotsDeleted, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.deleted) {
+      writer.uint32(10).string(v!);
+    }
+    for (const v of message.alreadyGone) {
+      writer.uint32(18).string(v!);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SnapshotsDeleted {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSnapshotsDeleted();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.deleted.push(reader.string());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.alreadyGone.push(reader.string());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SnapshotsDeleted {
+    return {
+      deleted: globalThis.Array.isArray(object?.deleted) ? object.deleted.map((e: any) => globalThis.String(e)) : [],
+      alreadyGone: globalThis.Array.isArray(object?.alreadyGone)
+        ? object.alreadyGone.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.already_gone)
+        ? object.already_gone.map((e: any) => globalThis.String(e))
+        : [],
+    };
+  },
+
+  toJSON(message: SnapshotsDeleted): unknown {
+    const obj: any = {};
+    if (message.deleted?.length) {
+      obj.deleted = message.deleted;
+    }
+    if (message.alreadyGone?.length) {
+      obj.alreadyGone = message.alreadyGone;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<SnapshotsDeleted>): SnapshotsDeleted {
+    return SnapshotsDeleted.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<SnapshotsDeleted>): SnapshotsDeleted {
+    const message = createBaseSnapshotsDeleted();
+    message.deleted = object.deleted?.map((e) => e) || [];
+    message.alreadyGone = object.alreadyGone?.map((e) => e) || [];
+    return message;
+  },
+};
+
+function createBaseBackupDeleted(): BackupDeleted {
+  return { reason: "", snapshotsDeleted: 0, byCollector: false };
+}
+
+export const BackupDeleted: MessageFns<BackupDeleted> = {
+  encode(message: BackupDeleted, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.reason !== "") {
+      writer.uint32(10).string(message.reason);
+    }
+    if (message.snapshotsDeleted !== 0) {
+      writer.uint32(16).uint32(message.snapshotsDeleted);
+    }
+    if (message.byCollector !== false) {
+      writer.uint32(24).bool(message.byCollector);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): BackupDeleted {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseBackupDeleted();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.snapshotsDeleted = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.byCollector = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): BackupDeleted {
+    return {
+      reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
+      snapshotsDeleted: isSet(object.snapshotsDeleted)
+        ? globalThis.Number(object.snapshotsDeleted)
+        : isSet(object.snapshots_deleted)
+        ? globalThis.Number(object.snapshots_deleted)
+        : 0,
+      byCollector: isSet(object.byCollector)
+        ? globalThis.Boolean(object.byCollector)
+        : isSet(object.by_collector)
+        ? globalThis.Boolean(object.by_collector)
+        : false,
+    };
+  },
+
+  toJSON(message: BackupDeleted): unknown {
+    const obj: any = {};
+    if (message.reason !== "") {
+      obj.reason = message.reason;
+    }
+    if (message.snapshotsDeleted !== 0) {
+      obj.snapshotsDeleted = Math.round(message.snapshotsDeleted);
+    }
+    if (message.byCollector !== false) {
+      obj.byCollector = message.byCollector;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<BackupDeleted>): BackupDeleted {
+    return BackupDeleted.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<BackupDeleted>): BackupDeleted {
+    const message = createBaseBackupDeleted();
+    message.reason = object.reason ?? "";
+    message.snapshotsDeleted = object.snapshotsDeleted ?? 0;
+    message.byCollector = object.byCollector ?? false;
+    return message;
+  },
+};
+
+function createBaseScheduleTicked(): ScheduleTicked {
+  return { schedule: "", tick: undefined, outcome: 0, backupId: "", reason: "", passedOver: 0 };
+}
+
+export const ScheduleTicked: MessageFns<ScheduleTicked> = {
+  encode(message: ScheduleTicked, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.schedule !== "") {
+      writer.uint32(50).string(message.schedule);
+    }
+    if (message.tick !== undefined) {
+      Timestamp.encode(toTimestamp(message.tick), writer.uint32(10).fork()).join();
+    }
+    if (message.outcome !== 0) {
+      writer.uint32(16).int32(message.outcome);
+    }
+    if (message.backupId !== "") {
+      writer.uint32(26).string(message.backupId);
+    }
+    if (message.reason !== "") {
+      writer.uint32(34).string(message.reason);
+    }
+    if (message.passedOver !== 0) {
+      writer.uint32(40).uint32(message.passedOver);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ScheduleTicked {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseScheduleTicked();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.schedule = reader.string();
+            continue;
+          }
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.tick = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.outcome = reader.int32() as any;
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.backupId = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.passedOver = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ScheduleTicked {
+    return {
+      schedule: isSet(object.schedule) ? globalThis.String(object.schedule) : "",
+      tick: isSet(object.tick) ? fromJsonTimestamp(object.tick) : undefined,
+      outcome: isSet(object.outcome) ? tickOutcomeFromJSON(object.outcome) : 0,
+      backupId: isSet(object.backupId)
+        ? globalThis.String(object.backupId)
+        : isSet(object.backup_id)
+        ? globalThis.String(object.backup_id)
+        : "",
+      reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
+      passedOver: isSet(object.passedOver)
+        ? globalThis.Number(object.passedOver)
+        : isSet(object.passed_over)
+        ? globalThis.Number(object.passed_over)
+        : 0,
+    };
+  },
+
+  toJSON(message: ScheduleTicked): unknown {
+    const obj: any = {};
+    if (message.schedule !== "") {
+      obj.schedule = message.schedule;
+    }
+    if (message.tick !== undefined) {
+      obj.tick = message.tick.toISOString();
+    }
+    if (message.outcome !== 0) {
+      obj.outcome = tickOutcomeToJSON(message.outcome);
+    }
+    if (message.backupId !== "") {
+      obj.backupId = message.backupId;
+    }
+    if (message.reason !== "") {
+      obj.reason = message.reason;
+    }
+    if (message.passedOver !== 0) {
+      obj.passedOver = Math.round(message.passedOver);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ScheduleTicked>): ScheduleTicked {
+    return ScheduleTicked.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ScheduleTicked>): ScheduleTicked {
+    const message = createBaseScheduleTicked();
+    message.schedule = object.schedule ?? "";
+    message.tick = object.tick ?? undefined;
+    message.outcome = object.outcome ?? 0;
+    message.backupId = object.backupId ?? "";
+    message.reason = object.reason ?? "";
+    message.passedOver = object.passedOver ?? 0;
     return message;
   },
 };
