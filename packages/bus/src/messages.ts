@@ -12,6 +12,7 @@ import {
   EVENTS_STREAM,
   backupEventSubject,
   commandSubject,
+  scheduleEventSubject,
   setEventSubject,
   systemEventSubject,
   type Phase,
@@ -125,6 +126,7 @@ export function eventType(e: Event): string {
 }
 
 export function eventSubject(e: Event): string {
+  if (e.body?.$case === "scheduleTicked") return scheduleEventSubject(e.body.value.schedule, eventType(e));
   if (e.setId) return setEventSubject(e.svm, e.setId, eventType(e));
   return e.backupId ? backupEventSubject(e.backupId, eventType(e)) : systemEventSubject(e.svm, eventType(e));
 }

@@ -10,10 +10,15 @@ import {
   WriterErrorPolicy,
   PreflightServiceClient,
   ServerInfoServiceClient,
+  ScheduleServiceClient,
   type Backup,
   type CreateBackupRequest,
+  type CreateScheduleRequest,
   type GetServerInfoResponse,
+  type ListBackupsRequest,
   type ListSnapshotsRequest,
+  type RestoreRecord,
+  type Schedule,
   type RestoreRequest,
   type RestoreResponse,
   type ShareCheck,
@@ -97,20 +102,45 @@ export class RvssClient {
       requestId: req.requestId ?? "",
       description: req.description ?? "",
       onWriterError: req.onWriterError ?? WriterErrorPolicy.WRITER_ERROR_POLICY_UNSPECIFIED,
+      name: req.name ?? "",
+      labels: req.labels ?? {},
+      ttl: req.ttl ?? "",
+      keepLast: req.keepLast ?? 0,
     });
     return res.backup!;
   }
 
-  async getBackup(backupId: string): Promise<Backup> {
-    return (await this.call(this.grpc.getBackup, { backupId })).backup!;
+  /** `backup`: its ID, its name or a unique ID prefix (as for cancel, delete and restore). */
+  async getBackup(backup: string): Promise<Backup> {
+    return (await this.call(this.grpc.getBackup, { backupId: backup })).backup!;
   }
 
-  async listBackups(svm = ""): Promise<Backup[]> {
-    return (await this.call(this.grpc.listBackups, { svm })).backups;
+  /** Backups, newest first: not deleted ones unless `all`, filtered by SVM, schedule and label selector. */
+  async listBackups(filter: Partial<ListBackupsRequest> = {}): Promise<Backup[]> {
+    return (await this.call(this.grpc.listBackups, { svm: "", all: false, schedule: "", labelSelector: "", ...filter }))
+      .backups;
   }
 
-  async cancelBackup(backupId: string): Promise<Backup> {
-    return (await this.call(this.grpc.cancelBackup, { backupId })).backup!;
+  async cancelBackup(backup: string): Promise<Backup> {
+    return (await this.call(this.grpc.cancelBackup, { backupId: backup })).backup!;
+  }
+
+  /** Starts deleting the backup's snapshots; the backup returned is DELETING (or DELETED when it had none). */
+  async deleteBackup(backup: string): Promise<Backup> {
+    return (await this.call(this.grpc.deleteBackup, { backupId: backup })).backup!;
+  }
+
+  /** Removes an rvss snapshot no backup owns; false when it was gone already. */
+  async deleteSnapshot(req: { svm: string; volume: string; name: string }): Promise<boolean> {
+    return (await this.call(this.grpc.deleteSnapshot, req, 60_000)).deleted;
+  }
+
+  async listRestores(backup = ""): Promise<RestoreRecord[]> {
+    return (await this.call(this.grpc.listRestores, { backupId: backup })).restores;
+  }
+
+  async getRestore(restoreId: string): Promise<RestoreRecord> {
+    return (await this.call(this.grpc.getRestore, { restoreId })).restore!;
   }
 
   async listSnapshots(req: Partial<ListSnapshotsRequest> = {}): Promise<VolumeSnapshot[]> {
@@ -148,6 +178,67 @@ export class RvssClient {
 }
 
 export { AgentClient } from "./agent";
+
+/** A client of the coordinator's ScheduleService: cron schedules of managed backups. */
+export class ScheduleClient {
+  private readonly grpc: ScheduleServiceClient;
+
+  constructor(readonly address: string = process.env.RVSS_GRPC_ADDR || "127.0.0.1:50051") {
+    this.grpc = new ScheduleServiceClient(address, credentials.createInsecure());
+  }
+
+  private call<Req, Res>(method: UnaryMethod<Req, Res>, req: Req): Promise<Res> {
+    return callUnary(this.grpc, this.address, method, req, 30_000);
+  }
+
+  async create(
+    req: Partial<Omit<CreateScheduleRequest, "dataset">> &
+      Pick<CreateScheduleRequest, "name" | "cron"> & {
+        dataset: DatasetItem[];
+      },
+  ): Promise<Schedule> {
+    const full: CreateScheduleRequest = {
+      timezone: "",
+      description: "",
+      ttl: "",
+      keepLast: 0,
+      onWriterError: WriterErrorPolicy.WRITER_ERROR_POLICY_UNSPECIFIED,
+      paused: false,
+      ...req,
+      dataset: req.dataset.map(toSelection),
+    };
+    return (await this.call(this.grpc.createSchedule, full)).schedule!;
+  }
+
+  async get(name: string): Promise<Schedule> {
+    return (await this.call(this.grpc.getSchedule, { name })).schedule!;
+  }
+
+  async list(): Promise<Schedule[]> {
+    return (await this.call(this.grpc.listSchedules, {})).schedules;
+  }
+
+  async pause(name: string): Promise<Schedule> {
+    return (await this.call(this.grpc.pauseSchedule, { name })).schedule!;
+  }
+
+  async unpause(name: string): Promise<Schedule> {
+    return (await this.call(this.grpc.unpauseSchedule, { name })).schedule!;
+  }
+
+  async delete(name: string): Promise<void> {
+    await this.call(this.grpc.deleteSchedule, { name });
+  }
+
+  /** Starts a backup of the schedule now; returns its ID. */
+  async runNow(name: string): Promise<string> {
+    return (await this.call(this.grpc.runSchedule, { name })).backupId;
+  }
+
+  close(): void {
+    this.grpc.close();
+  }
+}
 
 /** A client of the coordinator's PreflightService: checks shares before a backup window, clones nothing. */
 export class PreflightClient {

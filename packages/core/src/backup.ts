@@ -104,6 +104,7 @@ export interface Deletion {
   requestedAt: number;
   /** Why: on request, or the collector's verdict. */
   reason: string;
+  byCollector?: boolean;
   /** The state it had before. */
   was: BackupStateName;
   /** SVMs whose snapshots are not confirmed gone yet. */

@@ -12,7 +12,7 @@ const done: BackupStatus = {
 
 describe("deleting a backup", () => {
   test("Deleting until every SVM confirmed, then Deleted; confirmations count once", () => {
-    const s1 = startDeletion(done, { backupId: "b", svms: ["vs2", "vs1", "vs1"] }, "on request", 10);
+    const s1 = startDeletion(done, { backupId: "b", svms: ["vs2", "vs1", "vs1"] }, { reason: "on request" }, 10);
     expect(s1).toMatchObject({
       state: "Deleting",
       deletion: { pending: ["vs1", "vs2"], was: "Completed", reason: "on request" },
@@ -27,14 +27,14 @@ describe("deleting a backup", () => {
 
   test("a backup without snapshots is Deleted at once; asking again changes nothing", () => {
     const failed: BackupStatus = { ...done, state: "Failed", snapshotsTaken: 0 };
-    const s = startDeletion(failed, { backupId: "b", svms: [] }, "ttl", 5);
+    const s = startDeletion(failed, { backupId: "b", svms: [] }, { reason: "ttl", byCollector: true }, 5);
     expect(s).toMatchObject({ state: "Deleted", deletion: { deletedAt: 5 } });
-    expect(startDeletion(s, { backupId: "b", svms: ["vs1"] }, "again", 6)).toBe(s);
+    expect(startDeletion(s, { backupId: "b", svms: ["vs1"] }, { reason: "again" }, 6)).toBe(s);
   });
 
   test("a running backup is refused: cancel it first", () => {
     const running: BackupStatus = { ...done, state: "Running" };
-    expect(() => startDeletion(running, { backupId: "b1", svms: ["vs1"] }, "x", 1)).toThrow(
+    expect(() => startDeletion(running, { backupId: "b1", svms: ["vs1"] }, { reason: "x" }, 1)).toThrow(
       "backup b1 is running; cancel it first",
     );
   });

@@ -12,7 +12,7 @@ import type { BackupSnapshot, BackupStatus } from "./backup";
 export function startDeletion(
   s: BackupStatus,
   ref: { backupId: string; svms: string[] },
-  reason: string,
+  why: { reason: string; byCollector?: boolean },
   now: number,
 ): BackupStatus {
   if (s.state === "Deleting" || s.state === "Deleted") return s;
@@ -23,7 +23,7 @@ export function startDeletion(
       { backupId: ref.backupId },
     );
   const pending = [...new Set(ref.svms)].sort();
-  const deletion = { requestedAt: now, reason, was: s.state, pending };
+  const deletion = { requestedAt: now, ...why, was: s.state, pending };
   if (pending.length === 0)
     return { ...s, state: "Deleted", updatedAt: now, deletion: { ...deletion, deletedAt: now } };
   return { ...s, state: "Deleting", updatedAt: now, deletion };

@@ -68,8 +68,7 @@ describe("which backup a reference means", () => {
     ["nope", "unknown"],
   ])("%s -> %s", (ref, want) => {
     if (want === "ambiguous") expect(() => resolveBackupRef(ref, backups)).toThrow(/matches 2 backups/);
-    else if (want === "unknown")
-      expect(() => resolveBackupRef(ref, backups)).toThrow(`no backup has the ID, name or ID prefix "${ref}"`);
+    else if (want === "unknown") expect(() => resolveBackupRef(ref, backups)).toThrow(`backup "${ref}" does not exist`);
     else expect(resolveBackupRef(ref, backups)).toBe(want);
   });
 });

@@ -127,7 +127,11 @@ export function resolveBackupRef(ref: string, backups: readonly { id: string; na
       value: r,
     });
   }
-  throw new RvssError(ErrorCodes.BACKUP_NOT_FOUND, `no backup has the ID, name or ID prefix "${r}"`, {
-    backupId: r,
-  });
+  throw new RvssError(
+    ErrorCodes.BACKUP_NOT_FOUND,
+    `backup "${r}" does not exist (no backup has that ID, name or ID prefix)`,
+    {
+      backupId: r,
+    },
+  );
 }

@@ -9,6 +9,7 @@
  *   rvss.v1.evt.<svm>.<set>.<type>     set events      } RVSS_EVENTS (limits retention,
  *   rvss.v1.bkp.<backup>.<type>        backup events   }  replayable)
  *   rvss.v1.sys.<svm>.<type>           SVM events      }  (the reconciler's)
+ *   rvss.v1.sch.<schedule>.<type>      schedule events }
  *   rvss.v1.timer.<svm>                durable FSRVP sequence timers (work queue)
  *   rvss.v1.dlq.<stream>.<consumer>    dead letters
  *   rvss.v1.req.<phase>.<query>        queries (request/reply, queue group per service)
@@ -84,8 +85,12 @@ export function systemEventSubject(svm: string, type: string): string {
   return `rvss.v1.sys.${token(svm)}.${snake(type)}`;
 }
 
+export function scheduleEventSubject(schedule: string, type: string): string {
+  return `rvss.v1.sch.${token(schedule)}.${snake(type)}`;
+}
+
 /** Every subject of the events stream. */
-export const EVENT_SUBJECTS = ["rvss.v1.evt.>", "rvss.v1.bkp.>", "rvss.v1.sys.>"];
+export const EVENT_SUBJECTS = ["rvss.v1.evt.>", "rvss.v1.bkp.>", "rvss.v1.sys.>", "rvss.v1.sch.>"];
 
 /** True for the subject of a set or backup event (what a dead letter of the events stream was). */
 export function isSetOrBackupEventSubject(subject: string): boolean {
@@ -161,6 +166,14 @@ export const RESTORE_KEYS = "restore.*";
 export const requestKey = (requestId: string): string => `request.${token(requestId)}`;
 /** The planner's one record: admitted backups and released sets across SVMs. */
 export const PLANNER_KEY = "planner";
+/** Reads a restore's ID back from its key. */
+export const restoreIdOf = (key: string): string => key.slice("restore.".length);
+/** Maps a backup's user-given name to its ID; created once, so a name is taken once. */
+export const backupNameKey = (name: string): string => `backup-name.${token(name)}`;
+export const scheduleKey = (name: string): string => `schedule.${token(name)}`;
+export const SCHEDULE_KEYS = "schedule.*";
+/** The retention collector's lease: one run at a time across coordinator replicas. */
+export const COLLECTOR_KEY = "collector";
 
 export const writerKey = (writerId: string): string => `writer.${token(writerId)}`;
 export const WRITER_KEYS = "writer.*";
@@ -210,6 +223,15 @@ export const backupCreatedEventId = (backupId: string): string => `${backupId}:c
 export const backupFinishedEventId = (backupId: string): string => `${backupId}:finished`;
 
 export const reconcileEventId = (runId: string, svm: string): string => `reconcile:${runId}:${svm}`;
+
+/** A backup's deletion on one SVM: one command per backup and SVM, sent again after a crash under this ID. */
+export const deleteSnapshotsCommandId = (backupId: string, svm: string): string => `delete:${backupId}:${token(svm)}`;
+/** An admin's removal of one snapshot no backup owns; `attempt` is new per request. */
+export const deleteSnapshotCommandId = (backupId: string, attempt: string): string =>
+  `delete-snapshot:${backupId}:${attempt}`;
+export const backupDeletedEventId = (backupId: string): string => `${backupId}:deleted`;
+/** A schedule's tick, decided once: the claim is a compare-and-set, and this ID drops a repeat. */
+export const scheduleTickedEventId = (schedule: string, tick: number): string => `schedule:${token(schedule)}:${tick}`;
 
 /** One message per arming of an SVM's sequence timer. */
 export function timerMessageId(svm: string, generation: number, deadline: number): string {

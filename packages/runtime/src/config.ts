@@ -42,6 +42,12 @@ export interface RvssConfig {
   concurrency: number;
   /** How often the coordinator's reconciler runs (0: only at start). */
   reconcileIntervalMs: number;
+  /** How often the coordinator's retention collector runs (0: only at start). */
+  collectorIntervalMs: number;
+  /** How old a missed schedule tick may be and still fire once at start. */
+  scheduleCatchUpMs: number;
+  /** A set fails before cloning when a volume already holds this many snapshots. */
+  maxSnapshotsPerVolume: number;
   writers: WriterTimeouts;
 }
 
@@ -169,6 +175,22 @@ export const CONFIG_VARIABLES: readonly Variable[] = [
     name: "RVSS_RECONCILE_INTERVAL_MS",
     default: "60000",
     description: "how often the coordinator sweeps in-flight work and removes orphaned storage (0: only at start)",
+  },
+  {
+    name: "RVSS_COLLECTOR_INTERVAL_MS",
+    default: "3600000",
+    description: "how often the coordinator deletes backups past their ttl or keep-last (0: only at start)",
+  },
+  {
+    name: "RVSS_SCHEDULE_CATCH_UP_MS",
+    default: "3600000",
+    description: "a schedule tick missed while no coordinator ran fires once at start when at most this old",
+  },
+  {
+    name: "RVSS_MAX_SNAPSHOTS_PER_VOLUME",
+    default: "1000",
+    description:
+      "a set fails before cloning when one of its volumes holds this many snapshots (ONTAP: 1023, older 255)",
   },
   {
     name: "RVSS_WRITER_CHECKPOINT_TIMEOUT_MS",
@@ -350,6 +372,9 @@ export function loadConfig(env: Env = process.env, fallback: Env = {}): RvssConf
     eventsMaxAgeMs: integer(env, "RVSS_EVENTS_MAX_AGE_MS", 60_000),
     concurrency: integer(env, "RVSS_CONCURRENCY", 1),
     reconcileIntervalMs: integer(env, "RVSS_RECONCILE_INTERVAL_MS", 0),
+    collectorIntervalMs: integer(env, "RVSS_COLLECTOR_INTERVAL_MS", 0),
+    scheduleCatchUpMs: integer(env, "RVSS_SCHEDULE_CATCH_UP_MS", 1000),
+    maxSnapshotsPerVolume: integer(env, "RVSS_MAX_SNAPSHOTS_PER_VOLUME", 1),
     writers: {
       checkpointMs: integer(env, "RVSS_WRITER_CHECKPOINT_TIMEOUT_MS", 1),
       freezeWindowMs: integer(env, "RVSS_WRITER_FREEZE_WINDOW_MS", 1),

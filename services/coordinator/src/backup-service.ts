@@ -9,16 +9,31 @@ import {
   RvssError,
   cancelManagedSet,
   checkDataset,
+  checkLabels,
+  checkName,
+  checkRetention,
+  invalidArgument,
   isFinal,
   isReleased,
+  matchesSelector,
+  parseSelector,
+  parseSnapshotName,
+  resolveBackupRef,
   waitingPosition,
   newBackup,
   snapshotsOf,
   type BackupRecord,
+  type Retention,
+  type DatasetShare,
   type SvmRecord,
+  type OnWriterError,
   EVENTS_STREAM,
+  backupEventSubject,
+  backupNameKey,
+  deleteSnapshotCommandId,
+  requestKey,
 } from "@rvss/core";
-import { publishEvent, type Bus } from "@rvss/bus";
+import { publishCommand, publishEvent, type Bus } from "@rvss/bus";
 import { DeliverPolicy } from "@nats-io/jetstream";
 import {
   Event,
@@ -31,12 +46,12 @@ import {
 import type { Logger } from "@rvss/runtime";
 import type { Backups } from "./backups";
 import { backupSnapshotToProto, backupToProto, liveSetOf } from "./convert";
+import type { Deletions } from "./deletion";
 import type { Engine } from "./engine";
 import { remaining, unary } from "./grpc";
 import { toServiceError } from "./grpc-errors";
-import { requestKey } from "@rvss/core";
 import type { Planner } from "./planner";
-import { restore } from "./restores";
+import { getRestore, listRestores, restore } from "./restores";
 import { backupCreatedEvent } from "./set-events";
 
 export interface BackupServiceDeps {
@@ -44,13 +59,63 @@ export interface BackupServiceDeps {
   engine: Engine;
   backups: Backups;
   planner: Planner;
+  deletions: Deletions;
   log: Logger;
 }
 
+/** A backup to start, its fields checked. */
+export interface BackupToStart {
+  id: string;
+  dataset: DatasetShare[];
+  description: string;
+  onWriterError: OnWriterError;
+  requestId?: string;
+  name?: string;
+  labels?: Record<string, string>;
+  schedule?: string;
+  retention?: Retention;
+}
+
+/**
+ * Stores a backup, announces it and admits it to the planner. Every step is idempotent on the ID, so
+ * a scheduler replica that finds a tick's backup missing may start it again. A name is taken once.
+ */
+export async function startBackup(
+  deps: Pick<BackupServiceDeps, "bus" | "backups" | "planner" | "log">,
+  req: BackupToStart,
+): Promise<void> {
+  const { bus, backups, planner, log } = deps;
+  if (req.name) await takeName(deps, req.name, req.id);
+  const { plan: b, status } = newBackup({ ...req, now: Date.now() });
+  await backups.create(b, status);
+  await publishEvent(bus, backupCreatedEvent(b));
+  log.info({ backupId: b.id, name: b.name, schedule: b.schedule, sets: b.sets.length }, "backup created");
+  await planner.admit(b);
+}
+
+/** Reserves a backup name for `id`; a name whose backup was never stored (a crash between) is taken over. */
+async function takeName(deps: Pick<BackupServiceDeps, "bus" | "backups">, name: string, id: string): Promise<void> {
+  const key = backupNameKey(name);
+  if (await deps.bus.state.create(key, id)) return;
+  const prior = await deps.bus.state.get<string>(key);
+  if (!prior || prior.value === id) return;
+  if (
+    !(await deps.backups.status(prior.value)) &&
+    (await deps.bus.state.compareAndSet(key, id, prior.revision)) !== null
+  )
+    return;
+  throw new RvssError(ErrorCodes.ALREADY_EXISTS, `backup name "${name}" is taken by backup ${prior.value}`, {
+    field: "name",
+    value: name,
+    backupId: prior.value,
+  });
+}
+
 const DEFAULT_RESTORE_TIMEOUT_MS = 30 * 60_000;
+const DELETE_SNAPSHOT_WAIT_MS = 30_000;
 
 export function backupService(deps: BackupServiceDeps): BackupServiceServer {
-  const { bus, engine, backups, planner, log } = deps;
+  const { bus, engine, backups, planner, deletions, log } = deps;
 
   /** The backup as it stands: live stages from the SVM records of its released sets, waiting positions from the plan. */
   async function view(b: BackupRecord): Promise<Backup> {
@@ -66,45 +131,79 @@ export function backupService(deps: BackupServiceDeps): BackupServiceServer {
     }));
   }
 
-  async function mustGet(id: string): Promise<BackupRecord> {
-    const b = id ? await backups.get(id) : null;
-    if (!b) throw new RvssError(ErrorCodes.BACKUP_NOT_FOUND, `backup "${id}" does not exist`, { backupId: id });
+  /** The backup a reference means: its ID, its name or a unique ID prefix. */
+  async function resolve(ref: string): Promise<string> {
+    const r = ref.trim();
+    if (r === "") throw invalidArgument("name a backup by its ID, its name or a unique ID prefix", { field: "backup" });
+    if (await backups.status(r)) return r;
+    const named = await bus.state.get<string>(backupNameKey(r));
+    if (named && (await backups.status(named.value))) return named.value;
+    const ids = (await bus.state.keys("backup.*")).map((k) => ({ id: k.slice("backup.".length) }));
+    return resolveBackupRef(r, ids);
+  }
+
+  async function mustGet(ref: string): Promise<BackupRecord> {
+    const id = await resolve(ref);
+    const b = await backups.get(id);
+    if (!b) throw new RvssError(ErrorCodes.BACKUP_NOT_FOUND, `backup "${ref}" does not exist`, { backupId: ref });
     return b;
   }
 
   return {
     createBackup: unary(log, "CreateBackup", async (req) => {
       const dataset = checkDataset(req.dataset);
+      const name = req.name ? checkName("backup name", req.name) : undefined;
+      const labels = checkLabels(req.labels);
+      const retention = checkRetention(req.ttl, req.keepLast);
       if (req.requestId) {
         const prior = await bus.state.get<string>(requestKey(req.requestId));
         if (prior) return { backup: await view(await mustGet(prior.value)) };
       }
-      const { plan: b, status } = newBackup({
-        id: randomUUID(),
+      const id = randomUUID();
+      if (req.requestId && !(await bus.state.create(requestKey(req.requestId), id))) {
+        const prior = await bus.state.get<string>(requestKey(req.requestId));
+        return { backup: await view(await mustGet(prior!.value)) };
+      }
+      await startBackup(deps, {
+        id,
         dataset,
         description: req.description,
         ...(req.requestId ? { requestId: req.requestId } : {}),
         onWriterError: req.onWriterError === WriterErrorPolicy.WRITER_ERROR_POLICY_CONTINUE ? "continue" : "fail",
-        now: Date.now(),
+        ...(name ? { name } : {}),
+        labels,
+        retention,
       });
-      if (req.requestId && !(await bus.state.create(requestKey(req.requestId), b.id))) {
-        const prior = await bus.state.get<string>(requestKey(req.requestId));
-        return { backup: await view(await mustGet(prior!.value)) };
-      }
-      await backups.create(b, status);
-      await publishEvent(bus, backupCreatedEvent(b));
-      log.info({ backupId: b.id, sets: b.sets.length }, "backup created");
-      await planner.admit(b);
-      return { backup: await view((await backups.get(b.id))!) };
+      return { backup: await view((await backups.get(id))!) };
     }),
 
     getBackup: unary(log, "GetBackup", async (req) => ({ backup: await view(await mustGet(req.backupId)) })),
 
     listBackups: unary(log, "ListBackups", async (req) => {
-      const all = await backups.list();
-      const picked = req.svm ? all.filter((b) => b.plan.dataset.some((d) => d.svm === req.svm)) : all;
+      const selector = parseSelector(req.labelSelector);
+      const picked = (await backups.list()).filter(
+        (b) =>
+          (req.all || b.status.state !== "Deleted") &&
+          (!req.svm || b.plan.dataset.some((d) => d.svm === req.svm)) &&
+          (!req.schedule || b.plan.schedule === req.schedule) &&
+          matchesSelector(b.plan.labels ?? {}, selector),
+      );
       return { backups: await Promise.all(picked.map(async (b) => view(await mustGet(b.plan.id)))) };
     }),
+
+    deleteBackup: unary(log, "DeleteBackup", async (req) => {
+      const b = await mustGet(req.backupId);
+      await deletions.request(b, { reason: "deleted on request" });
+      return { backup: await view(await mustGet(b.id)) };
+    }),
+
+    deleteSnapshot: unary(log, "DeleteSnapshot", async (req) => deleteUnownedSnapshot(req.svm, req.volume, req.name)),
+
+    listRestores: unary(log, "ListRestores", async (req) => ({
+      restores: await listRestores(bus, req.backupId ? await resolve(req.backupId) : ""),
+    })),
+
+    getRestore: unary(log, "GetRestore", async (req) => ({ restore: await getRestore(bus, req.restoreId) })),
 
     cancelBackup: unary(log, "CancelBackup", async (req) => {
       const b = await mustGet(req.backupId);
@@ -121,7 +220,9 @@ export function backupService(deps: BackupServiceDeps): BackupServiceServer {
     }),
 
     listSnapshots: unary(log, "ListSnapshots", async (req) => {
-      const ids = req.backupId ? [req.backupId] : (await backups.list()).map((b) => b.plan.id);
+      const ids = req.backupId
+        ? [await resolve(req.backupId)]
+        : (await backups.list()).filter((b) => b.status.state !== "Deleted").map((b) => b.plan.id);
       const records = (await Promise.all(ids.map((id) => backups.get(id)))).filter(
         (b): b is BackupRecord => b !== null,
       );
@@ -133,7 +234,7 @@ export function backupService(deps: BackupServiceDeps): BackupServiceServer {
 
     restore: unary(log, "Restore", async (req, call) => {
       const b = await mustGet(req.backupId);
-      return restore(bus, b, req, remaining(call, DEFAULT_RESTORE_TIMEOUT_MS));
+      return restore(bus, b, req, call.getPeer(), remaining(call, DEFAULT_RESTORE_TIMEOUT_MS));
     }),
 
     watchBackup(call: ServerWritableStream<WatchBackupRequest, WatchBackupResponse>): void {
@@ -142,6 +243,51 @@ export function backupService(deps: BackupServiceDeps): BackupServiceServer {
       });
     },
   };
+
+  /**
+   * Removes an rvss snapshot no backup owns (its backup was deleted, or never recorded), through the
+   * executor, and waits for its report. A snapshot of a live backup is refused: delete the backup.
+   */
+  async function deleteUnownedSnapshot(svm: string, volume: string, name: string): Promise<{ deleted: boolean }> {
+    if (!svm || !volume || !name)
+      throw invalidArgument("name the snapshot by svm, volume and name", { svm, volume, snapshot: name });
+    const parsed = parseSnapshotName(name);
+    if (!parsed)
+      throw invalidArgument(
+        `"${name}" is not a snapshot rvss made (rvss_<backup>_<set>_<time>); rvss deletes only its own`,
+        {
+          snapshot: name,
+        },
+      );
+    const owner = await backups.status(parsed.backupId);
+    if (owner && owner.state !== "Deleted")
+      throw new RvssError(
+        ErrorCodes.FAILED_PRECONDITION,
+        `snapshot "${name}" belongs to backup ${parsed.backupId} (${owner.state}); delete the backup instead`,
+        { snapshot: name, backupId: parsed.backupId },
+      );
+    const commandId = deleteSnapshotCommandId(parsed.backupId, randomUUID());
+    const ctx = { commandId, svm, setId: "", backupId: parsed.backupId };
+    await publishCommand(bus, "executor", {
+      context: ctx,
+      kind: {
+        $case: "deleteSnapshots",
+        value: { snapshots: [{ volume, name }], reason: "snapshot deleted on request" },
+      },
+    });
+    const subject = backupEventSubject(parsed.backupId, "snapshotsDeleted");
+    for (const until = Date.now() + DELETE_SNAPSHOT_WAIT_MS; Date.now() < until;) {
+      const m = await bus.jsm.streams.getMessage(EVENTS_STREAM, { last_by_subj: subject });
+      if (m?.header.get("Nats-Msg-Id").startsWith(`${commandId}/`)) {
+        const e = Event.decode(m.data);
+        return { deleted: e.body?.$case === "snapshotsDeleted" && e.body.value.deleted.includes(name) };
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    throw new RvssError(ErrorCodes.TIMEOUT, `no snapshot-executor removed snapshot "${name}" within 30 s; it goes on`, {
+      snapshot: name,
+    });
+  }
 
   /** Replays the backup's events from its start, then follows them live until it finishes. */
   async function watch(call: ServerWritableStream<WatchBackupRequest, WatchBackupResponse>): Promise<void> {

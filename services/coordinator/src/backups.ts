@@ -90,6 +90,26 @@ export class Backups {
     return states.filter((s): s is StoredBackup => s !== null).sort((a, b) => b.plan.createdAt - a.plan.createdAt);
   }
 
+  /**
+   * Changes a backup's status with `fn` (pure; returning the same object writes nothing); returns
+   * the status after and whether this call changed it, or null when the backup does not exist.
+   */
+  async changeStatus(
+    id: string,
+    fn: (s: BackupStatus) => BackupStatus,
+  ): Promise<{ status: BackupStatus; changed: boolean } | null> {
+    return this.bus.state.mutate<BackupStatus, { status: BackupStatus; changed: boolean } | null>(
+      backupStatusKey(id),
+      (cur) => {
+        if (!cur) return { next: undefined, result: null };
+        const next = fn(cur.value);
+        return next === cur.value
+          ? { next: undefined, result: { status: next, changed: false } }
+          : { next, result: { status: next, changed: true } };
+      },
+    );
+  }
+
   async requestCancel(id: string): Promise<void> {
     await this.bus.state.mutate<BackupStatus, void>(backupStatusKey(id), (cur) => {
       const next = cur ? markCancelRequested(cur.value, Date.now()) : undefined;

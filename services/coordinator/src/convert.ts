@@ -89,6 +89,8 @@ const stateMap: Record<BackupRecord["state"], BackupState> = {
   PartiallyFailed: BackupState.BACKUP_STATE_PARTIALLY_FAILED,
   Failed: BackupState.BACKUP_STATE_FAILED,
   Cancelled: BackupState.BACKUP_STATE_CANCELLED,
+  Deleting: BackupState.BACKUP_STATE_DELETING,
+  Deleted: BackupState.BACKUP_STATE_DELETED,
 };
 
 export function backupStateToProto(s: BackupRecord["state"]): BackupState {
@@ -133,7 +135,8 @@ export function backupToProto(b: BackupRecord, live: (p: BackupSetView) => LiveS
       status: l.set ? statusMap[l.set.status] : SetStatus.SET_STATUS_UNSPECIFIED,
       stage: p.phase === "completed" || p.phase === "failed" ? "" : stage,
       reason: p.reason ?? "",
-      snapshots: p.snapshots.map((s) => backupSnapshotToProto(s, b.id)),
+      // A deleted backup's snapshots are gone; its record still counts them (progress).
+      snapshots: b.state === "Deleted" ? [] : p.snapshots.map((s) => backupSnapshotToProto(s, b.id)),
       queuePosition: l.queuePosition || (l.waitingPosition ?? 0),
       writerSteps: (p.writerSteps ?? l.set?.writerSteps ?? []).map(writerStepToProto),
     };
@@ -153,6 +156,14 @@ export function backupToProto(b: BackupRecord, live: (p: BackupSetView) => LiveS
       b.onWriterError === "continue"
         ? WriterErrorPolicy.WRITER_ERROR_POLICY_CONTINUE
         : WriterErrorPolicy.WRITER_ERROR_POLICY_FAIL,
+    name: b.name ?? "",
+    labels: b.labels ?? {},
+    schedule: b.schedule ?? "",
+    ttl: b.retention?.ttl ?? "",
+    keepLast: b.retention?.keepLast ?? 0,
+    ...(b.expiresAt !== undefined ? { expiresAt: new Date(b.expiresAt) } : {}),
+    deletionReason: b.deletion?.reason ?? "",
+    ...(b.deletion?.deletedAt !== undefined ? { deletedAt: new Date(b.deletion.deletedAt) } : {}),
   };
 }
 

@@ -1,4 +1,4 @@
-/** The coordinator's gRPC server: BackupService, ShadowCopyAgent, PreflightService, health checking and server reflection. */
+/** The coordinator's gRPC server: BackupService, ScheduleService, ShadowCopyAgent, PreflightService, health checking and server reflection. */
 import * as grpc from "@grpc/grpc-js";
 import { HealthImplementation } from "grpc-health-check";
 import { ErrorCodes, RvssError } from "@rvss/core";
@@ -9,11 +9,13 @@ import {
   BackupServiceService,
   PreflightServiceService,
   ServerInfoServiceService,
+  ScheduleServiceService,
   ShadowCopyAgentService,
   descriptorSetPath,
   type BackupServiceServer,
   type PreflightServiceServer,
   type ServerInfoServiceServer,
+  type ScheduleServiceServer,
   type ShadowCopyAgentServer,
 } from "@rvss/proto";
 
@@ -25,13 +27,19 @@ export interface GrpcServer {
 
 export interface Services {
   backups: BackupServiceServer;
+  schedules: ScheduleServiceServer;
   agent: ShadowCopyAgentServer;
   preflight: PreflightServiceServer;
   info: ServerInfoServiceServer;
 }
 
 /** The services whose calls read or write durable state, so need NATS. */
-const NEEDS_NATS = ["rvss.v1.BackupService", "rvss.v1.ShadowCopyAgent", "rvss.v1.PreflightService"];
+const NEEDS_NATS = [
+  "rvss.v1.BackupService",
+  "rvss.v1.ScheduleService",
+  "rvss.v1.ShadowCopyAgent",
+  "rvss.v1.PreflightService",
+];
 
 /**
  * While NATS is lost, a call that needs it is answered UNAVAILABLE with the reason at once (a client
@@ -64,6 +72,7 @@ export async function startGrpcServer(
     interceptors: [needsNats(connection)],
   });
   server.addService(BackupServiceService, services.backups);
+  server.addService(ScheduleServiceService, services.schedules);
   server.addService(ShadowCopyAgentService, services.agent);
   server.addService(PreflightServiceService, services.preflight);
   server.addService(ServerInfoServiceService, services.info);

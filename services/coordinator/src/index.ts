@@ -16,7 +16,9 @@ import { Event, SequenceTimer } from "@rvss/proto";
 import type { Logger, RunningService, RvssConfig } from "@rvss/runtime";
 import { Backups } from "./backups";
 import { shadowCopyAgent } from "./agent-service";
-import { backupService } from "./backup-service";
+import { backupService, startBackup } from "./backup-service";
+import { Collector } from "./collector";
+import { Deletions } from "./deletion";
 import { Engine } from "./engine";
 import { serveRecordMetrics } from "./metrics";
 import { Planner } from "./planner";
@@ -27,6 +29,8 @@ import { Reconciler } from "./reconciler";
 import { Replay } from "./replay";
 import { recordRestoreFinished } from "./restores";
 import { toReport } from "./reports";
+import { scheduleService } from "./schedule-service";
+import { Schedules } from "./schedules";
 
 export { Engine } from "./engine";
 
@@ -46,6 +50,14 @@ export async function startCoordinator(config: RvssConfig, log: Logger): Promise
     await planner.finished(entry.backup!);
   };
   const replay = new Replay(engine, backups, planner, log, config.ackWaitMs);
+  const deletions = new Deletions(bus, backups, log);
+  const schedules = new Schedules(
+    bus,
+    backups,
+    (b) => startBackup({ bus, backups, planner, log }, b),
+    config.scheduleCatchUpMs,
+    log,
+  );
 
   const events = startWorker(bus, {
     stream: EVENTS_STREAM,
@@ -58,6 +70,7 @@ export async function startCoordinator(config: RvssConfig, log: Logger): Promise
     async handle(d) {
       const e = d.data;
       if (e.body?.$case === "restoreFinished") return recordRestoreFinished(bus, e.body.value);
+      if (e.body?.$case === "snapshotsDeleted") return deletions.confirmed(e);
       const report = toReport(e);
       if (!report) return;
       const out = await engine.apply(e.svm, (s, env) => applyReport(s, report, env));
@@ -87,7 +100,8 @@ export async function startCoordinator(config: RvssConfig, log: Logger): Promise
   const { server, port, health } = await startGrpcServer(
     config.grpcAddr,
     {
-      backups: backupService({ bus, engine, backups, planner, log }),
+      backups: backupService({ bus, engine, backups, planner, deletions, log }),
+      schedules: scheduleService(schedules, log),
       agent: shadowCopyAgent({ bus, engine, log }),
       preflight: preflightService({ bus, log }),
       info: serverInfoService(bus),
@@ -99,7 +113,9 @@ export async function startCoordinator(config: RvssConfig, log: Logger): Promise
   const stopMetrics = serveRecordMetrics(bus, backups, log);
 
   // Resume, not fail: its first run picks up what was under way when a coordinator stopped.
-  const reconciler = new Reconciler(engine, backups, replay, log).start(config.reconcileIntervalMs);
+  const reconciler = new Reconciler(engine, backups, replay, deletions, log).start(config.reconcileIntervalMs);
+  const collector = new Collector(bus, backups, deletions, log).start(config.collectorIntervalMs);
+  const scheduler = schedules.start();
 
   return {
     grpcPort: port,
@@ -116,6 +132,8 @@ export async function startCoordinator(config: RvssConfig, log: Logger): Promise
         });
       });
       stopMetrics();
+      await scheduler.stop();
+      await collector.stop();
       await reconciler.stop();
       await events.stop();
       await timers.stop();

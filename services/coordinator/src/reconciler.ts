@@ -2,6 +2,7 @@
  * The reconciler runs in every coordinator replica, at start and every RVSS_RECONCILE_INTERVAL_MS:
  *   1. the sweep: everything durable state says is under way is published again (replay.ts), so
  *      work a dead replica left between a write and its publishes goes on without a restart;
+ *      unfinished backup deletions too (deletion.ts);
  *   2. removals that failed for good are started again (a new attempt, so a new command ID);
  *   3. what the storage holds (asked of the snapshot-executor) is compared with durable state, and
  *      orphans are taken into the SVM's record as a pending removal, so they are removed and the
@@ -30,6 +31,7 @@ import { publishEvent, storageInventory, type Bus } from "@rvss/bus";
 import type { SvmInventory } from "@rvss/proto";
 import { reconcileDrainsRetried, reconcileOrphans, reconcileRuns, type Logger } from "@rvss/runtime";
 import type { Backups } from "./backups";
+import type { Deletions } from "./deletion";
 import type { Engine } from "./engine";
 import type { Replay } from "./replay";
 
@@ -50,6 +52,7 @@ export class Reconciler {
     private readonly engine: Engine,
     private readonly backups: Backups,
     private readonly replay: Replay,
+    private readonly deletions: Deletions,
     private readonly log: Logger,
   ) {
     this.bus = engine.bus;
@@ -57,8 +60,9 @@ export class Reconciler {
 
   /** One run over every SVM; returns the SVMs where it found something to do. */
   async run(): Promise<SvmReconciled[]> {
-    const swept = await this.replay.sweep();
-    if (!this.swept && (swept.svms > 0 || swept.requeued > 0)) this.log.info(swept, "resumed in-flight work");
+    const swept = { ...(await this.replay.sweep()), deletions: await this.deletions.resume() };
+    if (!this.swept && (swept.svms > 0 || swept.requeued > 0 || swept.deletions > 0))
+      this.log.info(swept, "resumed in-flight work");
     this.swept = true;
     const retried = new Map<string, number>();
     for (const { value } of await this.bus.state.list<SvmRecord>(SVM_KEYS)) {

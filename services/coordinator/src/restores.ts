@@ -1,4 +1,7 @@
-/** Restore requests: recorded in KV, done by snapshot-executor, answered when its report arrives. */
+/**
+ * Restores as records: each is stored in KV (who, when, which backup and share, which files, the
+ * target, the outcome), done by snapshot-executor, answered when its report arrives, and listed.
+ */
 import { randomUUID } from "node:crypto";
 import {
   ErrorCodes,
@@ -10,15 +13,27 @@ import {
   type BackupSnapshot,
 } from "@rvss/core";
 import { publishCommand, type Bus } from "@rvss/bus";
-import type { RestoreFinished, RestoreRequest, RestoreResponse } from "@rvss/proto";
+import {
+  RestoreState,
+  type RestoreFinished,
+  type RestoreRecord as RestoreRecordProto,
+  type RestoreRequest,
+  type RestoreResponse,
+  type RestoreTarget,
+} from "@rvss/proto";
 import { backupSnapshotToProto } from "./convert";
-import { restoreKey } from "@rvss/core";
+import { RESTORE_KEYS, restoreIdOf, restoreKey } from "@rvss/core";
 
 export interface RestoreRecord {
   id: string;
   backupId: string;
   svm: string;
   share: string;
+  /** The files asked for; empty: every file of the copy. */
+  files: string[];
+  target: RestoreTarget;
+  /** The caller's gRPC peer. */
+  requestedBy: string;
   state: "running" | "completed" | "failed";
   createdAt: number;
   finishedAt?: number;
@@ -64,8 +79,17 @@ export async function restore(
   bus: Bus,
   b: BackupRecord,
   req: RestoreRequest,
+  requestedBy: string,
   timeoutMs: number,
 ): Promise<RestoreResponse> {
+  if (b.state === "Deleting" || b.state === "Deleted")
+    throw new RvssError(
+      ErrorCodes.FAILED_PRECONDITION,
+      `backup ${b.id} is ${b.state.toLowerCase()}: nothing to restore`,
+      {
+        backupId: b.id,
+      },
+    );
   const { files, problems } = checkFileList(req.files);
   if (problems.length > 0) throw invalidArgument(problems[0]!.message, { path: problems[0]!.path });
   const t = req.target?.kind;
@@ -80,6 +104,9 @@ export async function restore(
     backupId: b.id,
     svm: snapshot.svm,
     share: copy.share,
+    files,
+    target: req.target!,
+    requestedBy,
     state: "running",
     createdAt: Date.now(),
   };
@@ -148,4 +175,55 @@ export async function recordRestoreFinished(bus: Bus, r: RestoreFinished): Promi
     };
     return { next, result: undefined };
   });
+}
+
+const stateOf: Record<RestoreRecord["state"], RestoreState> = {
+  running: RestoreState.RESTORE_STATE_RUNNING,
+  completed: RestoreState.RESTORE_STATE_COMPLETED,
+  failed: RestoreState.RESTORE_STATE_FAILED,
+};
+
+function restoreToProto(r: RestoreRecord): RestoreRecordProto {
+  return {
+    id: r.id,
+    backupId: r.backupId,
+    svm: r.svm,
+    share: r.share,
+    files: r.files ?? [],
+    ...(r.target ? { target: r.target } : {}),
+    state: stateOf[r.state],
+    reason: r.reason ?? "",
+    code: r.code ?? "",
+    requestedBy: r.requestedBy ?? "",
+    createdAt: new Date(r.createdAt),
+    ...(r.finishedAt ? { finishedAt: new Date(r.finishedAt) } : {}),
+    restoredFiles: (r.result?.files ?? []).map((f) => ({ ...f, bytes: BigInt(f.bytes) })),
+    bytes: BigInt(r.result?.bytes ?? 0),
+  };
+}
+
+/** Every restore, newest first; only those of `backupId` when given. */
+export async function listRestores(bus: Bus, backupId: string): Promise<RestoreRecordProto[]> {
+  return (await bus.state.list<RestoreRecord>(RESTORE_KEYS))
+    .map((v) => v.value)
+    .filter((r) => !backupId || r.backupId === backupId)
+    .sort((a, b) => b.createdAt - a.createdAt)
+    .map(restoreToProto);
+}
+
+/** One restore by its ID or a unique prefix of it. */
+export async function getRestore(bus: Bus, ref: string): Promise<RestoreRecordProto> {
+  const r = ref.trim();
+  const exact = r ? await bus.state.get<RestoreRecord>(restoreKey(r)) : null;
+  if (exact) return restoreToProto(exact.value);
+  const ids = r.length >= 4 ? (await bus.state.keys(RESTORE_KEYS)).map(restoreIdOf) : [];
+  const hits = ids.filter((id) => id.startsWith(r.toLowerCase()));
+  if (hits.length > 1)
+    throw invalidArgument(`restore prefix "${r}" matches ${hits.length} restores; give more of the ID`, {
+      restoreId: r,
+    });
+  const one = hits.length === 1 ? await bus.state.get<RestoreRecord>(restoreKey(hits[0]!)) : null;
+  if (!one)
+    throw new RvssError(ErrorCodes.RESTORE_NOT_FOUND, `no restore has the ID or ID prefix "${r}"`, { restoreId: r });
+  return restoreToProto(one.value);
 }

@@ -11,20 +11,27 @@ import { openBackend, type StorageBackend } from "@rvss/storage";
 import * as steps from "./steps";
 
 type Kind = NonNullable<ExecutorCommand["kind"]>["$case"];
+/** What a handler may need beside its command: whether this delivery is the last, the snapshot limit, the verifier. */
+interface RunOptions {
+  lastTry: boolean;
+  maxSnapshots: number;
+  verifier: steps.Verifier;
+}
+
 type Handler<K extends Kind> = (
   backend: StorageBackend,
   cmd: ExecutorCommand & { kind: Extract<ExecutorCommand["kind"], { $case: K }> },
   emit: steps.Emit,
-  lastTry: boolean,
-  verifier: steps.Verifier,
+  o: RunOptions,
 ) => Promise<void>;
 
 /** One handler per executor command (the table of steps names which step each command is). */
 const handlers: { [K in Kind]: Handler<K> } = {
-  createShadowCopies: (b, c, emit, lastTry) => steps.createShadowCopies(b, svmOf(c), c.kind.value, emit, lastTry),
+  createShadowCopies: (b, c, emit, o) =>
+    steps.createShadowCopies(b, svmOf(c), c.kind.value, emit, o.lastTry, o.maxSnapshots),
   exposeShadowCopies: (b, c, emit) => steps.exposeShadowCopies(b, svmOf(c), c.kind.value, emit),
   sealShadowCopies: (b, c, emit) => steps.sealShadowCopies(b, svmOf(c), c.kind.value, emit),
-  finalizeShadowCopies: (b, c, emit, _lastTry, verifier) =>
+  finalizeShadowCopies: (b, c, emit, { verifier }) =>
     steps.finalizeShadowCopies(
       b,
       svmOf(c),
@@ -35,21 +42,16 @@ const handlers: { [K in Kind]: Handler<K> } = {
     ),
   deleteShadowCopies: (b, c, emit) => steps.deleteShadowCopies(b, svmOf(c), c.kind.value, emit),
   restoreFiles: (b, c, emit) => steps.restoreFiles(b, c.kind.value, emit),
+  deleteSnapshots: (b, c, emit) => steps.deleteSnapshots(b, svmOf(c), c.kind.value, emit),
 };
 
 function svmOf(cmd: ExecutorCommand): string {
   return cmd.context?.svm ?? "";
 }
 
-function run(
-  backend: StorageBackend,
-  verifier: steps.Verifier,
-  cmd: ExecutorCommand,
-  emit: steps.Emit,
-  lastTry: boolean,
-): Promise<void> {
+function run(backend: StorageBackend, cmd: ExecutorCommand, emit: steps.Emit, o: RunOptions): Promise<void> {
   if (!cmd.kind) throw invalidArgument("executor command without a kind");
-  return (handlers[cmd.kind.$case] as Handler<Kind>)(backend, cmd as never, emit, lastTry, verifier);
+  return (handlers[cmd.kind.$case] as Handler<Kind>)(backend, cmd as never, emit, o);
 }
 
 export async function startSnapshotExecutor(
@@ -65,7 +67,12 @@ export async function startSnapshotExecutor(
   );
   const phase = await startPhaseService(config, log, {
     phase: "executor",
-    handle: (cmd, emit, d) => run(backend, verifier, cmd, emit, d.deliveryCount >= config.maxDeliver),
+    handle: (cmd, emit, d) =>
+      run(backend, cmd, emit, {
+        lastTry: d.deliveryCount >= config.maxDeliver,
+        maxSnapshots: config.maxSnapshotsPerVolume,
+        verifier,
+      }),
     failure: (cmd, err) =>
       cmd.kind?.$case === "restoreFiles" ? steps.restoreFailed(cmd.kind.value.restoreId, err).body : undefined,
   });

@@ -2,10 +2,11 @@
  * What snapshot-executor does for each command, as calls on the storage backend. Every step is
  * idempotent, because a command may come twice; a step that fails removes what it made itself.
  */
-import { RvssError, errorMessage, isPermanent, mapLimit, parseSnapshotName } from "@rvss/core";
+import { RvssError, checkSnapshotRoom, errorMessage, isPermanent, mapLimit, parseSnapshotName } from "@rvss/core";
 import type {
   CreateShadowCopies,
   DeleteShadowCopies,
+  DeleteSnapshots,
   ExposeShadowCopies,
   RestoreFiles,
   SealShadowCopies,
@@ -30,14 +31,24 @@ function ref(svm: string, c: ShadowCopy) {
   return { svm, volume: c.volume, shadowCopyId: c.shadowCopyId };
 }
 
-/** `lastTry`: no delivery follows if this one fails, so the step fails for good. */
+/**
+ * `lastTry`: no delivery follows if this one fails, so the step fails for good. Before anything is
+ * cloned, every volume of the set must have room for its snapshot under `maxSnapshots`: a full
+ * volume fails the set here, naming it, instead of the snapshot failing on the storage at the end.
+ */
 export async function createShadowCopies(
   backend: StorageBackend,
   svm: string,
   cmd: CreateShadowCopies,
   emit: Emit,
   lastTry: boolean,
+  maxSnapshots: number,
 ): Promise<void> {
+  const volumes = new Set(cmd.shadowCopies.map((c) => c.volume));
+  const counts = new Map([...volumes].map((v) => [v, 0]));
+  for (const x of await backend.listSnapshots(svm))
+    if (counts.has(x.volume)) counts.set(x.volume, counts.get(x.volume)! + 1);
+  checkSnapshotRoom(svm, counts, maxSnapshots);
   let made: ShadowCopy[];
   const progress = reportProgress(emit, Step.STEP_CREATE);
   try {
@@ -149,6 +160,28 @@ export async function deleteShadowCopies(
         deletedSnapshots: cmd.snapshots.map((s) => s.name),
         aborted: cmd.aborted,
       },
+    },
+  });
+}
+
+/**
+ * Removes snapshots of one SVM (a deleted backup's, or one no backup owns). A snapshot already gone
+ * is reported as such, not as an error, so a redelivered command after a crash finishes the job.
+ */
+export async function deleteSnapshots(
+  backend: StorageBackend,
+  svm: string,
+  cmd: DeleteSnapshots,
+  emit: Emit,
+): Promise<void> {
+  const present = new Set((await backend.listSnapshots(svm)).map((x) => `${x.volume}/${x.name}`));
+  const gone = cmd.snapshots.filter((s) => !present.has(`${s.volume}/${s.name}`));
+  const there = cmd.snapshots.filter((s) => present.has(`${s.volume}/${s.name}`));
+  await mapLimit(there, PARALLEL, (s) => backend.deleteSnapshot({ svm, volume: s.volume, name: s.name }));
+  await emit({
+    body: {
+      $case: "snapshotsDeleted",
+      value: { deleted: there.map((s) => s.name), alreadyGone: gone.map((s) => s.name) },
     },
   });
 }

@@ -141,6 +141,16 @@ export const STEPS = {
     timeout: "ack wait",
     stage: "deleting shadow copies",
   },
+  /** A deleted backup's snapshots (or one no backup owns) go from storage; a gone snapshot is no error. */
+  delete_snapshots: {
+    phase: "executor",
+    command: "deleteSnapshots",
+    reports: ["snapshotsDeleted"],
+    failure: "STEP_DELETE_SNAPSHOTS",
+    awaited: false,
+    timeout: "ack wait",
+    stage: "",
+  },
   restore: {
     phase: "executor",
     command: "restoreFiles",
