@@ -223,8 +223,9 @@ export function backupService(deps: BackupServiceDeps): BackupServiceServer {
       const ids = req.backupId
         ? [await resolve(req.backupId)]
         : (await backups.list()).filter((b) => b.status.state !== "Deleted").map((b) => b.plan.id);
+      // A deleted backup's snapshots are gone.
       const records = (await Promise.all(ids.map((id) => backups.get(id)))).filter(
-        (b): b is BackupRecord => b !== null,
+        (b): b is BackupRecord => b !== null && b.state !== "Deleted",
       );
       const snaps = records
         .flatMap((b) => snapshotsOf(b).map((s) => backupSnapshotToProto(s, b.id)))
