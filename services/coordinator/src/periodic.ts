@@ -1,9 +1,12 @@
-/** Runs a job now, then every `intervalMs` (0: only now) until stopped; a failed run is logged and the next one comes. */
+/**
+ * Runs a job now, then again `intervalMs` after each run ends (0: only now; a function: the pause
+ * it gives after each run) until stopped; a failed run is logged and the next one comes.
+ */
 import { errorMessage } from "@rvss/core";
 import type { Logger } from "@rvss/runtime";
 
 export function every(
-  intervalMs: number,
+  intervalMs: number | (() => number),
   name: string,
   log: Logger,
   job: () => Promise<unknown>,
@@ -18,7 +21,8 @@ export function every(
         (err: unknown) => log.error({ err: errorMessage(err) }, `${name} failed; the next run retries`),
       )
       .finally(() => {
-        if (!stopped && intervalMs > 0) timer = setTimeout(tick, intervalMs);
+        const pause = typeof intervalMs === "function" ? intervalMs() : intervalMs;
+        if (!stopped && pause > 0) timer = setTimeout(tick, pause);
       });
   };
   tick();

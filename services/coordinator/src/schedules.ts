@@ -34,7 +34,11 @@ import type { BackupToStart } from "./backup-service";
 import type { Backups } from "./backups";
 import { every } from "./periodic";
 
-const SCHEDULER_INTERVAL_MS = 1000;
+/**
+ * Passes start just after each second: cron's finest unit, so a tick is decided within milliseconds
+ * of its time (and every replica tries at that moment: the claim decides).
+ */
+const nextSecond = (): number => 1000 - (Date.now() % 1000) + 5;
 
 /** The backup ID of a schedule's tick: a UUID from a hash of schedule, its creation and the tick. */
 export function tickBackupId(s: Pick<Schedule, "name" | "createdAt">, tick: number): string {
@@ -216,6 +220,6 @@ export class Schedules {
 
   /** The scheduler: a pass every second until stopped. */
   start(): { stop(): Promise<void> } {
-    return every(SCHEDULER_INTERVAL_MS, "scheduler pass", this.log, () => this.tick());
+    return every(nextSecond, "scheduler pass", this.log, () => this.tick());
   }
 }
