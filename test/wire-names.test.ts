@@ -10,12 +10,14 @@ const ROOT = path.join(__dirname, "..");
 const HOME = path.join("packages", "core", "src", "wire.ts");
 
 const RULES: [string, RegExp][] = [
-  ["a subject", /["'`]rvss\.v1\.(cmd|evt|bkp|sys|timer|dlq|req|writer)\b/],
+  ["a subject", /["'`]rvss\.v1\.(cmd|evt|bkp|sys|sch|timer|dlq|req|writer)\b/],
   // Keys are built from IDs and tokens (or listed with a wildcard); "svm.uuid" is an ONTAP field.
-  ["a KV key", /["'`](svm|backup|restore|request|writer)\.(\$\{|\*)/],
+  ["a KV key", /["'`](svm|backup|backup-name|restore|request|writer|schedule)\.(\$\{|\*)/],
   ["the planner's key", /["'`]planner["'`]/],
+  ["the collector's key", /["'`]collector["'`]/],
   ["a message ID", /`\$\{[^}]+\}:(started|added|creation|aborted|completed|created|finished|thaw|finish|delete)\b/],
-  ["a message ID", /`(timer|reconcile):\$\{/],
+  ["a message ID", /`(timer|reconcile|schedule|delete|delete-snapshot):\$\{/],
+  ["a message ID", /`\$\{[^}]+\}:deleted\b/],
 ];
 
 function sources(dir: string): string[] {

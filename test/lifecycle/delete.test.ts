@@ -6,8 +6,7 @@
  */
 import * as fsp from "node:fs/promises";
 import * as path from "node:path";
-import { startDeletion, isRvssError, type BackupStatus } from "@rvss/core";
-import { STATE_BUCKET } from "@rvss/bus";
+import { STATE_BUCKET, backupStatusKey, isRvssError, startDeletion, type BackupStatus } from "@rvss/core";
 import { Kvm } from "@nats-io/kv";
 import { BackupState, RestoreState } from "@rvss/proto";
 import { NatsServer } from "@rvss/testkit";
@@ -133,7 +132,7 @@ test("kill -9 of the coordinator mid-delete, before and after it sent the comman
   expect(await onDisk("d3")).toHaveLength(2);
   await sys.services.coordinator.kill();
   const kv = await new Kvm(sys.nc).open(STATE_BUCKET);
-  const key = `backup.${b2.id}.status`;
+  const key = backupStatusKey(b2.id);
   const e = (await kv.get(key))!;
   const next = startDeletion(
     e.json<BackupStatus>(),

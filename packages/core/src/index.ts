@@ -48,6 +48,7 @@ export {
   scheduleEventSubject,
   scheduleKey,
   scheduleTickedEventId,
+  scheduledBackupId,
   backupEventSubject,
   backupEventsOfType,
   backupFinishedEventId,

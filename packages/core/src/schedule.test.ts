@@ -1,3 +1,5 @@
+import { isGuid } from "./naming";
+import { scheduledBackupId } from "./wire";
 import {
   checkScheduleSpec,
   decideTick,
@@ -113,5 +115,15 @@ describe("what a coordinator does with a schedule at a given time", () => {
   test("backups of a schedule are named after it and the tick", () => {
     expect(scheduledBackupName("nightly", T0 + 10 * S)).toBe("nightly-20260101000010");
     expect(scheduledBackupName("nightly", T0, true)).toBe("nightly-20260101000000-now");
+  });
+});
+
+describe("the backup ID of a tick", () => {
+  test("every replica derives the same GUID for a tick, another for the next tick or a new schedule", () => {
+    const a = scheduledBackupId("nightly", T0, T0 + 10 * S);
+    expect(a).toBe(scheduledBackupId("nightly", T0, T0 + 10 * S));
+    expect(isGuid(a)).toBe(true);
+    expect(scheduledBackupId("nightly", T0, T0 + 20 * S)).not.toBe(a);
+    expect(scheduledBackupId("nightly", T0 + 1, T0 + 10 * S)).not.toBe(a);
   });
 });

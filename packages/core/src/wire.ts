@@ -18,6 +18,7 @@
  * <svm> and <writer> are escaped with `token()` so names with dots stay one token. It is pure:
  * no I/O, so the writer SDK and the CLI use it without the NATS layer.
  */
+import { createHash } from "node:crypto";
 import { token } from "./naming";
 import { PHASE_SERVICES, type Phase, type StepName } from "./fsrvp/steps";
 
@@ -230,6 +231,16 @@ export const deleteSnapshotsCommandId = (backupId: string, svm: string): string 
 export const deleteSnapshotCommandId = (backupId: string, attempt: string): string =>
   `delete-snapshot:${backupId}:${attempt}`;
 export const backupDeletedEventId = (backupId: string): string => `${backupId}:deleted`;
+/**
+ * The ID of the backup a schedule's tick makes: a UUID (version 5 layout) from a hash of schedule,
+ * its creation and the tick, so every replica derives the same one and none can start it twice.
+ */
+export function scheduledBackupId(schedule: string, createdAt: number, tick: number): string {
+  const h = createHash("sha256").update(`schedule:${schedule}:${createdAt}:${tick}`).digest("hex");
+  const variant = ((parseInt(h[16]!, 16) & 3) | 8).toString(16);
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-5${h.slice(13, 16)}-${variant}${h.slice(17, 20)}-${h.slice(20, 32)}`;
+}
+
 /** A schedule's tick, decided once: the claim is a compare-and-set, and this ID drops a repeat. */
 export const scheduleTickedEventId = (schedule: string, tick: number): string => `schedule:${token(schedule)}:${tick}`;
 

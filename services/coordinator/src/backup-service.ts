@@ -27,8 +27,10 @@ import {
   type DatasetShare,
   type SvmRecord,
   type OnWriterError,
+  BACKUP_KEYS,
   EVENTS_STREAM,
   backupEventSubject,
+  backupIdOf,
   backupNameKey,
   deleteSnapshotCommandId,
   requestKey,
@@ -81,7 +83,7 @@ export interface BackupToStart {
  * a scheduler replica that finds a tick's backup missing may start it again. A name is taken once.
  */
 export async function startBackup(
-  deps: Pick<BackupServiceDeps, "bus" | "backups" | "planner" | "log">,
+  deps: Omit<BackupServiceDeps, "engine" | "deletions">,
   req: BackupToStart,
 ): Promise<void> {
   const { bus, backups, planner, log } = deps;
@@ -138,7 +140,7 @@ export function backupService(deps: BackupServiceDeps): BackupServiceServer {
     if (await backups.status(r)) return r;
     const named = await bus.state.get<string>(backupNameKey(r));
     if (named && (await backups.status(named.value))) return named.value;
-    const ids = (await bus.state.keys("backup.*")).map((k) => ({ id: k.slice("backup.".length) }));
+    const ids = (await bus.state.keys(BACKUP_KEYS)).map((k) => ({ id: backupIdOf(k) }));
     return resolveBackupRef(r, ids);
   }
 

@@ -7,13 +7,14 @@
  * tick, so a replica that finds a fired tick's backup missing (its claimer died before creating it)
  * starts that same backup, and nothing can start it twice.
  */
-import { createHash, randomUUID } from "node:crypto";
+import { randomUUID } from "node:crypto";
 import {
   ErrorCodes,
   MAX_SCHEDULE_NAME,
   SCHEDULE_KEYS,
   scheduleKey,
   scheduleTickedEventId,
+  scheduledBackupId,
   RvssError,
   checkDataset,
   checkName,
@@ -39,13 +40,8 @@ import { every } from "./periodic";
  * of its time (and every replica tries at that moment: the claim decides).
  */
 const nextSecond = (): number => 1000 - (Date.now() % 1000) + 5;
-
-/** The backup ID of a schedule's tick: a UUID from a hash of schedule, its creation and the tick. */
-export function tickBackupId(s: Pick<Schedule, "name" | "createdAt">, tick: number): string {
-  const h = createHash("sha256").update(`schedule:${s.name}:${s.createdAt}:${tick}`).digest("hex");
-  const variant = ((parseInt(h[16]!, 16) & 3) | 8).toString(16);
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-5${h.slice(13, 16)}-${variant}${h.slice(17, 20)}-${h.slice(20, 32)}`;
-}
+/** How long after its claim a fired tick's missing backup counts as abandoned. */
+const START_GRACE_MS = 10_000;
 
 const outcomeOf: Record<TickRecord["outcome"], TickOutcome> = {
   fired: TickOutcome.TICK_OUTCOME_FIRED,
@@ -161,13 +157,16 @@ export class Schedules {
   }
 
   private async tickOne(s: Schedule, now: number): Promise<void> {
+    // A claimer that lives starts its tick's backup within milliseconds of the claim; one that has
+    // not after a while died between the two, and any replica starts that same backup.
     const last = s.history.at(-1);
-    if (last?.outcome === "fired" && last.backupId && !(await this.backups.status(last.backupId))) {
+    const stale = now - s.updatedAt > START_GRACE_MS;
+    if (stale && last?.outcome === "fired" && last.backupId && !(await this.backups.status(last.backupId))) {
       this.log.warn(
-        { schedule: s.name, backupId: last.backupId },
-        "a fired tick's backup was never started; starting it",
+        { schedule: s.name, tick: new Date(last.tick).toISOString(), backupId: last.backupId },
+        "a fired tick's backup was never started (its replica died); starting it",
       );
-      await this.fire(s, last);
+      await this.startBackup(this.backupOf(s, last.backupId, scheduledBackupName(s.name, last.tick)), newTrace());
     }
     const prev = s.lastBackupId ? await this.backups.status(s.lastBackupId) : null;
     const running = prev?.state === "Running" ? s.lastBackupId! : null;
@@ -177,7 +176,9 @@ export class Schedules {
         // The previous run was looked at for this record; a record changed since is decided on the next pass.
         if (!cur || cur.value.lastBackupId !== s.lastBackupId || cur.value.createdAt !== s.createdAt)
           return { next: undefined, result: null };
-        const d = decideTick(cur.value, now, this.catchUpMs, running, (t) => tickBackupId(cur.value, t));
+        const d = decideTick(cur.value, now, this.catchUpMs, running, (t) =>
+          scheduledBackupId(cur.value.name, cur.value.createdAt, t),
+        );
         return d.kind === "none" ? { next: undefined, result: null } : { next: d.schedule, result: d };
       },
     );
