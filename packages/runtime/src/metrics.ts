@@ -60,3 +60,17 @@ export const reconcileDrainsRetried = new Counter({
   help: "Removals that had failed for good and were started again by the reconciler",
   registers: [registry],
 });
+
+export const scheduleTicks = new Counter({
+  name: "rvss_schedule_ticks_total",
+  help: "Schedule ticks decided by this replica, by schedule and outcome (fired, skipped, missed)",
+  labelNames: ["schedule", "outcome"] as const,
+  registers: [registry],
+});
+
+export const backupsDeleted = new Counter({
+  name: "rvss_backups_deleted_total",
+  help: "Backups whose snapshots are all gone, by who asked (request, collector) and schedule ('' for backups made by hand)",
+  labelNames: ["by", "schedule"] as const,
+  registers: [registry],
+});

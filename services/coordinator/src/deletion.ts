@@ -18,7 +18,7 @@ import {
 } from "@rvss/core";
 import { publishCommand, publishEvent, publishEventOnce, type Bus } from "@rvss/bus";
 import type { Event } from "@rvss/proto";
-import type { Logger } from "@rvss/runtime";
+import { backupsDeleted, type Logger } from "@rvss/runtime";
 import type { Backups } from "./backups";
 
 /** A backup Deleted this recently has its BackupDeleted event checked again by `resume`. */
@@ -39,6 +39,9 @@ export class Deletions {
     );
     if (!out) throw new Error(`backup ${b.id} has no status record`);
     if (out.changed) this.log.info({ backupId: b.id, reason: why.reason, svms }, "backup deletion requested");
+    // A backup without snapshots is Deleted at once.
+    if (out.changed && out.status.state === "Deleted")
+      backupsDeleted.inc({ by: why.byCollector ? "collector" : "request", schedule: b.schedule ?? "" });
     await this.carryOn(b, out.status);
     return out.status;
   }
@@ -81,6 +84,7 @@ export class Deletions {
     const b = await this.backups.get(e.backupId);
     if (!b) return;
     await publishEvent(this.bus, this.deletedEvent(b, status));
+    backupsDeleted.inc({ by: status.deletion?.byCollector ? "collector" : "request", schedule: b.schedule ?? "" });
     this.log.info({ backupId: b.id, reason: status.deletion?.reason }, "backup deleted");
   }
 

@@ -30,7 +30,7 @@ import {
 } from "@rvss/core";
 import { publishEvent, type Bus } from "@rvss/bus";
 import { TickOutcome, WriterErrorPolicy, type CreateScheduleRequest } from "@rvss/proto";
-import type { Logger } from "@rvss/runtime";
+import { scheduleTicks, type Logger } from "@rvss/runtime";
 import type { BackupToStart } from "./backup-service";
 import type { Backups } from "./backups";
 import { every } from "./periodic";
@@ -184,6 +184,7 @@ export class Schedules {
     );
     if (!decided) return;
     const t = decided.tick;
+    scheduleTicks.inc({ schedule: s.name, outcome: t.outcome });
     if (decided.kind === "fire") await this.fire(decided.schedule, t);
     else
       this.log.warn(
