@@ -56,10 +56,10 @@ export class Collector {
   }
 
   /** One run; null when another replica's run holds the lease. */
-  async run(opts: { force?: boolean } = {}): Promise<Verdict[] | null> {
+  async run(): Promise<Verdict[] | null> {
     if (!(await this.lease(true))) return null;
     try {
-      const out = collect((await this.backups.list()).map(retained), Date.now(), opts);
+      const out = collect((await this.backups.list()).map(retained), Date.now());
       for (const v of out.expired) {
         const b = await this.backups.get(v.backupId);
         if (b) await this.deletions.request(b, { reason: `expired: ${v.reason}`, byCollector: true });
