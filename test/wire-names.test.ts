@@ -14,7 +14,6 @@ const RULES: [string, RegExp][] = [
   // Keys are built from IDs and tokens (or listed with a wildcard); "svm.uuid" is an ONTAP field.
   ["a KV key", /["'`](svm|backup|backup-name|restore|request|writer|schedule)\.(\$\{|\*)/],
   ["the planner's key", /["'`]planner["'`]/],
-  ["the collector's key", /["'`]collector["'`]/],
   ["a message ID", /`\$\{[^}]+\}:(started|added|creation|aborted|completed|created|finished|thaw|finish|delete)\b/],
   ["a message ID", /`(timer|reconcile|schedule|delete|delete-snapshot):\$\{/],
   ["a message ID", /`\$\{[^}]+\}:deleted\b/],
