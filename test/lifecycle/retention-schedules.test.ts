@@ -6,7 +6,7 @@
  */
 import * as fsp from "node:fs/promises";
 import * as path from "node:path";
-import { isRvssError } from "@rvss/core";
+import { isRvssError, ticksIn } from "@rvss/core";
 import { ScheduleClient } from "@rvss/client";
 import { BackupState, TickOutcome, type Backup } from "@rvss/proto";
 import { NatsServer, freePort, startService, type ServiceProcess } from "@rvss/testkit";
@@ -130,12 +130,20 @@ test("every 2 s with two coordinator replicas: each tick is decided once, fired 
   });
   expect(created.nextTick).toBeDefined();
   await sleep(11_000);
-  await schedules.pause("every-2s");
+  const paused = await schedules.pause("every-2s");
   await sleep(1500);
   await sys.events.caughtUp();
 
+  // Exactly the ticks the cron gives between creation and pause (one fewer if the pause came in
+  // the milliseconds between a tick and its decision).
+  const expected = ticksIn(
+    { cron: created.cron, timezone: created.timezone },
+    created.createdAt!.getTime(),
+    paused.updatedAt!.getTime(),
+  )!.count;
   const ticks = ticksOf("every-2s").map((t) => t.tick!.getTime());
-  expect(ticks.length).toBeGreaterThanOrEqual(4);
+  expect(expected).toBeGreaterThanOrEqual(5);
+  expect([expected, expected - 1]).toContain(ticks.length);
   expect(new Set(ticks).size).toBe(ticks.length);
   const sorted = [...ticks].sort((a, b) => a - b);
   for (let i = 1; i < sorted.length; i++) expect(sorted[i]! - sorted[i - 1]!).toBe(2000);
@@ -160,7 +168,7 @@ test("every 2 s with two coordinator replicas: each tick is decided once, fired 
     )
     .sort((x, y) => x - y);
   console.log(
-    `two replicas, every 2 s for 11 s: ${ticks.length} ticks decided once each, ${fired.length} fired ` +
+    `two replicas, every 2 s for 11 s: ${ticks.length} ticks decided once each (the cron gave ${expected}), ${fired.length} fired ` +
       `(replica A ${a.length}, replica B ${b.length}), ${ticks.length - fired.length} skipped; ` +
       `decided ${late[Math.floor((late.length - 1) / 2)]} ms after the tick in the median, ${late.at(-1)} ms at most`,
   );
