@@ -15,7 +15,6 @@ import {
   ErrorCodes,
   svmRecordFrom,
   adoptOrphans,
-  errorMessage,
   findOrphans,
   isRvssError,
   knownSnapshots,
@@ -33,6 +32,7 @@ import { reconcileDrainsRetried, reconcileOrphans, reconcileRuns, type Logger } 
 import type { Backups } from "./backups";
 import type { Deletions } from "./deletion";
 import type { Engine } from "./engine";
+import { every } from "./periodic";
 import type { Replay } from "./replay";
 
 export interface SvmReconciled {
@@ -157,29 +157,11 @@ export class Reconciler {
 
   /** Runs now, then every `intervalMs` (0: only now) until stopped; a failed run is logged and the next one comes. */
   start(intervalMs: number): { stop(): Promise<void> } {
-    let stopped = false;
-    let timer: NodeJS.Timeout | undefined;
-    let running: Promise<void> = Promise.resolve();
-    const tick = (): void => {
-      running = this.run()
-        .then(
-          () => undefined,
-          (err: unknown) => {
-            reconcileRuns.inc({ outcome: "error" });
-            this.log.error({ err: errorMessage(err) }, "reconciler run failed; the next one retries");
-          },
-        )
-        .finally(() => {
-          if (!stopped && intervalMs > 0) timer = setTimeout(tick, intervalMs);
-        });
-    };
-    tick();
-    return {
-      async stop() {
-        stopped = true;
-        clearTimeout(timer);
-        await running;
-      },
-    };
+    return every(intervalMs, "reconciler run", this.log, () =>
+      this.run().catch((err: unknown) => {
+        reconcileRuns.inc({ outcome: "error" });
+        throw err;
+      }),
+    );
   }
 }
