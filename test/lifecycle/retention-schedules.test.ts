@@ -24,7 +24,7 @@ beforeAll(async () => {
     svms: ["t1", "k1", "s1", "c1"],
     env: { RVSS_COLLECTOR_INTERVAL_MS: "1000", RVSS_SCHEDULE_CATCH_UP_MS: "60000" },
   });
-  schedules = new ScheduleClient(sys.env.RVSS_GRPC_ADDR);
+  schedules = new ScheduleClient({ address: sys.env.RVSS_GRPC_ADDR! });
 }, 60_000);
 
 afterAll(async () => {

@@ -182,9 +182,11 @@ export { AgentClient } from "./agent";
 /** A client of the coordinator's ScheduleService: cron schedules of managed backups. */
 export class ScheduleClient {
   private readonly grpc: ScheduleServiceClient;
+  readonly address: string;
 
-  constructor(readonly address: string = process.env.RVSS_GRPC_ADDR || "127.0.0.1:50051") {
-    this.grpc = new ScheduleServiceClient(address, credentials.createInsecure());
+  constructor(options: ClientOptions) {
+    this.address = options.address;
+    this.grpc = new ScheduleServiceClient(this.address, credentials.createInsecure());
   }
 
   private call<Req, Res>(method: UnaryMethod<Req, Res>, req: Req): Promise<Res> {
