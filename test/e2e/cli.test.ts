@@ -232,13 +232,15 @@ describe("output", () => {
     const list = await rvss(["backup", "list"], env);
     expect(list.stdout).toMatch(/^ID +STATE +CREATED +SHARES\n/);
     const wide = await rvss(["backup", "list", "-o", "wide"], env);
-    expect(wide.stdout).toMatch(/^ID +STATE +CREATED +SHARES +SETS +FINISHED +DESCRIPTION\n/);
+    expect(wide.stdout).toMatch(
+      /^ID +STATE +CREATED +SHARES +SETS +FINISHED +DESCRIPTION +NAME +SCHEDULE +EXPIRES +LABELS\n/,
+    );
     const described = await rvss(["backup", "describe", id.slice(0, 8), "-o", "json"], env);
     expect(JSON.parse(described.stdout).id).toBe(id);
     const unknown = await rvss(["backup", "describe", "zzzz"], env);
     expect([unknown.code, unknown.stderr]).toEqual([
       1,
-      'rvss: no backup ID starts with "zzzz"; list them with: rvss backup list\n',
+      'rvss: backup "zzzz" does not exist (no backup has that ID, name or ID prefix)\n',
     ]);
   });
 });

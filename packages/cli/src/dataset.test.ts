@@ -35,7 +35,11 @@ describe("dataset files", () => {
       '{"items": [{"svm": "vs1", "share": "s1"}], "on_writer_error": "maybe"}',
       'd.json: "on_writer_error" must be one of fail, continue',
     ],
-    ['{"svm": "vs1"}', 'd.json: unknown key "svm" (valid keys: items, on_writer_error, description)'],
+    ['{"svm": "vs1"}', 'd.json: unknown key "svm" (valid keys: items, on_writer_error, description, ttl, keep_last)'],
+    [
+      '{"items": [{"svm": "vs1", "share": "s1"}], "keep_last": -1}',
+      'd.json: "keep_last": Too small: expected number to be >=0',
+    ],
     ["[{", "d.json is not valid JSON: Expected property name or '}' in JSON at position 2"],
   ])("%s is refused", (text, message) => {
     expect(refusal(text)).toBe(message);
@@ -59,6 +63,13 @@ describe("dataset files", () => {
       items: [{ svm: "vs1", share: "s1", files: [], vms: [{ name: "vm1", files: ["vm1/a.vhdx"] }] }],
       onWriterError: WriterErrorPolicy.WRITER_ERROR_POLICY_CONTINUE,
       description: "nightly",
+      ttl: "",
+      keepLast: 0,
     });
+  });
+
+  test("the object form carries the retention of the backups made of it", () => {
+    const d = parseDataset('{"items": [{"svm": "vs1", "share": "s1"}], "ttl": "720h", "keep_last": 7}', "d.json");
+    expect(d).toMatchObject({ ttl: "720h", keepLast: 7 });
   });
 });

@@ -34,6 +34,9 @@ const fileSchema = z.union([
     items: z.array(itemSchema).min(1),
     on_writer_error: z.enum(ON_WRITER_ERROR).optional(),
     description: z.string().optional(),
+    /** Retention of the backups made of it: Velero's ttl syntax, keep-last per SVM. */
+    ttl: z.string().optional(),
+    keep_last: z.number().int().min(0).optional(),
   }),
 ]);
 
@@ -41,6 +44,8 @@ export interface Dataset {
   items: ShareSelection[];
   onWriterError: WriterErrorPolicy;
   description: string;
+  ttl: string;
+  keepLast: number;
 }
 
 export function writerErrorPolicy(name: string | undefined): WriterErrorPolicy {
@@ -59,7 +64,7 @@ function keysAt(p: readonly PropertyKey[]): string[] {
   const inVm = p.includes("vms") && typeof p[p.length - 1] === "number";
   if (inVm) return Object.keys(vmSchema.shape);
   if (typeof p[p.length - 1] === "number") return Object.keys(itemSchema.shape);
-  return ["items", "on_writer_error", "description"];
+  return ["items", "on_writer_error", "description", "ttl", "keep_last"];
 }
 
 /** "item 2", "item 2, vm 1" or "item 2, file 3": 1-based, as people count. */
@@ -120,8 +125,15 @@ export function parseDataset(text: string, file: string): Dataset {
   const r = schema.safeParse(doc);
   if (!r.success) throw usage(describe(first(r.error.issues), file));
   const v = r.data;
-  if (Array.isArray(v)) return { items: v, onWriterError: writerErrorPolicy(undefined), description: "" };
-  return { items: v.items, onWriterError: writerErrorPolicy(v.on_writer_error), description: v.description ?? "" };
+  if (Array.isArray(v))
+    return { items: v, onWriterError: writerErrorPolicy(undefined), description: "", ttl: "", keepLast: 0 };
+  return {
+    items: v.items,
+    onWriterError: writerErrorPolicy(v.on_writer_error),
+    description: v.description ?? "",
+    ttl: v.ttl ?? "",
+    keepLast: v.keep_last ?? 0,
+  };
 }
 
 export function readDataset(file: string): Dataset {
@@ -155,5 +167,25 @@ export function datasetFrom(command: string, v: SelectionFlags): Dataset {
     items: v.share.map((share) => ({ svm: v.svm!, share, files: v.file ?? [], vms: [] })),
     onWriterError: writerErrorPolicy(undefined),
     description: "",
+    ttl: "",
+    keepLast: 0,
   };
+}
+
+/** --keep-last as a whole number, refused naming the flag otherwise. */
+export function keepLastFrom(v: string): number {
+  const n = Number(v);
+  if (!/^\d+$/.test(v.trim()) || !Number.isInteger(n)) throw usage(`--keep-last "${v}" must be a whole number >= 0`);
+  return n;
+}
+
+/** --label key=value pairs as a map; one without "=" is refused naming it. */
+export function labelsFrom(pairs: string[] = []): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const p of pairs) {
+    const i = p.indexOf("=");
+    if (i <= 0) throw usage(`--label "${p}" must be key=value`);
+    out[p.slice(0, i)] = p.slice(i + 1);
+  }
+  return out;
 }

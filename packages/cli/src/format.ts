@@ -2,11 +2,16 @@
 import {
   BackupSetPhase,
   BackupState,
+  RestoreState,
   SetStatus,
   Step,
   backupStateToJSON,
+  restoreStateToJSON,
+  tickOutcomeToJSON,
   type Backup,
   type Event,
+  type RestoreRecord,
+  type Schedule,
   type WriterReport,
 } from "@rvss/proto";
 
@@ -126,6 +131,7 @@ export function describeBackup(b: Backup): string {
         ]
       : []),
     `Progress    sets ${b.progress?.setsCompleted ?? 0}/${b.progress?.setsPlanned ?? 0} done, ${b.progress?.setsFailed ?? 0} failed, ${b.progress?.snapshotsTaken ?? 0} snapshot(s)`,
+    ...lifecycleLines(b),
     "Sets:",
   ];
   for (const s of b.sets) {
@@ -138,4 +144,62 @@ export function describeBackup(b: Backup): string {
     for (const snap of s.snapshots) lines.push(`      snapshot ${snap.svm}:${snap.volume}@${snap.name}`);
   }
   return lines.join("\n");
+}
+
+/** Name, labels, schedule, retention and deletion of a backup, where it has them. */
+function lifecycleLines(b: Backup): string[] {
+  const labels = Object.entries(b.labels).map(([k, v]) => `${k}=${v}`);
+  const retention = [
+    ...(b.ttl ? [`ttl ${b.ttl}, expires ${b.expiresAt?.toISOString() ?? ""}`] : []),
+    ...(b.keepLast ? [`keep last ${b.keepLast}`] : []),
+  ];
+  return [
+    ...(b.name ? [`Name        ${b.name}`] : []),
+    ...(labels.length > 0 ? [`Labels      ${labels.join(",")}`] : []),
+    ...(b.schedule ? [`Schedule    ${b.schedule}`] : []),
+    ...(retention.length > 0 ? [`Retention   ${retention.join(", ")}`] : []),
+    ...(b.deletionReason
+      ? [`Deletion    ${b.deletionReason}${b.deletedAt ? `, done ${b.deletedAt.toISOString()}` : ", under way"}`]
+      : []),
+  ];
+}
+
+export function describeSchedule(s: Schedule): string {
+  return [
+    `Schedule    ${s.name}${s.paused ? " (paused)" : ""}`,
+    `Cron        ${s.cron}  (${s.timezone})`,
+    `Dataset     ${s.dataset.map((d) => `${d.svm}/${d.share}`).join(", ")}`,
+    `Retention   ${s.ttl ? `ttl ${s.ttl}` : "no ttl"}, ${s.keepLast ? `keep last ${s.keepLast}` : "no keep-last"}`,
+    `Next tick   ${s.nextTick?.toISOString() ?? "-"}`,
+    `Last run    ${s.lastBackupId || "-"}`,
+    "Ticks:",
+    ...s.history.map((t) => {
+      const outcome = tickOutcomeToJSON(t.outcome).replace("TICK_OUTCOME_", "").toLowerCase();
+      const passed = t.passedOver ? ` (${t.passedOver} earlier passed over)` : "";
+      return `  ${t.tick?.toISOString()}  ${outcome.padEnd(7)} ${t.backupId}${t.reason ? ` ${t.reason}` : ""}${passed}`;
+    }),
+  ].join("\n");
+}
+
+export function restoreStateName(s: RestoreState): string {
+  return restoreStateToJSON(s).replace("RESTORE_STATE_", "");
+}
+
+/** Where a restore went: the directory, or back into the share. */
+export function restoreTarget(r: RestoreRecord): string {
+  return r.target?.kind?.$case === "directory" ? r.target.kind.value : "the share";
+}
+
+export function describeRestore(r: RestoreRecord): string {
+  return [
+    `Restore     ${r.id}`,
+    `State       ${restoreStateName(r.state)}${r.reason ? `: ${r.reason} (${r.code})` : ""}`,
+    `Backup      ${r.backupId}`,
+    `Share       ${r.svm}/${r.share} -> ${restoreTarget(r)}`,
+    `Asked by    ${r.requestedBy}`,
+    `Created     ${r.createdAt?.toISOString() ?? ""}`,
+    ...(r.finishedAt ? [`Finished    ${r.finishedAt.toISOString()}`] : []),
+    `Files       ${r.files.length > 0 ? r.files.join(", ") : "every file of the copy"}`,
+    ...r.restoredFiles.map((f) => `  ${f.path}  ${bytes(f.bytes)}  sha256 ${f.sha256.slice(0, 16)}…  verified`),
+  ].join("\n");
 }

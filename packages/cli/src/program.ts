@@ -13,6 +13,7 @@ import { upVerb } from "./verbs/up";
 import { dlqVerbs } from "./verbs/dlq";
 import { eventsVerbs } from "./verbs/events";
 import { restoreVerb } from "./verbs/restore";
+import { scheduleVerbs } from "./verbs/schedule";
 import { snapshotVerbs } from "./verbs/snapshot";
 import { validateVerb } from "./verbs/validate";
 import { versionVerb } from "./verbs/version";
@@ -28,6 +29,7 @@ const VERBS: Register[] = [
   backupVerbs,
   snapshotVerbs,
   restoreVerb,
+  scheduleVerbs,
   eventsVerbs,
   dlqVerbs,
   validateVerb,

@@ -3,7 +3,7 @@
  * configuration, the coordinator's clients and a read-only connection to NATS.
  */
 import { ErrorCodes, RvssError } from "@rvss/core";
-import { PreflightClient, RvssClient } from "@rvss/client";
+import { PreflightClient, RvssClient, ScheduleClient } from "@rvss/client";
 import { Bus, redactUrls } from "@rvss/bus";
 import { JetStreamApiCodes, JetStreamApiError } from "@nats-io/jetstream";
 import { createLogger, type RvssConfig } from "@rvss/runtime";
@@ -19,6 +19,12 @@ export class Session {
 
   client(): RvssClient {
     const c = new RvssClient({ address: this.config().grpcAddr });
+    this.closers.push(() => c.close());
+    return c;
+  }
+
+  schedules(): ScheduleClient {
+    const c = new ScheduleClient({ address: this.config().grpcAddr });
     this.closers.push(() => c.close());
     return c;
   }

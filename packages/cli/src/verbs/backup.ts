@@ -3,7 +3,8 @@ import { Command, Option } from "commander";
 import { RvssError } from "@rvss/core";
 import type { RvssClient } from "@rvss/client";
 import { Backup, BackupState, ListBackupsResponse } from "@rvss/proto";
-import { datasetFrom, writerErrorPolicy } from "../dataset";
+import { confirmed } from "../confirm";
+import { datasetFrom, keepLastFrom, labelsFrom, writerErrorPolicy } from "../dataset";
 import { describeBackup, describeEvent, stateName } from "../format";
 import { resolveBackupId } from "../ids";
 import { outputOption, printer, type Column, type Printer } from "../printer";
@@ -59,6 +60,17 @@ const COLUMNS: Column<Backup>[] = [
   },
   { header: "finished", value: (b) => b.finishedAt?.toISOString() ?? "", wide: true },
   { header: "description", value: (b) => b.description, wide: true },
+  { header: "name", value: (b) => b.name, wide: true },
+  { header: "schedule", value: (b) => b.schedule, wide: true },
+  { header: "expires", value: (b) => b.expiresAt?.toISOString() ?? "", wide: true },
+  {
+    header: "labels",
+    value: (b) =>
+      Object.entries(b.labels)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(","),
+    wide: true,
+  },
 ];
 
 async function create(
@@ -73,6 +85,10 @@ async function create(
     requestId?: string;
     description?: string;
     onWriterError?: string;
+    name?: string;
+    label?: string[];
+    ttl?: string;
+    keepLast?: string;
   },
 ): Promise<number> {
   const dataset = datasetFrom("backup create", o);
@@ -81,6 +97,10 @@ async function create(
     requestId: o.requestId ?? "",
     description: o.description ?? dataset.description,
     onWriterError: o.onWriterError ? writerErrorPolicy(o.onWriterError) : dataset.onWriterError,
+    name: o.name ?? "",
+    labels: labelsFrom(o.label),
+    ttl: o.ttl ?? dataset.ttl,
+    keepLast: o.keepLast !== undefined ? keepLastFrom(o.keepLast) : dataset.keepLast,
   });
   if (!o.wait) {
     out.item(
@@ -113,6 +133,10 @@ export const backupVerbs: Register = (program, run) => {
     .option("--wait", "follow the backup live until it ends; exit 1 unless it completed")
     .option("--description <text>", "a note kept with the backup")
     .option("--request-id <key>", "idempotency key: a retry with the same key returns the same backup")
+    .option("--name <name>", "a unique name for the backup (lowercase letters, digits, -)")
+    .option("--label <key=value>", "a label (repeatable); select with backup list -l", collect)
+    .option("--ttl <duration>", "how long to keep it, Velero's syntax: 720h, 1h30m; the collector deletes it then")
+    .option("--keep-last <n>", "keep the n most recent completed backups per SVM; older ones are deleted")
     .addOption(
       new Option("--on-writer-error <policy>", "when a writer fails: abort the set, or snapshot anyway").choices([
         "fail",
@@ -124,12 +148,11 @@ export const backupVerbs: Register = (program, run) => {
   backup
     .command("describe")
     .description("one backup: its state, sets, snapshots and writers")
-    .argument("<id>", "backup ID, or a unique prefix of it")
+    .argument("<id>", "backup ID, name, or a unique prefix of the ID")
     .addOption(outputOption())
     .action(
-      run(async (s, prefix: string, o) => {
-        const c = s.client();
-        const b = await c.getBackup(await resolveBackupId(c, prefix));
+      run(async (s, ref: string, o) => {
+        const b = await s.client().getBackup(ref);
         printer(o.output).item(() => describeBackup(b), Backup.toJSON(b));
         return 0;
       }),
@@ -138,10 +161,18 @@ export const backupVerbs: Register = (program, run) => {
     .command("list")
     .description("the backups the coordinator keeps")
     .option("--svm <svm>", "only backups touching this SVM")
+    .option("--schedule <name>", "only backups made by this schedule")
+    .option("-l, --selector <labels>", "only backups whose labels match, e.g. app=sql,tier!=bronze")
+    .option("--all", "deleted backups too")
     .addOption(outputOption())
     .action(
       run(async (s, o) => {
-        const backups = await s.client().listBackups(o.svm ?? "");
+        const backups = await s.client().listBackups({
+          svm: o.svm ?? "",
+          schedule: o.schedule ?? "",
+          labelSelector: o.selector ?? "",
+          all: o.all === true,
+        });
         printer(o.output).list(backups, COLUMNS, ListBackupsResponse.toJSON({ backups }), "no backups");
         return 0;
       }),
@@ -149,7 +180,25 @@ export const backupVerbs: Register = (program, run) => {
   backup
     .command("cancel")
     .description("stop a running backup; its sets abort and leave nothing behind")
-    .argument("<id>", "backup ID, or a unique prefix of it")
+    .argument("<id>", "backup ID, name, or a unique prefix of the ID")
     .addOption(outputOption())
     .action(run((s, prefix: string, o) => cancel(s.client(), printer(o.output), prefix)));
+  backup
+    .command("delete")
+    .description("remove the backup's snapshots on every volume; the record stays (Deleted, shown by list --all)")
+    .argument("<id>", "backup ID, name, or a unique prefix of the ID")
+    .option("--confirm", "do not ask")
+    .addOption(outputOption())
+    .action(
+      run(async (s, ref: string, o) => {
+        if (!(await confirmed(`backup ${ref} and its snapshots`, o.confirm))) return 1;
+        const b = await s.client().deleteBackup(ref);
+        printer(o.output).item(
+          () =>
+            `backup ${b.id}: ${stateName(b.state)} (its snapshots are removed; the record stays: rvss backup list --all)`,
+          Backup.toJSON(b),
+        );
+        return 0;
+      }),
+    );
 };

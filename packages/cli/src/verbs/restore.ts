@@ -1,17 +1,31 @@
-/** rvss restore: files out of a backup, into a directory or back into their share, checksums verified. */
+/**
+ * rvss restore: files out of a backup, into a directory or back into their share, checksums
+ * verified; rvss restore list|describe: the restores as recorded.
+ */
 import * as path from "node:path";
 import { ErrorCodes, RvssError } from "@rvss/core";
-import { RestoreResponse } from "@rvss/proto";
-import { bytes } from "../format";
+import { GetRestoreResponse, ListRestoresResponse, RestoreResponse, type RestoreRecord } from "@rvss/proto";
+import { bytes, describeRestore, restoreStateName, restoreTarget } from "../format";
 import { resolveBackupId } from "../ids";
-import { outputOption, printer } from "../printer";
+import { outputOption, printer, type Column } from "../printer";
 import type { Register } from "../program";
 
+const COLUMNS: Column<RestoreRecord>[] = [
+  { header: "id", value: (r) => r.id },
+  { header: "state", value: (r) => restoreStateName(r.state) },
+  { header: "created", value: (r) => r.createdAt?.toISOString() ?? "" },
+  { header: "backup", value: (r) => r.backupId },
+  { header: "share", value: (r) => `${r.svm}/${r.share}` },
+  { header: "target", value: restoreTarget },
+  { header: "by", value: (r) => r.requestedBy, wide: true },
+  { header: "files", value: (r) => String(r.restoredFiles.length), wide: true },
+];
+
 export const restoreVerb: Register = (program, run) => {
-  program
+  const restore = program
     .command("restore")
-    .description("copy files out of a backup and verify every checksum")
-    .requiredOption("--backup <id>", "backup ID, or a unique prefix of it")
+    .description("copy files out of a backup and verify every checksum; restore list|describe show past restores")
+    .option("--backup <id>", "backup ID, name, or a unique prefix of the ID")
     .option("--svm <svm>", "the SVM of the share (when the backup holds several shares)")
     .option("--share <share>", "the share to restore (when the backup holds several shares)")
     .option(
@@ -25,6 +39,7 @@ export const restoreVerb: Register = (program, run) => {
     .addOption(outputOption())
     .action(
       run(async (s, o) => {
+        if (!o.backup) throw new RvssError(ErrorCodes.INVALID_ARGUMENT, "name the backup to restore from: --backup ID");
         if (!o.to === !o.toShare)
           throw new RvssError(
             ErrorCodes.INVALID_ARGUMENT,
@@ -51,6 +66,30 @@ export const restoreVerb: Register = (program, run) => {
             ].join("\n"),
           RestoreResponse.toJSON(r),
         );
+        return 0;
+      }),
+    );
+  restore
+    .command("list")
+    .description("the restores, newest first: who, when, which backup, files, target, outcome (--backup filters)")
+    .addOption(outputOption())
+    .action(
+      run(async (s, o, cmd) => {
+        const backup: string | undefined = cmd.parent?.opts().backup;
+        const restores = await s.client().listRestores(backup ?? "");
+        printer(o.output).list(restores, COLUMNS, ListRestoresResponse.toJSON({ restores }), "no restores");
+        return 0;
+      }),
+    );
+  restore
+    .command("describe")
+    .description("one restore as recorded, with its files and checksums")
+    .argument("<id>", "restore ID, or a unique prefix of it")
+    .addOption(outputOption())
+    .action(
+      run(async (s, id: string, o) => {
+        const r = await s.client().getRestore(id);
+        printer(o.output).item(() => describeRestore(r), GetRestoreResponse.toJSON({ restore: r }));
         return 0;
       }),
     );

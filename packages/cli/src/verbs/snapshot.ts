@@ -1,9 +1,9 @@
-/** rvss snapshot list: the per-volume snapshots that are the backups. */
+/** rvss snapshot list|delete: the per-volume snapshots that are the backups. */
 import { ListSnapshotsResponse, type VolumeSnapshot } from "@rvss/proto";
+import { confirmed } from "../confirm";
 import { resolveBackupId } from "../ids";
 import { outputOption, printer, type Column } from "../printer";
 import type { Register } from "../program";
-import { deleteSnapshot } from "./clean";
 
 const COLUMNS: Column<VolumeSnapshot>[] = [
   { header: "svm", value: (s) => s.svm },
@@ -18,11 +18,23 @@ export const snapshotVerbs: Register = (program, run) => {
   const snapshot = program.command("snapshot").description("the volume snapshots rvss keeps for restores");
   snapshot
     .command("delete")
-    .description("remove one snapshot of the local filer (RVSS_FILER_CONFIG, else RVSS_HOME's); sealed, so rm cannot")
+    .description(
+      "remove an rvss snapshot no backup owns (its backup was deleted or never recorded), through the executor",
+    )
     .requiredOption("--svm <svm>", "its SVM")
     .requiredOption("--volume <volume>", "its volume")
-    .requiredOption("--name <name>", "its name (rvss snapshot list -o wide shows it)")
-    .action(run(deleteSnapshot));
+    .requiredOption("--name <name>", "its name, rvss_<backup>_<set>_<time> (rvss snapshot list -o wide shows it)")
+    .option("--confirm", "do not ask")
+    .action(
+      run(async (s, o) => {
+        if (!(await confirmed(`snapshot ${o.name} of ${o.svm}:${o.volume}`, o.confirm))) return 1;
+        const deleted = await s.client().deleteSnapshot({ svm: o.svm, volume: o.volume, name: o.name });
+        console.log(
+          deleted ? `deleted snapshot ${o.svm}:${o.volume}@${o.name}` : `snapshot ${o.name} was gone already`,
+        );
+        return 0;
+      }),
+    );
   snapshot
     .command("list")
     .description("snapshots, filtered by SVM, volume or backup")
