@@ -31,8 +31,12 @@ afterAll(async () => {
 });
 
 const snapshotDir = (svm: string, volume: string) => path.join(sys.dir, "filer", svm, volume, ".snapshot");
+/** The snapshots on disk (not the backend's own entries there, such as .verified). */
 const onDisk = async (svm: string): Promise<string[]> =>
-  (await Promise.all(VOLUMES.map((v) => fsp.readdir(snapshotDir(svm, v)).catch(() => [])))).flat().sort();
+  (await Promise.all(VOLUMES.map((v) => fsp.readdir(snapshotDir(svm, v)).catch(() => [] as string[]))))
+    .flat()
+    .filter((e) => !e.startsWith("."))
+    .sort();
 
 async function completedBackup(svm: string, extra: { name?: string; labels?: Record<string, string> } = {}) {
   const b = await sys.client.createBackup({ dataset: datasetOf(svm), ...extra });

@@ -39,7 +39,9 @@ const onDisk = async (svm: string): Promise<string[]> =>
     await Promise.all(
       VOLUMES.map((v) => fsp.readdir(path.join(sys.dir, "filer", svm, v, ".snapshot")).catch(() => [] as string[])),
     )
-  ).flat();
+  )
+    .flat()
+    .filter((e) => !e.startsWith("."));
 
 async function completed(req: Parameters<FaultSystem["client"]["createBackup"]>[0]): Promise<Backup> {
   const b = await sys.client.createBackup(req);
