@@ -12,6 +12,7 @@ export {
 export { createLogger, type Logger } from "./logger";
 export { type HealthServer, type Unready } from "./health";
 export {
+  backupsDeleted,
   eventsPublished,
   handlerSeconds,
   messagesHandled,
@@ -20,6 +21,7 @@ export {
   reconcileOrphans,
   reconcileRuns,
   registry,
+  scheduleTicks,
   stepSeconds,
 } from "./metrics";
 export { runService, type RunningService, type StartFn } from "./service";

@@ -166,7 +166,7 @@ export class Schedules {
         { schedule: s.name, tick: new Date(last.tick).toISOString(), backupId: last.backupId },
         "a fired tick's backup was never started (its replica died); starting it",
       );
-      await this.startBackup(this.backupOf(s, last.backupId, scheduledBackupName(s.name, last.tick)), newTrace());
+      await this.startBackup(this.backupOf(s, last.backupId, scheduledBackupName(s.name, last.tick)));
     }
     const prev = s.lastBackupId ? await this.backups.status(s.lastBackupId) : null;
     const running = prev?.state === "Running" ? s.lastBackupId! : null;
