@@ -67,9 +67,11 @@ test("Python builds a descriptor pool from reflection and calls ListBackups dyna
   expect(out.services).toEqual([
     "rvss.v1.BackupService",
     "rvss.v1.PreflightService",
+    "rvss.v1.ScheduleService",
     "rvss.v1.ServerInfoService",
     "rvss.v1.ShadowCopyAgent",
   ]);
+  expect(out.methods).toContain("rvss.v1.ScheduleService/CreateSchedule");
   expect(out.methods).toContain("rvss.v1.BackupService/CreateBackup");
   expect(out.methods).toContain("rvss.v1.ShadowCopyAgent/StartShadowCopySet");
   expect(out.files).toContain("google/protobuf/timestamp.proto");
