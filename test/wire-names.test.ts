@@ -15,7 +15,7 @@ const RULES: [string, RegExp][] = [
   ["a KV key", /["'`](svm|backup|backup-name|restore|request|writer|schedule)\.(\$\{|\*)/],
   ["the planner's key", /["'`]planner["'`]/],
   ["a message ID", /`\$\{[^}]+\}:(started|added|creation|aborted|completed|created|finished|thaw|finish|delete)\b/],
-  ["a message ID", /`(timer|reconcile|schedule|delete|delete-snapshot):\$\{/],
+  ["a message ID", /`(timer|reconcile|restore|schedule|delete|delete-snapshot):\$\{/],
   ["a message ID", /`\$\{[^}]+\}:deleted\b/],
 ];
 

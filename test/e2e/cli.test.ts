@@ -60,8 +60,8 @@ beforeAll(async () => {
       RVSS_FILER_CONFIG: "",
       RVSS_HEALTH_ADDR: `127.0.0.1:${healthPort}`,
       RVSS_LOG_LEVEL: "warn",
-      // Clones take a little over a second, so that --wait shows the progress inside the step.
-      RVSS_STORAGE_LATENCY: "clone=1200",
+      // Clones and restores take a little over a second, so that the progress inside the step shows.
+      RVSS_STORAGE_LATENCY: "clone=1200,restore=1200",
     },
     stdio: ["ignore", "pipe", "pipe"],
   });
@@ -217,6 +217,10 @@ describe("output", () => {
       dlq: [0, { total: 0, letters: [] }],
       restore: [0, expect.objectContaining({ files: [expect.objectContaining({ path: filer.files[0] })] })],
     });
+    // The restore took over a second: its progress went to stderr, stdout stayed one document.
+    expect(outputs.restore.stderr).toMatch(
+      /\+1\.\ds {2}vs1 +backup +restore \w+: \d+ file\(s\), .* done, 1 s into the step\n/,
+    );
   }, 60_000);
 
   test("YAML is the same document as JSON", async () => {

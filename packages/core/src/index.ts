@@ -78,6 +78,7 @@ export {
   removalCommandId,
   reportsCommand,
   requestKey,
+  restoreCommandId,
   restoreKey,
   RESTORE_KEYS,
   resultEventId,

@@ -191,6 +191,11 @@ export function removalCommandId(setId: string, attempt: number, digest: string)
   return `${setId}:delete:${attempt}:${digest}`;
 }
 
+/** A restore's command: one per restore record. */
+export function restoreCommandId(restoreId: string): string {
+  return `restore:${restoreId}`;
+}
+
 export function thawCommandId(setId: string): string {
   return `${setId}:thaw`;
 }

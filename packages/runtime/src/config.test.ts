@@ -36,7 +36,7 @@ describe("configuration", () => {
   test.each([
     ["ontap", ONTAP_LATENCY],
     ["ontap,snapshot=100,jitter=0.1", { ...ONTAP_LATENCY, snapshot: 100, jitter: 0.1 }],
-    ["clone=10", { resolve: 0, clone: 10, expose: 0, seal: 0, snapshot: 0, cleanup: 0, jitter: 0 }],
+    ["clone=10", { resolve: 0, clone: 10, expose: 0, seal: 0, snapshot: 0, cleanup: 0, restore: 0, jitter: 0 }],
   ])("storage latency %s", (v, expected) => {
     expect(loadConfig({ RVSS_STORAGE_LATENCY: v }).storageLatency).toEqual(expected);
   });

@@ -65,10 +65,11 @@ export interface StorageLatency {
   seal: number;
   snapshot: number;
   cleanup: number;
+  restore: number;
   jitter: number;
 }
 
-/** Modelled on ONTAP: resolve 5 ms, clone 50 ms per share, expose 20, seal 20, snapshot 300 per volume, cleanup 50. */
+/** Modelled on ONTAP: resolve 5 ms, clone 50 ms per share, expose 20, seal 20, snapshot 300 per volume, cleanup 50, restore 50. */
 export const ONTAP_LATENCY: StorageLatency = {
   resolve: 5,
   clone: 50,
@@ -76,6 +77,7 @@ export const ONTAP_LATENCY: StorageLatency = {
   seal: 20,
   snapshot: 300,
   cleanup: 50,
+  restore: 50,
   jitter: 0,
 };
 
@@ -144,7 +146,7 @@ export const CONFIG_VARIABLES: readonly Variable[] = [
     name: "RVSS_STORAGE_LATENCY",
     default: "",
     description:
-      'benchmarks: delays per storage operation, "ontap" and/or op=ms pairs (resolve, clone, expose, seal, snapshot, cleanup, jitter)',
+      'benchmarks: delays per storage operation, "ontap" and/or op=ms pairs (resolve, clone, expose, seal, snapshot, cleanup, restore, jitter)',
   },
   {
     name: "RVSS_MAX_CONCURRENT_SETS",
@@ -253,7 +255,16 @@ function address(env: Env, name: string): string {
 /** "ontap", "ontap,snapshot=100", or "clone=10,seal=5": a preset, then op=ms overrides (others 0). */
 function latency(v: string): StorageLatency | null {
   if (v === "") return null;
-  const out: StorageLatency = { resolve: 0, clone: 0, expose: 0, seal: 0, snapshot: 0, cleanup: 0, jitter: 0 };
+  const out: StorageLatency = {
+    resolve: 0,
+    clone: 0,
+    expose: 0,
+    seal: 0,
+    snapshot: 0,
+    cleanup: 0,
+    restore: 0,
+    jitter: 0,
+  };
   for (const part of v.split(",").map((p) => p.trim())) {
     if (part === "ontap") {
       Object.assign(out, ONTAP_LATENCY);

@@ -74,7 +74,8 @@ export class LatencyBackend implements StorageBackend {
     await this.wait(this.profile.cleanup);
     return this.inner.deleteSnapshot(ref);
   }
-  restore(req: RestoreJob) {
+  async restore(req: RestoreJob) {
+    await this.wait(this.profile.restore);
     return this.inner.restore(req);
   }
   listSnapshots(svm: string) {

@@ -11,6 +11,7 @@ import {
   invalidArgument,
   type BackupRecord,
   type BackupSnapshot,
+  restoreCommandId,
 } from "@rvss/core";
 import { publishCommand, type Bus } from "@rvss/bus";
 import {
@@ -113,7 +114,7 @@ export async function restore(
   await bus.state.put(restoreKey(id), rec);
   const snapProto = backupSnapshotToProto(snapshot, b.id);
   await publishCommand(bus, "executor", {
-    context: { commandId: `restore:${id}`, svm: snapshot.svm, setId: "", backupId: b.id },
+    context: { commandId: restoreCommandId(id), svm: snapshot.svm, setId: "", backupId: b.id },
     kind: {
       $case: "restoreFiles",
       value: {

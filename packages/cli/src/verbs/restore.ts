@@ -3,12 +3,13 @@
  * verified; rvss restore list|describe: the restores as recorded.
  */
 import * as path from "node:path";
-import { ErrorCodes, RvssError } from "@rvss/core";
-import { GetRestoreResponse, ListRestoresResponse, RestoreResponse, type RestoreRecord } from "@rvss/proto";
-import { bytes, describeRestore, restoreStateName, restoreTarget } from "../format";
+import { EVENTS_STREAM, ErrorCodes, RvssError, backupEventSubject } from "@rvss/core";
+import { Event, GetRestoreResponse, ListRestoresResponse, RestoreResponse, type RestoreRecord } from "@rvss/proto";
+import { bytes, describeEvent, describeRestore, restoreStateName, restoreTarget } from "../format";
 import { resolveBackupId } from "../ids";
 import { outputOption, printer, type Column } from "../printer";
 import type { Register } from "../program";
+import type { Session } from "../session";
 
 const COLUMNS: Column<RestoreRecord>[] = [
   { header: "id", value: (r) => r.id },
@@ -47,17 +48,21 @@ export const restoreVerb: Register = (program, run) => {
           );
         const out = printer(o.output);
         const c = s.client();
+        const backupId = await resolveBackupId(c, o.backup);
+        const progress = await followProgress(s, backupId, (line) => out.say(line));
         const target = o.to
           ? { kind: { $case: "directory" as const, value: path.resolve(o.to) } }
           : { kind: { $case: "share" as const, value: { svm: "", share: "", files: [], vms: [] } } };
-        const r = await c.restore({
-          backupId: await resolveBackupId(c, o.backup),
-          svm: o.svm ?? "",
-          share: o.share ?? "",
-          files: o.file ?? [],
-          target,
-          overwrite: o.overwrite === true,
-        });
+        const r = await c
+          .restore({
+            backupId,
+            svm: o.svm ?? "",
+            share: o.share ?? "",
+            files: o.file ?? [],
+            target,
+            overwrite: o.overwrite === true,
+          })
+          .finally(() => progress.unsubscribe());
         out.item(
           () =>
             [
@@ -94,3 +99,23 @@ export const restoreVerb: Register = (program, run) => {
       }),
     );
 };
+
+/**
+ * Shows the executor's progress reports of the backup's restores while the call runs (at most one a
+ * second, on stderr in -o json and yaml). Without NATS the restore still runs, only silently.
+ */
+async function followProgress(
+  s: Session,
+  backupId: string,
+  say: (line: string) => void,
+): Promise<{ unsubscribe(): void }> {
+  const bus = await s.bus([EVENTS_STREAM]).catch(() => null);
+  if (!bus) return { unsubscribe: () => undefined };
+  const started = Date.now();
+  const sub = bus.nc.subscribe(backupEventSubject(backupId, "stepProgress"), {
+    callback: (err, m) => {
+      if (!err) say(`  +${((Date.now() - started) / 1000).toFixed(1)}s  ${describeEvent(Event.decode(m.data))}`);
+    },
+  });
+  return sub;
+}
