@@ -1,5 +1,5 @@
 import type { BackupPlan, BackupStatus } from "./backup";
-import { backupFigures, restoreFigures, svmOutcomes, type SvmOutcome } from "./outcomes";
+import { backupFigures, figuresKey, restoreFigures, svmOutcomes, type SvmOutcome } from "./outcomes";
 
 function plan(id: string, svms: string[], createdAt = 0): BackupPlan {
   return {
@@ -63,7 +63,9 @@ describe("backupFigures", () => {
       // Listed out of order: the latest by end time decides last_status, not the list order.
       { plan: plan("d", ["vs1"], 10_000), status: status("Completed", { 0: "completed" }, 20_000) },
     ]);
-    expect(figures.get("vs1")).toEqual({
+    expect(figures.get(figuresKey("vs1"))).toEqual({
+      svm: "vs1",
+      schedule: "",
       attempts: 3,
       successes: 2,
       failures: 1,
@@ -72,7 +74,9 @@ describe("backupFigures", () => {
       lastSuccessAt: 61_000,
       lastStatus: 0,
     });
-    expect(figures.get("vs2")).toEqual({
+    expect(figures.get(figuresKey("vs2"))).toEqual({
+      svm: "vs2",
+      schedule: "",
       attempts: 2,
       successes: 1,
       failures: 0,
@@ -81,6 +85,18 @@ describe("backupFigures", () => {
       lastSuccessAt: 61_000,
       lastStatus: 1,
     });
+  });
+
+  test("backups of a schedule count apart from the SVM's other backups", () => {
+    const nightly = { ...plan("n", ["vs1"], 0), schedule: "nightly" };
+    const figures = backupFigures([
+      { plan: nightly, status: status("Completed", { 0: "completed" }, 5_000) },
+      { plan: plan("m", ["vs1"], 0), status: status("Failed", { 0: "failed" }, 9_000) },
+    ]);
+    expect([...figures.values()].map((f) => [f.svm, f.schedule, f.successes, f.failures, f.lastStatus])).toEqual([
+      ["vs1", "nightly", 1, 0, 1],
+      ["vs1", "", 0, 1, 0],
+    ]);
   });
 
   test("the same records give the same figures, however often they are read", () => {

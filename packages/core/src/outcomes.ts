@@ -8,7 +8,10 @@ import type { BackupPlan, BackupStatus } from "./backup";
 /** How the sets of one SVM in one backup ended, Velero's words. */
 export type SvmOutcome = "running" | "success" | "partial_failure" | "failure";
 
+/** The figures of one SVM for backups of one schedule ("" for backups nobody scheduled), as Velero labels them. */
 export interface BackupFigures {
+  svm: string;
+  schedule: string;
   attempts: number;
   successes: number;
   failures: number;
@@ -40,8 +43,10 @@ export function svmOutcomes(plan: BackupPlan, status: BackupStatus): Map<string,
   return out;
 }
 
-function emptyBackupFigures(): BackupFigures {
+function emptyBackupFigures(svm: string, schedule: string): BackupFigures {
   return {
+    svm,
+    schedule,
     attempts: 0,
     successes: 0,
     failures: 0,
@@ -52,13 +57,20 @@ function emptyBackupFigures(): BackupFigures {
   };
 }
 
+/** The key of one SVM and schedule's figures in the map `backupFigures` returns. */
+export function figuresKey(svm: string, schedule = ""): string {
+  return `${svm}\u0000${schedule}`;
+}
+
 export function backupFigures(backups: { plan: BackupPlan; status: BackupStatus }[]): Map<string, BackupFigures> {
   const out = new Map<string, BackupFigures>();
   const lastEnded = new Map<string, number>();
   for (const { plan, status } of backups) {
+    const schedule = plan.schedule ?? "";
     for (const [svm, outcome] of svmOutcomes(plan, status)) {
-      const f = out.get(svm) ?? emptyBackupFigures();
-      out.set(svm, f);
+      const key = figuresKey(svm, schedule);
+      const f = out.get(key) ?? emptyBackupFigures(svm, schedule);
+      out.set(key, f);
       f.attempts++;
       if (outcome === "running") continue;
       const endedAt = status.finishedAt ?? status.updatedAt;
@@ -68,8 +80,8 @@ export function backupFigures(backups: { plan: BackupPlan; status: BackupStatus 
         f.lastSuccessAt = Math.max(f.lastSuccessAt ?? 0, endedAt);
       } else if (outcome === "failure") f.failures++;
       else f.partialFailures++;
-      if (endedAt >= (lastEnded.get(svm) ?? -Infinity)) {
-        lastEnded.set(svm, endedAt);
+      if (endedAt >= (lastEnded.get(key) ?? -Infinity)) {
+        lastEnded.set(key, endedAt);
         f.lastStatus = outcome === "success" ? 1 : 0;
       }
     }

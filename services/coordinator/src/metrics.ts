@@ -49,16 +49,21 @@ function figures(): Promise<Figures | null> {
 
 type PerSvm<F> = (f: F) => number;
 
+/** Velero's labels: the SVM, and the schedule that made the backups ("" for the others). */
+function labelsOf(x: BackupFigures): { svm: string; schedule: string } {
+  return { svm: x.svm, schedule: x.schedule };
+}
+
 function backupCounter(name: string, help: string, value: PerSvm<BackupFigures>): void {
-  const c: Counter<"svm"> = new Counter({
+  const c: Counter<"svm" | "schedule"> = new Counter({
     name,
     help,
-    labelNames: ["svm"] as const,
+    labelNames: ["svm", "schedule"] as const,
     registers: [registry],
     async collect() {
       const f = await figures();
       c.reset();
-      for (const [svm, x] of f?.backups ?? []) c.inc({ svm }, value(x));
+      for (const x of f?.backups.values() ?? []) c.inc(labelsOf(x), value(x));
     },
   });
 }
@@ -72,44 +77,44 @@ backupCounter(
   (x) => x.partialFailures,
 );
 
-const backupDuration: Histogram<"svm"> = new Histogram({
+const backupDuration: Histogram<"svm" | "schedule"> = new Histogram({
   name: "rvss_backup_duration_seconds",
   help: "Time from a backup's creation to its end, per SVM it included",
-  labelNames: ["svm"] as const,
+  labelNames: ["svm", "schedule"] as const,
   buckets: [10, 30, 60, 300, 600, 900, 1800, 3600, 7200, 10800, 14400],
   registers: [registry],
   async collect() {
     const f = await figures();
     backupDuration.reset();
-    for (const [svm, x] of f?.backups ?? []) {
-      backupDuration.zero({ svm });
-      for (const d of x.durations) backupDuration.observe({ svm }, d);
+    for (const x of f?.backups.values() ?? []) {
+      backupDuration.zero(labelsOf(x));
+      for (const d of x.durations) backupDuration.observe(labelsOf(x), d);
     }
   },
 });
 
-const lastSuccess: Gauge<"svm"> = new Gauge({
+const lastSuccess: Gauge<"svm" | "schedule"> = new Gauge({
   name: "rvss_backup_last_successful_timestamp",
   help: "When a backup of the SVM last succeeded, Unix seconds",
-  labelNames: ["svm"] as const,
+  labelNames: ["svm", "schedule"] as const,
   registers: [registry],
   async collect() {
     const f = await figures();
     lastSuccess.reset();
-    for (const [svm, x] of f?.backups ?? [])
-      if (x.lastSuccessAt !== null) lastSuccess.set({ svm }, x.lastSuccessAt / 1000);
+    for (const x of f?.backups.values() ?? [])
+      if (x.lastSuccessAt !== null) lastSuccess.set(labelsOf(x), x.lastSuccessAt / 1000);
   },
 });
 
-const lastStatus: Gauge<"svm"> = new Gauge({
+const lastStatus: Gauge<"svm" | "schedule"> = new Gauge({
   name: "rvss_backup_last_status",
   help: "1 when the SVM's part of its latest ended backup succeeded, 0 when it did not",
-  labelNames: ["svm"] as const,
+  labelNames: ["svm", "schedule"] as const,
   registers: [registry],
   async collect() {
     const f = await figures();
     lastStatus.reset();
-    for (const [svm, x] of f?.backups ?? []) if (x.lastStatus !== null) lastStatus.set({ svm }, x.lastStatus);
+    for (const x of f?.backups.values() ?? []) if (x.lastStatus !== null) lastStatus.set(labelsOf(x), x.lastStatus);
   },
 });
 
