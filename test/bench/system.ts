@@ -6,7 +6,15 @@ import { setEventsOfType, backupEventsOfType } from "@rvss/core";
 import { connect, type NatsConnection, type Subscription } from "@nats-io/transport-node";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { RvssClient } from "@rvss/client";
-import { NatsServer, SERVICES, freePort, startService, type ServiceName, type ServiceProcess } from "@rvss/testkit";
+import {
+  NatsServer,
+  SERVICES,
+  freePort,
+  startService,
+  testPki,
+  type ServiceName,
+  type ServiceProcess,
+} from "@rvss/testkit";
 
 export interface BenchSystem {
   nats: NatsServer;
@@ -43,7 +51,7 @@ export async function startBenchSystem(
       services.push(await startService(name, { ...base, ...opts.perService?.[name], ...extra }));
     }
   }
-  const client = new RvssClient({ address: grpc });
+  const client = new RvssClient({ address: grpc, auth: testPki().clientAuth() });
   await client.waitForReady();
   const nc = await connect({ servers: nats.url, name: "bench" });
   const jsm = await jetstreamManager(nc);

@@ -32,7 +32,7 @@ beforeAll(async () => {
   filer = await createSampleFiler(dir);
   nats = await NatsServer.start();
   system = await startRvss({ NATS_URL: nats.url, RVSS_FILER_CONFIG: filer.configPath });
-  env = { RVSS_GRPC_ADDR: system.grpcAddr, NATS_URL: nats.url };
+  env = { RVSS_GRPC_ADDR: system.grpcAddr, NATS_URL: nats.url, ...system.pki!.clientEnv() };
   events = await EventRecorder.start(nats.url);
 });
 

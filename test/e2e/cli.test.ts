@@ -60,6 +60,8 @@ beforeAll(async () => {
       RVSS_FILER_CONFIG: "",
       RVSS_HEALTH_ADDR: `127.0.0.1:${healthPort}`,
       RVSS_LOG_LEVEL: "warn",
+      // The tests restore into directories of their home.
+      RVSS_RESTORE_ROOTS: home,
       // Clones and restores take a little over a second, so that the progress inside the step shows.
       RVSS_STORAGE_LATENCY: "clone=1200,restore=1200",
     },
@@ -140,6 +142,12 @@ describe("rvss up and its context", () => {
       natsUrl: expect.stringMatching(/^nats:\/\/127\.0\.0\.1:\d+$/),
       pid: up.pid,
       startedAt: expect.any(String),
+      // The admin's certificate rvss up made: later commands call with it.
+      client: {
+        ca: path.join(home, "pki", "ca.pem"),
+        cert: path.join(home, "pki", "admin.pem"),
+        key: path.join(home, "pki", "admin.key"),
+      },
     });
     const list = await rvss(["backup", "list"], env);
     expect([list.code, list.stderr]).toEqual([0, ""]);

@@ -18,6 +18,7 @@ test("rvss demo shows every phase and ends with a byte-identical, application-co
   ]) {
     expect(r.stdout).toContain(phase);
   }
+  expect(r.stdout).toMatch(/gRPC with mutual TLS: certificates made for this run/);
   expect(r.stdout).toMatch(/VM files byte-identical to the share: yes/);
   expect(r.stdout).toMatch(/writers checkpointed: 1 writer\(s\)/);
   expect(r.stdout).toMatch(

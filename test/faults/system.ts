@@ -35,6 +35,7 @@ import {
   removeTree,
   sampleBytes,
   startService,
+  testPki,
   type ServiceName,
   type ServiceProcess,
 } from "@rvss/testkit";
@@ -140,7 +141,7 @@ export async function startFaultSystem(o: {
     const e = await kv.get(key);
     return e && e.operation === "PUT" ? (e.json() as T) : null;
   };
-  const client = new RvssClient({ address: env.RVSS_GRPC_ADDR });
+  const client = new RvssClient({ address: env.RVSS_GRPC_ADDR, auth: testPki().clientAuth() });
   const events = await EventRecorder.start(o.natsUrl);
   const sys: FaultSystem = {
     dir,

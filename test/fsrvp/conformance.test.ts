@@ -66,10 +66,10 @@ describe("versions and contexts", () => {
     expect(grpcCodeOf(err)).toBe(status.INVALID_ARGUMENT);
   });
 
-  test("row 9: SetContext from a second client address while the context is set is IN_PROGRESS", async () => {
+  test("row 9: SetContext from a second client while the context is set is IN_PROGRESS", async () => {
     const a = await fresh();
     await a.setContext(0);
-    const b = await sys.client(a.svm, "127.0.0.2");
+    const b = await sys.client(a.svm, "admin");
     const err = await expectHResult(b.setContext(0), HRESULT.FSRVP_E_SHADOW_COPY_SET_IN_PROGRESS);
     expect(grpcCodeOf(err)).toBe(status.ALREADY_EXISTS);
   });
@@ -432,7 +432,7 @@ describe("RecoveryComplete", () => {
     const c = await fresh();
     const { setId } = await driveTo(c, "Recovered");
     await expectHResult(c.exposeShadowCopySet(setId), HRESULT.FSRVP_E_BAD_STATE);
-    await (await sys.client(c.svm, "127.0.0.2")).setContext(0);
+    await (await sys.client(c.svm, "admin")).setContext(0);
   });
 
   test("rows 32 and 47: an auto-recovery copy takes writes until RecoveryComplete and refuses them after, on disk", async () => {
@@ -465,7 +465,7 @@ describe("Abort", () => {
       const { setId } = await driveTo(c, state);
       await c.abortShadowCopySet(setId);
       await expectHResult(c.addToShadowCopySet(setId, unc(c.svm, "share1")), HRESULT.FSRVP_E_SHADOWCOPYSET_ID_MISMATCH);
-      await (await sys.client(c.svm, "127.0.0.2")).setContext(0);
+      await (await sys.client(c.svm, "admin")).setContext(0);
     },
   );
 

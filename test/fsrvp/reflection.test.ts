@@ -1,12 +1,18 @@
 /**
  * Generic tools need no rvss code: this test lists the services through server reflection, builds
  * a client from the descriptors reflection returns, calls the ShadowCopyAgent with it, and asks the
- * standard health service.
+ * standard health service. Like every caller, they present a client certificate: a viewer's, and a
+ * backup operator's for the FSRVP call.
  */
 import * as path from "node:path";
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
+import { channelCredentials, channelOptions } from "@rvss/client";
+import { testPki } from "@rvss/testkit";
 import { startFsrvpSystem, unc, type FsrvpSystem } from "./system";
+
+const viewer = (): grpc.ChannelCredentials => channelCredentials(testPki().clientAuth("viewer"));
+const operator = (): grpc.ChannelCredentials => channelCredentials(testPki().clientAuth("backup-operator"));
 
 let sys: FsrvpSystem;
 beforeAll(async () => {
@@ -63,7 +69,7 @@ test("reflection lists the services and describes them well enough to call one",
     "reflection.proto",
   );
   const Reflection = load(reflectionProto).grpc.reflection.v1.ServerReflection;
-  const client = new Reflection(`127.0.0.1:${sys.port}`, grpc.credentials.createInsecure());
+  const client = new Reflection(`127.0.0.1:${sys.port}`, viewer(), channelOptions(`127.0.0.1:${sys.port}`));
   const listed = await reflect(client, { list_services: "" });
   const names = listed.list_services_response.service.map((s: Untyped) => s.name);
   expect(names).toEqual(expect.arrayContaining(["rvss.v1.ShadowCopyAgent", "rvss.v1.BackupService"]));
@@ -71,7 +77,11 @@ test("reflection lists the services and describes them well enough to call one",
   const described = await reflect(client, { file_containing_symbol: "rvss.v1.ShadowCopyAgent" });
   const files: Buffer[] = described.file_descriptor_response.file_descriptor_proto;
   const pkg = grpc.loadPackageDefinition(protoLoader.loadFileDescriptorSetFromBuffer(descriptorSet(files))) as Untyped;
-  const agent = new pkg.rvss.v1.ShadowCopyAgent(`127.0.0.1:${sys.port}`, grpc.credentials.createInsecure());
+  const agent = new pkg.rvss.v1.ShadowCopyAgent(
+    `127.0.0.1:${sys.port}`,
+    operator(),
+    channelOptions(`127.0.0.1:${sys.port}`),
+  );
   const answer = await new Promise<Untyped>((resolve, reject) =>
     agent.IsPathSupported({ svm: "r1", share_name: unc("r1", "share1") }, (err: Error | null, res: Untyped) =>
       err ? reject(err) : resolve(res),
@@ -84,7 +94,7 @@ test("reflection lists the services and describes them well enough to call one",
 
 test("the standard health service reports each service SERVING", async () => {
   const Health = load(require("grpc-health-check").protoPath).grpc.health.v1.Health;
-  const health = new Health(`127.0.0.1:${sys.port}`, grpc.credentials.createInsecure());
+  const health = new Health(`127.0.0.1:${sys.port}`, viewer(), channelOptions(`127.0.0.1:${sys.port}`));
   for (const service of ["", "rvss.v1.ShadowCopyAgent", "rvss.v1.BackupService"]) {
     const res = await new Promise<Untyped>((resolve, reject) =>
       health.Check({ service }, (err: Error | null, r: Untyped) => (err ? reject(err) : resolve(r))),

@@ -3,7 +3,6 @@
  * leaks between tests) and the four services as processes.
  */
 import * as fsp from "node:fs/promises";
-import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
 import type { ServiceError, status } from "@grpc/grpc-js";
@@ -17,6 +16,8 @@ import {
   removeTree,
   sampleBytes,
   startRvss,
+  testPki,
+  type PkiIdentity,
   type RvssProcesses,
 } from "@rvss/testkit";
 
@@ -35,8 +36,8 @@ export interface FsrvpSystem {
   events: EventRecorder;
   filerConfig: string;
   env: Record<string, string>;
-  /** A client of an SVM, calling from 127.0.0.1 or, to be another FSRVP client, from another address. */
-  client(svm: string, from?: string): Promise<AgentClient>;
+  /** A client of an SVM, calling as the backup-operator or, to be another FSRVP client, as another identity. */
+  client(svm: string, as?: PkiIdentity): Promise<AgentClient>;
   shareDir(svm: string, share: string): string;
   stop(): Promise<void>;
 }
@@ -89,7 +90,6 @@ export async function startFsrvpSystem(svms: string[], env: Record<string, strin
   const rvss = await startRvss(full);
   const events = await EventRecorder.start(nats.url);
   const clients: AgentClient[] = [];
-  const relays: net.Server[] = [];
   return {
     dir,
     nats,
@@ -99,9 +99,8 @@ export async function startFsrvpSystem(svms: string[], env: Record<string, strin
     events,
     env: full,
     backend: LocalBackend.fromFile(filerConfig),
-    async client(svm, from = "127.0.0.1") {
-      const target = from === "127.0.0.1" ? port : await relayFrom(from, port, relays);
-      const c = new AgentClient(`127.0.0.1:${target}`, svm);
+    async client(svm, as = "backup-operator") {
+      const c = new AgentClient(`127.0.0.1:${port}`, svm, testPki().clientAuth(as));
       clients.push(c);
       return c;
     },
@@ -111,33 +110,12 @@ export async function startFsrvpSystem(svms: string[], env: Record<string, strin
     },
     async stop() {
       for (const c of clients) c.close();
-      for (const r of relays) r.close();
       await events.stop();
       await rvss.stop();
       await nats.dispose();
       await removeTree(dir);
     },
   };
-}
-
-/**
- * A TCP relay whose connections to the coordinator leave from `from` (e.g. 127.0.0.2), so the
- * coordinator sees a second client address; gRPC clients cannot pick their source address.
- */
-async function relayFrom(from: string, port: number, relays: net.Server[]): Promise<number> {
-  const relay = net.createServer((inbound) => {
-    const outbound = net.connect({ host: "127.0.0.1", port, localAddress: from });
-    inbound.pipe(outbound).pipe(inbound);
-    const close = (): void => {
-      inbound.destroy();
-      outbound.destroy();
-    };
-    inbound.on("error", close);
-    outbound.on("error", close);
-  });
-  relays.push(relay);
-  await new Promise<void>((resolve) => relay.listen(0, "127.0.0.1", () => resolve()));
-  return (relay.address() as net.AddressInfo).port;
 }
 
 /** Expects the call to fail with exactly this HRESULT; returns the error. */

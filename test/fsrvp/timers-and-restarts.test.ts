@@ -3,7 +3,7 @@
  * processes: timers are durable, fire once, and a coordinator may die between any two calls.
  */
 import { AgentClient } from "@rvss/client";
-import { EventRecorder, freePort, startService, type ServiceProcess } from "@rvss/testkit";
+import { EventRecorder, freePort, startService, testPki, type ServiceProcess } from "@rvss/testkit";
 import { CLIENT_SET_ID, HRESULT, driveTo, expectHResult, startFsrvpSystem, unc, type FsrvpSystem } from "./system";
 
 const SHORT = 1500;
@@ -108,7 +108,7 @@ describe("with short timers", () => {
       const c = await fresh();
       const { setId } = await driveTo(c, "Added");
       await sys.rvss.services.coordinator.kill();
-      const b = new AgentClient(`127.0.0.1:${port}`, c.svm);
+      const b = new AgentClient(`127.0.0.1:${port}`, c.svm, testPki().clientAuth("backup-operator"));
       await sleep(LONG + 1000);
       await expectHResult(b.prepareShadowCopySet(setId), HRESULT.FSRVP_E_SHADOWCOPYSET_ID_MISMATCH);
       await waitUntil(async () => events.of(setId).some((e) => e.event.body?.$case === "setAborted"));

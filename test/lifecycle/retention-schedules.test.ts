@@ -9,7 +9,7 @@ import * as path from "node:path";
 import { isRvssError, ticksIn } from "@rvss/core";
 import { ScheduleClient } from "@rvss/client";
 import { BackupState, TickOutcome, type Backup } from "@rvss/proto";
-import { NatsServer, freePort, startService, type ServiceProcess } from "@rvss/testkit";
+import { NatsServer, freePort, startService, testPki, type ServiceProcess } from "@rvss/testkit";
 import { VOLUMES, datasetOf, sleep, startFaultSystem, until, type FaultSystem } from "../faults/system";
 
 let nats: NatsServer;
@@ -24,7 +24,7 @@ beforeAll(async () => {
     svms: ["t1", "k1", "s1", "c1"],
     env: { RVSS_COLLECTOR_INTERVAL_MS: "1000", RVSS_SCHEDULE_CATCH_UP_MS: "60000" },
   });
-  schedules = new ScheduleClient({ address: sys.env.RVSS_GRPC_ADDR! });
+  schedules = new ScheduleClient({ address: sys.env.RVSS_GRPC_ADDR!, auth: testPki().clientAuth() });
 }, 60_000);
 
 afterAll(async () => {

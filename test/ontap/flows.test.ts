@@ -10,7 +10,7 @@ import { exposedShareName, snapshotName } from "@rvss/core";
 import { PreflightClient } from "@rvss/client";
 import { BackupState } from "@rvss/proto";
 import { openFiler, type OntapBackend } from "@rvss/storage";
-import { SAMPLE_VM_FILES, sampleBytes } from "@rvss/testkit";
+import { SAMPLE_VM_FILES, sampleBytes, testPki } from "@rvss/testkit";
 import { CLIENT_SET_ID, HRESULT, driveTo, expectHResult, unc } from "../fsrvp/system";
 import { startOntapSystem, until, type OntapSystem } from "./system";
 
@@ -108,7 +108,7 @@ test("a snapshot job that keeps failing ends the backup failed with ONTAP's mess
 });
 
 test("preflight reads ONTAP's shadow copy depth and walks the share through the files API", async () => {
-  const preflight = new PreflightClient({ address: sys.env["RVSS_GRPC_ADDR"]! });
+  const preflight = new PreflightClient({ address: sys.env["RVSS_GRPC_ADDR"]!, auth: testPki().clientAuth("viewer") });
   try {
     const ok = await preflight.validateShare({ svm: "o1", share: "share1", files: [] });
     expect([ok.found, ok.violations, ok.layout?.files, ok.layout?.depthLimit]).toEqual([true, [], 3, 5]);

@@ -15,6 +15,7 @@ import {
   sampleOntapSvm,
   startOntapFiler,
   startService,
+  testPki,
   type FakeLatency,
   type FakeSvmSpec,
   type OntapFiler,
@@ -70,7 +71,7 @@ export async function startOntapSystem(
   };
   const services = {} as Record<ServiceName, ServiceProcess>;
   for (const name of SERVICES) services[name] = await startService(name, env);
-  const client = new RvssClient({ address: grpc });
+  const client = new RvssClient({ address: grpc, auth: testPki().clientAuth() });
   await client.waitForReady();
   const agents: AgentClient[] = [];
   return {
@@ -81,7 +82,7 @@ export async function startOntapSystem(
     services,
     client,
     agent(svm) {
-      const a = new AgentClient(grpc, svm);
+      const a = new AgentClient(grpc, svm, testPki().clientAuth("backup-operator"));
       agents.push(a);
       return a;
     },

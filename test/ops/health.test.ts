@@ -9,7 +9,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import * as grpc from "@grpc/grpc-js";
 import { service as healthService } from "grpc-health-check";
-import { RvssClient } from "@rvss/client";
+import { RvssClient, channelCredentials, channelOptions } from "@rvss/client";
 import { ErrorCodes, isRvssError } from "@rvss/core";
 import {
   NatsServer,
@@ -19,6 +19,7 @@ import {
   startRvss,
   type RvssProcesses,
   type SampleFiler,
+  testPki,
 } from "@rvss/testkit";
 
 let dir: string;
@@ -54,7 +55,11 @@ function readyz(port: number): Promise<{ status: number; body: string }> {
 const HealthClient = grpc.makeGenericClientConstructor(healthService, "Health");
 
 function grpcHealth(addr: string, name: string): Promise<string> {
-  const client = new HealthClient(addr, grpc.credentials.createInsecure()) as unknown as {
+  const client = new HealthClient(
+    addr,
+    channelCredentials(testPki().clientAuth("viewer")),
+    channelOptions(addr),
+  ) as unknown as {
     check(req: { service: string }, cb: (err: grpc.ServiceError | null, res: { status: string }) => void): void;
     close(): void;
   };
@@ -90,7 +95,7 @@ test("killing nats-server turns every service unready with the reason, and ready
   // The server's own info answers from memory, so it stays served.
   expect(await grpcHealth(system.grpcAddr, "rvss.v1.ServerInfoService")).toBe("SERVING");
   // Answered with the reason, not left to run into the client's 30 s deadline (which would be TIMEOUT).
-  const client = new RvssClient({ address: system.grpcAddr });
+  const client = new RvssClient({ address: system.grpcAddr, auth: testPki().clientAuth() });
   const err = await client.listBackups().catch((e: unknown) => e);
   expect(isRvssError(err, ErrorCodes.NATS_UNAVAILABLE)).toBe(true);
   expect((err as Error).message).toMatch(/lost NATS at 127\.0\.0\.1:\d+/);

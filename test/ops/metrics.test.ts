@@ -21,6 +21,7 @@ import {
   type RvssProcesses,
   type SampleFiler,
   type ServiceProcess,
+  testPki,
 } from "@rvss/testkit";
 
 const chart = path.join(__dirname, "..", "..", "deploy", "helm", "rvss", "files");
@@ -75,7 +76,7 @@ async function finished(client: RvssClient, b: Backup): Promise<Backup> {
 const FIGURES = /^rvss_(backup|restore)_/;
 
 test("backup and restore figures come from the records: the same on a second replica and after a restart", async () => {
-  const client = new RvssClient({ address: system.grpcAddr });
+  const client = new RvssClient({ address: system.grpcAddr, auth: testPki().clientAuth() });
   const started = Date.now() / 1000;
   const states: BackupState[] = [];
   for (const files of [filer.files, ["no-such-vm.vhdx"], filer.files, filer.files]) {

@@ -10,7 +10,15 @@ import * as path from "node:path";
 import { RvssClient } from "@rvss/client";
 import { PHASE_SERVICES } from "@rvss/core";
 import { BackupState } from "@rvss/proto";
-import { NatsServer, createSampleFiler, freePort, removeTree, startRvss, type RvssProcesses } from "@rvss/testkit";
+import {
+  NatsServer,
+  createSampleFiler,
+  freePort,
+  removeTree,
+  startRvss,
+  type RvssProcesses,
+  testPki,
+} from "@rvss/testkit";
 
 interface ExportedSpan {
   service: string;
@@ -58,7 +66,7 @@ beforeAll(async () => {
     OTEL_EXPORTER_OTLP_PROTOCOL: "http/json",
     OTEL_BSP_SCHEDULE_DELAY: "100",
   });
-  const client = new RvssClient({ address: system.grpcAddr });
+  const client = new RvssClient({ address: system.grpcAddr, auth: testPki().clientAuth() });
   const b = await client.createBackup({ dataset: [{ svm: filer.svm, share: filer.share, files: filer.files }] });
   while ((await client.getBackup(b.id)).state === BackupState.BACKUP_STATE_RUNNING) {
     await new Promise((r) => setTimeout(r, 50));

@@ -17,6 +17,7 @@ import {
   startRvss,
   type RvssProcesses,
   type SampleFiler,
+  testPki,
 } from "@rvss/testkit";
 
 const run = promisify(execFile);
@@ -42,7 +43,7 @@ afterAll(async () => {
 
 test("Python builds a descriptor pool from reflection and calls ListBackups dynamically", async () => {
   const grpcAddr = system.grpcAddr;
-  const client = new RvssClient({ address: grpcAddr });
+  const client = new RvssClient({ address: grpcAddr, auth: testPki().clientAuth() });
   const b = await client.createBackup({ dataset: [{ svm: filer.svm, share: filer.share, files: filer.files }] });
   while ((await client.getBackup(b.id)).state === BackupState.BACKUP_STATE_RUNNING) {
     await new Promise((r) => setTimeout(r, 50));

@@ -16,7 +16,8 @@ async function main(): Promise<void> {
   const os = await import("node:os");
   const path = await import("node:path");
   const { createLogger } = await import("@rvss/runtime");
-  const { NatsServer, EventRecorder, createSampleFiler, removeTree, testConfig } = await import("@rvss/testkit");
+  const { NatsServer, EventRecorder, createSampleFiler, removeTree, testConfig, testPki } =
+    await import("@rvss/testkit");
   const { RvssClient } = await import("@rvss/client");
   const { startCoordinator } = await import("@rvss/coordinator");
   const { startShareDiscovery } = await import("@rvss/share-discovery");
@@ -36,7 +37,7 @@ async function main(): Promise<void> {
   ];
   const coordinator = services[0] as Awaited<ReturnType<typeof startCoordinator>>;
   const events = await EventRecorder.start(nats.url);
-  const client = new RvssClient({ address: `127.0.0.1:${coordinator.grpcPort}` });
+  const client = new RvssClient({ address: `127.0.0.1:${coordinator.grpcPort}`, auth: testPki().clientAuth() });
   try {
     const b = await client.createBackup({ dataset: [{ svm: filer.svm, share: filer.share, files: filer.files }] });
     // The events stream, not more gRPC calls (each its own trace), says when the backup is done.

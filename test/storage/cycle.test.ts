@@ -21,6 +21,7 @@ import {
   type LoopFs,
   type LoopFsKind,
   type RvssProcesses,
+  testPki,
 } from "@rvss/testkit";
 
 const why = loopFsUnavailable();
@@ -75,7 +76,7 @@ describeRoot.each<[LoopFsKind, number]>([
     );
     nats = await NatsServer.start();
     rvss = await startRvss({ NATS_URL: nats.url, RVSS_FILER_CONFIG: config });
-    client = new RvssClient({ address: rvss.grpcAddr });
+    client = new RvssClient({ address: rvss.grpcAddr, auth: testPki().clientAuth() });
     await client.waitForReady();
   });
 
@@ -89,7 +90,7 @@ describeRoot.each<[LoopFsKind, number]>([
   });
 
   test("an agent cycle (create, expose, recovery complete, delete) leaves nothing behind", async () => {
-    const agent = new AgentClient(rvss.grpcAddr, "vs1");
+    const agent = new AgentClient(rvss.grpcAddr, "vs1", testPki().clientAuth("backup-operator"));
     try {
       await agent.setContext(0x00400000);
       const { shadowCopySetId } = await agent.startShadowCopySet(randomUUID());

@@ -45,7 +45,7 @@ beforeAll(async () => {
     RVSS_WRITER_AUTO_RECOVER_TIMEOUT_MS: "3000",
     RVSS_WRITER_FREEZE_WINDOW_MS: "5000",
   });
-  client = new RvssClient({ address: rvss.grpcAddr });
+  client = new RvssClient({ address: rvss.grpcAddr, auth: rvss.pki!.clientAuth() });
   events = await EventRecorder.start(nats.url);
   backend = LocalBackend.fromFile(filer.configPath);
 });

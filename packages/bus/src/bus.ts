@@ -3,7 +3,7 @@
  * consumer and KV bucket idempotently when a service asks, publishes protobuf with a message ID (JetStream drops a repeat within the duplicate window) and
  * the correlation and trace headers.
  */
-import { ErrorCodes, RvssError, errorMessage } from "@rvss/core";
+import { ErrorCodes, RvssError, errorMessage, inboxPrefixOf } from "@rvss/core";
 import {
   AckPolicy,
   DeliverPolicy,
@@ -20,15 +20,25 @@ import {
   type StreamConfig,
 } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
-import { connect, headers as natsHeaders, nanos, type MsgHdrs, type NatsConnection } from "@nats-io/transport-node";
+import {
+  connect,
+  headers as natsHeaders,
+  nanos,
+  type ConnectionOptions,
+  type MsgHdrs,
+  type NatsConnection,
+} from "@nats-io/transport-node";
 import { defaultConfig, type Logger, type NatsTls, type RvssConfig } from "@rvss/runtime";
 import { watchConnection, type ConnectionWatch } from "./connection";
+import { natsConnectOptions } from "./credentials";
 import { StateStore } from "./state-store";
 import {
   COMMAND_STREAMS,
   COORDINATOR_EVENTS_CONSUMER,
   COORDINATOR_TIMERS_CONSUMER,
   DLQ_STREAM,
+  AUDIT_STREAM,
+  AUDIT_SUBJECTS,
   DLQ_SUBJECTS,
   EVENTS_STREAM,
   TIMER_SUBJECTS,
@@ -60,6 +70,8 @@ export interface BusOptions {
   tls?: NatsTls | null;
   /** How long a writer registration lives without a heartbeat. */
   writerTtlMs?: number;
+  /** Credentials and inbox prefix (natsConnectOptions); none: anonymous, inbox `_INBOX_<name>`. */
+  auth?: Partial<ConnectionOptions>;
 }
 
 export interface PublishOptions {
@@ -100,12 +112,13 @@ export class Bus {
       connectTimeoutMs: d.natsConnectTimeoutMs,
       writerTtlMs: d.writers.ttlMs,
       tls: d.natsTls as NatsTls | null,
+      auth: {},
       ...options,
     };
     const servers = opts.servers.split(",").map((s) => s.trim());
     let nc: NatsConnection;
     try {
-      nc = await connectWithin(servers, opts.name, opts.connectTimeoutMs, opts.tls);
+      nc = await connectWithin(servers, opts.name, opts.connectTimeoutMs, opts.tls, opts.auth);
     } catch (err) {
       const where = redactUrls(opts.servers);
       const refused = /authorization|authentication/i.test(errorMessage(err));
@@ -166,6 +179,16 @@ export class Bus {
       name: DLQ_STREAM,
       subjects: DLQ_SUBJECTS,
       retention: RetentionPolicy.Limits,
+    });
+    await this.ensureStream({
+      ...base,
+      name: AUDIT_STREAM,
+      subjects: AUDIT_SUBJECTS,
+      retention: RetentionPolicy.Limits,
+      max_age: nanos(this.opts.eventsMaxAgeMs),
+      // The record of who did what must outlive anyone who would rather it did not.
+      deny_delete: true,
+      deny_purge: true,
     });
     await this.ensureConsumer(EVENTS_STREAM, this.workConsumer(COORDINATOR_EVENTS_CONSUMER));
     await this.ensureConsumer(TIMERS_STREAM, this.workConsumer(COORDINATOR_TIMERS_CONSUMER));
@@ -278,6 +301,7 @@ async function connectWithin(
   name: string,
   timeoutMs: number,
   tls: NatsTls | null,
+  auth: Partial<ConnectionOptions>,
 ): Promise<NatsConnection> {
   const started = Date.now();
   for (;;) {
@@ -286,6 +310,8 @@ async function connectWithin(
       // noAsyncTraces: building an Error for every request just in case it fails costs a tenth of the
       // coordinator's CPU under load; errors still carry their own message.
       return await connect({
+        inboxPrefix: inboxPrefixOf(name),
+        ...auth,
         servers,
         name,
         maxReconnectAttempts: -1,
@@ -327,5 +353,6 @@ export function connectBus(config: RvssConfig, name: string, log: Logger): Promi
     connectTimeoutMs: config.natsConnectTimeoutMs,
     tls: config.natsTls,
     writerTtlMs: config.writers.ttlMs,
+    auth: natsConnectOptions(config.nats, name),
   });
 }

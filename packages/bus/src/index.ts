@@ -27,5 +27,6 @@ export {
   resultEvent,
   type PhaseCommand,
 } from "./messages";
+export { natsConnectOptions } from "./credentials";
 export { startPhaseService, type PhaseResult, type PhaseServiceOptions } from "./phase-service";
 export { checkShares, serveCheckShares, serveStorageInventory, storageInventory } from "./queries";

@@ -11,6 +11,8 @@ import { loadConfig, type Env, type RvssConfig } from "@rvss/runtime";
 export interface UpContext {
   grpcAddr: string;
   natsUrl: string;
+  /** The admin's client certificate `rvss up` made, so later commands can call (RVSS_CA, RVSS_CERT, RVSS_KEY). */
+  client?: { ca: string; cert: string; key: string };
   /** The `rvss up` process; a context whose process is gone is stale. */
   pid: number;
   startedAt: string;
@@ -70,6 +72,13 @@ export function processAlive(pid: number): boolean {
 export function cliConfig(): RvssConfig {
   const home = loadConfig().home;
   const c = readContext(home);
-  const fallback: Env = c && processAlive(c.pid) ? { RVSS_GRPC_ADDR: c.grpcAddr, NATS_URL: c.natsUrl } : {};
+  const fallback: Env =
+    c && processAlive(c.pid)
+      ? {
+          RVSS_GRPC_ADDR: c.grpcAddr,
+          NATS_URL: c.natsUrl,
+          ...(c.client ? { RVSS_CA: c.client.ca, RVSS_CERT: c.client.cert, RVSS_KEY: c.client.key } : {}),
+        }
+      : {};
   return loadConfig(undefined, fallback);
 }

@@ -17,6 +17,7 @@ import { scheduleVerbs } from "./verbs/schedule";
 import { snapshotVerbs } from "./verbs/snapshot";
 import { validateVerb } from "./verbs/validate";
 import { versionVerb } from "./verbs/version";
+import { natsConfigVerb } from "./verbs/nats-config";
 
 /** A verb's body: its positional arguments and options, in commander's order; returns the exit code. */
 export type Action = (session: Session, ...args: any[]) => Promise<number>;
@@ -35,6 +36,7 @@ const VERBS: Register[] = [
   validateVerb,
   cleanVerb,
   versionVerb,
+  natsConfigVerb,
   completionVerb,
 ];
 

@@ -4,7 +4,7 @@
  */
 import { ErrorCodes, RvssError } from "@rvss/core";
 import { PreflightClient, RvssClient, ScheduleClient } from "@rvss/client";
-import { Bus, redactUrls } from "@rvss/bus";
+import { Bus, natsConnectOptions, redactUrls } from "@rvss/bus";
 import { JetStreamApiCodes, JetStreamApiError } from "@nats-io/jetstream";
 import { createLogger, type RvssConfig } from "@rvss/runtime";
 import { cliConfig } from "./context";
@@ -18,19 +18,19 @@ export class Session {
   }
 
   client(): RvssClient {
-    const c = new RvssClient({ address: this.config().grpcAddr });
+    const c = new RvssClient({ address: this.config().grpcAddr, auth: this.config().clientAuth });
     this.closers.push(() => c.close());
     return c;
   }
 
   schedules(): ScheduleClient {
-    const c = new ScheduleClient({ address: this.config().grpcAddr });
+    const c = new ScheduleClient({ address: this.config().grpcAddr, auth: this.config().clientAuth });
     this.closers.push(() => c.close());
     return c;
   }
 
   preflight(): PreflightClient {
-    const c = new PreflightClient({ address: this.config().grpcAddr });
+    const c = new PreflightClient({ address: this.config().grpcAddr, auth: this.config().clientAuth });
     this.closers.push(() => c.close());
     return c;
   }
@@ -48,6 +48,7 @@ export class Session {
       log,
       // One attempt: a refused port fails at once, as kubectl does.
       connectTimeoutMs: 0,
+      auth: natsConnectOptions(this.config().nats, "rvss-cli"),
     });
     this.closers.push(() => bus.close());
     for (const stream of streams) {

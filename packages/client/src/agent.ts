@@ -2,7 +2,7 @@
  * A promise-based client of the ShadowCopyAgent (MS-FSRVP over gRPC). A failed call rejects with
  * the FsrvpError (@rvss/core) the server raised, carrying the exact HRESULT, or another RvssError.
  */
-import { credentials, Metadata, type CallOptions, type ServiceError } from "@grpc/grpc-js";
+import { Metadata, type CallOptions, type ServiceError } from "@grpc/grpc-js";
 import {
   ShadowCopyAgentClient,
   type AddToShadowCopySetResponse,
@@ -12,6 +12,7 @@ import {
   type IsPathSupportedResponse,
   type StartShadowCopySetResponse,
 } from "@rvss/proto";
+import { channelCredentials, channelOptions, type ClientAuth } from "./credentials";
 import { fromServiceError } from "./errors";
 
 type Callback<T> = (err: ServiceError | null, res: T) => void;
@@ -22,8 +23,9 @@ export class AgentClient {
   constructor(
     readonly address: string,
     readonly svm: string,
+    auth: ClientAuth,
   ) {
-    this.grpc = new ShadowCopyAgentClient(address, credentials.createInsecure());
+    this.grpc = new ShadowCopyAgentClient(address, channelCredentials(auth), channelOptions(address));
   }
 
   private call<Req, Res>(

@@ -2,8 +2,9 @@
  * @rvss/client: a typed, promise-based client of the coordinator's gRPC API. Errors come back as
  * RvssError with the server's stable code and details (FsrvpError, with the HRESULT, from AgentClient).
  */
-import { credentials, Metadata, type CallOptions, type ClientReadableStream, type ServiceError } from "@grpc/grpc-js";
+import { Metadata, type CallOptions, type ClientReadableStream, type ServiceError } from "@grpc/grpc-js";
 import { ErrorCodes, RvssError } from "@rvss/core";
+import { channelCredentials, channelOptions, type ClientAuth } from "./credentials";
 import { fromServiceError } from "./errors";
 import {
   BackupServiceClient,
@@ -28,6 +29,7 @@ import {
 } from "@rvss/proto";
 
 export { fromServiceError } from "./errors";
+export { channelCredentials, channelOptions, type ClientAuth } from "./credentials";
 
 /** A dataset item; `vms` may be left out. */
 export type DatasetItem = Omit<ShareSelection, "vms"> & Partial<Pick<ShareSelection, "vms">>;
@@ -58,10 +60,12 @@ function callUnary<Req, Res>(
   });
 }
 
-/** Where the coordinator listens; entry points take it from `loadConfig` (RVSS_GRPC_ADDR). */
+/** Where the coordinator listens and how to prove who calls; entry points take both from `loadConfig`. */
 export interface ClientOptions {
   /** host:port of the coordinator's gRPC API. */
   address: string;
+  /** A client certificate, a bearer token, or plaintext for a server with RVSS_AUTH=off. */
+  auth: ClientAuth;
 }
 
 export class RvssClient {
@@ -71,8 +75,9 @@ export class RvssClient {
 
   constructor(options: ClientOptions) {
     this.address = options.address;
-    this.grpc = new BackupServiceClient(this.address, credentials.createInsecure());
-    this.info = new ServerInfoServiceClient(this.address, credentials.createInsecure());
+    const creds = channelCredentials(options.auth);
+    this.grpc = new BackupServiceClient(this.address, creds, channelOptions(this.address));
+    this.info = new ServerInfoServiceClient(this.address, creds, channelOptions(this.address));
   }
 
   private call<Req, Res>(method: UnaryMethod<Req, Res>, req: Req, timeoutMs = 30_000): Promise<Res> {
@@ -186,7 +191,7 @@ export class ScheduleClient {
 
   constructor(options: ClientOptions) {
     this.address = options.address;
-    this.grpc = new ScheduleServiceClient(this.address, credentials.createInsecure());
+    this.grpc = new ScheduleServiceClient(this.address, channelCredentials(options.auth), channelOptions(this.address));
   }
 
   private call<Req, Res>(method: UnaryMethod<Req, Res>, req: Req): Promise<Res> {
@@ -249,7 +254,11 @@ export class PreflightClient {
 
   constructor(options: ClientOptions) {
     this.address = options.address;
-    this.grpc = new PreflightServiceClient(this.address, credentials.createInsecure());
+    this.grpc = new PreflightServiceClient(
+      this.address,
+      channelCredentials(options.auth),
+      channelOptions(this.address),
+    );
   }
 
   /** Walks one share and checks it; the answer lists every violation. */

@@ -7,6 +7,7 @@ import { checkSelectionFiles, type VmFileList } from "./file-list";
 import type { RequestedShare, OnWriterError, WriterStepRecord } from "./fsrvp/types";
 import { namedVms, vmsSplitAcrossShares } from "./layout";
 import { expiresAt, type Retention } from "./retention";
+import { svmNameProblem } from "./naming";
 
 /** Microsoft's limit of shares per shadow copy set. */
 export const MAX_SHARES_PER_SET = 64;
@@ -180,6 +181,8 @@ export function checkDatasetShares<T extends { svm: string; share: string }>(ite
     const svm = item.svm.trim();
     const share = item.share.trim();
     if (svm === "") throw invalidArgument(`dataset item ${i + 1} has no svm`, { share });
+    const badSvm = svmNameProblem(svm);
+    if (badSvm) throw invalidArgument(`dataset item ${i + 1}: ${badSvm}`, { share });
     if (share === "") throw invalidArgument(`dataset item ${i + 1} (svm "${svm}") has no share`, { svm });
     if (/[\\/\0]/.test(share))
       throw invalidArgument(`share name "${share}" contains a path separator or NUL byte`, { svm, share });

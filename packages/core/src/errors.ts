@@ -50,6 +50,12 @@ export const ErrorCodes = {
   DEPENDENCY_MISSING: "DEPENDENCY_MISSING",
   /** Storage found in no record; the reconciler removes it as an aborted set. */
   ORPHAN: "ORPHAN",
+  /** The caller presented no identity (no client certificate with a URI SAN, no known bearer token). */
+  UNAUTHENTICATED: "UNAUTHENTICATED",
+  /** The caller's roles do not include the one the method needs. */
+  PERMISSION_DENIED: "PERMISSION_DENIED",
+  /** A request is over a size or concurrency limit; details name the limit. */
+  RESOURCE_EXHAUSTED: "RESOURCE_EXHAUSTED",
   INTERNAL: "INTERNAL",
 } as const;
 
@@ -156,6 +162,8 @@ const permanent = new Set<ErrorCode>([
   ErrorCodes.SNAPSHOT_NOT_FOUND,
   ErrorCodes.CHECKSUM_MISMATCH,
   ErrorCodes.FSRVP,
+  ErrorCodes.UNAUTHENTICATED,
+  ErrorCodes.PERMISSION_DENIED,
 ]);
 
 /** True when repeating the same request can never succeed, so retrying it is pointless. */

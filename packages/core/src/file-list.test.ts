@@ -25,6 +25,15 @@ describe("file list rules", () => {
     expect(r.problems).toEqual([expect.objectContaining({ rule, path: raw })]);
   });
 
+  test("a name longer than 255 bytes is refused, its message cut short", () => {
+    const r = checkFileList([`vm1/${"x".repeat(5000)}.vhdx`]);
+    expect(r.files).toEqual([]);
+    expect(r.problems).toEqual([expect.objectContaining({ rule: "name-too-long" })]);
+    expect(r.problems[0]!.message).toMatch(/has a name of 5005 bytes; no filesystem takes more than 255/);
+    expect(r.problems[0]!.message.length).toBeLessThan(200);
+    expect(checkFileList([`vm1/${"é".repeat(127)}`]).problems).toEqual([]);
+  });
+
   test("every problem is reported, and duplicates after normalisation count", () => {
     const r = checkFileList(["a/x", "./a/x", "/abs", "b/../c", "ok"]);
     expect(r.files).toEqual(["a/x", "ok"]);

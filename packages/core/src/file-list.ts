@@ -8,6 +8,7 @@ export type FileListRule =
   | "nul-byte"
   | "absolute-path"
   | "parent-segment"
+  | "name-too-long"
   | "duplicate"
   | "vm-name-missing"
   | "vm-named-twice"
@@ -24,6 +25,9 @@ export interface CheckedFileList {
   files: string[];
   problems: FileListProblem[];
 }
+
+/** The longest file name (one path segment) filesystems take, in bytes (NAME_MAX). */
+const MAX_NAME_BYTES = 255;
 
 /** Normalises one listed path or says why it can never name a file inside the share. */
 export function normaliseListedPath(raw: string): { path: string } | FileListProblem {
@@ -46,6 +50,13 @@ export function normaliseListedPath(raw: string): { path: string } | FileListPro
     };
   }
   if (segments.length === 0) return { path: raw, rule: "empty-path", message: "an empty file path was listed" };
+  const long = segments.find((s) => Buffer.byteLength(s) > MAX_NAME_BYTES);
+  if (long !== undefined)
+    return {
+      path: raw.slice(0, 80),
+      rule: "name-too-long",
+      message: `file path "${raw.slice(0, 80)}…" has a name of ${Buffer.byteLength(long)} bytes; no filesystem takes more than ${MAX_NAME_BYTES}`,
+    };
   return { path: segments.join("/") };
 }
 

@@ -28,6 +28,7 @@ export {
   parseSnapshotName,
   parseUnc,
   snapshotName,
+  svmNameProblem,
   toFileTime,
   token,
   type SnapshotNameParts,
@@ -66,6 +67,9 @@ export {
   creationStartedEventId,
   deadLetterId,
   DLQ_STREAM,
+  AUDIT_STREAM,
+  AUDIT_SUBJECTS,
+  auditSubject,
   DLQ_SUBJECTS,
   dlqSubject,
   EVENT_SUBJECTS,
@@ -95,6 +99,8 @@ export {
   subjectTemplate,
   SVM_KEYS,
   svmEventsSubject,
+  systemEventsOfType,
+  WRITER_SUBJECTS,
   svmKey,
   systemEventSubject,
   thawCommandId,
@@ -298,3 +304,49 @@ export {
   type TickDecision,
   type TickRecord,
 } from "./schedule";
+// Access: roles, the policy of every gRPC method, and the principals of a policy file.
+export {
+  authorize,
+  METHOD_POLICIES,
+  methodsWithoutPolicy,
+  parsePolicy,
+  ROLES,
+  uriSanOf,
+  type Decision,
+  type MethodPolicy,
+  type Policy,
+  type Role,
+} from "./authz";
+
+// Caps on what one request may name.
+export { checkRequestLimits, type RequestLimits } from "./limits";
+
+// NATS least privilege: each identity's permissions, derived from the wire names.
+export {
+  inboxPrefixOf,
+  NATS_IDENTITIES,
+  natsAuthorization,
+  natsPermissions,
+  phaseEventTypes,
+  SERVICE_IDENTITIES,
+  svmReaderPermissions,
+  writerPermissions,
+  type NatsIdentity,
+  type NatsPermissions,
+  type NatsUser,
+  type ServiceIdentity,
+} from "./nats-permissions";
+
+// The executor's check of a command against the SVM record, before any storage call.
+export {
+  checkCopiesOfSet,
+  checkCopyNames,
+  checkRemoval,
+  checkSnapshotDeletion,
+  checkSnapshotNames,
+  type CopyTarget,
+  type SnapshotTarget,
+} from "./fsrvp/targets";
+
+// Where restores may write.
+export { checkRestoreTarget, restoreTargetProblem } from "./restore-roots";

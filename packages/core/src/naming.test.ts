@@ -6,6 +6,7 @@ import {
   snapshotName,
   toFileTime,
   token,
+  svmNameProblem,
   untoken,
 } from "./naming";
 
@@ -63,4 +64,22 @@ describe("naming", () => {
 test("FILETIME counts 100 ns ticks since 1601", () => {
   expect(toFileTime(0)).toBe(116444736000000000n);
   expect(toFileTime(Date.UTC(2026, 0, 1))).toBe(134116992000000000n);
+});
+
+describe("svmNameProblem", () => {
+  test.each([
+    ["vs1", null],
+    ["svm_a-1.corp.example", null],
+    ["", /empty/],
+    ["../../etc", /is not an SVM name/],
+    ["a..b", /is not an SVM name/],
+    [".hidden", /is not an SVM name/],
+    ["a/b", /is not an SVM name/],
+    ["a b", /is not an SVM name/],
+    ["x".repeat(254), /254 characters long \(at most 253\)/],
+  ])("%j", (name, problem) => {
+    const p = svmNameProblem(name);
+    if (problem === null) expect(p).toBeNull();
+    else expect(p).toMatch(problem);
+  });
 });

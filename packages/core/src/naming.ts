@@ -20,6 +20,19 @@ export function token(name: string): string {
   return out;
 }
 
+/**
+ * Why `name` cannot be an SVM's name, or null when it can: ONTAP names SVMs with letters, digits,
+ * ".", "-" and "_" (a DNS-like name), at most 253 characters. Refused at the API, so a name such as
+ * "../../etc" never reaches a record or a path.
+ */
+export function svmNameProblem(name: string): string | null {
+  if (name === "") return "the SVM name is empty";
+  if (name.length > 253) return `the SVM name is ${name.length} characters long (at most 253)`;
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(name) || name.includes(".."))
+    return `"${name.slice(0, 80)}" is not an SVM name (letters, digits, ".", "-" and "_", starting with a letter or digit)`;
+  return null;
+}
+
 /** Reverses {@link token}. */
 export function untoken(tok: string): string {
   const bytes: number[] = [];

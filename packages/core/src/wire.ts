@@ -14,6 +14,7 @@
  *   rvss.v1.dlq.<stream>.<consumer>    dead letters
  *   rvss.v1.req.<phase>.<query>        queries (request/reply, queue group per service)
  *   rvss.v1.writer.<writer>.<step>     requests to application writers (request/reply)
+ *   rvss.v1.audit.<decision>           audit records: who called what, allowed or denied
  *
  * <svm> and <writer> are escaped with `token()` so names with dots stay one token. It is pure:
  * no I/O, so the writer SDK and the CLI use it without the NATS layer.
@@ -27,6 +28,8 @@ import { PHASE_SERVICES, type Phase, type StepName } from "./fsrvp/steps";
 export const EVENTS_STREAM = "RVSS_EVENTS";
 export const TIMERS_STREAM = "RVSS_TIMERS";
 export const DLQ_STREAM = "RVSS_DLQ";
+/** Audit records; nobody may delete or purge them (deny_delete, deny_purge). */
+export const AUDIT_STREAM = "RVSS_AUDIT";
 export const STATE_BUCKET = "rvss-state";
 /** Writer registrations; entries expire unless the writer puts them again (its heartbeat). */
 export const WRITERS_BUCKET = "rvss-writers";
@@ -90,6 +93,11 @@ export function scheduleEventSubject(schedule: string, type: string): string {
   return `rvss.v1.sch.${token(schedule)}.${snake(type)}`;
 }
 
+/** SVM events of one type across every SVM. */
+export function systemEventsOfType(type: string): string {
+  return `rvss.v1.sys.*.${snake(type)}`;
+}
+
 /** Every subject of the events stream. */
 export const EVENT_SUBJECTS = ["rvss.v1.evt.>", "rvss.v1.bkp.>", "rvss.v1.sys.>", "rvss.v1.sch.>"];
 
@@ -132,6 +140,13 @@ export function subjectTemplate(subject: string): string {
   }
 }
 
+/** Where an audit record of a call goes. */
+export function auditSubject(decision: "allowed" | "denied"): string {
+  return `rvss.v1.audit.${decision}`;
+}
+
+export const AUDIT_SUBJECTS = ["rvss.v1.audit.>"];
+
 /** Where a writer answers one step of the writer protocol. */
 export function writerSubject(writerId: string, step: string): string {
   return `rvss.v1.writer.${token(writerId)}.${snake(step)}`;
@@ -141,6 +156,9 @@ export function writerSubject(writerId: string, step: string): string {
 export function writerSubjects(writerId: string): string {
   return `rvss.v1.writer.${token(writerId)}.*`;
 }
+
+/** Every writer's step subjects (who may ask writers). */
+export const WRITER_SUBJECTS = ["rvss.v1.writer.>"];
 
 /** Queries answered over request/reply by a phase's replicas. */
 export const CHECK_SHARES_SUBJECT = "rvss.v1.req.discovery.check_shares";

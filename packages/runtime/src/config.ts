@@ -11,6 +11,8 @@ export interface RvssConfig {
   /** Where `rvss up` keeps its state and its context file (RVSS_HOME, ~/.rvss by default). */
   home: string;
   natsUrl: string;
+  /** Who this process is to NATS and how it proves it; every field empty: anonymous (refused by a secured server). */
+  nats: NatsCredentials;
   /** How long a service keeps trying to reach NATS at start-up. */
   natsConnectTimeoutMs: number;
   /** TLS to NATS (PEM files); null for plaintext. A client certificate also authenticates (verify_and_map). */
@@ -18,6 +20,12 @@ export interface RvssConfig {
   /** Replicas for streams and KV (1 on a single server, 3 on a cluster). */
   replicas: number;
   grpcAddr: string;
+  /** How gRPC callers prove who they are, and the limits every request is held to. */
+  grpc: GrpcSecurity;
+  /** How a gRPC client (the CLI) proves who it is: PEM paths, a token, or plaintext with RVSS_AUTH=off. */
+  clientAuth: { ca?: string; cert?: string; key?: string; token?: string; insecure?: boolean };
+  /** host:port of the plaintext gRPC health service (probes); null disables it. */
+  grpcHealthAddr: string | null;
   /** host:port of the HTTP health and metrics endpoint; null disables it. */
   healthAddr: string | null;
   logLevel: string;
@@ -31,6 +39,8 @@ export interface RvssConfig {
   storageLatency: StorageLatency | null;
   /** How many managed sets may run at once across all SVMs. */
   maxConcurrentSets: number;
+  /** Directories restores may write under (absolute, normalised); none: restores go into shares only. */
+  restoreRoots: string[];
   /** The local backend's filer description (JSON). */
   filerConfig: string;
   timers: TimerConfig;
@@ -55,6 +65,43 @@ export interface NatsTls {
   caFile: string;
   certFile?: string;
   keyFile?: string;
+}
+
+/** File paths (re-read at every reconnect, so rotation needs no restart) and the inbox prefix. */
+export interface NatsCredentials {
+  user: string;
+  passwordFile: string;
+  tokenFile: string;
+  nkeySeedFile: string;
+  credsFile: string;
+  /** Where this identity's replies arrive; empty: `_INBOX_<service>`. */
+  inboxPrefix: string;
+}
+
+/**
+ * gRPC security. With `auth` "required" (the default) the API listens with mutual TLS only and every
+ * call needs a role from the policy file; "off" is plaintext with every caller an admin, for
+ * experiments only (the coordinator warns at start).
+ */
+export interface GrpcSecurity {
+  auth: "required" | "off";
+  /** PEM paths of the server's certificate, its key, and the CA client certificates must chain to. */
+  tlsCert: string;
+  tlsKey: string;
+  clientCa: string;
+  /** How often the certificate files are re-read (rotation without a restart). */
+  tlsRefreshMs: number;
+  /** The policy file: principals and their roles. */
+  policyFile: string;
+  /** host:port of the listener that takes bearer tokens (server-side TLS only); null: none. */
+  tokenAddr: string | null;
+  /** The tokens file: token name to SHA-256 (hex) of the token. */
+  tokensFile: string;
+  maxReceiveBytes: number;
+  maxSharesPerRequest: number;
+  maxFilesPerRequest: number;
+  /** CreateBackup calls one coordinator replica handles at once; more are refused. */
+  maxConcurrentCreates: number;
 }
 
 /** Milliseconds added per storage operation; jitter (0..1) varies each by up to that fraction. */
@@ -107,6 +154,17 @@ export const CONFIG_VARIABLES: readonly Variable[] = [
     description: "rvss up: its NATS store, sample filer and context file (read by the CLI when a variable is unset)",
   },
   { name: "NATS_URL", default: "nats://127.0.0.1:4222", description: "NATS server(s), comma-separated" },
+  { name: "RVSS_NATS_USER", default: "", description: "NATS user name (with RVSS_NATS_PASSWORD_FILE)" },
+  { name: "RVSS_NATS_PASSWORD_FILE", default: "", description: "file holding the NATS user's password" },
+  { name: "RVSS_NATS_TOKEN_FILE", default: "", description: "file holding a NATS token" },
+  { name: "RVSS_NATS_NKEY_SEED_FILE", default: "", description: "file holding an nkey seed (SU...)" },
+  { name: "RVSS_NATS_CREDS", default: "", description: "a NATS .creds file (user JWT and nkey seed)" },
+  {
+    name: "RVSS_NATS_INBOX_PREFIX",
+    default: "",
+    description:
+      "inbox prefix of this identity's replies (default _INBOX_<service>); its NATS user may read only these",
+  },
   {
     name: "RVSS_NATS_CONNECT_TIMEOUT_MS",
     default: "10000",
@@ -128,6 +186,59 @@ export const CONFIG_VARIABLES: readonly Variable[] = [
     name: "RVSS_GRPC_ADDR",
     default: "127.0.0.1:50051",
     description: "coordinator gRPC listen address; the CLI's target",
+  },
+  {
+    name: "RVSS_AUTH",
+    default: "required",
+    description: "required: mTLS (or a bearer token) and a role for every gRPC call; off: plaintext, anyone is admin",
+  },
+  { name: "RVSS_GRPC_TLS_CERT", default: "", description: "coordinator: PEM certificate of the gRPC server" },
+  { name: "RVSS_GRPC_TLS_KEY", default: "", description: "coordinator: PEM private key of the gRPC server" },
+  {
+    name: "RVSS_GRPC_CLIENT_CA",
+    default: "",
+    description: "coordinator: PEM CA bundle client certificates must chain to (old and new CA while rotating)",
+  },
+  {
+    name: "RVSS_GRPC_TLS_REFRESH_MS",
+    default: "60000",
+    description: "coordinator: how often the gRPC certificate, key and CA files are re-read",
+  },
+  {
+    name: "RVSS_AUTHZ_POLICY",
+    default: "",
+    description: 'coordinator: JSON file {"principals": {"<URI SAN or token:<name>>": ["<role>", ...]}}',
+  },
+  {
+    name: "RVSS_GRPC_TOKEN_ADDR",
+    default: "",
+    description: "coordinator: host:port of a TLS listener taking bearer tokens instead of client certificates",
+  },
+  {
+    name: "RVSS_GRPC_TOKENS_FILE",
+    default: "",
+    description: 'coordinator: JSON file {"<name>": "<sha256 hex of the token>"} for the token listener',
+  },
+  { name: "RVSS_CA", default: "", description: "CLI: PEM CA of the coordinator's certificate (system CAs when empty)" },
+  { name: "RVSS_CERT", default: "", description: "CLI: PEM client certificate (its URI SAN is who calls)" },
+  { name: "RVSS_KEY", default: "", description: "CLI: PEM key of the client certificate" },
+  { name: "RVSS_TOKEN", default: "", description: "CLI: a bearer token, for the coordinator's token listener" },
+  {
+    name: "RVSS_HEALTH_GRPC_ADDR",
+    default: "",
+    description: "coordinator: host:port of a plaintext gRPC health service for probes (off when empty)",
+  },
+  { name: "RVSS_GRPC_MAX_RECV_BYTES", default: "1048576", description: "largest gRPC request accepted" },
+  { name: "RVSS_MAX_SHARES_PER_REQUEST", default: "10000", description: "most shares one request may name" },
+  {
+    name: "RVSS_MAX_FILES_PER_REQUEST",
+    default: "10000",
+    description: "most files (and VMs) one request may name, over all its shares",
+  },
+  {
+    name: "RVSS_MAX_CONCURRENT_CREATES",
+    default: "16",
+    description: "CreateBackup calls one coordinator handles at once; more are refused (RESOURCE_EXHAUSTED)",
   },
   {
     name: "RVSS_HEALTH_ADDR",
@@ -152,6 +263,11 @@ export const CONFIG_VARIABLES: readonly Variable[] = [
     name: "RVSS_MAX_CONCURRENT_SETS",
     default: "64",
     description: "managed sets running at once across all SVMs (the planner's global limit)",
+  },
+  {
+    name: "RVSS_RESTORE_ROOTS",
+    default: "",
+    description: "directories restores may write under, colon-separated (none: only restores into shares)",
   },
   { name: "RVSS_FILER_CONFIG", default: "./filer.json", description: "local backend: the filer description file" },
   {
@@ -359,13 +475,52 @@ export function loadConfig(env: Env = process.env, fallback: Env = {}): RvssConf
       });
     }
   }
+  const auth = raw(env, "RVSS_AUTH");
+  if (auth !== "required" && auth !== "off") {
+    throw new RvssError(ErrorCodes.CONFIG_INVALID, `RVSS_AUTH="${auth}" must be required or off`, {
+      variable: "RVSS_AUTH",
+    });
+  }
+  const file = (name: string): string => (raw(env, name) === "" ? "" : path.resolve(raw(env, name)));
   return {
     home: homePath(raw(env, "RVSS_HOME")),
     natsUrl,
+    nats: {
+      user: raw(env, "RVSS_NATS_USER"),
+      passwordFile: file("RVSS_NATS_PASSWORD_FILE"),
+      tokenFile: file("RVSS_NATS_TOKEN_FILE"),
+      nkeySeedFile: file("RVSS_NATS_NKEY_SEED_FILE"),
+      credsFile: file("RVSS_NATS_CREDS"),
+      inboxPrefix: raw(env, "RVSS_NATS_INBOX_PREFIX"),
+    },
     natsConnectTimeoutMs: integer(env, "RVSS_NATS_CONNECT_TIMEOUT_MS", 100),
     natsTls: natsTls(env),
     replicas: integer(env, "RVSS_REPLICAS", 1),
     grpcAddr: address(env, "RVSS_GRPC_ADDR"),
+    grpc: {
+      auth,
+      tlsCert: file("RVSS_GRPC_TLS_CERT"),
+      tlsKey: file("RVSS_GRPC_TLS_KEY"),
+      clientCa: file("RVSS_GRPC_CLIENT_CA"),
+      tlsRefreshMs: integer(env, "RVSS_GRPC_TLS_REFRESH_MS", 100),
+      policyFile: file("RVSS_AUTHZ_POLICY"),
+      tokenAddr: raw(env, "RVSS_GRPC_TOKEN_ADDR") === "" ? null : address(env, "RVSS_GRPC_TOKEN_ADDR"),
+      tokensFile: file("RVSS_GRPC_TOKENS_FILE"),
+      maxReceiveBytes: integer(env, "RVSS_GRPC_MAX_RECV_BYTES", 1024),
+      maxSharesPerRequest: integer(env, "RVSS_MAX_SHARES_PER_REQUEST", 1),
+      maxFilesPerRequest: integer(env, "RVSS_MAX_FILES_PER_REQUEST", 1),
+      maxConcurrentCreates: integer(env, "RVSS_MAX_CONCURRENT_CREATES", 1),
+    },
+    clientAuth:
+      auth === "off"
+        ? { insecure: true }
+        : {
+            ...(raw(env, "RVSS_CA") ? { ca: file("RVSS_CA") } : {}),
+            ...(raw(env, "RVSS_CERT") ? { cert: file("RVSS_CERT") } : {}),
+            ...(raw(env, "RVSS_KEY") ? { key: file("RVSS_KEY") } : {}),
+            ...(raw(env, "RVSS_TOKEN") ? { token: raw(env, "RVSS_TOKEN") } : {}),
+          },
+    grpcHealthAddr: raw(env, "RVSS_HEALTH_GRPC_ADDR") === "" ? null : address(env, "RVSS_HEALTH_GRPC_ADDR"),
     healthAddr: raw(env, "RVSS_HEALTH_ADDR") === "" ? null : address(env, "RVSS_HEALTH_ADDR"),
     logLevel: raw(env, "RVSS_LOG_LEVEL"),
     logFormat,
@@ -373,6 +528,10 @@ export function loadConfig(env: Env = process.env, fallback: Env = {}): RvssConf
     storageLatency: latency(raw(env, "RVSS_STORAGE_LATENCY")),
     maxConcurrentSets: integer(env, "RVSS_MAX_CONCURRENT_SETS", 1),
     filerConfig: path.resolve(raw(env, "RVSS_FILER_CONFIG")),
+    restoreRoots: raw(env, "RVSS_RESTORE_ROOTS")
+      .split(":")
+      .filter((r) => r !== "")
+      .map((r) => path.resolve(r)),
     timers: {
       shortMs: integer(env, "RVSS_FSRVP_SHORT_TIMEOUT_MS", 0),
       longMs: integer(env, "RVSS_FSRVP_LONG_TIMEOUT_MS", 0),

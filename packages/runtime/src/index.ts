@@ -4,6 +4,8 @@ export {
   loadConfig,
   ONTAP_LATENCY,
   type Env,
+  type GrpcSecurity,
+  type NatsCredentials,
   type NatsTls,
   type RvssConfig,
   type StorageLatency,

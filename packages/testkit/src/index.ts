@@ -45,3 +45,13 @@ export {
   type OntapFilerOptions,
   type TestPki,
 } from "./ontap-fake";
+export {
+  ensurePki,
+  PKI_IDENTITIES,
+  principalOfIdentity,
+  testPki,
+  type CertPair,
+  type Pki,
+  type PkiIdentity,
+} from "./pki";
+export { createNatsUsers, type NatsUsers } from "./nats-users";

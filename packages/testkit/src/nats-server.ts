@@ -42,11 +42,14 @@ export interface NatsServerOptions {
   /** Extra config lines (e.g. a cluster block). */
   config?: string;
   serverName?: string;
+  /** Extra environment of the server process (values its configuration refers to as $NAME). */
+  env?: Record<string, string>;
 }
 
 export class NatsServer {
   private child: ChildProcess | null = null;
   private exited: Promise<void> = Promise.resolve();
+  private output = "";
 
   private constructor(
     readonly port: number,
@@ -62,6 +65,11 @@ export class NatsServer {
 
   get url(): string {
     return `nats://127.0.0.1:${this.port}`;
+  }
+
+  /** What the server logged lately (refused clients, permission violations). */
+  log(): string {
+    return this.output;
   }
 
   /** The server_name it was given, if any (JetStream reports cluster leaders by it). */
@@ -94,10 +102,16 @@ export class NatsServer {
         this.opts.config ?? "",
       ].join("\n"),
     );
-    const child = spawn(bin, ["-c", conf], { stdio: ["ignore", "ignore", "pipe"] });
+    const child = spawn(bin, ["-c", conf], {
+      stdio: ["ignore", "ignore", "pipe"],
+      env: { ...process.env, ...this.opts.env },
+    });
     this.child = child;
     let stderr = "";
-    child.stderr!.on("data", (b: Buffer) => (stderr = (stderr + b.toString()).slice(-20_000)));
+    child.stderr!.on("data", (b: Buffer) => {
+      stderr = (stderr + b.toString()).slice(-20_000);
+      this.output = (this.output + b.toString()).slice(-200_000);
+    });
     this.exited = new Promise((resolve) => child.once("exit", () => resolve()));
     const ready = await Promise.race([
       waitFor(() => stderr.includes("Server is ready"), 15_000),

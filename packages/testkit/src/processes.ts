@@ -4,7 +4,10 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import * as http from "node:http";
+import * as os from "node:os";
 import { ErrorCodes, RvssError } from "@rvss/core";
+import type { NatsUsers } from "./nats-users";
+import { testPki, type Pki } from "./pki";
 import { freePort } from "./ports";
 
 export const SERVICES = ["coordinator", "share-discovery", "snapshot-executor", "auto-recovery-notifier"] as const;
@@ -31,14 +34,25 @@ export interface ServiceProcess {
   exited(): boolean;
 }
 
+/**
+ * Starts one service; a coordinator serves mTLS with the test PKI unless `env` has its own or
+ * RVSS_AUTH=off; restores may write under the temporary directory unless `env` says otherwise.
+ */
 export async function startService(
   name: ServiceName,
   env: Record<string, string>,
   opts: { onOutput?: (line: string) => void; healthPort?: number } = {},
 ): Promise<ServiceProcess> {
   const healthPort = opts.healthPort ?? (await freePort());
+  const pki = env.RVSS_AUTH === "off" || env.RVSS_GRPC_TLS_CERT ? {} : testPki().serverEnv();
   const child: ChildProcess = spawn(process.execPath, [serviceEntry(name)], {
-    env: { ...process.env, ...env, RVSS_HEALTH_ADDR: `127.0.0.1:${healthPort}` },
+    env: {
+      RVSS_RESTORE_ROOTS: os.tmpdir(),
+      ...process.env,
+      ...pki,
+      ...env,
+      RVSS_HEALTH_ADDR: `127.0.0.1:${healthPort}`,
+    },
     stdio: ["ignore", "pipe", "pipe"],
   });
   let out = "";
@@ -113,28 +127,41 @@ function isReady(port: number): Promise<boolean> {
 
 export interface RvssProcesses {
   grpcAddr: string;
+  /** The certificates the coordinator serves with; null with RVSS_AUTH=off. */
+  pki: Pki | null;
   services: Record<ServiceName, ServiceProcess>;
   stop(): Promise<void>;
 }
 
-/** All four services as separate processes against one NATS server and one filer description. */
+/**
+ * All four services as separate processes against one NATS server and one filer description; the
+ * coordinator serves mTLS with `opts.pki` (the test PKI by default) unless `env` says RVSS_AUTH=off;
+ * with `opts.natsUsers` each service connects to NATS as its own identity.
+ */
 export async function startRvss(
   env: Record<string, string> & { NATS_URL: string; RVSS_FILER_CONFIG: string },
   opts: {
     onOutput?: (name: ServiceName, line: string) => void;
     /** Health ports to use instead of free ones (rvss up honours RVSS_HEALTH_ADDR with them). */
     healthPorts?: Partial<Record<ServiceName, number>>;
+    pki?: Pki;
+    natsUsers?: NatsUsers;
   } = {},
 ): Promise<RvssProcesses> {
   const grpcAddr = env.RVSS_GRPC_ADDR ?? `127.0.0.1:${await freePort()}`;
-  const full = { RVSS_GRPC_ADDR: grpcAddr, ...env };
+  const pki = env.RVSS_AUTH === "off" ? null : (opts.pki ?? testPki());
+  const full = { RVSS_GRPC_ADDR: grpcAddr, ...pki?.serverEnv(), ...env };
   const services = {} as Record<ServiceName, ServiceProcess>;
   try {
     for (const name of SERVICES) {
-      services[name] = await startService(name, full, {
-        ...(opts.onOutput ? { onOutput: (l: string) => opts.onOutput!(name, l) } : {}),
-        ...(opts.healthPorts?.[name] ? { healthPort: opts.healthPorts[name] } : {}),
-      });
+      services[name] = await startService(
+        name,
+        { ...full, ...opts.natsUsers?.env(name) },
+        {
+          ...(opts.onOutput ? { onOutput: (l: string) => opts.onOutput!(name, l) } : {}),
+          ...(opts.healthPorts?.[name] ? { healthPort: opts.healthPorts[name] } : {}),
+        },
+      );
     }
   } catch (err) {
     await Promise.all(Object.values(services).map((s) => s.kill()));
@@ -142,6 +169,7 @@ export async function startRvss(
   }
   return {
     grpcAddr,
+    pki,
     services,
     stop: async () => {
       await Promise.all(Object.values(services).map((s) => s.stop()));

@@ -43,6 +43,7 @@ import { Event, type ShadowCopyAgentServer } from "@rvss/proto";
 import type { Logger } from "@rvss/runtime";
 import type { Engine } from "./engine";
 import { fsrvpUnary, remaining } from "./grpc";
+import { principalOf } from "./grpc-auth";
 import { toReport } from "./reports";
 
 /** How long a call waits for storage when neither the spec nor the caller bounds it. */
@@ -52,13 +53,6 @@ export interface AgentDeps {
   bus: Bus;
   engine: Engine;
   log: Logger;
-}
-
-/** The caller's identity for context ownership: its IP address, until authentication exists. */
-export function clientOf(call: { getPeer(): string }): string {
-  const peer = call.getPeer().replace(/^ipv[46]:/, "");
-  const m = /^\[(.*)\]:\d+$/.exec(peer) ?? /^(.*):\d+$/.exec(peer);
-  return m ? m[1]! : peer;
 }
 
 /** The wait a call may spend: its TimeOutInMilliseconds (0: the default), capped by its deadline. */
@@ -190,7 +184,7 @@ export function shadowCopyAgent({ bus, engine, log }: AgentDeps): ShadowCopyAgen
     setContext: fsrvpUnary(log, "SetContext", async (req, call) => {
       await knownSvm(req.svm);
       const out = await engine.apply(req.svm, (s, env) =>
-        setContext(s, { context: req.context, client: clientOf(call) }, env),
+        setContext(s, { context: req.context, client: principalOf(call) }, env),
       );
       check(out.hresult ?? 0);
       return {};
@@ -198,7 +192,7 @@ export function shadowCopyAgent({ bus, engine, log }: AgentDeps): ShadowCopyAgen
 
     startShadowCopySet: fsrvpUnary(log, "StartShadowCopySet", async (req, call) => {
       const out = await engine.apply(req.svm, (s, env) =>
-        startShadowCopySet(s, { clientShadowCopySetId: req.clientShadowCopySetId, client: clientOf(call) }, env),
+        startShadowCopySet(s, { clientShadowCopySetId: req.clientShadowCopySetId, client: principalOf(call) }, env),
       );
       check(out.hresult ?? 0);
       return { shadowCopySetId: out.value!.shadowCopySetId };

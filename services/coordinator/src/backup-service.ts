@@ -9,6 +9,8 @@ import {
   RvssError,
   cancelManagedSet,
   checkDataset,
+  checkRequestLimits,
+  type RequestLimits,
   checkLabels,
   checkName,
   checkRetention,
@@ -42,6 +44,8 @@ import {
   WriterErrorPolicy,
   type Backup,
   type BackupServiceServer,
+  type CreateBackupRequest,
+  type CreateBackupResponse,
   type WatchBackupRequest,
   type WatchBackupResponse,
 } from "@rvss/proto";
@@ -51,6 +55,7 @@ import { backupSnapshotToProto, backupToProto, liveSetOf } from "./convert";
 import type { Deletions } from "./deletion";
 import type { Engine } from "./engine";
 import { remaining, unary } from "./grpc";
+import { principalOf } from "./grpc-auth";
 import { toServiceError } from "./grpc-errors";
 import type { Planner } from "./planner";
 import { getRestore, listRestores, restore } from "./restores";
@@ -63,6 +68,9 @@ export interface BackupServiceDeps {
   planner: Planner;
   deletions: Deletions;
   log: Logger;
+  limits: RequestLimits & { maxConcurrentCreates: number };
+  /** Where directory restores may write (RVSS_RESTORE_ROOTS). */
+  restoreRoots: readonly string[];
 }
 
 /** A backup to start, its fields checked. */
@@ -83,7 +91,7 @@ export interface BackupToStart {
  * a scheduler replica that finds a tick's backup missing may start it again. A name is taken once.
  */
 export async function startBackup(
-  deps: Omit<BackupServiceDeps, "engine" | "deletions">,
+  deps: Pick<BackupServiceDeps, "bus" | "backups" | "planner" | "log">,
   req: BackupToStart,
 ): Promise<void> {
   const { bus, backups, planner, log } = deps;
@@ -117,7 +125,9 @@ const DEFAULT_RESTORE_TIMEOUT_MS = 30 * 60_000;
 const DELETE_SNAPSHOT_WAIT_MS = 30_000;
 
 export function backupService(deps: BackupServiceDeps): BackupServiceServer {
-  const { bus, engine, backups, planner, deletions, log } = deps;
+  const { bus, engine, backups, planner, deletions, log, limits, restoreRoots } = deps;
+  /** CreateBackup calls in progress on this replica. */
+  let creating = 0;
 
   /** The backup as it stands: live stages from the SVM records of its released sets, waiting positions from the plan. */
   async function view(b: BackupRecord): Promise<Backup> {
@@ -151,32 +161,48 @@ export function backupService(deps: BackupServiceDeps): BackupServiceServer {
     return b;
   }
 
+  async function create(req: CreateBackupRequest): Promise<CreateBackupResponse> {
+    const dataset = checkDataset(req.dataset);
+    const name = req.name ? checkName("backup name", req.name) : undefined;
+    const labels = checkLabels(req.labels);
+    const retention = checkRetention(req.ttl, req.keepLast);
+    if (req.requestId) {
+      const prior = await bus.state.get<string>(requestKey(req.requestId));
+      if (prior) return { backup: await view(await mustGet(prior.value)) };
+    }
+    const id = randomUUID();
+    if (req.requestId && !(await bus.state.create(requestKey(req.requestId), id))) {
+      const prior = await bus.state.get<string>(requestKey(req.requestId));
+      return { backup: await view(await mustGet(prior!.value)) };
+    }
+    await startBackup(deps, {
+      id,
+      dataset,
+      description: req.description,
+      ...(req.requestId ? { requestId: req.requestId } : {}),
+      onWriterError: req.onWriterError === WriterErrorPolicy.WRITER_ERROR_POLICY_CONTINUE ? "continue" : "fail",
+      ...(name ? { name } : {}),
+      labels,
+      retention,
+    });
+    return { backup: await view((await backups.get(id))!) };
+  }
+
   return {
     createBackup: unary(log, "CreateBackup", async (req) => {
-      const dataset = checkDataset(req.dataset);
-      const name = req.name ? checkName("backup name", req.name) : undefined;
-      const labels = checkLabels(req.labels);
-      const retention = checkRetention(req.ttl, req.keepLast);
-      if (req.requestId) {
-        const prior = await bus.state.get<string>(requestKey(req.requestId));
-        if (prior) return { backup: await view(await mustGet(prior.value)) };
+      checkRequestLimits(req.dataset, limits);
+      if (creating >= limits.maxConcurrentCreates)
+        throw new RvssError(
+          ErrorCodes.RESOURCE_EXHAUSTED,
+          `${creating} CreateBackup calls are in progress, the limit (RVSS_MAX_CONCURRENT_CREATES=${limits.maxConcurrentCreates}); retry later`,
+          { variable: "RVSS_MAX_CONCURRENT_CREATES", limit: limits.maxConcurrentCreates },
+        );
+      creating++;
+      try {
+        return await create(req);
+      } finally {
+        creating--;
       }
-      const id = randomUUID();
-      if (req.requestId && !(await bus.state.create(requestKey(req.requestId), id))) {
-        const prior = await bus.state.get<string>(requestKey(req.requestId));
-        return { backup: await view(await mustGet(prior!.value)) };
-      }
-      await startBackup(deps, {
-        id,
-        dataset,
-        description: req.description,
-        ...(req.requestId ? { requestId: req.requestId } : {}),
-        onWriterError: req.onWriterError === WriterErrorPolicy.WRITER_ERROR_POLICY_CONTINUE ? "continue" : "fail",
-        ...(name ? { name } : {}),
-        labels,
-        retention,
-      });
-      return { backup: await view((await backups.get(id))!) };
     }),
 
     getBackup: unary(log, "GetBackup", async (req) => ({ backup: await view(await mustGet(req.backupId)) })),
@@ -236,8 +262,9 @@ export function backupService(deps: BackupServiceDeps): BackupServiceServer {
     }),
 
     restore: unary(log, "Restore", async (req, call) => {
+      checkRequestLimits([{ files: req.files }], limits);
       const b = await mustGet(req.backupId);
-      return restore(bus, b, req, call.getPeer(), remaining(call, DEFAULT_RESTORE_TIMEOUT_MS));
+      return restore(bus, b, req, principalOf(call), remaining(call, DEFAULT_RESTORE_TIMEOUT_MS), restoreRoots);
     }),
 
     watchBackup(call: ServerWritableStream<WatchBackupRequest, WatchBackupResponse>): void {

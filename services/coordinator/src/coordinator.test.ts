@@ -18,6 +18,7 @@ import {
   createSampleFiler,
   removeTree,
   testConfig,
+  testPki,
   type SampleFiler,
 } from "@rvss/testkit";
 import { startCoordinator } from "./index";
@@ -44,7 +45,7 @@ beforeAll(async () => {
     await startSnapshotExecutor(config, log),
     await startAutoRecoveryNotifier(config, log),
   ];
-  client = new RvssClient({ address: `127.0.0.1:${coordinator.grpcPort}` });
+  client = new RvssClient({ address: `127.0.0.1:${coordinator.grpcPort}`, auth: testPki().clientAuth() });
   events = await EventRecorder.start(nats.url);
 });
 

@@ -3,7 +3,7 @@
  * failure through the one error path (grpc-errors.ts), and the time a call has left.
  */
 import type { ServerUnaryCall, sendUnaryData } from "@grpc/grpc-js";
-import { ErrorCodes, FsrvpError, HRESULT, RvssError, type ErrorDetails } from "@rvss/core";
+import { ErrorCodes, FsrvpError, HRESULT, RvssError, svmNameProblem, type ErrorDetails } from "@rvss/core";
 import type { Logger } from "@rvss/runtime";
 import { toServiceError } from "./grpc-errors";
 
@@ -41,6 +41,8 @@ export function fsrvpUnary<Req extends { svm: string }, Res>(log: Logger, name: 
     name,
     async (req, call) => {
       if (!req.svm) throw FsrvpError.of(HRESULT.E_INVALIDARG, "the call names no SVM (the FSRVP server)");
+      const bad = svmNameProblem(req.svm);
+      if (bad) throw FsrvpError.of(HRESULT.E_INVALIDARG, bad);
       return fn(req, call);
     },
     (req) => {

@@ -5,6 +5,8 @@
  */
 import {
   applyReport,
+  auditSubject,
+  errorMessage,
   timerMessageDue,
   COORDINATOR_EVENTS_CONSUMER,
   COORDINATOR_TIMERS_CONSUMER,
@@ -37,6 +39,10 @@ export { Engine } from "./engine";
 export interface Coordinator extends RunningService {
   /** The port gRPC listens on (useful when configured with port 0). */
   grpcPort: number;
+  /** The bearer-token listener's port, when RVSS_GRPC_TOKEN_ADDR is set. */
+  grpcTokenPort: number | null;
+  /** The plaintext health port, when RVSS_HEALTH_GRPC_ADDR is set. */
+  grpcHealthPort: number | null;
 }
 
 export async function startCoordinator(config: RvssConfig, log: Logger): Promise<Coordinator> {
@@ -97,18 +103,38 @@ export async function startCoordinator(config: RvssConfig, log: Logger): Promise
     },
   });
 
-  const { server, port, health } = await startGrpcServer(
-    config.grpcAddr,
+  const grpc = await startGrpcServer(
+    config,
     {
-      backups: backupService({ bus, engine, backups, planner, deletions, log }),
+      backups: backupService({
+        bus,
+        engine,
+        backups,
+        planner,
+        deletions,
+        log,
+        limits: config.grpc,
+        restoreRoots: config.restoreRoots,
+      }),
       schedules: scheduleService(schedules, log),
       agent: shadowCopyAgent({ bus, engine, log }),
       preflight: preflightService({ bus, log }),
       info: serverInfoService(bus),
     },
     bus.connection,
+    log,
+    (r) => {
+      // Never holds up the call; a record that cannot be stored is still in the log.
+      void bus.js
+        .publish(auditSubject(r.decision), JSON.stringify(r), { msgID: r.auditId })
+        .catch((err: unknown) => log.error({ auditId: r.auditId, err: errorMessage(err) }, "audit record not stored"));
+    },
   );
-  log.info({ grpc: `${config.grpcAddr.slice(0, config.grpcAddr.lastIndexOf(":"))}:${port}` }, "gRPC serving");
+  const host = config.grpcAddr.slice(0, config.grpcAddr.lastIndexOf(":"));
+  log.info(
+    { grpc: `${host}:${grpc.port}`, auth: config.grpc.auth, tokenPort: grpc.tokenPort, healthPort: grpc.healthPort },
+    "gRPC serving",
+  );
 
   const stopMetrics = serveRecordMetrics(bus, backups, log);
 
@@ -118,19 +144,14 @@ export async function startCoordinator(config: RvssConfig, log: Logger): Promise
   const scheduler = schedules.start();
 
   return {
-    grpcPort: port,
+    grpcPort: grpc.port,
+    grpcTokenPort: grpc.tokenPort,
+    grpcHealthPort: grpc.healthPort,
     unready: () =>
       bus.connection.unready() ??
       (events.running() && timers.running() ? null : "the coordinator's workers have stopped"),
     async stop() {
-      health.setStatus("", "NOT_SERVING");
-      await new Promise<void>((resolve) => {
-        const force = setTimeout(() => server.forceShutdown(), 5_000);
-        server.tryShutdown(() => {
-          clearTimeout(force);
-          resolve();
-        });
-      });
+      await grpc.stop();
       stopMetrics();
       await scheduler.stop();
       await collector.stop();

@@ -6,7 +6,7 @@ import { isRvssError } from "@rvss/core";
 import { PreflightClient } from "@rvss/client";
 import { startShareDiscovery } from "@rvss/share-discovery";
 import type { RunningService } from "@rvss/runtime";
-import { NatsServer, createSampleFiler, removeTree, testConfig, type SampleFiler } from "@rvss/testkit";
+import { NatsServer, createSampleFiler, removeTree, testConfig, testPki, type SampleFiler } from "@rvss/testkit";
 import { startCoordinator } from "./index";
 
 const log = pino({ level: "silent" });
@@ -33,7 +33,10 @@ beforeAll(async () => {
   const cfg = testConfig(nats.url, filer.configPath);
   const coordinator = await startCoordinator(cfg, log);
   services = [coordinator, await startShareDiscovery(cfg, log)];
-  client = new PreflightClient({ address: `127.0.0.1:${coordinator.grpcPort}` });
+  client = new PreflightClient({
+    address: `127.0.0.1:${coordinator.grpcPort}`,
+    auth: testPki().clientAuth("viewer"),
+  });
 });
 
 afterAll(async () => {

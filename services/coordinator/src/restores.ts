@@ -8,6 +8,7 @@ import {
   RvssError,
   toErrorCode,
   checkFileList,
+  checkRestoreTarget,
   invalidArgument,
   type BackupRecord,
   type BackupSnapshot,
@@ -76,12 +77,14 @@ function locate(b: BackupRecord, svm: string, share: string): { snapshot: Backup
   return { snapshot: hit.snapshot, copyId: hit.copy.id };
 }
 
+/** `restoreRoots`: where a directory target may lie (RVSS_RESTORE_ROOTS). */
 export async function restore(
   bus: Bus,
   b: BackupRecord,
   req: RestoreRequest,
   requestedBy: string,
   timeoutMs: number,
+  restoreRoots: readonly string[],
 ): Promise<RestoreResponse> {
   if (b.state === "Deleting" || b.state === "Deleted")
     throw new RvssError(
@@ -95,8 +98,7 @@ export async function restore(
   if (problems.length > 0) throw invalidArgument(problems[0]!.message, { path: problems[0]!.path });
   const t = req.target?.kind;
   if (!t) throw invalidArgument("a restore needs a target: a directory or a share");
-  if (t.$case === "directory" && !t.value.startsWith("/"))
-    throw invalidArgument(`restore directory "${t.value}" must be an absolute path`, { path: t.value });
+  if (t.$case === "directory") checkRestoreTarget(t.value, restoreRoots);
   const { snapshot, copyId } = locate(b, req.svm, req.share);
   const copy = snapshot.shadowCopies.find((c) => c.id === copyId)!;
   const id = randomUUID();

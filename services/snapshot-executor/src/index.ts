@@ -1,10 +1,11 @@
 /**
  * snapshot-executor: every storage side effect of rvss. Creates, exposes, seals and deletes shadow
  * copies, takes and deletes per-volume snapshots, restores. Replicas share one durable consumer.
- * It also answers the reconciler's StorageInventory query (what the storage holds).
+ * It also answers the reconciler's StorageInventory query (what the storage holds). Before any
+ * storage call, a command's targets are checked against the records (steps.checkTargets).
  */
 import { errorMessage, invalidArgument } from "@rvss/core";
-import { serveStorageInventory, startPhaseService } from "@rvss/bus";
+import { serveStorageInventory, startPhaseService, type Bus } from "@rvss/bus";
 import type { ExecutorCommand } from "@rvss/proto";
 import type { Logger, RunningService, RvssConfig } from "@rvss/runtime";
 import { openBackend, type StorageBackend } from "@rvss/storage";
@@ -16,6 +17,8 @@ interface RunOptions {
   lastTry: boolean;
   maxSnapshots: number;
   verifier: steps.Verifier;
+  /** Where directory restores may write (RVSS_RESTORE_ROOTS). */
+  restoreRoots: readonly string[];
 }
 
 type Handler<K extends Kind> = (
@@ -41,7 +44,7 @@ const handlers: { [K in Kind]: Handler<K> } = {
       (ref) => verifier.add(ref),
     ),
   deleteShadowCopies: (b, c, emit) => steps.deleteShadowCopies(b, svmOf(c), c.kind.value, emit),
-  restoreFiles: (b, c, emit) => steps.restoreFiles(b, c.kind.value, emit),
+  restoreFiles: (b, c, emit, o) => steps.restoreFiles(b, c.kind.value, emit, o.restoreRoots),
   deleteSnapshots: (b, c, emit) => steps.deleteSnapshots(b, svmOf(c), c.kind.value, emit),
 };
 
@@ -65,14 +68,21 @@ export async function startSnapshotExecutor(
   const verifier = new steps.Verifier(backend, (ref, err) =>
     log.warn({ ...ref, err: (err as Error).message }, `snapshot ${ref.name} could not be verified`),
   );
+  let bus: Bus | undefined;
   const phase = await startPhaseService(config, log, {
     phase: "executor",
-    handle: (cmd, emit, d) =>
-      run(backend, cmd, emit, {
+    prepare: async (b) => {
+      bus = b;
+    },
+    async handle(cmd, emit, d) {
+      await steps.checkTargets(backend, bus!.state, cmd);
+      return run(backend, cmd, emit, {
         lastTry: d.deliveryCount >= config.maxDeliver,
         maxSnapshots: config.maxSnapshotsPerVolume,
         verifier,
-      }),
+        restoreRoots: config.restoreRoots,
+      });
+    },
     failure: (cmd, err) =>
       cmd.kind?.$case === "restoreFiles" ? steps.restoreFailed(cmd.kind.value.restoreId, err).body : undefined,
   });

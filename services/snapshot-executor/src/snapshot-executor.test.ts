@@ -1,7 +1,8 @@
 import * as fsp from "node:fs/promises";
 import * as os from "node:os";
 import * as path from "node:path";
-import { publishCommand, type Bus } from "@rvss/bus";
+import { emptySvmRecord, snapshotName, svmKey, type SvmRecord } from "@rvss/core";
+import { listDeadLetters, publishCommand, type Bus } from "@rvss/bus";
 import type { ExecutorCommand, ShadowCopy } from "@rvss/proto";
 import { LocalBackend } from "@rvss/storage";
 import {
@@ -33,6 +34,32 @@ afterAll(async () => {
   await h.stop();
   await removeTree(dir);
 });
+
+/**
+ * The executor acts only on what the SVM's record holds (a coordinator would have written it): the
+ * record gets the set and its copies before the set's commands are sent.
+ */
+async function recordSet(setId: string, copies: ShadowCopy[]): Promise<void> {
+  const r = (await bus.state.get<SvmRecord>(svmKey("vs1")))?.value ?? emptySvmRecord("vs1");
+  r.sets.push({
+    id: setId,
+    status: "CreationInProgress",
+    context: 0,
+    createdAt: 0,
+    client: "test",
+    snapshots: [],
+    shadowCopies: copies.map((c) => ({
+      id: c.shadowCopyId,
+      share: c.share,
+      volume: c.volume,
+      sharePath: c.sharePath,
+      files: c.files,
+      creationTimestamp: 0,
+      mapping: null,
+    })),
+  });
+  await bus.state.put(svmKey("vs1"), r);
+}
 
 let n = 0;
 /** Sends one command and waits for the events that answer it (the first, or as many as asked). */
@@ -68,7 +95,10 @@ describe("snapshot-executor", () => {
   const setId = "00000000-0000-4000-8000-0000000000a1";
   const c = copy("00000000-0000-4000-8000-0000000000c1", ["vm1/Virtual Hard Disks/vm1.vhdx"]);
 
+  const snapName = snapshotName("b1b1b1b1-0000-4000-8000-0000000000b1", setId, Date.UTC(2026, 0, 1));
+
   test("creates, exposes, finalizes (seal, snapshot per volume, removal) and restores", async () => {
+    await recordSet(setId, [c]);
     const created = await send(setId, { $case: "createShadowCopies", value: { shadowCopies: [c] } });
     expect(
       created.body?.$case === "shadowCopiesCreated" &&
@@ -82,7 +112,7 @@ describe("snapshot-executor", () => {
       setId,
       {
         $case: "finalizeShadowCopies",
-        value: { snapshots: [{ volume: "vm_vol1", name: "rvss_exec_test" }], shadowCopies: [c] },
+        value: { snapshots: [{ volume: "vm_vol1", name: snapName }], shadowCopies: [c] },
       },
       3,
     );
@@ -103,7 +133,7 @@ describe("snapshot-executor", () => {
       setId,
       {
         $case: "finalizeShadowCopies",
-        value: { snapshots: [{ volume: "vm_vol1", name: "rvss_exec_test" }], shadowCopies: [c] },
+        value: { snapshots: [{ volume: "vm_vol1", name: snapName }], shadowCopies: [c] },
       },
       3,
     );
@@ -114,7 +144,7 @@ describe("snapshot-executor", () => {
       "vs1",
       "vm_vol1",
       ".snapshot",
-      "rvss_exec_test",
+      snapName,
       ".shadowcopy",
       c.shadowCopyId,
       c.files[0]!,
@@ -134,7 +164,7 @@ describe("snapshot-executor", () => {
         $case: "restoreFiles",
         value: {
           restoreId: "r1",
-          snapshot: { svm: "vs1", volume: "vm_vol1", name: "rvss_exec_test", backupId: "", setId, shadowCopies: [] },
+          snapshot: { svm: "vs1", volume: "vm_vol1", name: snapName, backupId: "", setId, shadowCopies: [] },
           shadowCopy: c,
           files: [],
           target: { kind: { $case: "directory", value: target } },
@@ -149,6 +179,7 @@ describe("snapshot-executor", () => {
 
   test("a create delivered twice makes one copy", async () => {
     const twice = copy("00000000-0000-4000-8000-0000000000c2", ["vm2/Virtual Machines/vm2.vmcx"]);
+    await recordSet("00000000-0000-4000-8000-0000000000a2", [twice]);
     const a = await send("00000000-0000-4000-8000-0000000000a2", {
       $case: "createShadowCopies",
       value: { shadowCopies: [twice] },
@@ -167,6 +198,7 @@ describe("snapshot-executor", () => {
       copy("00000000-0000-4000-8000-0000000000c3", ["vm1/Virtual Machines/vm1.vmcx"]),
       copy("00000000-0000-4000-8000-0000000000c4", ["vm1/nope.vhdx"]),
     ];
+    await recordSet("00000000-0000-4000-8000-0000000000a3", bad);
     const e = await send("00000000-0000-4000-8000-0000000000a3", {
       $case: "createShadowCopies",
       value: { shadowCopies: bad },
@@ -175,6 +207,73 @@ describe("snapshot-executor", () => {
       $case: "stepFailed",
       value: { step: 3, code: "FILE_NOT_FOUND", reason: 'file "vm1/nope.vhdx" does not exist in share "share1"' },
     });
+    expect(await backend.listShadowCopies("vs1")).toEqual([]);
+  });
+});
+
+describe("commands the SVM's record does not back are dead-lettered, and storage is untouched", () => {
+  /** Sends a command and waits for its dead letter; it reports no result (a live set hears of the failure). */
+  async function refused(setId: string, kind: ExecutorCommand["kind"]): Promise<string> {
+    const commandId = `${setId}:forged:${++n}`;
+    const before = (await listDeadLetters(bus, 1000)).total;
+    await publishCommand(bus, "executor", { context: { commandId, svm: "vs1", setId, backupId: "" }, kind });
+    for (let i = 0; i < 100; i++) {
+      const { total, letters } = await listDeadLetters(bus, 1000);
+      if (total > before) {
+        const reported = events.events.filter((e) => e.msgId.startsWith(`${commandId}/`));
+        expect(reported.map((e) => e.event.body?.$case).filter((t) => t !== "stepFailed")).toEqual([]);
+        return letters.at(-1)!.reason;
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    throw new Error(`${commandId} was not dead-lettered`);
+  }
+
+  test("a removal naming a completed backup's snapshot removes nothing", async () => {
+    const setId = "00000000-0000-4000-8000-0000000000f1";
+    const name = snapshotName("b2b2b2b2-0000-4000-8000-0000000000b2", setId, Date.UTC(2026, 0, 2));
+    await backend.createSnapshot({ svm: "vs1", volume: "vm_vol1", name });
+    const reason = await refused(setId, {
+      $case: "deleteShadowCopies",
+      value: { shadowCopies: [], snapshots: [{ volume: "vm_vol1", name }], aborted: true, reason: "forged" },
+    });
+    expect(reason).toMatch(/PERMISSION_DENIED: .*holds no removal of snapshot/);
+    expect((await backend.listSnapshots("vs1")).map((x) => x.name)).toContain(name);
+  });
+
+  test("a snapshot name that is a path never reaches storage", async () => {
+    const outside = path.join(dir, "outside", "victim");
+    await fsp.mkdir(outside, { recursive: true });
+    await fsp.writeFile(path.join(outside, "keep"), "keep");
+    const reason = await refused("00000000-0000-4000-8000-0000000000f2", {
+      $case: "deleteShadowCopies",
+      value: {
+        shadowCopies: [],
+        snapshots: [{ volume: "vm_vol1", name: "../../../../outside/victim" }],
+        aborted: true,
+        reason: "forged",
+      },
+    });
+    expect(reason).toMatch(/is not a name rvss gives its snapshots/);
+    expect(await fsp.readFile(path.join(outside, "keep"), "utf8")).toBe("keep");
+  });
+
+  test("a create whose share path leaves the volume copies nothing", async () => {
+    const setId = "00000000-0000-4000-8000-0000000000f3";
+    const forged = { ...copy("00000000-0000-4000-8000-0000000000f3", ["secret"]), sharePath: "../../../outside" };
+    await recordSet(setId, [forged]);
+    const reason = await refused(setId, { $case: "createShadowCopies", value: { shadowCopies: [forged] } });
+    expect(reason).toMatch(/share path: .*contains "\.\."/);
+    expect(await backend.listShadowCopies("vs1")).toEqual([]);
+  });
+
+  test("a create for a set the record does not hold copies nothing", async () => {
+    const c = copy("00000000-0000-4000-8000-0000000000f4", ["vm1/Virtual Machines/vm1.vmcx"]);
+    const reason = await refused("00000000-0000-4000-8000-0000000000f4", {
+      $case: "createShadowCopies",
+      value: { shadowCopies: [c] },
+    });
+    expect(reason).toMatch(/holds no such set/);
     expect(await backend.listShadowCopies("vs1")).toEqual([]);
   });
 });

@@ -2,8 +2,25 @@
  * What snapshot-executor does for each command, as calls on the storage backend. Every step is
  * idempotent, because a command may come twice; a step that fails removes what it made itself.
  */
-import { RvssError, checkSnapshotRoom, errorMessage, isPermanent, mapLimit, parseSnapshotName } from "@rvss/core";
+import {
+  RvssError,
+  backupStatusKey,
+  checkCopiesOfSet,
+  checkRemoval,
+  checkRestoreTarget,
+  checkSnapshotDeletion,
+  checkSnapshotNames,
+  checkSnapshotRoom,
+  errorMessage,
+  isPermanent,
+  mapLimit,
+  parseSnapshotName,
+  svmKey,
+  type BackupStatus,
+  type SvmRecord,
+} from "@rvss/core";
 import type {
+  ExecutorCommand,
   CreateShadowCopies,
   DeleteShadowCopies,
   DeleteSnapshots,
@@ -17,8 +34,10 @@ import type {
   VolumeSnapshot,
 } from "@rvss/proto";
 import { Step } from "@rvss/proto";
-import type { PhaseResult } from "@rvss/bus";
+import type { PhaseResult, StateStore } from "@rvss/bus";
 import type { SnapshotRef, StorageBackend } from "@rvss/storage";
+import * as fsp from "node:fs/promises";
+import * as path from "node:path";
 import { reportProgress } from "./progress";
 
 /** Reports one result of a step as soon as it is true. */
@@ -29,6 +48,56 @@ const PARALLEL = 8;
 
 function ref(svm: string, c: ShadowCopy) {
   return { svm, volume: c.volume, shadowCopyId: c.shadowCopyId };
+}
+
+/**
+ * Refuses, before storage is touched, a command whose targets the SVM record does not hold: copies
+ * must be the set's as recorded, a removal may take only what a pending removal lists (or what is
+ * already gone), and every name that becomes a path is one plain name. Restores are checked by
+ * the backend against the snapshot they read (names) and against the restore roots.
+ */
+export async function checkTargets(backend: StorageBackend, state: StateStore, cmd: ExecutorCommand): Promise<void> {
+  const svm = cmd.context?.svm ?? "";
+  const setId = cmd.context?.setId ?? "";
+  const k = cmd.kind;
+  if (!k) return;
+  if (k.$case === "deleteSnapshots") {
+    const backupId = cmd.context?.backupId ?? "";
+    const status = backupId ? ((await state.get<BackupStatus>(backupStatusKey(backupId)))?.value ?? null) : null;
+    return checkSnapshotDeletion(status?.state ?? null, backupId, k.value.snapshots);
+  }
+  const record = svm ? ((await state.get<SvmRecord>(svmKey(svm)))?.value ?? null) : null;
+  switch (k.$case) {
+    case "createShadowCopies":
+    case "exposeShadowCopies":
+    case "sealShadowCopies":
+      return checkCopiesOfSet(record, svm, setId, k.value.shadowCopies);
+    case "finalizeShadowCopies":
+      checkCopiesOfSet(record, svm, setId, k.value.shadowCopies);
+      for (const s of k.value.snapshots) checkSnapshotNames(s);
+      return;
+    case "deleteShadowCopies": {
+      const copies = new Set(
+        (await backend.listShadowCopies(svm)).map((c) => `${c.volume}/${c.shadowCopyId.toLowerCase()}`),
+      );
+      const snaps = new Set((await backend.listSnapshots(svm)).map((x) => `${x.volume}/${x.name}`));
+      return checkRemoval(
+        record,
+        svm,
+        setId,
+        { copies: k.value.shadowCopies, snapshots: k.value.snapshots },
+        {
+          copy: async (c) => copies.has(`${c.volume}/${c.shadowCopyId.toLowerCase()}`),
+          snapshot: async (x) => snaps.has(`${x.volume}/${x.name}`),
+        },
+      );
+    }
+    case "restoreFiles": {
+      const snap = k.value.snapshot;
+      if (snap) checkSnapshotNames(snap);
+      return;
+    }
+  }
 }
 
 /**
@@ -186,7 +255,32 @@ export async function deleteSnapshots(
   });
 }
 
-export async function restoreFiles(backend: StorageBackend, cmd: RestoreFiles, emit: Emit): Promise<void> {
+/**
+ * A directory target must lie under a restore root, also once the links of what already exists of
+ * it are resolved (a directory swapped for a symlink must not carry the restore elsewhere).
+ */
+async function checkRestoreDirectory(target: string, roots: readonly string[]): Promise<void> {
+  checkRestoreTarget(target, roots);
+  let existing = target;
+  for (;;) {
+    try {
+      const real = await fsp.realpath(existing);
+      const realRoots = await Promise.all(roots.map((r) => fsp.realpath(r).catch(() => r)));
+      checkRestoreTarget(path.join(real, path.relative(existing, target)), realRoots);
+      return;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "ENOENT" || existing === "/") throw err;
+      existing = path.dirname(existing);
+    }
+  }
+}
+
+export async function restoreFiles(
+  backend: StorageBackend,
+  cmd: RestoreFiles,
+  emit: Emit,
+  restoreRoots: readonly string[],
+): Promise<void> {
   const snap = cmd.snapshot!;
   const copy = cmd.shadowCopy!;
   const t = cmd.target?.kind;
@@ -196,6 +290,7 @@ export async function restoreFiles(backend: StorageBackend, cmd: RestoreFiles, e
       : ({ kind: "share", svm: t?.value.svm || snap.svm, share: t?.value.share || copy.share } as const);
   const progress = reportProgress(emit, Step.STEP_RESTORE, cmd.restoreId);
   try {
+    if (target.kind === "directory") await checkRestoreDirectory(target.path, restoreRoots);
     const files = await backend.restore({
       snapshot: { svm: snap.svm, volume: snap.volume, name: snap.name },
       shadowCopyId: copy.shadowCopyId,

@@ -32,6 +32,7 @@ import {
   mountLoopFs,
   removeTree,
   startSqliteWriterProcess,
+  testPki,
   usedBytes,
   type LoopFs,
 } from "@rvss/testkit";
@@ -168,7 +169,7 @@ async function measure(kind: Kind, print: (l: string) => void): Promise<Figures>
     const { config, shares } = await buildFiler(root, kind);
     sys = await startBenchSystem({ RVSS_STORAGE: "local", RVSS_FILER_CONFIG: config, RVSS_LOG_LEVEL: "warn" });
     obs = await Observer.start(sys.nats.url);
-    const agent = (svm: string) => new AgentClient(sys!.client.address, svm);
+    const agent = (svm: string) => new AgentClient(sys!.client.address, svm, testPki().clientAuth("backup-operator"));
     const peer = agent("peer");
     const one = agent("one");
     const big = shares.big ? agent("big") : null;

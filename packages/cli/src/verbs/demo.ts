@@ -16,6 +16,7 @@ import {
   NatsServer,
   compareTrees,
   createSampleFiler,
+  ensurePki,
   findNatsServer,
   removeTree,
   startRvss,
@@ -61,11 +62,27 @@ async function demo(v: { keep?: boolean; verbose?: boolean }): Promise<number> {
 
     const logs: string[] = [];
     rvss = await startRvss(
-      { NATS_URL: natsUrl, RVSS_FILER_CONFIG: filer.configPath, RVSS_LOG_LEVEL: v.verbose ? "debug" : "info" },
-      { onOutput: (name, line) => (v.verbose ? say(`   [${name}] ${line}`) : logs.push(`[${name}] ${line}`)) },
+      {
+        NATS_URL: natsUrl,
+        RVSS_FILER_CONFIG: filer.configPath,
+        RVSS_LOG_LEVEL: v.verbose ? "debug" : "info",
+        ...(config.grpc.auth === "off" ? { RVSS_AUTH: "off" } : {}),
+      },
+      {
+        onOutput: (name, line) => (v.verbose ? say(`   [${name}] ${line}`) : logs.push(`[${name}] ${line}`)),
+        pki: ensurePki(path.join(dir, "pki")),
+      },
     );
     say(`3. Services started as separate processes: ${Object.keys(rvss.services).join(", ")} (gRPC ${rvss.grpcAddr})`);
-    client = new RvssClient({ address: rvss.grpcAddr });
+    say(
+      rvss.pki
+        ? `   gRPC with mutual TLS: certificates made for this run in ${rvss.pki.dir}; the demo calls as the admin`
+        : "   gRPC WITHOUT authentication (RVSS_AUTH=off)",
+    );
+    client = new RvssClient({
+      address: rvss.grpcAddr,
+      auth: rvss.pki ? rvss.pki.clientAuth() : { insecure: true },
+    });
     await client.waitForReady();
     writer = await startSqliteWriterProcess({
       natsUrl,

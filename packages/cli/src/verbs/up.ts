@@ -3,6 +3,8 @@
  * starts a nats-server with its store under RVSS_HOME (~/.rvss); uses RVSS_FILER_CONFIG when set,
  * otherwise the sample filer under RVSS_HOME. Writes the context file later commands read, and
  * refuses to start while another `rvss up` runs or its ports are taken, before starting anything.
+ * gRPC uses mutual TLS with a local CA and certificates kept in RVSS_HOME/pki (made on first start,
+ * remade when they are about to expire).
  */
 import * as fs from "node:fs";
 import * as net from "node:net";
@@ -13,6 +15,7 @@ import {
   NatsServer,
   SERVICES,
   createSampleFiler,
+  ensurePki,
   findNatsServer,
   startRvss,
   type RvssProcesses,
@@ -80,10 +83,23 @@ async function up(): Promise<number> {
         RVSS_GRPC_ADDR: config.grpcAddr,
         // A person reads these: one line per entry, prefixed with the service below.
         RVSS_LOG_FORMAT: process.env.RVSS_LOG_FORMAT || "pretty",
+        RVSS_RESTORE_ROOTS:
+          config.restoreRoots.length > 0 ? config.restoreRoots.join(":") : path.join(home, "restores"),
+        ...(config.grpc.auth === "off" ? { RVSS_AUTH: "off" } : {}),
       },
-      { onOutput: (name, line) => console.log(`[${name}] ${line}`), ...(health ? { healthPorts: health } : {}) },
+      {
+        onOutput: (name, line) => console.log(`[${name}] ${line}`),
+        ...(health ? { healthPorts: health } : {}),
+        pki: ensurePki(path.join(home, "pki")),
+      },
     );
-    writeContext(home, { grpcAddr: config.grpcAddr, natsUrl, pid: process.pid, startedAt: new Date().toISOString() });
+    writeContext(home, {
+      grpcAddr: config.grpcAddr,
+      natsUrl,
+      pid: process.pid,
+      startedAt: new Date().toISOString(),
+      ...(rvss.pki ? { client: rvss.pki.clientAuth() } : {}),
+    });
     const metrics = Object.values(rvss.services)
       .map((s) => `${s.name} http://127.0.0.1:${s.healthPort}/metrics`)
       .join(", ");
@@ -91,6 +107,12 @@ async function up(): Promise<number> {
     console.log(`Health and metrics: ${metrics}`);
     console.log(`Context for other commands: ${contextFile(home)}`);
     console.log("Try: rvss backup create --svm vs1 --share share1 --wait   (and: rvss events tail)");
+    if (rvss.pki) {
+      const env = Object.entries(rvss.pki.clientEnv())
+        .map(([k, v]) => `${k}=${v}`)
+        .join(" ");
+      console.log(`gRPC needs a client certificate; as the admin: export ${env}`);
+    } else console.log("WARNING: RVSS_AUTH=off: gRPC is plaintext and anyone may call it as an admin.");
     await new Promise<void>((resolve) => {
       process.once("SIGINT", () => resolve());
       process.once("SIGTERM", () => resolve());

@@ -1,0 +1,67 @@
+import {
+  NATS_IDENTITIES,
+  SERVICE_IDENTITIES,
+  inboxPrefixOf,
+  natsAuthorization,
+  natsPermissions,
+  phaseEventTypes,
+  writerPermissions,
+} from "./nats-permissions";
+
+const COMMANDS = /^rvss\.v1\.cmd\./;
+
+describe("natsPermissions", () => {
+  test.each(NATS_IDENTITIES)("%s has explicit allow lists (an empty one would allow everything)", (id) => {
+    const p = natsPermissions(id);
+    expect(p.publish.allow.length).toBeGreaterThan(0);
+    expect(p.subscribe.allow).toContain(`${inboxPrefixOf(id)}.>`);
+    expect(p.subscribe.allow).not.toContain("_INBOX.>");
+  });
+
+  test.each([...SERVICE_IDENTITIES, "viewer" as const])("%s may not delete, purge or reconfigure a stream", (id) => {
+    const p = natsPermissions(id);
+    expect(p.publish.deny).toEqual(
+      expect.arrayContaining(["$JS.API.STREAM.DELETE.>", "$JS.API.STREAM.PURGE.>", "$JS.API.STREAM.UPDATE.>"]),
+    );
+    expect(p.publish.allow.some((s) => s === "$JS.API.>" || s === ">")).toBe(false);
+  });
+
+  test("only the coordinator may publish commands", () => {
+    for (const id of NATS_IDENTITIES) {
+      const mayCommand = natsPermissions(id).publish.allow.some((s) => COMMANDS.test(s));
+      expect([id, mayCommand]).toEqual([id, id === "coordinator"]);
+    }
+  });
+
+  test("a phase's service publishes only the events its steps report, and pulls only its own queue", () => {
+    const exec = natsPermissions("snapshot-executor").publish.allow;
+    expect(phaseEventTypes("executor")).toEqual(expect.arrayContaining(["shadowCopiesCreated", "restoreFinished"]));
+    expect(exec).toContain("rvss.v1.evt.*.*.shadow_copies_created");
+    expect(exec).toContain("rvss.v1.bkp.*.restore_finished");
+    expect(exec).not.toContain("rvss.v1.evt.*.*.shares_resolved");
+    expect(exec.some((s) => s.startsWith("rvss.v1.evt.>"))).toBe(false);
+    expect(exec).toContain("$JS.API.CONSUMER.MSG.NEXT.RVSS_CMD_EXECUTOR.snapshot-executor");
+    expect(exec.filter((s) => s.startsWith("$JS.API.CONSUMER.MSG.NEXT.RVSS_CMD_"))).toHaveLength(1);
+    expect(exec.some((s) => s.startsWith("$KV.rvss-state"))).toBe(false);
+  });
+
+  test("query answerers may respond; writers answer only their own requests", () => {
+    expect(natsPermissions("share-discovery")).toMatchObject({ allowResponses: true });
+    expect(natsPermissions("coordinator")).toMatchObject({ allowResponses: false });
+    const w = writerPermissions("w1");
+    expect(w.subscribe.allow).toContain("rvss.v1.writer.w1.*");
+    expect(w.publish.allow).toContain("$KV.rvss-writers.writer.w1");
+  });
+});
+
+test("natsAuthorization renders every user with its lists; $NAME passwords come from the environment", () => {
+  const text = natsAuthorization([
+    { user: "coordinator", password: "$RVSS_COORDINATOR_PASSWORD", permissions: natsPermissions("coordinator") },
+    { user: "share-discovery", password: "pw", permissions: natsPermissions("share-discovery") },
+  ]);
+  expect(text).toMatch(/^authorization \{\n {2}users: \[/);
+  expect(text).toContain("password: $RVSS_COORDINATOR_PASSWORD\n");
+  expect(text).toContain('password: "pw"');
+  expect(text).toContain('"rvss.v1.cmd.discovery.>"');
+  expect(text.match(/allow_responses: true/g)).toHaveLength(1);
+});

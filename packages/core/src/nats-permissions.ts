@@ -1,0 +1,296 @@
+/**
+ * What each NATS identity may publish and subscribe, derived from the wire names (wire.ts) and the
+ * table of steps: a phase's service may publish only the events its steps report, only the
+ * coordinator may publish commands, and no service may delete or purge a stream or change its
+ * configuration. `natsAuthorization` renders the nats-server `authorization` block.
+ *
+ * nats-server facts these rest on (2.9): an empty allow list allows everything, so every identity
+ * gets an explicit list; deny wins over allow; each identity has its own inbox prefix so it cannot
+ * read others' replies.
+ */
+import { STEPS, PHASE_SERVICES, type Phase, type StepKey } from "./fsrvp/steps";
+import { token } from "./naming";
+import {
+  COMMAND_STREAMS,
+  COORDINATOR_EVENTS_CONSUMER,
+  COORDINATOR_TIMERS_CONSUMER,
+  DLQ_STREAM,
+  AUDIT_STREAM,
+  AUDIT_SUBJECTS,
+  EVENTS_STREAM,
+  EVENT_SUBJECTS,
+  PHASE_CONSUMERS,
+  TIMER_SUBJECTS,
+  WRITER_SUBJECTS,
+  STATE_BUCKET,
+  TIMERS_STREAM,
+  WRITERS_BUCKET,
+  backupEventsOfType,
+  commandSubjects,
+  dlqSubject,
+  setEventsOfType,
+  svmEventsSubject,
+  systemEventsOfType,
+  writerKey,
+  writerSubjects,
+  CHECK_SHARES_SUBJECT,
+  STORAGE_INVENTORY_SUBJECT,
+} from "./wire";
+
+export const SERVICE_IDENTITIES = ["coordinator", ...Object.values(PHASE_SERVICES)] as const;
+export type ServiceIdentity = (typeof SERVICE_IDENTITIES)[number];
+
+/** Every identity rvss runs as: its services, the provisioner (the only one that changes streams) and the CLI's reader. */
+export const NATS_IDENTITIES = ["provisioner", ...SERVICE_IDENTITIES, "viewer"] as const;
+export type NatsIdentity = (typeof NATS_IDENTITIES)[number];
+
+export interface NatsPermissions {
+  publish: { allow: string[]; deny: string[] };
+  subscribe: { allow: string[]; deny: string[] };
+  /** May answer the reply subject of a request it received (queries, writer requests). */
+  allowResponses: boolean;
+}
+
+/** The inbox prefix of an identity: its replies and JetStream acks arrive there and nowhere else. */
+export function inboxPrefixOf(identity: string): string {
+  return `_INBOX_${token(identity)}`;
+}
+
+const ALL_STREAMS = [EVENTS_STREAM, TIMERS_STREAM, DLQ_STREAM, AUDIT_STREAM, ...Object.values(COMMAND_STREAMS)];
+const KV_STREAMS = [STATE_BUCKET, WRITERS_BUCKET].map((b) => `KV_${b}`);
+const DURABLES: [string, string][] = [
+  [EVENTS_STREAM, COORDINATOR_EVENTS_CONSUMER],
+  [TIMERS_STREAM, COORDINATOR_TIMERS_CONSUMER],
+  ...(Object.keys(COMMAND_STREAMS) as Phase[]).map((p): [string, string] => [COMMAND_STREAMS[p], PHASE_CONSUMERS[p]]),
+];
+
+/** What changes or removes a stream, a consumer or stored messages: the provisioner's alone. */
+const ADMIN_VERBS = [
+  "$JS.API.STREAM.UPDATE.>",
+  "$JS.API.STREAM.DELETE.>",
+  "$JS.API.STREAM.PURGE.>",
+  "$JS.API.STREAM.MSG.DELETE.>",
+  "$JS.API.STREAM.SNAPSHOT.>",
+  "$JS.API.STREAM.RESTORE.>",
+  "$JS.API.STREAM.PEER.REMOVE.>",
+  "$JS.API.STREAM.LEADER.STEPDOWN.>",
+  "$JS.API.META.>",
+  "$JS.API.ACCOUNT.>",
+];
+
+/**
+ * What connecting does: creating a stream, bucket or durable that exists with the same configuration
+ * changes nothing (a different one is refused by the server), and reading their info.
+ */
+function bind(): string[] {
+  return [
+    "$JS.API.INFO",
+    ...[...ALL_STREAMS, ...KV_STREAMS].flatMap((s) => [`$JS.API.STREAM.INFO.${s}`, `$JS.API.STREAM.CREATE.${s}`]),
+    ...DURABLES.flatMap(([s, c]) => [
+      `$JS.API.CONSUMER.INFO.${s}.${c}`,
+      `$JS.API.CONSUMER.CREATE.${s}.${c}`,
+      `$JS.API.CONSUMER.CREATE.${s}.${c}.>`,
+      `$JS.API.CONSUMER.DURABLE.CREATE.${s}.${c}`,
+    ]),
+  ];
+}
+
+/** Pulling from one durable and acknowledging its messages. */
+function pull(stream: string, consumer: string): string[] {
+  return [`$JS.API.CONSUMER.MSG.NEXT.${stream}.${consumer}`, `$JS.ACK.${stream}.${consumer}.>`];
+}
+
+/** Reading a KV bucket: gets, key listing, and watches (ordered consumers). */
+function readBucket(bucket: string): string[] {
+  const s = `KV_${bucket}`;
+  return [
+    `$JS.API.DIRECT.GET.${s}.>`,
+    `$JS.API.DIRECT.GET.${s}`,
+    `$JS.API.STREAM.MSG.GET.${s}`,
+    `$JS.API.CONSUMER.CREATE.${s}`,
+    `$JS.API.CONSUMER.CREATE.${s}.>`,
+    `$JS.API.CONSUMER.DELETE.${s}.>`,
+    `$JS.API.CONSUMER.MSG.NEXT.${s}.>`,
+    `$JS.FC.${s}.>`,
+  ];
+}
+
+/** Reading a stream from anywhere: message gets and ordered consumers (watch, tail, replay). */
+function readStream(stream: string): string[] {
+  return [
+    `$JS.API.STREAM.MSG.GET.${stream}`,
+    `$JS.API.DIRECT.GET.${stream}`,
+    `$JS.API.DIRECT.GET.${stream}.>`,
+    `$JS.API.CONSUMER.CREATE.${stream}`,
+    `$JS.API.CONSUMER.CREATE.${stream}.>`,
+    `$JS.API.CONSUMER.DELETE.${stream}.>`,
+    `$JS.API.CONSUMER.INFO.${stream}.>`,
+    `$JS.API.CONSUMER.MSG.NEXT.${stream}.>`,
+    `$JS.FC.${stream}.>`,
+  ];
+}
+
+/** The events a phase's service reports: those of its steps, and the failure of any of them. */
+export function phaseEventTypes(phase: Phase): string[] {
+  const types = new Set<string>(["stepFailed"]);
+  for (const k of Object.keys(STEPS) as StepKey[])
+    if (STEPS[k].phase === phase) for (const r of STEPS[k].reports) types.add(r);
+  return [...types];
+}
+
+function eventsOf(types: readonly string[]): string[] {
+  return types.flatMap((t) => [setEventsOfType(t), backupEventsOfType(t), systemEventsOfType(t)]);
+}
+
+function phaseOf(identity: ServiceIdentity): Phase | null {
+  return (Object.keys(PHASE_SERVICES) as Phase[]).find((p) => PHASE_SERVICES[p] === identity) ?? null;
+}
+
+const QUERIES: Partial<Record<Phase, string>> = {
+  discovery: CHECK_SHARES_SUBJECT,
+  executor: STORAGE_INVENTORY_SUBJECT,
+};
+
+export function natsPermissions(identity: NatsIdentity): NatsPermissions {
+  const inbox = `${inboxPrefixOf(identity)}.>`;
+  if (identity === "provisioner")
+    return {
+      publish: { allow: ["$JS.API.>"], deny: [] },
+      subscribe: { allow: [inbox], deny: [] },
+      allowResponses: false,
+    };
+  const deny = ADMIN_VERBS;
+  if (identity === "viewer")
+    return {
+      publish: {
+        allow: [
+          "$JS.API.INFO",
+          `$JS.API.STREAM.INFO.${EVENTS_STREAM}`,
+          `$JS.API.STREAM.INFO.${DLQ_STREAM}`,
+          ...readStream(EVENTS_STREAM),
+          ...readStream(DLQ_STREAM),
+        ],
+        deny,
+      },
+      subscribe: { allow: [inbox], deny: [] },
+      allowResponses: false,
+    };
+  if (identity === "coordinator")
+    return {
+      publish: {
+        allow: [
+          ...bind(),
+          ...(Object.keys(COMMAND_STREAMS) as Phase[]).flatMap(commandSubjects),
+          ...EVENT_SUBJECTS,
+          ...TIMER_SUBJECTS,
+          ...AUDIT_SUBJECTS,
+          dlqSubject(EVENTS_STREAM, COORDINATOR_EVENTS_CONSUMER),
+          dlqSubject(TIMERS_STREAM, COORDINATOR_TIMERS_CONSUMER),
+          ...Object.values(QUERIES),
+          `$KV.${STATE_BUCKET}.>`,
+          ...readBucket(STATE_BUCKET),
+          ...readBucket(WRITERS_BUCKET),
+          ...pull(EVENTS_STREAM, COORDINATOR_EVENTS_CONSUMER),
+          ...pull(TIMERS_STREAM, COORDINATOR_TIMERS_CONSUMER),
+          ...ALL_STREAMS.flatMap(readStream),
+        ],
+        deny,
+      },
+      subscribe: { allow: [inbox], deny: [] },
+      allowResponses: false,
+    };
+  const phase = phaseOf(identity)!;
+  const stream = COMMAND_STREAMS[phase];
+  const consumer = PHASE_CONSUMERS[phase];
+  const query = QUERIES[phase];
+  const notifier = phase === "notifier";
+  return {
+    publish: {
+      allow: [
+        ...bind(),
+        ...eventsOf(phaseEventTypes(phase)),
+        dlqSubject(stream, consumer),
+        ...pull(stream, consumer),
+        ...readBucket(STATE_BUCKET),
+        ...readBucket(WRITERS_BUCKET),
+        // The notifier asks the writers; it alone talks to them.
+        ...(notifier ? WRITER_SUBJECTS : []),
+      ],
+      deny,
+    },
+    subscribe: { allow: [inbox, ...(query ? [query] : [])], deny: [] },
+    allowResponses: query !== undefined,
+  };
+}
+
+/**
+ * An outside subscriber limited to one SVM's set events: the server checks the filter in the
+ * consumer-create subject (nats.js puts it there), so a consumer on another SVM is refused.
+ */
+export function svmReaderPermissions(svm: string, identity: string): NatsPermissions {
+  return {
+    publish: {
+      allow: [
+        "$JS.API.INFO",
+        `$JS.API.STREAM.INFO.${EVENTS_STREAM}`,
+        `$JS.API.CONSUMER.CREATE.${EVENTS_STREAM}.*.${svmEventsSubject(svm)}`,
+        `$JS.API.CONSUMER.MSG.NEXT.${EVENTS_STREAM}.*`,
+        `$JS.API.CONSUMER.DELETE.${EVENTS_STREAM}.*`,
+        `$JS.FC.${EVENTS_STREAM}.>`,
+      ],
+      deny: ADMIN_VERBS,
+    },
+    subscribe: { allow: [`${inboxPrefixOf(identity)}.>`], deny: [] },
+    allowResponses: false,
+  };
+}
+
+/** An application writer: it registers itself and answers its own requests, nothing else. */
+export function writerPermissions(writerId: string): NatsPermissions {
+  return {
+    publish: {
+      allow: [
+        `$KV.${WRITERS_BUCKET}.${writerKey(writerId)}`,
+        "$JS.API.INFO",
+        `$JS.API.STREAM.INFO.KV_${WRITERS_BUCKET}`,
+      ],
+      deny: ADMIN_VERBS,
+    },
+    subscribe: { allow: [`${inboxPrefixOf(`writer-${writerId}`)}.>`, writerSubjects(writerId)], deny: [] },
+    allowResponses: true,
+  };
+}
+
+export interface NatsUser {
+  user: string;
+  /**
+   * A bcrypt hash (nats-server compares it), the password itself (local use), or `$NAME`: the
+   * server reads it from its environment variable NAME.
+   */
+  password: string;
+  permissions: NatsPermissions;
+}
+
+const quote = (s: string): string => JSON.stringify(s);
+const list = (xs: readonly string[]): string => `[${xs.map(quote).join(", ")}]`;
+
+/** The nats-server `authorization` block for `users`; anyone else is refused. */
+export function natsAuthorization(users: readonly NatsUser[]): string {
+  const lines = ["authorization {", "  users: ["];
+  for (const u of users) {
+    const p = u.permissions;
+    lines.push(
+      "    {",
+      `      user: ${quote(u.user)}`,
+      `      password: ${u.password.startsWith("$") ? u.password : quote(u.password)}`,
+      "      permissions: {",
+      `        publish: { allow: ${list(p.publish.allow)}${p.publish.deny.length ? `, deny: ${list(p.publish.deny)}` : ""} }`,
+      `        subscribe: { allow: ${list(p.subscribe.allow)}${p.subscribe.deny.length ? `, deny: ${list(p.subscribe.deny)}` : ""} }`,
+      ...(p.allowResponses ? ["        allow_responses: true"] : []),
+      "      }",
+      "    }",
+    );
+  }
+  lines.push("  ]", "}");
+  return lines.join("\n");
+}

@@ -1,0 +1,24 @@
+import { restoreTargetProblem } from "./restore-roots";
+
+describe("restoreTargetProblem", () => {
+  const roots = ["/srv/restores", "/tmp"];
+  test.each([
+    ["/srv/restores/r1", null],
+    ["/srv/restores", null],
+    ["/tmp/x/y", null],
+    ["/srv/restoresX/r1", /outside the restore roots \(\/srv\/restores, \/tmp; RVSS_RESTORE_ROOTS\)/],
+    ["/etc/cron.d", /outside the restore roots/],
+    ["/root/.ssh-x", /outside the restore roots/],
+    ["/tmp/../etc", /normalised path/],
+    ["/tmp//x", /normalised path/],
+    ["relative/dir", /absolute path/],
+  ])("%j", (target, problem) => {
+    const p = restoreTargetProblem(target, roots);
+    if (problem === null) expect(p).toBeNull();
+    else expect(p).toMatch(problem);
+  });
+
+  test("no roots: directory restores are off", () => {
+    expect(restoreTargetProblem("/tmp/x", [])).toMatch(/set RVSS_RESTORE_ROOTS/);
+  });
+});
