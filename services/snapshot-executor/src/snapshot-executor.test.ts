@@ -151,7 +151,7 @@ describe("snapshot-executor", () => {
     );
     await expect(fsp.appendFile(image, "x")).rejects.toThrow(/EPERM|EACCES/);
     // The executor checksums the snapshot after the backup, on its own.
-    const snapRef = { svm: "vs1", volume: "vm_vol1", name: "rvss_exec_test" };
+    const snapRef = { svm: "vs1", volume: "vm_vol1", name: snapName };
     for (const end = Date.now() + 20_000; !(await backend.snapshotVerification(snapRef)) && Date.now() < end;)
       await new Promise((r) => setTimeout(r, 100));
     expect(Object.keys((await backend.snapshotVerification(snapRef))!.shadowCopies[c.shadowCopyId]!.files)).toEqual(
