@@ -63,6 +63,9 @@ test("Python builds a descriptor pool from reflection and calls ListBackups dyna
     path.join(__dirname, "strict_reflection_client.py"),
     grpcAddr,
     protocol,
+    testPki().ca,
+    testPki().clients.viewer.cert,
+    testPki().clients.viewer.key,
   ]);
   const out = JSON.parse(stdout) as { services: string[]; methods: string[]; files: string[]; listBackups: unknown };
   expect(out.services).toEqual([

@@ -20,12 +20,15 @@ def message_class(descriptor):
 
 def main():
     address, reflection_set = sys.argv[1], sys.argv[2]
+    # Like every caller, it presents a client certificate: CA, certificate and key as PEM paths.
+    ca, cert, key = (open(p, "rb").read() for p in sys.argv[3:6])
     protocol = descriptor_pool.DescriptorPool()
     for f in descriptor_pb2.FileDescriptorSet.FromString(open(reflection_set, "rb").read()).file:
         protocol.Add(f)
     request_type = message_class(protocol.FindMessageTypeByName("grpc.reflection.v1.ServerReflectionRequest"))
     response_type = message_class(protocol.FindMessageTypeByName("grpc.reflection.v1.ServerReflectionResponse"))
-    channel = grpc.insecure_channel(address)
+    credentials = grpc.ssl_channel_credentials(root_certificates=ca, private_key=key, certificate_chain=cert)
+    channel = grpc.secure_channel(address, credentials)
     info = channel.stream_stream(
         "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
         request_serializer=request_type.SerializeToString,
