@@ -77,18 +77,25 @@ export async function checkTargets(backend: StorageBackend, state: StateStore, c
       for (const s of k.value.snapshots) checkSnapshotNames(s);
       return;
     case "deleteShadowCopies": {
-      const copies = new Set(
-        (await backend.listShadowCopies(svm)).map((c) => `${c.volume}/${c.shadowCopyId.toLowerCase()}`),
-      );
-      const snaps = new Set((await backend.listSnapshots(svm)).map((x) => `${x.volume}/${x.name}`));
+      // Storage is listed only for what the record does not name: the usual removal costs no listing.
+      let copies: Promise<Set<string>> | undefined;
+      let snaps: Promise<Set<string>> | undefined;
       return checkRemoval(
         record,
         svm,
         setId,
         { copies: k.value.shadowCopies, snapshots: k.value.snapshots },
         {
-          copy: async (c) => copies.has(`${c.volume}/${c.shadowCopyId.toLowerCase()}`),
-          snapshot: async (x) => snaps.has(`${x.volume}/${x.name}`),
+          copy: async (c) =>
+            (
+              await (copies ??= backend
+                .listShadowCopies(svm)
+                .then((l) => new Set(l.map((x) => `${x.volume}/${x.shadowCopyId.toLowerCase()}`))))
+            ).has(`${c.volume}/${c.shadowCopyId.toLowerCase()}`),
+          snapshot: async (x) =>
+            (
+              await (snaps ??= backend.listSnapshots(svm).then((l) => new Set(l.map((y) => `${y.volume}/${y.name}`))))
+            ).has(`${x.volume}/${x.name}`),
         },
       );
     }
