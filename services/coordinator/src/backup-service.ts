@@ -91,7 +91,7 @@ export interface BackupToStart {
  * a scheduler replica that finds a tick's backup missing may start it again. A name is taken once.
  */
 export async function startBackup(
-  deps: Pick<BackupServiceDeps, "bus" | "backups" | "planner" | "log">,
+  deps: Omit<BackupServiceDeps, "engine" | "deletions" | "limits" | "restoreRoots">,
   req: BackupToStart,
 ): Promise<void> {
   const { bus, backups, planner, log } = deps;
