@@ -5,7 +5,7 @@
  */
 import * as fsp from "node:fs/promises";
 import * as path from "node:path";
-import { NatsServer } from "@rvss/testkit";
+import { NatsServer, testPki } from "@rvss/testkit";
 import { rvss } from "../e2e/cli";
 import { datasetOf, sleep, startFaultSystem, until, type FaultSystem } from "../faults/system";
 
@@ -16,7 +16,7 @@ let env: Record<string, string>;
 beforeAll(async () => {
   nats = await NatsServer.start();
   sys = await startFaultSystem({ natsUrl: nats.url, svms: ["c1"], env: { RVSS_COLLECTOR_INTERVAL_MS: "1000" } });
-  env = { RVSS_GRPC_ADDR: sys.env.RVSS_GRPC_ADDR! };
+  env = { RVSS_GRPC_ADDR: sys.env.RVSS_GRPC_ADDR!, ...testPki().clientEnv() };
 }, 60_000);
 
 afterAll(async () => {

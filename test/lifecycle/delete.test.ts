@@ -222,7 +222,8 @@ test("a restore is a record: who, when, which backup, files, target, outcome", a
     target: { kind: { $case: "directory", value: target } },
     state: RestoreState.RESTORE_STATE_COMPLETED,
   });
-  expect(r.requestedBy).toMatch(/127\.0\.0\.1/);
+  // Who asked: the caller's authenticated identity, not its address.
+  expect(r.requestedBy).toBe("spiffe://rvss.local/admin");
   expect(r.restoredFiles.map((f) => f.path)).toEqual([SHARES[0].file]);
   expect((await sys.client.getRestore(res.restoreId.slice(0, 8))).id).toBe(res.restoreId);
   await expect(sys.client.getRestore("ffffffff")).rejects.toThrow('no restore has the ID or ID prefix "ffffffff"');

@@ -4,7 +4,6 @@
  */
 import {
   RvssError,
-  backupStatusKey,
   checkCopiesOfSet,
   checkRemoval,
   checkRestoreTarget,
@@ -16,7 +15,6 @@ import {
   mapLimit,
   parseSnapshotName,
   svmKey,
-  type BackupStatus,
   type SvmRecord,
 } from "@rvss/core";
 import type {
@@ -61,11 +59,7 @@ export async function checkTargets(backend: StorageBackend, state: StateStore, c
   const setId = cmd.context?.setId ?? "";
   const k = cmd.kind;
   if (!k) return;
-  if (k.$case === "deleteSnapshots") {
-    const backupId = cmd.context?.backupId ?? "";
-    const status = backupId ? ((await state.get<BackupStatus>(backupStatusKey(backupId)))?.value ?? null) : null;
-    return checkSnapshotDeletion(status?.state ?? null, backupId, k.value.snapshots);
-  }
+  if (k.$case === "deleteSnapshots") return checkSnapshotDeletion(cmd.context?.backupId ?? "", k.value.snapshots);
   const record = svm ? ((await state.get<SvmRecord>(svmKey(svm)))?.value ?? null) : null;
   switch (k.$case) {
     case "createShadowCopies":

@@ -1,5 +1,5 @@
 import { snapshotName } from "../naming";
-import { checkCopiesOfSet, checkRemoval, type CopyTarget } from "./targets";
+import { checkCopiesOfSet, checkRemoval, checkSnapshotDeletion, type CopyTarget } from "./targets";
 import { emptySvmRecord, type ShadowCopyRecord, type SvmRecord } from "./types";
 
 const SET = "5e7a0000-0000-4000-8000-000000000001";
@@ -137,5 +137,15 @@ describe("checkRemoval", () => {
         present,
       ),
     ).resolves.toBeUndefined();
+  });
+});
+
+describe("checkSnapshotDeletion", () => {
+  const B = "b1b1b1b1-0000-4000-8000-000000000001";
+  test("a backup's own snapshots pass; another backup's, or a name that is a path, are refused", () => {
+    expect(() => checkSnapshotDeletion(B, [{ volume: "vm_vol1", name: SNAP }])).not.toThrow();
+    const other = snapshotName("b2b2b2b2-0000-4000-8000-000000000002", SET, Date.UTC(2026, 0, 1));
+    expect(() => checkSnapshotDeletion(B, [{ volume: "vm_vol1", name: other }])).toThrow(/is not one of backup/);
+    expect(() => checkSnapshotDeletion(B, [{ volume: "vm_vol1", name: "../../x" }])).toThrow(/is not a name rvss/);
   });
 });

@@ -130,27 +130,17 @@ export async function checkRemoval(
 }
 
 /**
- * A backup's snapshots are deleted only while its status says Deleting (DeleteBackup, DeleteSnapshot
- * or the collector put it there) and only snapshots whose names carry that backup's ID.
+ * A backup's snapshots: every name must be one rvss gives its snapshots, and carry the backup's ID
+ * when the command names a backup (a forged command cannot take another backup's snapshots).
  */
-export function checkSnapshotDeletion(
-  backupState: string | null,
-  backupId: string,
-  snapshots: readonly SnapshotTarget[],
-): void {
+export function checkSnapshotDeletion(backupId: string, snapshots: readonly SnapshotTarget[]): void {
   for (const s of snapshots) {
     checkSnapshotNames(s);
-    if (parseSnapshotName(s.name)!.backupId !== backupId)
+    if (backupId && parseSnapshotName(s.name)!.backupId !== backupId)
       throw new RvssError(
         ErrorCodes.PERMISSION_DENIED,
         `refused: snapshot ${s.name} is not one of backup ${backupId}'s; the command is not the coordinator's`,
         { backupId, snapshot: s.name },
       );
   }
-  if (backupState !== "Deleting")
-    throw new RvssError(
-      ErrorCodes.PERMISSION_DENIED,
-      `refused: backup ${backupId} is ${backupState ?? "unknown"}, not Deleting; its snapshots stay`,
-      { backupId },
-    );
 }
