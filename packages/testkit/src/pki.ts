@@ -60,7 +60,8 @@ function openssl(args: string[], cwd: string): void {
   }
 }
 
-function makeCa(dir: string, name: string, cn: string): void {
+/** A self-signed CA `<name>.pem` / `<name>.key` in `dir` (shared with the ONTAP fake's PKI). */
+export function makeCa(dir: string, name: string, cn: string): void {
   openssl(
     [
       "req",
@@ -87,7 +88,8 @@ function makeCa(dir: string, name: string, cn: string): void {
   );
 }
 
-function issue(dir: string, ca: string, name: string, cn: string, san: string, usage: string): CertPair {
+/** A certificate and key `<name>.pem` / `<name>.key` signed by the CA `ca` in `dir`. */
+export function issue(dir: string, ca: string, name: string, cn: string, san: string, usage: string): CertPair {
   openssl(
     [
       "req",
