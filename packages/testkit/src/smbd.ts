@@ -115,12 +115,20 @@ export async function startSmbd(dir: string): Promise<Smbd> {
       return { ok: false, output: (e.stdout ?? "") + (e.stderr ?? "") || e.message };
     }
   };
+  // Its process group: smbd and the helpers it forked. The group may be gone before Node has
+  // seen smbd's exit (ESRCH): then there is nothing left to stop.
+  const signalGroup = (signal: NodeJS.Signals): void => {
+    try {
+      process.kill(-smbd.pid!, signal);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "ESRCH") throw err;
+    }
+  };
   const stop = async () => {
     if (smbd.exitCode === null) {
-      // Its process group: smbd and the helpers it forked.
-      process.kill(-smbd.pid!, "SIGTERM");
+      signalGroup("SIGTERM");
       await Promise.race([exited, sleep(5000, undefined, { ref: false })]);
-      if (smbd.exitCode === null) process.kill(-smbd.pid!, "SIGKILL");
+      if (smbd.exitCode === null) signalGroup("SIGKILL");
     }
     // samba-dcerpcd is started on demand (smbclient -L) and writes its pid beside smbd's.
     const pid = Number(await fsp.readFile(d("run/samba-dcerpcd.pid"), "utf8").catch(() => "0"));
