@@ -159,6 +159,34 @@ test("NATS TLS and the client certificate come from a Secret; network, monitorin
   expect(rule.spec).toEqual(yaml.load(fs.readFileSync(path.join(chart, "files", "prometheus-rules.yaml"), "utf8")));
 });
 
+test("each service logs in to NATS as its own user, with only its own password from the Secret", () => {
+  const deployments = byKind(objects(["--set", "nats.credentials.secret=rvss-nats-users"]), "Deployment");
+  for (const d of deployments) {
+    const service = d.metadata.name.replace(/^rvss-/, "");
+    const pod = d.spec.template.spec;
+    const env = Object.fromEntries(
+      (pod.containers[0].env as { name: string; value: string }[]).map((e) => [e.name, e.value]),
+    );
+    expect([service, env.RVSS_NATS_USER, env.RVSS_NATS_PASSWORD_FILE]).toEqual([
+      service,
+      service,
+      `/etc/rvss/nats-credentials/${service}`,
+    ]);
+    const volume = pod.volumes.find((v: { name: string }) => v.name === "nats-credentials");
+    expect(volume.secret).toEqual({
+      secretName: "rvss-nats-users",
+      defaultMode: 0o440,
+      items: [{ key: service, path: service }],
+    });
+  }
+  expect(deployments.map((d) => d.metadata.name).sort()).toEqual([
+    "rvss-auto-recovery-notifier",
+    "rvss-coordinator",
+    "rvss-share-discovery",
+    "rvss-snapshot-executor",
+  ]);
+});
+
 test("an image without a digest is refused, naming the value", () => {
   const r = render([]);
   expect(r.status).not.toBe(0);
