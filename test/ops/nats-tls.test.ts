@@ -2,84 +2,23 @@
  * NATS over mutual TLS, as the chart configures it from a Secret: a real nats-server that requires
  * client certificates and maps them to a user (verify_and_map), certificates made with openssl.
  */
-import { execFileSync } from "node:child_process";
 import * as fsp from "node:fs/promises";
 import * as os from "node:os";
 import * as path from "node:path";
 import { connectBus } from "@rvss/bus";
 import { ErrorCodes, isRvssError } from "@rvss/core";
 import { createLogger, loadConfig } from "@rvss/runtime";
-import { NatsServer } from "@rvss/testkit";
+import { NatsServer, issueCertificate, makeCa } from "@rvss/testkit";
 
 let dir: string;
 let nats: NatsServer;
 const file = (name: string): string => path.join(dir, name);
 
-function openssl(args: string[]): void {
-  execFileSync("openssl", args, { cwd: dir, stdio: "pipe" });
-}
-
-/** A certificate signed by the test CA: `ext` says what it may be used for. */
-async function issue(name: string, subject: string, ext: string): Promise<void> {
-  await fsp.writeFile(file(`${name}.ext`), ext);
-  openssl([
-    "req",
-    "-newkey",
-    "ec",
-    "-pkeyopt",
-    "ec_paramgen_curve:P-256",
-    "-nodes",
-    "-keyout",
-    `${name}.key`,
-    "-out",
-    `${name}.csr`,
-    "-subj",
-    subject,
-  ]);
-  openssl([
-    "x509",
-    "-req",
-    "-in",
-    `${name}.csr`,
-    "-CA",
-    "ca.pem",
-    "-CAkey",
-    "ca.key",
-    "-CAcreateserial",
-    "-days",
-    "2",
-    "-out",
-    `${name}.pem`,
-    "-extfile",
-    `${name}.ext`,
-  ]);
-}
-
 beforeAll(async () => {
   dir = await fsp.mkdtemp(path.join(os.tmpdir(), "rvss-tls-"));
-  openssl([
-    "req",
-    "-x509",
-    "-newkey",
-    "ec",
-    "-pkeyopt",
-    "ec_paramgen_curve:P-256",
-    "-nodes",
-    "-keyout",
-    "ca.key",
-    "-out",
-    "ca.pem",
-    "-days",
-    "2",
-    "-subj",
-    "/CN=rvss test CA",
-    "-addext",
-    "basicConstraints=critical,CA:TRUE",
-    "-addext",
-    "keyUsage=critical,keyCertSign",
-  ]);
-  await issue("server", "/CN=localhost", "subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n");
-  await issue("client", "/CN=coordinator", "extendedKeyUsage=clientAuth\n");
+  makeCa(dir, "ca", "rvss test CA");
+  issueCertificate(dir, "ca", "server", "localhost", "DNS:localhost,IP:127.0.0.1", "serverAuth");
+  issueCertificate(dir, "ca", "client", "coordinator", "DNS:coordinator", "clientAuth");
   nats = await NatsServer.start({
     config: [
       `tls { cert_file: "${file("server.pem")}", key_file: "${file("server.key")}", ca_file: "${file("ca.pem")}", verify_and_map: true }`,

@@ -47,6 +47,8 @@ export {
 } from "./ontap-fake";
 export {
   ensurePki,
+  issueCertificate,
+  makeCa,
   PKI_IDENTITIES,
   principalOfIdentity,
   testPki,

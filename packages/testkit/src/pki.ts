@@ -89,7 +89,14 @@ export function makeCa(dir: string, name: string, cn: string): void {
 }
 
 /** A certificate and key `<name>.pem` / `<name>.key` signed by the CA `ca` in `dir`. */
-export function issue(dir: string, ca: string, name: string, cn: string, san: string, usage: string): CertPair {
+export function issueCertificate(
+  dir: string,
+  ca: string,
+  name: string,
+  cn: string,
+  san: string,
+  usage: string,
+): CertPair {
   openssl(
     [
       "req",
@@ -154,10 +161,11 @@ export function ensurePki(dir: string): Pki {
     const old = process.umask(0o077);
     try {
       makeCa(dir, "ca", "rvss local CA");
-      issue(dir, "ca", "server", "localhost", "DNS:localhost,IP:127.0.0.1,IP:::1", "serverAuth");
-      for (const id of PKI_IDENTITIES) issue(dir, "ca", id, id, `URI:${principalOfIdentity(id)}`, "clientAuth");
+      issueCertificate(dir, "ca", "server", "localhost", "DNS:localhost,IP:127.0.0.1,IP:::1", "serverAuth");
+      for (const id of PKI_IDENTITIES)
+        issueCertificate(dir, "ca", id, id, `URI:${principalOfIdentity(id)}`, "clientAuth");
       makeCa(dir, "rogue-ca", "rvss local CA");
-      issue(dir, "rogue-ca", "intruder", "admin", `URI:${principalOfIdentity("admin")}`, "clientAuth");
+      issueCertificate(dir, "rogue-ca", "intruder", "admin", `URI:${principalOfIdentity("admin")}`, "clientAuth");
       const principals: Record<string, Role[]> = { "token:dashboard": ["viewer"] };
       for (const id of PKI_IDENTITIES) if (rolesOf(id).length > 0) principals[principalOfIdentity(id)] = rolesOf(id);
       fs.writeFileSync(file("policy.json"), `${JSON.stringify({ principals }, null, 2)}\n`);

@@ -5,7 +5,7 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { issue, makeCa } from "../pki";
+import { issueCertificate, makeCa } from "../pki";
 
 export interface TestPki {
   dir: string;
@@ -22,8 +22,8 @@ export interface TestPki {
 export function makeTestPki(dir: string, clientUser = "rvss-cert"): TestPki {
   fs.mkdirSync(dir, { recursive: true });
   makeCa(dir, "ca", "rvss test CA");
-  const server = issue(dir, "ca", "server", "localhost", "IP:127.0.0.1,DNS:localhost", "serverAuth");
-  const client = issue(dir, "ca", "client", clientUser, `DNS:${clientUser}`, "clientAuth");
+  const server = issueCertificate(dir, "ca", "server", "localhost", "IP:127.0.0.1,DNS:localhost", "serverAuth");
+  const client = issueCertificate(dir, "ca", "client", clientUser, `DNS:${clientUser}`, "clientAuth");
   return {
     dir,
     caFile: path.join(dir, "ca.pem"),
