@@ -1,10 +1,9 @@
-import * as fs from "node:fs";
 import { ErrorCodes, RvssError } from "@rvss/core";
 import type { RvssConfig } from "@rvss/runtime";
 import type { ShadowCopyRef, SnapshotRef, StorageBackend } from "./backend";
 import { LatencyBackend, NullBackend } from "./latency";
 import { LocalBackend } from "./local/local-backend";
-import { parseFilerConfig } from "./local/filer-config";
+import { parseFilerConfig, readFilerFile } from "./local/filer-config";
 import { OntapBackend } from "./ontap/ontap-backend";
 import { parseOntapConfig, svmBackend, type BackendName } from "./ontap/config";
 
@@ -19,14 +18,7 @@ export function openBackend(config: Pick<RvssConfig, "storage" | "filerConfig" |
  * names no backend has `dflt`'s.
  */
 export function openFiler(file: string, dflt: BackendName): StorageBackend {
-  let text: string;
-  try {
-    text = fs.readFileSync(file, "utf8");
-  } catch (err) {
-    throw new RvssError(ErrorCodes.CONFIG_INVALID, `cannot read filer description ${file}: ${(err as Error).message}`, {
-      path: file,
-    });
-  }
+  const text = readFilerFile(file);
   let doc: Record<string, unknown> | null = null;
   try {
     const parsed = JSON.parse(text) as unknown;

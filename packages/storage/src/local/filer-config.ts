@@ -166,16 +166,19 @@ export function parseFilerConfig(text: string, file: string, dflt: BackendName =
   return { root, svms, syncSnapshots };
 }
 
-export function loadFilerConfig(file: string): FilerConfig {
-  let text: string;
+/** The filer description's text; an unreadable file is CONFIG_INVALID naming it. */
+export function readFilerFile(file: string): string {
   try {
-    text = fs.readFileSync(file, "utf8");
+    return fs.readFileSync(file, "utf8");
   } catch (err) {
     throw new RvssError(ErrorCodes.CONFIG_INVALID, `cannot read filer description ${file}: ${(err as Error).message}`, {
       path: file,
     });
   }
-  return parseFilerConfig(text, file);
+}
+
+export function loadFilerConfig(file: string): FilerConfig {
+  return parseFilerConfig(readFilerFile(file), file);
 }
 
 /** True when namespace path `p` is `base` or lies below it. */
