@@ -2,6 +2,7 @@
  * What the benchmarks run on: a nats-server and the four services as processes on this machine
  * (storage "null" or "null" with ONTAP-like delays), plus a light observer of the event subjects.
  */
+import type { StorageLatency } from "@rvss/runtime";
 import { setEventsOfType, backupEventsOfType } from "@rvss/core";
 import { connect, type NatsConnection, type Subscription } from "@nats-io/transport-node";
 import { jetstreamManager } from "@nats-io/jetstream";
@@ -131,14 +132,7 @@ export function percentile(values: number[], p: number): number {
 }
 
 /** The critical path of one set with the ONTAP-like delays: resolve, clone, expose, seal, snapshot, cleanup. */
-export function criticalPathMs(l: {
-  resolve: number;
-  clone: number;
-  expose: number;
-  seal: number;
-  snapshot: number;
-  cleanup: number;
-}): number {
+export function criticalPathMs(l: StorageLatency): number {
   return l.resolve + l.clone + l.expose + l.seal + l.snapshot + l.cleanup;
 }
 
