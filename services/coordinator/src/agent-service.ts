@@ -308,8 +308,9 @@ export function shadowCopyAgent({ bus, engine, log }: AgentDeps): ShadowCopyAgen
       // The mapping is gone from FSRVP's table (persisted); answer once storage confirms, or when
       // the wait runs out (the removal is durable and goes on). As storageStep does, the call
       // applies the removal's report itself when it comes.
-      const setId = isGuid(req.shadowCopySetId) ? normaliseGuid(req.shadowCopySetId) : req.shadowCopySetId;
-      const copyId = isGuid(req.shadowCopyId) ? normaliseGuid(req.shadowCopyId) : req.shadowCopyId;
+      // IDs are checked before one names a subject (core answers E_INVALIDARG for them too).
+      const setId = guid(req.shadowCopySetId, "ShadowCopySetId");
+      const copyId = guid(req.shadowCopyId, "ShadowCopyId");
       const removed = (s: SvmRecord): boolean => {
         const d = s.removals.find((x) => x.setId === setId);
         return !d || !remainingStorage(d).shadowCopies.some((c) => c.id === copyId);
