@@ -327,14 +327,17 @@ export {
   NATS_IDENTITIES,
   natsAuthorization,
   natsPermissions,
+  natsUsers,
   phaseEventTypes,
   SERVICE_IDENTITIES,
   svmReaderPermissions,
+  writerIdentity,
   writerPermissions,
   type NatsIdentity,
   type NatsPermissions,
   type NatsUser,
   type ServiceIdentity,
+  type WriterIdentity,
 } from "./nats-permissions";
 
 // The executor's check of a command against the SVM record, before any storage call.

@@ -245,6 +245,14 @@ export function svmReaderPermissions(svm: string, identity: string): NatsPermiss
   };
 }
 
+/**
+ * An application writer's NATS user. Writers are addressed by their writer ID (wire.ts's
+ * writerSubject and writerKey take the ID), not their name, so the identity is bound to one writer
+ * ID: the narrowest rule the subjects allow.
+ */
+export const writerIdentity = (writerId: string): WriterIdentity => `writer-${writerId}`;
+export type WriterIdentity = `writer-${string}`;
+
 /** An application writer: it registers itself and answers its own requests, nothing else. */
 export function writerPermissions(writerId: string): NatsPermissions {
   return {
@@ -256,7 +264,7 @@ export function writerPermissions(writerId: string): NatsPermissions {
       ],
       deny: ADMIN_VERBS,
     },
-    subscribe: { allow: [`${inboxPrefixOf(`writer-${writerId}`)}.>`, writerSubjects(writerId)], deny: [] },
+    subscribe: { allow: [`${inboxPrefixOf(writerIdentity(writerId))}.>`, writerSubjects(writerId)], deny: [] },
     allowResponses: true,
   };
 }
@@ -269,6 +277,21 @@ export interface NatsUser {
    */
   password: string;
   permissions: NatsPermissions;
+}
+
+/**
+ * The users of every rvss identity and of the application writers `writerIds`, each with the
+ * password `password` gives for its user name.
+ */
+export function natsUsers(password: (user: string) => string, writerIds: readonly string[] = []): NatsUser[] {
+  return [
+    ...NATS_IDENTITIES.map((id) => ({ user: id, password: password(id), permissions: natsPermissions(id) })),
+    ...writerIds.map((w) => ({
+      user: writerIdentity(w),
+      password: password(writerIdentity(w)),
+      permissions: writerPermissions(w),
+    })),
+  ];
 }
 
 const quote = (s: string): string => JSON.stringify(s);
