@@ -1,6 +1,9 @@
 /**
  * rvss-sqlite-writer --svm vs1 --share share1 --dir /path/to/share --db app/orders.sqlite [--db ...]
- *                    [--rate 200] [--name NAME]          (NATS_URL names the rvss NATS server)
+ *                    [--rate 200] [--name NAME] [--writer-id ID]
+ * NATS_URL names the rvss NATS server; its credentials and TLS are the services' variables
+ * (RVSS_NATS_USER and RVSS_NATS_PASSWORD_FILE, RVSS_NATS_CA, ...), read by loadConfig. A writer that
+ * logs in needs --writer-id: the ID its NATS user writer-<ID> may answer for.
  */
 import * as os from "node:os";
 import { parseArgs } from "node:util";
@@ -16,11 +19,12 @@ async function main(): Promise<void> {
       db: { type: "string", multiple: true },
       rate: { type: "string", default: "200" },
       name: { type: "string" },
+      "writer-id": { type: "string" },
     },
   });
   if (!v.svm || !v.share || !v.dir || !v.db?.length) {
     process.stderr.write(
-      "usage: rvss-sqlite-writer --svm S --share X --dir SHARE_DIR --db DB [--db DB ...] [--rate TX_PER_S] [--name NAME]\n",
+      "usage: rvss-sqlite-writer --svm S --share X --dir SHARE_DIR --db DB [--db DB ...] [--rate TX_PER_S] [--name NAME] [--writer-id ID]\n",
     );
     process.exit(2);
   }
@@ -29,8 +33,12 @@ async function main(): Promise<void> {
     process.stderr.write(`rvss-sqlite-writer: --rate "${v.rate}" is not a positive number\n`);
     process.exit(2);
   }
+  const config = loadConfig();
   const w = await startSqliteWriter({
-    servers: loadConfig().natsUrl,
+    servers: config.natsUrl,
+    credentials: config.nats,
+    tls: config.natsTls,
+    ...(v["writer-id"] ? { writerId: v["writer-id"] } : {}),
     name: v.name ?? `sqlite-writer@${os.hostname()}`,
     svm: v.svm,
     share: v.share,

@@ -3,10 +3,10 @@
  * part in rvss backups so that they are application-consistent.
  */
 import * as path from "node:path";
-import { startWriter, type Writer } from "@rvss/writer-sdk";
+import { startWriter, type Writer, type WriterOptions } from "@rvss/writer-sdk";
 import { Workload, recoverDatabase, type Checkpoint } from "./workload";
 
-export interface SqliteWriterOptions {
+export interface SqliteWriterOptions extends Pick<WriterOptions, "credentials" | "tls" | "writerId"> {
   servers: string;
   name: string;
   svm: string;
@@ -48,6 +48,9 @@ export async function startSqliteWriter(o: SqliteWriterOptions): Promise<SqliteW
   const checkpoints = new Map<string, Checkpoint>();
   const writer = await startWriter({
     servers: o.servers,
+    ...(o.credentials ? { credentials: o.credentials } : {}),
+    ...(o.tls ? { tls: o.tls } : {}),
+    ...(o.writerId ? { writerId: o.writerId } : {}),
     name: o.name,
     svm: o.svm,
     shares: [{ share: o.share, files: o.databases }],

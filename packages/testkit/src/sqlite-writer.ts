@@ -16,6 +16,10 @@ export async function startSqliteWriterProcess(o: {
   databases: string[];
   rate?: number;
   name?: string;
+  /** The ID its NATS user may answer for; a new one per start by default. */
+  writerId?: string;
+  /** Its NATS credentials (NatsUsers.env of its writer identity), over the environment's. */
+  env?: Record<string, string>;
 }): Promise<SqliteWriterProcess> {
   const bin = path.join(
     path.dirname(require.resolve("@rvss/sqlite-writer/package.json")),
@@ -34,9 +38,10 @@ export async function startSqliteWriterProcess(o: {
     String(o.rate ?? 200),
     "--name",
     o.name ?? "sqlite-writer",
+    ...(o.writerId ? ["--writer-id", o.writerId] : []),
   ];
   const child = spawn(process.execPath, [bin, ...args], {
-    env: { ...process.env, NATS_URL: o.natsUrl },
+    env: { ...process.env, ...o.env, NATS_URL: o.natsUrl },
     stdio: ["ignore", "pipe", "pipe"],
   });
   let out = "";

@@ -12,12 +12,18 @@
  *   });
  *
  * A callback that throws answers "failed" with the error's message as the reason.
+ *
+ * Against a NATS server with users, give the writer's credentials and TLS the way rvss's services
+ * take theirs (`loadConfig().nats` and `.natsTls`), and its writer ID: its NATS user
+ * (`writer-<writerId>`, `rvss nats-config --writer`) may answer only that writer ID's requests.
  */
 import { randomUUID } from "node:crypto";
-import { connect, type NatsConnection, type Subscription } from "@nats-io/transport-node";
+import { PermissionViolationError, connect, type NatsConnection, type Subscription } from "@nats-io/transport-node";
 import { jetstream } from "@nats-io/jetstream";
 import { Kvm, type KV } from "@nats-io/kv";
-import { writerKey, writerSubjects } from "@rvss/core";
+import { natsConnectOptions } from "@rvss/bus";
+import { ErrorCodes, RvssError, inboxPrefixOf, writerIdentity, writerKey, writerSubjects } from "@rvss/core";
+import type { NatsCredentials, NatsTls } from "@rvss/runtime";
 import { WriterRegistration, WriterRequest, WriterResponse, WriterOutcome, type RecoverCopy } from "@rvss/proto";
 
 export type { RecoverCopy };
@@ -48,10 +54,20 @@ export interface WriterCallbacks {
 export interface WriterOptions extends WriterCallbacks {
   /** NATS server(s) of the rvss deployment. */
   servers: string | string[];
+  /**
+   * How the writer proves who it is to NATS, as rvss's services do: a user with a password file, a
+   * token file, an nkey seed file or a creds file (re-read at every reconnect); none: anonymous.
+   */
+  credentials?: Partial<NatsCredentials>;
+  /** TLS to NATS: the CA, and a client certificate and key for mutual TLS. */
+  tls?: NatsTls | null;
   name: string;
   svm: string;
   shares: { share: string; files?: string[] }[];
-  /** Stable ID across restarts if you want one; a new one per start otherwise. */
+  /**
+   * Stable ID across restarts if you want one; a new one per start otherwise. Required when the
+   * writer logs in: its NATS user answers for one writer ID only.
+   */
   writerId?: string;
   heartbeatMs?: number;
   checkpointTimeoutMs?: number;
@@ -84,14 +100,24 @@ async function openBucket(nc: NatsConnection): Promise<KV> {
 }
 
 export async function startWriter(o: WriterOptions): Promise<Writer> {
+  const auth = natsConnectOptions(o.credentials ?? {}, "writer");
+  if (!o.writerId && (auth.authenticator || o.tls?.certFile))
+    throw new RvssError(
+      ErrorCodes.CONFIG_INVALID,
+      `writer ${o.name} logs in to NATS but has no writer ID: its NATS user answers for one writer ID only; give that one`,
+    );
   const writerId = o.writerId ?? randomUUID();
   const log = o.onLog ?? (() => undefined);
   const heartbeatMs = o.heartbeatMs ?? 3_000;
   const nc = await connect({
+    ...auth,
+    // Its NATS user reads replies only there, whatever the user is called.
+    inboxPrefix: o.credentials?.inboxPrefix || inboxPrefixOf(writerIdentity(writerId)),
     servers: o.servers,
     name: `writer ${o.name}`,
     maxReconnectAttempts: -1,
     reconnectTimeWait: 250,
+    ...(o.tls ? { tls: o.tls } : {}),
   });
   const kv = await openBucket(nc);
   const registration = WriterRegistration.encode({
@@ -162,8 +188,10 @@ export async function startWriter(o: WriterOptions): Promise<Writer> {
 
   // Steps of one writer run one at a time, in arrival order.
   let queue: Promise<unknown> = Promise.resolve();
+  let refused: PermissionViolationError | null = null;
   const sub: Subscription = nc.subscribe(writerSubjects(writerId), {
     callback: (err, msg) => {
+      if (err instanceof PermissionViolationError) refused = err;
       if (err) return log(`subscription error: ${String(err)}`);
       queue = queue.then(async () => {
         let res: WriterResponse;
@@ -177,7 +205,16 @@ export async function startWriter(o: WriterOptions): Promise<Writer> {
       });
     },
   });
+  // The server answers a refused subscription before the flush's pong.
   await nc.flush();
+  if (refused) {
+    await nc.close();
+    throw new RvssError(
+      ErrorCodes.CONFIG_INVALID,
+      `NATS refused writer ${writerId} its requests (${String(refused)}): its NATS user answers for another writer ID`,
+      { writerId },
+    );
+  }
   await register();
   const heartbeat = setInterval(
     () => void register().catch((err) => log(`heartbeat failed (will retry): ${String(err)}`)),
