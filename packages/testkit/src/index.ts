@@ -56,4 +56,4 @@ export {
   type Pki,
   type PkiIdentity,
 } from "./pki";
-export { createNatsUsers, type NatsUsers } from "./nats-users";
+export { createNatsUsers, type NatsUserName, type NatsUsers } from "./nats-users";

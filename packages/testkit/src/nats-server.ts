@@ -101,7 +101,10 @@ export class NatsServer {
         `jetstream { store_dir: "${path.join(this.storeDir, "js")}" }`,
         this.opts.config ?? "",
       ].join("\n"),
+      // It may hold the users' passwords.
+      { mode: 0o600 },
     );
+    await fsp.chmod(conf, 0o600);
     const child = spawn(bin, ["-c", conf], {
       stdio: ["ignore", "ignore", "pipe"],
       env: { ...process.env, ...this.opts.env },

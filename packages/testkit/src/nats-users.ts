@@ -1,35 +1,63 @@
 /**
- * NATS users for one machine: one per rvss identity, each with the permissions core derives from the
- * wire names and a random password in a 0600 file. `config` goes into the nats-server's
- * configuration (NatsServer.start({ config })); anonymous clients are refused by it.
+ * NATS users for one machine: one per rvss identity and per application writer, each with the
+ * permissions core derives from the wire names and a random password in a 0600 file. `config` goes
+ * into the nats-server's configuration (NatsServer.start({ config })); anonymous clients are
+ * refused by it. Made anew at every call, so a new server start rotates every password.
  */
 import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { NATS_IDENTITIES, natsAuthorization, natsPermissions, type NatsIdentity } from "@rvss/core";
+import {
+  ErrorCodes,
+  RvssError,
+  natsAuthorization,
+  natsUsers,
+  type NatsIdentity,
+  type WriterIdentity,
+} from "@rvss/core";
+
+/** A user `createNatsUsers` makes: an rvss identity, or a writer's. */
+export type NatsUserName = NatsIdentity | WriterIdentity;
 
 export interface NatsUsers {
   /** The authorization block. */
   config: string;
-  /** What a process running as `identity` needs (RVSS_NATS_USER, RVSS_NATS_PASSWORD_FILE). */
-  env(identity: NatsIdentity): Record<string, string>;
+  /** The file holding `user`'s password. */
+  passwordFile(user: NatsUserName): string;
+  /**
+   * What a process running as `user` needs (RVSS_NATS_USER, RVSS_NATS_PASSWORD_FILE), with every
+   * other way of logging in cleared, so it is that identity and no other.
+   */
+  env(user: NatsUserName): Record<string, string>;
 }
 
-export function createNatsUsers(dir: string): NatsUsers {
+export function createNatsUsers(dir: string, writerIds: readonly string[] = []): NatsUsers {
   fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const passwords = new Map<NatsIdentity, string>();
-  for (const id of NATS_IDENTITIES) {
+  const passwordFile = (user: string): string => path.join(dir, `${user}.password`);
+  const users = natsUsers((user) => {
     const password = randomBytes(18).toString("base64url");
-    fs.writeFileSync(path.join(dir, `${id}.password`), password, { mode: 0o600 });
-    passwords.set(id, password);
-  }
+    // Renamed into place: a running writer re-reading its file at a reconnect never sees half of it.
+    const tmp = `${passwordFile(user)}.tmp`;
+    fs.writeFileSync(tmp, password, { mode: 0o600 });
+    fs.renameSync(tmp, passwordFile(user));
+    return password;
+  }, writerIds);
+  const known = new Set(users.map((u) => u.user));
+  const fileOf = (user: NatsUserName): string => {
+    if (!known.has(user))
+      throw new RvssError(ErrorCodes.INVALID_ARGUMENT, `no NATS user ${user} was made`, { writers: writerIds.join() });
+    return passwordFile(user);
+  };
   return {
-    config: natsAuthorization(
-      NATS_IDENTITIES.map((id) => ({ user: id, password: passwords.get(id)!, permissions: natsPermissions(id) })),
-    ),
-    env: (identity) => ({
-      RVSS_NATS_USER: identity,
-      RVSS_NATS_PASSWORD_FILE: path.join(dir, `${identity}.password`),
+    config: natsAuthorization(users),
+    passwordFile: fileOf,
+    env: (user) => ({
+      RVSS_NATS_USER: user,
+      RVSS_NATS_PASSWORD_FILE: fileOf(user),
+      RVSS_NATS_TOKEN_FILE: "",
+      RVSS_NATS_NKEY_SEED_FILE: "",
+      RVSS_NATS_CREDS: "",
+      RVSS_NATS_INBOX_PREFIX: "",
     }),
   };
 }

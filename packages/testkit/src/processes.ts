@@ -5,7 +5,9 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import * as http from "node:http";
 import * as os from "node:os";
+import { connectBus } from "@rvss/bus";
 import { ErrorCodes, RvssError } from "@rvss/core";
+import { createLogger, loadConfig } from "@rvss/runtime";
 import type { NatsUsers } from "./nats-users";
 import { testPki, type Pki } from "./pki";
 import { freePort } from "./ports";
@@ -134,9 +136,25 @@ export interface RvssProcesses {
 }
 
 /**
+ * Creates or updates every stream, consumer and bucket as the provisioner, the one identity that
+ * may change them, with the settings (replicas, ack wait, windows) the services get from `env`.
+ */
+async function provisionAs(users: NatsUsers, env: Record<string, string>): Promise<void> {
+  const config = loadConfig({ ...process.env, ...env, ...users.env("provisioner") });
+  const log = createLogger("provisioner", { logLevel: "warn", logFormat: config.logFormat });
+  const bus = await connectBus(config, "provisioner", log);
+  try {
+    await bus.provision();
+  } finally {
+    await bus.close();
+  }
+}
+
+/**
  * All four services as separate processes against one NATS server and one filer description; the
  * coordinator serves mTLS with `opts.pki` (the test PKI by default) unless `env` says RVSS_AUTH=off;
- * with `opts.natsUsers` each service connects to NATS as its own identity.
+ * with `opts.natsUsers` the provisioner makes the streams first, then each service connects to
+ * NATS as its own identity.
  */
 export async function startRvss(
   env: Record<string, string> & { NATS_URL: string; RVSS_FILER_CONFIG: string },
@@ -152,6 +170,7 @@ export async function startRvss(
   const pki = env.RVSS_AUTH === "off" ? null : (opts.pki ?? testPki());
   const full = { RVSS_GRPC_ADDR: grpcAddr, ...pki?.serverEnv(), ...env };
   const services = {} as Record<ServiceName, ServiceProcess>;
+  if (opts.natsUsers) await provisionAs(opts.natsUsers, full);
   try {
     for (const name of SERVICES) {
       services[name] = await startService(
