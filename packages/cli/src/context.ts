@@ -13,6 +13,8 @@ export interface UpContext {
   natsUrl: string;
   /** The admin's client certificate `rvss up` made, so later commands can call (RVSS_CA, RVSS_CERT, RVSS_KEY). */
   client?: { ca: string; cert: string; key: string };
+  /** The NATS user later commands read events and dead letters as (RVSS_NATS_USER, RVSS_NATS_PASSWORD_FILE). */
+  nats?: { user: string; passwordFile: string };
   /** The `rvss up` process; a context whose process is gone is stale. */
   pid: number;
   startedAt: string;
@@ -68,17 +70,26 @@ export function processAlive(pid: number): boolean {
   }
 }
 
-/** The CLI's configuration: the environment, then the context of a running `rvss up`, then defaults. */
+const NATS_CREDENTIALS = ["RVSS_NATS_USER", "RVSS_NATS_TOKEN_FILE", "RVSS_NATS_NKEY_SEED_FILE", "RVSS_NATS_CREDS"];
+
+/**
+ * The CLI's configuration: the environment, then the context of a running `rvss up`, then defaults.
+ * The context's NATS user goes only to the context's NATS server, and only when the environment
+ * names no credential of its own.
+ */
 export function cliConfig(): RvssConfig {
-  const home = loadConfig().home;
+  const env = process.env;
+  const home = loadConfig(env).home;
   const c = readContext(home);
+  const toUpsNats = !env.NATS_URL && !NATS_CREDENTIALS.some((v) => env[v]);
   const fallback: Env =
     c && processAlive(c.pid)
       ? {
           RVSS_GRPC_ADDR: c.grpcAddr,
           NATS_URL: c.natsUrl,
           ...(c.client ? { RVSS_CA: c.client.ca, RVSS_CERT: c.client.cert, RVSS_KEY: c.client.key } : {}),
+          ...(c.nats && toUpsNats ? { RVSS_NATS_USER: c.nats.user, RVSS_NATS_PASSWORD_FILE: c.nats.passwordFile } : {}),
         }
       : {};
-  return loadConfig(undefined, fallback);
+  return loadConfig(env, fallback);
 }

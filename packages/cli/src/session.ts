@@ -48,6 +48,7 @@ export class Session {
       log,
       // One attempt: a refused port fails at once, as kubectl does.
       connectTimeoutMs: 0,
+      tls: this.config().natsTls,
       auth: natsConnectOptions(this.config().nats, "rvss-cli"),
     });
     this.closers.push(() => bus.close());

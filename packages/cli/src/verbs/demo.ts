@@ -3,11 +3,13 @@
  * the four services as processes, the sample filer from the ONTAP documentation, the SQLite reference
  * writer under a continuous workload, one managed backup with live progress, a restore compared byte
  * for byte (VM files) and checked for consistency (databases), a look at the filer, then everything stops.
+ * Secure as `rvss up` is: mutual TLS on gRPC, and a NATS user per service and for the writer.
  */
 import * as fsp from "node:fs/promises";
 import * as os from "node:os";
 import * as path from "node:path";
 import { RvssClient } from "@rvss/client";
+import { writerIdentity } from "@rvss/core";
 import { defaultConfig, loadConfig } from "@rvss/runtime";
 import { BackupState } from "@rvss/proto";
 import { LocalBackend } from "@rvss/storage";
@@ -15,12 +17,14 @@ import { inspectDatabase, parseCheckpoint } from "@rvss/sqlite-writer";
 import {
   NatsServer,
   compareTrees,
+  createNatsUsers,
   createSampleFiler,
   ensurePki,
   findNatsServer,
   removeTree,
   startRvss,
   startSqliteWriterProcess,
+  type NatsUsers,
   type RvssProcesses,
   type SqliteWriterProcess,
 } from "@rvss/testkit";
@@ -30,13 +34,21 @@ import { follow } from "./backup";
 
 /** Databases the demo's SQLite writer keeps on the share, inside a VM directory of their own. */
 const DEMO_DATABASES = ["sqlvm/orders.sqlite", "sqlvm/ledger.sqlite"];
+/** The writer's ID, which its NATS user may answer for. */
+const DEMO_WRITER = "sqlite-writer";
 
 async function demo(v: { keep?: boolean; verbose?: boolean }): Promise<number> {
   const config = loadConfig();
+  const secure = config.grpc.auth !== "off";
   const t0 = Date.now();
   const say = (s: string): void => console.log(s);
+  if (!secure)
+    say(
+      "WARNING: RVSS_AUTH=off: gRPC is plaintext and NATS takes anonymous clients; anyone here may act as an admin\n",
+    );
   const dir = await fsp.mkdtemp(path.join(os.tmpdir(), "rvss-demo-"));
   let nats: NatsServer | null = null;
+  let users: NatsUsers | null = null;
   let rvss: RvssProcesses | null = null;
   let writer: SqliteWriterProcess | null = null;
   let client: RvssClient | null = null;
@@ -55,9 +67,15 @@ async function demo(v: { keep?: boolean; verbose?: boolean }): Promise<number> {
       say(`2. NATS: using ${natsUrl} (NATS_URL)`);
     } else {
       findNatsServer();
-      nats = await NatsServer.start({ storeDir: path.join(dir, "nats") });
+      users = secure ? createNatsUsers(path.join(dir, "nats-users"), [DEMO_WRITER]) : null;
+      nats = await NatsServer.start({ storeDir: path.join(dir, "nats"), ...(users ? { config: users.config } : {}) });
       natsUrl = nats.url;
       say(`2. NATS: started nats-server with JetStream on ${natsUrl} (store ${nats.storeDir})`);
+      say(
+        users
+          ? "   one NATS user per service and one for the writer, each allowed only its own subjects; anonymous clients refused"
+          : "   NATS WITHOUT users (RVSS_AUTH=off)",
+      );
     }
 
     const logs: string[] = [];
@@ -71,6 +89,7 @@ async function demo(v: { keep?: boolean; verbose?: boolean }): Promise<number> {
       {
         onOutput: (name, line) => (v.verbose ? say(`   [${name}] ${line}`) : logs.push(`[${name}] ${line}`)),
         pki: ensurePki(path.join(dir, "pki")),
+        ...(users ? { natsUsers: users } : {}),
       },
     );
     say(`3. Services started as separate processes: ${Object.keys(rvss.services).join(", ")} (gRPC ${rvss.grpcAddr})`);
@@ -91,7 +110,9 @@ async function demo(v: { keep?: boolean; verbose?: boolean }): Promise<number> {
       dir: filer.shareDir,
       databases: DEMO_DATABASES,
       rate: 200,
-      name: "sqlite-writer",
+      name: DEMO_WRITER,
+      writerId: DEMO_WRITER,
+      ...(users ? { env: users.env(writerIdentity(DEMO_WRITER)) } : {}),
     });
     say(`4. SQLite reference writer running: 200 transactions/s into ${DEMO_DATABASES.join(", ")} on ${filer.share}`);
     await new Promise((r) => setTimeout(r, 1000));

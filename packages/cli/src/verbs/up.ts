@@ -4,16 +4,19 @@
  * otherwise the sample filer under RVSS_HOME. Writes the context file later commands read, and
  * refuses to start while another `rvss up` runs or its ports are taken, before starting anything.
  * gRPC uses mutual TLS with a local CA and certificates kept in RVSS_HOME/pki (made on first start,
- * remade when they are about to expire).
+ * remade when they are about to expire). Its own nats-server has one user per identity (passwords
+ * in RVSS_HOME/nats-users, new at every start); each service logs in as itself, later commands as
+ * the viewer, and each writer named with --writer as writer-<id>. RVSS_AUTH=off turns both off.
  */
 import * as fs from "node:fs";
 import * as net from "node:net";
 import * as path from "node:path";
-import { ErrorCodes, RvssError } from "@rvss/core";
+import { ErrorCodes, RvssError, writerIdentity } from "@rvss/core";
 import { defaultConfig, loadConfig } from "@rvss/runtime";
 import {
   NatsServer,
   SERVICES,
+  createNatsUsers,
   createSampleFiler,
   ensurePki,
   findNatsServer,
@@ -48,10 +51,18 @@ function healthPorts(first: number): Record<ServiceName, number> {
   return Object.fromEntries(SERVICES.map((name, i) => [name, first + i])) as Record<ServiceName, number>;
 }
 
-async function up(): Promise<number> {
+async function up(o: { writer?: string[] }): Promise<number> {
   const config = loadConfig();
   const defaults = defaultConfig();
   const home = config.home;
+  const ownNats = config.natsUrl === defaults.natsUrl;
+  const secure = config.grpc.auth !== "off";
+  const writers = o.writer ?? [];
+  if (writers.length > 0 && !ownNats)
+    throw new RvssError(
+      ErrorCodes.CONFIG_INVALID,
+      "--writer makes users on rvss up's own nats-server, but NATS_URL names another: add the writers' users there (rvss nats-config --writer)",
+    );
   const running = readContext(home);
   if (running && processAlive(running.pid))
     throw inUse(
@@ -63,8 +74,12 @@ async function up(): Promise<number> {
   for (const [name, port] of Object.entries(health ?? {}))
     await assertFree("127.0.0.1", port, `${name}'s health, from RVSS_HEALTH_ADDR ${config.healthAddr}`);
 
+  if (!secure)
+    console.log(
+      `WARNING: RVSS_AUTH=off: gRPC is plaintext and anyone may call it as an admin${ownNats ? "; the nats-server takes anonymous clients, who may publish or delete anything" : ""}.`,
+    );
+
   fs.mkdirSync(home, { recursive: true });
-  const ownNats = config.natsUrl === defaults.natsUrl;
   let filerConfig = config.filerConfig;
   if (filerConfig === defaults.filerConfig) {
     filerConfig = path.join(home, "filer.json");
@@ -74,7 +89,12 @@ async function up(): Promise<number> {
   let rvss: RvssProcesses | null = null;
   try {
     if (ownNats) findNatsServer();
-    nats = ownNats ? await NatsServer.start({ storeDir: path.join(home, "nats") }) : null;
+    const usersDir = path.join(home, "nats-users");
+    fs.rmSync(usersDir, { recursive: true, force: true });
+    const users = ownNats && secure ? createNatsUsers(usersDir, writers) : null;
+    nats = ownNats
+      ? await NatsServer.start({ storeDir: path.join(home, "nats"), ...(users ? { config: users.config } : {}) })
+      : null;
     const natsUrl = nats?.url ?? config.natsUrl;
     rvss = await startRvss(
       {
@@ -91,6 +111,7 @@ async function up(): Promise<number> {
         onOutput: (name, line) => console.log(`[${name}] ${line}`),
         ...(health ? { healthPorts: health } : {}),
         pki: ensurePki(path.join(home, "pki")),
+        ...(users ? { natsUsers: users } : {}),
       },
     );
     writeContext(home, {
@@ -99,6 +120,7 @@ async function up(): Promise<number> {
       pid: process.pid,
       startedAt: new Date().toISOString(),
       ...(rvss.pki ? { client: rvss.pki.clientAuth() } : {}),
+      ...(users ? { nats: { user: "viewer", passwordFile: users.passwordFile("viewer") } } : {}),
     });
     const metrics = Object.values(rvss.services)
       .map((s) => `${s.name} http://127.0.0.1:${s.healthPort}/metrics`)
@@ -112,7 +134,18 @@ async function up(): Promise<number> {
         .map(([k, v]) => `${k}=${v}`)
         .join(" ");
       console.log(`gRPC needs a client certificate; as the admin: export ${env}`);
-    } else console.log("WARNING: RVSS_AUTH=off: gRPC is plaintext and anyone may call it as an admin.");
+    }
+    if (users) {
+      console.log(
+        `NATS refuses anonymous clients: each service logs in as itself, later commands as viewer (passwords in ${usersDir}, new at every start)`,
+      );
+      for (const w of writers) {
+        const env = users.env(writerIdentity(w));
+        console.log(
+          `Writer ${w}: NATS_URL=${natsUrl} RVSS_NATS_USER=${env.RVSS_NATS_USER} RVSS_NATS_PASSWORD_FILE=${env.RVSS_NATS_PASSWORD_FILE}, writer ID ${w}`,
+        );
+      }
+    }
     await new Promise<void>((resolve) => {
       process.once("SIGINT", () => resolve());
       process.once("SIGTERM", () => resolve());
@@ -130,5 +163,6 @@ export const upVerb: Register = (program, run) => {
   program
     .command("up")
     .description("run NATS (unless NATS_URL) and the four services here until Ctrl-C; later commands find them")
-    .action(run(() => up()));
+    .option("--writer <writer-id...>", "make a NATS user for each application writer ID (on rvss up's own nats-server)")
+    .action(run((_s, o) => up(o)));
 };
