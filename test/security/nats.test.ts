@@ -22,6 +22,8 @@ import {
   natsPermissions,
   svmEventsSubject,
   svmReaderPermissions,
+  writerIdentity,
+  writerSubjects,
   type NatsIdentity,
 } from "@rvss/core";
 import { Bus, natsConnectOptions } from "@rvss/bus";
@@ -152,13 +154,24 @@ test("a viewer reads events but cannot publish or change a stream", async () => 
 });
 
 test("rvss nats-config prints a block nats-server accepts, with passwords from its environment", async () => {
-  const printed = await rvss(["nats-config"]);
+  const printed = await rvss(["nats-config", "--writer", "orders-db"]);
   expect(printed.code).toBe(0);
-  const env = Object.fromEntries(NATS_IDENTITIES.map((id) => [passwordVariableOf(id), `pw-${id}`]));
+  const ids = [...NATS_IDENTITIES, writerIdentity("orders-db")];
+  const env = Object.fromEntries(ids.map((id) => [passwordVariableOf(id), `pw-${id}`]));
   const server = await NatsServer.start({ config: printed.stdout, env });
   try {
     const nc = await connect({ servers: server.url, user: "viewer", pass: "pw-viewer", timeout: 2_000 });
     await nc.close();
+    const writer = await connect({
+      servers: server.url,
+      user: "writer-orders-db",
+      pass: "pw-writer-orders-db",
+      inboxPrefix: inboxPrefixOf("writer-orders-db"),
+      timeout: 2_000,
+    });
+    // Its own requests only.
+    await expect(writer.subscribe(writerSubjects("other")).closed).resolves.toThrow(permissionDenied);
+    await writer.close();
     await expect(connect({ servers: server.url, timeout: 2_000, reconnect: false })).rejects.toThrow(/Authorization/i);
   } finally {
     await server.dispose();

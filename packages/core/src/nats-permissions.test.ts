@@ -4,7 +4,9 @@ import {
   inboxPrefixOf,
   natsAuthorization,
   natsPermissions,
+  natsUsers,
   phaseEventTypes,
+  writerIdentity,
   writerPermissions,
 } from "./nats-permissions";
 
@@ -49,9 +51,22 @@ describe("natsPermissions", () => {
     expect(natsPermissions("share-discovery")).toMatchObject({ allowResponses: true });
     expect(natsPermissions("coordinator")).toMatchObject({ allowResponses: false });
     const w = writerPermissions("w1");
-    expect(w.subscribe.allow).toContain("rvss.v1.writer.w1.*");
+    expect(w.subscribe.allow).toEqual(["_INBOX_writer-w1.>", "rvss.v1.writer.w1.*"]);
     expect(w.publish.allow).toContain("$KV.rvss-writers.writer.w1");
+    expect(w.publish.allow.filter((s) => s.startsWith("rvss."))).toEqual([]);
   });
+});
+
+test("natsUsers: every rvss identity, then one user per writer ID bound to that ID", () => {
+  const users = natsUsers((user) => `pw-${user}`, ["orders.db"]);
+  expect(users.map((u) => u.user)).toEqual([...NATS_IDENTITIES, "writer-orders.db"]);
+  expect(users.at(-1)).toEqual({
+    user: writerIdentity("orders.db"),
+    password: "pw-writer-orders.db",
+    permissions: writerPermissions("orders.db"),
+  });
+  // The writer ID is one subject token, escaped as wire.ts escapes it.
+  expect(users.at(-1)!.permissions.subscribe.allow).toContain("rvss.v1.writer.orders=2Edb.*");
 });
 
 test("natsAuthorization renders every user with its lists; $NAME passwords come from the environment", () => {

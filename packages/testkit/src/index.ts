@@ -4,6 +4,7 @@ export { findNatsServer, NatsServer, type NatsServerOptions } from "./nats-serve
 export { freePort } from "./ports";
 export { compareTrees, createSampleFiler, removeTree, sampleBytes, type SampleFiler } from "./filer";
 export {
+  provisionAs,
   serviceEntry,
   SERVICES,
   startRvss,

@@ -139,7 +139,7 @@ export interface RvssProcesses {
  * Creates or updates every stream, consumer and bucket as the provisioner, the one identity that
  * may change them, with the settings (replicas, ack wait, windows) the services get from `env`.
  */
-async function provisionAs(users: NatsUsers, env: Record<string, string>): Promise<void> {
+export async function provisionAs(users: NatsUsers, env: Record<string, string>): Promise<void> {
   const config = loadConfig({ ...process.env, ...env, ...users.env("provisioner") });
   const log = createLogger("provisioner", { logLevel: "warn", logFormat: config.logFormat });
   const bus = await connectBus(config, "provisioner", log);
