@@ -1,16 +1,17 @@
 /**
- * The whole system with NATS least privilege: a nats-server whose only users are rvss's identities,
- * the provisioner making streams and buckets, then the four services as processes, each connected
- * as itself, mTLS on gRPC. A managed backup and a restore go through, and the server logged no
+ * The whole system with NATS least privilege: a nats-server whose only users are rvss's identities
+ * and one writer's, the provisioner making streams and buckets, then the four services as
+ * processes, each connected as itself, the SQLite reference writer as writer-sqlite, mTLS on gRPC.
+ * A managed backup with the writer's checkpoint and a restore go through, and the server logged no
  * permission violation (a missing permission would show there first).
  */
 import * as fsp from "node:fs/promises";
 import * as os from "node:os";
 import * as path from "node:path";
-import pino from "pino";
 import { RvssClient } from "@rvss/client";
-import { Bus, natsConnectOptions } from "@rvss/bus";
+import { writerIdentity } from "@rvss/core";
 import { BackupState } from "@rvss/proto";
+import { parseCheckpoint } from "@rvss/sqlite-writer";
 import {
   NatsServer,
   compareTrees,
@@ -18,13 +19,18 @@ import {
   createSampleFiler,
   removeTree,
   startRvss,
+  startSqliteWriterProcess,
   type RvssProcesses,
   type SampleFiler,
+  type SqliteWriterProcess,
 } from "@rvss/testkit";
+
+const DBS = ["sqlvm/orders.sqlite"];
 
 let dir: string;
 let nats: NatsServer;
 let rvss: RvssProcesses;
+let writer: SqliteWriterProcess;
 let client: RvssClient;
 let filer: SampleFiler;
 let backupId = "";
@@ -32,34 +38,40 @@ let backupId = "";
 beforeAll(async () => {
   dir = await fsp.mkdtemp(path.join(os.tmpdir(), "rvss-sec-sys-"));
   filer = await createSampleFiler(dir);
-  const users = createNatsUsers(path.join(dir, "users"));
+  const users = createNatsUsers(path.join(dir, "users"), ["sqlite"]);
   nats = await NatsServer.start({ config: users.config });
-  const p = users.env("provisioner");
-  const provisioner = await Bus.connect({
-    servers: nats.url,
-    name: "provisioner",
-    log: pino({ level: "silent" }),
-    auth: natsConnectOptions({ user: p.RVSS_NATS_USER!, passwordFile: p.RVSS_NATS_PASSWORD_FILE! }, "provisioner"),
-  });
-  await provisioner.provision();
-  await provisioner.close();
   rvss = await startRvss({ NATS_URL: nats.url, RVSS_FILER_CONFIG: filer.configPath }, { natsUsers: users });
+  writer = await startSqliteWriterProcess({
+    natsUrl: nats.url,
+    svm: "vs1",
+    share: "share1",
+    dir: filer.shareDir,
+    databases: DBS,
+    writerId: "sqlite",
+    env: users.env(writerIdentity("sqlite")),
+  });
   client = new RvssClient({ address: rvss.grpcAddr, auth: rvss.pki!.clientAuth() });
 });
 
 afterAll(async () => {
   client?.close();
+  await writer?.stop();
   await rvss?.stop();
   await nats?.dispose();
   await removeTree(dir);
 });
 
-test("a managed backup and a restore run with every service as its own NATS identity", async () => {
-  const created = await client.createBackup({ dataset: [{ svm: "vs1", share: "share1", files: filer.files }] });
+test("a managed backup with its writer and a restore run with every process as its own NATS identity", async () => {
+  const created = await client.createBackup({
+    dataset: [{ svm: "vs1", share: "share1", files: [...filer.files, ...DBS] }],
+  });
   let b = created;
   for (const deadline = Date.now() + 60_000; b.state === BackupState.BACKUP_STATE_RUNNING && Date.now() < deadline;)
     b = await new Promise((r) => setTimeout(r, 200)).then(() => client.getBackup(created.id));
   expect(b.state).toBe(BackupState.BACKUP_STATE_COMPLETED);
+  const checkpoint = b.sets[0]!.writerSteps.find((w) => w.step === "checkpoint");
+  expect(checkpoint?.report).toMatchObject({ ok: true, writerId: "sqlite" });
+  expect(parseCheckpoint(checkpoint!.report!.detail)[DBS[0]!]).toBeGreaterThan(0);
   const target = path.join(dir, "restore");
   await client.restore({ backupId: b.id, target: { kind: { $case: "directory", value: target } } });
   expect(await compareTrees(filer.shareDir, target, filer.files)).toEqual([]);
