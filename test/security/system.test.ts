@@ -8,7 +8,7 @@
 import * as fsp from "node:fs/promises";
 import * as os from "node:os";
 import * as path from "node:path";
-import { RvssClient } from "@rvss/client";
+import { AgentClient, RvssClient } from "@rvss/client";
 import { writerIdentity } from "@rvss/core";
 import { BackupState } from "@rvss/proto";
 import { parseCheckpoint } from "@rvss/sqlite-writer";
@@ -77,6 +77,24 @@ test("a managed backup with its writer and a restore run with every process as i
   expect(await compareTrees(filer.shareDir, target, filer.files)).toEqual([]);
   expect(nats.log()).not.toMatch(/Violation/);
   backupId = b.id;
+});
+
+test("a requestor's set goes through the agent API, whose calls wait for the set's events on NATS", async () => {
+  const agent = new AgentClient(rvss.grpcAddr, "vs1", rvss.pki!.clientAuth("backup-operator"));
+  const share = "\\\\vs1\\share1";
+  try {
+    await agent.setContext(0);
+    const { shadowCopySetId: setId } = await agent.startShadowCopySet("c1c1c1c1-0000-4000-8000-000000000013");
+    const { shadowCopyId } = await agent.addToShadowCopySet(setId, share);
+    await agent.prepareShadowCopySet(setId);
+    await agent.commitShadowCopySet(setId, 20_000);
+    await agent.exposeShadowCopySet(setId, 20_000);
+    await agent.recoveryCompleteShadowCopySet(setId);
+    await agent.deleteShareMapping(setId, shadowCopyId, share);
+  } finally {
+    agent.close();
+  }
+  expect(nats.log()).not.toMatch(/Violation/);
 });
 
 test("a restore outside the restore roots is refused before anything is asked of the executor", async () => {

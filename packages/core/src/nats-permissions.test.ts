@@ -41,6 +41,9 @@ describe("natsPermissions", () => {
     expect(exec).toContain("rvss.v1.evt.*.*.shadow_copies_created");
     expect(exec).toContain("rvss.v1.bkp.*.restore_finished");
     expect(exec).not.toContain("rvss.v1.evt.*.*.shares_resolved");
+    // Clones and restores report progress while they run; nothing else does.
+    expect(exec).toEqual(expect.arrayContaining(["rvss.v1.evt.*.*.step_progress", "rvss.v1.bkp.*.step_progress"]));
+    expect(phaseEventTypes("discovery")).not.toContain("stepProgress");
     expect(exec.some((s) => s.startsWith("rvss.v1.evt.>"))).toBe(false);
     expect(exec).toContain("$JS.API.CONSUMER.MSG.NEXT.RVSS_CMD_EXECUTOR.snapshot-executor");
     expect(exec.filter((s) => s.startsWith("$JS.API.CONSUMER.MSG.NEXT.RVSS_CMD_"))).toHaveLength(1);
@@ -54,6 +57,19 @@ describe("natsPermissions", () => {
     expect(w.subscribe.allow).toEqual(["_INBOX_writer-w1.>", "rvss.v1.writer.w1.*"]);
     expect(w.publish.allow).toContain("$KV.rvss-writers.writer.w1");
     expect(w.publish.allow.filter((s) => s.startsWith("rvss."))).toEqual([]);
+  });
+});
+
+test("only the coordinator (set events) and the viewer (restore progress) subscribe beyond inbox and queries", () => {
+  const subscribes = (id: (typeof NATS_IDENTITIES)[number]) =>
+    natsPermissions(id).subscribe.allow.filter((s) => s !== `${inboxPrefixOf(id)}.>` && !s.startsWith("rvss.v1.req."));
+  expect(Object.fromEntries(NATS_IDENTITIES.map((id) => [id, subscribes(id)]))).toEqual({
+    provisioner: [],
+    coordinator: ["rvss.v1.evt.*.*.*"],
+    "share-discovery": [],
+    "snapshot-executor": [],
+    "auto-recovery-notifier": [],
+    viewer: ["rvss.v1.bkp.*.step_progress"],
   });
 });
 

@@ -8,7 +8,7 @@
  * gets an explicit list; deny wins over allow; each identity has its own inbox prefix so it cannot
  * read others' replies.
  */
-import { STEPS, PHASE_SERVICES, type Phase, type StepKey } from "./fsrvp/steps";
+import { STEPS, PHASE_SERVICES, type Phase, type StepKey, type StepSpec } from "./fsrvp/steps";
 import { token } from "./naming";
 import {
   COMMAND_STREAMS,
@@ -130,11 +130,15 @@ function readStream(stream: string): string[] {
   ];
 }
 
-/** The events a phase's service reports: those of its steps, and the failure of any of them. */
+/** The events a phase's service reports: those of its steps, the failure of any, and progress where a step has it. */
 export function phaseEventTypes(phase: Phase): string[] {
   const types = new Set<string>(["stepFailed"]);
-  for (const k of Object.keys(STEPS) as StepKey[])
-    if (STEPS[k].phase === phase) for (const r of STEPS[k].reports) types.add(r);
+  for (const k of Object.keys(STEPS) as StepKey[]) {
+    const step: StepSpec = STEPS[k];
+    if (step.phase !== phase) continue;
+    for (const r of step.reports) types.add(r);
+    if (step.progress) types.add("stepProgress");
+  }
   return [...types];
 }
 
@@ -172,7 +176,8 @@ export function natsPermissions(identity: NatsIdentity): NatsPermissions {
         ],
         deny,
       },
-      subscribe: { allow: [inbox], deny: [] },
+      // `rvss restore` follows the executor's progress as it is published.
+      subscribe: { allow: [inbox, backupEventsOfType("stepProgress")], deny: [] },
       allowResponses: false,
     };
   if (identity === "coordinator")
@@ -196,7 +201,8 @@ export function natsPermissions(identity: NatsIdentity): NatsPermissions {
         ],
         deny,
       },
-      subscribe: { allow: [inbox], deny: [] },
+      // The agent API's calls wait for their set's events as they are published.
+      subscribe: { allow: [inbox, setEventsOfType("*")], deny: [] },
       allowResponses: false,
     };
   const phase = phaseOf(identity)!;

@@ -41,6 +41,8 @@ export interface StepSpec {
   announced?: readonly string[];
   /** Events of `reports` that come once per volume of the set rather than once per set. */
   perVolume?: readonly string[];
+  /** True for a long step that publishes StepProgress events while it runs (clones, restored copies). */
+  progress?: boolean;
 }
 
 export const STEPS = {
@@ -73,6 +75,7 @@ export const STEPS = {
     timeout: "ack wait",
     stage: "creating shadow copies",
     announced: ["creationStarted"],
+    progress: true,
   },
   expose: {
     phase: "executor",
@@ -159,6 +162,7 @@ export const STEPS = {
     awaited: false,
     timeout: "ack wait",
     stage: "",
+    progress: true,
   },
 } as const satisfies Record<string, StepSpec>;
 
