@@ -1,6 +1,7 @@
 /**
  * The CLI as a platform engineer meets it: the built `rvss` run as a process against `rvss up`
- * (its own nats-server and the four services), found through the context file in RVSS_HOME.
+ * (its own nats-server and the four services), found through the context file in RVSS_HOME. The
+ * nats-server refuses anonymous clients: the services, the CLI and a writer log in as themselves.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import * as fs from "node:fs";
@@ -10,7 +11,16 @@ import * as path from "node:path";
 import { parse as parseYaml } from "yaml";
 import { connect } from "@nats-io/transport-node";
 import { jetstreamManager } from "@nats-io/jetstream";
-import { NatsServer, createSampleFiler, freePort, removeTree, type SampleFiler } from "@rvss/testkit";
+import { natsConnectOptions } from "@rvss/bus";
+import {
+  NatsServer,
+  SERVICES,
+  createSampleFiler,
+  freePort,
+  removeTree,
+  startSqliteWriterProcess,
+  type SampleFiler,
+} from "@rvss/testkit";
 import { CLI, rvss } from "./cli";
 
 let home: string;
@@ -51,7 +61,7 @@ beforeAll(async () => {
   grpcAddr = `127.0.0.1:${await freePort()}`;
   healthPort = await freePort();
   env = { RVSS_HOME: home, RVSS_GRPC_ADDR: "", NATS_URL: "" };
-  up = spawn(process.execPath, [CLI, "up"], {
+  up = spawn(process.execPath, [CLI, "up", "--writer", "orders-db"], {
     env: {
       ...process.env,
       RVSS_HOME: home,
@@ -148,9 +158,82 @@ describe("rvss up and its context", () => {
         cert: path.join(home, "pki", "admin.pem"),
         key: path.join(home, "pki", "admin.key"),
       },
+      // And NATS as the viewer.
+      nats: { user: "viewer", passwordFile: path.join(home, "nats-users", "viewer.password") },
     });
     const list = await rvss(["backup", "list"], env);
     expect([list.code, list.stderr]).toEqual([0, ""]);
+  });
+
+  test("NATS refuses anonymous clients; each service logs in as itself; the secrets are 0600", async () => {
+    const url = JSON.parse(await fsp.readFile(path.join(home, "context.json"), "utf8")).natsUrl as string;
+    await expect(connect({ servers: url, timeout: 2_000, reconnect: false })).rejects.toThrow(/Authorization/);
+    const children = fs
+      .readdirSync("/proc")
+      .filter((p) => /^\d+$/.test(p))
+      .filter((p) => {
+        try {
+          return fs.readFileSync(`/proc/${p}/stat`, "utf8").split(") ")[1]!.split(" ")[1] === String(up.pid);
+        } catch {
+          return false;
+        }
+      });
+    const identities = Object.fromEntries(
+      children.flatMap((p) => {
+        const service = SERVICES.find((s) => fs.readFileSync(`/proc/${p}/cmdline`, "utf8").includes(`/${s}/dist/`));
+        if (!service) return [];
+        const env = fs.readFileSync(`/proc/${p}/environ`, "utf8").split("\0");
+        return [[service, env.filter((e) => e.startsWith("RVSS_NATS_")).sort()]];
+      }),
+    );
+    const users = path.join(home, "nats-users");
+    expect(identities).toEqual(
+      Object.fromEntries(
+        SERVICES.map((s) => [
+          s,
+          [
+            "RVSS_NATS_CREDS=",
+            "RVSS_NATS_INBOX_PREFIX=",
+            "RVSS_NATS_NKEY_SEED_FILE=",
+            `RVSS_NATS_PASSWORD_FILE=${path.join(users, `${s}.password`)}`,
+            "RVSS_NATS_TOKEN_FILE=",
+            `RVSS_NATS_USER=${s}`,
+          ],
+        ]),
+      ),
+    );
+    const mode = (f: string): string => (fs.statSync(f).mode & 0o777).toString(8);
+    expect(mode(users)).toBe("700");
+    for (const f of fs.readdirSync(users)) expect([f, mode(path.join(users, f))]).toEqual([f, "600"]);
+    expect([mode(path.join(home, "context.json")), mode(path.join(home, "nats", "nats.conf"))]).toEqual(["600", "600"]);
+  });
+
+  test("a writer named with --writer logs in with the credentials rvss up printed", async () => {
+    const printed =
+      /Writer orders-db: NATS_URL=(\S+) RVSS_NATS_USER=(\S+) RVSS_NATS_PASSWORD_FILE=(\S+), writer ID orders-db/.exec(
+        upOutput,
+      );
+    expect(printed?.slice(2)).toEqual(["writer-orders-db", path.join(home, "nats-users", "writer-orders-db.password")]);
+    const dbs = path.join(home, "orders-db");
+    await fsp.mkdir(dbs);
+    const writer = await startSqliteWriterProcess({
+      natsUrl: printed![1]!,
+      svm: "vs1",
+      share: "share1",
+      dir: dbs,
+      databases: ["orders.sqlite"],
+      writerId: "orders-db",
+      env: { RVSS_NATS_USER: printed![2]!, RVSS_NATS_PASSWORD_FILE: printed![3]! },
+    });
+    await writer.stop();
+  });
+
+  test("rvss up --writer with NATS_URL naming another server is refused before anything starts", async () => {
+    const r = await rvss(["up", "--writer", "orders-db"], { RVSS_HOME: home, NATS_URL: "nats://127.0.0.1:1" });
+    expect([r.code, r.stderr]).toEqual([
+      1,
+      "rvss: --writer makes users on rvss up's own nats-server, but NATS_URL names another: add the writers' users there (rvss nats-config --writer)\n",
+    ]);
   });
 
   test("rvss up honours RVSS_HEALTH_ADDR: the coordinator on its port, the other services on the next three", async () => {
@@ -311,7 +394,8 @@ describe("datasets", () => {
 describe("read-only commands", () => {
   /** Every stream's configuration and every durable consumer, as the server reports them. */
   async function serverState(url: string): Promise<string> {
-    const nc = await connect({ servers: url });
+    const provisioner = { user: "provisioner", passwordFile: path.join(home, "nats-users", "provisioner.password") };
+    const nc = await connect({ servers: url, ...natsConnectOptions(provisioner, "provisioner") });
     try {
       const jsm = await jetstreamManager(nc);
       const out: unknown[] = [];

@@ -1,6 +1,6 @@
 import { rvss } from "./cli";
 
-test("rvss demo shows every phase and ends with a byte-identical, application-consistent restore", async () => {
+test("rvss demo shows every phase and ends with a byte-identical, application-consistent restore, secured", async () => {
   const env = { NATS_URL: "" };
   const r = await rvss(["demo"], env);
   expect(r.stderr).toBe("");
@@ -19,6 +19,10 @@ test("rvss demo shows every phase and ends with a byte-identical, application-co
     expect(r.stdout).toContain(phase);
   }
   expect(r.stdout).toMatch(/gRPC with mutual TLS: certificates made for this run/);
+  // The writer, too, logged in as itself: its checkpoint below is on record.
+  expect(r.stdout).toContain(
+    "one NATS user per service and one for the writer, each allowed only its own subjects; anonymous clients refused",
+  );
   expect(r.stdout).toMatch(/VM files byte-identical to the share: yes/);
   expect(r.stdout).toMatch(/writers checkpointed: 1 writer\(s\)/);
   expect(r.stdout).toMatch(
