@@ -1,7 +1,8 @@
 /**
  * The Helm chart renders (real helm: HELM_BIN or helm on PATH; .ci/run installs it) into objects
  * that validate against the Kubernetes, KEDA and Prometheus Operator schemas (kubernetes-models),
- * keep to the restricted Pod Security profile, and scale every phase's consumer with KEDA. The raw
+ * keep to the restricted Pod Security profile, scale every phase's consumer with KEDA, and take every
+ * secret (gRPC certificate and policy, bearer tokens, NATS TLS and passwords) from Secrets. The raw
  * manifests are the chart's output, not a second copy.
  */
 import { execFileSync, spawnSync } from "node:child_process";
@@ -25,6 +26,8 @@ const root = path.join(__dirname, "..", "..");
 const chart = path.join(root, "deploy", "helm", "rvss");
 const helm = process.env.HELM_BIN ?? "helm";
 const DIGEST = `sha256:${"ab".repeat(32)}`;
+/** What every render needs besides the digest: the coordinator's gRPC certificate and policy. */
+const REQUIRED = ["--set", "grpc.tls.secret=rvss-grpc-tls", "--set", "grpc.authzPolicy.secret=rvss-authz-policy"];
 
 type K8sObject = { apiVersion: string; kind: string; metadata: { name: string }; spec?: any }; // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -49,7 +52,7 @@ function render(args: string[]): { status: number | null; stdout: string; stderr
 }
 
 function objects(args: string[] = []): K8sObject[] {
-  const r = render(["--set", `image.digest=${DIGEST}`, ...args]);
+  const r = render(["--set", `image.digest=${DIGEST}`, ...REQUIRED, ...args]);
   expect(r.stderr).toBe("");
   return yaml.loadAll(r.stdout).filter((o): o is K8sObject => o !== null);
 }
@@ -58,7 +61,9 @@ const byKind = (all: K8sObject[], kind: string): K8sObject[] => all.filter((o) =
 
 test("helm lint passes", () => {
   expect(
-    execFileSync(helm, ["lint", chart, "--strict", "--set", `image.digest=${DIGEST}`], { encoding: "utf8" }),
+    execFileSync(helm, ["lint", chart, "--strict", "--set", `image.digest=${DIGEST}`, ...REQUIRED], {
+      encoding: "utf8",
+    }),
   ).toMatch(/1 chart\(s\) linted, 0 chart\(s\) failed/);
 });
 
@@ -187,11 +192,71 @@ test("each service logs in to NATS as its own user, with only its own password f
   ]);
 });
 
+type Volume = { name: string; secret?: { secretName: string; defaultMode: number; items: { key: string }[] } };
+type Container = {
+  env: { name: string; value: string }[];
+  volumeMounts: { name: string; mountPath: string; readOnly?: boolean }[];
+};
+
+test("the coordinator's gRPC certificate, key, CA, policy and tokens come from Secrets, mounted read-only", () => {
+  const all = objects(["--set", "grpc.tokens.secret=rvss-grpc-tokens"]);
+  const deployments = byKind(all, "Deployment");
+  const coordinator = deployments.find((d) => d.metadata.name === "rvss-coordinator")!;
+  const pod = coordinator.spec.template.spec as { volumes: Volume[]; containers: Container[] };
+  const c = pod.containers[0]!;
+  const env = Object.fromEntries(c.env.map((e) => [e.name, e.value]));
+  // Each file the coordinator is told to read is a key of a Secret, mounted read-only where the variable points.
+  const fileOf = (variable: string): [string, string, boolean | undefined] => {
+    const file = env[variable]!;
+    const mount = c.volumeMounts.find((m) => path.dirname(file) === m.mountPath)!;
+    const volume = pod.volumes.find((v) => v.name === mount.name)!;
+    expect(volume.secret!.items.map((i) => i.key)).toContain(path.basename(file));
+    expect(volume.secret!.defaultMode).toBe(0o440);
+    return [volume.secret!.secretName, path.basename(file), mount.readOnly];
+  };
+  expect(
+    [
+      "RVSS_GRPC_TLS_CERT",
+      "RVSS_GRPC_TLS_KEY",
+      "RVSS_GRPC_CLIENT_CA",
+      "RVSS_AUTHZ_POLICY",
+      "RVSS_GRPC_TOKENS_FILE",
+    ].map(fileOf),
+  ).toEqual([
+    ["rvss-grpc-tls", "tls.crt", true],
+    ["rvss-grpc-tls", "tls.key", true],
+    ["rvss-grpc-tls", "ca.crt", true],
+    ["rvss-authz-policy", "policy.json", true],
+    ["rvss-grpc-tokens", "tokens.json", true],
+  ]);
+  // The token listener has its port, in the Service and in the NetworkPolicy.
+  expect(env.RVSS_GRPC_TOKEN_ADDR).toBe("0.0.0.0:50052");
+  const service = byKind(all, "Service").find((o) => o.metadata.name === "rvss-coordinator")!;
+  expect(service.spec.ports.map((p: { name: string }) => p.name)).toEqual(["grpc", "grpc-token"]);
+  const policy = byKind(all, "NetworkPolicy").find((o) => o.metadata.name === "rvss-coordinator")!;
+  expect(policy.spec.ingress[1].ports).toEqual([{ port: "grpc" }, { port: "grpc-token" }]);
+  // The services that serve no gRPC hold none of it.
+  for (const d of deployments.filter((x) => x !== coordinator)) {
+    const secrets = (d.spec.template.spec.volumes as Volume[]).filter((v) => v.secret);
+    expect([d.metadata.name, secrets]).toEqual([d.metadata.name, []]);
+  }
+  // Without tokens there is no token listener.
+  const plain = byKind(objects(), "Deployment").find((d) => d.metadata.name === "rvss-coordinator")!;
+  const names = (plain.spec.template.spec.containers[0] as Container).env.map((e) => e.name);
+  expect(names.filter((n) => n.startsWith("RVSS_GRPC_TOKEN"))).toEqual([]);
+});
+
+test("the chart refuses to render without the gRPC certificate or the policy, naming the value", () => {
+  const base = ["--set", `image.digest=${DIGEST}`];
+  expect(render([...base, "--set", "grpc.authzPolicy.secret=p"]).stderr).toMatch(/grpc\.tls\.secret is required/);
+  expect(render([...base, "--set", "grpc.tls.secret=t"]).stderr).toMatch(/grpc\.authzPolicy\.secret is required/);
+});
+
 test("an image without a digest is refused, naming the value", () => {
-  const r = render([]);
+  const r = render(REQUIRED);
   expect(r.status).not.toBe(0);
   expect(r.stderr).toMatch(/image\.digest is required/);
-  expect(render(["--set", "image.digest=latest"]).stderr).toMatch(/image\.digest "latest" is not sha256/);
+  expect(render([...REQUIRED, "--set", "image.digest=latest"]).stderr).toMatch(/image\.digest "latest" is not sha256/);
 });
 
 test("deploy/kubernetes/rvss.yaml is what the chart renders (deploy/render-manifests.sh)", () => {
