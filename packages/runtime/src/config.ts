@@ -190,7 +190,8 @@ export const CONFIG_VARIABLES: readonly Variable[] = [
   {
     name: "RVSS_AUTH",
     default: "required",
-    description: "required: mTLS (or a bearer token) and a role for every gRPC call; off: plaintext, anyone is admin",
+    description:
+      "required: mTLS (or a bearer token) and a role for every gRPC call; off: plaintext, anyone is admin, and rvss demo/up's nats-server has no users",
   },
   { name: "RVSS_GRPC_TLS_CERT", default: "", description: "coordinator: PEM certificate of the gRPC server" },
   { name: "RVSS_GRPC_TLS_KEY", default: "", description: "coordinator: PEM private key of the gRPC server" },
