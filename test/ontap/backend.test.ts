@@ -239,7 +239,7 @@ test("a shadow copy is made of file clones read back, once however often it is a
       snapshot: { svm: "vs1", volume: "vm_vol1", name: snap },
       shadowCopyId: ID,
       files: [],
-      target: { kind: "directory", path: "/tmp/x" },
+      target: { kind: "directory", path: "/tmp/x", root: "/tmp" },
       overwrite: false,
     }),
   );

@@ -157,7 +157,7 @@ describeRoot.each<[LoopFsKind, string]>([
         snapshot: snap,
         shadowCopyId: SC,
         files: [],
-        target: { kind: "directory", path: target },
+        target: { kind: "directory", path: target, root: lfs.mountPoint },
         overwrite: false,
       });
       expect(files.map((f) => [f.path, f.bytes])).toEqual([
@@ -247,7 +247,7 @@ describeRoot("on ext4 (no reflink)", () => {
       snapshot: snap,
       shadowCopyId: SC,
       files: [DISK],
-      target: { kind: "directory", path: restored },
+      target: { kind: "directory", path: restored, root: lfs.mountPoint },
       overwrite: false,
     });
     expect((await fsp.readFile(path.join(restored, DISK))).equals(sampleBytes(DISK, 16 * MiB))).toBe(true);

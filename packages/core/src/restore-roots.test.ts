@@ -1,4 +1,4 @@
-import { restoreTargetProblem } from "./restore-roots";
+import { restoreRootOf, restoreTargetProblem } from "./restore-roots";
 
 describe("restoreTargetProblem", () => {
   const roots = ["/srv/restores", "/tmp"];
@@ -20,5 +20,18 @@ describe("restoreTargetProblem", () => {
 
   test("no roots: directory restores are off", () => {
     expect(restoreTargetProblem("/tmp/x", [])).toMatch(/set RVSS_RESTORE_ROOTS/);
+  });
+});
+
+describe("restoreRootOf", () => {
+  test.each([
+    ["/srv/restores/r1", ["/srv/restores", "/tmp"], "/srv/restores"],
+    ["/srv/restores", ["/srv/restores"], "/srv/restores"],
+    ["/srv/restores/a/b", ["/srv", "/srv/restores/a", "/srv/restores"], "/srv/restores/a"],
+    ["/srv/x", ["/srv/"], "/srv/"],
+    ["/srv/restoresX", ["/srv/restores"], null],
+    ["/etc", [], null],
+  ])("%j in %j", (target, roots, root) => {
+    expect(restoreRootOf(target, roots)).toBe(root);
   });
 });

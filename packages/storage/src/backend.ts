@@ -113,7 +113,12 @@ export interface CopyInfo extends ShadowCopyRef {
   clonePath: string;
 }
 
-export type RestoreDestination = { kind: "directory"; path: string } | { kind: "share"; svm: string; share: string };
+export type RestoreDestination =
+  /**
+   * `root` is the restore root (RVSS_RESTORE_ROOTS) that `path` lies under: links are followed up to
+   * it, never below it.
+   */
+  { kind: "directory"; path: string; root: string } | { kind: "share"; svm: string; share: string };
 
 export interface RestoreJob {
   snapshot: SnapshotRef;
@@ -121,7 +126,10 @@ export interface RestoreJob {
   /** Relative to the share root; empty restores every file of the copy. */
   files: string[];
   target: RestoreDestination;
-  /** Replace files that exist at the target with different contents; refused (FILE_EXISTS) otherwise. */
+  /**
+   * Replace files that exist at the target with different contents; refused (FILE_EXISTS) otherwise,
+   * before anything is written.
+   */
   overwrite: boolean;
   /** Told after each file is restored and verified. */
   onProgress?: (p: Progress) => void;

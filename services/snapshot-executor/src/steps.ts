@@ -33,7 +33,7 @@ import type {
 } from "@rvss/proto";
 import { Step } from "@rvss/proto";
 import type { PhaseResult, StateStore } from "@rvss/bus";
-import type { SnapshotRef, StorageBackend } from "@rvss/storage";
+import type { RestoreDestination, SnapshotRef, StorageBackend } from "@rvss/storage";
 import * as fsp from "node:fs/promises";
 import * as path from "node:path";
 import { reportProgress } from "./progress";
@@ -258,17 +258,18 @@ export async function deleteSnapshots(
 
 /**
  * A directory target must lie under a restore root, also once the links of what already exists of
- * it are resolved (a directory swapped for a symlink must not carry the restore elsewhere).
+ * it are resolved (a directory swapped for a symlink must not carry the restore elsewhere). Returns
+ * that root: the storage follows no link below it.
  */
-async function checkRestoreDirectory(target: string, roots: readonly string[]): Promise<void> {
-  checkRestoreTarget(target, roots);
+async function checkRestoreDirectory(target: string, roots: readonly string[]): Promise<string> {
+  const root = checkRestoreTarget(target, roots);
   let existing = target;
   for (;;) {
     try {
       const real = await fsp.realpath(existing);
       const realRoots = await Promise.all(roots.map((r) => fsp.realpath(r).catch(() => r)));
       checkRestoreTarget(path.join(real, path.relative(existing, target)), realRoots);
-      return;
+      return root;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== "ENOENT" || existing === "/") throw err;
       existing = path.dirname(existing);
@@ -285,13 +286,12 @@ export async function restoreFiles(
   const snap = cmd.snapshot!;
   const copy = cmd.shadowCopy!;
   const t = cmd.target?.kind;
-  const target =
-    t?.$case === "directory"
-      ? ({ kind: "directory", path: t.value } as const)
-      : ({ kind: "share", svm: t?.value.svm || snap.svm, share: t?.value.share || copy.share } as const);
   const progress = reportProgress(emit, Step.STEP_RESTORE, cmd.restoreId);
   try {
-    if (target.kind === "directory") await checkRestoreDirectory(target.path, restoreRoots);
+    const target: RestoreDestination =
+      t?.$case === "directory"
+        ? { kind: "directory", path: t.value, root: await checkRestoreDirectory(t.value, restoreRoots) }
+        : { kind: "share", svm: t?.value.svm || snap.svm, share: t?.value.share || copy.share };
     const files = await backend.restore({
       snapshot: { svm: snap.svm, volume: snap.volume, name: snap.name },
       shadowCopyId: copy.shadowCopyId,

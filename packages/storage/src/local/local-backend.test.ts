@@ -434,7 +434,7 @@ describe("snapshots and restore", () => {
       snapshot: snap,
       shadowCopyId: SC,
       files: [],
-      target: { kind: "directory", path: target },
+      target: { kind: "directory", path: target, root: dir },
       overwrite: false,
     });
     expect(files.map((f) => [f.path, f.bytes])).toEqual([
@@ -471,7 +471,7 @@ describe("snapshots and restore", () => {
         snapshot: snap,
         shadowCopyId: SC,
         files: [],
-        target: { kind: "directory", path: path.join(dir, "r") },
+        target: { kind: "directory", path: path.join(dir, "r"), root: dir },
         overwrite: false,
       }),
     );
@@ -486,7 +486,7 @@ describe("snapshots and restore", () => {
         snapshot: snap,
         shadowCopyId: SC,
         files: ["vm2/disk.vhdx"],
-        target: { kind: "directory", path: path.join(dir, "r") },
+        target: { kind: "directory", path: path.join(dir, "r"), root: dir },
         overwrite: false,
       }),
     );
