@@ -1,7 +1,9 @@
 /**
  * File operations that cannot be tricked: a listed file is opened without following a final
  * symlink, its type re-checked on the open descriptor, and its real path checked to lie inside the
- * share, so swapping a file for a symlink between check and copy fails instead of escaping.
+ * share, so swapping a file for a symlink between check and copy fails instead of escaping. A
+ * restore writes only through directories it holds open, each reached from the last without
+ * following a link (HeldDir).
  */
 import { createHash } from "node:crypto";
 import { execFile } from "node:child_process";
@@ -9,7 +11,7 @@ import * as fs from "node:fs";
 import * as fsp from "node:fs/promises";
 import * as path from "node:path";
 import { promisify } from "node:util";
-import { ErrorCodes, RvssError, kindName, type EntryKind } from "@rvss/core";
+import { ErrorCodes, RvssError, kindName, type EntryKind, type ErrorCode } from "@rvss/core";
 import { btrfsDelete, isSubvolume } from "./capabilities";
 
 const run = promisify(execFile);
@@ -17,7 +19,20 @@ const run = promisify(execFile);
 export interface OpenedFile {
   handle: fsp.FileHandle;
   size: number;
+  attributes: FileAttributes;
+}
+
+/** What a backup keeps of a file or directory besides its bytes, and a restore gives back. */
+export interface FileAttributes {
+  /** Permission bits with setuid, setgid and sticky (mode & 0o7777). */
   mode: number;
+  uid: number;
+  gid: number;
+  mtimeMs: number;
+}
+
+function attributesOf(st: fs.Stats): FileAttributes {
+  return { mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtimeMs: st.mtimeMs };
 }
 
 /**
@@ -63,19 +78,198 @@ export async function openRegularInside(
         { ...details, file: rel },
       );
     }
-    const real = await fsp.readlink(`/proc/self/fd/${handle.fd}`);
-    if (!real.startsWith(rootReal + path.sep)) {
-      throw new RvssError(
-        ErrorCodes.PATH_ESCAPES_SHARE,
-        `file "${rel}" resolves to ${real}, outside share "${details.share}"`,
-        { ...details, file: rel },
-      );
-    }
-    return { handle, size: st.size, mode: st.mode };
+    await checkInside(handle, rootReal, `file "${rel}"`, { ...details, file: rel });
+    return { handle, size: st.size, attributes: attributesOf(st) };
   } catch (err) {
     await handle.close();
     throw err;
   }
+}
+
+async function checkInside(
+  handle: fsp.FileHandle,
+  rootReal: string,
+  what: string,
+  details: Record<string, string>,
+): Promise<void> {
+  const real = await fsp.readlink(`/proc/self/fd/${handle.fd}`);
+  if (!real.startsWith(rootReal + path.sep))
+    throw new RvssError(
+      ErrorCodes.PATH_ESCAPES_SHARE,
+      `${what} resolves to ${real}, outside share "${details.share}"`,
+      details,
+    );
+}
+
+/** The attributes of the directory `rel` below `rootReal` (a real path), if it really lies inside. */
+export async function directoryAttributesInside(
+  rootReal: string,
+  rel: string,
+  details: Record<string, string>,
+): Promise<FileAttributes> {
+  const { O_RDONLY, O_DIRECTORY, O_NOFOLLOW } = fs.constants;
+  const handle = await fsp.open(path.join(rootReal, rel), O_RDONLY | O_DIRECTORY | O_NOFOLLOW).catch((err: Error) => {
+    throw new RvssError(
+      ErrorCodes.STORAGE_FAILED,
+      `cannot open directory "${rel}" in share "${details.share}": ${err.message}`,
+      { ...details, path: rel },
+    );
+  });
+  try {
+    await checkInside(handle, rootReal, `directory "${rel}"`, { ...details, path: rel });
+    return attributesOf(await handle.stat());
+  } finally {
+    await handle.close();
+  }
+}
+
+/**
+ * A directory held open. Names in it are reached through its descriptor (/proc/self/fd/N/name, which
+ * the kernel resolves as openat would), so renaming or swapping a directory on the way to it cannot
+ * send what is done there anywhere else.
+ */
+export class HeldDir {
+  private constructor(private readonly handle: fsp.FileHandle) {}
+
+  /** Opens `dir`, following links: only for a directory the operator configured. */
+  static async open(dir: string): Promise<HeldDir> {
+    return new HeldDir(await fsp.open(dir, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY));
+  }
+
+  /** `name` (one component) in this directory. */
+  at(name: string): string {
+    return `/proc/self/fd/${this.handle.fd}/${name}`;
+  }
+
+  /** Gives the directory the attributes, with its owner only when rvss runs as root. */
+  setAttributes(a: FileAttributes): Promise<void> {
+    return setAttributes(this.handle, a);
+  }
+
+  close(): Promise<void> {
+    return this.handle.close();
+  }
+
+  /**
+   * Opens `rel` ("/"-separated, checked names; "" is this directory again) below this one a component
+   * at a time, never following a link: a component that is a link or not a directory is refused with
+   * `refusal.code`, naming it. With `made`, missing directories are made and their paths added to it
+   * (and the result is never null); without, a missing one gives null.
+   */
+  async below(rel: string, refusal: Refusal, made?: string[]): Promise<HeldDir | null> {
+    let cur: HeldDir | null = new HeldDir(await fsp.open(this.at("."), fs.constants.O_RDONLY));
+    const parts = rel === "" ? [] : rel.split("/");
+    try {
+      for (let i = 0; i < parts.length && cur; i++) {
+        const next = await openComponent(cur, parts[i]!, parts.slice(0, i + 1).join("/"), refusal, made);
+        await cur.close();
+        cur = next && new HeldDir(next);
+      }
+      return cur;
+    } catch (err) {
+      await cur?.close();
+      throw err;
+    }
+  }
+}
+
+/** One component `name` (reached as `sofar`) in `dir`, a directory and no link, or null when missing. */
+async function openComponent(
+  dir: HeldDir,
+  name: string,
+  sofar: string,
+  refusal: Refusal,
+  made?: string[],
+): Promise<fsp.FileHandle | null> {
+  const { O_RDONLY, O_DIRECTORY, O_NOFOLLOW } = fs.constants;
+  const open = () => fsp.open(dir.at(name), O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
+  const shown = refusal.base ? path.join(refusal.base, sofar) : sofar;
+  const failed = (err: unknown) =>
+    new RvssError(ErrorCodes.STORAGE_FAILED, `${refusal.into}: cannot open "${shown}": ${errno(err) ?? err}`, {
+      ...refusal.details,
+      path: shown,
+    });
+  let err: unknown;
+  try {
+    return await open();
+  } catch (e) {
+    err = e;
+  }
+  if (errno(err) === "ENOENT" && made) {
+    // mkdir makes a directory or fails; it never follows a link planted under the name.
+    await fsp.mkdir(dir.at(name)).then(
+      () => made.push(sofar),
+      (e: unknown) => {
+        if (errno(e) !== "EEXIST") throw failed(e);
+      },
+    );
+    try {
+      return await open();
+    } catch (e) {
+      err = e;
+    }
+  }
+  // With `made`, missing again right after it was made means it was taken away meanwhile: a failure.
+  if (errno(err) === "ENOENT" && !made) return null;
+  if (errno(err) === "ENOTDIR" || errno(err) === "ELOOP") {
+    const st = await fsp.lstat(dir.at(name)).catch(() => null);
+    throw new RvssError(
+      refusal.code,
+      `${refusal.into}: "${shown}" is ${st ? `a ${kindName(entryKind(st))}` : "not a directory"}; a restore goes only through directories, never through a link`,
+      { ...refusal.details, path: shown },
+    );
+  }
+  throw failed(err);
+}
+
+function errno(err: unknown): string | undefined {
+  return (err as NodeJS.ErrnoException).code;
+}
+
+/** How a restore that meets a link is refused. */
+export interface Refusal {
+  code: ErrorCode;
+  /** Where the restore writes, as the message starts: `restore into share "s1" of SVM "vs1"`. */
+  into: string;
+  /** What the paths walked are relative to, when messages should name them in full. */
+  base?: string;
+  details: Record<string, string>;
+}
+
+/**
+ * What is at `name` in `dir`: a regular file's size and sha256, "other" for anything else (a link,
+ * a directory, a FIFO), null for nothing. Never follows a link, never opens anything but a file.
+ */
+export async function contentsAt(dir: HeldDir, name: string): Promise<Copied | "other" | null> {
+  const st = await fsp.lstat(dir.at(name)).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === "ENOENT") return null;
+    throw err;
+  });
+  if (!st) return null;
+  if (!st.isFile()) return "other";
+  const { O_RDONLY, O_NOFOLLOW, O_NONBLOCK } = fs.constants;
+  const handle = await fsp
+    .open(dir.at(name), O_RDONLY | O_NOFOLLOW | O_NONBLOCK)
+    .catch((err: NodeJS.ErrnoException) => {
+      // Swapped since the lstat: gone, or a link.
+      if (err.code === "ENOENT") return null;
+      if (err.code === "ELOOP") return "other" as const;
+      throw err;
+    });
+  if (handle === null || handle === "other") return handle;
+  try {
+    return (await handle.stat()).isFile() ? await sha256File(handle) : "other";
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Mode, times, and (as root, the only one who may give files away) the owner. */
+export async function setAttributes(handle: fsp.FileHandle, a: FileAttributes): Promise<void> {
+  // chown clears setuid and setgid, so it goes first.
+  if (process.getuid?.() === 0) await handle.chown(a.uid, a.gid);
+  await handle.chmod(a.mode);
+  await handle.utimes(new Date(), new Date(a.mtimeMs));
 }
 
 /** What a directory entry or a stat says the thing is. */
@@ -110,12 +304,32 @@ export async function copyOpened(src: OpenedFile, dest: string, reflink: boolean
   return src.size;
 }
 
+/**
+ * Copies an opened file into `dest`, a file rvss made and holds open, in the kernel: a reflink where
+ * the filesystem can clone, else copy_file_range. Closes the source.
+ */
+export async function copyInto(src: OpenedFile, dest: fsp.FileHandle): Promise<void> {
+  const from = `/proc/self/fd/${src.handle.fd}`;
+  const to = `/proc/self/fd/${dest.fd}`;
+  try {
+    await fsp.copyFile(from, to, fs.constants.COPYFILE_FICLONE_FORCE).catch(() => fsp.copyFile(from, to));
+  } finally {
+    await src.handle.close();
+  }
+}
+
 /** The file's sha256; at most `bytesPerSecond` when given (verification runs beside backups). */
-export async function sha256File(file: string, bytesPerSecond = 0): Promise<Copied> {
+export async function sha256File(file: string | fsp.FileHandle, bytesPerSecond = 0): Promise<Copied> {
   const hash = createHash("sha256");
   let bytes = 0;
   const t0 = performance.now();
-  for await (const chunk of fs.createReadStream(file, { highWaterMark: 1 << 20 })) {
+  const opts = { highWaterMark: 1 << 20 };
+  // An open file is read from its start and stays open.
+  const stream =
+    typeof file === "string"
+      ? fs.createReadStream(file, opts)
+      : file.createReadStream({ ...opts, start: 0, autoClose: false });
+  for await (const chunk of stream) {
     hash.update(chunk as Buffer);
     bytes += (chunk as Buffer).length;
     if (bytesPerSecond > 0) {

@@ -19,7 +19,7 @@ import * as fsp from "node:fs/promises";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { randomUUID } from "node:crypto";
-import { ErrorCodes, RvssError, mapLimit, notRegular, type LayoutEntry } from "@rvss/core";
+import { ErrorCodes, RvssError, isRvssError, mapLimit, notRegular, type LayoutEntry } from "@rvss/core";
 import type {
   CopyInfo,
   CreateShadowCopyRequest,
@@ -27,6 +27,7 @@ import type {
   ExposedShareInfo,
   FileProblem,
   ShareResolution,
+  RestoreDestination,
   RestoreJob,
   RestoredFileReport,
   ShadowCopyInfo,
@@ -40,7 +41,24 @@ import type {
 } from "../backend";
 import { btrfsDelete, btrfsSnapshot, detectCapabilities, isSubvolume, type LocalCapabilities } from "./capabilities";
 import { loadFilerConfig, under, type FilerConfig, type SvmConfig } from "./filer-config";
-import { ReadOnlyGuard, copyOpened, exists, openRegularInside, sha256File, syncTree, writeFileAtomic } from "./fs-safe";
+import {
+  HeldDir,
+  ReadOnlyGuard,
+  contentsAt,
+  copyInto,
+  copyOpened,
+  directoryAttributesInside,
+  exists,
+  openRegularInside,
+  setAttributes,
+  sha256File,
+  syncTree,
+  writeFileAtomic,
+  type Copied,
+  type FileAttributes,
+  type OpenedFile,
+  type Refusal,
+} from "./fs-safe";
 import { Samba, checkShareName } from "./samba";
 import { walkTree } from "./walk";
 
@@ -58,6 +76,19 @@ const COPY_PARALLEL = 8;
 /** A copy's description, beside it (and in the snapshot that holds it). */
 interface CopyDescription extends ShadowCopyInfo {
   share: string;
+  /**
+   * Each file's and directory's attributes in the share when it was cloned, by path below the share
+   * root: the seal makes the copy read-only (a=rX), so a restore takes them from here. Absent in
+   * copies made before rvss kept them.
+   */
+  attributes?: Record<string, FileAttributes>;
+}
+
+/** A restore's target directory, held open; `shown` names it in messages. */
+interface RestoreInto {
+  dir: HeldDir;
+  refusal: Refusal;
+  shown: string;
 }
 
 interface ExposedRecord {
@@ -264,9 +295,11 @@ export class LocalBackend implements StorageBackend {
       const root = await fsp.realpath(this.shareDir(req.share));
       const files = req.files.length > 0 ? req.files : await shareFiles(root, req.share);
       const done = { bytes: 0, files: 0 };
+      const attributes: Record<string, FileAttributes> = {};
       // A few files at once: each is a round trip to the kernel (a reflink or a copy_file_range).
       const sizes = await mapLimit(files, COPY_PARALLEL, async (rel) => {
         const src = await openRegularInside(root, rel, { svm: req.svm, share: req.share.share });
+        attributes[rel] = src.attributes;
         await fsp.mkdir(path.dirname(path.join(tmp, rel)), { recursive: true });
         const copied = await copyOpened(src, path.join(tmp, rel), reflink);
         done.bytes += copied;
@@ -275,8 +308,10 @@ export class LocalBackend implements StorageBackend {
         return copied;
       });
       const bytes = sizes.reduce((a, b) => a + b, 0);
+      for (const d of directoriesOf(files))
+        attributes[d] = await directoryAttributesInside(root, d, { svm: req.svm, share: req.share.share });
       result = { clonePath: path.posix.join(SHADOW_DIR, req.shadowCopyId), bytes, fileCount: files.length };
-      const description: CopyDescription = { ...result, share: req.share.share };
+      const description: CopyDescription = { ...result, share: req.share.share, attributes };
       await writeFileAtomic(info, JSON.stringify(description));
       won = await renameUnlessTaken(tmp, final);
     } catch (err) {
@@ -562,7 +597,14 @@ export class LocalBackend implements StorageBackend {
     }
   }
 
-  /** Each file is a reflink where the target's filesystem can clone, else one kernel copy. */
+  /**
+   * Each file is a reflink where the target's filesystem can clone, else one kernel copy, checked
+   * against the backup and given the attributes it had in the share before it takes its name. Every
+   * directory on the way is opened from the share root (or the restore root) a component at a time,
+   * never through a link, and each file is made through its directory's descriptor, so a directory
+   * swapped for a link cannot carry the restore anywhere else. Without overwrite a file takes its name
+   * by link(2), which never replaces a file that appeared after the check.
+   */
   async restore(req: RestoreJob): Promise<RestoredFileReport[]> {
     const snap = this.snapshotDir(req.snapshot);
     const clone = path.join(snap, SHADOW_DIR, req.shadowCopyId);
@@ -594,72 +636,156 @@ export class LocalBackend implements StorageBackend {
     }
     const expected = async (rel: string): Promise<string> =>
       verified?.[rel]?.sha256 ?? (await sha256File(path.join(cloneReal, rel))).sha256;
-    const dest =
-      req.target.kind === "directory"
-        ? req.target.path
-        : this.shareDir(await this.resolveShare(req.target.svm, req.target.share));
-    if (!path.isAbsolute(dest))
-      throw new RvssError(ErrorCodes.INVALID_ARGUMENT, `restore directory "${dest}" must be an absolute path`, {
-        path: dest,
-      });
-    // Checked for every file before the first is written: a refused restore changes nothing.
-    if (!req.overwrite) {
-      const taken: string[] = [];
+    const into = await this.restoreTarget(req.target);
+    try {
+      // Checked for every file before the first is written: a refused restore changes nothing. A file
+      // there already with the backup's contents is left as it is.
+      const same = new Map<string, RestoredFileReport>();
+      if (!req.overwrite) {
+        const taken: string[] = [];
+        for (const rel of files) {
+          const parent = await into.dir.below(parentOf(rel), into.refusal);
+          const there = parent && (await contentsAt(parent, path.posix.basename(rel)).finally(() => parent.close()));
+          if (!there) continue;
+          if (there !== "other" && there.sha256 === (await expected(rel))) same.set(rel, { path: rel, ...there });
+          else taken.push(rel);
+        }
+        if (taken.length > 0) throw fileExists(taken, into.shown);
+      }
+      const out: RestoredFileReport[] = [];
+      let bytesTotal = 0;
+      for (const rel of files) bytesTotal += verified?.[rel]?.bytes ?? (await fsp.stat(path.join(cloneReal, rel))).size;
+      let bytesDone = 0;
+      const made: string[] = [];
+      const source = { svm: req.snapshot.svm, share: description.share };
       for (const rel of files) {
-        const target = path.join(dest, rel);
-        if ((await exists(target)) && (await sha256File(target)).sha256 !== (await expected(rel))) taken.push(rel);
+        const report =
+          same.get(rel) ??
+          (await this.restoreFile(into, rel, made, {
+            open: () => openRegularInside(cloneReal, rel, source),
+            expected: () => expected(rel),
+            attributes: description.attributes?.[rel],
+            overwrite: req.overwrite,
+            snapshot: req.snapshot.name,
+          }));
+        out.push(report);
+        bytesDone += report.bytes;
+        req.onProgress?.({ bytes: bytesDone, files: out.length, bytesTotal, filesTotal: files.length });
       }
-      if (taken.length > 0)
-        throw new RvssError(
-          ErrorCodes.FILE_EXISTS,
-          `${taken.length === 1 ? "a file exists" : `${taken.length} files exist`} in ${dest} with other contents: ${taken
-            .slice(0, 10)
-            .map((f) => `"${f}"`)
-            .join(
-              ", ",
-            )}${taken.length > 10 ? ", …" : ""}; restore with overwrite (rvss restore --overwrite) to replace them`,
-          { file: taken[0]!, path: dest },
-        );
+      // Directories last, deepest first: their files changed their times, and a read-only one would
+      // have refused them.
+      for (const d of made.sort((a, b) => b.split("/").length - a.split("/").length)) {
+        const attributes = description.attributes?.[d];
+        const dir = attributes && (await into.dir.below(d, into.refusal));
+        if (dir) await dir.setAttributes(attributes!).finally(() => dir.close());
+      }
+      return out;
+    } finally {
+      await into.dir.close();
     }
-    const out: RestoredFileReport[] = [];
-    let bytesTotal = 0;
-    for (const rel of files) bytesTotal += verified?.[rel]?.bytes ?? (await fsp.stat(path.join(cloneReal, rel))).size;
-    let bytesDone = 0;
-    for (const rel of files) {
-      const target = path.join(dest, rel);
-      await fsp.mkdir(path.dirname(target), { recursive: true });
-      const tmp = path.join(path.dirname(target), `.${path.basename(target)}.rvss-restore-${process.pid}`);
-      await fsp.rm(tmp, { force: true });
-      const src = await openRegularInside(cloneReal, rel, { svm: req.snapshot.svm, share: description.share });
-      const reflink = await copyOpened(src, tmp, true).then(
-        () => true,
-        () => false,
+  }
+
+  /** Where a restore writes, held open, and how a link met on the way is refused. */
+  private async restoreTarget(t: RestoreDestination): Promise<RestoreInto> {
+    if (t.kind === "share") {
+      const share = await this.resolveShare(t.svm, t.share);
+      const refusal: Refusal = {
+        code: ErrorCodes.PATH_ESCAPES_SHARE,
+        into: `restore into share "${share.share}" of SVM "${share.svm}"`,
+        details: { svm: share.svm, share: share.share },
+      };
+      // The volume directory is the filer's; from there on no link is followed.
+      const volume = await HeldDir.open(this.volumeDir(share.svm, share.volume));
+      const dir = await volume
+        .below(share.sharePath, { ...refusal, base: this.volumeDir(share.svm, share.volume) })
+        .finally(() => volume.close());
+      if (!dir)
+        throw new RvssError(
+          ErrorCodes.STORAGE_FAILED,
+          `${refusal.into}: its directory ${this.shareDir(share)} is gone`,
+          refusal.details,
+        );
+      return { dir, refusal, shown: `share "${share.share}"` };
+    }
+    const rel = path.relative(t.root, t.path);
+    if (!path.isAbsolute(t.path) || !path.isAbsolute(t.root) || rel === ".." || rel.startsWith("../"))
+      throw new RvssError(
+        ErrorCodes.PERMISSION_DENIED,
+        `restore directory "${t.path}" must be an absolute path under its restore root "${t.root}"`,
+        { path: t.path },
       );
-      if (!reflink) {
-        await fsp.rm(tmp, { force: true });
-        const again = await openRegularInside(cloneReal, rel, { svm: req.snapshot.svm, share: description.share });
-        await copyOpened(again, tmp, false);
+    const refusal: Refusal = {
+      code: ErrorCodes.PERMISSION_DENIED,
+      into: `restore into ${t.path}`,
+      details: { path: t.path },
+    };
+    // The restore root is the operator's (RVSS_RESTORE_ROOTS); below it no link is followed.
+    await fsp.mkdir(t.root, { recursive: true });
+    const root = await HeldDir.open(t.root);
+    const dir = await root.below(rel, { ...refusal, base: t.root }, []).finally(() => root.close());
+    return { dir: dir!, refusal: { ...refusal, base: t.path }, shown: t.path };
+  }
+
+  /** One file, through its directory's descriptor: made aside, verified, given its attributes, then named. */
+  private async restoreFile(
+    into: RestoreInto,
+    rel: string,
+    made: string[],
+    from: {
+      open: () => Promise<OpenedFile>;
+      expected: () => Promise<string>;
+      attributes: FileAttributes | undefined;
+      overwrite: boolean;
+      snapshot: string;
+    },
+  ): Promise<RestoredFileReport> {
+    const { O_RDWR, O_CREAT, O_EXCL, O_NOFOLLOW } = fs.constants;
+    // `made` is given, so a missing directory is made, never null.
+    const parent = (await into.dir.below(parentOf(rel), into.refusal, made))!;
+    const name = path.posix.basename(rel);
+    const aside = `.${name}.rvss-restore-${process.pid}`;
+    try {
+      await unlinkIfThere(parent.at(aside));
+      const tmp = await fsp.open(parent.at(aside), O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600);
+      let check: Copied;
+      try {
+        const src = await from.open();
+        // A copy made before rvss kept attributes: the snapshot's mode, writable by its owner again.
+        const attributes = from.attributes ?? { ...src.attributes, mode: src.attributes.mode | 0o200 };
+        await copyInto(src, tmp);
+        check = await sha256File(tmp);
+        const want = await from.expected();
+        if (check.sha256 !== want)
+          throw new RvssError(
+            ErrorCodes.CHECKSUM_MISMATCH,
+            `restored "${rel}" has sha256 ${check.sha256}, but the backup holds ${want}`,
+            { file: rel, snapshot: from.snapshot },
+          );
+        await setAttributes(tmp, attributes);
+        await tmp.sync();
+      } finally {
+        await tmp.close();
       }
-      await fsp.chmod(tmp, 0o644);
-      const handle = await fsp.open(tmp, "r+");
-      await handle.sync();
-      await handle.close();
-      const check = await sha256File(tmp);
-      const want = await expected(rel);
-      if (check.sha256 !== want) {
-        await fsp.rm(tmp, { force: true });
-        throw new RvssError(
-          ErrorCodes.CHECKSUM_MISMATCH,
-          `restored "${rel}" has sha256 ${check.sha256}, but the backup ${verified ? "recorded" : "holds"} ${want}`,
-          { file: rel, snapshot: req.snapshot.name },
-        );
+      if (from.overwrite) await fsp.rename(parent.at(aside), parent.at(name));
+      else {
+        await fsp.link(parent.at(aside), parent.at(name)).catch((err: NodeJS.ErrnoException) => {
+          throw err.code === "EEXIST" ? fileExists([rel], into.shown) : err;
+        });
+        await fsp.unlink(parent.at(aside));
       }
-      await fsp.rename(tmp, target);
-      out.push({ path: rel, bytes: check.bytes, sha256: check.sha256 });
-      bytesDone += check.bytes;
-      req.onProgress?.({ bytes: bytesDone, files: out.length, bytesTotal, filesTotal: files.length });
+      return { path: rel, ...check };
+    } catch (err) {
+      await unlinkIfThere(parent.at(aside)).catch(() => undefined);
+      if (isRvssError(err)) throw err;
+      // Something on the way was taken away meanwhile (the directory, the file made aside).
+      throw new RvssError(
+        ErrorCodes.STORAGE_FAILED,
+        `${into.refusal.into}: cannot restore "${rel}": ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+        { ...into.refusal.details, file: rel },
+      );
+    } finally {
+      await parent.close();
     }
-    return out;
   }
 
   async listSnapshots(svm: string): Promise<SnapshotInfo[]> {
@@ -731,6 +857,36 @@ async function shareFiles(root: string, share: ShareLocation): Promise<string[]>
     }
   }
   return files;
+}
+
+/** Every directory the files lie in, below the share root, each once. */
+function directoriesOf(files: string[]): Set<string> {
+  const out = new Set<string>();
+  for (const f of files) for (let d = parentOf(f); d !== "" && !out.has(d); d = parentOf(d)) out.add(d);
+  return out;
+}
+
+/** The directory `rel` lies in, "" for the top. */
+function parentOf(rel: string): string {
+  const d = path.posix.dirname(rel);
+  return d === "." ? "" : d;
+}
+
+function fileExists(taken: string[], where: string): RvssError {
+  return new RvssError(
+    ErrorCodes.FILE_EXISTS,
+    `${taken.length === 1 ? "a file exists" : `${taken.length} files exist`} in ${where} with other contents: ${taken
+      .slice(0, 10)
+      .map((f) => `"${f}"`)
+      .join(", ")}${taken.length > 10 ? ", …" : ""}; restore with overwrite (rvss restore --overwrite) to replace them`,
+    { file: taken[0]!, path: where },
+  );
+}
+
+async function unlinkIfThere(p: string): Promise<void> {
+  await fsp.unlink(p).catch((err: NodeJS.ErrnoException) => {
+    if (err.code !== "ENOENT") throw err;
+  });
 }
 
 /** Every file below a directory, relative, sorted. */
