@@ -11,6 +11,7 @@ import {
   type Backup,
   type Event,
   type RestoreRecord,
+  type RestoredFile,
   type Schedule,
   type WriterReport,
 } from "@rvss/proto";
@@ -200,6 +201,21 @@ export function describeRestore(r: RestoreRecord): string {
     `Created     ${r.createdAt?.toISOString() ?? ""}`,
     ...(r.finishedAt ? [`Finished    ${r.finishedAt.toISOString()}`] : []),
     `Files       ${r.files.length > 0 ? r.files.join(", ") : "every file of the copy"}`,
-    ...r.restoredFiles.map((f) => `  ${f.path}  ${bytes(f.bytes)}  sha256 ${f.sha256.slice(0, 16)}…  verified`),
+    ...r.restoredFiles.map(restoredFileLine),
+    ...(r.restoredFiles.length > 0 ? [`Verified    ${restoreVerification(r.restoredFiles)}`] : []),
   ].join("\n");
+}
+
+/** One restored file and what was checked: its checksum, or only its size (ONTAP computes no checksums). */
+export function restoredFileLine(f: RestoredFile): string {
+  const check = f.sha256 ? `sha256 ${f.sha256.slice(0, 16)}…  verified` : "size verified, no checksum";
+  return `  ${f.path}  ${bytes(f.bytes)}  ${check}`;
+}
+
+/** What a restore's verification covered, as the summary line says it. */
+export function restoreVerification(files: RestoredFile[]): string {
+  const summed = files.filter((f) => f.sha256 !== "").length;
+  if (summed === files.length) return "every checksum verified";
+  if (summed === 0) return "sizes verified (the storage computes no checksums)";
+  return `${summed} checksum(s) verified, ${files.length - summed} file(s) by size only`;
 }

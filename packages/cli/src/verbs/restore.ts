@@ -1,11 +1,20 @@
 /**
- * rvss restore: files out of a backup, into a directory or back into their share, checksums
- * verified; rvss restore list|describe: the restores as recorded.
+ * rvss restore: files out of a backup, into a directory or back into their share, each verified
+ * (its checksum, or its size where the storage computes none); rvss restore list|describe: the
+ * restores as recorded.
  */
 import * as path from "node:path";
 import { EVENTS_STREAM, ErrorCodes, RvssError, backupEventSubject } from "@rvss/core";
 import { Event, GetRestoreResponse, ListRestoresResponse, RestoreResponse, type RestoreRecord } from "@rvss/proto";
-import { bytes, describeEvent, describeRestore, restoreStateName, restoreTarget } from "../format";
+import {
+  bytes,
+  describeEvent,
+  describeRestore,
+  restoreStateName,
+  restoreTarget,
+  restoreVerification,
+  restoredFileLine,
+} from "../format";
 import { resolveBackupId } from "../ids";
 import { outputOption, printer, type Column } from "../printer";
 import type { Register } from "../program";
@@ -25,7 +34,7 @@ const COLUMNS: Column<RestoreRecord>[] = [
 export const restoreVerb: Register = (program, run) => {
   const restore = program
     .command("restore")
-    .description("copy files out of a backup and verify every checksum; restore list|describe show past restores")
+    .description("copy files out of a backup and verify each one; restore list|describe show past restores")
     .option("--backup <id>", "backup ID, name, or a unique prefix of the ID")
     .option("--svm <svm>", "the SVM of the share (when the backup holds several shares)")
     .option("--share <share>", "the share to restore (when the backup holds several shares)")
@@ -66,8 +75,8 @@ export const restoreVerb: Register = (program, run) => {
         out.item(
           () =>
             [
-              ...r.files.map((f) => `  ${f.path}  ${bytes(f.bytes)}  sha256 ${f.sha256.slice(0, 16)}…  verified`),
-              `restored ${r.files.length} file(s), ${bytes(r.bytes)}, every checksum verified${o.to ? `, into ${path.resolve(o.to)}` : " into the share"}`,
+              ...r.files.map(restoredFileLine),
+              `restored ${r.files.length} file(s), ${bytes(r.bytes)}, ${restoreVerification(r.files)}${o.to ? `, into ${path.resolve(o.to)}` : " into the share"}`,
             ].join("\n"),
           RestoreResponse.toJSON(r),
         );

@@ -215,6 +215,7 @@ export interface RestoreTarget {
 export interface RestoredFile {
   path: string;
   bytes: bigint;
+  /** Empty when the storage computes no checksums (ontap): the file was verified by its size. */
   sha256: string;
 }
 
