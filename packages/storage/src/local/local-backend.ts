@@ -308,8 +308,9 @@ export class LocalBackend implements StorageBackend {
         return copied;
       });
       const bytes = sizes.reduce((a, b) => a + b, 0);
-      for (const d of directoriesOf(files))
+      await mapLimit([...directoriesOf(files)], COPY_PARALLEL, async (d) => {
         attributes[d] = await directoryAttributesInside(root, d, { svm: req.svm, share: req.share.share });
+      });
       result = { clonePath: path.posix.join(SHADOW_DIR, req.shadowCopyId), bytes, fileCount: files.length };
       const description: CopyDescription = { ...result, share: req.share.share, attributes };
       await writeFileAtomic(info, JSON.stringify(description));
