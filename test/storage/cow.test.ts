@@ -7,7 +7,6 @@ import * as fs from "node:fs";
 import * as fsp from "node:fs/promises";
 import * as os from "node:os";
 import * as path from "node:path";
-import { isRvssError } from "@rvss/core";
 import { LocalBackend, parseFilerConfig } from "@rvss/storage";
 import {
   btrfsReadOnly,
@@ -15,6 +14,7 @@ import {
   loopFsUnavailable,
   mountLoopFs,
   removeTree,
+  rvssFailure,
   sampleBytes,
   sharedBytes,
   usedBytes,
@@ -57,16 +57,6 @@ async function makeFiler(root: string, volume: { subvolume?: boolean; cow?: stri
   });
   await fsp.writeFile(file, text);
   return { backend: new LocalBackend(parseFilerConfig(text, file), file), volDir, shareDir };
-}
-
-async function failure(p: Promise<unknown>): Promise<{ code: string; message: string }> {
-  try {
-    await p;
-  } catch (err) {
-    if (isRvssError(err)) return { code: err.code, message: err.message };
-    throw err;
-  }
-  throw new Error("expected a failure");
 }
 
 const share = { svm: "vs1", share: "share1", volume: "vm_vol1", sharePath: "vms" };
@@ -198,7 +188,7 @@ describeRoot.each<[LoopFsKind, string]>([
 
   test("a volume asking for what the filesystem cannot do fails at start, naming the volume and filesystem", async () => {
     const other = await makeFiler(path.join(lfs.mountPoint, "other"), { cow: kind === "xfs" ? "btrfs" : "btrfs" });
-    const e = await failure(other.backend.capabilities());
+    const e = await rvssFailure(other.backend.capabilities());
     expect(e.code).toBe("CONFIG_INVALID");
     expect(e.message).toMatch(
       kind === "xfs"
@@ -255,14 +245,16 @@ describeRoot("on ext4 (no reflink)", () => {
 
   test("asking for reflink on ext4 or tmpfs fails at start, naming the volume and filesystem", async () => {
     const bad = await makeFiler(path.join(lfs.mountPoint, "f", "bad"), { cow: "reflink" });
-    expect((await failure(bad.backend.capabilities())).message).toMatch(
+    expect((await rvssFailure(bad.backend.capabilities())).message).toMatch(
       /volume "vm_vol1" of SVM "vs1" asks for cow "reflink", but .* is on ext4, which cannot reflink/,
     );
     if (fs.existsSync("/dev/shm") && fs.statfsSync("/dev/shm").type === 0x01021994) {
       const shm = await fsp.mkdtemp("/dev/shm/rvss-tmpfs-");
       try {
         const onTmpfs = await makeFiler(shm, { cow: "reflink" });
-        expect((await failure(onTmpfs.backend.capabilities())).message).toMatch(/is on tmpfs, which cannot reflink/);
+        expect((await rvssFailure(onTmpfs.backend.capabilities())).message).toMatch(
+          /is on tmpfs, which cannot reflink/,
+        );
       } finally {
         await removeTree(shm);
       }

@@ -11,7 +11,7 @@ import * as path from "node:path";
 import { Worker } from "node:worker_threads";
 import { isRvssError } from "@rvss/core";
 import { LocalBackend, parseFilerConfig, type RestoreJob } from "@rvss/storage";
-import { btrfsSubvolume, loopFsUnavailable, mountLoopFs, removeTree, type LoopFs } from "@rvss/testkit";
+import { btrfsSubvolume, loopFsUnavailable, mountLoopFs, removeTree, rvssFailure, type LoopFs } from "@rvss/testkit";
 
 const SC = "6a1d0c2e-0000-4000-8000-000000000001";
 const snap = { svm: "vs1", volume: "vm_vol1", name: "rvss_restore" };
@@ -86,16 +86,6 @@ function job(target: RestoreJob["target"], more: Partial<RestoreJob> = {}): Rest
 }
 const intoShare = { kind: "share", svm: "vs1", share: "share1" } as const;
 
-async function failure(p: Promise<unknown>): Promise<{ code: string; message: string }> {
-  try {
-    await p;
-  } catch (err) {
-    if (isRvssError(err)) return { code: err.code, message: err.message };
-    throw err;
-  }
-  throw new Error("expected a failure");
-}
-
 /** Mode, owner (as root) and time of every entry below `top`, as the tree above says them. */
 async function attributes(top: string): Promise<unknown[]> {
   return Promise.all(
@@ -152,7 +142,7 @@ describe("on this machine's disk", () => {
     await fsp.rename(path.join(shareDir, "vm1"), path.join(dir, "vm1.moved"));
     await fsp.symlink(outside, path.join(shareDir, "vm1"));
     for (const overwrite of [false, true]) {
-      const e = await failure(backend.restore(job(intoShare, { overwrite })));
+      const e = await rvssFailure(backend.restore(job(intoShare, { overwrite })));
       expect(e).toEqual({
         code: "PATH_ESCAPES_SHARE",
         message: expect.stringMatching(
@@ -168,7 +158,7 @@ describe("on this machine's disk", () => {
     await fsp.rename(path.join(volume, "dir1"), path.join(dir, "dir1.moved"));
     await fsp.mkdir(path.join(outside, "vmdir"));
     await fsp.symlink(outside, path.join(volume, "dir1"));
-    const e = await failure(backend.restore(job(intoShare, { overwrite: true })));
+    const e = await rvssFailure(backend.restore(job(intoShare, { overwrite: true })));
     expect(e.code).toBe("PATH_ESCAPES_SHARE");
     expect(e.message).toContain(`"${path.join(volume, "dir1")}" is a symbolic link`);
     expect(await entries(outside)).toEqual(["vmdir"]);
@@ -179,7 +169,7 @@ describe("on this machine's disk", () => {
     await fsp.writeFile(victim, "not rvss's");
     await fsp.rm(path.join(shareDir, "vm1/disk.vhdx"));
     await fsp.symlink(victim, path.join(shareDir, "vm1/disk.vhdx"));
-    const e = await failure(backend.restore(job(intoShare)));
+    const e = await rvssFailure(backend.restore(job(intoShare)));
     expect(e).toEqual({
       code: "FILE_EXISTS",
       message: expect.stringMatching(/a file exists in share "share1" .*"vm1\/disk\.vhdx"/),
@@ -195,14 +185,14 @@ describe("on this machine's disk", () => {
     await fsp.mkdir(path.join(restores, "r1"), { recursive: true });
     await fsp.symlink(outside, path.join(restores, "r1", "vm1"));
     await fsp.symlink(outside, path.join(restores, "r2"));
-    const planted = await failure(
+    const planted = await rvssFailure(
       backend.restore(job({ kind: "directory", path: path.join(restores, "r1"), root: restores })),
     );
     expect(planted).toEqual({
       code: "PERMISSION_DENIED",
       message: expect.stringContaining(`restore into ${restores}/r1: "${restores}/r1/vm1" is a symbolic link`),
     });
-    const swapped = await failure(
+    const swapped = await rvssFailure(
       backend.restore(
         job({ kind: "directory", path: path.join(restores, "r2", "x"), root: restores }, { overwrite: true }),
       ),
@@ -211,21 +201,21 @@ describe("on this machine's disk", () => {
       code: "PERMISSION_DENIED",
       message: expect.stringContaining(`"${restores}/r2" is a symbolic link`),
     });
-    const beside = await failure(backend.restore(job({ kind: "directory", path: "/etc/x", root: restores })));
+    const beside = await rvssFailure(backend.restore(job({ kind: "directory", path: "/etc/x", root: restores })));
     expect(beside.code).toBe("PERMISSION_DENIED");
     expect(await entries(outside)).toEqual([]);
   });
 
   test("a changed live file is not replaced without overwrite, and neither is one that appears during the restore", async () => {
     await fsp.writeFile(path.join(shareDir, "vm1/disk.vhdx"), "changed since the backup");
-    const changed = await failure(backend.restore(job(intoShare)));
+    const changed = await rvssFailure(backend.restore(job(intoShare)));
     expect(changed).toEqual({ code: "FILE_EXISTS", message: expect.stringMatching(/"vm1\/disk\.vhdx"/) });
     expect(await fsp.readFile(path.join(shareDir, "vm1/disk.vhdx"), "utf8")).toBe("changed since the backup");
 
     // Gone at the check; a user puts a new one there while the first file is restored.
     await fsp.rm(path.join(shareDir, "vm1/disk.vhdx"));
     await fsp.rm(path.join(shareDir, "vm1/private/key.bin"));
-    const late = await failure(
+    const late = await rvssFailure(
       backend.restore(
         job(intoShare, {
           files: ["vm1/private/key.bin", "vm1/disk.vhdx"],

@@ -7,9 +7,8 @@ import { execFileSync } from "node:child_process";
 import * as fsp from "node:fs/promises";
 import * as os from "node:os";
 import * as path from "node:path";
-import { isRvssError } from "@rvss/core";
 import { LocalBackend, parseFilerConfig } from "@rvss/storage";
-import { removeTree, sampleBytes, smbdUnavailable, startSmbd, type Smbd } from "@rvss/testkit";
+import { removeTree, rvssFailure, sampleBytes, smbdUnavailable, startSmbd, type Smbd } from "@rvss/testkit";
 
 const why = smbdUnavailable();
 if (why) console.warn(`skipping the Samba tests: ${why}`);
@@ -18,16 +17,6 @@ const describeRoot = why ? describe.skip : describe;
 const SC = "6f1d7c4e-0000-4000-8000-1a2b3c4d5e6f";
 const EXPOSED = `share1@{${SC}}`;
 const DISK = "vm1/vm1.vhdx";
-
-async function failure(p: Promise<unknown>): Promise<{ code: string; message: string }> {
-  try {
-    await p;
-  } catch (err) {
-    if (isRvssError(err)) return { code: err.code, message: err.message };
-    throw err;
-  }
-  throw new Error("expected a failure");
-}
 
 describeRoot("Samba registry shares", () => {
   let dir: string;
@@ -119,7 +108,7 @@ describeRoot("Samba registry shares", () => {
   ])("%s is refused naming it, before Samba sees it, and nothing is left", async (name, message) => {
     await backend.createShadowCopy({ svm: "vs1", shadowCopyId: SC, share, files: [DISK], writable: true });
     try {
-      const e = await failure(
+      const e = await rvssFailure(
         backend.exposeShadowCopy({ ...ref, baseShare: "share1", exposedName: name, writable: true }),
       );
       expect(e.code).toBe("INVALID_ARGUMENT");
@@ -143,7 +132,7 @@ describeRoot("Samba registry shares", () => {
     const down = filer(stopped);
     await down.createShadowCopy({ svm: "vs1", shadowCopyId: SC, share, files: [DISK], writable: true });
     try {
-      const e = await failure(
+      const e = await rvssFailure(
         down.exposeShadowCopy({ ...ref, baseShare: "share1", exposedName: EXPOSED, writable: true }),
       );
       expect(e.code).toBe("STORAGE_FAILED");

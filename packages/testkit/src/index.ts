@@ -2,6 +2,7 @@
 // the services as processes. Used by the tests, `rvss demo` and `rvss up`.
 export { findNatsServer, NatsServer, type NatsServerOptions } from "./nats-server";
 export { freePort } from "./ports";
+export { rvssFailure } from "./failure";
 export { compareTrees, createSampleFiler, removeTree, sampleBytes, type SampleFiler } from "./filer";
 export {
   provisionAs,
