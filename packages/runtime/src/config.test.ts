@@ -22,6 +22,7 @@ describe("configuration", () => {
     [{ NATS_URL: "http://x" }, 'NATS_URL entry "http://x" is not a nats:// URL'],
     [{ RVSS_STORAGE_LATENCY: "clone=fast" }, 'RVSS_STORAGE_LATENCY part "clone=fast" is not ontap or op=ms'],
     [{ RVSS_LOG_FORMAT: "xml" }, 'RVSS_LOG_FORMAT="xml" must be json or pretty'],
+    [{ RVSS_PROVISION: "yes" }, 'RVSS_PROVISION="yes" must be auto, true or false'],
   ])("%j is refused, naming the variable", (env, message) => {
     let err: unknown;
     try {
@@ -48,6 +49,23 @@ describe("configuration", () => {
     ["the default comes last", {}, {}, "nats://127.0.0.1:4222"],
   ])("fallback: %s", (_name, env, fallback, natsUrl) => {
     expect(loadConfig(env, fallback).natsUrl).toBe(natsUrl);
+  });
+
+  test.each([
+    ["anonymous: auto provisions (a server without users lets anyone)", {}, true],
+    ["a NATS user: auto only binds (the provisioner's job)", { RVSS_NATS_USER: "coordinator" }, false],
+    ["a token", { RVSS_NATS_TOKEN_FILE: "/run/token" }, false],
+    ["a creds file", { RVSS_NATS_CREDS: "/run/x.creds" }, false],
+    [
+      "a client certificate",
+      { RVSS_NATS_CA: __filename, RVSS_NATS_CERT: __filename, RVSS_NATS_KEY: __filename },
+      false,
+    ],
+    ["TLS without a client certificate is still anonymous", { RVSS_NATS_CA: __filename }, true],
+    ["told to provision", { RVSS_NATS_USER: "coordinator", RVSS_PROVISION: "true" }, true],
+    ["told to bind", { RVSS_PROVISION: "false" }, false],
+  ])("RVSS_PROVISION: %s", (_name, env, provision) => {
+    expect(loadConfig(env).provision).toBe(provision);
   });
 
   test("RVSS_HOME defaults to ~/.rvss and expands ~", () => {

@@ -17,6 +17,13 @@ export interface RvssConfig {
   natsConnectTimeoutMs: number;
   /** TLS to NATS (PEM files); null for plaintext. A client certificate also authenticates (verify_and_map). */
   natsTls: NatsTls | null;
+  /**
+   * Whether a service creates or updates the streams, consumers and buckets at start (true) or only
+   * binds to them, failing when one is missing (false). RVSS_PROVISION=auto, the default, provisions
+   * only when this process is anonymous to NATS: a server with users gives that right to the
+   * provisioner alone (`rvss provision`), a server without users to anyone.
+   */
+  provision: boolean;
   /** Replicas for streams and KV (1 on a single server, 3 on a cluster). */
   replicas: number;
   grpcAddr: string;
@@ -181,6 +188,12 @@ export const CONFIG_VARIABLES: readonly Variable[] = [
     description: "PEM client certificate for NATS (with RVSS_NATS_KEY): mutual TLS, the identity NATS maps to a user",
   },
   { name: "RVSS_NATS_KEY", default: "", description: "PEM private key of RVSS_NATS_CERT" },
+  {
+    name: "RVSS_PROVISION",
+    default: "auto",
+    description:
+      "services: true creates or updates streams, consumers and buckets at start, false only binds to them (rvss provision makes them); auto: true when the process has no NATS credentials",
+  },
   { name: "RVSS_REPLICAS", default: "1", description: "replicas of streams and KV buckets (3 on a cluster)" },
   {
     name: "RVSS_GRPC_ADDR",
@@ -483,19 +496,29 @@ export function loadConfig(env: Env = process.env, fallback: Env = {}): RvssConf
     });
   }
   const file = (name: string): string => (raw(env, name) === "" ? "" : path.resolve(raw(env, name)));
+  const tls = natsTls(env);
+  const nats: NatsCredentials = {
+    user: raw(env, "RVSS_NATS_USER"),
+    passwordFile: file("RVSS_NATS_PASSWORD_FILE"),
+    tokenFile: file("RVSS_NATS_TOKEN_FILE"),
+    nkeySeedFile: file("RVSS_NATS_NKEY_SEED_FILE"),
+    credsFile: file("RVSS_NATS_CREDS"),
+    inboxPrefix: raw(env, "RVSS_NATS_INBOX_PREFIX"),
+  };
+  const provision = raw(env, "RVSS_PROVISION");
+  if (provision !== "auto" && provision !== "true" && provision !== "false") {
+    throw new RvssError(ErrorCodes.CONFIG_INVALID, `RVSS_PROVISION="${provision}" must be auto, true or false`, {
+      variable: "RVSS_PROVISION",
+    });
+  }
+  const anonymous = !nats.user && !nats.tokenFile && !nats.nkeySeedFile && !nats.credsFile && !tls?.certFile;
   return {
     home: homePath(raw(env, "RVSS_HOME")),
     natsUrl,
-    nats: {
-      user: raw(env, "RVSS_NATS_USER"),
-      passwordFile: file("RVSS_NATS_PASSWORD_FILE"),
-      tokenFile: file("RVSS_NATS_TOKEN_FILE"),
-      nkeySeedFile: file("RVSS_NATS_NKEY_SEED_FILE"),
-      credsFile: file("RVSS_NATS_CREDS"),
-      inboxPrefix: raw(env, "RVSS_NATS_INBOX_PREFIX"),
-    },
+    nats,
     natsConnectTimeoutMs: integer(env, "RVSS_NATS_CONNECT_TIMEOUT_MS", 100),
-    natsTls: natsTls(env),
+    natsTls: tls,
+    provision: provision === "auto" ? anonymous : provision === "true",
     replicas: integer(env, "RVSS_REPLICAS", 1),
     grpcAddr: address(env, "RVSS_GRPC_ADDR"),
     grpc: {
