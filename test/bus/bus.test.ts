@@ -1,6 +1,7 @@
 import { Kvm } from "@nats-io/kv";
 import {
   isRvssError,
+  AUDIT_STREAM,
   COMMAND_STREAMS,
   DLQ_STREAM,
   EVENTS_STREAM,
@@ -72,6 +73,48 @@ describe("bus", () => {
       "explicit",
     );
     await Promise.all(others.map((b) => b.close()));
+  });
+
+  test("binding changes nothing: it warns of a setting that differs, and fails naming what is missing", async () => {
+    const lines: string[] = [];
+    const warnings = pino({ level: "warn" }, { write: (l: string) => void lines.push(l) });
+    const before = await bus.jsm.streams.info(EVENTS_STREAM);
+    const other = await Bus.connect({
+      servers: nats.url,
+      name: "b",
+      log: warnings,
+      ackWaitMs: 2_000,
+      duplicateWindowMs: 5_000,
+    });
+    await other.bind();
+    await other.close();
+    expect((await bus.jsm.streams.info(EVENTS_STREAM)).config).toEqual(before.config);
+    const warned = lines.map((l) => JSON.parse(l) as { stream?: string; differs: string[]; msg: string });
+    expect(warned.map((w) => [w.stream, w.differs])).toEqual(
+      [EVENTS_STREAM, ...Object.values(COMMAND_STREAMS), TIMERS_STREAM, DLQ_STREAM, AUDIT_STREAM].map((s) => [
+        s,
+        ["duplicate_window"],
+      ]),
+    );
+    expect(warned[0]!.msg).toMatch(/rvss provision updates it$/);
+
+    const empty = await NatsServer.start();
+    try {
+      const unprovisioned = await Bus.connect({ servers: empty.url, name: "b", log });
+      const err = await unprovisioned.bind().then(
+        () => null,
+        (e: unknown) => e,
+      );
+      await unprovisioned.close();
+      expect(isRvssError(err, "FAILED_PRECONDITION")).toBe(true);
+      expect((err as Error).message).toMatch(
+        new RegExp(
+          `^rvss is not provisioned on NATS at ${empty.url}: no stream ${EVENTS_STREAM}, .*consumer ${EVENTS_STREAM}/coordinator, .*bucket ${STATE_BUCKET}, bucket rvss-writers\\. Run rvss provision`,
+        ),
+      );
+    } finally {
+      await empty.dispose();
+    }
   });
 
   test("a repeated message ID is stored once", async () => {

@@ -1,29 +1,21 @@
 /**
  * The one NATS wrapper: connects (binding to what exists, creating nothing), provisions every stream,
- * consumer and KV bucket idempotently when a service asks, publishes protobuf with a message ID (JetStream drops a repeat within the duplicate window) and
- * the correlation and trace headers.
+ * consumer and KV bucket idempotently when asked (provision.ts says which), publishes protobuf with
+ * a message ID (JetStream drops a repeat within the duplicate window) and the correlation and trace
+ * headers.
  */
-import { ErrorCodes, RvssError, errorMessage, inboxPrefixOf } from "@rvss/core";
+import { ErrorCodes, RvssError, errorMessage, inboxPrefixOf, STATE_BUCKET } from "@rvss/core";
 import {
-  AckPolicy,
-  DeliverPolicy,
-  JetStreamApiCodes,
-  JetStreamApiError,
-  RetentionPolicy,
-  StorageType,
   jetstream,
   jetstreamManager,
-  type ConsumerConfig,
   type JetStreamClient,
   type JetStreamManager,
   type PubAck,
-  type StreamConfig,
 } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import {
   connect,
   headers as natsHeaders,
-  nanos,
   type ConnectionOptions,
   type MsgHdrs,
   type NatsConnection,
@@ -31,25 +23,8 @@ import {
 import { defaultConfig, type Logger, type NatsTls, type RvssConfig } from "@rvss/runtime";
 import { watchConnection, type ConnectionWatch } from "./connection";
 import { natsConnectOptions } from "./credentials";
+import { directGets, inspectAll, provisionAll, topology, type Provisioned } from "./provision";
 import { StateStore } from "./state-store";
-import {
-  COMMAND_STREAMS,
-  COORDINATOR_EVENTS_CONSUMER,
-  COORDINATOR_TIMERS_CONSUMER,
-  DLQ_STREAM,
-  AUDIT_STREAM,
-  AUDIT_SUBJECTS,
-  DLQ_SUBJECTS,
-  EVENTS_STREAM,
-  TIMER_SUBJECTS,
-  commandSubjects,
-  EVENT_SUBJECTS,
-  PHASE_CONSUMERS,
-  STATE_BUCKET,
-  TIMERS_STREAM,
-  WRITERS_BUCKET,
-  type Phase,
-} from "@rvss/core";
 import { tracedPublish } from "./trace";
 
 export const HEADER_CORRELATION = "Rvss-Correlation-Id";
@@ -98,7 +73,7 @@ export class Bus {
 
   /**
    * Connects and binds to the state buckets without creating or changing anything on the server, so
-   * a read-only client stays read-only; services call `provision()` next. Fails with
+   * a read-only client stays read-only; services `provision()` or `bind()` next. Fails with
    * NATS_UNAVAILABLE, naming the server (never its credentials), when nothing answers within
    * connectTimeoutMs, and at once when the server refuses the connection.
    */
@@ -144,104 +119,37 @@ export class Bus {
     return new Bus(nc, js, jsm, new StateStore(kv, jsm, STATE_BUCKET), opts);
   }
 
-  /** Creates or updates every KV bucket, stream and durable consumer; safe to run from every replica at once. */
-  async provision(): Promise<void> {
-    const { replicas } = this.opts;
-    const bucket = { history: 1, replicas, storage: StorageType.File, allow_direct: directGets(replicas) };
-    await new Kvm(this.js).create(STATE_BUCKET, bucket);
-    await new Kvm(this.js).create(WRITERS_BUCKET, { ...bucket, ttl: this.opts.writerTtlMs });
-    const dup = nanos(this.opts.duplicateWindowMs);
-    const base = { storage: StorageType.File, num_replicas: replicas, duplicate_window: dup };
-    await this.ensureStream({
-      ...base,
-      name: EVENTS_STREAM,
-      subjects: EVENT_SUBJECTS,
-      retention: RetentionPolicy.Limits,
-      max_age: nanos(this.opts.eventsMaxAgeMs),
-    });
-    for (const phase of Object.keys(COMMAND_STREAMS) as Phase[]) {
-      await this.ensureStream({
-        ...base,
-        name: COMMAND_STREAMS[phase],
-        subjects: commandSubjects(phase),
-        retention: RetentionPolicy.Workqueue,
-      });
-      await this.ensureConsumer(COMMAND_STREAMS[phase], this.workConsumer(PHASE_CONSUMERS[phase]));
-    }
-    await this.ensureStream({
-      ...base,
-      name: TIMERS_STREAM,
-      subjects: TIMER_SUBJECTS,
-      retention: RetentionPolicy.Workqueue,
-    });
-    await this.ensureStream({
-      ...base,
-      name: DLQ_STREAM,
-      subjects: DLQ_SUBJECTS,
-      retention: RetentionPolicy.Limits,
-    });
-    await this.ensureStream({
-      ...base,
-      name: AUDIT_STREAM,
-      subjects: AUDIT_SUBJECTS,
-      retention: RetentionPolicy.Limits,
-      max_age: nanos(this.opts.eventsMaxAgeMs),
-      // The record of who did what must outlive anyone who would rather it did not.
-      deny_delete: true,
-      deny_purge: true,
-    });
-    await this.ensureConsumer(EVENTS_STREAM, this.workConsumer(COORDINATOR_EVENTS_CONSUMER));
-    await this.ensureConsumer(TIMERS_STREAM, this.workConsumer(COORDINATOR_TIMERS_CONSUMER));
+  /**
+   * Creates every stream, durable consumer and KV bucket that is missing and updates those whose
+   * settings differ; safe to run from every replica at once. Refused, naming the resource, unless
+   * this identity may change streams (the provisioner, or anyone on a server without users).
+   */
+  async provision(): Promise<Provisioned[]> {
+    const done = await provisionAll(this.jsm, this.js, topology(this.opts), redactUrls(this.opts.servers));
+    const changed = done.filter((d) => d.result !== "unchanged").map((d) => `${d.result} ${d.kind} ${d.name}`);
+    if (changed.length > 0) this.opts.log.info({ provisioned: changed }, `provisioned NATS: ${changed.join(", ")}`);
+    return done;
   }
 
-  private workConsumer(name: string): Partial<ConsumerConfig> & { durable_name: string } {
-    return {
-      durable_name: name,
-      ack_policy: AckPolicy.Explicit,
-      deliver_policy: DeliverPolicy.All,
-      ack_wait: nanos(this.opts.ackWaitMs),
-      // Unlimited at the server: the worker dead-letters a message itself after its own limit, so
-      // nothing is ever left undeliverable in a work queue.
-      max_deliver: -1,
-      max_ack_pending: 1000,
-      num_replicas: this.opts.replicas,
-    };
-  }
-
-  private async ensureStream(cfg: Partial<StreamConfig> & { name: string }): Promise<void> {
-    try {
-      const info = await this.jsm.streams.info(cfg.name);
-      const c = info.config;
-      const differs =
-        JSON.stringify(c.subjects) !== JSON.stringify(cfg.subjects) ||
-        c.duplicate_window !== cfg.duplicate_window ||
-        (cfg.max_age !== undefined && c.max_age !== cfg.max_age);
-      if (differs) {
-        await this.jsm.streams.update(cfg.name, {
-          subjects: cfg.subjects,
-          duplicate_window: cfg.duplicate_window,
-          ...(cfg.max_age !== undefined ? { max_age: cfg.max_age } : {}),
-        });
-      }
-    } catch (err) {
-      if (!(err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamNotFound)) throw err;
-      await this.jsm.streams.add(cfg);
-    }
-  }
-
-  private async ensureConsumer(stream: string, cfg: Partial<ConsumerConfig> & { durable_name: string }): Promise<void> {
-    try {
-      const info = await this.jsm.consumers.info(stream, cfg.durable_name);
-      if (info.config.ack_wait !== cfg.ack_wait || info.config.max_deliver !== cfg.max_deliver) {
-        await this.jsm.consumers.update(stream, cfg.durable_name, {
-          ack_wait: cfg.ack_wait!,
-          max_deliver: cfg.max_deliver!,
-        });
-      }
-    } catch (err) {
-      if (!(err instanceof JetStreamApiError && err.code === JetStreamApiCodes.ConsumerNotFound)) throw err;
-      await this.jsm.consumers.add(stream, cfg);
-    }
+  /**
+   * Checks that every stream, durable consumer and KV bucket exists, changing nothing: what a service
+   * does that may not provision. Fails naming what is missing and saying to run `rvss provision`;
+   * settings that differ from this configuration are only logged, since the provisioner owns them.
+   */
+  async bind(): Promise<void> {
+    const where = redactUrls(this.opts.servers);
+    const found = await inspectAll(this.jsm, topology(this.opts), where);
+    if (found.missing.length > 0)
+      throw new RvssError(
+        ErrorCodes.FAILED_PRECONDITION,
+        `rvss is not provisioned on NATS at ${where}: no ${found.missing.map((r) => `${r.kind} ${r.name}`).join(", ")}. Run rvss provision as the NATS user provisioner first (the Helm chart's Job does), or let this service create them with RVSS_PROVISION=true`,
+        { natsUrl: where, missing: found.missing.map((r) => r.name).join(",") },
+      );
+    for (const { resource: r, changed } of found.differing)
+      this.opts.log.warn(
+        { [r.kind]: r.name, differs: changed },
+        `${r.kind} ${r.name} differs from this service's settings (${changed.join(", ")}); rvss provision updates it`,
+      );
   }
 
   /** Publishes to JetStream and waits for the server's ack. A duplicate message ID is not stored again. */
@@ -276,11 +184,6 @@ const PUBLISH_ATTEMPT_MS = 2_000;
 const PUBLISH_ATTEMPTS = 10;
 /** About the longest a publish keeps trying before it fails. */
 export const PUBLISH_GIVE_UP_MS = PUBLISH_ATTEMPT_MS * PUBLISH_ATTEMPTS;
-
-/** Direct gets may be answered by a lagging replica; replicated state is read from the leader. */
-function directGets(replicas: number): boolean {
-  return replicas === 1;
-}
 
 /** The server list with any user:password@ taken out, for messages and logs. */
 export function redactUrls(servers: string): string {
@@ -340,7 +243,10 @@ export function headerValue(h: MsgHdrs | undefined, name: string): string | unde
   return v === undefined || v === "" ? undefined : v;
 }
 
-/** Connects to the NATS server a configuration names; services call `provision()` next, clients do not. */
+/**
+ * Connects to the NATS server a configuration names, binding to nothing but the state bucket:
+ * clients use it as it is, services through `connectService`.
+ */
 export function connectBus(config: RvssConfig, name: string, log: Logger): Promise<Bus> {
   return Bus.connect({
     servers: config.natsUrl,
@@ -355,4 +261,33 @@ export function connectBus(config: RvssConfig, name: string, log: Logger): Promi
     writerTtlMs: config.writers.ttlMs,
     auth: natsConnectOptions(config.nats, name),
   });
+}
+
+/**
+ * Connects a service: it provisions when its configuration says so (RVSS_PROVISION; by default
+ * only when anonymous to NATS), and otherwise binds to what the provisioner made.
+ */
+export async function connectService(config: RvssConfig, name: string, log: Logger): Promise<Bus> {
+  const bus = await connectBus(config, name, log);
+  try {
+    if (config.provision) await bus.provision();
+    else await bus.bind();
+  } catch (err) {
+    await bus.close();
+    throw err;
+  }
+  return bus;
+}
+
+/**
+ * Connects with the configuration's NATS credentials (the provisioner's) and creates or updates
+ * everything: `rvss provision`, and demo and `rvss up` before their services start.
+ */
+export async function provisionNats(config: RvssConfig, log: Logger): Promise<Provisioned[]> {
+  const bus = await connectBus(config, "provisioner", log);
+  try {
+    return await bus.provision();
+  } finally {
+    await bus.close();
+  }
 }

@@ -2,6 +2,8 @@
 export {
   Bus,
   connectBus,
+  connectService,
+  provisionNats,
   PUBLISH_GIVE_UP_MS,
   HEADER_CORRELATION,
   HEADER_SOURCE,
@@ -11,6 +13,7 @@ export {
   type PublishOptions,
 } from "./bus";
 export { type ConnectionWatch } from "./connection";
+export { type Provisioned, type ResourceKind } from "./provision";
 export { StateStore, bucketKeys, type Mutation, type Versioned } from "./state-store";
 export { startWorker, type Delivery, type Worker, type WorkerOptions } from "./worker";
 export { DLQ_HEADERS, getDeadLetter, listDeadLetters, type DeadLetter } from "./dead-letters";

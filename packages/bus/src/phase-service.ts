@@ -18,7 +18,7 @@ import {
 } from "@rvss/core";
 import { stepFromJSON, type CommandContext, type Event } from "@rvss/proto";
 import { stepSeconds, type Logger, type RunningService, type RvssConfig } from "@rvss/runtime";
-import { connectBus, type Bus } from "./bus";
+import { connectService, type Bus } from "./bus";
 import { decodeCommand, publishEvent, resultEvent, type PhaseCommand } from "./messages";
 import { startWorker, type Delivery } from "./worker";
 
@@ -47,8 +47,7 @@ export async function startPhaseService<P extends Phase>(
 ): Promise<RunningService & { bus: Bus }> {
   // The phase's service name is its connection name and its events' source.
   const source = PHASE_SERVICES[o.phase];
-  const bus = await connectBus(config, source, log);
-  await bus.provision();
+  const bus = await connectService(config, source, log);
   await o.prepare?.(bus);
   // A command delivered again while this replica still works on it (published twice, or handed out
   // again) waits for that run to end, then runs and finds its work done. Two runs of one command at

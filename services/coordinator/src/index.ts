@@ -13,7 +13,7 @@ import {
   EVENTS_STREAM,
   TIMERS_STREAM,
 } from "@rvss/core";
-import { connectBus, startWorker } from "@rvss/bus";
+import { connectService, startWorker } from "@rvss/bus";
 import { Event, SequenceTimer } from "@rvss/proto";
 import type { Logger, RunningService, RvssConfig } from "@rvss/runtime";
 import { Backups } from "./backups";
@@ -46,8 +46,7 @@ export interface Coordinator extends RunningService {
 }
 
 export async function startCoordinator(config: RvssConfig, log: Logger): Promise<Coordinator> {
-  const bus = await connectBus(config, "coordinator", log);
-  await bus.provision();
+  const bus = await connectService(config, "coordinator", log);
   const backups = new Backups(bus, log);
   const engine = new Engine(bus, config.timers, log);
   const planner = new Planner(bus, engine, backups, config.maxConcurrentSets, log);
