@@ -36,7 +36,7 @@ let nats: NatsServer;
 let users: NatsUsers;
 const buses: Bus[] = [];
 
-/** Connects as `identity` and provisions, as every service does at start (the provisioner made it all first). */
+/** Connects as `identity`: the provisioner provisions, a service binds as at start (the provisioner made it all first). */
 async function as(identity: NatsIdentity): Promise<Bus> {
   const env = users.env(identity);
   const bus = await Bus.connect({
@@ -47,7 +47,8 @@ async function as(identity: NatsIdentity): Promise<Bus> {
     auth: natsConnectOptions({ user: env.RVSS_NATS_USER!, passwordFile: env.RVSS_NATS_PASSWORD_FILE! }, identity),
   });
   buses.push(bus);
-  if (identity !== "viewer") await bus.provision();
+  if (identity === "provisioner") await bus.provision();
+  else if (identity !== "viewer") await bus.bind();
   return bus;
 }
 
@@ -114,8 +115,9 @@ describe("the executor's identity", () => {
     expect(ack.stream).toBe(EVENTS_STREAM);
   });
 
-  test("cannot delete or purge a stream, nor write an SVM record", async () => {
+  test("cannot create, delete or purge a stream, nor write an SVM record", async () => {
     const exec = await as("snapshot-executor");
+    await expect(exec.jsm.streams.add({ name: "EVIL", subjects: ["evil.>"] })).rejects.toThrow(permissionDenied);
     await expect(exec.jsm.streams.purge(EVENTS_STREAM)).rejects.toThrow(permissionDenied);
     await expect(exec.jsm.streams.delete(EVENTS_STREAM)).rejects.toThrow(permissionDenied);
     await expect(exec.state.create(svmKey("vs1"), { forged: true })).rejects.toThrow(permissionDenied);

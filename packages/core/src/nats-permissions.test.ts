@@ -20,13 +20,25 @@ describe("natsPermissions", () => {
     expect(p.subscribe.allow).not.toContain("_INBOX.>");
   });
 
-  test.each([...SERVICE_IDENTITIES, "viewer" as const])("%s may not delete, purge or reconfigure a stream", (id) => {
-    const p = natsPermissions(id);
-    expect(p.publish.deny).toEqual(
-      expect.arrayContaining(["$JS.API.STREAM.DELETE.>", "$JS.API.STREAM.PURGE.>", "$JS.API.STREAM.UPDATE.>"]),
-    );
-    expect(p.publish.allow.some((s) => s === "$JS.API.>" || s === ">")).toBe(false);
-  });
+  test.each([...SERVICE_IDENTITIES, "viewer" as const])(
+    "%s may not create, delete, purge or reconfigure a stream",
+    (id) => {
+      const p = natsPermissions(id);
+      expect(p.publish.deny).toEqual(
+        expect.arrayContaining([
+          "$JS.API.STREAM.CREATE.>",
+          "$JS.API.STREAM.DELETE.>",
+          "$JS.API.STREAM.PURGE.>",
+          "$JS.API.STREAM.UPDATE.>",
+          "$JS.API.CONSUMER.DURABLE.CREATE.>",
+        ]),
+      );
+      expect(p.publish.allow.filter((s) => /^\$JS\.API\.(STREAM\.CREATE|CONSUMER\.DURABLE\.CREATE)\./.test(s))).toEqual(
+        [],
+      );
+      expect(p.publish.allow.some((s) => s === "$JS.API.>" || s === ">")).toBe(false);
+    },
+  );
 
   test("only the coordinator may publish commands", () => {
     for (const id of NATS_IDENTITIES) {

@@ -1,8 +1,8 @@
 /**
  * What each NATS identity may publish and subscribe, derived from the wire names (wire.ts) and the
  * table of steps: a phase's service may publish only the events its steps report, only the
- * coordinator may publish commands, and no service may delete or purge a stream or change its
- * configuration. `natsAuthorization` renders the nats-server `authorization` block.
+ * coordinator may publish commands, and no service may create, delete or purge a stream or change
+ * its configuration (the provisioner does, `rvss provision`). `natsAuthorization` renders the nats-server `authorization` block.
  *
  * nats-server facts these rest on (2.9): an empty allow list allows everything, so every identity
  * gets an explicit list; deny wins over allow; each identity has its own inbox prefix so it cannot
@@ -64,8 +64,9 @@ const DURABLES: [string, string][] = [
   ...(Object.keys(COMMAND_STREAMS) as Phase[]).map((p): [string, string] => [COMMAND_STREAMS[p], PHASE_CONSUMERS[p]]),
 ];
 
-/** What changes or removes a stream, a consumer or stored messages: the provisioner's alone. */
+/** What creates, changes or removes a stream, a durable or stored messages: the provisioner's alone. */
 const ADMIN_VERBS = [
+  "$JS.API.STREAM.CREATE.>",
   "$JS.API.STREAM.UPDATE.>",
   "$JS.API.STREAM.DELETE.>",
   "$JS.API.STREAM.PURGE.>",
@@ -74,24 +75,20 @@ const ADMIN_VERBS = [
   "$JS.API.STREAM.RESTORE.>",
   "$JS.API.STREAM.PEER.REMOVE.>",
   "$JS.API.STREAM.LEADER.STEPDOWN.>",
+  "$JS.API.CONSUMER.DURABLE.CREATE.>",
   "$JS.API.META.>",
   "$JS.API.ACCOUNT.>",
 ];
 
 /**
- * What connecting does: creating a stream, bucket or durable that exists with the same configuration
- * changes nothing (a different one is refused by the server), and reading their info.
+ * What a service does at start instead of provisioning (Bus.bind): reading the info of every
+ * stream, bucket and durable the provisioner made.
  */
 function bind(): string[] {
   return [
     "$JS.API.INFO",
-    ...[...ALL_STREAMS, ...KV_STREAMS].flatMap((s) => [`$JS.API.STREAM.INFO.${s}`, `$JS.API.STREAM.CREATE.${s}`]),
-    ...DURABLES.flatMap(([s, c]) => [
-      `$JS.API.CONSUMER.INFO.${s}.${c}`,
-      `$JS.API.CONSUMER.CREATE.${s}.${c}`,
-      `$JS.API.CONSUMER.CREATE.${s}.${c}.>`,
-      `$JS.API.CONSUMER.DURABLE.CREATE.${s}.${c}`,
-    ]),
+    ...[...ALL_STREAMS, ...KV_STREAMS].map((s) => `$JS.API.STREAM.INFO.${s}`),
+    ...DURABLES.map(([s, c]) => `$JS.API.CONSUMER.INFO.${s}.${c}`),
   ];
 }
 
