@@ -18,6 +18,7 @@ import { snapshotVerbs } from "./verbs/snapshot";
 import { validateVerb } from "./verbs/validate";
 import { versionVerb } from "./verbs/version";
 import { natsConfigVerb } from "./verbs/nats-config";
+import { provisionVerb } from "./verbs/provision";
 
 /** A verb's body: its positional arguments and options, in commander's order; returns the exit code. */
 export type Action = (session: Session, ...args: any[]) => Promise<number>;
@@ -37,6 +38,7 @@ const VERBS: Register[] = [
   cleanVerb,
   versionVerb,
   natsConfigVerb,
+  provisionVerb,
   completionVerb,
 ];
 

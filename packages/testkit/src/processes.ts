@@ -5,7 +5,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import * as http from "node:http";
 import * as os from "node:os";
-import { connectBus } from "@rvss/bus";
+import { provisionNats, type Provisioned } from "@rvss/bus";
 import { ErrorCodes, RvssError } from "@rvss/core";
 import { createLogger, loadConfig } from "@rvss/runtime";
 import type { NatsUsers } from "./nats-users";
@@ -137,17 +137,12 @@ export interface RvssProcesses {
 
 /**
  * Creates or updates every stream, consumer and bucket as the provisioner, the one identity that
- * may change them, with the settings (replicas, ack wait, windows) the services get from `env`.
+ * may change them, with the settings (replicas, ack wait, windows) the services get from `env`:
+ * what `rvss provision` does.
  */
-export async function provisionAs(users: NatsUsers, env: Record<string, string>): Promise<void> {
+export async function provisionAs(users: NatsUsers, env: Record<string, string>): Promise<Provisioned[]> {
   const config = loadConfig({ ...process.env, ...env, ...users.env("provisioner") });
-  const log = createLogger("provisioner", { logLevel: "warn", logFormat: config.logFormat });
-  const bus = await connectBus(config, "provisioner", log);
-  try {
-    await bus.provision();
-  } finally {
-    await bus.close();
-  }
+  return provisionNats(config, createLogger("provisioner", { logLevel: "warn", logFormat: config.logFormat }));
 }
 
 /**
