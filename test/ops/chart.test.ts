@@ -1,9 +1,10 @@
 /**
  * The Helm chart renders (real helm: HELM_BIN or helm on PATH; .ci/run installs it) into objects
  * that validate against the Kubernetes, KEDA and Prometheus Operator schemas (kubernetes-models),
- * keep to the restricted Pod Security profile, scale every phase's consumer with KEDA, and take every
- * secret (gRPC certificate and policy, bearer tokens, NATS TLS and passwords) from Secrets. The raw
- * manifests are the chart's output, not a second copy.
+ * keep to the restricted Pod Security profile, scale every phase's consumer with KEDA, provision NATS
+ * in a Job before the services (which only bind), and take every secret (gRPC certificate and
+ * policy, bearer tokens, NATS TLS and passwords) from Secrets. The raw manifests are the chart's
+ * output, not a second copy.
  */
 import { execFileSync, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
@@ -16,6 +17,7 @@ import { PersistentVolumeClaim } from "kubernetes-models/v1/PersistentVolumeClai
 import { Service } from "kubernetes-models/v1/Service";
 import { ServiceAccount } from "kubernetes-models/v1/ServiceAccount";
 import { Deployment } from "kubernetes-models/apps/v1/Deployment";
+import { Job } from "kubernetes-models/batch/v1/Job";
 import { NetworkPolicy } from "kubernetes-models/networking.k8s.io/v1/NetworkPolicy";
 import { PodDisruptionBudget } from "kubernetes-models/policy/v1/PodDisruptionBudget";
 import { ScaledObject } from "@kubernetes-models/keda/keda.sh/v1alpha1/ScaledObject";
@@ -38,6 +40,7 @@ const models: Record<string, new (o: any) => { validate(): void }> = {
   "v1/Service": Service,
   "v1/ServiceAccount": ServiceAccount,
   "apps/v1/Deployment": Deployment,
+  "batch/v1/Job": Job,
   "networking.k8s.io/v1/NetworkPolicy": NetworkPolicy,
   "policy/v1/PodDisruptionBudget": PodDisruptionBudget,
   "keda.sh/v1alpha1/ScaledObject": ScaledObject,
@@ -73,7 +76,8 @@ test("every rendered object validates against its schema", () => {
     [
       ...Array(3).fill("ConfigMap"),
       ...Array(4).fill("Deployment"),
-      ...Array(4).fill("NetworkPolicy"),
+      "Job",
+      ...Array(5).fill("NetworkPolicy"),
       "PersistentVolumeClaim",
       ...Array(4).fill("PodDisruptionBudget"),
       "PrometheusRule",
@@ -190,6 +194,51 @@ test("each service logs in to NATS as its own user, with only its own password f
     "rvss-share-discovery",
     "rvss-snapshot-executor",
   ]);
+});
+
+test("rvss provision runs as a Job before every install and upgrade, as the provisioner; the services only bind", () => {
+  const all = objects(["--set", "nats.credentials.secret=rvss-nats-users", "--set", "nats.tls.secret=rvss-nats-tls"]);
+  const job = byKind(all, "Job")[0]! as K8sObject & { metadata: { annotations?: Record<string, string> } };
+  expect(job.metadata.annotations).toEqual({
+    "helm.sh/hook": "pre-install,pre-upgrade",
+    "helm.sh/hook-delete-policy": "before-hook-creation,hook-succeeded",
+  });
+  const pod = job.spec.template.spec;
+  expect([pod.restartPolicy, pod.automountServiceAccountToken]).toEqual(["Never", false]);
+  expect(pod.securityContext).toMatchObject({ runAsNonRoot: true, seccompProfile: { type: "RuntimeDefault" } });
+  const c = pod.containers[0];
+  expect(c.securityContext).toMatchObject({ readOnlyRootFilesystem: true, capabilities: { drop: ["ALL"] } });
+  expect(Object.keys(c.resources.limits).sort()).toEqual(["cpu", "memory"]);
+  // The CLI's verb, at its path in the image (the repository's layout).
+  expect(c.command.slice(2)).toEqual(["provision"]);
+  expect(fs.existsSync(path.join(root, c.command[1]))).toBe(true);
+  const env = Object.fromEntries((c.env as { name: string; value: string }[]).map((e) => [e.name, e.value]));
+  expect([env.RVSS_NATS_USER, env.RVSS_NATS_PASSWORD_FILE]).toEqual([
+    "provisioner",
+    "/etc/rvss/nats-credentials/provisioner",
+  ]);
+  expect(pod.volumes.find((v: Volume) => v.name === "nats-credentials").secret.items).toEqual([
+    { key: "provisioner", path: "provisioner" },
+  ]);
+  // The same NATS settings as the services, so it makes the streams they expect; they never make one.
+  const config = (byKind(all, "ConfigMap").find((o) => o.metadata.name === "rvss") as unknown as {
+    data: Record<string, string>;
+  })!.data;
+  for (const v of ["NATS_URL", "RVSS_REPLICAS", "RVSS_NATS_CA", "RVSS_NATS_CERT", "RVSS_NATS_KEY"])
+    expect([v, env[v]]).toEqual([v, config[v]]);
+  expect(config.RVSS_PROVISION).toBe("false");
+  const policy = byKind(all, "NetworkPolicy").find((o) => o.metadata.name === "rvss-provision")!;
+  expect([policy.spec.podSelector.matchLabels["app.kubernetes.io/component"], policy.spec.ingress]).toEqual([
+    "provision",
+    undefined,
+  ]);
+  // Without hooks (the raw manifests) it is a plain Job.
+  const plain = byKind(objects(["--set", "provision.hook=false"]), "Job")[0]! as typeof job;
+  expect(plain.metadata.annotations).toBeUndefined();
+  const raw = yaml.loadAll(
+    fs.readFileSync(path.join(root, "deploy", "kubernetes", "rvss.yaml"), "utf8"),
+  ) as K8sObject[];
+  expect(byKind(raw.filter(Boolean), "Job").map((j) => (j as typeof job).metadata.annotations)).toEqual([undefined]);
 });
 
 type Volume = { name: string; secret?: { secretName: string; defaultMode: number; items: { key: string }[] } };

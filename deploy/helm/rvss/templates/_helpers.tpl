@@ -24,7 +24,7 @@ app.kubernetes.io/component: {{ .component }}
 
 {{/*
 The four services: name, values key, entry point, whether it reads the filer, which phase KEDA
-scales it on (stream and durable consumer as in packages/bus/src/topology.ts), grace period.
+scales it on (stream and durable consumer as in packages/core/src/wire.ts), grace period.
 */}}
 {{- define "rvss.services" -}}
 - name: coordinator
@@ -56,4 +56,22 @@ scales it on (stream and durable consumer as in packages/bus/src/topology.ts), g
   stream: RVSS_CMD_NOTIFIER
   consumer: auto-recovery-notifier
   grace: 90
+{{- end -}}
+
+{{/*
+What every process that talks to NATS reads, the services and the provisioning Job alike: the same
+settings make and expect the same streams.
+*/}}
+{{- define "rvss.natsSettings" -}}
+NATS_URL: {{ .Values.nats.url | quote }}
+RVSS_REPLICAS: {{ .Values.nats.replicas | quote }}
+RVSS_LOG_LEVEL: {{ .Values.log.level | quote }}
+RVSS_LOG_FORMAT: {{ .Values.log.format | quote }}
+{{- if .Values.nats.tls.secret }}
+RVSS_NATS_CA: /etc/rvss/nats-tls/ca.crt
+{{- if .Values.nats.tls.clientCertificate }}
+RVSS_NATS_CERT: /etc/rvss/nats-tls/tls.crt
+RVSS_NATS_KEY: /etc/rvss/nats-tls/tls.key
+{{- end }}
+{{- end }}
 {{- end -}}
