@@ -6,7 +6,11 @@
  * `{error: {message, code, target}}`. Only the calls the ontap backend makes are served.
  *
  * It keeps ONTAP's gotchas: a file clone into a directory that does not exist is accepted and makes
- * nothing; `return_timeout` holds an answer until the job ends. Faults can be injected per call: an
+ * nothing; `return_timeout` holds an answer until the job ends (200 or 201 when it succeeded; a job
+ * that failed answers 202, and its failure is read from the job: what ONTAP answers then is not
+ * documented). Collections take ONTAP's query syntax on the fields they filter by (`a|b`, `*`, `!`)
+ * and `fields=`: a record carries its keys and the fields asked for, and the fake reads from disk
+ * only what was asked (a listing without `size` stats no file). Faults can be injected per call: an
  * HTTP status, a dropped connection, a slow answer, a failing job, a job that answers 404, a clone
  * that silently makes nothing.
  */
@@ -145,21 +149,53 @@ class HttpError extends Error {
 const notFound = (what: string, target?: string): HttpError =>
   new HttpError(404, `${what}: entry doesn't exist`, "4", target);
 
+const patterns = new Map<string, { re: RegExp; neg: boolean }[]>();
+
 /** ONTAP's query values: `a|b` alternatives, `*` wildcards, `!` negation; case-insensitive. */
 export function queryMatches(value: string, pattern: string): boolean {
-  return pattern.split("|").some((alt) => {
-    const neg = alt.startsWith("!");
-    const glob = neg ? alt.slice(1) : alt;
-    const re = new RegExp(
-      `^${glob
+  let alts = patterns.get(pattern);
+  if (!alts) {
+    alts = pattern.split("|").map((alt) => {
+      const neg = alt.startsWith("!");
+      const glob = neg ? alt.slice(1) : alt;
+      const body = glob
         .split("*")
         .map((p) => p.replace(/[.+?^${}()[\]\\]/g, "\\$&"))
-        .join(".*")}$`,
-      "i",
-    );
-    return re.test(value) !== neg;
-  });
+        .join(".*");
+      return { re: new RegExp(`^${body}$`, "i"), neg };
+    });
+    if (patterns.size > 10_000) patterns.clear();
+    patterns.set(pattern, alts);
+  }
+  return alts.some((a) => a.re.test(value) !== a.neg);
 }
+
+/**
+ * A record as ONTAP answers `fields=`: its keys (always there) and the fields asked for, a dotted
+ * field (`nas.path`) keeping only that part of its object; no `fields`, `*` or `**`: all of it.
+ */
+export function projectFields(rec: Record<string, unknown>, fields: string | undefined, keys: readonly string[]) {
+  if (fields === undefined || fields === "*" || fields === "**") return rec;
+  const out: Record<string, unknown> = {};
+  for (const k of keys) if (k in rec) out[k] = rec[k];
+  for (const f of fields.split(",")) {
+    const dot = f.indexOf(".");
+    if (dot < 0) {
+      if (f in rec) out[f] = rec[f];
+      continue;
+    }
+    const head = f.slice(0, dot);
+    const inner = rec[head];
+    if (typeof inner !== "object" || inner === null) continue;
+    const sub = projectFields(inner as Record<string, unknown>, f.slice(dot + 1), []);
+    out[head] = keys.includes(head) ? inner : { ...(out[head] as object | undefined), ...sub };
+  }
+  return out;
+}
+
+/** Whether `fields=` asks for `field` (no `fields`: the fake answers everything). */
+const wants = (fields: string | undefined, field: string): boolean =>
+  fields === undefined || fields === "*" || fields === "**" || fields.split(",").includes(field);
 
 const now = (): string => new Date().toISOString();
 
@@ -170,7 +206,7 @@ function underJunction(p: string, junction: string): boolean {
   return j === "/" || a === j || a.startsWith(j + "/");
 }
 
-function typeOf(st: fs.Stats): string {
+function typeOf(st: fs.Stats | fs.Dirent): string {
   if (st.isDirectory()) return "directory";
   if (st.isFile()) return "file";
   if (st.isSymbolicLink()) return "symlink";
@@ -179,14 +215,69 @@ function typeOf(st: fs.Stats): string {
   return st.isBlockDevice() ? "block_device" : "char_device";
 }
 
+/**
+ * A snapshot's copy of a volume: every directory made, every file cloned where the filesystem can
+ * (a byte copy elsewhere), symlinks kept as links; one readdir per directory and no stat.
+ */
+async function copyTree(from: string, to: string): Promise<void> {
+  await fsp.mkdir(to);
+  const entries = await fsp.readdir(from, { withFileTypes: true });
+  await Promise.all(
+    entries.map(async (e) => {
+      const a = path.join(from, e.name);
+      const b = path.join(to, e.name);
+      if (e.isDirectory()) await copyTree(a, b);
+      else if (e.isSymbolicLink()) await fsp.symlink(await fsp.readlink(a), b);
+      else if (e.isFile()) await fsp.copyFile(a, b, fs.constants.COPYFILE_FICLONE);
+    }),
+  );
+}
+
+/** rm -rf of a tree that may be gone already: one readdir per directory, no stat. */
+async function removeTree(p: string): Promise<void> {
+  let entries: fs.Dirent[];
+  try {
+    entries = await fsp.readdir(p, { withFileTypes: true });
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === "ENOENT") return;
+    if (code === "ENOTDIR") return fsp.unlink(p).catch(() => undefined);
+    throw err;
+  }
+  await Promise.all(
+    entries.map((e) =>
+      e.isDirectory() ? removeTree(path.join(p, e.name)) : fsp.unlink(path.join(p, e.name)).catch(() => undefined),
+    ),
+  );
+  await fsp.rmdir(p).catch((err: NodeJS.ErrnoException) => {
+    if (err.code !== "ENOENT") throw err;
+  });
+}
+
+/** The fields that identify a record of each collection: ONTAP returns them whatever `fields=` says. */
+const KEYS: [RegExp, string[]][] = [
+  [/^\/protocols\/cifs\/shares$/, ["svm", "name"]],
+  [/^\/protocols\/cifs\/services$/, ["svm"]],
+  [/^\/protocols\/cifs\/session\/files$/, ["node", "svm", "identifier", "session", "connection"]],
+  [/^\/storage\/volumes$/, ["uuid", "name"]],
+  [/^\/storage\/volumes\/[^/]+\/snapshots$/, ["uuid", "name", "volume"]],
+  [/^\/storage\/volumes\/[^/]+\/files/, ["name", "path"]],
+  [/^\/svm\/svms$/, ["uuid", "name"]],
+];
+
 export class FakeOntap {
   /** Every call answered, in order (for tests that check what the backend did). */
   readonly calls: FakeCall[] = [];
   /** Every call as it arrives, answered or not (a job's answer may be held until the job ends). */
   readonly arrived: { method: string; path: string }[] = [];
-  /** Open CIFS sessions a seal must close: node, identifier, connection and the share they use. */
+  /**
+   * Open CIFS sessions a seal must close: node, identifier, connection and the share they have a file
+   * open in (served as the open files of /protocols/cifs/session/files).
+   */
   readonly sessions: { node: string; svm: string; identifier: number; connection_id: number; share: string }[] = [];
   private readonly svms: Svm[] = [];
+  private readonly volumesByUuid = new Map<string, Volume>();
+  private basic = "";
   private readonly snapshots = new Map<string, Snapshot[]>();
   private readonly jobs = new Map<string, Job>();
   private readonly faults: Fault[] = [];
@@ -210,6 +301,7 @@ export class FakeOntap {
 
   static async start(opts: FakeOntapOptions): Promise<FakeOntap> {
     const f = new FakeOntap(opts);
+    f.basic = `Basic ${Buffer.from(`${opts.username}:${opts.password}`).toString("base64")}`;
     for (const spec of opts.svms) await f.addSvm(spec);
     f.server = https.createServer(
       {
@@ -250,14 +342,9 @@ export class FakeOntap {
     for (const v of spec.volumes) {
       const dir = path.join(this.opts.root, "volumes", spec.name, v.name);
       await fsp.mkdir(dir, { recursive: true });
-      svm.volumes.push({
-        uuid: randomUUID(),
-        name: v.name,
-        svm,
-        junction: v.junction,
-        style: v.style ?? "flexvol",
-        dir,
-      });
+      const vol = { uuid: randomUUID(), name: v.name, svm, junction: v.junction, style: v.style ?? "flexvol", dir };
+      svm.volumes.push(vol);
+      this.volumesByUuid.set(vol.uuid, vol);
     }
     this.svms.push(svm);
   }
@@ -328,22 +415,22 @@ export class FakeOntap {
 
   private authorized(req: IncomingMessage): boolean {
     const h = req.headers.authorization;
-    if (h?.startsWith("Basic ")) {
-      const [user, ...rest] = Buffer.from(h.slice(6), "base64").toString("utf8").split(":");
-      return user === this.opts.username && rest.join(":") === this.opts.password;
-    }
+    if (h !== undefined) return h === this.basic;
     const sock = req.socket as TLSSocket;
     return sock.authorized && sock.getPeerCertificate()?.subject?.CN === this.opts.pki.clientUser;
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const url = new URL(req.url ?? "/", "https://fake");
-    const rawPath = url.pathname.replace(/^\/api/, "");
-    const query = Object.fromEntries(url.searchParams);
+    const target = req.url ?? "/";
+    const q = target.indexOf("?");
+    const rawPath = (q < 0 ? target : target.slice(0, q)).replace(/^\/api/, "");
+    const search = q < 0 ? "" : target.slice(q + 1);
+    const query = Object.fromEntries(new URLSearchParams(search));
     const method = req.method ?? "GET";
-    this.arrived.push({ method, path: decodeURIComponent(rawPath) });
+    const decoded = decodeURIComponent(rawPath);
+    this.arrived.push({ method, path: decoded });
     const chunks: Buffer[] = [];
-    for await (const c of req) chunks.push(c as Buffer);
+    if (method !== "GET") for await (const c of req) chunks.push(c as Buffer);
     let status = 500;
     const send = (code: number, body: unknown): void => {
       status = code;
@@ -353,7 +440,7 @@ export class FakeOntap {
     };
     try {
       if (this.latency.request > 0) await sleep(this.latency.request);
-      const fault = this.take(method, decodeURIComponent(rawPath));
+      const fault = this.faults.length > 0 ? this.take(method, decoded) : null;
       if (fault?.kind === "drop") {
         req.socket.destroy();
         status = 0;
@@ -371,7 +458,7 @@ export class FakeOntap {
       const body =
         chunks.length > 0 ? (JSON.parse(Buffer.concat(chunks).toString("utf8")) as Record<string, unknown>) : {};
       const out = await this.route(method, rawPath, query, body, fault);
-      send(out.status, method === "GET" ? this.page(url, out.body) : out.body);
+      send(out.status, method === "GET" ? this.page(rawPath, query, out.body) : out.body);
     } catch (err) {
       if (err instanceof HttpError)
         send(err.status, {
@@ -379,7 +466,7 @@ export class FakeOntap {
         });
       else send(500, { error: { message: (err as Error).message, code: "1" } });
     } finally {
-      this.calls.push({ method, path: decodeURIComponent(rawPath), query, status });
+      this.calls.push({ method, path: decoded, query, status });
     }
   }
 
@@ -387,17 +474,19 @@ export class FakeOntap {
    * One page of a collection: at most `max_records` (or the fake's page size) from `start.index`,
    * with `_links.next` when more follow, as ONTAP pages at max_records or its own time limit.
    */
-  private page(url: URL, body: unknown): unknown {
+  private page(rawPath: string, query: Record<string, string>, body: unknown): unknown {
     const all = (body as { records?: unknown[] }).records;
     if (!Array.isArray(all)) return body;
-    const size = Number(url.searchParams.get("max_records") ?? this.opts.pageSize ?? 10_000);
-    const start = Number(url.searchParams.get("start.index") ?? 0);
-    const records = all.slice(start, start + size);
+    const size = Number(query["max_records"] ?? this.opts.pageSize ?? 10_000);
+    const start = Number(query["start.index"] ?? 0);
+    const keys = KEYS.find(([re]) => re.test(rawPath))?.[1] ?? [];
+    const records = all
+      .slice(start, start + size)
+      .map((r) => projectFields(r as Record<string, unknown>, query["fields"], keys));
     const out: Record<string, unknown> = { ...(body as object), records, num_records: records.length };
     if (start + size < all.length) {
-      const next = new URL(url.href);
-      next.searchParams.set("start.index", String(start + size));
-      out["_links"] = { next: { href: `${next.pathname}${next.search}` } };
+      const next = new URLSearchParams({ ...query, "start.index": String(start + size) });
+      out["_links"] = { next: { href: `/api${rawPath}?${next.toString()}` } };
     }
     return out;
   }
@@ -441,20 +530,25 @@ export class FakeOntap {
     const wait = Number(query["return_timeout"] ?? 0) * 1000;
     if (wait > 0 && ms <= wait && !job.forgotten) {
       await job.done;
-      return { status: created, body: link };
+      if (job.state === "success") return { status: created, body: link };
     }
     return { status: 202, body: link };
   }
 
+  /** The SVM a query (svm.uuid or svm.name, ONTAP's query syntax) or a body's `svm` names. */
   private svmOf(query: Record<string, string>, body?: Record<string, unknown>): Svm | undefined {
-    const uuid = query["svm.uuid"] ?? (body?.["svm"] as { uuid?: string } | undefined)?.uuid;
-    const name = query["svm.name"] ?? (body?.["svm"] as { name?: string } | undefined)?.name;
-    return this.svms.find((s) => (uuid ? s.uuid === uuid : s.name === name));
+    const inBody = body?.["svm"] as { uuid?: string; name?: string } | undefined;
+    const uuid = query["svm.uuid"] ?? inBody?.uuid;
+    const name = query["svm.name"] ?? inBody?.name;
+    if (uuid !== undefined) return this.svms.find((s) => s.uuid === uuid);
+    if (name === undefined) return undefined;
+    return body ? this.svms.find((s) => s.name === name) : this.svms.find((s) => queryMatches(s.name, name));
   }
 
   private volByUuid(uuid: string): Volume {
-    for (const s of this.svms) for (const v of s.volumes) if (v.uuid === uuid) return v;
-    throw new HttpError(404, "volume not found", "918235", "volume.uuid");
+    const v = this.volumesByUuid.get(uuid);
+    if (!v) throw new HttpError(404, "volume not found", "918235", "volume.uuid");
+    return v;
   }
 
   /** A volume-relative path on disk: the active file system, or .snapshot/<name>/... inside a snapshot. */
@@ -524,30 +618,29 @@ export class FakeOntap {
     }
     if (p === "/protocols/cifs/shares" || p.startsWith("/protocols/cifs/shares/"))
       return this.shares(method, p, q, body);
-    if (p === "/protocols/cifs/sessions" || p.startsWith("/protocols/cifs/sessions/")) {
-      if (method === "GET") {
-        const s = this.svmOf(q);
-        return collection(
-          this.sessions
-            .filter((x) => x.svm === s?.uuid && (!q["shares"] || queryMatches(x.share, q["shares"])))
-            .map((x) => ({
-              node: { uuid: x.node },
-              svm: { uuid: x.svm },
-              identifier: x.identifier,
-              connection_id: x.connection_id,
-            })),
-        );
-      }
-      m = /^\/protocols\/cifs\/sessions\/([^/]+)\/([^/]+)\/(\d+)\/(\d+)$/.exec(p);
-      if (method === "DELETE" && m) {
-        const i = this.sessions.findIndex(
-          (x) =>
-            x.node === m![1] && x.svm === m![2] && x.identifier === Number(m![3]) && x.connection_id === Number(m![4]),
-        );
-        if (i < 0) throw notFound("session");
-        this.sessions.splice(i, 1);
-        return { status: 200, body: {} };
-      }
+    if (method === "GET" && p === "/protocols/cifs/session/files") {
+      // One open file per session entry: what a session has open tells which share it uses.
+      const s = this.svmOf(q);
+      return collection(
+        this.sessions
+          .filter((x) => x.svm === s?.uuid && (!q["share.name"] || queryMatches(x.share, q["share.name"])))
+          .map((x, i) => ({
+            node: { uuid: x.node },
+            svm: { uuid: x.svm, name: s!.name },
+            identifier: i + 1,
+            session: { identifier: x.identifier },
+            connection: { identifier: x.connection_id },
+            share: { name: x.share },
+          })),
+      );
+    }
+    m = /^\/protocols\/cifs\/sessions\/([^/]+)\/([^/]+)\/(\d+)\/(\d+)$/.exec(p);
+    if (method === "DELETE" && m) {
+      const closing = (x: FakeOntap["sessions"][number]) =>
+        x.node === m![1] && x.svm === m![2] && x.identifier === Number(m![3]) && x.connection_id === Number(m![4]);
+      if (!this.sessions.some(closing)) throw notFound("session");
+      for (let i = this.sessions.length - 1; i >= 0; i--) if (closing(this.sessions[i]!)) this.sessions.splice(i, 1);
+      return { status: 200, body: {} };
     }
     if (method === "GET" && p === "/storage/volumes") {
       const s = this.svmOf(q);
@@ -611,7 +704,7 @@ export class FakeOntap {
         .filter((v) => underJunction(nsPath, v.junction))
         .sort((a, b) => b.junction.length - a.junction.length)[0];
       const where = vol ? this.disk(vol, nsPath.slice(vol.junction.length)) : null;
-      if (!where || !fs.statSync(where.file, { throwIfNoEntry: false })?.isDirectory())
+      if (!where || !(await fsp.stat(where.file).catch(() => null))?.isDirectory())
         throw new HttpError(400, `path "${nsPath}" does not exist`, "655551", "path");
       const acls = (body["acls"] as FakeAcl[] | undefined) ?? [
         { user_or_group: "Everyone", type: "windows", permission: "full_control" },
@@ -643,9 +736,9 @@ export class FakeOntap {
     throw new HttpError(400, `the fake does not serve ${method} ${p}`, "3");
   }
 
-  private entry(vol: Volume, dirRel: string, name: string, st: fs.Stats) {
+  private entry(vol: Volume, dirRel: string, name: string, st: fs.Stats | fs.Dirent, size?: number) {
     const junction = st.isDirectory() && this.junctionAt(vol, path.posix.join(dirRel, name)) !== undefined;
-    return { name, path: dirRel, type: typeOf(st), size: st.size, is_junction: junction };
+    return { name, path: dirRel, type: typeOf(st), size: size ?? (st as fs.Stats).size, is_junction: junction };
   }
 
   private async files(
@@ -659,32 +752,53 @@ export class FakeOntap {
     const { file, readOnly } = this.disk(vol, rel);
     if (method === "GET") {
       const junction = rel !== "" ? this.junctionAt(vol, rel) : undefined;
-      const st = await fsp.lstat(file).catch(() => null);
-      if (!st && !junction) throw new HttpError(404, `no such file or directory "${rel}"`, "131074", "path");
+      const missing = () => new HttpError(404, `no such file or directory "${rel}"`, "131074", "path");
+      const one = (st: fs.Stats) => ({
+        status: 200,
+        body: { records: [this.entry(vol, path.posix.dirname(rel), path.posix.basename(rel), st)], num_records: 1 },
+      });
       if (q["return_metadata"] === "true") {
+        const st = await fsp.lstat(file).catch(() => null);
+        if (!st && !junction) throw missing();
         const rec = st
           ? { ...this.entry(vol, path.posix.dirname(rel), path.posix.basename(rel), st), name: "", path: rel }
           : { name: "", path: rel, type: "directory", size: 4096, is_junction: true };
         return { status: 200, body: { records: [rec], num_records: 1 } };
       }
-      if (st && !st.isDirectory())
-        return {
-          status: 200,
-          body: { records: [this.entry(vol, path.posix.dirname(rel), path.posix.basename(rel), st)], num_records: 1 },
-        };
-      const records: unknown[] = [
-        { name: ".", path: rel, type: "directory" },
-        { name: "..", path: rel, type: "directory" },
-      ];
-      for (const e of st ? await fsp.readdir(file) : []) {
-        const est = await fsp.lstat(path.join(file, e)).catch(() => null);
-        if (est) records.push(this.entry(vol, rel, e, est));
+      let entries: fs.Dirent[] = [];
+      try {
+        entries = await fsp.readdir(file, { withFileTypes: true });
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code === "ENOTDIR") return one(await fsp.lstat(file));
+        if (code !== "ENOENT" || !junction) throw missing();
       }
+      // The name and type filters and fields= as ONTAP reads them: a file is stat'ed only for its size.
+      const match = (name: string, type: string) =>
+        (!q["name"] || queryMatches(name, q["name"])) && (!q["type"] || queryMatches(type, q["type"]));
+      const sized = wants(q["fields"], "size");
+      const records: unknown[] = [];
+      for (const name of [".", ".."])
+        if (match(name, "directory")) records.push({ name, path: rel, type: "directory", size: 4096 });
+      const listed = entries.filter((e) => match(e.name, typeOf(e)));
+      const sizes = sized
+        ? await Promise.all(
+            listed.map((e) =>
+              fsp.lstat(path.join(file, e.name)).then(
+                (st) => st.size,
+                () => null,
+              ),
+            ),
+          )
+        : [];
+      listed.forEach((e, i) => {
+        if (!sized || sizes[i] !== null) records.push(this.entry(vol, rel, e.name, e, sized ? sizes[i]! : 4096));
+      });
       // A volume mounted below this directory shows as a junction whether or not a directory is there.
       for (const v of vol.svm.volumes) {
         if (v === vol || path.posix.dirname(v.junction) !== path.posix.join(vol.junction, rel)) continue;
         const name = path.posix.basename(v.junction);
-        if (!records.some((r) => (r as { name: string }).name === name))
+        if (match(name, "directory") && !records.some((r) => (r as { name: string }).name === name))
           records.push({ name, path: rel, type: "directory", size: 4096, is_junction: true });
       }
       return { status: 200, body: { records, num_records: records.length } };
@@ -692,33 +806,31 @@ export class FakeOntap {
     if (readOnly) throw new HttpError(403, `"${rel}" is in a snapshot: read-only file system`, "131102", "path");
     if (method === "POST") {
       if (body["type"] !== "directory") throw new HttpError(400, "the fake makes directories only", "2", "type");
-      if (fs.existsSync(file)) throw new HttpError(409, `"${rel}" already exists`, "1", "path");
-      if (!fs.statSync(path.dirname(file), { throwIfNoEntry: false })?.isDirectory())
-        throw new HttpError(404, `parent of "${rel}" does not exist`, "131074", "path");
       await fsp.mkdir(file).catch((err: NodeJS.ErrnoException) => {
         if (err.code === "EEXIST") throw new HttpError(409, `"${rel}" already exists`, "1", "path");
+        if (err.code === "ENOENT" || err.code === "ENOTDIR")
+          throw new HttpError(404, `parent of "${rel}" does not exist`, "131074", "path");
         throw err;
       });
       return { status: 201, body: {} };
     }
     if (method === "DELETE") {
-      const st = await fsp.lstat(file).catch(() => null);
-      if (!st) throw new HttpError(404, `no such file or directory "${rel}"`, "131074", "path");
-      if (st.isDirectory() && q["recurse"] !== "true" && (await fsp.readdir(file)).length > 0)
-        throw new HttpError(400, `directory "${rel}" is not empty`, "131138", "path");
+      const gone = () => new HttpError(404, `no such file or directory "${rel}"`, "131074", "path");
       // Removing a tree takes a job; a file or an empty directory goes at once.
       if (q["recurse"] !== "true" && fault === null) {
-        await fsp.rm(file, { recursive: true, force: true });
+        await fsp.rmdir(file).catch(async (err: NodeJS.ErrnoException) => {
+          if (err.code === "ENOTDIR") return fsp.unlink(file);
+          if (err.code === "ENOENT") throw gone();
+          if (err.code === "ENOTEMPTY") throw new HttpError(400, `directory "${rel}" is not empty`, "131138", "path");
+          throw err;
+        });
         return { status: 200, body: {} };
       }
-      return this.job(
-        `DELETE files ${rel}`,
-        this.latency.fileDelete,
-        () => fsp.rm(file, { recursive: true, force: true }),
-        q,
-        fault,
-        200,
-      );
+      const st = await fsp.lstat(file).catch(() => null);
+      if (!st) throw gone();
+      if (st.isDirectory() && q["recurse"] !== "true" && (await fsp.readdir(file)).length > 0)
+        throw new HttpError(400, `directory "${rel}" is not empty`, "131138", "path");
+      return this.job(`DELETE files ${rel}`, this.latency.fileDelete, () => removeTree(file), q, fault, 200);
     }
     throw new HttpError(400, `the fake does not serve ${method} on files`, "3");
   }
@@ -741,15 +853,27 @@ export class FakeOntap {
       "POST /api/storage/file/clone",
       this.latency.clone,
       async () => {
-        const st = await fsp.lstat(src.file).catch(() => null);
-        if (!st?.isFile()) throw new HttpError(404, `source "${String(body["source_path"])}" is not a file`, "131074");
-        // ONTAP's gotcha: a destination directory that does not exist makes the job succeed with nothing made.
-        if (!fs.statSync(path.dirname(dst.file), { throwIfNoEntry: false })?.isDirectory()) return;
-        if (fs.existsSync(dst.file) && body["overwrite_destination"] !== true)
-          throw new HttpError(409, `destination "${String(body["destination_path"])}" already exists`, "1");
-        const tmp = `${dst.file}.fake-clone-${randomUUID().slice(0, 8)}`;
-        await fsp.copyFile(src.file, tmp, fs.constants.COPYFILE_FICLONE);
-        await fsp.rename(tmp, dst.file);
+        const overwrite = body["overwrite_destination"] === true;
+        // A new file is cloned in place; a replaced one next to it first, so a reader sees one or the other.
+        const to = overwrite ? `${dst.file}.fake-clone-${randomUUID().slice(0, 8)}` : dst.file;
+        try {
+          await fsp.copyFile(
+            src.file,
+            to,
+            fs.constants.COPYFILE_FICLONE | (overwrite ? 0 : fs.constants.COPYFILE_EXCL),
+          );
+        } catch (err) {
+          const code = (err as NodeJS.ErrnoException).code;
+          if (code === "EEXIST")
+            throw new HttpError(409, `destination "${String(body["destination_path"])}" already exists`, "1");
+          const st = await fsp.lstat(src.file).catch(() => null);
+          if (!st?.isFile())
+            throw new HttpError(404, `source "${String(body["source_path"])}" is not a file`, "131074");
+          // ONTAP's gotcha: a destination directory that does not exist makes the job succeed with nothing made.
+          if (code === "ENOENT" || code === "ENOTDIR") return;
+          throw err;
+        }
+        if (overwrite) await fsp.rename(to, dst.file);
       },
       q,
       fault,
@@ -791,7 +915,7 @@ export class FakeOntap {
             throw new HttpError(409, `snapshot "${name}" already exists`, "1638402");
           const dir = path.join(this.opts.root, "snapshots", vol.uuid, name);
           await fsp.mkdir(path.dirname(dir), { recursive: true });
-          await fsp.cp(vol.dir, dir, { recursive: true, mode: fs.constants.COPYFILE_FICLONE, verbatimSymlinks: true });
+          await copyTree(vol.dir, dir);
           list.push({ uuid: randomUUID(), name, comment: String(body["comment"] ?? ""), createTime: now(), dir });
         },
         q,
@@ -808,7 +932,7 @@ export class FakeOntap {
         this.latency.snapshotDelete,
         async () => {
           list.splice(list.indexOf(snap), 1);
-          await fsp.rm(snap.dir, { recursive: true, force: true });
+          await removeTree(snap.dir);
         },
         q,
         fault,
