@@ -5,8 +5,9 @@
  * write retried only after a re-read showed it did not happen. Every failure is an RvssError that
  * says what rvss was doing, on which cluster and SVM, the call, and ONTAP's own error body.
  */
+import { createSecureContext } from "node:tls";
 import { setTimeout as sleep } from "node:timers/promises";
-import { Agent, request } from "undici";
+import { Agent } from "undici";
 import { ErrorCodes, RvssError, type ErrorCode, type ErrorDetails } from "@rvss/core";
 import type { OntapClusterConfig } from "./config";
 
@@ -24,7 +25,10 @@ export interface CallOptions {
   allow?: number[];
   /** For a POST: true when what the POST makes is there already; lets a failed POST be retried. */
   reread?: () => Promise<boolean>;
-  /** Ask ONTAP to hold the answer until the job ends (return_timeout); not every POST takes it. */
+  /**
+   * Ask ONTAP to hold the answer until the job ends (return_timeout): 200 or 201 then says it
+   * succeeded, and only a 202 is polled. Not every POST takes it.
+   */
   waitForJob?: boolean;
 }
 
@@ -88,6 +92,7 @@ class Transient extends Error {
 export class OntapClient {
   private readonly agent: Agent;
   private readonly headers: Record<string, string>;
+  private readonly bodyHeaders: Record<string, string>;
   private current = 0;
 
   constructor(readonly cluster: OntapClusterConfig) {
@@ -97,9 +102,12 @@ export class OntapClient {
       keepAliveTimeout: 30_000,
       headersTimeout: (cluster.returnTimeoutS + 60) * 1000,
       bodyTimeout: 60_000,
+      // One TLS context for every connection to the cluster: its CA bundle and key are parsed once.
       connect: {
-        ...(cluster.ca !== null ? { ca: cluster.ca } : {}),
-        ...(auth.kind === "certificate" ? { cert: auth.cert, key: auth.key } : {}),
+        secureContext: createSecureContext({
+          ...(cluster.ca !== null ? { ca: cluster.ca } : {}),
+          ...(auth.kind === "certificate" ? { cert: auth.cert, key: auth.key } : {}),
+        }),
       },
     });
     this.headers = {
@@ -110,6 +118,7 @@ export class OntapClient {
         ? { authorization: `Basic ${Buffer.from(`${auth.username}:${auth.password}`).toString("base64")}` }
         : {}),
     };
+    this.bodyHeaders = { ...this.headers, "content-type": "application/json" };
   }
 
   close(): Promise<void> {
@@ -133,10 +142,11 @@ export class OntapClient {
   private async exchange(method: string, url: string, body: unknown, ctx: CallContext): Promise<Answer> {
     const address = this.cluster.addresses[this.current % this.cluster.addresses.length]!;
     try {
-      const res = await request(`https://${address}${url}`, {
+      const res = await this.agent.request({
+        origin: `https://${address}`,
+        path: url,
         method: method as "GET",
-        dispatcher: this.agent,
-        headers: body === undefined ? this.headers : { ...this.headers, "content-type": "application/json" },
+        headers: body === undefined ? this.headers : this.bodyHeaders,
         body: body === undefined ? null : JSON.stringify(body),
       });
       const text = await res.body.text();
@@ -249,8 +259,9 @@ export class OntapClient {
     }
     const job = (body["job"] as { uuid?: string } | undefined)?.uuid;
     if (!job) return answer;
-    // Even an answer held by return_timeout is followed to the job: whether ONTAP answers a job that
-    // failed within it with an error status is not documented.
+    // Held by return_timeout, a job that ended answers 200 or 201: done, nothing to poll (ONTAP's
+    // asynchronous processing documentation). A 202 is a job still running, or one that failed.
+    if (status !== 202) return { ...answer, job: "success" };
     return { ...answer, job: await this.awaitJob(job, `${method} ${url}`, opts.ctx) };
   }
 
