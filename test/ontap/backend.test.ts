@@ -356,10 +356,12 @@ describe("ONTAP's gotchas and injected faults", () => {
   });
 
   test("a slow answer only delays", async () => {
-    filer.fake.inject({ method: "GET", path: /^\/svm\/svms$/, kind: "slow", ms: 300 });
+    filer.fake.inject({ method: "GET", path: /^\/protocols\/cifs\/shares$/, kind: "slow", ms: 300 });
     const slow = open(filer.configPath);
     try {
+      const t0 = Date.now();
       expect((await slow.resolveShare("vs1", "share1")).volume).toBe("vm_vol1");
+      expect(Date.now() - t0).toBeGreaterThanOrEqual(300);
     } finally {
       await slow.close();
     }
@@ -456,7 +458,7 @@ describe("bad input ends with an error naming the cluster, the SVM and the objec
       const f = await failure(b.resolveShare("vs1", "share1"));
       expect(f.code).toBe("CONFIG_INVALID");
       expect(f.message).toMatch(
-        /^looking up SVM "vs1" \(SVM "vs1", cluster "cluster1"\): GET \/api\/svm\/svms\?.* answered HTTP 401: "not authenticated" \(error 6\) \(the user name or password in the filer description is wrong\)$/,
+        /^reading share "share1" \(SVM "vs1", cluster "cluster1"\): GET \/api\/protocols\/cifs\/shares\?.* answered HTTP 401: "not authenticated" \(error 6\) \(the user name or password in the filer description is wrong\)$/,
       );
       expect(JSON.stringify(f)).not.toMatch(/not-the-password|fake-ontap-secret|Basic /);
     } finally {

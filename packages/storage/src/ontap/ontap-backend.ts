@@ -40,6 +40,8 @@ import type {
   SnapshotRef,
   StorageBackend,
 } from "../backend";
+import type DataLoader from "dataloader";
+import { alternatives, batchable, recordLoader } from "./batch";
 import { OntapClient, filesPath, type CallContext } from "./client";
 import type { OntapConfig, OntapSvmConfig } from "./config";
 
@@ -54,6 +56,8 @@ const EXPOSED = /@\{([0-9a-fA-F-]{36})\}\$?$/;
 const PARALLEL = 8;
 /** How long an SVM's volumes and CIFS options, once read, serve further resolutions. */
 const RECENT_MS = 5000;
+/** How long the open-files lookups of a set's shares are gathered before they go out as one query. */
+const OPEN_FILES_WINDOW_MS = 3;
 
 interface OntapSvm {
   uuid: string;
@@ -70,6 +74,7 @@ interface OntapVolume {
 interface OntapShare {
   name: string;
   path: string;
+  svm?: { uuid?: string; name?: string };
   volume?: { name?: string; uuid?: string };
   acls?: Acl[];
 }
@@ -88,6 +93,14 @@ interface OntapFile {
   is_junction?: boolean;
 }
 
+interface OpenFile {
+  node?: { uuid?: string };
+  svm?: { uuid?: string };
+  session?: { identifier?: number };
+  connection?: { identifier?: number };
+  share?: { name?: string };
+}
+
 interface OntapSnapshot {
   name: string;
   uuid: string;
@@ -97,6 +110,7 @@ interface OntapSnapshot {
 
 interface CifsService {
   name?: string;
+  svm?: { uuid?: string };
   options?: { shadowcopy?: boolean; shadowcopy_dir_depth?: number };
 }
 
@@ -142,12 +156,12 @@ export class OntapBackend implements StorageBackend {
   readonly kind = "ontap";
   private readonly clients = new Map<string, OntapClient>();
   private readonly svms = new Map<string, OntapSvmConfig>();
-  private readonly svmsFound = new Map<string, Promise<OntapSvm>>();
   private readonly volumes = new Map<string, Promise<OntapVolume>>();
-  private readonly cifsServers = new Map<string, Promise<string>>();
+  private readonly cifsServers = new Map<string, Promise<CifsService>>();
   /** Volumes whose .rvss directory is made (or being made). */
   private readonly copyRoots = new Map<string, Promise<void>>();
   private readonly recent = new Map<string, { at: number; value: Promise<unknown> }>();
+  private readonly loaders = new Map<string, DataLoader<string, unknown[]>>();
 
   constructor(
     config: OntapConfig,
@@ -181,50 +195,71 @@ export class OntapBackend implements StorageBackend {
     return { what, svm, ...details };
   }
 
-  /** The SVM's record on its cluster (cached: an SVM's UUID does not change). */
-  private ontapSvm(svm: string): Promise<OntapSvm> {
-    let p = this.svmsFound.get(svm);
-    if (!p) {
-      const conf = this.conf(svm);
-      const byUuid = isUuid(conf.svm);
-      p = this.client(svm)
-        .records<OntapSvm>(
-          "/svm/svms",
-          { [byUuid ? "uuid" : "name"]: conf.svm, fields: "uuid,name" },
-          this.ctx(svm, `looking up SVM "${conf.svm}"`),
-        )
-        .then((r) => {
-          if (r.length === 0)
-            throw new RvssError(
-              ErrorCodes.SVM_NOT_FOUND,
-              `SVM "${conf.svm}" does not exist on ONTAP cluster "${conf.cluster}" (SVM "${svm}" of ${this.source})`,
-              { svm, cluster: conf.cluster },
-            );
-          return r[0]!;
-        });
-      p.catch(() => this.svmsFound.delete(svm));
-      this.svmsFound.set(svm, p);
-    }
-    return p;
+  /**
+   * The SVM as a query names it: collections take `svm.name` (or `svm.uuid`), so no call looks the
+   * SVM up first; a path that needs its UUID takes it from the record it acts on.
+   */
+  private svmQuery(svm: string): Record<string, string> {
+    const conf = this.conf(svm);
+    return isUuid(conf.svm) ? { "svm.uuid": conf.svm } : { "svm.name": conf.svm };
   }
 
+  private svmRef(svm: string): { uuid: string } | { name: string } {
+    const conf = this.conf(svm);
+    return isUuid(conf.svm) ? { uuid: conf.svm } : { name: conf.svm };
+  }
+
+  /**
+   * Fails with SVM_NOT_FOUND when the cluster has no such SVM: asked only when a query by the SVM
+   * found nothing, to tell an unknown SVM from an unknown share or a missing CIFS server.
+   */
+  private async svmExists(svm: string): Promise<void> {
+    const conf = this.conf(svm);
+    const r = await this.client(svm).records<OntapSvm>(
+      "/svm/svms",
+      { [isUuid(conf.svm) ? "uuid" : "name"]: conf.svm, fields: "uuid,name" },
+      this.ctx(svm, `looking up SVM "${conf.svm}"`),
+    );
+    if (r.length === 0)
+      throw new RvssError(
+        ErrorCodes.SVM_NOT_FOUND,
+        `SVM "${conf.svm}" does not exist on ONTAP cluster "${conf.cluster}" (SVM "${svm}" of ${this.source})`,
+        { svm, cluster: conf.cluster },
+      );
+  }
+
+  /**
+   * A loader that gathers one tick's lookups of `kind` on an SVM into one query (see batch.ts);
+   * `query` answers the records of a batch of keys.
+   */
+  private loader<R>(
+    key: string,
+    query: (keys: readonly string[]) => Promise<R[]>,
+    keysOf: (r: R) => string[],
+    windowMs = 0,
+  ): DataLoader<string, R[]> {
+    let l = this.loaders.get(key) as DataLoader<string, R[]> | undefined;
+    if (!l) {
+      l = recordLoader(query, keysOf, windowMs);
+      this.loaders.set(key, l as DataLoader<string, unknown[]>);
+    }
+    return l;
+  }
+
+  /** The volume `name` of the SVM (cached: its UUID changes only if it is made anew, see withVolume). */
   private volume(svm: string, name: string): Promise<OntapVolume> {
     const key = `${svm}/${name}`;
     let p = this.volumes.get(key);
     if (!p) {
-      p = this.ontapSvm(svm).then(async (s) => {
-        const r = await this.client(svm).records<OntapVolume>(
-          "/storage/volumes",
-          { "svm.uuid": s.uuid, name, fields: "uuid,name,nas.path,style" },
-          this.ctx(svm, `looking up volume "${name}"`, { volume: name }),
+      p = this.svmVolumes(svm, this.ctx(svm, `looking up volume "${name}"`, { volume: name })).then(async (all) => {
+        const v = all.find((x) => x.name === name);
+        if (v) return v;
+        await this.svmExists(svm);
+        throw new RvssError(
+          ErrorCodes.STORAGE_FAILED,
+          `volume "${name}" does not exist on SVM "${svm}" (cluster "${this.conf(svm).cluster}")`,
+          { svm, volume: name, cluster: this.conf(svm).cluster },
         );
-        if (r.length === 0)
-          throw new RvssError(
-            ErrorCodes.STORAGE_FAILED,
-            `volume "${name}" does not exist on SVM "${svm}" (cluster "${this.conf(svm).cluster}")`,
-            { svm, volume: name, cluster: this.conf(svm).cluster },
-          );
-        return r[0]!;
       });
       p.catch(() => this.volumes.delete(key));
       this.volumes.set(key, p);
@@ -232,19 +267,36 @@ export class OntapBackend implements StorageBackend {
     return p;
   }
 
+  /**
+   * Runs `op` on the volume; when ONTAP answers that the volume's UUID is unknown (918235: it was
+   * made anew, or moved to another SVM), forgets what was read about the SVM's volumes and runs it once more.
+   */
+  private async withVolume<T>(svm: string, name: string, op: (vol: OntapVolume) => Promise<T>): Promise<T> {
+    try {
+      return await op(await this.volume(svm, name));
+    } catch (err) {
+      if (!(err instanceof RvssError) || err.details["ontapCode"] !== "918235") throw err;
+      this.volumes.delete(`${svm}/${name}`);
+      this.recent.delete(`volumes/${svm}`);
+      return op(await this.volume(svm, name));
+    }
+  }
+
+  /** The SVM's CIFS server: its name, its options and the SVM's UUID. */
   private async cifs(svm: string): Promise<CifsService> {
-    const s = await this.ontapSvm(svm);
     const r = await this.client(svm).records<CifsService>(
       "/protocols/cifs/services",
-      { "svm.uuid": s.uuid, fields: "name,options.shadowcopy,options.shadowcopy_dir_depth" },
+      { ...this.svmQuery(svm), fields: "name,svm.uuid,options.shadowcopy,options.shadowcopy_dir_depth" },
       this.ctx(svm, "reading the CIFS server's options"),
     );
-    if (r.length === 0)
+    if (r.length === 0) {
+      await this.svmExists(svm);
       throw new RvssError(
         ErrorCodes.INVALID_ARGUMENT,
         `SVM "${svm}" (cluster "${this.conf(svm).cluster}") has no CIFS server; Remote VSS needs one`,
         { svm, cluster: this.conf(svm).cluster },
       );
+    }
     return r[0]!;
   }
 
@@ -261,11 +313,11 @@ export class OntapBackend implements StorageBackend {
     return value;
   }
 
-  /** The CIFS server's name, for UNC paths (cached: it changes only with the server). */
-  private cifsServer(svm: string): Promise<string> {
+  /** The CIFS server's name (cached: it changes only with the server), for UNC paths. */
+  private cifsServer(svm: string): Promise<CifsService> {
     let p = this.cifsServers.get(svm);
     if (!p) {
-      p = this.cifs(svm).then((c) => c.name ?? svm);
+      p = this.fresh(`cifs/${svm}`, () => this.cifs(svm));
       p.catch(() => this.cifsServers.delete(svm));
       this.cifsServers.set(svm, p);
     }
@@ -284,14 +336,56 @@ export class OntapBackend implements StorageBackend {
   }
 
   /** The entries of a directory (without "." and ".."); empty when it does not exist. */
-  private async list(svm: string, vol: OntapVolume, rel: string, what: string): Promise<OntapFile[]> {
+  private async list(
+    svm: string,
+    vol: OntapVolume,
+    rel: string,
+    what: string,
+    query: Record<string, string> = { fields: "name,type,size,is_junction" },
+  ): Promise<OntapFile[]> {
     const p = rel === "" ? `/storage/volumes/${vol.uuid}/files` : filesPath(vol.uuid, rel);
-    const r = await this.client(svm).records<OntapFile>(
-      p,
-      { fields: "name,type,size,is_junction" },
-      this.ctx(svm, what, { volume: vol.name, path: rel }),
-    );
+    const r = await this.client(svm).records<OntapFile>(p, query, this.ctx(svm, what, { volume: vol.name, path: rel }));
     return r.filter((e) => e.name !== "." && e.name !== ".." && e.name !== undefined);
+  }
+
+  /**
+   * The metadata of each of `paths` (null: not there), one listing per directory that asks for
+   * their names (`name=a|b`); a name ONTAP's query syntax cannot hold is read on its own.
+   */
+  private async statMany(
+    svm: string,
+    vol: OntapVolume,
+    paths: readonly string[],
+    what: string,
+  ): Promise<Map<string, OntapFile | null>> {
+    const out = new Map<string, OntapFile | null>();
+    const byDir = new Map<string, string[]>();
+    const alone: string[] = [];
+    for (const p of new Set(paths)) {
+      const base = path.posix.basename(p);
+      if (!batchable(base) || base === "." || base === "..") alone.push(p);
+      else byDir.set(path.posix.dirname(p), [...(byDir.get(path.posix.dirname(p)) ?? []), base]);
+    }
+    const groups = [...byDir].flatMap(([dir, names]) =>
+      Array.from({ length: Math.ceil(names.length / 32) }, (_, i) => [dir, names.slice(i * 32, i * 32 + 32)] as const),
+    );
+    await Promise.all([
+      mapLimit(groups, PARALLEL, async ([dir, names]) => {
+        const rel = dir === "." ? "" : dir;
+        const found = await this.list(svm, vol, rel, what, {
+          name: alternatives(names),
+          fields: "name,type,size,is_junction",
+        });
+        for (const n of names) {
+          // A volume may match names without regard to case: the name itself first.
+          const same = found.filter((f) => f.name === n);
+          const like = found.filter((f) => f.name!.toLowerCase() === n.toLowerCase());
+          out.set(join(rel, n), same[0] ?? (like.length === 1 ? like[0]! : null));
+        }
+      }),
+      mapLimit(alone, PARALLEL, async (p) => out.set(p, await this.meta(svm, vol, p, what))),
+    ]);
+    return out;
   }
 
   async listSvms(): Promise<string[]> {
@@ -303,29 +397,37 @@ export class OntapBackend implements StorageBackend {
     const conf = this.svms.get(svm);
     if (!conf) return null;
     // The CIFS server's name is what Hyper-V hosts put in UNC paths; an unreachable cluster shows in the share checks.
-    const server = await this.cifsServer(svm).catch(() => null);
+    const server = (await this.cifsServer(svm).catch(() => null))?.name;
     const names = [svm, ...(isUuid(conf.svm) ? [] : [conf.svm]), ...(server ? [server] : []), ...conf.aliases];
     return names.filter((n, i) => names.findIndex((m) => m.toLowerCase() === n.toLowerCase()) === i);
   }
 
+  /** The SVM's shares named `name` (ONTAP compares share names without regard to case), asked together with a tick's others. */
+  private sharesNamed(svm: string, name: string, fields: string): Promise<OntapShare[]> {
+    if (!batchable(name)) return this.shares(svm, name, fields);
+    return this.loader<OntapShare>(
+      `shares/${svm}/${fields}`,
+      (names) => this.shares(svm, alternatives(names), fields),
+      (r) => [r.name.toLowerCase()],
+    ).load(name);
+  }
+
   async resolveShare(svm: string, share: string): Promise<ShareResolution> {
-    const s = await this.ontapSvm(svm);
     const client = this.client(svm);
     const cluster = this.conf(svm).cluster;
     const ctx = this.ctx(svm, `resolving share "${share}"`, { share });
-    // The SVM-wide reads go out with the share's own: each is a round trip to the cluster.
+    // The SVM-wide reads go out with the share's own, which goes out with the other shares' of the set.
     const volumesRead = this.svmVolumes(svm, ctx);
     const cifsRead = this.fresh(`cifs/${svm}`, () => this.cifs(svm));
-    const [found] = await client.records<OntapShare>(
-      "/protocols/cifs/shares",
-      { "svm.uuid": s.uuid, name: share, fields: "name,path,volume.name,volume.uuid" },
-      ctx,
-    );
+    volumesRead.catch(() => undefined);
+    cifsRead.catch(() => undefined);
+    const [found] = await this.sharesNamed(svm, share, "name,path,volume.name,volume.uuid");
     if (!found) {
+      await this.svmExists(svm);
       // One page of names is enough for the message.
       const page = await client.get(
         "/protocols/cifs/shares",
-        { "svm.uuid": s.uuid, name: "!*@{*", fields: "name", max_records: 20 },
+        { ...this.svmQuery(svm), name: "!*@{*", fields: "name", max_records: 20 },
         ctx,
       );
       const known = ((page?.["records"] as OntapShare[] | undefined) ?? []).map((r) => r.name);
@@ -385,12 +487,15 @@ export class OntapBackend implements StorageBackend {
 
   async checkFiles(share: ShareResolution, files: string[]): Promise<FileProblem[]> {
     const vol = await this.volume(share.svm, share.volume);
-    const found = await mapLimit(files, PARALLEL, (f) =>
-      this.meta(share.svm, vol, join(share.sharePath, f), `checking file "${f}" of share "${share.share}"`),
+    const found = await this.statMany(
+      share.svm,
+      vol,
+      files.map((f) => join(share.sharePath, f)),
+      `checking the files of share "${share.share}"`,
     );
     const problems: FileProblem[] = [];
-    files.forEach((f, i) => {
-      const r = found[i];
+    files.forEach((f) => {
+      const r = found.get(join(share.sharePath, f));
       const where = `share "${share.share}" of SVM "${share.svm}"`;
       if (!r) problems.push({ path: f, rule: "file-not-found", message: `file "${f}" does not exist in ${where}` });
       else if (r.type !== "file" || r.is_junction)
@@ -414,7 +519,10 @@ export class OntapBackend implements StorageBackend {
     let pending = [""];
     while (pending.length > 0) {
       const now = pending.splice(0, PARALLEL);
-      const listed = await Promise.all(now.map((d) => this.list(svm, vol, join(root, d), what)));
+      // The layout rules need kinds, not sizes.
+      const listed = await Promise.all(
+        now.map((d) => this.list(svm, vol, join(root, d), what, { fields: "name,type,is_junction" })),
+      );
       for (let i = 0; i < now.length; i++) {
         const dir = now[i]!;
         const depth = dir === "" ? 0 : dir.split("/").length;
@@ -474,19 +582,24 @@ export class OntapBackend implements StorageBackend {
     }
   }
 
-  /** Makes a directory whose parent exists; one that exists already (made by a twin or an earlier run) is fine. */
-  private async mkdir(svm: string, vol: OntapVolume, rel: string, what: string): Promise<void> {
-    await this.client(svm).call("POST", filesPath(vol.uuid, rel), {
+  /**
+   * Makes a directory whose parent exists; one that exists already (made by a twin or an earlier
+   * run) is fine. True when this call made it.
+   */
+  private async mkdir(svm: string, vol: OntapVolume, rel: string, what: string): Promise<boolean> {
+    const a = await this.client(svm).call("POST", filesPath(vol.uuid, rel), {
       body: { type: "directory", unix_permissions: "755" },
       ctx: this.ctx(svm, `${what}: making directory "${rel}"`, { volume: vol.name, path: rel }),
       allow: [409],
       reread: async () => (await this.meta(svm, vol, rel, what))?.type === "directory",
     });
+    return a.status !== 409 && !a.reread;
   }
 
   /**
-   * One file clone, confirmed by reading the destination back: ONTAP may accept a clone and make
-   * nothing (into a missing directory, or with a job it forgets).
+   * One file clone (POST /storage/file/clone, held by return_timeout). Never over a twin's clone:
+   * a destination there already is an earlier run's or a twin's, kept when it has the source's
+   * size. Says whether ONTAP forgot the job (its result may come later).
    */
   private async clone(
     svm: string,
@@ -494,7 +607,7 @@ export class OntapBackend implements StorageBackend {
     from: string,
     to: string,
     opts: { size: number; restore: boolean; overwrite: boolean; what: string },
-  ): Promise<number> {
+  ): Promise<{ unknown: boolean }> {
     const matches = (r: OntapFile | null): boolean => r?.type === "file" && r.size === opts.size;
     const post = (overwrite: boolean) =>
       this.client(svm).call("POST", "/storage/file/clone", {
@@ -510,54 +623,85 @@ export class OntapBackend implements StorageBackend {
         waitForJob: true,
         reread: opts.restore ? undefined : async () => matches(await this.meta(svm, vol, to, opts.what)),
       });
-    let answer;
     try {
       // A restore replaces the live file only when the caller asked for it.
-      answer = await post(opts.overwrite);
+      return { unknown: (await post(opts.overwrite)).job === "unknown" };
     } catch (err) {
-      // A copy never overwrites a twin's clone: the destination there is an earlier run's or a twin's.
       const there = opts.restore ? null : await this.meta(svm, vol, to, opts.what);
       if (there === null) throw err;
       // ... unless it is an older clone of a file that has changed since (a run that died).
-      answer = matches(there) ? null : await post(true);
+      return matches(there) ? { unknown: false } : { unknown: (await post(true)).job === "unknown" };
     }
-    const read = () => this.meta(svm, vol, to, opts.what);
-    const made = answer?.job === "unknown" ? await readUntil(read, matches) : await read();
-    if (made?.type === "file" && made.size !== undefined) {
-      if (made.size === opts.size) return made.size;
-      // The source may have grown while it was cloned (a running VM): its size now decides.
-      if (!opts.restore && (await this.meta(svm, vol, from, opts.what))?.size === made.size) return made.size;
-    }
-    throw new RvssError(
-      ErrorCodes.STORAGE_FAILED,
-      `${opts.what} (SVM "${svm}", cluster "${this.conf(svm).cluster}"): ONTAP accepted the clone of "${from}" to "${to}" on volume "${vol.name}", but ${made ? `the destination holds ${made.size} bytes, not ${opts.size}` : "the destination does not exist"}`,
-      { svm, volume: vol.name, path: to, cluster: this.conf(svm).cluster },
-    );
   }
 
-  async createShadowCopy(req: CreateShadowCopyRequest): Promise<ShadowCopyInfo> {
+  /**
+   * Clones `files` (from -> to, with the source's size) and confirms each by reading the
+   * destinations back, one listing per destination directory: ONTAP may accept a clone and make
+   * nothing (into a missing directory, or with a job it forgets). Returns the sizes cloned.
+   */
+  private async cloneAll(
+    svm: string,
+    vol: OntapVolume,
+    files: { from: string; to: string; size: number; label: string }[],
+    opts: { restore: boolean; overwrite: boolean; what: string; onCloned?: (bytes: number) => void },
+  ): Promise<number[]> {
+    const posted = await mapLimit(files, PARALLEL, (f) =>
+      this.clone(svm, vol, f.from, f.to, { ...opts, size: f.size, what: `${opts.what}: ${f.label}` }),
+    );
+    const read = () =>
+      this.statMany(
+        svm,
+        vol,
+        files.map((f) => f.to),
+        opts.what,
+      );
+    const complete = (m: Map<string, OntapFile | null>) =>
+      files.every((f) => m.get(f.to)?.type === "file" && m.get(f.to)?.size === f.size);
+    // A job ONTAP forgot may still be at work: its destination is read until it is there.
+    const made = posted.some((p) => p.unknown) ? await readUntil(read, complete) : await read();
+    const sizes = await mapLimit(files, PARALLEL, async (f) => {
+      const r = made.get(f.to) ?? null;
+      if (r?.type === "file" && r.size !== undefined) {
+        if (r.size === f.size) return r.size;
+        // The source may have grown while it was cloned (a running VM): its size now decides.
+        if (!opts.restore && (await this.meta(svm, vol, f.from, opts.what))?.size === r.size) return r.size;
+      }
+      throw new RvssError(
+        ErrorCodes.STORAGE_FAILED,
+        `${opts.what}: ${f.label} (SVM "${svm}", cluster "${this.conf(svm).cluster}"): ONTAP accepted the clone of "${f.from}" to "${f.to}" on volume "${vol.name}", but ${r ? `the destination holds ${r.size} bytes, not ${f.size}` : "the destination does not exist"}`,
+        { svm, volume: vol.name, path: f.to, cluster: this.conf(svm).cluster },
+      );
+    });
+    for (const b of sizes) opts.onCloned?.(b);
+    return sizes;
+  }
+
+  createShadowCopy(req: CreateShadowCopyRequest): Promise<ShadowCopyInfo> {
+    return this.withVolume(req.svm, req.share.volume, (vol) => this.makeCopy(req, vol));
+  }
+
+  private async makeCopy(req: CreateShadowCopyRequest, vol: OntapVolume): Promise<ShadowCopyInfo> {
     const { svm, shadowCopyId: id } = req;
-    const vol = await this.volume(svm, req.share.volume);
     const dir = join(COPY_DIR, id);
     const what = `making shadow copy ${id} of share "${req.share.share}"`;
     // A clone into a directory that does not exist is accepted and makes nothing: the copy's
-    // directory first, made while the sources are read.
-    const copyDir = this.copyRoot(svm, vol, what).then(() => this.mkdir(svm, vol, dir, what));
-    copyDir.catch(() => undefined);
+    // directory first, made while the sources are read. A directory this call made holds no
+    // earlier run's copy, so only one that was there is asked for its .done mark.
+    const made = this.copyRoot(svm, vol, what).then(() => this.mkdir(svm, vol, dir, what));
+    made.catch(() => undefined);
     let sources: Map<string, number>;
     if (req.files.length === 0) {
-      const [made, below] = await Promise.all([
-        this.meta(svm, vol, dir + DONE, what),
-        this.filesBelow(svm, vol.name, req.share.sharePath, req.share.share),
-      ]);
-      if (made) return this.copyInfo(svm, vol, id);
-      sources = below;
+      sources = await this.filesBelow(svm, vol.name, req.share.sharePath, req.share.share);
     } else {
-      if (await this.meta(svm, vol, dir + DONE, what)) return this.copyInfo(svm, vol, id);
       sources = new Map();
-      const found = await mapLimit(req.files, PARALLEL, (f) => this.meta(svm, vol, join(req.share.sharePath, f), what));
-      req.files.forEach((f, i) => {
-        const r = found[i];
+      const found = await this.statMany(
+        svm,
+        vol,
+        req.files.map((f) => join(req.share.sharePath, f)),
+        what,
+      );
+      for (const f of req.files) {
+        const r = found.get(join(req.share.sharePath, f));
         const details = { svm, share: req.share.share, file: f };
         if (!r)
           throw new RvssError(
@@ -572,10 +716,10 @@ export class OntapBackend implements StorageBackend {
             details,
           );
         sources.set(f, r.size ?? 0);
-      });
+      }
     }
+    if (!(await made) && (await this.isDone(svm, vol, id, what))) return this.copyInfo(svm, vol, id);
     const files = [...sources.keys()];
-    await copyDir;
     await this.mkdirs(
       svm,
       vol,
@@ -586,17 +730,25 @@ export class OntapBackend implements StorageBackend {
     const bytesTotal = [...sources.values()].reduce((n, b) => n + b, 0);
     let bytesDone = 0;
     let filesDone = 0;
-    const sizes = await mapLimit(files, PARALLEL, async (f) => {
-      const bytes = await this.clone(svm, vol, join(req.share.sharePath, f), join(dir, f), {
+    const sizes = await this.cloneAll(
+      svm,
+      vol,
+      files.map((f) => ({
+        from: join(req.share.sharePath, f),
+        to: join(dir, f),
         size: sources.get(f)!,
+        label: `cloning "${f}"`,
+      })),
+      {
         restore: false,
         overwrite: false,
-        what: `${what}: cloning "${f}"`,
-      });
-      bytesDone += bytes;
-      req.onProgress?.({ bytes: bytesDone, files: ++filesDone, bytesTotal, filesTotal: files.length });
-      return bytes;
-    });
+        what,
+        onCloned: (bytes) => {
+          bytesDone += bytes;
+          req.onProgress?.({ bytes: bytesDone, files: ++filesDone, bytesTotal, filesTotal: files.length });
+        },
+      },
+    );
     await this.mkdir(svm, vol, dir + DONE, what);
     return { clonePath: dir, bytes: sizes.reduce((n, b) => n + b, 0), fileCount: files.length };
   }
@@ -605,7 +757,7 @@ export class OntapBackend implements StorageBackend {
   private copyRoot(svm: string, vol: OntapVolume, what: string): Promise<void> {
     let root = this.copyRoots.get(vol.uuid);
     if (!root) {
-      root = this.mkdir(svm, vol, COPY_DIR, what);
+      root = this.mkdir(svm, vol, COPY_DIR, what).then(() => undefined);
       root.catch(() => this.copyRoots.delete(vol.uuid));
       this.copyRoots.set(vol.uuid, root);
     }
@@ -618,21 +770,49 @@ export class OntapBackend implements StorageBackend {
     return { clonePath: dir, bytes: [...files.values()].reduce((n, b) => n + b, 0), fileCount: files.size };
   }
 
+  /** Whether copy `id` on the volume is complete (its .done mark), asked with a tick's other copies in one listing of .rvss. */
+  private async isDone(svm: string, vol: OntapVolume, id: string, what: string): Promise<boolean> {
+    const found = await this.loader<OntapFile>(
+      `done/${vol.uuid}`,
+      (ids) =>
+        this.list(svm, vol, COPY_DIR, what, {
+          name: alternatives(ids.map((i) => i + DONE)),
+          type: "directory",
+          fields: "name,type",
+        }),
+      (r) => (r.name?.endsWith(DONE) ? [r.name.slice(0, -DONE.length).toLowerCase()] : []),
+    ).load(id.toLowerCase());
+    return found.length > 0;
+  }
+
   private async shares(svm: string, name: string, fields: string): Promise<OntapShare[]> {
-    const s = await this.ontapSvm(svm);
     return this.client(svm).records<OntapShare>(
       "/protocols/cifs/shares",
-      { "svm.uuid": s.uuid, name, fields },
+      { ...this.svmQuery(svm), name, fields },
       this.ctx(svm, `reading share "${name}"`, { share: name }),
     );
   }
 
-  /** The exposed shares of one copy: base@{id}, or base$@{id}$ for a hidden base share. */
+  /**
+   * The exposed shares of one copy: base@{id}, or base$@{id}$ for a hidden base share; asked with
+   * a tick's other copies (`*@{a}*|*@{b}*`).
+   */
   private exposedOf(svm: string, id: string, fields: string): Promise<OntapShare[]> {
-    return this.shares(svm, `*@{${id.toLowerCase()}}*`, fields);
+    return this.loader<OntapShare>(
+      `exposed/${svm}/${fields}`,
+      (ids) => this.shares(svm, alternatives(ids.map((i) => `*@{${i}}*`)), fields),
+      (r) => {
+        const m = EXPOSED.exec(r.name);
+        return m ? [m[1]!.toLowerCase()] : [];
+      },
+    ).load(id.toLowerCase());
   }
 
-  async exposeShadowCopy(req: ExposeRequest): Promise<{ accessPath: string }> {
+  exposeShadowCopy(req: ExposeRequest): Promise<{ accessPath: string }> {
+    return this.withVolume(req.svm, req.volume, (vol) => this.expose(req, vol));
+  }
+
+  private async expose(req: ExposeRequest, vol: OntapVolume): Promise<{ accessPath: string }> {
     const { svm, exposedName: name } = req;
     const cluster = this.conf(svm).cluster;
     const details = { svm, share: name, volume: req.volume, shadowCopyId: req.shadowCopyId, cluster };
@@ -642,16 +822,14 @@ export class OntapBackend implements StorageBackend {
         `exposed share name "${name}" is ${name.length} characters; ONTAP allows ${MAX_SHARE_NAME} (SVM "${svm}", cluster "${cluster}")`,
         details,
       );
-    const s = await this.ontapSvm(svm);
-    const vol = await this.volume(svm, req.volume);
-    const server = await this.cifsServer(svm);
-    const accessPath = formatUnc(server, name);
     const dir = join(COPY_DIR, req.shadowCopyId);
     const what = `exposing shadow copy ${req.shadowCopyId} as "${name}"`;
-    const [made, [base]] = await Promise.all([
-      this.meta(svm, vol, dir + DONE, what),
-      this.shares(svm, req.baseShare, "name,acls"),
+    const [server, made, [base]] = await Promise.all([
+      this.cifsServer(svm),
+      this.isDone(svm, vol, req.shadowCopyId, what),
+      this.sharesNamed(svm, req.baseShare, "name,acls"),
     ]);
+    const accessPath = formatUnc(server.name ?? svm, name);
     if (!made)
       throw new RvssError(
         ErrorCodes.STORAGE_FAILED,
@@ -672,7 +850,7 @@ export class OntapBackend implements StorageBackend {
     }));
     await this.client(svm).call("POST", "/protocols/cifs/shares", {
       body: {
-        svm: { uuid: s.uuid },
+        svm: this.svmRef(svm),
         name,
         path: join(vol.nas?.path ?? "/", dir),
         comment: `rvss shadow copy ${req.shadowCopyId} of ${req.baseShare}`,
@@ -687,23 +865,26 @@ export class OntapBackend implements StorageBackend {
     return { accessPath };
   }
 
-  async sealShadowCopy(ref: ShadowCopyRef): Promise<void> {
+  sealShadowCopy(ref: ShadowCopyRef): Promise<void> {
+    return this.withVolume(ref.svm, ref.volume, (vol) => this.seal(ref, vol));
+  }
+
+  private async seal(ref: ShadowCopyRef, vol: OntapVolume): Promise<void> {
     const { svm } = ref;
     const cluster = this.conf(svm).cluster;
-    const vol = await this.volume(svm, ref.volume);
     const what = `sealing shadow copy ${ref.shadowCopyId}`;
     const exposed = await this.exposedOf(svm, ref.shadowCopyId, "name,acls");
     // A copy not exposed (yet) is reachable through no share; it must exist all the same.
-    if (exposed.length === 0 && !(await this.meta(svm, vol, join(COPY_DIR, ref.shadowCopyId) + DONE, what)))
+    if (exposed.length === 0 && !(await this.isDone(svm, vol, ref.shadowCopyId, what)))
       throw new RvssError(
         ErrorCodes.STORAGE_FAILED,
         `shadow copy ${ref.shadowCopyId} does not exist on volume "${ref.volume}" of SVM "${svm}" (cluster "${cluster}")`,
         { ...ref, cluster },
       );
-    const s = await this.ontapSvm(svm);
     const client = this.client(svm);
-    for (const share of exposed) {
+    await mapLimit(exposed, PARALLEL, async (share) => {
       const ctx = this.ctx(svm, `${what}: making "${share.name}" read-only`, { share: share.name, ...ref });
+      const svmUuid = share.svm?.uuid ?? "";
       const enc = encodeURIComponent(share.name);
       // ONTAP has no read-only share property: the share's ACL is the lever.
       await mapLimit(
@@ -712,29 +893,52 @@ export class OntapBackend implements StorageBackend {
         (a) =>
           client.call(
             "PATCH",
-            `/protocols/cifs/shares/${s.uuid}/${enc}/acls/${encodeURIComponent(a.user_or_group)}/${a.type}`,
+            `/protocols/cifs/shares/${svmUuid}/${enc}/acls/${encodeURIComponent(a.user_or_group)}/${a.type}`,
             { body: { permission: "read" }, ctx },
           ),
       );
-      // Sessions opened before the change keep writing until they reconnect: close them.
-      const sessions = await client.records<{ node?: { uuid?: string }; identifier?: number; connection_id?: number }>(
-        "/protocols/cifs/sessions",
-        { "svm.uuid": s.uuid, shares: share.name, fields: "node.uuid,identifier,connection_id" },
-        ctx,
+      // Sessions opened before the change keep writing until they reconnect: close those with a file open in it.
+      const sessions = new Map<string, OpenFile>();
+      for (const f of await this.openFiles(svm, share.name))
+        sessions.set(`${f.node?.uuid}/${f.session?.identifier}/${f.connection?.identifier}`, f);
+      await mapLimit([...sessions.values()], PARALLEL, (f) =>
+        client.call(
+          "DELETE",
+          `/protocols/cifs/sessions/${f.node?.uuid}/${f.svm?.uuid ?? svmUuid}/${f.session?.identifier}/${f.connection?.identifier}`,
+          { ctx, allow: [404] },
+        ),
       );
-      await mapLimit(sessions, PARALLEL, (x) =>
-        client.call("DELETE", `/protocols/cifs/sessions/${x.node?.uuid}/${s.uuid}/${x.identifier}/${x.connection_id}`, {
-          ctx,
-          allow: [404],
-        }),
-      );
-    }
+    });
   }
 
-  async deleteShadowCopy(ref: ShadowCopyRef): Promise<void> {
+  /** The files open through share `name` (GET /protocols/cifs/session/files), asked with a tick's other shares. */
+  private openFiles(svm: string, name: string): Promise<OpenFile[]> {
+    const read = (share: string) =>
+      this.client(svm).records<OpenFile>(
+        "/protocols/cifs/session/files",
+        {
+          ...this.svmQuery(svm),
+          "share.name": share,
+          fields: "node.uuid,svm.uuid,session.identifier,connection.identifier,share.name",
+        },
+        this.ctx(svm, `reading the files open in share "${share}"`, { share }),
+      );
+    if (!batchable(name)) return read(name);
+    return this.loader<OpenFile>(
+      `open/${svm}`,
+      (names) => read(alternatives(names)),
+      (f) => (f.share?.name ? [f.share.name.toLowerCase()] : []),
+      // Asked after each share's own ACL change, which end a little apart.
+      OPEN_FILES_WINDOW_MS,
+    ).load(name.toLowerCase());
+  }
+
+  deleteShadowCopy(ref: ShadowCopyRef): Promise<void> {
+    return this.withVolume(ref.svm, ref.volume, (vol) => this.removeCopy(ref, vol));
+  }
+
+  private async removeCopy(ref: ShadowCopyRef, vol: OntapVolume): Promise<void> {
     const { svm } = ref;
-    const s = await this.ontapSvm(svm);
-    const vol = await this.volume(svm, ref.volume);
     const client = this.client(svm);
     const what = `removing shadow copy ${ref.shadowCopyId}`;
     const ctx = this.ctx(svm, what, { ...ref });
@@ -743,7 +947,7 @@ export class OntapBackend implements StorageBackend {
     await Promise.all([
       this.exposedOf(svm, ref.shadowCopyId, "name").then((shares) =>
         mapLimit(shares, PARALLEL, (share) =>
-          client.call("DELETE", `/protocols/cifs/shares/${s.uuid}/${encodeURIComponent(share.name)}`, {
+          client.call("DELETE", `/protocols/cifs/shares/${share.svm?.uuid}/${encodeURIComponent(share.name)}`, {
             ctx: { ...ctx, share: share.name },
             allow: [404],
           }),
@@ -781,7 +985,11 @@ export class OntapBackend implements StorageBackend {
     return r ?? null;
   }
 
-  async createSnapshot(ref: SnapshotRef): Promise<SnapshotInfo> {
+  createSnapshot(ref: SnapshotRef): Promise<SnapshotInfo> {
+    return this.withVolume(ref.svm, ref.volume, (vol) => this.takeSnapshot(ref, vol));
+  }
+
+  private async takeSnapshot(ref: SnapshotRef, vol: OntapVolume): Promise<SnapshotInfo> {
     const { svm, name } = ref;
     const cluster = this.conf(svm).cluster;
     const details = { svm, volume: ref.volume, snapshot: name, cluster };
@@ -791,7 +999,6 @@ export class OntapBackend implements StorageBackend {
         `snapshot name "${name}" is not 1 to 255 of the characters A-Z a-z 0-9 _ . - (volume "${ref.volume}", SVM "${svm}", cluster "${cluster}")`,
         details,
       );
-    const vol = await this.volume(svm, ref.volume);
     const comment = `rvss ${name}`;
     const info = (r: OntapSnapshot): SnapshotInfo => ({ ...ref, createdAt: Date.parse(r.create_time ?? "") || 0 });
     const mine = (r: OntapSnapshot | null): OntapSnapshot | null => {
@@ -828,9 +1035,12 @@ export class OntapBackend implements StorageBackend {
     return info(made);
   }
 
-  async deleteSnapshot(ref: SnapshotRef): Promise<void> {
+  deleteSnapshot(ref: SnapshotRef): Promise<void> {
+    return this.withVolume(ref.svm, ref.volume, (vol) => this.dropSnapshot(ref, vol));
+  }
+
+  private async dropSnapshot(ref: SnapshotRef, vol: OntapVolume): Promise<void> {
     const { svm, name } = ref;
-    const vol = await this.volume(svm, ref.volume);
     const s = await this.snapshot(svm, vol, name);
     if (!s) return;
     await this.client(svm).call("DELETE", `/storage/volumes/${vol.uuid}/snapshots/${s.uuid}`, {
@@ -888,8 +1098,13 @@ export class OntapBackend implements StorageBackend {
       );
     // Checked for every file before the first is cloned: a refused restore changes nothing.
     if (!req.overwrite) {
-      const there = await mapLimit(files, PARALLEL, (f) => this.meta(snap.svm, vol, join(target.sharePath, f), what));
-      const taken = files.filter((_, i) => there[i] !== null);
+      const there = await this.statMany(
+        snap.svm,
+        vol,
+        files.map((f) => join(target.sharePath, f)),
+        what,
+      );
+      const taken = files.filter((f) => there.get(join(target.sharePath, f)) != null);
       if (taken.length > 0)
         throw new RvssError(
           ErrorCodes.FILE_EXISTS,
@@ -911,18 +1126,27 @@ export class OntapBackend implements StorageBackend {
     const bytesTotal = files.reduce((n, f) => n + manifest.get(f)!, 0);
     let bytesDone = 0;
     let filesDone = 0;
-    return mapLimit(files, PARALLEL, async (f) => {
-      const bytes = await this.clone(snap.svm, vol, join(copy, f), join(target.sharePath, f), {
+    const sizes = await this.cloneAll(
+      snap.svm,
+      vol,
+      files.map((f) => ({
+        from: join(copy, f),
+        to: join(target.sharePath, f),
         size: manifest.get(f)!,
+        label: `restoring "${f}"`,
+      })),
+      {
         restore: true,
         overwrite: req.overwrite,
-        what: `${what}: restoring "${f}"`,
-      });
-      bytesDone += bytes;
-      req.onProgress?.({ bytes: bytesDone, files: ++filesDone, bytesTotal, filesTotal: files.length });
-      // ONTAP computes no checksums: the restore is verified by size against the snapshot's copy.
-      return { path: f, bytes, sha256: "" };
-    });
+        what,
+        onCloned: (bytes) => {
+          bytesDone += bytes;
+          req.onProgress?.({ bytes: bytesDone, files: ++filesDone, bytesTotal, filesTotal: files.length });
+        },
+      },
+    );
+    // ONTAP computes no checksums: the restore is verified by size against the snapshot's copy.
+    return files.map((f, i) => ({ path: f, bytes: sizes[i]!, sha256: "" }));
   }
 
   /** FlexVol volumes of the SVM (rvss makes nothing on FlexGroups). */
@@ -932,34 +1156,34 @@ export class OntapBackend implements StorageBackend {
 
   /** Every volume of the SVM, as read in the last few seconds. */
   private svmVolumes(svm: string, ctx: CallContext): Promise<OntapVolume[]> {
-    return this.fresh(`volumes/${svm}`, async () =>
+    return this.fresh(`volumes/${svm}`, () =>
       this.client(svm).records<OntapVolume>(
         "/storage/volumes",
-        { "svm.uuid": (await this.ontapSvm(svm)).uuid, fields: "uuid,name,nas.path,style" },
+        { ...this.svmQuery(svm), fields: "uuid,name,nas.path,style" },
         ctx,
       ),
     );
   }
 
   async listSnapshots(svm: string): Promise<SnapshotInfo[]> {
-    const out: SnapshotInfo[] = [];
-    for (const v of await this.flexVols(svm)) {
-      const r = await this.client(svm).records<OntapSnapshot>(
+    const vols = await this.flexVols(svm);
+    const lists = await mapLimit(vols, PARALLEL, (v) =>
+      this.client(svm).records<OntapSnapshot>(
         `/storage/volumes/${v.uuid}/snapshots`,
-        { name: "rvss_*", fields: "name,uuid,create_time,comment" },
+        { name: "rvss_*", fields: "name,create_time" },
         this.ctx(svm, "listing snapshots", { volume: v.name }),
-      );
-      for (const x of r)
-        out.push({ svm, volume: v.name, name: x.name, createdAt: Date.parse(x.create_time ?? "") || 0 });
-    }
-    return out;
+      ),
+    );
+    return vols.flatMap((v, i) =>
+      lists[i]!.map((x) => ({ svm, volume: v.name, name: x.name, createdAt: Date.parse(x.create_time ?? "") || 0 })),
+    );
   }
 
   async listShadowCopies(svm: string): Promise<CopyInfo[]> {
     const out: CopyInfo[] = [];
     for (const v of await this.flexVols(svm)) {
       const ids = new Set<string>();
-      for (const e of await this.list(svm, v, COPY_DIR, "listing shadow copies"))
+      for (const e of await this.list(svm, v, COPY_DIR, "listing shadow copies", { fields: "name,type" }))
         if (e.type === "directory") ids.add(e.name!.endsWith(DONE) ? e.name!.slice(0, -DONE.length) : e.name!);
       for (const id of ids) out.push({ svm, volume: v.name, shadowCopyId: id, clonePath: join(COPY_DIR, id) });
     }
