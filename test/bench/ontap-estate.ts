@@ -8,13 +8,37 @@ import * as fsp from "node:fs/promises";
 import * as os from "node:os";
 import * as path from "node:path";
 import { ONTAP_LATENCY } from "@rvss/runtime";
-import { FakeOntap, makeTestPki, sampleBytes } from "@rvss/testkit";
+import { FakeOntap, makeTestPki, sampleBytes, type FakeCall } from "@rvss/testkit";
 
 export interface OntapEstate {
   /** The filer description (RVSS_FILER_CONFIG). */
   configPath: string;
   clusters: FakeOntap[];
   stop(): Promise<void>;
+}
+
+const UUID = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/gi;
+
+/** A call's kind: method and path with UUIDs and file paths as placeholders, the query's telling parts. */
+export function callKind(c: FakeCall): string {
+  let p = c.path
+    .replace(/^(\/protocols\/cifs\/shares\/[^/]+\/)[^/]+/, "$1{share}")
+    .replace(/(\/acls\/)[^/]+\/[^/]+$/, "$1{user}/{type}")
+    .replace(UUID, "{uuid}");
+  const files = /^(\/storage\/volumes\/\{uuid\}\/files)\/?(.*)$/.exec(p);
+  if (files) {
+    const rel = files[2]!.replace(/\{uuid\}/g, "{id}");
+    const shape = rel.startsWith(".snapshot/")
+      ? "{snapshot path}"
+      : rel === ".rvss" || rel === ".rvss/{id}" || rel === ".rvss/{id}.done"
+        ? rel
+        : rel.startsWith(".rvss/{id}/")
+          ? ".rvss/{id}/{path}"
+          : "{share path}";
+    p = `${files[1]}/${shape}`;
+  }
+  const marks = ["return_metadata", "recurse", "name", "fields"].filter((k) => k in c.query && k !== "fields");
+  return `${c.method} ${p}${marks.length ? ` ?${marks.join("&")}` : ""}${c.status >= 300 ? ` -> ${c.status}` : ""}`;
 }
 
 export async function startOntapEstate(svms: string[], shares: number, clusters: number): Promise<OntapEstate> {

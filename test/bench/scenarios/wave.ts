@@ -10,7 +10,7 @@
  */
 import { ONTAP_LATENCY } from "@rvss/runtime";
 import type { Scenario } from "../main";
-import { startOntapEstate } from "../ontap-estate";
+import { callKind, startOntapEstate } from "../ontap-estate";
 import { Observer, cpuByProcess, criticalPathMs, fmt, percentile, startBenchSystem } from "../system";
 
 const SVMS = Number(process.env.BENCH_WAVE_SVMS ?? 1000);
@@ -65,7 +65,13 @@ async function wave(print: (line: string) => void, backend: Backend): Promise<Re
     );
     print(`set latency p50      ${fmt(setP50, 0)} ms  (set_started to set_completed)`);
     print(`ratio                ${fmt(ratio, 3)} x   target <= 1.1x ${ratio <= 1.1 ? "met" : "MISSED"}`);
-    if (estate) print(`ONTAP calls          ${fmt(calls, 0)}     (${fmt(calls / SVMS, 1)} per set)`);
+    if (estate) {
+      print(`ONTAP calls          ${fmt(calls, 0)}     (${fmt(calls / SVMS, 1)} per set)`);
+      const kinds = new Map<string, number>();
+      for (const c of estate.clusters.flatMap((f) => f.calls))
+        kinds.set(callKind(c), (kinds.get(callKind(c)) ?? 0) + 1);
+      for (const [k, n] of [...kinds].sort((a, b) => b[1] - a[1])) print(`  ${fmt(n / SVMS, 2)} per set  ${k}`);
+    }
     print(`CPU (cores busy)     ${JSON.stringify(cpu)}`);
     return {
       backend,
