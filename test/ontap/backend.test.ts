@@ -250,6 +250,49 @@ test("a shadow copy is made of file clones read back, once however often it is a
   expect(filer.fake.snapshotNames("vs1", "vm_vol1")).toEqual([]);
 });
 
+test("what a set's shares look up together goes out as one query, and a job held by return_timeout is not polled", async () => {
+  const calls = (m: string, p: RegExp) => filer.fake.calls.filter((c) => c.method === m && p.test(c.path)).length;
+  const shareQueries = calls("GET", /^\/protocols\/cifs\/shares$/);
+  const resolved = await Promise.all(["share1", "mounts", "SHARE1"].map((n) => backend.resolveShare("vs1", n)));
+  expect(resolved.map((r) => r.share)).toEqual(["share1", "mounts", "share1"]);
+  expect(calls("GET", /^\/protocols\/cifs\/shares$/) - shareQueries).toBe(1);
+  const asked = filer.fake.calls.filter((c) => c.path === "/protocols/cifs/shares").at(-1)!.query["name"]!;
+  expect(asked.split("|").sort()).toEqual(["SHARE1", "mounts", "share1"]);
+
+  const share = { svm: "vs1", share: "share1", volume: "vm_vol1", sharePath: "dir1/vmdir" };
+  const ids = ["6f1d7c4e-0000-4000-8000-0000000002a1", "6f1d7c4e-0000-4000-8000-0000000002a2"];
+  const polls = calls("GET", /^\/cluster\/jobs\//);
+  await Promise.all(
+    ids.map((id) => backend.createShadowCopy({ svm: "vs1", shadowCopyId: id, share, files, writable: true })),
+  );
+  expect(calls("GET", /^\/cluster\/jobs\//) - polls).toBe(0);
+  const exposedQueries = calls("GET", /^\/protocols\/cifs\/shares$/);
+  const doneReads = calls("GET", /\/files\/\.rvss$/);
+  await Promise.all(
+    ids.map((id) =>
+      backend.exposeShadowCopy({
+        svm: "vs1",
+        volume: "vm_vol1",
+        shadowCopyId: id,
+        baseShare: "share1",
+        exposedName: exposedShareName("share1", id),
+        writable: true,
+      }),
+    ),
+  );
+  // One read of both copies' .done marks, one of the base share's ACLs.
+  expect([
+    calls("GET", /\/files\/\.rvss$/) - doneReads,
+    calls("GET", /^\/protocols\/cifs\/shares$/) - exposedQueries,
+  ]).toEqual([1, 1]);
+  const before = calls("GET", /^\/protocols\/cifs\/shares$/);
+  await Promise.all(ids.map((id) => backend.sealShadowCopy({ svm: "vs1", volume: "vm_vol1", shadowCopyId: id })));
+  await Promise.all(ids.map((id) => backend.deleteShadowCopy({ svm: "vs1", volume: "vm_vol1", shadowCopyId: id })));
+  // The seal's and the removal's lookups of both copies' exposed shares: one query each.
+  expect(calls("GET", /^\/protocols\/cifs\/shares$/) - before).toBe(2);
+  expect(filer.fake.shareNames("vs1").filter((n) => n.includes("@{"))).toEqual([]);
+});
+
 test("a whole-share copy clones every file; a read-only copy is exposed read-only", async () => {
   const id = "6f1d7c4e-0000-4000-8000-00000000000a";
   const share = { svm: "vs1", share: "share1", volume: "vm_vol1", sharePath: "dir1/vmdir" };

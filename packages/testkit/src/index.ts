@@ -34,6 +34,7 @@ export {
   FakeOntap,
   fillSampleShare,
   makeTestPki,
+  projectFields,
   queryMatches,
   SAMPLE_VM_FILES,
   sampleOntapSvm,

@@ -1165,18 +1165,19 @@ export class OntapBackend implements StorageBackend {
     );
   }
 
+  /** rvss's snapshots on every volume of the SVM: one query across its volumes (/storage/volumes/*\/snapshots). */
   async listSnapshots(svm: string): Promise<SnapshotInfo[]> {
-    const vols = await this.flexVols(svm);
-    const lists = await mapLimit(vols, PARALLEL, (v) =>
-      this.client(svm).records<OntapSnapshot>(
-        `/storage/volumes/${v.uuid}/snapshots`,
-        { name: "rvss_*", fields: "name,create_time" },
-        this.ctx(svm, "listing snapshots", { volume: v.name }),
-      ),
+    const r = await this.client(svm).records<OntapSnapshot & { volume?: { name?: string } }>(
+      "/storage/volumes/*/snapshots",
+      { ...this.svmQuery(svm), name: "rvss_*", fields: "name,create_time,volume.name" },
+      this.ctx(svm, "listing snapshots"),
     );
-    return vols.flatMap((v, i) =>
-      lists[i]!.map((x) => ({ svm, volume: v.name, name: x.name, createdAt: Date.parse(x.create_time ?? "") || 0 })),
-    );
+    return r.map((x) => ({
+      svm,
+      volume: x.volume?.name ?? "",
+      name: x.name,
+      createdAt: Date.parse(x.create_time ?? "") || 0,
+    }));
   }
 
   async listShadowCopies(svm: string): Promise<CopyInfo[]> {

@@ -149,25 +149,28 @@ class HttpError extends Error {
 const notFound = (what: string, target?: string): HttpError =>
   new HttpError(404, `${what}: entry doesn't exist`, "4", target);
 
-const patterns = new Map<string, { re: RegExp; neg: boolean }[]>();
+const patterns = new Map<string, { re: RegExp; neg: boolean }[] | Set<string>>();
 
 /** ONTAP's query values: `a|b` alternatives, `*` wildcards, `!` negation; case-insensitive. */
 export function queryMatches(value: string, pattern: string): boolean {
   let alts = patterns.get(pattern);
   if (!alts) {
-    alts = pattern.split("|").map((alt) => {
-      const neg = alt.startsWith("!");
-      const glob = neg ? alt.slice(1) : alt;
-      const body = glob
-        .split("*")
-        .map((p) => p.replace(/[.+?^${}()[\]\\]/g, "\\$&"))
-        .join(".*");
-      return { re: new RegExp(`^${body}$`, "i"), neg };
-    });
+    // Plain alternatives (no wildcard, no negation) are names to look up.
+    alts = /[*!]/.test(pattern)
+      ? pattern.split("|").map((alt) => {
+          const neg = alt.startsWith("!");
+          const glob = neg ? alt.slice(1) : alt;
+          const body = glob
+            .split("*")
+            .map((p) => p.replace(/[.+?^${}()[\]\\]/g, "\\$&"))
+            .join(".*");
+          return { re: new RegExp(`^${body}$`, "i"), neg };
+        })
+      : new Set(pattern.toLowerCase().split("|"));
     if (patterns.size > 10_000) patterns.clear();
     patterns.set(pattern, alts);
   }
-  return alts.some((a) => a.re.test(value) !== a.neg);
+  return alts instanceof Set ? alts.has(value.toLowerCase()) : alts.some((a) => a.re.test(value) !== a.neg);
 }
 
 /**
@@ -660,7 +663,9 @@ export class FakeOntap {
     if ((m = /^\/storage\/volumes\/([^/]+)\/files(?:\/(.*))?$/.exec(p)))
       return this.files(method, this.volByUuid(m[1]!), decodeURIComponent(m[2] ?? ""), q, body, fault);
     if ((m = /^\/storage\/volumes\/([^/]+)\/snapshots(?:\/([^/]+))?$/.exec(p)))
-      return this.snapshotCall(method, this.volByUuid(m[1]!), m[2], q, body, fault);
+      return m[1] === "*" && method === "GET" && !m[2]
+        ? this.allSnapshots(q)
+        : this.snapshotCall(method, this.volByUuid(m[1]!), m[2], q, body, fault);
     throw new HttpError(400, `the fake does not serve ${method} ${p}`, "3");
   }
 
@@ -881,6 +886,27 @@ export class FakeOntap {
     );
   }
 
+  private snapshotRecords(vol: Volume, q: Record<string, string>) {
+    return (this.snapshots.get(vol.uuid) ?? [])
+      .filter((s) => !q["name"] || queryMatches(s.name, q["name"]))
+      .map((s) => ({
+        uuid: s.uuid,
+        name: s.name,
+        comment: s.comment,
+        create_time: s.createTime,
+        state: "valid",
+        volume: { uuid: vol.uuid, name: vol.name },
+        svm: { uuid: vol.svm.uuid, name: vol.svm.name },
+      }));
+  }
+
+  /** GET /storage/volumes/*\/snapshots: the snapshots of every volume, or of an SVM's (svm.name, svm.uuid). */
+  private allSnapshots(q: Record<string, string>) {
+    const svms = q["svm.name"] !== undefined || q["svm.uuid"] !== undefined ? [this.svmOf(q)] : this.svms;
+    const records = svms.flatMap((s) => (s?.volumes ?? []).flatMap((v) => this.snapshotRecords(v, q)));
+    return { status: 200, body: { records, num_records: records.length } };
+  }
+
   private async snapshotCall(
     method: string,
     vol: Volume,
@@ -892,16 +918,7 @@ export class FakeOntap {
     const list = this.snapshots.get(vol.uuid) ?? [];
     this.snapshots.set(vol.uuid, list);
     if (method === "GET" && !uuid) {
-      const records = list
-        .filter((s) => !q["name"] || queryMatches(s.name, q["name"]))
-        .map((s) => ({
-          uuid: s.uuid,
-          name: s.name,
-          comment: s.comment,
-          create_time: s.createTime,
-          state: "valid",
-          volume: { uuid: vol.uuid, name: vol.name },
-        }));
+      const records = this.snapshotRecords(vol, q);
       return { status: 200, body: { records, num_records: records.length } };
     }
     if (method === "POST" && !uuid) {

@@ -10,6 +10,7 @@ import { sampleBytes } from "../filer";
 
 export {
   FakeOntap,
+  projectFields,
   queryMatches,
   type Fault,
   type FakeAcl,
