@@ -5,8 +5,8 @@
  */
 import DataLoader from "dataloader";
 
-/** Characters with a meaning in an ONTAP query value: a name holding one cannot be an alternative. */
-const QUERY_SYNTAX = /[|*!<>]|^\.\.|\.\.$/;
+/** ONTAP's query syntax: `|` or, `*` any, `!` not, `<` `>` comparisons, `..` a range; a name holding one cannot be an alternative. */
+const QUERY_SYNTAX = /[|*!<>]|\.\./;
 
 /** True when `name` can stand as one alternative of an ONTAP query value. */
 export function batchable(name: string): boolean {

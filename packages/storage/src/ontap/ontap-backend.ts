@@ -873,7 +873,7 @@ export class OntapBackend implements StorageBackend {
     const { svm } = ref;
     const cluster = this.conf(svm).cluster;
     const what = `sealing shadow copy ${ref.shadowCopyId}`;
-    const exposed = await this.exposedOf(svm, ref.shadowCopyId, "name,acls");
+    const exposed = await this.exposedOf(svm, ref.shadowCopyId, "name,acls,svm.uuid");
     // A copy not exposed (yet) is reachable through no share; it must exist all the same.
     if (exposed.length === 0 && !(await this.isDone(svm, vol, ref.shadowCopyId, what)))
       throw new RvssError(
@@ -945,7 +945,7 @@ export class OntapBackend implements StorageBackend {
     const dir = join(COPY_DIR, ref.shadowCopyId);
     // The shares and the mark first: a copy half removed is never taken for a complete one.
     await Promise.all([
-      this.exposedOf(svm, ref.shadowCopyId, "name").then((shares) =>
+      this.exposedOf(svm, ref.shadowCopyId, "name,svm.uuid").then((shares) =>
         mapLimit(shares, PARALLEL, (share) =>
           client.call("DELETE", `/protocols/cifs/shares/${share.svm?.uuid}/${encodeURIComponent(share.name)}`, {
             ctx: { ...ctx, share: share.name },
