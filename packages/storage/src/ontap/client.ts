@@ -138,18 +138,50 @@ export class OntapClient {
     });
   }
 
+  /**
+   * One request on the cluster's pool, its answer gathered as text: undici's dispatch without the
+   * stream a `request` wraps every answer in (an answer is a few hundred bytes of JSON).
+   */
+  private send(
+    method: string,
+    origin: string,
+    path: string,
+    body: unknown,
+  ): Promise<{ statusCode: number; text: string }> {
+    return new Promise((resolve, reject) => {
+      const chunks: Buffer[] = [];
+      let statusCode = 0;
+      this.agent.dispatch(
+        {
+          origin,
+          path,
+          method: method as "GET",
+          headers: body === undefined ? this.headers : this.bodyHeaders,
+          body: body === undefined ? null : JSON.stringify(body),
+        },
+        {
+          onConnect: () => undefined,
+          onHeaders: (status) => {
+            statusCode = status;
+            return true;
+          },
+          onData: (chunk) => {
+            chunks.push(chunk);
+            return true;
+          },
+          onComplete: () => resolve({ statusCode, text: Buffer.concat(chunks).toString("utf8") }),
+          onError: reject,
+        },
+      );
+    });
+  }
+
   /** One exchange with the current management address; a lost connection moves to the next one. */
-  private async exchange(method: string, url: string, body: unknown, ctx: CallContext): Promise<Answer> {
-    const address = this.cluster.addresses[this.current % this.cluster.addresses.length]!;
+  private async exchange(method: string, url: string, body: unknown, ctx: CallContext, at: number): Promise<Answer> {
+    const address = this.cluster.addresses[at % this.cluster.addresses.length]!;
     try {
-      const res = await this.agent.request({
-        origin: `https://${address}`,
-        path: url,
-        method: method as "GET",
-        headers: body === undefined ? this.headers : this.bodyHeaders,
-        body: body === undefined ? null : JSON.stringify(body),
-      });
-      const text = await res.body.text();
+      const res = await this.send(method, `https://${address}`, url, body);
+      const text = res.text;
       let parsed: Record<string, unknown> = {};
       if (text !== "") {
         try {
@@ -169,7 +201,8 @@ export class OntapClient {
       const code = (err as NodeJS.ErrnoException).code ?? "";
       const cause = (err as { cause?: NodeJS.ErrnoException }).cause?.code ?? "";
       if (TRANSIENT.has(code) || TRANSIENT.has(cause)) {
-        this.current++;
+        // Later calls start at the next address too.
+        this.current = at + 1;
         throw new Transient(address, (err as Error).message || code || cause);
       }
       if (/CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS/.test(code + cause))
@@ -201,6 +234,8 @@ export class OntapClient {
     let lastError: ErrorDetails = {};
     let attempts = 0;
     const lost = new Map<string, string>();
+    // Each call walks the addresses on its own from where the last failure left off.
+    let at = this.current;
     for (let attempt = 1; attempt <= this.cluster.attempts; attempt++) {
       attempts = attempt;
       if (attempt > 1) {
@@ -209,9 +244,10 @@ export class OntapClient {
       }
       let answer: Answer;
       try {
-        answer = await this.exchange(method, url, opts.body, opts.ctx);
+        answer = await this.exchange(method, url, opts.body, opts.ctx, at);
       } catch (err) {
         if (!(err instanceof Transient)) throw err;
+        at++;
         lost.set(err.address, err.message);
         last = `the connection failed (${[...lost].map(([a, m]) => `${a}: ${m}`).join("; ")})`;
         if (!retryable) break;
