@@ -6,23 +6,27 @@
  * `--backend ontap` runs the same wave twice in one run: on the null backend with the latency
  * profile, then with the ontap backend against fake ONTAP clusters (BENCH_WAVE_CLUSTERS, default 50,
  * the SVMs spread over them) whose jobs take the same delays, and compares the two ratios: the ontap
- * wave's must be within 10 % of the null wave's.
+ * wave's must be within 10 % of the null wave's. It prints the ONTAP calls per set by kind of call.
+ * BENCH_WAVE_FAKE_THREADS spreads the fake clusters over that many worker threads (default 1: all in
+ * this process's own thread, with the observer).
  */
 import { ONTAP_LATENCY } from "@rvss/runtime";
 import type { Scenario } from "../main";
-import { callKind, startOntapEstate } from "../ontap-estate";
+import { startOntapEstate } from "../ontap-estate";
 import { Observer, cpuByProcess, criticalPathMs, fmt, percentile, startBenchSystem } from "../system";
 
 const SVMS = Number(process.env.BENCH_WAVE_SVMS ?? 1000);
 const SHARES = 8;
 const LIMIT = Number(process.env.BENCH_WAVE_LIMIT ?? 32);
 const CLUSTERS = Number(process.env.BENCH_WAVE_CLUSTERS ?? 50);
+/** Worker threads the fake clusters are spread over (1: all in the bench's own thread). */
+const FAKE_THREADS = Number(process.env.BENCH_WAVE_FAKE_THREADS ?? 1);
 
 type Backend = "null" | "ontap";
 
 async function wave(print: (line: string) => void, backend: Backend): Promise<Record<string, unknown>> {
   const names = Array.from({ length: SVMS }, (_, s) => `wave-${s}`);
-  const estate = backend === "ontap" ? await startOntapEstate(names, SHARES, CLUSTERS) : null;
+  const estate = backend === "ontap" ? await startOntapEstate(names, SHARES, CLUSTERS, FAKE_THREADS) : null;
   const storage: Record<string, string> = estate
     ? { RVSS_STORAGE: "ontap", RVSS_FILER_CONFIG: estate.configPath }
     : { RVSS_STORAGE_LATENCY: "ontap" };
@@ -54,9 +58,10 @@ async function wave(print: (line: string) => void, backend: Backend): Promise<Re
     const ratio = makespan / ideal;
     const latencies = [...obs.completed].map(([set, at]) => at - obs.started.get(set)!).filter((x) => x >= 0);
     const setP50 = percentile(latencies, 50);
-    const calls = estate ? estate.clusters.reduce((n, c) => n + c.calls.length, 0) : 0;
+    const kinds = estate ? await estate.callKinds() : new Map<string, number>();
+    const calls = [...kinds.values()].reduce((n, k) => n + k, 0);
     print(
-      `[${backend === "ontap" ? `ontap, ${CLUSTERS} fake clusters` : "null + latency"}] ${SVMS} SVMs x ${SHARES} shares = ${SVMS} sets, limit ${LIMIT} sets at once; backup ${final.progress?.setsCompleted} completed, ${final.progress?.setsFailed} failed`,
+      `[${backend === "ontap" ? `ontap, ${CLUSTERS} fake clusters${FAKE_THREADS > 1 ? ` in ${FAKE_THREADS} threads` : ""}` : "null + latency"}] ${SVMS} SVMs x ${SHARES} shares = ${SVMS} sets, limit ${LIMIT} sets at once; backup ${final.progress?.setsCompleted} completed, ${final.progress?.setsFailed} failed`,
     );
     if (final.reason) print(`reason               ${final.reason}`);
     print(`makespan             ${fmt(seconds, 2)} s`);
@@ -67,9 +72,6 @@ async function wave(print: (line: string) => void, backend: Backend): Promise<Re
     print(`ratio                ${fmt(ratio, 3)} x   target <= 1.1x ${ratio <= 1.1 ? "met" : "MISSED"}`);
     if (estate) {
       print(`ONTAP calls          ${fmt(calls, 0)}     (${fmt(calls / SVMS, 1)} per set)`);
-      const kinds = new Map<string, number>();
-      for (const c of estate.clusters.flatMap((f) => f.calls))
-        kinds.set(callKind(c), (kinds.get(callKind(c)) ?? 0) + 1);
       for (const [k, n] of [...kinds].sort((a, b) => b[1] - a[1])) print(`  ${fmt(n / SVMS, 2)} per set  ${k}`);
     }
     print(`CPU (cores busy)     ${JSON.stringify(cpu)}`);
@@ -84,7 +86,14 @@ async function wave(print: (line: string) => void, backend: Backend): Promise<Re
       setLatencyP50Ms: setP50,
       setsCompleted: final.progress?.setsCompleted,
       cpuCoresBusy: cpu,
-      ...(estate ? { clusters: CLUSTERS, ontapCalls: calls } : {}),
+      ...(estate
+        ? {
+            clusters: CLUSTERS,
+            fakeThreads: FAKE_THREADS,
+            ontapCalls: calls,
+            callsPerSet: Object.fromEntries([...kinds].map(([k, n]) => [k, n / SVMS])),
+          }
+        : {}),
     };
   } finally {
     await obs.stop();
