@@ -7,9 +7,11 @@
  * profile, then with the ontap backend against fake ONTAP clusters (BENCH_WAVE_CLUSTERS, default 50,
  * the SVMs spread over them) whose jobs take the same delays, and compares the two ratios: the ontap
  * wave's must be within 10 % of the null wave's. It prints the ONTAP calls per set by kind of call.
- * BENCH_WAVE_FAKE_THREADS spreads the fake clusters over that many worker threads (default 1: all in
- * this process's own thread, with the observer).
+ * BENCH_WAVE_FAKE_THREADS spreads the fake clusters over that many worker threads (default one per
+ * core; 1: all in this process's own thread, with the observer, where fifty clusters' calls queue
+ * behind each other as no real estate's do).
  */
+import { availableParallelism } from "node:os";
 import { ONTAP_LATENCY } from "@rvss/runtime";
 import type { Scenario } from "../main";
 import { startOntapEstate } from "../ontap-estate";
@@ -19,8 +21,8 @@ const SVMS = Number(process.env.BENCH_WAVE_SVMS ?? 1000);
 const SHARES = 8;
 const LIMIT = Number(process.env.BENCH_WAVE_LIMIT ?? 32);
 const CLUSTERS = Number(process.env.BENCH_WAVE_CLUSTERS ?? 50);
-/** Worker threads the fake clusters are spread over (1: all in the bench's own thread). */
-const FAKE_THREADS = Number(process.env.BENCH_WAVE_FAKE_THREADS ?? 1);
+/** Worker threads the fake clusters are spread over (1: all in the bench's own thread); default one per core. */
+const FAKE_THREADS = Number(process.env.BENCH_WAVE_FAKE_THREADS ?? availableParallelism());
 
 type Backend = "null" | "ontap";
 
