@@ -12,6 +12,10 @@
  * so a command delivered twice makes each clone, share and snapshot once. The snapshot holds the sealed copy; its listing is
  * the copy's manifest (sizes: ONTAP computes no checksums, and reading every byte over REST is not
  * an option for VM disks), and a restore clones out of .snapshot/<name>/.rvss/<id>/ into the share.
+ *
+ * The calls are few: collections are asked by the SVM's name with the fields read, what a set's
+ * shares look up in the same tick goes out as one query (`a|b|c`), a volume's files are read one
+ * listing per directory, and jobs held by return_timeout are not polled (README: ONTAP backend).
  */
 import * as path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -229,8 +233,8 @@ export class OntapBackend implements StorageBackend {
   }
 
   /**
-   * A loader that gathers one tick's lookups of `kind` on an SVM into one query (see batch.ts);
-   * `query` answers the records of a batch of keys.
+   * The loader named `key` (a kind of lookup on one SVM or volume), which gathers a tick's lookups
+   * into one query (see batch.ts); `query` answers the records of a batch of keys.
    */
   private loader<R>(
     key: string,
