@@ -543,7 +543,13 @@ export class OntapBackend implements StorageBackend {
   }
 
   /** Regular files below a volume-relative directory with their sizes; anything else is refused (Remote VSS rule 1). */
-  private async filesBelow(svm: string, volume: string, root: string, share: string): Promise<Map<string, number>> {
+  private async filesBelow(
+    svm: string,
+    volume: string,
+    root: string,
+    share: string,
+    onDirectory?: (rel: string) => void,
+  ): Promise<Map<string, number>> {
     const out = new Map<string, number>();
     const vol = await this.volume(svm, volume);
     let pending = [""];
@@ -557,8 +563,10 @@ export class OntapBackend implements StorageBackend {
           if (dir === "" && root === "" && (r.name === COPY_DIR || r.name === ".snapshot")) continue;
           const rel = join(dir, r.name!);
           const kind = kindOf(r);
-          if (kind === "directory") pending.push(rel);
-          else if (kind === "file") out.set(rel, r.size ?? 0);
+          if (kind === "directory") {
+            pending.push(rel);
+            onDirectory?.(rel);
+          } else if (kind === "file") out.set(rel, r.size ?? 0);
           else {
             const entry = { path: rel, kind, depth: rel.split("/").length - 1 };
             throw new RvssError(ErrorCodes.FILE_NOT_REGULAR, notRegular(entry, { svm, share })!.message, {
@@ -694,8 +702,16 @@ export class OntapBackend implements StorageBackend {
     const made = this.copyRoot(svm, vol, what).then(() => this.mkdir(svm, vol, dir, what));
     made.catch(() => undefined);
     let sources: Map<string, number>;
+    // The directories the clones go into: a whole share's are made as the walk finds them (each
+    // after its parent), so the clones need not wait for a level of directories after the walk.
+    const copyDirs = new Map<string, Promise<unknown>>([["", made]]);
     if (req.files.length === 0) {
-      sources = await this.filesBelow(svm, vol.name, req.share.sharePath, req.share.share);
+      sources = await this.filesBelow(svm, vol.name, req.share.sharePath, req.share.share, (d) => {
+        const parent = path.posix.dirname(d);
+        const p = copyDirs.get(parent === "." ? "" : parent)!.then(() => this.mkdir(svm, vol, join(dir, d), what));
+        p.catch(() => undefined);
+        copyDirs.set(d, p);
+      });
     } else {
       sources = new Map();
       const found = await this.statMany(
@@ -724,13 +740,15 @@ export class OntapBackend implements StorageBackend {
     }
     if (!(await made) && (await this.isDone(svm, vol, id, what))) return this.copyInfo(svm, vol, id);
     const files = [...sources.keys()];
-    await this.mkdirs(
-      svm,
-      vol,
-      files.map((f) => path.posix.dirname(join(dir, f))),
-      what,
-      3,
-    );
+    if (req.files.length === 0) await Promise.all(copyDirs.values());
+    else
+      await this.mkdirs(
+        svm,
+        vol,
+        files.map((f) => path.posix.dirname(join(dir, f))),
+        what,
+        3,
+      );
     const bytesTotal = [...sources.values()].reduce((n, b) => n + b, 0);
     let bytesDone = 0;
     let filesDone = 0;
