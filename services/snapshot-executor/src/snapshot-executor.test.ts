@@ -1,7 +1,14 @@
 import * as fsp from "node:fs/promises";
 import * as os from "node:os";
 import * as path from "node:path";
-import { emptySvmRecord, snapshotName, svmKey, type SvmRecord } from "@rvss/core";
+import {
+  backupStatusKey,
+  deleteSnapshotsCommandId,
+  emptySvmRecord,
+  snapshotName,
+  svmKey,
+  type SvmRecord,
+} from "@rvss/core";
 import { listDeadLetters, publishCommand, type Bus } from "@rvss/bus";
 import type { ExecutorCommand, ShadowCopy } from "@rvss/proto";
 import { LocalBackend } from "@rvss/storage";
@@ -213,10 +220,10 @@ describe("snapshot-executor", () => {
 
 describe("commands the SVM's record does not back are dead-lettered, and storage is untouched", () => {
   /** Sends a command and waits for its dead letter; it reports no result (a live set hears of the failure). */
-  async function refused(setId: string, kind: ExecutorCommand["kind"]): Promise<string> {
-    const commandId = `${setId}:forged:${++n}`;
+  async function refused(setId: string, kind: ExecutorCommand["kind"], backupId = ""): Promise<string> {
+    const commandId = `${setId || backupId}:forged:${++n}`;
     const before = (await listDeadLetters(bus, 1000)).total;
-    await publishCommand(bus, "executor", { context: { commandId, svm: "vs1", setId, backupId: "" }, kind });
+    await publishCommand(bus, "executor", { context: { commandId, svm: "vs1", setId, backupId }, kind });
     for (let i = 0; i < 100; i++) {
       const { total, letters } = await listDeadLetters(bus, 1000);
       if (total > before) {
@@ -239,6 +246,27 @@ describe("commands the SVM's record does not back are dead-lettered, and storage
     });
     expect(reason).toMatch(/PERMISSION_DENIED: .*holds no removal of snapshot/);
     expect((await backend.listSnapshots("vs1")).map((x) => x.name)).toContain(name);
+  });
+
+  test("a delete_snapshots naming a live backup's own snapshot removes nothing; once Deleting, it does", async () => {
+    const backupId = "b3b3b3b3-0000-4000-8000-0000000000b3";
+    const name = snapshotName(backupId, "00000000-0000-4000-8000-0000000000f5", Date.UTC(2026, 0, 3));
+    await backend.createSnapshot({ svm: "vs1", volume: "vm_vol1", name });
+    const status = { state: "Completed", createdAt: 0, updatedAt: 0 };
+    await bus.state.put(backupStatusKey(backupId), status);
+    const kind = { $case: "deleteSnapshots" as const, value: { snapshots: [{ volume: "vm_vol1", name }], reason: "" } };
+    const reason = await refused("", kind, backupId);
+    expect(reason).toBe(
+      `PERMISSION_DENIED: refused to delete ${name}: backup ${backupId} is Completed, not being deleted; the command is not the coordinator's`,
+    );
+    expect((await backend.listSnapshots("vs1")).map((x) => x.name)).toContain(name);
+    // The coordinator records Deleting before it sends the command.
+    await bus.state.put(backupStatusKey(backupId), { ...status, state: "Deleting" });
+    const commandId = deleteSnapshotsCommandId(backupId, "vs1");
+    await publishCommand(bus, "executor", { context: { commandId, svm: "vs1", setId: "", backupId }, kind });
+    const done = await events.waitFor((e) => e.msgId.startsWith(`${commandId}/`));
+    expect(done.event.body).toEqual({ $case: "snapshotsDeleted", value: { deleted: [name], alreadyGone: [] } });
+    expect((await backend.listSnapshots("vs1")).map((x) => x.name)).not.toContain(name);
   });
 
   test("a snapshot name that is a path never reaches storage", async () => {

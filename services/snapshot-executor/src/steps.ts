@@ -4,6 +4,7 @@
  */
 import {
   RvssError,
+  backupStatusKey,
   checkCopiesOfSet,
   checkRemoval,
   checkRestoreTarget,
@@ -15,6 +16,7 @@ import {
   mapLimit,
   parseSnapshotName,
   svmKey,
+  type BackupStatus,
   type SvmRecord,
 } from "@rvss/core";
 import type {
@@ -59,7 +61,12 @@ export async function checkTargets(backend: StorageBackend, state: StateStore, c
   const setId = cmd.context?.setId ?? "";
   const k = cmd.kind;
   if (!k) return;
-  if (k.$case === "deleteSnapshots") return checkSnapshotDeletion(cmd.context?.backupId ?? "", k.value.snapshots);
+  if (k.$case === "deleteSnapshots") {
+    // The coordinator records Deleting before it sends the command (and reads go to the leader).
+    const backupId = cmd.context?.backupId ?? "";
+    const status = backupId ? await state.get<BackupStatus>(backupStatusKey(backupId)) : null;
+    return checkSnapshotDeletion({ backupId, state: status?.value.state ?? null }, k.value.snapshots);
+  }
   const record = svm ? ((await state.get<SvmRecord>(svmKey(svm)))?.value ?? null) : null;
   switch (k.$case) {
     case "createShadowCopies":

@@ -142,10 +142,33 @@ describe("checkRemoval", () => {
 
 describe("checkSnapshotDeletion", () => {
   const B = "b1b1b1b1-0000-4000-8000-000000000001";
-  test("a backup's own snapshots pass; another backup's, or a name that is a path, are refused", () => {
-    expect(() => checkSnapshotDeletion(B, [{ volume: "vm_vol1", name: SNAP }])).not.toThrow();
+  const own = [{ volume: "vm_vol1", name: SNAP }];
+  test.each<[string | null, boolean]>([
+    ["Deleting", true],
+    ["Deleted", true],
+    // No record: no backup owns the snapshot (the admin's DeleteSnapshot).
+    [null, true],
+    ["Completed", false],
+    ["PartiallyFailed", false],
+    ["Failed", false],
+    ["Cancelled", false],
+    ["Running", false],
+  ])("the backup's own snapshots while its record says %s: deleted %s", (state, allowed) => {
+    const check = () => checkSnapshotDeletion({ backupId: B, state }, own);
+    if (allowed) expect(check).not.toThrow();
+    else
+      expect(check).toThrow(
+        `refused to delete ${SNAP}: backup ${B} is ${state}, not being deleted; the command is not the coordinator's`,
+      );
+  });
+
+  test("another backup's snapshot, one of a command naming no backup, or a name that is a path, are refused", () => {
     const other = snapshotName("b2b2b2b2-0000-4000-8000-000000000002", SET, Date.UTC(2026, 0, 1));
-    expect(() => checkSnapshotDeletion(B, [{ volume: "vm_vol1", name: other }])).toThrow(/is not one of backup/);
-    expect(() => checkSnapshotDeletion(B, [{ volume: "vm_vol1", name: "../../x" }])).toThrow(/is not a name rvss/);
+    const deleting = { backupId: B, state: "Deleting" };
+    expect(() => checkSnapshotDeletion(deleting, [{ volume: "vm_vol1", name: other }])).toThrow(/is not one of backup/);
+    expect(() => checkSnapshotDeletion({ backupId: "", state: null }, own)).toThrow(/is not one of backup ""/);
+    expect(() => checkSnapshotDeletion(deleting, [{ volume: "vm_vol1", name: "../../x" }])).toThrow(
+      /is not a name rvss/,
+    );
   });
 });

@@ -130,17 +130,31 @@ export async function checkRemoval(
 }
 
 /**
- * A backup's snapshots: every name must be one rvss gives its snapshots, and carry the backup's ID
- * when the command names a backup (a forged command cannot take another backup's snapshots).
+ * A backup's snapshots are deleted only while the coordinator's record of that backup says it is
+ * being deleted (Deleting: DeleteBackup or the collector put it there), or when no live backup owns
+ * them: the record says Deleted, or there is none (the admin's DeleteSnapshot of a snapshot no backup
+ * owns). Every name must be one rvss gives its snapshots and carry the command's backup ID, so
+ * `owner` is the record of every snapshot named; `state` is null when that backup has no record.
  */
-export function checkSnapshotDeletion(backupId: string, snapshots: readonly SnapshotTarget[]): void {
+export function checkSnapshotDeletion(
+  owner: { backupId: string; state: string | null },
+  snapshots: readonly SnapshotTarget[],
+): void {
+  const { backupId, state } = owner;
   for (const s of snapshots) {
     checkSnapshotNames(s);
-    if (backupId && parseSnapshotName(s.name)!.backupId !== backupId)
+    if (parseSnapshotName(s.name)!.backupId !== backupId)
       throw new RvssError(
         ErrorCodes.PERMISSION_DENIED,
-        `refused: snapshot ${s.name} is not one of backup ${backupId}'s; the command is not the coordinator's`,
+        `refused: snapshot ${s.name} is not one of backup "${backupId}"'s; the command is not the coordinator's`,
         { backupId, snapshot: s.name },
       );
   }
+  if (state === null || state === "Deleting" || state === "Deleted" || snapshots.length === 0) return;
+  const names = snapshots.map((s) => s.name).join(", ");
+  throw new RvssError(
+    ErrorCodes.PERMISSION_DENIED,
+    `refused to delete ${names}: backup ${backupId} is ${state}, not being deleted; the command is not the coordinator's`,
+    { backupId, state, snapshot: snapshots[0]!.name },
+  );
 }
