@@ -8,7 +8,10 @@ import {
   PHASE_CONSUMERS,
   STATE_BUCKET,
   TIMERS_STREAM,
+  setEventSubject,
+  stepFailedType,
 } from "@rvss/core";
+import { Event, Step } from "@rvss/proto";
 import { NatsCluster, NatsServer } from "@rvss/testkit";
 import pino from "pino";
 import { trace } from "@opentelemetry/api";
@@ -17,6 +20,8 @@ import {
   Bus,
   commandQueued,
   commandResults,
+  decodeEvent,
+  eventSubject,
   publishCommand,
   publishEvent,
   resultEvent,
@@ -159,6 +164,34 @@ describe("commands", () => {
     const found = await Promise.all(sets.map((id) => commandResults(bus, context(id))));
     expect(found.map((r) => r.map((e) => e.eventId))).toEqual([[`${sets[0]}:create:1/stepFailed`], []]);
   });
+});
+
+test("an event is taken only from the subject its body belongs on: a step's failure on its phase's", () => {
+  const setId = "dddddddd-dddd-4ddd-8ddd-dddddddddddd";
+  const ctx = { commandId: `${setId}:resolve:1`, svm: "vs1", setId, backupId: "" };
+  const e = resultEvent(ctx, "share-discovery", {
+    $case: "stepFailed",
+    value: { step: Step.STEP_RESOLVE, reason: "no such share", code: "SHARE_NOT_FOUND" },
+  });
+  const own = setEventSubject("vs1", setId, stepFailedType("discovery"));
+  expect([eventSubject(e), own]).toEqual([own, `rvss.v1.evt.vs1.${setId}.discovery_step_failed`]);
+  const data = Event.encode(e).finish();
+  expect(decodeEvent(own, data)).toEqual(e);
+  for (const wrong of [
+    setEventSubject("vs1", setId, stepFailedType("executor")),
+    setEventSubject("vs1", setId, "shadowCopiesCreated"),
+    setEventSubject("vs1", "eeeeeeee-eeee-4eee-8eee-eeeeeeeeeeee", stepFailedType("discovery")),
+  ])
+    expect(() => decodeEvent(wrong, data)).toThrow(
+      `refused: a stepFailed event on ${wrong}, where only ${own} may carry it`,
+    );
+  // A step with no failure of its own in the table (the writers' thaw) fails on its source's phase's subject.
+  const thaw = resultEvent({ ...ctx, commandId: `${setId}:thaw` }, "auto-recovery-notifier", {
+    $case: "stepFailed",
+    value: { step: Step.STEP_UNSPECIFIED, reason: "writer gone", code: "TIMEOUT" },
+  });
+  expect(eventSubject(thaw)).toBe(setEventSubject("vs1", setId, stepFailedType("notifier")));
+  expect(eventSubject({ ...thaw, source: "coordinator" })).toBe(setEventSubject("vs1", setId, "stepFailed"));
 });
 
 describe("workers", () => {

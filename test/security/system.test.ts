@@ -9,12 +9,14 @@ import * as fsp from "node:fs/promises";
 import * as os from "node:os";
 import * as path from "node:path";
 import { AgentClient, RvssClient } from "@rvss/client";
-import { writerIdentity } from "@rvss/core";
-import { BackupState } from "@rvss/proto";
+import { setEventSubject, stepFailedType, writerIdentity, type NatsIdentity } from "@rvss/core";
+import { eventSubject, listDeadLetters, type Bus } from "@rvss/bus";
+import { BackupState, Event, Step, type Backup } from "@rvss/proto";
 import { parseCheckpoint } from "@rvss/sqlite-writer";
 import {
   NatsServer,
   compareTrees,
+  connectAs,
   createNatsUsers,
   createSampleFiler,
   removeTree,
@@ -33,12 +35,28 @@ let rvss: RvssProcesses;
 let writer: SqliteWriterProcess;
 let client: RvssClient;
 let filer: SampleFiler;
+let users: ReturnType<typeof createNatsUsers>;
 let backupId = "";
+const buses: Bus[] = [];
+
+/** A connection as one of rvss's NATS identities, closed at the end. */
+async function as(identity: NatsIdentity): Promise<Bus> {
+  const bus = await connectAs(users, nats.url, identity);
+  buses.push(bus);
+  return bus;
+}
+
+async function untilEnded(id: string, ms = 60_000): Promise<Backup> {
+  let b = await client.getBackup(id);
+  for (const deadline = Date.now() + ms; b.state === BackupState.BACKUP_STATE_RUNNING && Date.now() < deadline;)
+    b = await new Promise((r) => setTimeout(r, 200)).then(() => client.getBackup(id));
+  return b;
+}
 
 beforeAll(async () => {
   dir = await fsp.mkdtemp(path.join(os.tmpdir(), "rvss-sec-sys-"));
   filer = await createSampleFiler(dir);
-  const users = createNatsUsers(path.join(dir, "users"), ["sqlite"]);
+  users = createNatsUsers(path.join(dir, "users"), ["sqlite"]);
   nats = await NatsServer.start({ config: users.config });
   rvss = await startRvss({ NATS_URL: nats.url, RVSS_FILER_CONFIG: filer.configPath }, { natsUsers: users });
   writer = await startSqliteWriterProcess({
@@ -54,6 +72,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  for (const b of buses) await b.close();
   client?.close();
   await writer?.stop();
   await rvss?.stop();
@@ -65,9 +84,7 @@ test("a managed backup with its writer and a restore run with every process as i
   const created = await client.createBackup({
     dataset: [{ svm: "vs1", share: "share1", files: [...filer.files, ...DBS] }],
   });
-  let b = created;
-  for (const deadline = Date.now() + 60_000; b.state === BackupState.BACKUP_STATE_RUNNING && Date.now() < deadline;)
-    b = await new Promise((r) => setTimeout(r, 200)).then(() => client.getBackup(created.id));
+  const b = await untilEnded(created.id);
   expect(b.state).toBe(BackupState.BACKUP_STATE_COMPLETED);
   const checkpoint = b.sets[0]!.writerSteps.find((w) => w.step === "checkpoint");
   expect(checkpoint?.report).toMatchObject({ ok: true, writerId: "sqlite" });
@@ -119,4 +136,58 @@ test("a directory under a root that is a link out of it is refused by the execut
     );
   expect(e).toMatchObject({ code: "PERMISSION_DENIED", message: expect.stringMatching(/outside the restore roots/) });
   await expect(fsp.stat("/var/lib/r")).rejects.toThrow(/ENOENT/);
+});
+
+test("the executor's identity cannot fail a share-discovery step: refused by NATS or by the coordinator", async () => {
+  // Share-discovery frozen: the set waits for its resolve step while the forger reports it failed.
+  rvss.services["share-discovery"].pause();
+  try {
+    const created = await client.createBackup({
+      dataset: [{ svm: "vs1", share: "share1", files: [...filer.files, ...DBS] }],
+    });
+    let setId = "";
+    for (const deadline = Date.now() + 20_000; !setId && Date.now() < deadline;)
+      setId = await new Promise((r) => setTimeout(r, 100)).then(
+        async () => (await client.getBackup(created.id)).sets[0]?.setId ?? "",
+      );
+    expect(setId).not.toBe("");
+    const forged: Event = {
+      eventId: `${setId}:resolve:1/stepFailed`,
+      time: new Date(),
+      svm: "vs1",
+      setId,
+      backupId: created.id,
+      source: "share-discovery",
+      body: { $case: "stepFailed", value: { step: Step.STEP_RESOLVE, reason: "forged", code: "STORAGE_FAILED" } },
+    };
+    const data = Event.encode(forged).finish();
+    const own = eventSubject(forged);
+    expect(own).toBe(setEventSubject("vs1", setId, stepFailedType("discovery")));
+    const exec = await as("snapshot-executor");
+    await expect(exec.js.publish(own, data, { msgID: "forged-own" })).rejects.toThrow(/Permissions Violation/);
+    // Subjects the executor may publish on: stored, but not taken as the body's.
+    const dlq = await as("coordinator");
+    const before = (await listDeadLetters(dlq, 0)).total;
+    const allowed = [
+      setEventSubject("vs1", setId, stepFailedType("executor")),
+      setEventSubject("vs1", setId, "shadowCopiesCreated"),
+    ];
+    for (const [i, subject] of allowed.entries()) await exec.js.publish(subject, data, { msgID: `forged-${i}` });
+    let letters = (await listDeadLetters(dlq, 10)).letters;
+    for (const deadline = Date.now() + 20_000; letters.length < before + 2 && Date.now() < deadline;)
+      letters = await new Promise((r) => setTimeout(r, 200)).then(async () => (await listDeadLetters(dlq, 10)).letters);
+    expect(
+      letters
+        .slice(-2)
+        .map((l) => l.reason)
+        .sort(),
+    ).toEqual(
+      allowed.map((s) => `cannot decode: refused: a stepFailed event on ${s}, where only ${own} may carry it`).sort(),
+    );
+    rvss.services["share-discovery"].resume();
+    const b = await untilEnded(created.id);
+    expect([b.state, b.reason]).toEqual([BackupState.BACKUP_STATE_COMPLETED, ""]);
+  } finally {
+    rvss.services["share-discovery"].resume();
+  }
 });

@@ -21,6 +21,7 @@ export {
   commandQueued,
   commandResults,
   decodeCommand,
+  decodeEvent,
   eventStored,
   eventSubject,
   eventType,

@@ -2,8 +2,15 @@
  * Typed publishing of the rvss.v1 contracts: commands to their phase's work queue, events to the
  * replayable events stream, each under the subject the topology gives it.
  */
-import { invalidArgument, isGuid, resultEventId, reportsCommand } from "@rvss/core";
-import { DiscoveryCommand, Event, ExecutorCommand, NotifierCommand, type CommandContext } from "@rvss/proto";
+import { ErrorCodes, RvssError, invalidArgument, isGuid, resultEventId, reportsCommand } from "@rvss/core";
+import {
+  DiscoveryCommand,
+  Event,
+  ExecutorCommand,
+  NotifierCommand,
+  stepToJSON,
+  type CommandContext,
+} from "@rvss/proto";
 import { eventsPublished } from "@rvss/runtime";
 import type { MsgRequest, StoredMsg } from "@nats-io/jetstream";
 import type { Bus } from "./bus";
@@ -12,6 +19,7 @@ import {
   EVENTS_STREAM,
   backupEventSubject,
   commandSubject,
+  eventSubjectType,
   scheduleEventSubject,
   setEventSubject,
   systemEventSubject,
@@ -101,7 +109,12 @@ export async function commandResults(bus: Bus, ctx: CommandContext): Promise<Eve
   });
   const results: Event[] = [];
   for await (const m of messagesOn(bus, EVENTS_STREAM, setEventSubject(ctx.svm, ctx.setId, "*"), first?.seq ?? 1)) {
-    if (reportsCommand(m.header.get("Nats-Msg-Id"), ctx.commandId)) results.push(Event.decode(m.data));
+    if (!reportsCommand(m.header.get("Nats-Msg-Id"), ctx.commandId)) continue;
+    try {
+      results.push(decodeEvent(m.subject, m.data));
+    } catch {
+      // Not the command's result, whatever its ID says: it is not on its body's subject.
+    }
   }
   return results;
 }
@@ -126,9 +139,32 @@ export function eventType(e: Event): string {
 }
 
 export function eventSubject(e: Event): string {
-  if (e.body?.$case === "scheduleTicked") return scheduleEventSubject(e.body.value.schedule, eventType(e));
-  if (e.setId) return setEventSubject(e.svm, e.setId, eventType(e));
-  return e.backupId ? backupEventSubject(e.backupId, eventType(e)) : systemEventSubject(e.svm, eventType(e));
+  const b = e.body;
+  if (b?.$case === "scheduleTicked") return scheduleEventSubject(b.value.schedule, eventType(e));
+  const type = eventSubjectType(eventType(e), {
+    step: b?.$case === "stepFailed" ? stepToJSON(b.value.step) : "",
+    source: e.source,
+  });
+  if (e.setId) return setEventSubject(e.svm, e.setId, type);
+  return e.backupId ? backupEventSubject(e.backupId, type) : systemEventSubject(e.svm, type);
+}
+
+/**
+ * Decodes an event read from `subject` and refuses (for good) one that is not on the subject its
+ * body belongs on. Who may publish on which subject is what NATS permissions decide, so this is what
+ * makes them hold for the body: a phase cannot report another phase's step (or another set's) by
+ * putting it on a subject it may publish.
+ */
+export function decodeEvent(subject: string, data: Uint8Array): Event {
+  const e = Event.decode(data);
+  const expected = eventSubject(e);
+  if (subject !== expected)
+    throw new RvssError(
+      ErrorCodes.PERMISSION_DENIED,
+      `refused: a ${eventType(e)} event on ${subject}, where only ${expected} may carry it`,
+      { subject, expected },
+    );
+  return e;
 }
 
 /** Publishes an event; its event_id is the message ID. Returns the stream sequence. */

@@ -30,7 +30,8 @@ export interface Delivery<T> {
 export interface WorkerOptions<T> {
   stream: string;
   consumer: string;
-  decode(data: Uint8Array): T;
+  /** Turns a message into its data; what it throws dead-letters the message with the reason. */
+  decode(data: Uint8Array, subject: string): T;
   handle(d: Delivery<T>): Promise<void>;
   log: Logger;
   concurrency: number;
@@ -121,7 +122,7 @@ export function startWorker<T>(bus: Bus, o: WorkerOptions<T>): Worker {
     });
     let delivery: Delivery<T>;
     try {
-      delivery = { ...base, data: o.decode(m.data) };
+      delivery = { ...base, data: o.decode(m.data, m.subject) };
     } catch (err) {
       log.error({ err: errorMessage(err) }, "message cannot be decoded; dead-lettering it");
       await deadLetter(bus, o, m, `cannot decode: ${errorMessage(err)}`);

@@ -62,6 +62,21 @@ describe("natsPermissions", () => {
     expect(exec.some((s) => s.startsWith("$KV.rvss-state"))).toBe(false);
   });
 
+  test.each([
+    ["share-discovery", "discovery", ["rvss.v1.evt.*.*.shares_rejected"]],
+    ["snapshot-executor", "executor", ["rvss.v1.evt.*.*.step_progress", "rvss.v1.bkp.*.step_progress"]],
+    ["auto-recovery-notifier", "notifier", ["rvss.v1.evt.*.*.writers_thawed"]],
+  ] as const)("%s reports only its own steps' failures, and what else its steps publish", (id, phase, also) => {
+    const allow = natsPermissions(id).publish.allow;
+    const failures = allow.filter((s) => /step_failed$/.test(s));
+    expect(failures).toEqual([
+      `rvss.v1.evt.*.*.${phase}_step_failed`,
+      `rvss.v1.bkp.*.${phase}_step_failed`,
+      `rvss.v1.sys.*.${phase}_step_failed`,
+    ]);
+    expect(allow).toEqual(expect.arrayContaining([...also]));
+  });
+
   test("query answerers may respond; writers answer only their own requests", () => {
     expect(natsPermissions("share-discovery")).toMatchObject({ allowResponses: true });
     expect(natsPermissions("coordinator")).toMatchObject({ allowResponses: false });

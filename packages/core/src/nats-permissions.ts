@@ -1,14 +1,15 @@
 /**
  * What each NATS identity may publish and subscribe, derived from the wire names (wire.ts) and the
- * table of steps: a phase's service may publish only the events its steps report, only the
- * coordinator may publish commands, and no service may create, delete or purge a stream or change
- * its configuration (the provisioner does, `rvss provision`). `natsAuthorization` renders the nats-server `authorization` block.
+ * table of steps: a phase's service may publish only the events its steps report and the failures
+ * of its own steps, only the coordinator may publish commands, and no service may create, delete or
+ * purge a stream or change its configuration (the provisioner does, `rvss provision`).
+ * `natsAuthorization` renders the nats-server `authorization` block.
  *
  * nats-server facts these rest on (2.9): an empty allow list allows everything, so every identity
  * gets an explicit list; deny wins over allow; each identity has its own inbox prefix so it cannot
  * read others' replies.
  */
-import { STEPS, PHASE_SERVICES, type Phase, type StepKey, type StepSpec } from "./fsrvp/steps";
+import { STEPS, PHASE_SERVICES, phaseOfService, type Phase, type StepKey, type StepSpec } from "./fsrvp/steps";
 import { token } from "./naming";
 import {
   COMMAND_STREAMS,
@@ -29,6 +30,7 @@ import {
   commandSubjects,
   dlqSubject,
   setEventsOfType,
+  stepFailedType,
   svmEventsSubject,
   systemEventsOfType,
   writerKey,
@@ -127,13 +129,18 @@ function readStream(stream: string): string[] {
   ];
 }
 
-/** The events a phase's service reports: those of its steps, the failure of any, and progress where a step has it. */
+/**
+ * The event types (subject types) a phase's service publishes: what its steps report, a refusal and
+ * progress where a step has them, and the failures of its own steps only (their subject type names
+ * the phase: wire.ts `stepFailedType`).
+ */
 export function phaseEventTypes(phase: Phase): string[] {
-  const types = new Set<string>(["stepFailed"]);
+  const types = new Set<string>([stepFailedType(phase)]);
   for (const k of Object.keys(STEPS) as StepKey[]) {
     const step: StepSpec = STEPS[k];
     if (step.phase !== phase) continue;
     for (const r of step.reports) types.add(r);
+    if (step.rejection) types.add(step.rejection);
     if (step.progress) types.add("stepProgress");
   }
   return [...types];
@@ -141,10 +148,6 @@ export function phaseEventTypes(phase: Phase): string[] {
 
 function eventsOf(types: readonly string[]): string[] {
   return types.flatMap((t) => [setEventsOfType(t), backupEventsOfType(t), systemEventsOfType(t)]);
-}
-
-function phaseOf(identity: ServiceIdentity): Phase | null {
-  return (Object.keys(PHASE_SERVICES) as Phase[]).find((p) => PHASE_SERVICES[p] === identity) ?? null;
 }
 
 const QUERIES: Partial<Record<Phase, string>> = {
@@ -202,7 +205,7 @@ export function natsPermissions(identity: NatsIdentity): NatsPermissions {
       subscribe: { allow: [inbox, setEventsOfType("*")], deny: [] },
       allowResponses: false,
     };
-  const phase = phaseOf(identity)!;
+  const phase = phaseOfService(identity)!;
   const stream = COMMAND_STREAMS[phase];
   const consumer = PHASE_CONSUMERS[phase];
   const query = QUERIES[phase];

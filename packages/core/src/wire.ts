@@ -16,12 +16,14 @@
  *   rvss.v1.writer.<writer>.<step>     requests to application writers (request/reply)
  *   rvss.v1.audit.<decision>           audit records: who called what, allowed or denied
  *
+ * A StepFailed's <type> names the phase whose step failed (`executor_step_failed`), so NATS
+ * permissions let each phase report only its own steps' failures.
  * <svm> and <writer> are escaped with `token()` so names with dots stay one token. It is pure:
  * no I/O, so the writer SDK and the CLI use it without the NATS layer.
  */
 import { createHash } from "node:crypto";
 import { token } from "./naming";
-import { PHASE_SERVICES, type Phase, type StepName } from "./fsrvp/steps";
+import { PHASE_SERVICES, phaseOfFailure, phaseOfService, type Phase, type StepName } from "./fsrvp/steps";
 
 // Streams, consumers and buckets.
 
@@ -60,6 +62,25 @@ export function commandSubject(phase: Phase, svm: string, kind: string): string 
 /** Every command subject of a phase (its work-queue stream). */
 export function commandSubjects(phase: Phase): string[] {
   return [`rvss.v1.cmd.${phase}.>`];
+}
+
+/**
+ * The subject type of a StepFailed event names the phase whose step failed
+ * ("executor_step_failed"): each phase may publish only its own failures (nats-permissions.ts), and
+ * the coordinator takes a failure only on the subject of the step's phase (bus `decodeEvent`).
+ */
+export function stepFailedType(phase: Phase | null): string {
+  return phase ? `${phase}StepFailed` : "stepFailed";
+}
+
+/**
+ * An event's subject type: its body's case, and for a StepFailed the phase of the failed step; a
+ * step with no failure of its own in the table of steps (a writers' thaw) is its source's phase's.
+ * Only the coordinator may publish the plain type.
+ */
+export function eventSubjectType(bodyCase: string, failure: { step: string; source: string }): string {
+  if (bodyCase !== "stepFailed") return bodyCase;
+  return stepFailedType(phaseOfFailure(failure.step) ?? phaseOfService(failure.source));
 }
 
 export function setEventSubject(svm: string, setId: string, type: string): string {

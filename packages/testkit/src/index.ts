@@ -5,6 +5,7 @@ export { freePort } from "./ports";
 export { rvssFailure } from "./failure";
 export { compareTrees, createSampleFiler, removeTree, sampleBytes, type SampleFiler } from "./filer";
 export {
+  connectAs,
   provisionAs,
   serviceEntry,
   SERVICES,

@@ -5,10 +5,10 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import * as http from "node:http";
 import * as os from "node:os";
-import { provisionNats, type Provisioned } from "@rvss/bus";
+import { connectBus, provisionNats, type Bus, type Provisioned } from "@rvss/bus";
 import { ErrorCodes, RvssError } from "@rvss/core";
 import { createLogger, loadConfig } from "@rvss/runtime";
-import type { NatsUsers } from "./nats-users";
+import type { NatsUserName, NatsUsers } from "./nats-users";
 import { testPki, type Pki } from "./pki";
 import { freePort } from "./ports";
 
@@ -143,6 +143,12 @@ export interface RvssProcesses {
 export async function provisionAs(users: NatsUsers, env: Record<string, string>): Promise<Provisioned[]> {
   const config = loadConfig({ ...process.env, ...env, ...users.env("provisioner") });
   return provisionNats(config, createLogger("provisioner", { logLevel: "warn", logFormat: config.logFormat }));
+}
+
+/** A connection as one of `users`' identities, bound to what the provisioner made (it changes nothing). */
+export function connectAs(users: NatsUsers, natsUrl: string, identity: NatsUserName): Promise<Bus> {
+  const config = loadConfig({ ...process.env, NATS_URL: natsUrl, ...users.env(identity) });
+  return connectBus(config, identity, createLogger(identity, { logLevel: "warn", logFormat: config.logFormat }));
 }
 
 /**

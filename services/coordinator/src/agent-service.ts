@@ -38,8 +38,8 @@ import {
   type StepReport,
   type SvmRecord,
 } from "@rvss/core";
-import { checkShares, type Bus } from "@rvss/bus";
-import { Event, type ShadowCopyAgentServer } from "@rvss/proto";
+import { checkShares, decodeEvent, type Bus } from "@rvss/bus";
+import type { ShadowCopyAgentServer } from "@rvss/proto";
 import type { Logger } from "@rvss/runtime";
 import type { Engine } from "./engine";
 import { fsrvpUnary, remaining } from "./grpc";
@@ -58,6 +58,15 @@ export interface AgentDeps {
 /** The wait a call may spend: its TimeOutInMilliseconds (0: the default), capped by its deadline. */
 function waitBudget(call: { getDeadline(): Date | number }, timeoutMs?: number): number {
   return Math.min(timeoutMs && timeoutMs > 0 ? timeoutMs : DEFAULT_WAIT_MS, remaining(call));
+}
+
+/** The report a message of a set's events carries; none when it is not on its body's subject (bus `decodeEvent`). */
+function reportOn(m: { subject: string; data: Uint8Array }): StepReport | null {
+  try {
+    return toReport(decodeEvent(m.subject, m.data));
+  } catch {
+    return null;
+  }
 }
 
 function check(hresult: number, message?: string): void {
@@ -135,7 +144,7 @@ export function shadowCopyAgent({ bus, engine, log }: AgentDeps): ShadowCopyAgen
       let state = stateOf(begun.record);
       if (state === "waiting")
         for await (const m of events) {
-          const report = toReport(Event.decode(m.data));
+          const report = reportOn(m);
           if (!report) continue;
           const out = await engine.apply(svm, (s, env) => completeOnReport(s, report, env));
           state = stateOf(out.record);
@@ -328,7 +337,7 @@ export function shadowCopyAgent({ bus, engine, log }: AgentDeps): ShadowCopyAgen
         check(out.hresult ?? 0);
         if (removed(out.record)) return {};
         for await (const m of events) {
-          const report = toReport(Event.decode(m.data));
+          const report = reportOn(m);
           if (report && removed((await engine.apply(req.svm, (s, env) => applyReport(s, report, env))).record)) break;
         }
         return {};

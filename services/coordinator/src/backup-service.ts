@@ -37,7 +37,7 @@ import {
   deleteSnapshotCommandId,
   requestKey,
 } from "@rvss/core";
-import { publishCommand, publishEvent, type Bus } from "@rvss/bus";
+import { decodeEvent, publishCommand, publishEvent, type Bus } from "@rvss/bus";
 import { DeliverPolicy } from "@nats-io/jetstream";
 import {
   Event,
@@ -309,7 +309,7 @@ export function backupService(deps: BackupServiceDeps): BackupServiceServer {
     for (const until = Date.now() + DELETE_SNAPSHOT_WAIT_MS; Date.now() < until;) {
       const m = await bus.jsm.streams.getMessage(EVENTS_STREAM, { last_by_subj: subject });
       if (m?.header.get("Nats-Msg-Id").startsWith(`${commandId}/`)) {
-        const e = Event.decode(m.data);
+        const e = decodeEvent(m.subject, m.data);
         return { deleted: e.body?.$case === "snapshotsDeleted" && e.body.value.deleted.includes(name) };
       }
       await new Promise((r) => setTimeout(r, 100));

@@ -13,8 +13,8 @@ import {
   EVENTS_STREAM,
   TIMERS_STREAM,
 } from "@rvss/core";
-import { connectService, startWorker } from "@rvss/bus";
-import { Event, SequenceTimer } from "@rvss/proto";
+import { connectService, decodeEvent, startWorker } from "@rvss/bus";
+import { SequenceTimer } from "@rvss/proto";
 import type { Logger, RunningService, RvssConfig } from "@rvss/runtime";
 import { Backups } from "./backups";
 import { shadowCopyAgent } from "./agent-service";
@@ -67,7 +67,8 @@ export async function startCoordinator(config: RvssConfig, log: Logger): Promise
   const events = startWorker(bus, {
     stream: EVENTS_STREAM,
     consumer: COORDINATOR_EVENTS_CONSUMER,
-    decode: (b) => Event.decode(b),
+    // An event not on its body's subject (a phase reporting what is not its own) is dead-lettered.
+    decode: (b, subject) => decodeEvent(subject, b),
     log,
     concurrency: config.concurrency,
     maxDeliver: config.maxDeliver,

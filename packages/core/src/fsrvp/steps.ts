@@ -43,6 +43,8 @@ export interface StepSpec {
   perVolume?: readonly string[];
   /** True for a long step that publishes StepProgress events while it runs (clones, restored copies). */
   progress?: boolean;
+  /** The event that reports the step refused its input (the set fails with it, not with a StepFailed). */
+  rejection?: string;
 }
 
 export const STEPS = {
@@ -55,6 +57,7 @@ export const STEPS = {
     timeout: "ack wait",
     stage: "resolving shares",
     announced: ["setStarted"],
+    rejection: "sharesRejected",
   },
   checkpoint: {
     phase: "notifier",
@@ -186,6 +189,17 @@ export function stepsReportedBy(event: string): StepName[] {
 /** The step a command case asks for. */
 export function stepOfCommand(command: string): StepKey | undefined {
   return (Object.keys(STEPS) as StepKey[]).find((k) => STEPS[k].command === command);
+}
+
+/** The phase a service works for (its name is an event's `source`), or null for the coordinator and others. */
+export function phaseOfService(service: string): Phase | null {
+  return (Object.keys(PHASE_SERVICES) as Phase[]).find((p) => PHASE_SERVICES[p] === service) ?? null;
+}
+
+/** The phase whose step a StepFailed event's `Step` enum value names, or null for none. */
+export function phaseOfFailure(failure: string): Phase | null {
+  const k = stepOfFailure(failure);
+  return k ? STEPS[k].phase : null;
 }
 
 /** The step a StepFailed event's `Step` enum value names. */
