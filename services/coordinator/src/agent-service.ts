@@ -24,6 +24,7 @@ import {
   parseUnc,
   prepareShadowCopySet,
   recoveryCompleteBegin,
+  refuseCaller,
   remainingStorage,
   setContext,
   setEventSubject,
@@ -35,15 +36,17 @@ import {
   type Outcome,
   type ShadowCopySetStatus,
   type ShareLookup,
+  type ShareMappingInfo,
   type StepReport,
   type SvmRecord,
 } from "@rvss/core";
+import type { Metadata } from "@grpc/grpc-js";
 import { checkShares, decodeEvent, type Bus } from "@rvss/bus";
 import type { ShadowCopyAgentServer } from "@rvss/proto";
 import type { Logger } from "@rvss/runtime";
 import type { Engine } from "./engine";
 import { fsrvpUnary, remaining } from "./grpc";
-import { principalOf } from "./grpc-auth";
+import { callerOf, principalOf } from "./grpc-auth";
 import { toReport } from "./reports";
 
 /** How long a call waits for storage when neither the spec nor the caller bounds it. */
@@ -71,6 +74,14 @@ function reportOn(m: { subject: string; data: Uint8Array }): StepReport | null {
 
 function check(hresult: number, message?: string): void {
   if (hresult !== HRESULT.ZERO) throw FsrvpError.of(hresult, message);
+}
+
+/** What E_ACCESSDENIED from `refuseCaller` says: whose the set or the context is not. */
+function refusal(hresult: number, setId?: string): string | undefined {
+  if (hresult !== HRESULT.E_ACCESSDENIED) return undefined;
+  return setId === undefined
+    ? "another FSRVP client holds the context; only it (or an admin) may start a set"
+    : `shadow copy set ${setId} is another FSRVP client's; only it (or an admin) may act on it`;
 }
 
 export function shadowCopyAgent({ bus, engine, log }: AgentDeps): ShadowCopyAgentServer {
@@ -125,9 +136,8 @@ export function shadowCopyAgent({ bus, engine, log }: AgentDeps): ShadowCopyAgen
    * done completes the operation at once.
    */
   async function storageStep(
-    svm: string,
-    setId: string,
-    budgetMs: number,
+    req: { svm: string; shadowCopySetId: string; timeoutInMilliseconds?: number },
+    call: { metadata: Metadata; getDeadline(): Date | number },
     o: {
       begin: (s: SvmRecord, req: { shadowCopySetId: string }, env: Env) => Outcome;
       reached: ShadowCopySetStatus;
@@ -136,11 +146,17 @@ export function shadowCopyAgent({ bus, engine, log }: AgentDeps): ShadowCopyAgen
       timeout: { hresult: number; retry: string };
     },
   ): Promise<Record<string, never>> {
+    const svm = req.svm;
+    const setId = guid(req.shadowCopySetId, "ShadowCopySetId");
+    const caller = callerOf(call);
     const events = bus.nc.subscribe(setEventSubject(svm, setId, "*"));
-    const timer = setTimeout(() => events.unsubscribe(), budgetMs);
+    const timer = setTimeout(() => events.unsubscribe(), waitBudget(call, req.timeoutInMilliseconds));
     try {
-      const begun = await engine.apply(svm, (s, env) => o.begin(s, { shadowCopySetId: setId }, env));
-      check(begun.hresult);
+      const begun = await engine.apply(
+        svm,
+        (s, env) => refuseCaller(s, caller, setId) ?? o.begin(s, { shadowCopySetId: setId }, env),
+      );
+      check(begun.hresult ?? 0, refusal(begun.hresult ?? 0, setId));
       let state = stateOf(begun.record);
       if (state === "waiting")
         for await (const m of events) {
@@ -200,34 +216,44 @@ export function shadowCopyAgent({ bus, engine, log }: AgentDeps): ShadowCopyAgen
     }),
 
     startShadowCopySet: fsrvpUnary(log, "StartShadowCopySet", async (req, call) => {
-      const out = await engine.apply(req.svm, (s, env) =>
-        startShadowCopySet(s, { clientShadowCopySetId: req.clientShadowCopySetId, client: principalOf(call) }, env),
+      const caller = callerOf(call);
+      const out = await engine.apply(
+        req.svm,
+        (s, env) =>
+          refuseCaller<{ shadowCopySetId: string }>(s, caller) ??
+          startShadowCopySet(s, { clientShadowCopySetId: req.clientShadowCopySetId, client: caller.principal }, env),
       );
-      check(out.hresult ?? 0);
+      check(out.hresult ?? 0, refusal(out.hresult ?? 0));
       return { shadowCopySetId: out.value!.shadowCopySetId };
     }),
 
-    addToShadowCopySet: fsrvpUnary(log, "AddToShadowCopySet", async (req) => {
+    addToShadowCopySet: fsrvpUnary(log, "AddToShadowCopySet", async (req, call) => {
       const setId = guid(req.shadowCopySetId, "ShadowCopySetId");
+      const caller = callerOf(call);
       const l = await lookup(req.svm, req.shareName);
-      const out = await engine.apply(req.svm, (s, env) =>
-        addToShadowCopySet(s, { shadowCopySetId: setId, shareNameUnc: req.shareName, lookup: l }, env),
+      const out = await engine.apply(
+        req.svm,
+        (s, env) =>
+          refuseCaller<{ shadowCopyId: string }>(s, caller, setId) ??
+          addToShadowCopySet(s, { shadowCopySetId: setId, shareNameUnc: req.shareName, lookup: l }, env),
       );
-      check(out.hresult ?? 0, reasonOf(l));
+      check(out.hresult ?? 0, refusal(out.hresult ?? 0, setId) ?? reasonOf(l));
       return { shadowCopyId: out.value!.shadowCopyId };
     }),
 
-    prepareShadowCopySet: fsrvpUnary(log, "PrepareShadowCopySet", async (req) => {
+    prepareShadowCopySet: fsrvpUnary(log, "PrepareShadowCopySet", async (req, call) => {
       const setId = guid(req.shadowCopySetId, "ShadowCopySetId");
-      check(
-        (await engine.apply(req.svm, (s, env) => prepareShadowCopySet(s, { shadowCopySetId: setId }, env))).hresult ??
-          0,
+      const caller = callerOf(call);
+      const out = await engine.apply(
+        req.svm,
+        (s, env) => refuseCaller(s, caller, setId) ?? prepareShadowCopySet(s, { shadowCopySetId: setId }, env),
       );
+      check(out.hresult, refusal(out.hresult, setId));
       return {};
     }),
 
     commitShadowCopySet: fsrvpUnary(log, "CommitShadowCopySet", (req, call) =>
-      storageStep(req.svm, guid(req.shadowCopySetId, "ShadowCopySetId"), waitBudget(call, req.timeoutInMilliseconds), {
+      storageStep(req, call, {
         begin: commitBegin,
         reached: "Committed",
         doing: "made",
@@ -237,7 +263,7 @@ export function shadowCopyAgent({ bus, engine, log }: AgentDeps): ShadowCopyAgen
     ),
 
     exposeShadowCopySet: fsrvpUnary(log, "ExposeShadowCopySet", (req, call) =>
-      storageStep(req.svm, guid(req.shadowCopySetId, "ShadowCopySetId"), waitBudget(call, req.timeoutInMilliseconds), {
+      storageStep(req, call, {
         begin: exposeBegin,
         reached: "Exposed",
         doing: "exposed",
@@ -247,7 +273,7 @@ export function shadowCopyAgent({ bus, engine, log }: AgentDeps): ShadowCopyAgen
     ),
 
     recoveryCompleteShadowCopySet: fsrvpUnary(log, "RecoveryCompleteShadowCopySet", (req, call) =>
-      storageStep(req.svm, guid(req.shadowCopySetId, "ShadowCopySetId"), waitBudget(call), {
+      storageStep(req, call, {
         begin: recoveryCompleteBegin,
         reached: "Recovered",
         doing: "sealed",
@@ -256,11 +282,15 @@ export function shadowCopyAgent({ bus, engine, log }: AgentDeps): ShadowCopyAgen
       }),
     ),
 
-    abortShadowCopySet: fsrvpUnary(log, "AbortShadowCopySet", async (req) => {
-      const out = await engine.apply(req.svm, (s, env) =>
-        abortShadowCopySet(s, { shadowCopySetId: req.shadowCopySetId }, env),
+    abortShadowCopySet: fsrvpUnary(log, "AbortShadowCopySet", async (req, call) => {
+      const caller = callerOf(call);
+      const out = await engine.apply(
+        req.svm,
+        (s, env) =>
+          refuseCaller(s, caller, req.shadowCopySetId) ??
+          abortShadowCopySet(s, { shadowCopySetId: req.shadowCopySetId }, env),
       );
-      check(out.hresult ?? 0);
+      check(out.hresult ?? 0, refusal(out.hresult ?? 0, req.shadowCopySetId));
       return {};
     }),
 
@@ -287,20 +317,24 @@ export function shadowCopyAgent({ bus, engine, log }: AgentDeps): ShadowCopyAgen
       };
     }),
 
-    getShareMapping: fsrvpUnary(log, "GetShareMapping", async (req) => {
-      const out = await engine.apply(req.svm, (s, env) =>
-        getShareMapping(
-          s,
-          {
-            shadowCopyId: req.shadowCopyId,
-            shadowCopySetId: req.shadowCopySetId,
-            shareNameUnc: req.shareName,
-            level: req.level,
-          },
-          env,
-        ),
+    getShareMapping: fsrvpUnary(log, "GetShareMapping", async (req, call) => {
+      const caller = callerOf(call);
+      const out = await engine.apply(
+        req.svm,
+        (s, env) =>
+          refuseCaller<ShareMappingInfo>(s, caller, req.shadowCopySetId) ??
+          getShareMapping(
+            s,
+            {
+              shadowCopyId: req.shadowCopyId,
+              shadowCopySetId: req.shadowCopySetId,
+              shareNameUnc: req.shareName,
+              level: req.level,
+            },
+            env,
+          ),
       );
-      check(out.hresult ?? 0);
+      check(out.hresult ?? 0, refusal(out.hresult ?? 0, req.shadowCopySetId));
       const m = out.value!;
       return {
         shareMapping: {
@@ -324,17 +358,21 @@ export function shadowCopyAgent({ bus, engine, log }: AgentDeps): ShadowCopyAgen
         const d = s.removals.find((x) => x.setId === setId);
         return !d || !remainingStorage(d).shadowCopies.some((c) => c.id === copyId);
       };
+      const caller = callerOf(call);
       const events = bus.nc.subscribe(setEventSubject(req.svm, setId, "shadowCopiesDeleted"));
       const timer = setTimeout(() => events.unsubscribe(), waitBudget(call));
       try {
-        const out = await engine.apply(req.svm, (s, env) =>
-          deleteShareMapping(
-            s,
-            { shadowCopySetId: req.shadowCopySetId, shadowCopyId: req.shadowCopyId, shareNameUnc: req.shareName },
-            env,
-          ),
+        const out = await engine.apply(
+          req.svm,
+          (s, env) =>
+            refuseCaller(s, caller, setId) ??
+            deleteShareMapping(
+              s,
+              { shadowCopySetId: req.shadowCopySetId, shadowCopyId: req.shadowCopyId, shareNameUnc: req.shareName },
+              env,
+            ),
         );
-        check(out.hresult ?? 0);
+        check(out.hresult ?? 0, refusal(out.hresult ?? 0, setId));
         if (removed(out.record)) return {};
         for await (const m of events) {
           const report = reportOn(m);

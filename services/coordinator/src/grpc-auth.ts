@@ -3,7 +3,8 @@
  * mTLS listener the client certificate's URI SAN, the token listener a bearer token. One interceptor
  * per listener finds the principal, looks its roles up in the policy file and refuses the call before
  * any handler runs (UNAUTHENTICATED, PERMISSION_DENIED naming the method and role; E_ACCESSDENIED for
- * FSRVP). Handlers learn the principal from PRINCIPAL_HEADER, which the interceptor always overwrites.
+ * FSRVP). Handlers learn the principal and its roles from PRINCIPAL_HEADER and ROLES_HEADER, which
+ * the interceptor always overwrites.
  */
 import { createHash, randomUUID, timingSafeEqual } from "node:crypto";
 import * as fs from "node:fs";
@@ -24,14 +25,16 @@ import {
   errorMessage,
   parsePolicy,
   uriSanOf,
+  type AgentCaller,
   type Policy,
   type Role,
 } from "@rvss/core";
 import type { GrpcSecurity, Logger } from "@rvss/runtime";
 import { toServiceError } from "./grpc-errors";
 
-/** The metadata entry that carries the authenticated principal to the handlers. */
+/** The metadata entries that carry the authenticated principal and its roles to the handlers. */
 export const PRINCIPAL_HEADER = "x-rvss-principal";
+export const ROLES_HEADER = "x-rvss-roles";
 
 /** The principal the interceptor authenticated for this call. */
 export function principalOf(call: { metadata: Metadata }): string {
@@ -39,6 +42,12 @@ export function principalOf(call: { metadata: Metadata }): string {
   if (typeof p !== "string" || p === "")
     throw new RvssError(ErrorCodes.INTERNAL, "the call reached its handler without an authenticated principal");
   return p;
+}
+
+/** The caller of an agent call: its principal, and whether it is an admin (who may act on any set). */
+export function callerOf(call: { metadata: Metadata }): AgentCaller {
+  const roles = String(call.metadata.get(ROLES_HEADER)[0] ?? "").split(",");
+  return { principal: principalOf(call), admin: roles.includes("admin") };
 }
 
 /** How a listener identifies its callers; null when the call carries no identity it accepts. */
@@ -145,6 +154,7 @@ export function authInterceptor(
         next({
           onReceiveMetadata(md, mdNext) {
             md.remove(PRINCIPAL_HEADER);
+            md.remove(ROLES_HEADER);
             const principal = identify(call, md);
             const roles: readonly Role[] =
               principal === null ? [] : policy === "everyone-admin" ? ["admin"] : (policy.get(principal) ?? []);
@@ -168,6 +178,7 @@ export function authInterceptor(
               return;
             }
             md.set(PRINCIPAL_HEADER, principal!);
+            md.set(ROLES_HEADER, roles.join(","));
             if (!readsOnly(method.path)) {
               const r = record("allowed");
               log.info({ audit: true, ...r }, `${method.path} by ${principal}`);

@@ -9,7 +9,7 @@ import { CLIENT, STATES, SVM, UNC1, UNC2, found, recordIn, testEnv, type StateNa
 
 const { ZERO, FSRVP_E_BAD_STATE: BAD, FSRVP_E_SHADOW_COPY_SET_IN_PROGRESS: IN_PROGRESS } = HRESULT;
 
-type Call = (s: ReturnType<typeof recordIn>) => { hresult: number };
+type Call = (s: ReturnType<typeof recordIn>) => { hresult: number; record: unknown };
 
 const env = testEnv();
 const calls: Record<string, Call> = {
@@ -62,6 +62,35 @@ describe("FSRVP legal calls per state", () => {
     const expected =
       name === "DeleteShareMapping" ? HRESULT.FSRVP_E_OBJECT_NOT_FOUND : HRESULT.FSRVP_E_SHADOWCOPYSET_ID_MISMATCH;
     expect(describeHResult(r.hresult)).toBe(describeHResult(expected));
+  });
+});
+
+describe("FSRVP calls are their client's: another principal gets E_ACCESSDENIED, an admin may act", () => {
+  const owner = { principal: CLIENT, admin: false };
+  const other = { principal: "spiffe://rvss.local/someone-else", admin: false };
+  const admin = { principal: "spiffe://rvss.local/admin", admin: true };
+  /** A call as the agent API makes it: the caller is checked first, then the operation runs. */
+  const callAs = (caller: operations.AgentCaller, name: string, s: ReturnType<typeof recordIn>) =>
+    op.refuseCaller(s.record, caller, name === "StartShadowCopySet" ? undefined : s.setId) ?? calls[name]!(s);
+  const rows = Object.entries(legal).flatMap(([name, codes]) =>
+    STATES.map((state, i) => [name, state, describeHResult(codes[i]!)] as const),
+  );
+  test.each(rows)("%s in %s: the owner and an admin get %s", (name, state, expected) => {
+    const s = recordIn(state as StateName);
+    const refused = callAs(other, name, s);
+    // Start after RecoveryComplete: no client holds the context any more, so anyone may start.
+    const free = name === "StartShadowCopySet" && state === "Recovered";
+    expect(describeHResult(refused.hresult)).toBe(free ? expected : describeHResult(HRESULT.E_ACCESSDENIED));
+    if (!free) expect(refused.record).toBe(s.record);
+    expect(describeHResult(callAs(owner, name, s).hresult)).toBe(expected);
+    expect(describeHResult(callAs(admin, name, recordIn(state as StateName)).hresult)).toBe(expected);
+  });
+
+  test("an unknown set is answered as unknown, whoever asks; a managed set is no agent caller's", () => {
+    const s = recordIn("Exposed");
+    expect(op.refuseCaller(s.record, other, "99999999-9999-4999-8999-999999999999")).toBeNull();
+    const managed = { ...s.record, sets: s.record.sets.map((x) => ({ ...x, client: "backup:b1" })) };
+    expect(op.refuseCaller(managed, owner, s.setId)?.hresult).toBe(HRESULT.E_ACCESSDENIED);
   });
 });
 

@@ -39,6 +39,27 @@ function sameShare(a: string, b: string): boolean {
   return a.toLowerCase() === b.toLowerCase();
 }
 
+/** Who makes an agent call: the authenticated principal, and whether it holds the admin role. */
+export interface AgentCaller {
+  principal: string;
+  admin: boolean;
+}
+
+/**
+ * A set is its FSRVP client's, the principal that started it (and StartShadowCopySet the context
+ * holder's): any other caller but an admin gets E_ACCESSDENIED, before the call looks at the set's
+ * state. A set that does not exist is left to the call, which answers as the spec says for an
+ * unknown ID. Null when the caller may go on.
+ */
+export function refuseCaller<T = undefined>(record: SvmRecord, caller: AgentCaller, setId?: string): Outcome<T> | null {
+  if (caller.admin) return null;
+  const owner =
+    setId === undefined ? (record.contextSet ? record.clientAddress : null) : findSet(record, setId)?.client;
+  return owner === undefined || owner === null || owner === caller.principal
+    ? null
+    : fail<T>(record, HRESULT.E_ACCESSDENIED);
+}
+
 /** GetSupportedVersion (opnum 0): MinVersion = MaxVersion = FSRVP_RPC_VERSION_1. */
 export function getSupportedVersion(): { minVersion: number; maxVersion: number } {
   return { minVersion: 1, maxVersion: 1 };
