@@ -9,7 +9,7 @@ import * as fsp from "node:fs/promises";
 import * as os from "node:os";
 import * as path from "node:path";
 import { AgentClient, RvssClient } from "@rvss/client";
-import { setEventSubject, stepFailedType, writerIdentity, type NatsIdentity } from "@rvss/core";
+import { setEventSubject, stepFailedType, svmKey, writerIdentity, type NatsIdentity } from "@rvss/core";
 import { eventSubject, listDeadLetters, type Bus } from "@rvss/bus";
 import { BackupState, Event, Step, type Backup } from "@rvss/proto";
 import { parseCheckpoint } from "@rvss/sqlite-writer";
@@ -190,4 +190,16 @@ test("the executor's identity cannot fail a share-discovery step: refused by NAT
   } finally {
     rvss.services["share-discovery"].resume();
   }
+});
+
+test("a backup naming an SVM the filer does not know fails, naming it, and leaves no record of that SVM", async () => {
+  const created = await client.createBackup({ dataset: [{ svm: "vs-ghost", share: "share1", files: [] }] });
+  const b = await untilEnded(created.id);
+  expect(b.state).toBe(BackupState.BACKUP_STATE_FAILED);
+  expect(b.reason).toMatch(/SVM "vs-ghost" is not defined/);
+  const state = (await as("coordinator")).state;
+  let left = await state.get(svmKey("vs-ghost"));
+  for (const deadline = Date.now() + 10_000; left && Date.now() < deadline;)
+    left = await new Promise((r) => setTimeout(r, 200)).then(() => state.get(svmKey("vs-ghost")));
+  expect(left).toBeNull();
 });

@@ -207,7 +207,7 @@ export {
   type ShareLookup,
   type ShareMappingInfo,
 } from "./fsrvp/operations";
-export { findSet, holdsSet } from "./fsrvp/record";
+export { findSet, forgetsUnknownSvm, holdsNothing, holdsSet } from "./fsrvp/record";
 export { remainingStorage } from "./fsrvp/removal";
 export { scheduleTimerMessage, timerMessageDue } from "./fsrvp/timer";
 

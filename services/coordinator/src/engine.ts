@@ -10,6 +10,8 @@ import {
   ErrorCodes,
   RvssError,
   emptySvmRecord,
+  forgetsUnknownSvm,
+  holdsNothing,
   svmRecordFrom,
   findSet,
   scheduleTimerMessage,
@@ -111,9 +113,20 @@ export class Engine {
         this.known.set(key, cur);
       }
       await this.carryOut(d);
+      if (forgetsUnknownSvm(d)) await this.forget(svm);
       return d;
     }
     throw new RvssError(ErrorCodes.CONFLICT, `the record of SVM "${svm}" kept changing; try again`, { svm });
+  }
+
+  /** Deletes the SVM's record if it still holds nothing (compare-and-set: a record in use stays). */
+  private async forget(svm: string): Promise<void> {
+    const key = svmKey(svm);
+    this.known.delete(key);
+    const gone = await this.bus.state.mutate<SvmRecord, boolean>(key, (cur) =>
+      cur && holdsNothing(svmRecordFrom(cur.value)) ? { next: null, result: true } : { next: undefined, result: false },
+    );
+    if (gone) this.log.info({ svm }, `SVM "${svm}" is unknown to the storage; its empty record is removed`);
   }
 
   /** Resolves with the SVM's record once `until` holds for it, or undefined after `timeoutMs`. */

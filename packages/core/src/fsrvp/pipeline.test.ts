@@ -7,7 +7,7 @@ import {
   type StepReport,
 } from "./pipeline";
 import { findOrphans, retryFailedRemovals } from "./reconcile";
-import { findSet } from "./record";
+import { findSet, forgetsUnknownSvm, holdsNothing } from "./record";
 import { SVM, recordIn, testEnv } from "./testing";
 import { abortShadowCopySet, commitBegin, exposeBegin } from "./operations";
 import { remainingStorage } from "./removal";
@@ -229,6 +229,24 @@ describe("managed sets", () => {
       env,
     );
     expect(out.effects.map((e) => e.kind)).toEqual(["aborted", "finished"]);
+  });
+
+  test.each([
+    ["SVM_NOT_FOUND", "nothing else", true],
+    ["SHARE_NOT_FOUND", "nothing else", false],
+    ["SVM_NOT_FOUND", "another backup's set queued", false],
+  ] as const)("a set rejected with %s, %s on the SVM: its record may be forgotten: %s", (code, others, forgets) => {
+    const env = testEnv();
+    let s = enqueue(emptySvmRecord(SVM), "b1", env);
+    if (others !== "nothing else")
+      s = enqueueManagedSet(s, { backup: link("b2"), shares: [{ share: "share1", files: [] }] }, env).record;
+    const out = applyReport(
+      s,
+      { type: "stepFailed", setId: s.sets[0]!.id, step: "resolve", reason: "not there", code },
+      env,
+    );
+    expect(forgetsUnknownSvm(out)).toBe(forgets);
+    expect(holdsNothing(out.record)).toBe(others === "nothing else");
   });
 
   test("a report for a set no longer held changes nothing; what it made is the reconciler's", () => {

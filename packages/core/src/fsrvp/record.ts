@@ -2,10 +2,11 @@
  * Helpers every operation uses on an SVM's record: copy-on-write drafts, set lookup, the step a set
  * waits for, the context, and the shape of an answer.
  */
+import { ErrorCodes } from "../errors";
 import { normaliseGuid } from "../naming";
 import { HRESULT } from "./hresult";
 import type { StepName } from "./steps";
-import type { Effect, Env, Outcome, ShadowCopySet, SvmRecord } from "./types";
+import type { Change, Effect, Env, Outcome, ShadowCopySet, SvmRecord } from "./types";
 
 export function fail<T>(record: SvmRecord, hresult: number, effects: Effect[] = []): Outcome<T> {
   return { hresult, record, effects };
@@ -42,6 +43,24 @@ export function beginStep(set: ShadowCopySet, kind: StepName, env: Env): void {
   set.pending = { kind, attempt, since: env.now };
   set.attempts = { ...set.attempts, [kind]: attempt };
   delete set.failure;
+}
+
+/** True when the record holds nothing: no context, set, pending removal, queued set or timer. */
+export function holdsNothing(r: SvmRecord): boolean {
+  return !r.contextSet && r.timer === null && r.sets.length === 0 && r.removals.length === 0 && r.queue.length === 0;
+}
+
+/**
+ * True when a change leaves the record of an SVM the storage does not know holding nothing: a
+ * backup named the SVM and its set ended with SVM_NOT_FOUND. The record may then go (deleted while
+ * it still holds nothing), so unknown names leave no records behind; a timer message still queued
+ * for it finds no record and does nothing.
+ */
+export function forgetsUnknownSvm(change: Change): boolean {
+  return (
+    change.effects.some((e) => e.kind === "finished" && e.entry.code === ErrorCodes.SVM_NOT_FOUND) &&
+    holdsNothing(change.record)
+  );
 }
 
 /** True while the record holds the set: running, or its storage still being removed. */
