@@ -318,7 +318,11 @@ export async function copyInto(src: OpenedFile, dest: fsp.FileHandle): Promise<v
   }
 }
 
-/** The file's sha256; at most `bytesPerSecond` when given (verification runs beside backups). */
+/**
+ * The file's sha256; at most `bytesPerSecond` when given (verification runs beside backups). A path
+ * is read only if it is a regular file: a symlink is not followed and a FIFO neither opened to
+ * block nor read.
+ */
 export async function sha256File(file: string | fsp.FileHandle, bytesPerSecond = 0): Promise<Copied> {
   const hash = createHash("sha256");
   let bytes = 0;
@@ -327,7 +331,7 @@ export async function sha256File(file: string | fsp.FileHandle, bytesPerSecond =
   // An open file is read from its start and stays open.
   const stream =
     typeof file === "string"
-      ? fs.createReadStream(file, opts)
+      ? (await openRegular(file)).createReadStream(opts)
       : file.createReadStream({ ...opts, start: 0, autoClose: false });
   for await (const chunk of stream) {
     hash.update(chunk as Buffer);
@@ -340,12 +344,26 @@ export async function sha256File(file: string | fsp.FileHandle, bytesPerSecond =
   return { bytes, sha256: hash.digest("hex") };
 }
 
-/** Flushes every file and directory of a tree to disk (fsync works on read-only descriptors). */
+/** Opens a regular file for reading without following a link or blocking on a FIFO; anything else is refused. */
+async function openRegular(file: string): Promise<fsp.FileHandle> {
+  const handle = await fsp.open(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
+  const st = await handle.stat();
+  if (st.isFile()) return handle;
+  await handle.close();
+  throw new RvssError(ErrorCodes.FILE_NOT_REGULAR, `${file} is a ${kindName(entryKind(st))}, not a regular file`, {
+    file,
+  });
+}
+
+/**
+ * Flushes every file and directory of a tree to disk (fsync works on read-only descriptors). Links
+ * and special files are not opened: a FIFO would block the open, a device do anything.
+ */
 export async function syncTree(target: string): Promise<void> {
   const st = await fsp.lstat(target);
-  if (st.isSymbolicLink()) return;
+  if (!st.isFile() && !st.isDirectory()) return;
   if (st.isDirectory()) for (const e of await fsp.readdir(target)) await syncTree(path.join(target, e));
-  const handle = await fsp.open(target, fs.constants.O_RDONLY);
+  const handle = await fsp.open(target, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
   try {
     await handle.sync();
   } finally {

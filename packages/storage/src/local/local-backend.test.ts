@@ -310,6 +310,28 @@ describe("shadow copies", () => {
     expect(await backend.listShadowCopies("vs1")).toEqual([]);
   });
 
+  test("a share root swapped for a symlink out of the volume is refused, and nothing is copied", async () => {
+    const outside = path.join(dir, "outside");
+    await fsp.mkdir(path.join(outside, "vm1"), { recursive: true });
+    await fsp.writeFile(path.join(outside, "vm1/disk.vhdx"), "secret", { mode: 0o600 });
+    await fsp.rename(shareDir, `${shareDir}.aside`);
+    await fsp.symlink(outside, shareDir);
+    const e = await errorOf(
+      backend.createShadowCopy({
+        svm: "vs1",
+        shadowCopyId: SC,
+        share: share1,
+        files: ["vm1/disk.vhdx"],
+        writable: true,
+      }),
+    );
+    expect(e.code).toBe("PATH_ESCAPES_SHARE");
+    expect(e.message).toBe(
+      `share "share1" of SVM "vs1" resolves to ${outside}, not to its place in volume "vm_vol1" (a link on the way)`,
+    );
+    expect(await backend.listShadowCopies("vs1")).toEqual([]);
+  });
+
   test("a writable copy takes writes until sealed, and refuses them after", async () => {
     await backend.createShadowCopy({
       svm: "vs1",
@@ -384,6 +406,23 @@ describe("snapshots and restore", () => {
     await expect(fsp.writeFile(held, "x")).rejects.toThrow(/EPERM|EACCES/);
     expect(await fsp.readdir(path.join(dir, "filer", "vs1", "vm_vol1", ".shadowcopy"))).toEqual([]);
     await backend.createSnapshot(snap);
+  });
+
+  test.each([
+    ["a symlink", (f: string) => fsp.symlink("/etc/shadow", f), "a symbolic link"],
+    ["a FIFO", (f: string) => void execFileSync("mkfifo", [f]), "a FIFO"],
+  ])("a copy holding %s (put there through the exposed share) is refused by the snapshot", async (_n, make, kind) => {
+    await backend.createShadowCopy({ svm: "vs1", shadowCopyId: SC, share: share1, files: [], writable: true });
+    const copy = path.join(dir, "filer", "vs1", "vm_vol1", ".shadowcopy", SC);
+    await make(path.join(copy, "vm1/planted"));
+    await backend.sealShadowCopy(ref);
+    const e = await errorOf(backend.createSnapshot({ ...snap, shadowCopyIds: [SC] }));
+    expect(e).toEqual({
+      code: "FILE_NOT_REGULAR",
+      message: `shadow copy ${SC} holds "vm1/planted", ${kind}; a snapshot takes only regular files and directories`,
+    });
+    expect(await backend.listSnapshots("vs1")).toEqual([]);
+    await backend.deleteShadowCopy(ref);
   });
 
   test("a snapshot attempt cut short after moving a copy in is carried on, and the copy kept", async () => {

@@ -19,7 +19,7 @@ import * as fsp from "node:fs/promises";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { randomUUID } from "node:crypto";
-import { ErrorCodes, RvssError, isRvssError, mapLimit, notRegular, type LayoutEntry } from "@rvss/core";
+import { ErrorCodes, RvssError, isRvssError, kindName, mapLimit, notRegular, type LayoutEntry } from "@rvss/core";
 import type {
   CopyInfo,
   CreateShadowCopyRequest,
@@ -240,8 +240,28 @@ export class LocalBackend implements StorageBackend {
     return path.join(this.volumeDir(share.svm, share.volume), share.sharePath);
   }
 
+  /**
+   * The share root's real path, which every file read from the share must lie under. It must be the
+   * share's place in the volume: a directory on the way swapped for a symlink (by someone who can
+   * write the share's parent) would otherwise make the link's target the root that files are checked
+   * against, and files outside the filer would pass.
+   */
+  private async shareRoot(share: Pick<ShareLocation, "svm" | "share" | "volume" | "sharePath">): Promise<string> {
+    const [volume, root] = await Promise.all([
+      fsp.realpath(this.volumeDir(share.svm, share.volume)),
+      fsp.realpath(this.shareDir(share)),
+    ]);
+    if (root !== path.join(volume, share.sharePath))
+      throw new RvssError(
+        ErrorCodes.PATH_ESCAPES_SHARE,
+        `share "${share.share}" of SVM "${share.svm}" resolves to ${root}, not to its place in volume "${share.volume}" (a link on the way)`,
+        { svm: share.svm, share: share.share, volume: share.volume },
+      );
+    return root;
+  }
+
   async checkFiles(share: ShareResolution, files: string[]): Promise<FileProblem[]> {
-    const root = await fsp.realpath(this.shareDir(share));
+    const root = await this.shareRoot(share);
     const problems: FileProblem[] = [];
     for (const rel of files) {
       try {
@@ -292,7 +312,7 @@ export class LocalBackend implements StorageBackend {
     let result: ShadowCopyInfo;
     let won: boolean;
     try {
-      const root = await fsp.realpath(this.shareDir(req.share));
+      const root = await this.shareRoot(req.share);
       const files = req.files.length > 0 ? req.files : await shareFiles(root, req.share);
       const done = { bytes: 0, files: 0 };
       const attributes: Record<string, FileAttributes> = {};
@@ -457,6 +477,7 @@ export class LocalBackend implements StorageBackend {
       );
     const caps = await this.volumeCapabilities(ref.svm, ref.volume);
     const final = this.snapshotDir(ref);
+    await this.refuseIrregularCopies(vol, req.shadowCopyIds ?? (await sealedCopies(path.join(vol, SHADOW_DIR))));
     if (caps.cow === "btrfs") {
       await this.btrfsSnapshot(vol, final);
     } else {
@@ -468,6 +489,27 @@ export class LocalBackend implements StorageBackend {
       }
     }
     return { ...ref, createdAt: (await fsp.stat(final)).mtimeMs };
+  }
+
+  /**
+   * A copy a snapshot takes holds only regular files and directories: the exposed copy was writable,
+   * and a link or a FIFO put there (a writer's, or an attacker's with the exposed share) would be read
+   * through, or block whatever opens it, once in the snapshot. The copies are sealed by now, so
+   * nothing is added after the check. A copy already moved into the snapshot is not looked at again.
+   */
+  private async refuseIrregularCopies(vol: string, ids: readonly string[]): Promise<void> {
+    for (const id of ids) {
+      const dir = path.join(vol, SHADOW_DIR, id);
+      if (!(await exists(dir))) continue;
+      for await (const batch of walkTree(dir))
+        for (const e of batch)
+          if (e.kind !== "file" && e.kind !== "directory")
+            throw new RvssError(
+              ErrorCodes.FILE_NOT_REGULAR,
+              `shadow copy ${id} holds "${e.path}", a ${kindName(e.kind)}; a snapshot takes only regular files and directories`,
+              { shadowCopyId: id, file: e.path },
+            );
+    }
   }
 
   /** `btrfs subvolume snapshot` puts the snapshot inside a DEST that exists, so the name is checked first. */
