@@ -7,7 +7,7 @@ import * as fsp from "node:fs/promises";
 import * as path from "node:path";
 import { NatsServer, testPki } from "@rvss/testkit";
 import { rvss } from "../e2e/cli";
-import { datasetOf, sleep, startFaultSystem, until, type FaultSystem } from "../faults/system";
+import { datasetOf, startFaultSystem, until, type FaultSystem } from "../faults/system";
 
 let nats: NatsServer;
 let sys: FaultSystem;
@@ -37,7 +37,7 @@ test("schedule, list by schedule, delete by name, collector expiry, all from the
       "--dataset",
       dataset,
       "--ttl",
-      "8s",
+      "15s",
       "--keep-last",
       "7",
     ],
@@ -56,18 +56,24 @@ test("schedule, list by schedule, delete by name, collector expiry, all from the
     30_000,
     500,
   );
-  const name = /(nightly-\d{14})/.exec(listed.split("\n").find((l) => l.includes("COMPLETED"))!)![1]!;
+  // Deleted by name first and newest first, the furthest from its ttl: on a loaded machine each CLI
+  // call takes seconds, and the collector must not expire the backup before the delete reaches it.
+  const completed = listed.split("\n").filter((l) => l.includes("COMPLETED"));
+  const nameOf = (line: string) => /(nightly-\d{14})/.exec(line)![1]!;
+  const name = nameOf(completed.at(-1)!);
+  const deleted = await rvss(["backup", "delete", name, "--confirm"], env);
+  expect(deleted.code).toBe(0);
+  expect(deleted.stdout).toMatch(/: DELETING|: DELETED/);
+  const other = nameOf(completed.at(-2)!);
+  const refused = await rvss(["backup", "delete", other], env);
+  expect(refused.code).toBe(2);
+  expect(refused.stderr).toContain(`deleting backup ${other} and its snapshots needs --confirm`);
+
   await rvss(["schedule", "pause", "nightly"], env);
   const described = await rvss(["schedule", "describe", "nightly"], env);
   expect(described.stdout).toContain("Schedule    nightly (paused)");
   expect(described.stdout).toMatch(/fired\s+[0-9a-f-]{36}/);
 
-  const refused = await rvss(["backup", "delete", name], env);
-  expect(refused.code).toBe(2);
-  expect(refused.stderr).toContain(`deleting backup ${name} and its snapshots needs --confirm`);
-  const deleted = await rvss(["backup", "delete", name, "--confirm"], env);
-  expect(deleted.code).toBe(0);
-  expect(deleted.stdout).toMatch(/: DELETING|: DELETED/);
   await until(
     "the deleted backup to show only with --all",
     async () => {
@@ -81,8 +87,7 @@ test("schedule, list by schedule, delete by name, collector expiry, all from the
   const desc = await rvss(["backup", "describe", name], env);
   expect(desc.stdout).toContain("Deletion    deleted on request, done ");
 
-  // ttl 8 s: the collector deletes the rest but the last completed backup of c1.
-  await sleep(9000);
+  // ttl 15 s: the collector deletes the rest but the last completed backup of c1.
   const left = await until(
     "the collector to leave one backup",
     async () => {
@@ -93,14 +98,14 @@ test("schedule, list by schedule, delete by name, collector expiry, all from the
         .slice(1);
       return r.length === 1 ? r : undefined;
     },
-    30_000,
+    60_000,
     1000,
   );
   expect(left[0]).toMatch(/COMPLETED/);
   await sys.events.caughtUp();
   const events = sys.events.events.filter((e) => e.event.body?.$case === "backupDeleted");
   expect(
-    events.some((e) => e.event.body?.$case === "backupDeleted" && /^expired: ttl 8s/.test(e.event.body.value.reason)),
+    events.some((e) => e.event.body?.$case === "backupDeleted" && /^expired: ttl 15s/.test(e.event.body.value.reason)),
   ).toBe(true);
 }, 120_000);
 
