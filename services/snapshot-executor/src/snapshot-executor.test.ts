@@ -21,6 +21,7 @@ import {
   type ServiceHarness,
 } from "@rvss/testkit";
 import { startSnapshotExecutor } from "./index";
+import * as steps from "./steps";
 
 let dir: string;
 let filer: SampleFiler;
@@ -182,6 +183,34 @@ describe("snapshot-executor", () => {
     );
     expect(restored.body?.$case === "restoreFinished" && restored.body.value.ok).toBe(true);
     expect((await fsp.readFile(path.join(target, c.files[0]!))).subarray(-20).toString()).toBe("repaired by a writer");
+  });
+
+  test("a finalize reads the snapshots only when its seal fails: delivered again after it completed", async () => {
+    const c3 = copy("00000000-0000-4000-8000-0000000000c3", ["vm2/Virtual Machines/vm2.vmcx"]);
+    const ctx = { backupId: "b3b3b3b3-0000-4000-8000-0000000000b3", setId: "00000000-0000-4000-8000-0000000000a3" };
+    const cmd = {
+      snapshots: [{ volume: "vm_vol1", name: snapshotName(ctx.backupId, ctx.setId, 0) }],
+      shadowCopies: [c3],
+    };
+    const reported: string[] = [];
+    const emit: steps.Emit = async (r) => void reported.push(r.body?.$case ?? "");
+    await steps.createShadowCopies(backend, "vs1", { shadowCopies: [c3] }, emit, true, 100);
+    const listings = jest.spyOn(backend, "listSnapshots");
+    try {
+      await steps.finalizeShadowCopies(backend, "vs1", ctx, cmd, emit);
+      expect(listings).not.toHaveBeenCalled();
+      await steps.finalizeShadowCopies(backend, "vs1", ctx, cmd, emit);
+      expect(listings).toHaveBeenCalledTimes(1);
+      expect(reported.slice(1)).toEqual([
+        ...["shadowCopiesSealed", "snapshotTaken", "shadowCopiesDeleted"],
+        ...["shadowCopiesSealed", "snapshotTaken", "shadowCopiesDeleted"],
+      ]);
+      // Without its snapshots, a copy that is gone fails the finalize.
+      await backend.deleteSnapshot({ svm: "vs1", ...cmd.snapshots[0]! });
+      await expect(steps.finalizeShadowCopies(backend, "vs1", ctx, cmd, emit)).rejects.toThrow(/does not exist/);
+    } finally {
+      listings.mockRestore();
+    }
   });
 
   test("a create delivered twice makes one copy", async () => {

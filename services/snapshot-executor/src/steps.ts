@@ -194,10 +194,14 @@ export async function finalizeShadowCopies(
   emit: Emit,
   verify: (ref: SnapshotRef) => void = () => undefined,
 ): Promise<void> {
-  const taken = new Set((await backend.listSnapshots(svm)).map((x) => `${x.volume}/${x.name}`));
-  const done = cmd.snapshots.length > 0 && cmd.snapshots.every((x) => taken.has(`${x.volume}/${x.name}`));
-  if (done) await emit({ body: { $case: "shadowCopiesSealed", value: { shadowCopies: cmd.shadowCopies } } });
-  else await sealShadowCopies(backend, svm, { shadowCopies: cmd.shadowCopies }, emit);
+  try {
+    await sealShadowCopies(backend, svm, { shadowCopies: cmd.shadowCopies }, emit);
+  } catch (err) {
+    // Read only when the seal fails (a redelivery whose copies are gone), not on every set's path.
+    const taken = new Set((await backend.listSnapshots(svm)).map((x) => `${x.volume}/${x.name}`));
+    if (!(cmd.snapshots.length > 0 && cmd.snapshots.every((x) => taken.has(`${x.volume}/${x.name}`)))) throw err;
+    await emit({ body: { $case: "shadowCopiesSealed", value: { shadowCopies: cmd.shadowCopies } } });
+  }
   await mapLimit(cmd.snapshots, PARALLEL, async (s) => {
     const held = cmd.shadowCopies.filter((c) => c.volume === s.volume).map((c) => c.shadowCopyId);
     const info = await backend.createSnapshot({ svm, volume: s.volume, name: s.name, shadowCopyIds: held });

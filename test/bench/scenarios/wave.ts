@@ -11,6 +11,7 @@
  * core; 1: all in this process's own thread, with the observer, where fifty clusters' calls queue
  * behind each other as no real estate's do).
  */
+import { readFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { ONTAP_LATENCY } from "@rvss/runtime";
 import type { Scenario } from "../main";
@@ -24,7 +25,20 @@ const CLUSTERS = Number(process.env.BENCH_WAVE_CLUSTERS ?? 50);
 /** Worker threads the fake clusters are spread over (1: all in the bench's own thread); default one per core. */
 const FAKE_THREADS = Number(process.env.BENCH_WAVE_FAKE_THREADS ?? availableParallelism());
 
+/** /proc/pressure/cpu "some avg60" (%) from which the CPU's queue counts in a run's makespan. */
+const SATURATED = 20;
+
 type Backend = "null" | "ontap";
+
+/** The share of the last 60 s in which some runnable task waited for a CPU (Linux PSI); null where unreadable. */
+function cpuPressure(): number | null {
+  try {
+    const m = /^some .*avg60=([0-9.]+)/m.exec(readFileSync("/proc/pressure/cpu", "utf8"));
+    return m ? Number(m[1]) : null;
+  } catch {
+    return null;
+  }
+}
 
 async function wave(print: (line: string) => void, backend: Backend): Promise<Record<string, unknown>> {
   const names = Array.from({ length: SVMS }, (_, s) => `wave-${s}`);
@@ -53,7 +67,10 @@ async function wave(print: (line: string) => void, backend: Backend): Promise<Re
     const seconds = makespan / 1000;
     const cpu = Object.fromEntries(Object.keys(cpu1).map((k) => [k, +((cpu1[k]! - cpu0[k]!) / seconds).toFixed(2)]));
     // This process holds the observer and, for ontap, every fake cluster.
-    cpu[estate ? "bench (fake clusters)" : "bench"] = +((own.user + own.system) / 1e6 / seconds).toFixed(2);
+    const rigS = (own.user + own.system) / 1e6;
+    cpu[estate ? "bench (fake clusters)" : "bench"] = +(rigS / seconds).toFixed(2);
+    const rvssS = Object.keys(cpu1).reduce((n, k) => n + cpu1[k]! - cpu0[k]!, 0);
+    const pressure = cpuPressure();
     const final = await sys.client.getBackup(b.id);
     const critical = criticalPathMs(ONTAP_LATENCY);
     const ideal = Math.ceil(SVMS / LIMIT) * critical;
@@ -77,6 +94,14 @@ async function wave(print: (line: string) => void, backend: Backend): Promise<Re
       for (const [k, n] of [...kinds].sort((a, b) => b[1] - a[1])) print(`  ${fmt(n / SVMS, 2)} per set  ${k}`);
     }
     print(`CPU (cores busy)     ${JSON.stringify(cpu)}`);
+    // Which side spent the machine's CPU, and whether tasks waited for it (any process's, other work's too).
+    print(
+      `CPU seconds          rvss and NATS ${fmt(rvssS, 1)} s, ${estate ? "fake clusters and observer" : "observer"} ${fmt(rigS, 1)} s; ${fmt((rvssS + rigS) / seconds, 2)} of ${availableParallelism()} cores busy`,
+    );
+    if (pressure !== null)
+      print(
+        `CPU pressure         some avg60 ${fmt(pressure, 1)} %${pressure >= SATURATED ? "   tasks waited for a CPU: the makespan measures the machine's load too" : ""}`,
+      );
     return {
       backend,
       svms: SVMS,
@@ -88,6 +113,8 @@ async function wave(print: (line: string) => void, backend: Backend): Promise<Re
       setLatencyP50Ms: setP50,
       setsCompleted: final.progress?.setsCompleted,
       cpuCoresBusy: cpu,
+      cpuSeconds: { rvssAndNats: rvssS, [estate ? "fakeClustersAndObserver" : "observer"]: rigS },
+      cpuPressureSomeAvg60: pressure,
       ...(estate
         ? {
             clusters: CLUSTERS,
