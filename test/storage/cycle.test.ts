@@ -18,6 +18,7 @@ import {
   sampleBytes,
   startRvss,
   usedBytes,
+  writableEntries,
   type LoopFs,
   type LoopFsKind,
   type RvssProcesses,
@@ -101,8 +102,10 @@ describeRoot.each<[LoopFsKind, number]>([
       const copy = path.join(volDir, ".shadowcopy", shadowCopyId);
       expect((await fsp.readFile(path.join(copy, DISK))).equals(sampleBytes(DISK, 16 * MiB))).toBe(true);
       await fsp.writeFile(path.join(copy, "vm1/recovered.log"), "auto-recovered");
+      expect(await writableEntries(copy)).toContain("vm1/recovered.log");
       await agent.recoveryCompleteShadowCopySet(shadowCopySetId);
-      await expect(fsp.writeFile(path.join(copy, "vm1/late.log"), "x")).rejects.toThrow(/EPERM/);
+      // Read-only for every user but root; the snapshot, not the copy, is immutable (see ReadOnlyGuard).
+      expect(await writableEntries(copy)).toEqual([]);
       await agent.deleteShareMapping(shadowCopySetId, shadowCopyId, "\\\\vs1\\share1");
       expect(await fsp.readdir(path.join(volDir, ".shadowcopy"))).toEqual([]);
     } finally {

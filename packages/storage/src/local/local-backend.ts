@@ -44,10 +44,12 @@ import { loadFilerConfig, under, type FilerConfig, type SvmConfig } from "./file
 import {
   HeldDir,
   ReadOnlyGuard,
+  cloneRegularInsideSync,
   contentsAt,
   copyInto,
   copyOpened,
-  directoryAttributesInside,
+  directoryAttributesInsideSync,
+  eachInSlices,
   exists,
   openRegularInside,
   setAttributes,
@@ -314,23 +316,32 @@ export class LocalBackend implements StorageBackend {
     try {
       const root = await this.shareRoot(req.share);
       const files = req.files.length > 0 ? req.files : await shareFiles(root, req.share);
+      const details = { svm: req.svm, share: req.share.share };
       const done = { bytes: 0, files: 0 };
       const attributes: Record<string, FileAttributes> = {};
-      // A few files at once: each is a round trip to the kernel (a reflink or a copy_file_range).
-      const sizes = await mapLimit(files, COPY_PARALLEL, async (rel) => {
-        const src = await openRegularInside(root, rel, { svm: req.svm, share: req.share.share });
-        attributes[rel] = src.attributes;
-        await fsp.mkdir(path.dirname(path.join(tmp, rel)), { recursive: true });
-        const copied = await copyOpened(src, path.join(tmp, rel), reflink);
-        done.bytes += copied;
+      const copied = (rel: string, c: { size: number; attributes: FileAttributes }): void => {
+        attributes[rel] = c.attributes;
+        done.bytes += c.size;
         done.files++;
         req.onProgress?.({ ...done, bytesTotal: 0, filesTotal: files.length });
-        return copied;
-      });
-      const bytes = sizes.reduce((a, b) => a + b, 0);
-      await mapLimit([...directoriesOf(files)], COPY_PARALLEL, async (d) => {
-        attributes[d] = await directoryAttributesInside(root, d, { svm: req.svm, share: req.share.share });
-      });
+      };
+      // Each directory once, parents first.
+      const dirs = [...directoriesOf(files)].sort();
+      await eachInSlices(dirs, (d) => fs.mkdirSync(path.join(tmp, d), { recursive: true }));
+      if (reflink) {
+        // A clone is metadata only: made directly, in slices (see eachInSlices).
+        await eachInSlices(files, (rel) =>
+          copied(rel, cloneRegularInsideSync(root, rel, path.join(tmp, rel), details)),
+        );
+      } else {
+        // A byte copy takes long in the kernel (copy_file_range): on the thread pool, a few at once.
+        await mapLimit(files, COPY_PARALLEL, async (rel) => {
+          const src = await openRegularInside(root, rel, details);
+          copied(rel, { size: await copyOpened(src, path.join(tmp, rel)), attributes: src.attributes });
+        });
+      }
+      await eachInSlices(dirs, (d) => (attributes[d] = directoryAttributesInsideSync(root, d, details)));
+      const bytes = done.bytes;
       result = { clonePath: path.posix.join(SHADOW_DIR, req.shadowCopyId), bytes, fileCount: files.length };
       const description: CopyDescription = { ...result, share: req.share.share, attributes };
       await writeFileAtomic(info, JSON.stringify(description));
@@ -417,7 +428,8 @@ export class LocalBackend implements StorageBackend {
 
   /**
    * Samba first: read-only for new connections and existing ones closed, because the on-disk seal
-   * does not stop a descriptor opened before it. Then the copy is read-only on disk, for root too.
+   * does not stop a descriptor opened before it. Then the copy is read-only on disk: no write bit,
+   * for every user but root (whom the snapshot's immutable seal stops; see ReadOnlyGuard).
    */
   async sealShadowCopy(ref: ShadowCopyRef): Promise<void> {
     const dir = this.cloneDir(ref);
@@ -429,7 +441,7 @@ export class LocalBackend implements StorageBackend {
       );
     const samba = this.samba(ref.svm);
     if (samba) for (const rec of await this.exposedRecords(ref)) await samba.makeReadOnly(rec.name);
-    await this.guard.seal(dir);
+    await this.guard.readOnly(dir);
   }
 
   private async exposedRecords(ref: ShadowCopyRef): Promise<(ExposedRecord & { file: string })[]> {
@@ -948,7 +960,9 @@ async function sealedCopies(dir: string): Promise<string[]> {
   const out: string[] = [];
   for (const e of await fsp.readdir(dir, { withFileTypes: true }).catch(() => [] as fs.Dirent[])) {
     if (!e.isDirectory() || e.name.startsWith(TMP) || !(await exists(path.join(dir, `${e.name}.json`)))) continue;
-    if (((await fsp.stat(path.join(dir, e.name))).mode & 0o222) === 0) out.push(e.name);
+    // A twin taking the same snapshot may have moved it in meanwhile.
+    const st = await fsp.stat(path.join(dir, e.name)).catch(() => null);
+    if (st && (st.mode & 0o222) === 0) out.push(e.name);
   }
   return out;
 }
