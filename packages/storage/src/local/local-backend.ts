@@ -629,7 +629,13 @@ export class LocalBackend implements StorageBackend {
       const share = (await readJson<CopyDescription>(path.join(copies, `${e.name}.json`)))?.share ?? "";
       const files: Record<string, { bytes: number; sha256: string }> = {};
       for (const rel of await listTree(path.join(copies, e.name)))
-        files[rel] = await sha256File(path.join(copies, e.name, rel), VERIFY_BYTES_PER_SECOND);
+        files[rel] = await sha256File(path.join(copies, e.name, rel), VERIFY_BYTES_PER_SECOND).catch((err: Error) => {
+          throw new RvssError(
+            isRvssError(err) ? err.code : ErrorCodes.STORAGE_FAILED,
+            `snapshot "${ref.name}" of volume "${ref.volume}" (SVM "${ref.svm}"): cannot read "${rel}" of shadow copy ${e.name}: ${err.message}`,
+            { ...ref, snapshot: ref.name, shadowCopyId: e.name, file: rel },
+          );
+        });
       out.shadowCopies[e.name] = { share, files };
     }
     out.verifiedAt = Date.now();
