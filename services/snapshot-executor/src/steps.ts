@@ -202,6 +202,7 @@ export async function finalizeShadowCopies(
   const done = cmd.snapshots.length > 0 && cmd.snapshots.every((x) => taken.has(`${x.volume}/${x.name}`));
   if (done) await emit({ body: { $case: "shadowCopiesSealed", value: { shadowCopies: cmd.shadowCopies } } });
   else await sealShadowCopies(backend, svm, { shadowCopies: cmd.shadowCopies }, emit);
+  const verified = await verifies(backend, svm);
   await mapLimit(cmd.snapshots, PARALLEL, async (s) => {
     const held = cmd.shadowCopies.filter((c) => c.volume === s.volume).map((c) => c.shadowCopyId);
     const info = await backend.createSnapshot({ svm, volume: s.volume, name: s.name, shadowCopyIds: held });
@@ -214,9 +215,7 @@ export async function finalizeShadowCopies(
       setId: ctx.setId,
       shadowCopies: cmd.shadowCopies.filter((c) => c.volume === s.volume),
       verification: {
-        state: backend.verifySnapshot
-          ? VerificationState.VERIFICATION_STATE_PENDING
-          : VerificationState.VERIFICATION_STATE_NONE,
+        state: verified ? VerificationState.VERIFICATION_STATE_PENDING : VerificationState.VERIFICATION_STATE_NONE,
         reason: "",
         code: "",
         file: "",
@@ -225,7 +224,7 @@ export async function finalizeShadowCopies(
       },
     };
     await emit({ body: { $case: "snapshotTaken", value: { snapshot } }, discriminator: s.volume });
-    verify({ svm, volume: s.volume, name: s.name });
+    if (verified) verify({ svm, volume: s.volume, name: s.name });
   });
   await deleteShadowCopies(
     backend,
@@ -233,6 +232,11 @@ export async function finalizeShadowCopies(
     { shadowCopies: cmd.shadowCopies, snapshots: [], aborted: false, reason: "" },
     emit,
   );
+}
+
+/** Whether the backend checksums this SVM's snapshots (verifySnapshot works for them). */
+export async function verifies(backend: StorageBackend, svm: string): Promise<boolean> {
+  return backend.verifySnapshot !== undefined && ((await backend.verifies?.(svm)) ?? true);
 }
 
 export async function deleteShadowCopies(
@@ -415,13 +419,15 @@ export class Verifier {
   async sweep(svms: string[], recorded: (ref: SnapshotRef) => Promise<boolean>): Promise<void> {
     const backend = this.backend;
     if (!backend.snapshotVerification) return;
-    for (const svm of svms.length > 0 ? svms : await backend.listSvms())
+    for (const svm of svms.length > 0 ? svms : await backend.listSvms()) {
+      if (!(await verifies(backend, svm))) continue;
       for (const s of await backend.listSnapshots(svm)) {
         const ref = { svm, volume: s.volume, name: s.name };
         const done = await backend.snapshotVerification(ref);
         if (!done) this.add(ref);
         else if (!(await recorded(ref))) await this.tell(ref, verified(done));
       }
+    }
   }
 
   private async drain(): Promise<void> {
