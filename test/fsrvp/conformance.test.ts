@@ -12,7 +12,7 @@ import { Kvm } from "@nats-io/kv";
 import { HRESULT, STATE_BUCKET, parseUnc, svmKey } from "@rvss/core";
 import { ErrorInfo, Status } from "@rvss/proto";
 import type { AgentClient } from "@rvss/client";
-import { writableEntries } from "@rvss/testkit";
+import { copiesLeft, writableEntries } from "@rvss/testkit";
 import {
   CLIENT_SET_ID,
   VM_FILE,
@@ -289,8 +289,7 @@ describe("Prepare and Commit", () => {
       );
       await sys.events.waitFor((e) => e.event.setId === setId && e.event.body?.$case === "shadowCopiesDeleted");
       expect(await sys.backend.listShadowCopies(c.svm)).toEqual([]);
-      const dir = path.join(sys.dir, "filer", c.svm, "vm_vol1", ".shadowcopy");
-      expect(await fsp.readdir(dir).catch(() => [])).toEqual([]);
+      expect(await copiesLeft(path.join(sys.dir, "filer", c.svm, "vm_vol1", ".shadowcopy"))).toEqual([]);
     }
   }, 120_000);
 

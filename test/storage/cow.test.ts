@@ -76,6 +76,8 @@ async function backup(backend: LocalBackend, exposedDir?: (dir: string) => Promi
   await backend.sealShadowCopy(ref);
   await backend.createSnapshot({ ...snap, shadowCopyIds: [SC] });
   await backend.deleteShadowCopy(ref);
+  // As the executor's finalize does: the backup completes once the live volume holds no copy.
+  await backend.finishRemovals();
 }
 
 describeRoot.each<[LoopFsKind, string]>([

@@ -187,4 +187,6 @@ export interface StorageBackend {
   svmNames(svm: string): Promise<string[] | null>;
   /** Throws, naming what is wrong, when the storage cannot be reached or written now (readiness). */
   probe?(): Promise<void>;
+  /** Finishes the removals a deletion leaves to the background, a stopped process's among them. */
+  finishRemovals?(): Promise<void>;
 }

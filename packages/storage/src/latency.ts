@@ -23,6 +23,7 @@ export class LatencyBackend implements StorageBackend {
   readonly snapshotVerification?: StorageBackend["snapshotVerification"];
   readonly capabilities?: StorageBackend["capabilities"];
   readonly verifies?: StorageBackend["verifies"];
+  readonly finishRemovals?: StorageBackend["finishRemovals"];
 
   constructor(
     private readonly inner: StorageBackend,
@@ -34,6 +35,7 @@ export class LatencyBackend implements StorageBackend {
     this.snapshotVerification = inner.snapshotVerification?.bind(inner);
     this.capabilities = inner.capabilities?.bind(inner);
     this.verifies = inner.verifies?.bind(inner);
+    this.finishRemovals = inner.finishRemovals?.bind(inner);
   }
 
   private wait(ms: number): Promise<void> {

@@ -116,6 +116,9 @@ export class SvmRouter implements StorageBackend {
   async listSvms() {
     return [...(await this.local.listSvms()), ...(await this.ontap.listSvms())];
   }
+  finishRemovals() {
+    return this.local.finishRemovals();
+  }
   /** The local volumes' (ONTAP's are what ONTAP is). */
   async capabilities() {
     return this.local.capabilities();

@@ -70,6 +70,17 @@ export async function createSampleFiler(dir: string): Promise<SampleFiler> {
 export const removeTree = removeSealedTree;
 
 /**
+ * The entries of a volume's copy directory once the deleted copies in it are removed (a deletion
+ * leaves that to the background); waits at most `ms` for them.
+ */
+export async function copiesLeft(copyDir: string, ms = 10_000): Promise<string[]> {
+  const list = () => fsp.readdir(copyDir).catch(() => [] as string[]);
+  for (const end = Date.now() + ms; (await list()).some((e) => e.startsWith(".deleted-")) && Date.now() < end;)
+    await new Promise((r) => setTimeout(r, 10));
+  return list();
+}
+
+/**
  * The entries of a tree (itself included, relative paths, "" for the top) that carry a write bit:
  * a sealed copy has none, so no user but root can change it.
  */

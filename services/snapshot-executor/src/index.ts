@@ -106,6 +106,9 @@ export async function startSnapshotExecutor(
       return (await phase.bus.state.get<SnapshotVerificationRecord>(key))?.value.state === "verified";
     })
     .catch((err: unknown) => log.warn({ err: errorMessage(err) }, "verification sweep failed"));
+  void backend
+    .finishRemovals?.()
+    .catch((err: unknown) => log.warn({ err: errorMessage(err) }, "removing deleted copies failed"));
   const storage = watchStorage(backend, log);
   return {
     unready: () => phase.unready() ?? storage.problem(),

@@ -226,11 +226,13 @@ export async function finalizeShadowCopies(
     await emit({ body: { $case: "snapshotTaken", value: { snapshot } }, discriminator: s.volume });
     if (verified) verify({ svm, volume: s.volume, name: s.name });
   });
+  // The backup completes when its live volumes hold no copy: their removal is waited for here.
   await deleteShadowCopies(
     backend,
     svm,
     { shadowCopies: cmd.shadowCopies, snapshots: [], aborted: false, reason: "" },
     emit,
+    true,
   );
 }
 
@@ -239,13 +241,19 @@ export async function verifies(backend: StorageBackend, svm: string): Promise<bo
   return backend.verifySnapshot !== undefined && ((await backend.verifies?.(svm)) ?? true);
 }
 
+/**
+ * `settle`: wait until the backend removed the copies' files, which it otherwise does after a
+ * deletion returned (DeleteShareMapping answers once the copy is unreachable).
+ */
 export async function deleteShadowCopies(
   backend: StorageBackend,
   svm: string,
   cmd: DeleteShadowCopies,
   emit: Emit,
+  settle = false,
 ): Promise<void> {
   await mapLimit(cmd.shadowCopies, PARALLEL, (c) => backend.deleteShadowCopy(ref(svm, c)));
+  if (settle) await backend.finishRemovals?.();
   await mapLimit(cmd.snapshots, PARALLEL, (s) => backend.deleteSnapshot({ svm, volume: s.volume, name: s.name }));
   await emit({
     body: {

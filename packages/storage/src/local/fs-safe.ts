@@ -641,7 +641,12 @@ async function deleteReadOnlySubvolumes(dir: string): Promise<void> {
     );
     if (!writable) return btrfsDelete(dir);
   }
-  for (const e of await fsp.readdir(dir)) await deleteReadOnlySubvolumes(path.join(dir, e));
+  // A tree being removed meanwhile (a deleted copy's background removal) loses entries under the walk.
+  const entries = await fsp.readdir(dir).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === "ENOENT") return [];
+    throw err;
+  });
+  for (const e of entries) await deleteReadOnlySubvolumes(path.join(dir, e));
 }
 
 /**

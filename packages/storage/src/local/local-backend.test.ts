@@ -401,6 +401,22 @@ describe("shadow copies", () => {
     await backend.deleteShadowCopy(ref);
     expect(await backend.listExposedShares("vs1")).toEqual([]);
     expect(await backend.listShadowCopies("vs1")).toEqual([]);
+    // Gone from its name at once; its files are removed after the call, in the background.
+    const copies = path.join(dir, "filer", "vs1", "vm_vol1", ".shadowcopy");
+    expect((await fsp.readdir(copies)).filter((e) => !e.startsWith(".deleted-"))).toEqual([]);
+    await backend.finishRemovals();
+    expect(await fsp.readdir(copies)).toEqual([]);
+  });
+
+  test("a deleted copy a stopped process left aside is removed at the next start", async () => {
+    const left = path.join(dir, "filer", "vs1", "vm_vol1", ".shadowcopy", `.deleted-${SC}.0badf00d`);
+    await fsp.mkdir(path.join(left, "vm1"), { recursive: true });
+    await fsp.writeFile(path.join(left, "vm1/disk.vhdx"), "x");
+    await fsp.chmod(path.join(left, "vm1"), 0o555);
+    expect(await backend.deletedCopies("vs1", "vm_vol1")).toBe(1);
+    expect(await backend.listShadowCopies("vs1")).toEqual([]);
+    await LocalBackend.fromFile(path.join(dir, "filer.json")).finishRemovals();
+    expect(await backend.deletedCopies("vs1", "vm_vol1")).toBe(0);
   });
 });
 
