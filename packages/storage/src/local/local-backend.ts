@@ -452,8 +452,10 @@ export class LocalBackend implements StorageBackend {
   private async exposedRecords(ref: ShadowCopyRef): Promise<(ExposedRecord & { file: string })[]> {
     const dir = this.registry(ref.svm);
     const out: (ExposedRecord & { file: string })[] = [];
+    // An exposed name carries its copy's ID (share@{id}): only those records are read.
+    const id = `@{${ref.shadowCopyId.toLowerCase()}}`;
     for (const e of await fsp.readdir(dir).catch(() => [] as string[])) {
-      if (!e.endsWith(".json") || e.includes(TMP)) continue;
+      if (!e.endsWith(".json") || e.includes(TMP) || !e.toLowerCase().includes(id)) continue;
       const rec = await readJson<ExposedRecord>(path.join(dir, e));
       if (rec?.shadowCopyId === ref.shadowCopyId) out.push({ ...rec, file: path.join(dir, e) });
     }
