@@ -188,7 +188,7 @@ async function measure(kind: Kind, print: (l: string) => void): Promise<Figures>
   try {
     lfs = await mountLoopFs(kind, dir, kind === "ext4" ? 2048 : 12 * 1024);
     const root = lfs.mountPoint;
-    print(`${kind}: writing the data sets (peer ${kind === "ext4" ? "" : "and two 4 GiB "}shares) ...`);
+    print(`${kind}: writing the data sets (the peer's share${kind === "ext4" ? "" : " and two of 4 GiB"}) ...`);
     const { config, shares } = await buildFiler(root, kind);
     const filer = LocalBackend.fromFile(config);
     sys = await startBenchSystem({ RVSS_STORAGE: "local", RVSS_FILER_CONFIG: config, RVSS_LOG_LEVEL: "warn" });
