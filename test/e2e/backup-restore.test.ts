@@ -7,6 +7,7 @@ import { execFileSync } from "node:child_process";
 import * as fsp from "node:fs/promises";
 import * as os from "node:os";
 import * as path from "node:path";
+import { VerificationState } from "@rvss/proto";
 import { LocalBackend } from "@rvss/storage";
 import {
   EventRecorder,
@@ -66,10 +67,23 @@ test("a backup through the CLI passes every phase, leaves one snapshot per volum
     "…shadow_copies_deleted",
     "…set_completed",
   ]);
-  const backupEvents = events.events
-    .filter((e) => e.subject.startsWith(`rvss.v1.bkp.${backupId}.`))
-    .map((e) => e.subject.split(".").pop());
-  expect(backupEvents).toEqual(["backup_created", "backup_finished"]);
+  const backupEvents = (type: (t: string) => boolean) =>
+    events.events
+      .filter((e) => e.subject.startsWith(`rvss.v1.bkp.${backupId}.`))
+      .map((e) => e.subject.split(".").pop()!)
+      .filter(type);
+  expect(backupEvents((t) => t !== "snapshot_verification")).toEqual(["backup_created", "backup_finished"]);
+  // Off the backup's critical path, the executor checksums the snapshot and says so as it goes.
+  await events.waitFor(
+    (e) =>
+      e.event.backupId === backupId &&
+      e.event.body?.$case === "snapshotVerification" &&
+      e.event.body.value.verification?.state === VerificationState.VERIFICATION_STATE_VERIFIED,
+  );
+  expect(backupEvents((t) => t === "snapshot_verification")).toEqual([
+    "snapshot_verification",
+    "snapshot_verification",
+  ]);
 
   // On disk: one snapshot of the one volume, no shadow copy or exposed share left.
   const backend = LocalBackend.fromFile(filer.configPath);
@@ -88,6 +102,7 @@ test("a backup through the CLI passes every phase, leaves one snapshot per volum
 
   const described = await rvss(["backup", "describe", backupId], env);
   expect(described.stdout).toMatch(/#0 vs1: share1\s+completed/);
+  expect(described.stdout).toMatch(/snapshot vs1:vm_vol1@rvss_\S+ {2}verified \(5 file\(s\), 6\.1 MiB\)/);
 });
 
 test("a backup of an unknown share fails with exit 1 and a reason naming it", async () => {

@@ -584,6 +584,9 @@ test("local and ONTAP SVMs in one filer description: each call goes to its SVM's
     const r = await both.resolveShare("hv-prod", "share1");
     expect([r.svm, r.volume, r.sharePath]).toEqual(["hv-prod", "vm_vol1", "dir1/vmdir"]);
     expect(await both.svmNames("hv-prod")).toEqual(["hv-prod", "vs1", "HVFILER1"]);
+    // Snapshots are verified where the SVM's backend keeps checksums (local), not on ONTAP.
+    expect([await both.verifies!("vs1"), await both.verifies!("hv-prod")]).toEqual([true, false]);
+    expect((await both.capabilities!()).map((c) => [c.svm, c.volume])).toEqual([["vs1", "vm_vol1"]]);
   } finally {
     await (both as SvmRouter).close();
   }

@@ -8,7 +8,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { exposedShareName, snapshotName } from "@rvss/core";
 import { PreflightClient } from "@rvss/client";
-import { BackupState } from "@rvss/proto";
+import { BackupState, VerificationState } from "@rvss/proto";
 import { openFiler, type OntapBackend } from "@rvss/storage";
 import { SAMPLE_VM_FILES, sampleBytes, testPki } from "@rvss/testkit";
 import { CLIENT_SET_ID, HRESULT, driveTo, expectHResult, unc } from "../fsrvp/system";
@@ -49,6 +49,10 @@ test("a managed backup clones, exposes, seals and snapshots on ONTAP, leaves one
   const b = await sys.client.createBackup({ dataset: [{ svm: "o1", share: "share1", files: FILES }] });
   const done = await finished(b.id);
   expect([done.state, done.reason]).toEqual([BackupState.BACKUP_STATE_COMPLETED, ""]);
+  // ONTAP computes no checksums: describe says the snapshot is never verified (restores check sizes).
+  expect(done.sets[0]!.snapshots.map((x) => x.verification?.state)).toEqual([
+    VerificationState.VERIFICATION_STATE_NONE,
+  ]);
   const left = await sys.leftovers("o1");
   expect({ copies: left.copies, shares: left.shares }).toEqual(nothingLeft);
   expect(left.snapshots).toEqual([expect.stringMatching(new RegExp(`^rvss_${b.id}_`))]);

@@ -18,6 +18,8 @@ import {
   sampleBytes,
   startRvss,
   usedBytes,
+  copiesLeft,
+  writableEntries,
   type LoopFs,
   type LoopFsKind,
   type RvssProcesses,
@@ -101,10 +103,15 @@ describeRoot.each<[LoopFsKind, number]>([
       const copy = path.join(volDir, ".shadowcopy", shadowCopyId);
       expect((await fsp.readFile(path.join(copy, DISK))).equals(sampleBytes(DISK, 16 * MiB))).toBe(true);
       await fsp.writeFile(path.join(copy, "vm1/recovered.log"), "auto-recovered");
+      expect(await writableEntries(copy)).toContain("vm1/recovered.log");
       await agent.recoveryCompleteShadowCopySet(shadowCopySetId);
-      await expect(fsp.writeFile(path.join(copy, "vm1/late.log"), "x")).rejects.toThrow(/EPERM/);
+      // Read-only for every user but root; the snapshot, not the copy, is immutable (see ReadOnlyGuard).
+      expect(await writableEntries(copy)).toEqual([]);
       await agent.deleteShareMapping(shadowCopySetId, shadowCopyId, "\\\\vs1\\share1");
-      expect(await fsp.readdir(path.join(volDir, ".shadowcopy"))).toEqual([]);
+      // Unreachable at once; its files are removed in the background, shortly after.
+      const copies = path.join(volDir, ".shadowcopy");
+      expect((await fsp.readdir(copies)).filter((e) => !e.startsWith(".deleted-"))).toEqual([]);
+      expect(await copiesLeft(copies)).toEqual([]);
     } finally {
       agent.close();
     }

@@ -5,6 +5,7 @@ import {
   RestoreState,
   SetStatus,
   Step,
+  VerificationState,
   backupStateToJSON,
   restoreStateToJSON,
   tickOutcomeToJSON,
@@ -13,6 +14,7 @@ import {
   type RestoreRecord,
   type RestoredFile,
   type Schedule,
+  type Verification,
   type WriterReport,
 } from "@rvss/proto";
 
@@ -55,6 +57,22 @@ function writers(reports: WriterReport[]): string {
   );
 }
 
+/** Where a snapshot's restore verification stands, in a few words. */
+export function verificationText(v: Verification | undefined): string {
+  switch (v?.state) {
+    case VerificationState.VERIFICATION_STATE_VERIFYING:
+      return "verifying";
+    case VerificationState.VERIFICATION_STATE_VERIFIED:
+      return `verified (${v.files} file(s), ${bytes(v.bytes)})`;
+    case VerificationState.VERIFICATION_STATE_FAILED:
+      return `verification FAILED: ${v.reason}${v.code ? ` (${v.code})` : ""}`;
+    case VerificationState.VERIFICATION_STATE_NONE:
+      return "not verified: the storage keeps no checksums (a restore checks sizes)";
+    default:
+      return "verification pending (a restore compares against the snapshot itself)";
+  }
+}
+
 /** One line for one event: what happened, and the set status it implies where it implies one. */
 export function describeEvent(e: Event): string {
   const set = e.setId ? `set ${e.setId.slice(0, 8)}` : "backup";
@@ -89,6 +107,8 @@ export function describeEvent(e: Event): string {
         return "shadow copies sealed read-only  [Recovered]";
       case "snapshotTaken":
         return `snapshot ${b.value.snapshot?.name} of volume ${b.value.snapshot?.volume}`;
+      case "snapshotVerification":
+        return `snapshot ${b.value.name} of volume ${b.value.volume}: ${verificationText(b.value.verification)}`;
       case "shadowCopiesDeleted":
         return `shadow copies and exposed shares deleted${b.value.aborted ? " (abort)" : ""}`;
       case "setCompleted":
@@ -142,7 +162,8 @@ export function describeBackup(b: Backup): string {
       `  #${s.index} ${s.svm}: ${s.shares.join(", ")}  ${phaseNames[s.phase] ?? ""}${status}${s.stage ? ` - ${s.stage}` : ""}${queue}${s.setId ? `  set ${s.setId}` : ""}`,
     );
     if (s.reason) lines.push(`      reason: ${s.reason}`);
-    for (const snap of s.snapshots) lines.push(`      snapshot ${snap.svm}:${snap.volume}@${snap.name}`);
+    for (const snap of s.snapshots)
+      lines.push(`      snapshot ${snap.svm}:${snap.volume}@${snap.name}  ${verificationText(snap.verification)}`);
   }
   return lines.join("\n");
 }

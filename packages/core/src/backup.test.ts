@@ -135,6 +135,22 @@ describe("backup state", () => {
       [1, "failed", "s-2", "share gone"],
     ]);
   });
+
+  test("the view gives each snapshot its verification, kept apart from the set's result", () => {
+    const { plan, status } = base();
+    const snap = (volume: string, name: string) => ({
+      svm: "vs1",
+      volume,
+      name,
+      takenAt: 2,
+      setId: "s-1",
+      shadowCopies: [],
+    });
+    const r: SetResult = { ...done(0, "completed"), setId: "s-1", snapshots: [snap("v1", "n1"), snap("v2", "n2")] };
+    const failed = { volume: "v2", name: "n2", state: "failed" as const, reason: "cannot read", at: 4 };
+    const view = assembleBackup(plan, recordSetEnd(status, plan, r, 3), new Map([[0, r]]), [failed]);
+    expect(view.sets[0]!.snapshots.map((x) => x.verification)).toEqual([undefined, failed]);
+  });
 });
 
 test("a set that completed although a writer failed (policy continue) makes the backup PartiallyFailed, naming the writer", () => {

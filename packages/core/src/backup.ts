@@ -8,6 +8,7 @@ import type { RequestedShare, OnWriterError, WriterStepRecord } from "./fsrvp/ty
 import { namedVms, vmsSplitAcrossShares } from "./layout";
 import { expiresAt, type Retention } from "./retention";
 import { svmNameProblem } from "./naming";
+import type { SnapshotVerificationRecord } from "./verification";
 
 /** Microsoft's limit of shares per shadow copy set. */
 export const MAX_SHARES_PER_SET = 64;
@@ -39,6 +40,8 @@ export interface BackupSnapshot {
   takenAt: number;
   setId: string;
   shadowCopies: BackupShadowCopy[];
+  /** Its restore verification as last reported (kept apart from the set's result); none yet: pending. */
+  verification?: SnapshotVerificationRecord;
 }
 
 /** One planned set of a backup: the shares of one SVM (fixed when the backup is created). */
@@ -311,12 +314,21 @@ export function markCancelRequested(s: BackupStatus, now: number): BackupStatus 
   return { ...s, cancelRequested: true, updatedAt: now };
 }
 
-/** The backup as people see it, from its plan, its status and the results of its ended sets. */
+/**
+ * The backup as people see it, from its plan, its status, the results of its ended sets and the
+ * verifications of their snapshots.
+ */
 export function assembleBackup(
   plan: BackupPlan,
   status: BackupStatus,
   results: ReadonlyMap<number, SetResult>,
+  verifications: readonly SnapshotVerificationRecord[] = [],
 ): BackupRecord {
+  const verified = new Map(verifications.map((v) => [`${v.volume}/${v.name}`, v]));
+  const withVerification = (x: BackupSnapshot): BackupSnapshot => {
+    const v = verified.get(`${x.volume}/${x.name}`);
+    return v ? { ...x, verification: v } : x;
+  };
   const { sets, ...rest } = plan;
   const { ended: _ended, problems: _problems, snapshotsTaken: _taken, ...state } = status;
   return {
@@ -328,7 +340,7 @@ export function assembleBackup(
       const view: BackupSetView = {
         ...p,
         phase: how === undefined ? "queued" : how === "failed" ? "failed" : "completed",
-        snapshots: r?.snapshots ?? [],
+        snapshots: (r?.snapshots ?? []).map(withVerification),
       };
       if (r?.setId) view.setId = r.setId;
       if (r?.outcome === "aborted") {

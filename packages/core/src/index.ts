@@ -40,6 +40,7 @@ export {
   BACKUP_KEYS,
   backupCreatedEventId,
   backupDeletedEventId,
+  snapshotVerificationEventId,
   backupNameKey,
   COLLECTOR_KEY,
   deleteSnapshotCommandId,
@@ -57,6 +58,8 @@ export {
   backupKey,
   backupSetKey,
   backupSetKeys,
+  backupVerificationKey,
+  backupVerificationKeys,
   backupStatusKey,
   CHECK_SHARES_SUBJECT,
   COMMAND_STREAMS,
@@ -359,3 +362,6 @@ export {
 
 // Where restores may write.
 export { checkRestoreTarget, restoreTargetProblem } from "./restore-roots";
+
+// Snapshots' restore verification as the coordinator keeps it.
+export { nextVerification, type SnapshotVerificationRecord, type VerificationStateName } from "./verification";

@@ -130,16 +130,16 @@ function readStream(stream: string): string[] {
 }
 
 /**
- * The event types (subject types) a phase's service publishes: what its steps report, a refusal and
- * progress where a step has them, and the failures of its own steps only (their subject type names
- * the phase: wire.ts `stepFailedType`).
+ * The event types (subject types) a phase's service publishes: what its steps report (and later
+ * about their results), a refusal and progress where a step has them, and the failures of its own
+ * steps only (their subject type names the phase: wire.ts `stepFailedType`).
  */
 export function phaseEventTypes(phase: Phase): string[] {
   const types = new Set<string>([stepFailedType(phase)]);
   for (const k of Object.keys(STEPS) as StepKey[]) {
     const step: StepSpec = STEPS[k];
     if (step.phase !== phase) continue;
-    for (const r of step.reports) types.add(r);
+    for (const r of [...step.reports, ...(step.later ?? [])]) types.add(r);
     if (step.rejection) types.add(step.rejection);
     if (step.progress) types.add("stepProgress");
   }

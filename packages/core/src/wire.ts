@@ -196,6 +196,10 @@ export const backupKey = (id: string): string => `backup.${id}`;
 export const backupStatusKey = (id: string): string => `backup.${id}.status`;
 export const backupSetKey = (id: string, index: number): string => `backup.${id}.set.${index}`;
 export const backupSetKeys = (id: string): string => `backup.${id}.set.*`;
+/** Where one snapshot of a backup stands in its restore verification (the set's snapshot of a volume). */
+export const backupVerificationKey = (id: string, setId: string, volume: string): string =>
+  `backup.${id}.verification.${setId}.${token(volume)}`;
+export const backupVerificationKeys = (id: string): string => `backup.${id}.verification.>`;
 /** Every backup's plan key; `backupIdOf` reads the ID back. */
 export const BACKUP_KEYS = "backup.*";
 export const backupIdOf = (key: string): string => key.slice("backup.".length);
@@ -275,6 +279,12 @@ export const deleteSnapshotsCommandId = (backupId: string, svm: string): string 
 export const deleteSnapshotCommandId = (backupId: string, attempt: string): string =>
   `delete-snapshot:${backupId}:${attempt}`;
 export const backupDeletedEventId = (backupId: string): string => `${backupId}:deleted`;
+/**
+ * A snapshot's verification reaching a state; `at` (when, epoch ms) makes a later run of the same
+ * state a new fact, while the same report sent twice stays one.
+ */
+export const snapshotVerificationEventId = (svm: string, volume: string, name: string, state: string, at: number) =>
+  `verification:${token(svm)}:${token(volume)}:${name}:${state}:${at}`;
 /**
  * The ID of the backup a schedule's tick makes: a UUID (version 5 layout) from a hash of schedule,
  * its creation and the tick, so every replica derives the same one and none can start it twice.

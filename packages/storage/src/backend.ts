@@ -172,6 +172,11 @@ export interface StorageBackend {
   verifySnapshot?(ref: SnapshotRef): Promise<SnapshotVerification>;
   /** The verification, or null while there is none. */
   snapshotVerification?(ref: SnapshotRef): Promise<SnapshotVerification | null>;
+  /**
+   * Whether verifySnapshot works for the SVM's snapshots, where it differs by SVM (a router of
+   * several backends); without it, wherever verifySnapshot exists.
+   */
+  verifies?(svm: string): Promise<boolean>;
   /** What each volume can do; fails naming a volume whose filesystem cannot do what it is configured for. */
   capabilities?(): Promise<VolumeCapabilities[]>;
   listSnapshots(svm: string): Promise<SnapshotInfo[]>;
@@ -182,4 +187,6 @@ export interface StorageBackend {
   svmNames(svm: string): Promise<string[] | null>;
   /** Throws, naming what is wrong, when the storage cannot be reached or written now (readiness). */
   probe?(): Promise<void>;
+  /** Finishes the removals a deletion leaves to the background, a stopped process's among them. */
+  finishRemovals?(): Promise<void>;
 }

@@ -22,6 +22,8 @@ export class LatencyBackend implements StorageBackend {
   readonly verifySnapshot?: StorageBackend["verifySnapshot"];
   readonly snapshotVerification?: StorageBackend["snapshotVerification"];
   readonly capabilities?: StorageBackend["capabilities"];
+  readonly verifies?: StorageBackend["verifies"];
+  readonly finishRemovals?: StorageBackend["finishRemovals"];
 
   constructor(
     private readonly inner: StorageBackend,
@@ -32,6 +34,8 @@ export class LatencyBackend implements StorageBackend {
     this.verifySnapshot = inner.verifySnapshot?.bind(inner);
     this.snapshotVerification = inner.snapshotVerification?.bind(inner);
     this.capabilities = inner.capabilities?.bind(inner);
+    this.verifies = inner.verifies?.bind(inner);
+    this.finishRemovals = inner.finishRemovals?.bind(inner);
   }
 
   private wait(ms: number): Promise<void> {

@@ -116,6 +116,29 @@ export class SvmRouter implements StorageBackend {
   async listSvms() {
     return [...(await this.local.listSvms()), ...(await this.ontap.listSvms())];
   }
+  finishRemovals() {
+    return this.local.finishRemovals();
+  }
+  /** The local volumes' (ONTAP's are what ONTAP is). */
+  async capabilities() {
+    return this.local.capabilities();
+  }
+  async verifies(svm: string) {
+    return (await this.backend(svm)).verifySnapshot !== undefined;
+  }
+  async verifySnapshot(ref: SnapshotRef) {
+    const b = await this.backend(ref.svm);
+    if (!b.verifySnapshot)
+      throw new RvssError(
+        ErrorCodes.INVALID_ARGUMENT,
+        `SVM "${ref.svm}" is on ${b.kind}, which keeps no checksums of snapshots to verify`,
+        { svm: ref.svm, snapshot: ref.name },
+      );
+    return b.verifySnapshot(ref);
+  }
+  async snapshotVerification(ref: SnapshotRef) {
+    return (await (await this.backend(ref.svm)).snapshotVerification?.(ref)) ?? null;
+  }
   async svmNames(svm: string) {
     return (await this.backend(svm)).svmNames(svm);
   }

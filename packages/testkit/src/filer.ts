@@ -69,6 +69,30 @@ export async function createSampleFiler(dir: string): Promise<SampleFiler> {
 /** Removes a directory tree even where the backend sealed it immutable. */
 export const removeTree = removeSealedTree;
 
+/**
+ * The entries of a volume's copy directory once the deleted copies in it are removed (a deletion
+ * leaves that to the background); waits at most `ms` for them.
+ */
+export async function copiesLeft(copyDir: string, ms = 10_000): Promise<string[]> {
+  const list = () => fsp.readdir(copyDir).catch(() => [] as string[]);
+  for (const end = Date.now() + ms; (await list()).some((e) => e.startsWith(".deleted-")) && Date.now() < end;)
+    await new Promise((r) => setTimeout(r, 10));
+  return list();
+}
+
+/**
+ * The entries of a tree (itself included, relative paths, "" for the top) that carry a write bit:
+ * a sealed copy has none, so no user but root can change it.
+ */
+export async function writableEntries(dir: string, rel = ""): Promise<string[]> {
+  const st = await fsp.lstat(path.join(dir, rel));
+  const out = (st.mode & 0o222) !== 0 ? [rel] : [];
+  if (st.isDirectory())
+    for (const e of await fsp.readdir(path.join(dir, rel)))
+      out.push(...(await writableEntries(dir, rel === "" ? e : `${rel}/${e}`)));
+  return out;
+}
+
 /** Compares two trees file by file; returns the differences (empty when identical). */
 export async function compareTrees(a: string, b: string, files: string[]): Promise<string[]> {
   const diffs: string[] = [];

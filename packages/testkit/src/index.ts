@@ -3,7 +3,15 @@
 export { findNatsServer, NatsServer, type NatsServerOptions } from "./nats-server";
 export { freePort } from "./ports";
 export { rvssFailure } from "./failure";
-export { compareTrees, createSampleFiler, removeTree, sampleBytes, type SampleFiler } from "./filer";
+export {
+  compareTrees,
+  copiesLeft,
+  createSampleFiler,
+  removeTree,
+  sampleBytes,
+  writableEntries,
+  type SampleFiler,
+} from "./filer";
 export {
   connectAs,
   provisionAs,

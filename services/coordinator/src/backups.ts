@@ -24,13 +24,19 @@ import {
   backupStatusKey,
   backupSetKey,
   backupSetKeys,
+  backupVerificationKey,
+  backupVerificationKeys,
+  nextVerification,
+  parseSnapshotName,
+  type SnapshotVerificationRecord,
   BACKUP_KEYS,
   backupIdOf,
   backupFinishedEventId,
 } from "@rvss/core";
 import { publishEvent, type Bus } from "@rvss/bus";
 import type { Logger } from "@rvss/runtime";
-import { backupSnapshotToProto, backupStateToProto } from "./convert";
+import type { SnapshotVerification } from "@rvss/proto";
+import { backupSnapshotToProto, backupStateToProto, verificationFromProto } from "./convert";
 import { setCompletedEvent } from "./set-events";
 
 const MAX_LISTED_SNAPSHOTS = 100;
@@ -77,10 +83,34 @@ export class Backups {
     return new Map(all.map((r) => [r.value.index, r.value]));
   }
 
-  /** The backup as people see it, with the results of the sets that ended. */
+  /** The backup as people see it, with the results of the sets that ended and their snapshots' verifications. */
   async get(id: string): Promise<BackupRecord | null> {
     const s = await this.state(id);
-    return s ? assembleBackup(s.plan, s.status, await this.results(id)) : null;
+    if (!s) return null;
+    const [results, verifications] = await Promise.all([
+      this.results(id),
+      this.bus.state.list<SnapshotVerificationRecord>(backupVerificationKeys(id)),
+    ]);
+    return assembleBackup(
+      s.plan,
+      s.status,
+      results,
+      verifications.map((v) => v.value),
+    );
+  }
+
+  /**
+   * Records the executor's report of a snapshot's verification (one key per snapshot, so the set's
+   * result stays written once); an older or repeated report changes nothing.
+   */
+  async recordVerification(backupId: string, e: SnapshotVerification): Promise<void> {
+    const report = verificationFromProto(e);
+    const parts = parseSnapshotName(e.name);
+    if (!report || parts?.backupId !== backupId || !(await this.plan(backupId))) return;
+    await this.bus.state.mutate<SnapshotVerificationRecord, void>(
+      backupVerificationKey(backupId, parts.setId, e.volume),
+      (cur) => ({ next: nextVerification(cur?.value ?? null, report) ?? undefined, result: undefined }),
+    );
   }
 
   /** Every backup, newest first, without per-set results (cheap). */
@@ -143,6 +173,11 @@ export class Backups {
             name: s.name,
             takenAt: s.takenAt ?? Date.now(),
             setId: entry.setId,
+            ...(s.noChecksums
+              ? {
+                  verification: { volume: s.volume, name: s.name, state: "none" as const, at: s.takenAt ?? Date.now() },
+                }
+              : {}),
             shadowCopies: entry.shadowCopies
               .filter((c) => s.shadowCopyIds.includes(c.id))
               .map((c) => ({

@@ -3,12 +3,14 @@ import {
   isAutoRecovery,
   STEPS,
   progressOf,
+  toErrorCode,
   type BackupRecord,
   type BackupSnapshot,
   type BackupSetView,
   type ShadowCopySetStatus,
   type ShadowCopyRecord,
   type ShadowCopySet,
+  type SnapshotVerificationRecord,
   type SvmRecord,
   type VmFileList,
   type WriterStepRecord,
@@ -17,11 +19,14 @@ import {
   BackupSetPhase,
   BackupState,
   SetStatus,
+  VerificationState,
   WriterErrorPolicy,
   type Backup,
   type BackupSet,
   type ShadowCopy,
   type ShareSelection,
+  type SnapshotVerification,
+  type Verification,
   type VolumeSnapshot,
   type WriterStep,
 } from "@rvss/proto";
@@ -59,6 +64,45 @@ export function shadowCopyToProto(c: ShadowCopyRecord, context: number): ShadowC
   };
 }
 
+const verificationStates: Record<SnapshotVerificationRecord["state"], VerificationState> = {
+  verifying: VerificationState.VERIFICATION_STATE_VERIFYING,
+  verified: VerificationState.VERIFICATION_STATE_VERIFIED,
+  failed: VerificationState.VERIFICATION_STATE_FAILED,
+  none: VerificationState.VERIFICATION_STATE_NONE,
+};
+
+/** A snapshot's verification as recorded; pending while nothing was reported. */
+export function verificationToProto(v: SnapshotVerificationRecord | undefined): Verification {
+  return {
+    state: v ? verificationStates[v.state] : VerificationState.VERIFICATION_STATE_PENDING,
+    reason: v?.reason ?? "",
+    code: v?.code ?? "",
+    file: v?.file ?? "",
+    files: v?.files ?? 0,
+    bytes: BigInt(v?.bytes ?? 0),
+    ...(v ? { at: new Date(v.at) } : {}),
+  };
+}
+
+/** The executor's report of a verification, as the coordinator records it; null for a state it cannot report. */
+export function verificationFromProto(e: SnapshotVerification): SnapshotVerificationRecord | null {
+  const v = e.verification;
+  const state = (Object.keys(verificationStates) as SnapshotVerificationRecord["state"][]).find(
+    (k) => verificationStates[k] === v?.state,
+  );
+  if (!v || !state) return null;
+  return {
+    volume: e.volume,
+    name: e.name,
+    state,
+    ...(v.reason ? { reason: v.reason } : {}),
+    ...(v.code ? { code: toErrorCode(v.code) } : {}),
+    ...(v.file ? { file: v.file } : {}),
+    ...(state === "verified" ? { files: v.files, bytes: Number(v.bytes) } : {}),
+    at: v.at?.getTime() ?? Date.now(),
+  };
+}
+
 export function backupSnapshotToProto(s: BackupSnapshot, backupId: string): VolumeSnapshot {
   return {
     svm: s.svm,
@@ -80,6 +124,7 @@ export function backupSnapshotToProto(s: BackupSnapshot, backupId: string): Volu
       bytes: BigInt(c.bytes),
       fileCount: c.fileCount,
     })),
+    verification: verificationToProto(s.verification),
   };
 }
 

@@ -77,6 +77,7 @@ export async function startCoordinator(config: RvssConfig, log: Logger): Promise
       const e = d.data;
       if (e.body?.$case === "restoreFinished") return recordRestoreFinished(bus, e.body.value);
       if (e.body?.$case === "snapshotsDeleted") return deletions.confirmed(e);
+      if (e.body?.$case === "snapshotVerification") return backups.recordVerification(e.backupId, e.body.value);
       const report = toReport(e);
       if (!report) return;
       const out = await engine.apply(e.svm, (s, env) => applyReport(s, report, env));

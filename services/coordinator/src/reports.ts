@@ -9,7 +9,7 @@ import {
   type StepReport,
   type WriterStepRecord,
 } from "@rvss/core";
-import { stepToJSON, type Event, type WriterReport } from "@rvss/proto";
+import { VerificationState, stepToJSON, type Event, type WriterReport } from "@rvss/proto";
 
 /** The report an event carries, or null for events that report no step (the coordinator's own). */
 export function toReport(e: Event): StepReport | null {
@@ -73,6 +73,7 @@ export function toReport(e: Event): StepReport | null {
         volume: s.volume,
         name: s.name,
         takenAt: s.createdAt?.getTime() ?? Date.now(),
+        ...(s.verification?.state === VerificationState.VERIFICATION_STATE_NONE ? { noChecksums: true as const } : {}),
       };
     }
     case "shadowCopiesDeleted":

@@ -4,8 +4,14 @@
  * It also answers the reconciler's StorageInventory query (what the storage holds). Before any
  * storage call, a command's targets are checked against the records (steps.checkTargets).
  */
-import { errorMessage, invalidArgument } from "@rvss/core";
-import { serveStorageInventory, startPhaseService, type Bus } from "@rvss/bus";
+import {
+  backupVerificationKey,
+  errorMessage,
+  invalidArgument,
+  parseSnapshotName,
+  type SnapshotVerificationRecord,
+} from "@rvss/core";
+import { publishEvent, serveStorageInventory, startPhaseService, type Bus } from "@rvss/bus";
 import type { ExecutorCommand } from "@rvss/proto";
 import type { Logger, RunningService, RvssConfig } from "@rvss/runtime";
 import { openBackend, type StorageBackend } from "@rvss/storage";
@@ -65,10 +71,15 @@ export async function startSnapshotExecutor(
   // Said once at start; a volume whose filesystem cannot do what it is configured for stops the start here.
   for (const c of (await backend.capabilities?.()) ?? [])
     log.info({ ...c }, `volume ${c.svm}/${c.volume} on ${c.filesystem}: cow ${c.cow}`);
-  const verifier = new steps.Verifier(backend, (ref, err) =>
-    log.warn({ ...ref, err: (err as Error).message }, `snapshot ${ref.name} could not be verified`),
-  );
   let bus: Bus | undefined;
+  const verifier = new steps.Verifier(
+    backend,
+    async (ref, v) => {
+      const e = steps.verificationEvent(ref, v);
+      if (e) await publishEvent(bus!, e);
+    },
+    (ref, err) => log.warn({ ...ref, err: errorMessage(err) }, `snapshot ${ref.name} could not be verified`),
+  );
   const phase = await startPhaseService(config, log, {
     phase: "executor",
     prepare: async (b) => {
@@ -88,8 +99,16 @@ export async function startSnapshotExecutor(
   });
   const inventory = serveStorageInventory(phase.bus, log, (req) => steps.storageInventory(backend, req.svms));
   void verifier
-    .sweep([])
-    .catch((err: unknown) => log.warn({ err: (err as Error).message }, "verification sweep failed"));
+    .sweep([], async (ref) => {
+      const parts = parseSnapshotName(ref.name);
+      if (!parts) return true;
+      const key = backupVerificationKey(parts.backupId, parts.setId, ref.volume);
+      return (await phase.bus.state.get<SnapshotVerificationRecord>(key))?.value.state === "verified";
+    })
+    .catch((err: unknown) => log.warn({ err: errorMessage(err) }, "verification sweep failed"));
+  void backend
+    .finishRemovals?.()
+    .catch((err: unknown) => log.warn({ err: errorMessage(err) }, "removing deleted copies failed"));
   const storage = watchStorage(backend, log);
   return {
     unready: () => phase.unready() ?? storage.problem(),

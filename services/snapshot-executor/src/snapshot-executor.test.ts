@@ -1,3 +1,4 @@
+import { execFileSync } from "node:child_process";
 import * as fsp from "node:fs/promises";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -10,8 +11,8 @@ import {
   type SvmRecord,
 } from "@rvss/core";
 import { listDeadLetters, publishCommand, type Bus } from "@rvss/bus";
-import type { ExecutorCommand, ShadowCopy } from "@rvss/proto";
-import { LocalBackend } from "@rvss/storage";
+import { VerificationState, type ExecutorCommand, type ShadowCopy, type Verification } from "@rvss/proto";
+import { LocalBackend, type SnapshotRef } from "@rvss/storage";
 import {
   createSampleFiler,
   removeTree,
@@ -22,6 +23,7 @@ import {
 } from "@rvss/testkit";
 import { startSnapshotExecutor } from "./index";
 import * as steps from "./steps";
+import { Verifier } from "./steps";
 
 let dir: string;
 let filer: SampleFiler;
@@ -158,10 +160,17 @@ describe("snapshot-executor", () => {
       c.files[0]!,
     );
     await expect(fsp.appendFile(image, "x")).rejects.toThrow(/EPERM|EACCES/);
-    // The executor checksums the snapshot after the backup, on its own.
+    // The executor checksums the snapshot after the backup, on its own, and reports each state.
     const snapRef = { svm: "vs1", volume: "vm_vol1", name: snapName };
-    for (const end = Date.now() + 20_000; !(await backend.snapshotVerification(snapRef)) && Date.now() < end;)
-      await new Promise((r) => setTimeout(r, 100));
+    const states = () =>
+      events.events.flatMap(({ event: e }) =>
+        e.body?.$case === "snapshotVerification" && e.body.value.name === snapName ? [e.body.value.verification!] : [],
+      );
+    await events.waitFor(() => states().some((v) => v.state === VerificationState.VERIFICATION_STATE_VERIFIED));
+    expect(states().map((v) => [v.state, v.files, Number(v.bytes)])).toEqual([
+      [VerificationState.VERIFICATION_STATE_VERIFYING, 0, 0],
+      [VerificationState.VERIFICATION_STATE_VERIFIED, 1, 4 * 1024 * 1024 + "repaired by a writer".length],
+    ]);
     expect(Object.keys((await backend.snapshotVerification(snapRef))!.shadowCopies[c.shadowCopyId]!.files)).toEqual(
       c.files,
     );
@@ -332,5 +341,55 @@ describe("commands the SVM's record does not back are dead-lettered, and storage
     });
     expect(reason).toMatch(/holds no such set/);
     expect(await backend.listShadowCopies("vs1")).toEqual([]);
+  });
+});
+
+describe("verification, after the backup", () => {
+  const setId = "00000000-0000-4000-8000-0000000000a9";
+  const c = copy("00000000-0000-4000-8000-0000000000c9", ["vm1/Virtual Hard Disks/vm1.vhdx"]);
+  const ref = { svm: "vs1", volume: "vm_vol1", name: snapshotName("b9b9b9b9-0000-4000-8000-0000000000b9", setId, 0) };
+
+  /** What a verifier reports of each snapshot, in order. */
+  async function verify(b: LocalBackend, snap: SnapshotRef): Promise<Verification[]> {
+    const reports: Verification[] = [];
+    const v = new Verifier(
+      b,
+      async (r, x) => {
+        if (r.name === snap.name) reports.push(x);
+      },
+      () => undefined,
+    );
+    v.add(snap);
+    await v.idle();
+    return reports;
+  }
+
+  test("a file that cannot be read fails it, naming the file", async () => {
+    const copyRef = { svm: "vs1", volume: c.volume, shadowCopyId: c.shadowCopyId };
+    await backend.createShadowCopy({
+      svm: "vs1",
+      shadowCopyId: c.shadowCopyId,
+      share: { svm: "vs1", share: c.share, volume: c.volume, sharePath: c.sharePath },
+      files: c.files,
+      writable: false,
+    });
+    await backend.createSnapshot({ ...ref, shadowCopyIds: [c.shadowCopyId] });
+    await backend.deleteShadowCopy(copyRef);
+    // Damage in the snapshot before it is verified: its file replaced by a link, which is not read.
+    const held = path.join(dir, "filer", "vs1", "vm_vol1", ".snapshot", ref.name, ".shadowcopy", c.shadowCopyId);
+    const file = path.join(held, c.files[0]!);
+    if (process.getuid?.() === 0) execFileSync("chattr", ["-R", "-i", held]);
+    execFileSync("chmod", ["-R", "u+w", held]);
+    await fsp.rm(file);
+    await fsp.symlink(path.join(dir, "nothing"), file);
+    const [verifying, failed] = await verify(backend, ref);
+    expect([verifying?.state, failed?.state, failed?.file, failed?.code]).toEqual([
+      VerificationState.VERIFICATION_STATE_VERIFYING,
+      VerificationState.VERIFICATION_STATE_FAILED,
+      c.files[0],
+      "STORAGE_FAILED",
+    ]);
+    expect(failed?.reason).toContain(`cannot read "${c.files[0]}" of shadow copy ${c.shadowCopyId}: ELOOP`);
+    expect(await backend.snapshotVerification(ref)).toBeNull();
   });
 });

@@ -15,11 +15,14 @@ import {
   isPermanent,
   mapLimit,
   parseSnapshotName,
+  snapshotVerificationEventId,
   svmKey,
+  PHASE_SERVICES,
   type BackupStatus,
   type SvmRecord,
 } from "@rvss/core";
 import type {
+  Event,
   ExecutorCommand,
   CreateShadowCopies,
   DeleteShadowCopies,
@@ -31,11 +34,12 @@ import type {
   FinalizeShadowCopies,
   StorageInventoryResponse,
   SvmInventory,
+  Verification,
   VolumeSnapshot,
 } from "@rvss/proto";
-import { Step } from "@rvss/proto";
+import { Step, VerificationState, verificationStateToJSON } from "@rvss/proto";
 import type { PhaseResult, StateStore } from "@rvss/bus";
-import type { RestoreDestination, SnapshotRef, StorageBackend } from "@rvss/storage";
+import type { RestoreDestination, SnapshotRef, SnapshotVerification, StorageBackend } from "@rvss/storage";
 import * as fsp from "node:fs/promises";
 import * as path from "node:path";
 import { reportProgress } from "./progress";
@@ -202,6 +206,7 @@ export async function finalizeShadowCopies(
     if (!(cmd.snapshots.length > 0 && cmd.snapshots.every((x) => taken.has(`${x.volume}/${x.name}`)))) throw err;
     await emit({ body: { $case: "shadowCopiesSealed", value: { shadowCopies: cmd.shadowCopies } } });
   }
+  const verified = await verifies(backend, svm);
   await mapLimit(cmd.snapshots, PARALLEL, async (s) => {
     const held = cmd.shadowCopies.filter((c) => c.volume === s.volume).map((c) => c.shadowCopyId);
     const info = await backend.createSnapshot({ svm, volume: s.volume, name: s.name, shadowCopyIds: held });
@@ -213,25 +218,46 @@ export async function finalizeShadowCopies(
       backupId: ctx.backupId,
       setId: ctx.setId,
       shadowCopies: cmd.shadowCopies.filter((c) => c.volume === s.volume),
+      verification: {
+        state: verified ? VerificationState.VERIFICATION_STATE_PENDING : VerificationState.VERIFICATION_STATE_NONE,
+        reason: "",
+        code: "",
+        file: "",
+        files: 0,
+        bytes: 0n,
+      },
     };
     await emit({ body: { $case: "snapshotTaken", value: { snapshot } }, discriminator: s.volume });
-    verify({ svm, volume: s.volume, name: s.name });
+    if (verified) verify({ svm, volume: s.volume, name: s.name });
   });
+  // The backup completes when its live volumes hold no copy: their removal is waited for here.
   await deleteShadowCopies(
     backend,
     svm,
     { shadowCopies: cmd.shadowCopies, snapshots: [], aborted: false, reason: "" },
     emit,
+    true,
   );
 }
 
+/** Whether the backend checksums this SVM's snapshots (verifySnapshot works for them). */
+export async function verifies(backend: StorageBackend, svm: string): Promise<boolean> {
+  return backend.verifySnapshot !== undefined && ((await backend.verifies?.(svm)) ?? true);
+}
+
+/**
+ * `settle`: wait until the backend removed the copies' files, which it otherwise does after a
+ * deletion returned (DeleteShareMapping answers once the copy is unreachable).
+ */
 export async function deleteShadowCopies(
   backend: StorageBackend,
   svm: string,
   cmd: DeleteShadowCopies,
   emit: Emit,
+  settle = false,
 ): Promise<void> {
   await mapLimit(cmd.shadowCopies, PARALLEL, (c) => backend.deleteShadowCopy(ref(svm, c)));
+  if (settle) await backend.finishRemovals?.();
   await mapLimit(cmd.snapshots, PARALLEL, (s) => backend.deleteSnapshot({ svm, volume: s.volume, name: s.name }));
   await emit({
     body: {
@@ -368,11 +394,18 @@ export async function storageInventory(backend: StorageBackend, svms: string[]):
   return { svms: out, errorCode: "", errorMessage: "" };
 }
 
+/** What the verifier says of a snapshot as it goes: it began, ended (and how), or will never be verified. */
+export type VerificationReporter = (ref: SnapshotRef, v: Verification) => Promise<void>;
+
+type Reported = Partial<Verification> & Pick<Verification, "state">;
+
 /**
  * Checksums snapshots for restore verification one at a time, after their backups completed (the
- * backend throttles the reads). At start it takes up every snapshot not verified yet, so one that a
- * stopped executor left is verified too. A failure is logged; a restore then compares against the
- * snapshot itself.
+ * backend throttles the reads), and reports each state a snapshot reaches. At start it takes up
+ * every snapshot not verified yet, so one that a stopped executor left is verified too, and reports
+ * again a verification whose report the coordinator does not hold (`recorded`). A failure is
+ * reported and logged; a restore then compares against the snapshot itself. That a backend keeps
+ * no checksums (ONTAP) the snapshot's SnapshotTaken says, and nothing is reported here.
  */
 export class Verifier {
   private queue: SnapshotRef[] = [];
@@ -381,6 +414,7 @@ export class Verifier {
 
   constructor(
     private readonly backend: StorageBackend,
+    private readonly report: VerificationReporter,
     private readonly onError: (ref: SnapshotRef, err: unknown) => void,
   ) {}
 
@@ -390,23 +424,52 @@ export class Verifier {
     this.running ??= this.drain().finally(() => (this.running = null));
   }
 
-  /** Queues the snapshots of `svms` (all the backend knows when empty) that have no verification. */
-  async sweep(svms: string[]): Promise<void> {
+  /**
+   * Queues the snapshots of `svms` (all the backend knows when empty) that have no verification,
+   * and reports again those verified whose report `recorded` says the coordinator lacks.
+   */
+  async sweep(svms: string[], recorded: (ref: SnapshotRef) => Promise<boolean>): Promise<void> {
     const backend = this.backend;
     if (!backend.snapshotVerification) return;
-    for (const svm of svms.length > 0 ? svms : await backend.listSvms())
-      for (const s of await backend.listSnapshots(svm))
-        if (!(await backend.snapshotVerification(s))) this.add({ svm, volume: s.volume, name: s.name });
+    for (const svm of svms.length > 0 ? svms : await backend.listSvms()) {
+      if (!(await verifies(backend, svm))) continue;
+      for (const s of await backend.listSnapshots(svm)) {
+        const ref = { svm, volume: s.volume, name: s.name };
+        const done = await backend.snapshotVerification(ref);
+        if (!done) this.add(ref);
+        else if (!(await recorded(ref))) await this.tell(ref, verified(done));
+      }
+    }
   }
 
   private async drain(): Promise<void> {
     for (let ref = this.queue.shift(); ref && !this.stopped; ref = this.queue.shift()) {
+      const done = await this.backend.snapshotVerification?.(ref).catch(() => null);
+      if (done) {
+        // Handed over again (a finalize delivered twice): verified before.
+        await this.tell(ref, verified(done));
+        continue;
+      }
+      await this.tell(ref, { state: VerificationState.VERIFICATION_STATE_VERIFYING });
       try {
-        await this.backend.verifySnapshot!(ref);
+        await this.tell(ref, verified(await this.backend.verifySnapshot!(ref)));
       } catch (err) {
         this.onError(ref, err);
+        const e = RvssError.from(err);
+        await this.tell(ref, {
+          state: VerificationState.VERIFICATION_STATE_FAILED,
+          reason: e.message,
+          code: e.code,
+          file: typeof e.details.file === "string" ? e.details.file : "",
+        });
       }
     }
+  }
+
+  /** A report that cannot be published is logged; the sweep at the next start sends it again. */
+  private async tell(ref: SnapshotRef, v: Reported): Promise<void> {
+    const full: Verification = { reason: "", code: "", file: "", files: 0, bytes: 0n, at: new Date(), ...v };
+    await this.report(ref, full).catch((err: unknown) => this.onError(ref, err));
   }
 
   /** Stops after the snapshot being read (a stopped one is taken up again at the next start). */
@@ -419,4 +482,32 @@ export class Verifier {
   async idle(): Promise<void> {
     while (this.running) await this.running;
   }
+}
+
+/** The report of a verification the backend holds; its time is the verification's, so a repeat is one event. */
+function verified(v: SnapshotVerification): Reported {
+  const files = Object.values(v.shadowCopies).flatMap((c) => Object.values(c.files));
+  return {
+    state: VerificationState.VERIFICATION_STATE_VERIFIED,
+    files: files.length,
+    bytes: BigInt(files.reduce((n, f) => n + f.bytes, 0)),
+    at: new Date(v.verifiedAt),
+  };
+}
+
+/** The event of a verification report, or null for a snapshot whose name rvss did not make. */
+export function verificationEvent(ref: SnapshotRef, v: Verification): Event | null {
+  const parts = parseSnapshotName(ref.name);
+  if (!parts) return null;
+  const at = v.at?.getTime() ?? Date.now();
+  return {
+    eventId: snapshotVerificationEventId(ref.svm, ref.volume, ref.name, verificationStateToJSON(v.state), at),
+    time: new Date(),
+    svm: ref.svm,
+    // A backup event: it comes after the set ended (the set is in the snapshot's name).
+    setId: "",
+    backupId: parts.backupId,
+    source: PHASE_SERVICES.executor,
+    body: { $case: "snapshotVerification", value: { volume: ref.volume, name: ref.name, verification: v } },
+  };
 }

@@ -7,8 +7,13 @@
  *     DeleteShareMapping) on the peer's data set (9 files, 268 MB: four 64 MiB VHDX and small VM
  *     files), median of ROUNDS, beside a bare `cp -a` (`--reflink=always` on CoW) of the same share
  *     in the same rounds;
- *   - the same cycle on a 16x larger share (4 GiB; CoW filesystems only, the target is theirs);
+ *   - the same cycle on a 16x larger share (4 GiB: 16x the VMs, so 16x the files and directories too;
+ *     CoW filesystems only, the target is theirs), and, apart, on 4 GiB in the peer's 9 files
+ *     (1 GiB VHDX), which tells what scales with the bytes from what scales with the entries;
  *   - the cycle on a 1-file share (the fixed cost);
+ *   each timed part starts once the previous cycle's copy is removed (a deletion leaves that to the
+ *   background, see LocalBackend.deleteShadowCopy): like the bare copy's removal, it is not timed,
+ *   and it does not run beside the next timed part;
  *   - bytes one managed backup adds (statfs delta, after a flush);
  *   - what flushing a backup to disk costs (a syncfs right after the backup, measured apart from
  *     the timed cycles, which run in the page cache as the peer's did: the filer says
@@ -36,6 +41,7 @@ import {
   usedBytes,
   type LoopFs,
 } from "@rvss/testkit";
+import { LocalBackend } from "@rvss/storage";
 import type { Scenario } from "../main";
 import { Observer, fmt, percentile, startBenchSystem, type BenchSystem } from "../system";
 
@@ -49,11 +55,14 @@ const DBS = ["sqlvm/orders.sqlite", "sqlvm/ledger.sqlite"];
 
 type Kind = "ext4" | "xfs" | "btrfs";
 
-/** The peer's VM set, `copies` times over: vmN with a 64 MiB VHDX and its configuration; vm1 also its state file. */
-function vmFiles(copies: number): [string, number][] {
+/**
+ * The peer's VM set, `copies` times over: vmN with a VHDX (64 MiB, or `vhdx`) and its configuration;
+ * vm1 also its state file.
+ */
+function vmFiles(copies: number, vhdx = 64 * MiB): [string, number][] {
   const out: [string, number][] = [];
   for (let i = 1; i <= 4 * copies; i++) {
-    out.push([`vm${i}/Virtual Hard Disks/vm${i}.vhdx`, 64 * MiB]);
+    out.push([`vm${i}/Virtual Hard Disks/vm${i}.vhdx`, vhdx]);
     out.push([`vm${i}/Virtual Machines/vm${i}.vmcx`, 64 * 1024]);
   }
   out.push(["vm1/Virtual Machines/vm1.vmrs", 32 * 1024]);
@@ -73,13 +82,14 @@ async function buildFiler(root: string, kind: Kind): Promise<{ config: string; s
   const layout: Record<string, [string, number][]> = {
     peer: vmFiles(1),
     big: kind === "ext4" ? [] : vmFiles(16),
+    fat: kind === "ext4" ? [] : vmFiles(1, 1024 * MiB),
     one: [["vm1/Virtual Hard Disks/vm1.vhdx", 64 * 1024]],
     sql: [],
   };
   const shares: Record<string, Share> = {};
   const svms = [];
   for (const [name, files] of Object.entries(layout)) {
-    if (name === "big" && files.length === 0) continue;
+    if (files.length === 0 && name !== "sql") continue;
     const volDir = path.join(root, "filer", name, "vol");
     await fsp.mkdir(path.dirname(volDir), { recursive: true });
     if (kind === "btrfs") await btrfsSubvolume(volDir);
@@ -132,6 +142,17 @@ async function bareCopy(share: Share, kind: Kind): Promise<number> {
   return ms;
 }
 
+/**
+ * Waits until the share's volume holds no deleted copy still being removed, so the removal runs
+ * beside no timed part.
+ */
+async function removed(filer: LocalBackend, share: Share): Promise<void> {
+  for (const end = Date.now() + 60_000; (await filer.deletedCopies(share.svm, "vol")) > 0;) {
+    if (Date.now() > end) throw new Error(`the deleted copies of ${share.svm} were not removed within 60 s`);
+    await new Promise((r) => setTimeout(r, 2));
+  }
+}
+
 async function managedBackup(sys: BenchSystem, obs: Observer, share: Share, files: string[] = []) {
   const b = await sys.client.createBackup({ dataset: [{ svm: share.svm, share: share.share, files }] });
   await obs.until(() => obs.finishedBackups.has(b.id), 120_000);
@@ -150,6 +171,8 @@ interface Figures {
   bareCopyMs: number;
   cycleVsCopy: number;
   bigCycleMs: number | null;
+  /** 4 GiB in the peer's 9 files: what scales with the bytes alone. */
+  fatCycleMs: number | null;
   bigVsPeer: number | null;
   fixedMs: number;
   addedBytes: number;
@@ -163,32 +186,40 @@ async function measure(kind: Kind, print: (l: string) => void): Promise<Figures>
   let sys: BenchSystem | null = null;
   let obs: Observer | null = null;
   try {
-    lfs = await mountLoopFs(kind, dir, kind === "ext4" ? 2048 : 8 * 1024);
+    lfs = await mountLoopFs(kind, dir, kind === "ext4" ? 2048 : 12 * 1024);
     const root = lfs.mountPoint;
-    print(`${kind}: writing the data sets (peer ${kind === "ext4" ? "" : "and 4 GiB "}share) ...`);
+    print(`${kind}: writing the data sets (the peer's share${kind === "ext4" ? "" : " and two of 4 GiB"}) ...`);
     const { config, shares } = await buildFiler(root, kind);
+    const filer = LocalBackend.fromFile(config);
     sys = await startBenchSystem({ RVSS_STORAGE: "local", RVSS_FILER_CONFIG: config, RVSS_LOG_LEVEL: "warn" });
     obs = await Observer.start(sys.nats.url);
     const agent = (svm: string) => new AgentClient(sys!.client.address, svm, testPki().clientAuth("backup-operator"));
     const peer = agent("peer");
     const one = agent("one");
     const big = shares.big ? agent("big") : null;
+    const fat = shares.fat ? agent("fat") : null;
     const cycles: number[] = [];
     const copies: number[] = [];
     const bigs: number[] = [];
+    const fats: number[] = [];
     const fixed: number[] = [];
-    await cycle(peer, shares.peer!); // warm-up
-    await cycle(one, shares.one!);
-    if (big) await cycle(big, shares.big!);
+    const timed = async (client: AgentClient, share: Share): Promise<number> => {
+      const ms = await cycle(client, share);
+      await removed(filer, share);
+      return ms;
+    };
+    await timed(peer, shares.peer!); // warm-up
+    await timed(one, shares.one!);
+    if (big) await timed(big, shares.big!);
+    if (fat) await timed(fat, shares.fat!);
     for (let i = 0; i < ROUNDS; i++) {
-      cycles.push(await cycle(peer, shares.peer!));
+      cycles.push(await timed(peer, shares.peer!));
       copies.push(await bareCopy(shares.peer!, kind));
-      fixed.push(await cycle(one, shares.one!));
-      if (big) bigs.push(await cycle(big, shares.big!));
+      fixed.push(await timed(one, shares.one!));
+      if (big) bigs.push(await timed(big, shares.big!));
+      if (fat) fats.push(await timed(fat, shares.fat!));
     }
-    peer.close();
-    one.close();
-    big?.close();
+    for (const c of [peer, one, big, fat]) c?.close();
 
     // Space and durability of managed backups (their snapshots are kept, as a backup's are).
     const added: number[] = [];
@@ -231,6 +262,7 @@ async function measure(kind: Kind, print: (l: string) => void): Promise<Figures>
       cycleVsCopy: median(cycles) / median(copies),
       bigCycleMs: big ? median(bigs) : null,
       bigVsPeer: big ? median(bigs) / median(cycles) : null,
+      fatCycleMs: fat ? median(fats) : null,
       fixedMs: median(fixed),
       addedBytes: median(added),
       syncMs: median(syncs),
@@ -253,6 +285,12 @@ export const run: Scenario["run"] = async (print) => {
   const why = loopFsUnavailable();
   if (why) throw new Error(`the storage benchmark runs on loop images: ${why}`);
   const all: Figures[] = [];
+  const load = () =>
+    os
+      .loadavg()
+      .map((l) => l.toFixed(2))
+      .join(" ");
+  const loadBefore = load();
   for (const k of kinds) all.push(await measure(k, print));
 
   const ms = (n: number | null) => (n === null ? "     n/a" : fmt(n));
@@ -261,8 +299,9 @@ export const run: Scenario["run"] = async (print) => {
   const met = (ok: boolean | null) => (ok === null ? "" : ok ? "met" : "MISSED");
   print("");
   print(`medians; cycles over ${ROUNDS} rounds, freeze over ${BACKUPS} backups; the timed parts run in the page cache`);
+  print(`load average (1, 5, 15 min) before ${loadBefore}, after ${load()}`);
   print(
-    "fs     cow      cycle ms  cp -a ms  cycle/cp (ext4 <= 1.3x)  4GiB ms  4GiB/peer (CoW <= 1.2x)  1-file ms (<= 30)  added/backup (CoW <= 1 MiB)  sync ms  freeze ms (XFS, btrfs <= 20)",
+    "fs     cow      cycle ms  cp -a ms  cycle/cp (ext4 <= 1.3x)  4GiB ms  4GiB/peer (CoW <= 1.2x)  4GiB in 9 files ms  1-file ms (<= 30)  added/backup (CoW <= 1 MiB)  sync ms  freeze ms (XFS, btrfs <= 20)",
   );
   for (const f of all) {
     const cow = f.cow !== "none";
@@ -275,6 +314,7 @@ export const run: Scenario["run"] = async (print) => {
         `  ${x(f.cycleVsCopy)} ${met(cow ? null : f.cycleVsCopy <= 1.3).padEnd(6)}        `,
         ms(f.bigCycleMs),
         `  ${x(f.bigVsPeer)} ${met(cow ? (f.bigVsPeer ?? Infinity) <= 1.2 : null).padEnd(6)}        `,
+        `${ms(f.fatCycleMs)}          `,
         `${ms(f.fixedMs)} ${met(f.fixedMs <= 30).padEnd(6)}   `,
         `${mib(f.addedBytes)} ${met(cow ? f.addedBytes <= MiB : null).padEnd(6)}          `,
         ms(f.syncMs),
@@ -282,5 +322,5 @@ export const run: Scenario["run"] = async (print) => {
       ].join(" "),
     );
   }
-  return { rounds: ROUNDS, backups: BACKUPS, filesystems: all };
+  return { rounds: ROUNDS, backups: BACKUPS, loadBefore, loadAfter: load(), filesystems: all };
 };

@@ -147,7 +147,7 @@ export const backupVerbs: Register = (program, run) => {
     .action(run((s, o) => create(s.client(), printer(o.output), o)));
   backup
     .command("describe")
-    .description("one backup: its state, sets, snapshots and writers")
+    .description("one backup: its state, sets, snapshots (and how far their verification is) and writers")
     .argument("<id>", "backup ID, name, or a unique prefix of the ID")
     .addOption(outputOption())
     .action(

@@ -1,6 +1,6 @@
 /**
- * Removing what rvss stored, for people: sealed copies and snapshots are immutable (root cannot
- * `rm -rf` them) and btrfs snapshots are read-only subvolumes, so plain tools do not remove them.
+ * Removing what rvss stored, for people: snapshots are immutable (root cannot `rm -rf` them) and
+ * btrfs snapshots are read-only subvolumes, so plain tools do not remove them.
  */
 import * as fs from "node:fs";
 import { ErrorCodes, RvssError } from "@rvss/core";

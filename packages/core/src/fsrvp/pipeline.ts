@@ -75,7 +75,7 @@ export type StepReport =
   | { type: "shadowCopiesExposed"; setId: string; copies: { id: string; accessPath: string }[] }
   | { type: "writersRecovered"; setId: string; reports: WriterStepRecord[] }
   | { type: "shadowCopiesSealed"; setId: string }
-  | { type: "snapshotTaken"; setId: string; volume: string; name: string; takenAt: number }
+  | { type: "snapshotTaken"; setId: string; volume: string; name: string; takenAt: number; noChecksums?: true }
   | { type: "shadowCopiesDeleted"; setId: string; shadowCopyIds: string[]; snapshots: string[] }
   | { type: "stepFailed"; setId: string; step: StepName | "removal"; reason: string; code: ErrorCode };
 
@@ -284,7 +284,9 @@ export function applyReport(record: SvmRecord, report: StepReport, env: Env): Re
         record,
         id,
         (x) => {
-          x.snapshots.find((y) => y.volume === report.volume && y.name === report.name)!.takenAt = report.takenAt;
+          const taken = x.snapshots.find((y) => y.volume === report.volume && y.name === report.name)!;
+          taken.takenAt = report.takenAt;
+          if (report.noChecksums) taken.noChecksums = true;
         },
         env,
       );

@@ -45,6 +45,11 @@ export interface StepSpec {
   progress?: boolean;
   /** The event that reports the step refused its input (the set fails with it, not with a StepFailed). */
   rejection?: string;
+  /**
+   * Events the phase publishes about the step's results after the step ended, on its own schedule;
+   * no set waits for them (the snapshots' verification).
+   */
+  later?: readonly string[];
 }
 
 export const STEPS = {
@@ -118,6 +123,7 @@ export const STEPS = {
     timeout: "ack wait",
     stage: "sealing, taking snapshots, removing shadow copies",
     perVolume: ["snapshotTaken"],
+    later: ["snapshotVerification"],
   },
   /** The copies exist: the writers may resume writing (the set goes on exposing meanwhile). */
   thaw: {

@@ -75,6 +75,8 @@ export interface SetSnapshot {
   takenAt?: number;
   /** IDs of the set's shadow copies inside this volume. */
   shadowCopyIds: string[];
+  /** The storage keeps no checksums of it (ONTAP): it is never verified, a restore checks sizes. */
+  noChecksums?: true;
 }
 
 /** A share of a managed set as the requestor selected it. */

@@ -5,6 +5,7 @@
  *   <root>/<svm>/<volume>/...                      volume content (shares point into it)
  *   <root>/<svm>/<volume>/.shadowcopy/<id>/        a shadow copy: the share's listed files
  *   <root>/<svm>/<volume>/.shadowcopy/<id>.json    its share, size and file count
+ *   <root>/<svm>/<volume>/.shadowcopy/.deleted-<id>.<n>   a deleted copy whose files are being removed
  *   <root>/<svm>/<volume>/.snapshot/<name>/        a backup snapshot, read-only; holds .shadowcopy/<id>
  *   <root>/<svm>/<volume>/.snapshot/.verified/<name>.json   its checksums, computed after the backup
  *   <root>/<svm>/.shares/<share@{id}>.json         exposed shares (the SMB share table; with Samba,
@@ -44,10 +45,12 @@ import { loadFilerConfig, under, type FilerConfig, type SvmConfig } from "./file
 import {
   HeldDir,
   ReadOnlyGuard,
+  cloneRegularInsideSync,
   contentsAt,
   copyInto,
   copyOpened,
-  directoryAttributesInside,
+  directoryAttributesInsideSync,
+  eachInSlices,
   exists,
   openRegularInside,
   setAttributes,
@@ -67,6 +70,7 @@ export const SNAPSHOT_DIR = ".snapshot";
 const SHARES_DIR = ".shares";
 const VERIFIED_DIR = ".verified";
 const TMP = ".tmp-";
+const DELETED = ".deleted-";
 
 /** Verification reads at most this much per second, so it never starves backups of disk bandwidth. */
 const VERIFY_BYTES_PER_SECOND = 256 * 1024 * 1024;
@@ -104,6 +108,9 @@ export class LocalBackend implements StorageBackend {
   readonly kind = "local";
   private readonly guard: ReadOnlyGuard;
   private readonly found = new Map<string, Promise<LocalCapabilities>>();
+  /** Removals of deleted copies under way, per copy directory; `again`: one more pass asked for. */
+  private readonly removing = new Map<string, Promise<void>>();
+  private readonly again = new Set<string>();
 
   constructor(
     readonly filer: FilerConfig,
@@ -314,23 +321,32 @@ export class LocalBackend implements StorageBackend {
     try {
       const root = await this.shareRoot(req.share);
       const files = req.files.length > 0 ? req.files : await shareFiles(root, req.share);
+      const details = { svm: req.svm, share: req.share.share };
       const done = { bytes: 0, files: 0 };
       const attributes: Record<string, FileAttributes> = {};
-      // A few files at once: each is a round trip to the kernel (a reflink or a copy_file_range).
-      const sizes = await mapLimit(files, COPY_PARALLEL, async (rel) => {
-        const src = await openRegularInside(root, rel, { svm: req.svm, share: req.share.share });
-        attributes[rel] = src.attributes;
-        await fsp.mkdir(path.dirname(path.join(tmp, rel)), { recursive: true });
-        const copied = await copyOpened(src, path.join(tmp, rel), reflink);
-        done.bytes += copied;
+      const copied = (rel: string, c: { size: number; attributes: FileAttributes }): void => {
+        attributes[rel] = c.attributes;
+        done.bytes += c.size;
         done.files++;
         req.onProgress?.({ ...done, bytesTotal: 0, filesTotal: files.length });
-        return copied;
-      });
-      const bytes = sizes.reduce((a, b) => a + b, 0);
-      await mapLimit([...directoriesOf(files)], COPY_PARALLEL, async (d) => {
-        attributes[d] = await directoryAttributesInside(root, d, { svm: req.svm, share: req.share.share });
-      });
+      };
+      // Each directory once, parents first.
+      const dirs = [...directoriesOf(files)].sort();
+      await eachInSlices(dirs, (d) => fs.mkdirSync(path.join(tmp, d), { recursive: true }));
+      if (reflink) {
+        // A clone is metadata only: made directly, in slices (see eachInSlices).
+        await eachInSlices(files, (rel) =>
+          copied(rel, cloneRegularInsideSync(root, rel, path.join(tmp, rel), details)),
+        );
+      } else {
+        // A byte copy takes long in the kernel (copy_file_range): on the thread pool, a few at once.
+        await mapLimit(files, COPY_PARALLEL, async (rel) => {
+          const src = await openRegularInside(root, rel, details);
+          copied(rel, { size: await copyOpened(src, path.join(tmp, rel)), attributes: src.attributes });
+        });
+      }
+      await eachInSlices(dirs, (d) => (attributes[d] = directoryAttributesInsideSync(root, d, details)));
+      const bytes = done.bytes;
       result = { clonePath: path.posix.join(SHADOW_DIR, req.shadowCopyId), bytes, fileCount: files.length };
       const description: CopyDescription = { ...result, share: req.share.share, attributes };
       await writeFileAtomic(info, JSON.stringify(description));
@@ -417,7 +433,8 @@ export class LocalBackend implements StorageBackend {
 
   /**
    * Samba first: read-only for new connections and existing ones closed, because the on-disk seal
-   * does not stop a descriptor opened before it. Then the copy is read-only on disk, for root too.
+   * does not stop a descriptor opened before it. Then the copy is read-only on disk: no write bit,
+   * for every user but root (whom the snapshot's immutable seal stops; see ReadOnlyGuard).
    */
   async sealShadowCopy(ref: ShadowCopyRef): Promise<void> {
     const dir = this.cloneDir(ref);
@@ -429,20 +446,29 @@ export class LocalBackend implements StorageBackend {
       );
     const samba = this.samba(ref.svm);
     if (samba) for (const rec of await this.exposedRecords(ref)) await samba.makeReadOnly(rec.name);
-    await this.guard.seal(dir);
+    await this.guard.readOnly(dir);
   }
 
   private async exposedRecords(ref: ShadowCopyRef): Promise<(ExposedRecord & { file: string })[]> {
     const dir = this.registry(ref.svm);
     const out: (ExposedRecord & { file: string })[] = [];
+    // An exposed name carries its copy's ID (share@{id}): only those records are read.
+    const id = `@{${ref.shadowCopyId.toLowerCase()}}`;
     for (const e of await fsp.readdir(dir).catch(() => [] as string[])) {
-      if (!e.endsWith(".json") || e.includes(TMP)) continue;
+      if (!e.endsWith(".json") || e.includes(TMP) || !e.toLowerCase().includes(id)) continue;
       const rec = await readJson<ExposedRecord>(path.join(dir, e));
       if (rec?.shadowCopyId === ref.shadowCopyId) out.push({ ...rec, file: path.join(dir, e) });
     }
     return out;
   }
 
+  /**
+   * The exposed share goes first, then the copy: renamed aside at once, so nothing reaches it any
+   * more, and its files are removed after the call returned. Removing them frees a byte copy's pages
+   * (about 25 ms for 256 MiB on ext4) or a tree of clones entry by entry: work for the background,
+   * as btrfs leaves a deleted subvolume to its cleaner and XFS inode inactivation to a worker. What
+   * a stopped process left aside is removed at the next start (finishRemovals) or deletion.
+   */
   async deleteShadowCopy(ref: ShadowCopyRef): Promise<void> {
     const samba = this.samba(ref.svm);
     for (const rec of await this.exposedRecords(ref)) {
@@ -451,8 +477,60 @@ export class LocalBackend implements StorageBackend {
     }
     const clone = this.cloneDir(ref);
     await this.removeAttempts(clone);
-    await this.guard.remove(clone);
+    const aside = path.join(path.dirname(clone), `${DELETED}${ref.shadowCopyId}.${randomUUID().slice(0, 8)}`);
+    const moved = await fsp.rename(clone, aside).then(
+      () => true,
+      async (err: NodeJS.ErrnoException) => {
+        // An immutable copy (sealed by an earlier rvss) cannot be renamed: it is removed now.
+        if (err.code !== "ENOENT") await this.guard.remove(clone);
+        return false;
+      },
+    );
     await fsp.rm(`${clone}.json`, { force: true });
+    if (moved) this.removeDeleted(path.dirname(clone));
+  }
+
+  /**
+   * Removes the deleted copies in a copy directory, one pass at a time per directory; a deletion
+   * during a pass asks for another. Off the critical path, on the thread pool: unlinking a large
+   * byte copy takes tens of milliseconds, which the event loop should not wait for. A failure
+   * leaves the entry for the next pass.
+   */
+  private removeDeleted(dir: string): void {
+    if (this.removing.has(dir)) {
+      this.again.add(dir);
+      return;
+    }
+    const pass = async (): Promise<void> => {
+      do {
+        this.again.delete(dir);
+        for (const e of await fsp.readdir(dir).catch(() => [] as string[])) {
+          if (!e.startsWith(DELETED)) continue;
+          const aside = path.join(dir, e);
+          await fsp
+            .rm(aside, { recursive: true, force: true })
+            .catch(() => this.guard.remove(aside))
+            .catch(() => undefined);
+        }
+      } while (this.again.has(dir));
+    };
+    this.removing.set(
+      dir,
+      pass().finally(() => this.removing.delete(dir)),
+    );
+  }
+
+  /** Removes what deletions left aside on every volume (a stopped process's too); resolves when none is left. */
+  async finishRemovals(): Promise<void> {
+    for (const svm of this.filer.svms)
+      for (const v of svm.volumes) this.removeDeleted(path.join(this.volumeDir(svm.name, v.name), SHADOW_DIR));
+    while (this.removing.size > 0) await Promise.all(this.removing.values());
+  }
+
+  /** Deleted copies of a volume whose files are not all removed yet (read from disk: any process's). */
+  async deletedCopies(svm: string, volume: string): Promise<number> {
+    const dir = path.join(this.volumeDir(svm, volume), SHADOW_DIR);
+    return (await fsp.readdir(dir).catch(() => [] as string[])).filter((e) => e.startsWith(DELETED)).length;
   }
 
   private snapshotDir(ref: SnapshotRef): string {
@@ -617,7 +695,13 @@ export class LocalBackend implements StorageBackend {
       const share = (await readJson<CopyDescription>(path.join(copies, `${e.name}.json`)))?.share ?? "";
       const files: Record<string, { bytes: number; sha256: string }> = {};
       for (const rel of await listTree(path.join(copies, e.name)))
-        files[rel] = await sha256File(path.join(copies, e.name, rel), VERIFY_BYTES_PER_SECOND);
+        files[rel] = await sha256File(path.join(copies, e.name, rel), VERIFY_BYTES_PER_SECOND).catch((err: Error) => {
+          throw new RvssError(
+            isRvssError(err) ? err.code : ErrorCodes.STORAGE_FAILED,
+            `snapshot "${ref.name}" of volume "${ref.volume}" (SVM "${ref.svm}"): cannot read "${rel}" of shadow copy ${e.name}: ${err.message}`,
+            { ...ref, snapshot: ref.name, shadowCopyId: e.name, file: rel },
+          );
+        });
       out.shadowCopies[e.name] = { share, files };
     }
     out.verifiedAt = Date.now();
@@ -849,7 +933,8 @@ export class LocalBackend implements StorageBackend {
     for (const v of this.svm(svm).volumes) {
       const dir = path.join(this.volumeDir(svm, v.name), SHADOW_DIR);
       for (const e of await fsp.readdir(dir, { withFileTypes: true }).catch(() => [] as fs.Dirent[])) {
-        if (!e.isDirectory()) continue;
+        // A deleted copy is no copy: its removal is under way (finishRemovals).
+        if (!e.isDirectory() || e.name.startsWith(DELETED)) continue;
         // An unfinished attempt is named .tmp-<id>.<attempt>.
         const id = e.name.startsWith(TMP) ? e.name.slice(TMP.length).split(".")[0]! : e.name;
         out.push({ svm, volume: v.name, shadowCopyId: id, clonePath: path.posix.join(SHADOW_DIR, e.name) });
@@ -948,7 +1033,9 @@ async function sealedCopies(dir: string): Promise<string[]> {
   const out: string[] = [];
   for (const e of await fsp.readdir(dir, { withFileTypes: true }).catch(() => [] as fs.Dirent[])) {
     if (!e.isDirectory() || e.name.startsWith(TMP) || !(await exists(path.join(dir, `${e.name}.json`)))) continue;
-    if (((await fsp.stat(path.join(dir, e.name))).mode & 0o222) === 0) out.push(e.name);
+    // A twin taking the same snapshot may have moved it in meanwhile.
+    const st = await fsp.stat(path.join(dir, e.name)).catch(() => null);
+    if (st && (st.mode & 0o222) === 0) out.push(e.name);
   }
   return out;
 }

@@ -72,6 +72,72 @@ export function setStatusToJSON(object: SetStatus): string {
   }
 }
 
+/**
+ * VerificationState: the snapshot's files are checksummed after its backup completed, off the
+ * backup's critical path, by the executor, throttled. Until then a restore compares each file
+ * against the snapshot itself.
+ */
+export enum VerificationState {
+  VERIFICATION_STATE_UNSPECIFIED = 0,
+  /** VERIFICATION_STATE_PENDING - Taken; its checksums are not computed yet. */
+  VERIFICATION_STATE_PENDING = 1,
+  VERIFICATION_STATE_VERIFYING = 2,
+  /** VERIFICATION_STATE_VERIFIED - Every file's checksum is kept; a restore compares against them. */
+  VERIFICATION_STATE_VERIFIED = 3,
+  /** VERIFICATION_STATE_FAILED - The checksums could not be computed: reason says what failed (and file which file). */
+  VERIFICATION_STATE_FAILED = 4,
+  /** VERIFICATION_STATE_NONE - The storage keeps no checksums (ONTAP): a restore checks sizes against the snapshot. */
+  VERIFICATION_STATE_NONE = 5,
+  UNRECOGNIZED = -1,
+}
+
+export function verificationStateFromJSON(object: any): VerificationState {
+  switch (object) {
+    case 0:
+    case "VERIFICATION_STATE_UNSPECIFIED":
+      return VerificationState.VERIFICATION_STATE_UNSPECIFIED;
+    case 1:
+    case "VERIFICATION_STATE_PENDING":
+      return VerificationState.VERIFICATION_STATE_PENDING;
+    case 2:
+    case "VERIFICATION_STATE_VERIFYING":
+      return VerificationState.VERIFICATION_STATE_VERIFYING;
+    case 3:
+    case "VERIFICATION_STATE_VERIFIED":
+      return VerificationState.VERIFICATION_STATE_VERIFIED;
+    case 4:
+    case "VERIFICATION_STATE_FAILED":
+      return VerificationState.VERIFICATION_STATE_FAILED;
+    case 5:
+    case "VERIFICATION_STATE_NONE":
+      return VerificationState.VERIFICATION_STATE_NONE;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return VerificationState.UNRECOGNIZED;
+  }
+}
+
+export function verificationStateToJSON(object: VerificationState): string {
+  switch (object) {
+    case VerificationState.VERIFICATION_STATE_UNSPECIFIED:
+      return "VERIFICATION_STATE_UNSPECIFIED";
+    case VerificationState.VERIFICATION_STATE_PENDING:
+      return "VERIFICATION_STATE_PENDING";
+    case VerificationState.VERIFICATION_STATE_VERIFYING:
+      return "VERIFICATION_STATE_VERIFYING";
+    case VerificationState.VERIFICATION_STATE_VERIFIED:
+      return "VERIFICATION_STATE_VERIFIED";
+    case VerificationState.VERIFICATION_STATE_FAILED:
+      return "VERIFICATION_STATE_FAILED";
+    case VerificationState.VERIFICATION_STATE_NONE:
+      return "VERIFICATION_STATE_NONE";
+    case VerificationState.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
 /** WriterErrorPolicy says what a set does when a writer fails or does not answer. */
 export enum WriterErrorPolicy {
   /** WRITER_ERROR_POLICY_UNSPECIFIED - Defaults to FAIL. */
@@ -171,6 +237,27 @@ export interface VolumeSnapshot {
   setId: string;
   /** The sealed shadow copies inside this volume that the snapshot holds. */
   shadowCopies: ShadowCopy[];
+  /**
+   * How far the checksums kept for restore verification are, as the coordinator knew when it
+   * answered (GetBackup) or published (BackupFinished); unset in the executor's events.
+   */
+  verification?: Verification | undefined;
+}
+
+/** Verification is where one snapshot's restore verification stands. */
+export interface Verification {
+  state: VerificationState;
+  /** FAILED: what failed, naming the snapshot and the file. */
+  reason: string;
+  /** FAILED: the stable error code (see packages/core/src/errors.ts). */
+  code: string;
+  /** FAILED: the file that could not be read, relative to its share root, when it was one file. */
+  file: string;
+  /** VERIFIED: how many files and bytes were checksummed. */
+  files: number;
+  bytes: bigint;
+  /** When the state was reached. */
+  at?: Date | undefined;
 }
 
 /** Violation is one broken rule found while resolving or checking a share. */
@@ -690,7 +777,16 @@ export const ShadowCopy: MessageFns<ShadowCopy> = {
 };
 
 function createBaseVolumeSnapshot(): VolumeSnapshot {
-  return { svm: "", volume: "", name: "", createdAt: undefined, backupId: "", setId: "", shadowCopies: [] };
+  return {
+    svm: "",
+    volume: "",
+    name: "",
+    createdAt: undefined,
+    backupId: "",
+    setId: "",
+    shadowCopies: [],
+    verification: undefined,
+  };
 }
 
 export const VolumeSnapshot: MessageFns<VolumeSnapshot> = {
@@ -715,6 +811,9 @@ export const VolumeSnapshot: MessageFns<VolumeSnapshot> = {
     }
     for (const v of message.shadowCopies) {
       ShadowCopy.encode(v!, writer.uint32(58).fork()).join();
+    }
+    if (message.verification !== undefined) {
+      Verification.encode(message.verification, writer.uint32(66).fork()).join();
     }
     return writer;
   },
@@ -788,6 +887,14 @@ export const VolumeSnapshot: MessageFns<VolumeSnapshot> = {
             message.shadowCopies.push(ShadowCopy.decode(reader, reader.uint32()));
             continue;
           }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.verification = Verification.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -825,6 +932,7 @@ export const VolumeSnapshot: MessageFns<VolumeSnapshot> = {
         : globalThis.Array.isArray(object?.shadow_copies)
         ? object.shadow_copies.map((e: any) => ShadowCopy.fromJSON(e))
         : [],
+      verification: isSet(object.verification) ? Verification.fromJSON(object.verification) : undefined,
     };
   },
 
@@ -851,6 +959,9 @@ export const VolumeSnapshot: MessageFns<VolumeSnapshot> = {
     if (message.shadowCopies?.length) {
       obj.shadowCopies = message.shadowCopies.map((e) => ShadowCopy.toJSON(e));
     }
+    if (message.verification !== undefined) {
+      obj.verification = Verification.toJSON(message.verification);
+    }
     return obj;
   },
 
@@ -866,6 +977,177 @@ export const VolumeSnapshot: MessageFns<VolumeSnapshot> = {
     message.backupId = object.backupId ?? "";
     message.setId = object.setId ?? "";
     message.shadowCopies = object.shadowCopies?.map((e) => ShadowCopy.fromPartial(e)) || [];
+    message.verification = (object.verification !== undefined && object.verification !== null)
+      ? Verification.fromPartial(object.verification)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseVerification(): Verification {
+  return { state: 0, reason: "", code: "", file: "", files: 0, bytes: 0n, at: undefined };
+}
+
+export const Verification: MessageFns<Verification> = {
+  encode(message: Verification, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.state !== 0) {
+      writer.uint32(8).int32(message.state);
+    }
+    if (message.reason !== "") {
+      writer.uint32(18).string(message.reason);
+    }
+    if (message.code !== "") {
+      writer.uint32(26).string(message.code);
+    }
+    if (message.file !== "") {
+      writer.uint32(34).string(message.file);
+    }
+    if (message.files !== 0) {
+      writer.uint32(40).uint32(message.files);
+    }
+    if (message.bytes !== 0n) {
+      if (BigInt.asUintN(64, message.bytes) !== message.bytes) {
+        throw new globalThis.Error("value provided for field message.bytes of type uint64 too large");
+      }
+      writer.uint32(48).uint64(message.bytes);
+    }
+    if (message.at !== undefined) {
+      Timestamp.encode(toTimestamp(message.at), writer.uint32(58).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Verification {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseVerification();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.state = reader.int32() as any;
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.code = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.file = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.files = reader.uint32();
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.bytes = reader.uint64() as bigint;
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.at = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): Verification {
+    return {
+      state: isSet(object.state) ? verificationStateFromJSON(object.state) : 0,
+      reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
+      code: isSet(object.code) ? globalThis.String(object.code) : "",
+      file: isSet(object.file) ? globalThis.String(object.file) : "",
+      files: isSet(object.files) ? globalThis.Number(object.files) : 0,
+      bytes: isSet(object.bytes) ? BigInt(object.bytes) : 0n,
+      at: isSet(object.at) ? fromJsonTimestamp(object.at) : undefined,
+    };
+  },
+
+  toJSON(message: Verification): unknown {
+    const obj: any = {};
+    if (message.state !== 0) {
+      obj.state = verificationStateToJSON(message.state);
+    }
+    if (message.reason !== "") {
+      obj.reason = message.reason;
+    }
+    if (message.code !== "") {
+      obj.code = message.code;
+    }
+    if (message.file !== "") {
+      obj.file = message.file;
+    }
+    if (message.files !== 0) {
+      obj.files = Math.round(message.files);
+    }
+    if (message.bytes !== 0n) {
+      obj.bytes = message.bytes.toString();
+    }
+    if (message.at !== undefined) {
+      obj.at = message.at.toISOString();
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<Verification>): Verification {
+    return Verification.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<Verification>): Verification {
+    const message = createBaseVerification();
+    message.state = object.state ?? 0;
+    message.reason = object.reason ?? "";
+    message.code = object.code ?? "";
+    message.file = object.file ?? "";
+    message.files = object.files ?? 0;
+    message.bytes = (object.bytes !== undefined && object.bytes !== null) ? BigInt(object.bytes) : 0n;
+    message.at = object.at ?? undefined;
     return message;
   },
 };

@@ -7,7 +7,15 @@
 /* eslint-disable */
 import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
 import { Timestamp } from "../../google/protobuf/timestamp";
-import { RestoredFile, ShadowCopy, ShareSelection, Violation, VolumeSnapshot, WriterReport } from "./common";
+import {
+  RestoredFile,
+  ShadowCopy,
+  ShareSelection,
+  Verification,
+  Violation,
+  VolumeSnapshot,
+  WriterReport,
+} from "./common";
 
 /** Step names a phase of a set, for StepFailed. */
 export enum Step {
@@ -253,6 +261,7 @@ export interface Event {
     | { $case: "writersThawed"; value: WritersThawed }
     | { $case: "writersFinished"; value: WritersFinished }
     | { $case: "stepProgress"; value: StepProgress }
+    | { $case: "snapshotVerification"; value: SnapshotVerification }
     | { $case: "backupCreated"; value: BackupCreated }
     | { $case: "backupFinished"; value: BackupFinished }
     | { $case: "restoreFinished"; value: RestoreFinished }
@@ -343,6 +352,17 @@ export interface ShadowCopiesSealed {
 /** SnapshotTaken: one backup snapshot of one volume exists. */
 export interface SnapshotTaken {
   snapshot?: VolumeSnapshot | undefined;
+}
+
+/**
+ * SnapshotVerification: the executor began or ended checksumming one backup snapshot for restore
+ * verification, after the backup (or found that its storage keeps no checksums). A backup event
+ * (rvss.v1.bkp.<backup_id>.snapshot_verification); the snapshot's name carries its set.
+ */
+export interface SnapshotVerification {
+  volume: string;
+  name: string;
+  verification?: Verification | undefined;
 }
 
 /** ShadowCopiesDeleted: exposed shares and copies are gone (and, on an abort, the set's snapshots). */
@@ -545,6 +565,9 @@ export const Event: MessageFns<Event> = {
         break;
       case "stepProgress":
         StepProgress.encode(message.body.value, writer.uint32(218).fork()).join();
+        break;
+      case "snapshotVerification":
+        SnapshotVerification.encode(message.body.value, writer.uint32(226).fork()).join();
         break;
       case "backupCreated":
         BackupCreated.encode(message.body.value, writer.uint32(322).fork()).join();
@@ -776,6 +799,17 @@ export const Event: MessageFns<Event> = {
             message.body = { $case: "stepProgress", value: StepProgress.decode(reader, reader.uint32()) };
             continue;
           }
+          case 28: {
+            if (tag !== 226) {
+              break;
+            }
+
+            message.body = {
+              $case: "snapshotVerification",
+              value: SnapshotVerification.decode(reader, reader.uint32()),
+            };
+            continue;
+          }
           case 40: {
             if (tag !== 322) {
               break;
@@ -936,6 +970,10 @@ export const Event: MessageFns<Event> = {
         ? { $case: "stepProgress", value: StepProgress.fromJSON(object.stepProgress) }
         : isSet(object.step_progress)
         ? { $case: "stepProgress", value: StepProgress.fromJSON(object.step_progress) }
+        : isSet(object.snapshotVerification)
+        ? { $case: "snapshotVerification", value: SnapshotVerification.fromJSON(object.snapshotVerification) }
+        : isSet(object.snapshot_verification)
+        ? { $case: "snapshotVerification", value: SnapshotVerification.fromJSON(object.snapshot_verification) }
         : isSet(object.backupCreated)
         ? { $case: "backupCreated", value: BackupCreated.fromJSON(object.backupCreated) }
         : isSet(object.backup_created)
@@ -1024,6 +1062,8 @@ export const Event: MessageFns<Event> = {
       obj.writersFinished = WritersFinished.toJSON(message.body.value);
     } else if (message.body?.$case === "stepProgress") {
       obj.stepProgress = StepProgress.toJSON(message.body.value);
+    } else if (message.body?.$case === "snapshotVerification") {
+      obj.snapshotVerification = SnapshotVerification.toJSON(message.body.value);
     } else if (message.body?.$case === "backupCreated") {
       obj.backupCreated = BackupCreated.toJSON(message.body.value);
     } else if (message.body?.$case === "backupFinished") {
@@ -1159,6 +1199,12 @@ export const Event: MessageFns<Event> = {
       case "stepProgress": {
         if (object.body?.value !== undefined && object.body?.value !== null) {
           message.body = { $case: "stepProgress", value: StepProgress.fromPartial(object.body.value) };
+        }
+        break;
+      }
+      case "snapshotVerification": {
+        if (object.body?.value !== undefined && object.body?.value !== null) {
+          message.body = { $case: "snapshotVerification", value: SnapshotVerification.fromPartial(object.body.value) };
         }
         break;
       }
@@ -2339,6 +2385,109 @@ export const SnapshotTaken: MessageFns<SnapshotTaken> = {
     const message = createBaseSnapshotTaken();
     message.snapshot = (object.snapshot !== undefined && object.snapshot !== null)
       ? VolumeSnapshot.fromPartial(object.snapshot)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseSnapshotVerification(): SnapshotVerification {
+  return { volume: "", name: "", verification: undefined };
+}
+
+export const SnapshotVerification: MessageFns<SnapshotVerification> = {
+  encode(message: SnapshotVerification, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.volume !== "") {
+      writer.uint32(10).string(message.volume);
+    }
+    if (message.name !== "") {
+      writer.uint32(18).string(message.name);
+    }
+    if (message.verification !== undefined) {
+      Verification.encode(message.verification, writer.uint32(26).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SnapshotVerification {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSnapshotVerification();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.volume = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.verification = Verification.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SnapshotVerification {
+    return {
+      volume: isSet(object.volume) ? globalThis.String(object.volume) : "",
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      verification: isSet(object.verification) ? Verification.fromJSON(object.verification) : undefined,
+    };
+  },
+
+  toJSON(message: SnapshotVerification): unknown {
+    const obj: any = {};
+    if (message.volume !== "") {
+      obj.volume = message.volume;
+    }
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.verification !== undefined) {
+      obj.verification = Verification.toJSON(message.verification);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<SnapshotVerification>): SnapshotVerification {
+    return SnapshotVerification.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<SnapshotVerification>): SnapshotVerification {
+    const message = createBaseSnapshotVerification();
+    message.volume = object.volume ?? "";
+    message.name = object.name ?? "";
+    message.verification = (object.verification !== undefined && object.verification !== null)
+      ? Verification.fromPartial(object.verification)
       : undefined;
     return message;
   },
