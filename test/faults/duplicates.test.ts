@@ -10,13 +10,14 @@
  *     server hands the work to the other replica, and the frozen one then finishes it as well.
  */
 import { COMMAND_STREAMS, DLQ_STREAM } from "@rvss/core";
+import { VerificationState } from "@rvss/proto";
 import { headers as natsHeaders, type Msg, type Subscription } from "@nats-io/transport-node";
 import { jetstream, type PubAck } from "@nats-io/jetstream";
 import { NatsServer, freePort, startService, type RecordedEvent, type ServiceName } from "@rvss/testkit";
 import { checkBackup } from "./checks";
 import { writeFaultTable, type FaultRow } from "./report";
 import { midStepTrigger } from "./phases";
-import { datasetOf, sleep, startFaultSystem, storageDirs, until, type FaultSystem } from "./system";
+import { VOLUMES, datasetOf, sleep, startFaultSystem, storageDirs, until, type FaultSystem } from "./system";
 
 const INJECTED = "Rvss-Test-Injected";
 const isInjected = (e: RecordedEvent) => e.msgId.startsWith("dup/") || e.msgId.startsWith("late/");
@@ -85,7 +86,17 @@ test("every command and event published twice under its own message ID is stored
   });
   const b = await sys.client.createBackup({ dataset: datasetOf("d-same") });
   const problems = await checkBackup(sys, b.id, { writers: false });
+  // The verifier reports after the backup ended: the comparison below waits for its last events.
+  for (const volume of VOLUMES)
+    await sys.events.waitFor(
+      (e) =>
+        e.event.backupId === b.id &&
+        e.event.body?.$case === "snapshotVerification" &&
+        e.event.body.value.volume === volume &&
+        e.event.body.value.verification?.state === VerificationState.VERIFICATION_STATE_VERIFIED,
+    );
   await tap.stop();
+  await sys.events.caughtUp();
   row("same message ID × every message", "publish again", problems);
   expect(problems).toEqual([]);
   // Every event of the backup and its resolve, checkpoint, create, expose and finalize commands
