@@ -65,6 +65,41 @@ describe("FSRVP legal calls per state", () => {
   });
 });
 
+/** Freezes `v` and everything in it, so any write to it throws (modules are strict). */
+function deepFreeze<T>(v: T): T {
+  if (typeof v === "object" && v !== null) {
+    for (const x of Object.values(v)) deepFreeze(x);
+    Object.freeze(v);
+  }
+  return v;
+}
+
+describe("FSRVP calls are copy-on-write", () => {
+  const rows = Object.keys(calls).flatMap((name) => STATES.map((state) => [name, state] as const));
+  test.each(rows)("%s in %s leaves its input record as it was", (name, state) => {
+    const s = recordIn(state as StateName);
+    const before = JSON.stringify(s.record);
+    deepFreeze(s.record);
+    calls[name]!(s);
+    expect(JSON.stringify(s.record)).toBe(before);
+  });
+
+  test("a draft equals its record and shares no object with it", () => {
+    const { record: r } = recordIn("Exposed");
+    const d = op.draft(r);
+    expect(d).toEqual(r);
+    const objects = (v: unknown, out: unknown[] = []): unknown[] => {
+      if (typeof v === "object" && v !== null) {
+        out.push(v);
+        for (const x of Object.values(v)) objects(x, out);
+      }
+      return out;
+    };
+    const mine = new Set(objects(r));
+    expect(objects(d).filter((o) => mine.has(o))).toEqual([]);
+  });
+});
+
 describe("FSRVP calls are their client's: another principal gets E_ACCESSDENIED, an admin may act", () => {
   const owner = { principal: CLIENT, admin: false };
   const other = { principal: "spiffe://rvss.local/someone-else", admin: false };

@@ -20,7 +20,20 @@ export function ok<T>(record: SvmRecord, value?: T, effects: Effect[] = []): Out
 
 /** Copy-on-write: operations mutate a deep copy, never their input. */
 export function draft(record: SvmRecord): SvmRecord {
-  return structuredClone(record);
+  return cloneJson(record);
+}
+
+/**
+ * A deep copy of JSON data (what a record is: it is stored as JSON). Every event the coordinator
+ * applies drafts its SVM's record, and structuredClone, being general, took six times as long
+ * (about 40 us for a set of eight shares) and a seventh of the coordinator's CPU in a wave.
+ */
+function cloneJson<T>(v: T): T {
+  if (typeof v !== "object" || v === null) return v;
+  if (Array.isArray(v)) return v.map(cloneJson) as T;
+  const out: Record<string, unknown> = {};
+  for (const k of Object.keys(v)) out[k] = cloneJson((v as Record<string, unknown>)[k]);
+  return out as T;
 }
 
 export function findSet(record: SvmRecord, setId: string): ShadowCopySet | undefined {
