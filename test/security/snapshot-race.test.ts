@@ -20,11 +20,10 @@ import { RvssClient } from "@rvss/client";
 import { BackupState, type Backup } from "@rvss/proto";
 import {
   NatsServer,
-  btrfsSubvolume,
+  createVmFiler,
   loopFsUnavailable,
   mountLoopFs,
   removeTree,
-  sampleBytes,
   startRvss,
   testPki,
   type LoopFs,
@@ -79,40 +78,21 @@ describeRoot.each<LoopFsKind>(["xfs", "btrfs", "ext4"])("on %s", (kind) => {
   beforeAll(async () => {
     dir = await fsp.mkdtemp(path.join(os.tmpdir(), `rvss-race-${kind}-`));
     lfs = await mountLoopFs(kind, dir, kind === "xfs" ? 512 : 1024);
-    volDir = path.join(lfs.mountPoint, "filer", "vs1", "vm_vol1");
-    await fsp.mkdir(path.dirname(volDir), { recursive: true });
-    if (kind === "btrfs") await btrfsSubvolume(volDir);
-    shareDir = path.join(volDir, "vms");
-    for (const [rel, size] of [
-      [DISK, 256 * 1024],
-      [CONF, 16 * 1024],
-    ] as const) {
-      await fsp.mkdir(path.dirname(path.join(shareDir, rel)), { recursive: true });
-      await fsp.writeFile(path.join(shareDir, rel), sampleBytes(rel, size));
-    }
+    const filer = await createVmFiler(lfs.mountPoint, { diskBytes: 256 * 1024, subvolume: kind === "btrfs" });
+    ({ volDir, shareDir } = filer);
     // Outside the filer, root's only: the secret, also where a swapped directory or share root leads.
     outside = path.join(lfs.mountPoint, "outside");
     for (const rel of ["secret", DISK, CONF]) {
       await fsp.mkdir(path.dirname(path.join(outside, rel)), { recursive: true });
       await fsp.writeFile(path.join(outside, rel), SECRET, { mode: 0o600 });
     }
-    const config = path.join(lfs.mountPoint, "filer.json");
-    await fsp.writeFile(
-      config,
-      JSON.stringify({
-        root: "filer",
-        svms: [
-          {
-            name: "vs1",
-            volumes: [{ name: "vm_vol1", junctionPath: "/vol1" }],
-            shares: [{ name: "share1", path: "/vol1/vms" }],
-          },
-        ],
-      }),
-    );
     nats = await NatsServer.start();
     // The seal waits a little, as a writer's auto-recovery would: the exposed copy stays writable.
-    rvss = await startRvss({ NATS_URL: nats.url, RVSS_FILER_CONFIG: config, RVSS_STORAGE_LATENCY: "seal=100" });
+    rvss = await startRvss({
+      NATS_URL: nats.url,
+      RVSS_FILER_CONFIG: filer.configPath,
+      RVSS_STORAGE_LATENCY: "seal=100",
+    });
     client = new RvssClient({ address: rvss.grpcAddr, auth: testPki().clientAuth() });
     await client.waitForReady();
   }, 120_000);

@@ -10,7 +10,7 @@ import * as path from "node:path";
 import { LocalBackend, parseFilerConfig } from "@rvss/storage";
 import {
   btrfsReadOnly,
-  btrfsSubvolume,
+  createVmFiler,
   loopFsUnavailable,
   mountLoopFs,
   removeTree,
@@ -31,32 +31,10 @@ const DISK = "vm1/Virtual Hard Disks/vm1.vhdx";
 const CONF = "vm1/Virtual Machines/vm1.vmcx";
 const SC = "5f0c2b1e-0000-4000-8000-000000000001";
 
-/** A filer with one SVM, volume and share on `root`; the volume is a subvolume when asked. */
+/** A one-VM filer on `root` and its backend; the volume is a subvolume when asked. */
 async function makeFiler(root: string, volume: { subvolume?: boolean; cow?: string } = {}) {
-  const volDir = path.join(root, "filer", "vs1", "vm_vol1");
-  await fsp.mkdir(path.dirname(volDir), { recursive: true });
-  if (volume.subvolume) await btrfsSubvolume(volDir);
-  const shareDir = path.join(volDir, "vms");
-  for (const [rel, size] of [
-    [DISK, 16 * MiB],
-    [CONF, 64 * 1024],
-  ] as const) {
-    await fsp.mkdir(path.dirname(path.join(shareDir, rel)), { recursive: true });
-    await fsp.writeFile(path.join(shareDir, rel), sampleBytes(rel, size));
-  }
-  const file = path.join(root, "filer.json");
-  const text = JSON.stringify({
-    root: "filer",
-    svms: [
-      {
-        name: "vs1",
-        volumes: [{ name: "vm_vol1", junctionPath: "/vol1", ...(volume.cow ? { cow: volume.cow } : {}) }],
-        shares: [{ name: "share1", path: "/vol1/vms" }],
-      },
-    ],
-  });
-  await fsp.writeFile(file, text);
-  return { backend: new LocalBackend(parseFilerConfig(text, file), file), volDir, shareDir };
+  const f = await createVmFiler(root, { diskBytes: 16 * MiB, ...volume });
+  return { backend: new LocalBackend(parseFilerConfig(f.text, f.configPath), f.configPath), ...f };
 }
 
 const share = { svm: "vs1", share: "share1", volume: "vm_vol1", sharePath: "vms" };

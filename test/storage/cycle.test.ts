@@ -11,7 +11,7 @@ import { AgentClient, RvssClient } from "@rvss/client";
 import { BackupState } from "@rvss/proto";
 import {
   NatsServer,
-  btrfsSubvolume,
+  createVmFiler,
   loopFsUnavailable,
   mountLoopFs,
   removeTree,
@@ -51,33 +51,10 @@ describeRoot.each<[LoopFsKind, number]>([
   beforeAll(async () => {
     dir = await fsp.mkdtemp(path.join(os.tmpdir(), `rvss-cycle-${kind}-`));
     lfs = await mountLoopFs(kind, dir, kind === "xfs" ? 512 : 1024);
-    volDir = path.join(lfs.mountPoint, "filer", "vs1", "vm_vol1");
-    await fsp.mkdir(path.dirname(volDir), { recursive: true });
-    if (kind === "btrfs") await btrfsSubvolume(volDir);
-    shareDir = path.join(volDir, "vms");
-    for (const [rel, size] of [
-      [DISK, 16 * MiB],
-      [CONF, 64 * 1024],
-    ] as const) {
-      await fsp.mkdir(path.dirname(path.join(shareDir, rel)), { recursive: true });
-      await fsp.writeFile(path.join(shareDir, rel), sampleBytes(rel, size));
-    }
-    const config = path.join(lfs.mountPoint, "filer.json");
-    await fsp.writeFile(
-      config,
-      JSON.stringify({
-        root: "filer",
-        svms: [
-          {
-            name: "vs1",
-            volumes: [{ name: "vm_vol1", junctionPath: "/vol1" }],
-            shares: [{ name: "share1", path: "/vol1/vms" }],
-          },
-        ],
-      }),
-    );
+    const filer = await createVmFiler(lfs.mountPoint, { diskBytes: 16 * MiB, subvolume: kind === "btrfs" });
+    ({ volDir, shareDir } = filer);
     nats = await NatsServer.start();
-    rvss = await startRvss({ NATS_URL: nats.url, RVSS_FILER_CONFIG: config });
+    rvss = await startRvss({ NATS_URL: nats.url, RVSS_FILER_CONFIG: filer.configPath });
     client = new RvssClient({ address: rvss.grpcAddr, auth: testPki().clientAuth() });
     await client.waitForReady();
   });

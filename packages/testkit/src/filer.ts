@@ -7,6 +7,7 @@ import { createHash } from "node:crypto";
 import * as fsp from "node:fs/promises";
 import * as path from "node:path";
 import { removeSealedTree } from "@rvss/storage";
+import { btrfsSubvolume } from "./loop-fs";
 
 export interface SampleFiler {
   /** The filer description (RVSS_FILER_CONFIG). */
@@ -64,6 +65,55 @@ export async function createSampleFiler(dir: string): Promise<SampleFiler> {
   };
   await fsp.writeFile(configPath, JSON.stringify(config, null, 2) + "\n");
   return { configPath, root, svm, volume, share, shareDir, files: VM_FILES.map(([f]) => f) };
+}
+
+export interface VmFiler {
+  /** The filer description (RVSS_FILER_CONFIG) and its text. */
+  configPath: string;
+  text: string;
+  /** Volume vm_vol1 of SVM vs1, and its share share1 (the directory vms), on disk. */
+  volDir: string;
+  shareDir: string;
+  /** The VM's disk and configuration, relative to the share root. */
+  disk: string;
+  config: string;
+}
+
+/**
+ * A filer below `root` (a loop image's mount point, typically): SVM vs1 with volume vm_vol1 at
+ * /vol1 and share share1 at /vol1/vms holding one VM, its disk `diskBytes` long. The volume is a
+ * btrfs subvolume when asked, and says its copy-on-write mode when given.
+ */
+export async function createVmFiler(
+  root: string,
+  opts: { diskBytes: number; subvolume?: boolean; cow?: string },
+): Promise<VmFiler> {
+  const disk = "vm1/Virtual Hard Disks/vm1.vhdx";
+  const config = "vm1/Virtual Machines/vm1.vmcx";
+  const volDir = path.join(root, "filer", "vs1", "vm_vol1");
+  await fsp.mkdir(path.dirname(volDir), { recursive: true });
+  if (opts.subvolume) await btrfsSubvolume(volDir);
+  const shareDir = path.join(volDir, "vms");
+  for (const [rel, size] of [
+    [disk, opts.diskBytes],
+    [config, 64 * 1024],
+  ] as const) {
+    await fsp.mkdir(path.dirname(path.join(shareDir, rel)), { recursive: true });
+    await fsp.writeFile(path.join(shareDir, rel), sampleBytes(rel, size));
+  }
+  const configPath = path.join(root, "filer.json");
+  const text = JSON.stringify({
+    root: "filer",
+    svms: [
+      {
+        name: "vs1",
+        volumes: [{ name: "vm_vol1", junctionPath: "/vol1", ...(opts.cow ? { cow: opts.cow } : {}) }],
+        shares: [{ name: "share1", path: "/vol1/vms" }],
+      },
+    ],
+  });
+  await fsp.writeFile(configPath, text);
+  return { configPath, text, volDir, shareDir, disk, config };
 }
 
 /** Removes a directory tree even where the backend sealed it immutable. */

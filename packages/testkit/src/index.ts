@@ -7,10 +7,12 @@ export {
   compareTrees,
   copiesLeft,
   createSampleFiler,
+  createVmFiler,
   removeTree,
   sampleBytes,
   writableEntries,
   type SampleFiler,
+  type VmFiler,
 } from "./filer";
 export {
   connectAs,
