@@ -61,7 +61,7 @@ beforeAll(async () => {
   grpcAddr = `127.0.0.1:${await freePort()}`;
   healthPort = await freePort();
   env = { RVSS_HOME: home, RVSS_GRPC_ADDR: "", NATS_URL: "" };
-  up = spawn(process.execPath, [CLI, "up", "--writer", "orders-db"], {
+  up = spawn(process.execPath, [CLI, "up", "--writer", "orders-db=vs1/share1"], {
     env: {
       ...process.env,
       RVSS_HOME: home,
@@ -210,7 +210,7 @@ describe("rvss up and its context", () => {
 
   test("a writer named with --writer logs in with the credentials rvss up printed", async () => {
     const printed =
-      /Writer orders-db: NATS_URL=(\S+) RVSS_NATS_USER=(\S+) RVSS_NATS_PASSWORD_FILE=(\S+), writer ID orders-db/.exec(
+      /Writer orders-db: NATS_URL=(\S+) RVSS_NATS_USER=(\S+) RVSS_NATS_PASSWORD_FILE=(\S+), writer ID orders-db, shares vs1\/share1$/m.exec(
         upOutput,
       );
     expect(printed?.slice(2)).toEqual(["writer-orders-db", path.join(home, "nats-users", "writer-orders-db.password")]);

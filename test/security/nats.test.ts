@@ -156,9 +156,14 @@ test("a viewer reads events but cannot publish or change a stream", async () => 
 });
 
 test("rvss nats-config prints a block nats-server accepts, with passwords from its environment", async () => {
-  const printed = await rvss(["nats-config", "--writer", "orders-db"]);
+  const printed = await rvss(["nats-config", "--writer", "orders-db=vs1/share1", "--writer", "any-db"]);
   expect(printed.code).toBe(0);
-  const ids = [...NATS_IDENTITIES, writerIdentity("orders-db")];
+  // A granted writer may register for its share only; one named bare, for any, and the block says so.
+  expect(printed.stdout).toContain(`"$KV.rvss-writers.writer.orders-db.vs1.share1"`);
+  expect(printed.stdout).not.toContain("writer.orders-db.>");
+  expect(printed.stdout).toContain(`"$KV.rvss-writers.writer.any-db.>"`);
+  expect(printed.stdout).toMatch(/^# writers any-db may register for any share/m);
+  const ids = [...NATS_IDENTITIES, writerIdentity("orders-db"), writerIdentity("any-db")];
   const env = Object.fromEntries(ids.map((id) => [passwordVariableOf(id), `pw-${id}`]));
   const server = await NatsServer.start({ config: printed.stdout, env });
   try {

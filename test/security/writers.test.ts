@@ -1,8 +1,10 @@
 /**
  * Application writers answer only for themselves, against a real nats-server whose only users are
- * rvss's identities and two writers' (writer-a, writer-b, as `rvss nats-config --writer` makes them).
- * Writers are addressed by writer ID, so each user is bound to one: writer A's credentials register
- * and answer A, and cannot take B's requests, register as B, nor publish a command or an event.
+ * rvss's identities and two writers' (writer-a for any share, writer-b granted vs1/share2 only, as
+ * `rvss nats-config --writer a --writer b=vs1/share2` makes them). Writers are addressed by writer
+ * ID, so each user is bound to one: writer A's credentials register and answer A, and cannot take
+ * B's requests, register as B, nor publish a command or an event; B cannot register for a share it
+ * was not granted.
  */
 import * as fsp from "node:fs/promises";
 import * as os from "node:os";
@@ -57,7 +59,7 @@ function writerA(writerId: string): Promise<Writer> {
 
 beforeAll(async () => {
   dir = await fsp.mkdtemp(path.join(os.tmpdir(), "rvss-sec-writers-"));
-  users = createNatsUsers(path.join(dir, "users"), ["a", "b"]);
+  users = createNatsUsers(path.join(dir, "users"), ["a", "b=vs1/share2"]);
   nats = await NatsServer.start({ config: users.config });
   await provisionAs(users, { NATS_URL: nats.url });
 });
@@ -75,7 +77,7 @@ test("writer A logs in as itself, registers and answers the notifier's requests 
   await writerA("a");
   const notifier = await connectAs("auto-recovery-notifier");
   const kv = await new Kvm(jetstream(notifier)).open(WRITERS_BUCKET);
-  const entry = await kv.get(writerKey("a"));
+  const entry = await kv.get(writerKey("a", "vs1", "share1"));
   expect(WriterRegistration.decode(entry!.value)).toMatchObject({ writerId: "a", name: "orders-db", svm: "vs1" });
   const request = WriterRequest.encode({
     requestId: "r1",
@@ -102,7 +104,7 @@ test("writer A's credentials cannot subscribe to writer B's requests, nor to eve
 test("writer A's credentials cannot register as B, publish a command or an event", async () => {
   const js = jetstream(await connectAs(writerIdentity("a")));
   const kv = await new Kvm(js).open(WRITERS_BUCKET);
-  await expect(kv.put(writerKey("b"), new Uint8Array([1]))).rejects.toThrow(permissionDenied);
+  await expect(kv.put(writerKey("b", "vs1", "share2"), new Uint8Array([1]))).rejects.toThrow(permissionDenied);
   await expect(
     js.publish(commandSubject("executor", "vs1", "deleteShadowCopies"), new Uint8Array([1]), { msgID: "forged-cmd" }),
   ).rejects.toThrow(permissionDenied);
@@ -112,6 +114,32 @@ test("writer A's credentials cannot register as B, publish a command or an event
   const jsm = await jetstream(await connectAs("provisioner")).jetstreamManager();
   expect((await jsm.streams.info(COMMAND_STREAMS.executor)).state.messages).toBe(0);
   expect((await jsm.streams.info(EVENTS_STREAM)).state.messages).toBe(0);
+});
+
+test("writer B registers for the share it was granted, and is refused another, naming the share", async () => {
+  const writerB = (share: string) =>
+    startWriter({
+      servers: nats.url,
+      credentials: credentials(writerIdentity("b")),
+      writerId: "b",
+      name: "ledger-db",
+      svm: "vs1",
+      shares: [{ share }],
+      checkpoint: async () => undefined,
+      thaw: async () => undefined,
+      autoRecover: async () => undefined,
+    });
+  await expect(writerB("share1")).rejects.toThrow(
+    /NATS refused writer b its registration for vs1\/share1.*not granted that share/,
+  );
+  const kv = await new Kvm(jetstream(await connectAs(writerIdentity("b")))).open(WRITERS_BUCKET);
+  await expect(kv.put(writerKey("b", "vs1", "share1"), new Uint8Array([1]))).rejects.toThrow(permissionDenied);
+  writers.push(await writerB("Share2"));
+  const notifier = await new Kvm(jetstream(await connectAs("auto-recovery-notifier"))).open(WRITERS_BUCKET);
+  expect(WriterRegistration.decode((await notifier.get(writerKey("b", "vs1", "share2")))!.value)).toMatchObject({
+    writerId: "b",
+    name: "ledger-db",
+  });
 });
 
 test("a writer that logs in without a writer ID is refused before it connects", async () => {

@@ -114,6 +114,8 @@ export {
   timerSubject,
   TIMERS_STREAM,
   writerKey,
+  writerKeyParts,
+  writerKeys,
   WRITER_KEYS,
   writerSubject,
   writerSubjects,
@@ -342,11 +344,13 @@ export {
   svmReaderPermissions,
   writerIdentity,
   writerPermissions,
+  parseWriterGrant,
   type NatsIdentity,
   type NatsPermissions,
   type NatsUser,
   type ServiceIdentity,
   type WriterIdentity,
+  type WriterGrant,
 } from "./nats-permissions";
 
 // The executor's check of a command against the SVM record, before any storage call.

@@ -5,10 +5,12 @@ import {
   natsAuthorization,
   natsPermissions,
   natsUsers,
+  parseWriterGrant,
   phaseEventTypes,
   writerIdentity,
   writerPermissions,
 } from "./nats-permissions";
+import { writerKey, writerKeyParts } from "./wire";
 
 const COMMANDS = /^rvss\.v1\.cmd\./;
 
@@ -80,10 +82,31 @@ describe("natsPermissions", () => {
   test("query answerers may respond; writers answer only their own requests", () => {
     expect(natsPermissions("share-discovery")).toMatchObject({ allowResponses: true });
     expect(natsPermissions("coordinator")).toMatchObject({ allowResponses: false });
-    const w = writerPermissions("w1");
+    const w = writerPermissions({ writerId: "w1", shares: null });
     expect(w.subscribe.allow).toEqual(["_INBOX_writer-w1.>", "rvss.v1.writer.w1.*"]);
-    expect(w.publish.allow).toContain("$KV.rvss-writers.writer.w1");
+    expect(w.publish.allow).toContain("$KV.rvss-writers.writer.w1.>");
     expect(w.publish.allow.filter((s) => s.startsWith("rvss."))).toEqual([]);
+  });
+
+  test("a writer granted shares may register for those shares only", () => {
+    const w = writerPermissions(parseWriterGrant("w1=VS1/Share1,vs1/share.2"));
+    expect(w.publish.allow.filter((s) => s.startsWith("$KV."))).toEqual([
+      "$KV.rvss-writers.writer.w1.vs1.share1",
+      "$KV.rvss-writers.writer.w1.vs1.share=2E2",
+    ]);
+    // The key a writer puts for a share, whatever case it spells it in.
+    expect(writerKey("w1", "vs1", "SHARE1")).toBe("writer.w1.vs1.share1");
+    expect(writerKeyParts("writer.w1.vs1.share=2E2")).toEqual({ writerId: "w1", svm: "vs1", share: "share=2E2" });
+    expect(writerKeyParts("writer.w1")).toBeNull();
+  });
+
+  test.each([
+    ["=vs1/share1", /needs a writer ID/],
+    ["w1=", /"" is not <svm>\/<share>/],
+    ["w1=vs1", /"vs1" is not <svm>\/<share>/],
+    ["w1=vs1/share1,vs1/a/b", /"vs1\/a\/b" is not <svm>\/<share>/],
+  ])("writer grant %s is refused, naming what is wrong", (spec, why) => {
+    expect(() => parseWriterGrant(spec)).toThrow(why);
   });
 });
 
@@ -101,12 +124,12 @@ test("only the coordinator (set events) and the viewer (restore progress) subscr
 });
 
 test("natsUsers: every rvss identity, then one user per writer ID bound to that ID", () => {
-  const users = natsUsers((user) => `pw-${user}`, ["orders.db"]);
+  const users = natsUsers((user) => `pw-${user}`, [parseWriterGrant("orders.db")]);
   expect(users.map((u) => u.user)).toEqual([...NATS_IDENTITIES, "writer-orders.db"]);
   expect(users.at(-1)).toEqual({
     user: writerIdentity("orders.db"),
     password: "pw-writer-orders.db",
-    permissions: writerPermissions("orders.db"),
+    permissions: writerPermissions({ writerId: "orders.db", shares: null }),
   });
   // The writer ID is one subject token, escaped as wire.ts escapes it.
   expect(users.at(-1)!.permissions.subscribe.allow).toContain("rvss.v1.writer.orders=2Edb.*");

@@ -10,6 +10,7 @@
  * read others' replies.
  */
 import { STEPS, PHASE_SERVICES, phaseOfService, type Phase, type StepKey, type StepSpec } from "./fsrvp/steps";
+import { ErrorCodes, RvssError } from "./errors";
 import { token } from "./naming";
 import {
   COMMAND_STREAMS,
@@ -34,6 +35,7 @@ import {
   svmEventsSubject,
   systemEventsOfType,
   writerKey,
+  writerKeys,
   writerSubjects,
   CHECK_SHARES_SUBJECT,
   STORAGE_INVENTORY_SUBJECT,
@@ -259,18 +261,57 @@ export function svmReaderPermissions(svm: string, identity: string): NatsPermiss
 export const writerIdentity = (writerId: string): WriterIdentity => `writer-${writerId}`;
 export type WriterIdentity = `writer-${string}`;
 
-/** An application writer: it registers itself and answers its own requests, nothing else. */
-export function writerPermissions(writerId: string): NatsPermissions {
+/**
+ * An application writer's NATS user, and the shares it may register for: none named, any share
+ * (the operator trusts the writer with every SVM); named, only those, so a writer cannot claim
+ * another application's shares and be asked about (or fail) their backups.
+ */
+export interface WriterGrant {
+  writerId: string;
+  shares: { svm: string; share: string }[] | null;
+}
+
+/**
+ * `<writer-id>` or `<writer-id>=<svm>/<share>[,<svm>/<share>...]`, as `rvss nats-config --writer`
+ * and `rvss up --writer` take it.
+ */
+export function parseWriterGrant(spec: string): WriterGrant {
+  const bad = (why: string): RvssError =>
+    new RvssError(ErrorCodes.INVALID_ARGUMENT, `writer "${spec}": ${why}`, { writer: spec });
+  const eq = spec.indexOf("=");
+  const writerId = eq < 0 ? spec : spec.slice(0, eq);
+  if (writerId === "") throw bad("needs a writer ID before '='");
+  if (eq < 0) return { writerId, shares: null };
+  const shares = spec
+    .slice(eq + 1)
+    .split(",")
+    .map((entry) => {
+      const m = /^([^/\s]+)\/([^/\s]+)$/.exec(entry.trim());
+      if (!m) throw bad(`"${entry}" is not <svm>/<share>`);
+      return { svm: m[1]!, share: m[2]! };
+    });
+  return { writerId, shares };
+}
+
+/** An application writer: it registers itself for its shares and answers its own requests, nothing else. */
+export function writerPermissions(grant: WriterGrant): NatsPermissions {
+  const keys =
+    grant.shares === null
+      ? [writerKeys(grant.writerId)]
+      : grant.shares.map((s) => writerKey(grant.writerId, s.svm, s.share));
   return {
     publish: {
       allow: [
-        `$KV.${WRITERS_BUCKET}.${writerKey(writerId)}`,
+        ...keys.map((k) => `$KV.${WRITERS_BUCKET}.${k}`),
         "$JS.API.INFO",
         `$JS.API.STREAM.INFO.KV_${WRITERS_BUCKET}`,
       ],
       deny: ADMIN_VERBS,
     },
-    subscribe: { allow: [`${inboxPrefixOf(writerIdentity(writerId))}.>`, writerSubjects(writerId)], deny: [] },
+    subscribe: {
+      allow: [`${inboxPrefixOf(writerIdentity(grant.writerId))}.>`, writerSubjects(grant.writerId)],
+      deny: [],
+    },
     allowResponses: true,
   };
 }
@@ -286,15 +327,15 @@ export interface NatsUser {
 }
 
 /**
- * The users of every rvss identity and of the application writers `writerIds`, each with the
+ * The users of every rvss identity and of the application writers `writers`, each with the
  * password `password` gives for its user name.
  */
-export function natsUsers(password: (user: string) => string, writerIds: readonly string[] = []): NatsUser[] {
+export function natsUsers(password: (user: string) => string, writers: readonly WriterGrant[] = []): NatsUser[] {
   return [
     ...NATS_IDENTITIES.map((id) => ({ user: id, password: password(id), permissions: natsPermissions(id) })),
-    ...writerIds.map((w) => ({
-      user: writerIdentity(w),
-      password: password(writerIdentity(w)),
+    ...writers.map((w) => ({
+      user: writerIdentity(w.writerId),
+      password: password(writerIdentity(w.writerId)),
       permissions: writerPermissions(w),
     })),
   ];

@@ -219,8 +219,21 @@ export const SCHEDULE_KEYS = "schedule.*";
 /** The retention collector's lease: one run at a time across coordinator replicas. */
 export const COLLECTOR_KEY = "collector";
 
-export const writerKey = (writerId: string): string => `writer.${token(writerId)}`;
-export const WRITER_KEYS = "writer.*";
+/**
+ * A writer's registration for one share: writer ID, SVM and share each one token (SVM and share in
+ * lower case, as SMB compares them). One key per share, so NATS can bind a writer's user to the
+ * shares it may register for (writerPermissions), and the notifier believes the key, not the body.
+ */
+export const writerKey = (writerId: string, svm: string, share: string): string =>
+  `writer.${token(writerId)}.${token(svm.toLowerCase())}.${token(share.toLowerCase())}`;
+/** Every registration key of one writer. */
+export const writerKeys = (writerId: string): string => `writer.${token(writerId)}.>`;
+export const WRITER_KEYS = "writer.>";
+/** What a registration key names, as tokens (compare with writerKey's), or null for another key. */
+export function writerKeyParts(key: string): { writerId: string; svm: string; share: string } | null {
+  const parts = key.split(".");
+  return parts.length === 4 && parts[0] === "writer" ? { writerId: parts[1]!, svm: parts[2]!, share: parts[3]! } : null;
+}
 
 // Message IDs (JetStream deduplicates on them).
 

@@ -12,6 +12,7 @@ import {
   RvssError,
   natsAuthorization,
   natsUsers,
+  parseWriterGrant,
   type NatsIdentity,
   type WriterIdentity,
 } from "@rvss/core";
@@ -31,7 +32,8 @@ export interface NatsUsers {
   env(user: NatsUserName): Record<string, string>;
 }
 
-export function createNatsUsers(dir: string, writerIds: readonly string[] = []): NatsUsers {
+/** `writers`: grants as `rvss nats-config --writer` takes them (`<id>` or `<id>=<svm>/<share>,...`). */
+export function createNatsUsers(dir: string, writers: readonly string[] = []): NatsUsers {
   fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
   const passwordFile = (user: string): string => path.join(dir, `${user}.password`);
   const users = natsUsers((user) => {
@@ -41,11 +43,11 @@ export function createNatsUsers(dir: string, writerIds: readonly string[] = []):
     fs.writeFileSync(tmp, password, { mode: 0o600 });
     fs.renameSync(tmp, passwordFile(user));
     return password;
-  }, writerIds);
+  }, writers.map(parseWriterGrant));
   const known = new Set(users.map((u) => u.user));
   const fileOf = (user: NatsUserName): string => {
     if (!known.has(user))
-      throw new RvssError(ErrorCodes.INVALID_ARGUMENT, `no NATS user ${user} was made`, { writers: writerIds.join() });
+      throw new RvssError(ErrorCodes.INVALID_ARGUMENT, `no NATS user ${user} was made`, { writers: writers.join() });
     return passwordFile(user);
   };
   return {

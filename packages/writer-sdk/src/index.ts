@@ -22,7 +22,15 @@ import { PermissionViolationError, connect, type NatsConnection, type Subscripti
 import { jetstream } from "@nats-io/jetstream";
 import { Kvm, type KV } from "@nats-io/kv";
 import { natsConnectOptions } from "@rvss/bus";
-import { ErrorCodes, RvssError, inboxPrefixOf, writerIdentity, writerKey, writerSubjects } from "@rvss/core";
+import {
+  ErrorCodes,
+  RvssError,
+  WRITERS_BUCKET,
+  inboxPrefixOf,
+  writerIdentity,
+  writerKey,
+  writerSubjects,
+} from "@rvss/core";
 import type { NatsCredentials, NatsTls } from "@rvss/runtime";
 import { WriterRegistration, WriterRequest, WriterResponse, WriterOutcome, type RecoverCopy } from "@rvss/proto";
 
@@ -82,8 +90,6 @@ export interface Writer {
   stop(): Promise<void>;
 }
 
-const WRITERS_BUCKET = "rvss-writers";
-
 async function openBucket(nc: NatsConnection): Promise<KV> {
   for (let i = 0; ; i++) {
     try {
@@ -130,9 +136,21 @@ export async function startWriter(o: WriterOptions): Promise<Writer> {
     checkpointTimeoutMs: o.checkpointTimeoutMs ?? 0,
     autoRecoverTimeoutMs: o.autoRecoverTimeoutMs ?? 0,
   }).finish();
-  const key = writerKey(writerId);
+  // One key per share: the writer's NATS user may be granted only some shares (rvss nats-config).
+  const keys = o.shares.map((s) => ({ share: s.share, key: writerKey(writerId, o.svm, s.share) }));
   const register = async (): Promise<void> => {
-    await kv.put(key, registration);
+    for (const { share, key } of keys) {
+      try {
+        await kv.put(key, registration);
+      } catch (err) {
+        if (!/permission/i.test(String(err))) throw err;
+        throw new RvssError(
+          ErrorCodes.CONFIG_INVALID,
+          `NATS refused writer ${writerId} its registration for ${o.svm}/${share} (${String(err)}): its NATS user is not granted that share (rvss nats-config --writer ${writerId}=${o.svm}/${share})`,
+          { writerId, svm: o.svm, share },
+        );
+      }
+    }
   };
 
   // The freeze: from a successful checkpoint until thaw, finish, or the end of the window.
@@ -215,7 +233,12 @@ export async function startWriter(o: WriterOptions): Promise<Writer> {
       { writerId },
     );
   }
-  await register();
+  try {
+    await register();
+  } catch (err) {
+    await nc.close();
+    throw err;
+  }
   const heartbeat = setInterval(
     () => void register().catch((err) => log(`heartbeat failed (will retry): ${String(err)}`)),
     heartbeatMs,
@@ -228,7 +251,7 @@ export async function startWriter(o: WriterOptions): Promise<Writer> {
       clearInterval(heartbeat);
       await thaw("finished").catch(() => undefined);
       sub.unsubscribe();
-      await kv.delete(key).catch(() => undefined);
+      for (const { key } of keys) await kv.delete(key).catch(() => undefined);
       await nc.drain();
     },
   };

@@ -4,7 +4,7 @@
  * A writer that does not answer in time is a failure with a reason, never a hang.
  */
 import { randomUUID } from "node:crypto";
-import { errorMessage, WRITERS_BUCKET, writerSubject, WRITER_KEYS } from "@rvss/core";
+import { errorMessage, token, WRITERS_BUCKET, writerKeyParts, writerSubject, WRITER_KEYS } from "@rvss/core";
 import { bucketKeys, type Bus } from "@rvss/bus";
 import { KvWatchInclude, Kvm, type KV } from "@nats-io/kv";
 import { WriterRegistration, WriterRequest, WriterResponse, type WriterReport } from "@rvss/proto";
@@ -17,13 +17,22 @@ export interface SetContext {
   backupId: string;
 }
 
+/** One share's registration: what the key names (tokens, see writerKey) and what the writer sent. */
+interface Entry {
+  writerId: string;
+  svm: string;
+  share: string;
+  registration: WriterRegistration;
+  seenAt: number;
+}
+
 export class Writers {
   /**
-   * Live registrations, kept by watching the bucket rather than reading it for every set. A writer
-   * that stops putting its registration is dropped after `ttlMs` (entries that age out of the bucket
-   * send no notice to watchers).
+   * Live registrations, one per writer and share, kept by watching the bucket rather than reading
+   * it for every set. A writer that stops putting its registration is dropped after `ttlMs`
+   * (entries that age out of the bucket send no notice to watchers).
    */
-  private readonly live = new Map<string, { registration: WriterRegistration; seenAt: number }>();
+  private readonly live = new Map<string, Entry>();
 
   private constructor(
     private readonly kv: KV,
@@ -44,15 +53,43 @@ export class Writers {
     return w;
   }
 
+  /**
+   * NATS lets a writer's user put only its own keys, for the shares it was granted; the body could
+   * say anything. So an entry counts for the writer, SVM and share its key names, and only if the
+   * body agrees with them.
+   */
   private note(key: string, value: Uint8Array | null): void {
-    if (value) this.live.set(key, { registration: WriterRegistration.decode(value), seenAt: Date.now() });
+    const parts = writerKeyParts(key);
+    if (!value || !parts) {
+      this.live.delete(key);
+      return;
+    }
+    const registration = WriterRegistration.decode(value);
+    const claims =
+      parts.writerId === token(registration.writerId) &&
+      parts.svm === token(registration.svm.toLowerCase()) &&
+      registration.shares.some((s) => token(s.share.toLowerCase()) === parts.share);
+    if (claims) this.live.set(key, { ...parts, registration, seenAt: Date.now() });
     else this.live.delete(key);
   }
 
-  /** Every live registration. */
+  /**
+   * Every live writer, once, its registration holding only the shares it has a live key for: a
+   * writer granted share1 that claims share1 and share2 in its body is a writer of share1.
+   */
   async all(): Promise<WriterRegistration[]> {
     const now = Date.now();
-    return [...this.live.values()].filter((w) => now - w.seenAt <= this.ttlMs).map((w) => w.registration);
+    const byWriter = new Map<string, { registration: WriterRegistration; shares: Set<string> }>();
+    for (const e of this.live.values()) {
+      if (now - e.seenAt > this.ttlMs) continue;
+      const w = byWriter.get(e.writerId) ?? { registration: e.registration, shares: new Set<string>() };
+      w.shares.add(e.share);
+      byWriter.set(e.writerId, w);
+    }
+    return [...byWriter.values()].map(({ registration, shares }) => ({
+      ...registration,
+      shares: registration.shares.filter((s) => shares.has(token(s.share.toLowerCase()))),
+    }));
   }
 
   /** The writers of an SVM that own files on any of these shares. */

@@ -67,7 +67,10 @@ async function demo(v: { keep?: boolean; verbose?: boolean }): Promise<number> {
       say(`2. NATS: using ${natsUrl} (NATS_URL)`);
     } else {
       findNatsServer();
-      users = secure ? createNatsUsers(path.join(dir, "nats-users"), [DEMO_WRITER]) : null;
+      // The writer may register for the demo share only.
+      users = secure
+        ? createNatsUsers(path.join(dir, "nats-users"), [`${DEMO_WRITER}=${filer.svm}/${filer.share}`])
+        : null;
       nats = await NatsServer.start({ storeDir: path.join(dir, "nats"), ...(users ? { config: users.config } : {}) });
       natsUrl = nats.url;
       say(`2. NATS: started nats-server with JetStream on ${natsUrl} (store ${nats.storeDir})`);

@@ -11,7 +11,7 @@
 import * as fs from "node:fs";
 import * as net from "node:net";
 import * as path from "node:path";
-import { ErrorCodes, RvssError, writerIdentity } from "@rvss/core";
+import { ErrorCodes, RvssError, parseWriterGrant, writerIdentity } from "@rvss/core";
 import { defaultConfig, loadConfig } from "@rvss/runtime";
 import {
   NatsServer,
@@ -139,10 +139,10 @@ async function up(o: { writer?: string[] }): Promise<number> {
       console.log(
         `NATS refuses anonymous clients: each service logs in as itself, later commands as viewer (passwords in ${usersDir}, new at every start)`,
       );
-      for (const w of writers) {
+      for (const { writerId: w, shares } of writers.map(parseWriterGrant)) {
         const env = users.env(writerIdentity(w));
         console.log(
-          `Writer ${w}: NATS_URL=${natsUrl} RVSS_NATS_USER=${env.RVSS_NATS_USER} RVSS_NATS_PASSWORD_FILE=${env.RVSS_NATS_PASSWORD_FILE}, writer ID ${w}`,
+          `Writer ${w}: NATS_URL=${natsUrl} RVSS_NATS_USER=${env.RVSS_NATS_USER} RVSS_NATS_PASSWORD_FILE=${env.RVSS_NATS_PASSWORD_FILE}, writer ID ${w}, ${shares ? `shares ${shares.map((x) => `${x.svm}/${x.share}`).join(", ")}` : "any share"}`,
         );
       }
     }
@@ -163,6 +163,9 @@ export const upVerb: Register = (program, run) => {
   program
     .command("up")
     .description("run NATS (unless NATS_URL) and the four services here until Ctrl-C; later commands find them")
-    .option("--writer <writer-id...>", "make a NATS user for each application writer ID (on rvss up's own nats-server)")
+    .option(
+      "--writer <writer-id...>",
+      "make a NATS user for each application writer ID (on rvss up's own nats-server); given as ID=SVM/SHARE[,SVM/SHARE...] it may register for those shares only",
+    )
     .action(run((_s, o) => up(o)));
 };
