@@ -64,7 +64,9 @@ describe("auto-recovery-notifier", () => {
 
   test("a writer counts for the share its key names, whatever its registration claims", async () => {
     // Under a key for share2 (all its NATS user may be granted), a body that claims share1 too.
+    // First, a body that does not decode: it counts for nothing, and the notifier reads on.
     const kv = await new Kvm(bus.js).open(WRITERS_BUCKET);
+    await kv.put(writerKey("w9", "vs1", "share3"), new Uint8Array([0xff, 0xff, 0xff]));
     const claim = (shares: string[]) =>
       WriterRegistration.encode({
         writerId: "w9",
@@ -103,6 +105,7 @@ describe("auto-recovery-notifier", () => {
     } finally {
       await kv.delete(writerKey("w9", "vs1", "share2"));
       await kv.delete(writerKey("w9", "vs2", "share1"));
+      await kv.delete(writerKey("w9", "vs1", "share3"));
     }
   });
 });

@@ -64,7 +64,14 @@ export class Writers {
       this.live.delete(key);
       return;
     }
-    const registration = WriterRegistration.decode(value);
+    let registration: WriterRegistration;
+    try {
+      registration = WriterRegistration.decode(value);
+    } catch {
+      // A writer's body is its own to send: one that does not decode counts for nothing.
+      this.live.delete(key);
+      return;
+    }
     const claims =
       parts.writerId === token(registration.writerId) &&
       parts.svm === token(registration.svm.toLowerCase()) &&
