@@ -13,23 +13,12 @@ import { createHash } from "node:crypto";
 import { execFile } from "node:child_process";
 import * as fs from "node:fs";
 import * as fsp from "node:fs/promises";
-import * as os from "node:os";
 import * as path from "node:path";
 import { promisify } from "node:util";
 import { RvssClient } from "@rvss/client";
 import { BackupState, type Backup } from "@rvss/proto";
-import {
-  NatsServer,
-  createVmFiler,
-  loopFsUnavailable,
-  mountLoopFs,
-  removeTree,
-  startRvss,
-  testPki,
-  type LoopFs,
-  type LoopFsKind,
-  type RvssProcesses,
-} from "@rvss/testkit";
+import { loopFsUnavailable, type LoopFs, type LoopFsKind } from "@rvss/testkit";
+import { startLoopSystem, type LoopSystem } from "../storage/loop-system";
 
 const run = promisify(execFile);
 const why = loopFsUnavailable();
@@ -66,47 +55,32 @@ async function entries(dir: string, rel = ""): Promise<{ rel: string; st: fs.Sta
 }
 
 describeRoot.each<LoopFsKind>(["xfs", "btrfs", "ext4"])("on %s", (kind) => {
-  let dir: string;
+  let sys: LoopSystem;
   let lfs: LoopFs;
-  let nats: NatsServer;
-  let rvss: RvssProcesses;
   let client: RvssClient;
   let volDir: string;
   let shareDir: string;
   let outside: string;
 
   beforeAll(async () => {
-    dir = await fsp.mkdtemp(path.join(os.tmpdir(), `rvss-race-${kind}-`));
-    lfs = await mountLoopFs(kind, dir, kind === "xfs" ? 512 : 1024);
-    const filer = await createVmFiler(lfs.mountPoint, { diskBytes: 256 * 1024, subvolume: kind === "btrfs" });
-    ({ volDir, shareDir } = filer);
+    // The seal waits a little, as a writer's auto-recovery would: the exposed copy stays writable.
+    sys = await startLoopSystem(kind, {
+      name: "race",
+      diskBytes: 256 * 1024,
+      env: { RVSS_STORAGE_LATENCY: "seal=100" },
+    });
+    ({ lfs, client } = sys);
+    ({ volDir, shareDir } = sys.filer);
     // Outside the filer, root's only: the secret, also where a swapped directory or share root leads.
     outside = path.join(lfs.mountPoint, "outside");
     for (const rel of ["secret", DISK, CONF]) {
       await fsp.mkdir(path.dirname(path.join(outside, rel)), { recursive: true });
       await fsp.writeFile(path.join(outside, rel), SECRET, { mode: 0o600 });
     }
-    nats = await NatsServer.start();
-    // The seal waits a little, as a writer's auto-recovery would: the exposed copy stays writable.
-    rvss = await startRvss({
-      NATS_URL: nats.url,
-      RVSS_FILER_CONFIG: filer.configPath,
-      RVSS_STORAGE_LATENCY: "seal=100",
-    });
-    client = new RvssClient({ address: rvss.grpcAddr, auth: testPki().clientAuth() });
-    await client.waitForReady();
   }, 120_000);
 
-  afterAll(async () => {
-    client?.close();
-    // A service blocked in an open (the hole this looks for) would never stop by itself.
-    if (rvss) await Promise.race([rvss.stop(), sleep(15_000)]);
-    for (const s of Object.values(rvss?.services ?? {})) await s.kill();
-    await nats?.dispose();
-    await removeTree(path.join(lfs.mountPoint, "filer")).catch(() => undefined);
-    await lfs?.dispose();
-    await fsp.rm(dir, { recursive: true, force: true });
-  });
+  // A service blocked in an open (the hole this looks for) would never stop by itself: stop() kills it.
+  afterAll(() => sys?.stop());
 
   /** One attacker: swaps one thing at a time, holds it for a moment, puts it back. */
   async function attack(until: number, counts: Record<string, number>): Promise<void> {

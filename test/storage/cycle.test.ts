@@ -5,18 +5,12 @@
  */
 import { randomUUID } from "node:crypto";
 import * as fsp from "node:fs/promises";
-import * as os from "node:os";
 import * as path from "node:path";
 import { AgentClient, RvssClient } from "@rvss/client";
 import { BackupState } from "@rvss/proto";
 import {
-  NatsServer,
-  createVmFiler,
   loopFsUnavailable,
-  mountLoopFs,
-  removeTree,
   sampleBytes,
-  startRvss,
   usedBytes,
   copiesLeft,
   writableEntries,
@@ -25,6 +19,7 @@ import {
   type RvssProcesses,
   testPki,
 } from "@rvss/testkit";
+import { startLoopSystem, type LoopSystem } from "./loop-system";
 
 const why = loopFsUnavailable();
 if (why) console.warn(`skipping the storage cycle tests: ${why}`);
@@ -40,33 +35,20 @@ describeRoot.each<[LoopFsKind, number]>([
   ["xfs", 1 * MiB],
   ["btrfs", 1 * MiB],
 ])("through the services on %s", (kind, mostAdded) => {
-  let dir: string;
+  let sys: LoopSystem;
   let lfs: LoopFs;
-  let nats: NatsServer;
   let rvss: RvssProcesses;
   let client: RvssClient;
   let volDir: string;
   let shareDir: string;
 
   beforeAll(async () => {
-    dir = await fsp.mkdtemp(path.join(os.tmpdir(), `rvss-cycle-${kind}-`));
-    lfs = await mountLoopFs(kind, dir, kind === "xfs" ? 512 : 1024);
-    const filer = await createVmFiler(lfs.mountPoint, { diskBytes: 16 * MiB, subvolume: kind === "btrfs" });
-    ({ volDir, shareDir } = filer);
-    nats = await NatsServer.start();
-    rvss = await startRvss({ NATS_URL: nats.url, RVSS_FILER_CONFIG: filer.configPath });
-    client = new RvssClient({ address: rvss.grpcAddr, auth: testPki().clientAuth() });
-    await client.waitForReady();
+    sys = await startLoopSystem(kind, { name: "cycle", diskBytes: 16 * MiB });
+    ({ lfs, rvss, client } = sys);
+    ({ volDir, shareDir } = sys.filer);
   });
 
-  afterAll(async () => {
-    client?.close();
-    await rvss?.stop();
-    await nats?.dispose();
-    await removeTree(path.join(lfs.mountPoint, "filer")).catch(() => undefined);
-    await lfs?.dispose();
-    await fsp.rm(dir, { recursive: true, force: true });
-  });
+  afterAll(() => sys?.stop());
 
   test("an agent cycle (create, expose, recovery complete, delete) leaves nothing behind", async () => {
     const agent = new AgentClient(rvss.grpcAddr, "vs1", testPki().clientAuth("backup-operator"));
