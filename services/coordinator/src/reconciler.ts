@@ -65,8 +65,11 @@ export class Reconciler {
       this.log.info(swept, "resumed in-flight work");
     this.swept = true;
     const retried = new Map<string, number>();
+    // Read before the storage is listed: what these knew is no orphan in this run (findOrphans).
+    const before = new Map<string, SvmRecord>();
     for (const { value } of await this.bus.state.list<SvmRecord>(SVM_KEYS)) {
       const s = svmRecordFrom(value);
+      before.set(s.svm, s);
       if (!s.removals.some((d) => d.failure)) continue;
       const n = (await this.engine.apply(s.svm, (cur, env) => retryFailedRemovals(cur, env))).value ?? 0;
       if (n > 0) retried.set(s.svm, n);
@@ -83,7 +86,7 @@ export class Reconciler {
     const runId = randomUUID();
     for (const svm of new Set([...inventory.map((i) => i.svm), ...retried.keys()])) {
       const found = inventory.find((i) => i.svm === svm);
-      const adopted = found ? await this.takeOrphans(found) : null;
+      const adopted = found ? await this.takeOrphans(found, before.get(svm) ?? null) : null;
       const r: SvmReconciled = {
         svm,
         orphans: adopted?.adopted ?? { shadowCopies: [], exposedShares: [], snapshots: [] },
@@ -98,8 +101,14 @@ export class Reconciler {
     return out;
   }
 
-  /** Finds an SVM's orphans and takes them into its record (checked again there); null when none. */
-  private async takeOrphans(inv: SvmInventory): Promise<{ drainSetId: string; adopted: Orphans } | null> {
+  /**
+   * Finds an SVM's orphans and takes them into its record (checked again there); null when none.
+   * `before`: the SVM's record as read before the storage was listed.
+   */
+  private async takeOrphans(
+    inv: SvmInventory,
+    before: SvmRecord | null,
+  ): Promise<{ drainSetId: string; adopted: Orphans } | null> {
     // The storage was listed first, the SVM record is read now, the backups after it (see core's reconcile.ts).
     const server = await this.engine.read(inv.svm);
     const known = knownSnapshots(server);
@@ -114,6 +123,7 @@ export class Reconciler {
       { shadowCopies: inv.shadowCopies, exposedShares: inv.exposedShares, snapshots: inv.snapshots },
       server,
       listed,
+      before,
     );
     if (noOrphans(orphans)) return null;
     return (await this.engine.apply(inv.svm, (cur, env) => adoptOrphans(cur, orphans, env))).value ?? null;

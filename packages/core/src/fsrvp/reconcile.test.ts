@@ -51,6 +51,23 @@ describe("findOrphans", () => {
     ]);
   });
 
+  test("what the record knew before the storage was listed is no orphan in this run", () => {
+    const env = testEnv();
+    const { record, setId, shadowCopyId } = recordIn("Committed", env);
+    const aborted = abortShadowCopySet(record, { shadowCopySetId: setId }, env).record;
+    // Listed while its removal ran; the removal was confirmed before the record was read.
+    const drained = applyReport(
+      aborted,
+      { type: "shadowCopiesDeleted", setId, shadowCopyIds: [shadowCopyId], snapshots: [] },
+      env,
+    ).record;
+    expect(findOrphans(storage([shadowCopyId]), drained, new Set(), aborted).shadowCopies).toEqual([]);
+    // A next run, whose earlier read no longer knows it, finds it if it is still there.
+    expect(
+      findOrphans(storage([shadowCopyId]), drained, new Set(), drained).shadowCopies.map((c) => c.shadowCopyId),
+    ).toEqual([shadowCopyId]);
+  });
+
   test("an exposed share of an unknown copy is an orphan; its copy is removed once", () => {
     const exposed = [{ name: `share1@{${ORPHAN}}`, volume: "vm_vol1", shadowCopyId: ORPHAN }];
     const o = findOrphans(storage([ORPHAN], { exposedShares: exposed }), null, new Set());

@@ -63,11 +63,19 @@ export function knownSnapshots(record: SvmRecord | null): Set<string> {
 /**
  * What the storage holds that durable state does not know. `listed` holds the snapshot names that
  * backup records list; read them after the SVM record, since a finished set is listed by its
- * backup before it leaves the SVM record.
+ * backup before it leaves the SVM record. `before` is the SVM record as read before the storage was
+ * listed: what it knew was being made or removed then, so is no orphan in this run even where
+ * `record` no longer knows it (a removal confirmed between the listing and the read); if it is still
+ * on storage, the next run finds it.
  */
-export function findOrphans(storage: SvmStorage, record: SvmRecord | null, listed: ReadonlySet<string>): Orphans {
-  const copies = knownShadowCopies(record);
-  const snapshots = knownSnapshots(record);
+export function findOrphans(
+  storage: SvmStorage,
+  record: SvmRecord | null,
+  listed: ReadonlySet<string>,
+  before: SvmRecord | null = null,
+): Orphans {
+  const copies = new Set([...knownShadowCopies(record), ...knownShadowCopies(before)]);
+  const snapshots = new Set([...knownSnapshots(record), ...knownSnapshots(before)]);
   const orphanCopies = new Map<string, { volume: string; shadowCopyId: string }>();
   for (const c of storage.shadowCopies)
     if (!copies.has(c.shadowCopyId))
