@@ -74,9 +74,6 @@ export interface VmFiler {
   /** Volume vm_vol1 of SVM vs1, and its share share1 (the directory vms), on disk. */
   volDir: string;
   shareDir: string;
-  /** The VM's disk and configuration, relative to the share root. */
-  disk: string;
-  config: string;
 }
 
 /**
@@ -113,7 +110,7 @@ export async function createVmFiler(
     ],
   });
   await fsp.writeFile(configPath, text);
-  return { configPath, text, volDir, shareDir, disk, config };
+  return { configPath, text, volDir, shareDir };
 }
 
 /** Removes a directory tree even where the backend sealed it immutable. */
