@@ -1,7 +1,7 @@
 /**
- * The walking system end to end: the four services as separate processes over a real nats-server,
- * a backup and a restore through the CLI, the event stream read by an independent subscriber, and
- * the filer checked on disk.
+ * The walking system end to end: the four services as separate processes over a real nats-server
+ * (TLS, each service its own user), a backup and a restore through the CLI, the event stream read
+ * by an independent subscriber, and the filer checked on disk.
  */
 import { execFileSync } from "node:child_process";
 import * as fsp from "node:fs/promises";
@@ -11,11 +11,12 @@ import { VerificationState } from "@rvss/proto";
 import { LocalBackend } from "@rvss/storage";
 import {
   EventRecorder,
-  NatsServer,
   compareTrees,
   createSampleFiler,
   removeTree,
   startRvss,
+  startSecureNats,
+  type NatsServer,
   type RvssProcesses,
   type SampleFiler,
 } from "@rvss/testkit";
@@ -31,10 +32,17 @@ let env: Record<string, string>;
 beforeAll(async () => {
   dir = await fsp.mkdtemp(path.join(os.tmpdir(), "rvss-e2e-"));
   filer = await createSampleFiler(dir);
-  nats = await NatsServer.start();
-  system = await startRvss({ NATS_URL: nats.url, RVSS_FILER_CONFIG: filer.configPath });
-  env = { RVSS_GRPC_ADDR: system.grpcAddr, NATS_URL: nats.url, ...system.pki!.clientEnv() };
-  events = await EventRecorder.start(nats.url);
+  const secure = await startSecureNats(dir);
+  nats = secure.nats;
+  system = await startRvss({ NATS_URL: nats.url, RVSS_FILER_CONFIG: filer.configPath }, { natsUsers: secure.users });
+  // The CLI reads NATS as the viewer (a restore's progress).
+  env = {
+    RVSS_GRPC_ADDR: system.grpcAddr,
+    NATS_URL: nats.url,
+    ...system.pki!.clientEnv(),
+    ...secure.users.env("viewer"),
+  };
+  events = await EventRecorder.start(nats.url, secure.users);
 });
 
 afterAll(async () => {
@@ -42,6 +50,7 @@ afterAll(async () => {
   await system.stop();
   await nats.dispose();
   await removeTree(dir);
+  expect(nats.log()).not.toMatch(/Violation/);
 });
 
 test("a backup through the CLI passes every phase, leaves one snapshot per volume and restores byte for byte", async () => {

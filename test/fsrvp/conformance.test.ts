@@ -193,7 +193,7 @@ describe("servers and hosts", () => {
     const err = await expectHResult(c.setContext(0), HRESULT.E_INVALIDARG);
     expect(err.message).toContain('no SVM "nosuch"');
     await expectHResult(c.startShadowCopySet(CLIENT_SET_ID), HRESULT.FSRVP_E_BAD_STATE);
-    const nc = await connect({ servers: sys.nats.url });
+    const nc = await connect({ servers: sys.nats.url, ...sys.users.connectOptions("coordinator") });
     try {
       const kv = await new Kvm(nc).open(STATE_BUCKET);
       expect(await kv.get(svmKey("nosuch"))).toBeNull();

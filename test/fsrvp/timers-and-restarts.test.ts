@@ -30,7 +30,7 @@ describe("with short timers", () => {
       RVSS_FSRVP_SHORT_TIMEOUT_MS: String(SHORT),
       RVSS_FSRVP_LONG_TIMEOUT_MS: String(LONG),
     });
-    events = await EventRecorder.start(sys.nats.url);
+    events = await EventRecorder.start(sys.nats.url, sys.users);
   });
   afterAll(async () => {
     await events.stop();
@@ -102,6 +102,7 @@ describe("with short timers", () => {
     const port = await freePort();
     const second: ServiceProcess = await startService("coordinator", {
       ...sys.env,
+      ...sys.users.env("coordinator"),
       RVSS_GRPC_ADDR: `127.0.0.1:${port}`,
     });
     try {
@@ -117,7 +118,10 @@ describe("with short timers", () => {
       b.close();
     } finally {
       await second.stop();
-      sys.rvss.services.coordinator = await startService("coordinator", sys.env);
+      sys.rvss.services.coordinator = await startService("coordinator", {
+        ...sys.env,
+        ...sys.users.env("coordinator"),
+      });
     }
   });
 });
@@ -151,7 +155,7 @@ describe("restarts", () => {
 
   async function restartCoordinator(): Promise<void> {
     await sys.rvss.services.coordinator.kill();
-    sys.rvss.services.coordinator = await startService("coordinator", sys.env);
+    sys.rvss.services.coordinator = await startService("coordinator", { ...sys.env, ...sys.users.env("coordinator") });
   }
 
   test.each(["Started", "Added", "Committed", "Exposed", "Recovered"] as const)(

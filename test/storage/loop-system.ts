@@ -1,7 +1,7 @@
 /**
  * rvss on a loop image, as the tests of the whole system on real filesystems run it: a filesystem
  * of its own (so other work on the disk does not move the space it reports), the one-VM filer on
- * it, a nats-server, the four services as processes, and a client.
+ * it, a nats-server (TLS, users), the four services as processes, and a client.
  */
 import * as fsp from "node:fs/promises";
 import * as os from "node:os";
@@ -9,12 +9,13 @@ import * as path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { RvssClient } from "@rvss/client";
 import {
-  NatsServer,
   createVmFiler,
   mountLoopFs,
   removeTree,
   startRvss,
+  startSecureNats,
   testPki,
+  type NatsServer,
   type LoopFs,
   type LoopFsKind,
   type RvssProcesses,
@@ -47,9 +48,12 @@ export async function startLoopSystem(
     undo.push(() => lfs.dispose());
     undo.push(() => removeTree(path.join(lfs.mountPoint, "filer")));
     const filer = await createVmFiler(lfs.mountPoint, { diskBytes: opts.diskBytes, subvolume: kind === "btrfs" });
-    const nats = await NatsServer.start();
+    const { nats, users } = await startSecureNats(dir);
     undo.push(() => nats.dispose());
-    const rvss = await startRvss({ NATS_URL: nats.url, RVSS_FILER_CONFIG: filer.configPath, ...opts.env });
+    const rvss = await startRvss(
+      { NATS_URL: nats.url, RVSS_FILER_CONFIG: filer.configPath, ...opts.env },
+      { natsUsers: users },
+    );
     undo.push(async () => {
       // A service blocked in the kernel would never stop by itself.
       await Promise.race([rvss.stop(), sleep(15_000)]);

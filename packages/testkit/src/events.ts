@@ -4,7 +4,9 @@
  */
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
+import { EVENTS_STREAM } from "@rvss/core";
 import { Event } from "@rvss/proto";
+import type { NatsUsers } from "./nats-users";
 
 export interface RecordedEvent {
   subject: string;
@@ -27,18 +29,21 @@ export class EventRecorder {
   private constructor(
     private readonly nc: NatsConnection,
     private readonly jsm: JetStreamManager,
-    private readonly stream: string,
   ) {}
 
-  /** Reads the events stream from its first message and keeps following it. `natsUrl` may list several servers, comma-separated. */
-  static async start(natsUrl: string, stream = "RVSS_EVENTS"): Promise<EventRecorder> {
+  /**
+   * Reads the events stream from its first message and keeps following it. `natsUrl` may list several
+   * servers, comma-separated; with `users` it connects as the viewer, which may read the stream.
+   */
+  static async start(natsUrl: string, users?: NatsUsers): Promise<EventRecorder> {
     const nc = await connect({
       servers: natsUrl.split(","),
       name: "event-recorder",
       maxReconnectAttempts: -1,
       reconnectTimeWait: 250,
+      ...users?.connectOptions("viewer"),
     });
-    const rec = new EventRecorder(nc, await jetstreamManager(nc, { timeout: 2_000 }), stream);
+    const rec = new EventRecorder(nc, await jetstreamManager(nc, { timeout: 2_000 }));
     rec.following = rec.follow();
     return rec;
   }
@@ -51,7 +56,7 @@ export class EventRecorder {
   private async follow(): Promise<void> {
     while (!this.stopped) {
       try {
-        const m = await this.jsm.streams.getMessage(this.stream, { seq: this.next });
+        const m = await this.jsm.streams.getMessage(EVENTS_STREAM, { seq: this.next });
         if (m) {
           this.events.push({
             subject: m.subject,
@@ -66,7 +71,7 @@ export class EventRecorder {
         }
         // Nothing at `next`: not written yet (or not readable yet on a server still recovering its
         // store), or removed by the age limit, which is the only removal this stream has.
-        const { state } = await this.jsm.streams.info(this.stream);
+        const { state } = await this.jsm.streams.info(EVENTS_STREAM);
         if (state.first_seq > this.next) {
           this.next = state.first_seq;
           continue;
@@ -91,7 +96,7 @@ export class EventRecorder {
           `the event recorder read up to ${this.next - 1} of ${last ?? "an unknown number of"} messages within ${timeoutMs} ms`,
         );
       if (last === undefined)
-        last = await this.jsm.streams.info(this.stream).then(
+        last = await this.jsm.streams.info(EVENTS_STREAM).then(
           (i) => i.state.last_seq,
           () => undefined,
         );

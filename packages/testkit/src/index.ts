@@ -70,4 +70,4 @@ export {
   type Pki,
   type PkiIdentity,
 } from "./pki";
-export { createNatsUsers, type NatsUserName, type NatsUsers } from "./nats-users";
+export { createNatsUsers, startSecureNats, type NatsUserName, type NatsUsers } from "./nats-users";

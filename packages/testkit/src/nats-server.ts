@@ -44,6 +44,8 @@ export interface NatsServerOptions {
   serverName?: string;
   /** Extra environment of the server process (values its configuration refers to as $NAME). */
   env?: Record<string, string>;
+  /** Serve TLS only, with this certificate and key (PEM files); the URL is then tls://. */
+  tls?: { cert: string; key: string };
 }
 
 export class NatsServer {
@@ -64,7 +66,7 @@ export class NatsServer {
   }
 
   get url(): string {
-    return `nats://127.0.0.1:${this.port}`;
+    return `${this.opts.tls ? "tls" : "nats"}://127.0.0.1:${this.port}`;
   }
 
   /** What the server logged lately (refused clients, permission violations). */
@@ -99,6 +101,7 @@ export class NatsServer {
         `listen: 127.0.0.1:${this.port}`,
         this.opts.serverName ? `server_name: ${this.opts.serverName}` : "",
         `jetstream { store_dir: "${path.join(this.storeDir, "js")}" }`,
+        this.opts.tls ? `tls { cert_file: "${this.opts.tls.cert}", key_file: "${this.opts.tls.key}" }` : "",
         this.opts.config ?? "",
       ].join("\n"),
       // It may hold the users' passwords.
