@@ -12,7 +12,6 @@ import { service as healthService } from "grpc-health-check";
 import { RvssClient, channelCredentials, channelOptions } from "@rvss/client";
 import { ErrorCodes, isRvssError } from "@rvss/core";
 import {
-  NatsServer,
   SERVICES,
   createSampleFiler,
   removeTree,
@@ -20,6 +19,8 @@ import {
   type RvssProcesses,
   type SampleFiler,
   testPki,
+  startSecureNats,
+  type NatsServer,
 } from "@rvss/testkit";
 
 let dir: string;
@@ -30,8 +31,9 @@ let system: RvssProcesses;
 beforeAll(async () => {
   dir = await fsp.mkdtemp(path.join(os.tmpdir(), "rvss-health-"));
   filer = await createSampleFiler(dir);
-  nats = await NatsServer.start();
-  system = await startRvss({ NATS_URL: nats.url, RVSS_FILER_CONFIG: filer.configPath });
+  const secure = await startSecureNats(dir);
+  nats = secure.nats;
+  system = await startRvss({ NATS_URL: nats.url, RVSS_FILER_CONFIG: filer.configPath }, { natsUsers: secure.users });
 }, 120_000);
 
 afterAll(async () => {

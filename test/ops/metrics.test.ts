@@ -11,7 +11,6 @@ import * as path from "node:path";
 import { RvssClient } from "@rvss/client";
 import { BackupState, type Backup } from "@rvss/proto";
 import {
-  NatsServer,
   SERVICES,
   createSampleFiler,
   freePort,
@@ -22,6 +21,9 @@ import {
   type SampleFiler,
   type ServiceProcess,
   testPki,
+  startSecureNats,
+  type NatsServer,
+  type NatsUsers,
 } from "@rvss/testkit";
 
 const chart = path.join(__dirname, "..", "..", "deploy", "helm", "rvss", "files");
@@ -31,14 +33,15 @@ let nats: NatsServer;
 let filer: SampleFiler;
 let system: RvssProcesses;
 let env: { NATS_URL: string; RVSS_FILER_CONFIG: string };
+let users: NatsUsers;
 const extra: ServiceProcess[] = [];
 
 beforeAll(async () => {
   dir = await fsp.mkdtemp(path.join(os.tmpdir(), "rvss-metrics-"));
   filer = await createSampleFiler(dir);
-  nats = await NatsServer.start();
+  ({ nats, users } = await startSecureNats(dir));
   env = { NATS_URL: nats.url, RVSS_FILER_CONFIG: filer.configPath };
-  system = await startRvss(env);
+  system = await startRvss(env, { natsUsers: users });
 }, 120_000);
 
 afterAll(async () => {
@@ -117,12 +120,20 @@ test("backup and restore figures come from the records: the same on a second rep
   expect(text).not.toMatch(/rvss_process_/);
 
   // A second replica reads the same records.
-  const second = await startService("coordinator", { ...env, RVSS_GRPC_ADDR: `127.0.0.1:${await freePort()}` });
+  const second = await startService("coordinator", {
+    ...env,
+    ...users.env("coordinator"),
+    RVSS_GRPC_ADDR: `127.0.0.1:${await freePort()}`,
+  });
   extra.push(second);
   expect(samples(await scrape(second.healthPort), FIGURES)).toEqual(figures);
   // A restarted coordinator lost nothing.
   await system.services.coordinator.stop();
-  system.services.coordinator = await startService("coordinator", { ...env, RVSS_GRPC_ADDR: system.grpcAddr });
+  system.services.coordinator = await startService("coordinator", {
+    ...env,
+    ...users.env("coordinator"),
+    RVSS_GRPC_ADDR: system.grpcAddr,
+  });
   expect(samples(await scrape(system.services.coordinator.healthPort), FIGURES)).toEqual(figures);
 }, 120_000);
 

@@ -11,13 +11,14 @@ import { RvssClient } from "@rvss/client";
 import { PHASE_SERVICES } from "@rvss/core";
 import { BackupState } from "@rvss/proto";
 import {
-  NatsServer,
   createSampleFiler,
   freePort,
   removeTree,
   startRvss,
   type RvssProcesses,
   testPki,
+  startSecureNats,
+  type NatsServer,
 } from "@rvss/testkit";
 
 interface ExportedSpan {
@@ -58,14 +59,18 @@ beforeAll(async () => {
     });
   });
   await new Promise<void>((r) => receiver.listen(port, "127.0.0.1", () => r()));
-  nats = await NatsServer.start();
-  system = await startRvss({
-    NATS_URL: nats.url,
-    RVSS_FILER_CONFIG: filer.configPath,
-    OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${port}`,
-    OTEL_EXPORTER_OTLP_PROTOCOL: "http/json",
-    OTEL_BSP_SCHEDULE_DELAY: "100",
-  });
+  const secure = await startSecureNats(dir);
+  nats = secure.nats;
+  system = await startRvss(
+    {
+      NATS_URL: nats.url,
+      RVSS_FILER_CONFIG: filer.configPath,
+      OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${port}`,
+      OTEL_EXPORTER_OTLP_PROTOCOL: "http/json",
+      OTEL_BSP_SCHEDULE_DELAY: "100",
+    },
+    { natsUsers: secure.users },
+  );
   const client = new RvssClient({ address: system.grpcAddr, auth: testPki().clientAuth() });
   const b = await client.createBackup({ dataset: [{ svm: filer.svm, share: filer.share, files: filer.files }] });
   while ((await client.getBackup(b.id)).state === BackupState.BACKUP_STATE_RUNNING) {

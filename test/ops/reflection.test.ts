@@ -11,13 +11,14 @@ import { promisify } from "node:util";
 import { RvssClient } from "@rvss/client";
 import { BackupState } from "@rvss/proto";
 import {
-  NatsServer,
   createSampleFiler,
   removeTree,
   startRvss,
   type RvssProcesses,
   type SampleFiler,
   testPki,
+  startSecureNats,
+  type NatsServer,
 } from "@rvss/testkit";
 
 const run = promisify(execFile);
@@ -31,8 +32,9 @@ let system: RvssProcesses;
 beforeAll(async () => {
   dir = await fsp.mkdtemp(path.join(os.tmpdir(), "rvss-reflection-"));
   filer = await createSampleFiler(dir);
-  nats = await NatsServer.start();
-  system = await startRvss({ NATS_URL: nats.url, RVSS_FILER_CONFIG: filer.configPath });
+  const secure = await startSecureNats(dir);
+  nats = secure.nats;
+  system = await startRvss({ NATS_URL: nats.url, RVSS_FILER_CONFIG: filer.configPath }, { natsUsers: secure.users });
 }, 60_000);
 
 afterAll(async () => {
