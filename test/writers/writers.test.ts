@@ -1,7 +1,8 @@
 /**
  * Application writers end to end: the four services as processes, the SQLite reference writer as a
  * process under a continuous workload, and writers built on the SDK that time out, crash, or share
- * a set. Restored databases are checked with the sqlite3 command-line shell, not our own binding.
+ * a set, each logged in to NATS (TLS) as its own writer user. Restored databases are checked with
+ * the sqlite3 command-line shell, not our own binding.
  */
 import { execFileSync, spawn } from "node:child_process";
 import * as fsp from "node:fs/promises";
@@ -10,15 +11,19 @@ import * as path from "node:path";
 import { RvssClient } from "@rvss/client";
 import { BackupState, WriterErrorPolicy, type Backup } from "@rvss/proto";
 import { LocalBackend } from "@rvss/storage";
+import { writerIdentity } from "@rvss/core";
 import { parseCheckpoint } from "@rvss/sqlite-writer";
-import { startWriter, type Writer } from "@rvss/writer-sdk";
+import { startWriter, type Writer, type WriterOptions } from "@rvss/writer-sdk";
 import {
   EventRecorder,
-  NatsServer,
   createSampleFiler,
   removeTree,
   startRvss,
+  startSecureNats,
   startSqliteWriterProcess,
+  testPki,
+  type NatsServer,
+  type NatsUsers,
   type RvssProcesses,
   type SampleFiler,
 } from "@rvss/testkit";
@@ -26,27 +31,45 @@ import {
 const DBS = ["sqlvm/orders.sqlite", "sqlvm/ledger.sqlite"];
 let dir: string;
 let nats: NatsServer;
+let users: NatsUsers;
 let filer: SampleFiler;
 let rvss: RvssProcesses;
 let client: RvssClient;
 let events: EventRecorder;
 let backend: LocalBackend;
 
+/** Every writer of this file, each granted the one share it registers for. */
+const WRITERS = ["sqlite-ref", "stuck-writer", "slow-recover", "writer-a", "writer-b", "crashing-writer"];
+
+/** How writer `id` logs in to NATS through the SDK: its own user, over TLS. */
+const loginAs = (id: string): Pick<WriterOptions, "servers" | "credentials" | "tls" | "writerId"> => ({
+  servers: nats.url,
+  credentials: { user: writerIdentity(id), passwordFile: users.passwordFile(writerIdentity(id)) },
+  tls: { caFile: testPki().ca },
+  writerId: id,
+});
+
 beforeAll(async () => {
   dir = await fsp.mkdtemp(path.join(os.tmpdir(), "rvss-writers-"));
   filer = await createSampleFiler(dir);
-  nats = await NatsServer.start();
-  rvss = await startRvss({
-    NATS_URL: nats.url,
-    RVSS_FILER_CONFIG: filer.configPath,
-    // Short enough to keep the failure tests quick, long enough for a loaded CI machine.
-    RVSS_WRITER_CHECKPOINT_TIMEOUT_MS: "2500",
-    RVSS_WRITER_THAW_TIMEOUT_MS: "2500",
-    RVSS_WRITER_AUTO_RECOVER_TIMEOUT_MS: "3000",
-    RVSS_WRITER_FREEZE_WINDOW_MS: "5000",
-  });
+  ({ nats, users } = await startSecureNats(
+    dir,
+    WRITERS.map((id) => `${id}=vs1/share1`),
+  ));
+  rvss = await startRvss(
+    {
+      NATS_URL: nats.url,
+      RVSS_FILER_CONFIG: filer.configPath,
+      // Short enough to keep the failure tests quick, long enough for a loaded CI machine.
+      RVSS_WRITER_CHECKPOINT_TIMEOUT_MS: "2500",
+      RVSS_WRITER_THAW_TIMEOUT_MS: "2500",
+      RVSS_WRITER_AUTO_RECOVER_TIMEOUT_MS: "3000",
+      RVSS_WRITER_FREEZE_WINDOW_MS: "5000",
+    },
+    { natsUsers: users },
+  );
   client = new RvssClient({ address: rvss.grpcAddr, auth: rvss.pki!.clientAuth() });
-  events = await EventRecorder.start(nats.url);
+  events = await EventRecorder.start(nats.url, users);
   backend = LocalBackend.fromFile(filer.configPath);
 });
 
@@ -56,6 +79,7 @@ afterAll(async () => {
   await rvss.stop();
   await nats.dispose();
   await removeTree(dir);
+  expect(nats.log()).not.toMatch(/Violation/);
 });
 
 async function backup(files: string[], onWriterError = WriterErrorPolicy.WRITER_ERROR_POLICY_FAIL): Promise<Backup> {
@@ -89,6 +113,8 @@ test("20 backups back to back under a continuous SQLite workload restore exactly
     databases: DBS,
     rate: 200,
     name: "sqlite-ref",
+    writerId: "sqlite-ref",
+    env: users.env(writerIdentity("sqlite-ref")),
   });
   try {
     await new Promise((r) => setTimeout(r, 300));
@@ -135,13 +161,13 @@ describe("writers that fail", () => {
     writers = [];
   });
 
-  const base = { servers: "", svm: "vs1", shares: [{ share: "share1" }], async thaw() {}, async autoRecover() {} };
+  const base = { svm: "vs1", shares: [{ share: "share1" }], async thaw() {}, async autoRecover() {} };
 
   test("a writer that does not answer the checkpoint, under fail: the set is aborted and nothing is left", async () => {
     writers.push(
       await startWriter({
         ...base,
-        servers: nats.url,
+        ...loginAs("stuck-writer"),
         name: "stuck-writer",
         checkpoint: () => new Promise(() => undefined),
       }),
@@ -149,7 +175,7 @@ describe("writers that fail", () => {
     const b = await backup(filer.files);
     expect(b.state).toBe(BackupState.BACKUP_STATE_FAILED);
     expect(b.reason).toMatch(
-      /writer "stuck-writer" \([0-9a-f-]+\) failed to checkpoint: did not answer within 2500 ms/,
+      /writer "stuck-writer" \(stuck-writer\) failed to checkpoint: did not answer within 2500 ms/,
     );
     await nothingLeft();
   });
@@ -158,7 +184,7 @@ describe("writers that fail", () => {
     writers.push(
       await startWriter({
         ...base,
-        servers: nats.url,
+        ...loginAs("slow-recover"),
         name: "slow-recover",
         checkpoint: async () => ({ detail: "cp" }),
         autoRecover: () => new Promise(() => undefined),
@@ -182,7 +208,7 @@ describe("writers that fail", () => {
       writers.push(
         await startWriter({
           ...base,
-          servers: nats.url,
+          ...loginAs(name),
           name,
           checkpoint: async () => void seen.push(`${name}:checkpoint`),
           thaw: async () => void seen.push(`${name}:thaw`),
@@ -208,8 +234,9 @@ describe("writers that fail", () => {
   // Last: the dead writer's registration lives on until its TTL.
   test("a writer process that crashes between checkpoint and thaw: the set aborts cleanly", async () => {
     const script = path.join(__dirname, "..", "dist", "writers", "crashing-writer.js");
-    const child = spawn(process.execPath, [path.resolve(script), nats.url, "vs1", "share1"], {
+    const child = spawn(process.execPath, [path.resolve(script), nats.url, "vs1", "share1", "crashing-writer"], {
       stdio: ["ignore", "pipe", "inherit"],
+      env: { ...process.env, ...users.env(writerIdentity("crashing-writer")) },
     });
     await new Promise<void>((resolve) =>
       child.stdout!.on("data", (b: Buffer) => b.toString().includes("ready") && resolve()),
