@@ -1,6 +1,7 @@
 /**
- * rvss against a fake ONTAP cluster: a real nats-server, the four services as processes with the
- * ontap backend (RVSS_STORAGE=ontap), and readers of what the cluster holds.
+ * rvss against a fake ONTAP cluster: a real nats-server (TLS, users), the four services as processes
+ * with the ontap backend (RVSS_STORAGE=ontap), each its own NATS user, and readers of what the
+ * cluster holds.
  */
 import * as fsp from "node:fs/promises";
 import * as os from "node:os";
@@ -8,14 +9,16 @@ import * as path from "node:path";
 import { AgentClient, RvssClient } from "@rvss/client";
 import { parseSnapshotName } from "@rvss/core";
 import {
-  NatsServer,
   SERVICES,
   fillSampleShare,
   freePort,
+  provisionAs,
   sampleOntapSvm,
   startOntapFiler,
+  startSecureNats,
   startService,
   testPki,
+  type NatsServer,
   type FakeLatency,
   type FakeSvmSpec,
   type OntapFiler,
@@ -58,7 +61,7 @@ export async function startOntapSystem(
   });
   const shareDirs = new Map<string, string>();
   for (const s of svms) shareDirs.set(s, await fillSampleShare(filer.fake, s));
-  const nats = await NatsServer.start();
+  const { nats, users } = await startSecureNats(dir);
   const grpc = `127.0.0.1:${await freePort()}`;
   const env = {
     NATS_URL: nats.url,
@@ -69,8 +72,10 @@ export async function startOntapSystem(
     RVSS_LOG_LEVEL: "warn",
     ...opts.env,
   };
+  await provisionAs(users, env);
+  const envOf = (name: ServiceName) => ({ ...env, ...users.env(name) });
   const services = {} as Record<ServiceName, ServiceProcess>;
-  for (const name of SERVICES) services[name] = await startService(name, env);
+  for (const name of SERVICES) services[name] = await startService(name, envOf(name));
   const client = new RvssClient({ address: grpc, auth: testPki().clientAuth() });
   await client.waitForReady();
   const agents: AgentClient[] = [];
@@ -98,11 +103,11 @@ export async function startOntapSystem(
     },
     async restart(name) {
       await services[name].kill();
-      services[name] = await startService(name, env);
+      services[name] = await startService(name, envOf(name));
     },
     halt: (name) => services[name].stop(),
     async start(name) {
-      services[name] = await startService(name, env);
+      services[name] = await startService(name, envOf(name));
     },
     async stop() {
       for (const a of agents) a.close();
@@ -111,6 +116,7 @@ export async function startOntapSystem(
       await nats.dispose();
       await filer.stop();
       await fsp.rm(dir, { recursive: true, force: true });
+      expect(nats.log()).not.toMatch(/Violation/);
     },
   };
 }
