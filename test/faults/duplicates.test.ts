@@ -13,7 +13,15 @@ import { COMMAND_STREAMS, DLQ_STREAM } from "@rvss/core";
 import { VerificationState } from "@rvss/proto";
 import { headers as natsHeaders, type Msg, type Subscription } from "@nats-io/transport-node";
 import { jetstream, type PubAck } from "@nats-io/jetstream";
-import { NatsServer, freePort, startService, type RecordedEvent, type ServiceName } from "@rvss/testkit";
+import {
+  freePort,
+  startService,
+  type RecordedEvent,
+  type ServiceName,
+  startSecureNats,
+  type NatsServer,
+  type NatsUsers,
+} from "@rvss/testkit";
 import { checkBackup } from "./checks";
 import { writeFaultTable, type FaultRow } from "./report";
 import { midStepTrigger } from "./phases";
@@ -23,12 +31,13 @@ const INJECTED = "Rvss-Test-Injected";
 const isInjected = (e: RecordedEvent) => e.msgId.startsWith("dup/") || e.msgId.startsWith("late/");
 
 let nats: NatsServer;
+let users: NatsUsers;
 let sys: FaultSystem;
 const rows: FaultRow[] = [];
 
 beforeAll(async () => {
-  nats = await NatsServer.start();
-  sys = await startFaultSystem({ natsUrl: nats.url, svms: ["d-same", "d-new", "d-executor", "d-coordinator"] });
+  ({ nats, users } = await startSecureNats());
+  sys = await startFaultSystem({ natsUrl: nats.url, users, svms: ["d-same", "d-new", "d-executor", "d-coordinator"] });
 }, 60_000);
 
 afterAll(async () => {
@@ -155,7 +164,11 @@ async function commandsQueued(): Promise<number> {
  * finishes its copy of the work too.
  */
 async function frozenMidWork(name: ServiceName, svm: string): Promise<string[]> {
-  const second = await startService(name, { ...sys.env, RVSS_GRPC_ADDR: `127.0.0.1:${await freePort()}` });
+  const second = await startService(name, {
+    ...sys.env,
+    ...sys.users.env(name),
+    RVSS_GRPC_ADDR: `127.0.0.1:${await freePort()}`,
+  });
   const first = sys.services[name];
   const trigger = midStepTrigger(sys, svm, name, "create", { storageDirs: storageDirs(sys.dir, svm), writerAsked: {} });
   try {

@@ -8,7 +8,7 @@ import { randomBytes, randomUUID } from "node:crypto";
 import * as http from "node:http";
 import { jetstream } from "@nats-io/jetstream";
 import { DiscoveryCommand, Event, ExecutorCommand, NotifierCommand } from "@rvss/proto";
-import { NatsServer } from "@rvss/testkit";
+import { startSecureNats, type NatsServer, type NatsUsers } from "@rvss/testkit";
 import { rvss } from "../e2e/cli";
 import { checkBackup, crashedServices } from "./checks";
 import { writeFaultTable, type FaultRow } from "./report";
@@ -18,12 +18,13 @@ const COUNT = 10_000;
 const SVM = "bad1";
 
 let nats: NatsServer;
+let users: NatsUsers;
 let sys: FaultSystem;
 const rows: FaultRow[] = [];
 
 beforeAll(async () => {
-  nats = await NatsServer.start();
-  sys = await startFaultSystem({ natsUrl: nats.url, svms: [SVM] });
+  ({ nats, users } = await startSecureNats());
+  sys = await startFaultSystem({ natsUrl: nats.url, users, svms: [SVM] });
 }, 60_000);
 
 afterAll(async () => {
@@ -141,7 +142,10 @@ test(`${COUNT.toLocaleString("en")} malformed or truncated commands are dead-let
 
   for (const stream of Object.values(COMMAND_STREAMS))
     expect([stream, (await sys.jsm.streams.info(stream)).state.messages]).toEqual([stream, 0]);
-  const letters = await rvss(["dlq", "list", "--limit", String(COUNT), "-o", "json"], { NATS_URL: sys.natsUrl });
+  const letters = await rvss(["dlq", "list", "--limit", String(COUNT), "-o", "json"], {
+    NATS_URL: sys.natsUrl,
+    ...sys.users.env("viewer"),
+  });
   const listed = JSON.parse(letters.stdout) as {
     total: number;
     letters: { seq: number; reason: string; subject: string; deliveryCount: number }[];
@@ -162,7 +166,10 @@ test(`${COUNT.toLocaleString("en")} malformed or truncated commands are dead-let
     `${COUNT} bad messages published in ${published - started} ms, all dead-lettered ${done - started} ms after the first; reasons:\n${[...reasons].map(([r, n]) => `  ${n}  ${r}`).join("\n")}\n`,
   );
 
-  const shown = await rvss(["dlq", "show", String(listed.letters[2]!.seq)], { NATS_URL: sys.natsUrl });
+  const shown = await rvss(["dlq", "show", String(listed.letters[2]!.seq)], {
+    NATS_URL: sys.natsUrl,
+    ...sys.users.env("viewer"),
+  });
   expect(shown.stdout).toMatch(
     new RegExp(
       `^dead letter #${listed.letters[2]!.seq}, .*\\n  from      RVSS_CMD_\\w+ #\\d+, subject rvss\\.v1\\.cmd\\.`,

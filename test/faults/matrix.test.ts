@@ -11,7 +11,7 @@
  */
 import { randomUUID } from "node:crypto";
 import { startWriter, type Writer } from "@rvss/writer-sdk";
-import { NatsServer, SERVICES, type ServiceName } from "@rvss/testkit";
+import { SERVICES, type ServiceName, startSecureNats, type NatsServer, type NatsUsers } from "@rvss/testkit";
 import { checkBackup } from "./checks";
 import { PHASE, PHASES, holdAt, midStepTrigger, type Phase } from "./phases";
 import { writeFaultTable, type FaultRow } from "./report";
@@ -32,15 +32,21 @@ const cells: Cell[] = [
 ].map((c, i) => ({ ...c, svm: `m${String(i + 1).padStart(2, "0")}` }));
 
 let nats: NatsServer;
+let users: NatsUsers;
 let sys: FaultSystem;
 const rows: FaultRow[] = [];
 
 beforeAll(async () => {
-  nats = await NatsServer.start();
+  // Each cell's writer is granted its own SVM's shares.
+  ({ nats, users } = await startSecureNats(
+    undefined,
+    cells.map((c) => `${c.svm}=${SHARES.map((s) => `${c.svm}/${s.share}`).join(",")}`),
+  ));
   // Mid-step cells copy bigger files, so a kill at the first change on disk lands inside the work.
   const big = new Set(cells.filter((c) => c.moment === "mid-step").map((c) => c.svm));
   sys = await startFaultSystem({
     natsUrl: nats.url,
+    users,
     svms: cells.map((c) => c.svm),
     fileBytes: (svm) => (big.has(svm) ? 4 * 1024 * 1024 : 64 * 1024),
   });
@@ -111,6 +117,7 @@ test.each(cells)("$service killed while $phase is in flight ($moment)", async (c
   };
   const writer: Writer = await startWriter({
     servers: nats.url,
+    ...users.writerLogin(c.svm),
     name: `writer-${c.svm}`,
     svm: c.svm,
     shares: SHARES.map((s) => ({ share: s.share })),

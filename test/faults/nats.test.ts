@@ -5,7 +5,7 @@
  * of a backup over three SVMs and stays down. Every backup must finish as if nothing had happened.
  */
 import { COMMAND_STREAMS, EVENTS_STREAM } from "@rvss/core";
-import { NatsCluster, NatsServer } from "@rvss/testkit";
+import { NatsCluster, startSecureNats, type NatsServer, type NatsUsers } from "@rvss/testkit";
 import { checkBackup } from "./checks";
 import { writeFaultTable, type FaultRow } from "./report";
 import { datasetOf, sleep, startFaultSystem, until, type FaultSystem } from "./system";
@@ -27,11 +27,12 @@ function row(cell: string, fault: string, phase: string, problems: string[], res
 describe("a single nats-server killed -9 and restarted", () => {
   const moments = ["setStarted", "shadowCopiesCreated", "snapshotTaken"] as const;
   let nats: NatsServer;
+  let users: NatsUsers;
   let sys: FaultSystem;
 
   beforeAll(async () => {
-    nats = await NatsServer.start();
-    sys = await startFaultSystem({ natsUrl: nats.url, svms: moments.map((m) => `k-${m}`) });
+    ({ nats, users } = await startSecureNats());
+    sys = await startFaultSystem({ natsUrl: nats.url, users, svms: moments.map((m) => `k-${m}`) });
   }, 60_000);
 
   afterAll(async () => {
@@ -62,10 +63,11 @@ describe("a 3-node JetStream cluster", () => {
   const svms = ["c1", "c2", "c3"];
 
   beforeAll(async () => {
-    cluster = await NatsCluster.start(3);
+    cluster = await NatsCluster.start(3, { secure: true });
     // Big files make the storage steps long enough that the kill lands while sets are in flight.
     sys = await startFaultSystem({
       natsUrl: cluster.url,
+      users: cluster.users!,
       svms,
       fileBytes: () => 8 * 1024 * 1024,
       env: { RVSS_REPLICAS: "3" },

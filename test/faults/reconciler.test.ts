@@ -19,17 +19,18 @@ import {
 } from "@rvss/core";
 import { PUBLISH_GIVE_UP_MS } from "@rvss/bus";
 import { jetstream } from "@nats-io/jetstream";
-import { NatsServer } from "@rvss/testkit";
+import { startSecureNats, type NatsServer, type NatsUsers } from "@rvss/testkit";
 import { checkBackup, unknownStorage } from "./checks";
 import { holdAt } from "./phases";
 import { SHARES, datasetOf, sleep, startFaultSystem, storageDirs, until, type FaultSystem } from "./system";
 
 let nats: NatsServer;
+let users: NatsUsers;
 let sys: FaultSystem;
 
 beforeAll(async () => {
-  nats = await NatsServer.start();
-  sys = await startFaultSystem({ natsUrl: nats.url, svms: ["r1", "r2", "r3", "r4", "r5"] });
+  ({ nats, users } = await startSecureNats());
+  sys = await startFaultSystem({ natsUrl: nats.url, users, svms: ["r1", "r2", "r3", "r4", "r5"] });
 }, 60_000);
 
 afterAll(async () => {

@@ -1,7 +1,8 @@
 /**
  * The fault suite's system: a filer of many SVMs (each cell of the suite takes its own, so no state
  * leaks between cells), the four services as processes that can be killed (-9), paused (SIGSTOP)
- * and restarted, an independent event recorder, and readers of the durable state.
+ * and restarted, each logged in to NATS as its own user, an independent event recorder, and
+ * readers of the durable state (as the TESTER, which may also inject what no service may send).
  *
  * Each SVM has two volumes, so a set takes two snapshots: vol_a (share_a, VM vm1) and vol_b
  * (share_b, VM vm2).
@@ -31,11 +32,14 @@ import { LocalBackend } from "@rvss/storage";
 import {
   EventRecorder,
   SERVICES,
+  TESTER,
   freePort,
+  provisionAs,
   removeTree,
   sampleBytes,
   startService,
   testPki,
+  type NatsUsers,
   type ServiceName,
   type ServiceProcess,
 } from "@rvss/testkit";
@@ -62,6 +66,8 @@ export const FAULT_ENV: Record<string, string> = {
 export interface FaultSystem {
   dir: string;
   natsUrl: string;
+  /** The server's users: a process started beside the services logs in with `users.env(name)`. */
+  users: NatsUsers;
   env: Record<string, string>;
   backend: LocalBackend;
   client: RvssClient;
@@ -119,6 +125,8 @@ export function storageDirs(dir: string, svm: string): string[] {
 
 export async function startFaultSystem(o: {
   natsUrl: string;
+  /** The server's users (startSecureNats, NatsCluster's): the provisioner makes the streams first. */
+  users: NatsUsers;
   svms: string[];
   fileBytes?: (svm: string) => number;
   env?: Record<string, string>;
@@ -132,9 +140,16 @@ export async function startFaultSystem(o: {
     RVSS_GRPC_ADDR: `127.0.0.1:${await freePort()}`,
     ...o.env,
   };
+  await provisionAs(o.users, env);
+  const envOf = (name: ServiceName) => ({ ...env, ...o.users.env(name) });
   const services = {} as Record<ServiceName, ServiceProcess>;
-  for (const name of SERVICES) services[name] = await startService(name, env);
-  const nc = await connect({ servers: o.natsUrl.split(","), maxReconnectAttempts: -1, reconnectTimeWait: 250 });
+  for (const name of SERVICES) services[name] = await startService(name, envOf(name));
+  const nc = await connect({
+    servers: o.natsUrl.split(","),
+    maxReconnectAttempts: -1,
+    reconnectTimeWait: 250,
+    ...o.users.connectOptions(TESTER),
+  });
   const jsm = await jetstreamManager(nc, { timeout: 10_000 });
   const kv: KV = await new Kvm(nc).open(STATE_BUCKET);
   const read = async <T>(key: string): Promise<T | null> => {
@@ -142,10 +157,11 @@ export async function startFaultSystem(o: {
     return e && e.operation === "PUT" ? (e.json() as T) : null;
   };
   const client = new RvssClient({ address: env.RVSS_GRPC_ADDR, auth: testPki().clientAuth() });
-  const events = await EventRecorder.start(o.natsUrl);
+  const events = await EventRecorder.start(o.natsUrl, o.users);
   const sys: FaultSystem = {
     dir,
     natsUrl: o.natsUrl,
+    users: o.users,
     env,
     backend: LocalBackend.fromFile(filerConfig),
     client,
@@ -155,7 +171,7 @@ export async function startFaultSystem(o: {
     jsm,
     async restart(name) {
       await services[name].kill();
-      services[name] = await startService(name, env);
+      services[name] = await startService(name, envOf(name));
     },
     svm: (name) => read<SvmRecord>(svmKey(name)),
     async backup(id) {

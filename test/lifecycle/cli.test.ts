@@ -5,17 +5,18 @@
  */
 import * as fsp from "node:fs/promises";
 import * as path from "node:path";
-import { NatsServer, testPki } from "@rvss/testkit";
+import { testPki, startSecureNats, type NatsServer, type NatsUsers } from "@rvss/testkit";
 import { rvss } from "../e2e/cli";
 import { datasetOf, startFaultSystem, until, type FaultSystem } from "../faults/system";
 
 let nats: NatsServer;
+let users: NatsUsers;
 let sys: FaultSystem;
 let env: Record<string, string>;
 
 beforeAll(async () => {
-  nats = await NatsServer.start();
-  sys = await startFaultSystem({ natsUrl: nats.url, svms: ["c1"], env: { RVSS_COLLECTOR_INTERVAL_MS: "1000" } });
+  ({ nats, users } = await startSecureNats());
+  sys = await startFaultSystem({ natsUrl: nats.url, users, svms: ["c1"], env: { RVSS_COLLECTOR_INTERVAL_MS: "1000" } });
   env = { RVSS_GRPC_ADDR: sys.env.RVSS_GRPC_ADDR!, ...testPki().clientEnv() };
 }, 60_000);
 

@@ -9,16 +9,18 @@ import * as path from "node:path";
 import { STATE_BUCKET, backupStatusKey, isRvssError, startDeletion, type BackupStatus } from "@rvss/core";
 import { Kvm } from "@nats-io/kv";
 import { BackupState, RestoreState } from "@rvss/proto";
-import { NatsServer } from "@rvss/testkit";
+import { startSecureNats, type NatsServer, type NatsUsers } from "@rvss/testkit";
 import { SHARES, VOLUMES, datasetOf, sleep, startFaultSystem, until, type FaultSystem } from "../faults/system";
 
 let nats: NatsServer;
+let users: NatsUsers;
 let sys: FaultSystem;
 
 beforeAll(async () => {
-  nats = await NatsServer.start();
+  ({ nats, users } = await startSecureNats());
   sys = await startFaultSystem({
     natsUrl: nats.url,
+    users,
     svms: ["d1", "d2", "d3", "d4"],
     // A snapshot takes 1.5 s to delete (and a copy to remove), so a kill lands mid-delete.
     env: { RVSS_STORAGE_LATENCY: "cleanup=1500", RVSS_MAX_SNAPSHOTS_PER_VOLUME: "4" },

@@ -9,18 +9,28 @@ import * as path from "node:path";
 import { isRvssError, ticksIn } from "@rvss/core";
 import { ScheduleClient } from "@rvss/client";
 import { BackupState, TickOutcome, type Backup } from "@rvss/proto";
-import { NatsServer, freePort, startService, testPki, type ServiceProcess } from "@rvss/testkit";
+import {
+  freePort,
+  startService,
+  testPki,
+  type ServiceProcess,
+  startSecureNats,
+  type NatsServer,
+  type NatsUsers,
+} from "@rvss/testkit";
 import { VOLUMES, datasetOf, sleep, startFaultSystem, until, type FaultSystem } from "../faults/system";
 
 let nats: NatsServer;
+let users: NatsUsers;
 let sys: FaultSystem;
 let schedules: ScheduleClient;
 let second: ServiceProcess | undefined;
 
 beforeAll(async () => {
-  nats = await NatsServer.start();
+  ({ nats, users } = await startSecureNats());
   sys = await startFaultSystem({
     natsUrl: nats.url,
+    users,
     svms: ["t1", "k1", "s1", "c1"],
     env: { RVSS_COLLECTOR_INTERVAL_MS: "1000", RVSS_SCHEDULE_CATCH_UP_MS: "60000" },
   });
@@ -121,7 +131,7 @@ function firedLogLines(proc: ServiceProcess, name: string): string[] {
 }
 
 test("every 2 s with two coordinator replicas: each tick is decided once, fired by one replica, no tick missing", async () => {
-  const env = { ...sys.env, RVSS_GRPC_ADDR: `127.0.0.1:${await freePort()}` };
+  const env = { ...sys.env, ...sys.users.env("coordinator"), RVSS_GRPC_ADDR: `127.0.0.1:${await freePort()}` };
   second = await startService("coordinator", env);
   const created = await schedules.create({
     name: "every-2s",

@@ -13,7 +13,7 @@ import { BackupState, WriterErrorPolicy, type Backup } from "@rvss/proto";
 import { LocalBackend } from "@rvss/storage";
 import { writerIdentity } from "@rvss/core";
 import { parseCheckpoint } from "@rvss/sqlite-writer";
-import { startWriter, type Writer, type WriterOptions } from "@rvss/writer-sdk";
+import { startWriter, type Writer } from "@rvss/writer-sdk";
 import {
   EventRecorder,
   createSampleFiler,
@@ -21,7 +21,6 @@ import {
   startRvss,
   startSecureNats,
   startSqliteWriterProcess,
-  testPki,
   type NatsServer,
   type NatsUsers,
   type RvssProcesses,
@@ -42,12 +41,7 @@ let backend: LocalBackend;
 const WRITERS = ["sqlite-ref", "stuck-writer", "slow-recover", "writer-a", "writer-b", "crashing-writer"];
 
 /** How writer `id` logs in to NATS through the SDK: its own user, over TLS. */
-const loginAs = (id: string): Pick<WriterOptions, "servers" | "credentials" | "tls" | "writerId"> => ({
-  servers: nats.url,
-  credentials: { user: writerIdentity(id), passwordFile: users.passwordFile(writerIdentity(id)) },
-  tls: { caFile: testPki().ca },
-  writerId: id,
-});
+const loginAs = (id: string) => ({ servers: nats.url, ...users.writerLogin(id) });
 
 beforeAll(async () => {
   dir = await fsp.mkdtemp(path.join(os.tmpdir(), "rvss-writers-"));

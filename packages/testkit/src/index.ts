@@ -70,4 +70,11 @@ export {
   type Pki,
   type PkiIdentity,
 } from "./pki";
-export { createNatsUsers, startSecureNats, type NatsUserName, type NatsUsers } from "./nats-users";
+export {
+  TESTER,
+  createNatsUsers,
+  startSecureNats,
+  testNatsUsers,
+  type NatsUserName,
+  type NatsUsers,
+} from "./nats-users";

@@ -7,6 +7,7 @@
  */
 import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
+import * as os from "node:os";
 import * as path from "node:path";
 import type { ConnectionOptions } from "@nats-io/transport-node";
 import {
@@ -16,14 +17,22 @@ import {
   natsAuthorization,
   natsUsers,
   parseWriterGrant,
+  writerIdentity,
   type NatsIdentity,
   type WriterIdentity,
 } from "@rvss/core";
 import { NatsServer, type NatsServerOptions } from "./nats-server";
 import { testPki } from "./pki";
 
-/** A user `createNatsUsers` makes: an rvss identity, or a writer's. */
-export type NatsUserName = NatsIdentity | WriterIdentity;
+/**
+ * The user a test drives the system as where no rvss identity may: it publishes what the fault
+ * suite injects (malformed commands, duplicates) and reads or removes any stream's messages. Only
+ * test servers have it (`startSecureNats`); the services never log in as it.
+ */
+export const TESTER = "tester";
+
+/** A user `createNatsUsers` makes: an rvss identity, a writer's, or the tests' own. */
+export type NatsUserName = NatsIdentity | WriterIdentity | typeof TESTER;
 
 export interface NatsUsers {
   /** The authorization block. */
@@ -37,23 +46,46 @@ export interface NatsUsers {
   env(user: NatsUserName): Record<string, string>;
   /** A raw nats.js connection's options as `user` (a test's own reader or writer). */
   connectOptions(user: NatsUserName): Pick<ConnectionOptions, "user" | "pass" | "inboxPrefix" | "tls">;
+  /** The writer SDK's options (startWriter) for writer `writerId` to log in as its own user. */
+  writerLogin(writerId: string): {
+    credentials: { user: string; passwordFile: string };
+    tls?: { caFile: string };
+    writerId: string;
+  };
 }
 
 /**
  * `writers`: grants as `rvss nats-config --writer` takes them (`<id>` or `<id>=<svm>/<share>,...`);
- * `ca`: the CA of a server that serves TLS, which every user is then given (RVSS_NATS_CA).
+ * `ca`: the CA of a server that serves TLS, which every user is then given (RVSS_NATS_CA);
+ * `tester`: make the TESTER user too.
  */
-export function createNatsUsers(dir: string, writers: readonly string[] = [], ca?: string): NatsUsers {
+export function createNatsUsers(
+  dir: string,
+  writers: readonly string[] = [],
+  opts: { ca?: string; tester?: boolean } = {},
+): NatsUsers {
+  const { ca } = opts;
   fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
   const passwordFile = (user: string): string => path.join(dir, `${user}.password`);
-  const users = natsUsers((user) => {
-    const password = randomBytes(18).toString("base64url");
+  const password = (user: string): string => {
+    const pw = randomBytes(18).toString("base64url");
     // Renamed into place: a running writer re-reading its file at a reconnect never sees half of it.
     const tmp = `${passwordFile(user)}.tmp`;
-    fs.writeFileSync(tmp, password, { mode: 0o600 });
+    fs.writeFileSync(tmp, pw, { mode: 0o600 });
     fs.renameSync(tmp, passwordFile(user));
-    return password;
-  }, writers.map(parseWriterGrant));
+    return pw;
+  };
+  const users = natsUsers(password, writers.map(parseWriterGrant));
+  if (opts.tester)
+    users.push({
+      user: TESTER,
+      password: password(TESTER),
+      permissions: {
+        publish: { allow: [">"], deny: [] },
+        subscribe: { allow: [">"], deny: [] },
+        allowResponses: true,
+      },
+    });
   const known = new Set(users.map((u) => u.user));
   const fileOf = (user: NatsUserName): string => {
     if (!known.has(user))
@@ -78,23 +110,37 @@ export function createNatsUsers(dir: string, writers: readonly string[] = [], ca
       inboxPrefix: inboxPrefixOf(user),
       ...(ca ? { tls: { caFile: ca } } : {}),
     }),
+    writerLogin: (writerId) => ({
+      credentials: { user: writerIdentity(writerId), passwordFile: fileOf(writerIdentity(writerId)) },
+      ...(ca ? { tls: { caFile: ca } } : {}),
+      writerId,
+    }),
   };
 }
 
 /**
+ * The users of a test server: rvss's identities, `writers`' and the TESTER, each given the test
+ * PKI's CA, made in `dir` (by default a temporary directory removed when the process exits).
+ */
+export function testNatsUsers(dir?: string, writers: readonly string[] = []): NatsUsers {
+  const usersDir = dir ? path.join(dir, "nats-users") : fs.mkdtempSync(path.join(os.tmpdir(), "rvss-nats-users-"));
+  if (!dir) process.once("exit", () => fs.rmSync(usersDir, { recursive: true, force: true }));
+  return createNatsUsers(usersDir, writers, { ca: testPki().ca, tester: true });
+}
+
+/**
  * A nats-server as the integration tests run it: TLS only (the test PKI's server certificate) and
- * no user but rvss's identities and `writers`' (`createNatsUsers`), made in `dir`.
+ * no user but `testNatsUsers`'.
  */
 export async function startSecureNats(
-  dir: string,
+  dir?: string,
   writers: readonly string[] = [],
   opts: NatsServerOptions = {},
 ): Promise<{ nats: NatsServer; users: NatsUsers }> {
-  const pki = testPki();
-  const users = createNatsUsers(path.join(dir, "nats-users"), writers, pki.ca);
+  const users = testNatsUsers(dir, writers);
   const nats = await NatsServer.start({
     ...opts,
-    tls: pki.server,
+    tls: testPki().server,
     config: [users.config, opts.config ?? ""].join("\n"),
   });
   return { nats, users };
