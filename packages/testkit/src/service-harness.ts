@@ -1,15 +1,20 @@
 /**
- * One service started in this process against its own nats-server, with a bus to publish commands
- * on and a recorder of the events it publishes: what each service's own tests stand on.
+ * One service started in this process against its own nats-server (TLS, users), with a bus to
+ * publish commands on and a recorder of the events it publishes: what each service's own tests
+ * stand on. The service logs in as its own identity; the test's bus, which provisions the streams
+ * and sends what the service is to handle, as the TESTER.
  */
 import { connectBus, type Bus } from "@rvss/bus";
 import { createLogger, type RunningService, type RvssConfig, type StartFn } from "@rvss/runtime";
 import { EventRecorder } from "./events";
-import { NatsServer } from "./nats-server";
+import type { NatsServer } from "./nats-server";
+import { TESTER, startSecureNats } from "./nats-users";
+import type { ServiceName } from "./processes";
 import { testConfig } from "./config";
 
 export interface ServiceHarness {
   nats: NatsServer;
+  /** The service's configuration (its own NATS identity). */
   config: RvssConfig;
   bus: Bus;
   events: EventRecorder;
@@ -23,17 +28,21 @@ export interface ServiceHarness {
 /** `filerConfig` is the local backend's filer description (none for a service that does not read it). */
 export async function startServiceHarness(
   start: StartFn,
+  name: ServiceName,
   filerConfig = "/nonexistent/filer.json",
 ): Promise<ServiceHarness> {
-  const nats = await NatsServer.start();
-  const config = testConfig(nats.url, filerConfig);
+  const { nats, users } = await startSecureNats();
+  const config = testConfig(nats.url, filerConfig, users.env(name));
   const log = createLogger("test", config);
+  const bus = await connectBus(testConfig(nats.url, filerConfig, users.env(TESTER)), "test", log);
+  // The services only bind to what the provisioner made.
+  await bus.provision();
   const h: ServiceHarness = {
     nats,
     config,
+    bus,
     service: await start(config, log),
-    bus: await connectBus(config, "test", log).then(async (b) => (await b.provision(), b)),
-    events: await EventRecorder.start(nats.url),
+    events: await EventRecorder.start(nats.url, users),
     async startService() {
       h.service = await start(config, log);
     },
@@ -42,6 +51,12 @@ export async function startServiceHarness(
       await h.service.stop();
       await h.bus.close();
       await nats.dispose();
+      // A permission the service needs and its identity lacks shows in the server's log first.
+      const refused = nats
+        .log()
+        .split("\n")
+        .filter((l) => l.includes("Violation"));
+      if (refused.length > 0) throw new Error(`NATS refused the ${name}: ${refused.slice(0, 3).join(" | ")}`);
     },
   };
   return h;

@@ -10,7 +10,7 @@ let bus: Bus;
 let events: EventRecorder;
 
 beforeAll(async () => {
-  h = await startServiceHarness(startAutoRecoveryNotifier);
+  h = await startServiceHarness(startAutoRecoveryNotifier, "auto-recovery-notifier");
   ({ bus, events } = h);
 });
 

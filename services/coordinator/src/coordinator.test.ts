@@ -13,13 +13,16 @@ import type { RunningService } from "@rvss/runtime";
 import { LocalBackend } from "@rvss/storage";
 import {
   EventRecorder,
-  NatsServer,
   compareTrees,
   createSampleFiler,
   removeTree,
   testConfig,
   testPki,
   type SampleFiler,
+  provisionAs,
+  startSecureNats,
+  type NatsServer,
+  type ServiceName,
 } from "@rvss/testkit";
 import { startCoordinator } from "./index";
 
@@ -35,18 +38,21 @@ let events: EventRecorder;
 beforeAll(async () => {
   dir = await fsp.mkdtemp(path.join(os.tmpdir(), "rvss-co-"));
   filer = await createSampleFiler(dir);
-  nats = await NatsServer.start();
-  const config = testConfig(nats.url, filer.configPath);
+  const { nats: server, users } = await startSecureNats(dir);
+  nats = server;
+  await provisionAs(users, { NATS_URL: nats.url, RVSS_FILER_CONFIG: filer.configPath });
+  // Each service logs in as itself, as in a deployment.
+  const config = (name: ServiceName) => testConfig(nats.url, filer.configPath, users.env(name));
   backend = LocalBackend.fromFile(filer.configPath);
-  const coordinator = await startCoordinator(config, log);
+  const coordinator = await startCoordinator(config("coordinator"), log);
   services = [
     coordinator,
-    await startShareDiscovery(config, log),
-    await startSnapshotExecutor(config, log),
-    await startAutoRecoveryNotifier(config, log),
+    await startShareDiscovery(config("share-discovery"), log),
+    await startSnapshotExecutor(config("snapshot-executor"), log),
+    await startAutoRecoveryNotifier(config("auto-recovery-notifier"), log),
   ];
   client = new RvssClient({ address: `127.0.0.1:${coordinator.grpcPort}`, auth: testPki().clientAuth() });
-  events = await EventRecorder.start(nats.url);
+  events = await EventRecorder.start(nats.url, users);
 });
 
 afterAll(async () => {
@@ -55,6 +61,7 @@ afterAll(async () => {
   for (const s of services) await s.stop();
   await nats.dispose();
   await removeTree(dir);
+  expect(nats.log()).not.toMatch(/Violation/);
 });
 
 async function finish(id: string): Promise<Backup> {

@@ -6,7 +6,16 @@ import { isRvssError } from "@rvss/core";
 import { PreflightClient } from "@rvss/client";
 import { startShareDiscovery } from "@rvss/share-discovery";
 import type { RunningService } from "@rvss/runtime";
-import { NatsServer, createSampleFiler, removeTree, testConfig, testPki, type SampleFiler } from "@rvss/testkit";
+import {
+  createSampleFiler,
+  provisionAs,
+  removeTree,
+  startSecureNats,
+  testConfig,
+  testPki,
+  type NatsServer,
+  type SampleFiler,
+} from "@rvss/testkit";
 import { startCoordinator } from "./index";
 
 const log = pino({ level: "silent" });
@@ -29,10 +38,14 @@ beforeAll(async () => {
   await fsp.writeFile(filer.configPath, JSON.stringify(config));
   await fsp.mkdir(path.join(filer.root, "vs2", "v2", "vm1"), { recursive: true });
   await fsp.writeFile(path.join(filer.root, "vs2", "v2", "vm1", "vm1-data.vhdx"), "data");
-  nats = await NatsServer.start();
-  const cfg = testConfig(nats.url, filer.configPath);
-  const coordinator = await startCoordinator(cfg, log);
-  services = [coordinator, await startShareDiscovery(cfg, log)];
+  const { nats: server, users } = await startSecureNats(dir);
+  nats = server;
+  await provisionAs(users, { NATS_URL: nats.url, RVSS_FILER_CONFIG: filer.configPath });
+  const coordinator = await startCoordinator(testConfig(nats.url, filer.configPath, users.env("coordinator")), log);
+  services = [
+    coordinator,
+    await startShareDiscovery(testConfig(nats.url, filer.configPath, users.env("share-discovery")), log),
+  ];
   client = new PreflightClient({
     address: `127.0.0.1:${coordinator.grpcPort}`,
     auth: testPki().clientAuth("viewer"),

@@ -80,7 +80,7 @@ beforeAll(async () => {
   await fsp.mkdir(shareDir("vs2", "v2", ""), { recursive: true });
   await fsp.mkdir(shareDir("vs3", "v3", ""), { recursive: true });
 
-  h = await startServiceHarness(startShareDiscovery, filer.configPath);
+  h = await startServiceHarness(startShareDiscovery, "share-discovery", filer.configPath);
   ({ bus, events } = h);
 });
 

@@ -36,7 +36,7 @@ beforeAll(async () => {
   dir = await fsp.mkdtemp(path.join(os.tmpdir(), "rvss-ex-"));
   filer = await createSampleFiler(dir);
   backend = LocalBackend.fromFile(filer.configPath);
-  h = await startServiceHarness(startSnapshotExecutor, filer.configPath);
+  h = await startServiceHarness(startSnapshotExecutor, "snapshot-executor", filer.configPath);
   ({ bus, events } = h);
 });
 
