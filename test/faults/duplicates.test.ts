@@ -15,12 +15,12 @@ import { headers as natsHeaders, type Msg, type Subscription } from "@nats-io/tr
 import { jetstream, type PubAck } from "@nats-io/jetstream";
 import {
   freePort,
-  startService,
-  type RecordedEvent,
-  type ServiceName,
   startSecureNats,
+  startService,
   type NatsServer,
   type NatsUsers,
+  type RecordedEvent,
+  type ServiceName,
 } from "@rvss/testkit";
 import { checkBackup } from "./checks";
 import { writeFaultTable, type FaultRow } from "./report";

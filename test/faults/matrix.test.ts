@@ -11,7 +11,7 @@
  */
 import { randomUUID } from "node:crypto";
 import { startWriter, type Writer } from "@rvss/writer-sdk";
-import { SERVICES, type ServiceName, startSecureNats, type NatsServer, type NatsUsers } from "@rvss/testkit";
+import { SERVICES, startSecureNats, type NatsServer, type NatsUsers, type ServiceName } from "@rvss/testkit";
 import { checkBackup } from "./checks";
 import { PHASE, PHASES, holdAt, midStepTrigger, type Phase } from "./phases";
 import { writeFaultTable, type FaultRow } from "./report";

@@ -5,7 +5,7 @@
  */
 import * as fsp from "node:fs/promises";
 import * as path from "node:path";
-import { testPki, startSecureNats, type NatsServer, type NatsUsers } from "@rvss/testkit";
+import { startSecureNats, testPki, type NatsServer, type NatsUsers } from "@rvss/testkit";
 import { rvss } from "../e2e/cli";
 import { datasetOf, startFaultSystem, until, type FaultSystem } from "../faults/system";
 

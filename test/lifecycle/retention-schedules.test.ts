@@ -11,12 +11,12 @@ import { ScheduleClient } from "@rvss/client";
 import { BackupState, TickOutcome, type Backup } from "@rvss/proto";
 import {
   freePort,
+  startSecureNats,
   startService,
   testPki,
-  type ServiceProcess,
-  startSecureNats,
   type NatsServer,
   type NatsUsers,
+  type ServiceProcess,
 } from "@rvss/testkit";
 import { VOLUMES, datasetOf, sleep, startFaultSystem, until, type FaultSystem } from "../faults/system";
 

@@ -16,11 +16,11 @@ import {
   createSampleFiler,
   removeTree,
   startRvss,
+  startSecureNats,
+  testPki,
+  type NatsServer,
   type RvssProcesses,
   type SampleFiler,
-  testPki,
-  startSecureNats,
-  type NatsServer,
 } from "@rvss/testkit";
 
 let dir: string;

@@ -16,14 +16,14 @@ import {
   freePort,
   removeTree,
   startRvss,
+  startSecureNats,
   startService,
+  testPki,
+  type NatsServer,
+  type NatsUsers,
   type RvssProcesses,
   type SampleFiler,
   type ServiceProcess,
-  testPki,
-  startSecureNats,
-  type NatsServer,
-  type NatsUsers,
 } from "@rvss/testkit";
 
 const chart = path.join(__dirname, "..", "..", "deploy", "helm", "rvss", "files");

@@ -15,10 +15,10 @@ import {
   freePort,
   removeTree,
   startRvss,
-  type RvssProcesses,
-  testPki,
   startSecureNats,
+  testPki,
   type NatsServer,
+  type RvssProcesses,
 } from "@rvss/testkit";
 
 interface ExportedSpan {

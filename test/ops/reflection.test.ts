@@ -14,11 +14,11 @@ import {
   createSampleFiler,
   removeTree,
   startRvss,
+  startSecureNats,
+  testPki,
+  type NatsServer,
   type RvssProcesses,
   type SampleFiler,
-  testPki,
-  startSecureNats,
-  type NatsServer,
 } from "@rvss/testkit";
 
 const run = promisify(execFile);

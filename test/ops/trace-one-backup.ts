@@ -16,8 +16,7 @@ async function main(): Promise<void> {
   const os = await import("node:os");
   const path = await import("node:path");
   const { createLogger } = await import("@rvss/runtime");
-  const { NatsServer, EventRecorder, createSampleFiler, removeTree, testConfig, testPki } =
-    await import("@rvss/testkit");
+  const { EventRecorder, createSampleFiler, removeTree, startServicesNats, testPki } = await import("@rvss/testkit");
   const { RvssClient } = await import("@rvss/client");
   const { startCoordinator } = await import("@rvss/coordinator");
   const { startShareDiscovery } = await import("@rvss/share-discovery");
@@ -26,17 +25,16 @@ async function main(): Promise<void> {
 
   const dir = await fsp.mkdtemp(path.join(os.tmpdir(), "rvss-trace-"));
   const filer = await createSampleFiler(dir);
-  const nats = await NatsServer.start();
-  const config = testConfig(nats.url, filer.configPath);
-  const log = createLogger("trace-test", config);
+  const { nats, users, config } = await startServicesNats(filer.configPath, {}, dir);
+  const log = createLogger("trace-test", config("coordinator"));
   const services = [
-    await startCoordinator(config, log),
-    await startShareDiscovery(config, log),
-    await startSnapshotExecutor(config, log),
-    await startAutoRecoveryNotifier(config, log),
+    await startCoordinator(config("coordinator"), log),
+    await startShareDiscovery(config("share-discovery"), log),
+    await startSnapshotExecutor(config("snapshot-executor"), log),
+    await startAutoRecoveryNotifier(config("auto-recovery-notifier"), log),
   ];
   const coordinator = services[0] as Awaited<ReturnType<typeof startCoordinator>>;
-  const events = await EventRecorder.start(nats.url);
+  const events = await EventRecorder.start(nats.url, users);
   const client = new RvssClient({ address: `127.0.0.1:${coordinator.grpcPort}`, auth: testPki().clientAuth() });
   try {
     const b = await client.createBackup({ dataset: [{ svm: filer.svm, share: filer.share, files: filer.files }] });

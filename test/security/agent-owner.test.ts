@@ -20,14 +20,15 @@ import { startCoordinator } from "@rvss/coordinator";
 import { startShareDiscovery } from "@rvss/share-discovery";
 import { startSnapshotExecutor } from "@rvss/snapshot-executor";
 import {
-  NatsServer,
+  TESTER,
   copiesLeft,
   createSampleFiler,
   ensurePki,
   issueCertificate,
   principalOfIdentity,
   removeTree,
-  testConfig,
+  startServicesNats,
+  type NatsServer,
   type Pki,
   type SampleFiler,
 } from "@rvss/testkit";
@@ -54,15 +55,15 @@ beforeAll(async () => {
   policy.principals[principalOfIdentity(name)] = ["backup-operator"];
   fs.writeFileSync(pki.policy, JSON.stringify(policy));
   other = { ca: pki.ca, ...pair };
-  nats = await NatsServer.start();
-  const config = testConfig(nats.url, filer.configPath, pki.serverEnv());
-  const coordinator = await startCoordinator(config, log);
+  const secure = await startServicesNats(filer.configPath, pki.serverEnv(), dir);
+  nats = secure.nats;
+  const coordinator = await startCoordinator(secure.config("coordinator"), log);
   services = [
     coordinator,
-    await startShareDiscovery(config, log),
-    await startSnapshotExecutor(config, log.child({ service: "snapshot-executor" })),
+    await startShareDiscovery(secure.config("share-discovery"), log),
+    await startSnapshotExecutor(secure.config("snapshot-executor"), log.child({ service: "snapshot-executor" })),
   ];
-  bus = await connectBus(config, "test", log);
+  bus = await connectBus(secure.config(TESTER), "test", log);
   addr = `127.0.0.1:${coordinator.grpcPort}`;
 });
 

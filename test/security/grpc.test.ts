@@ -16,12 +16,23 @@ import { BackupServiceClient, ListBackupsRequest, type ListBackupsResponse } fro
 import type { RunningService } from "@rvss/runtime";
 import { startShareDiscovery } from "@rvss/share-discovery";
 import { startCoordinator, type Coordinator } from "@rvss/coordinator";
-import { NatsServer, createSampleFiler, removeTree, testConfig, testPki, type SampleFiler } from "@rvss/testkit";
+import {
+  TESTER,
+  createSampleFiler,
+  removeTree,
+  startServicesNats,
+  testConfig,
+  testPki,
+  type NatsServer,
+  type NatsUsers,
+  type SampleFiler,
+} from "@rvss/testkit";
 import { connectBus, type Bus } from "@rvss/bus";
 
 const log = pino({ level: "silent" });
 let dir: string;
 let nats: NatsServer;
+let users: NatsUsers;
 let filer: SampleFiler;
 let coordinator: Coordinator;
 let services: RunningService[] = [];
@@ -36,17 +47,22 @@ const LIMITS = { shares: 3, files: 5, creates: 1 };
 beforeAll(async () => {
   dir = await fsp.mkdtemp(path.join(os.tmpdir(), "rvss-sec-"));
   filer = await createSampleFiler(dir);
-  nats = await NatsServer.start();
-  const config = testConfig(nats.url, filer.configPath, {
-    RVSS_GRPC_TOKEN_ADDR: "127.0.0.1:0",
-    RVSS_HEALTH_GRPC_ADDR: "127.0.0.1:0",
-    RVSS_MAX_SHARES_PER_REQUEST: String(LIMITS.shares),
-    RVSS_MAX_FILES_PER_REQUEST: String(LIMITS.files),
-    RVSS_MAX_CONCURRENT_CREATES: String(LIMITS.creates),
-  });
-  coordinator = await startCoordinator(config, log);
-  services = [coordinator, await startShareDiscovery(config, log)];
-  bus = await connectBus(config, "test", log);
+  const secure = await startServicesNats(
+    filer.configPath,
+    {
+      RVSS_GRPC_TOKEN_ADDR: "127.0.0.1:0",
+      RVSS_HEALTH_GRPC_ADDR: "127.0.0.1:0",
+      RVSS_MAX_SHARES_PER_REQUEST: String(LIMITS.shares),
+      RVSS_MAX_FILES_PER_REQUEST: String(LIMITS.files),
+      RVSS_MAX_CONCURRENT_CREATES: String(LIMITS.creates),
+    },
+    dir,
+  );
+  nats = secure.nats;
+  users = secure.users;
+  coordinator = await startCoordinator(secure.config("coordinator"), log);
+  services = [coordinator, await startShareDiscovery(secure.config("share-discovery"), log)];
+  bus = await connectBus(secure.config(TESTER), "test", log);
   addr = `127.0.0.1:${coordinator.grpcPort}`;
 });
 
@@ -304,7 +320,11 @@ describe("RVSS_AUTH=off", () => {
     const lines: { level: number; msg: string }[] = [];
     const capture = pino({ level: "warn" }, { write: (l: string) => void lines.push(JSON.parse(l)) });
     const open = await startCoordinator(
-      testConfig(nats.url, filer.configPath, { RVSS_AUTH: "off", RVSS_GRPC_TLS_CERT: "" }),
+      testConfig(nats.url, filer.configPath, {
+        ...users.env("coordinator"),
+        RVSS_AUTH: "off",
+        RVSS_GRPC_TLS_CERT: "",
+      }),
       capture,
     );
     try {
@@ -326,7 +346,11 @@ describe("rotation", () => {
     const caFile = path.join(dir, "client-ca.pem");
     await fsp.copyFile(pki.ca, caFile);
     const rotating = await startCoordinator(
-      testConfig(nats.url, filer.configPath, { RVSS_GRPC_CLIENT_CA: caFile, RVSS_GRPC_TLS_REFRESH_MS: "200" }),
+      testConfig(nats.url, filer.configPath, {
+        ...users.env("coordinator"),
+        RVSS_GRPC_CLIENT_CA: caFile,
+        RVSS_GRPC_TLS_REFRESH_MS: "200",
+      }),
       log,
     );
     try {

@@ -15,9 +15,9 @@ import {
   startRvss,
   startSecureNats,
   testPki,
-  type NatsServer,
   type LoopFs,
   type LoopFsKind,
+  type NatsServer,
   type RvssProcesses,
   type VmFiler,
 } from "@rvss/testkit";

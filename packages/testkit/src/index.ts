@@ -26,7 +26,7 @@ export {
   type ServiceProcess,
 } from "./processes";
 export { EventRecorder, type RecordedEvent } from "./events";
-export { testConfig } from "./config";
+export { startServicesNats, testConfig, type ServicesNats } from "./config";
 export { startSqliteWriterProcess, type SqliteWriterProcess } from "./sqlite-writer";
 export { NatsCluster } from "./nats-cluster";
 export { startServiceHarness, type ServiceHarness } from "./service-harness";

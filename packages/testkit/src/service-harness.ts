@@ -8,9 +8,9 @@ import { connectBus, type Bus } from "@rvss/bus";
 import { createLogger, type RunningService, type RvssConfig, type StartFn } from "@rvss/runtime";
 import { EventRecorder } from "./events";
 import type { NatsServer } from "./nats-server";
-import { TESTER, startSecureNats } from "./nats-users";
+import { TESTER } from "./nats-users";
 import type { ServiceName } from "./processes";
-import { testConfig } from "./config";
+import { startServicesNats } from "./config";
 
 export interface ServiceHarness {
   nats: NatsServer;
@@ -31,12 +31,10 @@ export async function startServiceHarness(
   name: ServiceName,
   filerConfig = "/nonexistent/filer.json",
 ): Promise<ServiceHarness> {
-  const { nats, users } = await startSecureNats();
-  const config = testConfig(nats.url, filerConfig, users.env(name));
+  const { nats, users, config: configOf } = await startServicesNats(filerConfig);
+  const config = configOf(name);
   const log = createLogger("test", config);
-  const bus = await connectBus(testConfig(nats.url, filerConfig, users.env(TESTER)), "test", log);
-  // The services only bind to what the provisioner made.
-  await bus.provision();
+  const bus = await connectBus(configOf(TESTER), "test", log);
   const h: ServiceHarness = {
     nats,
     config,

@@ -16,13 +16,10 @@ import {
   compareTrees,
   createSampleFiler,
   removeTree,
-  testConfig,
+  startServicesNats,
   testPki,
-  type SampleFiler,
-  provisionAs,
-  startSecureNats,
   type NatsServer,
-  type ServiceName,
+  type SampleFiler,
 } from "@rvss/testkit";
 import { startCoordinator } from "./index";
 
@@ -38,11 +35,9 @@ let events: EventRecorder;
 beforeAll(async () => {
   dir = await fsp.mkdtemp(path.join(os.tmpdir(), "rvss-co-"));
   filer = await createSampleFiler(dir);
-  const { nats: server, users } = await startSecureNats(dir);
-  nats = server;
-  await provisionAs(users, { NATS_URL: nats.url, RVSS_FILER_CONFIG: filer.configPath });
-  // Each service logs in as itself, as in a deployment.
-  const config = (name: ServiceName) => testConfig(nats.url, filer.configPath, users.env(name));
+  const secure = await startServicesNats(filer.configPath, {}, dir);
+  nats = secure.nats;
+  const config = secure.config;
   backend = LocalBackend.fromFile(filer.configPath);
   const coordinator = await startCoordinator(config("coordinator"), log);
   services = [
@@ -52,7 +47,7 @@ beforeAll(async () => {
     await startAutoRecoveryNotifier(config("auto-recovery-notifier"), log),
   ];
   client = new RvssClient({ address: `127.0.0.1:${coordinator.grpcPort}`, auth: testPki().clientAuth() });
-  events = await EventRecorder.start(nats.url, users);
+  events = await EventRecorder.start(nats.url, secure.users);
 });
 
 afterAll(async () => {

@@ -8,10 +8,8 @@ import { startShareDiscovery } from "@rvss/share-discovery";
 import type { RunningService } from "@rvss/runtime";
 import {
   createSampleFiler,
-  provisionAs,
   removeTree,
-  startSecureNats,
-  testConfig,
+  startServicesNats,
   testPki,
   type NatsServer,
   type SampleFiler,
@@ -38,14 +36,10 @@ beforeAll(async () => {
   await fsp.writeFile(filer.configPath, JSON.stringify(config));
   await fsp.mkdir(path.join(filer.root, "vs2", "v2", "vm1"), { recursive: true });
   await fsp.writeFile(path.join(filer.root, "vs2", "v2", "vm1", "vm1-data.vhdx"), "data");
-  const { nats: server, users } = await startSecureNats(dir);
-  nats = server;
-  await provisionAs(users, { NATS_URL: nats.url, RVSS_FILER_CONFIG: filer.configPath });
-  const coordinator = await startCoordinator(testConfig(nats.url, filer.configPath, users.env("coordinator")), log);
-  services = [
-    coordinator,
-    await startShareDiscovery(testConfig(nats.url, filer.configPath, users.env("share-discovery")), log),
-  ];
+  const secure = await startServicesNats(filer.configPath, {}, dir);
+  nats = secure.nats;
+  const coordinator = await startCoordinator(secure.config("coordinator"), log);
+  services = [coordinator, await startShareDiscovery(secure.config("share-discovery"), log)];
   client = new PreflightClient({
     address: `127.0.0.1:${coordinator.grpcPort}`,
     auth: testPki().clientAuth("viewer"),
