@@ -12,7 +12,7 @@ import {
   stepFailedType,
 } from "@rvss/core";
 import { Event, Step } from "@rvss/proto";
-import { NatsCluster, NatsServer } from "@rvss/testkit";
+import { NatsCluster, TESTER, startSecureNats, testPki, type NatsServer, type NatsUsers } from "@rvss/testkit";
 import pino from "pino";
 import { trace } from "@opentelemetry/api";
 import { startTracing } from "@rvss/runtime";
@@ -33,11 +33,14 @@ const log = pino({ level: "silent" });
 // Spans exist (nothing exported), so the trace context travels in the headers.
 startTracing("bus-test", { processors: [] });
 let nats: NatsServer;
+let users: NatsUsers;
 let bus: Bus;
+/** How the buses of these tests log in: over TLS, as the TESTER of `of`'s server. */
+const loginTo = (of: NatsUsers) => ({ tls: { caFile: testPki().ca }, auth: of.connectOptions(TESTER) });
 
 beforeAll(async () => {
-  nats = await NatsServer.start();
-  bus = await Bus.connect({ servers: nats.url, name: "bus-test", log, ackWaitMs: 2_000 });
+  ({ nats, users } = await startSecureNats());
+  bus = await Bus.connect({ ...loginTo(users), servers: nats.url, name: "bus-test", log, ackWaitMs: 2_000 });
   await bus.provision();
 });
 
@@ -60,7 +63,7 @@ async function until(check: () => boolean | Promise<boolean>, ms = 10_000): Prom
 describe("bus", () => {
   test("provisioning is idempotent, also from several processes at once", async () => {
     const others = await Promise.all(
-      [1, 2, 3].map((i) => Bus.connect({ servers: nats.url, name: `p${i}`, log, ackWaitMs: 2_000 })),
+      [1, 2, 3].map((i) => Bus.connect({ ...loginTo(users), servers: nats.url, name: `p${i}`, log, ackWaitMs: 2_000 })),
     );
     await Promise.all(others.map((b) => b.provision()));
     const names: string[] = [];
@@ -85,6 +88,7 @@ describe("bus", () => {
     const warnings = pino({ level: "warn" }, { write: (l: string) => void lines.push(l) });
     const before = await bus.jsm.streams.info(EVENTS_STREAM);
     const other = await Bus.connect({
+      ...loginTo(users),
       servers: nats.url,
       name: "b",
       log: warnings,
@@ -103,9 +107,9 @@ describe("bus", () => {
     );
     expect(warned[0]!.msg).toMatch(/rvss provision updates it$/);
 
-    const empty = await NatsServer.start();
+    const { nats: empty, users: emptyUsers } = await startSecureNats();
     try {
-      const unprovisioned = await Bus.connect({ servers: empty.url, name: "b", log });
+      const unprovisioned = await Bus.connect({ ...loginTo(emptyUsers), servers: empty.url, name: "b", log });
       const err = await unprovisioned.bind().then(
         () => null,
         (e: unknown) => e,
@@ -310,8 +314,14 @@ describe("state store", () => {
   test("compare-and-sets of one key at once from one process: one wins, also on a 3-node cluster", async () => {
     // nats-server before 2.9.21 (nats-server#4320) lets a clustered stream accept every one of
     // them; the store sends a key's writes one after the other, so each is checked against the last.
-    const cluster = await NatsCluster.start(3);
-    const replicated = await Bus.connect({ servers: cluster.url, name: "cas", log, replicas: 3 });
+    const cluster = await NatsCluster.start(3, { secure: true });
+    const replicated = await Bus.connect({
+      ...loginTo(cluster.users!),
+      servers: cluster.url,
+      name: "cas",
+      log,
+      replicas: 3,
+    });
     await replicated.provision();
     try {
       for (const store of [bus.state, replicated.state]) {
@@ -330,7 +340,9 @@ describe("state store", () => {
   }, 60_000);
 
   test("concurrent mutations from several connections lose no update", async () => {
-    const others = await Promise.all([1, 2, 3].map((i) => Bus.connect({ servers: nats.url, name: `m${i}`, log })));
+    const others = await Promise.all(
+      [1, 2, 3].map((i) => Bus.connect({ ...loginTo(users), servers: nats.url, name: `m${i}`, log })),
+    );
     await Promise.all(
       others.flatMap((b) =>
         Array.from({ length: 10 }, () =>
