@@ -9,15 +9,15 @@ import * as fsp from "node:fs/promises";
 import * as os from "node:os";
 import * as path from "node:path";
 import { parse as parseYaml } from "yaml";
-import { connect } from "@nats-io/transport-node";
+import { connect, type ConnectionOptions } from "@nats-io/transport-node";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { natsConnectOptions } from "@rvss/bus";
 import {
-  NatsServer,
   SERVICES,
   createSampleFiler,
   freePort,
   removeTree,
+  startSecureNats,
   startSqliteWriterProcess,
   type SampleFiler,
 } from "@rvss/testkit";
@@ -393,9 +393,10 @@ describe("datasets", () => {
 
 describe("read-only commands", () => {
   /** Every stream's configuration and every durable consumer, as the server reports them. */
-  async function serverState(url: string): Promise<string> {
+  /** Every stream and durable consumer on `url`, read as the provisioner (rvss up's unless `login` says). */
+  async function serverState(url: string, login?: Partial<ConnectionOptions>): Promise<string> {
     const provisioner = { user: "provisioner", passwordFile: path.join(home, "nats-users", "provisioner.password") };
-    const nc = await connect({ servers: url, ...natsConnectOptions(provisioner, "provisioner") });
+    const nc = await connect({ servers: url, ...(login ?? natsConnectOptions(provisioner, "provisioner")) });
     try {
       const jsm = await jetstreamManager(nc);
       const out: unknown[] = [];
@@ -453,14 +454,14 @@ describe("read-only commands", () => {
   });
 
   test("against a server rvss never provisioned: the CLI says so and creates nothing", async () => {
-    const empty = await NatsServer.start();
+    const { nats: empty, users } = await startSecureNats();
     try {
       for (const args of [
         ["events", "tail"],
         ["dlq", "list"],
         ["dlq", "show", "1"],
       ]) {
-        const r = await rvss(args, { ...env, NATS_URL: empty.url });
+        const r = await rvss(args, { ...env, NATS_URL: empty.url, ...users.env("viewer") });
         expect([args, r.code, r.stderr]).toEqual([
           args,
           1,
@@ -469,7 +470,7 @@ describe("read-only commands", () => {
           ),
         ]);
       }
-      expect(await serverState(empty.url)).toBe("[]");
+      expect(await serverState(empty.url, users.connectOptions("provisioner"))).toBe("[]");
     } finally {
       await empty.dispose();
     }

@@ -4,7 +4,7 @@ import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
 import { spawn } from "node:child_process";
-import { NatsServer, freePort, serviceEntry, type ServiceName } from "@rvss/testkit";
+import { freePort, serviceEntry, startSecureNats, type ServiceName } from "@rvss/testkit";
 
 let dir: string;
 beforeAll(async () => {
@@ -35,7 +35,7 @@ test("NATS unreachable at start-up: the service exits and names the server", asy
 });
 
 test("a malformed filer description: the service exits and names the file and field", async () => {
-  const nats = await NatsServer.start();
+  const { nats, users } = await startSecureNats();
   const file = path.join(dir, "filer.json");
   await fsp.writeFile(
     file,
@@ -44,7 +44,11 @@ test("a malformed filer description: the service exits and names the file and fi
       svms: [{ name: "vs1", volumes: [{ name: "v", junctionPath: "/a" }], shares: [{ name: "s", path: "/b" }] }],
     }),
   );
-  const r = await run("snapshot-executor", { NATS_URL: nats.url, RVSS_FILER_CONFIG: file });
+  const r = await run("snapshot-executor", {
+    NATS_URL: nats.url,
+    RVSS_FILER_CONFIG: file,
+    ...users.env("snapshot-executor"),
+  });
   await nats.dispose();
   expect(r.code).toBe(1);
   expect(r.stderr).toContain(
