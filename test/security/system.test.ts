@@ -1,7 +1,8 @@
 /**
- * The whole system with NATS least privilege: a nats-server whose only users are rvss's identities
- * and one writer's, the provisioner making streams and buckets, then the four services as
- * processes, each connected as itself, the SQLite reference writer as writer-sqlite, mTLS on gRPC.
+ * The whole system with NATS least privilege: a nats-server (TLS) whose only users are rvss's
+ * identities, one writer's and the tests' own, the provisioner making streams and buckets, then the
+ * four services as processes, each connected as itself, the SQLite reference writer as
+ * writer-sqlite, mTLS on gRPC.
  * A managed backup with the writer's checkpoint and a restore go through, and the server logged no
  * permission violation (a missing permission would show there first).
  */
@@ -14,14 +15,15 @@ import { eventSubject, listDeadLetters, type Bus } from "@rvss/bus";
 import { BackupState, Event, Step, type Backup } from "@rvss/proto";
 import { parseCheckpoint } from "@rvss/sqlite-writer";
 import {
-  NatsServer,
   compareTrees,
   connectAs,
-  createNatsUsers,
   createSampleFiler,
   removeTree,
   startRvss,
+  startSecureNats,
   startSqliteWriterProcess,
+  type NatsServer,
+  type NatsUsers,
   type RvssProcesses,
   type SampleFiler,
   type SqliteWriterProcess,
@@ -35,7 +37,7 @@ let rvss: RvssProcesses;
 let writer: SqliteWriterProcess;
 let client: RvssClient;
 let filer: SampleFiler;
-let users: ReturnType<typeof createNatsUsers>;
+let users: NatsUsers;
 let backupId = "";
 const buses: Bus[] = [];
 
@@ -56,8 +58,7 @@ async function untilEnded(id: string, ms = 60_000): Promise<Backup> {
 beforeAll(async () => {
   dir = await fsp.mkdtemp(path.join(os.tmpdir(), "rvss-sec-sys-"));
   filer = await createSampleFiler(dir);
-  users = createNatsUsers(path.join(dir, "users"), ["sqlite"]);
-  nats = await NatsServer.start({ config: users.config });
+  ({ nats, users } = await startSecureNats(dir, ["sqlite"]));
   rvss = await startRvss({ NATS_URL: nats.url, RVSS_FILER_CONFIG: filer.configPath }, { natsUsers: users });
   writer = await startSqliteWriterProcess({
     natsUrl: nats.url,

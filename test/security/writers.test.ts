@@ -26,7 +26,15 @@ import {
   writerSubjects,
 } from "@rvss/core";
 import { WriterRegistration, WriterRequest, WriterResponse } from "@rvss/proto";
-import { NatsServer, createNatsUsers, provisionAs, removeTree, type NatsUserName, type NatsUsers } from "@rvss/testkit";
+import {
+  provisionAs,
+  removeTree,
+  startSecureNats,
+  testPki,
+  type NatsServer,
+  type NatsUserName,
+  type NatsUsers,
+} from "@rvss/testkit";
 import { startWriter, type Writer } from "@rvss/writer-sdk";
 
 let dir: string;
@@ -36,9 +44,11 @@ const open: NatsConnection[] = [];
 const writers: Writer[] = [];
 
 const credentials = (user: NatsUserName) => ({ user, passwordFile: users.passwordFile(user) });
+/** The server serves TLS only. */
+const tls = { caFile: testPki().ca };
 
 async function connectAs(user: NatsUserName): Promise<NatsConnection> {
-  const nc = await connect({ servers: nats.url, ...natsConnectOptions(credentials(user), user), timeout: 2_000 });
+  const nc = await connect({ servers: nats.url, ...natsConnectOptions(credentials(user), user), tls, timeout: 2_000 });
   open.push(nc);
   return nc;
 }
@@ -46,6 +56,7 @@ async function connectAs(user: NatsUserName): Promise<NatsConnection> {
 function writerA(writerId: string): Promise<Writer> {
   return startWriter({
     servers: nats.url,
+    tls,
     credentials: credentials(writerIdentity("a")),
     writerId,
     name: "orders-db",
@@ -59,8 +70,7 @@ function writerA(writerId: string): Promise<Writer> {
 
 beforeAll(async () => {
   dir = await fsp.mkdtemp(path.join(os.tmpdir(), "rvss-sec-writers-"));
-  users = createNatsUsers(path.join(dir, "users"), ["a", "b=vs1/share2"]);
-  nats = await NatsServer.start({ config: users.config });
+  ({ nats, users } = await startSecureNats(dir, ["a", "b=vs1/share2"]));
   await provisionAs(users, { NATS_URL: nats.url });
 });
 
@@ -120,6 +130,7 @@ test("writer B registers for the share it was granted, and is refused another, n
   const writerB = (share: string) =>
     startWriter({
       servers: nats.url,
+      tls,
       credentials: credentials(writerIdentity("b")),
       writerId: "b",
       name: "ledger-db",
@@ -146,6 +157,7 @@ test("a writer that logs in without a writer ID is refused before it connects", 
   await expect(
     startWriter({
       servers: nats.url,
+      tls,
       credentials: credentials(writerIdentity("a")),
       name: "orders-db",
       svm: "vs1",
