@@ -5,7 +5,7 @@
  */
 import { RvssClient } from "@rvss/client";
 import { BackupState } from "@rvss/proto";
-import { EventRecorder, testPki } from "@rvss/testkit";
+import { testPki, type EventRecorder } from "@rvss/testkit";
 import { startFsrvpSystem, type FsrvpSystem } from "../fsrvp/system";
 
 const SVMS = Array.from({ length: 30 }, (_, i) => `p${String(i + 1).padStart(2, "0")}`);
@@ -16,12 +16,11 @@ let client: RvssClient;
 
 beforeAll(async () => {
   sys = await startFsrvpSystem(SVMS, { RVSS_MAX_CONCURRENT_SETS: String(LIMIT) });
-  events = await EventRecorder.start(sys.nats.url);
+  events = sys.events;
   client = new RvssClient({ address: `127.0.0.1:${sys.port}`, auth: testPki().clientAuth() });
 });
 afterAll(async () => {
   client.close();
-  await events.stop();
   await sys.stop();
 });
 
