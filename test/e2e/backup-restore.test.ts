@@ -50,7 +50,7 @@ afterAll(async () => {
   await system.stop();
   await nats.dispose();
   await removeTree(dir);
-  expect(nats.log()).not.toMatch(/Violation/);
+  nats.assertNoViolations();
 });
 
 test("a backup through the CLI passes every phase, leaves one snapshot per volume and restores byte for byte", async () => {

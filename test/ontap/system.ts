@@ -116,7 +116,7 @@ export async function startOntapSystem(
       await nats.dispose();
       await filer.stop();
       await fsp.rm(dir, { recursive: true, force: true });
-      expect(nats.log()).not.toMatch(/Violation/);
+      nats.assertNoViolations();
     },
   };
 }

@@ -73,7 +73,7 @@ afterAll(async () => {
   await rvss.stop();
   await nats.dispose();
   await removeTree(dir);
-  expect(nats.log()).not.toMatch(/Violation/);
+  nats.assertNoViolations();
 });
 
 async function backup(files: string[], onWriterError = WriterErrorPolicy.WRITER_ERROR_POLICY_FAIL): Promise<Backup> {

@@ -74,6 +74,16 @@ export class NatsServer {
     return this.output;
   }
 
+  /**
+   * Throws when the server logged a permission violation: an identity lacks a permission some flow
+   * needs, which the server's log shows before anything else does.
+   */
+  assertNoViolations(): void {
+    const lines = this.output.split("\n").filter((l) => l.includes("Violation"));
+    if (lines.length > 0)
+      throw new Error(`nats-server logged ${lines.length} permission violation(s): ${lines.slice(0, 3).join(" | ")}`);
+  }
+
   /** The server_name it was given, if any (JetStream reports cluster leaders by it). */
   get serverName(): string | undefined {
     return this.opts.serverName;

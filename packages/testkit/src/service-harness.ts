@@ -49,12 +49,7 @@ export async function startServiceHarness(
       await h.service.stop();
       await h.bus.close();
       await nats.dispose();
-      // A permission the service needs and its identity lacks shows in the server's log first.
-      const refused = nats
-        .log()
-        .split("\n")
-        .filter((l) => l.includes("Violation"));
-      if (refused.length > 0) throw new Error(`NATS refused the ${name}: ${refused.slice(0, 3).join(" | ")}`);
+      nats.assertNoViolations();
     },
   };
   return h;

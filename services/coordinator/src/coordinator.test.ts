@@ -56,7 +56,7 @@ afterAll(async () => {
   for (const s of services) await s.stop();
   await nats.dispose();
   await removeTree(dir);
-  expect(nats.log()).not.toMatch(/Violation/);
+  nats.assertNoViolations();
 });
 
 async function finish(id: string): Promise<Backup> {
