@@ -31,12 +31,11 @@ import { RvssClient } from "@rvss/client";
 import { LocalBackend } from "@rvss/storage";
 import {
   EventRecorder,
-  SERVICES,
   TESTER,
   freePort,
-  provisionAs,
   removeTree,
   sampleBytes,
+  startRvss,
   startService,
   testPki,
   type NatsUsers,
@@ -140,10 +139,7 @@ export async function startFaultSystem(o: {
     RVSS_GRPC_ADDR: `127.0.0.1:${await freePort()}`,
     ...o.env,
   };
-  await provisionAs(o.users, env);
-  const envOf = (name: ServiceName) => ({ ...env, ...o.users.env(name) });
-  const services = {} as Record<ServiceName, ServiceProcess>;
-  for (const name of SERVICES) services[name] = await startService(name, envOf(name));
+  const { services } = await startRvss(env, { natsUsers: o.users });
   const nc = await connect({
     servers: o.natsUrl.split(","),
     maxReconnectAttempts: -1,
@@ -171,7 +167,7 @@ export async function startFaultSystem(o: {
     jsm,
     async restart(name) {
       await services[name].kill();
-      services[name] = await startService(name, envOf(name));
+      services[name] = await startService(name, { ...env, ...o.users.env(name) });
     },
     svm: (name) => read<SvmRecord>(svmKey(name)),
     async backup(id) {

@@ -9,12 +9,11 @@ import * as path from "node:path";
 import { AgentClient, RvssClient } from "@rvss/client";
 import { parseSnapshotName } from "@rvss/core";
 import {
-  SERVICES,
   fillSampleShare,
   freePort,
-  provisionAs,
   sampleOntapSvm,
   startOntapFiler,
+  startRvss,
   startSecureNats,
   startService,
   testPki,
@@ -72,10 +71,9 @@ export async function startOntapSystem(
     RVSS_LOG_LEVEL: "warn",
     ...opts.env,
   };
-  await provisionAs(users, env);
+  const { services } = await startRvss(env, { natsUsers: users });
+  // A service started again logs in as itself too.
   const envOf = (name: ServiceName) => ({ ...env, ...users.env(name) });
-  const services = {} as Record<ServiceName, ServiceProcess>;
-  for (const name of SERVICES) services[name] = await startService(name, envOf(name));
   const client = new RvssClient({ address: grpc, auth: testPki().clientAuth() });
   await client.waitForReady();
   const agents: AgentClient[] = [];

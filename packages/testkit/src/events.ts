@@ -32,16 +32,16 @@ export class EventRecorder {
   ) {}
 
   /**
-   * Reads the events stream from its first message and keeps following it. `natsUrl` may list several
-   * servers, comma-separated; with `users` it connects as the viewer, which may read the stream.
+   * Reads the events stream from its first message and keeps following it, connected as the viewer
+   * of `users` (which may read the stream). `natsUrl` may list several servers, comma-separated.
    */
-  static async start(natsUrl: string, users?: NatsUsers): Promise<EventRecorder> {
+  static async start(natsUrl: string, users: NatsUsers): Promise<EventRecorder> {
     const nc = await connect({
       servers: natsUrl.split(","),
       name: "event-recorder",
       maxReconnectAttempts: -1,
       reconnectTimeWait: 250,
-      ...users?.connectOptions("viewer"),
+      ...users.connectOptions("viewer"),
     });
     const rec = new EventRecorder(nc, await jetstreamManager(nc, { timeout: 2_000 }));
     rec.following = rec.follow();

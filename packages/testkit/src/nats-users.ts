@@ -10,10 +10,10 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import type { ConnectionOptions } from "@nats-io/transport-node";
+import { natsConnectOptions } from "@rvss/bus";
 import {
   ErrorCodes,
   RvssError,
-  inboxPrefixOf,
   natsAuthorization,
   natsUsers,
   parseWriterGrant,
@@ -44,8 +44,8 @@ export interface NatsUsers {
    * other way of logging in cleared, so it is that identity and no other.
    */
   env(user: NatsUserName): Record<string, string>;
-  /** A raw nats.js connection's options as `user` (a test's own reader or writer). */
-  connectOptions(user: NatsUserName): Pick<ConnectionOptions, "user" | "pass" | "inboxPrefix" | "tls">;
+  /** A raw nats.js connection's options as `user` (a test's own reader or writer), TLS included. */
+  connectOptions(user: NatsUserName): Partial<ConnectionOptions>;
   /** The writer SDK's options (startWriter) for writer `writerId` to log in as its own user. */
   writerLogin(writerId: string): {
     credentials: { user: string; passwordFile: string };
@@ -105,9 +105,7 @@ export function createNatsUsers(
       ...(ca ? { RVSS_NATS_CA: ca } : {}),
     }),
     connectOptions: (user) => ({
-      user,
-      pass: fs.readFileSync(fileOf(user), "utf8"),
-      inboxPrefix: inboxPrefixOf(user),
+      ...natsConnectOptions({ user, passwordFile: fileOf(user) }, user),
       ...(ca ? { tls: { caFile: ca } } : {}),
     }),
     writerLogin: (writerId) => ({
